@@ -1,6 +1,6 @@
 module github.com/portkit/ports
 
-go 1.24
+go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0 // indirect

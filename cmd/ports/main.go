@@ -1,0 +1,20 @@
+// Command ports is everything about TCP and UDP ports: what a port is,
+// who holds it on this machine, which are open on a host, what crosses
+// the wire, and mapping, proxying and knocking. Run "ports help".
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/portkit/ports/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

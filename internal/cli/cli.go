@@ -1,0 +1,155 @@
+// Package cli is the `ports` command tree. It parses flags, calls the
+// library packages and renders their results; the work itself belongs to
+// the libraries.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/portkit/ports/internal/render"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // the command ran and failed, or found nothing
+	ExitUsage   = 2 // the command line is wrong
+)
+
+// usageError is a command-line mistake: exit 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// runError is a failure of a command that started: exit 1.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// errSilent ends a command with exit 1 after it printed its own message.
+var errSilent = errors.New("")
+
+// Run runs the ports command line args (without the program name) and
+// returns the process exit code. It never calls os.Exit, so tests can run
+// it in-process.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitUsage
+	var re *runError
+	if errors.As(err, &re) {
+		code = ExitFailure
+	}
+	if errors.Is(err, errSilent) {
+		return code
+	}
+	name := "ports"
+	if cmd != nil && cmd != root {
+		name = cmd.CommandPath()
+	}
+	msg := err.Error()
+	// Cobra appends suggestions on further lines; keep the message one line.
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if code == ExitUsage {
+		msg += fmt.Sprintf(" (see '%s --help')", name)
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", name, msg)
+	return code
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ports",
+		Short: "Everything about TCP and UDP ports",
+		Long: `ports tells what a port is, who uses it on this machine, which ports are open
+on a host, what crosses the wire, and maps, proxies and guards ports.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		Args:              noArgs,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.AddCommand(
+		newInfoCmd(),
+		newFreeCmd(),
+		newVersionCmd(),
+	)
+	wrapRunE(root)
+	return root
+}
+
+// wrapRunE marks every error a command's RunE returns as a runtime
+// failure, unless it is already a usage error.
+func wrapRunE(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			err := run(cmd, args)
+			var ue *usageError
+			if err == nil || errors.As(err, &ue) {
+				return err
+			}
+			return &runError{err}
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapRunE(sub)
+	}
+}
+
+// noArgs rejects arguments, naming the first.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		if cmd.HasSubCommands() {
+			return usagef("unknown command %q", args[0])
+		}
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// formatFlags adds --format and --json to a listing command.
+type formatFlags struct {
+	format render.Format
+	json   bool
+}
+
+func (f *formatFlags) add(fs *pflag.FlagSet) {
+	fs.Var(&f.format, "format", "output format: table, json or jsonl")
+	fs.BoolVar(&f.json, "json", false, "short for --format json")
+}
+
+// get returns the chosen format, or a usage error if --json contradicts
+// --format.
+func (f *formatFlags) get(fs *pflag.FlagSet) (render.Format, error) {
+	if f.json {
+		if fs.Changed("format") && f.format != render.JSON {
+			return 0, usagef("--json conflicts with --format %s", f.format)
+		}
+		return render.JSON, nil
+	}
+	return f.format, nil
+}
