@@ -3,22 +3,28 @@
 // lookups by port, by service name and by range, and the ports that
 // belong together (ftp-data 20 with ftp 21).
 //
-// The embedded copy is parsed on the first call to Default, never at
-// import. The data is IANA's; see SOURCE.txt beside this file.
+// The registry is compiled in: go generate turns IANA's CSV
+// (service-names-port-numbers.csv beside this file) into zdata.go, a
+// composite literal that the linker lays out as static data, so a run
+// that looks up one port pays nothing to load 14,500 records; parsing the
+// CSV at start-up took about 5 ms, four times the whole run of
+// `getent services` (see bench/info.sh). Parse reads a CSV at run time,
+// for a newer copy of the registry. The data is IANA's; see SOURCE.txt.
 package registry
 
+//go:generate go run ./internal/gen -in service-names-port-numbers.csv -out zdata.go
+
 import (
-	_ "embed"
+	"cmp"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/registry/internal/regindex"
 )
-
-//go:embed service-names-port-numbers.csv
-var embedded string
 
 // Record is one row of the registry. Strings are as IANA wrote them,
 // with surrounding brackets kept ("[RFC6335]", "[Jon_Postel]").
@@ -44,37 +50,42 @@ type Record struct {
 // than marking ports Reserved or Unassigned).
 func (r *Record) IsAssigned() bool { return r.Name != "" }
 
-// Registry holds the records and their indexes. It is safe for concurrent
-// use; indexes are built on the first lookup that needs them.
+// Registry holds the records and their indexes. It is safe for
+// concurrent use.
 type Registry struct {
 	recs []Record
 
-	portOnce sync.Once
-	portIdx  []int32 // single-port record indexes, grouped by port
-	portOff  []int32 // portIdx[portOff[p]:portOff[p+1]] are port p's records
-	ranges   []int32 // records that span several ports
-
-	nameOnce sync.Once
-	byName   map[string][]int32 // lower-case name -> record indexes
-	names    []string           // distinct lower-case names, in registry order
+	idxOnce sync.Once
+	idx     regindex.Index
 }
 
-// Default returns the registry embedded in the binary, parsing it on the
-// first call.
+// Default returns the registry compiled into the binary. Its records and
+// indexes are static data: nothing is parsed or built.
 func Default() *Registry { return defaultRegistry() }
 
 var defaultRegistry = sync.OnceValue(func() *Registry {
-	r, err := Parse(embedded)
-	if err != nil {
-		// The embedded file is checked by the tests; a failure here is a
-		// build from a corrupted tree.
-		panic("registry: embedded CSV: " + err.Error())
-	}
+	r := &Registry{recs: records[:]}
+	r.idxOnce.Do(func() {})
+	r.idx = regindex.Index{ByPort: indexByPort[:], Ranges: indexRanges[:], Names: indexNames[:], Recs: indexRecs[:]}
 	return r
 })
 
+// index returns the indexes, building them on first use for a registry
+// read by Parse.
+func (r *Registry) index() *regindex.Index {
+	r.idxOnce.Do(func() {
+		r.idx = regindex.Build(len(r.recs), func(i int) regindex.Entry {
+			rec := &r.recs[i]
+			return regindex.Entry{Name: rec.Name, First: uint16(rec.Ports.First), Last: uint16(rec.Ports.Last), HasPort: rec.HasPort}
+		})
+	})
+	return &r.idx
+}
+
 // Parse reads a registry in IANA's CSV layout (the header row, then
-// records of 12 fields). The records keep substrings of data.
+// records of 12 fields), such as a newer download of
+// https://www.iana.org/assignments/service-names-port-numbers/service-names-port-numbers.csv.
+// The records keep substrings of data.
 func Parse(data string) (*Registry, error) {
 	cr := csvReader{data: data, line: 1}
 	var f [numFields]string
@@ -85,7 +96,6 @@ func Parse(data string) (*Registry, error) {
 	if n != numFields || f != header {
 		return nil, &CSVError{Line: 1, Msg: "not the IANA service-names-port-numbers header"}
 	}
-	// The IANA file has about 14,500 records over 15,400 lines.
 	reg := &Registry{recs: make([]Record, 0, strings.Count(data, "\n"))}
 	for {
 		line := cr.line
@@ -101,6 +111,9 @@ func Parse(data string) (*Registry, error) {
 		}
 		if n != numFields {
 			return nil, &CSVError{Line: line, Msg: fmt.Sprintf("%d fields, want %d", n, numFields)}
+		}
+		if len(reg.recs) == 1<<16-1 {
+			return nil, &CSVError{Line: line, Msg: "more than 65535 records"}
 		}
 		rec := Record{
 			Name: f[0], Description: f[3], Assignee: f[4], Contact: f[5],
@@ -138,49 +151,23 @@ func (r *Registry) All() iter.Seq[*Record] {
 	}
 }
 
-func (r *Registry) buildPortIndex() {
-	count := make([]int32, 65537)
-	for i := range r.recs {
-		rec := &r.recs[i]
-		switch {
-		case !rec.HasPort:
-		case rec.Ports.First == rec.Ports.Last:
-			count[int(rec.Ports.First)+1]++
-		default:
-			r.ranges = append(r.ranges, int32(i))
-		}
-	}
-	for p := 1; p < len(count); p++ {
-		count[p] += count[p-1]
-	}
-	r.portOff = count
-	r.portIdx = make([]int32, count[65536])
-	next := make([]int32, 65536)
-	copy(next, count[:65536])
-	for i := range r.recs {
-		rec := &r.recs[i]
-		if rec.HasPort && rec.Ports.First == rec.Ports.Last {
-			p := rec.Ports.First
-			r.portIdx[next[p]] = int32(i)
-			next[p]++
-		}
-	}
-}
-
 // Port yields the records that cover port p for proto, in registry order:
 // those for the port alone, then the ranges that contain it. With
 // ProtoAny it yields the records of every protocol.
 func (r *Registry) Port(proto ports.Proto, p ports.Port) iter.Seq[*Record] {
 	return func(yield func(*Record) bool) {
-		r.portOnce.Do(r.buildPortIndex)
-		for _, i := range r.portIdx[r.portOff[p]:r.portOff[int(p)+1]] {
-			rec := &r.recs[i]
+		x := r.index()
+		i, _ := slices.BinarySearchFunc(x.ByPort, p, func(ri uint16, p ports.Port) int {
+			return cmp.Compare(r.recs[ri].Ports.First, p)
+		})
+		for ; i < len(x.ByPort) && r.recs[x.ByPort[i]].Ports.First == p; i++ {
+			rec := &r.recs[x.ByPort[i]]
 			if protoMatch(proto, rec.Proto) && !yield(rec) {
 				return
 			}
 		}
-		for _, i := range r.ranges {
-			rec := &r.recs[i]
+		for _, ri := range x.Ranges {
+			rec := &r.recs[ri]
 			if rec.Ports.Contains(p) && protoMatch(proto, rec.Proto) && !yield(rec) {
 				return
 			}
@@ -207,38 +194,25 @@ func (r *Registry) Range(proto ports.Proto, rg ports.Range) iter.Seq[*Record] {
 	}
 }
 
-func (r *Registry) buildNameIndex() {
-	r.byName = make(map[string][]int32, len(r.recs))
-	for i := range r.recs {
-		name := r.recs[i].Name
-		if name == "" {
-			continue
-		}
-		key := lower(name)
-		if _, ok := r.byName[key]; !ok {
-			r.names = append(r.names, key)
-		}
-		r.byName[key] = append(r.byName[key], int32(i))
+// nameRecs returns the numbers of the records named name (in lower
+// case).
+func (r *Registry) nameRecs(name string) []uint16 {
+	x := r.index()
+	i, ok := slices.BinarySearchFunc(x.Names, name, func(n regindex.Name, name string) int {
+		return strings.Compare(n.Name, name)
+	})
+	if !ok {
+		return nil
 	}
-}
-
-// lower returns s in lower case, without allocating when it already is
-// (as almost every IANA name is).
-func lower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			return strings.ToLower(s)
-		}
-	}
-	return s
+	n := x.Names[i]
+	return x.Recs[n.First : n.First+n.Count]
 }
 
 // Name yields the records whose service name is name, ignoring case, in
 // registry order.
 func (r *Registry) Name(name string) iter.Seq[*Record] {
 	return func(yield func(*Record) bool) {
-		r.nameOnce.Do(r.buildNameIndex)
-		for _, i := range r.byName[lower(name)] {
+		for _, i := range r.nameRecs(regindex.Lower(name)) {
 			if !yield(&r.recs[i]) {
 				return
 			}
@@ -296,7 +270,7 @@ func containsFold(s, needle string) bool {
 // (ignoring case; * and ? are wildcards).
 func (r *Registry) ServicePorts(pattern string) iter.Seq2[ports.Proto, ports.Port] {
 	return func(yield func(ports.Proto, ports.Port) bool) {
-		emit := func(idx []int32) bool {
+		emit := func(idx []uint16) bool {
 			for _, i := range idx {
 				rec := &r.recs[i]
 				if !rec.HasPort || rec.Proto == ports.ProtoAny {
@@ -310,14 +284,14 @@ func (r *Registry) ServicePorts(pattern string) iter.Seq2[ports.Proto, ports.Por
 			}
 			return true
 		}
-		r.nameOnce.Do(r.buildNameIndex)
-		pat := lower(pattern)
+		pat := regindex.Lower(pattern)
 		if !strings.ContainsAny(pat, "*?") {
-			emit(r.byName[pat])
+			emit(r.nameRecs(pat))
 			return
 		}
-		for _, name := range r.names {
-			if globMatch(pat, name) && !emit(r.byName[name]) {
+		x := r.index()
+		for _, n := range x.Names {
+			if globMatch(pat, n.Name) && !emit(x.Recs[n.First:n.First+n.Count]) {
 				return
 			}
 		}

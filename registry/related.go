@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/registry/internal/regindex"
 )
 
 // Relation is a service related to another one, with the evidence the
@@ -24,18 +25,26 @@ type Relation struct {
 // relations are derived from the records each call. The result is sorted
 // by port.
 func (r *Registry) Related(name string) []Relation {
-	r.nameOnce.Do(r.buildNameIndex)
-	key := lower(name)
-	self := r.byName[key]
-	if len(self) == 0 {
+	key := regindex.Lower(name)
+	self := r.nameRecs(key)
+	if len(self) == 0 || len(key) < 3 {
 		return nil
 	}
+	// familyLinked names share at least their first three letters, and
+	// the names are sorted: look only at that stretch.
+	x := r.index()
+	prefix := key[:3]
+	lo, _ := slices.BinarySearchFunc(x.Names, prefix, func(n regindex.Name, p string) int { return strings.Compare(n.Name, p) })
 	var out []Relation
-	for _, other := range r.names {
+	for _, n := range x.Names[lo:] {
+		other := n.Name
+		if !strings.HasPrefix(other, prefix) {
+			break
+		}
 		if other == key || !familyLinked(key, other) {
 			continue
 		}
-		recs := r.byName[other]
+		recs := x.Recs[n.First : n.First+n.Count]
 		reason := r.evidence(self, key, recs, other)
 		if reason == "" {
 			continue
@@ -94,7 +103,7 @@ func familyLinked(a, b string) bool {
 
 // evidence returns why records a (named an) and b (named bn) belong
 // together, or "" if the registry does not tie them.
-func (r *Registry) evidence(a []int32, an string, b []int32, bn string) string {
+func (r *Registry) evidence(a []uint16, an string, b []uint16, bn string) string {
 	for _, i := range a {
 		ra := &r.recs[i]
 		for _, j := range b {
