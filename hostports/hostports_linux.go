@@ -1,0 +1,7 @@
+package hostports
+
+import "os"
+
+func newOSImpl() osImpl {
+	return procImpl{fsys: os.DirFS(procDir), dir: procDir}
+}
