@@ -35,6 +35,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"version"}, ExitOK, ""},
 		{[]string{"nosuchcommand"}, ExitUsage, `unknown command "nosuchcommand"`},
 		{[]string{"info"}, ExitUsage, "missing QUERY"},
+		{[]string{"info", ""}, ExitUsage, "empty QUERY"},
 		{[]string{"info", "--bogus", "80"}, ExitUsage, "--bogus"},
 		{[]string{"info", "--format", "xml", "80"}, ExitUsage, `"xml"`},
 		{[]string{"info", "--json", "--format", "table", "80"}, ExitUsage, "--json conflicts"},

@@ -73,6 +73,9 @@ type infoQuery struct {
 
 func resolveQuery(reg *registry.Registry, raw string) (infoQuery, error) {
 	q := infoQuery{raw: raw}
+	if strings.TrimSpace(raw) == "" {
+		return q, usagef("empty QUERY: want a port, range, service name or URL")
+	}
 	if strings.Contains(raw, "://") || (strings.Contains(raw, ":") && !strings.Contains(raw, "/")) {
 		e, err := ports.ParseEndpoint(raw, &ports.EndpointOptions{Services: reg})
 		if err != nil {
