@@ -90,7 +90,7 @@ func ParseEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 	if s == "" {
 		return Endpoint{}, errf(0, "empty")
 	}
-	if i := strings.Index(s, "://"); i > 0 {
+	if i := strings.Index(s, "://"); i > 0 && isScheme(s[:i]) {
 		return parseURLEndpoint(s, opts)
 	}
 	var e Endpoint
@@ -112,14 +112,14 @@ func ParseEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 			return Endpoint{}, errf(end+1, "want ':' after ']'")
 		}
 		a, err := netip.ParseAddr(host)
-		if err != nil || !a.Is6() {
+		if err != nil || !a.Is6() || strings.ContainsAny(a.Zone(), "[]") {
 			return Endpoint{}, errf(1, "brackets must hold an IPv6 address")
 		}
 		e.Addr = a
 	case strings.Count(s, ":") > 1:
 		// Several colons without brackets: a bare IPv6 address.
 		a, err := netip.ParseAddr(s)
-		if err != nil {
+		if err != nil || strings.ContainsAny(a.Zone(), "[]") {
 			return Endpoint{}, errf(0, "not an IPv6 address; write [address]:port")
 		}
 		host, e.Addr = s, a
@@ -178,13 +178,26 @@ func lookupPort(name string, r ServiceResolver) (Port, bool) {
 	var best Port
 	found, foundTCP := false, false
 	for proto, p := range r.ServicePorts(name) {
-		isTCP := proto == ProtoTCP
+		isTCP := proto == ProtoTCP || proto == ProtoAny
 		if !found || (isTCP && !foundTCP) || (isTCP == foundTCP && p < best) {
 			best, found = p, true
 			foundTCP = foundTCP || isTCP
 		}
 	}
 	return best, found
+}
+
+// isScheme reports whether s is a URI scheme (RFC 3986 section 3.1):
+// a letter, then letters, digits, '+', '-' or '.'.
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkHostName accepts what could be a DNS name (letters, digits,
@@ -207,7 +220,7 @@ func parseURLEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 		if ue, ok := err.(*url.Error); ok {
 			msg = ue.Err.Error()
 		}
-		return Endpoint{}, &ParseError{What: "URL", Input: s, Msg: msg}
+		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: -1, Msg: msg}
 	}
 	e := Endpoint{Scheme: strings.ToLower(u.Scheme), Host: u.Hostname()}
 	if e.Host == "" {
@@ -215,6 +228,8 @@ func parseURLEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 	}
 	if a, err := netip.ParseAddr(e.Host); err == nil {
 		e.Addr = a
+	} else if err := checkHostName(e.Host); err != nil {
+		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: len(u.Scheme) + 3, Msg: err.Error()}
 	}
 	if p := u.Port(); p != "" {
 		n, err := ParsePort(p)
@@ -232,7 +247,7 @@ func parseURLEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 		e.Port, e.PortFrom = p, PortScheme
 		return e, nil
 	}
-	return Endpoint{}, &ParseError{What: "URL", Input: s, Msg: fmt.Sprintf("scheme %q has no default port; give one, as in %s://%s:PORT", e.Scheme, e.Scheme, u.Host)}
+	return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: -1, Msg: fmt.Sprintf("scheme %q has no default port; give one, as in %s://%s:PORT", e.Scheme, e.Scheme, u.Host)}
 }
 
 // SchemePort returns the default port of a URL scheme: the port a client

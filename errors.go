@@ -6,11 +6,10 @@ import (
 )
 
 // ParseError reports a malformed protocol, port, port set or endpoint.
-// Pos is the byte offset in Input where the problem was found.
 type ParseError struct {
 	What  string // what was being parsed: "port", "port set", "endpoint"...
 	Input string // the whole input
-	Pos   int    // byte offset of the problem in Input
+	Pos   int    // byte offset of the problem in Input; -1 when it has no one place
 	Msg   string // what is wrong
 	Err   error  // an underlying error callers can test with errors.Is, or nil
 }
@@ -20,7 +19,7 @@ func (e *ParseError) Unwrap() error { return e.Err }
 
 func (e *ParseError) Error() string {
 	s := "invalid " + e.What + " " + strconv.Quote(e.Input)
-	if e.Pos > 0 && e.Pos <= len(e.Input) {
+	if e.Pos >= 0 && e.Pos <= len(e.Input) {
 		s += " at position " + strconv.Itoa(e.Pos+1)
 	}
 	return s + ": " + e.Msg

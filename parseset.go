@@ -201,10 +201,14 @@ func (p *setParser) service(name string, off int) error {
 	}
 	found := false
 	for proto, port := range p.r.ServicePorts(name) {
-		if p.proto != ProtoAny && proto != p.proto {
+		switch {
+		case proto == ProtoAny:
+			// Registered without a protocol: it stands for whichever
+			// protocol the prefix names, or for all.
+			proto = p.proto
+		case p.proto != ProtoAny && proto != p.proto:
 			continue
-		}
-		if slot(proto) == 0 {
+		case slot(proto) == 0:
 			continue // a protocol a Set has no slot for
 		}
 		found = true

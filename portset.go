@@ -10,8 +10,9 @@ import (
 // *Registry implements it from the IANA registry.
 type ServiceResolver interface {
 	// ServicePorts yields the protocol and port of every registered
-	// service whose name matches pattern, ignoring case. The pattern may
-	// hold the wildcards * (any run of characters) and ? (one character).
+	// service whose name matches pattern, ignoring case, with ProtoAny
+	// for a service registered without a protocol. The pattern may hold
+	// the wildcards * (any run of characters) and ? (one character).
 	ServicePorts(pattern string) iter.Seq2[Proto, Port]
 	// Registered reports whether a service is registered on port p for
 	// proto (for any protocol when proto is ProtoAny).
@@ -53,9 +54,10 @@ type Set struct {
 	ranges [numSlots][]Range // each sorted, disjoint and not adjacent
 }
 
-// Add adds the ports of r for proto; ProtoAny adds them for every protocol.
+// Add adds the ports of r for proto; ProtoAny adds them for every
+// protocol. Protocols other than those in Protos are ignored.
 func (s *Set) Add(proto Proto, r Range) {
-	if r.First > r.Last {
+	if r.First > r.Last || (proto != ProtoAny && slot(proto) == 0) {
 		return
 	}
 	i := slot(proto)

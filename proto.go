@@ -69,5 +69,5 @@ func ParseProto(s string) (Proto, error) {
 	case "dccp":
 		return ProtoDCCP, nil
 	}
-	return ProtoAny, &ParseError{What: "protocol", Input: s, Msg: "want tcp, udp, sctp or dccp"}
+	return ProtoAny, &ParseError{What: "protocol", Input: s, Pos: -1, Msg: "want tcp, udp, sctp or dccp"}
 }

@@ -46,12 +46,13 @@ func (r *csvReader) next(dst []string) (int, error) {
 	}
 	n := 0
 	for {
+		line := r.line
 		field, end, err := r.field()
 		if err != nil {
 			return 0, err
 		}
 		if n == len(dst) {
-			return 0, &CSVError{Line: r.line, Msg: fmt.Sprintf("more than %d fields", len(dst))}
+			return 0, &CSVError{Line: line, Msg: fmt.Sprintf("more than %d fields", len(dst))}
 		}
 		dst[n] = field
 		n++

@@ -66,7 +66,10 @@ func Default() *Registry { return defaultRegistry() }
 var defaultRegistry = sync.OnceValue(func() *Registry {
 	r := &Registry{recs: records[:]}
 	r.idxOnce.Do(func() {})
-	r.idx = regindex.Index{ByPort: indexByPort[:], Ranges: indexRanges[:], Names: indexNames[:], Recs: indexRecs[:]}
+	r.idx = regindex.Index{
+		ByPort: indexByPort[:], Ranges: indexRanges[:], NamedRanges: indexNamedRanges[:],
+		Names: indexNames[:], Recs: indexRecs[:],
+	}
 	return r
 })
 
@@ -267,13 +270,15 @@ func containsFold(s, needle string) bool {
 
 // ServicePorts implements ports.ServiceResolver: it yields the protocol
 // and port of each record with a port whose name matches pattern
-// (ignoring case; * and ? are wildcards).
+// (ignoring case; * and ? are wildcards), with ProtoAny for a record that
+// names no protocol. Exact names come in registry order, wildcard
+// matches by name.
 func (r *Registry) ServicePorts(pattern string) iter.Seq2[ports.Proto, ports.Port] {
 	return func(yield func(ports.Proto, ports.Port) bool) {
 		emit := func(idx []uint16) bool {
 			for _, i := range idx {
 				rec := &r.recs[i]
-				if !rec.HasPort || rec.Proto == ports.ProtoAny {
+				if !rec.HasPort {
 					continue
 				}
 				for p := int(rec.Ports.First); p <= int(rec.Ports.Last); p++ {
@@ -300,10 +305,20 @@ func (r *Registry) ServicePorts(pattern string) iter.Seq2[ports.Proto, ports.Por
 
 // Registered implements ports.ServiceResolver: it reports whether a
 // service name is assigned to port p for proto (any protocol for
-// ProtoAny).
+// ProtoAny). A named record without a protocol (a few old ones, such as
+// flex-lm 27000-27009) counts for every protocol.
 func (r *Registry) Registered(proto ports.Proto, p ports.Port) bool {
-	for rec := range r.Port(proto, p) {
-		if rec.Name != "" && rec.Proto != ports.ProtoAny {
+	x := r.index()
+	i, _ := slices.BinarySearchFunc(x.ByPort, p, func(ri uint16, p ports.Port) int {
+		return cmp.Compare(r.recs[ri].Ports.First, p)
+	})
+	for ; i < len(x.ByPort) && r.recs[x.ByPort[i]].Ports.First == p; i++ {
+		if rec := &r.recs[x.ByPort[i]]; rec.Name != "" && protoMatch(proto, rec.Proto) {
+			return true
+		}
+	}
+	for _, ri := range x.NamedRanges {
+		if rec := &r.recs[ri]; rec.Ports.Contains(p) && protoMatch(proto, rec.Proto) {
 			return true
 		}
 	}
@@ -318,12 +333,12 @@ func globMatch(pattern, name string) bool {
 	starP, starN := -1, 0
 	for nx < len(name) {
 		switch {
-		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == name[nx]):
-			px++
-			nx++
 		case px < len(pattern) && pattern[px] == '*':
 			starP, starN = px, nx
 			px++
+		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == name[nx]):
+			px++
+			nx++
 		case starP >= 0:
 			px = starP + 1
 			starN++

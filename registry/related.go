@@ -133,8 +133,11 @@ func (r *Registry) evidence(a []uint16, an string, b []uint16, bn string) string
 	}
 	for _, i := range a {
 		for _, j := range b {
-			if mentions(r.recs[j].Description, family(an)) || mentions(r.recs[i].Description, family(bn)) {
+			if mentions(r.recs[j].Description, family(an)) {
 				return "description names " + family(an)
+			}
+			if mentions(r.recs[i].Description, family(bn)) {
+				return "description names " + family(bn)
 			}
 		}
 	}

@@ -20,8 +20,12 @@ type Name struct {
 type Index struct {
 	ByPort []uint16 // single-port records, stably sorted by port
 	Ranges []uint16 // records that span several ports, in record order
-	Names  []Name   // sorted by Name
-	Recs   []uint16 // record numbers grouped by name, each group in record order
+	// NamedRanges are the Ranges that carry a service name, so that
+	// "is anything registered here" need not look at the hundreds of
+	// Unassigned ranges.
+	NamedRanges []uint16
+	Names       []Name   // sorted by Name
+	Recs        []uint16 // record numbers grouped by name, each group in record order
 }
 
 // Entry is what the index needs to know of one record.
@@ -44,6 +48,9 @@ func Build(n int, at func(i int) Entry) Index {
 			x.ByPort = append(x.ByPort, uint16(i))
 		default:
 			x.Ranges = append(x.Ranges, uint16(i))
+			if e.Name != "" {
+				x.NamedRanges = append(x.NamedRanges, uint16(i))
+			}
 		}
 		if e.Name != "" {
 			k := Lower(e.Name)
