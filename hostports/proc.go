@@ -78,7 +78,7 @@ func parseLocalPortRange(s string) (ports.Range, error) {
 	var f [3]field
 	n := splitFields(s, f[:])
 	if n == 0 {
-		return ports.Range{}, &ports.ParseError{What: what, Input: s, Msg: "empty, want two ports"}
+		return ports.Range{}, &ports.ParseError{What: what, Input: s, Pos: -1, Msg: "empty, want two ports"}
 	}
 	first, err := parseField(what, s, f[0])
 	if err != nil {
@@ -107,7 +107,7 @@ func parseUnprivilegedStart(s string) (ports.Port, error) {
 	var f [2]field
 	n := splitFields(s, f[:])
 	if n == 0 {
-		return 0, &ports.ParseError{What: what, Input: s, Msg: "empty, want a port"}
+		return 0, &ports.ParseError{What: what, Input: s, Pos: -1, Msg: "empty, want a port"}
 	}
 	p, err := parseField(what, s, f[0])
 	if err != nil {

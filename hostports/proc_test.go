@@ -47,11 +47,11 @@ func TestProcEphemeralRange(t *testing.T) {
 		{name: "one number", content: "32768\n", wantErr: `invalid port range "32768" at position 6: missing last port`},
 		{name: "three numbers", content: "1 2 3\n", wantErr: `invalid port range "1 2 3" at position 5: more than two ports`},
 		{name: "not a number", content: "32768\tabc\n", wantErr: `invalid port range "32768\tabc" at position 7: not a port number`},
-		{name: "negative", content: "-1 5\n", wantErr: `invalid port range "-1 5": not a port number`},
+		{name: "negative", content: "-1 5\n", wantErr: `invalid port range "-1 5" at position 1: not a port number`},
 		{name: "too big", content: "1024 70000\n", wantErr: `invalid port range "1024 70000" at position 6: port number above 65535`},
 		{name: "reversed", content: "60999 32768\n", wantErr: `invalid port range "60999 32768" at position 7: last port below first`},
 		{name: "dash", content: "32768-60999\n", wantErr: `invalid port range "32768-60999" at position 6: not a port number`},
-		{name: "binary", content: "\x00\x01", wantErr: `invalid port range "\x00\x01": not a port number`},
+		{name: "binary", content: "\x00\x01", wantErr: `invalid port range "\x00\x01" at position 1: not a port number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +96,7 @@ func TestProcUnprivilegedStart(t *testing.T) {
 
 		{name: "empty", content: ptr(""), wantErr: `invalid port "": empty, want a port`},
 		{name: "two numbers", content: ptr("1024 2048\n"), wantErr: `invalid port "1024 2048" at position 6: more than one port`},
-		{name: "too big", content: ptr("65536\n"), wantErr: `invalid port "65536": port number above 65535`},
+		{name: "too big", content: ptr("65536\n"), wantErr: `invalid port "65536" at position 1: port number above 65535`},
 		{name: "not a number", content: ptr("1k\n"), wantErr: `invalid port "1k" at position 2: not a port number`},
 	}
 	for _, tt := range tests {
