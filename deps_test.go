@@ -15,7 +15,7 @@ func TestDependencyRules(t *testing.T) {
 	const mod = "github.com/portkit/ports"
 	// Forbidden for every library package (anything outside cmd/ and
 	// internal/), directly or through its dependencies.
-	libraryBans := []string{"flag", "log", "github.com/spf13/cobra", "github.com/spf13/pflag", mod + "/internal/cli", mod + "/internal/render"}
+	libraryBans := []string{"flag", "log", "runtime/cgo", "github.com/spf13/cobra", "github.com/spf13/pflag", mod + "/internal/cli", mod + "/internal/render"}
 	rules := []struct {
 		pkg     string
 		direct  []string // forbidden direct imports
