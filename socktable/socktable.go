@@ -1,0 +1,235 @@
+// Package socktable lists this machine's TCP and UDP sockets, IPv4 and
+// IPv6, with the processes that own them: what `ss -tulpn`, `netstat
+// -tanp` and `lsof -i` show, as a library.
+//
+// Sources, per OS:
+//
+//   - Linux: netlink sock_diag (inet_diag), with the state mask and port
+//     filters done in the kernel; /proc/net/{tcp,tcp6,udp,udp6} when
+//     netlink is refused. Owning processes come from /proc/PID/fd, read
+//     only when asked and only for the sockets that matched.
+//   - macOS: the net.inet.tcp.pcblist_n and net.inet.udp.pcblist_n
+//     sysctls (the owning pid is the socket's last user, so_last_pid).
+//   - Windows: GetExtendedTcpTable and GetExtendedUdpTable.
+//   - Elsewhere: ErrNotImplemented.
+package socktable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"net/netip"
+	"runtime"
+	"strings"
+
+	"github.com/portkit/ports"
+)
+
+// ErrNotImplemented is returned where this package cannot list sockets.
+// It wraps errors.ErrUnsupported.
+var ErrNotImplemented = fmt.Errorf("socktable: listing sockets is not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+
+// State is a socket's TCP state. The values are Linux's (include/net/tcp_states.h),
+// which the other systems' states are mapped onto. A UDP socket is
+// Established when connected and Close ("UNCONN") when only bound.
+type State uint8
+
+// TCP states.
+const (
+	StateUnknown     State = 0
+	StateEstablished State = 1
+	StateSynSent     State = 2
+	StateSynRecv     State = 3
+	StateFinWait1    State = 4
+	StateFinWait2    State = 5
+	StateTimeWait    State = 6
+	StateClose       State = 7
+	StateCloseWait   State = 8
+	StateLastAck     State = 9
+	StateListen      State = 10
+	StateClosing     State = 11
+	StateNewSynRecv  State = 12
+	numStates              = 13
+)
+
+// stateNames are ss's names for the states.
+var stateNames = [numStates]string{
+	"UNKNOWN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT",
+	"UNCONN", "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING", "NEW-SYN-RECV",
+}
+
+// String returns the state as ss prints it: "LISTEN", "ESTAB",
+// "TIME-WAIT", "UNCONN"...
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("STATE(%d)", uint8(s))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// ParseState parses a state name as ss prints it or as ss's filters
+// spell it, in any case: "listen", "estab" or "established",
+// "time-wait", "unconn" or "close"...
+func ParseState(name string) (State, error) {
+	n := strings.ToUpper(strings.ReplaceAll(name, "_", "-"))
+	switch n {
+	case "ESTABLISHED":
+		return StateEstablished, nil
+	case "CLOSE", "CLOSED":
+		return StateClose, nil
+	case "LISTENING":
+		return StateListen, nil
+	}
+	for i, s := range stateNames {
+		if i > 0 && s == n {
+			return State(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown socket state %q; want one of listen, estab, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, unconn, close-wait, last-ack, closing", name)
+}
+
+// States is a set of states, as a bit mask (1<<State).
+type States uint32
+
+// AllStates holds every state.
+const AllStates States = 1<<numStates - 1
+
+// StatesOf returns the set holding ss.
+func StatesOf(ss ...State) States {
+	var m States
+	for _, s := range ss {
+		m |= 1 << s
+	}
+	return m
+}
+
+// Has reports whether m holds s.
+func (m States) Has(s State) bool { return m&(1<<s) != 0 }
+
+// Socket is one socket.
+type Socket struct {
+	Proto  ports.Proto    // ProtoTCP or ProtoUDP
+	Local  netip.AddrPort // the local address and port; the address is unspecified (0.0.0.0, ::) for a wildcard bind
+	Remote netip.AddrPort // the peer; the zero AddrPort's address is unspecified when there is none
+	State  State
+	RecvQ  uint32 // bytes not yet read (for a listener: connections waiting in accept)
+	SendQ  uint32 // bytes not yet acknowledged (for a listener: the accept backlog)
+	UID    uint32 // the owner's user id
+	Inode  uint64 // the socket's inode (Linux), which /proc/PID/fd links name
+	// Procs are the processes holding the socket, when listing was asked
+	// for them. Several processes can share one socket (after fork, or
+	// with SO_REUSEPORT each has its own socket on one port).
+	Procs []Process
+	// ProcsHidden is set when Procs was asked for but some processes
+	// could not be read (another user's, without root): the owner may be
+	// among them.
+	ProcsHidden bool
+}
+
+// Is6 reports whether the socket is IPv6 (an IPv4-mapped local address
+// counts as IPv6: the socket is an AF_INET6 one).
+func (s *Socket) Is6() bool { return s.Local.Addr().Is6() }
+
+// Process is a process that holds a socket.
+type Process struct {
+	PID     int
+	Name    string   // the command name (comm)
+	Cmdline []string // the arguments; nil if unreadable (a zombie, or a kernel thread)
+	UID     uint32
+	User    string // the user name, or the uid in decimal if it has no name
+	// Container names the container runtime the process runs under,
+	// from its cgroup: "docker", "containerd", "podman" or "kubepods";
+	// "" on the host. ContainerID is the container's id where the cgroup
+	// path gives it.
+	Container   string
+	ContainerID string
+}
+
+// Options selects sockets. The zero value lists every TCP and UDP socket,
+// IPv4 and IPv6, in every state, without processes, in the caller's
+// network namespace.
+type Options struct {
+	Protos []ports.Proto // ProtoTCP and/or ProtoUDP; empty: both
+	// Family is 4 or 6 for IPv4 or IPv6 sockets only; 0 for both.
+	Family int
+	// States keeps only sockets in these states; 0 keeps all. For UDP,
+	// StateClose is a bound socket and StateEstablished a connected one.
+	States States
+	// LocalPorts keeps only sockets whose local port is in one of the
+	// ranges; nil keeps all. RemotePorts does the same for the peer's
+	// port. A socket must match both when both are set.
+	LocalPorts  []ports.Range
+	RemotePorts []ports.Range
+	// Processes asks for the owning processes (Socket.Procs). It costs a
+	// walk of /proc on Linux.
+	Processes bool
+	// NetNS lists the sockets of another network namespace (Linux): a
+	// name from `ip netns` (/var/run/netns/NAME) or a path such as
+	// /proc/PID/ns/net. "" is the caller's namespace.
+	NetNS string
+}
+
+// List yields the sockets that opts selects (nil selects all). When
+// Processes is set the sockets are gathered first, then given their
+// processes; otherwise they stream from the kernel as it answers. An
+// error ends the sequence.
+func List(ctx context.Context, opts *Options) iter.Seq2[Socket, error] {
+	if opts == nil {
+		opts = &Options{}
+	}
+	return listOS(ctx, opts)
+}
+
+// Append appends the sockets that opts selects to dst.
+func Append(ctx context.Context, dst []Socket, opts *Options) ([]Socket, error) {
+	for s, err := range List(ctx, opts) {
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, s)
+	}
+	return dst, nil
+}
+
+// match reports whether s passes the filters of o that a source could not
+// apply itself.
+func (o *Options) match(s *Socket) bool {
+	if len(o.Protos) > 0 && !containsProto(o.Protos, s.Proto) {
+		return false
+	}
+	if o.Family == 4 && s.Is6() || o.Family == 6 && !s.Is6() {
+		return false
+	}
+	if o.States != 0 && !o.States.Has(s.State) {
+		return false
+	}
+	if o.LocalPorts != nil && !inRanges(o.LocalPorts, ports.Port(s.Local.Port())) {
+		return false
+	}
+	if o.RemotePorts != nil && !inRanges(o.RemotePorts, ports.Port(s.Remote.Port())) {
+		return false
+	}
+	return true
+}
+
+func containsProto(ps []ports.Proto, p ports.Proto) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+func inRanges(rs []ports.Range, p ports.Port) bool {
+	for _, r := range rs {
+		if r.Contains(p) {
+			return true
+		}
+	}
+	return false
+}
