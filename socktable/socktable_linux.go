@@ -1,0 +1,276 @@
+package socktable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portkit/ports"
+)
+
+func listOS(ctx context.Context, opts *Options) iter.Seq2[Socket, error] {
+	return func(yield func(Socket, error) bool) {
+		src, err := openSource(opts.NetNS)
+		if err != nil {
+			yield(Socket{}, err)
+			return
+		}
+		defer src.close()
+		if !opts.Processes {
+			for s, err := range src.sockets(ctx, opts) {
+				if !yield(s, err) || err != nil {
+					return
+				}
+			}
+			return
+		}
+		// Processes are matched by inode, so gather first.
+		var socks []Socket
+		for s, err := range src.sockets(ctx, opts) {
+			if err != nil {
+				yield(Socket{}, err)
+				return
+			}
+			socks = append(socks, s)
+		}
+		if err := attachProcesses(ctx, socks); err != nil {
+			yield(Socket{}, err)
+			return
+		}
+		for _, s := range socks {
+			if !yield(s, nil) {
+				return
+			}
+		}
+	}
+}
+
+// source is where sockets come from: a sock_diag netlink socket, or, if
+// netlink was refused, the /proc/net tables (opened in the right network
+// namespace).
+type source struct {
+	fd    int        // netlink socket, or -1
+	files []*os.File // /proc/net tables when fd is -1: tcp, tcp6, udp, udp6
+}
+
+func (s *source) close() {
+	if s.fd >= 0 {
+		unix.Close(s.fd)
+	}
+	for _, f := range s.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+var procNetTables = []struct {
+	name  string
+	proto ports.Proto
+	v6    bool
+}{
+	{"tcp", ports.ProtoTCP, false}, {"tcp6", ports.ProtoTCP, true},
+	{"udp", ports.ProtoUDP, false}, {"udp6", ports.ProtoUDP, true},
+}
+
+// openSource opens the socket source in the network namespace netns
+// ("" for the caller's). Sockets and files opened in a namespace stay
+// tied to it, so the thread switches only while opening them.
+func openSource(netns string) (*source, error) {
+	if netns == "" {
+		return openSourceHere()
+	}
+	path := netns
+	if !strings.ContainsRune(netns, '/') {
+		path = "/var/run/netns/" + netns
+	}
+	nsf, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("socktable: network namespace %q: %w", netns, err)
+	}
+	defer nsf.Close()
+	type result struct {
+		src *source
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// A thread that cannot be switched back must die with its
+		// goroutine, so unlock only after a good return.
+		runtime.LockOSThread()
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("socktable: %w", err)}
+			return
+		}
+		defer self.Close()
+		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			err = &os.PathError{Op: "setns", Path: path, Err: err}
+			if errors.Is(err, unix.EINVAL) {
+				err = fmt.Errorf("%w (not a network namespace)", err)
+			}
+			ch <- result{nil, fmt.Errorf("socktable: network namespace %q: %w", netns, err)}
+			return
+		}
+		src, err := openSourceHere()
+		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+			if src != nil {
+				src.close()
+			}
+			ch <- result{nil, fmt.Errorf("socktable: returning from network namespace %q: %w", netns, err)}
+			return // the thread stays locked and dies with the goroutine
+		}
+		runtime.UnlockOSThread()
+		ch <- result{src, err}
+	}()
+	r := <-ch
+	return r.src, r.err
+}
+
+// netlinkSocket opens a sock_diag socket; tests replace it to exercise
+// the /proc fallback.
+var netlinkSocket = func() (int, error) {
+	return unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+}
+
+// openSourceHere opens a sock_diag socket in the calling thread's
+// namespace, or its /proc/net tables if netlink is refused.
+func openSourceHere() (*source, error) {
+	fd, err := netlinkSocket()
+	if err == nil {
+		return &source{fd: fd}, nil
+	}
+	src := &source{fd: -1}
+	for _, t := range procNetTables {
+		// thread-self: the tables of this thread's namespace.
+		f, ferr := os.Open("/proc/thread-self/net/" + t.name)
+		if ferr != nil && !errors.Is(ferr, os.ErrNotExist) { // tcp6 is missing without IPv6
+			src.close()
+			return nil, fmt.Errorf("socktable: netlink sock_diag: %v; /proc/net: %w", err, ferr)
+		}
+		src.files = append(src.files, f)
+	}
+	return src, nil
+}
+
+// sockets yields the sockets of the source that opts selects.
+func (src *source) sockets(ctx context.Context, opts *Options) iter.Seq2[Socket, error] {
+	return func(yield func(Socket, error) bool) {
+		protos := opts.Protos
+		if len(protos) == 0 {
+			protos = []ports.Proto{ports.ProtoTCP, ports.ProtoUDP}
+		}
+		states := opts.States
+		if states == 0 {
+			states = AllStates
+		}
+		for _, proto := range protos {
+			if proto != ports.ProtoTCP && proto != ports.ProtoUDP {
+				continue
+			}
+			for _, family := range []uint8{afINET, afINET6} {
+				if opts.Family == 4 && family == afINET6 || opts.Family == 6 && family == afINET {
+					continue
+				}
+				if err := ctx.Err(); err != nil {
+					yield(Socket{}, err)
+					return
+				}
+				var err error
+				stop := false
+				emit := func(s *Socket) bool {
+					if !opts.match(s) {
+						return true
+					}
+					stop = !yield(*s, nil)
+					return !stop
+				}
+				if src.fd >= 0 {
+					err = src.dump(family, proto, states, opts, emit)
+				} else {
+					err = src.readProcNet(family, proto, emit)
+				}
+				if err != nil {
+					yield(Socket{}, err)
+					return
+				}
+				if stop {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (src *source) readProcNet(family uint8, proto ports.Proto, fn func(*Socket) bool) error {
+	for i, t := range procNetTables {
+		if t.proto != proto || t.v6 != (family == afINET6) || src.files[i] == nil {
+			continue
+		}
+		return parseProcNet(src.files[i], "/proc/net/"+t.name, proto, fn)
+	}
+	return nil
+}
+
+// dump asks the kernel for one family and protocol and decodes the answer.
+// If the kernel refuses the port filter bytecode (old kernels lack some
+// ops), it asks again without it: match filters in user space anyway.
+func (src *source) dump(family uint8, proto ports.Proto, states States, opts *Options, fn func(*Socket) bool) error {
+	bc := portFilter(opts.LocalPorts, opts.RemotePorts)
+	err := src.dumpOnce(family, proto, states, bc, fn)
+	var en errnoError
+	if bc != nil && errors.As(err, &en) && unix.Errno(en) == unix.EINVAL {
+		err = src.dumpOnce(family, proto, states, nil, fn)
+	}
+	if errors.As(err, &en) {
+		if unix.Errno(en) == unix.ENOENT {
+			return nil // no such protocol module (IPv6 disabled, say)
+		}
+		err = fmt.Errorf("socktable: sock_diag %s%s: %w", proto, map[uint8]string{afINET: "4", afINET6: "6"}[family], unix.Errno(en))
+	}
+	return err
+}
+
+// recvBufLen is the read size: the kernel fills at most 32 KiB of a dump
+// per read, but a larger buffer costs nothing.
+const recvBufLen = 64 << 10
+
+func (src *source) dumpOnce(family uint8, proto ports.Proto, states States, bc []byte, fn func(*Socket) bool) error {
+	req := appendDiagRequest(make([]byte, 0, 128), 1, family, proto, states, bc)
+	sa := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+	if err := unix.Sendto(src.fd, req, 0, sa); err != nil {
+		return fmt.Errorf("socktable: sock_diag request: %w", err)
+	}
+	buf := make([]byte, recvBufLen)
+	var s Socket
+	stopped := false
+	for {
+		n, _, err := unix.Recvfrom(src.fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("socktable: sock_diag: %w", err)
+		}
+		done, err := diagMessages(buf[:n], func(p []byte) bool {
+			if stopped || !diagMsg(p, proto, &s) {
+				return true
+			}
+			if !fn(&s) {
+				stopped = true
+			}
+			return true // drain the dump so the socket stays usable
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package socktable
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/porttest"
+)
+
+// find returns the sockets matching local (and remote, if valid).
+func find(t *testing.T, opts *Options, local, remote netip.AddrPort) []Socket {
+	t.Helper()
+	socks, err := Append(context.Background(), nil, opts)
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	var out []Socket
+	for _, s := range socks {
+		if s.Local == local && (!remote.IsValid() || s.Remote == remote) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func addrPort(t *testing.T, a net.Addr) netip.AddrPort {
+	t.Helper()
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	t.Fatalf("unexpected address %T", a)
+	return netip.AddrPort{}
+}
+
+func ownedByUs(s Socket) bool {
+	return slices.ContainsFunc(s.Procs, func(p Process) bool { return p.PID == os.Getpid() })
+}
+
+func TestRealSockets(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		t.Run(network, func(t *testing.T) {
+			host := "127.0.0.1:0"
+			if network == "tcp6" {
+				host = "[::1]:0"
+			}
+			l, err := net.Listen(network, host)
+			if err != nil {
+				t.Skipf("no %s loopback: %v", network, err)
+			}
+			defer l.Close()
+			lap := addrPort(t, l.Addr())
+
+			got := find(t, &Options{Processes: true}, lap, netip.AddrPort{})
+			if len(got) != 1 || got[0].State != StateListen || got[0].Proto != ports.ProtoTCP || !ownedByUs(got[0]) {
+				t.Fatalf("listener %v: got %+v, want one LISTEN socket owned by pid %d", lap, got, os.Getpid())
+			}
+			if p := got[0].Procs[0]; p.Name == "" || len(p.Cmdline) == 0 || p.User == "" {
+				t.Errorf("process %+v lacks name, command line or user", p)
+			}
+
+			c, err := net.Dial(network, lap.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cap := addrPort(t, c.LocalAddr())
+			// Both ends, ESTAB, each the mirror of the other.
+			if got := find(t, &Options{Processes: true}, cap, lap); len(got) != 1 || got[0].State != StateEstablished || !ownedByUs(got[0]) {
+				t.Errorf("client end %v -> %v: got %+v", cap, lap, got)
+			}
+			if got := find(t, nil, lap, cap); len(got) != 1 || got[0].State != StateEstablished {
+				t.Errorf("server end %v -> %v: got %+v", lap, cap, got)
+			}
+			// Kernel-side filters: the state mask and the port bytecode.
+			opts := &Options{States: StatesOf(StateListen), LocalPorts: []ports.Range{{First: ports.Port(lap.Port()), Last: ports.Port(lap.Port())}}}
+			socks, err := Append(context.Background(), nil, opts)
+			if err != nil || len(socks) != 1 || socks[0].Local != lap {
+				t.Errorf("LISTEN on port %d: got %+v, %v; want the one listener", lap.Port(), socks, err)
+			}
+			opts = &Options{RemotePorts: []ports.Range{{First: ports.Port(lap.Port()), Last: ports.Port(lap.Port())}}}
+			socks, err = Append(context.Background(), nil, opts)
+			if err != nil || len(socks) != 1 || socks[0].Local != cap {
+				t.Errorf("remote port %d: got %+v, %v; want the client end", lap.Port(), socks, err)
+			}
+
+			c.Close()
+			srv.Close()
+			l.Close()
+			for _, s := range find(t, nil, lap, netip.AddrPort{}) {
+				if s.State == StateListen || s.State == StateEstablished {
+					t.Errorf("after close, %v is still %v", lap, s.State)
+				}
+			}
+		})
+	}
+}
+
+func TestRealUDP(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ap := addrPort(t, pc.LocalAddr())
+	got := find(t, &Options{Protos: []ports.Proto{ports.ProtoUDP}, Processes: true}, ap, netip.AddrPort{})
+	if len(got) != 1 || got[0].State != StateClose || got[0].Proto != ports.ProtoUDP || !ownedByUs(got[0]) {
+		t.Fatalf("udp %v: got %+v, want one UNCONN socket of ours", ap, got)
+	}
+	if got := find(t, &Options{Protos: []ports.Proto{ports.ProtoTCP}}, ap, netip.AddrPort{}); len(got) != 0 {
+		t.Errorf("TCP-only listing shows the UDP socket: %+v", got)
+	}
+	if got := find(t, &Options{Family: 6}, ap, netip.AddrPort{}); len(got) != 0 {
+		t.Errorf("IPv6-only listing shows an IPv4 socket: %+v", got)
+	}
+	pc.Close()
+	if got := find(t, nil, ap, netip.AddrPort{}); len(got) != 0 {
+		t.Errorf("closed UDP socket still listed: %+v", got)
+	}
+}
+
+// TestProcNetFallback lists through /proc/net as when netlink is refused,
+// and expects the same sockets as netlink gives.
+func TestProcNetFallback(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lap := addrPort(t, l.Addr())
+	viaNetlink := find(t, &Options{Processes: true}, lap, netip.AddrPort{})
+
+	saved := netlinkSocket
+	netlinkSocket = func() (int, error) { return -1, unix.EPROTONOSUPPORT }
+	defer func() { netlinkSocket = saved }()
+	viaProc := find(t, &Options{Processes: true}, lap, netip.AddrPort{})
+	if len(viaProc) != 1 || len(viaNetlink) != 1 {
+		t.Fatalf("netlink found %d, /proc %d sockets on %v; want 1 each", len(viaNetlink), len(viaProc), lap)
+	}
+	a, b := viaNetlink[0], viaProc[0]
+	if a.Local != b.Local || a.State != b.State || a.Inode != b.Inode || a.UID != b.UID || !ownedByUs(b) {
+		t.Errorf("netlink %+v\n/proc %+v", a, b)
+	}
+}
+
+func TestIntegrationNetNS(t *testing.T) {
+	pair := porttest.NewPair(t, nil)
+	l, err := pair.A.Listen("tcp", netip.AddrPortFrom(pair.A.Addr4, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lap := addrPort(t, l.Addr())
+	if got := find(t, &Options{NetNS: pair.A.Name, Processes: true}, lap, netip.AddrPort{}); len(got) != 1 || got[0].State != StateListen || !ownedByUs(got[0]) {
+		t.Errorf("in netns %s: got %+v, want our listener on %v", pair.A.Name, got, lap)
+	}
+	if got := find(t, nil, lap, netip.AddrPort{}); len(got) != 0 {
+		t.Errorf("listener inside netns %s shows in the host namespace: %+v", pair.A.Name, got)
+	}
+	if got := find(t, &Options{NetNS: pair.B.Name}, lap, netip.AddrPort{}); len(got) != 0 {
+		t.Errorf("listener of %s shows in %s: %+v", pair.A.Name, pair.B.Name, got)
+	}
+}
+
+func TestNetNSErrors(t *testing.T) {
+	for _, ns := range []string{"no-such-netns-xyz", "/nonexistent/ns", "/proc/self/status"} {
+		_, err := Append(context.Background(), nil, &Options{NetNS: ns})
+		if err == nil {
+			t.Errorf("NetNS %q: no error", ns)
+			continue
+		}
+		if !strings.Contains(err.Error(), ns) {
+			t.Errorf("NetNS %q: error %q does not name it", ns, err)
+		}
+	}
+}
