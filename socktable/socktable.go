@@ -134,7 +134,9 @@ type Socket struct {
 // counts as IPv6: the socket is an AF_INET6 one).
 func (s *Socket) Is6() bool { return s.Local.Addr().Is6() }
 
-// Process is a process that holds a socket.
+// Process is a process that holds a socket. Fields that could not be read
+// are empty: on Windows a process this user may not open has only its PID;
+// on macOS a process that has exited keeps only its PID.
 type Process struct {
 	PID     int
 	Name    string   // the command name (comm)
