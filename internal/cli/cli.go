@@ -96,6 +96,10 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 	root.AddCommand(
 		newInfoCmd(),
 		newFreeCmd(),
+		newLsCmd(),
+		newWhoCmd(),
+		newKillCmd(),
+		newEphemeralCmd(),
 		newVersionCmd(),
 	)
 	wrapRunE(root)

@@ -199,16 +199,31 @@ func TestSearch(t *testing.T) {
 func TestFreeFindsBindablePorts(t *testing.T) {
 	// Hold one port, then ask for free ports in a range of two: only the
 	// other one may come back.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The neighbour must be bindable too (not held by a TIME-WAIT socket
+	// of an earlier test, say): check it, and pick another pair if not.
+	var l net.Listener
+	var held, lo, hi int
+	for try := 0; ; try++ {
+		var err error
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		held = l.Addr().(*net.TCPAddr).Port
+		lo, hi = held, held+1
+		other := hi
+		if held == 65535 {
+			lo, hi, other = held-1, held, held-1
+		}
+		if nl, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(other)); err == nil {
+			nl.Close()
+			break
+		}
+		l.Close()
+		if try == 50 {
+			t.Fatal("found no free pair of adjacent ports on 127.0.0.1")
+		}
 	}
 	defer l.Close()
-	held := l.Addr().(*net.TCPAddr).Port
-	lo, hi := held, held+1
-	if held == 65535 {
-		lo, hi = held-1, held
-	}
 	code, out, stderr := run(t, "free", "--bind", "127.0.0.1", "--range", strconv.Itoa(lo)+"-"+strconv.Itoa(hi), "--format", "jsonl")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)

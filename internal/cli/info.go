@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -51,7 +52,7 @@ names and descriptions.`,
 			if search {
 				return runSearch(cmd.OutOrStdout(), format, args)
 			}
-			return runInfo(cmd.OutOrStdout(), format, args, explain)
+			return runInfo(cmd.Context(), cmd.OutOrStdout(), format, args, explain)
 		},
 	}
 	ff.add(cmd.Flags())
@@ -133,7 +134,7 @@ func endpointWhy(e ports.Endpoint) string {
 	return fmt.Sprintf("the endpoint gives port %d", e.Port)
 }
 
-func runInfo(w io.Writer, format render.Format, args []string, explain bool) error {
+func runInfo(ctx context.Context, w io.Writer, format render.Format, args []string, explain bool) error {
 	reg := registry.Default()
 	host, hostErr := hostports.Read()
 	var queries []infoQuery
@@ -144,6 +145,7 @@ func runInfo(w io.Writer, format render.Format, args []string, explain bool) err
 		}
 		queries = append(queries, q)
 	}
+	listening := listenersFor(ctx, queries)
 	out := render.NewStream(w, format, writeInfoTable)
 	found := 0
 	var missing []string
@@ -153,6 +155,9 @@ func runInfo(w io.Writer, format render.Format, args []string, explain bool) err
 			continue
 		}
 		infos := buildInfos(reg, q, host, hostErr, explain)
+		for i := range infos {
+			addListening(&infos[i], q.proto, listening)
+		}
 		for _, info := range infos {
 			if err := out.Write(info); err != nil {
 				return err
@@ -361,6 +366,13 @@ func writeInfoTable(tw *tabwriter.Writer, info render.PortInfoV1) error {
 			row("ephemeral", "yes: in this machine's ephemeral range "+h.EphemeralRange)
 		} else {
 			row("ephemeral", "no (this machine's range is "+h.EphemeralRange+")")
+		}
+	}
+	for i, l := range info.Listening {
+		if i == 0 {
+			row("listening", "here now: "+listenerText(l))
+		} else {
+			row("", "          "+listenerText(l))
 		}
 	}
 	for _, u := range info.UnauthorizedUse {

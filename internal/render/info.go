@@ -18,6 +18,9 @@ type PortInfoV1 struct {
 	Endpoint        *EndpointV1  `json:"endpoint,omitempty"` // for URL and host:port queries
 	Explain         []string     `json:"explain,omitempty"`  // with --explain
 	Also            []AlsoPortV1 `json:"also_on,omitempty"`  // other ports of the same service names
+	// Listening holds the sockets listening on the port on this machine
+	// now, when the OS can list them.
+	Listening []ListenerV1 `json:"listening,omitempty"`
 }
 
 // ServiceV1 is one registry record.

@@ -1,0 +1,322 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/socktable"
+)
+
+// defaultWatch is the interval of a bare --watch.
+const defaultWatch = 2 * time.Second
+
+func newLsCmd() *cobra.Command {
+	var (
+		ff       formatFlags
+		all      bool
+		portArg  string
+		stateArg string
+		procArg  string
+		pid      int
+		tcp, udp bool
+		v4, v6   bool
+		netns    string
+		noProcs  bool
+		watchArg string
+	)
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List sockets and the processes that hold them",
+		Long: `List this machine's sockets with their processes, like ss -tulpn.
+
+By default ls lists what is listening: TCP sockets in LISTEN and bound,
+unconnected UDP sockets (UNCONN), as ss -tul does. -a lists every socket in
+every state; --state picks states (a comma list of listen, estab, syn-sent,
+syn-recv, fin-wait-1, fin-wait-2, time-wait, unconn, close-wait, last-ack,
+closing, or "connected" for all but listen and unconn) and implies -a.
+
+--port takes a port set: 80,443,8000-8100,http,T:22,U:53. Listeners match
+on their local port; with -a or --state a socket matches when its local
+OR its remote port is in the set, so "-a --port 443" also shows this
+machine's outgoing HTTPS connections.
+
+SERVICE names the well-known side of each socket: the local port of a
+listener or of a server's connection, the remote port of a client's. A
+local port followed by "*" lies in this machine's ephemeral range (the
+kernel picked it for an outgoing connection). Finding processes means
+reading /proc; --no-procs skips that (the fast path, like ss -tan).
+Another user's processes need root: their sockets show "(needs root)".
+
+--watch[=INTERVAL] (note the '=') lists again every INTERVAL, 2s by
+default, until interrupted; Ctrl-C ends it with exit 0. On a terminal it
+redraws the screen; otherwise each table follows the last after a blank
+line, --format json writes one array per listing and --format jsonl one
+line per listing (the listing's array).
+
+An empty listing is not an error: ls prints the header alone (an empty
+array in JSON) and exits 0, as ss does.`,
+		Example: `  ports ls
+  ports ls -a --port https
+  ports ls --state time-wait --no-procs
+  ports ls --proc nginx --json
+  ports ls --watch=5s -t`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && cmd.Flags().Changed("watch") && watchArg == defaultWatch.String() {
+				if _, err := parseInterval(args[0]); err == nil {
+					return usagef("unexpected argument %q: write --watch=%s, with '='", args[0], args[0])
+				}
+			}
+			return noArgs(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fs := cmd.Flags()
+			format, err := ff.get(fs)
+			if err != nil {
+				return err
+			}
+			q := &sockQuery{opts: socktable.Options{NetNS: netns, Processes: !noProcs}}
+			if tcp != udp {
+				if tcp {
+					q.opts.Protos = []ports.Proto{ports.ProtoTCP}
+				} else {
+					q.opts.Protos = []ports.Proto{ports.ProtoUDP}
+				}
+			}
+			if v4 != v6 {
+				if v4 {
+					q.opts.Family = 4
+				} else {
+					q.opts.Family = 6
+				}
+			}
+			if stateArg != "" {
+				if q.opts.States, err = parseStates(stateArg); err != nil {
+					return err
+				}
+				all = true
+			}
+			if !all {
+				q.opts.States = listenerStates
+				q.listenOnly = true
+			}
+			if portArg != "" {
+				if q.port, err = parsePortFilter(portArg); err != nil {
+					return err
+				}
+				q.matchRemote = all
+			}
+			if procArg != "" {
+				if noProcs {
+					return usagef("--proc needs the processes; drop --no-procs")
+				}
+				q.procName = strings.ToLower(procArg)
+			}
+			if fs.Changed("pid") {
+				if noProcs {
+					return usagef("--pid needs the processes; drop --no-procs")
+				}
+				if pid < 1 {
+					return usagef("--pid %d is not a process id", pid)
+				}
+				q.pid = pid
+			}
+			var every time.Duration
+			if fs.Changed("watch") {
+				if every, err = parseInterval(watchArg); err != nil {
+					return err
+				}
+			}
+			l := &lsRun{q: q, format: format, procs: !noProcs, w: cmd.OutOrStdout()}
+			if every == 0 {
+				return l.once(cmd.Context())
+			}
+			return l.watch(cmd.Context(), every)
+		},
+	}
+	ff.add(cmd.Flags())
+	fs := cmd.Flags()
+	fs.BoolVarP(&all, "all", "a", false, "all sockets in all states, not only listeners")
+	fs.StringVar(&portArg, "port", "", "only these ports: a port `SET` such as 80,443,8000-8100,http (with -a: local or remote)")
+	fs.StringVar(&stateArg, "state", "", "only these `STATES`, comma separated: listen, estab, time-wait, unconn...; implies -a")
+	fs.StringVar(&procArg, "proc", "", "only sockets of processes whose name contains `NAME` (any case)")
+	fs.IntVar(&pid, "pid", 0, "only sockets of process `N`")
+	fs.BoolVarP(&tcp, "tcp", "t", false, "TCP sockets only")
+	fs.BoolVarP(&udp, "udp", "u", false, "UDP sockets only")
+	fs.BoolVarP(&v4, "ipv4", "4", false, "IPv4 sockets only (with -6: both)")
+	fs.BoolVarP(&v6, "ipv6", "6", false, "IPv6 sockets only (with -4: both)")
+	fs.StringVar(&netns, "netns", "", "list the sockets of network namespace `NAME|PATH` (Linux)")
+	fs.BoolVar(&noProcs, "no-procs", false, "do not look for processes (faster)")
+	fs.StringVar(&watchArg, "watch", "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)")
+	fs.Lookup("watch").NoOptDefVal = defaultWatch.String()
+	return cmd
+}
+
+// parseStates parses --state: a comma list of socket states, or
+// "connected" (all but LISTEN and UNCONN), "synchronized" (connected but
+// not SYN-SENT) and "all".
+func parseStates(arg string) (socktable.States, error) {
+	var m socktable.States
+	for _, name := range strings.Split(arg, ",") {
+		name = strings.TrimSpace(name)
+		switch strings.ToLower(name) {
+		case "all":
+			m |= socktable.AllStates
+			continue
+		case "connected":
+			m |= socktable.AllStates &^ socktable.StatesOf(socktable.StateListen, socktable.StateClose, socktable.StateUnknown)
+			continue
+		case "synchronized":
+			m |= socktable.AllStates &^ socktable.StatesOf(socktable.StateListen, socktable.StateClose, socktable.StateUnknown, socktable.StateSynSent)
+			continue
+		}
+		s, err := socktable.ParseState(name)
+		if err != nil {
+			return 0, usagef("--state: %v", err)
+		}
+		m |= socktable.StatesOf(s)
+	}
+	return m, nil
+}
+
+// parseInterval parses the --watch interval: a Go duration ("500ms",
+// "5s") or a number of seconds ("5", "0.5").
+func parseInterval(arg string) (time.Duration, error) {
+	d, err := time.ParseDuration(arg)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(arg, 64)
+		if ferr != nil {
+			return 0, usagef("--watch %q is not an interval such as 2s, 500ms or 5", arg)
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	if d <= 0 {
+		return 0, usagef("--watch %q: the interval must be positive", arg)
+	}
+	return d, nil
+}
+
+// lsRun lists sockets once or again and again.
+type lsRun struct {
+	q      *sockQuery
+	format render.Format
+	procs  bool
+	w      io.Writer
+}
+
+// snapshot lists the sockets and converts them.
+func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, error) {
+	ss, err := l.q.list(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := newSockView(l.procs)
+	v.learnListeners(ss)
+	if !l.q.listenOnly && needListeners(ss) {
+		// The listeners tell a server's connections from a client's. A
+		// failure here only makes SERVICE guess from the port numbers.
+		ls, err := socktable.Append(ctx, nil, &socktable.Options{States: listenerStates, NetNS: l.q.opts.NetNS, Protos: l.q.opts.Protos})
+		if err == nil {
+			v.learnListeners(ls)
+		}
+	}
+	out := make([]render.SocketV1, len(ss))
+	for i := range ss {
+		out[i] = v.socketV1(&ss[i])
+	}
+	return out, v, nil
+}
+
+func (l *lsRun) once(ctx context.Context) error {
+	socks, v, err := l.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	return writeSockets(l.w, l.format, socks, l.procs, v)
+}
+
+// writeSockets writes a listing: a table with a header (and the legend
+// for ephemeral ports when one is marked), a JSON array, or JSON lines.
+func writeSockets(w io.Writer, format render.Format, socks []render.SocketV1, procs bool, v *sockView) error {
+	out := render.NewStream(w, format, func(tw *tabwriter.Writer, s render.SocketV1) error {
+		_, err := fmt.Fprintln(tw, render.SocketRow(s, procs))
+		return err
+	})
+	out.Header(render.SocketHeader(procs))
+	marked := false
+	for _, s := range socks {
+		if err := out.Write(s); err != nil {
+			return err
+		}
+		marked = marked || s.Ephemeral
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if format == render.Table && marked {
+		_, err := fmt.Fprintln(w, render.EphemeralLegend(v.host.Ephemeral.String()))
+		return err
+	}
+	return nil
+}
+
+// watch lists every interval until ctx ends, which is the normal way out
+// (Ctrl-C): it then returns nil.
+func (l *lsRun) watch(ctx context.Context, every time.Duration) error {
+	tty := isTerminal(l.w)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		socks, v, err := l.snapshot(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case l.format == render.JSONL:
+			// One line per listing: the listing's array.
+			enc := json.NewEncoder(l.w)
+			enc.SetEscapeHTML(false)
+			if socks == nil {
+				socks = []render.SocketV1{}
+			}
+			err = enc.Encode(socks)
+		case tty && l.format == render.Table:
+			fmt.Fprintf(l.w, "\x1b[H\x1b[2J%s  every %v, Ctrl-C to stop\n\n", time.Now().Format(time.TimeOnly), every)
+			err = writeSockets(l.w, l.format, socks, l.procs, v)
+		default:
+			if n > 0 && l.format == render.Table {
+				fmt.Fprintln(l.w)
+			}
+			err = writeSockets(l.w, l.format, socks, l.procs, v)
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal. It is a variable so that
+// tests can pretend.
+var isTerminal = func(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

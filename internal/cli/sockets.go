@@ -1,0 +1,369 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/hostports"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/registry"
+	"github.com/portkit/ports/socktable"
+)
+
+// listenerStates are the states of listening sockets: TCP LISTEN, and
+// UDP UNCONN (bound, not connected), as `ss -tul` shows them.
+var listenerStates = socktable.StatesOf(socktable.StateListen, socktable.StateClose)
+
+// isListener reports whether s is a TCP listener or a bound, unconnected
+// UDP socket.
+func isListener(s *socktable.Socket) bool {
+	switch s.Proto {
+	case ports.ProtoTCP:
+		return s.State == socktable.StateListen
+	case ports.ProtoUDP:
+		return s.State == socktable.StateClose
+	}
+	return false
+}
+
+// hasPeer reports whether s has a remote endpoint.
+func hasPeer(s *socktable.Socket) bool {
+	return s.Remote.Port() != 0 || (s.Remote.Addr().IsValid() && !s.Remote.Addr().IsUnspecified())
+}
+
+// portFilter is a port set from the command line, matched per protocol.
+type portFilter struct {
+	set ports.Set
+	raw string
+}
+
+// parsePortFilter parses a port set in the project's grammar (ports.ParseSet).
+func parsePortFilter(raw string) (*portFilter, error) {
+	set, err := ports.ParseSet(raw, registry.Default())
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	f := &portFilter{set: set, raw: raw}
+	if len(f.ranges()) == 0 {
+		return nil, usagef("port set %q holds no TCP or UDP port", raw)
+	}
+	return f, nil
+}
+
+// ranges returns the TCP and UDP ports of the set, merged, for
+// socktable.Options: the kernel filters on them, and match refines per
+// protocol.
+func (f *portFilter) ranges() []ports.Range {
+	var u ports.Set
+	for _, p := range []ports.Proto{ports.ProtoTCP, ports.ProtoUDP} {
+		for _, r := range f.set.Ranges(p) {
+			u.Add(ports.ProtoAny, r)
+		}
+	}
+	return u.Ranges(ports.ProtoAny)
+}
+
+// matchLocal reports whether s's local port is in the set for its
+// protocol.
+func (f *portFilter) matchLocal(s *socktable.Socket) bool {
+	return f.set.Contains(s.Proto, ports.Port(s.Local.Port()))
+}
+
+// matchRemote reports whether s has a peer whose port is in the set.
+func (f *portFilter) matchRemote(s *socktable.Socket) bool {
+	return hasPeer(s) && f.set.Contains(s.Proto, ports.Port(s.Remote.Port()))
+}
+
+// sockQuery is a listing of sockets with the filters the library cannot
+// apply.
+type sockQuery struct {
+	opts socktable.Options
+	// listenOnly keeps TCP LISTEN and UDP UNCONN sockets only; opts.States
+	// must then be listenerStates.
+	listenOnly bool
+	// port filters on the local port, or with matchRemote on the local
+	// or the remote port (so that opts cannot hold it: Options ANDs the
+	// two).
+	port        *portFilter
+	matchRemote bool
+	procName    string // lower case; "" for any
+	pid         int    // 0 for any
+}
+
+// list returns the sockets q selects, sorted.
+func (q *sockQuery) list(ctx context.Context) ([]socktable.Socket, error) {
+	opts := q.opts
+	if q.port != nil && !q.matchRemote {
+		opts.LocalPorts = q.port.ranges()
+	}
+	all, err := socktable.Append(ctx, nil, &opts)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for i := range all {
+		if q.keep(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	sortSockets(out)
+	return out, nil
+}
+
+func (q *sockQuery) keep(s *socktable.Socket) bool {
+	if q.listenOnly && !isListener(s) {
+		return false
+	}
+	if q.port != nil && !q.port.matchLocal(s) && !(q.matchRemote && q.port.matchRemote(s)) {
+		return false
+	}
+	if q.procName != "" || q.pid != 0 {
+		found := false
+		for _, p := range s.Procs {
+			if (q.pid == 0 || p.PID == q.pid) && (q.procName == "" || strings.Contains(strings.ToLower(p.Name), q.procName)) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// sortSockets sorts by protocol, local port, local address, remote
+// endpoint, then inode.
+func sortSockets(ss []socktable.Socket) {
+	slices.SortFunc(ss, func(a, b socktable.Socket) int {
+		return cmp.Or(
+			cmp.Compare(a.Proto, b.Proto),
+			cmp.Compare(a.Local.Port(), b.Local.Port()),
+			a.Local.Addr().Compare(b.Local.Addr()),
+			a.Remote.Compare(b.Remote),
+			cmp.Compare(a.State, b.State),
+			cmp.Compare(a.Inode, b.Inode),
+		)
+	})
+}
+
+// listenKey is a protocol and port that something listens on.
+type listenKey struct {
+	proto ports.Proto
+	port  uint16
+}
+
+// sockView turns sockets into render.SocketV1 values.
+type sockView struct {
+	reg       *registry.Registry
+	host      hostports.Info
+	hostOK    bool
+	procs     bool // processes were looked up
+	listening map[listenKey]bool
+}
+
+func newSockView(procs bool) *sockView {
+	v := &sockView{reg: registry.Default(), procs: procs, listening: map[listenKey]bool{}}
+	host, err := hostports.Read()
+	v.host, v.hostOK = host, err == nil
+	return v
+}
+
+// learnListeners records the ports that the listeners among ss hold, so
+// that a connection on such a port is known to be the server's side.
+func (v *sockView) learnListeners(ss []socktable.Socket) {
+	for i := range ss {
+		if isListener(&ss[i]) {
+			v.listening[listenKey{ss[i].Proto, ss[i].Local.Port()}] = true
+		}
+	}
+}
+
+// needListeners reports whether ss holds connections whose well-known
+// side v cannot tell without knowing the listeners.
+func needListeners(ss []socktable.Socket) bool {
+	for i := range ss {
+		if !isListener(&ss[i]) && hasPeer(&ss[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// servicePort returns the well-known side of s: the local port of a
+// listener or of a server's connection, the remote port of a client's.
+func (v *sockView) servicePort(s *socktable.Socket) uint16 {
+	lp, rp := s.Local.Port(), s.Remote.Port()
+	if isListener(s) || !hasPeer(s) || v.listening[listenKey{s.Proto, lp}] {
+		return lp
+	}
+	if v.listening[listenKey{s.Proto, rp}] {
+		// Most likely a connection to a listener on this machine.
+		return rp
+	}
+	if v.hostOK {
+		le, re := v.host.InEphemeral(ports.Port(lp)), v.host.InEphemeral(ports.Port(rp))
+		switch {
+		case le && !re:
+			return rp
+		case re && !le:
+			return lp
+		}
+	}
+	// Neither side tells: services sit on the lower ports.
+	if lp < rp {
+		return lp
+	}
+	return rp
+}
+
+// serviceName returns the first registered name for p.
+func (v *sockView) serviceName(proto ports.Proto, p uint16) string {
+	for rec := range v.reg.Port(proto, ports.Port(p)) {
+		if rec.Name != "" {
+			return rec.Name
+		}
+	}
+	return ""
+}
+
+func (v *sockView) socketV1(s *socktable.Socket) render.SocketV1 {
+	sp := v.servicePort(s)
+	out := render.SocketV1{
+		Proto:       s.Proto.String(),
+		State:       s.State.String(),
+		Local:       render.AddrPortOf(s.Local),
+		RecvQ:       s.RecvQ,
+		SendQ:       s.SendQ,
+		UID:         s.UID,
+		Inode:       s.Inode,
+		Service:     v.serviceName(s.Proto, sp),
+		ServicePort: sp,
+		Class:       ports.Port(sp).Class().String(),
+		Ephemeral:   v.hostOK && !isListener(s) && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening[listenKey{s.Proto, s.Local.Port()}],
+		ProcsHidden: s.ProcsHidden,
+	}
+	if hasPeer(s) {
+		r := render.AddrPortOf(s.Remote)
+		out.Remote = &r
+	}
+	if v.procs {
+		out.Processes = processesV1(s.Procs)
+	}
+	return out
+}
+
+func processesV1(ps []socktable.Process) []render.ProcessV1 {
+	out := make([]render.ProcessV1, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, render.ProcessV1{
+			PID: p.PID, Name: p.Name, Cmdline: p.Cmdline, UID: p.UID, User: p.User,
+			Container: p.Container, ContainerID: p.ContainerID,
+		})
+	}
+	return out
+}
+
+// addrProto formats an endpoint as "0.0.0.0:80/tcp".
+func addrProto(s *socktable.Socket) string {
+	return s.Local.String() + "/" + s.Proto.String()
+}
+
+// parsePortArg parses the PORT[/proto] argument of who and kill: a port
+// set in the ParseSet grammar (usually one port or a service name),
+// optionally for tcp or udp only.
+func parsePortArg(arg string) (*portFilter, ports.Proto, error) {
+	spec, protoName, hasProto := strings.Cut(arg, "/")
+	proto := ports.ProtoAny
+	if hasProto {
+		p, err := ports.ParseProto(protoName)
+		if err != nil || (p != ports.ProtoTCP && p != ports.ProtoUDP) {
+			return nil, 0, usagef("unknown protocol %q in %q: want tcp or udp", protoName, arg)
+		}
+		proto = p
+	}
+	f, err := parsePortFilter(spec)
+	if err != nil {
+		return nil, 0, err
+	}
+	f.raw = arg
+	return f, proto, nil
+}
+
+// protosOf returns the Options.Protos for proto (ProtoAny: both).
+func protosOf(proto ports.Proto) []ports.Proto {
+	if proto == ports.ProtoAny {
+		return nil
+	}
+	return []ports.Proto{proto}
+}
+
+// nothingListening is the one-line message of who and kill when nothing
+// listens on the port.
+func nothingListening(arg string) error {
+	return fmt.Errorf("nothing is listening on port %s", arg)
+}
+
+// listenersFor lists the sockets listening on the ports of queries, with
+// their processes, for `ports info`. Listing sockets is a bonus there:
+// on an error (an OS without support, say) it returns nil.
+func listenersFor(ctx context.Context, queries []infoQuery) []socktable.Socket {
+	var set ports.Set
+	for _, q := range queries {
+		for _, p := range q.ports {
+			set.Add(ports.ProtoAny, ports.Range{First: p, Last: p})
+		}
+	}
+	rs := set.Ranges(ports.ProtoAny)
+	if len(rs) == 0 {
+		return nil
+	}
+	q := &sockQuery{
+		opts:       socktable.Options{States: listenerStates, LocalPorts: rs, Processes: true},
+		listenOnly: true,
+	}
+	ss, err := q.list(ctx)
+	if err != nil {
+		return nil
+	}
+	return ss
+}
+
+// addListening adds to info the listeners among ss on its ports (and
+// protocol, if the query named one).
+func addListening(info *render.PortInfoV1, proto ports.Proto, ss []socktable.Socket) {
+	last := max(info.Port, info.PortLast)
+	for i := range ss {
+		s := &ss[i]
+		p := s.Local.Port()
+		if p < info.Port || p > last || (proto != ports.ProtoAny && s.Proto != proto) {
+			continue
+		}
+		info.Listening = append(info.Listening, render.ListenerV1{
+			Proto:       s.Proto.String(),
+			Local:       render.AddrPortOf(s.Local),
+			Processes:   processesV1(s.Procs),
+			ProcsHidden: s.ProcsHidden,
+		})
+	}
+}
+
+// listenerText describes a listener for `ports info`: "nginx (pid 123)
+// on 0.0.0.0:80/tcp".
+func listenerText(l render.ListenerV1) string {
+	var who []string
+	for _, p := range l.Processes {
+		who = append(who, fmt.Sprintf("%s (pid %d)", p.Name, p.PID))
+	}
+	switch {
+	case len(who) == 0 && l.ProcsHidden:
+		who = append(who, "a process this user cannot see (needs root)")
+	case len(who) == 0:
+		who = append(who, "no process (a kernel socket)")
+	}
+	return strings.Join(who, ", ") + " on " + l.Local.String() + "/" + l.Proto
+}
