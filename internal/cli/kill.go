@@ -89,7 +89,7 @@ Windows only --signal KILL is supported.`,
 				if hidden {
 					return fmt.Errorf("port %s is held by processes this user cannot see; run as root", args[0])
 				}
-				return fmt.Errorf("no process holds the sockets listening on port %s (a kernel socket?)", args[0])
+				return fmt.Errorf("no process holds the sockets listening on port %s (a kernel socket, or a process in another PID namespace?)", args[0])
 			}
 			if hidden {
 				fmt.Fprintf(stderr, "ports kill: some processes on port %s could not be seen (needs root); they are not signalled\n", args[0])

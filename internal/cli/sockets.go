@@ -363,7 +363,7 @@ func listenerText(l render.ListenerV1) string {
 	case len(who) == 0 && l.ProcsHidden:
 		who = append(who, "a process this user cannot see (needs root)")
 	case len(who) == 0:
-		who = append(who, "no process (a kernel socket)")
+		who = append(who, "no process found (a kernel socket, or a process in another PID namespace)")
 	}
 	return strings.Join(who, ", ") + " on " + l.Local.String() + "/" + l.Proto
 }
