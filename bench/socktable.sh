@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# socktable.sh: `ports ls -a` against ss, netstat and lsof, with many TCP
+# sockets open. bench/sockhold holds $SOCKETS established sockets on
+# loopback (default 50,000, in several processes), and the script runs
+# cmdbench twice while they are held:
+#
+#   without processes: `ss -tan` (baseline), `ports ls -a --no-procs`
+#                      as a table and as JSON lines;
+#   with processes:    `ss -tanp` (baseline), `ports ls -a`,
+#                      `netstat -tanp`, `lsof -nP -iTCP`.
+#
+# Usage: bench/socktable.sh [cmdbench flags]   e.g. bench/socktable.sh -runs 20
+# The defaults are -runs 10 -warmup 2 (the commands take up to a second);
+# the flags given override them. -json FILE writes FILE.noprocs.json and
+# FILE.procs.json, one for each run.
+# Environment: SOCKETS (default 50000); SOCKHOLD_FLAGS, more flags for
+# sockhold, e.g. "-6 -addrs 4" (see go doc ./bench/sockhold); PEERS_ONLY=1
+# leaves ports out, to time the peers alone; PORTS_BIN to benchmark a
+# built binary. Linux only. Run it as root: otherwise ss -p, netstat -p,
+# lsof and ports only see your own processes' sockets.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+sockets=${SOCKETS:-50000}
+[[ $sockets =~ ^[1-9][0-9]*$ ]] || bench_die "SOCKETS=$sockets is not a positive number"
+read -r -a sockhold_flags <<<"${SOCKHOLD_FLAGS:-}"
+peers_only=${PEERS_ONLY:-0}
+
+[[ $(uname -s) == Linux ]] || bench_die "Linux only (sockets from /proc and netlink; sockhold's workers need the parent-death signal)"
+need_peer ss "Debian: apt-get install iproute2"
+need_peer netstat "Debian: apt-get install net-tools"
+need_peer lsof "Debian: apt-get install lsof"
+ss -tan >/dev/null || bench_die "'ss -tan' failed: it needs netlink sock_diag (a kernel with CONFIG_INET_DIAG)"
+netstat -tan >/dev/null || bench_die "'netstat -tan' failed: it reads /proc/net/tcp and /proc/net/tcp6"
+((EUID == 0)) || echo "${0##*/}: not root: ss -p, netstat -p, lsof and ports see only your own processes' sockets" >&2
+
+# args_for PART: the script's arguments, with -json FILE made
+# FILE.PART.json (minus FILE's .json), in the array run_args.
+args_for() {
+	local part=$1 a json=""
+	run_args=()
+	set -- "${script_args[@]}"
+	while (($#)); do
+		a=$1
+		shift
+		case $a in
+		-json | --json)
+			(($#)) || bench_die "-json needs a FILE"
+			json=$1
+			shift
+			;;
+		-json=* | --json=*) json=${a#*=} ;;
+		*) run_args+=("$a") ;;
+		esac
+		if [[ -n $json ]]; then
+			run_args+=(-json "${json%.json}.$part.json")
+			json=""
+		fi
+	done
+}
+script_args=("$@")
+
+bench_setup
+(cd "$BENCH_ROOT" && go build -o "$BENCH_TMP/sockhold" ./bench/sockhold) || bench_die "building ./bench/sockhold failed"
+
+# sockhold reads its stdin, a pipe from this script, and stops when it
+# closes: when stop_sockhold closes it, or when this script dies however
+# it dies. stop_sockhold waits until every socket is closed.
+sockhold_pid=""
+stop_sockhold() {
+	if [[ -n $sockhold_pid ]]; then
+		exec {sockhold_in}>&- {sockhold_out}<&-
+		wait "$sockhold_pid" || echo "${0##*/}: sockhold exited with status $?" >&2
+		sockhold_pid=""
+	fi
+}
+# lib.sh's EXIT trap removes $BENCH_TMP; this one must do that too.
+trap 'stop_sockhold; rm -rf "$BENCH_TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+before=$(ss -Htan | wc -l)
+coproc SOCKHOLD { exec sockhold -sockets "$sockets" "${sockhold_flags[@]}"; }
+# shellcheck disable=SC2153 # coproc sets SOCKHOLD_PID
+sockhold_pid=$SOCKHOLD_PID
+sockhold_out=${SOCKHOLD[0]}
+sockhold_in=${SOCKHOLD[1]}
+line=""
+read -r -t 300 line <&"$sockhold_out" || true
+[[ $line == "ready "* ]] || bench_die "sockhold did not get ready (it printed '$line'; its errors are above)"
+
+# sockets_line: the sockets that ss -tan lists now (which is what every
+# command lists), for the record.
+sockets_line() {
+	local all est
+	all=$(ss -Htan | wc -l)
+	est=$(ss -Htan state established | wc -l)
+	echo "TCP sockets: $all listed by \`ss -tan\`, $est of them established; bench/sockhold holds ${line#ready } (-sockets $sockets${SOCKHOLD_FLAGS:+ $SOCKHOLD_FLAGS}); $before before it started."
+}
+
+ports_noprocs=('ports=ports ls -a --no-procs --format table' 'ports-jsonl=ports ls -a --no-procs --format jsonl')
+ports_procs=('ports=ports ls -a')
+if [[ $peers_only == 1 ]]; then
+	ports_noprocs=()
+	ports_procs=()
+fi
+
+echo "### Without processes"
+echo
+sockets_line
+echo
+args_for noprocs
+cmdbench -check -runs 10 -warmup 2 "${run_args[@]}" -- \
+	'ss=ss -tan' \
+	"${ports_noprocs[@]}"
+echo
+echo "### With processes"
+echo
+sockets_line
+echo
+args_for procs
+cmdbench -check -runs 10 -warmup 2 "${run_args[@]}" -- \
+	'ss-p=ss -tanp' \
+	"${ports_procs[@]}" \
+	'netstat=netstat -tanp' \
+	'lsof=lsof -nP -iTCP'
