@@ -27,6 +27,9 @@ const (
 	nlmFRequest      = 0x1
 	nlmFDump         = 0x300
 	sockDiagByFamily = 20
+	tcpDiagGetSock   = 18 // the older inet_diag request, which takes AF_UNSPEC
+
+	diagReqCompatLen = 60 // struct inet_diag_req
 
 	diagReqLen = 56 // struct inet_diag_req_v2
 	diagMsgLen = 72 // struct inet_diag_msg
@@ -64,6 +67,35 @@ func appendDiagRequest(b []byte, seq uint32, family uint8, proto ports.Proto, st
 	b = append(b, family, uint8(proto), 0, 0)
 	b = ne.AppendUint32(b, uint32(states))
 	b = append(b, make([]byte, 48)...) // inet_diag_sockid: match any
+	if attrLen > 0 {
+		b = ne.AppendUint16(b, uint16(attrLen))
+		b = ne.AppendUint16(b, inetDiagReqBytecode)
+		b = append(b, bytecode...)
+	}
+	return b
+}
+
+// appendTCPCompatRequest appends an older-style TCPDIAG_GETSOCK dump
+// request (struct inet_diag_req). Unlike SOCK_DIAG_BY_FAMILY it accepts
+// AF_UNSPEC, so one walk of the kernel's TCP hash tables returns both
+// IPv4 and IPv6 sockets, where two family requests walk them twice; ss
+// asks the same way.
+func appendTCPCompatRequest(b []byte, seq uint32, states States, bytecode []byte) []byte {
+	attrLen := 0
+	if len(bytecode) > 0 {
+		attrLen = 4 + len(bytecode)
+	}
+	total := nlmsgHdrLen + diagReqCompatLen + attrLen
+	ne := binary.NativeEndian
+	b = ne.AppendUint32(b, uint32(total))
+	b = ne.AppendUint16(b, tcpDiagGetSock)
+	b = ne.AppendUint16(b, nlmFRequest|nlmFDump)
+	b = ne.AppendUint32(b, seq)
+	b = ne.AppendUint32(b, 0)
+	b = append(b, 0, 0, 0, 0)          // family AF_UNSPEC, src_len, dst_len, ext
+	b = append(b, make([]byte, 48)...) // inet_diag_sockid: match any
+	b = ne.AppendUint32(b, uint32(states))
+	b = ne.AppendUint32(b, 0) // dbs
 	if attrLen > 0 {
 		b = ne.AppendUint16(b, uint16(attrLen))
 		b = ne.AppendUint16(b, inetDiagReqBytecode)
@@ -166,7 +198,7 @@ func diagMessages(buf []byte, fn func(payload []byte) bool) (done bool, err erro
 			if errno := int32(ne.Uint32(payload)); errno != 0 {
 				return false, errnoError(-errno)
 			}
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock:
 			if !fn(payload) {
 				return true, nil
 			}
@@ -174,6 +206,23 @@ func diagMessages(buf []byte, fn func(payload []byte) bool) (done bool, err erro
 		buf = buf[min((n+3)&^3, len(buf)):]
 	}
 	return false, nil
+}
+
+// hasDone reports whether buf ends a dump: it holds NLMSG_DONE or an
+// error message. It reads only the message headers.
+func hasDone(buf []byte) bool {
+	ne := binary.NativeEndian
+	for len(buf) >= nlmsgHdrLen {
+		n := int(ne.Uint32(buf))
+		if typ := ne.Uint16(buf[4:]); typ == nlmsgDone || typ == nlmsgError {
+			return true
+		}
+		if n < nlmsgHdrLen || n > len(buf) {
+			return true // malformed: the decoder reports it
+		}
+		buf = buf[min((n+3)&^3, len(buf)):]
+	}
+	return false
 }
 
 // errnoError is a kernel error number from a netlink answer.

@@ -56,7 +56,7 @@ func attachProcesses(ctx context.Context, socks []Socket) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dents := make([]byte, 16<<10)
+			dents := make([]byte, 128<<10)
 			link := make([]byte, 64)
 			var mine []hit
 			for remaining.Load() > 0 && ctx.Err() == nil {

@@ -15,8 +15,8 @@ import (
 	"github.com/portkit/ports/internal/porttest"
 )
 
-// find returns the sockets matching local (and remote, if valid).
-func find(t *testing.T, opts *Options, local, remote netip.AddrPort) []Socket {
+// find returns the sockets of proto matching local (and remote, if valid).
+func find(t *testing.T, opts *Options, proto ports.Proto, local, remote netip.AddrPort) []Socket {
 	t.Helper()
 	socks, err := Append(context.Background(), nil, opts)
 	if err != nil {
@@ -24,7 +24,7 @@ func find(t *testing.T, opts *Options, local, remote netip.AddrPort) []Socket {
 	}
 	var out []Socket
 	for _, s := range socks {
-		if s.Local == local && (!remote.IsValid() || s.Remote == remote) {
+		if s.Proto == proto && s.Local == local && (!remote.IsValid() || s.Remote == remote) {
 			out = append(out, s)
 		}
 	}
@@ -61,7 +61,7 @@ func TestRealSockets(t *testing.T) {
 			defer l.Close()
 			lap := addrPort(t, l.Addr())
 
-			got := find(t, &Options{Processes: true}, lap, netip.AddrPort{})
+			got := find(t, &Options{Processes: true}, ports.ProtoTCP, lap, netip.AddrPort{})
 			if len(got) != 1 || got[0].State != StateListen || got[0].Proto != ports.ProtoTCP || !ownedByUs(got[0]) {
 				t.Fatalf("listener %v: got %+v, want one LISTEN socket owned by pid %d", lap, got, os.Getpid())
 			}
@@ -79,10 +79,10 @@ func TestRealSockets(t *testing.T) {
 			}
 			cap := addrPort(t, c.LocalAddr())
 			// Both ends, ESTAB, each the mirror of the other.
-			if got := find(t, &Options{Processes: true}, cap, lap); len(got) != 1 || got[0].State != StateEstablished || !ownedByUs(got[0]) {
+			if got := find(t, &Options{Processes: true}, ports.ProtoTCP, cap, lap); len(got) != 1 || got[0].State != StateEstablished || !ownedByUs(got[0]) {
 				t.Errorf("client end %v -> %v: got %+v", cap, lap, got)
 			}
-			if got := find(t, nil, lap, cap); len(got) != 1 || got[0].State != StateEstablished {
+			if got := find(t, nil, ports.ProtoTCP, lap, cap); len(got) != 1 || got[0].State != StateEstablished {
 				t.Errorf("server end %v -> %v: got %+v", lap, cap, got)
 			}
 			// Kernel-side filters: the state mask and the port bytecode.
@@ -100,7 +100,7 @@ func TestRealSockets(t *testing.T) {
 			c.Close()
 			srv.Close()
 			l.Close()
-			for _, s := range find(t, nil, lap, netip.AddrPort{}) {
+			for _, s := range find(t, nil, ports.ProtoTCP, lap, netip.AddrPort{}) {
 				if s.State == StateListen || s.State == StateEstablished {
 					t.Errorf("after close, %v is still %v", lap, s.State)
 				}
@@ -116,18 +116,18 @@ func TestRealUDP(t *testing.T) {
 	}
 	defer pc.Close()
 	ap := addrPort(t, pc.LocalAddr())
-	got := find(t, &Options{Protos: []ports.Proto{ports.ProtoUDP}, Processes: true}, ap, netip.AddrPort{})
+	got := find(t, &Options{Protos: []ports.Proto{ports.ProtoUDP}, Processes: true}, ports.ProtoUDP, ap, netip.AddrPort{})
 	if len(got) != 1 || got[0].State != StateClose || got[0].Proto != ports.ProtoUDP || !ownedByUs(got[0]) {
 		t.Fatalf("udp %v: got %+v, want one UNCONN socket of ours", ap, got)
 	}
-	if got := find(t, &Options{Protos: []ports.Proto{ports.ProtoTCP}}, ap, netip.AddrPort{}); len(got) != 0 {
+	if got := find(t, &Options{Protos: []ports.Proto{ports.ProtoTCP}}, ports.ProtoUDP, ap, netip.AddrPort{}); len(got) != 0 {
 		t.Errorf("TCP-only listing shows the UDP socket: %+v", got)
 	}
-	if got := find(t, &Options{Family: 6}, ap, netip.AddrPort{}); len(got) != 0 {
+	if got := find(t, &Options{Family: 6}, ports.ProtoUDP, ap, netip.AddrPort{}); len(got) != 0 {
 		t.Errorf("IPv6-only listing shows an IPv4 socket: %+v", got)
 	}
 	pc.Close()
-	if got := find(t, nil, ap, netip.AddrPort{}); len(got) != 0 {
+	if got := find(t, nil, ports.ProtoUDP, ap, netip.AddrPort{}); len(got) != 0 {
 		t.Errorf("closed UDP socket still listed: %+v", got)
 	}
 }
@@ -141,12 +141,12 @@ func TestProcNetFallback(t *testing.T) {
 	}
 	defer l.Close()
 	lap := addrPort(t, l.Addr())
-	viaNetlink := find(t, &Options{Processes: true}, lap, netip.AddrPort{})
+	viaNetlink := find(t, &Options{Processes: true}, ports.ProtoTCP, lap, netip.AddrPort{})
 
 	saved := netlinkSocket
 	netlinkSocket = func() (int, error) { return -1, unix.EPROTONOSUPPORT }
 	defer func() { netlinkSocket = saved }()
-	viaProc := find(t, &Options{Processes: true}, lap, netip.AddrPort{})
+	viaProc := find(t, &Options{Processes: true}, ports.ProtoTCP, lap, netip.AddrPort{})
 	if len(viaProc) != 1 || len(viaNetlink) != 1 {
 		t.Fatalf("netlink found %d, /proc %d sockets on %v; want 1 each", len(viaNetlink), len(viaProc), lap)
 	}
@@ -164,13 +164,13 @@ func TestIntegrationNetNS(t *testing.T) {
 	}
 	defer l.Close()
 	lap := addrPort(t, l.Addr())
-	if got := find(t, &Options{NetNS: pair.A.Name, Processes: true}, lap, netip.AddrPort{}); len(got) != 1 || got[0].State != StateListen || !ownedByUs(got[0]) {
+	if got := find(t, &Options{NetNS: pair.A.Name, Processes: true}, ports.ProtoTCP, lap, netip.AddrPort{}); len(got) != 1 || got[0].State != StateListen || !ownedByUs(got[0]) {
 		t.Errorf("in netns %s: got %+v, want our listener on %v", pair.A.Name, got, lap)
 	}
-	if got := find(t, nil, lap, netip.AddrPort{}); len(got) != 0 {
+	if got := find(t, nil, ports.ProtoTCP, lap, netip.AddrPort{}); len(got) != 0 {
 		t.Errorf("listener inside netns %s shows in the host namespace: %+v", pair.A.Name, got)
 	}
-	if got := find(t, &Options{NetNS: pair.B.Name}, lap, netip.AddrPort{}); len(got) != 0 {
+	if got := find(t, &Options{NetNS: pair.B.Name}, ports.ProtoTCP, lap, netip.AddrPort{}); len(got) != 0 {
 		t.Errorf("listener of %s shows in %s: %+v", pair.A.Name, pair.B.Name, got)
 	}
 }

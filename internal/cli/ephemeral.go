@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -221,7 +220,7 @@ func writeEphemeral(w io.Writer, format render.Format, rep render.EphemeralV1) e
 	fmt.Fprintf(w, "udp: %d sockets on %d ports\n", rep.UDP.Sockets, rep.UDP.Ports)
 	if len(rep.Destinations) > 0 {
 		fmt.Fprintln(w)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		tw := render.NewAligner(w)
 		fmt.Fprintln(tw, "PROTO\tDESTINATION\tSERVICE\tSOCKETS\tTIME-WAIT\tFROM\t%RANGE")
 		for _, d := range rep.Destinations {
 			from := d.Busiest

@@ -2,8 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -71,7 +71,7 @@ address (both IPv4 and IPv6) unless --bind names one.`,
 			if cfg.Addr.IsValid() {
 				addr = cfg.Addr.String()
 			}
-			out := render.NewStream(cmd.OutOrStdout(), format, func(tw *tabwriter.Writer, f render.FreePortV1) error {
+			out := render.NewStream(cmd.OutOrStdout(), format, func(tw io.Writer, f render.FreePortV1) error {
 				_, err := fmt.Fprintln(tw, f.Port)
 				return err
 			})

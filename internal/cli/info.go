@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -329,7 +328,7 @@ func explainPort(p ports.Port, names []string, info render.PortInfoV1) []string 
 
 // writeInfoTable prints one port's facts as labelled rows. The label
 // column has a fixed width so that every port's block lines up.
-func writeInfoTable(tw *tabwriter.Writer, info render.PortInfoV1) error {
+func writeInfoTable(tw io.Writer, info render.PortInfoV1) error {
 	row := func(label, text string) { fmt.Fprintf(tw, "  %-12s %s\n", label, text) }
 	port := fmt.Sprint(info.Port)
 	if info.PortLast != 0 {
@@ -452,7 +451,7 @@ func joinPorts(ps []uint16) string {
 // query.
 func runSearch(w io.Writer, format render.Format, args []string) error {
 	reg := registry.Default()
-	out := render.NewStream(w, format, func(tw *tabwriter.Writer, s render.ServiceV1) error {
+	out := render.NewStream(w, format, func(tw io.Writer, s render.ServiceV1) error {
 		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Port, orDash(s.Protocol), s.Name, oneLine(s.Description))
 		return err
 	})

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -217,25 +216,26 @@ type lsRun struct {
 
 // snapshot lists the sockets and converts them.
 func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, error) {
+	// The listeners tell a server's connections from a client's; ask for
+	// them while the main listing runs. A failure only makes SERVICE
+	// guess from the port numbers.
+	var listeners []socktable.Socket
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if !l.q.listenOnly {
+			listeners, _ = socktable.Append(ctx, nil, &socktable.Options{States: listenerStates, NetNS: l.q.opts.NetNS, Protos: l.q.opts.Protos})
+		}
+	}()
 	ss, err := l.q.list(ctx)
+	<-done
 	if err != nil {
 		return nil, nil, err
 	}
 	v := newSockView(l.procs)
 	v.learnListeners(ss)
-	if !l.q.listenOnly && needListeners(ss) {
-		// The listeners tell a server's connections from a client's. A
-		// failure here only makes SERVICE guess from the port numbers.
-		ls, err := socktable.Append(ctx, nil, &socktable.Options{States: listenerStates, NetNS: l.q.opts.NetNS, Protos: l.q.opts.Protos})
-		if err == nil {
-			v.learnListeners(ls)
-		}
-	}
-	out := make([]render.SocketV1, len(ss))
-	for i := range ss {
-		out[i] = v.socketV1(&ss[i])
-	}
-	return out, v, nil
+	v.learnListeners(listeners)
+	return v.convert(ss), v, nil
 }
 
 func (l *lsRun) once(ctx context.Context) error {
@@ -249,8 +249,10 @@ func (l *lsRun) once(ctx context.Context) error {
 // writeSockets writes a listing: a table with a header (and the legend
 // for ephemeral ports when one is marked), a JSON array, or JSON lines.
 func writeSockets(w io.Writer, format render.Format, socks []render.SocketV1, procs bool, v *sockView) error {
-	out := render.NewStream(w, format, func(tw *tabwriter.Writer, s render.SocketV1) error {
-		_, err := fmt.Fprintln(tw, render.SocketRow(s, procs))
+	var row []byte
+	out := render.NewStream(w, format, func(tw io.Writer, s render.SocketV1) error {
+		row = append(render.AppendSocketRow(row[:0], s, procs), '\n')
+		_, err := tw.Write(row)
 		return err
 	})
 	out.Header(render.SocketHeader(procs))

@@ -5,12 +5,13 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
+	"time"
 )
 
 // Format is an output format.
@@ -54,21 +55,31 @@ func (f *Format) Type() string { return "table|json|jsonl" }
 // gathers them into an array, JSONL writes each at once, and Table hands
 // each to a table function. Call Close after the last one.
 type Stream[T any] struct {
-	w      io.Writer
-	format Format
-	table  func(*tabwriter.Writer, T) error
-	tw     *tabwriter.Writer
-	enc    *json.Encoder
-	n      int
+	out     *bufio.Writer
+	flushed time.Time
+	w       io.Writer
+	format  Format
+	table   func(io.Writer, T) error
+	tw      *Aligner
+	enc     *json.Encoder
+	n       int
 }
 
 // NewStream returns a Stream writing to w. table writes one result as
 // tab-separated rows; it is used only for the Table format.
-func NewStream[T any](w io.Writer, f Format, table func(*tabwriter.Writer, T) error) *Stream[T] {
-	s := &Stream[T]{w: w, format: f, table: table}
+//
+// Output is buffered, and flushed by Close, when the buffer fills, and
+// at a Write (one in 64) that comes 100 ms or more after the last flush: a long
+// listing costs few write calls, and a slow JSONL stream still shows
+// each result soon after it arrives. A table is written at Close, when
+// its columns can be aligned over every row.
+func NewStream[T any](w io.Writer, f Format, table func(io.Writer, T) error) *Stream[T] {
+	s := &Stream[T]{out: bufio.NewWriterSize(w, 64<<10), format: f, table: table, flushed: time.Now()}
+	w = s.out
+	s.w = w
 	switch f {
 	case Table:
-		s.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		s.tw = NewAligner(w)
 	default:
 		s.enc = json.NewEncoder(w)
 		s.enc.SetEscapeHTML(false)
@@ -78,7 +89,23 @@ func NewStream[T any](w io.Writer, f Format, table func(*tabwriter.Writer, T) er
 
 // Write writes one result.
 func (s *Stream[T]) Write(v T) error {
-	defer func() { s.n++ }()
+	if err := s.write(v); err != nil {
+		return err
+	}
+	s.n++
+	if s.n%64 != 0 {
+		return nil // look at the clock now and then: it is not free
+	}
+	if now := time.Now(); now.Sub(s.flushed) >= 100*time.Millisecond {
+		// A table stays in its Aligner until Close: its columns are
+		// aligned over all rows.
+		s.flushed = now
+		return s.out.Flush()
+	}
+	return nil
+}
+
+func (s *Stream[T]) write(v T) error {
 	switch s.format {
 	case Table:
 		return s.table(s.tw, v)
@@ -111,8 +138,16 @@ func (s *Stream[T]) Header(row string) {
 // Len returns the number of results written.
 func (s *Stream[T]) Len() int { return s.n }
 
-// Close ends the output: it flushes the table or closes the JSON array.
+// Close ends the output: it flushes the table or closes the JSON array,
+// and writes out what is buffered.
 func (s *Stream[T]) Close() error {
+	if err := s.close(); err != nil {
+		return err
+	}
+	return s.out.Flush()
+}
+
+func (s *Stream[T]) close() error {
 	switch s.format {
 	case Table:
 		return s.tw.Flush()

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"testing"
-	"text/tabwriter"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -18,7 +18,7 @@ type row struct {
 func writeRows(t *testing.T, f Format, rows []row) string {
 	t.Helper()
 	var b bytes.Buffer
-	s := NewStream(&b, f, func(tw *tabwriter.Writer, r row) error {
+	s := NewStream(&b, f, func(tw io.Writer, r row) error {
 		_, err := fmt.Fprintf(tw, "%d\t%s\n", r.N, r.Text)
 		return err
 	})

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -47,11 +48,18 @@ func AddrPortOf(ap netip.AddrPort) AddrPortV1 {
 }
 
 // String returns "addr:port", with IPv6 addresses in brackets.
-func (a AddrPortV1) String() string {
+func (a AddrPortV1) String() string { return string(a.appendTo(nil)) }
+
+func (a AddrPortV1) appendTo(b []byte) []byte {
 	if strings.Contains(a.Addr, ":") {
-		return fmt.Sprintf("[%s]:%d", a.Addr, a.Port)
+		b = append(b, '[')
+		b = append(b, a.Addr...)
+		b = append(b, ']')
+	} else {
+		b = append(b, a.Addr...)
 	}
-	return fmt.Sprintf("%s:%d", a.Addr, a.Port)
+	b = append(b, ':')
+	return strconv.AppendUint(b, uint64(a.Port), 10)
 }
 
 // ProcessV1 is a process that holds a socket.
@@ -87,23 +95,38 @@ func SocketHeader(procs bool) string {
 // port in the ephemeral range is marked with a trailing "*" (see
 // EphemeralLegend).
 func SocketRow(s SocketV1, procs bool) string {
-	local := s.Local.String()
+	return string(AppendSocketRow(nil, s, procs))
+}
+
+// AppendSocketRow appends SocketRow(s, procs) to b.
+func AppendSocketRow(b []byte, s SocketV1, procs bool) []byte {
+	b = append(b, s.Proto...)
+	b = append(b, '\t')
+	b = append(b, s.State...)
+	b = append(b, '\t')
+	b = s.Local.appendTo(b)
 	if s.Ephemeral {
-		local += "*"
+		b = append(b, '*')
 	}
-	peer := "*"
+	b = append(b, '\t')
 	if s.Remote != nil {
-		peer = s.Remote.String()
+		b = s.Remote.appendTo(b)
+	} else {
+		b = append(b, '*')
 	}
-	service := s.Service
-	if service == "" {
-		service = "-"
+	b = append(b, '\t')
+	if s.Service == "" {
+		b = append(b, '-')
+	} else {
+		b = append(b, s.Service...)
 	}
-	row := strings.Join([]string{s.Proto, s.State, local, peer, service, s.Class}, "\t")
+	b = append(b, '\t')
+	b = append(b, s.Class...)
 	if procs {
-		row += "\t" + ProcessesCell(s.Processes, s.ProcsHidden)
+		b = append(b, '\t')
+		b = append(b, ProcessesCell(s.Processes, s.ProcsHidden)...)
 	}
-	return row
+	return b
 }
 
 // EphemeralLegend explains the "*" that SocketRow puts after a local port
