@@ -67,7 +67,7 @@ var defaultRegistry = sync.OnceValue(func() *Registry {
 	r := &Registry{recs: records[:]}
 	r.idxOnce.Do(func() {})
 	r.idx = regindex.Index{
-		ByPort: indexByPort[:], Ranges: indexRanges[:], NamedRanges: indexNamedRanges[:],
+		ByPort: indexByPort[:], Ranges: indexRanges[:], MaxRangeLen: indexMaxRangeLen, NamedRanges: indexNamedRanges[:],
 		Names: indexNames[:], Recs: indexRecs[:],
 	}
 	return r
@@ -154,8 +154,9 @@ func (r *Registry) All() iter.Seq[*Record] {
 	}
 }
 
-// Port yields the records that cover port p for proto, in registry order:
-// those for the port alone, then the ranges that contain it. With
+// Port yields the records that cover port p for proto: those for the port
+// alone, in registry order, then the ranges that contain it, by first
+// port. With
 // ProtoAny it yields the records of every protocol.
 func (r *Registry) Port(proto ports.Proto, p ports.Port) iter.Seq[*Record] {
 	return func(yield func(*Record) bool) {
@@ -169,13 +170,23 @@ func (r *Registry) Port(proto ports.Proto, p ports.Port) iter.Seq[*Record] {
 				return
 			}
 		}
-		for _, ri := range x.Ranges {
+		for _, ri := range r.rangesNear(x.Ranges, p) {
 			rec := &r.recs[ri]
 			if rec.Ports.Contains(p) && protoMatch(proto, rec.Proto) && !yield(rec) {
 				return
 			}
 		}
 	}
+}
+
+// rangesNear returns the part of rs (range records sorted by first port)
+// that could hold p: those starting at most MaxRangeLen-1 ports before it.
+func (r *Registry) rangesNear(rs []uint16, p ports.Port) []uint16 {
+	x := r.index()
+	first := func(ri uint16, p int) int { return cmp.Compare(int(r.recs[ri].Ports.First), p) }
+	lo, _ := slices.BinarySearchFunc(rs, int(p)-int(x.MaxRangeLen)+1, first)
+	hi, _ := slices.BinarySearchFunc(rs, int(p)+1, first)
+	return rs[lo:hi]
 }
 
 // protoMatch reports whether a record for have answers a query for want.
@@ -317,7 +328,7 @@ func (r *Registry) Registered(proto ports.Proto, p ports.Port) bool {
 			return true
 		}
 	}
-	for _, ri := range x.NamedRanges {
+	for _, ri := range r.rangesNear(x.NamedRanges, p) {
 		if rec := &r.recs[ri]; rec.Ports.Contains(p) && protoMatch(proto, rec.Proto) {
 			return true
 		}

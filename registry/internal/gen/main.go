@@ -99,6 +99,7 @@ func Generate(path string) ([]byte, error) {
 	writeUint16s(&b, "indexByPort", x.ByPort)
 	writeUint16s(&b, "indexRanges", x.Ranges)
 	writeUint16s(&b, "indexNamedRanges", x.NamedRanges)
+	fmt.Fprintf(&b, "const indexMaxRangeLen = %d\n\n", x.MaxRangeLen)
 	writeUint16s(&b, "indexRecs", x.Recs)
 	b.WriteString("var indexNames = [...]regindex.Name{\n")
 	for _, n := range x.Names {

@@ -19,10 +19,14 @@ type Name struct {
 // Index holds record numbers (uint16: the registry has about 14,500).
 type Index struct {
 	ByPort []uint16 // single-port records, stably sorted by port
-	Ranges []uint16 // records that span several ports, in record order
+	// Ranges are the records that span several ports, stably sorted by
+	// their first port; none is longer than MaxRangeLen ports, so the
+	// ranges holding port p start in [p-MaxRangeLen+1, p].
+	Ranges      []uint16
+	MaxRangeLen uint16
 	// NamedRanges are the Ranges that carry a service name, so that
 	// "is anything registered here" need not look at the hundreds of
-	// Unassigned ranges.
+	// Unassigned ranges. Sorted like Ranges.
 	NamedRanges []uint16
 	Names       []Name   // sorted by Name
 	Recs        []uint16 // record numbers grouped by name, each group in record order
@@ -48,16 +52,21 @@ func Build(n int, at func(i int) Entry) Index {
 			x.ByPort = append(x.ByPort, uint16(i))
 		default:
 			x.Ranges = append(x.Ranges, uint16(i))
-			if e.Name != "" {
-				x.NamedRanges = append(x.NamedRanges, uint16(i))
-			}
+			x.MaxRangeLen = max(x.MaxRangeLen, e.Last-e.First+1)
 		}
 		if e.Name != "" {
 			k := Lower(e.Name)
 			groups[k] = append(groups[k], uint16(i))
 		}
 	}
-	slices.SortStableFunc(x.ByPort, func(a, b uint16) int { return cmp.Compare(at(int(a)).First, at(int(b)).First) })
+	byFirst := func(a, b uint16) int { return cmp.Compare(at(int(a)).First, at(int(b)).First) }
+	slices.SortStableFunc(x.ByPort, byFirst)
+	slices.SortStableFunc(x.Ranges, byFirst)
+	for _, i := range x.Ranges {
+		if at(int(i)).Name != "" {
+			x.NamedRanges = append(x.NamedRanges, i)
+		}
+	}
 	for name := range groups {
 		x.Names = append(x.Names, Name{Name: name})
 	}
