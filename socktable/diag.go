@@ -53,26 +53,38 @@ var errTruncated = errors.New("socktable: truncated sock_diag message")
 // one family and protocol, with the state mask and, if non-empty, a
 // port filter bytecode.
 func appendDiagRequest(b []byte, seq uint32, family uint8, proto ports.Proto, states States, bytecode []byte) []byte {
-	attrLen := 0
-	if len(bytecode) > 0 {
-		attrLen = 4 + len(bytecode) // rtattr header + payload (a multiple of 4)
-	}
-	total := nlmsgHdrLen + diagReqLen + attrLen
 	ne := binary.NativeEndian
-	b = ne.AppendUint32(b, uint32(total))
-	b = ne.AppendUint16(b, sockDiagByFamily)
-	b = ne.AppendUint16(b, nlmFRequest|nlmFDump)
-	b = ne.AppendUint32(b, seq)
-	b = ne.AppendUint32(b, 0) // pid: the kernel
+	b = appendDumpHeader(b, sockDiagByFamily, diagReqLen, seq, bytecode)
 	b = append(b, family, uint8(proto), 0, 0)
 	b = ne.AppendUint32(b, uint32(states))
 	b = append(b, make([]byte, 48)...) // inet_diag_sockid: match any
-	if attrLen > 0 {
-		b = ne.AppendUint16(b, uint16(attrLen))
-		b = ne.AppendUint16(b, inetDiagReqBytecode)
-		b = append(b, bytecode...)
+	return appendBytecode(b, bytecode)
+}
+
+// appendDumpHeader appends the netlink header of a dump request of type
+// typ whose body is reqLen bytes, followed by the bytecode attribute.
+func appendDumpHeader(b []byte, typ uint16, reqLen int, seq uint32, bytecode []byte) []byte {
+	total := nlmsgHdrLen + reqLen
+	if len(bytecode) > 0 {
+		total += 4 + len(bytecode) // rtattr header + payload (a multiple of 4)
 	}
-	return b
+	ne := binary.NativeEndian
+	b = ne.AppendUint32(b, uint32(total))
+	b = ne.AppendUint16(b, typ)
+	b = ne.AppendUint16(b, nlmFRequest|nlmFDump)
+	b = ne.AppendUint32(b, seq)
+	return ne.AppendUint32(b, 0) // pid: the kernel
+}
+
+// appendBytecode appends an INET_DIAG_REQ_BYTECODE attribute, if any.
+func appendBytecode(b, bytecode []byte) []byte {
+	if len(bytecode) == 0 {
+		return b
+	}
+	ne := binary.NativeEndian
+	b = ne.AppendUint16(b, uint16(4+len(bytecode)))
+	b = ne.AppendUint16(b, inetDiagReqBytecode)
+	return append(b, bytecode...)
 }
 
 // appendTCPCompatRequest appends an older-style TCPDIAG_GETSOCK dump
@@ -81,27 +93,13 @@ func appendDiagRequest(b []byte, seq uint32, family uint8, proto ports.Proto, st
 // IPv4 and IPv6 sockets, where two family requests walk them twice; ss
 // asks the same way.
 func appendTCPCompatRequest(b []byte, seq uint32, states States, bytecode []byte) []byte {
-	attrLen := 0
-	if len(bytecode) > 0 {
-		attrLen = 4 + len(bytecode)
-	}
-	total := nlmsgHdrLen + diagReqCompatLen + attrLen
 	ne := binary.NativeEndian
-	b = ne.AppendUint32(b, uint32(total))
-	b = ne.AppendUint16(b, tcpDiagGetSock)
-	b = ne.AppendUint16(b, nlmFRequest|nlmFDump)
-	b = ne.AppendUint32(b, seq)
-	b = ne.AppendUint32(b, 0)
+	b = appendDumpHeader(b, tcpDiagGetSock, diagReqCompatLen, seq, bytecode)
 	b = append(b, 0, 0, 0, 0)          // family AF_UNSPEC, src_len, dst_len, ext
 	b = append(b, make([]byte, 48)...) // inet_diag_sockid: match any
 	b = ne.AppendUint32(b, uint32(states))
 	b = ne.AppendUint32(b, 0) // dbs
-	if attrLen > 0 {
-		b = ne.AppendUint16(b, uint16(attrLen))
-		b = ne.AppendUint16(b, inetDiagReqBytecode)
-		b = append(b, bytecode...)
-	}
-	return b
+	return appendBytecode(b, bytecode)
 }
 
 // portFilter builds inet_diag bytecode that accepts a socket whose source

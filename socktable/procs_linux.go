@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/user"
 	"runtime"
 	"strconv"
 	"sync"
@@ -91,7 +90,7 @@ func attachProcesses(ctx context.Context, socks []Socket) error {
 
 	// Describe each owning process once.
 	procs := map[int]*Process{}
-	users := map[uint32]string{}
+	users := userNames{}
 	byID := make([][]int, len(ids)) // id -> pids
 	for _, h := range hits {
 		if _, ok := procs[h.pid]; !ok {
@@ -212,7 +211,7 @@ func readlinkat(dirfd int, name []byte, buf []byte) (int, error) {
 }
 
 // readProcess describes process pid. Fields it cannot read stay empty.
-func readProcess(pid int, users map[uint32]string) *Process {
+func readProcess(pid int, users userNames) *Process {
 	p := &Process{PID: pid}
 	base := "/proc/" + strconv.Itoa(pid)
 	if b, err := os.ReadFile(base + "/comm"); err == nil {
@@ -226,15 +225,7 @@ func readProcess(pid int, users map[uint32]string) *Process {
 	if fi, err := os.Stat(base); err == nil {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			p.UID = st.Uid
-			name, ok := users[p.UID]
-			if !ok {
-				name = strconv.FormatUint(uint64(p.UID), 10)
-				if u, err := user.LookupId(name); err == nil {
-					name = u.Username
-				}
-				users[p.UID] = name
-			}
-			p.User = name
+			p.User = users.name(p.UID)
 		}
 	}
 	if b, err := os.ReadFile(base + "/cgroup"); err == nil {

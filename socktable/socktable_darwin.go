@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"os/user"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -36,7 +34,7 @@ func listOS(ctx context.Context, opts *Options) iter.Seq2[Socket, error] {
 			},
 		})
 	}
-	users := make(map[uint32]string)
+	users := userNames{}
 	return listOwnedTables(ctx, opts, tables, func(pid int) Process { return darwinProcess(pid, users) })
 }
 
@@ -59,7 +57,7 @@ func readPCBList(name string) ([]byte, error) {
 
 // darwinProcess describes process pid, best effort. users caches user
 // names by uid.
-func darwinProcess(pid int, users map[uint32]string) Process {
+func darwinProcess(pid int, users userNames) Process {
 	p := Process{PID: pid}
 	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
 	if err != nil || int(kp.Proc.P_pid) != pid {
@@ -71,15 +69,7 @@ func darwinProcess(pid int, users map[uint32]string) Process {
 	}
 	p.Name = string(comm)
 	p.UID = kp.Eproc.Ucred.Uid
-	name, ok := users[p.UID]
-	if !ok {
-		name = strconv.FormatUint(uint64(p.UID), 10)
-		if u, err := user.LookupId(name); err == nil {
-			name = u.Username
-		}
-		users[p.UID] = name
-	}
-	p.User = name
+	p.User = users.name(p.UID)
 	// The kernel sizes this at kern.argmax (1 MiB), once per process.
 	if b, err := unix.SysctlRaw("kern.procargs2", pid); err == nil {
 		p.Cmdline = parseProcArgs2(b)

@@ -48,15 +48,7 @@ Windows only --signal KILL is supported.`,
 		Example: `  ports kill 8080
   ports kill --dry-run 3000
   ports kill -y --signal KILL 5432/tcp`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			switch len(args) {
-			case 0:
-				return usagef("missing PORT: a port number or service name, optionally with /tcp or /udp")
-			case 1:
-				return nil
-			}
-			return usagef("unexpected argument %q: kill takes one PORT", args[1])
-		},
+		Args: onePort,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sig, err := parseSignal(sigArg)
 			if err != nil {

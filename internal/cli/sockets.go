@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/spf13/cobra"
+
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/hostports"
 	"github.com/portkit/ports/internal/render"
@@ -190,6 +192,17 @@ func sortSockets(ss []socktable.Socket) []socktable.Socket {
 		sorted[i] = ss[k.i]
 	}
 	return sorted
+}
+
+// onePort checks the arguments of a command that takes one PORT.
+func onePort(cmd *cobra.Command, args []string) error {
+	switch len(args) {
+	case 0:
+		return usagef("missing PORT: a port number or service name, optionally with /tcp or /udp")
+	case 1:
+		return nil
+	}
+	return usagef("unexpected argument %q: %s takes one PORT", args[1], cmd.Name())
 }
 
 // listenKey is a protocol and port that something listens on.

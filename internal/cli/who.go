@@ -29,15 +29,7 @@ it), who prints one line on stderr and exits 1, so that scripts can test
 		Example: `  ports who 8080
   ports who 53/udp
   ports who --all https`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			switch len(args) {
-			case 0:
-				return usagef("missing PORT: a port number or service name, optionally with /tcp or /udp")
-			case 1:
-				return nil
-			}
-			return usagef("unexpected argument %q: who takes one PORT", args[1])
-		},
+		Args: onePort,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format, err := ff.get(cmd.Flags())
 			if err != nil {
