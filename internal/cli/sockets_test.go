@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -689,7 +690,8 @@ func TestIntegrationNetNS(t *testing.T) {
 }
 
 // TestLsMatchesSS holds about 2000 loopback sockets and checks that
-// `ports ls -a --tcp` lists the same (state, local, remote) set as ss.
+// `ports ls -a --tcp` lists the same (state, local, remote, owning pids)
+// set as `ss -tanp`.
 // Sockets in TIME-WAIT are left out on both sides: the test makes none,
 // but those of an earlier run on the same port can expire between the
 // two listings.
@@ -708,7 +710,7 @@ func TestLsMatchesSS(t *testing.T) {
 	}
 	p := strconv.Itoa(int(lap.Port()))
 
-	out, err := exec.Command(ss, "-tanH", "( sport = :"+p+" or dport = :"+p+" )").Output()
+	out, err := exec.Command(ss, "-tanpH", "( sport = :"+p+" or dport = :"+p+" )").Output()
 	if err != nil {
 		t.Fatalf("ss: %v", err)
 	}
@@ -720,12 +722,23 @@ func TestLsMatchesSS(t *testing.T) {
 			t.Fatalf("ss line %q: want state, recv-q, send-q, local, peer", sc.Text())
 		}
 		if f[0] != "TIME-WAIT" {
-			want = append(want, ssKey(t, f[0], f[3], f[4]))
+			// users:(("cli.test",pid=1234,fd=7),...) names the owners.
+			var pids []string
+			for _, m := range ssPID.FindAllStringSubmatch(strings.Join(f[5:], " "), -1) {
+				pids = append(pids, m[1])
+			}
+			slices.Sort(pids)
+			want = append(want, ssKey(t, f[0], f[3], f[4])+" pids="+strings.Join(pids, ","))
 		}
 	}
 	var got []string
 	for _, s := range notTimeWait(runJSON(t, "ls", "-a", "--tcp", "--json", "--port", p)) {
-		got = append(got, sockKey(s))
+		var pids []string
+		for _, proc := range s.Processes {
+			pids = append(pids, strconv.Itoa(proc.PID))
+		}
+		slices.Sort(pids)
+		got = append(got, sockKey(s)+" pids="+strings.Join(pids, ","))
 	}
 	slices.Sort(want)
 	slices.Sort(got)
@@ -733,9 +746,14 @@ func TestLsMatchesSS(t *testing.T) {
 		t.Errorf("ss lists %d sockets, want %d", len(want), 2*conns+1)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("ports ls -a --tcp --port %s vs ss -tan (-ss +ports):\n%s", p, diff)
+		t.Errorf("ports ls -a --tcp --port %s vs ss -tanp (-ss +ports):\n%s", p, diff)
+	}
+	if mine := "pids=" + strconv.Itoa(os.Getpid()); !strings.HasSuffix(got[0], mine) {
+		t.Errorf("first socket %q is not owned by this test (%s)", got[0], mine)
 	}
 }
+
+var ssPID = regexp.MustCompile(`pid=(\d+)`)
 
 // ssKey turns a line of ss -tan into a sockKey.
 func ssKey(t *testing.T, state, local, peer string) string {
