@@ -25,6 +25,8 @@ func TestDependencyRules(t *testing.T) {
 		{pkg: ".", direct: []string{"net", "os", "syscall"}, stdOnly: true},
 		{pkg: "./registry", direct: []string{"os", "net", "syscall"}},
 		{pkg: "./hostports", deps: []string{mod + "/registry"}},
+		{pkg: "./flow", direct: []string{"os", "net", "syscall"}},
+		{pkg: "./socktable", deps: []string{mod + "/registry", mod + "/hostports"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {
