@@ -1,0 +1,237 @@
+package filter
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/portkit/ports"
+)
+
+// Op is the kind of an [Expr] node.
+type Op uint8
+
+// Node kinds.
+const (
+	OpPrim Op = iota // a primitive: Expr.Prim
+	OpAnd            // X and Y
+	OpOr             // X or Y
+	OpNot            // not X
+)
+
+// String returns the operator's keyword ("and", "or", "not"), or "prim".
+func (o Op) String() string {
+	switch o {
+	case OpPrim:
+		return "prim"
+	case OpAnd:
+		return "and"
+	case OpOr:
+		return "or"
+	case OpNot:
+		return "not"
+	}
+	return "op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Expr is a node of a parsed filter: a primitive, or an operator over
+// one or two sub-expressions. A nil *Expr is the empty filter, which
+// matches every packet.
+//
+// An Expr is plain data: build one by hand if that is easier than
+// writing a string, and compare two with reflect.DeepEqual or go-cmp.
+type Expr struct {
+	Op   Op
+	X, Y *Expr     // operands: X and Y for OpAnd and OpOr, X alone for OpNot
+	Prim Primitive // the primitive, for OpPrim
+}
+
+// Proto is a protocol keyword: a primitive of its own ("tcp") or the
+// qualifier in front of host, net, port and portrange ("ip host",
+// "udp port").
+type Proto uint8
+
+// Protocol keywords. ProtoNone is the absent qualifier.
+const (
+	ProtoNone  Proto = iota
+	ProtoIP          // ip: IPv4
+	ProtoIP6         // ip6: IPv6
+	ProtoARP         // arp
+	ProtoTCP         // tcp, over IPv4 or IPv6
+	ProtoUDP         // udp
+	ProtoSCTP        // sctp
+	ProtoICMP        // icmp: ICMP over IPv4
+	ProtoICMP6       // icmp6: ICMPv6
+)
+
+var protoNames = [...]string{
+	ProtoNone: "", ProtoIP: "ip", ProtoIP6: "ip6", ProtoARP: "arp",
+	ProtoTCP: "tcp", ProtoUDP: "udp", ProtoSCTP: "sctp",
+	ProtoICMP: "icmp", ProtoICMP6: "icmp6",
+}
+
+// String returns the keyword ("tcp"), "" for ProtoNone, or "proto(N)".
+func (p Proto) String() string {
+	if int(p) < len(protoNames) {
+		return protoNames[p]
+	}
+	return "proto(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Dir is the direction qualifier of host, net, port and portrange.
+type Dir uint8
+
+// Directions. DirAny, the absent qualifier, means the same as
+// DirSrcOrDst but is kept apart so that String gives back what was
+// written.
+const (
+	DirAny       Dir = iota // no qualifier: source or destination
+	DirSrc                  // src
+	DirDst                  // dst
+	DirSrcOrDst             // src or dst
+	DirSrcAndDst            // src and dst
+)
+
+var dirNames = [...]string{DirAny: "", DirSrc: "src", DirDst: "dst", DirSrcOrDst: "src or dst", DirSrcAndDst: "src and dst"}
+
+// String returns the qualifier as written ("src or dst"), "" for DirAny,
+// or "dir(N)".
+func (d Dir) String() string {
+	if int(d) < len(dirNames) {
+		return dirNames[d]
+	}
+	return "dir(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Kind is what a primitive tests.
+type Kind uint8
+
+// Primitive kinds.
+const (
+	KindProto     Kind = iota // the protocol alone: "tcp", "ip6"
+	KindHost                  // host ADDR
+	KindNet                   // net PREFIX
+	KindPort                  // port N or port NAME
+	KindPortRange             // portrange A-B
+)
+
+var kindNames = [...]string{KindProto: "proto", KindHost: "host", KindNet: "net", KindPort: "port", KindPortRange: "portrange"}
+
+// String returns the keyword ("host", "portrange"), "proto" for
+// KindProto, or "kind(N)".
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Primitive is one test on a packet. Which fields count depends on Kind:
+//
+//	KindProto      Proto (not ProtoNone)
+//	KindHost       Proto, Dir, Net: one address (Net.IsSingleIP)
+//	KindNet        Proto, Dir, Net
+//	KindPort       Proto, Dir, and Ports (First == Last) or Service
+//	KindPortRange  Proto, Dir, Ports
+//
+// Unused fields are zero.
+type Primitive struct {
+	Kind  Kind
+	Proto Proto
+	Dir   Dir
+	// Net is the address of a host (a /32 or /128) or the network of a
+	// net. An IPv4-mapped IPv6 address stays IPv6.
+	Net netip.Prefix
+	// Ports is the port of "port N" (First == Last) and the range of
+	// portrange; zero for a port given by Service.
+	Ports ports.Range
+	// Service is the service name of "port NAME" as written; its ports
+	// come from the IANA registry (see the package documentation).
+	Service string
+}
+
+// String returns the filter text of e, which Parse turns back into an
+// equal Expr. Every primitive is written out in full (no repeated
+// qualifiers), and and/or operands are parenthesised wherever the
+// grouping could be in doubt. A nil Expr gives "".
+func (e *Expr) String() string {
+	if e == nil {
+		return ""
+	}
+	var b strings.Builder
+	e.appendTo(&b)
+	return b.String()
+}
+
+func (e *Expr) appendTo(b *strings.Builder) {
+	switch e.Op {
+	case OpPrim:
+		b.WriteString(e.Prim.String())
+	case OpNot:
+		b.WriteString("not ")
+		e.X.appendOperand(b, e.X != nil && (e.X.Op == OpAnd || e.X.Op == OpOr))
+	case OpAnd, OpOr:
+		// and and or have the same precedence and group to the left,
+		// so a left operand needs no parentheses; they are added when
+		// the operator differs, for the reader.
+		e.X.appendOperand(b, e.X != nil && e.X.Op != e.Op && e.X.Op != OpPrim && e.X.Op != OpNot)
+		b.WriteByte(' ')
+		b.WriteString(e.Op.String())
+		b.WriteByte(' ')
+		e.Y.appendOperand(b, e.Y != nil && (e.Y.Op == OpAnd || e.Y.Op == OpOr))
+	default:
+		fmt.Fprintf(b, "%v", e.Op)
+	}
+}
+
+func (e *Expr) appendOperand(b *strings.Builder, paren bool) {
+	if e == nil {
+		b.WriteString("()")
+		return
+	}
+	if paren {
+		b.WriteByte('(')
+	}
+	e.appendTo(b)
+	if paren {
+		b.WriteByte(')')
+	}
+}
+
+// String returns the primitive in filter syntax, with every qualifier
+// written out: "tcp", "ip src host 10.0.0.1", "udp dst portrange
+// 1024-2047".
+func (p Primitive) String() string {
+	var b strings.Builder
+	if p.Proto != ProtoNone {
+		b.WriteString(p.Proto.String())
+		if p.Kind == KindProto {
+			return b.String()
+		}
+		b.WriteByte(' ')
+	}
+	if p.Dir != DirAny {
+		b.WriteString(p.Dir.String())
+		b.WriteByte(' ')
+	}
+	b.WriteString(p.Kind.String())
+	b.WriteByte(' ')
+	switch p.Kind {
+	case KindHost:
+		b.WriteString(p.Net.Addr().String())
+	case KindNet:
+		b.WriteString(p.Net.String())
+	case KindPort:
+		if p.Service != "" {
+			b.WriteString(p.Service)
+		} else {
+			b.WriteString(strconv.Itoa(int(p.Ports.First)))
+		}
+	case KindPortRange:
+		b.WriteString(strconv.Itoa(int(p.Ports.First)))
+		b.WriteByte('-')
+		b.WriteString(strconv.Itoa(int(p.Ports.Last)))
+	}
+	return b.String()
+}

@@ -1,0 +1,763 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+
+	"github.com/portkit/ports"
+	"golang.org/x/net/bpf"
+)
+
+// DefaultSnaplen is what a compiled program returns for a packet it
+// accepts when Compile is given a snaplen of 0 or less: libpcap's
+// maximum snapshot length, so that the kernel keeps the whole packet.
+const DefaultSnaplen = 262144
+
+// MaxInstructions is the longest program Compile returns: the kernel's
+// limit (BPF_MAXINSNS on Linux and the BSDs).
+const MaxInstructions = 4096
+
+// ErrUnsupportedLinkType is wrapped by the error for a link type the
+// compiler has no layout for.
+var ErrUnsupportedLinkType = errors.New("filter: unsupported link type")
+
+// ErrProgramTooLong is wrapped by the error for a filter whose program
+// would exceed MaxInstructions.
+var ErrProgramTooLong = errors.New("filter: program too long")
+
+// Compile parses expr and compiles it to a classic BPF program for
+// packets that begin with a link header of type link. The program
+// returns snaplen (DefaultSnaplen if snaplen <= 0) for a packet that
+// matches and 0 for one that does not, or that ends before a field the
+// filter reads (as a kernel or libpcap filter does). An empty expr
+// compiles to a program that accepts everything.
+//
+// Errors are a *SyntaxError from Parse, or wrap ErrUnsupportedLinkType or
+// ErrProgramTooLong.
+func Compile(expr string, link LinkType, snaplen int) ([]bpf.Instruction, error) {
+	e, err := Parse(expr)
+	if err != nil {
+		return nil, err
+	}
+	return e.Compile(link, snaplen)
+}
+
+// Assemble compiles expr like Compile and assembles the program into the
+// raw form that the kernel takes (SO_ATTACH_FILTER on Linux, BIOCSETF
+// on the BSDs).
+func Assemble(expr string, link LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+	prog, err := Compile(expr, link, snaplen)
+	if err != nil {
+		return nil, err
+	}
+	return bpf.Assemble(prog)
+}
+
+// Compile compiles e like the package-level Compile. A nil e accepts
+// every packet.
+func (e *Expr) Compile(link LinkType, snaplen int) ([]bpf.Instruction, error) {
+	ll, err := linkFor(link)
+	if err != nil {
+		return nil, err
+	}
+	if snaplen <= 0 || snaplen > 1<<31-1 {
+		snaplen = DefaultSnaplen
+	}
+	root := tru
+	if e != nil {
+		if root, err = lowerExpr(e, &ll); err != nil {
+			return nil, err
+		}
+	}
+	var g codegen
+	accept, reject := g.newLabel(), g.newLabel()
+	g.gen(root, accept, reject)
+	g.place(accept)
+	g.emit(pinsn{kind: pRet, val: uint32(snaplen)})
+	g.place(reject)
+	g.emit(pinsn{kind: pRet, val: 0})
+	g.optimize()
+	prog := g.assemble()
+	if len(prog) > MaxInstructions {
+		return nil, fmt.Errorf("%w: %d instructions, the limit is %d", ErrProgramTooLong, len(prog), MaxInstructions)
+	}
+	return prog, nil
+}
+
+// The compiler lowers an Expr to a tree of tests on packet bytes (nodes),
+// folding what the link type decides, then generates jumping code for
+// the tree, removes loads of what the accumulator already holds, and
+// lays the code out, with a long jump wherever a conditional jump would
+// reach further than 255 instructions.
+//
+// Evaluation is left to right with short circuits, and a read past the
+// end of the packet rejects it, as in the kernel: the order of tests is
+// part of what a filter means for a truncated packet, and the tests
+// (and the evaluator they check against) keep it.
+
+type nodeOp uint8
+
+const (
+	nTrue nodeOp = iota
+	nFalse
+	nAnd
+	nOr
+	nNot
+	nTest
+)
+
+type node struct {
+	op   nodeOp
+	kids []*node // nAnd, nOr: two or more; nNot: one
+	t    test    // nTest
+}
+
+// load is what a test puts in the accumulator: the big-endian number of
+// size bytes at off (at X+off when ind, X holding the IPv4 header
+// length of the header at xoff), and-ed with mask when hasMask.
+type load struct {
+	size    uint8 // 1, 2 or 4
+	ind     bool
+	off     uint32
+	xoff    uint32
+	hasMask bool
+	mask    uint32
+}
+
+// test compares a load with val.
+type test struct {
+	ld   load
+	cond bpf.JumpTest // JumpEqual, JumpGreaterThan, JumpGreaterOrEqual or JumpBitsSet
+	val  uint32
+}
+
+var (
+	tru = &node{op: nTrue}
+	fls = &node{op: nFalse}
+)
+
+// and returns the conjunction of ns, folding constants. Dropping the
+// tests in front of a false changes nothing: they could only reject.
+func and(ns ...*node) *node {
+	var kids []*node
+	for _, n := range ns {
+		switch n.op {
+		case nTrue:
+		case nFalse:
+			return fls
+		case nAnd:
+			kids = append(kids, n.kids...)
+		default:
+			kids = append(kids, n)
+		}
+	}
+	switch len(kids) {
+	case 0:
+		return tru
+	case 1:
+		return kids[0]
+	}
+	return &node{op: nAnd, kids: kids}
+}
+
+// or returns the disjunction of ns, folding constants. A true after a
+// test is kept (the test still runs, and a short packet still fails
+// it); nothing after a true can run.
+func or(ns ...*node) *node {
+	var kids []*node
+	for _, n := range ns {
+		switch n.op {
+		case nFalse:
+			continue
+		case nTrue:
+			if len(kids) == 0 {
+				return tru
+			}
+			kids = append(kids, tru)
+		case nOr:
+			kids = append(kids, n.kids...)
+		default:
+			kids = append(kids, n)
+		}
+		if kids[len(kids)-1].op == nTrue {
+			break
+		}
+	}
+	switch len(kids) {
+	case 0:
+		return fls
+	case 1:
+		return kids[0]
+	}
+	return &node{op: nOr, kids: kids}
+}
+
+func not(n *node) *node {
+	switch n.op {
+	case nTrue:
+		return fls
+	case nFalse:
+		return tru
+	case nNot:
+		return n.kids[0]
+	}
+	return &node{op: nNot, kids: []*node{n}}
+}
+
+func cmpNode(size uint8, off uint32, cond bpf.JumpTest, val uint32) *node {
+	return &node{op: nTest, t: test{ld: load{size: size, off: off}, cond: cond, val: val}}
+}
+
+func eq(size uint8, off, val uint32) *node { return cmpNode(size, off, bpf.JumpEqual, val) }
+
+func maskEq(size uint8, off, mask, val uint32) *node {
+	return &node{op: nTest, t: test{ld: load{size: size, off: off, hasMask: true, mask: mask}, cond: bpf.JumpEqual, val: val}}
+}
+
+// Field offsets, from the start of the network header.
+const (
+	ip4Proto   = 9
+	ip4Frag    = 6
+	ip4Src     = 12
+	ip4Dst     = 16
+	ip6Next    = 6
+	ip6Src     = 8
+	ip6Dst     = 24
+	ip6HdrLen  = 40
+	arpSPA     = 14 // sender protocol address, for Ethernet and IPv4
+	arpTPA     = 24 // target protocol address
+	etherIPv4  = 0x0800
+	etherIPv6  = 0x86dd
+	etherARP   = 0x0806
+	etherRARP  = 0x8035
+	ipprotoFrg = 44 // IPv6 Fragment header
+)
+
+// IP protocol numbers.
+const (
+	ipprotoICMP  = 1
+	ipprotoTCP   = 6
+	ipprotoUDP   = 17
+	ipprotoICMP6 = 58
+	ipprotoSCTP  = 132
+)
+
+// linkLayer is how to test for each network protocol on a link type,
+// and where the network header starts.
+type linkLayer struct {
+	nl                    uint32
+	ipv4, ipv6, arp, rarp *node
+}
+
+// afINET6 lists the address families taken for IPv6 on loopback links:
+// BSD/NetBSD/OpenBSD, FreeBSD and Darwin as libpcap does, and Linux.
+var afINET6 = [...]uint32{24, 28, 30, 10}
+
+func linkFor(l LinkType) (linkLayer, error) {
+	ether := func(typeOff, nl uint32) linkLayer {
+		return linkLayer{
+			nl:   nl,
+			ipv4: eq(2, typeOff, etherIPv4), ipv6: eq(2, typeOff, etherIPv6),
+			arp: eq(2, typeOff, etherARP), rarp: eq(2, typeOff, etherRARP),
+		}
+	}
+	switch l {
+	case LinkTypeEthernet:
+		return ether(12, 14), nil
+	case LinkTypeLinuxSLL:
+		return ether(14, 16), nil
+	case LinkTypeLinuxSLL2:
+		return ether(0, 20), nil
+	case LinkTypeNull, LinkTypeLoop:
+		// The family is a 32-bit word. LOOP is big-endian; NULL is
+		// in the writer's byte order, and libpcap swaps it to the
+		// reader's, so here both orders are taken (the families are
+		// small, so the two never collide).
+		af := func(v uint32) *node {
+			if l == LinkTypeLoop {
+				return eq(4, 0, v)
+			}
+			return or(eq(4, 0, bits.ReverseBytes32(v)), eq(4, 0, v))
+		}
+		v6 := fls
+		for _, f := range afINET6 {
+			v6 = or(v6, af(f))
+		}
+		return linkLayer{nl: 4, ipv4: af(2), ipv6: v6, arp: fls, rarp: fls}, nil
+	case LinkTypeRaw:
+		return linkLayer{
+			ipv4: maskEq(1, 0, 0xf0, 0x40), ipv6: maskEq(1, 0, 0xf0, 0x60),
+			arp: fls, rarp: fls,
+		}, nil
+	case LinkTypeIPv4:
+		return linkLayer{ipv4: tru, ipv6: fls, arp: fls, rarp: fls}, nil
+	case LinkTypeIPv6:
+		return linkLayer{ipv4: fls, ipv6: tru, arp: fls, rarp: fls}, nil
+	}
+	return linkLayer{}, fmt.Errorf("%w %v", ErrUnsupportedLinkType, l)
+}
+
+func lowerExpr(e *Expr, ll *linkLayer) (*node, error) {
+	if e == nil {
+		return nil, errors.New("filter: nil operand in expression")
+	}
+	switch e.Op {
+	case OpPrim:
+		return lowerPrim(e.Prim, ll)
+	case OpNot:
+		x, err := lowerExpr(e.X, ll)
+		if err != nil {
+			return nil, err
+		}
+		return not(x), nil
+	case OpAnd, OpOr:
+		x, err := lowerExpr(e.X, ll)
+		if err != nil {
+			return nil, err
+		}
+		y, err := lowerExpr(e.Y, ll)
+		if err != nil {
+			return nil, err
+		}
+		if e.Op == OpAnd {
+			return and(x, y), nil
+		}
+		return or(x, y), nil
+	}
+	return nil, fmt.Errorf("filter: unknown operator %v", e.Op)
+}
+
+func protoNumber(p Proto) uint32 {
+	switch p {
+	case ProtoTCP:
+		return ipprotoTCP
+	case ProtoUDP:
+		return ipprotoUDP
+	case ProtoSCTP:
+		return ipprotoSCTP
+	case ProtoICMP:
+		return ipprotoICMP
+	case ProtoICMP6:
+		return ipprotoICMP6
+	}
+	return 0
+}
+
+func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
+	nl := ll.nl
+	switch p.Kind {
+	case KindProto:
+		switch p.Proto {
+		case ProtoIP:
+			return ll.ipv4, nil
+		case ProtoIP6:
+			return ll.ipv6, nil
+		case ProtoARP:
+			return ll.arp, nil
+		case ProtoTCP, ProtoUDP, ProtoSCTP:
+			n := protoNumber(p.Proto)
+			return or(and(ll.ipv4, eq(1, nl+ip4Proto, n)), and(ll.ipv6, ip6Proto(nl, n))), nil
+		case ProtoICMP:
+			return and(ll.ipv4, eq(1, nl+ip4Proto, ipprotoICMP)), nil
+		case ProtoICMP6:
+			return and(ll.ipv6, ip6Proto(nl, ipprotoICMP6)), nil
+		}
+	case KindHost, KindNet:
+		if !p.Net.IsValid() {
+			return nil, fmt.Errorf("filter: %v without an address", p.Kind)
+		}
+		if p.Net.Addr().Is4() {
+			var ip4, arp, rarp *node = fls, fls, fls
+			if p.Proto == ProtoNone || p.Proto == ProtoIP {
+				ip4 = and(ll.ipv4, dirAddr(p.Dir, nl+ip4Src, nl+ip4Dst, p))
+			}
+			if p.Proto == ProtoNone || p.Proto == ProtoARP {
+				arp = and(ll.arp, dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
+			}
+			if p.Proto == ProtoNone {
+				rarp = and(ll.rarp, dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
+			}
+			switch p.Proto {
+			case ProtoNone, ProtoIP, ProtoARP:
+				return or(ip4, arp, rarp), nil
+			}
+		} else if p.Proto == ProtoNone || p.Proto == ProtoIP6 {
+			return and(ll.ipv6, dirAddr(p.Dir, nl+ip6Src, nl+ip6Dst, p)), nil
+		}
+		return nil, fmt.Errorf("filter: '%v' modifier applied to %v %v", p.Proto, p.Kind, p.Net)
+	case KindPort, KindPortRange:
+		var protos []uint32
+		switch p.Proto {
+		case ProtoNone:
+			protos = []uint32{ipprotoTCP, ipprotoUDP, ipprotoSCTP}
+		case ProtoTCP, ProtoUDP, ProtoSCTP:
+			protos = []uint32{protoNumber(p.Proto)}
+		default:
+			return nil, fmt.Errorf("filter: illegal qualifier '%v' of '%v'", p.Proto, p.Kind)
+		}
+		if p.Kind == KindPort && p.Service != "" {
+			sp, msg := resolveService(p.Service, p.Proto)
+			if msg != "" {
+				return nil, fmt.Errorf("filter: %s: %w", msg, ports.ErrUnknownService)
+			}
+			if slices.Equal(sp.tcp, sp.udp) {
+				return portTest(ll, []uint32{ipprotoTCP, ipprotoUDP}, sp.tcp, p.Dir), nil
+			}
+			return or(portTest(ll, []uint32{ipprotoTCP}, sp.tcp, p.Dir), portTest(ll, []uint32{ipprotoUDP}, sp.udp, p.Dir)), nil
+		}
+		r := p.Ports
+		if r.First > r.Last {
+			return nil, fmt.Errorf("filter: port range %d-%d runs backwards", r.First, r.Last)
+		}
+		if p.Kind == KindPort && r.First != r.Last {
+			return nil, fmt.Errorf("filter: port with the range %d-%d", r.First, r.Last)
+		}
+		return portTest(ll, protos, []ports.Range{r}, p.Dir), nil
+	}
+	return nil, fmt.Errorf("filter: invalid primitive %v", p)
+}
+
+// ip6Proto tests the IPv6 next header for proto, as tcpdump's "tcp" and
+// "icmp6" do: the one after the fixed header, or the one after a
+// Fragment header there.
+func ip6Proto(nl, proto uint32) *node {
+	return or(eq(1, nl+ip6Next, proto), and(eq(1, nl+ip6Next, ipprotoFrg), eq(1, nl+ip6HdrLen, proto)))
+}
+
+// dirAddr tests the source address at src, the destination address at
+// dst, or both, against p.Net, as p.Dir says.
+func dirAddr(d Dir, src, dst uint32, p Primitive) *node {
+	s := func() *node { return addrTest(src, p) }
+	t := func() *node { return addrTest(dst, p) }
+	switch d {
+	case DirSrc:
+		return s()
+	case DirDst:
+		return t()
+	case DirSrcAndDst:
+		return and(s(), t())
+	}
+	return or(s(), t())
+}
+
+// addrTest tests the address at off against the prefix p.Net, a word at
+// a time, skipping the words wholly outside the prefix.
+func addrTest(off uint32, p Primitive) *node {
+	a := p.Net.Addr().AsSlice()
+	n := tru
+	for w := 0; w < len(a)/4; w++ {
+		nbits := p.Net.Bits() - 32*w
+		if nbits <= 0 {
+			break
+		}
+		v := uint32(a[4*w])<<24 | uint32(a[4*w+1])<<16 | uint32(a[4*w+2])<<8 | uint32(a[4*w+3])
+		o := off + uint32(4*w)
+		if nbits >= 32 {
+			n = and(n, eq(4, o, v))
+		} else {
+			m := ^uint32(0) << (32 - nbits)
+			n = and(n, maskEq(4, o, m, v&m))
+		}
+	}
+	return n
+}
+
+// portTest tests for a transport protocol in protos with a source or
+// destination port (as d says) in one of rs. Over IPv4 it skips all but
+// the first fragment and finds the transport header from the IHL; over
+// IPv6 it looks only right after the fixed header, as tcpdump does.
+func portTest(ll *linkLayer, protos []uint32, rs []ports.Range, d Dir) *node {
+	nl := ll.nl
+	anyProto := func(off uint32) *node {
+		n := fls
+		for _, p := range protos {
+			n = or(n, eq(1, off, p))
+		}
+		return n
+	}
+	inRanges := func(ld load) *node {
+		n := fls
+		for _, r := range rs {
+			n = or(n, portIn(ld, r))
+		}
+		return n
+	}
+	dir := func(src, dst load) *node {
+		switch d {
+		case DirSrc:
+			return inRanges(src)
+		case DirDst:
+			return inRanges(dst)
+		case DirSrcAndDst:
+			return and(inRanges(src), inRanges(dst))
+		}
+		return or(inRanges(src), inRanges(dst))
+	}
+	notFragment := not(cmpNode(2, nl+ip4Frag, bpf.JumpBitsSet, 0x1fff))
+	v4 := and(ll.ipv4, anyProto(nl+ip4Proto), notFragment,
+		dir(load{size: 2, ind: true, off: nl, xoff: nl}, load{size: 2, ind: true, off: nl + 2, xoff: nl}))
+	v6 := and(ll.ipv6, anyProto(nl+ip6Next),
+		dir(load{size: 2, off: nl + ip6HdrLen}, load{size: 2, off: nl + ip6HdrLen + 2}))
+	return or(v4, v6)
+}
+
+// portIn tests the port loaded by ld against r.
+func portIn(ld load, r ports.Range) *node {
+	if r.First == r.Last {
+		return &node{op: nTest, t: test{ld: ld, cond: bpf.JumpEqual, val: uint32(r.First)}}
+	}
+	ge := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterOrEqual, val: uint32(r.First)}}
+	gt := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterThan, val: uint32(r.Last)}}
+	return and(ge, not(gt))
+}
+
+// Code generation.
+
+type label int32
+
+type pkind uint8
+
+const (
+	pLabel pkind = iota // marks label lbl
+	pLoad               // A = ld
+	pLoadX              // X = 4*([xoff]&0xf)
+	pJump               // if A cond val goto jt else goto jf
+	pJa                 // goto jt
+	pRet                // return val
+)
+
+// pinsn is an instruction with symbolic jump targets.
+type pinsn struct {
+	kind   pkind
+	ld     load
+	xoff   uint32
+	cond   bpf.JumpTest
+	val    uint32
+	jt, jf label
+	lbl    label
+}
+
+type codegen struct {
+	code   []pinsn
+	labels label
+}
+
+func (g *codegen) newLabel() label { g.labels++; return g.labels }
+func (g *codegen) emit(p pinsn)    { g.code = append(g.code, p) }
+func (g *codegen) place(l label)   { g.emit(pinsn{kind: pLabel, lbl: l}) }
+
+// gen emits code that goes to t if n holds and to f if not. Every jump
+// is forward: t and f are placed after the code.
+func (g *codegen) gen(n *node, t, f label) {
+	switch n.op {
+	case nTrue:
+		g.emit(pinsn{kind: pJa, jt: t})
+	case nFalse:
+		g.emit(pinsn{kind: pJa, jt: f})
+	case nNot:
+		g.gen(n.kids[0], f, t)
+	case nAnd:
+		for _, k := range n.kids[:len(n.kids)-1] {
+			next := g.newLabel()
+			g.gen(k, next, f)
+			g.place(next)
+		}
+		g.gen(n.kids[len(n.kids)-1], t, f)
+	case nOr:
+		for _, k := range n.kids[:len(n.kids)-1] {
+			next := g.newLabel()
+			g.gen(k, t, next)
+			g.place(next)
+		}
+		g.gen(n.kids[len(n.kids)-1], t, f)
+	case nTest:
+		if n.t.ld.ind {
+			g.emit(pinsn{kind: pLoadX, xoff: n.t.ld.xoff})
+		}
+		g.emit(pinsn{kind: pLoad, ld: n.t.ld})
+		g.emit(pinsn{kind: pJump, cond: n.t.cond, val: n.t.val, jt: t, jf: f})
+	}
+}
+
+// regs is what is known of the registers at a point of the program.
+type regs struct {
+	aOK bool
+	a   load
+	xOK bool
+	x   uint32
+}
+
+func meet(p, q regs) regs {
+	r := regs{}
+	if p.aOK && q.aOK && p.a == q.a {
+		r.aOK, r.a = true, p.a
+	}
+	if p.xOK && q.xOK && p.x == q.x {
+		r.xOK, r.x = true, p.x
+	}
+	return r
+}
+
+// optimize drops unreachable code, loads of what a register already
+// holds on every path, and jumps to the next instruction. It relies on
+// every jump going forward.
+func (g *codegen) optimize() {
+	for changed := true; changed; {
+		changed = false
+		in := make(map[label]regs)
+		cur, live := regs{}, true
+		record := func(l label, r regs) {
+			if old, ok := in[l]; ok {
+				r = meet(old, r)
+			}
+			in[l] = r
+		}
+		out := g.code[:0:0]
+		for i, p := range g.code {
+			if p.kind == pLabel {
+				if r, ok := in[p.lbl]; ok {
+					if live {
+						cur = meet(cur, r)
+					} else {
+						cur, live = r, true
+					}
+				}
+				if live {
+					out = append(out, p)
+				}
+				continue
+			}
+			if !live {
+				changed = true
+				continue
+			}
+			switch p.kind {
+			case pLoad:
+				if cur.aOK && cur.a == p.ld {
+					changed = true
+					continue
+				}
+				cur.aOK, cur.a = true, p.ld
+			case pLoadX:
+				if cur.xOK && cur.x == p.xoff {
+					changed = true
+					continue
+				}
+				cur.xOK, cur.x = true, p.xoff
+			case pJump:
+				record(p.jt, cur)
+				record(p.jf, cur)
+				live = false
+			case pJa:
+				if g.labelFollows(i, p.jt) {
+					changed = true
+					continue // falls through to the same place
+				}
+				record(p.jt, cur)
+				live = false
+			case pRet:
+				live = false
+			}
+			out = append(out, p)
+		}
+		g.code = out
+	}
+}
+
+// labelFollows reports whether label l is placed right after
+// instruction i, with nothing but labels between.
+func (g *codegen) labelFollows(i int, l label) bool {
+	for _, p := range g.code[i+1:] {
+		if p.kind != pLabel {
+			return false
+		}
+		if p.lbl == l {
+			return true
+		}
+	}
+	return false
+}
+
+// size returns the number of BPF instructions p becomes.
+func (p *pinsn) size() int {
+	switch p.kind {
+	case pLabel:
+		return 0
+	case pLoad:
+		if p.ld.hasMask {
+			return 2
+		}
+	}
+	return 1
+}
+
+// assemble lays the code out and resolves the labels. A conditional jump
+// reaches at most 255 instructions; one that must go further becomes a
+// jump to a pair of long jumps right after it.
+func (g *codegen) assemble() []bpf.Instruction {
+	for {
+		at := make(map[label]int)
+		n := 0
+		for i := range g.code {
+			if g.code[i].kind == pLabel {
+				at[g.code[i].lbl] = n
+			}
+			n += g.code[i].size()
+		}
+		var far []int
+		pc := 0
+		for i := range g.code {
+			p := &g.code[i]
+			if p.kind == pJump && (at[p.jt]-pc-1 > 255 || at[p.jf]-pc-1 > 255) {
+				far = append(far, i)
+			}
+			pc += p.size()
+		}
+		if len(far) == 0 {
+			return g.emitBPF(at)
+		}
+		code := make([]pinsn, 0, len(g.code)+4*len(far))
+		last := 0
+		for _, i := range far {
+			p := g.code[i]
+			code = append(code, g.code[last:i]...)
+			lt, lf := g.newLabel(), g.newLabel()
+			code = append(code,
+				pinsn{kind: pJump, cond: p.cond, val: p.val, jt: lt, jf: lf},
+				pinsn{kind: pLabel, lbl: lt}, pinsn{kind: pJa, jt: p.jt},
+				pinsn{kind: pLabel, lbl: lf}, pinsn{kind: pJa, jt: p.jf})
+			last = i + 1
+		}
+		g.code = append(code, g.code[last:]...)
+	}
+}
+
+func (g *codegen) emitBPF(at map[label]int) []bpf.Instruction {
+	var prog []bpf.Instruction
+	for _, p := range g.code {
+		pc := len(prog)
+		switch p.kind {
+		case pLoad:
+			if p.ld.ind {
+				prog = append(prog, bpf.LoadIndirect{Off: p.ld.off, Size: int(p.ld.size)})
+			} else {
+				prog = append(prog, bpf.LoadAbsolute{Off: p.ld.off, Size: int(p.ld.size)})
+			}
+			if p.ld.hasMask {
+				prog = append(prog, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: p.ld.mask})
+			}
+		case pLoadX:
+			prog = append(prog, bpf.LoadMemShift{Off: p.xoff})
+		case pJump:
+			prog = append(prog, bpf.JumpIf{Cond: p.cond, Val: p.val,
+				SkipTrue: uint8(at[p.jt] - pc - 1), SkipFalse: uint8(at[p.jf] - pc - 1)})
+		case pJa:
+			prog = append(prog, bpf.Jump{Skip: uint32(at[p.jt] - pc - 1)})
+		case pRet:
+			prog = append(prog, bpf.RetConstant{Val: p.val})
+		}
+	}
+	return prog
+}

@@ -1,0 +1,192 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/bpf"
+)
+
+// TestOracleAgreement runs every filter of tcpdumpFilters over the
+// synthetic captures of every link type, in the BPF VM and in the
+// evaluator of oracle_test.go, without needing tcpdump.
+func TestOracleAgreement(t *testing.T) {
+	caps := syntheticCaptures(readAllCaptures(t))
+	for _, f := range append(tcpdumpFilters, "tcp or ip", "ip6 or tcp port 80", "not (ip and udp) or tcp") {
+		e := MustParse(f)
+		for _, c := range caps {
+			m, err := e.Matcher(c.link)
+			if err != nil {
+				t.Fatalf("%q on %v: %v", f, c.link, err)
+			}
+			for _, p := range c.pkts {
+				if got, want := m.Match(p.data, p.origLen), evalOracle(e, c.link, p.data); got != want {
+					t.Errorf("%q on %s (%s): program %v, evaluator %v\n%s", f, p.what, c.name, got, want, listing(m.Program()))
+				}
+			}
+		}
+	}
+}
+
+// TestLongJumps checks programs longer than a conditional jump reaches.
+func TestLongJumps(t *testing.T) {
+	var hosts, portList []string
+	for i := range 120 {
+		hosts = append(hosts, fmt.Sprintf("10.0.%d.%d", i/200, i%200+1))
+		if i < 50 {
+			portList = append(portList, fmt.Sprint(1000+i))
+		}
+	}
+	filters := []string{
+		"host " + strings.Join(hosts, " or "),
+		"tcp and not (port " + strings.Join(portList, " or ") + ") or udp",
+		"src and dst host " + strings.Join(hosts, " or ") + " or ip6",
+	}
+	caps := syntheticCaptures(readAllCaptures(t))
+	for _, f := range filters {
+		e := MustParse(f)
+		for _, link := range LinkTypes {
+			prog, err := e.Compile(link, 0)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			if len(prog) < 300 && link != LinkTypeIPv6 {
+				t.Errorf("%v: %d instructions; want a program long enough to need long jumps", link, len(prog))
+			}
+		}
+		for _, c := range caps {
+			for _, p := range c.pkts[:min(len(c.pkts), 200)] {
+				checkCompiled(t, e, c.link, p.data)
+			}
+		}
+	}
+	// A packet from the last host.
+	pkt := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 120, 10, 0, 0, 1}
+	m, err := NewMatcher(filters[0], LinkTypeIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Match(pkt, len(pkt)) {
+		t.Errorf("%q does not match a packet from 10.0.0.120", filters[0][:40])
+	}
+}
+
+func TestProgramTooLong(t *testing.T) {
+	var alts []string
+	for i := range 1000 {
+		alts = append(alts, fmt.Sprint(i+1))
+	}
+	_, err := Compile("port "+strings.Join(alts, " or "), LinkTypeEthernet, 0)
+	if !errors.Is(err, ErrProgramTooLong) {
+		t.Errorf("Compile of 1000 ports: %v, want ErrProgramTooLong", err)
+	}
+}
+
+func TestUnsupportedLinkType(t *testing.T) {
+	_, err := Compile("tcp", LinkType(105), 0)
+	if !errors.Is(err, ErrUnsupportedLinkType) {
+		t.Errorf("Compile for link type 105: %v, want ErrUnsupportedLinkType", err)
+	}
+	if LinkType(105).Supported() || !LinkTypeLinuxSLL2.Supported() {
+		t.Error("Supported is wrong")
+	}
+	if got := LinkType(105).String(); got != "linktype(105)" {
+		t.Errorf("String = %q", got)
+	}
+}
+
+// TestConstantPrograms checks filters that the link type decides, and
+// the empty filter.
+func TestConstantPrograms(t *testing.T) {
+	tests := []struct {
+		expr string
+		link LinkType
+		want []bpf.Instruction
+	}{
+		{"", LinkTypeEthernet, []bpf.Instruction{bpf.RetConstant{Val: 96}}},
+		{"ip", LinkTypeIPv4, []bpf.Instruction{bpf.RetConstant{Val: 96}}},
+		{"ip6 or arp", LinkTypeIPv4, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
+		{"ip6 host ::1 and ip", LinkTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
+		{"not ip6", LinkTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
+		{"ip", LinkTypeEthernet, []bpf.Instruction{
+			bpf.LoadAbsolute{Off: 12, Size: 2},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x800, SkipFalse: 1},
+			bpf.RetConstant{Val: 96},
+			bpf.RetConstant{Val: 0},
+		}},
+	}
+	for _, tt := range tests {
+		prog, err := Compile(tt.expr, tt.link, 96)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(prog) != fmt.Sprint(tt.want) {
+			t.Errorf("Compile(%q, %v) =\n%s\nwant\n%s", tt.expr, tt.link, listing(prog), listing(tt.want))
+		}
+	}
+}
+
+func TestAssemble(t *testing.T) {
+	raw, err := Assemble("tcp port 80", LinkTypeEthernet, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, _ := Compile("tcp port 80", LinkTypeEthernet, 0)
+	if len(raw) != len(prog) {
+		t.Errorf("Assemble: %d instructions, Compile %d", len(raw), len(prog))
+	}
+	if last := raw[len(raw)-1]; last.Op != 0x06 || last.K != 0 {
+		t.Errorf("last instruction %+v, want ret #0", last)
+	}
+	if _, err := Assemble("tcp port", LinkTypeEthernet, 0); err == nil {
+		t.Error("Assemble of a bad filter succeeded")
+	}
+}
+
+// TestMatchNoAllocs checks that matching a packet allocates nothing.
+func TestMatchNoAllocs(t *testing.T) {
+	pkts := seedPackets(t)[LinkTypeEthernet]
+	m, err := NewMatcher("tcp port 80 or udp portrange 50-60 or host ::1 or net 10.0.0.0/8", LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, p := range pkts {
+			m.Match(p, len(p))
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Match allocates %v times per %d packets, want 0", allocs, len(pkts))
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	pkts := seedPackets(b)[LinkTypeEthernet]
+	for _, f := range []string{"tcp", "tcp port 80 or udp port 53", "host 192.168.1.11 and not port 22", "net 2001:db8::/32 or ip6 host ::1"} {
+		b.Run(f, func(b *testing.B) {
+			m, err := NewMatcher(f, LinkTypeEthernet)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				p := pkts[n%len(pkts)]
+				m.Match(p, len(p))
+				n++
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "pkts/s")
+		})
+	}
+}
+
+func BenchmarkCompile(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compile("tcp port 80 or udp port domain and not host 10.0.0.1", LinkTypeEthernet, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package filter
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/portkit/ports"
+)
+
+// This file is an evaluator of filters written from the protocol
+// layouts rather than from the compiler's tests: the oracle that the
+// differential fuzz test runs against the compiled program in the BPF
+// VM. It reads fields in the order the package documentation gives (left
+// to right, source before destination, IPv4 before IPv6), and a read
+// past the end of the packet rejects it, as a BPF load does.
+
+var serviceCache sync.Map // serviceKey -> servicePorts
+
+type serviceKey struct {
+	name  string
+	proto Proto
+}
+
+// cachedService is resolveService, remembered: the evaluator runs per
+// packet.
+func cachedService(name string, proto Proto) (servicePorts, bool) {
+	k := serviceKey{name, proto}
+	if sp, ok := serviceCache.Load(k); ok {
+		return sp.(servicePorts), true
+	}
+	sp, msg := resolveService(name, proto)
+	if msg == "" {
+		serviceCache.Store(k, sp)
+	}
+	return sp, msg == ""
+}
+
+// verdict is a three-valued truth: a read past the end aborts.
+type verdict uint8
+
+const (
+	vFalse verdict = iota
+	vTrue
+	vAbort
+)
+
+func vOf(b bool) verdict {
+	if b {
+		return vTrue
+	}
+	return vFalse
+}
+
+type oracle struct {
+	link LinkType
+	pkt  []byte
+	err  bool // a read went past the end
+}
+
+// evalOracle reports whether e accepts pkt, a packet of link type link.
+func evalOracle(e *Expr, link LinkType, pkt []byte) bool {
+	if e == nil {
+		return true
+	}
+	o := &oracle{link: link, pkt: pkt}
+	return o.expr(e) == vTrue
+}
+
+func (o *oracle) u8(off int) uint32 {
+	if off+1 > len(o.pkt) {
+		o.err = true
+		return 0
+	}
+	return uint32(o.pkt[off])
+}
+
+func (o *oracle) u16(off int) uint32 {
+	if off+2 > len(o.pkt) {
+		o.err = true
+		return 0
+	}
+	return uint32(binary.BigEndian.Uint16(o.pkt[off:]))
+}
+
+func (o *oracle) u32(off int) uint32 {
+	if off+4 > len(o.pkt) {
+		o.err = true
+		return 0
+	}
+	return binary.BigEndian.Uint32(o.pkt[off:])
+}
+
+// check turns a field test into a verdict, aborting if the read failed.
+func (o *oracle) check(b bool) verdict {
+	if o.err {
+		return vAbort
+	}
+	return vOf(b)
+}
+
+// andV and orV evaluate the functions left to right with short circuits.
+func andV(fs ...func() verdict) verdict {
+	for _, f := range fs {
+		if v := f(); v != vTrue {
+			return v
+		}
+	}
+	return vTrue
+}
+
+func orV(fs ...func() verdict) verdict {
+	for _, f := range fs {
+		if v := f(); v != vFalse {
+			return v
+		}
+	}
+	return vFalse
+}
+
+func notV(v verdict) verdict {
+	switch v {
+	case vTrue:
+		return vFalse
+	case vFalse:
+		return vTrue
+	}
+	return vAbort
+}
+
+func (o *oracle) expr(e *Expr) verdict {
+	switch e.Op {
+	case OpAnd:
+		return andV(func() verdict { return o.expr(e.X) }, func() verdict { return o.expr(e.Y) })
+	case OpOr:
+		return orV(func() verdict { return o.expr(e.X) }, func() verdict { return o.expr(e.Y) })
+	case OpNot:
+		return notV(o.expr(e.X))
+	}
+	return o.prim(e.Prim)
+}
+
+// netOffset is where the network header starts.
+func (o *oracle) netOffset() int {
+	switch o.link {
+	case LinkTypeEthernet:
+		return 14 // destination, source, EtherType
+	case LinkTypeLinuxSLL:
+		return 16 // packet type, ARPHRD, address length, 8-byte address, protocol
+	case LinkTypeLinuxSLL2:
+		return 20 // protocol, reserved, ifindex, ARPHRD, packet type, address length, address
+	case LinkTypeNull, LinkTypeLoop:
+		return 4
+	}
+	return 0
+}
+
+// etherType is the protocol field of the links that have one.
+func (o *oracle) etherType() (uint32, bool) {
+	switch o.link {
+	case LinkTypeEthernet:
+		return o.u16(12), true
+	case LinkTypeLinuxSLL:
+		return o.u16(14), true
+	case LinkTypeLinuxSLL2:
+		return o.u16(0), true
+	}
+	return 0, false
+}
+
+// family reads the loopback address family: NULL in either byte order,
+// LOOP big-endian.
+func (o *oracle) family() uint32 {
+	w := o.u32(0)
+	if o.link == LinkTypeNull && w&0xffffff == 0 {
+		w >>= 24
+	}
+	return w
+}
+
+func (o *oracle) isIPv4() verdict {
+	if et, ok := o.etherType(); ok {
+		return o.check(et == 0x0800)
+	}
+	switch o.link {
+	case LinkTypeNull, LinkTypeLoop:
+		return o.check(o.family() == 2)
+	case LinkTypeRaw:
+		return o.check(o.u8(0)>>4 == 4)
+	case LinkTypeIPv4:
+		return vTrue
+	}
+	return vFalse
+}
+
+func (o *oracle) isIPv6() verdict {
+	if et, ok := o.etherType(); ok {
+		return o.check(et == 0x86dd)
+	}
+	switch o.link {
+	case LinkTypeNull, LinkTypeLoop:
+		f := o.family()
+		return o.check(f == 10 || f == 24 || f == 28 || f == 30)
+	case LinkTypeRaw:
+		return o.check(o.u8(0)>>4 == 6)
+	case LinkTypeIPv6:
+		return vTrue
+	}
+	return vFalse
+}
+
+func (o *oracle) isEtherType(t uint32) verdict {
+	if et, ok := o.etherType(); ok {
+		return o.check(et == t)
+	}
+	return vFalse
+}
+
+func (o *oracle) prim(p Primitive) verdict {
+	nl := o.netOffset()
+	switch p.Kind {
+	case KindProto:
+		switch p.Proto {
+		case ProtoIP:
+			return o.isIPv4()
+		case ProtoIP6:
+			return o.isIPv6()
+		case ProtoARP:
+			return o.isEtherType(0x0806)
+		case ProtoICMP:
+			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == 1) })
+		case ProtoICMP6:
+			return andV(o.isIPv6, func() verdict { return o.ip6Next(nl, 58) })
+		}
+		n := uint32(protoNumber(p.Proto))
+		return orV(
+			func() verdict { return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == n) }) },
+			func() verdict { return andV(o.isIPv6, func() verdict { return o.ip6Next(nl, n) }) })
+	case KindHost, KindNet:
+		if p.Net.Addr().Is4() {
+			ip := func() verdict {
+				return andV(o.isIPv4, func() verdict { return o.addrs(p, nl+12, nl+16) })
+			}
+			arp := func(t uint32) func() verdict {
+				return func() verdict {
+					return andV(func() verdict { return o.isEtherType(t) }, func() verdict { return o.addrs(p, nl+14, nl+24) })
+				}
+			}
+			switch p.Proto {
+			case ProtoIP:
+				return ip()
+			case ProtoARP:
+				return arp(0x0806)()
+			}
+			return orV(ip, arp(0x0806), arp(0x8035))
+		}
+		return andV(o.isIPv6, func() verdict { return o.addrs(p, nl+8, nl+24) })
+	case KindPort, KindPortRange:
+		if p.Service != "" {
+			sp, ok := cachedService(p.Service, p.Proto)
+			if !ok {
+				return vFalse
+			}
+			if slices.Equal(sp.tcp, sp.udp) {
+				return o.ports(nl, []uint32{6, 17}, sp.tcp, p.Dir)
+			}
+			return orV(func() verdict { return o.ports(nl, []uint32{6}, sp.tcp, p.Dir) },
+				func() verdict { return o.ports(nl, []uint32{17}, sp.udp, p.Dir) })
+		}
+		protos := []uint32{6, 17, 132}
+		if p.Proto != ProtoNone {
+			protos = []uint32{uint32(protoNumber(p.Proto))}
+		}
+		return o.ports(nl, protos, []ports.Range{p.Ports}, p.Dir)
+	}
+	return vFalse
+}
+
+// ip6Next tests the IPv6 next header, or the next header of a Fragment
+// header right after the fixed header.
+func (o *oracle) ip6Next(nl int, proto uint32) verdict {
+	nh := o.u8(nl + 6)
+	if o.err {
+		return vAbort
+	}
+	if nh == proto {
+		return vTrue
+	}
+	if nh != 44 {
+		return vFalse
+	}
+	return o.check(o.u8(nl+40) == proto)
+}
+
+// addrs tests the source address at src and the destination at dst
+// against p.Net, as p.Dir says.
+func (o *oracle) addrs(p Primitive, src, dst int) verdict {
+	s := func() verdict { return o.inPrefix(p.Net, src) }
+	d := func() verdict { return o.inPrefix(p.Net, dst) }
+	switch p.Dir {
+	case DirSrc:
+		return s()
+	case DirDst:
+		return d()
+	case DirSrcAndDst:
+		return andV(s, d)
+	}
+	return orV(s, d)
+}
+
+// inPrefix tests the address at off against pfx, reading it a 32-bit
+// word at a time and stopping at the first word that differs or lies
+// past the prefix.
+func (o *oracle) inPrefix(pfx netip.Prefix, off int) verdict {
+	want := pfx.Addr().AsSlice()
+	for w := 0; w*32 < pfx.Bits(); w++ {
+		v := o.u32(off + 4*w)
+		if o.err {
+			return vAbort
+		}
+		var got [4]byte
+		binary.BigEndian.PutUint32(got[:], v)
+		for i := range 4 {
+			bit := 32*w + 8*i
+			if bit >= pfx.Bits() {
+				break
+			}
+			mask := byte(0xff)
+			if pfx.Bits()-bit < 8 {
+				mask = ^byte(0) << (8 - (pfx.Bits() - bit))
+			}
+			if got[i]&mask != want[4*w+i]&mask {
+				return vFalse
+			}
+		}
+	}
+	return vTrue
+}
+
+// ports tests a transport header of one of protos for ports in rs: over
+// IPv4 only in the first fragment, after IHL*4 bytes; over IPv6 only
+// right after the fixed header.
+func (o *oracle) ports(nl int, protos []uint32, rs []ports.Range, d Dir) verdict {
+	in := func(off func() int) func() verdict {
+		return func() verdict {
+			port := o.u16(off())
+			if o.err {
+				return vAbort
+			}
+			for _, r := range rs {
+				if r.Contains(ports.Port(port)) {
+					return vTrue
+				}
+			}
+			return vFalse
+		}
+	}
+	dirs := func(src, dst func() int) verdict {
+		switch d {
+		case DirSrc:
+			return in(src)()
+		case DirDst:
+			return in(dst)()
+		case DirSrcAndDst:
+			return andV(in(src), in(dst))
+		}
+		return orV(in(src), in(dst))
+	}
+	hasProto := func(off int) func() verdict {
+		return func() verdict {
+			return o.check(slices.Contains(protos, o.u8(off)))
+		}
+	}
+	v4 := func() verdict {
+		return andV(o.isIPv4, hasProto(nl+9),
+			func() verdict { return o.check(o.u16(nl+6)&0x1fff == 0) },
+			func() verdict {
+				ihl := int(o.u8(nl)&0x0f) * 4
+				if o.err {
+					return vAbort
+				}
+				return dirs(func() int { return nl + ihl }, func() int { return nl + ihl + 2 })
+			})
+	}
+	v6 := func() verdict {
+		return andV(o.isIPv6, hasProto(nl+6),
+			func() verdict { return dirs(func() int { return nl + 40 }, func() int { return nl + 42 }) })
+	}
+	return orV(v4, v6)
+}

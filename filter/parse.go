@@ -1,0 +1,935 @@
+package filter
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/registry"
+)
+
+// SyntaxError reports a filter that Parse cannot accept, pointing at the
+// word at fault.
+type SyntaxError struct {
+	Expr string // the whole filter
+	Pos  int    // byte offset in Expr of the word at fault; len(Expr) at the end
+	Msg  string // what is wrong, quoting the word
+	// Err is an underlying error callers can test with errors.Is
+	// (ports.ErrUnknownService for a service name the registry does not
+	// know), or nil.
+	Err error
+}
+
+// Error returns "filter: MSG at position N", N counting bytes from 1.
+func (e *SyntaxError) Error() string {
+	return "filter: " + e.Msg + " at position " + strconv.Itoa(e.Pos+1)
+}
+
+// Unwrap returns e.Err.
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
+// Parse parses a filter in the subset of tcpdump's language described in
+// the package documentation. An empty or blank filter gives a nil *Expr,
+// which matches every packet. Errors are *SyntaxError.
+//
+// Service names ("port http") are looked up in the IANA registry
+// (registry.Default) while parsing, so that an unknown name is a syntax
+// error; the Expr keeps the name.
+func Parse(expr string) (*Expr, error) {
+	p := &parser{src: expr}
+	p.lex()
+	if len(p.toks) == 0 {
+		return nil, nil
+	}
+	e, err := p.parseExpr(0)
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tEOF {
+		if t.kind == tRParen {
+			return nil, p.errorf(t, "unbalanced parentheses: ')' without '('")
+		}
+		return nil, p.errorf(t, "expected 'and' or 'or' before '%s'", t.text)
+	}
+	return e, nil
+}
+
+// MustParse is like Parse but panics on an error. It is for filters
+// written into programs and tests.
+func MustParse(expr string) *Expr {
+	e, err := Parse(expr)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// maxDepth bounds the nesting of parentheses and not, so that a hostile
+// filter cannot exhaust the stack.
+const maxDepth = 256
+
+type tokKind uint8
+
+const (
+	tEOF tokKind = iota
+	tWord
+	tLParen
+	tRParen
+	tNot // not, !
+	tAnd // and, &&
+	tOr  // or, ||
+	tBad // a character that starts no token
+)
+
+type token struct {
+	kind tokKind
+	text string
+	pos  int
+}
+
+type parser struct {
+	src  string
+	toks []token
+	i    int
+	// last holds the qualifiers of the latest primitive, which a bare
+	// value after and/or repeats ("host a or b"); !last.ok after a
+	// primitive without them ("tcp") and at the start.
+	last qual
+	// bad is the error for the tBad token, if any.
+	bad *SyntaxError
+}
+
+// qual is the qualifiers of a primitive: what a bare value repeats.
+type qual struct {
+	ok    bool
+	proto Proto
+	dir   Dir
+	kind  Kind
+}
+
+// errorf returns a *SyntaxError at token t, or the lexer's error if that
+// comes first: the parser stops at the bad token.
+func (p *parser) errorf(t token, format string, args ...any) *SyntaxError {
+	if p.bad != nil && t.pos >= p.bad.Pos {
+		return p.bad
+	}
+	return &SyntaxError{Expr: p.src, Pos: t.pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// lex splits the filter into words and operators. Words run to a blank,
+// a parenthesis, '!', '&' or '|'. A character that cannot start a token
+// ends the list with a tBad token, and p.bad holds the error for it,
+// which is reported if the parser gets that far.
+func (p *parser) lex() {
+	s := p.src
+	bad := func(i int, msg string) {
+		p.bad = &SyntaxError{Expr: s, Pos: i, Msg: msg}
+		p.toks = append(p.toks, token{tBad, s[i : i+1], i})
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+		case c == '(':
+			p.toks = append(p.toks, token{tLParen, "(", i})
+			i++
+		case c == ')':
+			p.toks = append(p.toks, token{tRParen, ")", i})
+			i++
+		case c == '!':
+			if i+1 < len(s) && s[i+1] == '=' {
+				bad(i, "comparisons ('!=') are not supported")
+				return
+			}
+			p.toks = append(p.toks, token{tNot, "!", i})
+			i++
+		case c == '&' || c == '|':
+			if i+1 < len(s) && s[i+1] == c {
+				k := tAnd
+				if c == '|' {
+					k = tOr
+				}
+				p.toks = append(p.toks, token{k, s[i : i+2], i})
+				i += 2
+				continue
+			}
+			op := "and"
+			if c == '|' {
+				op = "or"
+			}
+			bad(i, fmt.Sprintf("unexpected '%c' (bitwise operators are not supported; for %s write '%c%c')", c, op, c, c))
+			return
+		default:
+			j := i
+			for j < len(s) && !isBreak(s[j]) {
+				j++
+			}
+			w := s[i:j]
+			k := tWord
+			switch w {
+			case "not":
+				k = tNot
+			case "and":
+				k = tAnd
+			case "or":
+				k = tOr
+			}
+			p.toks = append(p.toks, token{k, w, i})
+			i = j
+		}
+	}
+}
+
+func isBreak(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '\f', '\v', '(', ')', '!', '&', '|':
+		return true
+	}
+	return false
+}
+
+func (p *parser) peek() token { return p.peekAt(0) }
+
+func (p *parser) peekAt(n int) token {
+	if p.i+n < len(p.toks) {
+		return p.toks[p.i+n]
+	}
+	return token{kind: tEOF, pos: len(p.src)}
+}
+
+func (p *parser) next() token {
+	t := p.peek()
+	if p.i < len(p.toks) {
+		p.i++
+	}
+	return t
+}
+
+// protoWord returns the protocol a keyword names.
+func protoWord(w string) (Proto, bool) {
+	switch w {
+	case "ip":
+		return ProtoIP, true
+	case "ip6":
+		return ProtoIP6, true
+	case "arp":
+		return ProtoARP, true
+	case "tcp":
+		return ProtoTCP, true
+	case "udp":
+		return ProtoUDP, true
+	case "sctp":
+		return ProtoSCTP, true
+	case "icmp":
+		return ProtoICMP, true
+	case "icmp6":
+		return ProtoICMP6, true
+	}
+	return ProtoNone, false
+}
+
+// kindWord returns the kind a keyword names.
+func kindWord(w string) (Kind, bool) {
+	switch w {
+	case "host":
+		return KindHost, true
+	case "net":
+		return KindNet, true
+	case "port":
+		return KindPort, true
+	case "portrange":
+		return KindPortRange, true
+	}
+	return 0, false
+}
+
+// isUnsupported reports whether w is a pcap-filter(7) keyword outside
+// the subset, which gets a clearer error than "unknown word".
+func isUnsupported(w string) bool {
+	switch w {
+	case "ether", "gateway", "broadcast", "multicast", "less", "greater", "len",
+		"proto", "protochain", "vlan", "mpls", "pppoed", "pppoes", "geneve", "vxlan",
+		"rarp", "decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat",
+		"moprc", "mopdl", "wlan", "type", "subtype", "dir", "inbound", "outbound",
+		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
+		"subrulenum", "action", "fddi", "tr", "igmp", "igrp", "pim", "vrrp", "carp",
+		"ah", "esp", "mask", "llc", "link", "slip", "ppp", "radio", "ra", "ta",
+		"addr1", "addr2", "addr3", "addr4", "bpf", "clnp", "esis", "isis", "l1", "l2",
+		"iih", "lsp", "snp", "csnp", "psnp", "hdpk", "ifindex":
+		return true
+	}
+	return false
+}
+
+func (p *parser) isWord(t token, w string) bool { return t.kind == tWord && t.text == w }
+
+// isValue reports whether t is a word that is not a keyword: an
+// address, number or name, which a bare value after and/or may be.
+func isValue(t token) bool {
+	if t.kind != tWord {
+		return false
+	}
+	_, isProto := protoWord(t.text)
+	_, isKind := kindWord(t.text)
+	return !isProto && !isKind && t.text != "src" && t.text != "dst" && !isUnsupported(t.text) &&
+		!strings.ContainsAny(t.text, "[]")
+}
+
+// parseExpr parses term {and|or (term|value)}: and and or have the same
+// precedence and group to the left, as in tcpdump.
+func (p *parser) parseExpr(depth int) (*Expr, error) {
+	x, err := p.parseTerm(depth)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		t := p.peek()
+		op := OpAnd
+		switch t.kind {
+		case tAnd:
+		case tOr:
+			op = OpOr
+		default:
+			return x, nil
+		}
+		p.next()
+		var y *Expr
+		if p.startsValue() {
+			if !p.last.ok {
+				return nil, p.needQualifier()
+			}
+			y, err = p.parseValue(p.last, depth)
+		} else {
+			y, err = p.parseTerm(depth)
+		}
+		if err != nil {
+			return nil, err
+		}
+		x = &Expr{Op: op, X: x, Y: y}
+	}
+}
+
+// startsValue reports whether the next tokens, past any not and '(',
+// begin a bare value rather than a primitive.
+func (p *parser) startsValue() bool {
+	for n := 0; ; n++ {
+		t := p.peekAt(n)
+		switch t.kind {
+		case tNot, tLParen:
+			continue
+		case tWord:
+			return isValue(t)
+		}
+		return false
+	}
+}
+
+// needQualifier is the error for a bare value with nothing to repeat.
+func (p *parser) needQualifier() error {
+	for n := 0; ; n++ {
+		if t := p.peekAt(n); t.kind == tWord {
+			return p.errorf(t, "'%s' needs a qualifier, such as host, net or port, in front of it", t.text)
+		}
+	}
+}
+
+func (p *parser) parseTerm(depth int) (*Expr, error) {
+	if depth > maxDepth {
+		return nil, p.errorf(p.peek(), "expression nested too deeply")
+	}
+	t := p.peek()
+	switch t.kind {
+	case tNot:
+		p.next()
+		x, err := p.parseTerm(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		return &Expr{Op: OpNot, X: x}, nil
+	case tLParen:
+		p.next()
+		saved := p.last
+		x, err := p.parseExpr(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		if p.peek().kind != tRParen {
+			return nil, p.unclosed(t)
+		}
+		p.next()
+		// As in tcpdump, a value after a parenthesised group repeats the
+		// qualifiers from before it.
+		p.last = saved
+		return x, nil
+	case tWord:
+		return p.parsePrimitive()
+	case tEOF:
+		if p.i > 0 {
+			return nil, p.errorf(t, "expected a primitive after '%s'", p.toks[p.i-1].text)
+		}
+		return nil, p.errorf(t, "expected a primitive")
+	case tRParen:
+		if p.i > 0 && p.toks[p.i-1].kind == tLParen {
+			return nil, p.errorf(t, "empty parentheses")
+		}
+		return nil, p.errorf(t, "expected a primitive before ')'")
+	}
+	return nil, p.errorf(t, "expected a primitive before '%s'", t.text)
+}
+
+// unclosed is the error for a '(' at open whose ')' is missing.
+func (p *parser) unclosed(open token) error {
+	t := p.peek()
+	if t.kind == tEOF {
+		return p.errorf(open, "unbalanced parentheses: '(' without ')'")
+	}
+	return p.errorf(t, "expected ')' or 'and' or 'or' before '%s' (for the '(' at position %d)", t.text, open.pos+1)
+}
+
+// parseValue parses a bare value, or not value, or a parenthesised group
+// of them joined by and/or, all taking the qualifiers q: the "a or b" of
+// "host a or b" and the "(a or b)" of "host (a or b)".
+func (p *parser) parseValue(q qual, depth int) (*Expr, error) {
+	if depth > maxDepth {
+		return nil, p.errorf(p.peek(), "expression nested too deeply")
+	}
+	t := p.next()
+	switch t.kind {
+	case tNot:
+		x, err := p.parseValue(q, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return &Expr{Op: OpNot, X: x}, nil
+	case tLParen:
+		x, err := p.parseValue(q, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		for {
+			op := OpAnd
+			switch p.peek().kind {
+			case tAnd:
+			case tOr:
+				op = OpOr
+			case tRParen:
+				p.next()
+				return x, nil
+			default:
+				return nil, p.unclosed(t)
+			}
+			p.next()
+			y, err := p.parseValue(q, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			x = &Expr{Op: op, X: x, Y: y}
+		}
+	case tWord:
+		if !isValue(t) {
+			return nil, p.errorf(t, "expected %s, not '%s', in the list for '%s'", valueWant(q.kind), t.text, q.kind)
+		}
+		prim, err := p.makePrimitive(q, t)
+		if err != nil {
+			if p.peek().kind == tWord && !looksLikeValue(t.text) {
+				// "host a or hots b": a word followed by a value was
+				// meant as a keyword, not as a repeated value.
+				return nil, p.errorf(t, "unknown word '%s'", t.text)
+			}
+			return nil, err
+		}
+		return &Expr{Op: OpPrim, Prim: prim}, nil
+	}
+	if t.kind == tEOF {
+		return nil, p.errorf(t, "expected %s at the end", valueWant(q.kind))
+	}
+	return nil, p.errorf(t, "expected %s before '%s'", valueWant(q.kind), t.text)
+}
+
+func valueWant(k Kind) string {
+	switch k {
+	case KindHost:
+		return "an IP address"
+	case KindNet:
+		return "a network (CIDR)"
+	case KindPort:
+		return "a port number or name"
+	case KindPortRange:
+		return "a port range (A-B)"
+	}
+	return "a value"
+}
+
+// parsePrimitive parses [proto] [dir] [kind] value, or a protocol alone.
+func (p *parser) parsePrimitive() (*Expr, error) {
+	first := p.peek()
+	var q qual
+	var protoTok token
+	if pr, ok := protoWord(first.text); ok && first.kind == tWord {
+		q.proto = pr
+		protoTok = p.next()
+	}
+	hasDir := false
+	if t := p.peek(); p.isWord(t, "src") || p.isWord(t, "dst") {
+		p.next()
+		hasDir = true
+		q.dir = DirSrc
+		other := "dst"
+		if t.text == "dst" {
+			q.dir, other = DirDst, "src"
+		}
+		if op := p.peekAt(0); (op.kind == tAnd || op.kind == tOr) && p.isWord(p.peekAt(1), other) {
+			q.dir = DirSrcAndDst
+			if op.kind == tOr {
+				q.dir = DirSrcOrDst
+			}
+			p.next()
+			p.next()
+		}
+	}
+	hasKind := false
+	kindTok := p.peek()
+	if k, ok := kindWord(kindTok.text); ok && kindTok.kind == tWord {
+		p.next()
+		q.kind, hasKind = k, true
+	}
+	if q.proto != ProtoNone && !hasDir && !hasKind {
+		// A protocol on its own; tcpdump repeats nothing after it.
+		p.last = qual{}
+		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindProto, Proto: q.proto}}, nil
+	}
+	if !hasDir && !hasKind {
+		switch {
+		case first.kind != tWord:
+			return nil, p.errorf(first, "expected a primitive before '%s'", first.text)
+		case isUnsupported(first.text):
+			return nil, p.errorf(first, "'%s' is not supported (see the filter package documentation for the subset)", first.text)
+		case strings.ContainsAny(first.text, "[]"):
+			return nil, p.errorf(first, "byte offsets ('%s') are not supported", first.text)
+		case looksLikeValue(first.text):
+			return nil, p.errorf(first, "'%s' needs a qualifier, such as host, net or port, in front of it", first.text)
+		}
+		return nil, p.errorf(first, "unknown word '%s'", first.text)
+	}
+	if !hasKind {
+		q.kind = KindHost // "src 10.0.0.1" is "src host 10.0.0.1"
+		kindTok = token{}
+	}
+	if q.proto != ProtoNone {
+		switch q.kind {
+		case KindHost, KindNet:
+			if q.proto != ProtoIP && q.proto != ProtoIP6 && q.proto != ProtoARP {
+				return nil, p.errorf(protoTok, "'%s' modifier applied to %s (only ip, ip6 and arp qualify %s)", q.proto, q.kind, q.kind)
+			}
+		case KindPort, KindPortRange:
+			if q.proto != ProtoTCP && q.proto != ProtoUDP && q.proto != ProtoSCTP {
+				return nil, p.errorf(protoTok, "illegal qualifier '%s' of '%s' (only tcp, udp and sctp qualify %s)", q.proto, q.kind, q.kind)
+			}
+		}
+	}
+	q.ok = true
+	p.last = q
+	t := p.peek()
+	if t.kind == tNot || t.kind == tLParen {
+		return p.parseValue(q, 0) // "host (a or b)", "port not 80"
+	}
+	if !isValue(t) {
+		after := p.toks[p.i-1].text
+		if t.kind == tEOF {
+			return nil, p.errorf(t, "expected %s after '%s'", valueWant(q.kind), after)
+		}
+		return nil, p.errorf(t, "expected %s after '%s', not '%s'", valueWant(q.kind), after, t.text)
+	}
+	p.next()
+	prim, err := p.makePrimitive(q, t)
+	if err != nil {
+		return nil, err
+	}
+	return &Expr{Op: OpPrim, Prim: prim}, nil
+}
+
+// looksLikeValue reports whether w reads as an address or number.
+func looksLikeValue(w string) bool {
+	if _, ok := parseNumber(w); ok {
+		return true
+	}
+	if _, _, ok := parseDotted(w); ok {
+		return true
+	}
+	_, err := netip.ParseAddr(w)
+	return err == nil || strings.Contains(w, "/")
+}
+
+// makePrimitive turns the value word t into a primitive with
+// qualifiers q.
+func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
+	prim := Primitive{Kind: q.kind, Proto: q.proto, Dir: q.dir}
+	w := t.text
+	switch q.kind {
+	case KindHost:
+		a, err := parseHost(w)
+		if err != nil {
+			return prim, p.errorf(t, "%s", err.Error())
+		}
+		if err := checkFamily(q.proto, a.Is4(), KindHost); err != nil {
+			return prim, p.errorf(t, "%s", err.Error())
+		}
+		prim.Net = netip.PrefixFrom(a, a.BitLen())
+	case KindNet:
+		n, err := parseNet(w)
+		if err != nil {
+			return prim, p.errorf(t, "%s", err.Error())
+		}
+		if err := checkFamily(q.proto, n.Addr().Is4(), KindNet); err != nil {
+			return prim, p.errorf(t, "%s", err.Error())
+		}
+		prim.Net = n
+	case KindPort:
+		if n, ok := parseNumber(w); ok {
+			if n > 65535 {
+				return prim, p.errorf(t, "illegal port number %d > 65535", n)
+			}
+			prim.Ports = ports.Range{First: ports.Port(n), Last: ports.Port(n)}
+			break
+		}
+		if err := numberError(w); err != "" {
+			return prim, p.errorf(t, "%s", err)
+		}
+		if !isServiceName(w) {
+			return prim, p.errorf(t, "expected a port number or name after 'port', not '%s'", w)
+		}
+		if _, msg := resolveService(w, q.proto); msg != "" {
+			e := p.errorf(t, "%s", msg)
+			if e != p.bad {
+				e.Err = ports.ErrUnknownService
+			}
+			return prim, e
+		}
+		prim.Service = w
+	case KindPortRange:
+		r, err := parsePortRange(w)
+		if err != nil {
+			return prim, p.errorf(t, "%s", err.Error())
+		}
+		prim.Ports = r
+	}
+	return prim, nil
+}
+
+// checkFamily checks a host or net address against its qualifier, with
+// tcpdump's wording.
+func checkFamily(proto Proto, is4 bool, k Kind) error {
+	fam := "ip"
+	if !is4 {
+		fam = "ip6"
+	}
+	if proto == ProtoIP && !is4 || proto == ProtoIP6 && is4 || proto == ProtoARP && !is4 {
+		return fmt.Errorf("'%s' modifier applied to %s %s", proto, fam, k)
+	}
+	return nil
+}
+
+// parseNumber parses a number as tcpdump does: 0x for hexadecimal, a
+// leading 0 for octal, else decimal. It fails above 1<<32-1.
+func parseNumber(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	base := 10
+	digits := s
+	switch {
+	case len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		base, digits = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, digits = 8, s[1:]
+	}
+	for _, c := range []byte(digits) {
+		if !isDigitIn(c, base) {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(digits, base, 32)
+	return n, err == nil
+}
+
+func isDigitIn(c byte, base int) bool {
+	switch base {
+	case 8:
+		return '0' <= c && c <= '7'
+	case 16:
+		return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	}
+	return '0' <= c && c <= '9'
+}
+
+// numberError explains why a word of digits is not a number, or returns
+// "" for a word that is not meant as one.
+func numberError(s string) string {
+	if s == "" || s[0] < '0' || s[0] > '9' {
+		return ""
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return ""
+		}
+	}
+	if s[0] == '0' {
+		return fmt.Sprintf("number %s contains a non-octal digit (a leading 0 means octal)", s)
+	}
+	return fmt.Sprintf("number %s is too large", s)
+}
+
+// parseDotted parses one to four decimal parts joined by dots, as
+// tcpdump reads IPv4 addresses and networks: the value, right-aligned,
+// and the number of bits given (8 a part).
+func parseDotted(s string) (v uint32, bits int, ok bool) {
+	if s == "" {
+		return 0, 0, false
+	}
+	for part := range strings.SplitSeq(s, ".") {
+		if part == "" || len(part) > 3 || bits == 32 {
+			return 0, 0, false
+		}
+		n := 0
+		for _, c := range []byte(part) {
+			if c < '0' || c > '9' {
+				return 0, 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n > 255 {
+			return 0, 0, false
+		}
+		v = v<<8 | uint32(n)
+		bits += 8
+	}
+	return v, bits, true
+}
+
+// parseHost parses the address of a host primitive: a full dotted IPv4
+// address (octets in decimal, leading zeros allowed as in tcpdump) or an
+// IPv6 address without a zone.
+func parseHost(w string) (netip.Addr, error) {
+	if !strings.Contains(w, ".") && !strings.Contains(w, ":") {
+		if _, ok := parseNumber(w); ok {
+			return netip.Addr{}, fmt.Errorf("expected an IP address, not the number %s", w)
+		}
+	}
+	if v, bits, ok := parseDotted(w); ok {
+		if bits != 32 {
+			return netip.Addr{}, fmt.Errorf("'%s' is not a full IPv4 address (for a network, use net)", w)
+		}
+		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), nil
+	}
+	if strings.Contains(w, ":") {
+		a, err := netip.ParseAddr(w)
+		if err == nil && a.Zone() == "" {
+			return a, nil
+		}
+		if err == nil {
+			return netip.Addr{}, fmt.Errorf("'%s': IPv6 zones are not supported", w)
+		}
+		return netip.Addr{}, fmt.Errorf("invalid IPv6 address '%s'", w)
+	}
+	if strings.Contains(w, "/") {
+		return netip.Addr{}, fmt.Errorf("'%s' is a network: use net, not host", w)
+	}
+	if strings.Count(w, ".") == 3 && strings.Trim(w, "0123456789.") == "" {
+		return netip.Addr{}, fmt.Errorf("invalid IPv4 address '%s'", w)
+	}
+	return netip.Addr{}, fmt.Errorf("'%s' is not an IP address (host names are not supported)", w)
+}
+
+// parseNet parses the network of a net primitive: ADDR/LEN, IPv4 with
+// one to four parts ("10.1/16" is 10.1.0.0/16), or IPv4 without a length
+// in tcpdump's shorthand ("10", "172.16", "192.168.1"), or an IPv6
+// address or prefix. Bits set past the length are an error.
+func parseNet(w string) (netip.Prefix, error) {
+	addr, lenStr, hasLen := strings.Cut(w, "/")
+	if strings.Contains(addr, ":") {
+		a, err := netip.ParseAddr(addr)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("invalid IPv6 network '%s'", w)
+		}
+		bits := 128
+		if hasLen {
+			n, ok := parseNumber(lenStr)
+			if !ok || n > 128 {
+				return netip.Prefix{}, fmt.Errorf("invalid prefix length in '%s' (want 0 to 128)", w)
+			}
+			bits = int(n)
+		}
+		pfx := netip.PrefixFrom(a, bits)
+		if pfx.Masked() != pfx {
+			return netip.Prefix{}, fmt.Errorf("non-network bits set in '%s'", w)
+		}
+		return pfx, nil
+	}
+	var v, mask uint32
+	if hasLen {
+		n, nbits, ok := parseDotted(addr)
+		if !ok {
+			return netip.Prefix{}, fmt.Errorf("invalid IPv4 network '%s'", w)
+		}
+		l, ok := parseNumber(lenStr)
+		if !ok || l > 32 {
+			return netip.Prefix{}, fmt.Errorf("invalid prefix length in '%s' (want 0 to 32)", w)
+		}
+		v = n << (32 - nbits)
+		if l > 0 {
+			mask = ^uint32(0) << (32 - l)
+		}
+		if v&^mask != 0 {
+			return netip.Prefix{}, fmt.Errorf("non-network bits set in '%s'", w)
+		}
+	} else {
+		var ok bool
+		if n, isNum := parseNumber(w); isNum {
+			v, ok = uint32(n), true
+		} else if e := numberError(w); e != "" {
+			return netip.Prefix{}, errors.New(e)
+		} else {
+			v, _, ok = parseDotted(w)
+		}
+		if !ok {
+			return netip.Prefix{}, fmt.Errorf("invalid network '%s' (want A.B.C.D/LEN, or A, A.B, A.B.C)", w)
+		}
+		// tcpdump's rule: shift a short network number left until
+		// its top byte is set, and its mask with it. So 10 is
+		// 10.0.0.0/8 and 172.16 is 172.16.0.0/16.
+		mask = ^uint32(0)
+		for v != 0 && v&0xff000000 == 0 {
+			v <<= 8
+			mask <<= 8
+		}
+	}
+	bits := 32
+	for bits > 0 && mask&(1<<(32-bits)) == 0 {
+		bits--
+	}
+	a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	return netip.PrefixFrom(a, bits), nil
+}
+
+// parsePortRange parses A-B (in either order) or a single port, in
+// decimal.
+func parsePortRange(w string) (ports.Range, error) {
+	a, b, isRange := strings.Cut(w, "-")
+	if !isRange {
+		b = a
+	}
+	lo, ok1 := parseDecimalPort(a)
+	hi, ok2 := parseDecimalPort(b)
+	if !ok1 || !ok2 {
+		return ports.Range{}, fmt.Errorf("expected a port range (A-B, in decimal) after 'portrange', not '%s'", w)
+	}
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return ports.Range{First: lo, Last: hi}, nil
+}
+
+func parseDecimalPort(s string) (ports.Port, bool) {
+	if s == "" || len(s) > 5 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return ports.Port(n), n <= 65535
+}
+
+// isServiceName reports whether s can be a service name: letters,
+// digits, '-', '_', '.' and '+', starting with a letter or digit.
+func isServiceName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '-' || c == '_' || c == '.' || c == '+'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// servicePorts is what a service name resolves to: its TCP ports and
+// its UDP ports, as sorted, merged ranges.
+type servicePorts struct {
+	tcp, udp []ports.Range
+}
+
+// resolveService looks name up in the IANA registry and keeps its TCP
+// and UDP ports, or only those of proto when that is ProtoTCP or
+// ProtoUDP. A registry record without a protocol counts for both. When
+// nothing is left it returns what is wrong, for an error that wraps
+// ports.ErrUnknownService.
+func resolveService(name string, proto Proto) (servicePorts, string) {
+	var sp servicePorts
+	if proto == ProtoSCTP {
+		return sp, fmt.Sprintf("port '%s': service names are looked up for tcp and udp only", name)
+	}
+	var tcp, udp [65536 / 64]uint64
+	found := false
+	for pr, port := range registry.Default().ServicePorts(name) {
+		if pr == ports.ProtoAny || pr == ports.ProtoTCP {
+			tcp[port/64] |= 1 << (port % 64)
+			found = true
+		}
+		if pr == ports.ProtoAny || pr == ports.ProtoUDP {
+			udp[port/64] |= 1 << (port % 64)
+			found = true
+		}
+	}
+	if !found {
+		return sp, fmt.Sprintf("unknown port '%s' (not a TCP or UDP service in the IANA registry)", name)
+	}
+	switch proto {
+	case ProtoTCP:
+		udp = [len(udp)]uint64{}
+	case ProtoUDP:
+		tcp = [len(tcp)]uint64{}
+	}
+	sp.tcp, sp.udp = bitRanges(&tcp), bitRanges(&udp)
+	if len(sp.tcp)+len(sp.udp) == 0 {
+		return sp, fmt.Sprintf("port '%s' is not a %s service in the IANA registry", name, proto)
+	}
+	return sp, ""
+}
+
+// bitRanges returns the runs of set bits in a 65536-bit set.
+func bitRanges(set *[65536 / 64]uint64) []ports.Range {
+	var rs []ports.Range
+	in := false
+	first := 0
+	for p := 0; p < 65536; p++ {
+		w := set[p/64]
+		if p%64 == 0 && (w == 0 && !in || w == ^uint64(0) && in) {
+			p += 63 // a whole word with nothing to change
+			continue
+		}
+		on := w&(1<<(p%64)) != 0
+		switch {
+		case on && !in:
+			first, in = p, true
+		case !on && in:
+			rs = append(rs, ports.Range{First: ports.Port(first), Last: ports.Port(p - 1)})
+			in = false
+		}
+	}
+	if in {
+		rs = append(rs, ports.Range{First: ports.Port(first), Last: 65535})
+	}
+	return rs
+}
