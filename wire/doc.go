@@ -1,0 +1,84 @@
+// Package wire decodes and encodes the link, network and transport
+// headers of captured frames, and builds probe packets. It does no I/O.
+//
+// [Packet.Decode] fills a [Packet] that the caller owns and reuses,
+// without allocating:
+//
+//   - link: Ethernet with 802.1Q / 802.1ad tags, Linux cooked captures
+//     (SLL, SLL2), BSD loopback (Null, Loop), raw IPv4 and IPv6;
+//   - network: IPv4 with options and fragments, IPv6 with extension
+//     headers (hop-by-hop, routing, fragment, destination options, AH,
+//     mobility, HIP, shim6) and fragments;
+//   - transport: TCP with its options (MSS, window scale, SACK,
+//     timestamps), UDP, ICMPv4 and ICMPv6, with the IP header and ports
+//     quoted in ICMP errors.
+//
+// Checksums (IPv4 header, TCP, UDP, ICMPv4, ICMPv6) are verified when all
+// the bytes they cover were captured and the packet is not a fragment. A
+// frame cut short by the capture is decoded as far as it goes and marked
+// [Packet.Truncated], like tcpdump's "[|tcp]"; a malformed one gives a
+// [*DecodeError] and whatever could be decoded around the fault. Slices
+// in a Packet alias the decoded data.
+//
+// [Packet.AppendTo] is the inverse, and builds probes: it writes the
+// headers a Packet describes, as they are or with lengths and checksums
+// computed ([EncodeOptions]).
+//
+// # Speed
+//
+// Decode, measured with BenchmarkDecode on a 2-vCPU AMD EPYC (shared,
+// Go 1.26), against gopacket v1.7.7's DecodingLayerParser (Ethernet,
+// Dot1Q, IPv4, IPv6, TCP, UDP, ICMPv4, ICMPv6, Payload), which verifies
+// no checksums, and gopacket.NewPacket; ns per frame, 0 allocations for
+// Decode and the parser:
+//
+//	frame                      Decode  SkipChecksums  DecodingLayerParser  NewPacket
+//	TCP SYN, options, 74 B        59        32               99              ~680
+//	TCP, 1514 B                  132        28               86              ~430
+//	UDP DNS reply, 266 B          62        26               57             ~3200
+//	IPv6 TCP, 557 B               81        30               88              ~450
+//	802.1Q TCP, 663 B             93        28               87              ~480
+//
+// That is 7.5 to 38 million frames per second on one core; the 168
+// frames of the sample captures decode at about 12 million frames per
+// second, checksums verified. Verifying a checksum costs about 75 ns per
+// 1500 bytes. AppendTo builds a SYN probe with options, lengths and
+// checksums in about 55 ns.
+//
+// # Differences from gopacket and tshark
+//
+// The tests compare Decode with gopacket on every fuzzed frame and with
+// tshark on every sample frame, field by field. These differences are
+// deliberate:
+//
+//   - A zero IPv4 Total Length (TCP segmentation offload) is kept as 0 in
+//     [IP.TotalLen]; the packet is taken to end with the frame, as gopacket
+//     and Wireshark do (gopacket rewrites the field).
+//   - A zero IPv6 Payload Length without a following "no next header" is
+//     taken to mean "to the end of the frame" (jumbograms, and the GSO
+//     packets Linux captures show); gopacket accepts it only with a
+//     jumbo payload option.
+//   - The transport header of a first fragment (offset 0, MF set) is
+//     decoded, as tcpdump and tshark do; gopacket stops at an IPv6
+//     Fragment header. No checksum of a fragment is verified.
+//   - The IP version is checked against the EtherType (or link type); gopacket
+//     decodes an IPv4 header whatever its version field.
+//   - A TCP option with an impossible length sets [TCPOptions.Malformed]
+//     and keeps the header; gopacket fails the whole TCP layer.
+//   - An ICMPv6 message needs 8 bytes (type, code, checksum and the 4
+//     bytes every message type has); gopacket accepts 4.
+//   - Decoding stops after the transport header, and at an 802.3 length
+//     field (LLC), an unknown EtherType or protocol, and tunnels (IP in
+//     IP, GRE): gopacket decodes LLC/SNAP, tunnels and applications.
+//   - VLAN tags with TPID 0x9100 and 0x9200 are decoded; gopacket only
+//     knows 0x8100 and 0x88a8.
+//   - The byte order of a Null header is told as tcpdump does (a family
+//     never uses the upper 16 bits); gopacket looks at the first two bytes
+//     and rejects families above 255.
+//   - A header cut short by the capture is not shown at all (its fixed
+//     part must be whole), and options and VLAN tags only whole; tshark
+//     shows whatever fields were captured (the ports of a cut TCP header,
+//     the first value of a cut timestamp option).
+//   - A UDP length beyond the IP payload, or below 8, is a
+//     [*DecodeError]; gopacket marks the packet truncated.
+package wire
