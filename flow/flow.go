@@ -129,9 +129,9 @@ type entry struct {
 
 // Table is the set of open flows. It is not safe for concurrent use.
 type Table struct {
-	cfg  Config
-	m    map[key]*entry
-	lru  *list.List // of *entry, least recently seen first
+	cfg     Config
+	m       map[key]*entry
+	lru     *list.List // of *entry, least recently seen first
 	now     time.Time
 	expired time.Time // when expire last ran
 }

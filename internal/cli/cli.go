@@ -100,6 +100,9 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 		newWhoCmd(),
 		newKillCmd(),
 		newEphemeralCmd(),
+		newTopCmd(),
+		newDecodeCmd(),
+		newFlowsCmd(),
 		newVersionCmd(),
 	)
 	wrapRunE(root)

@@ -1,0 +1,430 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/registry"
+	"github.com/portkit/ports/wire"
+)
+
+func newDecodeCmd() *cobra.Command {
+	var (
+		ff      formatFlags
+		verbose bool
+		explain bool
+		count   int
+	)
+	cmd := &cobra.Command{
+		Use:   "decode FILE [FILTER...]",
+		Short: "Print the packets of a capture file, one line each",
+		Long: `Print each packet of a pcap or pcapng file (FILE, or - for standard input)
+as tcpdump -nn does: time, addresses and ports (with the service name of
+the server's port), TCP flags, sequence numbers relative to the first seen
+each way, window and length. A packet the capture cut short ends in
+[|tcp] (or the layer cut). FILTER is tcpdump's filter language (see
+docs/FILTERS.md).
+
+-v prints every header field by layer, with checksums verified; --explain
+says, for the first packet of each connection, which port is the client's
+ephemeral port and which the server's, and that replies swap them.`,
+		Example: `  ports decode capture.pcap
+  ports decode -v capture.pcap 'tcp port 80'
+  ports decode --format jsonl capture.pcapng udp`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("missing FILE: a pcap or pcapng file, or - for standard input")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := ff.get(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if count < 0 {
+				return usagef("-c must be positive, not %d", count)
+			}
+			r, done, err := openFile(args[0], cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			defer done()
+			frames, err := fileFrames(cmd.Context(), r, filterArgs(args[1:]))
+			if err != nil {
+				return err
+			}
+			d := newDecoder(cmd.OutOrStdout(), format, verbose, explain)
+			n := 0
+			for fr, err := range frames {
+				if err != nil {
+					d.close()
+					return err
+				}
+				if err := d.frame(fr); err != nil {
+					return err
+				}
+				if n++; count > 0 && n == count {
+					break
+				}
+			}
+			return d.close()
+		},
+	}
+	ff.add(cmd.Flags())
+	fs := cmd.Flags()
+	fs.BoolVarP(&verbose, "verbose", "v", false, "print every header field, by layer")
+	fs.BoolVar(&explain, "explain", false, "say which port is the client's and which the server's")
+	fs.IntVarP(&count, "count", "c", 0, "stop after this many packets")
+	return cmd
+}
+
+// dirKey is one direction of a connection, pointer-free for the map.
+type dirKey struct {
+	src, dst     [16]byte
+	sport, dport uint16
+}
+
+// dirState is what the decoder remembers of one direction.
+type dirState struct {
+	base   uint32 // the first sequence number seen (the ISN when the SYN was seen)
+	wscale int8   // window scale from this direction's SYN; -1 unknown
+}
+
+// maxDirs bounds the sequence-number memory; past it, it starts afresh.
+const maxDirs = 1 << 20
+
+type decoder struct {
+	w       *bufio.Writer
+	format  render.Format
+	verbose bool
+	explain bool
+	reg     *registry.Registry
+	p       wire.Packet
+	dirs    map[dirKey]dirState
+	buf     []byte
+	enc     *json.Encoder
+	n       int
+	zone    *time.Location
+	names   map[uint32]string // (proto<<16 | port) -> service name
+}
+
+func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decoder {
+	d := &decoder{
+		w: bufio.NewWriterSize(w, 256<<10), format: format, verbose: verbose, explain: explain,
+		reg: registry.Default(), dirs: map[dirKey]dirState{}, zone: time.Local, names: map[uint32]string{},
+	}
+	if format != render.Table {
+		d.enc = json.NewEncoder(d.w)
+		d.enc.SetEscapeHTML(false)
+		if format == render.JSON {
+			d.w.WriteString("[")
+		}
+	}
+	return d
+}
+
+func (d *decoder) close() error {
+	if d.format == render.JSON {
+		if d.n > 0 {
+			d.w.WriteString("\n")
+		}
+		d.w.WriteString("]\n")
+	}
+	return d.w.Flush()
+}
+
+func (d *decoder) frame(fr *frame) error {
+	err := d.p.Decode(wire.LinkType(fr.Link), fr.Data, fr.OrigLen)
+	d.n++
+	st, first := d.track(&d.p)
+	switch d.format {
+	case render.Table:
+		if d.verbose {
+			d.buf = d.appendVerbose(d.buf[:0], fr, err, st)
+		} else {
+			d.buf = d.appendLine(d.buf[:0], fr, err, st)
+		}
+		if d.explain && first {
+			d.buf = d.appendExplain(d.buf, &d.p)
+		}
+		_, werr := d.w.Write(d.buf)
+		return werr
+	}
+	v := d.packetV1(fr, err, st, first)
+	if d.format == render.JSON {
+		if d.n > 1 {
+			d.w.WriteString(",")
+		}
+		d.w.WriteString("\n")
+	}
+	return d.enc.Encode(v)
+}
+
+// seqView is the relative view of a TCP segment.
+type seqView struct {
+	ok             bool
+	relSeq, relAck uint32
+	ackOK          bool
+	wscale         int8
+}
+
+// track remembers the first sequence number and window scale of each
+// direction, and reports whether this packet opened a connection the
+// decoder had not seen.
+func (d *decoder) track(p *wire.Packet) (seqView, bool) {
+	src, dst, ok := p.Endpoints()
+	if !ok {
+		return seqView{}, false
+	}
+	k := dirKey{src: src.Addr().As16(), dst: dst.Addr().As16(), sport: src.Port(), dport: dst.Port()}
+	rk := dirKey{src: k.dst, dst: k.src, sport: k.dport, dport: k.sport}
+	if !p.Layers.Has(wire.LayerTCP) {
+		_, seen := d.dirs[k]
+		_, rseen := d.dirs[rk]
+		if !seen && !rseen {
+			if len(d.dirs) >= maxDirs {
+				clear(d.dirs)
+			}
+			d.dirs[k] = dirState{wscale: -1}
+		}
+		return seqView{}, !seen && !rseen
+	}
+	t := &p.TCP
+	st, seen := d.dirs[k]
+	rst, rseen := d.dirs[rk]
+	first := !seen && !rseen
+	syn := t.Flags.Has(wire.TCPSyn)
+	if !seen || syn {
+		if len(d.dirs) >= maxDirs {
+			clear(d.dirs)
+		}
+		st = dirState{base: t.Seq, wscale: -1}
+		if syn && t.Options.HasWScale {
+			st.wscale = int8(min(t.Options.WScale, 14))
+		}
+		d.dirs[k] = st
+	}
+	v := seqView{ok: true, relSeq: t.Seq - st.base, wscale: -1}
+	if rseen && t.Flags.Has(wire.TCPAck) {
+		v.relAck, v.ackOK = t.Ack-rst.base, true
+	}
+	// RFC 7323: the scale applies only when both SYNs carried it.
+	if st.wscale >= 0 && rseen && rst.wscale >= 0 && !syn {
+		v.wscale = st.wscale
+	}
+	return v, first
+}
+
+// service returns the registered name of the server side's port of p
+// ("" for none): the port in the lower class, else the lower port.
+func (d *decoder) service(proto ports.Proto, src, dst ports.Port) (server ports.Port, name string) {
+	server = dst
+	if src.Class() < dst.Class() || src.Class() == dst.Class() && src < dst {
+		server = src
+	}
+	key := uint32(proto)<<16 | uint32(server)
+	if n, ok := d.names[key]; ok {
+		return server, n
+	}
+	for rec := range d.reg.Port(proto, server) {
+		if rec.Name != "" {
+			name = rec.Name
+			break
+		}
+	}
+	d.names[key] = name
+	return server, name
+}
+
+// appendTime formats ts as tcpdump does: local time of day, microseconds.
+func (d *decoder) appendTime(b []byte, ts int64) []byte {
+	t := time.Unix(0, ts).In(d.zone)
+	h, m, s := t.Clock()
+	b = append2(b, h)
+	b = append(b, ':')
+	b = append2(b, m)
+	b = append(b, ':')
+	b = append2(b, s)
+	b = append(b, '.')
+	us := t.Nanosecond() / 1000
+	for div := 100000; div > 0; div /= 10 {
+		b = append(b, byte('0'+us/div%10))
+	}
+	return b
+}
+
+func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+
+func appendHostPort(b []byte, a netip.Addr, p ports.Port, name string) []byte {
+	b = a.AppendTo(b)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(p), 10)
+	if name != "" {
+		b = append(b, '(')
+		b = append(b, name...)
+		b = append(b, ')')
+	}
+	return b
+}
+
+// appendLine formats the one-line view.
+func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte {
+	p := &d.p
+	b = d.appendTime(b, fr.Time)
+	b = append(b, ' ')
+	switch {
+	case p.Layers.Has(wire.LayerIPv4):
+		b = append(b, "IP "...)
+	case p.Layers.Has(wire.LayerIPv6):
+		b = append(b, "IP6 "...)
+	default:
+		b = append(b, p.Link.EtherType.String()...)
+		b = append(b, ", length "...)
+		b = strconv.AppendInt(b, int64(p.WireLen), 10)
+		return d.appendTail(b, derr)
+	}
+	switch {
+	case p.Layers.Has(wire.LayerTCP):
+		t := &p.TCP
+		server, name := d.service(ports.ProtoTCP, t.SrcPort, t.DstPort)
+		b = appendHostPort(b, p.IP.Src, t.SrcPort, nameIf(t.SrcPort == server, name))
+		b = append(b, " > "...)
+		b = appendHostPort(b, p.IP.Dst, t.DstPort, nameIf(t.DstPort == server && t.SrcPort != server, name))
+		b = append(b, ": Flags "...)
+		b = append(b, t.Flags.String()...)
+		syn := t.Flags.Has(wire.TCPSyn)
+		if p.PayloadLen > 0 || syn || t.Flags.Has(wire.TCPFin) || t.Flags.Has(wire.TCPRst) {
+			b = append(b, ", seq "...)
+			seq := st.relSeq
+			if syn {
+				seq = t.Seq
+			}
+			b = strconv.AppendUint(b, uint64(seq), 10)
+			if p.PayloadLen > 0 {
+				b = append(b, ':')
+				b = strconv.AppendUint(b, uint64(seq+uint32(p.PayloadLen)), 10)
+			}
+		}
+		if t.Flags.Has(wire.TCPAck) {
+			b = append(b, ", ack "...)
+			if st.ackOK && !syn {
+				b = strconv.AppendUint(b, uint64(st.relAck), 10)
+			} else {
+				b = strconv.AppendUint(b, uint64(t.Ack), 10)
+			}
+		}
+		b = append(b, ", win "...)
+		b = strconv.AppendUint(b, uint64(t.Window), 10)
+		b = append(b, ", length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+	case p.Layers.Has(wire.LayerUDP):
+		u := &p.UDP
+		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
+		b = appendHostPort(b, p.IP.Src, u.SrcPort, nameIf(u.SrcPort == server, name))
+		b = append(b, " > "...)
+		b = appendHostPort(b, p.IP.Dst, u.DstPort, nameIf(u.DstPort == server && u.SrcPort != server, name))
+		b = append(b, ": UDP, length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+	case p.Layers.Has(wire.LayerICMPv4), p.Layers.Has(wire.LayerICMPv6):
+		b = p.IP.Src.AppendTo(b)
+		b = append(b, " > "...)
+		b = p.IP.Dst.AppendTo(b)
+		if p.Layers.Has(wire.LayerICMPv4) {
+			b = append(b, ": ICMP "...)
+			b = append(b, p.ICMPv4.Type.String()...)
+			b = appendQuoted(b, &p.ICMPv4.Quoted)
+		} else {
+			b = append(b, ": ICMP6 "...)
+			b = append(b, p.ICMPv6.Type.String()...)
+			b = appendQuoted(b, &p.ICMPv6.Quoted)
+		}
+		b = append(b, ", length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen+8), 10)
+	default:
+		b = p.IP.Src.AppendTo(b)
+		b = append(b, " > "...)
+		b = p.IP.Dst.AppendTo(b)
+		if p.IP.IsFragment() {
+			b = append(b, ": fragment "...)
+			b = strconv.AppendUint(b, uint64(p.IP.FragOffset), 10)
+			b = append(b, ", proto "...)
+		} else {
+			b = append(b, ": proto "...)
+		}
+		b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
+		b = append(b, ", length "...)
+		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+	}
+	return d.appendTail(b, derr)
+}
+
+func nameIf(ok bool, name string) string {
+	if ok {
+		return name
+	}
+	return ""
+}
+
+func appendQuoted(b []byte, q *wire.Quoted) []byte {
+	if q.IP.Version == 0 {
+		return b
+	}
+	b = append(b, " for "...)
+	b = q.IP.Src.AppendTo(b)
+	if q.HasPorts {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(q.SrcPort), 10)
+	}
+	b = append(b, " > "...)
+	b = q.IP.Dst.AppendTo(b)
+	if q.HasPorts {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(q.DstPort), 10)
+	}
+	b = append(b, " proto "...)
+	return strconv.AppendUint(b, uint64(q.IP.Protocol), 10)
+}
+
+// appendTail adds the truncation mark or the error, and the newline.
+func (d *decoder) appendTail(b []byte, derr error) []byte {
+	p := &d.p
+	if p.Truncated {
+		b = append(b, " [|"...)
+		b = append(b, layerWord(p.TruncatedAt)...)
+		b = append(b, ']')
+	}
+	if derr != nil {
+		b = append(b, " [malformed: "...)
+		b = append(b, derr.Error()...)
+		b = append(b, ']')
+	}
+	return append(b, '\n')
+}
+
+// layerWord names a layer as tcpdump's truncation mark does.
+func layerWord(l wire.Layer) string {
+	switch l {
+	case wire.LayerTCP:
+		return "tcp"
+	case wire.LayerUDP:
+		return "udp"
+	case wire.LayerIPv4:
+		return "ip"
+	case wire.LayerIPv6:
+		return "ip6"
+	case wire.LayerICMPv4:
+		return "icmp"
+	case wire.LayerICMPv6:
+		return "icmp6"
+	}
+	return "ether"
+}

@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/wire"
+)
+
+// offloadNote explains a bad checksum on an outgoing packet.
+const offloadNote = "outgoing packets captured on the sending host often carry a checksum the network card fills in later (checksum offload)"
+
+// appendVerbose formats the layered view: one block per packet, a line
+// per header, as the seeds read a captured HTTP packet field by field.
+func (d *decoder) appendVerbose(b []byte, fr *frame, derr error, st seqView) []byte {
+	p := &d.p
+	ts := time.Unix(0, fr.Time).UTC()
+	b = fmt.Appendf(b, "Packet %d: %d bytes on the wire, %d captured, %s\n", fr.N, p.WireLen, p.CapLen, ts.Format(time.RFC3339Nano))
+	l := &p.Link
+	switch {
+	case p.Layers.Has(wire.LayerEthernet):
+		b = fmt.Appendf(b, "  Ethernet  src %s, dst %s, type %s", net.HardwareAddr(l.Src[:]), net.HardwareAddr(l.Dst[:]), l.EtherType)
+		for i := 0; i < int(l.NumVLANs); i++ {
+			b = fmt.Appendf(b, ", vlan %d", l.VLANs[i].ID)
+		}
+		b = append(b, '\n')
+	case p.Layers.Has(wire.LayerSLL), p.Layers.Has(wire.LayerSLL2):
+		b = fmt.Appendf(b, "  Linux cooked  %s, type %s\n", l.PacketType, l.EtherType)
+	case p.Layers.Has(wire.LayerNull):
+		b = fmt.Appendf(b, "  Loopback  family %d\n", l.Family)
+	}
+	ip := &p.IP
+	switch {
+	case p.Layers.Has(wire.LayerIPv4):
+		b = fmt.Appendf(b, "  IPv4      %s > %s, ttl %d, id %d, flags %s, offset %d, proto %d, length %d, header %d bytes, checksum %s\n",
+			ip.Src, ip.Dst, ip.TTL, ip.ID, ip.Flags, ip.FragOffset, ip.Protocol, ip.TotalLen, ip.HeaderLen, ip.Checksum)
+	case p.Layers.Has(wire.LayerIPv6):
+		b = fmt.Appendf(b, "  IPv6      %s > %s, hop limit %d, flow label 0x%05x, next header %d, payload %d, header %d bytes\n",
+			ip.Src, ip.Dst, ip.TTL, ip.FlowLabel, ip.Protocol, ip.PayloadLen, ip.HeaderLen)
+	}
+	switch {
+	case p.Layers.Has(wire.LayerTCP):
+		t := &p.TCP
+		server, name := d.service(ports.ProtoTCP, t.SrcPort, t.DstPort)
+		b = fmt.Appendf(b, "  TCP       src port %d%s, dst port %d%s\n", t.SrcPort, portRole(t.SrcPort, server, name), t.DstPort, portRole(t.DstPort, server, name))
+		b = fmt.Appendf(b, "            seq %d (raw %d), next seq %d, ack %d (raw %d)\n",
+			st.relSeq, t.Seq, st.relSeq+uint32(p.PayloadLen)+synFin(t.Flags), st.relAck, t.Ack)
+		b = fmt.Appendf(b, "            header length %d bytes, flags 0x%03x %s\n", int(t.DataOffset)*4, uint16(t.Flags), t.Flags)
+		if st.wscale >= 0 {
+			b = fmt.Appendf(b, "            window %d, scaled %d (scale %d)\n", t.Window, uint32(t.Window)<<st.wscale, st.wscale)
+		} else {
+			b = fmt.Appendf(b, "            window %d (scale not seen)\n", t.Window)
+		}
+		b = fmt.Appendf(b, "            checksum %s%s, urgent pointer %d\n", t.Checksum, badNote(t.Checksum), t.Urgent)
+		o := &t.Options
+		if o.HasMSS || o.HasWScale || o.SACKPermitted || o.NumSACK > 0 || o.HasTimestamps {
+			b = append(b, "            options"...)
+			if o.HasMSS {
+				b = fmt.Appendf(b, " mss %d", o.MSS)
+			}
+			if o.HasWScale {
+				b = fmt.Appendf(b, " wscale %d", o.WScale)
+			}
+			if o.SACKPermitted {
+				b = append(b, " sackOK"...)
+			}
+			for i := 0; i < int(o.NumSACK); i++ {
+				b = fmt.Appendf(b, " sack %d-%d", o.SACK[i].Left, o.SACK[i].Right)
+			}
+			if o.HasTimestamps {
+				b = fmt.Appendf(b, " TS val %d ecr %d", o.TSval, o.TSecr)
+			}
+			b = append(b, '\n')
+		}
+		b = fmt.Appendf(b, "            payload %d bytes\n", p.PayloadLen)
+	case p.Layers.Has(wire.LayerUDP):
+		u := &p.UDP
+		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
+		b = fmt.Appendf(b, "  UDP       src port %d%s, dst port %d%s, length %d, checksum %s%s, payload %d bytes\n",
+			u.SrcPort, portRole(u.SrcPort, server, name), u.DstPort, portRole(u.DstPort, server, name), u.Length, u.Checksum, badNote(u.Checksum), p.PayloadLen)
+	case p.Layers.Has(wire.LayerICMPv4):
+		c := &p.ICMPv4
+		b = fmt.Appendf(b, "  ICMP      %s (type %d, code %d), checksum %s\n", c.Type, uint8(c.Type), c.Code, c.Checksum)
+		b = appendQuotedVerbose(b, &c.Quoted)
+	case p.Layers.Has(wire.LayerICMPv6):
+		c := &p.ICMPv6
+		b = fmt.Appendf(b, "  ICMPv6    %s (type %d, code %d), checksum %s\n", c.Type, uint8(c.Type), c.Code, c.Checksum)
+		b = appendQuotedVerbose(b, &c.Quoted)
+	}
+	if p.Truncated {
+		b = fmt.Appendf(b, "  truncated in %s [|%s]: %d of %d bytes captured\n", p.TruncatedAt, layerWord(p.TruncatedAt), p.CapLen, p.WireLen)
+	}
+	if derr != nil {
+		b = fmt.Appendf(b, "  malformed: %v\n", derr)
+	}
+	return append(b, '\n')
+}
+
+func appendQuotedVerbose(b []byte, q *wire.Quoted) []byte {
+	if q.IP.Version == 0 {
+		return b
+	}
+	b = fmt.Appendf(b, "            quotes %s > %s proto %d", q.IP.Src, q.IP.Dst, q.IP.Protocol)
+	if q.HasPorts {
+		b = fmt.Appendf(b, ", ports %d > %d", q.SrcPort, q.DstPort)
+	}
+	return append(b, '\n')
+}
+
+func synFin(f wire.TCPFlags) uint32 {
+	n := uint32(0)
+	if f.Has(wire.TCPSyn) {
+		n++
+	}
+	if f.Has(wire.TCPFin) {
+		n++
+	}
+	return n
+}
+
+func badNote(c wire.Checksum) string {
+	if c.Status == wire.ChecksumBad {
+		return " — " + offloadNote
+	}
+	return ""
+}
+
+// portRole says what a port is in the verbose view.
+func portRole(p, server ports.Port, name string) string {
+	if p == server {
+		if name != "" {
+			return " (" + name + ", the server's port)"
+		}
+		return " (the server's port)"
+	}
+	return " (the client's port)"
+}
+
+// appendExplain says once per connection which side is which.
+func (d *decoder) appendExplain(b []byte, p *wire.Packet) []byte {
+	for _, s := range d.explainLines(p) {
+		b = append(b, "  # "...)
+		b = append(b, s...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+func (d *decoder) explainLines(p *wire.Packet) []string {
+	src, dst, ok := p.Endpoints()
+	if !ok {
+		return nil
+	}
+	proto := ports.ProtoUDP
+	if p.Layers.Has(wire.LayerTCP) {
+		proto = ports.ProtoTCP
+	}
+	server, name := d.service(proto, ports.Port(src.Port()), ports.Port(dst.Port()))
+	client, srv := src, dst
+	if ports.Port(src.Port()) == server && src.Port() != dst.Port() {
+		client, srv = dst, src
+	}
+	svc := fmt.Sprintf("port %d", srv.Port())
+	if name != "" {
+		svc = fmt.Sprintf("port %d (%s)", srv.Port(), name)
+	}
+	return []string{
+		fmt.Sprintf("new %s connection: %s is the client, %s the server, on its %s %s.", proto, client, srv, ports.Port(srv.Port()).Class().Alias(), svc),
+		fmt.Sprintf("port %d is the client's ephemeral port: its kernel picked it for this connection. Replies come from %s to %s: the ports swap.", client.Port(), srv, client),
+	}
+}
+
+func checksumV1(c wire.Checksum) render.ChecksumV1 {
+	return render.ChecksumV1{Value: c.Value, Status: c.Status.String(), Expected: c.Expected}
+}
+
+// packetV1 is the JSON view of the decoded packet.
+func (d *decoder) packetV1(fr *frame, derr error, st seqView, first bool) render.PacketV1 {
+	p := &d.p
+	v := render.PacketV1{
+		N: fr.N, Time: time.Unix(0, fr.Time).UTC().Format(time.RFC3339Nano),
+		Length: p.WireLen, CapLen: p.CapLen, PayloadLen: p.PayloadLen, Truncated: p.Truncated,
+		Link: render.LinkV1{Type: p.Link.Type.String(), EtherType: p.Link.EtherType.String()},
+	}
+	if p.Truncated {
+		v.TruncatedAt = layerWord(p.TruncatedAt)
+	}
+	if derr != nil {
+		v.Error = derr.Error()
+	}
+	if p.Layers.Has(wire.LayerEthernet) {
+		v.Link.Src, v.Link.Dst = net.HardwareAddr(p.Link.Src[:]).String(), net.HardwareAddr(p.Link.Dst[:]).String()
+	}
+	for i := 0; i < int(p.Link.NumVLANs); i++ {
+		v.Link.VLANs = append(v.Link.VLANs, p.Link.VLANs[i].ID)
+	}
+	if p.Layers.Has(wire.LayerIPv4) || p.Layers.Has(wire.LayerIPv6) {
+		ip := &p.IP
+		v.IP = &render.IPV1{Version: ip.Version, Src: ip.Src.String(), Dst: ip.Dst.String(), TTL: ip.TTL, TOS: ip.TOS,
+			Protocol: uint8(ip.Protocol), HeaderLen: ip.HeaderLen, ID: ip.ID, FragOffset: ip.FragOffset, FlowLabel: ip.FlowLabel}
+		if ip.Flags != 0 {
+			v.IP.Flags = ip.Flags.String()
+		}
+		if ip.Version == 4 {
+			c := checksumV1(ip.Checksum)
+			v.IP.Checksum = &c
+		}
+	}
+	switch {
+	case p.Layers.Has(wire.LayerTCP):
+		t := &p.TCP
+		tv := &render.TCPV1{SrcPort: uint16(t.SrcPort), DstPort: uint16(t.DstPort), Seq: t.Seq, Ack: t.Ack,
+			RelSeq: st.relSeq, RelAck: st.relAck, NextSeq: st.relSeq + uint32(p.PayloadLen) + synFin(t.Flags),
+			HeaderLen: int(t.DataOffset) * 4, Flags: t.Flags.String(), Window: t.Window, WindowScaled: uint32(t.Window),
+			Checksum: checksumV1(t.Checksum), Urgent: t.Urgent, MSS: t.Options.MSS, SACKOK: t.Options.SACKPermitted,
+			TSval: t.Options.TSval, TSecr: t.Options.TSecr}
+		if st.wscale >= 0 {
+			tv.WindowScaled = uint32(t.Window) << st.wscale
+		}
+		if t.Options.HasWScale {
+			ws := t.Options.WScale
+			tv.WScale = &ws
+		}
+		for i := 0; i < int(t.Options.NumSACK); i++ {
+			tv.SACK = append(tv.SACK, [2]uint32{t.Options.SACK[i].Left, t.Options.SACK[i].Right})
+		}
+		v.TCP = tv
+	case p.Layers.Has(wire.LayerUDP):
+		u := &p.UDP
+		v.UDP = &render.UDPV1{SrcPort: uint16(u.SrcPort), DstPort: uint16(u.DstPort), Length: u.Length, Checksum: checksumV1(u.Checksum)}
+	case p.Layers.Has(wire.LayerICMPv4):
+		c := &p.ICMPv4
+		v.ICMP = &render.ICMPV1{Version: 4, Type: uint8(c.Type), TypeName: c.Type.String(), Code: c.Code, Checksum: checksumV1(c.Checksum), Quoted: quotedV1(&c.Quoted)}
+	case p.Layers.Has(wire.LayerICMPv6):
+		c := &p.ICMPv6
+		v.ICMP = &render.ICMPV1{Version: 6, Type: uint8(c.Type), TypeName: c.Type.String(), Code: c.Code, Checksum: checksumV1(c.Checksum), Quoted: quotedV1(&c.Quoted)}
+	}
+	if d.explain && first {
+		v.Explain = d.explainLines(p)
+	}
+	return v
+}
+
+func quotedV1(q *wire.Quoted) *render.QuotedV1 {
+	if q.IP.Version == 0 {
+		return nil
+	}
+	return &render.QuotedV1{Src: q.IP.Src.String(), Dst: q.IP.Dst.String(), Protocol: uint8(q.IP.Protocol), SrcPort: uint16(q.SrcPort), DstPort: uint16(q.DstPort)}
+}

@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/flow"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/registry"
+	"github.com/portkit/ports/wire"
+)
+
+func newFlowsCmd() *cobra.Command {
+	var (
+		ff     formatFlags
+		sortBy string
+		limit  int
+		idle   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "flows FILE [FILTER...]",
+		Short: "The connections in a capture file",
+		Long: `List the connections in a pcap or pcapng file (FILE, or - for standard
+input): one row per protocol and pair of endpoints, both directions
+merged. The client is the side that sent the SYN, else the side whose
+port is not the service's (ephemeral, or in a higher class). Counts are
+by direction (client to server, server to client); state is the TCP
+state the packets show: syn-sent, established, closing, closed, reset,
+or incomplete when the capture began mid-connection. FILTER is tcpdump's
+filter language.
+
+Memory stays bounded: a flow idle longer than --idle (in capture time)
+is finished. With --format jsonl flows are written as they finish, in
+that order; the table and json sort them (--sort) and keep them all, or
+only the top --limit.`,
+		Example: `  ports flows capture.pcap
+  ports flows --sort bytes -n 10 capture.pcap tcp
+  ports flows --format jsonl big.pcap > flows.jsonl`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("missing FILE: a pcap or pcapng file, or - for standard input")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := ff.get(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			less, ok := flowOrders[sortBy]
+			if !ok {
+				return usagef("--sort %q: want start, bytes, packets, duration or retransmits", sortBy)
+			}
+			if limit < 0 {
+				return usagef("-n must be positive, not %d", limit)
+			}
+			r, done, err := openFile(args[0], cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			defer done()
+			frames, err := fileFrames(cmd.Context(), r, filterArgs(args[1:]))
+			if err != nil {
+				return err
+			}
+			fl := newFlowLister(cmd.OutOrStdout(), format, less, limit, idle)
+			var p wire.Packet
+			dec := wire.Decoder{SkipChecksums: true}
+			for fr, err := range frames {
+				if err != nil {
+					return err
+				}
+				dec.Decode(&p, wire.LinkType(fr.Link), fr.Data, fr.OrigLen)
+				if err := fl.add(&p, fr.Time); err != nil {
+					return err
+				}
+			}
+			return fl.finish()
+		},
+	}
+	ff.add(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringVar(&sortBy, "sort", "start", "order: start, bytes, packets, duration or retransmits (largest first, but start)")
+	fs.IntVarP(&limit, "limit", "n", 0, "show only the first N flows in that order")
+	fs.DurationVar(&idle, "idle", 2*time.Minute, "finish a flow idle this long (capture time)")
+	return cmd
+}
+
+var flowOrders = map[string]func(a, b *render.FlowV1) int{
+	"start":       func(a, b *render.FlowV1) int { return cmp.Compare(a.Start, b.Start) },
+	"bytes":       func(a, b *render.FlowV1) int { return cmp.Compare(b.BytesOut+b.BytesIn, a.BytesOut+a.BytesIn) },
+	"packets":     func(a, b *render.FlowV1) int { return cmp.Compare(b.PacketsOut+b.PacketsIn, a.PacketsOut+a.PacketsIn) },
+	"duration":    func(a, b *render.FlowV1) int { return cmp.Compare(b.DurationSec, a.DurationSec) },
+	"retransmits": func(a, b *render.FlowV1) int { return cmp.Compare(b.RetransOut+b.RetransIn, a.RetransOut+a.RetransIn) },
+}
+
+type flowLister struct {
+	w      io.Writer
+	format render.Format
+	less   func(a, b *render.FlowV1) int
+	limit  int
+	tab    *flow.Table
+	reg    *registry.Registry
+	kept   []render.FlowV1
+	out    *render.Stream[render.FlowV1]
+	seg    flow.Segment
+	emit   func(*flow.Flow)
+	err    error
+}
+
+func newFlowLister(w io.Writer, format render.Format, less func(a, b *render.FlowV1) int, limit int, idle time.Duration) *flowLister {
+	reg := registry.Default()
+	fl := &flowLister{w: w, format: format, less: less, limit: limit, reg: reg}
+	fl.tab = flow.New(&flow.Config{IdleTimeout: idle, IsService: reg.Registered})
+	fl.out = render.NewStream(w, format, writeFlowRow)
+	fl.out.Header("PROTO\tCLIENT\tSERVER\tSERVICE\tSTATE\tPKTS C>S\tPKTS S>C\tBYTES C>S\tBYTES S>C\tRETRANS\tSTART\tDURATION")
+	fl.emit = func(f *flow.Flow) {
+		v := fl.flowV1(f)
+		if fl.format == render.JSONL {
+			if err := fl.out.Write(v); err != nil && fl.err == nil {
+				fl.err = err
+			}
+			return
+		}
+		fl.kept = append(fl.kept, v)
+		// Keep memory bounded under --limit: trim to the best N now and then.
+		if fl.limit > 0 && len(fl.kept) >= 4*fl.limit+1024 {
+			slices.SortStableFunc(fl.kept, func(a, b render.FlowV1) int { return fl.less(&a, &b) })
+			fl.kept = fl.kept[:fl.limit]
+		}
+	}
+	return fl
+}
+
+func (fl *flowLister) add(p *wire.Packet, ts int64) error {
+	src, dst, ok := p.Endpoints()
+	if !ok {
+		return fl.err
+	}
+	s := &fl.seg
+	*s = flow.Segment{Time: time.Unix(0, ts), Src: src, Dst: dst, Payload: p.PayloadLen, Length: p.WireLen}
+	switch {
+	case p.Layers.Has(wire.LayerTCP):
+		s.Proto, s.Flags, s.Seq = ports.ProtoTCP, uint16(p.TCP.Flags), p.TCP.Seq
+	case p.Layers.Has(wire.LayerUDP):
+		s.Proto = ports.ProtoUDP
+	default:
+		s.Proto = p.IP.Protocol
+	}
+	fl.tab.Add(s, fl.emit)
+	return fl.err
+}
+
+func (fl *flowLister) finish() error {
+	fl.tab.Flush(fl.emit)
+	if fl.err != nil {
+		return fl.err
+	}
+	if fl.format != render.JSONL {
+		slices.SortStableFunc(fl.kept, func(a, b render.FlowV1) int { return fl.less(&a, &b) })
+		if fl.limit > 0 && len(fl.kept) > fl.limit {
+			fl.kept = fl.kept[:fl.limit]
+		}
+		for _, v := range fl.kept {
+			if err := fl.out.Write(v); err != nil {
+				return err
+			}
+		}
+	}
+	return fl.out.Close()
+}
+
+func (fl *flowLister) flowV1(f *flow.Flow) render.FlowV1 {
+	v := render.FlowV1{
+		Proto: f.Proto.String(), Client: f.Client.String(), Server: f.Server.String(), ClientBySYN: f.ClientBySYN,
+		Start: f.Start.UTC().Format(time.RFC3339Nano), DurationSec: f.Duration().Seconds(),
+		PacketsOut: f.Packets[flow.ToServer], PacketsIn: f.Packets[flow.ToClient],
+		BytesOut: f.Bytes[flow.ToServer], BytesIn: f.Bytes[flow.ToClient],
+		PayloadOut: f.Payload[flow.ToServer], PayloadIn: f.Payload[flow.ToClient],
+		State: f.State.String(), Handshake: f.HandshakeSeen,
+		RetransOut: f.Retransmits[flow.ToServer], RetransIn: f.Retransmits[flow.ToClient],
+	}
+	for rec := range fl.reg.Port(f.Proto, ports.Port(f.Server.Port())) {
+		if rec.Name != "" {
+			v.Service = rec.Name
+			break
+		}
+	}
+	return v
+}
+
+func writeFlowRow(w io.Writer, f render.FlowV1) error {
+	svc := f.Service
+	if svc == "" {
+		svc = "-"
+	}
+	start := f.Start
+	if t, err := time.Parse(time.RFC3339Nano, f.Start); err == nil {
+		start = t.Local().Format("15:04:05.000")
+	}
+	_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Proto, f.Client, f.Server, svc, f.State,
+		f.PacketsOut, f.PacketsIn, f.BytesOut, f.BytesIn, f.RetransOut+f.RetransIn, start,
+		strconv.FormatFloat(f.DurationSec, 'f', 3, 64)+"s")
+	return err
+}

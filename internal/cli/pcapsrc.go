@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"strings"
+
+	"github.com/portkit/ports/filter"
+	"github.com/portkit/ports/pcapfile"
+)
+
+// frame is one captured packet from a file or an interface. Data aliases
+// the source's buffer until the next frame.
+type frame struct {
+	N       int
+	Time    int64 // ns since the epoch
+	Link    uint16
+	Data    []byte
+	OrigLen int
+}
+
+// openFile opens a capture file; "-" is standard input.
+func openFile(name string, stdin io.Reader) (io.Reader, func(), error) {
+	if name == "-" {
+		return stdin, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// fileFrames yields the frames of a capture that the filter expression
+// (tcpdump's language; "" keeps all) keeps.
+func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame, error], error) {
+	if _, err := filter.Parse(expr); err != nil {
+		return nil, usagef("%v", err)
+	}
+	pr, err := pcapfile.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	return func(yield func(*frame, error) bool) {
+		matchers := map[pcapfile.LinkType]*filter.Matcher{}
+		var fr frame
+		n := 0
+		for p, err := range pr.Packets() {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			n++
+			if n%4096 == 0 && ctx.Err() != nil {
+				yield(nil, ctx.Err())
+				return
+			}
+			if expr != "" {
+				m, ok := matchers[p.LinkType]
+				if !ok {
+					m, err = filter.NewMatcher(expr, filter.LinkType(p.LinkType))
+					if err != nil {
+						yield(nil, fmt.Errorf("packet %d: %w", n, err))
+						return
+					}
+					matchers[p.LinkType] = m
+				}
+				if !m.Match(p.Data, p.Length) {
+					continue
+				}
+			}
+			fr = frame{N: n, Time: p.Timestamp, Link: uint16(p.LinkType), Data: p.Data, OrigLen: p.Length}
+			if !yield(&fr, nil) {
+				return
+			}
+		}
+	}, nil
+}
+
+// filterArgs joins the words after FILE into one filter expression, as
+// tcpdump does.
+func filterArgs(args []string) string { return strings.Join(args, " ") }
+
+// isUnsupportedLink reports a filter error for a link type it cannot
+// compile for.
+func isUnsupportedLink(err error) bool { return errors.Is(err, filter.ErrUnsupportedLinkType) }

@@ -1,0 +1,123 @@
+package render
+
+// PacketV1 is one packet in `ports decode --format json|jsonl`.
+type PacketV1 struct {
+	N           int      `json:"n"`    // 1-based packet number in the input
+	Time        string   `json:"time"` // RFC 3339 with nanoseconds, UTC
+	Length      int      `json:"length"`
+	CapLen      int      `json:"caplen"`
+	Link        LinkV1   `json:"link"`
+	IP          *IPV1    `json:"ip,omitempty"`
+	TCP         *TCPV1   `json:"tcp,omitempty"`
+	UDP         *UDPV1   `json:"udp,omitempty"`
+	ICMP        *ICMPV1  `json:"icmp,omitempty"`
+	PayloadLen  int      `json:"payload_len"`
+	Truncated   bool     `json:"truncated,omitempty"`
+	TruncatedAt string   `json:"truncated_at,omitempty"` // the layer cut short: "tcp", "ipv4"...
+	Error       string   `json:"error,omitempty"`        // a malformed header
+	Explain     []string `json:"explain,omitempty"`
+}
+
+// LinkV1 is the link-layer header.
+type LinkV1 struct {
+	Type      string   `json:"type"`
+	Src       string   `json:"src,omitempty"` // MAC
+	Dst       string   `json:"dst,omitempty"`
+	EtherType string   `json:"ethertype,omitempty"`
+	VLANs     []uint16 `json:"vlans,omitempty"`
+}
+
+// ChecksumV1 is a checksum and the outcome of verifying it.
+type ChecksumV1 struct {
+	Value    uint16 `json:"value"`
+	Status   string `json:"status"`             // unknown, good, bad, none
+	Expected uint16 `json:"expected,omitempty"` // the right value, when verified
+}
+
+// IPV1 is an IPv4 or IPv6 header.
+type IPV1 struct {
+	Version    uint8       `json:"version"`
+	Src        string      `json:"src"`
+	Dst        string      `json:"dst"`
+	TTL        uint8       `json:"ttl"`
+	TOS        uint8       `json:"tos"`
+	Protocol   uint8       `json:"protocol"`
+	HeaderLen  uint16      `json:"header_len"`
+	ID         uint32      `json:"id,omitempty"`
+	Flags      string      `json:"flags,omitempty"`
+	FragOffset uint16      `json:"frag_offset,omitempty"`
+	FlowLabel  uint32      `json:"flow_label,omitempty"`
+	Checksum   *ChecksumV1 `json:"checksum,omitempty"` // IPv4 only
+}
+
+// TCPV1 is a TCP header, with sequence numbers relative to the first
+// seen in each direction.
+type TCPV1 struct {
+	SrcPort      uint16      `json:"src_port"`
+	DstPort      uint16      `json:"dst_port"`
+	Seq          uint32      `json:"seq"`
+	Ack          uint32      `json:"ack"`
+	RelSeq       uint32      `json:"rel_seq"`
+	RelAck       uint32      `json:"rel_ack"`
+	NextSeq      uint32      `json:"next_rel_seq"`
+	HeaderLen    int         `json:"header_len"`
+	Flags        string      `json:"flags"`
+	Window       uint16      `json:"window"`
+	WindowScaled uint32      `json:"window_scaled"` // by the handshake's window scale, when seen
+	Checksum     ChecksumV1  `json:"checksum"`
+	Urgent       uint16      `json:"urgent"`
+	MSS          uint16      `json:"mss,omitempty"`
+	WScale       *uint8      `json:"wscale,omitempty"`
+	SACKOK       bool        `json:"sack_permitted,omitempty"`
+	SACK         [][2]uint32 `json:"sack,omitempty"`
+	TSval        uint32      `json:"tsval,omitempty"`
+	TSecr        uint32      `json:"tsecr,omitempty"`
+}
+
+// UDPV1 is a UDP header.
+type UDPV1 struct {
+	SrcPort  uint16     `json:"src_port"`
+	DstPort  uint16     `json:"dst_port"`
+	Length   uint16     `json:"length"`
+	Checksum ChecksumV1 `json:"checksum"`
+}
+
+// ICMPV1 is an ICMP or ICMPv6 header, with the packet an error quotes.
+type ICMPV1 struct {
+	Version  uint8      `json:"version"` // 4 or 6
+	Type     uint8      `json:"type"`
+	TypeName string     `json:"type_name"`
+	Code     uint8      `json:"code"`
+	Checksum ChecksumV1 `json:"checksum"`
+	Quoted   *QuotedV1  `json:"quoted,omitempty"`
+}
+
+// QuotedV1 is the start of the packet an ICMP error message quotes.
+type QuotedV1 struct {
+	Src      string `json:"src"`
+	Dst      string `json:"dst"`
+	Protocol uint8  `json:"protocol"`
+	SrcPort  uint16 `json:"src_port,omitempty"`
+	DstPort  uint16 `json:"dst_port,omitempty"`
+}
+
+// FlowV1 is one connection in `ports flows --format json|jsonl`.
+type FlowV1 struct {
+	Proto       string  `json:"proto"`
+	Client      string  `json:"client"`
+	Server      string  `json:"server"`
+	Service     string  `json:"service,omitempty"`
+	ClientBySYN bool    `json:"client_by_syn"`
+	Start       string  `json:"start"`
+	DurationSec float64 `json:"duration_s"`
+	PacketsOut  uint64  `json:"packets_c2s"`
+	PacketsIn   uint64  `json:"packets_s2c"`
+	BytesOut    uint64  `json:"bytes_c2s"`
+	BytesIn     uint64  `json:"bytes_s2c"`
+	PayloadOut  uint64  `json:"payload_c2s"`
+	PayloadIn   uint64  `json:"payload_s2c"`
+	State       string  `json:"state"`
+	Handshake   bool    `json:"handshake"`
+	RetransOut  uint64  `json:"retransmits_c2s"`
+	RetransIn   uint64  `json:"retransmits_s2c"`
+}
