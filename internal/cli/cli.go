@@ -103,6 +103,7 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 		newTopCmd(),
 		newDecodeCmd(),
 		newFlowsCmd(),
+		newCaptureCmd(),
 		newVersionCmd(),
 	)
 	wrapRunE(root)

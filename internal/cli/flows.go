@@ -2,8 +2,12 @@ package cli
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"net"
 	"slices"
 	"strconv"
 	"time"
@@ -23,9 +27,10 @@ func newFlowsCmd() *cobra.Command {
 		sortBy string
 		limit  int
 		idle   time.Duration
+		iface  string
 	)
 	cmd := &cobra.Command{
-		Use:   "flows FILE [FILTER...]",
+		Use:   "flows FILE [FILTER...] | flows -i IFACE [FILTER...]",
 		Short: "The connections in a capture file",
 		Long: `List the connections in a pcap or pcapng file (FILE, or - for standard
 input): one row per protocol and pair of endpoints, both directions
@@ -39,13 +44,17 @@ filter language.
 Memory stays bounded: a flow idle longer than --idle (in capture time)
 is finished. With --format jsonl flows are written as they finish, in
 that order; the table and json sort them (--sort) and keep them all, or
-only the top --limit.`,
+only the top --limit.
+
+With -i, flows come from a live capture (Linux, root or CAP_NET_RAW)
+until Ctrl-C: --format jsonl shows each connection as it finishes; the
+table is printed at the end.`,
 		Example: `  ports flows capture.pcap
   ports flows --sort bytes -n 10 capture.pcap tcp
   ports flows --format jsonl big.pcap > flows.jsonl`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usagef("missing FILE: a pcap or pcapng file, or - for standard input")
+			if len(args) == 0 && iface == "" {
+				return usagef("missing FILE: a pcap or pcapng file, or - for standard input (or -i IFACE)")
 			}
 			return nil
 		},
@@ -61,20 +70,32 @@ only the top --limit.`,
 			if limit < 0 {
 				return usagef("-n must be positive, not %d", limit)
 			}
-			r, done, err := openFile(args[0], cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			defer done()
-			frames, err := fileFrames(cmd.Context(), r, filterArgs(args[1:]))
-			if err != nil {
-				return err
+			var frames iter.Seq2[*frame, error]
+			if iface != "" {
+				h, err := openCapture(cmd.Context(), iface, filterArgs(args), 256, false)
+				if err != nil {
+					return err
+				}
+				defer h.Close()
+				frames = liveFrames(cmd.Context(), h)
+			} else {
+				r, done, err := openFile(args[0], cmd.InOrStdin())
+				if err != nil {
+					return err
+				}
+				defer done()
+				if frames, err = fileFrames(cmd.Context(), r, filterArgs(args[1:])); err != nil {
+					return err
+				}
 			}
 			fl := newFlowLister(cmd.OutOrStdout(), format, less, limit, idle)
 			var p wire.Packet
 			dec := wire.Decoder{SkipChecksums: true}
 			for fr, err := range frames {
 				if err != nil {
+					if iface != "" && (errors.Is(err, context.Canceled) || errors.Is(err, net.ErrClosed)) {
+						break // Ctrl-C ends a live capture
+					}
 					return err
 				}
 				dec.Decode(&p, wire.LinkType(fr.Link), fr.Data, fr.OrigLen)
@@ -90,6 +111,7 @@ only the top --limit.`,
 	fs.StringVar(&sortBy, "sort", "start", "order: start, bytes, packets, duration or retransmits (largest first, but start)")
 	fs.IntVarP(&limit, "limit", "n", 0, "show only the first N flows in that order")
 	fs.DurationVar(&idle, "idle", 2*time.Minute, "finish a flow idle this long (capture time)")
+	fs.StringVarP(&iface, "interface", "i", "", "capture live on this interface instead of reading FILE")
 	return cmd
 }
 

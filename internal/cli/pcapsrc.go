@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -38,8 +37,8 @@ func openFile(name string, stdin io.Reader) (io.Reader, func(), error) {
 // fileFrames yields the frames of a capture that the filter expression
 // (tcpdump's language; "" keeps all) keeps.
 func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame, error], error) {
-	if _, err := filter.Parse(expr); err != nil {
-		return nil, usagef("%v", err)
+	if _, err := parseFilter(expr); err != nil {
+		return nil, err
 	}
 	pr, err := pcapfile.NewReader(r)
 	if err != nil {
@@ -85,6 +84,11 @@ func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame
 // tcpdump does.
 func filterArgs(args []string) string { return strings.Join(args, " ") }
 
-// isUnsupportedLink reports a filter error for a link type it cannot
-// compile for.
-func isUnsupportedLink(err error) bool { return errors.Is(err, filter.ErrUnsupportedLinkType) }
+// parseFilter checks a filter expression; a bad one is a usage error.
+func parseFilter(expr string) (*filter.Expr, error) {
+	e, err := filter.Parse(expr)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return e, nil
+}
