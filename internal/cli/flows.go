@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"net"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"time"
@@ -63,6 +64,9 @@ table is printed at the end.`,
 			if err != nil {
 				return err
 			}
+			// The flow table is long-lived data: collect at the usual pace
+			// (cmd/ports sets 400 for short runs) so the peak stays small.
+			defer debug.SetGCPercent(debug.SetGCPercent(100))
 			less, ok := flowOrders[sortBy]
 			if !ok {
 				return usagef("--sort %q: want start, bytes, packets, duration or retransmits", sortBy)
