@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# wire.sh: `ports decode` and `ports flows` on a large capture, against
+# tcpdump and tshark. bench/mkpcap writes a capture of $PACKETS TCP
+# packets (default 1,700,000: 20,000 connections over 10 minutes, cut to
+# 128 bytes each), and the script runs cmdbench twice on it:
+#
+#   decode: `tcpdump -nn -r FILE` (baseline), `ports decode FILE`;
+#   flows:  `tshark -r FILE -q -z conv,tcp` (baseline), `ports flows FILE`
+#           and `ports flows --format jsonl FILE`.
+#
+# Before the tables it prints the capture (packets, connections, size)
+# and how many connections tshark and ports each list in it.
+#
+# Usage: bench/wire.sh [cmdbench flags]   e.g. bench/wire.sh -runs 10
+# The defaults are -runs 5 -warmup 1 (tshark takes about 10 s a run); the
+# flags given override them. -json FILE writes FILE.decode.json and
+# FILE.flows.json, one for each run.
+# Environment: PACKETS (default 1700000); MKPCAP_FLAGS, more flags for
+# mkpcap, e.g. "-flows 5000 -seed 2" (see go doc ./bench/mkpcap);
+# PORTS_BIN to benchmark a built binary. The capture (about 210 MB) is
+# written in a temporary directory, removed on exit.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+packets=${PACKETS:-1700000}
+[[ $packets =~ ^[1-9][0-9]*$ ]] || bench_die "PACKETS=$packets is not a positive number"
+read -r -a mkpcap_flags <<<"${MKPCAP_FLAGS:-}"
+
+need_peer tcpdump "Debian: apt-get install tcpdump"
+need_peer tshark "Debian: apt-get install tshark"
+
+# args_for PART: the script's arguments, with -json FILE made
+# FILE.PART.json (minus FILE's .json) and absolute, in the array
+# run_args. (The benchmarks run in $BENCH_TMP, so that the tables name
+# the capture plainly.)
+args_for() {
+	local part=$1 a json=""
+	run_args=()
+	set -- "${script_args[@]}"
+	while (($#)); do
+		a=$1
+		shift
+		case $a in
+		-json | --json)
+			(($#)) || bench_die "-json needs a FILE"
+			json=$1
+			shift
+			;;
+		-json=* | --json=*) json=${a#*=} ;;
+		*) run_args+=("$a") ;;
+		esac
+		if [[ -n $json ]]; then
+			[[ $json == /* ]] || json=$PWD/$json
+			run_args+=(-json "${json%.json}.$part.json")
+			json=""
+		fi
+	done
+}
+script_args=("$@")
+args_for decode
+decode_args=("${run_args[@]}")
+args_for flows
+flows_args=("${run_args[@]}")
+
+bench_setup
+(cd "$BENCH_ROOT" && go build -o "$BENCH_TMP/mkpcap" ./bench/mkpcap) || bench_die "building ./bench/mkpcap failed"
+cd "$BENCH_TMP"
+
+pcap=capture.pcap
+made=$(mkpcap -packets "$packets" "${mkpcap_flags[@]}" -o "$pcap" 2>&1) || bench_die "mkpcap failed: $made"
+made=${made#mkpcap: }
+made=${made%; written in *}
+bytes=$(stat -c %s "$pcap")
+
+# How many connections each lists, to show they do the same work.
+ports_flows=$(ports flows --format jsonl "$pcap" | wc -l) || bench_die "'ports flows --format jsonl $pcap' failed"
+tshark_convs=$(tshark -r "$pcap" -q -z conv,tcp 2>/dev/null | grep -c ' <-> ') || bench_die "'tshark -r $pcap -q -z conv,tcp' failed or listed no conversations"
+
+echo "Capture: \`mkpcap -packets $packets${MKPCAP_FLAGS:+ $MKPCAP_FLAGS}\`: $made; $((bytes / 1000000)) MB ($bytes bytes)."
+echo "Connections listed: $tshark_convs by \`tshark -z conv,tcp\`, $ports_flows by \`ports flows\`."
+echo
+echo "### decode"
+echo
+cmdbench -check -runs 5 -warmup 1 "${decode_args[@]}" -- \
+	"tcpdump=tcpdump -nn -r $pcap" \
+	"ports=ports decode $pcap"
+echo
+echo "### flows"
+echo
+cmdbench -check -runs 5 -warmup 1 "${flows_args[@]}" -- \
+	"tshark=tshark -r $pcap -q -z conv,tcp" \
+	"ports=ports flows $pcap" \
+	"ports-jsonl=ports flows --format jsonl $pcap"
