@@ -54,7 +54,7 @@ func (d *decoder) appendVerbose(b []byte, fr *frame, derr error, st seqView) []b
 		} else {
 			b = fmt.Appendf(b, "            window %d (scale not seen)\n", t.Window)
 		}
-		b = fmt.Appendf(b, "            checksum %s%s, urgent pointer %d\n", t.Checksum, badNote(t.Checksum), t.Urgent)
+		b = fmt.Appendf(b, "            checksum %s, urgent pointer %d%s\n", t.Checksum, t.Urgent, badNote(t.Checksum))
 		o := &t.Options
 		if o.HasMSS || o.HasWScale || o.SACKPermitted || o.NumSACK > 0 || o.HasTimestamps {
 			b = append(b, "            options"...)
