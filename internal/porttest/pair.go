@@ -168,14 +168,19 @@ func (p *Pair) setLoss(t testing.TB, nft string, perMille int) {
 		// whether or not it exists; nft applies the file atomically.
 		rules := fmt.Sprintf("table inet %[1]s\ndelete table inet %[1]s\n", lossTable)
 		if perMille > 0 {
+			// nft refuses "mod 1000 < 1000": total loss drops outright.
+			drop := fmt.Sprintf("numgen random mod 1000 < %d drop", perMille)
+			if perMille >= 1000 {
+				drop = "drop"
+			}
 			rules += fmt.Sprintf(`table inet %s {
 	chain input {
 		type filter hook input priority 0; policy accept;
 		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
-		iifname %q numgen random mod 1000 < %d drop
+		iifname %q %s
 	}
 }
-`, lossTable, h.Link, perMille)
+`, lossTable, h.Link, drop)
 		}
 		if _, err := runIP(rules, "netns", "exec", h.Name, nft, "-f", "-"); err != nil {
 			t.Fatalf("porttest: set loss in %s: %v", h.Name, err)

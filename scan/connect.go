@@ -1,0 +1,507 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/portkit/ports"
+)
+
+// Timeout bounds of the adaptive timeout, as nmap's --initial-rtt-timeout,
+// --min-rtt-timeout and --max-rtt-timeout.
+const (
+	// InitialTimeout is the connect timeout for a host before any
+	// round-trip time to it has been measured.
+	InitialTimeout = time.Second
+	// MinTimeout is the smallest adaptive connect timeout.
+	MinTimeout = 100 * time.Millisecond
+	// MaxTimeout is the largest adaptive connect timeout.
+	MaxTimeout = 10 * time.Second
+)
+
+const (
+	// defaultRetries is the number of retries when MaxRetries is 0.
+	defaultRetries = 2
+	// maxDefaultConcurrency caps the default concurrency: one goroutine
+	// (about 8 KiB) per connect, and more SYNs at once than most networks
+	// and hosts take without dropping some.
+	maxDefaultConcurrency = 4096
+	// fdSpare is how many file descriptors the default concurrency leaves
+	// to the rest of the process.
+	fdSpare = 64
+	// maxResourceErrors is how many times in a row one probe may fail for
+	// lack of file descriptors or local ports before it is reported as a
+	// *ProbeError.
+	maxResourceErrors = 64
+	// Backoff after a resource error: minBackoff, doubling per failure of
+	// the same probe up to maxBackoff.
+	minBackoff = 5 * time.Millisecond
+	maxBackoff = time.Second
+)
+
+// ConnectConfig configures [ConnectScan]. A nil *ConnectConfig means the
+// zero value, which scans no ports; every other zero field is a default.
+type ConnectConfig struct {
+	// Ports are the ports to scan: those Ports holds for TCP, see
+	// ports.Set.Ports(ports.ProtoTCP).
+	Ports ports.Set
+
+	// Concurrency is the largest number of connects in flight at once.
+	// 0 means as many as file descriptors allow: the soft RLIMIT_NOFILE
+	// less 64 kept spare (1024 where there is no such limit), capped by
+	// the size of the ephemeral port range (16384 where it cannot be
+	// read), by 4096, and by the number of probes. Whatever it is, a connect that
+	// fails with EMFILE, ENFILE or EADDRNOTAVAIL is not reported: the scan
+	// lowers its concurrency, backs off and tries that port again.
+	Concurrency int
+
+	// Timeout is how long one connect may wait for an answer. 0 means
+	// adaptive, per host, as TCP computes its retransmission timeout
+	// (RFC 6298): srtt + 4*rttvar over the round-trip times of the
+	// connects that host answered, clamped to [MinTimeout, MaxTimeout],
+	// and InitialTimeout before the first answer.
+	Timeout time.Duration
+
+	// MaxRetries is how many more times a port is probed after a connect
+	// timed out; a port still silent then is filtered, "no-response".
+	// 0 means 2; a negative value means no retries.
+	MaxRetries int
+
+	// Rate is the largest number of connects started per second, retries
+	// included. 0 means unlimited.
+	Rate float64
+
+	// Dial opens the connections; it must honour ctx, whose deadline is
+	// the probe's timeout, and should return the errors net.Dialer does
+	// (a *net.OpError wrapping a syscall.Errno). nil means
+	// (*net.Dialer).DialContext of a zero net.Dialer. It is a seam for
+	// dialing from elsewhere, such as another network namespace.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+
+	// Logger receives debug messages about retries and back-offs. nil
+	// means none.
+	Logger *slog.Logger
+}
+
+// ConnectScan probes every TCP port of cfg.Ports on every target with a
+// full connect, as nmap -sT does, and yields one Result per port and
+// target, in no particular order: open ("syn-ack") if the connection
+// was made, closed ("conn-refused") if it was refused, filtered if an
+// ICMP error came back ("host-unreach", "net-unreach") or if every try
+// timed out ("no-response"). A connection made is closed at once with a
+// reset (SO_LINGER 0), so that scans leave no TIME_WAIT sockets behind.
+//
+// A probe that fails otherwise yields its Result, with StateUnknown, and
+// a *ProbeError; the scan goes on. An invalid target (netip.Addr{}) ends
+// the scan with an error before anything is sent. If ctx ends, the scan
+// stops and yields ctx's error last. Breaking out of the loop stops the
+// scan: by the time the loop has ended, every connect has been abandoned
+// and every goroutine of the scan has returned.
+//
+// The scan takes copies of targets and *cfg when it starts iterating.
+func ConnectScan(ctx context.Context, targets []netip.Addr, cfg *ConnectConfig) iter.Seq2[Result, error] {
+	return connectScan(ctx, targets, cfg, nil)
+}
+
+// connectScan is ConnectScan, with a hook for tests to adjust the scanner.
+func connectScan(ctx context.Context, targets []netip.Addr, cfg *ConnectConfig, tweak func(*connectScanner)) iter.Seq2[Result, error] {
+	return func(yield func(Result, error) bool) {
+		s, err := newConnectScanner(targets, cfg)
+		if err == nil && tweak != nil {
+			tweak(s)
+		}
+		if err != nil {
+			yield(Result{}, err)
+			return
+		}
+		if s.total == 0 {
+			return
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		out := make(chan item)
+		go s.run(sctx, out)
+		defer func() {
+			cancel()
+			for range out { // run closes out once every goroutine is done
+			}
+		}()
+		for it := range out {
+			if !yield(it.r, it.err) {
+				return
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			yield(Result{}, err)
+		}
+	}
+}
+
+// item is one value for the iterator.
+type item struct {
+	r   Result
+	err error
+}
+
+// probe is one port of one target still to be probed.
+type probe struct {
+	host      int // index into connectScanner.hosts
+	port      ports.Port
+	tries     int // connects made so far
+	resErrors int // resource errors in a row
+}
+
+// outcome kinds a worker reports to the coordinator.
+const (
+	doneFinal    = iota // a Result was yielded
+	doneTimeout         // timed out, retry it
+	doneResource        // out of fds or local ports: back off, retry it
+)
+
+type outcome struct {
+	p    probe
+	kind int
+}
+
+type connectScanner struct {
+	hosts       []hostState
+	ports       []ports.Port
+	total       int // len(hosts) * len(ports)
+	concurrency int
+	timeout     time.Duration // 0: adaptive
+	retries     int
+	interval    time.Duration // between connect starts; 0: unlimited
+	maxBackoff  time.Duration // after resource errors
+	dial        func(ctx context.Context, network, address string) (net.Conn, error)
+	log         *slog.Logger
+}
+
+func newConnectScanner(targets []netip.Addr, cfg *ConnectConfig) (*connectScanner, error) {
+	if cfg == nil {
+		cfg = &ConnectConfig{}
+	}
+	s := &connectScanner{
+		hosts:   make([]hostState, len(targets)),
+		ports:   slices.Collect(cfg.Ports.Ports(ports.ProtoTCP)),
+		timeout: cfg.Timeout,
+		retries: cfg.MaxRetries,
+		dial:    cfg.Dial,
+		log:     cfg.Logger,
+
+		maxBackoff: maxBackoff,
+	}
+	for i, a := range targets {
+		if !a.IsValid() {
+			return nil, fmt.Errorf("scan: target %d is not a valid address", i)
+		}
+		s.hosts[i].addr = a
+	}
+	s.total = len(s.hosts) * len(s.ports)
+	switch {
+	case s.retries == 0:
+		s.retries = defaultRetries
+	case s.retries < 0:
+		s.retries = 0
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("scan: negative timeout %v", cfg.Timeout)
+	}
+	if !(cfg.Rate >= 0) { // also NaN
+		return nil, fmt.Errorf("scan: invalid rate %v", cfg.Rate)
+	}
+	if cfg.Rate > 0 {
+		s.interval = max(time.Duration(float64(time.Second)/cfg.Rate), 1)
+	}
+	s.concurrency = cfg.Concurrency
+	if s.concurrency <= 0 {
+		s.concurrency = defaultConcurrency()
+	}
+	s.concurrency = max(1, min(s.concurrency, s.total))
+	if s.dial == nil {
+		var d net.Dialer
+		s.dial = d.DialContext
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// defaultConcurrency derives the default from the file descriptor limit
+// and the ephemeral port range.
+func defaultConcurrency() int {
+	n := fdLimit() - fdSpare
+	return max(1, min(n, ephemeralPorts(), maxDefaultConcurrency))
+}
+
+// run coordinates the scan: it hands probes to the workers, respecting
+// the rate and the concurrency limit, and takes back those to retry. It
+// closes out when every worker has returned.
+func (s *connectScanner) run(ctx context.Context, out chan<- item) {
+	jobs := make(chan probe)
+	done := make(chan outcome)
+	var wg sync.WaitGroup
+	workers := 0 // started lazily, so that a slow scan needs few
+	defer func() {
+		close(jobs)
+		wg.Wait()
+		close(out)
+	}()
+
+	type delayedProbe struct {
+		at time.Time
+		p  probe
+	}
+	var (
+		next      int // next fresh probe: host next%len(hosts), port next/len(hosts)
+		finished  int
+		inflight  int
+		limit     = s.concurrency // lowered on resource errors, raised again slowly
+		growth    int
+		retry     []probe // ready to go again, before fresh probes
+		delayed   []delayedProbe
+		nextStart time.Time // rate limit
+		timer     = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+	nh := len(s.hosts)
+	for finished < s.total {
+		now := time.Now()
+		// Move backed-off probes whose time has come to retry.
+		var wake time.Time
+		delayed = slices.DeleteFunc(delayed, func(d delayedProbe) bool {
+			if !d.at.After(now) {
+				retry = append(retry, d.p)
+				return true
+			}
+			if wake.IsZero() || d.at.Before(wake) {
+				wake = d.at
+			}
+			return false
+		})
+
+		var send chan probe
+		var cand probe
+		if inflight < limit && (len(retry) > 0 || next < s.total) {
+			if s.interval > 0 && now.Before(nextStart) {
+				if wake.IsZero() || nextStart.Before(wake) {
+					wake = nextStart
+				}
+			} else {
+				send = jobs
+				if workers <= inflight && workers < s.concurrency {
+					workers++
+					wg.Go(func() { s.worker(ctx, jobs, done, out) })
+				}
+				if len(retry) > 0 {
+					cand = retry[0]
+				} else {
+					cand = probe{host: next % nh, port: s.ports[next/nh]}
+				}
+			}
+		}
+		var timerC <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(wake.Sub(now))
+			timerC = timer.C
+		}
+
+		select {
+		case send <- cand:
+			inflight++
+			if len(retry) > 0 {
+				retry = retry[1:]
+			} else {
+				next++
+			}
+			if s.interval > 0 {
+				if nextStart.Before(now) {
+					nextStart = now
+				}
+				nextStart = nextStart.Add(s.interval)
+			}
+		case o := <-done:
+			inflight--
+			switch o.kind {
+			case doneFinal:
+				finished++
+			case doneTimeout:
+				retry = append(retry, o.p)
+			case doneResource:
+				// The other connects in flight hold what there is: go no
+				// higher than them for now.
+				limit = max(1, inflight-inflight/8)
+				growth = 0
+				d := min(minBackoff<<min(o.p.resErrors-1, 16), s.maxBackoff)
+				delayed = append(delayed, delayedProbe{at: time.Now().Add(d), p: o.p})
+				s.log.Debug("scan: connect: out of resources, backing off",
+					"addr", s.hosts[o.p.host].addr, "port", o.p.port,
+					"inflight", inflight, "limit", limit, "backoff", d)
+			}
+			if o.kind != doneResource && limit < s.concurrency {
+				if growth++; growth >= 4 {
+					limit++
+					growth = 0
+				}
+			}
+		case <-timerC:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// worker makes connects until jobs is closed or ctx ends.
+func (s *connectScanner) worker(ctx context.Context, jobs <-chan probe, done chan<- outcome, out chan<- item) {
+	for p := range jobs {
+		kind := s.connect(ctx, &p, out)
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case done <- outcome{p, kind}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// connect probes p once and either sends its result to out or tells how
+// it should be retried.
+func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item) int {
+	h := &s.hosts[p.host]
+	ap := netip.AddrPortFrom(h.addr, uint16(p.port))
+	timeout := s.timeout
+	if timeout == 0 {
+		timeout = h.timeout()
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	start := time.Now()
+	c, err := s.dial(dctx, "tcp", ap.String())
+	rtt := time.Since(start)
+	cancel()
+	if ctx.Err() != nil { // the scan is over
+		if c != nil {
+			closeReset(c)
+		}
+		return doneFinal
+	}
+	r := Result{Addr: h.addr, Port: p.port, Proto: ports.ProtoTCP, Tries: p.tries + 1}
+	var perr error
+	switch {
+	case err == nil:
+		closeReset(c)
+		h.sample(rtt)
+		r.State, r.Reason, r.RTT = StateOpen, ReasonSynAck, rtt
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE),
+		errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.ENOBUFS):
+		p.resErrors++
+		if p.resErrors < maxResourceErrors {
+			return doneResource
+		}
+		r.Tries = p.tries
+		perr = &ProbeError{Op: "connect", Proto: ports.ProtoTCP, Addr: ap, Err: err}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		h.sample(rtt)
+		r.State, r.Reason, r.RTT = StateClosed, ReasonConnRefused, rtt
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
+		r.State, r.Reason, r.RTT = StateFiltered, ReasonHostUnreach, rtt
+	case errors.Is(err, syscall.ENETUNREACH):
+		r.State, r.Reason, r.RTT = StateFiltered, ReasonNetUnreach, rtt
+	case isTimeout(err):
+		p.tries++
+		p.resErrors = 0
+		if p.tries <= s.retries {
+			s.log.Debug("scan: connect timed out, retrying", "addr", ap, "try", p.tries, "timeout", timeout)
+			return doneTimeout
+		}
+		r.State, r.Reason, r.Tries = StateFiltered, ReasonNoResponse, p.tries
+	default:
+		perr = &ProbeError{Op: "connect", Proto: ports.ProtoTCP, Addr: ap, Err: err}
+	}
+	select {
+	case out <- item{r, perr}:
+	case <-ctx.Done():
+	}
+	return doneFinal
+}
+
+// isTimeout reports whether a dial failed by timing out, in the dialer's
+// deadline or in the kernel (ETIMEDOUT).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, syscall.ETIMEDOUT) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// closeReset closes c with a reset rather than a FIN where it can.
+func closeReset(c net.Conn) {
+	if l, ok := c.(interface{ SetLinger(int) error }); ok {
+		l.SetLinger(0)
+	}
+	c.Close()
+}
+
+// hostState is what the scan knows about one target.
+type hostState struct {
+	addr netip.Addr
+
+	mu     sync.Mutex
+	srtt   time.Duration // 0: no sample yet
+	rttvar time.Duration
+}
+
+// sample adds a measured round trip, as RFC 6298 section 2 does.
+func (h *hostState) sample(rtt time.Duration) {
+	rtt = max(rtt, 1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.srtt == 0 {
+		h.srtt, h.rttvar = rtt, rtt/2
+		return
+	}
+	d := h.srtt - rtt
+	if d < 0 {
+		d = -d
+	}
+	h.rttvar = (3*h.rttvar + d) / 4
+	h.srtt = (7*h.srtt + rtt) / 8
+}
+
+// timeout returns the connect timeout for the host.
+func (h *hostState) timeout() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.srtt == 0 {
+		return InitialTimeout
+	}
+	return min(max(h.srtt+4*h.rttvar, MinTimeout), MaxTimeout)
+}
+
+// parseRange parses "lo hi", as in /proc/sys/net/ipv4/ip_local_port_range,
+// and returns the number of ports, or 0.
+func parseRange(s string) int {
+	var f []int
+	for _, w := range strings.Fields(s) {
+		n, err := strconv.Atoi(w)
+		if err != nil {
+			return 0
+		}
+		f = append(f, n)
+	}
+	if len(f) != 2 || f[1] < f[0] {
+		return 0
+	}
+	return f[1] - f[0] + 1
+}

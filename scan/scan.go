@@ -1,0 +1,90 @@
+// Package scan finds the state of ports on hosts: TCP connect scans
+// ([ConnectScan]), with SYN and UDP scans to follow. Scans stream their
+// results as an iter.Seq2, so that a break stops them; they retry probes
+// that got no answer, can be rate limited, and adapt their timeouts to the
+// round-trip times they measure.
+//
+// Scans send traffic to the addresses they are given and nowhere else.
+package scan
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/portkit/ports"
+)
+
+// State is what a scan concluded about a port, with nmap's meanings.
+type State uint8
+
+// Port states. The zero State, StateUnknown, comes only with an error.
+const (
+	StateUnknown      State = iota // no conclusion; the probe failed with an error
+	StateOpen                      // something accepts connections (TCP) or answered (UDP)
+	StateClosed                    // reachable, but nothing listens: RST or ICMP port unreachable
+	StateFiltered                  // no answer after every retry, or an ICMP unreachable error
+	StateOpenFiltered              // no answer, which for UDP may mean open or filtered
+)
+
+// String returns nmap's name for the state: "open", "closed", "filtered",
+// "open|filtered" or "unknown".
+func (s State) String() string {
+	switch s {
+	case StateUnknown:
+		return "unknown"
+	case StateOpen:
+		return "open"
+	case StateClosed:
+		return "closed"
+	case StateFiltered:
+		return "filtered"
+	case StateOpenFiltered:
+		return "open|filtered"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reasons, in nmap's words, for a port's state.
+const (
+	ReasonSynAck      = "syn-ack"      // the handshake completed (connect scan) or a SYN-ACK came back
+	ReasonConnRefused = "conn-refused" // connect(2) failed with ECONNREFUSED: a RST came back
+	ReasonNoResponse  = "no-response"  // nothing came back, after every retry
+	ReasonHostUnreach = "host-unreach" // EHOSTUNREACH: ICMP host unreachable, or no neighbour answered
+	ReasonNetUnreach  = "net-unreach"  // ENETUNREACH: ICMP network unreachable, or no route
+)
+
+// Result is the outcome of probing one port of one host.
+type Result struct {
+	Addr   netip.Addr  // the target, as given to the scan
+	Port   ports.Port  // the port probed
+	Proto  ports.Proto // ports.ProtoTCP for a connect scan
+	State  State
+	Reason string        // why State was concluded: one of the Reason constants
+	RTT    time.Duration // time the answering probe took; 0 when nothing answered
+	Tries  int           // probes sent for this port, 1 if the first one was answered
+}
+
+// AddrPort returns the target address and port as a netip.AddrPort.
+func (r Result) AddrPort() netip.AddrPort { return netip.AddrPortFrom(r.Addr, uint16(r.Port)) }
+
+// ProbeError reports a probe that failed in a way that says nothing about
+// the port, such as a local firewall refusing the connection (EPERM) or
+// file descriptors that stayed exhausted. Unwrap gives the underlying
+// error, so errors.Is(err, syscall.EPERM) works.
+type ProbeError struct {
+	Op    string         // "connect"
+	Proto ports.Proto    // the protocol of the probe
+	Addr  netip.AddrPort // the target address and port
+	Err   error          // what went wrong
+}
+
+func (e *ProbeError) Error() string {
+	return "scan: " + e.Op + " " + e.Proto.String() + " " + e.Addr.String() + ": " + e.Err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *ProbeError) Unwrap() error { return e.Err }
