@@ -6,58 +6,71 @@ import (
 	"testing"
 )
 
-// TestDependencyRules enforces the layering: library packages stay
-// usable on their own, and the small ones stay free of I/O.
+// TestDependencyRules enforces the layering of STYLE.md for every GOOS
+// CI builds: library packages stay usable on their own, the small ones
+// stay free of I/O, and none needs cgo.
 func TestDependencyRules(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
 	}
 	const mod = "github.com/portkit/ports"
-	// Forbidden for every library package (anything outside cmd/ and
-	// internal/), directly or through its dependencies.
-	// flag and log are banned as direct imports only: log/slog, which
-	// libraries may use for an optional logger, imports log itself.
+	// Banned for every library package (anything outside cmd/ and
+	// internal/): flag and log as direct imports (log/slog, which a
+	// library may use for an optional logger, imports log itself), the
+	// rest anywhere in the dependencies.
 	libraryDirect := []string{"flag", "log"}
-	libraryBans := []string{"runtime/cgo", "github.com/spf13/cobra", "github.com/spf13/pflag", mod + "/internal/cli", mod + "/internal/render"}
+	libraryDeps := []string{"runtime/cgo", "github.com/spf13/cobra", "github.com/spf13/pflag",
+		mod + "/internal/cli", mod + "/internal/render", mod + "/internal/porttest"}
 	rules := []struct {
 		pkg     string
-		direct  []string // forbidden direct imports
-		deps    []string // forbidden anywhere in the dependencies
-		stdOnly bool     // only the standard library (and the module itself)
+		direct  []string // banned direct imports
+		deps    []string // banned anywhere in the dependencies
+		allowed []string // module path prefixes allowed besides the standard library and this module
 	}{
-		{pkg: ".", direct: []string{"net", "os", "syscall"}, stdOnly: true},
+		{pkg: ".", direct: []string{"net", "os", "syscall"}},
 		{pkg: "./registry", direct: []string{"os", "net", "syscall"}},
-		{pkg: "./hostports", deps: []string{mod + "/registry"}},
+		{pkg: "./hostports", deps: []string{mod + "/registry"}, allowed: []string{"golang.org/x/sys/"}},
 		{pkg: "./flow", direct: []string{"os", "net", "syscall"}},
-		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}},
-		{pkg: "./wire", direct: []string{"os", "net", "syscall"}},
-		{pkg: "./pcapfile", deps: []string{mod + "/wire"}, direct: []string{"net", "syscall"}},
-		{pkg: "./socktable", deps: []string{mod + "/registry", mod + "/hostports"}},
+		{pkg: "./socktable", deps: []string{mod + "/registry", mod + "/hostports"}, allowed: []string{"golang.org/x/sys/"}},
+		{pkg: "./wire", direct: []string{"os", "os/exec", "net", "syscall", "io/fs", "unsafe", "fmt"}}, // fmt: decoding must not allocate
+		{pkg: "./pcapfile", direct: []string{"os", "net", "syscall", "unsafe"}, deps: []string{mod + "/wire"}},
+		{pkg: "./filter", direct: []string{"os", "net", "syscall", "os/exec", "unsafe"}, deps: []string{"github.com/gopacket/gopacket"},
+			allowed: []string{"golang.org/x/net/bpf"}},
+		{pkg: "./capture", deps: []string{mod + "/scan", mod + "/socktable"},
+			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {
-			direct := goList(t, goos, "{{join .Imports \"\\n\"}}", r.pkg)
-			deps := goList(t, goos, "{{.ImportPath}}{{if .Standard}} std{{end}}", "-deps", r.pkg)
-			for _, imp := range direct {
+			for _, imp := range goList(t, goos, "{{join .Imports \"\\n\"}}", r.pkg) {
 				for _, ban := range append(r.direct, libraryDirect...) {
 					if imp == ban {
 						t.Errorf("GOOS=%s: %s imports %s", goos, r.pkg, ban)
 					}
 				}
 			}
-			for _, line := range deps {
+			for _, line := range goList(t, goos, "{{.ImportPath}}{{if .Standard}} std{{end}}", "-deps", r.pkg) {
 				path, std := strings.CutSuffix(line, " std")
-				for _, ban := range append(r.deps, libraryBans...) {
+				for _, ban := range append(r.deps, libraryDeps...) {
 					if path == ban {
 						t.Errorf("GOOS=%s: %s depends on %s", goos, r.pkg, ban)
 					}
 				}
-				if r.stdOnly && !std && !strings.HasPrefix(path, mod) {
-					t.Errorf("GOOS=%s: %s depends on %s, outside the standard library", goos, r.pkg, path)
+				if !std && path != mod && !strings.HasPrefix(path, mod+"/") && !hasAnyPrefix(path, r.allowed) {
+					t.Errorf("GOOS=%s: %s depends on %s, which its rule does not allow", goos, r.pkg, path)
 				}
 			}
 		}
 	}
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func goList(t *testing.T, goos, format string, args ...string) []string {
