@@ -104,6 +104,7 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 		newDecodeCmd(),
 		newFlowsCmd(),
 		newCaptureCmd(),
+		newScanCmd(),
 		newVersionCmd(),
 	)
 	wrapRunE(root)

@@ -1,0 +1,344 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/registry"
+	"github.com/portkit/ports/scan"
+)
+
+// scanNmapFlags are nmap's multi-letter single-dash options. pflag reads
+// "-oX" as -o with the value "X", so the command parses its own flags and
+// turns these into their long forms ("--oX") first.
+var scanNmapFlags = []string{"iL", "oJ", "oG", "oX", "sT", "sS", "sU", "sV"}
+
+// scanOpts is the command line of `ports scan`.
+type scanOpts struct {
+	ff             formatFlags
+	inputList      string
+	exclude        string
+	excludeFile    string
+	allAddrs       bool
+	v4, v6         bool
+	portArg        string
+	top            int
+	excludePorts   string
+	sT, sS, sU, sV bool
+	rate           float64
+	maxRetries     int
+	timeout        time.Duration
+	concurrency    int
+	allStates      bool
+	oJ, oG, oX     string
+}
+
+func newScanCmd() *cobra.Command {
+	var o scanOpts
+	cmd := &cobra.Command{
+		Use:   "scan [flags] TARGET...",
+		Short: "Find the open ports of hosts (TCP connect scan)",
+		Long: `Scan hosts for open TCP ports with full connects, as nmap -sT does: open
+when the connection is made (syn-ack), closed when it is refused
+(conn-refused), filtered when an ICMP error comes back or every try times
+out (no-response). Connections made are reset at once.
+
+TARGETs are addresses (192.0.2.1, 2001:db8::1), CIDR blocks
+(192.0.2.0/24), nmap octet ranges (10.0.0.1-20, 10.0.0.*) and host names;
+-iL FILE reads more from a file (white space separated, # comments).
+A host name resolves to one address, IPv4 first, unless --all-addrs. A
+host name that does not resolve is reported and the other targets are
+scanned; the exit code is then 1.
+
+-p takes a port set (22,80,8000-8100,http,-); by default the 1,000 ports
+of the project's top-ports list are scanned, --top N takes the first N.
+The timeout adapts to each host's round-trip times unless --timeout.
+
+The table lists the open ports of each host, then how many closed and
+filtered ports it does not show; --all-states (-v) shows them.
+--format json|jsonl writes the same results as JSON (jsonl as they
+arrive). -oJ FILE writes every result as JSON lines, -oG FILE nmap's
+greppable format, -oX FILE nmap's XML ("-" is standard output, in place of
+the table). nmap's single-dash spellings (-iL, -oX, -sT) work, as do
+--iL, --oX, --sT.
+
+Only the TCP connect scan (-sT) exists for now: -sS, -sU and -sV are
+refused. A scan that completes exits 0, open ports or not.`,
+		Example: `  ports scan 127.0.0.1
+  ports scan -p 1-1024 192.0.2.0/28 --format jsonl
+  ports scan --top 100 -oX scan.xml -iL hosts.txt
+  ports scan -p 22,80,443 --all-states ::1`,
+		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, raw []string) error {
+			fs := cmd.Flags()
+			if err := fs.Parse(scanRewriteArgs(raw)); err != nil {
+				return usagef("%v", err)
+			}
+			if h, _ := fs.GetBool("help"); h {
+				return cmd.Help()
+			}
+			return runScan(cmd, &o, raw, fs.Args())
+		},
+	}
+	fs := cmd.Flags()
+	o.ff.add(fs)
+	fs.StringVar(&o.inputList, "iL", "", "read targets from `FILE` (-iL)")
+	fs.StringVar(&o.exclude, "exclude", "", "do not scan these targets: a comma-separated `LIST`")
+	fs.StringVar(&o.excludeFile, "exclude-file", "", "do not scan the targets in `FILE`")
+	fs.BoolVar(&o.allAddrs, "all-addrs", false, "scan every address a host name resolves to")
+	fs.BoolVarP(&o.v4, "ipv4", "4", false, "IPv4 targets only")
+	fs.BoolVarP(&o.v6, "ipv6", "6", false, "IPv6 targets only")
+	fs.StringVarP(&o.portArg, "ports", "p", "", "scan these ports: a port `SET` such as 22,80,8000-8100,http")
+	fs.IntVar(&o.top, "top", 0, "scan the `N` most common ports")
+	fs.StringVar(&o.excludePorts, "exclude-ports", "", "do not scan these ports: a port `SET`")
+	fs.BoolVar(&o.sT, "sT", false, "TCP connect scan (-sT; the default)")
+	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; not implemented yet)")
+	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; not implemented yet)")
+	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV; not implemented yet)")
+	fs.Float64Var(&o.rate, "rate", 0, "start at most `N` connects per second (0: no limit)")
+	fs.IntVar(&o.maxRetries, "max-retries", 2, "probe a silent port at most `N` more times")
+	fs.DurationVar(&o.timeout, "timeout", 0, "fixed connect timeout `DUR` (default: adaptive per host)")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "at most `N` connects at once (default: from the file descriptor limit)")
+	fs.BoolVarP(&o.allStates, "all-states", "v", false, "list closed and filtered ports too")
+	fs.StringVar(&o.oJ, "oJ", "", "write every result as JSON lines to `FILE` (-oJ)")
+	fs.StringVar(&o.oG, "oG", "", "write nmap's greppable output to `FILE` (-oG)")
+	fs.StringVar(&o.oX, "oX", "", "write nmap's XML output to `FILE` (-oX)")
+	fs.BoolP("help", "h", false, "help for scan")
+	return cmd
+}
+
+// scanRewriteArgs turns nmap's single-dash options into long ones, up to
+// a "--".
+func scanRewriteArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) >= 3 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if slices.Contains(scanNmapFlags, name) {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// scanTarget is one address to scan and the name it came from.
+type scanTarget struct {
+	addr netip.Addr
+	name string
+}
+
+// scanPlan is a checked command line, ready to scan.
+type scanPlan struct {
+	targets    []scanTarget
+	unresolved int
+	set        ports.Set // TCP ports
+	cfg        scan.ConnectConfig
+	format     render.Format
+}
+
+func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
+	fs := cmd.Flags()
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	format, err := o.ff.get(fs)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{o.sS, "-sS"}, {o.sU, "-sU"}, {o.sV, "-sV"}} {
+		if f.on {
+			return usagef("%s is not implemented yet; use -sT", f.name)
+		}
+	}
+	p := &scanPlan{format: format}
+	if p.set, err = scanPorts(o, fs.Changed("top")); err != nil {
+		return err
+	}
+	if fs.Changed("max-retries") {
+		switch {
+		case o.maxRetries < 0:
+			return usagef("--max-retries %d: want 0 or more", o.maxRetries)
+		case o.maxRetries == 0:
+			p.cfg.MaxRetries = -1
+		default:
+			p.cfg.MaxRetries = o.maxRetries
+		}
+	}
+	if o.timeout < 0 || fs.Changed("timeout") && o.timeout == 0 {
+		return usagef("--timeout %v: want a positive duration such as 500ms", o.timeout)
+	}
+	if !(o.rate >= 0) {
+		return usagef("--rate %v: want 0 (no limit) or more", o.rate)
+	}
+	if o.concurrency < 0 {
+		return usagef("--concurrency %d: want 1 or more", o.concurrency)
+	}
+	p.cfg.Ports, p.cfg.Timeout, p.cfg.Rate, p.cfg.Concurrency = p.set, o.timeout, o.rate, o.concurrency
+
+	specs := slices.Clone(args)
+	if o.inputList != "" {
+		more, err := scanReadList(o.inputList, "-iL")
+		if err != nil {
+			return err
+		}
+		specs = append(specs, more...)
+	}
+	topts := &scan.TargetOptions{AllAddrs: o.allAddrs}
+	if o.v4 != o.v6 {
+		topts.Family = 4
+		if o.v6 {
+			topts.Family = 6
+		}
+	}
+	for _, e := range strings.Split(o.exclude, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			topts.Exclude = append(topts.Exclude, e)
+		}
+	}
+	if o.excludeFile != "" {
+		more, err := scanReadList(o.excludeFile, "--exclude-file")
+		if err != nil {
+			return err
+		}
+		topts.Exclude = append(topts.Exclude, more...)
+	}
+	if len(specs) == 0 {
+		return usagef("missing TARGET: an address, CIDR block, range or host name to scan")
+	}
+	if err := p.resolve(ctx, specs, topts, stderr); err != nil {
+		return err
+	}
+	if len(p.targets) == 0 {
+		if p.unresolved > 0 {
+			return errSilent
+		}
+		return &runError{errors.New("no targets left to scan after the exclusions")}
+	}
+	if err := scanExec(ctx, cmd, o, p, raw); err != nil {
+		return err
+	}
+	if p.unresolved > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+// scanPorts returns the TCP ports to scan.
+func scanPorts(o *scanOpts, topSet bool) (ports.Set, error) {
+	var set ports.Set
+	switch {
+	case o.portArg != "" && topSet:
+		return set, usagef("-p and --top conflict: give one")
+	case o.portArg != "":
+		s, err := ports.ParseSet(o.portArg, registry.Default())
+		if err != nil {
+			return set, usagef("-p: %v", err)
+		}
+		for _, r := range s.Ranges(ports.ProtoTCP) {
+			set.Add(ports.ProtoTCP, r)
+		}
+		if set.IsEmpty() {
+			return set, usagef("-p %q holds no TCP port", o.portArg)
+		}
+	case topSet:
+		if o.top < 1 {
+			return set, usagef("--top %d: want 1 or more", o.top)
+		}
+		for _, pt := range scan.TopPorts(ports.ProtoTCP, o.top) {
+			set.Add(ports.ProtoTCP, ports.Range{First: pt, Last: pt})
+		}
+	default:
+		set = scan.DefaultPorts(ports.ProtoTCP)
+	}
+	if o.excludePorts != "" {
+		ex, err := ports.ParseSet(o.excludePorts, registry.Default())
+		if err != nil {
+			return set, usagef("--exclude-ports: %v", err)
+		}
+		set.Remove(ex)
+		if set.Len(ports.ProtoTCP) == 0 {
+			return set, usagef("--exclude-ports %q leaves no port to scan", o.excludePorts)
+		}
+	}
+	return set, nil
+}
+
+// scanReadList reads a file of target specs.
+func scanReadList(name, flag string) ([]string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, &runError{fmt.Errorf("%s: %w", flag, err)}
+	}
+	defer f.Close()
+	specs, err := scan.ReadTargetFile(f)
+	if err != nil {
+		return nil, &runError{fmt.Errorf("%s %s: %w", flag, name, err)}
+	}
+	return specs, nil
+}
+
+// resolve turns the specs into targets. Syntax errors are usage errors;
+// a host name that does not resolve is reported on stderr and counted.
+func (p *scanPlan) resolve(ctx context.Context, specs []string, topts *scan.TargetOptions, stderr io.Writer) error {
+	seen := map[netip.Addr]bool{}
+	for t, err := range scan.ParseTargets(ctx, specs, topts) {
+		var te *scan.TargetError
+		switch {
+		case err == nil:
+			if !seen[t.Addr] {
+				seen[t.Addr] = true
+				p.targets = append(p.targets, scanTarget{t.Addr, t.Name})
+			}
+		case errors.Is(err, scan.ErrNoTargets):
+			return usagef("missing TARGET: an address, CIDR block, range or host name to scan")
+		case errors.As(err, &te) && (te.Err == nil || errors.Is(err, scan.ErrTooManyTargets)):
+			return usagef("%v", err)
+		case errors.As(err, &te) && !te.Exclude && ctx.Err() == nil:
+			p.unresolved++
+			fmt.Fprintf(stderr, "ports scan: %v; scanning the other targets\n", err)
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// serviceNames caches registry names of TCP ports.
+type serviceNames struct {
+	reg   *registry.Registry
+	names map[ports.Port]string
+}
+
+func (s *serviceNames) name(p ports.Port) string {
+	if n, ok := s.names[p]; ok {
+		return n
+	}
+	n := ""
+	for rec := range s.reg.Port(ports.ProtoTCP, p) {
+		if rec.Name != "" {
+			n = rec.Name
+			break
+		}
+	}
+	s.names[p] = n
+	return n
+}

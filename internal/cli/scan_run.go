@@ -1,0 +1,505 @@
+package cli
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/registry"
+	"github.com/portkit/ports/scan"
+)
+
+// maxProbeErrors is how many failed probes are reported one by one.
+const maxProbeErrors = 5
+
+// scanHost gathers the results of one target.
+type scanHost struct {
+	scanTarget
+	results []render.ScanResultV1
+	rtts    []time.Duration // of the answered probes, in the order of the answers
+}
+
+// up reports whether the host answered on some port, and why.
+func (h *scanHost) up() (bool, string) {
+	reason := ""
+	for _, r := range h.results {
+		switch r.State {
+		case "open":
+			return true, scan.ReasonSynAck
+		case "closed":
+			reason = scan.ReasonConnRefused
+		}
+	}
+	return reason != "", reason
+}
+
+// shown reports whether the table lists a port in state.
+func (o *scanOpts) shown(state string) bool {
+	return o.allStates || state != "closed" && state != "filtered"
+}
+
+// scanOutput is a file output: -oJ, -oG or -oX.
+type scanOutput struct {
+	flag string
+	w    *bufio.Writer
+	f    *os.File // nil for standard output
+}
+
+func openScanOutput(flag, name string, stdout io.Writer) (*scanOutput, error) {
+	if name == "" {
+		return nil, nil
+	}
+	if name == "-" {
+		return &scanOutput{flag: flag, w: bufio.NewWriter(stdout)}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, &runError{fmt.Errorf("%s: %w", flag, err)}
+	}
+	return &scanOutput{flag: flag, w: bufio.NewWriter(f), f: f}, nil
+}
+
+func (s *scanOutput) close() error {
+	if s == nil {
+		return nil
+	}
+	err := s.w.Flush()
+	if s.f != nil {
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.flag, err)
+	}
+	return nil
+}
+
+// scanExec runs the scan of plan p and writes its outputs.
+func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan, raw []string) (err error) {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	var outs [3]*scanOutput
+	for i, f := range []struct{ flag, name string }{{"-oJ", o.oJ}, {"-oG", o.oG}, {"-oX", o.oX}} {
+		if outs[i], err = openScanOutput(f.flag, f.name, stdout); err != nil {
+			for _, s := range outs[:i] {
+				s.close()
+			}
+			return err
+		}
+	}
+	defer func() {
+		for _, s := range outs {
+			if cerr := s.close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}
+	}()
+	oJ, oG, oX := outs[0], outs[1], outs[2]
+	// A file output on standard output takes the place of the listing.
+	listing := (oJ == nil || oJ.f != nil) && (oG == nil || oG.f != nil) && (oX == nil || oX.f != nil)
+
+	hosts := make([]*scanHost, len(p.targets))
+	index := make(map[netip.Addr]*scanHost, len(hosts))
+	addrs := make([]netip.Addr, len(hosts))
+	for i, t := range p.targets {
+		hosts[i] = &scanHost{scanTarget: t}
+		index[t.addr] = hosts[i]
+		addrs[i] = t.addr
+	}
+	names := &serviceNames{reg: registry.Default(), names: map[ports.Port]string{}}
+	var stream *render.Stream[render.ScanResultV1]
+	if listing && p.format == render.JSONL {
+		stream = render.NewStream[render.ScanResultV1](stdout, render.JSONL, nil)
+	}
+	var jenc *json.Encoder
+	if oJ != nil {
+		jenc = json.NewEncoder(oJ.w)
+		jenc.SetEscapeHTML(false)
+	}
+
+	total := len(addrs) * p.set.Len(ports.ProtoTCP)
+	var done atomic.Int64
+	start := time.Now()
+	stopProgress := func() {}
+	if isTerminal(stderr) {
+		stopProgress = scanProgress(stderr, &done, total, start)
+	}
+	probeErrors := 0
+	var scanErr error
+	for r, perr := range scan.ConnectScan(ctx, addrs, &p.cfg) {
+		if perr != nil && r.Addr == (netip.Addr{}) {
+			scanErr = perr // the scan ended
+			break
+		}
+		done.Add(1)
+		h := index[r.Addr]
+		if h == nil {
+			continue
+		}
+		if perr != nil {
+			if probeErrors++; probeErrors <= maxProbeErrors {
+				stopProgress()
+				fmt.Fprintf(stderr, "ports scan: %v\n", perr)
+				if isTerminal(stderr) {
+					stopProgress = scanProgress(stderr, &done, total, start)
+				}
+			}
+		}
+		v := render.ScanResultV1{
+			Addr: r.Addr.String(), Host: h.name, Port: uint16(r.Port), Proto: r.Proto.String(),
+			State: r.State.String(), Reason: r.Reason, RTTms: render.Millis(r.RTT), Tries: r.Tries,
+			Service: names.name(r.Port),
+		}
+		if v.Reason == "" {
+			v.Reason = "error"
+		}
+		h.results = append(h.results, v)
+		if r.State == scan.StateOpen || r.State == scan.StateClosed {
+			h.rtts = append(h.rtts, r.RTT)
+		}
+		if jenc != nil {
+			if err := jenc.Encode(v); err != nil {
+				stopProgress()
+				return fmt.Errorf("-oJ: %w", err)
+			}
+		}
+		if stream != nil && o.shown(v.State) {
+			if err := stream.Write(v); err != nil {
+				stopProgress()
+				return err
+			}
+		}
+	}
+	stopProgress()
+	end := time.Now()
+	for _, h := range hosts {
+		slices.SortFunc(h.results, func(a, b render.ScanResultV1) int { return cmp.Compare(a.Port, b.Port) })
+	}
+	if stream != nil {
+		if err := stream.Close(); err != nil {
+			return err
+		}
+	}
+	if listing && p.format != render.JSONL {
+		if err := writeScanListing(stdout, p.format, o, hosts); err != nil {
+			return err
+		}
+	}
+	cmdline := strings.TrimSpace("ports scan " + strings.Join(raw, " "))
+	if oG != nil {
+		writeScanGrep(oG.w, o, hosts, cmdline, start, end)
+	}
+	if oX != nil {
+		if err := writeScanXML(oX.w, o, p, hosts, cmdline, start, end); err != nil {
+			return fmt.Errorf("-oX: %w", err)
+		}
+	}
+	if scanErr != nil {
+		if errors.Is(scanErr, context.Canceled) {
+			return &runError{errors.New("interrupted")}
+		}
+		return scanErr
+	}
+	if probeErrors > 0 {
+		return &runError{fmt.Errorf("%d probes failed; their ports' states are unknown", probeErrors)}
+	}
+	return nil
+}
+
+// scanProgress redraws a progress line on the terminal w until the
+// returned function is called, which clears it.
+func scanProgress(w io.Writer, done *atomic.Int64, total int, start time.Time) func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				fmt.Fprint(w, "\r\x1b[K")
+				return
+			case <-t.C:
+			}
+			n := done.Load()
+			el := time.Since(start)
+			rate := float64(n) / el.Seconds()
+			eta := "?"
+			if rate > 0 {
+				eta = (time.Duration(float64(int64(total)-n) / rate * float64(time.Second))).Round(time.Second).String()
+			}
+			fmt.Fprintf(w, "\r\x1b[Kscanning: %d/%d ports, %.0f/s, ETA %s", n, total, rate, eta)
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			wg.Wait()
+		})
+	}
+}
+
+// writeScanListing writes the table, or a JSON array, of the ports shown.
+func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*scanHost) error {
+	if format == render.JSON {
+		out := render.NewStream[render.ScanResultV1](w, render.JSON, nil)
+		for _, h := range hosts {
+			for _, r := range h.results {
+				if o.shown(r.State) {
+					if err := out.Write(r); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return out.Close()
+	}
+	bw := bufio.NewWriter(w)
+	a := render.NewAligner(bw)
+	var row []byte
+	for i, h := range hosts {
+		if i > 0 {
+			a.Write([]byte("\n"))
+		}
+		title := "scan report for " + h.addr.String()
+		if h.name != "" {
+			title = "scan report for " + h.name + " (" + h.addr.String() + ")"
+		}
+		if up, _ := h.up(); !up {
+			title += ": no answer"
+		}
+		a.Write([]byte(title + "\n"))
+		header := false
+		hidden := map[string]int{}
+		for _, r := range h.results {
+			if !o.shown(r.State) {
+				hidden[r.State]++
+				continue
+			}
+			if !header {
+				a.Write([]byte(render.ScanHeader + "\n"))
+				header = true
+			}
+			row = append(render.AppendScanRow(row[:0], r), '\n')
+			a.Write(row)
+		}
+		if !o.allStates {
+			fmt.Fprintf(a, "%d closed, %d filtered ports not shown\n", hidden["closed"], hidden["filtered"])
+		}
+	}
+	if err := a.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// scanHidden counts the ports of h not listed, per state, largest first.
+func scanHidden(o *scanOpts, h *scanHost) (states []string, counts map[string][]render.ScanResultV1) {
+	counts = map[string][]render.ScanResultV1{}
+	for _, r := range h.results {
+		if !o.shown(r.State) {
+			if counts[r.State] == nil {
+				states = append(states, r.State)
+			}
+			counts[r.State] = append(counts[r.State], r)
+		}
+	}
+	slices.SortStableFunc(states, func(a, b string) int { return cmp.Compare(len(counts[b]), len(counts[a])) })
+	return states, counts
+}
+
+// nmapTime formats t as nmap does in its outputs.
+func nmapTime(t time.Time) string { return t.Format(time.ANSIC) }
+
+// scanSummary is nmap's closing summary, after "done at DATE".
+func scanSummary(hosts []*scanHost, elapsed time.Duration) string {
+	up := 0
+	for _, h := range hosts {
+		if ok, _ := h.up(); ok {
+			up++
+		}
+	}
+	return fmt.Sprintf("%d IP %s (%d %s up) scanned in %.2f seconds",
+		len(hosts), plural(len(hosts), "address", "addresses"), up, plural(up, "host", "hosts"), elapsed.Seconds())
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// writeScanGrep writes nmap's greppable output (-oG).
+func writeScanGrep(w io.Writer, o *scanOpts, hosts []*scanHost, cmdline string, start, end time.Time) {
+	fmt.Fprintf(w, "# ports %s scan initiated %s as: %s\n", version(), nmapTime(start), cmdline)
+	for _, h := range hosts {
+		prefix := "Host: " + h.addr.String() + " (" + h.name + ")\t"
+		up, _ := h.up()
+		if !up {
+			fmt.Fprintf(w, "%sStatus: Down\n", prefix)
+			continue
+		}
+		fmt.Fprintf(w, "%sStatus: Up\n", prefix)
+		var b strings.Builder
+		b.WriteString(prefix + "Ports: ")
+		n := 0
+		for _, r := range h.results {
+			if !o.shown(r.State) {
+				continue
+			}
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			// port/state/protocol/owner/service/rpc info/version/
+			fmt.Fprintf(&b, "%d/%s/%s//%s///", r.Port, r.State, r.Proto, r.Service)
+		}
+		if states, counts := scanHidden(o, h); len(states) > 0 {
+			fmt.Fprintf(&b, "\tIgnored State: %s (%d)", states[0], len(counts[states[0]]))
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	fmt.Fprintf(w, "# ports done at %s -- %s\n", nmapTime(end), scanSummary(hosts, end.Sub(start)))
+}
+
+// writeScanXML writes nmap's XML output (-oX).
+func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdline string, start, end time.Time) error {
+	run := render.NmapRun{
+		Scanner: "ports", Args: cmdline, Start: start.Unix(), StartStr: nmapTime(start),
+		Version: version(), XMLOutputVersion: "1.05",
+		ScanInfo: render.NmapScanInfo{Type: "connect", Protocol: "tcp",
+			NumServices: p.set.Len(ports.ProtoTCP), Services: rangesString(p.set.Ranges(ports.ProtoTCP))},
+	}
+	for _, h := range hosts {
+		up, reason := h.up()
+		xh := render.NmapHost{StartTime: start.Unix(), EndTime: end.Unix(),
+			Status:  render.NmapStatus{State: "up", Reason: reason},
+			Address: render.NmapAddress{Addr: h.addr.String(), AddrType: "ipv4"},
+			Times:   scanTimes(h.rtts),
+		}
+		if !up {
+			xh.Status.State, xh.Status.Reason = "down", scan.ReasonNoResponse
+			run.RunStats.Hosts.Down++
+		} else {
+			run.RunStats.Hosts.Up++
+		}
+		if h.addr.Is6() {
+			xh.Address.AddrType = "ipv6"
+		}
+		if h.name != "" {
+			xh.Hostnames.Hostnames = []render.NmapHostname{{Name: h.name, Type: "user"}}
+		}
+		states, hidden := scanHidden(o, h)
+		for _, st := range states {
+			ep := render.NmapExtraPorts{State: st, Count: len(hidden[st])}
+			byReason := map[string][]ports.Range{}
+			var reasons []string
+			for _, r := range hidden[st] {
+				if byReason[r.Reason] == nil {
+					reasons = append(reasons, r.Reason)
+				}
+				byReason[r.Reason] = addRange(byReason[r.Reason], ports.Port(r.Port))
+			}
+			for _, rs := range reasons {
+				n := 0
+				for _, rg := range byReason[rs] {
+					n += int(rg.Last-rg.First) + 1
+				}
+				ep.ExtraReasons = append(ep.ExtraReasons, render.NmapExtraReasons{
+					Reason: rs, Count: n, Proto: "tcp", Ports: rangesString(byReason[rs])})
+			}
+			xh.Ports.ExtraPorts = append(xh.Ports.ExtraPorts, ep)
+		}
+		for _, r := range h.results {
+			if !o.shown(r.State) {
+				continue
+			}
+			xp := render.NmapPort{Protocol: r.Proto, PortID: r.Port,
+				State: render.NmapState{State: r.State, Reason: r.Reason}}
+			if r.Service != "" {
+				xp.Service = &render.NmapService{Name: r.Service, Method: "table", Conf: 3}
+			}
+			xh.Ports.Ports = append(xh.Ports.Ports, xp)
+		}
+		run.Hosts = append(run.Hosts, xh)
+	}
+	elapsed := end.Sub(start)
+	run.RunStats.Hosts.Total = len(hosts)
+	run.RunStats.Finished = render.NmapFinished{
+		Time: end.Unix(), TimeStr: nmapTime(end), Elapsed: strconv.FormatFloat(elapsed.Seconds(), 'f', 2, 64),
+		Summary: "ports done at " + nmapTime(end) + "; " + scanSummary(hosts, elapsed), Exit: "success",
+	}
+	if _, err := io.WriteString(w, render.NmapXMLHeader); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", " ")
+	if err := enc.Encode(run); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+// scanTimes computes nmap's <times> (microseconds) from round-trip times
+// as RFC 6298 does; -1 when there are none.
+func scanTimes(rtts []time.Duration) render.NmapTimes {
+	if len(rtts) == 0 {
+		return render.NmapTimes{SRTT: -1, RTTVar: -1, To: scan.InitialTimeout.Microseconds()}
+	}
+	srtt, rttvar := rtts[0], rtts[0]/2
+	for _, r := range rtts[1:] {
+		d := srtt - r
+		if d < 0 {
+			d = -d
+		}
+		rttvar = (3*rttvar + d) / 4
+		srtt = (7*srtt + r) / 8
+	}
+	to := min(max(srtt+4*rttvar, scan.MinTimeout), scan.MaxTimeout)
+	return render.NmapTimes{SRTT: srtt.Microseconds(), RTTVar: rttvar.Microseconds(), To: to.Microseconds()}
+}
+
+// addRange adds p, which is not below any port already in rs, to rs.
+func addRange(rs []ports.Range, p ports.Port) []ports.Range {
+	if n := len(rs); n > 0 && rs[n-1].Last+1 == p {
+		rs[n-1].Last = p
+		return rs
+	}
+	return append(rs, ports.Range{First: p, Last: p})
+}
+
+// rangesString writes ranges as nmap does: "1-3,7,9-10".
+func rangesString(rs []ports.Range) string {
+	var b []byte
+	for i, r := range rs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(r.First), 10)
+		if r.Last != r.First {
+			b = append(b, '-')
+			b = strconv.AppendUint(b, uint64(r.Last), 10)
+		}
+	}
+	return string(b)
+}
