@@ -6,10 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/cursor"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/textinput"
 	"github.com/charmbracelet/bubbles/viewport"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -96,7 +94,7 @@ type Model struct {
 	sel    rowKey
 
 	mode    mode
-	filter  textinput.Model
+	filter  lineInput
 	target  killTarget // modeConfirm
 	message string     // shown once in the status line
 
@@ -128,10 +126,7 @@ func New(cfg Config) *Model {
 	if m.cfg.Kill == nil {
 		m.keys.Kill.SetEnabled(false)
 	}
-	m.filter = textinput.New()
-	m.filter.Prompt = "/"
-	m.filter.Placeholder = "port, process, address or state"
-	m.filter.Cursor.SetMode(cursor.CursorStatic)
+	m.filter = lineInput{Prompt: "/", Placeholder: "port, process, address or state"}
 	m.filter.SetValue(cfg.Filter)
 	m.v.filter = strings.Fields(strings.ToLower(cfg.Filter))
 	m.detail = viewport.New(0, 0)
