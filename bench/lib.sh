@@ -44,3 +44,32 @@ bench_setup() {
 	(cd "$BENCH_ROOT" && go build -o "$BENCH_TMP/cmdbench" ./bench/cmdbench) || bench_die "building ./bench/cmdbench failed"
 	PATH="$BENCH_TMP:$PATH"
 }
+
+# args_for PART: the script's arguments (the array script_args), with
+# -json FILE made FILE.PART.json (minus FILE's .json) and absolute, in the
+# array run_args: for scripts that run cmdbench more than once, each
+# table to its own file (absolute, as a script may cd elsewhere).
+args_for() {
+	local part=$1 a json=""
+	run_args=()
+	# shellcheck disable=SC2154 # script_args is set by the calling script
+	set -- "${script_args[@]}"
+	while (($#)); do
+		a=$1
+		shift
+		case $a in
+		-json | --json)
+			(($#)) || bench_die "-json needs a FILE"
+			json=$1
+			shift
+			;;
+		-json=* | --json=*) json=${a#*=} ;;
+		*) run_args+=("$a") ;;
+		esac
+		if [[ -n $json ]]; then
+			[[ $json == /* ]] || json=$PWD/$json
+			run_args+=(-json "${json%.json}.$part.json")
+			json=""
+		fi
+	done
+}

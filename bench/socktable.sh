@@ -35,30 +35,6 @@ ss -tan >/dev/null || bench_die "'ss -tan' failed: it needs netlink sock_diag (a
 netstat -tan >/dev/null || bench_die "'netstat -tan' failed: it reads /proc/net/tcp and /proc/net/tcp6"
 ((EUID == 0)) || echo "${0##*/}: not root: ss -p, netstat -p, lsof and ports see only your own processes' sockets" >&2
 
-# args_for PART: the script's arguments, with -json FILE made
-# FILE.PART.json (minus FILE's .json), in the array run_args.
-args_for() {
-	local part=$1 a json=""
-	run_args=()
-	set -- "${script_args[@]}"
-	while (($#)); do
-		a=$1
-		shift
-		case $a in
-		-json | --json)
-			(($#)) || bench_die "-json needs a FILE"
-			json=$1
-			shift
-			;;
-		-json=* | --json=*) json=${a#*=} ;;
-		*) run_args+=("$a") ;;
-		esac
-		if [[ -n $json ]]; then
-			run_args+=(-json "${json%.json}.$part.json")
-			json=""
-		fi
-	done
-}
 script_args=("$@")
 
 bench_setup

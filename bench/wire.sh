@@ -30,33 +30,6 @@ read -r -a mkpcap_flags <<<"${MKPCAP_FLAGS:-}"
 need_peer tcpdump "Debian: apt-get install tcpdump"
 need_peer tshark "Debian: apt-get install tshark"
 
-# args_for PART: the script's arguments, with -json FILE made
-# FILE.PART.json (minus FILE's .json) and absolute, in the array
-# run_args. (The benchmarks run in $BENCH_TMP, so that the tables name
-# the capture plainly.)
-args_for() {
-	local part=$1 a json=""
-	run_args=()
-	set -- "${script_args[@]}"
-	while (($#)); do
-		a=$1
-		shift
-		case $a in
-		-json | --json)
-			(($#)) || bench_die "-json needs a FILE"
-			json=$1
-			shift
-			;;
-		-json=* | --json=*) json=${a#*=} ;;
-		*) run_args+=("$a") ;;
-		esac
-		if [[ -n $json ]]; then
-			[[ $json == /* ]] || json=$PWD/$json
-			run_args+=(-json "${json%.json}.$part.json")
-			json=""
-		fi
-	done
-}
 script_args=("$@")
 args_for decode
 decode_args=("${run_args[@]}")
