@@ -66,6 +66,7 @@ type Result struct {
 	Reason string        // why State was concluded: one of the Reason constants
 	RTT    time.Duration // time the answering probe took; 0 when nothing answered
 	Tries  int           // probes sent for this port, 1 if the first one was answered
+	TTL    uint8         // TTL or hop limit of the answer (SYN scan); 0 when unknown
 }
 
 // AddrPort returns the target address and port as a netip.AddrPort.

@@ -1,0 +1,957 @@
+package scan
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portkit/ports"
+)
+
+// More reasons, in nmap's words, for the SYN scan.
+const (
+	ReasonReset           = "reset"            // a RST answered the SYN: closed
+	ReasonPortUnreach     = "port-unreach"     // ICMP port unreachable (ICMPv6 code 4)
+	ReasonProtoUnreach    = "proto-unreach"    // ICMP protocol unreachable
+	ReasonNetProhibited   = "net-prohibited"   // ICMP code 9
+	ReasonHostProhibited  = "host-prohibited"  // ICMP code 10
+	ReasonAdminProhibited = "admin-prohibited" // ICMP code 13, ICMPv6 code 1
+	ReasonNoRoute         = "no-route"         // ICMPv6 code 0
+	ReasonBeyondScope     = "beyond-scope"     // ICMPv6 code 2
+	ReasonAddrUnreach     = "addr-unreach"     // ICMPv6 code 3
+	ReasonRejectRoute     = "reject-route"     // ICMPv6 codes 5 and 6
+	ReasonUnreach         = "unreach"          // another ICMP unreachable code
+)
+
+const (
+	// DefaultSYNRate is the SYN scan's send rate, in packets per second,
+	// when SYNConfig.Rate is 0: enough for 65,535 ports in about a
+	// quarter of a second on a clean link. The scan slows down by itself
+	// when it finds that a host drops more replies at this rate than at a
+	// lower one.
+	DefaultSYNRate = 250000
+	// defaultSYNRetries is SYNConfig.MaxRetries when it is 0: five tries
+	// in all. At 5% loss each way a try fails with p = 1-0.95² ≈ 0.0975,
+	// and five in a row with p ≈ 9e-6, far below the 0.1% of missed open
+	// ports the project allows.
+	defaultSYNRetries = 4
+	// minSYNWait is the shortest wait for replies after a round.
+	minSYNWait = 50 * time.Millisecond
+	// minSYNRate is the lowest rate the scan slows down to.
+	minSYNRate = 100
+	// tarpitMinPorts and tarpitFraction: a host probed on at least
+	// tarpitMinPorts ports that SYN-ACKs at least tarpitFraction of them,
+	// and does not RST at least 1/20 of them, is a SYN proxy or tarpit.
+	tarpitMinPorts = 100
+	tarpitFraction = 0.9
+	// abMinAnswers is how many answers the earlier round must have had
+	// for a rate test to be meaningful.
+	abMinAnswers = 60
+	// timeSlot is how many consecutive probe positions share one send
+	// time stamp, from which round-trip times are measured.
+	timeSlot = 16
+)
+
+// SYNConfig configures [SYNScan]. A nil *SYNConfig means the zero value,
+// which scans no ports; every other zero field is a default.
+type SYNConfig struct {
+	// Ports are the TCP ports to scan, see ports.Set.Ports(ports.ProtoTCP).
+	Ports ports.Set
+
+	// Rate is the largest number of SYNs sent per second, retries
+	// included. 0 means DefaultSYNRate.
+	Rate float64
+
+	// MaxRetries is how many more rounds probe the ports still silent
+	// after the first; a port silent then is filtered, "no-response". 0
+	// means 4; a negative value means no retries. When the scan finds a
+	// host that limits its reply rate, it slows down and may add as many
+	// rounds again.
+	MaxRetries int
+
+	// Timeout is how long the scan waits for replies after the last
+	// probe of a round. 0 means adaptive: srtt + 4*rttvar over the round
+	// trips measured, at least 50ms, and InitialTimeout before the first.
+	Timeout time.Duration
+
+	// Seed orders the probes: every (target, port) pair is visited in a
+	// pseudo-random order that depends on Seed alone, so that scans with
+	// the same Seed, targets and ports visit them in the same order. 0
+	// means a random seed.
+	Seed uint64
+
+	// Shard and Shards split the scan: with Shards N > 1 the scan probes
+	// only shard Shard (1 to N) of the pairs, every N-th one in the order
+	// Seed gives, so that N scans with the same Seed and the shards 1 to N
+	// probe each pair exactly once. Shards 0 means 1.
+	Shard, Shards int
+
+	// Resume continues the scan that Checkpoint described: the pairs
+	// whose results it records as delivered are skipped, and sending
+	// resumes where it stopped. Seed, Shard, Shards, targets and ports
+	// must be those of the interrupted scan, or SYNScan fails.
+	Resume *SYNProgress
+
+	// Checkpoint, if not nil, is called with the scan's progress about
+	// once a second, and once more when the scan ends, interrupted or
+	// not. It runs on the goroutine iterating over the results, between
+	// two results; the *SYNProgress is the callee's to keep.
+	Checkpoint func(*SYNProgress)
+
+	// OpenIn, if not nil, is called with the function that opens the
+	// scan's sockets and must run it, for instance in another network
+	// namespace (the sockets then stay there). nil runs it directly.
+	OpenIn func(open func() error) error
+
+	// Stats, if not nil, receives the scan's counters when it ends.
+	Stats *SYNStats
+
+	// Logger receives debug messages about rounds and rates. nil means
+	// none.
+	Logger *slog.Logger
+}
+
+// SYNStats counts what a SYN scan sent and received.
+type SYNStats struct {
+	Sent        uint64  // SYNs sent, retries included
+	Rounds      int     // rounds of probes sent
+	Replies     uint64  // verified replies that decided a port
+	Duplicates  uint64  // verified replies for a port already decided
+	Stray       uint64  // TCP and ICMP replies that failed verification (wrong cookie, address or port): ignored
+	Rate        float64 // the send rate at the end, in packets per second
+	RateLimited bool    // whether the scan found a host limiting its replies, and slowed down
+}
+
+// TarpitError is yielded, with a Result naming only the host, for a host
+// that SYN-ACKs (nearly) every port probed, as SYN proxies and tarpits
+// do: the scan does not list its open ports, which say nothing. Its
+// closed and filtered ports are yielded as usual.
+type TarpitError struct {
+	Addr   netip.Addr
+	Open   int // ports that SYN-ACKed
+	Probed int // ports probed
+}
+
+func (e *TarpitError) Error() string {
+	return fmt.Sprintf("scan: host %s answers SYN-ACK on %d of %d ports probed (SYN proxy or tarpit); its open ports are not listed",
+		e.Addr, e.Open, e.Probed)
+}
+
+// SYNProgress is where a SYN scan stands, for [SYNConfig.Resume]. It is
+// small and meant to be written as JSON: the pairs already delivered are
+// one bit each.
+type SYNProgress struct {
+	Version     int    `json:"version"`     // 1
+	Seed        uint64 `json:"seed"`        // the scan's seed
+	Shard       int    `json:"shard"`       // 1-based
+	Shards      int    `json:"shards"`      //
+	Total       uint64 `json:"total"`       // targets × ports
+	Fingerprint string `json:"fingerprint"` // SHA-256 of the targets and ports, hex, first 16 bytes
+	Round       int    `json:"round"`       // the round being sent, from 0
+	Next        uint64 `json:"next"`        // the next position of that round to send
+	Done        []byte `json:"done"`        // bit i set: the result of pair i was delivered
+	Finished    bool   `json:"finished"`    // the scan ended by itself
+}
+
+// errResume reports a Resume that does not fit the scan.
+var errResume = errors.New("scan: the resume state is for another scan (seed, shard, targets or ports differ)")
+
+// SYNScan probes every TCP port of cfg.Ports on every target with a SYN
+// from a raw socket, as nmap -sS does, and yields one Result per port and
+// target as the answers come in: open ("syn-ack") for a SYN-ACK, closed
+// ("reset") for a RST, filtered for an ICMP unreachable (reasons such as
+// "port-unreach", "host-unreach", "admin-prohibited") or for silence
+// after every retry ("no-response", yielded at the end). Result.TTL is
+// the answer's TTL or hop limit.
+//
+// How it works, and why:
+//
+//   - The sequence number of each SYN is a cookie, SipHash-2-4 with a
+//     key drawn for each scan over both addresses and ports. A SYN-ACK
+//     counts only if it acknowledges cookie+1, a RST only if it carries
+//     ACK and acknowledges cookie+1 (RFC 9293's reply to a SYN at a
+//     closed port), an ICMP error only if it quotes the cookie. Anything
+//     else is stray, counted in SYNStats and ignored, so a forged or
+//     stray packet cannot make a port open. The send path keeps no state
+//     per probe beyond the 2 bits that say whether the probe is answered.
+//   - All probes come from one source port per scan, a free port that the
+//     scan reserves by binding a TCP socket to it (without listening),
+//     as masscan uses one port: the receive side then matches replies by
+//     port, retries of a probe carry the same cookie (a target still in
+//     SYN-RECEIVED takes a retry as a retransmission), and no connection
+//     of the system can take the port during the scan. The kernel sees
+//     the SYN-ACKs for a port without a connection and answers them with
+//     a RST, which closes the half-open connection on the target; nmap
+//     relies on the same.
+//   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
+//     keyed permutation of all (target, port) pairs (see Seed, Shard).
+//   - Rounds: after each round the scan waits for late replies, then
+//     probes again only the ports still silent, up to MaxRetries times.
+//   - Random loss and rate limits are told apart by an A/B test: in the
+//     first retry round (and the next ones while limits are found) the
+//     first half of the silent ports, by position, is probed at the
+//     current rate and the second half at a quarter of it. The halves are
+//     random samples of the same ports, so under random loss they answer
+//     in the same proportion; if the slow half answers half again as
+//     often (with at least 20 answers), the host limits its rate: the
+//     scan divides its rate by 4 and allows one more round. Otherwise the
+//     rate stays, and the retries alone make up for the loss.
+//   - A host probed on 100 ports or more that SYN-ACKs 90% of them is a
+//     SYN proxy or tarpit: instead of its open ports the scan yields one
+//     *TarpitError. Open ports of a host are therefore held back until
+//     the host has also refused (RST or ICMP) 1/20 of its ports, or until
+//     the scan ends.
+//
+// Opening the raw sockets needs root or CAP_NET_RAW; without it the scan
+// yields one error that wraps os.ErrPermission. On systems other than
+// Linux it yields an error wrapping errors.ErrUnsupported. An invalid
+// target ends the scan with an error before anything is sent. If ctx
+// ends, the scan stops and yields ctx's error last; breaking out of the
+// loop stops it too, and by then all its goroutines have returned and its
+// sockets are closed.
+//
+// The scan takes copies of targets and *cfg when it starts iterating.
+func SYNScan(ctx context.Context, targets []netip.Addr, cfg *SYNConfig) iter.Seq2[Result, error] {
+	return func(yield func(Result, error) bool) {
+		s, err := newSYNScanner(targets, cfg)
+		if err != nil {
+			yield(Result{}, err)
+			return
+		}
+		if s.total == 0 {
+			return
+		}
+		open := s.open
+		if s.cfg.OpenIn != nil {
+			open = func() error { return s.cfg.OpenIn(s.open) }
+		}
+		if err := open(); err != nil {
+			yield(Result{}, err)
+			return
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		go s.run(sctx)
+		delivered := newBitmap(s.total)
+		if s.cfg.Resume != nil {
+			copy(delivered, s.cfg.Resume.Done)
+		}
+		finished := false
+		defer func() {
+			cancel()
+			for range s.out { // run closes out once every goroutine is done
+			}
+			if s.cfg.Checkpoint != nil {
+				s.cfg.Checkpoint(s.progress(delivered, finished))
+			}
+			if s.cfg.Stats != nil {
+				*s.cfg.Stats = s.statsNow()
+			}
+		}()
+		lastCk := time.Now()
+		for it := range s.out {
+			for _, i := range it.marks {
+				delivered.set(i)
+			}
+			if it.r.Addr.IsValid() && it.r.Port != 0 {
+				delivered.set(s.index(it.r))
+			}
+			if !yield(it.r, it.err) {
+				return
+			}
+			if s.cfg.Checkpoint != nil && time.Since(lastCk) >= time.Second {
+				lastCk = time.Now()
+				s.cfg.Checkpoint(s.progress(delivered, false))
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			yield(Result{}, err)
+			return
+		}
+		finished = true
+	}
+}
+
+// bitmap is one bit per pair.
+type bitmap []byte
+
+func newBitmap(n uint64) bitmap    { return make(bitmap, (n+7)/8) }
+func (b bitmap) set(i uint64)      { b[i/8] |= 1 << (i % 8) }
+func (b bitmap) has(i uint64) bool { return b[i/8]&(1<<(i%8)) != 0 }
+func (s *synScanner) index(r Result) uint64 {
+	return uint64(s.hostIdx[r.Addr])*s.np + uint64(s.pidx[r.Port])
+}
+
+// synIO is the system's side of a SYN scan: raw sockets.
+type synIO interface {
+	// source returns the address the system sends from to reach dst.
+	source(dst netip.Addr) (netip.Addr, error)
+	// localPort returns the scan's source port, reserved for the scan.
+	localPort() uint16
+	// send sends the segments of batch; it returns how many went out and,
+	// if not all did, the error of batch[n].
+	send(batch []outSeg) (n int, err error)
+	// receive reads packets until close, passing each to fn, which may be
+	// called from several goroutines at once: b is the packet (for IPv4
+	// with its IP header), from the sender and hop the IPv6 hop limit.
+	receive(fn func(b []byte, v6, icmp bool, from netip.Addr, hop uint8))
+	close()
+}
+
+// outSeg is one SYN to send.
+type outSeg struct {
+	dst netip.Addr
+	seg []byte
+	idx uint64 // the pair
+}
+
+type synScanner struct {
+	cfg     SYNConfig
+	log     *slog.Logger
+	hosts   []netip.Addr
+	srcs    []netip.Addr // source address for each host
+	hostIdx map[netip.Addr]int32
+	plist   []ports.Port
+	pidx    []int32 // port -> index in plist, or -1
+	np      uint64
+	total   uint64
+	order   shardOrder
+	state   stateMap
+	key     sipKey
+	lport   uint16
+	io      synIO
+	rate    float64
+	tries   int
+	start   time.Time
+	fprint  string
+
+	sendTimes []atomic.Uint32 // µs since start, per timeSlot positions
+	pending   atomic.Int64    // pairs of the shard still undecided
+	lastReply atomic.Int64    // ns since start of the last verified reply
+	round     atomic.Int64
+	next      atomic.Uint64 // next position of the round
+
+	rttMu        sync.Mutex
+	srtt, rttvar time.Duration
+
+	// rate test (A/B) of the current round
+	abSplit          atomic.Uint64 // positions >= abSplit are the slow half; 0: no test
+	abFast, abSlow   atomic.Int64  // answers
+	abFastN, abSlowN int64         // probes sent (sender only)
+
+	// per host, for tarpits
+	opens, refusals []atomic.Int32
+	probed          []int32 // sender only
+	holdMu          sync.Mutex
+	streaming       []bool
+	held            [][]Result
+
+	out chan synItem
+	ctx context.Context // of run
+
+	sent, replies, dups, stray atomic.Uint64
+	rounds                     int
+	rateLimited                bool
+}
+
+// item is one value for the iterator, with the pairs it delivers.
+type synItem struct {
+	r     Result
+	err   error
+	marks []uint64
+}
+
+func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
+	if cfg == nil {
+		cfg = &SYNConfig{}
+	}
+	s := &synScanner{cfg: *cfg, log: cfg.Logger, rate: cfg.Rate, tries: 1}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.hostIdx = make(map[netip.Addr]int32, len(targets))
+	for i, a := range targets {
+		if !a.IsValid() {
+			return nil, fmt.Errorf("scan: target %d is not a valid address", i)
+		}
+		a = a.Unmap()
+		if _, dup := s.hostIdx[a]; dup {
+			return nil, fmt.Errorf("scan: target %s is given twice", a)
+		}
+		s.hostIdx[a] = int32(len(s.hosts))
+		s.hosts = append(s.hosts, a)
+	}
+	s.plist = slices.Collect(cfg.Ports.Ports(ports.ProtoTCP))
+	s.pidx = make([]int32, 1<<16)
+	for i := range s.pidx {
+		s.pidx[i] = -1
+	}
+	for i, p := range s.plist {
+		s.pidx[p] = int32(i)
+	}
+	s.np = uint64(len(s.plist))
+	s.total = uint64(len(s.hosts)) * s.np
+	switch {
+	case !(cfg.Rate >= 0):
+		return nil, fmt.Errorf("scan: invalid rate %v", cfg.Rate)
+	case cfg.Rate == 0:
+		s.rate = DefaultSYNRate
+	}
+	switch {
+	case cfg.MaxRetries == 0:
+		s.tries += defaultSYNRetries
+	case cfg.MaxRetries > 0:
+		s.tries += cfg.MaxRetries
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("scan: negative timeout %v", cfg.Timeout)
+	}
+	shard, shards := cfg.Shard, cfg.Shards
+	if shards == 0 && shard == 0 {
+		shard, shards = 1, 1
+	}
+	if err := CheckShard(shard, shards); err != nil {
+		return nil, err
+	}
+	s.cfg.Shard, s.cfg.Shards = shard, shards
+	if s.cfg.Seed == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		s.cfg.Seed = binary.LittleEndian.Uint64(b[:]) | 1
+	}
+	var kb [16]byte
+	rand.Read(kb[:])
+	s.key = sipKey{binary.LittleEndian.Uint64(kb[:8]), binary.LittleEndian.Uint64(kb[8:])}
+	s.order = newShardOrder(s.total, s.cfg.Seed, uint64(shard-1), uint64(shards))
+	s.state = newStateMap(s.total)
+	s.fprint = fingerprint(s.hosts, s.plist)
+	s.pending.Store(int64(s.order.len))
+	if r := cfg.Resume; r != nil {
+		if r.Version != 1 || r.Seed != s.cfg.Seed || r.Shard != shard || r.Shards != shards ||
+			r.Total != s.total || r.Fingerprint != s.fprint || uint64(len(r.Done)) != (s.total+7)/8 {
+			return nil, errResume
+		}
+		done := bitmap(r.Done)
+		for i := range s.total {
+			if done.has(i) {
+				s.state.finish(i, probeDone)
+				if _, mine := s.order.position(i); mine {
+					s.pending.Add(-1)
+				}
+			}
+		}
+		s.round.Store(int64(r.Round))
+		s.next.Store(r.Next)
+	}
+	s.sendTimes = make([]atomic.Uint32, s.order.len/timeSlot+1)
+	nh := len(s.hosts)
+	s.opens, s.refusals = make([]atomic.Int32, nh), make([]atomic.Int32, nh)
+	s.probed, s.streaming, s.held = make([]int32, nh), make([]bool, nh), make([][]Result, nh)
+	s.out = make(chan synItem, 1024)
+	return s, nil
+}
+
+// CheckShard checks a shard number: shard i of n, 1 <= i <= n.
+func CheckShard(i, n int) error {
+	switch {
+	case n < 1:
+		return fmt.Errorf("scan: shard %d/%d: the number of shards must be 1 or more", i, n)
+	case i < 1 || i > n:
+		return fmt.Errorf("scan: shard %d/%d: the shard must be from 1 to %d", i, n, n)
+	}
+	return nil
+}
+
+// fingerprint identifies the targets and ports of a scan.
+func fingerprint(hosts []netip.Addr, pl []ports.Port) string {
+	h := sha256.New()
+	for _, a := range hosts {
+		b, _ := a.MarshalBinary()
+		h.Write(b)
+		h.Write([]byte{0xff})
+	}
+	for _, p := range pl {
+		h.Write([]byte{byte(p >> 8), byte(p)})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// open opens the sockets and finds the source addresses.
+func (s *synScanner) open() error {
+	var fam [2]bool
+	for _, a := range s.hosts {
+		fam[b2i(a.Is6())] = true
+	}
+	io, err := openSYNIO(fam)
+	if err != nil {
+		return err
+	}
+	s.srcs = make([]netip.Addr, len(s.hosts))
+	for i, a := range s.hosts {
+		src, err := io.source(a)
+		if err != nil {
+			io.close()
+			return fmt.Errorf("scan: no route to %s: %w", a, err)
+		}
+		s.srcs[i] = src.Unmap()
+	}
+	s.io, s.lport = io, io.localPort()
+	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *synScanner) since() time.Duration { return time.Since(s.start) }
+
+// run sends the rounds and closes s.out when every goroutine is done.
+func (s *synScanner) run(ctx context.Context) {
+	s.start = time.Now()
+	s.ctx = ctx
+	var wg sync.WaitGroup
+	defer func() {
+		s.io.close()
+		wg.Wait()
+		close(s.out)
+	}()
+	wg.Go(func() { s.io.receive(s.handle) })
+	stop := context.AfterFunc(ctx, s.io.close)
+	defer stop()
+
+	firstRound := int(s.round.Load())
+	var prevAnswers int64
+	abTest := false
+	for round := firstRound; round < s.tries && s.pending.Load() > 0; round++ {
+		s.round.Store(int64(round))
+		from := uint64(0)
+		if round == firstRound {
+			from = s.next.Load()
+		}
+		ab := abTest || (round == 1 && prevAnswers >= abMinAnswers)
+		before := int64(s.replies.Load())
+		lastSend, err := s.sendRound(ctx, round, from, ab)
+		if err != nil {
+			s.emit(ctx, synItem{err: err})
+			return
+		}
+		s.rounds++
+		s.waitRound(ctx, lastSend)
+		if ctx.Err() != nil {
+			return
+		}
+		prevAnswers = int64(s.replies.Load()) - before
+		abTest = false
+		if ab {
+			fastN, slowN := max(s.abFastN, 1), max(s.abSlowN, 1)
+			fast, slow := float64(s.abFast.Load())/float64(fastN), float64(s.abSlow.Load())/float64(slowN)
+			s.log.Debug("scan: syn: rate test", "round", round, "rate", s.rate,
+				"fast", s.abFast.Load(), "fastSent", s.abFastN, "slow", s.abSlow.Load(), "slowSent", s.abSlowN)
+			if s.abSlow.Load() >= 20 && slow >= 1.5*fast && s.rate/4 >= minSYNRate {
+				// The host answers more of what comes slower: it limits
+				// its rate. Slow down, test again, and allow one more
+				// round (at most MaxRetries more in all).
+				s.rate /= 4
+				s.rateLimited = true
+				abTest = true
+				if s.tries < 2*s.tries0() {
+					s.tries++
+				}
+				s.log.Debug("scan: syn: host limits its reply rate, slowing down", "rate", s.rate)
+			}
+			s.abSplit.Store(0)
+		}
+		s.log.Debug("scan: syn: round done", "round", round, "answers", prevAnswers, "pending", s.pending.Load())
+	}
+	s.io.close()
+	wg.Wait()
+	s.finish(ctx)
+}
+
+func (s *synScanner) tries0() int {
+	switch {
+	case s.cfg.MaxRetries == 0:
+		return 1 + defaultSYNRetries
+	case s.cfg.MaxRetries > 0:
+		return 1 + s.cfg.MaxRetries
+	}
+	return 1
+}
+
+// sendRound sends a SYN for every pending pair from position from on. In
+// an A/B round the second half of the positions goes at a quarter of
+// the rate. It returns when the last probe went out.
+func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab bool) (time.Time, error) {
+	split := s.order.len
+	if ab {
+		split = max(s.order.len/2, 1)
+		s.abFast.Store(0)
+		s.abSlow.Store(0)
+		s.abFastN, s.abSlowN = 0, 0
+		s.abSplit.Store(split)
+	}
+	rate := s.rate
+	maxBatch := int(min(max(rate/1000, 1), 64))
+	batch := make([]outSeg, 0, maxBatch)
+	buf := make([]byte, 0, maxBatch*24)
+	next := time.Now()
+	lastSend := next
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		now := time.Now()
+		if d := next.Sub(now); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+			now = next
+		} else if d < -10*time.Millisecond {
+			next = now // do not burst to catch up after a stall
+		}
+		us := uint32(time.Since(s.start).Microseconds())
+		for _, o := range batch {
+			pos, _ := s.order.position(o.idx)
+			s.sendTimes[pos/timeSlot].Store(us)
+		}
+		b := batch
+		for len(b) > 0 {
+			n, err := s.io.send(b)
+			s.sent.Add(uint64(n))
+			b = b[n:]
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.sendFailed(ctx, b[0], err)
+				b = b[1:]
+			}
+		}
+		next = next.Add(time.Duration(float64(len(batch)) / rate * float64(time.Second)))
+		lastSend = time.Now()
+		batch, buf = batch[:0], buf[:0]
+		return nil
+	}
+	for j := from; j < s.order.len; j++ {
+		if j == split && ab {
+			if err := flush(); err != nil {
+				return lastSend, err
+			}
+			rate = s.rate / 4
+			maxBatch = int(min(max(rate/1000, 1), 64))
+		}
+		idx := s.order.at(j)
+		if s.state.get(idx) != probePending {
+			continue
+		}
+		h, p := idx/s.np, s.plist[idx%s.np]
+		if round == 0 {
+			s.probed[h]++
+		}
+		if ab {
+			if j < split {
+				s.abFastN++
+			} else {
+				s.abSlowN++
+			}
+		}
+		dst, src := s.hosts[h], s.srcs[h]
+		off := len(buf)
+		buf = appendSYN(buf, src, dst, s.lport, uint16(p), s.key.cookie(src, dst, s.lport, uint16(p)))
+		batch = append(batch, outSeg{dst: dst, seg: buf[off:], idx: idx})
+		if len(batch) >= maxBatch {
+			if err := flush(); err != nil {
+				return lastSend, err
+			}
+			s.next.Store(j + 1)
+		}
+	}
+	if err := flush(); err != nil {
+		return lastSend, err
+	}
+	s.next.Store(0)
+	return lastSend, nil
+}
+
+// sendFailed decides the pair whose SYN the system refused to send.
+func (s *synScanner) sendFailed(ctx context.Context, o outSeg, err error) {
+	if !s.state.finish(o.idx, probeDone) {
+		return
+	}
+	s.pending.Add(-1)
+	r := Result{Addr: o.dst, Port: s.plist[o.idx%s.np], Proto: ports.ProtoTCP, Tries: int(s.round.Load()) + 1}
+	var perr error
+	switch reason := sendErrReason(err); reason {
+	case "":
+		perr = &ProbeError{Op: "send SYN", Proto: ports.ProtoTCP, Addr: r.AddrPort(), Err: err}
+	default:
+		r.State, r.Reason = StateFiltered, reason
+	}
+	s.emit(ctx, synItem{r: r, err: perr})
+}
+
+// waitRound waits for the replies to a round: Timeout after the last
+// probe, longer while verified replies keep coming (at most 10 times
+// longer), and not at all once every pair is decided.
+func (s *synScanner) waitRound(ctx context.Context, lastSend time.Time) {
+	wait := s.cfg.Timeout
+	if wait == 0 {
+		wait = s.adaptiveWait()
+	}
+	limit := lastSend.Add(max(10*wait, time.Second))
+	for {
+		if s.pending.Load() <= 0 || ctx.Err() != nil {
+			return
+		}
+		deadline := lastSend.Add(wait)
+		if lr := s.start.Add(time.Duration(s.lastReply.Load())).Add(wait); lr.After(deadline) {
+			deadline = lr
+		}
+		if deadline.After(limit) {
+			deadline = limit
+		}
+		d := time.Until(deadline)
+		if d <= 0 {
+			return
+		}
+		t := time.NewTimer(min(d, 5*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+func (s *synScanner) adaptiveWait() time.Duration {
+	s.rttMu.Lock()
+	defer s.rttMu.Unlock()
+	if s.srtt == 0 {
+		return InitialTimeout
+	}
+	return min(max(s.srtt+4*s.rttvar, minSYNWait), MaxTimeout)
+}
+
+func (s *synScanner) sample(rtt time.Duration) {
+	rtt = max(rtt, 1)
+	s.rttMu.Lock()
+	defer s.rttMu.Unlock()
+	if s.srtt == 0 {
+		s.srtt, s.rttvar = rtt, rtt/2
+		return
+	}
+	d := s.srtt - rtt
+	if d < 0 {
+		d = -d
+	}
+	s.rttvar = (3*s.rttvar + d) / 4
+	s.srtt = (7*s.srtt + rtt) / 8
+}
+
+// handle checks a received packet and decides the pair it answers.
+func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8) {
+	var r reply
+	if !parseReply(&r, b, v6, icmp) {
+		return // not a reply: our own SYNs on loopback, other traffic
+	}
+	if v6 {
+		r.TTL = hop
+		if !icmp {
+			r.Target = from
+		}
+	}
+	st, reason, ok := s.verify(&r)
+	if !ok {
+		s.stray.Add(1)
+		return
+	}
+	hi := s.hostIdx[r.Target]
+	idx := uint64(hi)*s.np + uint64(s.pidx[r.TPort])
+	pos, mine := s.order.position(idx)
+	if !mine {
+		s.stray.Add(1)
+		return
+	}
+	if !s.state.finish(idx, st) {
+		s.dups.Add(1)
+		return
+	}
+	now := s.since()
+	s.replies.Add(1)
+	s.pending.Add(-1)
+	s.lastReply.Store(int64(now))
+	if split := s.abSplit.Load(); split > 0 {
+		if pos < split {
+			s.abFast.Add(1)
+		} else {
+			s.abSlow.Add(1)
+		}
+	}
+	rtt := max(now-time.Duration(s.sendTimes[pos/timeSlot].Load())*time.Microsecond, 0)
+	if st != probeDone {
+		s.sample(rtt)
+	}
+	res := Result{Addr: r.Target, Port: ports.Port(r.TPort), Proto: ports.ProtoTCP, Reason: reason,
+		RTT: rtt, Tries: int(s.round.Load()) + 1, TTL: r.TTL}
+	ctx := s.ctx
+	switch st {
+	case probeOpen:
+		res.State = StateOpen
+		s.opens[hi].Add(1)
+		s.holdMu.Lock()
+		if !s.streaming[hi] {
+			s.held[hi] = append(s.held[hi], res)
+			s.holdMu.Unlock()
+			return
+		}
+		s.holdMu.Unlock()
+	case probeClosed:
+		res.State = StateClosed
+		s.refused(ctx, hi)
+	default:
+		res.State = StateFiltered
+		s.refused(ctx, hi)
+	}
+	s.emit(ctx, synItem{r: res})
+}
+
+// verify checks a reply against the cookie of the probe it claims to
+// answer, and returns the state it gives.
+func (s *synScanner) verify(r *reply) (uint64, string, bool) {
+	if r.LPort != s.lport {
+		return 0, "", false
+	}
+	hi, ok := s.hostIdx[r.Target]
+	if !ok || s.pidx[r.TPort] < 0 {
+		return 0, "", false
+	}
+	src := s.srcs[hi]
+	if r.Local.IsValid() && r.Local != src {
+		return 0, "", false
+	}
+	ck := s.key.cookie(src, r.Target, s.lport, r.TPort)
+	switch r.Kind {
+	case replySYNACK:
+		if r.Ack == ck+1 {
+			return probeOpen, ReasonSynAck, true
+		}
+	case replyRST:
+		if r.Flags&tcpACK != 0 && r.Ack == ck+1 {
+			return probeClosed, ReasonReset, true
+		}
+	case replyICMP:
+		if r.Seq == ck {
+			return probeDone, icmpReason(r.Target.Is6(), r.ICMPCode), true
+		}
+	}
+	return 0, "", false
+}
+
+// refused counts a RST or ICMP error from host hi; once it has refused
+// 1/20 of its ports, it is no tarpit and its open ports flow.
+func (s *synScanner) refused(ctx context.Context, hi int32) {
+	n := s.refusals[hi].Add(1)
+	if int64(n) < max(1, int64(s.perHost())/20) {
+		return
+	}
+	s.holdMu.Lock()
+	if s.streaming[hi] {
+		s.holdMu.Unlock()
+		return
+	}
+	s.streaming[hi] = true
+	held := s.held[hi]
+	s.held[hi] = nil
+	s.holdMu.Unlock()
+	for _, r := range held {
+		s.emit(ctx, synItem{r: r})
+	}
+}
+
+// perHost is the number of ports of each host the shard probes, about.
+func (s *synScanner) perHost() uint64 {
+	return max(1, s.np/uint64(s.cfg.Shards))
+}
+
+// emit sends it to the iterator, unless the scan has been stopped.
+func (s *synScanner) emit(ctx context.Context, it synItem) {
+	select {
+	case s.out <- it:
+	case <-ctx.Done():
+	}
+}
+
+// finish yields the silent pairs as filtered, and the held open ports
+// or a TarpitError for each host that has some.
+func (s *synScanner) finish(ctx context.Context) {
+	tries := s.rounds + int(s.cfg.resumeRound())
+	for j := range s.order.len {
+		if ctx.Err() != nil {
+			return
+		}
+		idx := s.order.at(j)
+		if !s.state.finish(idx, probeDone) {
+			continue
+		}
+		s.pending.Add(-1)
+		s.emit(ctx, synItem{r: Result{Addr: s.hosts[idx/s.np], Port: s.plist[idx%s.np], Proto: ports.ProtoTCP,
+			State: StateFiltered, Reason: ReasonNoResponse, Tries: tries}})
+	}
+	for hi, held := range s.held {
+		if len(held) == 0 {
+			continue
+		}
+		probed := int(s.probed[hi])
+		if probed >= tarpitMinPorts && float64(len(held)) >= tarpitFraction*float64(probed) {
+			marks := make([]uint64, len(held))
+			for i, r := range held {
+				marks[i] = s.index(r)
+			}
+			s.emit(ctx, synItem{r: Result{Addr: s.hosts[hi], Proto: ports.ProtoTCP},
+				err: &TarpitError{Addr: s.hosts[hi], Open: len(held), Probed: probed}, marks: marks})
+			continue
+		}
+		for _, r := range held {
+			s.emit(ctx, synItem{r: r})
+		}
+	}
+}
+
+func (c *SYNConfig) resumeRound() int {
+	if c.Resume != nil {
+		return c.Resume.Round
+	}
+	return 0
+}
+
+func (s *synScanner) progress(delivered bitmap, finished bool) *SYNProgress {
+	return &SYNProgress{Version: 1, Seed: s.cfg.Seed, Shard: s.cfg.Shard, Shards: s.cfg.Shards,
+		Total: s.total, Fingerprint: s.fprint, Round: int(s.round.Load()), Next: s.next.Load(),
+		Done: slices.Clone(delivered), Finished: finished}
+}
+
+func (s *synScanner) statsNow() SYNStats {
+	return SYNStats{Sent: s.sent.Load(), Rounds: s.rounds, Replies: s.replies.Load(), Duplicates: s.dups.Load(),
+		Stray: s.stray.Load(), Rate: s.rate, RateLimited: s.rateLimited}
+}

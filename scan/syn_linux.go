@@ -1,0 +1,421 @@
+package scan
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Receive batch size and buffer sizes of the raw sockets.
+const (
+	recvBatch  = 32
+	recvBufLen = 1600
+	sockBuf    = 8 << 20
+)
+
+// rawSock is one raw socket, registered with the runtime's poller.
+type rawSock struct {
+	f      *os.File
+	rc     syscall.RawConn
+	v6     bool
+	icmp   bool
+	family int
+}
+
+// linuxSYN is the Linux synIO: a raw TCP socket per family to send the
+// SYNs and read the TCP answers (IPv4 raw sockets deliver whole
+// datagrams, IPv6 ones the TCP segment alone), a raw ICMP or ICMPv6
+// socket per family for the unreachables, and a bound TCP socket that
+// reserves the source port. Each socket has a classic BPF filter, so
+// that only packets to the scan's port (or ICMP unreachables) wake it.
+type linuxSYN struct {
+	tcp, icmp [2]*rawSock
+	hold      int // the TCP socket holding the source port, or -1
+	port      uint16
+	once      sync.Once
+
+	// send buffers, used by the one sending goroutine
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	sa4   []unix.RawSockaddrInet4
+	sa6   []unix.RawSockaddrInet6
+	sends sync.Mutex
+}
+
+// SYNAvailable reports whether the process may open the raw sockets a
+// SYN scan needs (root or CAP_NET_RAW), by opening one; the error wraps
+// os.ErrPermission when it may not.
+func SYNAvailable() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return rawErr(err)
+	}
+	unix.Close(fd)
+	return nil
+}
+
+func rawErr(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("scan: the SYN scan needs raw sockets, which need root or CAP_NET_RAW: %w", os.NewSyscallError("socket", err))
+	}
+	return fmt.Errorf("scan: open raw socket: %w", os.NewSyscallError("socket", err))
+}
+
+func openSYNIO(fam [2]bool) (synIO, error) {
+	l := &linuxSYN{hold: -1}
+	ok := false
+	defer func() {
+		if !ok {
+			l.close()
+		}
+	}()
+	var err error
+	if l.hold, l.port, err = reservePort(fam[1]); err != nil {
+		return nil, err
+	}
+	for v := range 2 {
+		if !fam[v] {
+			continue
+		}
+		if l.tcp[v], err = openRaw(v == 1, false, l.port); err != nil {
+			return nil, err
+		}
+		if l.icmp[v], err = openRaw(v == 1, true, l.port); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return l, nil
+}
+
+// reservePort binds a TCP socket to a free port, which the kernel picks,
+// and keeps it bound without listening: connections cannot take the
+// port, and the kernel still answers SYN-ACKs to it with RSTs.
+func reservePort(want6 bool) (int, uint16, error) {
+	try := func(family int) (int, uint16, error) {
+		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return -1, 0, err
+		}
+		var sa unix.Sockaddr = &unix.SockaddrInet4{}
+		if family == unix.AF_INET6 {
+			unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+			sa = &unix.SockaddrInet6{}
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			unix.Close(fd)
+			return -1, 0, err
+		}
+		got, err := unix.Getsockname(fd)
+		if err != nil {
+			unix.Close(fd)
+			return -1, 0, err
+		}
+		switch a := got.(type) {
+		case *unix.SockaddrInet4:
+			return fd, uint16(a.Port), nil
+		case *unix.SockaddrInet6:
+			return fd, uint16(a.Port), nil
+		}
+		unix.Close(fd)
+		return -1, 0, errors.New("unexpected address family")
+	}
+	// A dual-stack socket reserves the port for both families.
+	fd, port, err := try(unix.AF_INET6)
+	if err != nil && !want6 {
+		fd, port, err = try(unix.AF_INET)
+	}
+	if err != nil {
+		return -1, 0, fmt.Errorf("scan: reserve a source port: %w", err)
+	}
+	return fd, port, nil
+}
+
+func openRaw(v6, icmp bool, port uint16) (*rawSock, error) {
+	family, proto := unix.AF_INET, unix.IPPROTO_TCP
+	if v6 {
+		family = unix.AF_INET6
+	}
+	switch {
+	case icmp && v6:
+		proto = unix.IPPROTO_ICMPV6
+	case icmp:
+		proto = unix.IPPROTO_ICMP
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return nil, rawErr(err)
+	}
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, sockBuf) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, sockBuf)
+	}
+	if !icmp && unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sockBuf) != nil {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sockBuf)
+	}
+	if v6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt IPV6_RECVHOPLIMIT", err)
+		}
+	}
+	prog := replyFilter(v6, icmp, port)
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
+	}
+	f := os.NewFile(uintptr(fd), "raw")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &rawSock{f: f, rc: rc, v6: v6, icmp: icmp, family: family}, nil
+}
+
+// replyFilter is a classic BPF program that keeps TCP segments to port
+// (IPv4 raw sockets see the IP header, IPv6 ones do not) and ICMP or
+// ICMPv6 destination unreachables.
+func replyFilter(v6, icmp bool, port uint16) []unix.SockFilter {
+	const (
+		ldxMSH = unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH // X = 4*(pkt[k]&0xf)
+		ldhInd = unix.BPF_LD | unix.BPF_H | unix.BPF_IND
+		ldbInd = unix.BPF_LD | unix.BPF_B | unix.BPF_IND
+		ldhAbs = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
+		ldbAbs = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
+		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		ret    = unix.BPF_RET | unix.BPF_K
+	)
+	accept := unix.SockFilter{Code: ret, K: 0xffff}
+	drop := unix.SockFilter{Code: ret, K: 0}
+	switch {
+	case !v6 && !icmp:
+		return []unix.SockFilter{{Code: ldxMSH, K: 0}, {Code: ldhInd, K: 2}, {Code: jeq, Jt: 0, Jf: 1, K: uint32(port)}, accept, drop}
+	case !v6 && icmp:
+		return []unix.SockFilter{{Code: ldxMSH, K: 0}, {Code: ldbInd, K: 0}, {Code: jeq, Jt: 0, Jf: 1, K: 3}, accept, drop}
+	case v6 && !icmp:
+		return []unix.SockFilter{{Code: ldhAbs, K: 2}, {Code: jeq, Jt: 0, Jf: 1, K: uint32(port)}, accept, drop}
+	}
+	return []unix.SockFilter{{Code: ldbAbs, K: 0}, {Code: jeq, Jt: 0, Jf: 1, K: 1}, accept, drop}
+}
+
+func (l *linuxSYN) localPort() uint16 { return l.port }
+
+// source returns the address the kernel would send from to dst, by
+// connecting a UDP socket, which sends nothing.
+func (l *linuxSYN) source(dst netip.Addr) (netip.Addr, error) {
+	family := unix.AF_INET
+	var sa unix.Sockaddr
+	if dst.Is6() {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: 9, Addr: dst.As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: 9, Addr: dst.As4()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return netip.Addr{}, os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, sa); err != nil {
+		return netip.Addr{}, os.NewSyscallError("connect", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.Addr{}, os.NewSyscallError("getsockname", err)
+	}
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(a.Addr), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(a.Addr), nil
+	}
+	return netip.Addr{}, errors.New("unexpected address family")
+}
+
+// send sends the leading segments of batch that go to one address family
+// with one sendmmsg(2).
+func (l *linuxSYN) send(batch []outSeg) (int, error) {
+	l.sends.Lock()
+	defer l.sends.Unlock()
+	v6 := batch[0].dst.Is6()
+	n := 1
+	for n < len(batch) && batch[n].dst.Is6() == v6 {
+		n++
+	}
+	sock := l.tcp[b2i(v6)]
+	if sock == nil {
+		return 0, errors.New("no socket for the address family")
+	}
+	if cap(l.hdrs) < n {
+		l.hdrs = make([]unix.Mmsghdr, n)
+		l.iovs = make([]unix.Iovec, n)
+		l.sa4 = make([]unix.RawSockaddrInet4, n)
+		l.sa6 = make([]unix.RawSockaddrInet6, n)
+	}
+	hdrs := l.hdrs[:n]
+	for i := range hdrs {
+		o := &batch[i]
+		l.iovs[i] = unix.Iovec{Base: &o.seg[0]}
+		l.iovs[i].SetLen(len(o.seg))
+		h := &hdrs[i].Hdr
+		*h = unix.Msghdr{Iov: &l.iovs[i]}
+		h.SetIovlen(1)
+		if v6 {
+			l.sa6[i] = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: o.dst.As16()}
+			h.Name = (*byte)(unsafe.Pointer(&l.sa6[i]))
+			h.Namelen = unix.SizeofSockaddrInet6
+		} else {
+			l.sa4[i] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.dst.As4()}
+			h.Name = (*byte)(unsafe.Pointer(&l.sa4[i]))
+			h.Namelen = unix.SizeofSockaddrInet4
+		}
+	}
+	var sent int
+	var serr error
+	err := sock.rc.Write(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
+			switch e {
+			case 0:
+				sent = int(r)
+				return true
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			serr = e
+			return true
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if serr == unix.ENOBUFS { // a full queue: wait a little and try again
+		time.Sleep(200 * time.Microsecond)
+		return 0, nil
+	}
+	if serr != nil {
+		return 0, os.NewSyscallError("sendmmsg", serr)
+	}
+	return sent, nil
+}
+
+// sendErrReason returns the reason of a filtered port for the error that
+// refused its SYN, or "" if the error says nothing about the port.
+func sendErrReason(err error) string {
+	switch {
+	case errors.Is(err, unix.ENETUNREACH):
+		return ReasonNetUnreach
+	case errors.Is(err, unix.EHOSTUNREACH):
+		return ReasonHostUnreach
+	}
+	return ""
+}
+
+func (l *linuxSYN) receive(fn func(b []byte, v6, icmp bool, from netip.Addr, hop uint8)) {
+	var wg sync.WaitGroup
+	for _, s := range append(l.tcp[:], l.icmp[:]...) {
+		if s != nil {
+			wg.Go(func() { s.receive(fn) })
+		}
+	}
+	wg.Wait()
+}
+
+// receive reads batches of packets with recvmmsg(2) until the socket is
+// closed.
+func (s *rawSock) receive(fn func(b []byte, v6, icmp bool, from netip.Addr, hop uint8)) {
+	var (
+		hdrs  [recvBatch]unix.Mmsghdr
+		iovs  [recvBatch]unix.Iovec
+		names [recvBatch]unix.RawSockaddrInet6
+		oobs  [recvBatch][64]byte
+		bufs  = make([]byte, recvBatch*recvBufLen)
+	)
+	for i := range hdrs {
+		iovs[i] = unix.Iovec{Base: &bufs[i*recvBufLen]}
+		iovs[i].SetLen(recvBufLen)
+	}
+	for {
+		for i := range hdrs {
+			h := &hdrs[i].Hdr
+			*h = unix.Msghdr{Iov: &iovs[i], Name: (*byte)(unsafe.Pointer(&names[i])), Namelen: unix.SizeofSockaddrInet6}
+			h.SetIovlen(1)
+			if s.v6 {
+				h.Control = &oobs[i][0]
+				h.SetControllen(len(oobs[i]))
+			}
+			hdrs[i].Len = 0
+		}
+		var n int
+		var rerr error
+		err := s.rc.Read(func(fd uintptr) bool {
+			for {
+				r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+				switch e {
+				case 0:
+					n = int(r)
+					return true
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false
+				}
+				rerr = e
+				return true
+			}
+		})
+		if err != nil || (rerr != nil && rerr != unix.ENOMEM && rerr != unix.ENOBUFS) {
+			return // closed
+		}
+		for i := range n {
+			b := bufs[i*recvBufLen : i*recvBufLen+min(int(hdrs[i].Len), recvBufLen)]
+			var from netip.Addr
+			var hop uint8
+			if s.v6 {
+				from = netip.AddrFrom16(names[i].Addr)
+				hop = hopLimit(oobs[i][:hdrs[i].Hdr.Controllen])
+			}
+			fn(b, s.v6, s.icmp, from, hop)
+		}
+	}
+}
+
+// hopLimit finds the IPV6_HOPLIMIT control message in oob; 0 if none.
+func hopLimit(oob []byte) uint8 {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return 0
+		}
+		if h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_HOPLIMIT && l >= unix.CmsgLen(4) {
+			return uint8(binary.NativeEndian.Uint32(oob[unix.CmsgLen(0):]))
+		}
+		oob = oob[min(unix.CmsgSpace(l-unix.SizeofCmsghdr), len(oob)):]
+	}
+	return 0
+}
+
+func (l *linuxSYN) close() {
+	l.once.Do(func() {
+		for _, s := range append(l.tcp[:], l.icmp[:]...) {
+			if s != nil {
+				s.f.Close()
+			}
+		}
+		if l.hold >= 0 {
+			unix.Close(l.hold)
+		}
+	})
+}
