@@ -58,6 +58,9 @@ const (
 	// abMinAnswers is how many answers the earlier round must have had
 	// for a rate test to be meaningful.
 	abMinAnswers = 60
+	// maxSourcePorts is the most source ports a scan reserves, one per
+	// round, cycling.
+	maxSourcePorts = 16
 	// timeSlot is how many consecutive probe positions share one send
 	// time stamp, from which round-trip times are measured.
 	timeSlot = 16
@@ -185,14 +188,19 @@ var errResume = errors.New("scan: the resume state is for another scan (seed, sh
 //     else is stray, counted in SYNStats and ignored, so a forged or
 //     stray packet cannot make a port open. The send path keeps no state
 //     per probe beyond the 2 bits that say whether the probe is answered.
-//   - All probes come from one source port per scan, a free port that the
+//   - Each round of probes comes from a source port of its own (masscan
+//     uses one port per scan, nmap varies them), a free port that the
 //     scan reserves by binding a TCP socket to it (without listening),
-//     as masscan uses one port: the receive side then matches replies by
-//     port, retries of a probe carry the same cookie (a target still in
-//     SYN-RECEIVED takes a retry as a retransmission), and no connection
-//     of the system can take the port during the scan. The kernel sees
-//     the SYN-ACKs for a port without a connection and answers them with
-//     a RST, which closes the half-open connection on the target; nmap
+//     so that no connection of the system can take it during the scan,
+//     and the receive side can match replies by port (a BPF filter). One
+//     port per round, and not per scan, because a retry must not look
+//     like a retransmission: when a SYN-ACK is lost, the target keeps the
+//     half-open connection, and Linux answers a repeated SYN on the same
+//     4-tuple at most once per 500 ms (tcp_invalid_ratelimit), so fast
+//     retries from the same port go unanswered until the target's own
+//     SYN-ACK retransmission a second later. The kernel sees the
+//     SYN-ACKs for a port without a connection and answers them with a
+//     RST, which closes the half-open connection on the target; nmap
 //     relies on the same.
 //   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
 //     keyed permutation of all (target, port) pairs (see Seed, Shard).
@@ -296,8 +304,8 @@ func (s *synScanner) index(r Result) uint64 {
 type synIO interface {
 	// source returns the address the system sends from to reach dst.
 	source(dst netip.Addr) (netip.Addr, error)
-	// localPort returns the scan's source port, reserved for the scan.
-	localPort() uint16
+	// localPorts returns the scan's source ports, reserved for the scan.
+	localPorts() []uint16
 	// send sends the segments of batch; it returns how many went out and,
 	// if not all did, the error of batch[n].
 	send(batch []outSeg) (n int, err error)
@@ -328,7 +336,7 @@ type synScanner struct {
 	order   shardOrder
 	state   stateMap
 	key     sipKey
-	lport   uint16
+	lports  []uint16 // source port of each round, cycling
 	io      synIO
 	rate    float64
 	tries   int
@@ -492,7 +500,7 @@ func (s *synScanner) open() error {
 	for _, a := range s.hosts {
 		fam[b2i(a.Is6())] = true
 	}
-	io, err := openSYNIO(fam)
+	io, err := openSYNIO(fam, min(2*s.tries0(), maxSourcePorts))
 	if err != nil {
 		return err
 	}
@@ -505,7 +513,7 @@ func (s *synScanner) open() error {
 		}
 		s.srcs[i] = src.Unmap()
 	}
-	s.io, s.lport = io, io.localPort()
+	s.io, s.lports = io, io.localPorts()
 	return nil
 }
 
@@ -604,6 +612,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 		s.abSplit.Store(split)
 	}
 	rate := s.rate
+	lport := s.lports[round%len(s.lports)]
 	maxBatch := int(min(max(rate/1000, 1), 64))
 	batch := make([]outSeg, 0, maxBatch)
 	buf := make([]byte, 0, maxBatch*24)
@@ -677,7 +686,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 		}
 		dst, src := s.hosts[h], s.srcs[h]
 		off := len(buf)
-		buf = appendSYN(buf, src, dst, s.lport, uint16(p), s.key.cookie(src, dst, s.lport, uint16(p)))
+		buf = appendSYN(buf, src, dst, lport, uint16(p), s.key.cookie(src, dst, lport, uint16(p)))
 		batch = append(batch, outSeg{dst: dst, seg: buf[off:], idx: idx})
 		if len(batch) >= maxBatch {
 			if err := flush(); err != nil {
@@ -839,7 +848,7 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 // verify checks a reply against the cookie of the probe it claims to
 // answer, and returns the state it gives.
 func (s *synScanner) verify(r *reply) (uint64, string, bool) {
-	if r.LPort != s.lport {
+	if !slices.Contains(s.lports, r.LPort) {
 		return 0, "", false
 	}
 	hi, ok := s.hostIdx[r.Target]
@@ -850,7 +859,7 @@ func (s *synScanner) verify(r *reply) (uint64, string, bool) {
 	if r.Local.IsValid() && r.Local != src {
 		return 0, "", false
 	}
-	ck := s.key.cookie(src, r.Target, s.lport, r.TPort)
+	ck := s.key.cookie(src, r.Target, r.LPort, r.TPort)
 	switch r.Kind {
 	case replySYNACK:
 		if r.Ack == ck+1 {

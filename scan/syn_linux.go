@@ -38,8 +38,8 @@ type rawSock struct {
 // that only packets to the scan's port (or ICMP unreachables) wake it.
 type linuxSYN struct {
 	tcp, icmp [2]*rawSock
-	hold      int // the TCP socket holding the source port, or -1
-	port      uint16
+	holds     []int // the TCP sockets holding the source ports
+	ports     []uint16
 	once      sync.Once
 
 	// send buffers, used by the one sending goroutine
@@ -69,26 +69,30 @@ func rawErr(err error) error {
 	return fmt.Errorf("scan: open raw socket: %w", os.NewSyscallError("socket", err))
 }
 
-func openSYNIO(fam [2]bool) (synIO, error) {
-	l := &linuxSYN{hold: -1}
+func openSYNIO(fam [2]bool, nports int) (synIO, error) {
+	l := &linuxSYN{}
 	ok := false
 	defer func() {
 		if !ok {
 			l.close()
 		}
 	}()
-	var err error
-	if l.hold, l.port, err = reservePort(fam[1]); err != nil {
-		return nil, err
+	for range nports {
+		fd, port, err := reservePort(fam[1])
+		if err != nil {
+			return nil, err
+		}
+		l.holds, l.ports = append(l.holds, fd), append(l.ports, port)
 	}
+	var err error
 	for v := range 2 {
 		if !fam[v] {
 			continue
 		}
-		if l.tcp[v], err = openRaw(v == 1, false, l.port); err != nil {
+		if l.tcp[v], err = openRaw(v == 1, false, l.ports); err != nil {
 			return nil, err
 		}
-		if l.icmp[v], err = openRaw(v == 1, true, l.port); err != nil {
+		if l.icmp[v], err = openRaw(v == 1, true, l.ports); err != nil {
 			return nil, err
 		}
 	}
@@ -139,7 +143,7 @@ func reservePort(want6 bool) (int, uint16, error) {
 	return fd, port, nil
 }
 
-func openRaw(v6, icmp bool, port uint16) (*rawSock, error) {
+func openRaw(v6, icmp bool, lports []uint16) (*rawSock, error) {
 	family, proto := unix.AF_INET, unix.IPPROTO_TCP
 	if v6 {
 		family = unix.AF_INET6
@@ -166,7 +170,7 @@ func openRaw(v6, icmp bool, port uint16) (*rawSock, error) {
 			return nil, os.NewSyscallError("setsockopt IPV6_RECVHOPLIMIT", err)
 		}
 	}
-	prog := replyFilter(v6, icmp, port)
+	prog := replyFilter(v6, icmp, lports)
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
 		unix.Close(fd)
@@ -181,10 +185,10 @@ func openRaw(v6, icmp bool, port uint16) (*rawSock, error) {
 	return &rawSock{f: f, rc: rc, v6: v6, icmp: icmp, family: family}, nil
 }
 
-// replyFilter is a classic BPF program that keeps TCP segments to port
-// (IPv4 raw sockets see the IP header, IPv6 ones do not) and ICMP or
-// ICMPv6 destination unreachables.
-func replyFilter(v6, icmp bool, port uint16) []unix.SockFilter {
+// replyFilter is a classic BPF program that keeps TCP segments to one of
+// lports (IPv4 raw sockets see the IP header, IPv6 ones do not) and ICMP
+// or ICMPv6 destination unreachables.
+func replyFilter(v6, icmp bool, lports []uint16) []unix.SockFilter {
 	const (
 		ldxMSH = unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH // X = 4*(pkt[k]&0xf)
 		ldhInd = unix.BPF_LD | unix.BPF_H | unix.BPF_IND
@@ -196,18 +200,27 @@ func replyFilter(v6, icmp bool, port uint16) []unix.SockFilter {
 	)
 	accept := unix.SockFilter{Code: ret, K: 0xffff}
 	drop := unix.SockFilter{Code: ret, K: 0}
+	// match appends a test of A against each value, jumping to an
+	// accept after the tests, or past it to a drop.
+	match := func(prog []unix.SockFilter, vals ...uint16) []unix.SockFilter {
+		for i, v := range vals {
+			prog = append(prog, unix.SockFilter{Code: jeq, Jt: uint8(len(vals) - 1 - i), K: uint32(v)})
+		}
+		prog[len(prog)-1].Jf = 1
+		return append(prog, accept, drop)
+	}
 	switch {
 	case !v6 && !icmp:
-		return []unix.SockFilter{{Code: ldxMSH, K: 0}, {Code: ldhInd, K: 2}, {Code: jeq, Jt: 0, Jf: 1, K: uint32(port)}, accept, drop}
+		return match([]unix.SockFilter{{Code: ldxMSH, K: 0}, {Code: ldhInd, K: 2}}, lports...)
 	case !v6 && icmp:
-		return []unix.SockFilter{{Code: ldxMSH, K: 0}, {Code: ldbInd, K: 0}, {Code: jeq, Jt: 0, Jf: 1, K: 3}, accept, drop}
+		return match([]unix.SockFilter{{Code: ldxMSH, K: 0}, {Code: ldbInd, K: 0}}, 3)
 	case v6 && !icmp:
-		return []unix.SockFilter{{Code: ldhAbs, K: 2}, {Code: jeq, Jt: 0, Jf: 1, K: uint32(port)}, accept, drop}
+		return match([]unix.SockFilter{{Code: ldhAbs, K: 2}}, lports...)
 	}
-	return []unix.SockFilter{{Code: ldbAbs, K: 0}, {Code: jeq, Jt: 0, Jf: 1, K: 1}, accept, drop}
+	return match([]unix.SockFilter{{Code: ldbAbs, K: 0}}, 1)
 }
 
-func (l *linuxSYN) localPort() uint16 { return l.port }
+func (l *linuxSYN) localPorts() []uint16 { return l.ports }
 
 // source returns the address the kernel would send from to dst, by
 // connecting a UDP socket, which sends nothing.
@@ -414,8 +427,8 @@ func (l *linuxSYN) close() {
 				s.f.Close()
 			}
 		}
-		if l.hold >= 0 {
-			unix.Close(l.hold)
+		for _, fd := range l.holds {
+			unix.Close(fd)
 		}
 	})
 }

@@ -115,6 +115,11 @@ func TestIntegrationSYNLoss(t *testing.T) {
 			t.Errorf("run %d: %d results, want %d", run, len(got), 2*5000)
 		}
 		found += checkRecall(t, got, open)
+		for ap := range open {
+			if r := got[ap]; r.State != StateOpen {
+				t.Logf("run %d: missed %v: %+v", run, ap, r)
+			}
+		}
 		total += len(open)
 		t.Logf("run %d: stats %+v", run, st)
 		if st.RateLimited {
@@ -137,8 +142,21 @@ func nft(t *testing.T, h *porttest.Host, script string) {
 	}
 }
 
+// sysctl sets sysctls inside h.
+func sysctl(t *testing.T, h *porttest.Host, settings ...string) {
+	t.Helper()
+	out, err := h.Command(t.Context(), "sysctl", append([]string{"-q", "-w"}, settings...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sysctl in %s: %v: %s", h.Name, err, out)
+	}
+}
+
 func TestIntegrationSYNFiltered(t *testing.T) {
 	p := synPair(t, nil)
+	// Linux sends at most a few ICMP errors per second to one host by
+	// default; lift the limits in B, so that every reject is seen.
+	sysctl(t, p.B, "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+		"net.ipv4.icmp_msgs_per_sec=1000000", "net.ipv4.icmp_msgs_burst=1000000")
 	// B drops every TCP segment to ports 1-500 and rejects those to
 	// 501-1000 as administratively prohibited.
 	nft(t, p.B, `table inet f {

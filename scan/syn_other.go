@@ -16,6 +16,6 @@ var errSYNUnsupported = fmt.Errorf("scan: the SYN scan is not implemented on %s:
 // SYN scan needs; here it may not: the error wraps errors.ErrUnsupported.
 func SYNAvailable() error { return errSYNUnsupported }
 
-func openSYNIO([2]bool) (synIO, error) { return nil, errSYNUnsupported }
+func openSYNIO([2]bool, int) (synIO, error) { return nil, errSYNUnsupported }
 
 func sendErrReason(error) string { return "" }
