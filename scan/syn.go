@@ -167,8 +167,8 @@ type SYNProgress struct {
 	Finished    bool   `json:"finished"`    // the scan ended by itself
 }
 
-// errResume reports a Resume that does not fit the scan.
-var errResume = errors.New("scan: the resume state is for another scan (seed, shard, targets or ports differ)")
+// ErrResume reports a SYNConfig.Resume that does not fit the scan.
+var ErrResume = errors.New("scan: the resume state is for another scan (seed, shard, targets or ports differ)")
 
 // SYNScan probes every TCP port of cfg.Ports on every target with a SYN
 // from a raw socket, as nmap -sS does, and yields one Result per port and
@@ -447,7 +447,7 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	if r := cfg.Resume; r != nil {
 		if r.Version != 1 || r.Seed != s.cfg.Seed || r.Shard != shard || r.Shards != shards ||
 			r.Total != s.total || r.Fingerprint != s.fprint || uint64(len(r.Done)) != (s.total+7)/8 {
-			return nil, errResume
+			return nil, ErrResume
 		}
 		done := bitmap(r.Done)
 		for i := range s.total {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type scanOpts struct {
 	maxRetries     int
 	timeout        time.Duration
 	concurrency    int
+	seed           uint64
+	shard          string
+	resume         string
 	allStates      bool
 	oJ, oG, oX     string
 }
@@ -48,11 +52,33 @@ func newScanCmd() *cobra.Command {
 	var o scanOpts
 	cmd := &cobra.Command{
 		Use:   "scan [flags] TARGET...",
-		Short: "Find the open ports of hosts (TCP connect scan)",
-		Long: `Scan hosts for open TCP ports with full connects, as nmap -sT does: open
-when the connection is made (syn-ack), closed when it is refused
-(conn-refused), filtered when an ICMP error comes back or every try times
-out (no-response). Connections made are reset at once.
+		Short: "Find the open ports of hosts (TCP SYN or connect scan)",
+		Long: `Scan hosts for open TCP ports.
+
+-sS, the SYN scan, sends SYNs from raw sockets, as nmap -sS does: open for
+a SYN-ACK (syn-ack), closed for a RST (reset), filtered for an ICMP
+unreachable (port-unreach, admin-prohibited...) or for silence after every
+retry (no-response). It needs root or CAP_NET_RAW, and is the default when
+the process can open a raw socket. Every reply is checked against a keyed
+cookie in the SYN's sequence number. Silent ports are retried in rounds
+(--max-retries, default 4); a host that SYN-ACKs every port (a SYN proxy
+or tarpit) is reported on one line instead of listing its ports.
+--rate is in packets per second (default 250000; the scan slows down by
+itself for a host that limits its reply rate).
+
+-sT, the connect scan (the default without privileges), makes full
+connects, as nmap -sT does: open when the connection is made (syn-ack),
+closed when it is refused (conn-refused), filtered when an ICMP error
+comes back or every try times out (no-response). Connections made are
+reset at once. --rate is in connects per second (default: no limit).
+
+--seed S orders the (target, port) pairs in a pseudo-random order that
+depends on S alone; --shard I/N scans only every N-th pair of that order
+from the I-th, so that N scans with the same seed (on N machines) cover
+every pair once. --resume FILE writes the SYN scan's progress to FILE
+about once a second and when interrupted, and continues from FILE if it
+exists (same targets, ports, seed and shard). --seed, --shard and
+--resume need -sS.
 
 TARGETs are addresses (192.0.2.1, 2001:db8::1), CIDR blocks
 (192.0.2.0/24), nmap octet ranges (10.0.0.1-20, 10.0.0.*) and host names;
@@ -73,9 +99,10 @@ greppable format, -oX FILE nmap's XML ("-" is standard output, in place of
 the table). nmap's single-dash spellings (-iL, -oX, -sT) work, as do
 --iL, --oX, --sT.
 
-Only the TCP connect scan (-sT) exists for now: -sS, -sU and -sV are
-refused. A scan that completes exits 0, open ports or not.`,
+-sU and -sV are refused for now. A scan that completes exits 0, open
+ports or not.`,
 		Example: `  ports scan 127.0.0.1
+  ports scan -sS -p- --seed 7 --shard 1/2 --resume s1.json 192.0.2.1
   ports scan -p 1-1024 192.0.2.0/28 --format jsonl
   ports scan --top 100 -oX scan.xml -iL hosts.txt
   ports scan -p 22,80,443 --all-states ::1`,
@@ -103,13 +130,16 @@ refused. A scan that completes exits 0, open ports or not.`,
 	fs.StringVarP(&o.portArg, "ports", "p", "", "scan these ports: a port `SET` such as 22,80,8000-8100,http")
 	fs.IntVar(&o.top, "top", 0, "scan the `N` most common ports")
 	fs.StringVar(&o.excludePorts, "exclude-ports", "", "do not scan these ports: a port `SET`")
-	fs.BoolVar(&o.sT, "sT", false, "TCP connect scan (-sT; the default)")
-	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; not implemented yet)")
+	fs.BoolVar(&o.sT, "sT", false, "TCP connect scan (-sT; the default without raw sockets)")
+	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; the default with root or CAP_NET_RAW)")
 	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; not implemented yet)")
 	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV; not implemented yet)")
-	fs.Float64Var(&o.rate, "rate", 0, "start at most `N` connects per second (0: no limit)")
-	fs.IntVar(&o.maxRetries, "max-retries", 2, "probe a silent port at most `N` more times")
-	fs.DurationVar(&o.timeout, "timeout", 0, "fixed connect timeout `DUR` (default: adaptive per host)")
+	fs.Float64Var(&o.rate, "rate", 0, "send at most `N` SYNs (-sS; default 250000) or start at most N connects (-sT; default no limit) per second")
+	fs.IntVar(&o.maxRetries, "max-retries", 0, "probe a silent port at most `N` more times (default 4 for -sS, 2 for -sT)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "fixed connect timeout, or wait after each SYN round, `DUR` (default: adaptive)")
+	fs.Uint64Var(&o.seed, "seed", 0, "order the probes by seed `S` (-sS; default random)")
+	fs.StringVar(&o.shard, "shard", "", "scan only shard `I/N` of the probes (-sS; with the same --seed on every shard)")
+	fs.StringVar(&o.resume, "resume", "", "save progress to `FILE`, and continue from it if it exists (-sS)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "at most `N` connects at once (default: from the file descriptor limit)")
 	fs.BoolVarP(&o.allStates, "all-states", "v", false, "list closed and filtered ports too")
 	fs.StringVar(&o.oJ, "oJ", "", "write every result as JSON lines to `FILE` (-oJ)")
@@ -150,6 +180,9 @@ type scanPlan struct {
 	unresolved int
 	set        ports.Set // TCP ports
 	cfg        scan.ConnectConfig
+	syn        bool // SYN scan, with synCfg
+	synCfg     scan.SYNConfig
+	shards     int // of the SYN scan, for the progress bar
 	format     render.Format
 }
 
@@ -164,12 +197,18 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{o.sS, "-sS"}, {o.sU, "-sU"}, {o.sV, "-sV"}} {
+	}{{o.sU, "-sU"}, {o.sV, "-sV"}} {
 		if f.on {
-			return usagef("%s is not implemented yet; use -sT", f.name)
+			return usagef("%s is not implemented yet; use -sS or -sT", f.name)
 		}
 	}
+	if o.sS && o.sT {
+		return usagef("-sS and -sT conflict: give one")
+	}
 	p := &scanPlan{format: format}
+	if err := scanSYNFlags(o, p, fs.Changed("seed")); err != nil {
+		return err
+	}
 	if p.set, err = scanPorts(o, fs.Changed("top")); err != nil {
 		return err
 	}
@@ -193,6 +232,7 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 		return usagef("--concurrency %d: want 1 or more", o.concurrency)
 	}
 	p.cfg.Ports, p.cfg.Timeout, p.cfg.Rate, p.cfg.Concurrency = p.set, o.timeout, o.rate, o.concurrency
+	p.synCfg.Ports, p.synCfg.Timeout, p.synCfg.Rate, p.synCfg.MaxRetries = p.set, o.timeout, o.rate, p.cfg.MaxRetries
 
 	specs := slices.Clone(args)
 	if o.inputList != "" {
@@ -341,4 +381,64 @@ func (s *serviceNames) name(p ports.Port) string {
 	}
 	s.names[p] = n
 	return n
+}
+
+// scanSYNFlags checks --seed, --shard and --resume, and decides between
+// the SYN and the connect scan: -sS, -sT, or SYN when a raw socket can be
+// opened.
+func scanSYNFlags(o *scanOpts, p *scanPlan, seedSet bool) error {
+	p.shards = 1
+	if o.shard != "" {
+		i, n, err := parseShard(o.shard)
+		if err != nil {
+			return err
+		}
+		p.synCfg.Shard, p.synCfg.Shards, p.shards = i, n, n
+	}
+	p.synCfg.Seed = o.seed
+	if seedSet && o.seed == 0 {
+		return usagef("--seed 0: want a seed of 1 or more (0 means a random one)")
+	}
+	needSYN := ""
+	switch {
+	case o.shard != "":
+		needSYN = "--shard"
+	case seedSet:
+		needSYN = "--seed"
+	case o.resume != "":
+		needSYN = "--resume"
+	}
+	switch {
+	case o.sT && needSYN != "":
+		return usagef("%s needs the SYN scan (-sS), not -sT", needSYN)
+	case o.sS:
+		if err := scan.SYNAvailable(); err != nil {
+			return &runError{fmt.Errorf("-sS: %w (run as root, or give the binary CAP_NET_RAW: setcap cap_net_raw+ep)", err)}
+		}
+		p.syn = true
+	case o.sT:
+	default:
+		p.syn = scan.SYNAvailable() == nil
+		if !p.syn && needSYN != "" {
+			return &runError{fmt.Errorf("%s needs the SYN scan, which needs raw sockets: run as root or give the binary CAP_NET_RAW", needSYN)}
+		}
+	}
+	return nil
+}
+
+// parseShard parses --shard I/N.
+func parseShard(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, usagef("--shard %q: want I/N, such as 1/4", s)
+	}
+	switch {
+	case n < 1:
+		return 0, 0, usagef("--shard %s: the number of shards N must be 1 or more", s)
+	case i < 1 || i > n:
+		return 0, 0, usagef("--shard %s: the shard I must be from 1 to N (%d)", s, n)
+	}
+	return i, n, nil
 }

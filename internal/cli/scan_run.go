@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/netip"
 	"os"
 	"slices"
@@ -34,6 +35,7 @@ type scanHost struct {
 	scanTarget
 	results []render.ScanResultV1
 	rtts    []time.Duration // of the answered probes, in the order of the answers
+	tarpit  *scan.TarpitError
 }
 
 // up reports whether the host answered on some port, and why.
@@ -44,7 +46,7 @@ func (h *scanHost) up() (bool, string) {
 		case "open":
 			return true, scan.ReasonSynAck
 		case "closed":
-			reason = scan.ReasonConnRefused
+			reason = r.Reason
 		}
 	}
 	return reason != "", reason
@@ -134,7 +136,14 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		jenc.SetEscapeHTML(false)
 	}
 
-	total := len(addrs) * p.set.Len(ports.ProtoTCP)
+	total := len(addrs) * p.set.Len(ports.ProtoTCP) / p.shards
+	seq := scan.ConnectScan(ctx, addrs, &p.cfg)
+	if p.syn {
+		var err error
+		if seq, err = scanSYNSeq(ctx, o, p, addrs); err != nil {
+			return err
+		}
+	}
 	var done atomic.Int64
 	start := time.Now()
 	stopProgress := func() {}
@@ -143,7 +152,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	}
 	probeErrors := 0
 	var scanErr error
-	for r, perr := range scan.ConnectScan(ctx, addrs, &p.cfg) {
+	for r, perr := range seq {
 		if perr != nil && r.Addr == (netip.Addr{}) {
 			scanErr = perr // the scan ended
 			break
@@ -151,6 +160,18 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		done.Add(1)
 		h := index[r.Addr]
 		if h == nil {
+			continue
+		}
+		var tarpit *scan.TarpitError
+		if errors.As(perr, &tarpit) {
+			h.tarpit = tarpit
+			if !listing || p.format != render.Table {
+				stopProgress()
+				fmt.Fprintf(stderr, "ports scan: %s\n", tarpitLine(tarpit))
+				if isTerminal(stderr) {
+					stopProgress = scanProgress(stderr, &done, total, start)
+				}
+			}
 			continue
 		}
 		if perr != nil {
@@ -165,7 +186,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		v := render.ScanResultV1{
 			Addr: r.Addr.String(), Host: h.name, Port: uint16(r.Port), Proto: r.Proto.String(),
 			State: r.State.String(), Reason: r.Reason, RTTms: render.Millis(r.RTT), Tries: r.Tries,
-			Service: names.name(r.Port),
+			TTL: int(r.TTL), Service: names.name(r.Port),
 		}
 		if v.Reason == "" {
 			v.Reason = "error"
@@ -287,6 +308,9 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 			title += ": no answer"
 		}
 		a.Write([]byte(title + "\n"))
+		if h.tarpit != nil {
+			a.Write([]byte(tarpitLine(h.tarpit) + "\n"))
+		}
 		header := false
 		hidden := map[string]int{}
 		for _, r := range h.results {
@@ -386,7 +410,7 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 	run := render.NmapRun{
 		Scanner: "ports", Args: cmdline, Start: start.Unix(), StartStr: nmapTime(start),
 		Version: version(), XMLOutputVersion: "1.05",
-		ScanInfo: render.NmapScanInfo{Type: "connect", Protocol: "tcp",
+		ScanInfo: render.NmapScanInfo{Type: scanType(p), Protocol: "tcp",
 			NumServices: p.set.Len(ports.ProtoTCP), Services: rangesString(p.set.Ranges(ports.ProtoTCP))},
 	}
 	for _, h := range hosts {
@@ -502,4 +526,80 @@ func rangesString(rs []ports.Range) string {
 		}
 	}
 	return string(b)
+}
+
+// tarpitLine is the line that takes the place of a tarpit's open ports.
+func tarpitLine(e *scan.TarpitError) string {
+	return fmt.Sprintf("host %s answers SYN-ACK on every port probed (SYN proxy or tarpit): %d ports not listed", e.Addr, e.Open)
+}
+
+// scanType is nmap's name of the scan, for -oX.
+func scanType(p *scanPlan) string {
+	if p.syn {
+		return "syn"
+	}
+	return "connect"
+}
+
+// scanSYNSeq returns the SYN scan of addrs, resumed from and saving its
+// progress to --resume FILE if given.
+func scanSYNSeq(ctx context.Context, o *scanOpts, p *scanPlan, addrs []netip.Addr) (iter.Seq2[scan.Result, error], error) {
+	if o.resume == "" {
+		return scan.SYNScan(ctx, addrs, &p.synCfg), nil
+	}
+	data, err := os.ReadFile(o.resume)
+	switch {
+	case err == nil:
+		var prog scan.SYNProgress
+		if err := json.Unmarshal(data, &prog); err != nil {
+			return nil, &runError{fmt.Errorf("--resume %s: not a scan progress file: %w", o.resume, err)}
+		}
+		if prog.Finished {
+			return nil, &runError{fmt.Errorf("--resume %s: that scan is finished; remove the file to scan again", o.resume)}
+		}
+		if p.synCfg.Seed != 0 && p.synCfg.Seed != prog.Seed {
+			return nil, usagef("--seed %d: the scan in --resume %s has seed %d", p.synCfg.Seed, o.resume, prog.Seed)
+		}
+		if p.synCfg.Shards != 0 && (p.synCfg.Shard != prog.Shard || p.synCfg.Shards != prog.Shards) {
+			return nil, usagef("--shard %d/%d: the scan in --resume %s is shard %d/%d", p.synCfg.Shard, p.synCfg.Shards, o.resume, prog.Shard, prog.Shards)
+		}
+		p.synCfg.Seed, p.synCfg.Shard, p.synCfg.Shards, p.synCfg.Resume = prog.Seed, prog.Shard, prog.Shards, &prog
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return nil, &runError{fmt.Errorf("--resume: %w", err)}
+	}
+	var saveErr error
+	p.synCfg.Checkpoint = func(prog *scan.SYNProgress) {
+		if err := writeFileAtomic(o.resume, prog); err != nil && saveErr == nil {
+			saveErr = err
+		}
+	}
+	seq := scan.SYNScan(ctx, addrs, &p.synCfg)
+	return func(yield func(scan.Result, error) bool) {
+		for r, err := range seq {
+			if errors.Is(err, scan.ErrResume) {
+				err = fmt.Errorf("--resume %s: %w", o.resume, err)
+			}
+			if !yield(r, err) {
+				return
+			}
+		}
+		if saveErr != nil {
+			yield(scan.Result{}, fmt.Errorf("--resume: %w", saveErr))
+		}
+	}, nil
+}
+
+// writeFileAtomic writes v as JSON to name through a temporary file, so
+// that an interrupted write leaves the old file.
+func writeFileAtomic(name string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
 }

@@ -17,6 +17,7 @@ type ScanResultV1 struct {
 	Reason  string  `json:"reason"` // syn-ack, conn-refused, no-response...
 	RTTms   float64 `json:"rtt_ms"` // round trip of the answering probe; 0 when none answered
 	Tries   int     `json:"tries"`
+	TTL     int     `json:"ttl,omitempty"`     // TTL or hop limit of the answer (SYN scan); absent when unknown
 	Service string  `json:"service,omitempty"` // the registered service name
 }
 
