@@ -2,15 +2,20 @@ package scan
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
-	"github.com/portkit/ports"
+	"golang.org/x/sys/unix"
+
 	"github.com/portkit/ports/internal/porttest"
 )
 
@@ -203,5 +208,234 @@ func TestIntegrationSYNAllDropped(t *testing.T) {
 	t.Logf("stats: %+v", st)
 }
 
-var _ = fmt.Sprint
-var _ = ports.ProtoTCP
+// tcpSegment builds a TCP header from src:sport to dst:dport with its
+// checksum.
+func tcpSegment(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, flags byte) []byte {
+	b := make([]byte, 20)
+	binary.BigEndian.PutUint16(b[0:], sport)
+	binary.BigEndian.PutUint16(b[2:], dport)
+	binary.BigEndian.PutUint32(b[4:], seq)
+	binary.BigEndian.PutUint32(b[8:], ack)
+	b[12], b[13] = 5<<4, flags
+	binary.BigEndian.PutUint16(b[14:], 65535)
+	binary.BigEndian.PutUint16(b[16:], tcpChecksum(src, dst, b))
+	return b
+}
+
+// responder answers, from inside h, every IPv4 SYN it sees with the
+// segments that answer returns, through a raw socket, until the test
+// ends. It returns a counter of the SYNs seen.
+func responder(t *testing.T, h *porttest.Host, answer func(syn reply) [][]byte) *atomic.Int64 {
+	t.Helper()
+	var fd int
+	if err := h.Do(func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+		return err
+	}); err != nil {
+		t.Fatalf("raw socket in %s: %v", h.Name, err)
+	}
+	tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	var stop atomic.Bool
+	var seen atomic.Int64
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		stop.Store(true)
+		wg.Wait()
+		unix.Close(fd)
+	})
+	wg.Go(func() {
+		buf := make([]byte, 2000)
+		for !stop.Load() {
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				continue
+			}
+			b := buf[:n]
+			if len(b) < 40 || b[0]>>4 != 4 {
+				continue
+			}
+			ihl := int(b[0]&15) * 4
+			if len(b) < ihl+20 || b[ihl+13] != tcpSYN {
+				continue
+			}
+			seen.Add(1)
+			var r reply
+			r.Target = netip.AddrFrom4([4]byte(b[12:16])) // the scanner
+			r.Local = netip.AddrFrom4([4]byte(b[16:20]))  // us
+			r.LPort = binary.BigEndian.Uint16(b[ihl:])
+			r.TPort = binary.BigEndian.Uint16(b[ihl+2:])
+			r.Seq = binary.BigEndian.Uint32(b[ihl+4:])
+			for _, seg := range answer(r) {
+				unix.Sendto(fd, seg, 0, &unix.SockaddrInet4{Addr: r.Target.As4()})
+			}
+		}
+	})
+	return &seen
+}
+
+func TestIntegrationSYNForged(t *testing.T) {
+	p := synPair(t, nil)
+	open := listenB(t, p, 10, 1, 2000)
+	// Every SYN to B gets, besides the kernel's answer, SYN-ACKs and RSTs
+	// that do not acknowledge the SYN's sequence number.
+	seen := responder(t, p.B, func(syn reply) [][]byte {
+		from, to := syn.Local, syn.Target
+		return [][]byte{
+			tcpSegment(from, to, syn.TPort, syn.LPort, 1, syn.Seq+2, tcpSYN|tcpACK),
+			tcpSegment(from, to, syn.TPort, syn.LPort, 1, syn.Seq, tcpSYN|tcpACK),
+			tcpSegment(from, to, syn.TPort, syn.LPort, 1, ^syn.Seq, tcpSYN|tcpACK),
+			tcpSegment(from, to, syn.TPort, syn.LPort, 0, syn.Seq+2, tcpRST|tcpACK),
+			tcpSegment(from, to, syn.TPort, syn.LPort, syn.Seq+1, 0, tcpRST),
+		}
+	})
+	var st SYNStats
+	cfg := &SYNConfig{Ports: portRange(1, 2000), Stats: &st, OpenIn: p.A.Do}
+	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+	defer cancel()
+	got := collect(t, SYNScan(ctx, []netip.Addr{p.B.Addr4}, cfg))
+	for ap, r := range got {
+		want := "closed/reset"
+		if open[ap] {
+			want = "open/syn-ack"
+		}
+		if s := r.State.String() + "/" + r.Reason; s != want {
+			t.Errorf("%v: %s, want %s", ap, s, want)
+		}
+	}
+	if len(got) != 2000 {
+		t.Errorf("%d results, want 2000", len(got))
+	}
+	t.Logf("responder saw %d SYNs; stats %+v", seen.Load(), st)
+	if st.Stray == 0 {
+		t.Error("no stray replies counted, but the responder forged some")
+	}
+}
+
+func TestIntegrationSYNTarpit(t *testing.T) {
+	p := synPair(t, nil)
+	// B answers every SYN with a proper SYN-ACK, as a SYN proxy does; its
+	// kernel's RSTs are dropped on the way out.
+	nft(t, p.B, `table inet tarpit {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		tcp flags rst drop
+	}
+}`)
+	responder(t, p.B, func(syn reply) [][]byte {
+		return [][]byte{tcpSegment(syn.Local, syn.Target, syn.TPort, syn.LPort, 777, syn.Seq+1, tcpSYN|tcpACK)}
+	})
+	cfg := &SYNConfig{Ports: portRange(1, 1000), OpenIn: p.A.Do}
+	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+	defer cancel()
+	var tarpits []*TarpitError
+	opens := 0
+	for r, err := range SYNScan(ctx, []netip.Addr{p.B.Addr4}, cfg) {
+		var te *TarpitError
+		switch {
+		case errors.As(err, &te):
+			tarpits = append(tarpits, te)
+		case err != nil:
+			t.Fatal(err)
+		case r.State == StateOpen:
+			opens++
+		}
+	}
+	if len(tarpits) != 1 || tarpits[0].Addr != p.B.Addr4 || tarpits[0].Probed != 1000 || tarpits[0].Open < 990 {
+		t.Errorf("tarpit errors %+v, want one for %v with about 1000 of 1000 ports open", tarpits, p.B.Addr4)
+	}
+	if opens != 0 {
+		t.Errorf("%d open ports listed for a tarpit", opens)
+	}
+	if len(tarpits) > 0 {
+		t.Log(tarpits[0])
+	}
+}
+
+func TestIntegrationSYNRateLimit(t *testing.T) {
+	p := synPair(t, nil)
+	open := listenB(t, p, 20, 1, 5000)
+	// B takes at most 10,000 SYNs a second and drops the rest: the scan
+	// must slow down, and still find every open port.
+	nft(t, p.B, `table inet ratelimit {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		tcp flags syn limit rate over 10000/second burst 100 packets drop
+	}
+}`)
+	var st SYNStats
+	got := synScanPair(t, p, &SYNConfig{Ports: portRange(1, 5000), Stats: &st})
+	t.Logf("stats %+v", st)
+	if n := checkRecall(t, got, open); n != len(open) {
+		t.Errorf("found %d of %d open ports", n, len(open))
+	}
+	if !st.RateLimited {
+		t.Error("the rate limit went unnoticed")
+	}
+}
+
+func TestIntegrationSYNShardsResume(t *testing.T) {
+	p := synPair(t, nil)
+	listenB(t, p, 5, 1, 1500)
+	targets := []netip.Addr{p.B.Addr4, p.B.Addr6}
+	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+	defer cancel()
+	count := map[netip.AddrPort]int{}
+	for shard := 1; shard <= 3; shard++ {
+		cfg := &SYNConfig{Ports: portRange(1, 1500), Seed: 12345, Shard: shard, Shards: 3, OpenIn: p.A.Do}
+		// Shard 2 is interrupted after 200 results and resumed.
+		var last *SYNProgress
+		cfg.Checkpoint = func(p *SYNProgress) { last = p }
+		n := 0
+		for r, err := range SYNScan(ctx, targets, cfg) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			count[r.AddrPort()]++
+			if n++; shard == 2 && n == 200 {
+				break
+			}
+		}
+		if shard != 2 {
+			continue
+		}
+		if last == nil || last.Finished {
+			t.Fatalf("progress after the interruption: %+v", last)
+		}
+		data, err := json.Marshal(last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("resume state: %d bytes of JSON, round %d, next %d", len(data), last.Round, last.Next)
+		var prog SYNProgress
+		if err := json.Unmarshal(data, &prog); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Resume = &prog
+		for r, err := range SYNScan(ctx, targets, cfg) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			count[r.AddrPort()]++
+		}
+		if !last.Finished {
+			t.Errorf("resumed scan did not report itself finished: %+v", last)
+		}
+		// A resume state for another shard is refused.
+		cfg.Shard = 1
+		for _, err := range SYNScan(ctx, targets, cfg) {
+			if !errors.Is(err, ErrResume) {
+				t.Errorf("resuming shard 2's state as shard 1: %v, want ErrResume", err)
+			}
+		}
+	}
+	if len(count) != 2*1500 {
+		t.Errorf("%d pairs scanned by the 3 shards, want %d", len(count), 2*1500)
+	}
+	for ap, c := range count {
+		if c != 1 {
+			t.Errorf("%v scanned %d times", ap, c)
+		}
+	}
+}
