@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portkit/ports/internal/porttest"
+)
+
+// scanChildEnv holds the JSON argument list of a `ports` run by
+// TestScanChild, the test binary standing in for the ports binary.
+const scanChildEnv = "PORTS_CLI_TEST_CHILD_ARGS"
+
+// TestScanChild runs the command line in $PORTS_CLI_TEST_CHILD_ARGS and
+// exits with its code; without it, it does nothing.
+func TestScanChild(t *testing.T) {
+	env := os.Getenv(scanChildEnv)
+	if env == "" {
+		return
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(env), &args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	os.Exit(Run(context.Background(), args, os.Stdout, os.Stderr))
+}
+
+// childCommand returns a command running `ports args...` (the test
+// binary as TestScanChild) through the wrapper argv (such as ip netns
+// exec, or bash -c 'ulimit ...'), which ends with the program to run.
+func childCommand(t *testing.T, wrap func(name string, args ...string) *exec.Cmd, args ...string) *exec.Cmd {
+	t.Helper()
+	env, _ := json.Marshal(args)
+	cmd := wrap(os.Args[0], "-test.run=^TestScanChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), scanChildEnv+"="+string(env))
+	return cmd
+}
+
+// scanPair is a namespace pair with n listeners on random ports of
+// 1..last on each of B's addresses.
+func scanPair(t *testing.T, n, last int) (*porttest.Pair, map[netip.AddrPort]bool) {
+	t.Helper()
+	p := porttest.NewPair(t, nil)
+	open := map[netip.AddrPort]bool{}
+	for _, a := range []netip.Addr{p.B.Addr4, p.B.Addr6} {
+		for k := 0; k < n; {
+			ap := netip.AddrPortFrom(a, uint16(1+rand.IntN(last)))
+			if open[ap] {
+				continue
+			}
+			l, err := p.B.Listen("tcp", ap.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			open[ap] = true
+			k++
+		}
+	}
+	return p, open
+}
+
+// checkScanLines compares JSON lines with the listeners: every listener
+// open, nothing else open.
+func checkScanLines(t *testing.T, out string, open map[netip.AddrPort]bool, family netip.Addr) {
+	t.Helper()
+	found := 0
+	for _, l := range parseScanJSONL(t, out) {
+		if l.State != "open" {
+			continue
+		}
+		ap := netip.AddrPortFrom(netip.MustParseAddr(l.Addr), uint16(l.Port))
+		if !open[ap] {
+			t.Errorf("%v reported open, but nothing listens there", ap)
+		}
+		found++
+	}
+	want := 0
+	for ap := range open {
+		if !family.IsValid() || ap.Addr() == family {
+			want++
+		}
+	}
+	if found != want {
+		t.Errorf("found %d open ports, want %d", found, want)
+	}
+}
+
+func TestIntegrationScanSYN(t *testing.T) {
+	p, open := scanPair(t, 10, 3000)
+	dir := t.TempDir()
+	xf := filepath.Join(dir, "o.xml")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := childCommand(t, func(name string, args ...string) *exec.Cmd { return p.A.Command(ctx, name, args...) },
+		"scan", "-sS", "-p", "1-3000", "--format", "jsonl", "-oX", xf, p.B.Addr4.String(), p.B.Addr6.String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if strings.Contains(stderr.String(), "CAP_NET_RAW") {
+			t.Skipf("needs CAP_NET_RAW: %s", stderr.String())
+		}
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	checkScanLines(t, stdout.String(), open, netip.Addr{})
+	if !strings.Contains(stdout.String(), `"ttl":64`) {
+		t.Errorf("no ttl in the JSON lines:\n%.500s", stdout.String())
+	}
+	data, err := os.ReadFile(xf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x struct {
+		ScanInfo struct {
+			Type string `xml:"type,attr"`
+		} `xml:"scaninfo"`
+	}
+	if err := xml.Unmarshal(data, &x); err != nil {
+		t.Fatalf("-oX: %v", err)
+	}
+	if x.ScanInfo.Type != "syn" {
+		t.Errorf(`<scaninfo type=%q>, want "syn"`, x.ScanInfo.Type)
+	}
+}
+
+// TestIntegrationScanNoRaw runs ports without CAP_NET_RAW: -sS fails,
+// naming the capability; without -sS the scan is a connect scan.
+func TestIntegrationScanNoRaw(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (util-linux) to drop CAP_NET_RAW")
+	}
+	lo, hi, _ := scanListeners(t, "127.0.0.1", 1)
+	noRaw := func(name string, args ...string) *exec.Cmd {
+		return exec.CommandContext(t.Context(), setpriv, append([]string{"--bounding-set=-net_raw", name}, args...)...)
+	}
+	out, err := childCommand(t, noRaw, "scan", "-sS", "-p", "80", "127.0.0.1").CombinedOutput()
+	if err == nil {
+		t.Skipf("setpriv did not drop CAP_NET_RAW (not root?): %s", out)
+	}
+	if !strings.Contains(string(out), "CAP_NET_RAW") || strings.Count(string(out), "\n") != 1 {
+		t.Errorf("-sS without CAP_NET_RAW: %v, %q; want one line naming CAP_NET_RAW", err, out)
+	}
+	out, err = childCommand(t, noRaw, "scan", "-v", "--format", "jsonl", "-p", fmt.Sprintf("%d-%d", lo, hi), "127.0.0.1").Output()
+	if err != nil {
+		t.Fatalf("default scan without CAP_NET_RAW: %v", err)
+	}
+	if !strings.Contains(string(out), `"reason":"conn-refused"`) {
+		t.Errorf("default scan without CAP_NET_RAW is not a connect scan:\n%s", out)
+	}
+}
+
+// TestIntegrationScanUlimit runs an unprivileged-style connect scan (-sT)
+// in a process limited to 1024 file descriptors against a host with 600
+// open ports: no crash, every open port found.
+func TestIntegrationScanUlimit(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("needs bash for ulimit")
+	}
+	p, open := scanPair(t, 300, 6000)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	ulimit := func(name string, args ...string) *exec.Cmd {
+		return p.A.Command(ctx, bash, append([]string{"-c", `ulimit -n 1024 && exec "$@"`, "bash", name}, args...)...)
+	}
+	cmd := childCommand(t, ulimit, "scan", "-sT", "-p", "1-6000", "--format", "jsonl", p.B.Addr4.String(), p.B.Addr6.String())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+	checkScanLines(t, stdout.String(), open, netip.Addr{})
+}
