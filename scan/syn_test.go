@@ -252,9 +252,9 @@ func FuzzParseReply(f *testing.F) {
 	a, b := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	f.Add(synAckV4(b, a, 80, 40000, 5, 6, tcpSYN|tcpACK), false, false) // a SYN-ACK
 	f.Add(synAckV4(b, a, 80, 40000, 0, 6, tcpRST|tcpACK), false, false) // a RST
-	f.Add(appendSYN(nil, b, a, 80, 40000, 7), true, false)               // IPv6 TCP, header only
-	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 0}, true, true)                    // ICMPv6 unreachable, no quote
-	f.Add([]byte{0x4f, 0, 0, 20}, false, false)                          // IHL beyond the data
+	f.Add(appendSYN(nil, b, a, 80, 40000, 7), true, false)              // IPv6 TCP, header only
+	f.Add([]byte{1, 4, 0, 0, 0, 0, 0, 0}, true, true)                   // ICMPv6 unreachable, no quote
+	f.Add([]byte{0x4f, 0, 0, 20}, false, false)                         // IHL beyond the data
 	f.Fuzz(func(t *testing.T, data []byte, v6, icmp bool) {
 		var r reply
 		in := slices.Clone(data)
