@@ -11,6 +11,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -557,6 +558,7 @@ func (s *synScanner) run(ctx context.Context) {
 			return
 		}
 		s.rounds++
+		s.log.Debug("scan: syn: round sent", "round", round, "elapsed", s.since(), "pending", s.pending.Load())
 		s.waitRound(ctx, lastSend)
 		if ctx.Err() != nil {
 			return
@@ -582,7 +584,7 @@ func (s *synScanner) run(ctx context.Context) {
 			}
 			s.abSplit.Store(0)
 		}
-		s.log.Debug("scan: syn: round done", "round", round, "answers", prevAnswers, "pending", s.pending.Load())
+		s.log.Debug("scan: syn: round done", "round", round, "answers", prevAnswers, "pending", s.pending.Load(), "elapsed", s.since())
 	}
 	s.io.close()
 	wg.Wait()
@@ -614,16 +616,41 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 	rate := s.rate
 	lport := s.lports[round%len(s.lports)]
 	maxBatch := int(min(max(rate/1000, 1), 64))
-	batch := make([]outSeg, 0, maxBatch)
-	buf := make([]byte, 0, maxBatch*24)
+	// Sending on a fast link costs mostly the kernel's time, so that
+	// several goroutines (threads) send batches at once; the pacing stays
+	// here.
+	workers := 1
+	if rate >= 50000 {
+		workers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	type job struct {
+		segs []outSeg
+		buf  []byte
+	}
+	free := make(chan *job, 2*workers)
+	for range 2 * workers {
+		free <- &job{segs: make([]outSeg, 0, 64), buf: make([]byte, 0, 64*24)}
+	}
+	work := make(chan *job)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range work {
+				s.sendBatch(ctx, j.segs)
+				j.segs, j.buf = j.segs[:0], j.buf[:0]
+				free <- j
+			}
+		})
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	cur := <-free
 	next := time.Now()
-	lastSend := next
 	flush := func() error {
-		if len(batch) == 0 {
+		if len(cur.segs) == 0 {
 			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
 		}
 		now := time.Now()
 		if d := next.Sub(now); d > 0 {
@@ -634,37 +661,27 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 				t.Stop()
 				return ctx.Err()
 			}
-			now = next
 		} else if d < -10*time.Millisecond {
 			next = now // do not burst to catch up after a stall
 		}
 		us := uint32(time.Since(s.start).Microseconds())
-		for _, o := range batch {
+		for _, o := range cur.segs {
 			pos, _ := s.order.position(o.idx)
 			s.sendTimes[pos/timeSlot].Store(us)
 		}
-		b := batch
-		for len(b) > 0 {
-			n, err := s.io.send(b)
-			s.sent.Add(uint64(n))
-			b = b[n:]
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				s.sendFailed(ctx, b[0], err)
-				b = b[1:]
-			}
+		next = next.Add(time.Duration(float64(len(cur.segs)) / rate * float64(time.Second)))
+		select {
+		case work <- cur:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		next = next.Add(time.Duration(float64(len(batch)) / rate * float64(time.Second)))
-		lastSend = time.Now()
-		batch, buf = batch[:0], buf[:0]
+		cur = <-free
 		return nil
 	}
 	for j := from; j < s.order.len; j++ {
 		if j == split && ab {
 			if err := flush(); err != nil {
-				return lastSend, err
+				return time.Now(), err
 			}
 			rate = s.rate / 4
 			maxBatch = int(min(max(rate/1000, 1), 64))
@@ -685,21 +702,43 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 			}
 		}
 		dst, src := s.hosts[h], s.srcs[h]
-		off := len(buf)
-		buf = appendSYN(buf, src, dst, lport, uint16(p), s.key.cookie(src, dst, lport, uint16(p)))
-		batch = append(batch, outSeg{dst: dst, seg: buf[off:], idx: idx})
-		if len(batch) >= maxBatch {
+		off := len(cur.buf)
+		cur.buf = appendSYN(cur.buf, src, dst, lport, uint16(p), s.key.cookie(src, dst, lport, uint16(p)))
+		cur.segs = append(cur.segs, outSeg{dst: dst, seg: cur.buf[off:], idx: idx})
+		if len(cur.segs) >= maxBatch {
 			if err := flush(); err != nil {
-				return lastSend, err
+				return time.Now(), err
 			}
 			s.next.Store(j + 1)
 		}
 	}
 	if err := flush(); err != nil {
-		return lastSend, err
+		return time.Now(), err
 	}
+	close(work)
+	wg.Wait()
+	work = make(chan *job) // for the deferred close
 	s.next.Store(0)
-	return lastSend, nil
+	if err := ctx.Err(); err != nil {
+		return time.Now(), err
+	}
+	return time.Now(), nil
+}
+
+// sendBatch sends the SYNs of batch, deciding those the system refuses.
+func (s *synScanner) sendBatch(ctx context.Context, b []outSeg) {
+	for len(b) > 0 {
+		n, err := s.io.send(b)
+		s.sent.Add(uint64(n))
+		b = b[n:]
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.sendFailed(ctx, b[0], err)
+			b = b[1:]
+		}
+	}
 }
 
 // sendFailed decides the pair whose SYN the system refused to send.

@@ -42,12 +42,15 @@ type linuxSYN struct {
 	ports     []uint16
 	once      sync.Once
 
-	// send buffers, used by the one sending goroutine
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	sa4   []unix.RawSockaddrInet4
-	sa6   []unix.RawSockaddrInet6
-	sends sync.Mutex
+	scratch sync.Pool // of *sendScratch
+}
+
+// sendScratch holds the sendmmsg(2) arguments of one sending goroutine.
+type sendScratch struct {
+	hdrs []unix.Mmsghdr
+	iovs []unix.Iovec
+	sa4  []unix.RawSockaddrInet4
+	sa6  []unix.RawSockaddrInet6
 }
 
 // SYNAvailable reports whether the process may open the raw sockets a
@@ -257,8 +260,11 @@ func (l *linuxSYN) source(dst netip.Addr) (netip.Addr, error) {
 // send sends the leading segments of batch that go to one address family
 // with one sendmmsg(2).
 func (l *linuxSYN) send(batch []outSeg) (int, error) {
-	l.sends.Lock()
-	defer l.sends.Unlock()
+	sc, _ := l.scratch.Get().(*sendScratch)
+	if sc == nil {
+		sc = new(sendScratch)
+	}
+	defer l.scratch.Put(sc)
 	v6 := batch[0].dst.Is6()
 	n := 1
 	for n < len(batch) && batch[n].dst.Is6() == v6 {
@@ -268,27 +274,27 @@ func (l *linuxSYN) send(batch []outSeg) (int, error) {
 	if sock == nil {
 		return 0, errors.New("no socket for the address family")
 	}
-	if cap(l.hdrs) < n {
-		l.hdrs = make([]unix.Mmsghdr, n)
-		l.iovs = make([]unix.Iovec, n)
-		l.sa4 = make([]unix.RawSockaddrInet4, n)
-		l.sa6 = make([]unix.RawSockaddrInet6, n)
+	if len(sc.hdrs) < n {
+		sc.hdrs = make([]unix.Mmsghdr, n)
+		sc.iovs = make([]unix.Iovec, n)
+		sc.sa4 = make([]unix.RawSockaddrInet4, n)
+		sc.sa6 = make([]unix.RawSockaddrInet6, n)
 	}
-	hdrs := l.hdrs[:n]
+	hdrs := sc.hdrs[:n]
 	for i := range hdrs {
 		o := &batch[i]
-		l.iovs[i] = unix.Iovec{Base: &o.seg[0]}
-		l.iovs[i].SetLen(len(o.seg))
+		sc.iovs[i] = unix.Iovec{Base: &o.seg[0]}
+		sc.iovs[i].SetLen(len(o.seg))
 		h := &hdrs[i].Hdr
-		*h = unix.Msghdr{Iov: &l.iovs[i]}
+		*h = unix.Msghdr{Iov: &sc.iovs[i]}
 		h.SetIovlen(1)
 		if v6 {
-			l.sa6[i] = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: o.dst.As16()}
-			h.Name = (*byte)(unsafe.Pointer(&l.sa6[i]))
+			sc.sa6[i] = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: o.dst.As16()}
+			h.Name = (*byte)(unsafe.Pointer(&sc.sa6[i]))
 			h.Namelen = unix.SizeofSockaddrInet6
 		} else {
-			l.sa4[i] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.dst.As4()}
-			h.Name = (*byte)(unsafe.Pointer(&l.sa4[i]))
+			sc.sa4[i] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.dst.As4()}
+			h.Name = (*byte)(unsafe.Pointer(&sc.sa4[i]))
 			h.Namelen = unix.SizeofSockaddrInet4
 		}
 	}
