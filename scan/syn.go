@@ -210,12 +210,17 @@ var ErrResume = errors.New("scan: the resume state is for another scan (seed, sh
 //   - Random loss and rate limits are told apart by an A/B test: in the
 //     first retry round (and the next ones while limits are found) the
 //     first half of the silent ports, by position, is probed at the
-//     current rate and the second half at a quarter of it. The halves are
-//     random samples of the same ports, so under random loss they answer
-//     in the same proportion; if the slow half answers half again as
-//     often (with at least 20 answers), the host limits its rate: the
-//     scan divides its rate by 4 and allows one more round. Otherwise the
-//     rate stays, and the retries alone make up for the loss.
+//     current rate and the second half at a quarter of the rate the last
+//     full round really reached (the system may send slower than Rate).
+//     The halves are random samples of the same ports, so under random
+//     loss they answer in the same proportion; if the slow half answers
+//     half again as often (with at least 20 answers), the host limits its
+//     rate: the scan slows down to that quarter, tests again in the next
+//     round, and allows one more round (at most MaxRetries more in all).
+//     Otherwise the rate stays, and the retries alone make up for the
+//     loss. Rate limits of a few packets per second, such as Linux's
+//     limit on ICMP errors, are below what this can find in bounded time:
+//     the ports they hide end up filtered, "no-response".
 //   - A host probed on 100 ports or more that SYN-ACKs 90% of them is a
 //     SYN proxy or tarpit: instead of its open ports the scan yields one
 //     *TarpitError. Open ports of a host are therefore held back until
@@ -371,6 +376,16 @@ type synScanner struct {
 	sent, replies, dups, stray atomic.Uint64
 	rounds                     int
 	rateLimited                bool
+	achieved                   float64 // send rate reached in the last full round, or 0
+}
+
+// baseRate is the rate that the scan really reached: cfg.Rate, or less
+// if the system could not send that fast.
+func (s *synScanner) baseRate() float64 {
+	if s.achieved > 0 {
+		return min(s.rate, s.achieved)
+	}
+	return s.rate
 }
 
 // item is one value for the iterator, with the pairs it delivers.
@@ -570,11 +585,11 @@ func (s *synScanner) run(ctx context.Context) {
 			fast, slow := float64(s.abFast.Load())/float64(fastN), float64(s.abSlow.Load())/float64(slowN)
 			s.log.Debug("scan: syn: rate test", "round", round, "rate", s.rate,
 				"fast", s.abFast.Load(), "fastSent", s.abFastN, "slow", s.abSlow.Load(), "slowSent", s.abSlowN)
-			if s.abSlow.Load() >= 20 && slow >= 1.5*fast && s.rate/4 >= minSYNRate {
+			if s.abSlow.Load() >= 20 && slow >= 1.5*fast && s.baseRate()/4 >= minSYNRate {
 				// The host answers more of what comes slower: it limits
 				// its rate. Slow down, test again, and allow one more
 				// round (at most MaxRetries more in all).
-				s.rate /= 4
+				s.rate = s.baseRate() / 4
 				s.rateLimited = true
 				abTest = true
 				if s.tries < 2*s.tries0() {
@@ -648,6 +663,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 	}()
 	cur := <-free
 	next := time.Now()
+	roundStart, roundSent := next, 0
 	flush := func() error {
 		if len(cur.segs) == 0 {
 			return nil
@@ -683,7 +699,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 			if err := flush(); err != nil {
 				return time.Now(), err
 			}
-			rate = s.rate / 4
+			rate = s.baseRate() / 4
 			maxBatch = int(min(max(rate/1000, 1), 64))
 		}
 		idx := s.order.at(j)
@@ -705,6 +721,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 		off := len(cur.buf)
 		cur.buf = appendSYN(cur.buf, src, dst, lport, uint16(p), s.key.cookie(src, dst, lport, uint16(p)))
 		cur.segs = append(cur.segs, outSeg{dst: dst, seg: cur.buf[off:], idx: idx})
+		roundSent++
 		if len(cur.segs) >= maxBatch {
 			if err := flush(); err != nil {
 				return time.Now(), err
@@ -718,6 +735,9 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 	close(work)
 	wg.Wait()
 	work = make(chan *job) // for the deferred close
+	if d := time.Since(roundStart); roundSent >= 1000 && !ab {
+		s.achieved = float64(roundSent) / d.Seconds()
+	}
 	s.next.Store(0)
 	if err := ctx.Err(); err != nil {
 		return time.Now(), err
