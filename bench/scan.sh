@@ -38,9 +38,10 @@ nsA=pbs-$id-a nsB=pbs-$id-b linkA=pbs$id-a linkB=pbs$id-b
 net=$((RANDOM % 250))
 ipA=198.18.$net.1 ipB=198.18.$net.2
 
-holder_pid=""
+holder_pid="" ping_pid=""
 cleanup() {
 	[[ -n $holder_pid ]] && kill "$holder_pid" 2>/dev/null || true
+	[[ -n $ping_pid ]] && kill "$ping_pid" 2>/dev/null || true
 	ip netns delete "$nsA" 2>/dev/null || true
 	ip netns delete "$nsB" 2>/dev/null || true
 	rm -rf "$BENCH_TMP"
@@ -62,6 +63,11 @@ for _ in $(seq 50); do
 	ip netns exec "$nsA" ping -c1 -W1 "$ipB" >/dev/null 2>&1 && break
 	sleep 0.1
 done
+# masscan only exits once its pcap receive thread wakes up, which on a
+# silent link may be never: B pings A five times a second, a trickle that
+# any real network has.
+ip netns exec "$nsB" ping -q -i 0.2 "$ipA" >/dev/null 2>&1 &
+ping_pid=$!
 macA=$(ip -n "$nsA" -br link show dev "$linkA" | awk '{print $3}')
 macB=$(ip -n "$nsB" -br link show dev "$linkB" | awk '{print $3}')
 

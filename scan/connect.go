@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -89,6 +90,14 @@ type ConnectConfig struct {
 	// (*net.Dialer).DialContext of a zero net.Dialer. It is a seam for
 	// dialing from elsewhere, such as another network namespace.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+
+	// Seed, Shard and Shards order and split the scan as in SYNConfig:
+	// with Seed not 0 the (target, port) pairs are probed in the
+	// pseudo-random order Seed gives, and with Shards N > 1 only every
+	// N-th of them from the Shard-th (1 to N). All 0 means every pair,
+	// hosts interleaved, ports in increasing order.
+	Seed          uint64
+	Shard, Shards int
 
 	// Logger receives debug messages about retries and back-offs. nil
 	// means none.
@@ -177,7 +186,8 @@ type outcome struct {
 type connectScanner struct {
 	hosts       []hostState
 	ports       []ports.Port
-	total       int // len(hosts) * len(ports)
+	order       *shardOrder // nil: hosts interleaved, ports in order
+	total       int         // len(hosts) * len(ports)
 	concurrency int
 	timeout     time.Duration // 0: adaptive
 	retries     int
@@ -208,6 +218,21 @@ func newConnectScanner(targets []netip.Addr, cfg *ConnectConfig) (*connectScanne
 		s.hosts[i].addr = a
 	}
 	s.total = len(s.hosts) * len(s.ports)
+	if cfg.Seed != 0 || cfg.Shard != 0 || cfg.Shards != 0 {
+		shard, shards := cfg.Shard, cfg.Shards
+		if shard == 0 && shards == 0 {
+			shard, shards = 1, 1
+		}
+		if err := CheckShard(shard, shards); err != nil {
+			return nil, err
+		}
+		seed := cfg.Seed
+		if seed == 0 {
+			seed = rand.Uint64() | 1
+		}
+		o := newShardOrder(uint64(s.total), seed, uint64(shard-1), uint64(shards))
+		s.order, s.total = &o, int(o.len)
+	}
 	switch {
 	case s.retries == 0:
 		s.retries = defaultRetries
@@ -308,6 +333,10 @@ func (s *connectScanner) run(ctx context.Context, out chan<- item) {
 					cand = retry[0]
 				} else {
 					cand = probe{host: next % nh, port: s.ports[next/nh]}
+					if s.order != nil {
+						idx := s.order.at(uint64(next))
+						cand = probe{host: int(idx / uint64(len(s.ports))), port: s.ports[idx%uint64(len(s.ports))]}
+					}
 				}
 			}
 		}

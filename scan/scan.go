@@ -1,5 +1,9 @@
 // Package scan finds the state of ports on hosts: TCP connect scans
-// ([ConnectScan]), with SYN and UDP scans to follow. Scans stream their
+// ([ConnectScan]) and TCP SYN scans from raw sockets ([SYNScan], Linux).
+// The SYN scan is this project's core, so its packet building, reply
+// parsing, SipHash cookie and probe permutation are written here rather
+// than taken from a packet library: they are a few hundred lines that
+// must not allocate, and the scan needs nothing else. Scans stream their
 // results as an iter.Seq2, so that a break stops them; they retry probes
 // that got no answer, can be rate limited, and adapt their timeouts to the
 // round-trip times they measure.

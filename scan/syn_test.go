@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"context"
 	"encoding/binary"
 	"net/netip"
 	"slices"
@@ -274,4 +275,49 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("IPv4 packet, target %v", r.Target)
 		}
 	})
+}
+
+// TestConnectShards splits a loopback connect scan into 3 shards: each
+// pair is probed by exactly one, and a seed alone fixes the order.
+func TestConnectShards(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}
+	first := randomBase(300)
+	count := map[netip.AddrPort]int{}
+	for shard := 1; shard <= 3; shard++ {
+		ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+		cfg := &ConnectConfig{Ports: portRange(first, first+299), Seed: 5, Shard: shard, Shards: 3, Concurrency: 1}
+		var order []netip.AddrPort
+		for r, err := range ConnectScan(ctx, addrs, cfg) {
+			if err != nil {
+				cancel()
+				t.Skipf("connect on loopback: %v", err)
+			}
+			count[r.AddrPort()]++
+			order = append(order, r.AddrPort())
+		}
+		cancel()
+		if shard == 1 {
+			// Concurrency 1: the results come in the order of the probes.
+			ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+			var again []netip.AddrPort
+			for r := range ConnectScan(ctx, addrs, cfg) {
+				again = append(again, r.AddrPort())
+			}
+			cancel()
+			if !slices.Equal(order, again) {
+				t.Error("the same seed and shard gave another order")
+			}
+		}
+	}
+	if len(count) != 600 {
+		t.Errorf("%d pairs probed by the 3 shards, want 600", len(count))
+	}
+	for ap, c := range count {
+		if c != 1 {
+			t.Errorf("%v probed %d times", ap, c)
+		}
+	}
+	if _, err := newConnectScanner(addrs, &ConnectConfig{Shard: 3, Shards: 2}); err == nil {
+		t.Error("connect scan accepted shard 3/2")
+	}
 }

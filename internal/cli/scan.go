@@ -77,8 +77,8 @@ depends on S alone; --shard I/N scans only every N-th pair of that order
 from the I-th, so that N scans with the same seed (on N machines) cover
 every pair once. --resume FILE writes the SYN scan's progress to FILE
 about once a second and when interrupted, and continues from FILE if it
-exists (same targets, ports, seed and shard). --seed, --shard and
---resume need -sS.
+exists (same targets, ports, seed and shard); it needs -sS. --seed and
+--shard work with -sT too.
 
 TARGETs are addresses (192.0.2.1, 2001:db8::1), CIDR blocks
 (192.0.2.0/24), nmap octet ranges (10.0.0.1-20, 10.0.0.*) and host names;
@@ -137,8 +137,8 @@ ports or not.`,
 	fs.Float64Var(&o.rate, "rate", 0, "send at most `N` SYNs (-sS; default 250000) or start at most N connects (-sT; default no limit) per second")
 	fs.IntVar(&o.maxRetries, "max-retries", 0, "probe a silent port at most `N` more times (default 4 for -sS, 2 for -sT)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "fixed connect timeout, or wait after each SYN round, `DUR` (default: adaptive)")
-	fs.Uint64Var(&o.seed, "seed", 0, "order the probes by seed `S` (-sS; default random)")
-	fs.StringVar(&o.shard, "shard", "", "scan only shard `I/N` of the probes (-sS; with the same --seed on every shard)")
+	fs.Uint64Var(&o.seed, "seed", 0, "order the probes by seed `S` (default: random for -sS, in order for -sT)")
+	fs.StringVar(&o.shard, "shard", "", "scan only shard `I/N` of the probes (with the same --seed on every shard)")
 	fs.StringVar(&o.resume, "resume", "", "save progress to `FILE`, and continue from it if it exists (-sS)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "at most `N` connects at once (default: from the file descriptor limit)")
 	fs.BoolVarP(&o.allStates, "all-states", "v", false, "list closed and filtered ports too")
@@ -394,18 +394,14 @@ func scanSYNFlags(o *scanOpts, p *scanPlan, seedSet bool) error {
 			return err
 		}
 		p.synCfg.Shard, p.synCfg.Shards, p.shards = i, n, n
+		p.cfg.Shard, p.cfg.Shards = i, n
 	}
-	p.synCfg.Seed = o.seed
+	p.synCfg.Seed, p.cfg.Seed = o.seed, o.seed
 	if seedSet && o.seed == 0 {
 		return usagef("--seed 0: want a seed of 1 or more (0 means a random one)")
 	}
 	needSYN := ""
-	switch {
-	case o.shard != "":
-		needSYN = "--shard"
-	case seedSet:
-		needSYN = "--seed"
-	case o.resume != "":
+	if o.resume != "" {
 		needSYN = "--resume"
 	}
 	switch {
