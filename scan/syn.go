@@ -277,7 +277,7 @@ func SYNScan(ctx context.Context, targets []netip.Addr, cfg *SYNConfig) iter.Seq
 			for _, i := range it.marks {
 				delivered.set(i)
 			}
-			if it.r.Addr.IsValid() && it.r.Port != 0 {
+			if !it.noPair {
 				delivered.set(s.index(it.r))
 			}
 			if !yield(it.r, it.err) {
@@ -390,9 +390,10 @@ func (s *synScanner) baseRate() float64 {
 
 // item is one value for the iterator, with the pairs it delivers.
 type synItem struct {
-	r     Result
-	err   error
-	marks []uint64
+	r      Result
+	err    error
+	marks  []uint64
+	noPair bool // r names no (target, port) pair: an error of the scan or a host
 }
 
 func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
@@ -569,7 +570,7 @@ func (s *synScanner) run(ctx context.Context) {
 		before := int64(s.replies.Load())
 		lastSend, err := s.sendRound(ctx, round, from, ab)
 		if err != nil {
-			s.emit(ctx, synItem{err: err})
+			s.emit(ctx, synItem{err: err, noPair: true})
 			return
 		}
 		s.rounds++
@@ -997,7 +998,7 @@ func (s *synScanner) finish(ctx context.Context) {
 				marks[i] = s.index(r)
 			}
 			s.emit(ctx, synItem{r: Result{Addr: s.hosts[hi], Proto: ports.ProtoTCP},
-				err: &TarpitError{Addr: s.hosts[hi], Open: len(held), Probed: probed}, marks: marks})
+				err: &TarpitError{Addr: s.hosts[hi], Open: len(held), Probed: probed}, marks: marks, noPair: true})
 			continue
 		}
 		for _, r := range held {

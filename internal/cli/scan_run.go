@@ -234,6 +234,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	}
 	if scanErr != nil {
 		if errors.Is(scanErr, context.Canceled) {
+			if p.syn && o.resume != "" {
+				return &runError{fmt.Errorf("interrupted; the progress is in %s: run the same command to continue", o.resume)}
+			}
 			return &runError{errors.New("interrupted")}
 		}
 		return scanErr

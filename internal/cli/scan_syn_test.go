@@ -10,8 +10,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	ossignal "os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +36,10 @@ func TestScanChild(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	os.Exit(Run(context.Background(), args, os.Stdout, os.Stderr))
+	ctx, stop := ossignal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // childCommand returns a command running `ports args...` (the test
@@ -186,4 +191,67 @@ func TestIntegrationScanUlimit(t *testing.T) {
 		t.Errorf("stderr: %s", stderr.String())
 	}
 	checkScanLines(t, stdout.String(), open, netip.Addr{})
+}
+
+// TestIntegrationScanResume interrupts a SYN scan with SIGINT once it has
+// saved its progress, resumes it, and checks that the two runs together
+// report every port once, and every open port.
+func TestIntegrationScanResume(t *testing.T) {
+	p, open := scanPair(t, 20, 65535)
+	state := filepath.Join(t.TempDir(), "resume.json")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	inA := func(name string, args ...string) *exec.Cmd { return p.A.Command(ctx, name, args...) }
+	// 20,000 SYNs a second: 65,535 ports take over 3 s, and the progress
+	// is saved every second.
+	args := []string{"scan", "-sS", "-p-", "--rate", "20000", "-v", "--format", "jsonl", "--resume", state, p.B.Addr4.String()}
+	first := childCommand(t, inA, args...)
+	var out1, err1 bytes.Buffer
+	first.Stdout, first.Stderr = &out1, &err1
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(state); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no progress file")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	first.Process.Signal(os.Interrupt)
+	if err := first.Wait(); err == nil {
+		t.Skipf("the scan ended before the interrupt: %s", err1.String())
+	}
+	if !strings.Contains(err1.String(), "run the same command to continue") {
+		t.Errorf("interrupted scan: stderr %q", err1.String())
+	}
+	second := childCommand(t, inA, args...)
+	var out2, err2 bytes.Buffer
+	second.Stdout, second.Stderr = &out2, &err2
+	if err := second.Run(); err != nil {
+		t.Fatalf("resumed scan: %v: %s", err, err2.String())
+	}
+	lines1, lines2 := parseScanJSONL(t, out1.String()), parseScanJSONL(t, out2.String())
+	t.Logf("%d results before the interrupt, %d after", len(lines1), len(lines2))
+	seen := map[int]int{}
+	for _, l := range append(lines1, lines2...) {
+		seen[l.Port]++
+	}
+	if len(seen) != 65535 {
+		t.Errorf("%d ports reported by the two runs, want 65535", len(seen))
+	}
+	for port, n := range seen {
+		if n != 1 {
+			t.Errorf("port %d reported %d times", port, n)
+		}
+	}
+	want := map[netip.AddrPort]bool{}
+	for ap := range open {
+		if ap.Addr() == p.B.Addr4 {
+			want[ap] = true
+		}
+	}
+	checkScanLines(t, out1.String()+out2.String(), want, p.B.Addr4)
 }
