@@ -324,6 +324,7 @@ type synIO interface {
 
 // outSeg is one SYN to send.
 type outSeg struct {
+	src netip.Addr
 	dst netip.Addr
 	seg []byte
 	idx uint64 // the pair
@@ -721,7 +722,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 		dst, src := s.hosts[h], s.srcs[h]
 		off := len(cur.buf)
 		cur.buf = appendSYN(cur.buf, src, dst, lport, uint16(p), s.key.cookie(src, dst, lport, uint16(p)))
-		cur.segs = append(cur.segs, outSeg{dst: dst, seg: cur.buf[off:], idx: idx})
+		cur.segs = append(cur.segs, outSeg{src: src, dst: dst, seg: cur.buf[off:], idx: idx})
 		roundSent++
 		if len(cur.segs) >= maxBatch {
 			if err := flush(); err != nil {
