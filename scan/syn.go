@@ -37,10 +37,12 @@ const (
 
 const (
 	// DefaultSYNRate is the SYN scan's send rate, in packets per second,
-	// when SYNConfig.Rate is 0: enough for 65,535 ports in about a
-	// quarter of a second on a clean link. The scan slows down by itself
-	// when it finds that a host drops more replies at this rate than at a
-	// lower one.
+	// when SYNConfig.Rate is 0: 65,535 ports in about a quarter of a
+	// second, if the system keeps up (see docs/BENCHMARKS.md: on a shared
+	// 2-CPU machine the kernel's own work for each SYN and its answer
+	// holds a scan of a namespace host to about 100,000 a second). The
+	// scan slows down by itself when it finds that a host drops more
+	// replies at this rate than at a lower one.
 	DefaultSYNRate = 250000
 	// defaultSYNRetries is SYNConfig.MaxRetries when it is 0: five tries
 	// in all. At 5% loss each way a try fails with p = 1-0.95² ≈ 0.0975,
