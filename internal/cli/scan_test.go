@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,10 +20,18 @@ import (
 
 // scanListeners opens n listeners on random ports of addr and returns a
 // port range LO-HI of width 8 or more that holds them, and their ports.
+// The ports are close together, in a random window below the usual
+// ephemeral range (32768 up): listeners of other programs on this
+// machine, which mostly get ephemeral ports, are then unlikely to be in
+// the range and count as unexpected open ports.
 func scanListeners(t *testing.T, addr string, n int) (lo, hi int, open []int) {
 	t.Helper()
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	base := 10000 + rand.IntN(32768-10000-8*n-16)
+	for i := range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(base+8*i+rand.IntN(8))))
+		if err != nil {
+			l, err = net.Listen("tcp", net.JoinHostPort(addr, "0"))
+		}
 		if err != nil {
 			t.Skipf("cannot listen on %s: %v", addr, err)
 		}
