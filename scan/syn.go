@@ -337,6 +337,7 @@ type synScanner struct {
 	log     *slog.Logger
 	hosts   []netip.Addr
 	srcs    []netip.Addr // source address for each host
+	unreach []string     // for each host: why it cannot be reached (no route), or ""
 	hostIdx map[netip.Addr]int32
 	plist   []ports.Port
 	pidx    []int32 // port -> index in plist, or -1
@@ -525,11 +526,18 @@ func (s *synScanner) open() error {
 		return err
 	}
 	s.srcs = make([]netip.Addr, len(s.hosts))
+	s.unreach = make([]string, len(s.hosts))
 	for i, a := range s.hosts {
 		src, err := io.source(a)
 		if err != nil {
+			if reason := sendErrReason(err); reason != "" {
+				// No route: the host's ports are filtered, as a
+				// connect scan finds them, and nothing is sent there.
+				s.unreach[i] = reason
+				continue
+			}
 			io.close()
-			return fmt.Errorf("scan: no route to %s: %w", a, err)
+			return fmt.Errorf("scan: find the source address for %s: %w", a, err)
 		}
 		s.srcs[i] = src.Unmap()
 	}
@@ -560,6 +568,11 @@ func (s *synScanner) run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, s.io.close)
 	defer stop()
 
+	for hi, reason := range s.unreach {
+		if reason != "" {
+			s.finishHost(ctx, hi, reason)
+		}
+	}
 	firstRound := int(s.round.Load())
 	var prevAnswers int64
 	abTest := false
@@ -971,6 +984,20 @@ func (s *synScanner) emit(ctx context.Context, it synItem) {
 	select {
 	case s.out <- it:
 	case <-ctx.Done():
+	}
+}
+
+// finishHost decides every pair of host hi in the shard as filtered for
+// reason, without probing it.
+func (s *synScanner) finishHost(ctx context.Context, hi int, reason string) {
+	for pi := range s.np {
+		idx := uint64(hi)*s.np + pi
+		if _, mine := s.order.position(idx); !mine || !s.state.finish(idx, probeDone) {
+			continue
+		}
+		s.pending.Add(-1)
+		s.emit(ctx, synItem{r: Result{Addr: s.hosts[hi], Port: s.plist[pi], Proto: ports.ProtoTCP,
+			State: StateFiltered, Reason: reason}})
 	}
 }
 

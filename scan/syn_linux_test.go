@@ -439,3 +439,31 @@ func TestIntegrationSYNShardsResume(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationSYNNoRoute scans, besides B, an address A has no route
+// to (A has no default route, so nothing can be sent there): its ports
+// are filtered, net-unreach, and B's are scanned as usual.
+func TestIntegrationSYNNoRoute(t *testing.T) {
+	p := synPair(t, nil)
+	nowhere := netip.MustParseAddr("198.51.100.1") // TEST-NET-2, not routed from A
+	var st SYNStats
+	cfg := &SYNConfig{Ports: portRange(1, 100), OpenIn: p.A.Do, Stats: &st}
+	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+	defer cancel()
+	got := collect(t, SYNScan(ctx, []netip.Addr{p.B.Addr4, nowhere}, cfg))
+	if len(got) != 200 {
+		t.Errorf("%d results, want 200", len(got))
+	}
+	for ap, r := range got {
+		want := "closed/reset"
+		if ap.Addr() == nowhere {
+			want = "filtered/net-unreach"
+		}
+		if s := r.State.String() + "/" + r.Reason; s != want {
+			t.Errorf("%v: %s, want %s", ap, s, want)
+		}
+	}
+	if st.Sent != 100 {
+		t.Errorf("%d SYNs sent, want 100 (to B only)", st.Sent)
+	}
+}
