@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/portkit/ports/internal/porttest"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/scan"
 )
 
 // scanChildEnv holds the JSON argument list of a `ports` run by
@@ -254,4 +256,20 @@ func TestIntegrationScanResume(t *testing.T) {
 		}
 	}
 	checkScanLines(t, out1.String()+out2.String(), want, p.B.Addr4)
+}
+
+// TestScanTarpitListing checks the line that takes the place of a
+// tarpit's open ports in the table.
+func TestScanTarpitListing(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.7")
+	h := &scanHost{scanTarget: scanTarget{addr: a}, tarpit: &scan.TarpitError{Addr: a, Open: 998, Probed: 1000},
+		results: []render.ScanResultV1{{Addr: a.String(), Port: 9, Proto: "tcp", State: "closed", Reason: "reset"}}}
+	var b bytes.Buffer
+	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*scanHost{h}); err != nil {
+		t.Fatal(err)
+	}
+	want := "host 192.0.2.7 answers SYN-ACK on every port probed (SYN proxy or tarpit): 998 ports not listed"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("listing lacks %q:\n%s", want, b.String())
+	}
 }
