@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portkit/ports"
+	sprobe "github.com/portkit/ports/scan/probe"
 )
 
 // State is what a scan concluded about a port, with nmap's meanings.
@@ -66,6 +67,10 @@ type Result struct {
 	Reason string        // why State was concluded: one of the Reason constants
 	RTT    time.Duration // time the answering probe took; 0 when nothing answered
 	Tries  int           // probes sent for this port, 1 if the first one was answered
+
+	// Service is what the answer told of the service: a UDP reply that
+	// the port's probe recognised, or service detection. Zero otherwise.
+	Service sprobe.Service
 }
 
 // AddrPort returns the target address and port as a netip.AddrPort.

@@ -12,7 +12,7 @@ func FuzzUDPMatch(f *testing.F) {
 		f.Add(p.Payload())
 	}
 	f.Add([]byte{0x70, 0x72, 0x80, 0, 0, 1, 0, 1, 0xc0, 0x0c, 0xc0, 0x0c}) // a DNS compression loop
-	f.Add([]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff})                     // a huge BER length
+	f.Add([]byte{0x30, 0x84, 0xff, 0xff, 0xff, 0xff})                      // a huge BER length
 	f.Add([]byte("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, p := range UDPProbes() {

@@ -1,0 +1,669 @@
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/portkit/ports"
+	sprobe "github.com/portkit/ports/scan/probe"
+)
+
+// Reasons, in nmap's words, for the state of a UDP port.
+const (
+	ReasonUDPResponse     = "udp-response"     // a datagram came back from the port
+	ReasonPortUnreach     = "port-unreach"     // ICMP port unreachable: closed
+	ReasonProtoUnreach    = "proto-unreach"    // ICMP protocol unreachable
+	ReasonAdminProhibited = "admin-prohibited" // ICMP communication administratively prohibited
+	ReasonHostProhibited  = "host-prohibited"  // ICMP host administratively prohibited
+	ReasonNetProhibited   = "net-prohibited"   // ICMP network administratively prohibited
+)
+
+const (
+	// defaultUDPRetries is the number of UDP retries when MaxRetries is 0:
+	// one more than for TCP, since a silent UDP port costs no more than a
+	// timeout and a reply lost to 5% loss each way (about 10% of round
+	// trips) must be missed four times in a row to lose an open port.
+	defaultUDPRetries = 3
+	// defaultUDPWindow is how many UDP probes may await an answer at once
+	// when UDPConfig.Window is 0.
+	defaultUDPWindow = 512
+	// defaultRateLimitWait bounds the time spent on the unanswered ports
+	// of a host that rate-limits its ICMP errors.
+	defaultRateLimitWait = 20 * time.Second
+	// Paced sending to a host that rate-limits ICMP: the first interval,
+	// its bounds, and the number of answers judged at a time.
+	pacedInitial = 250 * time.Millisecond
+	pacedMin     = 5 * time.Millisecond
+	pacedMax     = 2 * time.Second
+	burstWindow  = 16
+	pacedWindow  = 8
+)
+
+// errUDPUnsupported is returned where UDPScan has no implementation.
+var errUDPUnsupported = fmt.Errorf("scan: UDP scan is not implemented on this system: %w", errors.ErrUnsupported)
+
+// UDPConfig configures [UDPScan]. A nil *UDPConfig means the zero value,
+// which scans no ports; every other zero field is a default.
+type UDPConfig struct {
+	// Ports are the ports to scan: those Ports holds for UDP.
+	Ports ports.Set
+
+	// Timeout is how long a probe waits for an answer. 0 means adaptive,
+	// per host, as for ConnectConfig.Timeout, from the round trips of the
+	// replies and ICMP errors the host sent.
+	Timeout time.Duration
+
+	// MaxRetries is how many more times a silent port is probed; a port
+	// still silent then is open|filtered, "no-response". 0 means 3; a
+	// negative value means no retries.
+	MaxRetries int
+
+	// Rate is the largest number of probes sent per second, retries
+	// included. 0 means unlimited.
+	Rate float64
+
+	// Window is the largest number of probes awaiting an answer at once.
+	// 0 means 512.
+	Window int
+
+	// RateLimitWait bounds the time spent, per host, probing the ports
+	// still unanswered once the host is seen to rate-limit its ICMP
+	// errors. 0 means 20 seconds; a negative value means no slowing
+	// down: the unanswered ports are reported open|filtered after the
+	// ordinary retries.
+	RateLimitWait time.Duration
+
+	// Payload returns the datagram sent to port. nil means the port's
+	// probe from package probe (probe.ForUDPPort), or an empty datagram
+	// for ports without one.
+	Payload func(port ports.Port) []byte
+
+	// ListenPacket opens the scan's sockets: network "udp4" or "udp6",
+	// address "0.0.0.0:0" or "[::]:0". The connection must be a
+	// *net.UDPConn. nil means net.ListenPacket. It is a seam for scanning
+	// from elsewhere, such as another network namespace.
+	ListenPacket func(network, address string) (net.PacketConn, error)
+
+	// Logger receives debug messages about rate limiting and pacing. nil
+	// means none.
+	Logger *slog.Logger
+}
+
+// UDPScan sends a UDP probe to every port of cfg.Ports on every target,
+// as nmap -sU does, and yields one Result per port and target, in no
+// particular order:
+//
+//   - open, "udp-response", when a datagram comes back from the port;
+//     Result.Service holds what the port's probe recognised in it;
+//   - closed, "port-unreach", on an ICMP or ICMPv6 port unreachable;
+//   - filtered on any other ICMP destination unreachable, with its reason
+//     ("host-unreach", "admin-prohibited"...);
+//   - open|filtered, "no-response", when nothing came back after every
+//     retry.
+//
+// The probe is the payload written for the port's protocol (package
+// probe) or an empty datagram. Only unanswered ports are probed again.
+//
+// How it works: one unconnected UDP socket per address family sends
+// every probe, so the scan needs no privileges and two file descriptors.
+// Replies are matched by their source address and port. On Linux the
+// sockets set IP_RECVERR and IPV6_RECVERR, so that the kernel queues the
+// ICMP errors our probes provoke, with their type, code and the
+// destination of the probe, on the socket's error queue (MSG_ERRQUEUE),
+// without raw sockets. Other systems report ICMP errors only to connected
+// sockets, without their type: there UDPScan yields an error wrapping
+// errors.ErrUnsupported.
+//
+// ICMP rate limits: Linux sends a host about one ICMP error per second
+// after a burst of six (net.ipv4.icmp_ratelimit, and for IPv6 a few per
+// second), so a fast scan sees a few closed ports and then silence from
+// the rest. A host that has sent port unreachables but leaves more than
+// half of a batch of probes unanswered is taken to be rate limiting: its
+// remaining ports are then probed one at a time, at an interval that
+// starts at 250ms, doubles while most probes go unanswered and shrinks
+// while nearly all are answered, for at most cfg.RateLimitWait. A host
+// that never sent an ICMP error is not slowed down: its silence is a
+// firewall's or loss. Ports still unanswered when the time is up are
+// open|filtered, never closed: the scan reports closed only on an ICMP
+// port unreachable it received, and open only on a datagram from the
+// port.
+//
+// Errors, ctx and break work as for ConnectScan. A probe that cannot be
+// sent (a local firewall, EPERM) yields its Result with StateUnknown and
+// a *ProbeError. The scan takes copies of targets and *cfg when it starts
+// iterating.
+func UDPScan(ctx context.Context, targets []netip.Addr, cfg *UDPConfig) iter.Seq2[Result, error] {
+	return func(yield func(Result, error) bool) {
+		s, err := newUDPScanner(targets, cfg)
+		if err != nil {
+			yield(Result{}, err)
+			return
+		}
+		if len(s.ports) == 0 || len(s.hosts) == 0 {
+			return
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		out := make(chan item)
+		errc := make(chan error, 1)
+		go func() {
+			defer close(out)
+			errc <- s.run(sctx, out)
+		}()
+		defer func() {
+			cancel()
+			for range out {
+			}
+		}()
+		for it := range out {
+			if !yield(it.r, it.err) {
+				return
+			}
+		}
+		if err := <-errc; err != nil && ctx.Err() == nil {
+			yield(Result{}, err)
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			yield(Result{}, err)
+		}
+	}
+}
+
+// udpEvent is what a socket received: a reply or an ICMP error.
+type udpEvent struct {
+	peer      netip.AddrPort // the reply's source, or the destination of the probe an ICMP error is about
+	reply     []byte
+	icmp      bool
+	icmpType  uint8
+	icmpCode  uint8
+	v6        bool
+	at        time.Time
+	readError error // the socket failed; the scan ends
+}
+
+// udpTransport sends probes from one socket; its reader delivers events.
+type udpTransport interface {
+	send(dst netip.AddrPort, payload []byte) error
+	close() error
+}
+
+// udpPort is the state of one probe: one port of one host.
+type udpPort struct {
+	tries   int // probes sent
+	ptries  int // probes sent since the host was paced
+	done    bool
+	pending bool // a probe awaits its answer
+	sentAt  time.Time
+	epoch   int // the host's epoch when sent
+}
+
+// udpSent is a probe awaiting its answer.
+type udpSent struct {
+	idx   int // port index
+	at    time.Time
+	epoch int
+}
+
+type udpHost struct {
+	hostState
+	queue    []int     // port indices to send, in order
+	inflight []udpSent // in order of sending
+	nextSend time.Time
+	interval time.Duration // between sends to this host; 0: no pacing
+	paced    bool
+	deadline time.Time // when paced: the end of the time budget
+	epoch    int
+	winN     int // outcomes of this epoch's probes
+	winAns   int // of which answered
+	icmpSeen bool
+	left     int // ports without a result
+	pending  int // probes awaiting their answer
+}
+
+type udpScanner struct {
+	hosts     []udpHost
+	byAddr    map[netip.Addr]int
+	ports     []ports.Port
+	portIdx   map[ports.Port]int
+	payloads  [][]byte
+	probes    []*sprobe.UDPProbe
+	timeout   time.Duration
+	retries   int
+	interval  time.Duration
+	window    int
+	rlWait    time.Duration
+	listen    func(network, address string) (net.PacketConn, error)
+	log       *slog.Logger
+	state     []udpPort // host*len(ports) + port
+	inflight  int       // probes awaiting their answer, over all hosts
+	events    chan udpEvent
+	transport [2]udpTransport // IPv4, IPv6
+}
+
+func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
+	if cfg == nil {
+		cfg = &UDPConfig{}
+	}
+	s := &udpScanner{
+		byAddr:  map[netip.Addr]int{},
+		ports:   slices.Collect(cfg.Ports.Ports(ports.ProtoUDP)),
+		portIdx: map[ports.Port]int{},
+		timeout: cfg.Timeout,
+		retries: cfg.MaxRetries,
+		window:  cfg.Window,
+		rlWait:  cfg.RateLimitWait,
+		listen:  cfg.ListenPacket,
+		log:     cfg.Logger,
+	}
+	for i, a := range targets {
+		if !a.IsValid() {
+			return nil, fmt.Errorf("scan: target %d is not a valid address", i)
+		}
+		a = a.Unmap()
+		if _, dup := s.byAddr[a]; dup {
+			return nil, fmt.Errorf("scan: target %s is given twice", a)
+		}
+		s.byAddr[a] = len(s.hosts)
+		s.hosts = append(s.hosts, udpHost{hostState: hostState{addr: a}})
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("scan: negative timeout %v", cfg.Timeout)
+	}
+	if !(cfg.Rate >= 0) {
+		return nil, fmt.Errorf("scan: invalid rate %v", cfg.Rate)
+	}
+	if cfg.Window < 0 {
+		return nil, fmt.Errorf("scan: negative window %d", cfg.Window)
+	}
+	if cfg.Rate > 0 {
+		s.interval = max(time.Duration(float64(time.Second)/cfg.Rate), 1)
+	}
+	switch {
+	case s.retries == 0:
+		s.retries = defaultUDPRetries
+	case s.retries < 0:
+		s.retries = 0
+	}
+	if s.window == 0 {
+		s.window = defaultUDPWindow
+	}
+	if s.rlWait == 0 {
+		s.rlWait = defaultRateLimitWait
+	}
+	if s.listen == nil {
+		s.listen = net.ListenPacket
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.payloads = make([][]byte, len(s.ports))
+	s.probes = make([]*sprobe.UDPProbe, len(s.ports))
+	for i, p := range s.ports {
+		s.portIdx[p] = i
+		if cfg.Payload != nil {
+			s.payloads[i] = cfg.Payload(p)
+		} else if pr := sprobe.ForUDPPort(p); pr != nil {
+			s.probes[i] = pr
+			s.payloads[i] = pr.Payload()
+		}
+	}
+	for i := range s.hosts {
+		h := &s.hosts[i]
+		h.queue = make([]int, len(s.ports))
+		for j := range h.queue {
+			h.queue[j] = j
+		}
+		h.left = len(s.ports)
+	}
+	s.state = make([]udpPort, len(s.hosts)*len(s.ports))
+	return s, nil
+}
+
+// run scans until every port has a result. It owns all the state; the
+// transports' readers only send events.
+func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
+	s.events = make(chan udpEvent, 256)
+	rctx, stopReaders := context.WithCancel(ctx)
+	defer func() {
+		for _, t := range s.transport {
+			if t != nil {
+				t.close()
+			}
+		}
+		stopReaders()
+	}()
+	for hi := range s.hosts {
+		h := &s.hosts[hi]
+		fam := 0
+		if h.addr.Is6() {
+			fam = 1
+		}
+		if s.transport[fam] != nil {
+			continue
+		}
+		t, err := newUDPTransport(rctx, s.listen, fam == 1, s.events)
+		if err != nil {
+			return err
+		}
+		s.transport[fam] = t
+	}
+
+	emit := func(r Result, err error) bool {
+		select {
+		case out <- item{r, err}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	left := len(s.state)
+	finish := func(hi, pi int, r Result, err error) bool {
+		st := &s.state[hi*len(s.ports)+pi]
+		if st.done {
+			return true
+		}
+		st.done = true
+		if st.pending {
+			st.pending = false
+			s.inflight--
+			s.hosts[hi].pending--
+		}
+		left--
+		s.hosts[hi].left--
+		r.Addr, r.Port, r.Proto, r.Tries = s.hosts[hi].addr, s.ports[pi], ports.ProtoUDP, st.tries
+		return emit(r, err)
+	}
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var nextGlobal time.Time
+	for left > 0 {
+		now := time.Now()
+		// Send what may be sent now, round robin over the hosts.
+		for progress := true; progress; {
+			progress = false
+			for hi := range s.hosts {
+				h := &s.hosts[hi]
+				if len(h.queue) == 0 || s.inflight >= s.window || now.Before(h.nextSend) ||
+					(s.interval > 0 && now.Before(nextGlobal)) {
+					continue
+				}
+				if h.paced && now.After(h.deadline) {
+					continue
+				}
+				pi := h.queue[0]
+				h.queue = h.queue[1:]
+				st := &s.state[hi*len(s.ports)+pi]
+				if st.done {
+					progress = true
+					continue
+				}
+				st.tries++
+				if h.paced {
+					st.ptries++
+				}
+				st.sentAt, st.epoch = now, h.epoch
+				fam := 0
+				if h.addr.Is6() {
+					fam = 1
+				}
+				dst := netip.AddrPortFrom(h.addr, uint16(s.ports[pi]))
+				if err := s.transport[fam].send(dst, s.payloads[pi]); err != nil {
+					if r, ok := localError(err); ok {
+						if !finish(hi, pi, r, nil) {
+							return nil
+						}
+					} else if !finish(hi, pi, Result{}, &ProbeError{Op: "send", Proto: ports.ProtoUDP, Addr: dst, Err: err}) {
+						return nil
+					}
+					progress = true
+					continue
+				}
+				h.inflight = append(h.inflight, udpSent{idx: pi, at: now, epoch: h.epoch})
+				st.pending = true
+				s.inflight++
+				h.pending++
+				if h.interval > 0 {
+					h.nextSend = now.Add(h.interval)
+				}
+				if s.interval > 0 {
+					if nextGlobal.Before(now) {
+						nextGlobal = now
+					}
+					nextGlobal = nextGlobal.Add(s.interval)
+				}
+				progress = true
+			}
+		}
+
+		// Expire the probes whose time is up, and end paced hosts whose
+		// budget is spent.
+		var wake time.Time
+		soon := func(t time.Time) {
+			if wake.IsZero() || t.Before(wake) {
+				wake = t
+			}
+		}
+		for hi := range s.hosts {
+			h := &s.hosts[hi]
+			timeout := s.timeout
+			if timeout == 0 {
+				timeout = h.timeout()
+			}
+			for len(h.inflight) > 0 {
+				f := h.inflight[0]
+				if exp := f.at.Add(timeout); exp.After(now) {
+					soon(exp)
+					break
+				}
+				h.inflight = h.inflight[1:]
+				st := &s.state[hi*len(s.ports)+f.idx]
+				if st.done || !st.pending || st.sentAt != f.at {
+					continue // answered, or sent again since
+				}
+				st.pending = false
+				s.inflight--
+				h.pending--
+				if f.epoch == h.epoch {
+					h.winN++
+				}
+				tries := st.tries
+				if h.paced {
+					tries = st.ptries
+				}
+				if tries <= s.retries && !(h.paced && now.After(h.deadline)) {
+					h.queue = append(h.queue, f.idx)
+				} else if !finish(hi, f.idx, Result{State: StateOpenFiltered, Reason: ReasonNoResponse}, nil) {
+					return nil
+				}
+			}
+			s.judge(h, now)
+			if h.paced && now.After(h.deadline) && len(h.queue) > 0 {
+				s.log.Debug("scan: udp: rate-limit budget spent", "addr", h.addr, "unanswered", len(h.queue))
+				for _, pi := range h.queue {
+					if !finish(hi, pi, Result{State: StateOpenFiltered, Reason: ReasonNoResponse}, nil) {
+						return nil
+					}
+				}
+				h.queue = nil
+			}
+			if len(h.queue) > 0 && s.inflight < s.window {
+				t := now
+				if h.nextSend.After(t) {
+					t = h.nextSend
+				}
+				if s.interval > 0 && nextGlobal.After(t) {
+					t = nextGlobal
+				}
+				soon(t)
+			}
+		}
+		if left == 0 {
+			break
+		}
+
+		var timerC <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(max(wake.Sub(time.Now()), 0))
+			timerC = timer.C
+		}
+		select {
+		case ev := <-s.events:
+			for {
+				if ev.readError != nil {
+					return ev.readError
+				}
+				if !s.handle(ev, finish) {
+					return nil
+				}
+				select { // drain what is there before sending more
+				case ev = <-s.events:
+					continue
+				default:
+				}
+				break
+			}
+		case <-timerC:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// handle applies a reply or ICMP error. It reports false if the scan must
+// stop.
+func (s *udpScanner) handle(ev udpEvent, finish func(hi, pi int, r Result, err error) bool) bool {
+	hi, ok := s.byAddr[ev.peer.Addr().Unmap()]
+	if !ok {
+		return true
+	}
+	pi, ok := s.portIdx[ports.Port(ev.peer.Port())]
+	if !ok {
+		return true
+	}
+	st := &s.state[hi*len(s.ports)+pi]
+	if st.done || st.tries == 0 {
+		return true // a stray, or a duplicate
+	}
+	h := &s.hosts[hi]
+	rtt := max(ev.at.Sub(st.sentAt), 0)
+	var r Result
+	if !ev.icmp {
+		r = Result{State: StateOpen, Reason: ReasonUDPResponse, RTT: rtt}
+		if pr := s.probes[pi]; pr != nil {
+			r.Service, _ = pr.Match(ev.reply)
+		}
+	} else {
+		r.State, r.Reason = icmpState(ev.v6, ev.icmpType, ev.icmpCode)
+		if r.Reason == "" {
+			return true // not an unreachable: say, a time exceeded
+		}
+		r.RTT = rtt
+		if r.State == StateClosed {
+			h.icmpSeen = true
+		}
+	}
+	h.sample(max(rtt, 1))
+	if st.epoch == h.epoch {
+		h.winN++
+		h.winAns++
+	}
+	return finish(hi, pi, r, nil)
+}
+
+// judge looks at the answers to the host's latest probes and decides
+// whether to pace it, and how fast.
+func (s *udpScanner) judge(h *udpHost, now time.Time) {
+	size := burstWindow
+	if h.paced {
+		size = pacedWindow
+	}
+	if h.winN < size && !(h.winN >= 4 && h.pending == 0) {
+		return
+	}
+	n, ans := h.winN, h.winAns
+	h.winN, h.winAns = 0, 0
+	switch {
+	case !h.paced:
+		if !h.icmpSeen || 2*ans >= n || s.rlWait < 0 || len(h.queue) == 0 {
+			return
+		}
+		h.paced, h.interval, h.deadline = true, pacedInitial, now.Add(s.rlWait)
+		// The retries start again at the slower pace.
+		for _, pi := range h.queue {
+			s.state[s.hostIndex(h)*len(s.ports)+pi].ptries = 0
+		}
+		s.log.Debug("scan: udp: host rate-limits ICMP, pacing", "addr", h.addr, "answered", ans, "of", n,
+			"unanswered", len(h.queue), "budget", s.rlWait)
+	case 10*ans >= 9*n:
+		h.interval = max(h.interval*3/4, pacedMin)
+	case 2*ans < n:
+		h.interval = min(h.interval*2, pacedMax)
+	default:
+		return
+	}
+	h.epoch++
+	s.log.Debug("scan: udp: pace", "addr", h.addr, "interval", h.interval, "answered", ans, "of", n)
+}
+
+func (s *udpScanner) hostIndex(h *udpHost) int {
+	return s.byAddr[h.addr]
+}
+
+// icmpState maps an ICMP destination unreachable (RFC 792, RFC 1812
+// section 5.2.7.1) or an ICMPv6 one (RFC 4443 section 3.1) to a state and
+// nmap's reason; the reason is empty for other messages.
+func icmpState(v6 bool, typ, code uint8) (State, string) {
+	if v6 {
+		if typ != 1 {
+			return StateUnknown, ""
+		}
+		switch code {
+		case 4:
+			return StateClosed, ReasonPortUnreach
+		case 0:
+			return StateFiltered, ReasonNetUnreach
+		case 1, 5, 6:
+			return StateFiltered, ReasonAdminProhibited
+		}
+		return StateFiltered, ReasonHostUnreach
+	}
+	if typ != 3 {
+		return StateUnknown, ""
+	}
+	switch code {
+	case 3:
+		return StateClosed, ReasonPortUnreach
+	case 0, 6:
+		return StateFiltered, ReasonNetUnreach
+	case 2:
+		return StateFiltered, ReasonProtoUnreach
+	case 9:
+		return StateFiltered, ReasonNetProhibited
+	case 10:
+		return StateFiltered, ReasonHostProhibited
+	case 13:
+		return StateFiltered, ReasonAdminProhibited
+	}
+	return StateFiltered, ReasonHostUnreach
+}
+
+// localError turns a send that failed for lack of a route into a result.
+func localError(err error) (Result, bool) {
+	switch {
+	case errors.Is(err, syscall.ENETUNREACH):
+		return Result{State: StateFiltered, Reason: ReasonNetUnreach}, true
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
+		return Result{State: StateFiltered, Reason: ReasonHostUnreach}, true
+	}
+	return Result{}, false
+}
