@@ -198,34 +198,40 @@ type udpTransport interface {
 // udpPort is the state of one probe: one port of one host.
 type udpPort struct {
 	tries   int // probes sent
-	ptries  int // probes sent since the host was paced
+	stries  int // probes sent in the slow phase
 	done    bool
 	pending bool // a probe awaits its answer
+	slow    bool // the pending probe was sent in the slow phase
 	sentAt  time.Time
 	epoch   int // the host's epoch when sent
 }
 
 // udpSent is a probe awaiting its answer.
 type udpSent struct {
-	idx   int // port index
-	at    time.Time
-	epoch int
+	idx int // port index
+	at  time.Time
 }
 
+// udpHost is what the scan knows of one target. Ports go through two
+// phases: every port gets 1+retries probes as fast as the window and
+// rate allow (queue); the ports still silent then, on a host found to
+// rate-limit its ICMP errors, get as many more, paced, within the time
+// budget (slow).
 type udpHost struct {
 	hostState
-	queue    []int     // port indices to send, in order
+	queue    []int     // port indices to probe, in order
+	slow     []int     // port indices to probe in the slow phase
 	inflight []udpSent // in order of sending
-	nextSend time.Time
-	interval time.Duration // between sends to this host; 0: no pacing
-	paced    bool
-	deadline time.Time // when paced: the end of the time budget
-	epoch    int
-	winN     int // outcomes of this epoch's probes
-	winAns   int // of which answered
-	icmpSeen bool
-	left     int // ports without a result
-	pending  int // probes awaiting their answer
+	pending  int       // probes awaiting their answer
+
+	limited  bool          // sends port unreachables, but leaves most probes unanswered
+	icmpSeen bool          // has sent a port unreachable
+	interval time.Duration // between slow probes
+	nextSend time.Time     // of the next slow probe
+	deadline time.Time     // end of the slow phase's budget; zero before it
+	epoch    int           // bumped when the interval changes
+	winN     int           // outcomes counted towards the next judgement
+	winAns   int           // of which answered
 }
 
 type udpScanner struct {
@@ -244,8 +250,11 @@ type udpScanner struct {
 	log       *slog.Logger
 	state     []udpPort // host*len(ports) + port
 	inflight  int       // probes awaiting their answer, over all hosts
+	left      int       // ports without a result
 	events    chan udpEvent
 	transport [2]udpTransport // IPv4, IPv6
+	out       chan<- item
+	ctx       context.Context
 }
 
 func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
@@ -321,15 +330,72 @@ func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
 		for j := range h.queue {
 			h.queue[j] = j
 		}
-		h.left = len(s.ports)
 	}
 	s.state = make([]udpPort, len(s.hosts)*len(s.ports))
+	s.left = len(s.state)
 	return s, nil
+}
+
+// finish yields the result of a port, once. It reports false if the scan
+// must stop.
+func (s *udpScanner) finish(hi, pi int, r Result, err error) bool {
+	st := &s.state[hi*len(s.ports)+pi]
+	if st.done {
+		return true
+	}
+	st.done = true
+	s.settle(hi, st)
+	s.left--
+	r.Addr, r.Port, r.Proto, r.Tries = s.hosts[hi].addr, s.ports[pi], ports.ProtoUDP, st.tries
+	select {
+	case s.out <- item{r, err}:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+// settle marks st's probe as no longer awaiting an answer.
+func (s *udpScanner) settle(hi int, st *udpPort) {
+	if st.pending {
+		st.pending = false
+		s.inflight--
+		s.hosts[hi].pending--
+	}
+}
+
+// send sends the probe of port pi to host hi. It reports false if the
+// scan must stop.
+func (s *udpScanner) send(hi, pi int, slow bool, now time.Time) bool {
+	h := &s.hosts[hi]
+	st := &s.state[hi*len(s.ports)+pi]
+	st.tries++
+	if slow {
+		st.stries++
+	}
+	st.sentAt, st.epoch, st.slow = now, h.epoch, slow
+	fam := 0
+	if h.addr.Is6() {
+		fam = 1
+	}
+	dst := netip.AddrPortFrom(h.addr, uint16(s.ports[pi]))
+	if err := s.transport[fam].send(dst, s.payloads[pi]); err != nil {
+		if r, ok := localError(err); ok {
+			return s.finish(hi, pi, r, nil)
+		}
+		return s.finish(hi, pi, Result{}, &ProbeError{Op: "send", Proto: ports.ProtoUDP, Addr: dst, Err: err})
+	}
+	h.inflight = append(h.inflight, udpSent{idx: pi, at: now})
+	st.pending = true
+	s.inflight++
+	h.pending++
+	return true
 }
 
 // run scans until every port has a result. It owns all the state; the
 // transports' readers only send events.
 func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
+	s.ctx, s.out = ctx, out
 	s.events = make(chan udpEvent, 256)
 	rctx, stopReaders := context.WithCancel(ctx)
 	defer func() {
@@ -341,9 +407,8 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 		stopReaders()
 	}()
 	for hi := range s.hosts {
-		h := &s.hosts[hi]
 		fam := 0
-		if h.addr.Is6() {
+		if s.hosts[hi].addr.Is6() {
 			fam = 1
 		}
 		if s.transport[fam] != nil {
@@ -356,83 +421,37 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 		s.transport[fam] = t
 	}
 
-	emit := func(r Result, err error) bool {
-		select {
-		case out <- item{r, err}:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	left := len(s.state)
-	finish := func(hi, pi int, r Result, err error) bool {
-		st := &s.state[hi*len(s.ports)+pi]
-		if st.done {
-			return true
-		}
-		st.done = true
-		if st.pending {
-			st.pending = false
-			s.inflight--
-			s.hosts[hi].pending--
-		}
-		left--
-		s.hosts[hi].left--
-		r.Addr, r.Port, r.Proto, r.Tries = s.hosts[hi].addr, s.ports[pi], ports.ProtoUDP, st.tries
-		return emit(r, err)
-	}
-
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var nextGlobal time.Time
-	for left > 0 {
+	var nextGlobal time.Time // the rate limit
+	for s.left > 0 {
 		now := time.Now()
-		// Send what may be sent now, round robin over the hosts.
+		// Send what may be sent now, round robin over the hosts: first
+		// probes and retries, then slow probes when their time has come.
 		for progress := true; progress; {
 			progress = false
 			for hi := range s.hosts {
 				h := &s.hosts[hi]
-				if len(h.queue) == 0 || s.inflight >= s.window || now.Before(h.nextSend) ||
-					(s.interval > 0 && now.Before(nextGlobal)) {
-					continue
+				if s.inflight >= s.window || (s.interval > 0 && now.Before(nextGlobal)) {
+					break
 				}
-				if h.paced && now.After(h.deadline) {
-					continue
-				}
-				pi := h.queue[0]
-				h.queue = h.queue[1:]
-				st := &s.state[hi*len(s.ports)+pi]
-				if st.done {
-					progress = true
-					continue
-				}
-				st.tries++
-				if h.paced {
-					st.ptries++
-				}
-				st.sentAt, st.epoch = now, h.epoch
-				fam := 0
-				if h.addr.Is6() {
-					fam = 1
-				}
-				dst := netip.AddrPortFrom(h.addr, uint16(s.ports[pi]))
-				if err := s.transport[fam].send(dst, s.payloads[pi]); err != nil {
-					if r, ok := localError(err); ok {
-						if !finish(hi, pi, r, nil) {
-							return nil
-						}
-					} else if !finish(hi, pi, Result{}, &ProbeError{Op: "send", Proto: ports.ProtoUDP, Addr: dst, Err: err}) {
-						return nil
-					}
-					progress = true
-					continue
-				}
-				h.inflight = append(h.inflight, udpSent{idx: pi, at: now, epoch: h.epoch})
-				st.pending = true
-				s.inflight++
-				h.pending++
-				if h.interval > 0 {
+				var pi int
+				slow := false
+				switch {
+				case len(h.queue) > 0:
+					pi, h.queue = h.queue[0], h.queue[1:]
+				case len(h.slow) > 0 && !now.Before(h.nextSend) && now.Before(h.deadline):
+					pi, h.slow, slow = h.slow[0], h.slow[1:], true
 					h.nextSend = now.Add(h.interval)
+				default:
+					continue
+				}
+				progress = true
+				if s.state[hi*len(s.ports)+pi].done {
+					continue
+				}
+				if !s.send(hi, pi, slow, now) {
+					return nil
 				}
 				if s.interval > 0 {
 					if nextGlobal.Before(now) {
@@ -440,12 +459,11 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 					}
 					nextGlobal = nextGlobal.Add(s.interval)
 				}
-				progress = true
 			}
 		}
 
-		// Expire the probes whose time is up, and end paced hosts whose
-		// budget is spent.
+		// Expire the probes whose time is up; end the slow phase of hosts
+		// whose budget is spent.
 		var wake time.Time
 		soon := func(t time.Time) {
 			if wake.IsZero() || t.Before(wake) {
@@ -469,50 +487,63 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 				if st.done || !st.pending || st.sentAt != f.at {
 					continue // answered, or sent again since
 				}
-				st.pending = false
-				s.inflight--
-				h.pending--
-				if f.epoch == h.epoch {
+				s.settle(hi, st)
+				if st.epoch == h.epoch && st.slow == !h.deadline.IsZero() {
 					h.winN++
 				}
-				tries := st.tries
-				if h.paced {
-					tries = st.ptries
-				}
-				if tries <= s.retries && !(h.paced && now.After(h.deadline)) {
+				switch {
+				case !st.slow && st.tries <= s.retries:
 					h.queue = append(h.queue, f.idx)
-				} else if !finish(hi, f.idx, Result{State: StateOpenFiltered, Reason: ReasonNoResponse}, nil) {
-					return nil
-				}
-			}
-			s.judge(h, now)
-			if h.paced && now.After(h.deadline) && len(h.queue) > 0 {
-				s.log.Debug("scan: udp: rate-limit budget spent", "addr", h.addr, "unanswered", len(h.queue))
-				for _, pi := range h.queue {
-					if !finish(hi, pi, Result{State: StateOpenFiltered, Reason: ReasonNoResponse}, nil) {
+				case !st.slow && h.limited && s.rlWait >= 0 && (h.deadline.IsZero() || now.Before(h.deadline)):
+					if h.deadline.IsZero() {
+						h.deadline, h.interval, h.nextSend = now.Add(s.rlWait), pacedInitial, now
+						h.epoch++
+						h.winN, h.winAns = 0, 0
+						s.log.Debug("scan: udp: host rate-limits ICMP errors: probing its silent ports slowly",
+							"addr", h.addr, "budget", s.rlWait)
+					}
+					h.slow = append(h.slow, f.idx)
+				case st.slow && st.stries <= s.retries && now.Before(h.deadline):
+					h.slow = append(h.slow, f.idx)
+				default:
+					if !s.finish(hi, f.idx, Result{State: StateOpenFiltered, Reason: ReasonNoResponse}, nil) {
 						return nil
 					}
 				}
-				h.queue = nil
 			}
-			if len(h.queue) > 0 && s.inflight < s.window {
-				t := now
-				if h.nextSend.After(t) {
+			s.judge(h)
+			if !h.deadline.IsZero() && !now.Before(h.deadline) && len(h.slow) > 0 {
+				s.log.Debug("scan: udp: rate-limit budget spent", "addr", h.addr, "unanswered", len(h.slow))
+				for _, pi := range h.slow {
+					if !s.finish(hi, pi, Result{State: StateOpenFiltered, Reason: ReasonNoResponse}, nil) {
+						return nil
+					}
+				}
+				h.slow = nil
+			}
+			if s.inflight < s.window {
+				t := time.Time{}
+				switch {
+				case len(h.queue) > 0:
+					t = now
+				case len(h.slow) > 0:
 					t = h.nextSend
 				}
-				if s.interval > 0 && nextGlobal.After(t) {
-					t = nextGlobal
+				if !t.IsZero() {
+					if s.interval > 0 && nextGlobal.After(t) {
+						t = nextGlobal
+					}
+					soon(t)
 				}
-				soon(t)
 			}
 		}
-		if left == 0 {
+		if s.left == 0 {
 			break
 		}
 
 		var timerC <-chan time.Time
 		if !wake.IsZero() {
-			timer.Reset(max(wake.Sub(time.Now()), 0))
+			timer.Reset(max(time.Until(wake), 0))
 			timerC = timer.C
 		}
 		select {
@@ -521,10 +552,10 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 				if ev.readError != nil {
 					return ev.readError
 				}
-				if !s.handle(ev, finish) {
+				if !s.handle(ev) {
 					return nil
 				}
-				select { // drain what is there before sending more
+				select { // take what is there before sending more
 				case ev = <-s.events:
 					continue
 				default:
@@ -541,7 +572,7 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 
 // handle applies a reply or ICMP error. It reports false if the scan must
 // stop.
-func (s *udpScanner) handle(ev udpEvent, finish func(hi, pi int, r Result, err error) bool) bool {
+func (s *udpScanner) handle(ev udpEvent) bool {
 	hi, ok := s.byAddr[ev.peer.Addr().Unmap()]
 	if !ok {
 		return true
@@ -572,19 +603,23 @@ func (s *udpScanner) handle(ev udpEvent, finish func(hi, pi int, r Result, err e
 			h.icmpSeen = true
 		}
 	}
-	h.sample(max(rtt, 1))
-	if st.epoch == h.epoch {
-		h.winN++
-		h.winAns++
+	if st.pending {
+		h.sample(max(rtt, 1))
+		if st.epoch == h.epoch && st.slow == !h.deadline.IsZero() {
+			h.winN++
+			h.winAns++
+		}
 	}
-	return finish(hi, pi, r, nil)
+	return s.finish(hi, pi, r, nil)
 }
 
-// judge looks at the answers to the host's latest probes and decides
-// whether to pace it, and how fast.
-func (s *udpScanner) judge(h *udpHost, now time.Time) {
+// judge looks at the answers to the host's latest probes: in the first
+// phase, whether the host rate-limits its ICMP errors; in the slow phase,
+// how fast to probe it.
+func (s *udpScanner) judge(h *udpHost) {
+	slow := !h.deadline.IsZero()
 	size := burstWindow
-	if h.paced {
+	if slow {
 		size = pacedWindow
 	}
 	if h.winN < size && !(h.winN >= 4 && h.pending == 0) {
@@ -593,17 +628,15 @@ func (s *udpScanner) judge(h *udpHost, now time.Time) {
 	n, ans := h.winN, h.winAns
 	h.winN, h.winAns = 0, 0
 	switch {
-	case !h.paced:
-		if !h.icmpSeen || 2*ans >= n || s.rlWait < 0 || len(h.queue) == 0 {
-			return
+	case !slow:
+		// Rate limiting: the host sends port unreachables, yet most
+		// probes go unanswered. Without port unreachables, silence is a
+		// firewall's or loss, and waiting would not help.
+		if !h.limited && h.icmpSeen && 2*ans < n {
+			h.limited = true
+			s.log.Debug("scan: udp: host seems to rate-limit ICMP errors", "addr", h.addr, "answered", ans, "of", n)
 		}
-		h.paced, h.interval, h.deadline = true, pacedInitial, now.Add(s.rlWait)
-		// The retries start again at the slower pace.
-		for _, pi := range h.queue {
-			s.state[s.hostIndex(h)*len(s.ports)+pi].ptries = 0
-		}
-		s.log.Debug("scan: udp: host rate-limits ICMP, pacing", "addr", h.addr, "answered", ans, "of", n,
-			"unanswered", len(h.queue), "budget", s.rlWait)
+		return
 	case 10*ans >= 9*n:
 		h.interval = max(h.interval*3/4, pacedMin)
 	case 2*ans < n:
@@ -612,11 +645,7 @@ func (s *udpScanner) judge(h *udpHost, now time.Time) {
 		return
 	}
 	h.epoch++
-	s.log.Debug("scan: udp: pace", "addr", h.addr, "interval", h.interval, "answered", ans, "of", n)
-}
-
-func (s *udpScanner) hostIndex(h *udpHost) int {
-	return s.byAddr[h.addr]
+	s.log.Debug("scan: udp: slow phase pace", "addr", h.addr, "interval", h.interval, "answered", ans, "of", n)
 }
 
 // icmpState maps an ICMP destination unreachable (RFC 792, RFC 1812

@@ -62,12 +62,14 @@ func newUDPTransport(ctx context.Context, listen func(network, address string) (
 
 func (t *linuxUDP) close() error { return t.c.Close() }
 
-// send sends one datagram. Linux reports a pending ICMP error (sk_err) on
-// the next send instead of sending; that error is also on the error
-// queue, where the reader finds it, so the send is tried again.
+// send sends one datagram. Linux fails a send with a pending ICMP error
+// (sk_err, which reading clears) instead of sending it; that error is
+// also on the error queue, where the reader finds it, so the send is
+// tried again. Every failure clears one error, and errors come only from
+// what was sent, so this ends.
 func (t *linuxUDP) send(dst netip.AddrPort, payload []byte) error {
 	var err error
-	for range 8 {
+	for range 1000 {
 		_, err = t.c.WriteToUDPAddrPort(payload, dst)
 		if err == nil || !isICMPErrno(err) {
 			return err

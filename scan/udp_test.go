@@ -7,11 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/porttest"
 )
 
 // serveUDP answers every datagram on pc with reply(datagram), or nothing
@@ -112,4 +115,102 @@ func udpRange(first, last int) ports.Set {
 	var s ports.Set
 	s.Add(ports.ProtoUDP, ports.Range{First: ports.Port(first), Last: ports.Port(last)})
 	return s
+}
+
+func TestUDPConfigErrors(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	for _, tc := range []struct {
+		name    string
+		targets []netip.Addr
+		cfg     *UDPConfig
+		want    string
+	}{
+		{"invalid target", []netip.Addr{{}}, &UDPConfig{Ports: udpRange(1, 2)}, "target 0 is not a valid address"},
+		{"duplicate", []netip.Addr{lo, lo}, &UDPConfig{Ports: udpRange(1, 2)}, "given twice"},
+		{"timeout", []netip.Addr{lo}, &UDPConfig{Ports: udpRange(1, 2), Timeout: -1}, "negative timeout"},
+		{"rate", []netip.Addr{lo}, &UDPConfig{Ports: udpRange(1, 2), Rate: -1}, "invalid rate"},
+		{"window", []netip.Addr{lo}, &UDPConfig{Ports: udpRange(1, 2), Window: -1}, "negative window"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			for r, err := range UDPScan(t.Context(), tc.targets, tc.cfg) {
+				n++
+				if err == nil || !strings.Contains(err.Error(), tc.want) || r.Addr.IsValid() {
+					t.Errorf("got %+v, %v; want an error containing %q", r, err, tc.want)
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d values, want 1", n)
+			}
+		})
+	}
+	// No ports, or a nil config: nothing to do.
+	for range UDPScan(t.Context(), []netip.Addr{lo}, nil) {
+		t.Error("a nil config yielded a result")
+	}
+}
+
+// TestUDPBreak stops a scan of silent ports early: the loop must end at
+// once, and the scan's goroutines with it.
+func TestUDPBreak(t *testing.T) {
+	udpSupported(t)
+	pc, ap := porttest.ListenUDP(t) // silent: it never answers
+	_ = pc
+	var set ports.Set
+	set.Add(ports.ProtoUDP, ports.Range{First: ports.Port(ap.Port()), Last: ports.Port(ap.Port())})
+	set.Add(ports.ProtoUDP, ports.Range{First: 1, Last: 100})
+	n := 0
+	for r, err := range UDPScan(t.Context(), []netip.Addr{ap.Addr()}, &UDPConfig{Ports: set, Timeout: time.Minute}) {
+		if err != nil {
+			t.Fatalf("%+v: %v", r, err)
+		}
+		n++
+		break
+	}
+	if n != 1 {
+		t.Errorf("%d results before break", n)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var last error
+	for r, err := range UDPScan(ctx, []netip.Addr{ap.Addr()}, &UDPConfig{Ports: set, Timeout: time.Minute}) {
+		if err != nil {
+			last = err
+			continue
+		}
+		if r.Port != ports.Port(ap.Port()) {
+			cancel() // after the first closed port
+		}
+	}
+	if !errors.Is(last, context.Canceled) {
+		t.Errorf("last error %v, want context.Canceled", last)
+	}
+}
+
+func TestICMPState(t *testing.T) {
+	for _, tc := range []struct {
+		v6        bool
+		typ, code uint8
+		state     State
+		reason    string
+	}{
+		{false, 3, 3, StateClosed, ReasonPortUnreach},
+		{false, 3, 1, StateFiltered, ReasonHostUnreach},
+		{false, 3, 0, StateFiltered, ReasonNetUnreach},
+		{false, 3, 2, StateFiltered, ReasonProtoUnreach},
+		{false, 3, 13, StateFiltered, ReasonAdminProhibited},
+		{false, 3, 10, StateFiltered, ReasonHostProhibited},
+		{false, 3, 9, StateFiltered, ReasonNetProhibited},
+		{false, 11, 0, StateUnknown, ""},
+		{true, 1, 4, StateClosed, ReasonPortUnreach},
+		{true, 1, 1, StateFiltered, ReasonAdminProhibited},
+		{true, 1, 3, StateFiltered, ReasonHostUnreach},
+		{true, 1, 0, StateFiltered, ReasonNetUnreach},
+		{true, 3, 0, StateUnknown, ""},
+	} {
+		st, reason := icmpState(tc.v6, tc.typ, tc.code)
+		if st != tc.state || reason != tc.reason {
+			t.Errorf("icmpState(v6=%v, %d, %d) = %v %q, want %v %q", tc.v6, tc.typ, tc.code, st, reason, tc.state, tc.reason)
+		}
+	}
 }
