@@ -114,7 +114,9 @@ type UDPConfig struct {
 //
 // How it works: one unconnected UDP socket per address family sends
 // every probe, so the scan needs no privileges and two file descriptors.
-// Replies are matched by their source address and port. On Linux the
+// Replies are matched by their source address and port. The sockets' own
+// port is chosen outside the ports scanned (up to 16 tries), so that a
+// scan of this machine does not take its own probe for a reply. On Linux the
 // sockets set IP_RECVERR and IPV6_RECVERR, so that the kernel queues the
 // ICMP errors our probes provoke, with their type, code and the
 // destination of the probe, on the socket's error queue (MSG_ERRQUEUE),
@@ -414,7 +416,8 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 		if s.transport[fam] != nil {
 			continue
 		}
-		t, err := newUDPTransport(rctx, s.listen, fam == 1, s.events)
+		avoid := func(port uint16) bool { _, ok := s.portIdx[ports.Port(port)]; return ok }
+		t, err := newUDPTransport(rctx, s.listen, fam == 1, avoid, s.events)
 		if err != nil {
 			return err
 		}

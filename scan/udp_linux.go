@@ -21,14 +21,32 @@ type linuxUDP struct {
 	v6 bool
 }
 
-func newUDPTransport(ctx context.Context, listen func(network, address string) (net.PacketConn, error), v6 bool, events chan<- udpEvent) (udpTransport, error) {
+func newUDPTransport(ctx context.Context, listen func(network, address string) (net.PacketConn, error), v6 bool, avoid func(port uint16) bool, events chan<- udpEvent) (udpTransport, error) {
 	network, address := "udp4", "0.0.0.0:0"
 	if v6 {
 		network, address = "udp6", "[::]:0"
 	}
-	pc, err := listen(network, address)
-	if err != nil {
-		return nil, fmt.Errorf("scan: open a %s socket: %w", network, err)
+	// A socket on a port being scanned would receive its own probe when
+	// scanning this machine, and report the port open: take another,
+	// while holding the first so that the kernel picks a new one.
+	var held []net.PacketConn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	var pc net.PacketConn
+	for {
+		c, err := listen(network, address)
+		if err != nil {
+			return nil, fmt.Errorf("scan: open a %s socket: %w", network, err)
+		}
+		ua, ok := c.LocalAddr().(*net.UDPAddr)
+		if !ok || !avoid(uint16(ua.Port)) || len(held) >= 16 {
+			pc = c
+			break
+		}
+		held = append(held, c)
 	}
 	c, ok := pc.(*net.UDPConn)
 	if !ok {

@@ -42,6 +42,7 @@ type scanOpts struct {
 	concurrency    int
 	allStates      bool
 	oJ, oG, oX     string
+	udpWait        time.Duration // --udp-ratelimit-wait
 }
 
 func newScanCmd() *cobra.Command {
@@ -73,8 +74,21 @@ greppable format, -oX FILE nmap's XML ("-" is standard output, in place of
 the table). nmap's single-dash spellings (-iL, -oX, -sT) work, as do
 --iL, --oX, --sT.
 
-Only the TCP connect scan (-sT) exists for now: -sS, -sU and -sV are
-refused. A scan that completes exits 0, open ports or not.`,
+-sU scans UDP ports instead (with -sT as well: both): open when a
+datagram comes back (udp-response), closed on an ICMP port unreachable
+(port-unreach), filtered on other ICMP unreachables, open|filtered when
+nothing comes back (no-response). Each port gets a probe written for its
+protocol (DNS, NTP, SNMP, NetBIOS, SSDP, mDNS, memcached, IKE, QUIC, SIP,
+RIP, RPC, STUN, CoAP) or an empty datagram; a recognised reply names the
+service. Without -p, -sU scans the 100 UDP ports of the top-ports list.
+A host that rate-limits its ICMP errors (Linux: about one a second) has
+its silent ports probed again slowly, for at most --udp-ratelimit-wait;
+those still silent are open|filtered, never closed. -sU needs Linux.
+
+-sV identifies the services on open TCP ports (greetings, TLS, Redis
+PING, HTTP GET) and adds a VERSION column.
+
+-sS is refused for now. A scan that completes exits 0, open ports or not.`,
 		Example: `  ports scan 127.0.0.1
   ports scan -p 1-1024 192.0.2.0/28 --format jsonl
   ports scan --top 100 -oX scan.xml -iL hosts.txt
@@ -105,8 +119,9 @@ refused. A scan that completes exits 0, open ports or not.`,
 	fs.StringVar(&o.excludePorts, "exclude-ports", "", "do not scan these ports: a port `SET`")
 	fs.BoolVar(&o.sT, "sT", false, "TCP connect scan (-sT; the default)")
 	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; not implemented yet)")
-	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; not implemented yet)")
-	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV; not implemented yet)")
+	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; with -sT: both)")
+	fs.BoolVar(&o.sV, "sV", false, "service version detection on open TCP ports (-sV)")
+	fs.DurationVar(&o.udpWait, "udp-ratelimit-wait", 20*time.Second, "with -sU, spend at most `DUR` per host re-probing silent ports slowly when it rate-limits ICMP errors (0s: do not)")
 	fs.Float64Var(&o.rate, "rate", 0, "start at most `N` connects per second (0: no limit)")
 	fs.IntVar(&o.maxRetries, "max-retries", 2, "probe a silent port at most `N` more times")
 	fs.DurationVar(&o.timeout, "timeout", 0, "fixed connect timeout `DUR` (default: adaptive per host)")
@@ -151,6 +166,7 @@ type scanPlan struct {
 	set        ports.Set // TCP ports
 	cfg        scan.ConnectConfig
 	format     render.Format
+	ext        scanExt // -sU and -sV: scan_udp.go
 }
 
 func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
@@ -164,13 +180,13 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{o.sS, "-sS"}, {o.sU, "-sU"}, {o.sV, "-sV"}} {
+	}{{o.sS, "-sS"}} {
 		if f.on {
 			return usagef("%s is not implemented yet; use -sT", f.name)
 		}
 	}
 	p := &scanPlan{format: format}
-	if p.set, err = scanPorts(o, fs.Changed("top")); err != nil {
+	if p.set, err = scanPortSet(o, fs.Changed("top")); err != nil {
 		return err
 	}
 	if fs.Changed("max-retries") {
@@ -193,6 +209,9 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 		return usagef("--concurrency %d: want 1 or more", o.concurrency)
 	}
 	p.cfg.Ports, p.cfg.Timeout, p.cfg.Rate, p.cfg.Concurrency = p.set, o.timeout, o.rate, o.concurrency
+	if err := p.planUDP(o); err != nil {
+		return err
+	}
 
 	specs := slices.Clone(args)
 	if o.inputList != "" {
