@@ -1,5 +1,6 @@
 // Package scan finds the state of ports on hosts: TCP connect scans
-// ([ConnectScan]), with SYN and UDP scans to follow. Scans stream their
+// ([ConnectScan]) and UDP scans ([UDPScan]), with SYN scans to follow, and
+// identifies the services on open ports ([Identify]). Scans stream their
 // results as an iter.Seq2, so that a break stops them; they retry probes
 // that got no answer, can be rate limited, and adapt their timeouts to the
 // round-trip times they measure.
