@@ -40,11 +40,11 @@ const (
 	defaultRateLimitWait = 20 * time.Second
 	// Paced sending to a host that rate-limits ICMP: the first interval,
 	// its bounds, and the number of answers judged at a time.
-	pacedInitial = 250 * time.Millisecond
-	pacedMin     = 5 * time.Millisecond
+	pacedInitial = 100 * time.Millisecond
+	pacedMin     = time.Millisecond
 	pacedMax     = 2 * time.Second
-	burstWindow  = 16
-	pacedWindow  = 8
+	pacedWindow  = 8               // answers judged at a time in the slow phase
+	pacedGiveUp  = 3 * time.Second // a window this long without an answer ends the slow phase
 )
 
 // errUDPUnsupported is returned where UDPScan has no implementation.
@@ -125,26 +125,38 @@ type UDPConfig struct {
 // errors.ErrUnsupported.
 //
 // ICMP rate limits: Linux sends a host about one ICMP error per second
-// after a burst of six (net.ipv4.icmp_ratelimit, and for IPv6 a few per
-// second), so a fast scan sees a few closed ports and then silence from
-// the rest. A host that has sent port unreachables but leaves more than
-// half of a batch of probes unanswered is taken to be rate limiting: its
-// remaining ports are then probed one at a time, at an interval that
-// starts at 250ms, doubles while most probes go unanswered and shrinks
-// while nearly all are answered, for at most cfg.RateLimitWait. A host
-// that never sent an ICMP error is not slowed down: its silence is a
-// firewall's or loss. Ports still unanswered when the time is up are
-// open|filtered, never closed: the scan reports closed only on an ICMP
-// port unreachable it received, and open only on a datagram from the
-// port.
+// after a burst of six (net.ipv4.icmp_ratelimit; IPv6 a few per second),
+// so a fast scan sees a few closed ports and then silence. The scan goes
+// in two phases. First every port gets its 1+MaxRetries probes at full
+// speed, whatever the host's ICMP behaviour: open ports answer with
+// datagrams, which no rate limit delays, so they are all found there. A
+// host that has sent port unreachables yet left most of those probes
+// unanswered is then taken to rate-limit (random loss leaves most
+// answered; a host that never sent one is firewalled, and waiting would
+// not help). Its silent ports get a slow phase, for at most
+// cfg.RateLimitWait: one probe at a time, starting every 100ms, faster
+// while nearly all are answered, else one per answer's worth of time
+// (the rate the host's token bucket refills at, once we outpace it); the
+// phase ends early if nothing answers for 3 seconds. Ports still silent
+// then are open|filtered, never closed: the scan reports closed only on
+// an ICMP port unreachable it received, and open only on a datagram from
+// the port.
 //
 // Errors, ctx and break work as for ConnectScan. A probe that cannot be
 // sent (a local firewall, EPERM) yields its Result with StateUnknown and
 // a *ProbeError. The scan takes copies of targets and *cfg when it starts
 // iterating.
 func UDPScan(ctx context.Context, targets []netip.Addr, cfg *UDPConfig) iter.Seq2[Result, error] {
+	return udpScan(ctx, targets, cfg, nil)
+}
+
+// udpScan is UDPScan, with a hook for tests to adjust the scanner.
+func udpScan(ctx context.Context, targets []netip.Addr, cfg *UDPConfig, tweak func(*udpScanner)) iter.Seq2[Result, error] {
 	return func(yield func(Result, error) bool) {
 		s, err := newUDPScanner(targets, cfg)
+		if err == nil && tweak != nil {
+			tweak(s)
+		}
 		if err != nil {
 			yield(Result{}, err)
 			return
@@ -226,13 +238,15 @@ type udpHost struct {
 	inflight []udpSent // in order of sending
 	pending  int       // probes awaiting their answer
 
-	limited  bool          // sends port unreachables, but leaves most probes unanswered
+	resolved int           // first-phase probes answered or timed out
+	answered int           // of which answered
 	icmpSeen bool          // has sent a port unreachable
 	interval time.Duration // between slow probes
 	nextSend time.Time     // of the next slow probe
 	deadline time.Time     // end of the slow phase's budget; zero before it
 	epoch    int           // bumped when the interval changes
-	winN     int           // outcomes counted towards the next judgement
+	epochAt  time.Time     // when the epoch began
+	winN     int           // outcomes of this epoch's slow probes
 	winAns   int           // of which answered
 }
 
@@ -257,6 +271,10 @@ type udpScanner struct {
 	transport [2]udpTransport // IPv4, IPv6
 	out       chan<- item
 	ctx       context.Context
+
+	// newTransport opens a transport: newUDPTransport, or a fake in tests.
+	newTransport func(ctx context.Context, listen func(network, address string) (net.PacketConn, error),
+		v6 bool, avoid func(port uint16) bool, events chan<- udpEvent) (udpTransport, error)
 }
 
 func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
@@ -273,6 +291,8 @@ func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
 		rlWait:  cfg.RateLimitWait,
 		listen:  cfg.ListenPacket,
 		log:     cfg.Logger,
+
+		newTransport: newUDPTransport,
 	}
 	for i, a := range targets {
 		if !a.IsValid() {
@@ -417,7 +437,7 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 			continue
 		}
 		avoid := func(port uint16) bool { _, ok := s.portIdx[ports.Port(port)]; return ok }
-		t, err := newUDPTransport(rctx, s.listen, fam == 1, avoid, s.events)
+		t, err := s.newTransport(rctx, s.listen, fam == 1, avoid, s.events)
 		if err != nil {
 			return err
 		}
@@ -491,19 +511,21 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 					continue // answered, or sent again since
 				}
 				s.settle(hi, st)
-				if st.epoch == h.epoch && st.slow == !h.deadline.IsZero() {
+				if !st.slow {
+					h.resolved++
+				} else if st.epoch == h.epoch {
 					h.winN++
 				}
 				switch {
 				case !st.slow && st.tries <= s.retries:
 					h.queue = append(h.queue, f.idx)
-				case !st.slow && h.limited && s.rlWait >= 0 && (h.deadline.IsZero() || now.Before(h.deadline)):
+				case !st.slow && s.rlWait >= 0 && h.rateLimited() && (h.deadline.IsZero() || now.Before(h.deadline)):
 					if h.deadline.IsZero() {
 						h.deadline, h.interval, h.nextSend = now.Add(s.rlWait), pacedInitial, now
 						h.epoch++
-						h.winN, h.winAns = 0, 0
-						s.log.Debug("scan: udp: host rate-limits ICMP errors: probing its silent ports slowly",
-							"addr", h.addr, "budget", s.rlWait)
+						h.epochAt, h.winN, h.winAns = now, 0, 0
+						s.log.Debug("scan: udp: host seems to rate-limit ICMP errors: probing its silent ports slowly",
+							"addr", h.addr, "answered", h.answered, "of", h.resolved, "budget", s.rlWait)
 					}
 					h.slow = append(h.slow, f.idx)
 				case st.slow && st.stries <= s.retries && now.Before(h.deadline):
@@ -514,7 +536,7 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 					}
 				}
 			}
-			s.judge(h)
+			s.judge(h, now)
 			if !h.deadline.IsZero() && !now.Before(h.deadline) && len(h.slow) > 0 {
 				s.log.Debug("scan: udp: rate-limit budget spent", "addr", h.addr, "unanswered", len(h.slow))
 				for _, pi := range h.slow {
@@ -608,7 +630,11 @@ func (s *udpScanner) handle(ev udpEvent) bool {
 	}
 	if st.pending {
 		h.sample(max(rtt, 1))
-		if st.epoch == h.epoch && st.slow == !h.deadline.IsZero() {
+		switch {
+		case !st.slow:
+			h.resolved++
+			h.answered++
+		case st.epoch == h.epoch:
 			h.winN++
 			h.winAns++
 		}
@@ -616,39 +642,43 @@ func (s *udpScanner) handle(ev udpEvent) bool {
 	return s.finish(hi, pi, r, nil)
 }
 
-// judge looks at the answers to the host's latest probes: in the first
-// phase, whether the host rate-limits its ICMP errors; in the slow phase,
-// how fast to probe it.
-func (s *udpScanner) judge(h *udpHost) {
-	slow := !h.deadline.IsZero()
-	size := burstWindow
-	if slow {
-		size = pacedWindow
-	}
-	if h.winN < size && !(h.winN >= 4 && h.pending == 0) {
+// rateLimited reports whether the host seems to rate-limit its ICMP
+// errors: it has sent port unreachables, yet most first-phase probes went
+// unanswered. Without port unreachables, silence is a firewall's or loss,
+// and waiting would not help; with random loss most probes are answered.
+// (A host that sends port unreachables and also drops most ports silently
+// looks the same; the slow phase then ends after pacedGiveUp without an
+// answer.)
+func (h *udpHost) rateLimited() bool {
+	return h.icmpSeen && 2*h.answered < h.resolved
+}
+
+// judge sets the pace of the slow phase from the answers to the latest
+// pacedWindow slow probes: faster while nearly all are answered; else one
+// probe per answer's worth of time, which is the rate the host's ICMP
+// token bucket refills at once we send faster than it; and an end to the
+// slow phase when nothing answered for pacedGiveUp.
+func (s *udpScanner) judge(h *udpHost, now time.Time) {
+	if h.deadline.IsZero() || h.winN < pacedWindow {
 		return
 	}
 	n, ans := h.winN, h.winAns
-	h.winN, h.winAns = 0, 0
+	elapsed := now.Sub(h.epochAt)
 	switch {
-	case !slow:
-		// Rate limiting: the host sends port unreachables, yet most
-		// probes go unanswered. Without port unreachables, silence is a
-		// firewall's or loss, and waiting would not help.
-		if !h.limited && h.icmpSeen && 2*ans < n {
-			h.limited = true
-			s.log.Debug("scan: udp: host seems to rate-limit ICMP errors", "addr", h.addr, "answered", ans, "of", n)
-		}
+	case ans == 0 && elapsed >= pacedGiveUp:
+		s.log.Debug("scan: udp: no answer in the slow phase: ending it", "addr", h.addr, "probes", n, "for", elapsed)
+		h.deadline = now
 		return
+	case ans == 0:
+		h.interval = min(h.interval*4, pacedMax)
 	case 10*ans >= 9*n:
-		h.interval = max(h.interval*3/4, pacedMin)
-	case 2*ans < n:
-		h.interval = min(h.interval*2, pacedMax)
+		h.interval = max(h.interval/2, pacedMin)
 	default:
-		return
+		h.interval = min(max(elapsed/time.Duration(ans), pacedMin), pacedMax)
 	}
 	h.epoch++
-	s.log.Debug("scan: udp: slow phase pace", "addr", h.addr, "interval", h.interval, "answered", ans, "of", n)
+	h.epochAt, h.winN, h.winAns = now, 0, 0
+	s.log.Debug("scan: udp: slow phase pace", "addr", h.addr, "interval", h.interval, "answered", ans, "of", n, "in", elapsed)
 }
 
 // icmpState maps an ICMP destination unreachable (RFC 792, RFC 1812
