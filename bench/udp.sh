@@ -36,6 +36,7 @@ cleanup() {
 	rm -rf "$BENCH_TMP"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 ip netns add "$A"
 ip netns add "$B"
 ip link add "pbu$id-a" netns "$A" type veth peer name "pbu$id-b" netns "$B"

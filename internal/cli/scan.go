@@ -66,8 +66,9 @@ scanned; the exit code is then 1.
 of the project's top-ports list are scanned, --top N takes the first N.
 The timeout adapts to each host's round-trip times unless --timeout.
 
-The table lists the open ports of each host, then how many closed and
-filtered ports it does not show; --all-states (-v) shows them.
+The table lists the open ports of each host, then how many closed,
+filtered (and open|filtered) ports it does not show; --all-states (-v)
+shows them.
 --format json|jsonl writes the same results as JSON (jsonl as they
 arrive). -oJ FILE writes every result as JSON lines, -oG FILE nmap's
 greppable format, -oX FILE nmap's XML ("-" is standard output, in place of

@@ -52,7 +52,7 @@ func (h *scanHost) up() (bool, string) {
 
 // shown reports whether the table lists a port in state.
 func (o *scanOpts) shown(state string) bool {
-	return o.allStates || state != "closed" && state != "filtered"
+	return o.allStates || state != "closed" && state != "filtered" && state != "open|filtered"
 }
 
 // scanOutput is a file output: -oJ, -oG or -oX.
@@ -305,7 +305,7 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 			a.Write(row)
 		}
 		if !o.allStates {
-			fmt.Fprintf(a, "%d closed, %d filtered ports not shown\n", hidden["closed"], hidden["filtered"])
+			fmt.Fprintf(a, "%d closed, %d filtered%s ports not shown\n", hidden["closed"], hidden["filtered"], openFilteredNote(hidden))
 		}
 	}
 	if err := a.Flush(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -273,4 +274,13 @@ func xmlService(r render.ScanResultV1) *render.NmapService {
 	}
 	s.Product, s.Version, s.ExtraInfo, s.Tunnel = r.Product, r.Version, r.Info, r.Tunnel
 	return s
+}
+
+// openFilteredNote adds the open|filtered ports (UDP) to the table's
+// count of the ports not shown.
+func openFilteredNote(hidden map[string]int) string {
+	if n := hidden["open|filtered"]; n > 0 {
+		return ", " + strconv.Itoa(n) + " open|filtered"
+	}
+	return ""
 }
