@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	sprobe "github.com/portkit/ports/scan/probe"
@@ -212,4 +214,64 @@ func quoteStart(b []byte) string {
 		q = q[:80] + "..."
 	}
 	return q
+}
+
+// IdentifyUDP sends every UDP probe of package probe to addr, for a port
+// that an empty datagram left silent (open|filtered), as nmap -sV does,
+// and waits up to timeout (0 means DefaultIdentifyTimeout) for replies.
+// It reports whether anything answered (the port is then open) and what
+// the first reply a probe recognises says of the service. An ICMP port
+// unreachable gives an error wrapping syscall.ECONNREFUSED.
+func IdentifyUDP(ctx context.Context, addr netip.AddrPort, timeout time.Duration) (s sprobe.Service, answered bool, err error) {
+	var d net.Dialer
+	return identifyUDP(ctx, addr, timeout, d.DialContext)
+}
+
+func identifyUDP(ctx context.Context, addr netip.AddrPort, timeout time.Duration,
+	dial func(ctx context.Context, network, address string) (net.Conn, error)) (s sprobe.Service, answered bool, err error) {
+	if timeout <= 0 {
+		timeout = DefaultIdentifyTimeout
+	}
+	c, err := dial(ctx, "udp", addr.String())
+	if err != nil {
+		return s, false, fmt.Errorf("scan: identify udp %v: %w", addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	probes := sprobe.UDPProbes()
+	var refused error // a port unreachable, which a later write reported
+	for _, p := range probes {
+		if _, err := c.Write(p.Payload()); errors.Is(err, syscall.ECONNREFUSED) {
+			refused = err
+		} else if err != nil {
+			return s, false, fmt.Errorf("scan: identify udp %v: %w", addr, err)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(timeout))
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		switch {
+		case err == nil:
+			answered = true
+			for _, p := range probes {
+				if svc, ok := p.Match(buf[:n]); ok {
+					return svc, true, nil
+				}
+			}
+			continue // another reply may be recognised
+		case errors.Is(err, syscall.ECONNREFUSED) && !answered:
+			return s, false, fmt.Errorf("scan: identify udp %v: %w", addr, err)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			continue
+		}
+		if ctx.Err() != nil {
+			return s, answered, ctx.Err()
+		}
+		if !answered && refused != nil {
+			return s, false, fmt.Errorf("scan: identify udp %v: %w", addr, refused)
+		}
+		return s, answered, nil // timed out
+	}
 }

@@ -2,12 +2,15 @@ package scan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"os/exec"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,7 +64,7 @@ func udpPairSetup(t *testing.T, p *porttest.Pair) (map[netip.AddrPort]bool, map[
 		open[dns] = true
 		hints[dns] = func(s sprobe.Service) bool { return s.Name == "domain" && s.Product == "dnsmasq" && s.Version != "" }
 	}
-	startDnsmasq(t, p)
+	startDnsmasq(t, p, 53)
 	return open, hints
 }
 
@@ -100,9 +103,9 @@ func mdnsReply(req []byte) []byte {
 	return out
 }
 
-// startDnsmasq runs the real dnsmasq in p.B on port 53 of both addresses
+// startDnsmasq runs the real dnsmasq in p.B on port of both addresses
 // and waits until it answers.
-func startDnsmasq(t *testing.T, p *porttest.Pair) {
+func startDnsmasq(t *testing.T, p *porttest.Pair, port int) {
 	t.Helper()
 	path, err := exec.LookPath("dnsmasq")
 	if err != nil {
@@ -117,7 +120,7 @@ func startDnsmasq(t *testing.T, p *porttest.Pair) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := p.B.Command(ctx, path, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-		"--pid-file=", "--user=root", "--port=53", "--bind-interfaces",
+		"--pid-file=", "--user=root", fmt.Sprintf("--port=%d", port), "--bind-interfaces",
 		"--listen-address="+p.B.Addr4.String(), "--listen-address="+p.B.Addr6.String())
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -133,7 +136,7 @@ func startDnsmasq(t *testing.T, p *porttest.Pair) {
 	for _, addr := range []netip.Addr{p.B.Addr4, p.B.Addr6} {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			c, err := p.A.Dial(t.Context(), "udp", netip.AddrPortFrom(addr, 53).String())
+			c, err := p.A.Dial(t.Context(), "udp", netip.AddrPortFrom(addr, uint16(port)).String())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -350,3 +353,29 @@ func (h *msgCounter) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *msgCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *msgCounter) WithGroup(string) slog.Handler      { return h }
+
+// TestIntegrationUDPIdentify: dnsmasq on a random port is silent to the
+// scan's empty datagram (open|filtered); IdentifyUDP's probes find it.
+func TestIntegrationUDPIdentify(t *testing.T) {
+	udpSupported(t)
+	p := porttest.NewPair(t, nil)
+	port := 20000 + rand.IntN(10000)
+	startDnsmasq(t, p, port)
+	for _, addr := range []netip.Addr{p.B.Addr4, p.B.Addr6} {
+		ap := netip.AddrPortFrom(addr, uint16(port))
+		var set ports.Set
+		set.Add(ports.ProtoUDP, ports.Range{First: ports.Port(port), Last: ports.Port(port)})
+		got := collect(t, UDPScan(t.Context(), []netip.Addr{addr}, &UDPConfig{Ports: set, ListenPacket: p.A.ListenPacket, Timeout: 200 * time.Millisecond}))
+		if r := got[ap]; r.State != StateOpenFiltered {
+			t.Errorf("%v: %+v, want open|filtered (dnsmasq ignores an empty datagram)", ap, r)
+		}
+		s, answered, err := identifyUDP(t.Context(), ap, time.Second, p.A.Dial)
+		if err != nil || !answered || s.Name != "domain" || s.Product != "dnsmasq" {
+			t.Errorf("%v: identifyUDP = %+v, %v, %v; want dnsmasq", ap, s, answered, err)
+		}
+		closed := netip.AddrPortFrom(addr, uint16(port+1))
+		if s, answered, err := identifyUDP(t.Context(), closed, time.Second, p.A.Dial); !errors.Is(err, syscall.ECONNREFUSED) || answered {
+			t.Errorf("%v: identifyUDP = %+v, %v, %v; want ECONNREFUSED", closed, s, answered, err)
+		}
+	}
+}

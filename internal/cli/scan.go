@@ -87,7 +87,9 @@ its silent ports probed again slowly, for at most --udp-ratelimit-wait;
 those still silent are open|filtered, never closed. -sU needs Linux.
 
 -sV identifies the services on open TCP ports (greetings, TLS, Redis
-PING, HTTP GET) and adds a VERSION column.
+PING, HTTP GET) and, with -sU, sends every UDP probe to the UDP ports
+that an empty datagram left silent (a reply makes them open), and adds a
+VERSION column.
 
 -sS is refused for now. A scan that completes exits 0, open ports or not.`,
 		Example: `  ports scan 127.0.0.1
@@ -121,7 +123,7 @@ PING, HTTP GET) and adds a VERSION column.
 	fs.BoolVar(&o.sT, "sT", false, "TCP connect scan (-sT; the default)")
 	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; not implemented yet)")
 	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; with -sT: both)")
-	fs.BoolVar(&o.sV, "sV", false, "service version detection on open TCP ports (-sV)")
+	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV)")
 	fs.DurationVar(&o.udpWait, "udp-ratelimit-wait", 20*time.Second, "with -sU, spend at most `DUR` per host re-probing silent ports slowly when it rate-limits ICMP errors (0s: do not)")
 	fs.Float64Var(&o.rate, "rate", 0, "start at most `N` connects per second (0: no limit)")
 	fs.IntVar(&o.maxRetries, "max-retries", 2, "probe a silent port at most `N` more times")

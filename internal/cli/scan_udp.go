@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/portkit/ports"
@@ -156,7 +158,7 @@ func (p *scanPlan) results(ctx context.Context, addrs []netip.Addr) iter.Seq2[sc
 				}
 			}
 			for r, err := range scans {
-				if err != nil || r.State != scan.StateOpen || r.Proto != ports.ProtoTCP {
+				if err != nil || !identifiable(r) {
 					if !send(item{r, err}) {
 						return
 					}
@@ -169,8 +171,12 @@ func (p *scanPlan) results(ctx context.Context, addrs []netip.Addr) iter.Seq2[sc
 				}
 				wg.Go(func() {
 					defer func() { <-sem }()
-					if s, err := scan.Identify(ictx, r.AddrPort(), p.ext.idWait); err == nil {
-						r.Service = s
+					if r.Proto == ports.ProtoTCP {
+						if s, err := scan.Identify(ictx, r.AddrPort(), p.ext.idWait); err == nil {
+							r.Service = s
+						}
+					} else {
+						identifyUDP(ictx, &r, p.ext.idWait)
 					}
 					send(item{r, nil})
 				})
@@ -283,4 +289,31 @@ func openFilteredNote(hidden map[string]int) string {
 		return ", " + strconv.Itoa(n) + " open|filtered"
 	}
 	return ""
+}
+
+// identifiable reports whether -sV probes r's port: open TCP ports; UDP
+// ports that answered an empty datagram, or nothing.
+func identifiable(r scan.Result) bool {
+	switch r.Proto {
+	case ports.ProtoTCP:
+		return r.State == scan.StateOpen
+	case ports.ProtoUDP:
+		return r.State == scan.StateOpenFiltered || r.State == scan.StateOpen && r.Service.IsZero()
+	}
+	return false
+}
+
+// identifyUDP sends every UDP probe to r's port: a reply makes it open,
+// a port unreachable closed.
+func identifyUDP(ctx context.Context, r *scan.Result, wait time.Duration) {
+	s, answered, err := scan.IdentifyUDP(ctx, r.AddrPort(), wait)
+	switch {
+	case answered:
+		if r.State != scan.StateOpen {
+			r.State, r.Reason, r.RTT = scan.StateOpen, scan.ReasonUDPResponse, 0
+		}
+		r.Service = s
+	case errors.Is(err, syscall.ECONNREFUSED):
+		r.State, r.Reason = scan.StateClosed, scan.ReasonPortUnreach
+	}
 }
