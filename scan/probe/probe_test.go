@@ -351,6 +351,10 @@ func TestBinaryPayloads(t *testing.T) {
 	}
 
 	rip := UDPProbeNamed("rip")
+	// RFC 2453 section 3.9.1: one entry, address family 0, metric 16.
+	if q := rip.Payload(); len(q) != 24 || q[0] != 1 || q[1] != 2 || binary.BigEndian.Uint16(q[4:]) != 0 || binary.BigEndian.Uint32(q[20:]) != 16 {
+		t.Errorf("rip request % x", q)
+	}
 	resp = append([]byte{2, 2, 0, 0}, make([]byte, 40)...)
 	if got, ok := rip.Match(resp); !ok || got.Info != "2 routes" {
 		t.Errorf("rip: %+v %v", got, ok)
@@ -366,6 +370,11 @@ func TestBinaryPayloads(t *testing.T) {
 	}
 
 	st := UDPProbeNamed("stun")
+	// RFC 8489 section 5: type 0x0001, length 0, magic cookie, 96-bit ID.
+	if q := st.Payload(); len(q) != 20 || binary.BigEndian.Uint16(q) != 1 || binary.BigEndian.Uint16(q[2:]) != 0 ||
+		binary.BigEndian.Uint32(q[4:]) != 0x2112a442 {
+		t.Errorf("stun request % x", q)
+	}
 	resp = append([]byte{0x01, 0x01, 0, 16}, st.Payload()[4:20]...)
 	resp = append(resp, 0x80, 0x22, 0, 10)
 	resp = append(resp, "coturn-4.6\x00\x00"...)
