@@ -73,6 +73,10 @@ func newUDPTransport(ctx context.Context, listen func(network, address string) (
 		c.Close()
 		return nil, fmt.Errorf("scan: %s socket: set IP_RECVERR: %w", network, err)
 	}
+	// Room for the replies and queued ICMP errors of a window of probes
+	// (the kernel caps it at net.core.rmem_max); a failure only costs
+	// retries.
+	c.SetReadBuffer(4 << 20)
 	t := &linuxUDP{c: c, rc: rc, v6: v6}
 	go t.read(ctx, events)
 	return t, nil
