@@ -45,6 +45,9 @@ const (
 	pacedMax     = 2 * time.Second
 	pacedWindow  = 8               // answers judged at a time in the slow phase
 	pacedGiveUp  = 3 * time.Second // a window this long without an answer ends the slow phase
+	// maxBufErrors is how many sends in a row may fail with ENOBUFS
+	// before the probe is reported as a *ProbeError.
+	maxBufErrors = 1000
 )
 
 // errUDPUnsupported is returned where UDPScan has no implementation.
@@ -251,26 +254,28 @@ type udpHost struct {
 }
 
 type udpScanner struct {
-	hosts     []udpHost
-	byAddr    map[netip.Addr]int
-	ports     []ports.Port
-	portIdx   map[ports.Port]int
-	payloads  [][]byte
-	probes    []*sprobe.UDPProbe
-	timeout   time.Duration
-	retries   int
-	interval  time.Duration
-	window    int
-	rlWait    time.Duration
-	listen    func(network, address string) (net.PacketConn, error)
-	log       *slog.Logger
-	state     []udpPort // host*len(ports) + port
-	inflight  int       // probes awaiting their answer, over all hosts
-	left      int       // ports without a result
-	events    chan udpEvent
-	transport [2]udpTransport // IPv4, IPv6
-	out       chan<- item
-	ctx       context.Context
+	hosts      []udpHost
+	byAddr     map[netip.Addr]int
+	ports      []ports.Port
+	portIdx    map[ports.Port]int
+	payloads   [][]byte
+	probes     []*sprobe.UDPProbe
+	timeout    time.Duration
+	retries    int
+	interval   time.Duration
+	window     int
+	rlWait     time.Duration
+	listen     func(network, address string) (net.PacketConn, error)
+	log        *slog.Logger
+	state      []udpPort // host*len(ports) + port
+	inflight   int       // probes awaiting their answer, over all hosts
+	pauseUntil time.Time // no sending before, after ENOBUFS
+	bufErrors  int       // ENOBUFS in a row
+	left       int       // ports without a result
+	events     chan udpEvent
+	transport  [2]udpTransport // IPv4, IPv6
+	out        chan<- item
+	ctx        context.Context
 
 	// newTransport opens a transport: newUDPTransport, or a fake in tests.
 	newTransport func(ctx context.Context, listen func(network, address string) (net.PacketConn, error),
@@ -402,11 +407,28 @@ func (s *udpScanner) send(hi, pi int, slow bool, now time.Time) bool {
 	}
 	dst := netip.AddrPortFrom(h.addr, uint16(s.ports[pi]))
 	if err := s.transport[fam].send(dst, s.payloads[pi]); err != nil {
+		if (errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.EAGAIN)) && s.bufErrors < maxBufErrors {
+			// Full buffers or queues on the way out: not the port's
+			// fault. Put the probe back and pause all sending.
+			st.tries--
+			if slow {
+				st.stries--
+				h.slow = append([]int{pi}, h.slow...)
+			} else {
+				h.queue = append([]int{pi}, h.queue...)
+			}
+			s.bufErrors++
+			d := min(time.Millisecond<<min(s.bufErrors-1, 10), 100*time.Millisecond)
+			s.pauseUntil = now.Add(d)
+			s.log.Debug("scan: udp: send: out of buffers, pausing", "addr", dst, "pause", d, "err", err)
+			return true
+		}
 		if r, ok := localError(err); ok {
 			return s.finish(hi, pi, r, nil)
 		}
 		return s.finish(hi, pi, Result{}, &ProbeError{Op: "send", Proto: ports.ProtoUDP, Addr: dst, Err: err})
 	}
+	s.bufErrors = 0
 	h.inflight = append(h.inflight, udpSent{idx: pi, at: now})
 	st.pending = true
 	s.inflight++
@@ -455,7 +477,7 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 			progress = false
 			for hi := range s.hosts {
 				h := &s.hosts[hi]
-				if s.inflight >= s.window || (s.interval > 0 && now.Before(nextGlobal)) {
+				if s.inflight >= s.window || (s.interval > 0 && now.Before(nextGlobal)) || now.Before(s.pauseUntil) {
 					break
 				}
 				var pi int
@@ -557,6 +579,9 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 				if !t.IsZero() {
 					if s.interval > 0 && nextGlobal.After(t) {
 						t = nextGlobal
+					}
+					if s.pauseUntil.After(t) {
+						t = s.pauseUntil
 					}
 					soon(t)
 				}
