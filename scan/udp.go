@@ -133,9 +133,9 @@ type UDPConfig struct {
 // in two phases. First every port gets its 1+MaxRetries probes at full
 // speed, whatever the host's ICMP behaviour: open ports answer with
 // datagrams, which no rate limit delays, so they are all found there. A
-// host that has sent port unreachables yet left most of those probes
-// unanswered is then taken to rate-limit (random loss leaves most
-// answered; a host that never sent one is firewalled, and waiting would
+// host that answered something (it is up) yet left most of those probes
+// unanswered may be rate limiting (random loss leaves most answered; a
+// host that answered nothing is down or firewalled, and waiting would
 // not help). Its silent ports get a slow phase, for at most
 // cfg.RateLimitWait: one probe at a time, starting every 100ms, faster
 // while nearly all are answered, else one per answer's worth of time
@@ -249,6 +249,7 @@ type udpHost struct {
 	deadline time.Time     // end of the slow phase's budget; zero before it
 	epoch    int           // bumped when the interval changes
 	epochAt  time.Time     // when the epoch began
+	quiet    time.Time     // slow phase: when it began, or its latest answer
 	winN     int           // outcomes of this epoch's slow probes
 	winAns   int           // of which answered
 }
@@ -545,7 +546,7 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 					if h.deadline.IsZero() {
 						h.deadline, h.interval, h.nextSend = now.Add(s.rlWait), pacedInitial, now
 						h.epoch++
-						h.epochAt, h.winN, h.winAns = now, 0, 0
+						h.epochAt, h.quiet, h.winN, h.winAns = now, now, 0, 0
 						s.log.Debug("scan: udp: host seems to rate-limit ICMP errors: probing its silent ports slowly",
 							"addr", h.addr, "answered", h.answered, "of", h.resolved, "budget", s.rlWait)
 					}
@@ -662,20 +663,25 @@ func (s *udpScanner) handle(ev udpEvent) bool {
 		case st.epoch == h.epoch:
 			h.winN++
 			h.winAns++
+			h.quiet = ev.at
+		default:
+			h.quiet = ev.at
 		}
 	}
 	return s.finish(hi, pi, r, nil)
 }
 
-// rateLimited reports whether the host seems to rate-limit its ICMP
-// errors: it has sent port unreachables, yet most first-phase probes went
-// unanswered. Without port unreachables, silence is a firewall's or loss,
-// and waiting would not help; with random loss most probes are answered.
-// (A host that sends port unreachables and also drops most ports silently
-// looks the same; the slow phase then ends after pacedGiveUp without an
-// answer.)
+// rateLimited reports whether the host may be rate-limiting its ICMP
+// errors: it answered something (a port unreachable or a datagram: it is
+// up), yet most first-phase probes went unanswered. With random loss most
+// probes are answered; a host that answered nothing is down or behind a
+// firewall, and waiting would not help. A host that answered with
+// datagrams only may have an ICMP token bucket that something else
+// emptied just before the scan, so it gets the slow phase too. A firewall
+// that drops most ports of a host that is up looks the same; the slow
+// phase then ends after pacedGiveUp without an answer.
 func (h *udpHost) rateLimited() bool {
-	return h.icmpSeen && 2*h.answered < h.resolved
+	return h.answered > 0 && 2*h.answered < h.resolved
 }
 
 // judge sets the pace of the slow phase from the answers to the latest
@@ -684,16 +690,20 @@ func (h *udpHost) rateLimited() bool {
 // token bucket refills at once we send faster than it; and an end to the
 // slow phase when nothing answered for pacedGiveUp.
 func (s *udpScanner) judge(h *udpHost, now time.Time) {
-	if h.deadline.IsZero() || h.winN < pacedWindow {
+	if h.deadline.IsZero() || !now.Before(h.deadline) {
+		return
+	}
+	if quiet := now.Sub(h.quiet); quiet >= pacedGiveUp {
+		s.log.Debug("scan: udp: no answer in the slow phase: ending it", "addr", h.addr, "for", quiet)
+		h.deadline = now
+		return
+	}
+	if h.winN < pacedWindow {
 		return
 	}
 	n, ans := h.winN, h.winAns
 	elapsed := now.Sub(h.epochAt)
 	switch {
-	case ans == 0 && elapsed >= pacedGiveUp:
-		s.log.Debug("scan: udp: no answer in the slow phase: ending it", "addr", h.addr, "probes", n, "for", elapsed)
-		h.deadline = now
-		return
 	case ans == 0:
 		h.interval = min(h.interval*4, pacedMax)
 	case 10*ans >= 9*n:

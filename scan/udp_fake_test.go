@@ -25,6 +25,7 @@ type fakeUDPHost struct {
 	loss   float64
 	burst  int
 	refill time.Duration // 0: no rate limit
+	empty  bool          // the bucket starts empty: something else drained it
 
 	mu     sync.Mutex
 	tokens float64
@@ -39,6 +40,9 @@ func (h *fakeUDPHost) allowICMP(now time.Time) bool {
 	defer h.mu.Unlock()
 	if h.last.IsZero() {
 		h.tokens, h.last = float64(h.burst), now
+		if h.empty {
+			h.tokens = 0
+		}
 	}
 	h.tokens = min(float64(h.burst), h.tokens+float64(now.Sub(h.last))/float64(h.refill))
 	h.last = now
@@ -240,5 +244,27 @@ func TestUDPFakeSilentAndClosed(t *testing.T) {
 		if r.State != want {
 			t.Errorf("%v: %+v, want %v", ap, r, want)
 		}
+	}
+}
+
+// TestUDPFakeDrainedBucket: a host whose ICMP token bucket is empty when
+// the scan starts (another scan just drained it) sends no port
+// unreachable in the first phase, only its open ports' replies; the slow
+// phase must still find closed ports, and report none open.
+func TestUDPFakeDrainedBucket(t *testing.T) {
+	h := &fakeUDPHost{open: randomOpen(3, 100), burst: 6, refill: 100 * time.Millisecond, empty: true}
+	got, msgs, _ := fakeScan(t, h, 100, UDPConfig{Timeout: 20 * time.Millisecond, RateLimitWait: 3 * time.Second})
+	closed := 0
+	for ap, r := range got {
+		if h.open[ports.Port(ap.Port())] != (r.State == StateOpen) {
+			t.Errorf("%v: %+v", ap, r)
+		}
+		if r.State == StateClosed {
+			closed++
+		}
+	}
+	t.Logf("%d closed; log %q", closed, msgs)
+	if closed < 5 {
+		t.Errorf("%d closed ports found, want at least 5 from the slow phase", closed)
 	}
 }
