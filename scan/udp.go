@@ -77,11 +77,11 @@ type UDPConfig struct {
 	// 0 means 512.
 	Window int
 
-	// RateLimitWait bounds the time spent, per host, probing the ports
-	// still unanswered once the host is seen to rate-limit its ICMP
-	// errors. 0 means 20 seconds; a negative value means no slowing
-	// down: the unanswered ports are reported open|filtered after the
-	// ordinary retries.
+	// RateLimitWait bounds the slow phase (see UDPScan): the time spent,
+	// per host that seems to rate-limit its ICMP errors, probing again
+	// the ports its first phase left unanswered. 0 means 20 seconds; a
+	// negative value means no slow phase: the unanswered ports are
+	// reported open|filtered after the ordinary retries.
 	RateLimitWait time.Duration
 
 	// Payload returns the datagram sent to port. nil means the port's
