@@ -305,10 +305,11 @@ func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
 			return nil, fmt.Errorf("scan: target %d is not a valid address", i)
 		}
 		a = a.Unmap()
-		if _, dup := s.byAddr[a]; dup {
+		key := a.WithZone("") // replies come without the zone
+		if _, dup := s.byAddr[key]; dup {
 			return nil, fmt.Errorf("scan: target %s is given twice", a)
 		}
-		s.byAddr[a] = len(s.hosts)
+		s.byAddr[key] = len(s.hosts)
 		s.hosts = append(s.hosts, udpHost{hostState: hostState{addr: a}})
 	}
 	if cfg.Timeout < 0 {
@@ -624,7 +625,7 @@ func (s *udpScanner) run(ctx context.Context, out chan<- item) error {
 // handle applies a reply or ICMP error. It reports false if the scan must
 // stop.
 func (s *udpScanner) handle(ev udpEvent) bool {
-	hi, ok := s.byAddr[ev.peer.Addr().Unmap()]
+	hi, ok := s.byAddr[ev.peer.Addr().Unmap().WithZone("")]
 	if !ok {
 		return true
 	}
