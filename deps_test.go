@@ -38,6 +38,7 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"golang.org/x/net/bpf"}},
 		{pkg: "./capture", deps: []string{mod + "/scan", mod + "/socktable"},
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		{pkg: "./scan/probe", direct: []string{"os", "os/exec", "net", "syscall", "unsafe"}}, // payloads and parsers only: no I/O, std only
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {

@@ -50,7 +50,7 @@ func TestConnectLowRlimit(t *testing.T) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		t.Fatal(err)
 	}
-	addr := netip.MustParseAddr("127.0.0.1")
+	addr := loopback4()
 	first := randomBase(3000)
 	last := first + 2999
 	open := listenLoopback(t, addr, 10, first, last)

@@ -85,6 +85,17 @@ func listenLoopback(t testing.TB, addr netip.Addr, n, first, last int) map[ports
 // on this machine, which get ephemeral ports, are unlikely to be inside.
 func randomBase(n int) int { return 10000 + rand.IntN(32768-10000-n) }
 
+// loopback4 returns a random address of 127.0.0.0/8 other than 127.0.0.1
+// (all of it is this machine's on Linux), so that the ports a test
+// expects to be closed are not held by other tests' listeners on
+// 127.0.0.1, which go test runs in parallel in other packages.
+func loopback4() netip.Addr {
+	if runtime.GOOS != "linux" {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	return netip.AddrFrom4([4]byte{127, byte(100 + rand.IntN(100)), byte(rand.IntN(256)), byte(1 + rand.IntN(254))})
+}
+
 // want returns the expected states: open for the listeners, closed for
 // every other port of first..last.
 func want(addr netip.Addr, open map[ports.Port]bool, first, last int, dst map[netip.AddrPort]string) {
@@ -98,7 +109,7 @@ func want(addr netip.Addr, open map[ports.Port]bool, first, last int, dst map[ne
 }
 
 func TestConnectLoopback(t *testing.T) {
-	for _, addr := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()} {
+	for _, addr := range []netip.Addr{loopback4(), netip.IPv6Loopback()} {
 		t.Run(addr.String(), func(t *testing.T) {
 			if addr.Is6() {
 				if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {

@@ -1,6 +1,7 @@
 // Package scan finds the state of ports on hosts: TCP connect scans
-// ([ConnectScan]) and TCP SYN scans from raw sockets ([SYNScan], Linux).
-// The SYN scan is this project's core, so its packet building, reply
+// ([ConnectScan]), TCP SYN scans from raw sockets ([SYNScan], Linux) and
+// UDP scans with protocol probes ([UDPScan], Linux), and identifies the
+// services on open ports ([Identify]). The SYN scan is this project's core, so its packet building, reply
 // parsing, SipHash cookie and probe permutation are written here rather
 // than taken from a packet library: they are a few hundred lines that
 // must not allocate, and the scan needs nothing else. Scans stream their
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portkit/ports"
+	sprobe "github.com/portkit/ports/scan/probe"
 )
 
 // State is what a scan concluded about a port, with nmap's meanings.
@@ -71,6 +73,10 @@ type Result struct {
 	RTT    time.Duration // time the answering probe took; 0 when nothing answered
 	Tries  int           // probes sent for this port, 1 if the first one was answered
 	TTL    uint8         // TTL or hop limit of the answer (SYN scan); 0 when unknown
+
+	// Service is what the answer told of the service: a UDP reply that
+	// the port's probe recognised, or service detection. Zero otherwise.
+	Service sprobe.Service
 }
 
 // AddrPort returns the target address and port as a netip.AddrPort.

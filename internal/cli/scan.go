@@ -46,6 +46,7 @@ type scanOpts struct {
 	resume         string
 	allStates      bool
 	oJ, oG, oX     string
+	udpWait        time.Duration // --udp-ratelimit-wait
 }
 
 func newScanCmd() *cobra.Command {
@@ -91,16 +92,32 @@ scanned; the exit code is then 1.
 of the project's top-ports list are scanned, --top N takes the first N.
 The timeout adapts to each host's round-trip times unless --timeout.
 
-The table lists the open ports of each host, then how many closed and
-filtered ports it does not show; --all-states (-v) shows them.
+The table lists the open ports of each host, then how many closed,
+filtered (and open|filtered) ports it does not show; --all-states (-v)
+shows them.
 --format json|jsonl writes the same results as JSON (jsonl as they
 arrive). -oJ FILE writes every result as JSON lines, -oG FILE nmap's
 greppable format, -oX FILE nmap's XML ("-" is standard output, in place of
 the table). nmap's single-dash spellings (-iL, -oX, -sT) work, as do
 --iL, --oX, --sT.
 
--sU and -sV are refused for now. A scan that completes exits 0, open
-ports or not.`,
+-sU scans UDP ports instead (with -sT as well: both): open when a
+datagram comes back (udp-response), closed on an ICMP port unreachable
+(port-unreach), filtered on other ICMP unreachables, open|filtered when
+nothing comes back (no-response). Each port gets a probe written for its
+protocol (DNS, NTP, SNMP, NetBIOS, SSDP, mDNS, memcached, IKE, QUIC, SIP,
+RIP, RPC, STUN, CoAP) or an empty datagram; a recognised reply names the
+service. Without -p, -sU scans the 100 UDP ports of the top-ports list.
+A host that rate-limits its ICMP errors (Linux: about one a second) has
+its silent ports probed again slowly, for at most --udp-ratelimit-wait;
+those still silent are open|filtered, never closed. -sU needs Linux.
+
+-sV identifies the services on open TCP ports (greetings, TLS, Redis
+PING, HTTP GET) and, with -sU, sends every UDP probe to the UDP ports
+that an empty datagram left silent (a reply makes them open), and adds a
+VERSION column.
+
+A scan that completes exits 0, open ports or not.`,
 		Example: `  ports scan 127.0.0.1
   ports scan -sS -p- --seed 7 --shard 1/2 --resume s1.json 192.0.2.1
   ports scan -p 1-1024 192.0.2.0/28 --format jsonl
@@ -132,8 +149,9 @@ ports or not.`,
 	fs.StringVar(&o.excludePorts, "exclude-ports", "", "do not scan these ports: a port `SET`")
 	fs.BoolVar(&o.sT, "sT", false, "TCP connect scan (-sT; the default without raw sockets)")
 	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; the default with root or CAP_NET_RAW)")
-	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; not implemented yet)")
-	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV; not implemented yet)")
+	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; with -sS or -sT: both)")
+	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV)")
+	fs.DurationVar(&o.udpWait, "udp-ratelimit-wait", 20*time.Second, "with -sU, spend at most `DUR` per host re-probing silent ports slowly when it rate-limits ICMP errors (0s: do not)")
 	fs.Float64Var(&o.rate, "rate", 0, "send at most `N` SYNs (-sS; default 250000) or start at most N connects (-sT; default no limit) per second")
 	fs.IntVar(&o.maxRetries, "max-retries", 0, "probe a silent port at most `N` more times (default 4 for -sS, 2 for -sT)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "fixed connect timeout, or wait after each SYN round, `DUR` (default: adaptive)")
@@ -184,6 +202,7 @@ type scanPlan struct {
 	synCfg     scan.SYNConfig
 	shards     int // of the SYN scan, for the progress bar
 	format     render.Format
+	ext        scanExt // -sU and -sV: scan_udp.go
 }
 
 func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
@@ -194,14 +213,6 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		on   bool
-		name string
-	}{{o.sU, "-sU"}, {o.sV, "-sV"}} {
-		if f.on {
-			return usagef("%s is not implemented yet; use -sS or -sT", f.name)
-		}
-	}
 	if o.sS && o.sT {
 		return usagef("-sS and -sT conflict: give one")
 	}
@@ -209,7 +220,7 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	if err := scanSYNFlags(o, p, fs.Changed("seed")); err != nil {
 		return err
 	}
-	if p.set, err = scanPorts(o, fs.Changed("top")); err != nil {
+	if p.set, err = scanPortSet(o, fs.Changed("top")); err != nil {
 		return err
 	}
 	if fs.Changed("max-retries") {
@@ -233,6 +244,9 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	}
 	p.cfg.Ports, p.cfg.Timeout, p.cfg.Rate, p.cfg.Concurrency = p.set, o.timeout, o.rate, o.concurrency
 	p.synCfg.Ports, p.synCfg.Timeout, p.synCfg.Rate, p.synCfg.MaxRetries = p.set, o.timeout, o.rate, p.cfg.MaxRetries
+	if err := p.planUDP(o); err != nil {
+		return err
+	}
 
 	specs := slices.Clone(args)
 	if o.inputList != "" {

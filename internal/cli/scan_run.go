@@ -44,7 +44,7 @@ func (h *scanHost) up() (bool, string) {
 	for _, r := range h.results {
 		switch r.State {
 		case "open":
-			return true, scan.ReasonSynAck
+			return true, r.Reason
 		case "closed":
 			reason = r.Reason
 		}
@@ -54,7 +54,7 @@ func (h *scanHost) up() (bool, string) {
 
 // shown reports whether the table lists a port in state.
 func (o *scanOpts) shown(state string) bool {
-	return o.allStates || state != "closed" && state != "filtered"
+	return o.allStates || state != "closed" && state != "filtered" && state != "open|filtered"
 }
 
 // scanOutput is a file output: -oJ, -oG or -oX.
@@ -136,11 +136,11 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		jenc.SetEscapeHTML(false)
 	}
 
-	total := len(addrs) * p.set.Len(ports.ProtoTCP) / p.shards
-	seq := scan.ConnectScan(ctx, addrs, &p.cfg)
+	total := len(addrs) * (p.set.Len(ports.ProtoTCP)/p.shards + p.set.Len(ports.ProtoUDP))
+	tcp := scan.ConnectScan(ctx, addrs, &p.cfg)
 	if p.syn {
 		var err error
-		if seq, err = scanSYNSeq(ctx, o, p, addrs); err != nil {
+		if tcp, err = scanSYNSeq(ctx, o, p, addrs); err != nil {
 			return err
 		}
 	}
@@ -152,7 +152,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	}
 	probeErrors := 0
 	var scanErr error
-	for r, perr := range seq {
+	for r, perr := range p.results(ctx, addrs, tcp) {
 		if perr != nil && r.Addr == (netip.Addr{}) {
 			scanErr = perr // the scan ended
 			break
@@ -186,8 +186,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		v := render.ScanResultV1{
 			Addr: r.Addr.String(), Host: h.name, Port: uint16(r.Port), Proto: r.Proto.String(),
 			State: r.State.String(), Reason: r.Reason, RTTms: render.Millis(r.RTT), Tries: r.Tries,
-			TTL: int(r.TTL), Service: names.name(r.Port),
+			TTL: int(r.TTL), Service: names.nameFor(r.Proto, r.Port),
 		}
+		fillService(&v, r)
 		if v.Reason == "" {
 			v.Reason = "error"
 		}
@@ -211,7 +212,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	stopProgress()
 	end := time.Now()
 	for _, h := range hosts {
-		slices.SortFunc(h.results, func(a, b render.ScanResultV1) int { return cmp.Compare(a.Port, b.Port) })
+		slices.SortFunc(h.results, func(a, b render.ScanResultV1) int {
+			return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+		})
 	}
 	if stream != nil {
 		if err := stream.Close(); err != nil {
@@ -322,14 +325,14 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 				continue
 			}
 			if !header {
-				a.Write([]byte(render.ScanHeader + "\n"))
+				a.Write([]byte(o.tableHeader() + "\n"))
 				header = true
 			}
-			row = append(render.AppendScanRow(row[:0], r), '\n')
+			row = append(o.appendRow(row[:0], r), '\n')
 			a.Write(row)
 		}
 		if !o.allStates {
-			fmt.Fprintf(a, "%d closed, %d filtered ports not shown\n", hidden["closed"], hidden["filtered"])
+			fmt.Fprintf(a, "%d closed, %d filtered%s ports not shown\n", hidden["closed"], hidden["filtered"], openFilteredNote(hidden))
 		}
 	}
 	if err := a.Flush(); err != nil {
@@ -398,7 +401,7 @@ func writeScanGrep(w io.Writer, o *scanOpts, hosts []*scanHost, cmdline string, 
 			}
 			n++
 			// port/state/protocol/owner/service/rpc info/version/
-			fmt.Fprintf(&b, "%d/%s/%s//%s///", r.Port, r.State, r.Proto, r.Service)
+			fmt.Fprintf(&b, "%d/%s/%s//%s//%s/", r.Port, r.State, r.Proto, r.Service, grepVersion(r))
 		}
 		if states, counts := scanHidden(o, h); len(states) > 0 {
 			fmt.Fprintf(&b, "\tIgnored State: %s (%d)", states[0], len(counts[states[0]]))
@@ -413,8 +416,7 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 	run := render.NmapRun{
 		Scanner: "ports", Args: cmdline, Start: start.Unix(), StartStr: nmapTime(start),
 		Version: version(), XMLOutputVersion: "1.05",
-		ScanInfo: render.NmapScanInfo{Type: scanType(p), Protocol: "tcp",
-			NumServices: p.set.Len(ports.ProtoTCP), Services: rangesString(p.set.Ranges(ports.ProtoTCP))},
+		ScanInfo: scanInfos(p),
 	}
 	for _, h := range hosts {
 		up, reason := h.up()
@@ -441,18 +443,20 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 			byReason := map[string][]ports.Range{}
 			var reasons []string
 			for _, r := range hidden[st] {
-				if byReason[r.Reason] == nil {
-					reasons = append(reasons, r.Reason)
+				key := r.Proto + "/" + r.Reason
+				if byReason[key] == nil {
+					reasons = append(reasons, key)
 				}
-				byReason[r.Reason] = addRange(byReason[r.Reason], ports.Port(r.Port))
+				byReason[key] = addRange(byReason[key], ports.Port(r.Port))
 			}
 			for _, rs := range reasons {
 				n := 0
 				for _, rg := range byReason[rs] {
 					n += int(rg.Last-rg.First) + 1
 				}
+				proto, reason, _ := strings.Cut(rs, "/")
 				ep.ExtraReasons = append(ep.ExtraReasons, render.NmapExtraReasons{
-					Reason: rs, Count: n, Proto: "tcp", Ports: rangesString(byReason[rs])})
+					Reason: reason, Count: n, Proto: proto, Ports: rangesString(byReason[rs])})
 			}
 			xh.Ports.ExtraPorts = append(xh.Ports.ExtraPorts, ep)
 		}
@@ -462,9 +466,7 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 			}
 			xp := render.NmapPort{Protocol: r.Proto, PortID: r.Port,
 				State: render.NmapState{State: r.State, Reason: r.Reason}}
-			if r.Service != "" {
-				xp.Service = &render.NmapService{Name: r.Service, Method: "table", Conf: 3}
-			}
+			xp.Service = xmlService(r)
 			xh.Ports.Ports = append(xh.Ports.Ports, xp)
 		}
 		run.Hosts = append(run.Hosts, xh)

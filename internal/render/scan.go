@@ -18,7 +18,42 @@ type ScanResultV1 struct {
 	RTTms   float64 `json:"rtt_ms"` // round trip of the answering probe; 0 when none answered
 	Tries   int     `json:"tries"`
 	TTL     int     `json:"ttl,omitempty"`     // TTL or hop limit of the answer (SYN scan); absent when unknown
-	Service string  `json:"service,omitempty"` // the registered service name
+	Service string  `json:"service,omitempty"` // the service: detected (UDP reply, -sV), else the registered name
+	Product string  `json:"product,omitempty"` // -sV, or a recognised UDP reply: the software
+	Version string  `json:"version,omitempty"` // its version
+	Info    string  `json:"info,omitempty"`    // more about it: "stratum 2", "HTTP 200; TLS 1.3"
+	Tunnel  string  `json:"tunnel,omitempty"`  // "ssl" when reached through TLS
+	Method  string  `json:"method,omitempty"`  // "probed" when Service was detected, "table" when it is the registered name
+}
+
+// ScanVersionHeader is the column -sV adds to a scan table.
+const ScanVersionHeader = "\tVERSION"
+
+// AppendScanVersion appends the VERSION column: a tab, product, version
+// and info, or "-".
+func AppendScanVersion(b []byte, r ScanResultV1) []byte {
+	b = append(b, '\t')
+	n := len(b)
+	for _, f := range []string{r.Product, r.Version} {
+		if f != "" {
+			if len(b) > n {
+				b = append(b, ' ')
+			}
+			b = append(b, f...)
+		}
+	}
+	if r.Info != "" {
+		if len(b) > n {
+			b = append(b, ' ')
+		}
+		b = append(b, '(')
+		b = append(b, r.Info...)
+		b = append(b, ')')
+	}
+	if len(b) == n {
+		b = append(b, '-')
+	}
+	return b
 }
 
 // ScanHeader is the header row of a scan table.
@@ -71,18 +106,18 @@ const NmapXMLHeader = xml.Header + "<!DOCTYPE nmaprun>\n"
 
 // NmapRun is the root element.
 type NmapRun struct {
-	XMLName          xml.Name     `xml:"nmaprun"`
-	Scanner          string       `xml:"scanner,attr"`
-	Args             string       `xml:"args,attr"`
-	Start            int64        `xml:"start,attr"`
-	StartStr         string       `xml:"startstr,attr"`
-	Version          string       `xml:"version,attr"`
-	XMLOutputVersion string       `xml:"xmloutputversion,attr"`
-	ScanInfo         NmapScanInfo `xml:"scaninfo"`
-	Verbose          NmapLevel    `xml:"verbose"`
-	Debugging        NmapLevel    `xml:"debugging"`
-	Hosts            []NmapHost   `xml:"host"`
-	RunStats         NmapRunStats `xml:"runstats"`
+	XMLName          xml.Name       `xml:"nmaprun"`
+	Scanner          string         `xml:"scanner,attr"`
+	Args             string         `xml:"args,attr"`
+	Start            int64          `xml:"start,attr"`
+	StartStr         string         `xml:"startstr,attr"`
+	Version          string         `xml:"version,attr"`
+	XMLOutputVersion string         `xml:"xmloutputversion,attr"`
+	ScanInfo         []NmapScanInfo `xml:"scaninfo"`
+	Verbose          NmapLevel      `xml:"verbose"`
+	Debugging        NmapLevel      `xml:"debugging"`
+	Hosts            []NmapHost     `xml:"host"`
+	RunStats         NmapRunStats   `xml:"runstats"`
 }
 
 // NmapScanInfo describes the scan.
@@ -169,11 +204,16 @@ type NmapState struct {
 	ReasonTTL int    `xml:"reason_ttl,attr"`
 }
 
-// NmapService is the service a port's number suggests (method "table").
+// NmapService is the service a port's number suggests (method "table",
+// conf 3) or that a probe found (method "probed", conf 10).
 type NmapService struct {
-	Name   string `xml:"name,attr"`
-	Method string `xml:"method,attr"`
-	Conf   int    `xml:"conf,attr"`
+	Name      string `xml:"name,attr"`
+	Product   string `xml:"product,attr,omitempty"`
+	Version   string `xml:"version,attr,omitempty"`
+	ExtraInfo string `xml:"extrainfo,attr,omitempty"`
+	Tunnel    string `xml:"tunnel,attr,omitempty"`
+	Method    string `xml:"method,attr"`
+	Conf      int    `xml:"conf,attr"`
 }
 
 // NmapTimes are a host's round-trip statistics, in microseconds.
