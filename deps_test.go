@@ -39,6 +39,11 @@ func TestDependencyRules(t *testing.T) {
 		{pkg: "./capture", deps: []string{mod + "/scan", mod + "/socktable"},
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
+		// Issue 6 (engineer P): the proxy building blocks.
+		{pkg: "./acl", direct: []string{"os", "os/exec"}, deps: []string{"os/exec"}},                                                         // std only
+		{pkg: "./proxyproto", direct: []string{"net", "os", "syscall"}, deps: []string{"net", "os/exec"}},                                    // std + root; netip only
+		{pkg: "./socks", direct: []string{"os", "os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/mapper"}},     // std + acl
+		{pkg: "./httpproxy", direct: []string{"os", "os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/mapper"}}, // std (net/http) + acl + root
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {
