@@ -136,11 +136,11 @@ type relay struct {
 	start     time.Time
 	last      atomic.Int64 // unix nanoseconds of the last byte moved
 
-	mu        sync.Mutex
-	finAt     time.Time // zero until one direction finished
-	halfDone  int       // directions finished
-	reason    Reason
-	err       error
+	mu       sync.Mutex
+	finAt    time.Time // zero until one direction finished
+	halfDone int       // directions finished
+	reason   Reason
+	err      error
 }
 
 func (r *relay) setReason(reason Reason, err error) {

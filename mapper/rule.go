@@ -138,9 +138,9 @@ type OpenRelayError struct {
 }
 
 func (e *OpenRelayError) Error() string {
-	what := "an allow-list"
+	what := "allow-list"
 	if e.Proxy {
-		what = "an allow-list and no auth"
+		what = "allow-list and no auth"
 	}
 	return fmt.Sprintf("rule %q listens on %s but names no %s: %v", e.Rule, e.Listen, what, ErrOpenRelay)
 }

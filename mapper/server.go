@@ -3,7 +3,6 @@ package mapper
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -34,9 +33,9 @@ type Observer interface {
 
 // Reasons a client is refused.
 const (
-	RefuseSource       = "source"          // not in the rule's allow-list
-	RefuseGate         = "gate"            // the rule's Gate said no
-	RefuseMaxConns     = "max_conns"       // the rule is full
+	RefuseSource       = "source"    // not in the rule's allow-list
+	RefuseGate         = "gate"      // the rule's Gate said no
+	RefuseMaxConns     = "max_conns" // the rule is full
 	RefuseMaxPerSource = "max_conns_per_source"
 	RefuseSessionCap   = "udp_session_cap" // the UDP session table is full
 	RefuseHandshake    = "handshake"       // the proxy handshake failed or timed out
@@ -225,8 +224,6 @@ type running struct {
 	active atomic.Int64
 	mu     sync.Mutex
 	perSrc map[netip.Addr]int
-
-	udp *udpTable
 }
 
 func (s *Server) start(r Rule) (*running, error) {
@@ -389,40 +386,6 @@ func isTemporaryAccept(err error) bool {
 	return errors.As(err, &ne) && ne.Temporary()
 }
 
-// admit takes a slot for src, or says why not. release gives it back.
-func (rt *running) admit(src netip.Addr) string {
-	maxConns := rt.rule.MaxConns
-	if maxConns == 0 {
-		maxConns = DefaultMaxConns
-	}
-	if rt.active.Add(1) > int64(maxConns) {
-		rt.active.Add(-1)
-		return RefuseMaxConns
-	}
-	if m := rt.rule.MaxConnsPerSource; m > 0 {
-		rt.mu.Lock()
-		if rt.perSrc[src] >= m {
-			rt.mu.Unlock()
-			rt.active.Add(-1)
-			return RefuseMaxPerSource
-		}
-		rt.perSrc[src]++
-		rt.mu.Unlock()
-	}
-	return ""
-}
-
-func (rt *running) release(src netip.Addr) {
-	rt.active.Add(-1)
-	if rt.rule.MaxConnsPerSource > 0 {
-		rt.mu.Lock()
-		if rt.perSrc[src]--; rt.perSrc[src] <= 0 {
-			delete(rt.perSrc, src)
-		}
-		rt.mu.Unlock()
-	}
-}
-
 // check applies the source filter and the gate.
 func (rt *running) check(src netip.Addr) string {
 	if rt.rule.Allow != nil && !rt.rule.Allow.Permit(src) {
@@ -454,10 +417,8 @@ func (rt *running) dialer() *net.Dialer {
 
 type nopObserver struct{}
 
-func (nopObserver) Accepted(string)                {}
+func (nopObserver) Accepted(string)                  {}
 func (nopObserver) Transferred(string, int64, int64) {}
-func (nopObserver) Closed(string, Stats)           {}
-func (nopObserver) Refused(string, string)         {}
-func (nopObserver) Failed(string, string)          {}
-
-var _ = fmt.Sprint
+func (nopObserver) Closed(string, Stats)             {}
+func (nopObserver) Refused(string, string)           {}
+func (nopObserver) Failed(string, string)            {}
