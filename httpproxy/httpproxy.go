@@ -14,13 +14,21 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
+	"sync"
 	"time"
 
 	"github.com/portkit/ports"
 )
 
-// Server serves HTTP proxy clients. A Server must not be modified while
-// in use.
+// Server serves HTTP proxy clients. A Server must not be modified or
+// copied once in use. Absolute-URI requests go through an http.Transport
+// of the Server's own (never the environment's proxy settings), which
+// keeps upstream connections alive; CloseIdleConnections closes them.
+//
+// Only request headers are under HandshakeTimeout: request and response
+// bodies of forwarded requests may take as long as they need (the
+// caller's ctx still ends them), like a tunnel's bytes.
 type Server struct {
 	// Auth checks Proxy-Authorization Basic credentials; failure or
 	// absence gives 407 with Proxy-Authenticate. nil: no authentication.
@@ -44,6 +52,9 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// Logger gets debug lines about refused requests. nil: discard.
 	Logger *slog.Logger
+
+	once      sync.Once
+	transport *http.Transport
 }
 
 // Tunnel is an established CONNECT.
@@ -65,13 +76,3 @@ var (
 	ErrHeaderTooLarge = errors.New("httpproxy: request header too large")
 	ErrPortNotAllowed = errors.New("httpproxy: port not allowed")
 )
-
-// Serve handles one client connection c. For CONNECT it replies 200 and
-// returns the tunnel, c's deadline cleared; the caller relays (Pending
-// first) and closes both. For absolute-URI requests it proxies them
-// itself through Dial, keeping the client connection alive between
-// requests, and returns (nil, nil) when the client is done. On error the
-// client has been sent the error response; the caller closes c.
-func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
-	return nil, errors.New("httpproxy: not implemented yet")
-}
