@@ -101,7 +101,7 @@ func (s *Server) CloseIdleConnections() {
 func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	lr := &io.LimitedReader{R: c}
+	lr := &limitReader{r: c}
 	br := bufio.NewReaderSize(lr, 4096)
 	log := s.logger()
 	for {
@@ -132,19 +132,25 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 
 // one serves one request. It returns a tunnel for CONNECT, or whether
 // the connection may serve another request.
-func (s *Server) one(ctx context.Context, c net.Conn, lr *io.LimitedReader, br *bufio.Reader) (*Tunnel, bool, error) {
+func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader) (*Tunnel, bool, error) {
 	max := s.maxHeader()
-	lr.N = max
+	lr.n, lr.err = max, nil
 	if err := c.SetReadDeadline(time.Now().Add(s.timeout())); err != nil {
 		return nil, false, fmt.Errorf("httpproxy: set deadline: %w", err)
 	}
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		var ne net.Error
+		if lr.err != nil && err != io.EOF {
+			// net/http reports a read error in the middle of a line
+			// as a malformed request; the connection's error says
+			// what happened.
+			err = lr.err
+		}
 		switch {
 		case err == io.EOF:
 			return nil, false, nil // the client is done
-		case lr.N <= 0:
+		case lr.n <= 0:
 			s.reply(c, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request header larger than %d bytes", max), nil)
 			return nil, false, fmt.Errorf("%w (limit %d bytes)", ErrHeaderTooLarge, max)
 		case errors.As(err, &ne) && ne.Timeout():
@@ -156,7 +162,7 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *io.LimitedReader, br *
 		s.reply(c, http.StatusBadRequest, "malformed request: "+err.Error(), nil)
 		return nil, false, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	lr.N = math.MaxInt64
+	lr.n = math.MaxInt64
 	if err := c.SetReadDeadline(time.Time{}); err != nil {
 		return nil, false, fmt.Errorf("httpproxy: clear deadline: %w", err)
 	}
@@ -175,6 +181,29 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *io.LimitedReader, br *
 	}
 	more, err := s.forward(ctx, c, req)
 	return nil, more, err
+}
+
+// limitReader limits the bytes read for a request header and keeps the
+// connection's read error.
+type limitReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if err != nil && err != io.EOF && l.err == nil {
+		l.err = err
+	}
+	return n, err
 }
 
 // authenticate checks Proxy-Authorization and returns the user.
