@@ -197,7 +197,9 @@ func TestDialerRefusesAtConnect(t *testing.T) {
 	}
 }
 
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 func FuzzParseList(f *testing.F) {
 	for _, s := range []string{"10.0.0.0/8", "10.0.0.1", "::ffff:10.0.0.0/104", "fe80::1%eth0", "1.2.3.4/33", "", " ::/0 ", "01.2.3.4"} {

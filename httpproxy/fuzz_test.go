@@ -17,11 +17,15 @@ type scriptConn struct {
 	w bytes.Buffer
 }
 
-func (c *scriptConn) Read(b []byte) (int, error)         { return c.r.Read(b) }
-func (c *scriptConn) Write(b []byte) (int, error)        { return c.w.Write(b) }
-func (c *scriptConn) Close() error                       { return nil }
-func (c *scriptConn) LocalAddr() net.Addr                { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3128} }
-func (c *scriptConn) RemoteAddr() net.Addr               { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555} }
+func (c *scriptConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
+func (c *scriptConn) Write(b []byte) (int, error) { return c.w.Write(b) }
+func (c *scriptConn) Close() error                { return nil }
+func (c *scriptConn) LocalAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3128}
+}
+func (c *scriptConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}
+}
 func (c *scriptConn) SetDeadline(t time.Time) error      { return nil }
 func (c *scriptConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *scriptConn) SetWriteDeadline(t time.Time) error { return nil }
