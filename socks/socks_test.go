@@ -42,7 +42,7 @@ type testServer struct {
 	results chan error
 }
 
-func start(t *testing.T, s *socks.Server) *testServer {
+func start(t testing.TB, s *socks.Server) *testServer {
 	t.Helper()
 	l, addr := porttest.ListenTCP(t)
 	ctx, cancel := context.WithCancel(context.Background())

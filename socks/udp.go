@@ -114,9 +114,9 @@ func (h *handshake) associate(req *request, user string) error {
 
 func (a *association) touch() { a.last.Store(time.Now().UnixNano()) }
 
-// wait sets pc's read deadline for the idle timeout and, after a
-// timeout, reports whether the association is still active.
-func (a *association) idleOver(ctx context.Context, pc net.PacketConn, err error) bool {
+// idleOver reports, after a read error, whether the association is over:
+// ended, failed, or idle for UDPIdleTimeout.
+func (a *association) idleOver(ctx context.Context, err error) bool {
 	var ne net.Error
 	if ctx.Err() != nil || !errors.As(err, &ne) || !ne.Timeout() {
 		return true
@@ -130,7 +130,7 @@ func (a *association) fromClient(ctx context.Context) {
 		a.relay.SetReadDeadline(time.Now().Add(a.idle))
 		n, from, err := a.relay.ReadFrom(buf)
 		if err != nil {
-			if a.idleOver(ctx, a.relay, err) {
+			if a.idleOver(ctx, err) {
 				return
 			}
 			continue
@@ -212,7 +212,7 @@ func (a *association) fromPeers(ctx context.Context) {
 		a.out.SetReadDeadline(time.Now().Add(a.idle))
 		n, from, err := a.out.ReadFrom(buf[room:])
 		if err != nil {
-			if a.idleOver(ctx, a.out, err) {
+			if a.idleOver(ctx, err) {
 				return
 			}
 			continue
