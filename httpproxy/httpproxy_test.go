@@ -37,7 +37,7 @@ type testServer struct {
 
 // start runs s on a loopback listener with a plain relay for tunnels and
 // reports every Serve result.
-func start(t *testing.T, s *httpproxy.Server) *testServer {
+func start(t testing.TB, s *httpproxy.Server) *testServer {
 	t.Helper()
 	l, addr := porttest.ListenTCP(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -435,7 +435,7 @@ func writeResponse(c net.Conn, req *http.Request, resp *http.Response, keep bool
 	}
 	if chunked {
 		cw := httputil.NewChunkedWriter(c)
-		if _, err := io.Copy(cw, resp.Body); err != nil {
+		if _, err := copyBody(cw, resp.Body); err != nil {
 			return err
 		}
 		if err := cw.Close(); err != nil {
@@ -445,14 +445,29 @@ func writeResponse(c net.Conn, req *http.Request, resp *http.Response, keep bool
 		return err
 	}
 	if resp.ContentLength >= 0 {
-		n, err := io.Copy(c, resp.Body)
+		n, err := copyBody(c, resp.Body)
 		if err == nil && n != resp.ContentLength {
 			err = fmt.Errorf("upstream body of %d bytes, header said %d", n, resp.ContentLength)
 		}
 		return err
 	}
-	_, err := io.Copy(c, resp.Body)
+	_, err := copyBody(c, resp.Body)
 	return err
+}
+
+// bufPool holds the buffers of copyBody.
+var bufPool = sync.Pool{New: func() any { return new([16 << 10]byte) }}
+
+// writerOnly hides an io.ReaderFrom (net.TCPConn's falls back to a fresh
+// 32 KiB buffer for a response body) so that io.CopyBuffer uses the
+// pooled buffer.
+type writerOnly struct{ io.Writer }
+
+// copyBody copies a response body with a pooled buffer.
+func copyBody(w io.Writer, r io.Reader) (int64, error) {
+	buf := bufPool.Get().(*[16 << 10]byte)
+	defer bufPool.Put(buf)
+	return io.CopyBuffer(writerOnly{w}, r, buf[:])
 }
 
 func statusText(resp *http.Response) string {

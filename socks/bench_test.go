@@ -118,7 +118,7 @@ func BenchmarkConnect(b *testing.B) {
 		}
 		l, addr := porttest.ListenTCP(b)
 		l.Close()
-		cmd := exec.Command("microsocks", "-q", "-i", "127.0.0.1", "-p", strconv.Itoa(int(addr.Port())))
+		cmd := exec.Command("microsocks", "-i", "127.0.0.1", "-p", strconv.Itoa(int(addr.Port())))
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
