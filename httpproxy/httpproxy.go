@@ -14,17 +14,17 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/portkit/ports"
 )
 
-// Server serves HTTP proxy clients. A Server must not be modified or
-// copied once in use. Absolute-URI requests go through an http.Transport
-// of the Server's own (never the environment's proxy settings), which
-// keeps upstream connections alive; CloseIdleConnections closes them.
+// Server serves HTTP proxy clients. A Server must not be modified while
+// in use; it holds no state between connections, so one per connection
+// is fine. Absolute-URI requests go through an http.Transport of each
+// client connection's own (never the environment's proxy settings),
+// which keeps upstream connections alive for that client and closes them
+// when Serve returns.
 //
 // Only request headers are under HandshakeTimeout: request and response
 // bodies of forwarded requests may take as long as they need (the
@@ -52,9 +52,6 @@ type Server struct {
 	HandshakeTimeout time.Duration
 	// Logger gets debug lines about refused requests. nil: discard.
 	Logger *slog.Logger
-
-	once      sync.Once
-	transport *http.Transport
 }
 
 // Tunnel is an established CONNECT.

@@ -43,7 +43,7 @@ func start(t testing.TB, s *httpproxy.Server) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{addr: addr, results: make(chan error, 100)}
 	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); l.Close(); wg.Wait(); s.CloseIdleConnections() })
+	t.Cleanup(func() { cancel(); l.Close(); wg.Wait() })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -400,5 +400,36 @@ func TestConnectPendingPipe(t *testing.T) {
 	}
 	if dialed != "tcp example.com:443" || r.t.Target != "example.com:443" || string(r.t.Pending) != "\x16\x03\x01early" {
 		t.Fatalf("dialed %q, tunnel %+v", dialed, r.t)
+	}
+}
+
+func TestUpstreamClosedWithClient(t *testing.T) {
+	// The upstream connection kept alive for a client is closed when
+	// Serve returns: nothing outlives the client connection.
+	closed := make(chan struct{}, 10)
+	ws := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	ws.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	ws.Start()
+	defer ws.Close()
+	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws))})
+	if out, code := curl(t, "-x", "http://"+ts.addr.String(), ws.URL+"/a", ws.URL+"/b"); code != 0 || out != "okok" {
+		t.Fatalf("curl: exit %d, %q", code, out)
+	}
+	if err := ts.result(t); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(hangGuard):
+		t.Fatal("the upstream connection is still open after the client left")
+	}
+	if len(closed) != 0 {
+		t.Errorf("%d more upstream connections closed, want the two requests on one", len(closed))
 	}
 }

@@ -68,26 +68,16 @@ func (s *Server) forwardAllowed(p ports.Port) bool {
 	return s.ForwardPorts.Contains(ports.ProtoTCP, p)
 }
 
-func (s *Server) roundTripper() *http.Transport {
-	s.once.Do(func() {
-		s.transport = &http.Transport{
-			Proxy:                 nil, // never the environment's
-			DialContext:           s.dial,
-			DisableCompression:    true, // pass Accept-Encoding and bodies through as they are
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			ResponseHeaderTimeout: 0,
-			TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
-		}
-	})
-	return s.transport
-}
-
-// CloseIdleConnections closes the idle upstream connections of forwarded
-// requests.
-func (s *Server) CloseIdleConnections() {
-	if t := s.roundTripper(); t != nil {
-		t.CloseIdleConnections()
+// newTransport returns the transport of one client connection's
+// forwarded requests.
+func (s *Server) newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil, // never the environment's
+		DialContext:         s.dial,
+		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
 	}
 }
 
@@ -104,8 +94,16 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 	lr := &limitReader{r: c}
 	br := bufio.NewReaderSize(lr, 4096)
 	log := s.logger()
+	// Upstream connections are kept alive for this client only, and
+	// closed when it is done.
+	var tr *http.Transport
+	defer func() {
+		if tr != nil {
+			tr.CloseIdleConnections()
+		}
+	}()
 	for {
-		t, more, err := s.one(ctx, c, lr, br)
+		t, more, err := s.one(ctx, c, lr, br, &tr)
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
@@ -132,7 +130,7 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 
 // one serves one request. It returns a tunnel for CONNECT, or whether
 // the connection may serve another request.
-func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader) (*Tunnel, bool, error) {
+func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader, tr **http.Transport) (*Tunnel, bool, error) {
 	max := s.maxHeader()
 	lr.n, lr.err = max, nil
 	if err := c.SetReadDeadline(time.Now().Add(s.timeout())); err != nil {
@@ -179,7 +177,10 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio
 		}
 		return t, false, err
 	}
-	more, err := s.forward(ctx, c, req)
+	if *tr == nil {
+		*tr = s.newTransport()
+	}
+	more, err := s.forward(ctx, c, req, *tr)
 	return nil, more, err
 }
 
@@ -311,7 +312,7 @@ func removeHopByHop(h http.Header) {
 
 // forward proxies one absolute-URI request and reports whether the
 // client connection may carry another.
-func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request) (bool, error) {
+func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr *http.Transport) (bool, error) {
 	u := req.URL
 	if !u.IsAbs() || u.Host == "" {
 		s.reply(c, http.StatusBadRequest, "not a proxy request: the request target must be an absolute http:// URI", nil)
@@ -359,7 +360,7 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request) (bo
 			return false, fmt.Errorf("httpproxy: write 100 Continue: %w", err)
 		}
 	}
-	resp, err := s.roundTripper().RoundTrip(out)
+	resp, err := tr.RoundTrip(out)
 	if err != nil {
 		s.dialFailed(c, err)
 		return false, fmt.Errorf("httpproxy: %s %s: %w", req.Method, u.Redacted(), err)
