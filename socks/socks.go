@@ -51,7 +51,16 @@ type Server struct {
 	// always refused (reply 0x5B): enabling SOCKS4 never opens a way
 	// around authentication.
 	SOCKS4 bool
-	// UDP allows UDP ASSOCIATE.
+	// UDP allows UDP ASSOCIATE. The relay socket is bound on the control
+	// connection's local IP; it takes datagrams only from the control
+	// connection's remote IP, and only from the port the request
+	// declared or, if it declared 0, from the port of the first
+	// datagram. Fragments (FRAG != 0) are dropped, destinations go
+	// through CheckUDP (domain names resolved first, by
+	// net.DefaultResolver), and replies are passed back only from
+	// destinations the client has sent to. The association ends when the
+	// control connection closes or reads fail, when ctx ends, or after
+	// UDPIdleTimeout without a datagram.
 	UDP bool
 	// ListenPacket opens the sockets of a UDP association: the relay
 	// socket the client sends to (network "udp", address the control

@@ -51,6 +51,7 @@ type udpEcho struct {
 	addr netip.AddrPort
 	mu   sync.Mutex
 	seen []string
+	from netip.AddrPort // source of the last datagram
 }
 
 func startEcho(t *testing.T) *udpEcho {
@@ -65,6 +66,7 @@ func startEcho(t *testing.T) *udpEcho {
 			}
 			e.mu.Lock()
 			e.seen = append(e.seen, string(buf[:n]))
+			e.from = from
 			e.mu.Unlock()
 			c.WriteToUDPAddrPort(append([]byte("echo:"), buf[:n]...), from)
 		}
@@ -143,6 +145,19 @@ func TestUDPAssociate(t *testing.T) {
 	if got := denied.received(); len(got) != 0 {
 		t.Fatalf("denied destination received %q", got)
 	}
+	// A datagram to the association's outbound socket from an address
+	// the client never sent to is not passed back.
+	echo.mu.Lock()
+	outbound := echo.from
+	echo.mu.Unlock()
+	if _, err := other.WriteToUDPAddrPort([]byte("unsolicited"), outbound); err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "dropped reply from an address the client did not send to")
+	sendUDP(t, client, relay, 0, echo.addr, "again")
+	if src, payload := recvUDP(t, client); src != echo.addr || payload != "echo:again" {
+		t.Fatalf("second reply from %s: %q (the unsolicited datagram must not come first)", src, payload)
+	}
 
 	// The association ends with its control connection, and the relay
 	// port is released.
@@ -186,4 +201,35 @@ func TestUDPAssociateOtherAddressAndDefaultPolicy(t *testing.T) {
 	if err := ts.result(t); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestUDPAssociateDomain(t *testing.T) {
+	// A domain destination is resolved by the server, and the check sees
+	// the address it resolved to.
+	logs := make(logWatch, 100)
+	checked := make(chan netip.AddrPort, 1)
+	ts := start(t, &socks.Server{UDP: true, Logger: slog.New(logs), CheckUDP: func(ap netip.AddrPort) error {
+		checked <- ap
+		return &net.AddrError{Err: "test denies everything", Addr: ap.String()}
+	}})
+	client, clientAddr := porttest.ListenUDP(t)
+	c := dialSOCKS5(t, ts.addr, "", "")
+	rep, relay := request(t, c, 3, clientAddr)
+	if rep != 0 {
+		t.Fatalf("reply 0x%02x", rep)
+	}
+	b := append([]byte{0, 0, 0, 3, 9}, "localhost"...)
+	b = append(b, 0x30, 0x39) // port 12345
+	if _, err := client.WriteToUDPAddrPort(append(b, "x"...), relay); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ap := <-checked:
+		if !ap.Addr().IsLoopback() || ap.Port() != 12345 {
+			t.Fatalf("checked %s, want a loopback address and port 12345", ap)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("the destination was never checked")
+	}
+	logs.waitFor(t, "dropped datagram")
 }
