@@ -45,6 +45,10 @@ type testServer struct {
 func start(t testing.TB, s *socks.Server) *testServer {
 	t.Helper()
 	l, addr := porttest.ListenTCP(t)
+	return startOn(t, l, addr, s)
+}
+
+func startOn(t testing.TB, l net.Listener, addr netip.AddrPort, s *socks.Server) *testServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{addr: addr, results: make(chan error, 100)}
 	var wg sync.WaitGroup
