@@ -48,7 +48,8 @@ type Server struct {
 	MaxHeaderBytes int
 	// HandshakeTimeout bounds reading each request header, the first
 	// and those of kept-alive connections (slowloris), and the CONNECT
-	// dial and reply. 0: 10s.
+	// dial and reply. It is also the keep-alive idle time: a client that
+	// starts no new request within it is let go quietly. 0: 10s.
 	HandshakeTimeout time.Duration
 	// Logger gets debug lines about refused requests. nil: discard.
 	Logger *slog.Logger

@@ -433,3 +433,29 @@ func TestUpstreamClosedWithClient(t *testing.T) {
 		t.Errorf("%d more upstream connections closed, want the two requests on one", len(closed))
 	}
 }
+
+func TestKeepAliveIdleEndsQuietly(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer ws.Close()
+	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws)), HandshakeTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", ts.addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hangGuard))
+	fmt.Fprintf(c, "GET %s/ HTTP/1.1\r\nHost: x\r\n\r\n", ws.URL)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	// Then nothing: the connection is closed without a 408 or an error.
+	if err := ts.result(t); err != nil {
+		t.Fatalf("idle kept-alive client: %v, want nil", err)
+	}
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after idling: %q, %v; want EOF", b, err)
+	}
+}

@@ -102,8 +102,8 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 			tr.CloseIdleConnections()
 		}
 	}()
-	for {
-		t, more, err := s.one(ctx, c, lr, br, &tr)
+	for n := 0; ; n++ {
+		t, more, err := s.one(ctx, c, lr, br, &tr, n > 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
@@ -130,7 +130,9 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 
 // one serves one request. It returns a tunnel for CONNECT, or whether
 // the connection may serve another request.
-func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader, tr **http.Transport) (*Tunnel, bool, error) {
+// kept tells a kept-alive connection (not its first request), which may
+// idle out quietly.
+func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader, tr **http.Transport, kept bool) (*Tunnel, bool, error) {
 	max := s.maxHeader()
 	lr.n, lr.err = max, nil
 	if err := c.SetReadDeadline(time.Now().Add(s.timeout())); err != nil {
@@ -148,6 +150,8 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio
 		switch {
 		case err == io.EOF:
 			return nil, false, nil // the client is done
+		case kept && lr.n == max && br.Buffered() == 0 && errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+			return nil, false, nil // an idle kept-alive connection, not a slow request
 		case lr.n <= 0:
 			s.reply(c, http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request header larger than %d bytes", max), nil)
 			return nil, false, fmt.Errorf("%w (limit %d bytes)", ErrHeaderTooLarge, max)
