@@ -7,7 +7,14 @@
 # median rate of each case and its ratio to the peer (higher is faster).
 # Needs microsocks and tinyproxy (Debian packages of the same names).
 # Usage: bash bench/proxylib.sh [ROUNDS]
+# This runs package benchmarks (not the ports command, as the other
+# scripts do) because the packages are the product here: the commands
+# that use them are measured by bench/proxy.sh.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_peer microsocks "apt-get install microsocks"
+need_peer tinyproxy "apt-get install tinyproxy"
+need_peer python3 "apt-get install python3"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${1:-6}
 tmp=$(mktemp -d)
