@@ -4,7 +4,9 @@
 // with net/http's reader under a header size limit.
 //
 // Security defaults are closed: CONNECT goes only to port 443 and
-// absolute-URI requests only to port 80 unless configured, and with a
+// absolute-URI requests only to port 80 and the unprivileged ports
+// 1025-65535 unless configured (squid's "Safe_ports" idea: no plain-text
+// requests to SMTP, POP3 and other privileged services), and with a
 // nil Dial destinations go through an acl.Dialer with the zero
 // acl.Policy (global unicast only).
 package httpproxy
@@ -42,7 +44,7 @@ type Server struct {
 	// Zero value: 443 only.
 	ConnectPorts ports.Set
 	// ForwardPorts are the TCP ports absolute-URI requests may reach
-	// (403 otherwise). Zero value: 80 only.
+	// (403 otherwise). Zero value: 80 and 1025-65535.
 	ForwardPorts ports.Set
 	// MaxHeaderBytes limits a request's header (431 beyond). 0: 32 KiB.
 	MaxHeaderBytes int

@@ -459,3 +459,23 @@ func TestKeepAliveIdleEndsQuietly(t *testing.T) {
 		t.Fatalf("after idling: %q, %v; want EOF", b, err)
 	}
 }
+
+func TestDefaultForwardPorts(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer ws.Close()
+	ts := start(t, &httpproxy.Server{Dial: loopbackDial}) // zero ForwardPorts: 80 and 1025-65535
+	if got := statusOf(t, "-x", "http://"+ts.addr.String(), ws.URL+"/"); got != "200" || portOf(ws) <= 1024 {
+		t.Fatalf("unprivileged port %d: status %s", portOf(ws), got)
+	}
+	if err := ts.result(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []string{"25", "110", "1024"} {
+		if got := statusOf(t, "-x", "http://"+ts.addr.String(), "http://127.0.0.1:"+port+"/"); got != "403" {
+			t.Fatalf("port %s: status %s, want 403", port, got)
+		}
+		if err := ts.result(t); !errors.Is(err, httpproxy.ErrPortNotAllowed) {
+			t.Fatalf("port %s: %v", port, err)
+		}
+	}
+}

@@ -63,7 +63,7 @@ func (s *Server) connectAllowed(p ports.Port) bool {
 
 func (s *Server) forwardAllowed(p ports.Port) bool {
 	if s.ForwardPorts.IsEmpty() {
-		return p == 80
+		return p == 80 || p > 1024
 	}
 	return s.ForwardPorts.Contains(ports.ProtoTCP, p)
 }
