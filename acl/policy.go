@@ -159,6 +159,12 @@ func classify(a netip.Addr, allow []netip.Prefix) string {
 		if r := classify(v4, allow); r != "" {
 			return form + " " + r
 		}
+		switch form {
+		case "IPv4-compatible":
+			return "IPv4-compatible (deprecated)"
+		case "IPv4-mapped", "NAT64":
+			return "" // reaches the global IPv4 address it carries
+		}
 	}
 	if !t.global6.Contains(a) {
 		return "not global unicast (outside 2000::/3)"

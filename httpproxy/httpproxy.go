@@ -4,7 +4,9 @@
 // with net/http's reader under a header size limit.
 //
 // Security defaults are closed: CONNECT goes only to port 443 and
-// absolute-URI requests only to port 80 unless configured, and with a
+// absolute-URI requests only to port 80 and the unprivileged ports
+// 1025-65535 unless configured (squid's "Safe_ports" idea: no plain-text
+// requests to SMTP, POP3 and other privileged services), and with a
 // nil Dial destinations go through an acl.Dialer with the zero
 // acl.Policy (global unicast only).
 package httpproxy
@@ -20,7 +22,15 @@ import (
 )
 
 // Server serves HTTP proxy clients. A Server must not be modified while
-// in use.
+// in use; it holds no state between connections, so one per connection
+// is fine. Absolute-URI requests go through an http.Transport of each
+// client connection's own (never the environment's proxy settings),
+// which keeps upstream connections alive for that client and closes them
+// when Serve returns.
+//
+// Only request headers are under HandshakeTimeout: request and response
+// bodies of forwarded requests may take as long as they need (the
+// caller's ctx still ends them), like a tunnel's bytes.
 type Server struct {
 	// Auth checks Proxy-Authorization Basic credentials; failure or
 	// absence gives 407 with Proxy-Authenticate. nil: no authentication.
@@ -34,13 +44,14 @@ type Server struct {
 	// Zero value: 443 only.
 	ConnectPorts ports.Set
 	// ForwardPorts are the TCP ports absolute-URI requests may reach
-	// (403 otherwise). Zero value: 80 only.
+	// (403 otherwise). Zero value: 80 and 1025-65535.
 	ForwardPorts ports.Set
 	// MaxHeaderBytes limits a request's header (431 beyond). 0: 32 KiB.
 	MaxHeaderBytes int
 	// HandshakeTimeout bounds reading each request header, the first
 	// and those of kept-alive connections (slowloris), and the CONNECT
-	// dial and reply. 0: 10s.
+	// dial and reply. It is also the keep-alive idle time: a client that
+	// starts no new request within it is let go quietly. 0: 10s.
 	HandshakeTimeout time.Duration
 	// Logger gets debug lines about refused requests. nil: discard.
 	Logger *slog.Logger
@@ -65,13 +76,3 @@ var (
 	ErrHeaderTooLarge = errors.New("httpproxy: request header too large")
 	ErrPortNotAllowed = errors.New("httpproxy: port not allowed")
 )
-
-// Serve handles one client connection c. For CONNECT it replies 200 and
-// returns the tunnel, c's deadline cleared; the caller relays (Pending
-// first) and closes both. For absolute-URI requests it proxies them
-// itself through Dial, keeping the client connection alive between
-// requests, and returns (nil, nil) when the client is done. On error the
-// client has been sent the error response; the caller closes c.
-func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
-	return nil, errors.New("httpproxy: not implemented yet")
-}
