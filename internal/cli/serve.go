@@ -373,15 +373,17 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		defer hs.Close()
 		log.Info("metrics", "addr", ln.Addr().String())
 	}
-	srv := mapper.New(cfg)
-	if err := srv.Apply(rules); err != nil {
-		srv.Close()
-		return err
-	}
+	// SIGHUP is caught before the listeners open, so whoever sees them
+	// may signal a reload.
 	hup := make(chan os.Signal, 1)
 	if reload != nil {
 		ossignal.Notify(hup, syscall.SIGHUP)
 		defer ossignal.Stop(hup)
+	}
+	srv := mapper.New(cfg)
+	if err := srv.Apply(rules); err != nil {
+		srv.Close()
+		return err
 	}
 	var tick <-chan time.Time
 	var sum [32]byte
