@@ -44,6 +44,13 @@ func TestDependencyRules(t *testing.T) {
 		{pkg: "./proxyproto", direct: []string{"net", "os", "syscall"}, deps: []string{"net", "os/exec"}},                                    // std + root; netip only
 		{pkg: "./socks", direct: []string{"os", "os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/mapper"}},     // std + acl
 		{pkg: "./httpproxy", direct: []string{"os", "os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/mapper"}}, // std (net/http) + acl + root
+		{pkg: "./mapper", direct: []string{"os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/socktable",
+			"github.com/prometheus/client_golang/prometheus", "github.com/BurntSushi/toml"}}, // std + acl, socks, httpproxy, proxyproto; no Prometheus, no TOML
+		{pkg: "./mapper/config", direct: []string{"os/exec"}, deps: []string{mod + "/scan", mod + "/capture"},
+			allowed: []string{"github.com/BurntSushi/toml"}},
+		{pkg: "./mapper/metrics", deps: []string{mod + "/scan", mod + "/capture"},
+			allowed: []string{"github.com/prometheus/", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
+				"go.yaml.in/yaml", "google.golang.org/protobuf", "golang.org/x/sys/", "github.com/kylelemons/godebug"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {
