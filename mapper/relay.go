@@ -200,10 +200,15 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 	lr := &io.LimitedReader{R: src}
 	for {
 		r.deadline(src)
-		lr.N = chunk
-		// TCPConn.ReadFrom sees an *io.LimitedReader over a *TCPConn and
-		// splices (Linux); elsewhere it falls back to a buffered copy.
-		n, err := dst.ReadFrom(lr)
+		var n int64
+		avail, err := readable(src)
+		if err == nil {
+			lr.N = int64(min(avail, chunk))
+			// TCPConn.ReadFrom sees an *io.LimitedReader over a *TCPConn
+			// and splices (Linux); elsewhere it falls back to a buffered
+			// copy.
+			n, err = dst.ReadFrom(lr)
+		}
 		total += n
 		if n > 0 {
 			r.last.Store(time.Now().UnixNano())
@@ -216,7 +221,7 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 			}
 		}
 		if err == nil {
-			if lr.N > 0 { // EOF from src before the chunk was full
+			if lr.N > 0 { // EOF from src before the bytes it said it had
 				dst.CloseWrite()
 				r.finished(dst) // dst is the other direction's source
 				return total
