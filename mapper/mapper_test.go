@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -352,4 +353,97 @@ func TestListenAddrsInterface(t *testing.T) {
 	if got, _ := mapper.ListenAddrs("[::1]:5"); len(got) != 1 || got[0] != netip.MustParseAddrPort("[::1]:5") {
 		t.Errorf("[::1]:5 = %v", got)
 	}
+}
+
+// TestProxyProtocolChain sends through mapping A, which prepends a PROXY
+// protocol header, to mapping B, which trusts A's address, filters on the
+// original client and logs it; a header from an untrusted peer is data.
+func TestProxyProtocolChain(t *testing.T) {
+	for _, version := range []int{1, 2} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			l, up := porttest.ListenTCP(t)
+			serveEcho(l)
+			s, rec, logs := newServer(t)
+			onlyDot2, _ := acl.ParseList([]string{"127.0.0.2/32"}, nil)
+			if err := s.Apply([]mapper.Rule{{Name: "b", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()},
+				Allow: onlyDot2, AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}); err != nil {
+				t.Fatal(err)
+			}
+			b := s.Addrs("b")[0]
+			if err := s.Apply([]mapper.Rule{
+				{Name: "b", Type: mapper.TCP, Listen: b.String(), To: []string{up.String()},
+					Allow: onlyDot2, AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
+				{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{b.String()}, ProxyProtocol: version},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			a := s.Addrs("a")[0]
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+			c, err := d.Dial("tcp", a.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte("through"))
+			got := make([]byte, 7)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != "through" {
+				t.Fatalf("echo through a and b: %q, %v\n%s", got, err, logs)
+			}
+			client := c.LocalAddr().String()
+			c.Close()
+			rec.waitClosed(t, 2)
+			if !strings.Contains(logs.String(), "rule=b client="+client) {
+				t.Errorf("b did not log the original client %s:\n%s", client, logs)
+			}
+		})
+	}
+	t.Run("untrusted", func(t *testing.T) {
+		l, up := porttest.ListenTCP(t)
+		serveEcho(l)
+		s, _, _ := newServer(t)
+		if err := s.Apply([]mapper.Rule{{Name: "b", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()},
+			AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}); err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("tcp", s.Addrs("b")[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		hdr := "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n"
+		c.Write([]byte(hdr))
+		got := make([]byte, len(hdr))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != hdr {
+			t.Fatalf("an untrusted peer's header was not passed on as data: %q, %v", got, err)
+		}
+	})
+}
+
+func TestMaxConnsRefused(t *testing.T) {
+	l, up := porttest.ListenTCP(t)
+	serveEcho(l)
+	s, rec, _ := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "one", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()}, MaxConns: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addrs("one")[0].String()
+	c1, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c1.Write([]byte("1"))
+	io.ReadFull(c1, make([]byte, 1))
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c2.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a second connection was served over max_conns 1")
+	}
+	rec.waitRefused(t, "one/"+mapper.RefuseMaxConns)
 }
