@@ -104,10 +104,11 @@ func (h *handshake) associate(req *request, user string) error {
 	go func() { defer wg.Done(); defer cancel(); a.fromClient(ctx) }()
 	go func() { defer wg.Done(); defer cancel(); a.fromPeers(ctx) }()
 	<-ctx.Done()
-	past := time.Unix(1, 0)
-	h.c.SetReadDeadline(past)
-	relay.SetDeadline(past)
-	out.SetDeadline(past)
+	// Closing (not a deadline, which the loops re-arm for the idle
+	// timeout) stops the packet loops for good.
+	h.c.SetReadDeadline(time.Unix(1, 0))
+	relay.Close()
+	out.Close()
 	wg.Wait()
 	return nil
 }

@@ -233,3 +233,46 @@ func TestUDPAssociateDomain(t *testing.T) {
 	}
 	logs.waitFor(t, "dropped datagram")
 }
+
+func TestUDPAssociationIdleAndCancel(t *testing.T) {
+	// An association with no datagram for UDPIdleTimeout ends though its
+	// control connection stays open, and the control connection is
+	// then left for the caller to close.
+	ts := start(t, &socks.Server{UDP: true, UDPIdleTimeout: 200 * time.Millisecond})
+	c := dialSOCKS5(t, ts.addr, "", "")
+	if rep, _ := request(t, c, 3, netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); rep != 0 {
+		t.Fatalf("reply 0x%02x", rep)
+	}
+	if err := ts.result(t); err != nil {
+		t.Fatalf("idle association: %v", err)
+	}
+
+	// Cancelling the caller's ctx ends it too.
+	l, addr := porttest.ListenTCP(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		sc, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer sc.Close()
+		_, err = (&socks.Server{UDP: true}).Handshake(ctx, sc)
+		done <- err
+	}()
+	c = dialSOCKS5(t, addr, "", "")
+	if rep, _ := request(t, c, 3, netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); rep != 0 {
+		t.Fatalf("reply 0x%02x", rep)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("cancelled association: %v", err)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("cancel did not end the association")
+	}
+}
