@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -446,4 +447,93 @@ func TestMaxConnsRefused(t *testing.T) {
 		t.Fatal("a second connection was served over max_conns 1")
 	}
 	rec.waitRefused(t, "one/"+mapper.RefuseMaxConns)
+}
+
+// TestDownDestinationComesBack: a destination marked down by a failed
+// dial comes back into the rotation once it answers (found by the health
+// check's dial, or by the down time running out, whichever is first).
+func TestDownDestinationComesBack(t *testing.T) {
+	good, goodAddr := porttest.ListenTCP(t)
+	serveEcho(good)
+	dead, deadAddr := porttest.ListenTCP(t)
+	dead.Close()
+	s, _, logs := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "hc", Type: mapper.TCP, Listen: "127.0.0.1:0",
+		To: []string{deadAddr.String(), goodAddr.String()}, DownTime: 200 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addrs("hc")[0].String()
+	roundTrip := func() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("x"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("no echo: %v\n%s", err, logs)
+		}
+	}
+	roundTrip() // the dead destination fails over to the good one and is marked down
+	revived, err := net.Listen("tcp4", deadAddr.String())
+	if err != nil {
+		t.Skipf("the dead port was taken meanwhile: %v", err)
+	}
+	defer revived.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := revived.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	// The health check dials the revived destination (one connection)
+	// and marks it up; then clients reach it again in the rotation.
+	deadline := time.Now().Add(10 * time.Second)
+	for accepted.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the revived destination got %d connections, want health check + clients; logs:\n%s", accepted.Load(), logs)
+		}
+		roundTrip()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "upstream="+deadAddr.String()) {
+		t.Errorf("no client connection went to the revived destination:\n%s", logs)
+	}
+}
+
+func TestListenInterfaceName(t *testing.T) {
+	if _, err := net.InterfaceByName("lo"); err != nil {
+		t.Skipf("no interface lo: %v", err)
+	}
+	l, up := porttest.ListenTCP(t)
+	serveEcho(l)
+	s, _, _ := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "lo", Type: mapper.TCP, Listen: "lo:0", To: []string{up.String()}}}); err != nil {
+		t.Fatal(err) // lo's addresses are loopback: no allow-list needed
+	}
+	addrs := s.Addrs("lo")
+	if len(addrs) == 0 {
+		t.Fatal("no listening address")
+	}
+	for _, a := range addrs {
+		if !a.Addr().IsLoopback() {
+			t.Errorf("lo:0 listens on %v", a)
+		}
+		c, err := net.Dial("tcp", a.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("z"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Errorf("through %v: %v", a, err)
+		}
+		c.Close()
+	}
 }
