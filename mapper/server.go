@@ -50,12 +50,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer, if not nil, gets per-rule events for metrics.
 	Observer Observer
+	// UDPBatch is how many datagrams a UDP mapping reads per system call
+	// (recvmmsg on Linux). 0 means 8; 1 reads one at a time.
+	UDPBatch int
 }
 
 // Server runs a set of rules and replaces it on [Server.Apply].
 type Server struct {
-	log *slog.Logger
-	obs Observer
+	log      *slog.Logger
+	obs      Observer
+	udpBatch int
 
 	ctx    context.Context // connections live in it
 	cancel context.CancelFunc
@@ -80,7 +84,11 @@ func New(cfg *Config) *Server {
 		obs = nopObserver{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{log: log, obs: obs, ctx: ctx, cancel: cancel, rules: map[string]*running{}}
+	batch := cfg.UDPBatch
+	if batch <= 0 {
+		batch = 8
+	}
+	return &Server{log: log, obs: obs, udpBatch: batch, ctx: ctx, cancel: cancel, rules: map[string]*running{}}
 }
 
 // ErrClosed is returned by Apply after Close.

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // udpTable is the session table of one UDP listening socket, keyed by
@@ -33,7 +36,8 @@ type udpSession struct {
 const maxDatagram = 65535
 
 // udpLoop reads client datagrams from pc and forwards each through its
-// session's connected upstream socket, until pc closes.
+// session's connected upstream socket, until pc closes. It reads up to
+// Config.UDPBatch datagrams per system call (recvmmsg on Linux).
 func (rt *running) udpLoop(ctx context.Context, pc *net.UDPConn) {
 	t := &udpTable{sessions: map[netip.AddrPort]*udpSession{}}
 	defer func() {
@@ -44,29 +48,63 @@ func (rt *running) udpLoop(ctx context.Context, pc *net.UDPConn) {
 		t.mu.Unlock()
 		t.wg.Wait()
 	}()
-	buf := make([]byte, maxDatagram)
+	batch := rt.s.udpBatch
+	var rb interface {
+		ReadBatch([]ipv4.Message, int) (int, error)
+	}
+	if batch > 1 {
+		if la, ok := pc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
+			rb = ipv4.NewPacketConn(pc)
+		} else {
+			rb = ipv6.NewPacketConn(pc)
+		}
+	}
+	msgs := make([]ipv4.Message, batch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+	}
 	for {
-		n, from, err := pc.ReadFromUDPAddrPort(buf)
+		var n int
+		var err error
+		if rb != nil {
+			n, err = rb.ReadBatch(msgs, 0)
+		} else {
+			var from netip.AddrPort
+			msgs[0].N, from, err = pc.ReadFromUDPAddrPort(msgs[0].Buffers[0])
+			msgs[0].Addr = net.UDPAddrFromAddrPort(from)
+			n = 1
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue // ICMP errors reported on the socket and the like
 		}
-		from = unmapAP(from)
-		t.mu.Lock()
-		s := t.sessions[from]
-		t.mu.Unlock()
-		if s == nil {
-			if s = rt.newSession(ctx, t, pc, from); s == nil {
+		for i := range n {
+			ua, ok := msgs[i].Addr.(*net.UDPAddr)
+			if !ok {
 				continue
 			}
+			rt.forward(ctx, t, pc, unmapAP(ua.AddrPort()), msgs[i].Buffers[0][:msgs[i].N])
 		}
-		s.last.Store(time.Now().UnixNano())
-		if _, err := s.up.Write(buf[:n]); err == nil {
-			s.upB.Add(int64(n))
-			rt.s.obs.Transferred(rt.rule.Name, int64(n), 0)
+	}
+}
+
+// forward sends one client datagram upstream, starting its session if
+// needed.
+func (rt *running) forward(ctx context.Context, t *udpTable, pc *net.UDPConn, from netip.AddrPort, b []byte) {
+	t.mu.Lock()
+	s := t.sessions[from]
+	t.mu.Unlock()
+	if s == nil {
+		if s = rt.newSession(ctx, t, pc, from); s == nil {
+			return
 		}
+	}
+	s.last.Store(time.Now().UnixNano())
+	if _, err := s.up.Write(b); err == nil {
+		s.upB.Add(int64(len(b)))
+		rt.s.obs.Transferred(rt.rule.Name, int64(len(b)), 0)
 	}
 }
 
