@@ -537,3 +537,16 @@ func TestListenInterfaceName(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestLoopRefused(t *testing.T) {
+	p := freeTCPPort(t)
+	s, _, _ := newServer(t)
+	self := fmt.Sprintf("127.0.0.1:%d", p)
+	err := s.Apply([]mapper.Rule{{Name: "loop", Type: mapper.TCP, Listen: self, To: []string{self}}})
+	if err == nil || !strings.Contains(err.Error(), "own listening address") {
+		t.Fatalf("Apply = %v, want a loop refused", err)
+	}
+	if s.Addrs("loop") != nil {
+		t.Error("the looping rule runs")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -12,30 +13,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portkit/ports/internal/porttest"
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/hostports"
 	"github.com/portkit/ports/mapper"
 )
 
-// freePort returns a loopback port that was free a moment ago.
-func freeTCPPort(t *testing.T) int {
-	l, ap := porttest.ListenTCP(t)
-	l.Close()
-	return int(ap.Port())
+// freePort returns a loopback port outside the ephemeral range that
+// was free a moment ago for the given protocols, so that no socket of the
+// test bound to port 0 can take it before the peer binds it.
+func freePort(t *testing.T, protos ...ports.Proto) int {
+	t.Helper()
+	for p, err := range hostports.Free(context.Background(), hostports.FreeConfig{Proto: protos, Addr: netip.MustParseAddr("127.0.0.1")}) {
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		return int(p)
+	}
+	t.Fatal("no free port")
+	return 0
 }
 
-// freeUDPPort returns a loopback port free for UDP and TCP a moment ago
-// (dnsmasq binds both).
-func freeUDPPort(t *testing.T) int {
-	for {
-		c, ap := porttest.ListenUDP(t)
-		l, err := net.Listen("tcp4", ap.String())
-		c.Close()
-		if err == nil {
-			l.Close()
-			return int(ap.Port())
-		}
-	}
-}
+func freeTCPPort(t *testing.T) int { return freePort(t, ports.ProtoTCP) }
+
+// freeUDPPort: dnsmasq binds UDP and TCP.
+func freeUDPPort(t *testing.T) int { return freePort(t, ports.ProtoUDP, ports.ProtoTCP) }
 
 // waitListening waits until something accepts on a loopback TCP port.
 func waitListening(t *testing.T, port int) {
@@ -76,6 +77,7 @@ func TestIperf3ThroughTCPMapping(t *testing.T) {
 	}
 	defer func() { cancel(); srvCmd.Wait() }()
 
+	waitListening(t, port) // before the mapping listens, which could not answer for it then
 	s, rec, logs := newServer(t)
 	if err := s.Apply([]mapper.Rule{{Name: "iperf", Type: mapper.TCP, Listen: "127.0.0.1:0",
 		To: []string{fmt.Sprintf("127.0.0.1:%d", port)}}}); err != nil {
@@ -83,7 +85,6 @@ func TestIperf3ThroughTCPMapping(t *testing.T) {
 	}
 	mp := s.Addrs("iperf")[0]
 	const size = 64 << 20
-	waitListening(t, port)
 	out, err := exec.Command(iperf, "-c", "127.0.0.1", "-p", strconv.Itoa(int(mp.Port())), "-n", strconv.Itoa(size), "-J").Output()
 	if err != nil {
 		t.Fatalf("iperf3 client: %v\n%s", err, out)
@@ -103,7 +104,7 @@ func TestIperf3ThroughTCPMapping(t *testing.T) {
 		t.Fatalf("iperf3 -J: %v", err)
 	}
 	if res.End.SumSent.Bytes < size || res.End.SumReceived.Bytes == 0 {
-		t.Fatalf("iperf3 sent %d bytes, received %d (error %q); want %d sent", res.End.SumSent.Bytes, res.End.SumReceived.Bytes, res.Error, size)
+		t.Fatalf("iperf3 sent %d bytes, received %d (error %q); want %d sent\nmapping:\n%s", res.End.SumSent.Bytes, res.End.SumReceived.Bytes, res.Error, size, logs)
 	}
 	// The control connection and the data connection went through us.
 	sts := rec.waitClosed(t, 2)

@@ -68,7 +68,8 @@ type Stats struct {
 // moves the data without copying it through user space; metering and
 // deadlines happen between chunks of at most 1 MiB. When one side sends
 // FIN, Relay half-closes the other (CloseWrite) and gives the remaining
-// direction FinTimeout to finish. A canceled ctx ends the relay at once.
+// direction FinTimeout to finish; a reset on one side is passed on as a
+// reset. A canceled ctx ends the relay at once.
 func Relay(ctx context.Context, client, upstream *net.TCPConn, cfg *RelayConfig) Stats {
 	if cfg == nil {
 		cfg = &RelayConfig{}
@@ -245,6 +246,11 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 			}
 		} else {
 			r.setReason(ReasonReset, err)
+			// A reset (or a failed write) is passed on as a reset, not
+			// a FIN: the other peer learns the truth, and no socket of
+			// ours lingers in TIME_WAIT holding a port.
+			src.SetLinger(0)
+			dst.SetLinger(0)
 		}
 		// End both directions: the other copy returns at once.
 		src.Close()

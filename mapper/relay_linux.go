@@ -24,12 +24,18 @@ func readable(src *net.TCPConn) (int, error) {
 	n := 1
 	var peek [1]byte
 	err = rc.Read(func(fd uintptr) bool {
+		// Bytes queued: the common case, one system call.
+		if v, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ); e == nil && v > 0 {
+			n = v
+			return true
+		}
+		// None: EOF or an error pending (readable), or nothing yet.
 		_, _, e := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		if e == unix.EAGAIN || e == unix.EINTR {
 			return false // wait for the poller
 		}
 		if v, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ); e == nil && v > 0 {
-			n = v
+			n = v // bytes arrived between the two calls
 		}
 		return true
 	})

@@ -3,6 +3,7 @@ package mapper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -243,6 +244,10 @@ func (s *Server) start(r Rule) (*running, error) {
 		rt.closeListeners()
 		return nil, &RuleError{Rule: r.Name, Field: "listen", Err: err}
 	}
+	if err := rt.checkLoop(); err != nil {
+		rt.closeListeners()
+		return nil, &RuleError{Rule: r.Name, Field: "to", Err: err}
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	rt.cancel = cancel
 	for _, ln := range rt.lns {
@@ -304,6 +309,28 @@ func (rt *running) listen() error {
 			return err
 		}
 		rt.lns = append(rt.lns, ln)
+	}
+	return nil
+}
+
+// checkLoop refuses a mapping whose destination (an IP literal) is one of
+// its own listening addresses: every connection would dial the rule
+// again, without end, until the machine runs out of ports.
+func (rt *running) checkLoop() error {
+	for _, d := range rt.rule.To {
+		dst, err := netip.ParseAddrPort(d)
+		if err != nil {
+			continue
+		}
+		dst = unmapAP(dst)
+		for _, a := range rt.addrs() {
+			if a.Port() != dst.Port() {
+				continue
+			}
+			if a.Addr() == dst.Addr() || (a.Addr().IsUnspecified() && (dst.Addr().IsLoopback() || dst.Addr().IsUnspecified())) {
+				return fmt.Errorf("destination %s is this rule's own listening address %s: a loop", d, a)
+			}
+		}
 	}
 	return nil
 }
@@ -406,12 +433,12 @@ func (rt *running) check(src netip.Addr) string {
 }
 
 func (rt *running) refuse(client netip.AddrPort, reason string, err error) {
-	rt.s.obs.Refused(rt.rule.Name, reason)
 	args := []any{"client", client.String(), "reason", reason}
 	if err != nil {
 		args = append(args, "err", err.Error())
 	}
 	rt.log.Warn("refused", args...)
+	rt.s.obs.Refused(rt.rule.Name, reason)
 }
 
 // dialer is the rule's upstream dialer (egress bind, dial timeout).

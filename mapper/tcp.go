@@ -159,7 +159,7 @@ func trusted(ps []netip.Prefix, a netip.Addr) bool {
 func (rt *running) dialMapping(ctx context.Context, client, local netip.AddrPort) (*net.TCPConn, string, error) {
 	dctx, cancel := context.WithTimeout(ctx, orDefault(rt.rule.DialTimeout, DefaultDialTimeout))
 	defer cancel()
-	nc, target, err := rt.dests.dial(dctx, rt.dialer().DialContext, "tcp")
+	nc, target, err := rt.dests.dial(dctx, rt.dialTCP, "tcp")
 	if err != nil {
 		return nil, "", err
 	}
@@ -191,4 +191,21 @@ func bufferedRest(br *bufio.Reader) []byte {
 	}
 	b, _ := br.Peek(n)
 	return append([]byte(nil), b...)
+}
+
+// dialTCP dials a mapping destination; an IP literal skips the resolver.
+func (rt *running) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := rt.dialer()
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		var laddr netip.AddrPort
+		if rt.rule.Bind.IsValid() {
+			laddr = netip.AddrPortFrom(rt.rule.Bind, 0)
+		}
+		c, err := d.DialTCP(ctx, network, laddr, ap)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	return d.DialContext(ctx, network, addr)
 }

@@ -111,7 +111,7 @@ func (rt *running) forward(ctx context.Context, t *udpTable, pc *net.UDPConn, fr
 // newSession admits a new client and starts its session, or refuses it.
 func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn, from netip.AddrPort) *udpSession {
 	refuse := func(reason string) *udpSession {
-		rt.s.obs.Refused(rt.rule.Name, reason)
+		defer rt.s.obs.Refused(rt.rule.Name, reason)
 		t.mu.Lock()
 		logIt := time.Since(t.lastLog) > time.Second
 		if logIt {
