@@ -2,6 +2,7 @@ package mapper
 
 import (
 	"net"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,7 @@ func readable(src *net.TCPConn) (int, error) {
 	}
 	n := 1
 	var peek [1]byte
+	var perr error
 	err = rc.Read(func(fd uintptr) bool {
 		// Bytes queued: the common case, one system call.
 		if v, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ); e == nil && v > 0 {
@@ -34,10 +36,19 @@ func readable(src *net.TCPConn) (int, error) {
 		if e == unix.EAGAIN || e == unix.EINTR {
 			return false // wait for the poller
 		}
+		if e != nil {
+			// The peek took the socket's pending error (a reset): the
+			// next read would only see EOF, so report it here.
+			perr = os.NewSyscallError("recvfrom", e)
+			return true
+		}
 		if v, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ); e == nil && v > 0 {
 			n = v // bytes arrived between the two calls
 		}
 		return true
 	})
+	if err == nil {
+		err = perr
+	}
 	return n, err
 }
