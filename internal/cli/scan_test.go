@@ -4,40 +4,74 @@ import (
 	"bufio"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/portkit/ports/hostports"
 )
 
-// scanListeners opens n listeners on random ports of addr and returns a
-// port range LO-HI of width 8 or more that holds them, and their ports.
+// scanListeners opens n listeners on adjacent ports of addr and returns
+// a port range LO-HI of width 8 or more that holds them, and their ports.
+// The ports lie below the ephemeral range, where no other test's port-0
+// listener lands, so that tests of other packages running at the same
+// time do not show up as open ports in the range.
 func scanListeners(t *testing.T, addr string, n int) (lo, hi int, open []int) {
 	t.Helper()
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
-		if err != nil {
-			t.Skipf("cannot listen on %s: %v", addr, err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		open = append(open, l.Addr().(*net.TCPAddr).Port)
+	first := 32768
+	if r, err := hostports.EphemeralRange(); err == nil {
+		first = int(r.First)
 	}
-	slices.Sort(open)
+	if first < 2048+n {
+		first = 65535 // an odd range: fall back to anywhere above 1024
+	}
+	for try := 0; try < 100 && len(open) < n; try++ {
+		base := 1030 + rand.IntN(first-1040-n)
+		var ls []net.Listener
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(p)))
+			if err != nil {
+				if try == 0 && p == base && !errors.Is(err, syscall.EADDRINUSE) {
+					t.Skipf("cannot listen on %s: %v", addr, err)
+				}
+				break
+			}
+			ls = append(ls, l)
+		}
+		if len(ls) < n {
+			for _, l := range ls {
+				l.Close()
+			}
+			continue
+		}
+		for _, l := range ls {
+			t.Cleanup(func() { l.Close() })
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			open = append(open, l.Addr().(*net.TCPAddr).Port)
+		}
+	}
+	if len(open) < n {
+		t.Skipf("found no %d adjacent free ports on %s", n, addr)
+	}
 	lo, hi = max(open[0]-3, 1), min(open[len(open)-1]+3, 65535)
 	return lo, hi, open
 }
