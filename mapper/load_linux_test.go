@@ -223,8 +223,9 @@ func TestLoad10000Connections(t *testing.T) {
 	rec.mu.Lock()
 	accepted, closed := rec.accepted["load"], len(rec.closed)
 	rec.mu.Unlock()
-	if accepted != n || closed != 0 {
-		t.Fatalf("%d accepted, %d closed while all were open; want %d and 0", accepted, closed, n)
+	// (Others on this machine, a port scan say, may connect too.)
+	if accepted-closed < n {
+		t.Fatalf("%d accepted, %d closed while all were open; want %d open", accepted, closed, n)
 	}
 	t.Logf("%d connections open through the mapping: %d file descriptors in the mapping process (%d before)", n, countFDs(t), fds0)
 	io.WriteString(cl.stdin, "close\n")

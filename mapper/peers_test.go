@@ -18,12 +18,15 @@ import (
 	"github.com/portkit/ports/mapper"
 )
 
-// freePort returns a loopback port outside the ephemeral range that
-// was free a moment ago for the given protocols, so that no socket of the
-// test bound to port 0 can take it before the peer binds it.
+// freePort returns a loopback port in 5000-9999 that was free a moment
+// ago for the given protocols: outside the ephemeral range, so that no
+// socket of the test bound to port 0 can take it before the peer binds
+// it, and outside the ranges other packages' tests scan expecting them
+// closed (internal/cli below 5000, scan from 10000).
 func freePort(t *testing.T, protos ...ports.Proto) int {
 	t.Helper()
-	for p, err := range hostports.Free(context.Background(), hostports.FreeConfig{Proto: protos, Addr: netip.MustParseAddr("127.0.0.1")}) {
+	cfg := hostports.FreeConfig{Proto: protos, Addr: netip.MustParseAddr("127.0.0.1"), Range: ports.Range{First: 5000, Last: 9999}}
+	for p, err := range hostports.Free(context.Background(), cfg) {
 		if err != nil {
 			t.Fatalf("free port: %v", err)
 		}

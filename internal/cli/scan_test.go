@@ -18,26 +18,19 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/portkit/ports/hostports"
 )
 
 // scanListeners opens n listeners on adjacent ports of addr and returns
 // a port range LO-HI of width 8 or more that holds them, and their ports.
-// The ports lie below the ephemeral range, where no other test's port-0
-// listener lands, so that tests of other packages running at the same
-// time do not show up as open ports in the range.
+// The ports lie in 1030-4999: below the ephemeral range, where other
+// tests' port-0 listeners land, below the scan package's test ranges
+// (10000 and up) and the mapper tests' peers (5000-9999), so that tests
+// of other packages running at the same time neither show up as open in
+// the range nor get scanned.
 func scanListeners(t *testing.T, addr string, n int) (lo, hi int, open []int) {
 	t.Helper()
-	first := 32768
-	if r, err := hostports.EphemeralRange(); err == nil {
-		first = int(r.First)
-	}
-	if first < 2048+n {
-		first = 65535 // an odd range: fall back to anywhere above 1024
-	}
 	for try := 0; try < 100 && len(open) < n; try++ {
-		base := 1030 + rand.IntN(first-1040-n)
+		base := 1030 + rand.IntN(5000-1030-n)
 		var ls []net.Listener
 		for p := base; p < base+n; p++ {
 			l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(p)))
