@@ -126,7 +126,7 @@ func TestTCPMappingEchoAndHalfClose(t *testing.T) {
 	l, up := porttest.ListenTCP(t)
 	serveEcho(l)
 	s, rec, logs := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "echo", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()}}}); err != nil {
+	if err := s.Apply([]mapper.Rule{{Name: "echo", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}}}); err != nil {
 		t.Fatal(err)
 	}
 	addr := s.Addrs("echo")[0]
@@ -162,7 +162,7 @@ func TestTCPMappingFailoverAndDown(t *testing.T) {
 	dead, deadAddr := porttest.ListenTCP(t)
 	dead.Close() // nothing listens there now: connection refused
 	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "rr", Type: mapper.TCP, Listen: "127.0.0.1:0",
+	if err := s.Apply([]mapper.Rule{{Name: "rr", Type: mapper.TCP, Listen: testListen,
 		To: []string{deadAddr.String(), good.String()}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestSourceNotAllowedRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply([]mapper.Rule{{Name: "acl", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()}, Allow: list}}); err != nil {
+	if err := s.Apply([]mapper.Rule{{Name: "acl", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, Allow: list}}); err != nil {
 		t.Fatal(err)
 	}
 	addr := s.Addrs("acl")[0]
@@ -246,7 +246,7 @@ func TestPerSourceLimit(t *testing.T) {
 	l, up := porttest.ListenTCP(t)
 	serveEcho(l)
 	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "lim", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()}, MaxConnsPerSource: 1}}); err != nil {
+	if err := s.Apply([]mapper.Rule{{Name: "lim", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, MaxConnsPerSource: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	addr := s.Addrs("lim")[0].String()
@@ -273,7 +273,7 @@ func TestIdleTimeout(t *testing.T) {
 	l, up := porttest.ListenTCP(t)
 	serveEcho(l)
 	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "idle", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()}, IdleTimeout: 200 * time.Millisecond}}); err != nil {
+	if err := s.Apply([]mapper.Rule{{Name: "idle", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, IdleTimeout: 200 * time.Millisecond}}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := net.Dial("tcp", s.Addrs("idle")[0].String())
@@ -304,7 +304,7 @@ func TestFinTimeout(t *testing.T) {
 		c.Close()
 	}()
 	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "fin", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()}, FinTimeout: 200 * time.Millisecond}}); err != nil {
+	if err := s.Apply([]mapper.Rule{{Name: "fin", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, FinTimeout: 200 * time.Millisecond}}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(s.Addrs("fin")[0]))
@@ -366,7 +366,7 @@ func TestProxyProtocolChain(t *testing.T) {
 			serveEcho(l)
 			s, rec, logs := newServer(t)
 			onlyDot2, _ := acl.ParseList([]string{"127.0.0.2/32"}, nil)
-			if err := s.Apply([]mapper.Rule{{Name: "b", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()},
+			if err := s.Apply([]mapper.Rule{{Name: "b", Type: mapper.TCP, Listen: testListen, To: []string{up.String()},
 				Allow: onlyDot2, AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}); err != nil {
 				t.Fatal(err)
 			}
@@ -374,7 +374,7 @@ func TestProxyProtocolChain(t *testing.T) {
 			if err := s.Apply([]mapper.Rule{
 				{Name: "b", Type: mapper.TCP, Listen: b.String(), To: []string{up.String()},
 					Allow: onlyDot2, AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
-				{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{b.String()}, ProxyProtocol: version},
+				{Name: "a", Type: mapper.TCP, Listen: testListen, To: []string{b.String()}, ProxyProtocol: version},
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -403,7 +403,7 @@ func TestProxyProtocolChain(t *testing.T) {
 		l, up := porttest.ListenTCP(t)
 		serveEcho(l)
 		s, _, _ := newServer(t)
-		if err := s.Apply([]mapper.Rule{{Name: "b", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()},
+		if err := s.Apply([]mapper.Rule{{Name: "b", Type: mapper.TCP, Listen: testListen, To: []string{up.String()},
 			AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +426,7 @@ func TestMaxConnsRefused(t *testing.T) {
 	l, up := porttest.ListenTCP(t)
 	serveEcho(l)
 	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "one", Type: mapper.TCP, Listen: "127.0.0.1:0", To: []string{up.String()}, MaxConns: 1}}); err != nil {
+	if err := s.Apply([]mapper.Rule{{Name: "one", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, MaxConns: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	addr := s.Addrs("one")[0].String()
@@ -458,7 +458,7 @@ func TestDownDestinationComesBack(t *testing.T) {
 	dead, deadAddr := porttest.ListenTCP(t)
 	dead.Close()
 	s, _, logs := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "hc", Type: mapper.TCP, Listen: "127.0.0.1:0",
+	if err := s.Apply([]mapper.Rule{{Name: "hc", Type: mapper.TCP, Listen: testListen,
 		To: []string{deadAddr.String(), goodAddr.String()}, DownTime: 200 * time.Millisecond}}); err != nil {
 		t.Fatal(err)
 	}
@@ -550,3 +550,8 @@ func TestLoopRefused(t *testing.T) {
 		t.Error("the looping rule runs")
 	}
 }
+
+// testListen is where the tests' mappings listen: a loopback address of
+// its own, so that port scans of 127.0.0.1 by other packages' tests
+// running at the same time do not add connections to the counts.
+const testListen = "127.88.0.1:0"

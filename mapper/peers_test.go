@@ -82,13 +82,13 @@ func TestIperf3ThroughTCPMapping(t *testing.T) {
 
 	waitListening(t, port) // before the mapping listens, which could not answer for it then
 	s, rec, logs := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "iperf", Type: mapper.TCP, Listen: "127.0.0.1:0",
+	if err := s.Apply([]mapper.Rule{{Name: "iperf", Type: mapper.TCP, Listen: testListen,
 		To: []string{fmt.Sprintf("127.0.0.1:%d", port)}}}); err != nil {
 		t.Fatal(err)
 	}
 	mp := s.Addrs("iperf")[0]
 	const size = 64 << 20
-	out, err := exec.Command(iperf, "-c", "127.0.0.1", "-p", strconv.Itoa(int(mp.Port())), "-n", strconv.Itoa(size), "-J").Output()
+	out, err := exec.Command(iperf, "-c", mp.Addr().String(), "-p", strconv.Itoa(int(mp.Port())), "-n", strconv.Itoa(size), "-J").Output()
 	if err != nil {
 		t.Fatalf("iperf3 client: %v\n%s", err, out)
 	}
@@ -147,7 +147,7 @@ func TestDigThroughUDPMapping(t *testing.T) {
 	defer func() { cancel(); d.Wait() }()
 
 	s, rec, logs := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "dns", Type: mapper.UDP, Listen: "127.0.0.1:0",
+	if err := s.Apply([]mapper.Rule{{Name: "dns", Type: mapper.UDP, Listen: testListen,
 		To: []string{fmt.Sprintf("127.0.0.1:%d", port)}, UDPIdleTimeout: 300 * time.Millisecond}}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestDigThroughUDPMapping(t *testing.T) {
 	var out []byte
 	var err error
 	for try := 0; try < 20; try++ {
-		out, err = exec.Command(dig, "@127.0.0.1", "-p", strconv.Itoa(int(mp.Port())), "test.example", "A", "+short", "+tries=1", "+time=1").Output()
+		out, err = exec.Command(dig, "@"+mp.Addr().String(), "-p", strconv.Itoa(int(mp.Port())), "test.example", "A", "+short", "+tries=1", "+time=1").Output()
 		if err == nil && strings.TrimSpace(string(out)) != "" {
 			break
 		}
