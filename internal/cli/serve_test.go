@@ -378,3 +378,30 @@ knock = "later"
 		t.Errorf("good file: exit %d, %q", code, stdout)
 	}
 }
+
+func TestMapTCPWithMetrics(t *testing.T) {
+	echo := echoServer(t)
+	lst := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
+	mx := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
+	m := runBG(t, "map", lst, echo, "--allow", "127.0.0.0/8", "--metrics", mx, "--name", "m1", "--log-format", "json")
+	waitFor(t, "the mapping", func() bool { return dialable(lst) })
+	c, err := net.Dial("tcp", lst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := echoOnce(c, "hello mapping"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, "the byte counters", func() bool {
+		text := metricsText(t, mx)
+		return hasMetric(text, `ports_map_bytes_total{direction="up",rule="m1"}`, 13) &&
+			hasMetric(text, `ports_map_bytes_total{direction="down",rule="m1"}`, 13)
+	})
+	waitFor(t, "the JSON conn end line", func() bool {
+		return strings.Contains(m.stderr.String(), `"msg":"conn end","rule":"m1"`)
+	})
+	if code := m.stop(t); code != 0 {
+		t.Errorf("ports map exited %d:\n%s", code, m.stderr)
+	}
+}
