@@ -90,7 +90,11 @@ func Relay(ctx context.Context, client, upstream *net.TCPConn, cfg *RelayConfig)
 
 	var st Stats
 	if len(cfg.Pending) > 0 {
+		if r.idle > 0 {
+			upstream.SetWriteDeadline(time.Now().Add(r.idle))
+		}
 		n, err := upstream.Write(cfg.Pending)
+		upstream.SetWriteDeadline(time.Time{})
 		st.Up += int64(n)
 		if r.prog != nil {
 			r.prog(int64(n), 0)
