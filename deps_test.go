@@ -40,6 +40,18 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./scan/probe", direct: []string{"os", "os/exec", "net", "syscall", "unsafe"}}, // payloads and parsers only: no I/O, std only
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
+		// Issue 6 (engineer P): the proxy building blocks.
+		{pkg: "./acl", direct: []string{"os", "os/exec"}, deps: []string{"os/exec"}},                                                         // std only
+		{pkg: "./proxyproto", direct: []string{"net", "os", "syscall"}, deps: []string{"net", "os/exec"}},                                    // std + root; netip only
+		{pkg: "./socks", direct: []string{"os", "os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/mapper"}},     // std + acl
+		{pkg: "./httpproxy", direct: []string{"os", "os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/mapper"}}, // std (net/http) + acl + root
+		{pkg: "./mapper", direct: []string{"os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/socktable",
+			"github.com/prometheus/client_golang/prometheus", "github.com/BurntSushi/toml"}, allowed: []string{"golang.org/x/sys/", "golang.org/x/net/"}}, // std, x/sys, x/net (ipv4/ipv6 batches) + acl, socks, httpproxy, proxyproto; no Prometheus, no TOML
+		{pkg: "./mapper/config", direct: []string{"os/exec"}, deps: []string{mod + "/scan", mod + "/capture"},
+			allowed: []string{"github.com/BurntSushi/toml", "golang.org/x/sys/", "golang.org/x/net/"}},
+		{pkg: "./mapper/metrics", deps: []string{mod + "/scan", mod + "/capture"},
+			allowed: []string{"github.com/prometheus/", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
+				"go.yaml.in/yaml", "google.golang.org/protobuf", "golang.org/x/sys/", "golang.org/x/net/", "github.com/kylelemons/godebug"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {

@@ -105,6 +105,9 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 		newFlowsCmd(),
 		newCaptureCmd(),
 		newScanCmd(),
+		newMapCmd(),
+		newProxyCmd(),
+		newServeCmd(),
 		newVersionCmd(),
 	)
 	wrapRunE(root)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -13,41 +14,57 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// scanListeners opens n listeners on random ports of addr and returns a
-// port range LO-HI of width 8 or more that holds them, and their ports.
-// The ports are close together, in a random window below the usual
-// ephemeral range (32768 up): listeners of other programs on this
-// machine, which mostly get ephemeral ports, are then unlikely to be in
-// the range and count as unexpected open ports.
+// scanListeners opens n listeners on adjacent ports of addr and returns
+// a port range LO-HI of width 8 or more that holds them, and their ports.
+// The ports lie in 1030-4999: below the ephemeral range, where other
+// tests' port-0 listeners land, below the scan package's test ranges
+// (10000 and up) and the mapper tests' peers (5000-9999), so that tests
+// of other packages running at the same time neither show up as open in
+// the range nor get scanned.
 func scanListeners(t *testing.T, addr string, n int) (lo, hi int, open []int) {
 	t.Helper()
-	base := 10000 + rand.IntN(32768-10000-8*n-16)
-	for i := range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(base+8*i+rand.IntN(8))))
-		if err != nil {
-			l, err = net.Listen("tcp", net.JoinHostPort(addr, "0"))
-		}
-		if err != nil {
-			t.Skipf("cannot listen on %s: %v", addr, err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
+	for try := 0; try < 100 && len(open) < n; try++ {
+		base := 1030 + rand.IntN(5000-1030-n)
+		var ls []net.Listener
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(p)))
+			if err != nil {
+				if try == 0 && p == base && !errors.Is(err, syscall.EADDRINUSE) {
+					t.Skipf("cannot listen on %s: %v", addr, err)
 				}
-				c.Close()
+				break
 			}
-		}()
-		open = append(open, l.Addr().(*net.TCPAddr).Port)
+			ls = append(ls, l)
+		}
+		if len(ls) < n {
+			for _, l := range ls {
+				l.Close()
+			}
+			continue
+		}
+		for _, l := range ls {
+			t.Cleanup(func() { l.Close() })
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+			open = append(open, l.Addr().(*net.TCPAddr).Port)
+		}
 	}
-	slices.Sort(open)
+	if len(open) < n {
+		t.Skipf("found no %d adjacent free ports on %s", n, addr)
+	}
 	lo, hi = max(open[0]-3, 1), min(open[len(open)-1]+3, 65535)
 	return lo, hi, open
 }

@@ -1,0 +1,435 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	ossignal "os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/acl"
+	"github.com/portkit/ports/mapper"
+	"github.com/portkit/ports/mapper/config"
+	"github.com/portkit/ports/mapper/metrics"
+)
+
+// runFlags are the flags of every command that runs rules.
+type runFlags struct {
+	logFormat string
+	metrics   string
+}
+
+func (f *runFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on ADDR (HOST:PORT) at /metrics")
+}
+
+func (f *runFlags) check() error {
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return usagef("--log-format %q: want text or json", f.logFormat)
+	}
+	if f.metrics != "" {
+		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
+			return usagef("--metrics %q is not HOST:PORT", f.metrics)
+		}
+	}
+	return nil
+}
+
+// ruleFlags are the rule settings shared by `ports map` and `ports proxy`.
+type ruleFlags struct {
+	name              string
+	allow, deny       []string
+	bind              string
+	maxConns          int
+	maxConnsPerSource int
+	idleTimeout       time.Duration
+	finTimeout        time.Duration
+	handshakeTimeout  time.Duration
+	acceptProxyFrom   []string
+}
+
+func (f *ruleFlags) add(fs *pflag.FlagSet, defName string) {
+	fs.StringVar(&f.name, "name", defName, "rule name in logs and metrics")
+	fs.StringArrayVar(&f.allow, "allow", nil, "client CIDR allowed (repeatable; an address means /32 or /128)")
+	fs.StringArrayVar(&f.deny, "deny", nil, "client CIDR denied even if allowed (repeatable)")
+	fs.StringVar(&f.bind, "bind", "", "local address of upstream connections")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "connections at once (0: 10000)")
+	fs.IntVar(&f.maxConnsPerSource, "max-conns-per-source", 0, "connections at once per client address (0: no limit)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "end a connection idle this long (0: 5m)")
+	fs.DurationVar(&f.finTimeout, "fin-timeout", 0, "end a half-closed connection after this long (0: 30s)")
+	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", 0, "deadline of each handshake phase (0: 10s)")
+	fs.StringArrayVar(&f.acceptProxyFrom, "accept-proxy-from", nil, "CIDR of peers that must send a PROXY protocol header (repeatable)")
+}
+
+func (f *ruleFlags) fill(r *mapper.Rule) error {
+	r.Name = f.name
+	if len(f.allow) > 0 || len(f.deny) > 0 {
+		if len(f.allow) == 0 {
+			return usagef("--deny without --allow: an empty allow-list lets nobody in")
+		}
+		l, err := acl.ParseList(f.allow, f.deny)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		r.Allow = l
+	}
+	if f.bind != "" {
+		a, err := netip.ParseAddr(f.bind)
+		if err != nil {
+			return usagef("--bind %q is not an IP address", f.bind)
+		}
+		r.Bind = a
+	}
+	for _, s := range f.acceptProxyFrom {
+		p, err := acl.ParsePrefix(s)
+		if err != nil {
+			return usagef("--accept-proxy-from: %v", err)
+		}
+		r.AcceptProxyFrom = append(r.AcceptProxyFrom, p)
+	}
+	if f.maxConns < 0 || f.maxConnsPerSource < 0 {
+		return usagef("--max-conns and --max-conns-per-source must not be negative")
+	}
+	r.MaxConns, r.MaxConnsPerSource = f.maxConns, f.maxConnsPerSource
+	r.IdleTimeout, r.FinTimeout, r.HandshakeTimeout = f.idleTimeout, f.finTimeout, f.handshakeTimeout
+	return nil
+}
+
+// validateCLI checks a rule from the command line, turning its problems
+// into usage errors that name the flags.
+func validateCLI(r *mapper.Rule) error {
+	err := r.Validate()
+	if err == nil {
+		return nil
+	}
+	var oe *mapper.OpenRelayError
+	if errors.As(err, &oe) {
+		what := "--allow"
+		if oe.Proxy {
+			what = "--allow and no --auth"
+		}
+		return usagef("rule %q listens on %s but names no %s: %v", oe.Rule, oe.Listen, what, mapper.ErrOpenRelay)
+	}
+	var re *mapper.RuleError
+	if errors.As(err, &re) {
+		return usagef("%s: %v", re.Field, re.Err)
+	}
+	return usagef("%v", err)
+}
+
+func newMapCmd() *cobra.Command {
+	var (
+		rf            ruleFlags
+		run           runFlags
+		proxyProtocol string
+	)
+	cmd := &cobra.Command{
+		Use:   "map [tcp|udp] LISTEN DEST... [flags]",
+		Short: "Forward a local port to one or more destinations",
+		Long: `Forward every TCP connection (or UDP session) arriving on LISTEN to DEST.
+
+LISTEN is HOST:PORT, :PORT (every address) or IFACE:PORT (the interface's
+IPv4 and IPv6 addresses, link-local IPv6 excepted). Several DESTs are used
+round-robin; one whose dial fails is skipped for 10s and re-checked.
+
+A mapping that listens on anything but loopback must name who may use it
+with --allow, or it refuses to start: no open relay by accident.
+
+TCP bytes are moved by the kernel (splice) between the two sockets.
+Each connection end is logged with its bytes each way and duration.
+Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
+		Example: `  ports map 127.0.0.1:8080 127.0.0.1:80
+  ports map :8080 10.0.0.5:80 10.0.0.6:80 --allow 192.168.1.0/24
+  ports map udp 127.0.0.1:5353 127.0.0.1:53
+  ports map eth0:2222 10.0.0.7:22 --allow 10.0.0.0/8 --proxy-protocol v2 --metrics 127.0.0.1:9100`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := run.check(); err != nil {
+				return err
+			}
+			r := mapper.Rule{Type: mapper.TCP}
+			if len(args) > 0 && (args[0] == "tcp" || args[0] == "udp") {
+				r.Type, _ = mapper.ParseType(args[0])
+				args = args[1:]
+			}
+			if len(args) < 2 {
+				return usagef("need LISTEN and at least one DEST")
+			}
+			r.Listen, r.To = args[0], args[1:]
+			if err := rf.fill(&r); err != nil {
+				return err
+			}
+			switch proxyProtocol {
+			case "":
+			case "v1":
+				r.ProxyProtocol = 1
+			case "v2":
+				r.ProxyProtocol = 2
+			default:
+				return usagef("--proxy-protocol %q: want v1 or v2", proxyProtocol)
+			}
+			if err := validateCLI(&r); err != nil {
+				return err
+			}
+			return runRules(cmd.Context(), cmd.ErrOrStderr(), run, []mapper.Rule{r}, nil, "")
+		},
+	}
+	rf.add(cmd.Flags(), "map")
+	run.add(cmd.Flags())
+	cmd.Flags().StringVar(&proxyProtocol, "proxy-protocol", "", "send a PROXY protocol header (v1 or v2) to the destination first")
+	return cmd
+}
+
+func newProxyCmd() *cobra.Command {
+	var (
+		rf           ruleFlags
+		run          runFlags
+		auth         []string
+		allowDest    []string
+		connectPorts string
+	)
+	cmd := &cobra.Command{
+		Use:   "proxy http|socks5 LISTEN [flags]",
+		Short: "Run an HTTP or SOCKS5 proxy",
+		Long: `Run a forward proxy on LISTEN: http (CONNECT and absolute-URI requests) or
+socks5 (SOCKS5 CONNECT and UDP ASSOCIATE, and SOCKS4/4a without --auth).
+
+Destinations are checked on the IP actually dialled: loopback, private,
+link-local, CGNAT, ULA and their IPv4-mapped forms are refused unless
+--allow-dest covers them. HTTP CONNECT reaches port 443 only, unless
+--connect-ports. A proxy listening on anything but loopback needs --allow
+or --auth, or it refuses to start.`,
+		Example: `  ports proxy socks5 127.0.0.1:1080
+  ports proxy http :3128 --auth alice:secret --allow 192.168.0.0/16
+  ports proxy http 127.0.0.1:3128 --allow-dest 10.0.0.0/8 --connect-ports 443,8443`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := run.check(); err != nil {
+				return err
+			}
+			if len(args) != 2 {
+				return usagef("need http|socks5 and LISTEN")
+			}
+			var r mapper.Rule
+			switch args[0] {
+			case "http":
+				r.Type = mapper.HTTP
+			case "socks5", "socks":
+				r.Type = mapper.SOCKS5
+			default:
+				return usagef("unknown proxy type %q: want http or socks5", args[0])
+			}
+			r.Listen = args[1]
+			if err := rf.fill(&r); err != nil {
+				return err
+			}
+			for _, a := range auth {
+				u, p, ok := cutUserPass(a)
+				if !ok {
+					return usagef("--auth wants user:pass")
+				}
+				if r.Users == nil {
+					r.Users = map[string]string{}
+				}
+				r.Users[u] = p
+			}
+			for _, s := range allowDest {
+				p, err := acl.ParsePrefix(s)
+				if err != nil {
+					return usagef("--allow-dest: %v", err)
+				}
+				r.AllowDest = append(r.AllowDest, p)
+			}
+			if connectPorts != "" {
+				if r.Type != mapper.HTTP {
+					return usagef("--connect-ports is for http proxies")
+				}
+				set, err := ports.ParseSet(connectPorts, nil)
+				if err != nil {
+					return usagef("--connect-ports: %v", err)
+				}
+				r.ConnectPorts = set
+			}
+			if err := validateCLI(&r); err != nil {
+				return err
+			}
+			return runRules(cmd.Context(), cmd.ErrOrStderr(), run, []mapper.Rule{r}, nil, "")
+		},
+	}
+	rf.add(cmd.Flags(), "proxy")
+	run.add(cmd.Flags())
+	cmd.Flags().StringArrayVar(&auth, "auth", nil, "require this user:pass (repeatable)")
+	cmd.Flags().StringArrayVar(&allowDest, "allow-dest", nil, "destination CIDR allowed although not global (repeatable)")
+	cmd.Flags().StringVar(&connectPorts, "connect-ports", "", "ports CONNECT may reach (http; default 443)")
+	return cmd
+}
+
+func cutUserPass(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return s[:i], s[i+1:], i > 0
+		}
+	}
+	return "", "", false
+}
+
+func newServeCmd() *cobra.Command {
+	var (
+		run      runFlags
+		file     string
+		check    bool
+		watch    bool
+		interval time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve -c FILE [flags]",
+		Short: "Run the mappings and proxies of a TOML file",
+		Long: `Run every [[rule]] of a TOML file (see the mapper/config package for keys).
+
+--check validates the file, prints every problem as FILE:LINE: ... and
+exits 1 if there is any. SIGHUP, and with --watch a change of the file's
+content, reloads it: unchanged rules keep running with their connections,
+changed ones restart, removed ones stop accepting and let their TCP
+connections finish; a file with problems keeps the old rules and logs why.`,
+		Example: `  ports serve -c ports.toml --check
+  ports serve -c ports.toml --watch --log-format json --metrics 127.0.0.1:9100`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := run.check(); err != nil {
+				return err
+			}
+			if file == "" {
+				return usagef("-c FILE is required")
+			}
+			if interval <= 0 {
+				return usagef("--watch-interval must be positive")
+			}
+			rules, err := config.Load(file)
+			if err != nil {
+				var ce *config.Error
+				if errors.As(err, &ce) {
+					for _, p := range ce.Problems {
+						fmt.Fprintln(cmd.ErrOrStderr(), p.String())
+					}
+					return errSilent
+				}
+				return err
+			}
+			if check {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rules, no problems\n", file, len(rules))
+				return nil
+			}
+			w := ""
+			if watch {
+				w = file
+			}
+			return runRules(cmd.Context(), cmd.ErrOrStderr(), run, rules, func() ([]mapper.Rule, error) { return config.Load(file) }, w, interval)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&file, "config", "c", "", "the TOML rule file")
+	fs.BoolVar(&check, "check", false, "only validate the file")
+	fs.BoolVar(&watch, "watch", false, "reload when the file's content changes")
+	fs.DurationVar(&interval, "watch-interval", time.Second, "how often --watch looks at the file")
+	run.add(fs)
+	return cmd
+}
+
+// runRules runs rules until ctx ends. reload, if not nil, gives the new
+// rules on SIGHUP, and when watch names a file, when its content changes.
+func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mapper.Rule, reload func() ([]mapper.Rule, error), watch string, interval ...time.Duration) error {
+	var h slog.Handler
+	if run.logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, nil)
+	} else {
+		h = slog.NewTextHandler(stderr, nil)
+	}
+	log := slog.New(h)
+	cfg := &mapper.Config{Logger: log}
+	if run.metrics != "" {
+		m := metrics.New()
+		cfg.Observer = m
+		ln, err := net.Listen("tcp", run.metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.Handler())
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+		log.Info("metrics", "addr", ln.Addr().String())
+	}
+	// SIGHUP is caught before the listeners open, so whoever sees them
+	// may signal a reload.
+	hup := make(chan os.Signal, 1)
+	if reload != nil {
+		ossignal.Notify(hup, syscall.SIGHUP)
+		defer ossignal.Stop(hup)
+	}
+	srv := mapper.New(cfg)
+	if err := srv.Apply(rules); err != nil {
+		srv.Close()
+		return err
+	}
+	var tick <-chan time.Time
+	var sum [32]byte
+	if watch != "" {
+		every := time.Second
+		if len(interval) > 0 {
+			every = interval[0]
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+		sum = fileSum(watch)
+	}
+	doReload := func(why string) {
+		rs, err := reload()
+		if err == nil {
+			err = srv.Apply(rs)
+		}
+		if err != nil {
+			log.Error("reload failed; the old rules keep running", "trigger", why, "err", err.Error())
+			return
+		}
+		log.Info("reloaded", "trigger", why, "rules", len(rs))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+			return nil
+		case <-hup:
+			doReload("SIGHUP")
+		case <-tick:
+			if s := fileSum(watch); s != sum {
+				sum = s
+				doReload("file changed")
+			}
+		}
+	}
+}
+
+func fileSum(path string) [32]byte {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(data)
+}

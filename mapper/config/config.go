@@ -1,0 +1,438 @@
+// Package config reads the TOML rule file of `ports serve` into
+// mapper.Rule values, reporting every problem with its file and line.
+//
+// A file is a list of [[rule]] tables:
+//
+//	[[rule]]
+//	name   = "web"
+//	type   = "tcp"                 # tcp, udp, http or socks5
+//	listen = "eth0:8080"           # HOST:PORT, :PORT or IFACE:PORT
+//	to     = ["10.0.0.5:80", "10.0.0.6:80"]
+//	allow  = ["192.168.1.0/24"]
+//
+// Keys: name, type, listen, to, bind, allow, deny, allow_dest, auth (list
+// of "user:pass"), users_file (lines of user:pass, # comments, relative to
+// the config file), max_conns, max_conns_per_source, handshake_timeout,
+// dial_timeout, idle_timeout, fin_timeout (Go durations such as "30s"),
+// proxy_protocol ("v1" or "v2"), accept_proxy_from, connect_ports (a port
+// set such as "443,8443"), udp_session_cap, udp_idle_timeout. Any other
+// key is an error.
+//
+// Line numbers: TOML syntax and type errors carry the decoder's
+// position. The decoder does not expose the positions of keys, so for
+// unknown keys and invalid values the line is found by a small scan of
+// the file: it counts [[rule]] headers and records the line of each
+// "key =" in each rule (lines inside multi-line strings are skipped). A
+// problem with one element of a list is reported at its key's line.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/acl"
+	"github.com/portkit/ports/mapper"
+)
+
+// RuleConfig is one [[rule]] table as written.
+type RuleConfig struct {
+	Name              string   `toml:"name"`
+	Type              string   `toml:"type"`
+	Listen            string   `toml:"listen"`
+	To                []string `toml:"to"`
+	Bind              string   `toml:"bind"`
+	Allow             []string `toml:"allow"`
+	Deny              []string `toml:"deny"`
+	AllowDest         []string `toml:"allow_dest"`
+	Auth              []string `toml:"auth"`
+	UsersFile         string   `toml:"users_file"`
+	MaxConns          int      `toml:"max_conns"`
+	MaxConnsPerSource int      `toml:"max_conns_per_source"`
+	HandshakeTimeout  string   `toml:"handshake_timeout"`
+	DialTimeout       string   `toml:"dial_timeout"`
+	IdleTimeout       string   `toml:"idle_timeout"`
+	FinTimeout        string   `toml:"fin_timeout"`
+	ProxyProtocol     string   `toml:"proxy_protocol"`
+	AcceptProxyFrom   []string `toml:"accept_proxy_from"`
+	ConnectPorts      string   `toml:"connect_ports"`
+	UDPSessionCap     int      `toml:"udp_session_cap"`
+	UDPIdleTimeout    string   `toml:"udp_idle_timeout"`
+}
+
+type file struct {
+	Rule []RuleConfig `toml:"rule"`
+}
+
+// Problem is one thing wrong in a config file.
+type Problem struct {
+	File string
+	Line int    // 0 when unknown
+	Rule string // the rule's name, or ""
+	Key  string // the key, or ""
+	Msg  string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	b.WriteString(": ")
+	if p.Rule != "" {
+		fmt.Fprintf(&b, "rule %q: ", p.Rule)
+	}
+	if p.Key != "" {
+		b.WriteString(p.Key + ": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error is every problem of a file; errors.As finds it.
+type Error struct {
+	Problems []Problem
+}
+
+// Error gives the first problem and how many more there are, on one line.
+func (e *Error) Error() string {
+	s := e.Problems[0].String()
+	if n := len(e.Problems) - 1; n > 0 {
+		s += fmt.Sprintf(" (and %d more problem", n)
+		if n > 1 {
+			s += "s"
+		}
+		s += ")"
+	}
+	return s
+}
+
+// Load reads and parses a config file.
+func Load(path string) ([]mapper.Rule, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+// Parse parses config data; name is the file name used in problems and
+// to resolve users_file. The error, if any, is an *Error listing every
+// problem found (a syntax error stops the parse at the first one).
+func Parse(name string, data []byte) ([]mapper.Rule, error) {
+	var f file
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&f)
+	if err != nil {
+		p := Problem{File: name, Msg: err.Error()}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			p.Line, p.Msg = pe.Position.Line, pe.Message
+		} else if m := lineRE.FindStringSubmatch(err.Error()); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+		}
+		p.Msg = strings.TrimPrefix(p.Msg, "toml: ")
+		return nil, &Error{Problems: []Problem{p}}
+	}
+	idx := scanLines(data)
+	var probs []Problem
+	for _, k := range md.Undecoded() {
+		key := k[len(k)-1]
+		if len(k) == 2 && k[0] == "rule" {
+			found := false
+			for i, r := range idx.rules {
+				if line, ok := r[key]; ok {
+					probs = append(probs, Problem{File: name, Line: line, Rule: ruleName(f.Rule, i), Key: key, Msg: "unknown key"})
+					found = true
+				}
+			}
+			if found {
+				continue
+			}
+		}
+		probs = append(probs, Problem{File: name, Line: idx.anyKey(key), Key: k.String(), Msg: "unknown key"})
+	}
+	if len(f.Rule) == 0 && len(probs) == 0 {
+		probs = append(probs, Problem{File: name, Msg: "no [[rule]] tables"})
+	}
+	var rules []mapper.Rule
+	seen := map[string]int{}
+	for i, rc := range f.Rule {
+		lines := map[string]int{}
+		if i < len(idx.rules) {
+			lines = idx.rules[i]
+		}
+		at := func(key string) int {
+			if l, ok := lines[key]; ok {
+				return l
+			}
+			if i < len(idx.headers) {
+				return idx.headers[i]
+			}
+			return 0
+		}
+		label := rc.Name
+		if label == "" {
+			label = fmt.Sprintf("#%d", i+1)
+		}
+		add := func(key string, err error) {
+			probs = append(probs, Problem{File: name, Line: at(key), Rule: label, Key: key, Msg: strings.TrimPrefix(err.Error(), key+": ")})
+		}
+		r, ok := convert(name, rc, add)
+		if rc.Name != "" {
+			if first, dup := seen[rc.Name]; dup {
+				add("name", fmt.Errorf("the name is taken by the rule at line %d", first))
+				ok = false
+			} else {
+				seen[rc.Name] = at("name")
+			}
+		}
+		if !ok {
+			continue
+		}
+		if err := r.Validate(); err != nil {
+			key := ""
+			var re *mapper.RuleError
+			var oe *mapper.OpenRelayError
+			switch {
+			case errors.As(err, &re):
+				key, err = re.Field, re.Err
+			case errors.As(err, &oe):
+				key = "listen"
+				err = fmt.Errorf("%s is not loopback but the rule names no allow%s: %w", oe.Listen,
+					map[bool]string{true: " and no auth", false: ""}[oe.Proxy], mapper.ErrOpenRelay)
+			}
+			add(key, err)
+			continue
+		}
+		rules = append(rules, r)
+	}
+	if len(probs) > 0 {
+		return nil, &Error{Problems: probs}
+	}
+	return rules, nil
+}
+
+func ruleName(rs []RuleConfig, i int) string {
+	if i < len(rs) && rs[i].Name != "" {
+		return rs[i].Name
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+// convert turns a RuleConfig into a Rule, reporting each bad value.
+func convert(name string, rc RuleConfig, add func(key string, err error)) (mapper.Rule, bool) {
+	ok := true
+	bad := func(key string, err error) { add(key, err); ok = false }
+	r := mapper.Rule{Name: rc.Name, Listen: rc.Listen, To: rc.To,
+		MaxConns: rc.MaxConns, MaxConnsPerSource: rc.MaxConnsPerSource, UDPSessionCap: rc.UDPSessionCap}
+	if rc.Name == "" {
+		bad("name", errors.New("missing"))
+	}
+	if rc.Type == "" {
+		bad("type", errors.New("missing (tcp, udp, http or socks5)"))
+	} else if t, err := mapper.ParseType(rc.Type); err != nil {
+		bad("type", err)
+	} else {
+		r.Type = t
+	}
+	if rc.Listen == "" {
+		bad("listen", errors.New("missing"))
+	}
+	if rc.Bind != "" {
+		a, err := netip.ParseAddr(rc.Bind)
+		if err != nil {
+			bad("bind", fmt.Errorf("%q is not an IP address", rc.Bind))
+		}
+		r.Bind = a
+	}
+	if len(rc.Allow) > 0 || len(rc.Deny) > 0 {
+		l, err := acl.ParseList(rc.Allow, rc.Deny)
+		if err != nil {
+			key := "allow"
+			for _, d := range rc.Deny {
+				if _, e := acl.ParsePrefix(d); e != nil {
+					key = "deny"
+				}
+			}
+			bad(key, err)
+		} else if len(rc.Allow) > 0 {
+			r.Allow = l
+		} else {
+			bad("deny", errors.New("deny without allow: an empty allow-list lets nobody in"))
+		}
+	}
+	prefixes := func(key string, ss []string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range ss {
+			p, err := acl.ParsePrefix(s)
+			if err != nil {
+				bad(key, err)
+				continue
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	r.AllowDest = prefixes("allow_dest", rc.AllowDest)
+	r.AcceptProxyFrom = prefixes("accept_proxy_from", rc.AcceptProxyFrom)
+	users := map[string]string{}
+	for _, a := range rc.Auth {
+		u, p, found := strings.Cut(a, ":")
+		if !found || u == "" {
+			bad("auth", fmt.Errorf("%q is not user:pass", redact(a)))
+			continue
+		}
+		users[u] = p
+	}
+	if rc.UsersFile != "" {
+		path := rc.UsersFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(name), path)
+		}
+		if err := readUsers(path, users); err != nil {
+			bad("users_file", err)
+		}
+	}
+	if len(users) > 0 {
+		r.Users = users
+	}
+	dur := func(key, s string) time.Duration {
+		if s == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			bad(key, fmt.Errorf("%q is not a positive duration such as \"30s\"", s))
+		}
+		return d
+	}
+	r.HandshakeTimeout = dur("handshake_timeout", rc.HandshakeTimeout)
+	r.DialTimeout = dur("dial_timeout", rc.DialTimeout)
+	r.IdleTimeout = dur("idle_timeout", rc.IdleTimeout)
+	r.FinTimeout = dur("fin_timeout", rc.FinTimeout)
+	r.UDPIdleTimeout = dur("udp_idle_timeout", rc.UDPIdleTimeout)
+	switch rc.ProxyProtocol {
+	case "":
+	case "v1", "1":
+		r.ProxyProtocol = 1
+	case "v2", "2":
+		r.ProxyProtocol = 2
+	default:
+		bad("proxy_protocol", fmt.Errorf("%q is not v1 or v2", rc.ProxyProtocol))
+	}
+	if rc.ConnectPorts != "" {
+		set, err := ports.ParseSet(rc.ConnectPorts, nil)
+		if err != nil {
+			bad("connect_ports", err)
+		}
+		r.ConnectPorts = set
+		if r.Type != mapper.HTTP && r.Type != 0 {
+			bad("connect_ports", errors.New("only http rules take connect_ports"))
+		}
+	}
+	return r, ok
+}
+
+// redact hides a password in an error message.
+func redact(s string) string {
+	if u, _, ok := strings.Cut(s, ":"); ok {
+		return u + ":***"
+	}
+	if len(s) > 3 {
+		return s[:3] + "..."
+	}
+	return s
+}
+
+// readUsers reads user:pass lines (# comments, blank lines ignored).
+func readUsers(path string, into map[string]string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		u, p, ok := strings.Cut(line, ":")
+		if !ok || u == "" {
+			return fmt.Errorf("%s:%d: not user:pass", path, n)
+		}
+		into[u] = p
+	}
+	return sc.Err()
+}
+
+// lineIndex is where [[rule]] headers and their keys are.
+type lineIndex struct {
+	headers []int            // line of each [[rule]]
+	rules   []map[string]int // key → line, per rule
+	all     map[string]int   // first line of each key anywhere
+}
+
+var (
+	ruleHeaderRE = regexp.MustCompile(`^\s*\[\[\s*rule\s*\]\]`)
+	tableRE      = regexp.MustCompile(`^\s*\[`)
+	keyRE        = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+|"[^"]*"|'[^']*')\s*=`)
+)
+
+func scanLines(data []byte) *lineIndex {
+	idx := &lineIndex{all: map[string]int{}}
+	inRule := false
+	var multi string // the closing quotes of a multi-line string we are in
+	for n, line := range strings.Split(string(data), "\n") {
+		lineNo := n + 1
+		if multi != "" {
+			if strings.Count(line, multi)%2 == 1 {
+				multi = ""
+			}
+			continue
+		}
+		switch {
+		case ruleHeaderRE.MatchString(line):
+			idx.headers = append(idx.headers, lineNo)
+			idx.rules = append(idx.rules, map[string]int{})
+			inRule = true
+			continue
+		case tableRE.MatchString(line) && !keyRE.MatchString(line):
+			inRule = false
+			continue
+		}
+		if m := keyRE.FindStringSubmatch(line); m != nil {
+			key := strings.Trim(m[1], `"'`)
+			if _, ok := idx.all[key]; !ok {
+				idx.all[key] = lineNo
+			}
+			if inRule {
+				r := idx.rules[len(idx.rules)-1]
+				if _, ok := r[key]; !ok {
+					r[key] = lineNo
+				}
+			}
+		}
+		for _, q := range []string{`"""`, `'''`} {
+			if strings.Count(line, q)%2 == 1 {
+				multi = q
+			}
+		}
+	}
+	return idx
+}
+
+func (idx *lineIndex) anyKey(key string) int { return idx.all[key] }

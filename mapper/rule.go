@@ -1,0 +1,306 @@
+package mapper
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portkit/ports"
+)
+
+// Type is what a rule does with its connections.
+type Type uint8
+
+// Rule types.
+const (
+	TCP    Type = iota + 1 // TCP port mapping to To
+	UDP                    // UDP port mapping to To
+	HTTP                   // HTTP forward proxy (CONNECT and absolute URIs)
+	SOCKS5                 // SOCKS5 proxy (with SOCKS4/4a)
+)
+
+func (t Type) String() string {
+	switch t {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case HTTP:
+		return "http"
+	case SOCKS5:
+		return "socks5"
+	}
+	return "Type(" + strconv.Itoa(int(t)) + ")"
+}
+
+// ParseType parses "tcp", "udp", "http" or "socks5".
+func ParseType(s string) (Type, error) {
+	for _, t := range []Type{TCP, UDP, HTTP, SOCKS5} {
+		if s == t.String() {
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown rule type %q (want tcp, udp, http or socks5)", s)
+}
+
+// SourceFilter decides which client addresses may use a rule;
+// *acl.List is one.
+type SourceFilter interface {
+	Permit(netip.Addr) bool
+}
+
+// Gate is a per-rule hook consulted for every new client (after the
+// source filter): when Allow returns false, the connection is closed
+// without a word. Port knocking plugs in here.
+type Gate interface {
+	Allow(netip.Addr) bool
+}
+
+// Rule is one mapping or proxy. Zero fields take the documented
+// defaults. The same model serves the command line and the config file.
+type Rule struct {
+	Name string // unique among the rules of a Server; required
+	Type Type   // required
+
+	// Listen is HOST:PORT where HOST is an IP address, empty (every
+	// address, IPv4 and IPv6), or a network interface name, which means
+	// every IPv4 and IPv6 address the interface has when the rule starts
+	// (IPv6 link-local addresses excepted).
+	Listen string
+	// To are the destinations (HOST:PORT, host names resolved at each
+	// dial) of TCP and UDP mappings, used round-robin; a destination
+	// whose dial fails is skipped for DownTime, and re-checked.
+	To []string
+	// Bind, if valid, is the local address of upstream connections.
+	Bind netip.Addr
+
+	// Allow filters clients by source address. nil lets everyone in,
+	// which only a rule listening on loopback, or a proxy with Users,
+	// may do: see [OpenRelayError].
+	Allow SourceFilter
+	// Gate, if not nil, is consulted after Allow.
+	Gate Gate
+
+	// Users are the proxy users (name → password); empty means no
+	// authentication.
+	Users map[string]string
+	// AllowDest are destination prefixes a proxy may reach although
+	// they are loopback, private, link-local and so on (acl.Policy).
+	AllowDest []netip.Prefix
+	// ConnectPorts are the ports an HTTP proxy's CONNECT may reach; the
+	// zero Set means only 443.
+	ConnectPorts ports.Set
+
+	MaxConns          int           // connections at once; 0 means 10,000
+	MaxConnsPerSource int           // connections at once per client address; 0 means no limit
+	HandshakeTimeout  time.Duration // each handshake phase (PROXY header, proxy request); 0 means 10s
+	DialTimeout       time.Duration // upstream dial; 0 means 10s
+	IdleTimeout       time.Duration // 0 means DefaultIdleTimeout (5m); negative means none
+	FinTimeout        time.Duration // 0 means DefaultFinTimeout (30s); negative means none
+	DownTime          time.Duration // a destination whose dial failed is skipped this long; 0 means 10s
+
+	// ProxyProtocol is the PROXY protocol version (1 or 2) sent to
+	// upstreams first; 0 sends none.
+	ProxyProtocol int
+	// AcceptProxyFrom are the peers trusted to send a PROXY protocol
+	// header (v1 or v2): from them one is required and its source
+	// address is the client's. Others never have one read.
+	AcceptProxyFrom []netip.Prefix
+
+	UDPSessionCap  int           // UDP sessions at once; 0 means 1024
+	UDPIdleTimeout time.Duration // a UDP session ends after this long without a datagram; 0 means 60s
+}
+
+// Defaults.
+const (
+	DefaultMaxConns         = 10000
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultDownTime         = 10 * time.Second
+	DefaultUDPSessionCap    = 1024
+	DefaultUDPIdleTimeout   = 60 * time.Second
+)
+
+// ErrOpenRelay is wrapped by [OpenRelayError].
+var ErrOpenRelay = errors.New("refusing to be an open relay")
+
+// OpenRelayError is the refusal to start a rule that listens on an
+// address other than loopback without an allow-list or authentication.
+type OpenRelayError struct {
+	Rule   string
+	Listen string // the first non-loopback address
+	Proxy  bool   // the rule could have had auth
+}
+
+func (e *OpenRelayError) Error() string {
+	what := "allow-list"
+	if e.Proxy {
+		what = "allow-list and no auth"
+	}
+	return fmt.Sprintf("rule %q listens on %s but names no %s: %v", e.Rule, e.Listen, what, ErrOpenRelay)
+}
+
+func (e *OpenRelayError) Unwrap() error { return ErrOpenRelay }
+
+// RuleError is a rule that is not valid: Field names the wrong field
+// (as the config file spells it).
+type RuleError struct {
+	Rule  string
+	Field string
+	Err   error
+}
+
+func (e *RuleError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("rule %q: %v", e.Rule, e.Err)
+	}
+	return fmt.Sprintf("rule %q: %s: %v", e.Rule, e.Field, e.Err)
+}
+
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// Validate checks r without touching the network beyond looking up
+// interface names, including the open-relay rule.
+func (r *Rule) Validate() error {
+	rerr := func(field string, err error) error { return &RuleError{Rule: r.Name, Field: field, Err: err} }
+	if r.Name == "" {
+		return rerr("name", errors.New("a rule needs a name"))
+	}
+	if _, err := ParseType(r.Type.String()); err != nil {
+		return rerr("type", err)
+	}
+	addrs, err := ListenAddrs(r.Listen)
+	if err != nil {
+		return rerr("listen", err)
+	}
+	switch r.Type {
+	case TCP, UDP:
+		if len(r.To) == 0 {
+			return rerr("to", errors.New("a mapping needs at least one destination"))
+		}
+		for _, d := range r.To {
+			if err := checkHostPort(d); err != nil {
+				return rerr("to", err)
+			}
+		}
+		if len(r.Users) > 0 {
+			return rerr("auth", errors.New("only http and socks5 rules take auth"))
+		}
+	default:
+		if len(r.To) > 0 {
+			return rerr("to", fmt.Errorf("a %s proxy takes its destinations from its clients, not from to", r.Type))
+		}
+	}
+	if r.ProxyProtocol < 0 || r.ProxyProtocol > 2 {
+		return rerr("proxy_protocol", fmt.Errorf("version %d is not 1 or 2", r.ProxyProtocol))
+	}
+	if r.ProxyProtocol != 0 && r.Type != TCP {
+		return rerr("proxy_protocol", errors.New("only tcp mappings send a PROXY protocol header"))
+	}
+	if len(r.AcceptProxyFrom) > 0 && r.Type == UDP {
+		return rerr("accept_proxy_from", errors.New("udp mappings do not read PROXY protocol headers"))
+	}
+	for name, v := range map[string]int{"max_conns": r.MaxConns, "max_conns_per_source": r.MaxConnsPerSource, "udp_session_cap": r.UDPSessionCap} {
+		if v < 0 {
+			return rerr(name, fmt.Errorf("%d is negative", v))
+		}
+	}
+	if r.Allow == nil && len(r.Users) == 0 {
+		for _, a := range addrs {
+			if !a.Addr().IsLoopback() {
+				return &OpenRelayError{Rule: r.Name, Listen: a.String(), Proxy: r.Type == HTTP || r.Type == SOCKS5}
+			}
+		}
+	}
+	return nil
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("destination %q is not HOST:PORT", s)
+	}
+	if host == "" {
+		return fmt.Errorf("destination %q has no host", s)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("destination %q: port %q is not 1-65535", s, port)
+	}
+	return nil
+}
+
+// ListenAddrs resolves a Listen value to the addresses to listen on. An
+// empty host gives the unspecified addresses 0.0.0.0 and ::; an
+// interface name gives the interface's addresses (IPv4 and global or ULA
+// IPv6; link-local IPv6 needs a zone and is left out); "localhost" means
+// 127.0.0.1. Port 0 picks a free port.
+func ListenAddrs(s string) ([]netip.AddrPort, error) {
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not HOST:PORT, IFACE:PORT or :PORT", s)
+	}
+	p, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("%q: port %q is not 0-65535", s, portStr)
+	}
+	port := uint16(p)
+	switch host {
+	case "":
+		return []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), port), netip.AddrPortFrom(netip.IPv6Unspecified(), port)}, nil
+	case "localhost":
+		return []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)}, nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Zone() != "" {
+			return nil, fmt.Errorf("%q: zoned addresses are not supported", s)
+		}
+		return []netip.AddrPort{netip.AddrPortFrom(a.Unmap(), port)}, nil
+	}
+	if strings.ContainsAny(host, ".:") {
+		return nil, fmt.Errorf("%q: %q is not an IP address or an interface name", s, host)
+	}
+	ifi, err := net.InterfaceByName(host)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %q is not an IP address or an interface name here", s, host)
+	}
+	ias, err := ifi.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("%q: addresses of interface %s: %v", s, host, err)
+	}
+	var out []netip.AddrPort
+	for _, ia := range ias {
+		ipn, ok := ia.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		a = a.Unmap()
+		if a.Is6() && a.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(a, port))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%q: interface %s has no usable address", s, host)
+	}
+	return out, nil
+}
+
+// same reports whether two rules are configured alike, so a reload can
+// keep a running rule. Gates compare by identity.
+func (r *Rule) same(o *Rule) bool {
+	a, b := *r, *o
+	if a.Gate != b.Gate {
+		return false
+	}
+	a.Gate, b.Gate = nil, nil
+	return reflect.DeepEqual(a, b)
+}

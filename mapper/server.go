@@ -1,0 +1,459 @@
+package mapper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Observer receives per-rule events, for metrics. Its methods are called
+// from many goroutines at once and must not block.
+type Observer interface {
+	// Accepted counts a connection (or UDP session) let in.
+	Accepted(rule string)
+	// Transferred counts bytes as they move, client→upstream (up) and
+	// upstream→client (down).
+	Transferred(rule string, up, down int64)
+	// Closed ends a connection Accepted counted.
+	Closed(rule string, st Stats)
+	// Refused counts a client turned away: reason is one of the
+	// Refuse* constants.
+	Refused(rule string, reason string)
+	// Failed counts an error on a connection let in (a failed dial, a
+	// broken PROXY header, ...): stage says where.
+	Failed(rule string, stage string)
+}
+
+// Reasons a client is refused.
+const (
+	RefuseSource       = "source"    // not in the rule's allow-list
+	RefuseGate         = "gate"      // the rule's Gate said no
+	RefuseMaxConns     = "max_conns" // the rule is full
+	RefuseMaxPerSource = "max_conns_per_source"
+	RefuseSessionCap   = "udp_session_cap" // the UDP session table is full
+	RefuseHandshake    = "handshake"       // the proxy handshake failed or timed out
+	RefuseAuth         = "auth"            // bad proxy credentials
+	RefuseDestination  = "destination"     // the proxy's destination policy denied it
+)
+
+// Config configures a [Server]; a nil *Config means the zero value.
+type Config struct {
+	// Logger gets one line per connection end and per refusal; nil
+	// discards.
+	Logger *slog.Logger
+	// Observer, if not nil, gets per-rule events for metrics.
+	Observer Observer
+	// UDPBatch is how many datagrams a UDP mapping reads per system call
+	// (recvmmsg on Linux). 0 means 8; 1 reads one at a time.
+	UDPBatch int
+}
+
+// Server runs a set of rules and replaces it on [Server.Apply].
+type Server struct {
+	log      *slog.Logger
+	obs      Observer
+	udpBatch int
+
+	ctx    context.Context // connections live in it
+	cancel context.CancelFunc
+	conns  sync.WaitGroup
+
+	mu     sync.Mutex
+	rules  map[string]*running
+	closed bool
+}
+
+// New returns a Server with no rules.
+func New(cfg *Config) *Server {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	batch := cfg.UDPBatch
+	if batch <= 0 {
+		batch = 8
+	}
+	return &Server{log: log, obs: obs, udpBatch: batch, ctx: ctx, cancel: cancel, rules: map[string]*running{}}
+}
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("mapper: server closed")
+
+// Apply makes rules the running set: rules whose name and configuration
+// did not change keep running with their connections; changed ones are
+// restarted; removed ones stop accepting while their TCP connections
+// drain (UDP sessions end with their listening socket). If any rule is
+// invalid or cannot listen, Apply returns the error and the previous
+// set keeps running (a changed rule whose new listener failed is put
+// back as it was when possible).
+func (s *Server) Apply(rules []Rule) error {
+	seen := map[string]bool{}
+	for i := range rules {
+		r := &rules[i]
+		if err := r.Validate(); err != nil {
+			return err
+		}
+		if seen[r.Name] {
+			return &RuleError{Rule: r.Name, Field: "name", Err: errors.New("two rules have this name")}
+		}
+		seen[r.Name] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	var keep, add []*Rule
+	var drop []*running
+	for i := range rules {
+		r := &rules[i]
+		if old, ok := s.rules[r.Name]; ok && old.rule.same(r) {
+			keep = append(keep, r)
+			continue
+		}
+		add = append(add, r)
+	}
+	for name, old := range s.rules {
+		if !seen[name] || !slices.ContainsFunc(keep, func(r *Rule) bool { return r.Name == name }) {
+			drop = append(drop, old)
+		}
+	}
+	// Stop the changed and removed rules first: a changed rule usually
+	// listens where it did.
+	for _, old := range drop {
+		old.stop()
+	}
+	started := make([]*running, 0, len(add))
+	for _, r := range add {
+		rt, err := s.start(*r)
+		if err != nil {
+			for _, n := range started {
+				n.stop()
+			}
+			// Put back what was stopped.
+			for _, old := range drop {
+				if again, err2 := s.start(old.rule); err2 == nil {
+					s.rules[old.rule.Name] = again
+				} else {
+					delete(s.rules, old.rule.Name)
+					s.log.Error("rule lost in a failed reload", "rule", old.rule.Name, "err", err2)
+				}
+			}
+			return err
+		}
+		started = append(started, rt)
+	}
+	for _, old := range drop {
+		delete(s.rules, old.rule.Name)
+	}
+	for _, rt := range started {
+		s.rules[rt.rule.Name] = rt
+		s.log.Info("rule started", "rule", rt.rule.Name, "type", rt.rule.Type.String(), "listen", rt.addrStrings())
+	}
+	return nil
+}
+
+// Addrs returns the addresses a running rule listens on (useful with
+// port 0), or nil.
+func (s *Server) Addrs(name string) []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt := s.rules[name]
+	if rt == nil {
+		return nil
+	}
+	return rt.addrs()
+}
+
+// Close stops every rule, ends every connection and waits for them.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for name, rt := range s.rules {
+		rt.stop()
+		delete(s.rules, name)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.conns.Wait()
+	return nil
+}
+
+// Shutdown stops every rule from accepting, waits for connections to end
+// until ctx is done, then ends the rest as Close does.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for name, rt := range s.rules {
+		rt.stop()
+		delete(s.rules, name)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// running is one started rule.
+type running struct {
+	s      *Server
+	rule   Rule
+	log    *slog.Logger
+	cancel context.CancelFunc // stops accepting, not connections
+	loops  sync.WaitGroup
+
+	lns   []*net.TCPListener
+	pcs   []*net.UDPConn
+	dests *dests
+
+	active atomic.Int64
+	mu     sync.Mutex
+	perSrc map[netip.Addr]int
+}
+
+func (s *Server) start(r Rule) (*running, error) {
+	rt := &running{s: s, rule: r, log: s.log.With("rule", r.Name), perSrc: map[netip.Addr]int{}}
+	if r.Type == TCP || r.Type == UDP {
+		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime))
+	}
+	if err := rt.listen(); err != nil {
+		rt.closeListeners()
+		return nil, &RuleError{Rule: r.Name, Field: "listen", Err: err}
+	}
+	if err := rt.checkLoop(); err != nil {
+		rt.closeListeners()
+		return nil, &RuleError{Rule: r.Name, Field: "to", Err: err}
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	rt.cancel = cancel
+	for _, ln := range rt.lns {
+		rt.loops.Add(1)
+		go func() { defer rt.loops.Done(); rt.acceptLoop(ctx, ln) }()
+	}
+	for _, pc := range rt.pcs {
+		rt.loops.Add(1)
+		go func() { defer rt.loops.Done(); rt.udpLoop(ctx, pc) }()
+	}
+	if r.Type == TCP && len(r.To) > 1 {
+		rt.loops.Add(1)
+		go func() {
+			defer rt.loops.Done()
+			rt.dests.healthLoop(ctx, orDefault(r.DownTime, DefaultDownTime)/2, rt.dialer().DialContext)
+		}()
+	}
+	return rt, nil
+}
+
+func (rt *running) listen() error {
+	host, port, _ := net.SplitHostPort(rt.rule.Listen)
+	var lc net.ListenConfig
+	if host == "" { // one dual-stack socket, so port 0 means one port
+		if rt.rule.Type == UDP {
+			pc, err := lc.ListenPacket(context.Background(), "udp", ":"+port)
+			if err != nil {
+				return err
+			}
+			rt.pcs = append(rt.pcs, pc.(*net.UDPConn))
+			return nil
+		}
+		ln, err := lc.Listen(context.Background(), "tcp", ":"+port)
+		if err != nil {
+			return err
+		}
+		rt.lns = append(rt.lns, ln.(*net.TCPListener))
+		return nil
+	}
+	addrs, err := ListenAddrs(rt.rule.Listen)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		network := "tcp4"
+		if a.Addr().Is6() {
+			network = "tcp6"
+		}
+		if rt.rule.Type == UDP {
+			pc, err := net.ListenUDP("udp"+network[3:], net.UDPAddrFromAddrPort(a))
+			if err != nil {
+				return err
+			}
+			rt.pcs = append(rt.pcs, pc)
+			continue
+		}
+		ln, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(a))
+		if err != nil {
+			return err
+		}
+		rt.lns = append(rt.lns, ln)
+	}
+	return nil
+}
+
+// checkLoop refuses a mapping whose destination (an IP literal) is one of
+// its own listening addresses: every connection would dial the rule
+// again, without end, until the machine runs out of ports.
+func (rt *running) checkLoop() error {
+	for _, d := range rt.rule.To {
+		dst, err := netip.ParseAddrPort(d)
+		if err != nil {
+			continue
+		}
+		dst = unmapAP(dst)
+		for _, a := range rt.addrs() {
+			if a.Port() != dst.Port() {
+				continue
+			}
+			if a.Addr() == dst.Addr() || (a.Addr().IsUnspecified() && (dst.Addr().IsLoopback() || dst.Addr().IsUnspecified())) {
+				return fmt.Errorf("destination %s is this rule's own listening address %s: a loop", d, a)
+			}
+		}
+	}
+	return nil
+}
+
+func (rt *running) addrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ln := range rt.lns {
+		out = append(out, unmapAP(ln.Addr().(*net.TCPAddr).AddrPort()))
+	}
+	for _, pc := range rt.pcs {
+		out = append(out, unmapAP(pc.LocalAddr().(*net.UDPAddr).AddrPort()))
+	}
+	return out
+}
+
+func (rt *running) addrStrings() []string {
+	var out []string
+	for _, a := range rt.addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func unmapAP(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+func (rt *running) closeListeners() {
+	for _, ln := range rt.lns {
+		ln.Close()
+	}
+	for _, pc := range rt.pcs {
+		pc.Close()
+	}
+}
+
+// stop closes the listeners and waits for the accept loops; TCP
+// connections already accepted go on.
+func (rt *running) stop() {
+	if rt.cancel != nil {
+		rt.cancel()
+	}
+	rt.closeListeners()
+	rt.loops.Wait()
+	rt.log.Info("rule stopped", "active", rt.active.Load())
+}
+
+// acceptLoop accepts until ctx ends or the listener closes. On EMFILE,
+// ENFILE and other temporary errors it backs off (5 ms doubling to 1 s)
+// instead of spinning.
+func (rt *running) acceptLoop(ctx context.Context, ln *net.TCPListener) {
+	var backoff time.Duration
+	for {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if !isTemporaryAccept(err) {
+				rt.log.Error("accept failed; rule stops accepting", "err", err)
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			rt.log.Warn("accept failed, backing off", "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
+		rt.s.conns.Add(1)
+		go func() {
+			defer rt.s.conns.Done()
+			rt.serveTCP(rt.s.ctx, c)
+		}()
+	}
+}
+
+func isTemporaryAccept(err error) bool {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED) {
+		return true
+	}
+	var ne interface{ Temporary() bool }
+	return errors.As(err, &ne) && ne.Temporary()
+}
+
+// check applies the source filter and the gate.
+func (rt *running) check(src netip.Addr) string {
+	if rt.rule.Allow != nil && !rt.rule.Allow.Permit(src) {
+		return RefuseSource
+	}
+	if rt.rule.Gate != nil && !rt.rule.Gate.Allow(src) {
+		return RefuseGate
+	}
+	return ""
+}
+
+func (rt *running) refuse(client netip.AddrPort, reason string, err error) {
+	args := []any{"client", client.String(), "reason", reason}
+	if err != nil {
+		args = append(args, "err", err.Error())
+	}
+	rt.log.Warn("refused", args...)
+	rt.s.obs.Refused(rt.rule.Name, reason)
+}
+
+// dialer is the rule's upstream dialer (egress bind, dial timeout).
+func (rt *running) dialer() *net.Dialer {
+	d := &net.Dialer{Timeout: orDefault(rt.rule.DialTimeout, DefaultDialTimeout)}
+	if rt.rule.Bind.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: rt.rule.Bind.AsSlice()}
+	}
+	return d
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Accepted(string)                  {}
+func (nopObserver) Transferred(string, int64, int64) {}
+func (nopObserver) Closed(string, Stats)             {}
+func (nopObserver) Refused(string, string)           {}
+func (nopObserver) Failed(string, string)            {}

@@ -1,0 +1,211 @@
+package mapper
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// serveTCP runs one accepted connection of a TCP mapping or proxy rule.
+func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
+	start := time.Now()
+	peer := unmapAP(c.RemoteAddr().(*net.TCPAddr).AddrPort())
+	local := unmapAP(c.LocalAddr().(*net.TCPAddr).AddrPort())
+	r := &rt.rule
+
+	// The rule-wide limit first, before spending anything on the client.
+	if reason := rt.admitRule(); reason != "" {
+		c.Close()
+		rt.refuse(peer, reason, nil)
+		return
+	}
+	defer rt.active.Add(-1)
+
+	client := peer
+	var pending []byte
+	if trusted(r.AcceptProxyFrom, peer.Addr()) {
+		src, dst, rest, err := readProxyHeader(c, orDefault(r.HandshakeTimeout, DefaultHandshakeTimeout))
+		if err != nil {
+			c.Close()
+			rt.s.obs.Failed(r.Name, "proxy_header")
+			rt.log.Warn("bad PROXY protocol header", "client", peer.String(), "err", err.Error())
+			return
+		}
+		if src.IsValid() {
+			client, local = src, dst
+		}
+		pending = rest
+	}
+	if reason := rt.check(client.Addr()); reason != "" {
+		c.Close()
+		rt.refuse(client, reason, nil)
+		return
+	}
+	if reason := rt.admitSource(client.Addr()); reason != "" {
+		c.Close()
+		rt.refuse(client, reason, nil)
+		return
+	}
+	defer rt.releaseSource(client.Addr())
+
+	var up *net.TCPConn
+	var target string
+	switch r.Type {
+	case TCP:
+		var err error
+		up, target, err = rt.dialMapping(ctx, client, local)
+		if err != nil {
+			c.Close()
+			rt.s.obs.Failed(r.Name, "dial")
+			rt.log.Warn("conn end", "client", client.String(), "reason", "dial", "err", err.Error())
+			return
+		}
+	default:
+		var (
+			err    error
+			reason string
+		)
+		up, target, pending, reason, err = rt.proxyHandshake(ctx, c, client, pending)
+		if reason != "" {
+			c.Close()
+			rt.refuse(client, reason, err)
+			return
+		}
+		if err != nil {
+			c.Close()
+			rt.s.obs.Failed(r.Name, "proxy")
+			rt.log.Warn("conn end", "client", client.String(), "upstream", target, "reason", "proxy", "err", err.Error())
+			return
+		}
+		if up == nil { // the proxy served the client itself (HTTP requests, UDP ASSOCIATE)
+			c.Close()
+			rt.s.obs.Accepted(r.Name)
+			st := Stats{Duration: time.Since(start), Reason: ReasonDone}
+			rt.s.obs.Closed(r.Name, st)
+			rt.log.Info("conn end", "client", client.String(), "upstream", target, "up", 0, "down", 0,
+				"duration", st.Duration, "reason", string(st.Reason))
+			return
+		}
+	}
+	rt.s.obs.Accepted(r.Name)
+	st := Relay(ctx, c, up, &RelayConfig{
+		IdleTimeout: r.IdleTimeout,
+		FinTimeout:  r.FinTimeout,
+		Pending:     pending,
+		Progress:    func(u, d int64) { rt.s.obs.Transferred(r.Name, u, d) },
+	})
+	st.Duration = time.Since(start)
+	rt.s.obs.Closed(r.Name, st)
+	args := []any{"client", client.String(), "upstream", target, "up", st.Up, "down", st.Down,
+		"duration", st.Duration, "reason", string(st.Reason)}
+	if st.Err != nil {
+		args = append(args, "err", st.Err.Error())
+	}
+	rt.log.Info("conn end", args...)
+}
+
+func (rt *running) admitRule() string {
+	maxConns := rt.rule.MaxConns
+	if maxConns == 0 {
+		maxConns = DefaultMaxConns
+	}
+	if rt.active.Add(1) > int64(maxConns) {
+		rt.active.Add(-1)
+		return RefuseMaxConns
+	}
+	return ""
+}
+
+func (rt *running) admitSource(src netip.Addr) string {
+	m := rt.rule.MaxConnsPerSource
+	if m <= 0 {
+		return ""
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.perSrc[src] >= m {
+		return RefuseMaxPerSource
+	}
+	rt.perSrc[src]++
+	return ""
+}
+
+func (rt *running) releaseSource(src netip.Addr) {
+	if rt.rule.MaxConnsPerSource <= 0 {
+		return
+	}
+	rt.mu.Lock()
+	if rt.perSrc[src]--; rt.perSrc[src] <= 0 {
+		delete(rt.perSrc, src)
+	}
+	rt.mu.Unlock()
+}
+
+func trusted(ps []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// dialMapping connects to the mapping's next destination and sends the
+// PROXY protocol header if the rule wants one.
+func (rt *running) dialMapping(ctx context.Context, client, local netip.AddrPort) (*net.TCPConn, string, error) {
+	dctx, cancel := context.WithTimeout(ctx, orDefault(rt.rule.DialTimeout, DefaultDialTimeout))
+	defer cancel()
+	nc, target, err := rt.dests.dial(dctx, rt.dialTCP, "tcp")
+	if err != nil {
+		return nil, "", err
+	}
+	up, ok := nc.(*net.TCPConn)
+	if !ok {
+		nc.Close()
+		return nil, target, errors.New("upstream is not a TCP connection")
+	}
+	if v := rt.rule.ProxyProtocol; v != 0 {
+		hdr, err := proxyHeader(v, client, local)
+		if err == nil {
+			up.SetWriteDeadline(time.Now().Add(orDefault(rt.rule.HandshakeTimeout, DefaultHandshakeTimeout)))
+			_, err = up.Write(hdr)
+			up.SetWriteDeadline(time.Time{})
+		}
+		if err != nil {
+			up.Close()
+			return nil, target, err
+		}
+	}
+	return up, target, nil
+}
+
+// bufferedRest returns the bytes br read past what was consumed.
+func bufferedRest(br *bufio.Reader) []byte {
+	n := br.Buffered()
+	if n == 0 {
+		return nil
+	}
+	b, _ := br.Peek(n)
+	return append([]byte(nil), b...)
+}
+
+// dialTCP dials a mapping destination; an IP literal skips the resolver.
+func (rt *running) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := rt.dialer()
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		var laddr netip.AddrPort
+		if rt.rule.Bind.IsValid() {
+			laddr = netip.AddrPortFrom(rt.rule.Bind, 0)
+		}
+		c, err := d.DialTCP(ctx, network, laddr, ap)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	return d.DialContext(ctx, network, addr)
+}

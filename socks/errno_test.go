@@ -1,0 +1,5 @@
+package socks_test
+
+import "syscall"
+
+var syscallECONNRESET = syscall.ECONNRESET
