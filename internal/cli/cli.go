@@ -105,6 +105,8 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 		newFlowsCmd(),
 		newCaptureCmd(),
 		newScanCmd(),
+		newKnockCmd(),
+		newKnockdCmd(),
 		newVersionCmd(),
 	)
 	wrapRunE(root)

@@ -2,7 +2,6 @@ package spa
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -134,6 +133,7 @@ func (g *Gate) Run(ctx context.Context) error {
 		}
 		conns = append(conns, c)
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, len(conns))
@@ -145,8 +145,8 @@ func (g *Gate) Run(ctx context.Context) error {
 	for range len(conns) - 1 {
 		<-errc
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return context.Canceled
+	if parent.Err() != nil {
+		return parent.Err()
 	}
 	return err
 }
