@@ -299,8 +299,8 @@ func newLineLogger(w ...io.Writer) *slog.Logger {
 }
 
 func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler             { return h }
-func (h *lineHandler) WithGroup(string) slog.Handler                  { return h }
+func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *lineHandler) WithGroup(string) slog.Handler                { return h }
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	line := "[" + r.Time.Format("2006-01-02 15:04:05") + "] " + r.Message
 	r.Attrs(func(a slog.Attr) bool {

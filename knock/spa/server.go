@@ -22,8 +22,8 @@ const DefaultMaxAge = 120 * time.Second
 
 // Grant is what an accepted packet obtained.
 type Grant struct {
-	Stanza    int           // index in ServerConfig.Access
-	AllowIP   netip.Addr    // the address to let in: the request's, or the packet's source for 0.0.0.0
+	Stanza    int        // index in ServerConfig.Access
+	AllowIP   netip.Addr // the address to let in: the request's, or the packet's source for 0.0.0.0
 	PacketSrc netip.AddrPort
 	Ports     []PortSpec
 	Timeout   time.Duration // how long access lasts
