@@ -3,6 +3,7 @@ package knock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/portkit/ports"
@@ -17,6 +18,7 @@ func sniff(ctx context.Context, s *Server, iface string) error {
 		if err != nil {
 			return err
 		}
+		s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, expr))
 		cctx, cancel := context.WithCancel(ctx)
 		go func() {
 			select {
