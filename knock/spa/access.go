@@ -46,9 +46,12 @@ type Stanza struct {
 
 	// CmdCycleOpen, CmdCycleClose and CmdCycleTimer are CMD_CYCLE_OPEN,
 	// CMD_CYCLE_CLOSE ("NONE" or empty: none) and CMD_CYCLE_TIMER
-	// (seconds; 0: the access timeout). $IP, $SRC, $PKT_SRC, $PORT,
-	// $PROTO and $TIMEOUT are substituted after the command is split into
-	// words (see knock.SplitCommand); the command runs once per port
+	// (seconds; 0: the access timeout). $IP and $SRC (the address let
+	// in), $PKT_SRC (the packet's source), $PORT, $PROTO and $TIMEOUT are
+	// substituted after the command is split into words (see
+	// knock.SplitCommand), with the values fwknopd 2.6.10 gives them (seen
+	// by running it): $PROTO is the protocol number (6, 17) and $TIMEOUT
+	// the Unix time when access ends. The command runs once per port
 	// granted, without a shell.
 	CmdCycleOpen, CmdCycleClose string
 	CmdCycleTimer               time.Duration

@@ -236,7 +236,7 @@ func (s *Server) expand(cmd string, g Grant, p PortSpec) []string {
 	}
 	r := strings.NewReplacer("$IP", g.AllowIP.String(), "$SRC", g.AllowIP.String(),
 		"$PKT_SRC", g.PacketSrc.Addr().String(), "$PORT", strconv.Itoa(int(p.Port)),
-		"$PROTO", p.Proto.String(), "$TIMEOUT", strconv.Itoa(int(g.Timeout/time.Second)))
+		"$PROTO", strconv.Itoa(int(p.Proto)), "$TIMEOUT", strconv.FormatInt(s.cfg.Now().Add(g.Timeout).Unix(), 10))
 	for i, w := range words {
 		words[i] = r.Replace(w)
 	}
