@@ -39,6 +39,11 @@ func TestDependencyRules(t *testing.T) {
 		{pkg: "./capture", deps: []string{mod + "/scan", mod + "/socktable"},
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
+		// knock sniffs through capture (and so mdlayher/packet and x/net/bpf).
+		{pkg: "./knock", deps: []string{mod + "/scan", mod + "/socktable"},
+			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		{pkg: "./knock/spa", deps: []string{mod + "/scan", mod + "/socktable"},
+			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {

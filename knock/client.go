@@ -145,7 +145,10 @@ func connectKnock(ctx context.Context, to netip.AddrPort, timeout time.Duration)
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.DialContext(ctx, "tcp", to.String())
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		// Refused: nothing listens, but the knock was seen by a sniffer.
+		// Reset: a gate accepted and reset it at once, maybe before the
+		// handshake was reported here.
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
 			return nil
 		}
 		return err
