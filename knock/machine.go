@@ -145,8 +145,7 @@ func (m *Machine) admits(d *Door, h Hit) bool {
 }
 
 // Observe feeds one hit to the machine and returns what it did, in
-// order (nil for an ignored hit). The returned slice is reused by the
-// next call.
+// order: a new slice, nil for an ignored hit (which does not allocate).
 func (m *Machine) Observe(h Hit) []Event {
 	if !m.Relevant(h) {
 		return nil
