@@ -44,6 +44,8 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./knock/spa", deps: []string{mod + "/scan", mod + "/socktable"},
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		{pkg: "./knock/nftset", deps: []string{mod + "/scan", mod + "/socktable", mod + "/capture"},
+			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {

@@ -38,6 +38,11 @@ type GateConfig struct {
 
 	// Now returns the time; nil means time.Now. Tests replace it.
 	Now func() time.Time
+
+	// OnAllow, if not nil, is called when a source is allowed, with the
+	// window (to add it to an nftables set as well, for services that
+	// are not behind the gate). It must not block.
+	OnAllow func(src netip.Addr, window time.Duration)
 }
 
 // Gate admits the source addresses that completed a knock sequence in
@@ -120,6 +125,9 @@ func (g *Gate) Observe(src netip.Addr, k Knock) {
 		case EventOpen:
 			g.allowed[src] = now.Add(g.cfg.Window)
 			g.log.Info(fmt.Sprintf("%s: knock complete: allowed for %v", src, g.cfg.Window))
+			if g.cfg.OnAllow != nil {
+				g.cfg.OnAllow(src, g.cfg.Window)
+			}
 		case EventStage:
 			g.log.Debug(e.String())
 		default:

@@ -30,13 +30,19 @@ type ServerConfig struct {
 	// Run runs commands; nil means exec them directly (no shell), with
 	// standard input, output and error discarded. Tests replace it.
 	Run RunFunc
+
+	// OnOpen, if not nil, is called when a source completes a door's
+	// sequence, before its command starts (to add the source to an
+	// nftables set, for example). It must not block.
+	OnOpen func(d Door, src netip.Addr)
 }
 
 // Server is knockd: it feeds hits to a Machine and runs the doors'
 // commands. Handle and Reload may be called from any goroutine.
 type Server struct {
-	log *slog.Logger
-	run RunFunc
+	log    *slog.Logger
+	run    RunFunc
+	onOpen func(Door, netip.Addr)
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -52,7 +58,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Config == nil {
 		return nil, errors.New("knock: ServerConfig.Config is nil")
 	}
-	s := &Server{log: cfg.Logger, run: cfg.Run, changed: make(chan struct{})}
+	s := &Server{log: cfg.Logger, run: cfg.Run, onOpen: cfg.OnOpen, changed: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -134,6 +140,9 @@ func (s *Server) Handle(h Hit) {
 			s.log.Info(e.String())
 		case EventOpen:
 			s.log.Info(e.String())
+			if s.onOpen != nil {
+				s.onOpen(s.m.doors[e.Door], e.Src)
+			}
 			s.open(s.m.doors[e.Door], e.Src)
 			if d := s.m.doors[e.Door]; d.OneTimeSequences != "" {
 				s.nextOneTime(e.Door, d)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portkit/ports/knock"
+	"github.com/portkit/ports/knock/nftset"
 	"github.com/portkit/ports/knock/spa"
 )
 
@@ -26,6 +27,7 @@ func newKnockdCmd() *cobra.Command {
 		listen     []string
 		digestFile string
 		maxAge     time.Duration
+		nftSet     string
 	)
 	cmd := &cobra.Command{
 		Use:   "knockd -c FILE [-i IFACE] | knockd --spa -c ACCESS_FILE",
@@ -46,7 +48,12 @@ the HMAC is checked first, then the packet is decrypted, its timestamp
 checked (--max-age) and its digest looked up in the replay cache
 (--digest-file keeps it across restarts); the CMD_CYCLE_OPEN command runs
 for what the access list grants. One log line per packet says why it was
-rejected, or what it was granted.`,
+rejected, or what it was granted.
+
+--nft-set FAMILY/TABLE/SET also adds each address let in to that nftables
+set (which must exist, with "flags timeout", and be used by a rule), with
+Cmd_Timeout (knock sequences) or the access timeout (SPA) as the element's
+timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 		Example: `  ports knockd -c /etc/knockd.conf -i eth0
   ports knockd --spa -c /etc/fwknop/access.conf --digest-file /var/lib/ports/spa.cache`,
 		Args: noArgs,
@@ -56,16 +63,27 @@ rejected, or what it was granted.`,
 			}
 			ctx, stop := ossignal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			var set *nftset.Set
+			if nftSet != "" {
+				name, err := nftset.ParseName(nftSet)
+				if err != nil {
+					return usagef("--nft-set: %v", err)
+				}
+				if set, err = nftset.Open(name); err != nil {
+					return err
+				}
+				defer set.Close()
+			}
 			if useSPA {
 				if iface != "" {
 					return usagef("-i is for knock sequences; --spa listens on UDP (--listen)")
 				}
-				return runSPAServer(ctx, cmd, config, listen, digestFile, maxAge)
+				return runSPAServer(ctx, cmd, config, listen, digestFile, maxAge, set)
 			}
 			if len(listen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") {
 				return usagef("--listen, --digest-file and --max-age need --spa")
 			}
-			return runKnockd(ctx, cmd, config, iface)
+			return runKnockd(ctx, cmd, config, iface, set)
 		},
 	}
 	fs := cmd.Flags()
@@ -75,10 +93,11 @@ rejected, or what it was granted.`,
 	fs.StringSliceVar(&listen, "listen", nil, "SPA: UDP addresses to listen on (default 0.0.0.0:62201 and [::]:62201)")
 	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file, across restarts")
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
+	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
 	return cmd
 }
 
-func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string) error {
+func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set) error {
 	cfg, err := knock.LoadConfig(path)
 	if err != nil {
 		return configError(err)
@@ -102,7 +121,21 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string) erro
 	if iface == "" {
 		iface = "eth0"
 	}
-	srv, err := knock.NewServer(knock.ServerConfig{Config: cfg, Logger: log})
+	scfg := knock.ServerConfig{Config: cfg, Logger: log}
+	if set != nil {
+		scfg.OnOpen = func(d knock.Door, src netip.Addr) {
+			timeout := d.CmdTimeout
+			if timeout <= 0 {
+				timeout = knock.DefaultCmdTimeout
+			}
+			if err := set.Add(src, timeout); err != nil {
+				log.Error(err.Error())
+			} else {
+				log.Info(fmt.Sprintf("%s: %s: added to nftables set for %v", src, d.Name, timeout))
+			}
+		}
+	}
+	srv, err := knock.NewServer(scfg)
 	if err != nil {
 		return err
 	}
@@ -144,7 +177,7 @@ func configError(err error) error {
 	return err
 }
 
-func runSPAServer(ctx context.Context, cmd *cobra.Command, path string, listen []string, digestFile string, maxAge time.Duration) error {
+func runSPAServer(ctx context.Context, cmd *cobra.Command, path string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -174,7 +207,17 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path string, listen [
 	}
 	defer replay.Close()
 	log := newLineLogger(cmd.ErrOrStderr())
-	srv, err := spa.NewServer(spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log})
+	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log}
+	if set != nil {
+		scfg.OnGrant = func(g spa.Grant) {
+			if err := set.Add(g.AllowIP, g.Timeout); err != nil {
+				log.Error(err.Error())
+			} else {
+				log.Info(fmt.Sprintf("%s: added to nftables set for %v", g.AllowIP, g.Timeout))
+			}
+		}
+	}
+	srv, err := spa.NewServer(scfg)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,11 @@ type GateConfig struct {
 	MaxAge time.Duration
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	// OnAllow, if not nil, is called for each grant that opens the gate,
+	// with its timeout (to add the address to an nftables set as well).
+	// It must not block.
+	OnAllow func(addr netip.Addr, timeout time.Duration)
 }
 
 // Gate admits the addresses granted by a valid SPA packet, for the
@@ -88,6 +93,9 @@ func (g *Gate) grant(gr Grant) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.allowed[gr.AllowIP] = g.now().Add(gr.Timeout)
+	if g.cfg.OnAllow != nil {
+		g.cfg.OnAllow(gr.AllowIP, gr.Timeout)
+	}
 }
 
 // Handle checks one packet, as Run does for each datagram.
