@@ -158,7 +158,7 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 			}
 		}
 	}()
-	log.Info(fmt.Sprintf("listening on %s with %d doors", iface, len(cfg.Doors)))
+	log.Info(fmt.Sprintf("starting on %s with %d doors", iface, len(cfg.Doors)))
 	err = srv.Sniff(ctx, iface)
 	if errors.Is(err, context.Canceled) {
 		log.Info("shutting down")

@@ -92,3 +92,63 @@ func TestIntegrationKnockdSPANftSet(t *testing.T) {
 		return strings.Contains(string(out), p.A.Addr4.String()+" timeout 10m")
 	})
 }
+
+// TestIntegrationKnockdCommand runs `ports knockd -c FILE -i IFACE` in
+// namespace B; `ports knock` from A opens the door, whose command runs
+// with A's address, and the LogFile of the configuration gets the lines.
+func TestIntegrationKnockdCommand(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "knockd.conf")
+	logFile := filepath.Join(dir, "knockd.log")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`[options]
+	LogFile = %[1]s
+[openSSH]
+	Sequence      = 7000,8000:udp,9000
+	TCPFlags      = syn,!ack
+	Start_Command = /usr/bin/touch "%[2]s/open %%IP%%"
+`, logFile, dir)), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		var code int
+		p.B.Do(func() error {
+			code = Run(ctx, []string{"knockd", "-c", conf, "-i", p.B.Link}, &stdout, &stderr)
+			return nil
+		})
+		done <- code
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("knockd exited %d: %s", code, stderr.String())
+		}
+	}()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s; knockd said:\n%s", what, stderr.String())
+	}
+	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "listening on "+p.B.Link+" (filter:") })
+	var kout, kerr lockedBuffer
+	var code int
+	p.A.Do(func() error {
+		code = Run(ctx, []string{"knock", "-v", p.B.Addr4.String(), "7000", "8000:udp", "9000"}, &kout, &kerr)
+		return nil
+	})
+	if code != 0 {
+		t.Fatalf("ports knock: exit %d: %s", code, kerr.String())
+	}
+	t.Logf("knock said: %s", kout.String())
+	opened := filepath.Join(dir, "open "+p.A.Addr4.String())
+	waitUntil("the start command", func() bool { _, err := os.Stat(opened); return err == nil })
+	logged, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(logged), p.A.Addr4.String()+": openSSH: OPEN SESAME") {
+		t.Errorf("LogFile has:\n%s", logged)
+	}
+}
