@@ -43,7 +43,8 @@ directly, never through a shell. SIGHUP reloads the file.
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
 KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, FW_ACCESS_TIMEOUT,
 REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER) and
-receive fwknop SPA packets on UDP port 62201 (--listen), never answering:
+receive fwknop SPA packets on UDP port 62201 (--listen), never answering,
+or with -i sniff them on that interface (AF_PACKET, as fwknopd does):
 the HMAC is checked first, then the packet is decrypted, its timestamp
 checked (--max-age) and its digest looked up in the replay cache
 (--digest-file keeps it across restarts); the CMD_CYCLE_OPEN command runs
@@ -75,10 +76,10 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 				defer set.Close()
 			}
 			if useSPA {
-				if iface != "" {
-					return usagef("-i is for knock sequences; --spa listens on UDP (--listen)")
+				if iface != "" && len(listen) > 0 {
+					return usagef("-i (sniff) conflicts with --listen (socket)")
 				}
-				return runSPAServer(ctx, cmd, config, listen, digestFile, maxAge, set)
+				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set)
 			}
 			if len(listen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") {
 				return usagef("--listen, --digest-file and --max-age need --spa")
@@ -88,7 +89,7 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&config, "config", "c", "", "the knockd.conf file, or with --spa the access.conf file")
-	fs.StringVarP(&iface, "interface", "i", "", "the interface to watch (default: the file's Interface, else eth0)")
+	fs.StringVarP(&iface, "interface", "i", "", "the interface to watch (default: the file's Interface, else eth0); with --spa, sniff UDP 62201 there instead of listening")
 	fs.BoolVar(&useSPA, "spa", false, "serve fwknop SPA instead of knock sequences")
 	fs.StringSliceVar(&listen, "listen", nil, "SPA: UDP addresses to listen on (default 0.0.0.0:62201 and [::]:62201)")
 	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file, across restarts")
@@ -177,7 +178,7 @@ func configError(err error) error {
 	return err
 }
 
-func runSPAServer(ctx context.Context, cmd *cobra.Command, path string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
+func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -222,6 +223,14 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path string, listen [
 		return err
 	}
 	defer srv.Close()
+	if iface != "" {
+		err := srv.Sniff(ctx, iface, spa.DefaultPort)
+		if ctx.Err() != nil {
+			log.Info("shutting down")
+			return nil
+		}
+		return err
+	}
 	var lc net.ListenConfig
 	errc := make(chan error, len(addrs))
 	n := 0

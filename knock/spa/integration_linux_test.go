@@ -228,3 +228,45 @@ CMD_CYCLE_TIMER 10
 	send(spa.Message{User: "alice", Type: spa.ClientTimeoutAccessMsg, Access: a + ",udp/53", ClientTimeout: 45})
 	waitFor(t, "fwknopd to accept our client-timeout request", func() bool { return exists(filepath.Join(dir, "fw-"+a+"-17-53")) })
 }
+
+// TestIntegrationFwknopSniffed: with no socket on the port, our server
+// sniffing B's veth accepts the real fwknop client's packet.
+func TestIntegrationFwknopSniffed(t *testing.T) {
+	fwknop := lookTool(t, "fwknop", "fwknop-client")
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	keys, _ := spa.GenerateKeys(nil)
+	grants := make(chan spa.Grant, 1)
+	logs := &syncBuffer{}
+	srv, err := spa.NewServer(spa.ServerConfig{
+		Access:  []spa.Stanza{{OpenPorts: []spa.PortSpec{{Proto: 6, Port: 22}}, Keys: keys}},
+		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
+		OnGrant: func(g spa.Grant) { grants <- g },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.B.Do(func() error { return srv.Sniff(ctx, p.B.Link, spa.DefaultPort) }) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the sniffer", func() bool { return strings.Contains(logs.String(), "sniffing SPA packets on "+p.B.Link) })
+	cmd := p.A.Command(context.Background(), fwknop, "-A", "tcp/22", "-a", p.A.Addr4.String(), "-D", p.B.Addr4.String(),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC),
+		"--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fwknop: %v: %s", err, out)
+	}
+	select {
+	case g := <-grants:
+		if g.AllowIP != p.A.Addr4 || g.PacketSrc.Addr() != p.A.Addr4 {
+			t.Errorf("grant %+v", g)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no grant; log:\n%s", logs)
+	}
+}
