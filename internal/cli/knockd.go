@@ -231,6 +231,9 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		}
 		return err
 	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var lc net.ListenConfig
 	errc := make(chan error, len(addrs))
 	n := 0
@@ -241,6 +244,10 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		}
 		c, err := lc.ListenPacket(ctx, network, a.String())
 		if err != nil {
+			cancel()
+			for range n {
+				<-errc
+			}
 			return err
 		}
 		n++
@@ -248,10 +255,11 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		log.Info(fmt.Sprintf("receiving SPA packets on udp %s", a))
 	}
 	err = <-errc
+	cancel()
 	for range n - 1 {
 		<-errc
 	}
-	if ctx.Err() != nil {
+	if parent.Err() != nil {
 		log.Info("shutting down")
 		return nil
 	}
