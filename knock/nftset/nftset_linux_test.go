@@ -81,3 +81,18 @@ func TestParseName(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseName(f *testing.F) {
+	f.Add("inet/filter/knocked")
+	f.Add("t/s")
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := nftset.ParseName(s)
+		if err != nil {
+			return
+		}
+		back, err := nftset.ParseName(n.Family + "/" + n.Table + "/" + n.Set)
+		if err != nil || back != n {
+			t.Fatalf("%q -> %v -> %v, %v", s, n, back, err)
+		}
+	})
+}
