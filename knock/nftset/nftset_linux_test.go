@@ -67,4 +67,3 @@ func TestIntegrationAdd(t *testing.T) {
 		t.Error("opened a set that does not exist")
 	}
 }
-
