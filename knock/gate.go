@@ -57,6 +57,11 @@ type GateConfig struct {
 // connection or datagram from the source to a knock port counts as a
 // knock, following the same rules as knockd (see [Machine]).
 //
+// Each knock port is a socket of its own, read by its own goroutine, so
+// the gate knows the order of knocks only by when it reads them: knocks
+// sent back to back can be seen out of order (and the attempt reset).
+// Space them: ports knock -d 100 --connect is plenty on an idle host.
+//
 // The gate's answer is a source address, so it is only as strong as
 // that address: anyone sharing it (behind the same NAT) shares the
 // access, and anyone who can spoof it and see the knock ports can
@@ -187,6 +192,7 @@ func (g *Gate) Run(ctx context.Context) error {
 	for _, loop := range loops {
 		go func() { errc <- loop() }()
 	}
+	g.log.Info(fmt.Sprintf("gate listening for %s on %v", g.cfg.Sequence, addrs))
 	var err error
 	select {
 	case <-ctx.Done():

@@ -3,6 +3,7 @@ package knock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -88,7 +89,7 @@ func TestGate(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
 	var logs syncBuffer
 	g, err := knock.NewGate(knock.GateConfig{Sequence: seq, Window: 30 * time.Second,
-		Listen: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		Listen: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,29 +102,28 @@ func TestGate(t *testing.T) {
 			t.Errorf("Run returned %v, want context.Canceled", err)
 		}
 	}()
-	// Wait until the first port accepts, from an address that knocks no
-	// further.
-	waitFor(t, "the gate to listen", func() bool {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
-		c, err := d.Dial("tcp4", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(p[0])).String())
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	waitFor(t, "the gate to listen", func() bool { return strings.Contains(logs.String(), "gate listening") })
 	knocker := netip.MustParseAddr("127.0.0.1")
 	other := netip.MustParseAddr("127.0.0.2")
 	if g.Allow(knocker) || g.Allow(other) {
 		t.Fatal("allowed before any knock")
 	}
 
-	// Wrong order from another address: stage 1, then a reset.
+	// Wrong order from another address: stage 1, then a reset. Each
+	// knock is sent once the gate has seen the one before: the gate reads
+	// each port with its own goroutine, so it cannot order knocks sent
+	// back to back (see the Gate documentation).
 	dialFrom(t, "127.0.0.2", ports.ProtoTCP, p[0])
+	waitFor(t, "stage 1", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: Stage 1") })
 	dialFrom(t, "127.0.0.2", ports.ProtoTCP, p[2])
 	waitFor(t, "the reset", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: sequence reset") })
 
-	if err := knock.Send(ctx, "127.0.0.1", seq, &knock.SendConfig{Connect: true}); err != nil {
-		t.Fatal(err)
+	for i, k := range seq {
+		if err := knock.Send(ctx, "127.0.0.1", knock.Sequence{k}, &knock.SendConfig{Connect: true}); err != nil {
+			t.Fatal(err)
+		}
+		stage := fmt.Sprintf("127.0.0.1: gate: Stage %d", i+1)
+		waitFor(t, stage, func() bool { return strings.Contains(logs.String(), stage) })
 	}
 	waitFor(t, "the knock to complete", func() bool { return g.Allow(knocker) })
 	if g.Allow(other) {

@@ -201,7 +201,7 @@ $` + envSPAHMAC + `. --key-gen prints a new key pair.`,
 	fs.BoolVarP(&v4, "ipv4", "4", false, "use IPv4 only")
 	fs.BoolVarP(&v6, "ipv6", "6", false, "use IPv6 only")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "say what is sent")
-	fs.BoolVar(&connect, "connect", false, "complete each TCP connection (for a knock gate) instead of sending a lone SYN")
+	fs.BoolVar(&connect, "connect", false, "complete each TCP connection (for a knock gate; space the knocks with -d) instead of sending a lone SYN")
 	fs.BoolVar(&useSPA, "spa", false, "send an fwknop SPA packet instead of knocks")
 	fs.BoolVar(&keyGen, "key-gen", false, "print a new SPA key pair in fwknop's format and exit")
 	fs.StringSliceVarP(&access, "access", "A", nil, "SPA: the ports to open, proto/port (tcp/22,udp/53)")
