@@ -43,7 +43,17 @@
 //   - A completed attempt runs the door's command; on the next packet the
 //     source starts afresh.
 //
-// Unlike knockd, IPv6 knocks are handled too.
+// Unlike knockd, IPv6 knocks are handled too, and the sniffer
+// ([Server.Sniff]) takes every packet arriving on the interface (not
+// only those addressed to the interface's own addresses, which knockd
+// checks with "dst host"; use Target to pin a door to one address). Its
+// kernel filter admits the sequences' ports and protocols; TCP flags are
+// checked by the Machine. When the doors change (SIGHUP, a one-time
+// sequence used), the capture is reopened with the new filter, and
+// packets arriving in that instant are missed.
+//
+// The Gate sees knocks without root, on ordinary sockets; see [Gate] for
+// what that changes.
 //
 // # Commands
 //
