@@ -52,6 +52,13 @@ func TestDependencyRules(t *testing.T) {
 		{pkg: "./mapper/metrics", deps: []string{mod + "/scan", mod + "/capture"},
 			allowed: []string{"github.com/prometheus/", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 				"go.yaml.in/yaml", "google.golang.org/protobuf", "golang.org/x/sys/", "golang.org/x/net/", "github.com/kylelemons/godebug"}},
+		// knock sniffs through capture (and so mdlayher/packet and x/net/bpf).
+		{pkg: "./knock", deps: []string{mod + "/scan", mod + "/socktable"},
+			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		{pkg: "./knock/spa", deps: []string{mod + "/scan", mod + "/socktable"},
+			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		{pkg: "./knock/nftset", deps: []string{mod + "/scan", mod + "/socktable", mod + "/capture"},
+			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},
 	}
 	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
 		for _, r := range rules {

@@ -108,6 +108,8 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 		newMapCmd(),
 		newProxyCmd(),
 		newServeCmd(),
+		newKnockCmd(),
+		newKnockdCmd(),
 		newVersionCmd(),
 	)
 	wrapRunE(root)

@@ -1,0 +1,317 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/knock"
+	"github.com/portkit/ports/knock/spa"
+)
+
+// Environment variables holding SPA keys, base64 as fwknop prints them.
+const (
+	envSPAKey  = "PORTS_SPA_KEY_BASE64"
+	envSPAHMAC = "PORTS_SPA_HMAC_KEY_BASE64"
+)
+
+type spaKeyFlags struct {
+	key, hmacKey, keyB64, hmacB64, keyFile, stanza string
+}
+
+func (f *spaKeyFlags) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.key, "key", "", "SPA: the Rijndael key as a passphrase (at most 32 bytes)")
+	fs.StringVar(&f.hmacKey, "hmac-key", "", "SPA: the HMAC key as a passphrase")
+	fs.StringVar(&f.keyB64, "key-base64", "", "SPA: the Rijndael key in base64 (fwknop's KEY_BASE64)")
+	fs.StringVar(&f.hmacB64, "hmac-key-base64", "", "SPA: the HMAC key in base64 (fwknop's HMAC_KEY_BASE64)")
+	fs.StringVar(&f.keyFile, "key-file", "", "SPA: read KEY_BASE64 and HMAC_KEY_BASE64 (or KEY, HMAC_KEY) lines from this file (~/.fwknoprc style)")
+	fs.StringVar(&f.stanza, "stanza", "", "SPA: with --key-file, the [stanza] to read the keys from")
+}
+
+// keys gathers the keys: flags first, then the file, then the
+// environment.
+func (f *spaKeyFlags) keys() (spa.Keys, error) {
+	var k spa.Keys
+	var err error
+	if f.keyFile != "" {
+		file, err := os.Open(f.keyFile)
+		if err != nil {
+			return k, err
+		}
+		k, err = spa.ParseKeyFile(file, f.keyFile, f.stanza)
+		file.Close()
+		if err != nil {
+			return k, usagef("%v", err)
+		}
+	}
+	if f.key != "" && f.keyB64 != "" {
+		return k, usagef("--key conflicts with --key-base64")
+	}
+	if f.hmacKey != "" && f.hmacB64 != "" {
+		return k, usagef("--hmac-key conflicts with --hmac-key-base64")
+	}
+	switch {
+	case f.key != "":
+		k.Enc = []byte(f.key)
+	case f.keyB64 != "":
+		if k.Enc, err = spa.DecodeKey(f.keyB64, "--key-base64"); err != nil {
+			return k, usagef("%v", err)
+		}
+	case k.Enc == nil && os.Getenv(envSPAKey) != "":
+		if k.Enc, err = spa.DecodeKey(os.Getenv(envSPAKey), envSPAKey); err != nil {
+			return k, usagef("%v", err)
+		}
+	}
+	switch {
+	case f.hmacKey != "":
+		k.HMAC = []byte(f.hmacKey)
+	case f.hmacB64 != "":
+		if k.HMAC, err = spa.DecodeKey(f.hmacB64, "--hmac-key-base64"); err != nil {
+			return k, usagef("%v", err)
+		}
+	case k.HMAC == nil && os.Getenv(envSPAHMAC) != "":
+		if k.HMAC, err = spa.DecodeKey(os.Getenv(envSPAHMAC), envSPAHMAC); err != nil {
+			return k, usagef("%v", err)
+		}
+	}
+	if len(k.Enc) == 0 {
+		return k, usagef("missing the SPA key: --key, --key-base64, --key-file or $%s", envSPAKey)
+	}
+	if len(k.HMAC) == 0 {
+		return k, usagef("missing the SPA HMAC key: --hmac-key, --hmac-key-base64, --key-file or $%s", envSPAHMAC)
+	}
+	if len(k.Enc) > 32 {
+		return k, usagef("the SPA key has %d bytes, at most 32", len(k.Enc))
+	}
+	return k, nil
+}
+
+func newKnockCmd() *cobra.Command {
+	var (
+		delay          int
+		udp, v4, v6    bool
+		verbose        bool
+		connect        bool
+		useSPA, keyGen bool
+		access         []string
+		allowIP        string
+		sourceIP       bool
+		spaPort        int
+		userName       string
+		clientTimeout  int
+		kf             spaKeyFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "knock HOST PORT[:tcp|:udp]...",
+		Short: "Knock on ports (knockd's knock client), or send an fwknop SPA packet (--spa)",
+		Long: `Knock on HOST's ports in order, with the same packets as knockd's knock
+client: a TCP knock is a non-blocking connect closed at once (one SYN), a
+UDP knock a datagram holding one zero byte. --connect completes each TCP
+connection instead, for servers that watch plain sockets (a knock gate).
+
+With --spa, send one fwknop single packet authorization (protocol 3.0.0,
+Rijndael with HMAC-SHA256) asking for access to the -A ports for the
+address given by -a (or, with -s, the address the server sees), by UDP
+to port 62201. Keys come from --key/--key-base64 and --hmac-key/
+--hmac-key-base64, a file (--key-file, KEY_BASE64: and HMAC_KEY_BASE64:
+lines as fwknop --key-gen writes them), or $` + envSPAKey + ` and
+$` + envSPAHMAC + `. --key-gen prints a new key pair.`,
+		Example: `  ports knock server.example 7000 8000:udp 9000
+  ports knock -u -d 200 server.example 1111 2222 3333
+  ports knock --key-gen > ~/.ports-spa-keys
+  ports knock --spa --key-file ~/.ports-spa-keys -A tcp/22 -a 198.51.100.7 server.example`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			if keyGen {
+				if len(args) > 0 {
+					return usagef("--key-gen takes no arguments")
+				}
+				k, err := spa.GenerateKeys(nil)
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(out, k.Format())
+				return err
+			}
+			network := "ip"
+			switch {
+			case v4 && v6:
+				return usagef("-4 conflicts with -6")
+			case v4:
+				network = "ip4"
+			case v6:
+				network = "ip6"
+			}
+			if delay < 0 {
+				return usagef("-d must not be negative, not %d", delay)
+			}
+			if len(args) == 0 {
+				return usagef("missing HOST")
+			}
+			ctx := cmd.Context()
+			if useSPA {
+				if len(args) > 1 {
+					return usagef("--spa takes one HOST and the ports with -A, not %q", args[1])
+				}
+				return sendSPA(ctx, cmd, args[0], network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
+					port: spaPort, user: userName, clientTimeout: clientTimeout, keys: &kf, verbose: verbose})
+			}
+			if len(access) > 0 || allowIP != "" || sourceIP {
+				return usagef("-A, -a and -s need --spa")
+			}
+			if len(args) < 2 {
+				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
+			}
+			def := ports.ProtoTCP
+			if udp {
+				def = ports.ProtoUDP
+			}
+			var seq knock.Sequence
+			for _, a := range args[1:] {
+				k, err := knock.ParseKnock(a, def)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				seq = append(seq, k)
+			}
+			cfg := &knock.SendConfig{Delay: time.Duration(delay) * time.Millisecond, Network: network, Connect: connect}
+			if verbose {
+				cfg.OnKnock = func(k knock.Knock, to netip.AddrPort) {
+					fmt.Fprintf(out, "hitting %s %s\n", k.Proto, to)
+				}
+			}
+			return knock.Send(ctx, args[0], seq, cfg)
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVarP(&delay, "delay", "d", 0, "wait this many milliseconds between knocks")
+	fs.BoolVarP(&udp, "udp", "u", false, "knock with UDP where a port names no protocol (default TCP)")
+	fs.BoolVarP(&v4, "ipv4", "4", false, "use IPv4 only")
+	fs.BoolVarP(&v6, "ipv6", "6", false, "use IPv6 only")
+	fs.BoolVarP(&verbose, "verbose", "v", false, "say what is sent")
+	fs.BoolVar(&connect, "connect", false, "complete each TCP connection (for a knock gate; space the knocks with -d) instead of sending a lone SYN")
+	fs.BoolVar(&useSPA, "spa", false, "send an fwknop SPA packet instead of knocks")
+	fs.BoolVar(&keyGen, "key-gen", false, "print a new SPA key pair in fwknop's format and exit")
+	fs.StringSliceVarP(&access, "access", "A", nil, "SPA: the ports to open, proto/port (tcp/22,udp/53)")
+	fs.StringVarP(&allowIP, "allow-ip", "a", "", "SPA: the IPv4 address to let in")
+	fs.BoolVarP(&sourceIP, "source-ip", "s", false, "SPA: let in the address the server sees the packet from (sends 0.0.0.0)")
+	fs.IntVar(&spaPort, "spa-port", spa.DefaultPort, "SPA: the server's UDP port")
+	fs.StringVar(&userName, "user", "", "SPA: the user name in the packet (default: the current user)")
+	fs.IntVar(&clientTimeout, "fw-timeout", 0, "SPA: ask for access for this many seconds (the server may grant less)")
+	kf.add(cmd)
+	return cmd
+}
+
+type spaOpts struct {
+	access        []string
+	allowIP       string
+	sourceIP      bool
+	port          int
+	user          string
+	clientTimeout int
+	keys          *spaKeyFlags
+	verbose       bool
+}
+
+func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o spaOpts) error {
+	if len(o.access) == 0 {
+		return usagef("--spa needs -A proto/port: the ports to open")
+	}
+	var specs []string
+	for _, a := range o.access {
+		ps, err := spa.ParsePortSpec(a)
+		if err != nil {
+			return usagef("-A: %v", err)
+		}
+		specs = append(specs, ps.String())
+	}
+	if o.port < 1 || o.port > 65535 {
+		return usagef("--spa-port must be from 1 to 65535, not %d", o.port)
+	}
+	if o.clientTimeout < 0 {
+		return usagef("--fw-timeout must not be negative, not %d", o.clientTimeout)
+	}
+	ip := "0.0.0.0"
+	switch {
+	case o.allowIP != "" && o.sourceIP:
+		return usagef("-a conflicts with -s")
+	case o.allowIP != "":
+		a, err := netip.ParseAddr(o.allowIP)
+		if err != nil || !a.Unmap().Is4() {
+			return usagef("-a %q is not an IPv4 address (fwknop's access requests carry IPv4)", o.allowIP)
+		}
+		ip = a.Unmap().String()
+	case !o.sourceIP:
+		return usagef("--spa needs -a IP (the address to let in) or -s (the address the server sees)")
+	}
+	keys, err := o.keys.keys()
+	if err != nil {
+		return err
+	}
+	name := o.user
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		} else {
+			name = "nobody"
+		}
+	}
+	m := &spa.Message{User: name, Type: spa.AccessMsg, Access: ip + "," + strings.Join(specs, ",")}
+	if o.clientTimeout > 0 {
+		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
+	}
+	pkt, err := spa.Encode(m, keys, nil)
+	if err != nil {
+		return err
+	}
+	addr, err := knock.Resolve(ctx, host, network, nil)
+	if err != nil {
+		return err
+	}
+	to := netip.AddrPortFrom(addr, uint16(o.port))
+	if o.verbose {
+		fmt.Fprintf(cmd.OutOrStdout(), "sending SPA (%d bytes) for %s to udp %s\n", len(pkt), m.Access, to)
+	}
+	return spa.Send(ctx, to, pkt)
+}
+
+// lineHandler is a slog handler writing "TIME message" lines, like
+// knockd's log.
+type lineHandler struct {
+	mu *sync.Mutex
+	w  []io.Writer
+}
+
+func newLineLogger(w ...io.Writer) *slog.Logger {
+	return slog.New(&lineHandler{mu: new(sync.Mutex), w: w})
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *lineHandler) WithGroup(string) slog.Handler                { return h }
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	line := "[" + r.Time.Format("2006-01-02 15:04:05") + "] " + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += " " + a.Key + "=" + strconv.Quote(a.Value.String())
+		return true
+	})
+	line += "\n"
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.w {
+		io.WriteString(w, line)
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portkit/ports/internal/porttest"
+	"github.com/portkit/ports/knock/spa"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestIntegrationKnockdSPANftSet runs `ports knockd --spa --nft-set` in
+// namespace B; an SPA packet from A adds A's address to the nftables set,
+// with the stanza's access timeout.
+func TestIntegrationKnockdSPANftSet(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	for _, args := range [][]string{
+		{"add", "table", "inet", "knocktest"},
+		{"add", "set", "inet", "knocktest", "knocked", "{ type ipv4_addr; flags timeout; }"},
+	} {
+		if out, err := p.B.Command(context.Background(), "nft", args...).CombinedOutput(); err != nil {
+			t.Skipf("needs nft: %v: %s", err, out)
+		}
+	}
+	keys, _ := spa.GenerateKeys(nil)
+	access := filepath.Join(t.TempDir(), "access.conf")
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nFW_ACCESS_TIMEOUT 600\n",
+		p.Prefix4, base64.StdEncoding.EncodeToString(keys.Enc), base64.StdEncoding.EncodeToString(keys.HMAC))), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)
+	go func() {
+		var code int
+		p.B.Do(func() error {
+			code = Run(ctx, []string{"knockd", "--spa", "-c", access, "--listen", listen.String(), "--nft-set", "inet/knocktest/knocked"}, &stdout, &stderr)
+			return nil
+		})
+		done <- code
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("knockd exited %d: %s", code, stderr.String())
+		}
+	}()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s; knockd said:\n%s", what, stderr.String())
+	}
+	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "receiving SPA packets") })
+	pkt, err := spa.Encode(&spa.Message{User: "u", Type: spa.AccessMsg, Access: p.A.Addr4.String() + ",tcp/22"}, keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.A.Do(func() error { return spa.Send(ctx, listen, pkt) }); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the address in the set", func() bool {
+		out, _ := p.B.Command(context.Background(), "nft", "list", "set", "inet", "knocktest", "knocked").CombinedOutput()
+		return strings.Contains(string(out), p.A.Addr4.String()+" timeout 10m")
+	})
+}
+
+// TestIntegrationKnockdCommand runs `ports knockd -c FILE -i IFACE` in
+// namespace B; `ports knock` from A opens the door, whose command runs
+// with A's address, and the LogFile of the configuration gets the lines.
+func TestIntegrationKnockdCommand(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "knockd.conf")
+	logFile := filepath.Join(dir, "knockd.log")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`[options]
+	LogFile = %[1]s
+[openSSH]
+	Sequence      = 7000,8000:udp,9000
+	TCPFlags      = syn,!ack
+	Start_Command = /usr/bin/touch "%[2]s/open %%IP%%"
+`, logFile, dir)), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		var code int
+		p.B.Do(func() error {
+			code = Run(ctx, []string{"knockd", "-c", conf, "-i", p.B.Link}, &stdout, &stderr)
+			return nil
+		})
+		done <- code
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("knockd exited %d: %s", code, stderr.String())
+		}
+	}()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s; knockd said:\n%s", what, stderr.String())
+	}
+	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "listening on "+p.B.Link+" (filter:") })
+	var kout, kerr lockedBuffer
+	var code int
+	p.A.Do(func() error {
+		code = Run(ctx, []string{"knock", "-v", p.B.Addr4.String(), "7000", "8000:udp", "9000"}, &kout, &kerr)
+		return nil
+	})
+	if code != 0 {
+		t.Fatalf("ports knock: exit %d: %s", code, kerr.String())
+	}
+	t.Logf("knock said: %s", kout.String())
+	opened := filepath.Join(dir, "open "+p.A.Addr4.String())
+	waitUntil("the start command", func() bool { _, err := os.Stat(opened); return err == nil })
+	logged, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(logged), p.A.Addr4.String()+": openSSH: OPEN SESAME") {
+		t.Errorf("LogFile has:\n%s", logged)
+	}
+}

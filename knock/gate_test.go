@@ -1,0 +1,146 @@
+package knock_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/knock"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// freePorts returns n distinct ports free on 127.0.0.1 for TCP and UDP
+// right now.
+func freePorts(t *testing.T, n int) []ports.Port {
+	t.Helper()
+	var out []ports.Port
+	for len(out) < n {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp4", l.Addr().String())
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		out = append(out, ports.Port(port))
+	}
+	return out
+}
+
+func dialFrom(t *testing.T, src string, proto ports.Proto, port ports.Port) {
+	t.Helper()
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String()
+	if proto == ports.ProtoUDP {
+		c, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(src+":0")), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(to)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte{0})
+		c.Close()
+		return
+	}
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.MustParseAddrPort(src + ":0")), Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp4", to)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNRESET) {
+			return // the gate reset it before Dial returned
+		}
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// TestGate: before the knock Allow is false; after it, true for the
+// knocking address only, and only for the window. Knocks are sent with
+// the real client (Send with Connect), over loopback, without root.
+func TestGate(t *testing.T) {
+	p := freePorts(t, 3)
+	seq := knock.Sequence{{Port: p[0], Proto: ports.ProtoTCP}, {Port: p[1], Proto: ports.ProtoUDP}, {Port: p[2], Proto: ports.ProtoTCP}}
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	var logs syncBuffer
+	g, err := knock.NewGate(knock.GateConfig{Sequence: seq, Window: 30 * time.Second,
+		Listen: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != context.Canceled {
+			t.Errorf("Run returned %v, want context.Canceled", err)
+		}
+	}()
+	waitFor(t, "the gate to listen", func() bool { return strings.Contains(logs.String(), "gate listening") })
+	knocker := netip.MustParseAddr("127.0.0.1")
+	other := netip.MustParseAddr("127.0.0.2")
+	if g.Allow(knocker) || g.Allow(other) {
+		t.Fatal("allowed before any knock")
+	}
+
+	// Wrong order from another address: stage 1, then a reset. Each
+	// knock is sent once the gate has seen the one before: the gate reads
+	// each port with its own goroutine, so it cannot order knocks sent
+	// back to back (see the Gate documentation).
+	dialFrom(t, "127.0.0.2", ports.ProtoTCP, p[0])
+	waitFor(t, "stage 1", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: Stage 1") })
+	dialFrom(t, "127.0.0.2", ports.ProtoTCP, p[2])
+	waitFor(t, "the reset", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: sequence reset") })
+
+	for i, k := range seq {
+		if err := knock.Send(ctx, "127.0.0.1", knock.Sequence{k}, &knock.SendConfig{Connect: true}); err != nil {
+			t.Fatal(err)
+		}
+		stage := fmt.Sprintf("127.0.0.1: gate: Stage %d", i+1)
+		waitFor(t, stage, func() bool { return strings.Contains(logs.String(), stage) })
+	}
+	waitFor(t, "the knock to complete", func() bool { return g.Allow(knocker) })
+	if g.Allow(other) {
+		t.Error("an address that did not complete the sequence is allowed")
+	}
+	clock.Advance(29 * time.Second)
+	if !g.Allow(knocker) {
+		t.Error("not allowed within the window")
+	}
+	clock.Advance(time.Second)
+	if g.Allow(knocker) {
+		t.Error("still allowed after the window")
+	}
+}
+
+func TestGateConfig(t *testing.T) {
+	if _, err := knock.NewGate(knock.GateConfig{}); err == nil {
+		t.Error("a gate without a sequence was accepted")
+	}
+}

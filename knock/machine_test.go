@@ -1,0 +1,145 @@
+package knock
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/wire"
+)
+
+var (
+	srcA = netip.MustParseAddr("198.18.0.1")
+	srcB = netip.MustParseAddr("198.18.0.5")
+	dst  = netip.MustParseAddr("198.18.0.2")
+	t0   = time.Unix(1_800_000_000, 0)
+)
+
+func tcpHit(src netip.Addr, port int, at time.Duration) Hit {
+	return Hit{Time: t0.Add(at), Src: src, Dst: dst, Proto: ports.ProtoTCP, Port: ports.Port(port), Flags: wire.TCPSyn}
+}
+
+func udpHit(src netip.Addr, port int, at time.Duration) Hit {
+	return Hit{Time: t0.Add(at), Src: src, Dst: dst, Proto: ports.ProtoUDP, Port: ports.Port(port)}
+}
+
+type evs []string
+
+func run(m *Machine, hits ...Hit) evs {
+	var out evs
+	for _, h := range hits {
+		for _, e := range m.Observe(h) {
+			out = append(out, e.String())
+		}
+	}
+	return out
+}
+
+func door(t *testing.T, name, seq string) Door {
+	t.Helper()
+	s, err := ParseSequence(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Door{Name: name, Sequence: s, SeqTimeout: 10 * time.Second}
+}
+
+func TestMachine(t *testing.T) {
+	s := time.Second
+	tests := []struct {
+		name  string
+		doors []Door
+		hits  []Hit
+		want  evs
+	}{
+		{"complete", []Door{door(t, "open", "7000,8000:udp,9000")},
+			[]Hit{tcpHit(srcA, 7000, 0), udpHit(srcA, 8000, s), tcpHit(srcA, 9000, 2*s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: Stage 2", "198.18.0.1: open: Stage 3", "198.18.0.1: open: OPEN SESAME"}},
+		{"wrong order resets", []Door{door(t, "open", "7000,8000,9000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 9000, s), tcpHit(srcA, 8000, 2*s), tcpHit(srcA, 9000, 3*s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: sequence reset: knock out of order (stage 1)"}},
+		{"reset knock does not restart; the next first knock does", []Door{door(t, "open", "7000,8000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 7000, s), tcpHit(srcA, 7000, 2*s), tcpHit(srcA, 8000, 3*s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: sequence reset: knock out of order (stage 1)",
+				"198.18.0.1: open: Stage 1", "198.18.0.1: open: Stage 2", "198.18.0.1: open: OPEN SESAME"}},
+		{"wrong protocol resets", []Door{door(t, "open", "7000,8000:udp")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 7000, s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: sequence reset: knock out of order (stage 1)"}},
+		{"missing knock never opens", []Door{door(t, "open", "7000,8000,9000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 9000, s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: sequence reset: knock out of order (stage 1)"}},
+		{"ports outside every sequence are ignored", []Door{door(t, "open", "7000,8000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 22, s), udpHit(srcA, 7000, s), tcpHit(srcA, 8000, 2*s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: Stage 2", "198.18.0.1: open: OPEN SESAME"}},
+		{"timeout counts from the first knock", []Door{door(t, "open", "7000,8000,9000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 8000, 9*s), tcpHit(srcA, 9000, 10*s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: Stage 2", "198.18.0.1: open: sequence timeout (stage 2)"}},
+		{"sources are separate", []Door{door(t, "open", "7000,8000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcB, 7000, s), tcpHit(srcB, 8000, s), tcpHit(srcA, 8000, 2*s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.5: open: Stage 1", "198.18.0.5: open: Stage 2", "198.18.0.5: open: OPEN SESAME",
+				"198.18.0.1: open: Stage 2", "198.18.0.1: open: OPEN SESAME"}},
+		{"a knock of another door resets", []Door{door(t, "open", "7000,8000"), door(t, "close", "9000,8000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 9000, s), tcpHit(srcA, 8000, 2*s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: sequence reset: knock out of order (stage 1)"}},
+		{"after opening the source starts afresh", []Door{door(t, "open", "7000")},
+			[]Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 7000, s)},
+			evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: OPEN SESAME", "198.18.0.1: open: Stage 1", "198.18.0.1: open: OPEN SESAME"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := run(NewMachine(tt.doors), tt.hits...)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMachineTCPFlags(t *testing.T) {
+	d := door(t, "open", "7000,8000")
+	d.TCPFlags = FlagMatch{Set: wire.TCPSyn, Clear: wire.TCPAck}
+	m := NewMachine([]Door{d})
+	ack := tcpHit(srcA, 8000, time.Second)
+	ack.Flags = wire.TCPAck
+	synack := tcpHit(srcA, 7000, time.Second)
+	synack.Flags = wire.TCPSyn | wire.TCPAck
+	got := run(m, tcpHit(srcA, 7000, 0), ack, synack, tcpHit(srcA, 8000, 2*time.Second))
+	want := evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: Stage 2", "198.18.0.1: open: OPEN SESAME"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("packets with other flags must be ignored (-want +got):\n%s", diff)
+	}
+}
+
+func TestMachineTarget(t *testing.T) {
+	d := door(t, "open", "7000")
+	d.Target = netip.MustParseAddr("198.18.0.9")
+	m := NewMachine([]Door{d})
+	if got := run(m, tcpHit(srcA, 7000, 0)); got != nil {
+		t.Errorf("a knock on another address counted: %v", got)
+	}
+	h := tcpHit(srcA, 7000, 0)
+	h.Dst = d.Target
+	if got := run(m, h); len(got) != 2 {
+		t.Errorf("a knock on the target: %v", got)
+	}
+}
+
+func TestMachineMaxAttempts(t *testing.T) {
+	m := NewMachine([]Door{door(t, "open", "7000,8000")})
+	m.MaxAttempts = 2
+	got := run(m, tcpHit(srcA, 7000, 0), tcpHit(srcB, 7000, 0), tcpHit(dst, 7000, 0))
+	if len(got) != 3 || got[2] != "198.18.0.2: open: attempt refused: too many attempts in progress" {
+		t.Errorf("events %q", got)
+	}
+}
+
+func TestMachineNoAllocsIgnored(t *testing.T) {
+	m := NewMachine([]Door{door(t, "open", "7000,8000")})
+	h := tcpHit(srcA, 22, 0)
+	if n := testing.AllocsPerRun(100, func() { m.Observe(h) }); n != 0 {
+		t.Errorf("an ignored hit allocates %v times", n)
+	}
+}

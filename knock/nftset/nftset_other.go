@@ -1,0 +1,5 @@
+//go:build !linux
+
+package nftset
+
+func open(Name) (osImpl, error) { return nil, ErrNotImplemented }

@@ -1,0 +1,211 @@
+package spa
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portkit/ports/knock"
+)
+
+// DefaultAccessTimeout is fwknopd's FW_ACCESS_TIMEOUT default.
+const DefaultAccessTimeout = 30 * time.Second
+
+// Stanza is one stanza of fwknopd's access.conf: who may ask, with which
+// keys, for what.
+type Stanza struct {
+	Line int // where its SOURCE line is, for messages
+
+	// Sources is SOURCE: the packet's source must be in one of these
+	// prefixes; nil means ANY.
+	Sources []netip.Prefix
+
+	// OpenPorts is OPEN_PORTS: every port of a request must be listed.
+	// Unlike fwknopd, a stanza without OPEN_PORTS grants nothing.
+	OpenPorts []PortSpec
+
+	// Keys: KEY or KEY_BASE64, HMAC_KEY or HMAC_KEY_BASE64. Both are
+	// required (packets without HMAC are not accepted).
+	Keys Keys
+
+	// AccessTimeout is FW_ACCESS_TIMEOUT (seconds): how long access
+	// lasts; 0 means DefaultAccessTimeout. A client timeout in the packet
+	// can only shorten it.
+	AccessTimeout time.Duration
+
+	// RequireSourceAddress is REQUIRE_SOURCE_ADDRESS: refuse requests for
+	// 0.0.0.0 (fwknop -s), which otherwise mean the packet's source.
+	RequireSourceAddress bool
+
+	// RequireUsername is REQUIRE_USERNAME: the packet's user must be this.
+	RequireUsername string
+
+	// CmdCycleOpen, CmdCycleClose and CmdCycleTimer are CMD_CYCLE_OPEN,
+	// CMD_CYCLE_CLOSE ("NONE" or empty: none) and CMD_CYCLE_TIMER
+	// (seconds; 0: the access timeout). $IP and $SRC (the address let
+	// in), $PKT_SRC (the packet's source), $PORT, $PROTO and $TIMEOUT are
+	// substituted after the command is split into words (see
+	// knock.SplitCommand), with the values fwknopd 2.6.10 gives them (seen
+	// by running it): $PROTO is the protocol number (6, 17) and $TIMEOUT
+	// the Unix time when access ends. The command runs once per port
+	// granted, without a shell.
+	CmdCycleOpen, CmdCycleClose string
+	CmdCycleTimer               time.Duration
+}
+
+func (s *Stanza) accessTimeout() time.Duration {
+	if s.AccessTimeout <= 0 {
+		return DefaultAccessTimeout
+	}
+	return s.AccessTimeout
+}
+
+// allowsSource reports whether src may use the stanza.
+func (s *Stanza) allowsSource(src netip.Addr) bool {
+	if s.Sources == nil {
+		return true
+	}
+	for _, p := range s.Sources {
+		if p.Contains(src.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowsPort reports whether p is in OPEN_PORTS.
+func (s *Stanza) allowsPort(p PortSpec) bool {
+	for _, o := range s.OpenPorts {
+		if o == p {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseAccessFile parses the subset of fwknopd's access.conf described
+// by Stanza: lines "NAME VALUE" (or "NAME: VALUE"), # comments, each
+// SOURCE line starting a stanza. Other fwknopd variables are refused by
+// name, so that nothing is silently ignored. name is used in errors,
+// which name the line.
+func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
+	var out []Stanza
+	sc := bufio.NewScanner(r)
+	line := 0
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...))
+	}
+	for sc.Scan() {
+		line++
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		key, value := splitDirective(t)
+		if value == "" {
+			return nil, fail("%s has no value", key)
+		}
+		if key == "SOURCE" {
+			out = append(out, Stanza{Line: line})
+			if strings.EqualFold(value, "ANY") {
+				continue
+			}
+			st := &out[len(out)-1]
+			st.Sources = []netip.Prefix{}
+			for item := range strings.SplitSeq(value, ",") {
+				item = strings.TrimSpace(item)
+				p, err := netip.ParsePrefix(item)
+				if err != nil {
+					a, aerr := netip.ParseAddr(item)
+					if aerr != nil {
+						return nil, fail("SOURCE %q is not ANY, an address or a prefix", item)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				st.Sources = append(st.Sources, p.Masked())
+			}
+			continue
+		}
+		if len(out) == 0 {
+			return nil, fail("%s before the first SOURCE line", key)
+		}
+		st := &out[len(out)-1]
+		var err error
+		switch key {
+		case "OPEN_PORTS":
+			for item := range strings.SplitSeq(value, ",") {
+				ps, perr := ParsePortSpec(item)
+				if perr != nil {
+					return nil, fail("OPEN_PORTS: %v", perr)
+				}
+				st.OpenPorts = append(st.OpenPorts, ps)
+			}
+		case "KEY":
+			st.Keys.Enc = []byte(value)
+		case "KEY_BASE64":
+			st.Keys.Enc, err = DecodeKey(value, "KEY_BASE64")
+		case "HMAC_KEY":
+			st.Keys.HMAC = []byte(value)
+		case "HMAC_KEY_BASE64":
+			st.Keys.HMAC, err = DecodeKey(value, "HMAC_KEY_BASE64")
+		case "FW_ACCESS_TIMEOUT":
+			st.AccessTimeout, err = seconds(value)
+		case "CMD_CYCLE_TIMER":
+			st.CmdCycleTimer, err = seconds(value)
+		case "REQUIRE_SOURCE_ADDRESS":
+			st.RequireSourceAddress, err = yesNo(value)
+		case "REQUIRE_USERNAME":
+			st.RequireUsername = value
+		case "CMD_CYCLE_OPEN":
+			st.CmdCycleOpen = value
+			_, err = knock.SplitCommand(value)
+		case "CMD_CYCLE_CLOSE":
+			st.CmdCycleClose = value
+			if value != "NONE" {
+				_, err = knock.SplitCommand(value)
+			}
+		default:
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, FW_ACCESS_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
+		}
+		if err != nil {
+			return nil, fail("%s: %v", key, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no SOURCE stanza", name)
+	}
+	for _, st := range out {
+		if len(st.Keys.Enc) == 0 || len(st.Keys.HMAC) == 0 {
+			return nil, fmt.Errorf("%s:%d: the stanza needs KEY or KEY_BASE64 and HMAC_KEY or HMAC_KEY_BASE64", name, st.Line)
+		}
+		if len(st.Keys.Enc) > 32 {
+			return nil, fmt.Errorf("%s:%d: the encryption key has %d bytes, at most 32", name, st.Line, len(st.Keys.Enc))
+		}
+	}
+	return out, nil
+}
+
+func seconds(s string) (time.Duration, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1<<30 {
+		return 0, fmt.Errorf("%q is not a whole number of seconds, at least 1", s)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func yesNo(s string) (bool, error) {
+	switch strings.ToUpper(s) {
+	case "Y", "YES":
+		return true, nil
+	case "N", "NO":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not Y or N", s)
+}

@@ -1,0 +1,55 @@
+package spa
+
+import (
+	"strings"
+	"testing"
+)
+
+func FuzzParseAccessFile(f *testing.F) {
+	f.Add("SOURCE ANY\nOPEN_PORTS tcp/22, udp/53\nKEY_BASE64 YWJj\nHMAC_KEY_BASE64 ZGVm\nFW_ACCESS_TIMEOUT 30\n")
+	f.Add("SOURCE 10.0.0.0/8, 192.0.2.1\nKEY k\nHMAC_KEY h\nCMD_CYCLE_OPEN /bin/true '$IP'\nCMD_CYCLE_CLOSE NONE\n")
+	f.Add("# comment\nSOURCE: ANY\nREQUIRE_SOURCE_ADDRESS Y\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		st, err := ParseAccessFile(strings.NewReader(s), "fuzz.conf")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.conf") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error not one line naming the file: %q", err)
+			}
+			return
+		}
+		for _, x := range st {
+			if len(x.Keys.Enc) == 0 || len(x.Keys.Enc) > 32 || len(x.Keys.HMAC) == 0 {
+				t.Fatalf("stanza with bad keys accepted: %+v", x)
+			}
+			for _, p := range x.OpenPorts {
+				back, err := ParsePortSpec(p.String())
+				if err != nil || back != p {
+					t.Fatalf("port %v re-parses as %v, %v", p, back, err)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseKeyFile(f *testing.F) {
+	f.Add("KEY_BASE64: YWJj\nHMAC_KEY_BASE64: ZGVm\n")
+	f.Add("[default]\nKEY pass\n[host]\nHMAC_KEY x;\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		ParseKeyFile(strings.NewReader(s), "fuzz", "")
+		ParseKeyFile(strings.NewReader(s), "fuzz", "host")
+	})
+}
+
+func FuzzParseAccess(f *testing.F) {
+	f.Add("198.18.0.1,tcp/22")
+	f.Add("0.0.0.0,udp/53,tcp/80")
+	f.Fuzz(func(t *testing.T, s string) {
+		ip, specs, err := ParseAccess(s)
+		if err != nil {
+			return
+		}
+		if !ip.Is4() || len(specs) == 0 {
+			t.Fatalf("%q -> %v %v", s, ip, specs)
+		}
+	})
+}

@@ -1,0 +1,160 @@
+package spa
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Send sends an SPA packet to the address by UDP, as the fwknop client
+// does (one datagram, no answer expected).
+func Send(ctx context.Context, to netip.AddrPort, packet string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", to.String())
+	if err != nil {
+		return err
+	}
+	_, err = c.Write([]byte(packet))
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// GateConfig configures NewGate.
+type GateConfig struct {
+	// Access is the access list, as for Server; it must not be empty.
+	Access []Stanza
+
+	// Port, if not zero, is the service the gate guards: only grants
+	// that include it open the gate.
+	Port PortSpec
+
+	// Listen are the UDP addresses to receive SPA packets on; empty means
+	// 0.0.0.0 and [::] on DefaultPort.
+	Listen []netip.AddrPort
+
+	// Replay is the replay cache; nil means in memory only.
+	Replay *ReplayCache
+
+	// MaxAge, Logger and Now are as in ServerConfig.
+	MaxAge time.Duration
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	// OnAllow, if not nil, is called for each grant that opens the gate,
+	// with its timeout (to add the address to an nftables set as well).
+	// It must not block.
+	OnAllow func(addr netip.Addr, timeout time.Duration)
+}
+
+// Gate admits the addresses granted by a valid SPA packet, for the
+// access timeout of the grant, without privileges: it reads packets on
+// plain UDP sockets and never answers. Its Allow has the shape of the
+// serve rules' Gate hook.
+type Gate struct {
+	cfg GateConfig
+	srv *Server
+	now func() time.Time
+
+	mu      sync.Mutex
+	allowed map[netip.Addr]time.Time
+}
+
+// NewGate returns a gate; nothing is opened until Run.
+func NewGate(cfg GateConfig) (*Gate, error) {
+	g := &Gate{cfg: cfg, now: cfg.Now, allowed: make(map[netip.Addr]time.Time)}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	srv, err := NewServer(ServerConfig{Access: cfg.Access, Replay: cfg.Replay, MaxAge: cfg.MaxAge,
+		Logger: cfg.Logger, Now: g.now, OnGrant: g.grant})
+	if err != nil {
+		return nil, err
+	}
+	g.srv = srv
+	return g, nil
+}
+
+func (g *Gate) grant(gr Grant) {
+	if g.cfg.Port != (PortSpec{}) {
+		found := false
+		for _, p := range gr.Ports {
+			found = found || p == g.cfg.Port
+		}
+		if !found {
+			return
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.allowed[gr.AllowIP] = g.now().Add(gr.Timeout)
+	if g.cfg.OnAllow != nil {
+		g.cfg.OnAllow(gr.AllowIP, gr.Timeout)
+	}
+}
+
+// Handle checks one packet, as Run does for each datagram.
+func (g *Gate) Handle(packet []byte, src netip.AddrPort) error {
+	_, err := g.srv.Handle(packet, src)
+	return err
+}
+
+// Allow reports whether addr holds a grant that has not expired.
+func (g *Gate) Allow(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	end, ok := g.allowed[addr]
+	if ok && !g.now().Before(end) {
+		delete(g.allowed, addr)
+		return false
+	}
+	return ok
+}
+
+// Run receives packets until ctx ends; it returns ctx.Err() then, or the
+// first socket error.
+func (g *Gate) Run(ctx context.Context) error {
+	addrs := g.cfg.Listen
+	if len(addrs) == 0 {
+		addrs = []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), DefaultPort),
+			netip.AddrPortFrom(netip.IPv6Unspecified(), DefaultPort)}
+	}
+	var lc net.ListenConfig
+	var conns []net.PacketConn
+	for _, a := range addrs {
+		network := "udp4"
+		if a.Addr().Is6() {
+			network = "udp6"
+		}
+		c, err := lc.ListenPacket(ctx, network, a.String())
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fmt.Errorf("spa: gate: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(conns))
+	for _, c := range conns {
+		go func() { errc <- g.srv.Serve(ctx, c) }()
+	}
+	err := <-errc
+	cancel()
+	for range len(conns) - 1 {
+		<-errc
+	}
+	if parent.Err() != nil {
+		return parent.Err()
+	}
+	return err
+}

@@ -1,0 +1,283 @@
+package spa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portkit/ports/knock"
+)
+
+// DefaultMaxAge is how far a packet's timestamp may be from the
+// server's clock, either way: fwknopd's MAX_SPA_PACKET_AGE.
+const DefaultMaxAge = 120 * time.Second
+
+// Grant is what an accepted packet obtained.
+type Grant struct {
+	Stanza    int        // index in ServerConfig.Access
+	AllowIP   netip.Addr // the address to let in: the request's, or the packet's source for 0.0.0.0
+	PacketSrc netip.AddrPort
+	Ports     []PortSpec
+	Timeout   time.Duration // how long access lasts
+	User      string
+}
+
+// ServerConfig configures NewServer.
+type ServerConfig struct {
+	// Access is the access list; it must not be empty.
+	Access []Stanza
+
+	// Replay is the replay cache; nil means a new one in memory only (so
+	// replays across restarts are not caught).
+	Replay *ReplayCache
+
+	// MaxAge bounds the timestamp's distance from Now; 0 means
+	// DefaultMaxAge.
+	MaxAge time.Duration
+
+	// Logger gets one line per packet: the grant, or the reason for the
+	// reject. nil means no logging.
+	Logger *slog.Logger
+
+	// Now returns the time; nil means time.Now.
+	Now func() time.Time
+
+	// OnGrant, if not nil, is called for each grant (a Gate records it).
+	OnGrant func(Grant)
+
+	// Run runs CMD_CYCLE commands; nil means exec them directly.
+	Run knock.RunFunc
+}
+
+// Server checks SPA packets against an access list: HMAC first, then
+// replay, decryption, digest, timestamp and access. It never answers.
+type Server struct {
+	cfg     ServerConfig
+	log     *slog.Logger
+	pending sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+// NewServer returns a server for cfg.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if len(cfg.Access) == 0 {
+		return nil, errors.New("spa: empty access list")
+	}
+	if cfg.Replay == nil {
+		cfg.Replay, _ = OpenReplayCache("", 0)
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Run == nil {
+		cfg.Run = func(ctx context.Context, argv []string) error {
+			return exec.CommandContext(ctx, argv[0], argv[1:]...).Run()
+		}
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Handle checks one packet from src, logs the outcome, and on success
+// calls OnGrant and starts the stanza's command cycle.
+func (s *Server) Handle(packet []byte, src netip.AddrPort) (*Grant, error) {
+	g, err := s.check(string(packet), src)
+	if err != nil {
+		s.log.Warn(fmt.Sprintf("%s: SPA packet rejected: %v", src.Addr(), err))
+		return nil, err
+	}
+	s.log.Info(fmt.Sprintf("%s: SPA packet accepted (user %q, stanza on line %d): %s open to %s for %v",
+		src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, joinPorts(g.Ports), g.AllowIP, g.Timeout))
+	if s.cfg.OnGrant != nil {
+		s.cfg.OnGrant(*g)
+	}
+	s.cycle(*g)
+	return g, nil
+}
+
+func joinPorts(ps []PortSpec) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
+	srcIP := src.Addr().Unmap()
+	if len(packet) < minPacket || len(packet) > maxPacket || !isB64(packet) {
+		_, err := VerifyHMAC(packet, []byte{0})
+		return nil, err
+	}
+	idx, enc := -1, ""
+	matched := false
+	for i := range s.cfg.Access {
+		st := &s.cfg.Access[i]
+		if !st.allowsSource(srcIP) {
+			continue
+		}
+		matched = true
+		if e, err := VerifyHMAC(packet, st.Keys.HMAC); err == nil {
+			idx, enc = i, e
+			break
+		}
+	}
+	if !matched {
+		return nil, fmt.Errorf("%w: no SOURCE stanza matches %s", ErrDenied, srcIP)
+	}
+	if idx < 0 {
+		return nil, ErrHMAC
+	}
+	st := &s.cfg.Access[idx]
+	digest := Digest(packet)
+	if s.cfg.Replay.Seen(digest) {
+		return nil, ErrReplay
+	}
+	m, err := Decrypt(enc, st.Keys.Enc)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	if fresh, err := s.cfg.Replay.Add(digest, now); !fresh {
+		return nil, ErrReplay
+	} else if err != nil {
+		s.log.Error(fmt.Sprintf("replay cache: %v", err))
+	}
+	if d := now.Sub(time.Unix(m.Timestamp, 0)); d > s.cfg.MaxAge || d < -s.cfg.MaxAge {
+		return nil, fmt.Errorf("%w: %v from this server's clock (at most %v)", ErrStale, d.Round(time.Second), s.cfg.MaxAge)
+	}
+	if m.Type != AccessMsg && m.Type != ClientTimeoutAccessMsg {
+		return nil, fmt.Errorf("%w: message type %d (only access requests are served)", ErrDenied, m.Type)
+	}
+	if st.RequireUsername != "" && m.User != st.RequireUsername {
+		return nil, fmt.Errorf("%w: user %q is not %q", ErrDenied, m.User, st.RequireUsername)
+	}
+	ip, specs, err := ParseAccess(m.Access)
+	if err != nil {
+		return nil, err
+	}
+	if ip.IsUnspecified() {
+		if st.RequireSourceAddress {
+			return nil, fmt.Errorf("%w: request for 0.0.0.0 with REQUIRE_SOURCE_ADDRESS", ErrDenied)
+		}
+		ip = srcIP
+	}
+	for _, p := range specs {
+		if !st.allowsPort(p) {
+			return nil, fmt.Errorf("%w: %s is not in OPEN_PORTS", ErrDenied, p)
+		}
+	}
+	timeout := st.accessTimeout()
+	if m.ClientTimeout > 0 && time.Duration(m.ClientTimeout)*time.Second < timeout {
+		timeout = time.Duration(m.ClientTimeout) * time.Second
+	}
+	return &Grant{Stanza: idx, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: timeout, User: m.User}, nil
+}
+
+// cycle runs CMD_CYCLE_OPEN for each port, and CMD_CYCLE_CLOSE after the
+// timer.
+func (s *Server) cycle(g Grant) {
+	st := &s.cfg.Access[g.Stanza]
+	if st.CmdCycleOpen == "" {
+		return
+	}
+	wait := st.CmdCycleTimer
+	if wait <= 0 {
+		wait = g.Timeout
+	}
+	for _, p := range g.Ports {
+		open := s.expand(st.CmdCycleOpen, g, p)
+		var close []string
+		if st.CmdCycleClose != "" && st.CmdCycleClose != "NONE" {
+			close = s.expand(st.CmdCycleClose, g, p)
+		}
+		if open == nil {
+			continue
+		}
+		s.pending.Add(1)
+		go func() {
+			defer s.pending.Done()
+			s.run(s.ctx, open)
+			if close == nil {
+				return
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+				t.Stop()
+			}
+			s.run(context.WithoutCancel(s.ctx), close)
+		}()
+	}
+}
+
+func (s *Server) expand(cmd string, g Grant, p PortSpec) []string {
+	words, err := knock.SplitCommand(cmd)
+	if err != nil {
+		s.log.Error(fmt.Sprintf("command %q: %v", cmd, err))
+		return nil
+	}
+	r := strings.NewReplacer("$IP", g.AllowIP.String(), "$SRC", g.AllowIP.String(),
+		"$PKT_SRC", g.PacketSrc.Addr().String(), "$PORT", strconv.Itoa(int(p.Port)),
+		"$PROTO", strconv.Itoa(int(p.Proto)), "$TIMEOUT", strconv.FormatInt(s.cfg.Now().Add(g.Timeout).Unix(), 10))
+	for i, w := range words {
+		words[i] = r.Replace(w)
+	}
+	return words
+}
+
+func (s *Server) run(ctx context.Context, argv []string) {
+	s.log.Info(fmt.Sprintf("running command: %s", strings.Join(argv, " ")))
+	if err := s.cfg.Run(ctx, argv); err != nil {
+		s.log.Error(fmt.Sprintf("command %s: %v", argv[0], err))
+	}
+}
+
+// Serve reads packets from conn until ctx ends or conn fails, handling
+// each; it never writes to conn. It closes conn when ctx ends.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	buf := make([]byte, 2048)
+	for {
+		n, addr, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		ap, perr := netip.ParseAddrPort(addr.String())
+		if ua, ok := addr.(*net.UDPAddr); ok {
+			ap, perr = ua.AddrPort(), nil
+		}
+		if perr != nil {
+			continue
+		}
+		s.Handle(buf[:n], ap)
+	}
+}
+
+// Close runs the pending close commands at once and waits for them.
+func (s *Server) Close() error {
+	s.cancel()
+	s.pending.Wait()
+	return nil
+}
