@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -56,10 +57,25 @@ type SourceFilter interface {
 
 // Gate is a per-rule hook consulted for every new client (after the
 // source filter): when Allow returns false, the connection is closed
-// without a word. Port knocking plugs in here.
+// without a word. Port knocking plugs in here (packages knock and
+// knock/spa).
+//
+// A Gate that also has a method Run(context.Context) error is run by the
+// Server for as long as its rule runs (a knock gate listens for knocks
+// there); an error from Run is logged, and the gate then lets in only
+// whom it already let in. A Gate with a method GateKey() string is
+// compared by that key when a reload decides whether a rule changed, so
+// that an unchanged rule keeps its running gate and what it learnt;
+// other gates compare by identity.
 type Gate interface {
 	Allow(netip.Addr) bool
 }
+
+// gateRunner and gateKeyer are the optional methods of a Gate.
+type (
+	gateRunner interface{ Run(context.Context) error }
+	gateKeyer  interface{ GateKey() string }
+)
 
 // Rule is one mapping or proxy. Zero fields take the documented
 // defaults. The same model serves the command line and the config file.
@@ -295,10 +311,17 @@ func ListenAddrs(s string) ([]netip.AddrPort, error) {
 }
 
 // same reports whether two rules are configured alike, so a reload can
-// keep a running rule. Gates compare by identity.
+// keep a running rule. Gates compare by GateKey, else by identity.
 func (r *Rule) same(o *Rule) bool {
 	a, b := *r, *o
-	if a.Gate != b.Gate {
+	ka, okA := a.Gate.(gateKeyer)
+	kb, okB := b.Gate.(gateKeyer)
+	switch {
+	case okA && okB:
+		if ka.GateKey() != kb.GateKey() {
+			return false
+		}
+	case okA || okB || a.Gate != b.Gate:
 		return false
 	}
 	a.Gate, b.Gate = nil, nil

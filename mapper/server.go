@@ -258,6 +258,15 @@ func (s *Server) start(r Rule) (*running, error) {
 		rt.loops.Add(1)
 		go func() { defer rt.loops.Done(); rt.udpLoop(ctx, pc) }()
 	}
+	if g, ok := r.Gate.(gateRunner); ok {
+		rt.loops.Add(1)
+		go func() {
+			defer rt.loops.Done()
+			if err := g.Run(ctx); err != nil && ctx.Err() == nil {
+				rt.log.Error("gate stopped: it lets in only the sources it already let in", "err", err.Error())
+			}
+		}()
+	}
 	if r.Type == TCP && len(r.To) > 1 {
 		rt.loops.Add(1)
 		go func() {

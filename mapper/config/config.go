@@ -15,8 +15,13 @@
 // the config file), max_conns, max_conns_per_source, handshake_timeout,
 // dial_timeout, idle_timeout, fin_timeout (Go durations such as "30s"),
 // proxy_protocol ("v1" or "v2"), accept_proxy_from, connect_ports (a port
-// set such as "443,8443"), udp_session_cap, udp_idle_timeout. Any other
-// key is an error.
+// set such as "443,8443"), udp_session_cap, udp_idle_timeout; knock (a
+// knock sequence such as "7000,8000:udp,9000"), knock_window,
+// knock_timeout, or a table spa = {key_base64, hmac_key_base64, listen,
+// source, access_timeout, max_age} (see SPAConfig): a rule with either
+// lets in only the sources that knocked, or sent a valid SPA packet for
+// its port, recently; it needs no firewall rights. Any other key is an
+// error.
 //
 // Line numbers: TOML syntax and type errors carry the decoder's
 // position. The decoder does not expose the positions of keys, so for
@@ -69,6 +74,14 @@ type RuleConfig struct {
 	ConnectPorts      string   `toml:"connect_ports"`
 	UDPSessionCap     int      `toml:"udp_session_cap"`
 	UDPIdleTimeout    string   `toml:"udp_idle_timeout"`
+
+	// Port knocking (package knock): the rule lets in only the sources
+	// that knocked Knock ("7000,8000:udp,9000") within KnockTimeout
+	// (default 25s), for KnockWindow after (default 30s). Or SPA.
+	Knock        string     `toml:"knock"`
+	KnockWindow  string     `toml:"knock_window"`
+	KnockTimeout string     `toml:"knock_timeout"`
+	SPA          *SPAConfig `toml:"spa"`
 }
 
 type file struct {
@@ -325,6 +338,9 @@ func convert(name string, rc RuleConfig, add func(key string, err error)) (mappe
 	r.IdleTimeout = dur("idle_timeout", rc.IdleTimeout)
 	r.FinTimeout = dur("fin_timeout", rc.FinTimeout)
 	r.UDPIdleTimeout = dur("udp_idle_timeout", rc.UDPIdleTimeout)
+	if g := gate(rc, r.Type, dur, bad); g != nil {
+		r.Gate = g
+	}
 	switch rc.ProxyProtocol {
 	case "":
 	case "v1", "1":

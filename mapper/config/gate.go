@@ -1,0 +1,181 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/knock"
+	"github.com/portkit/ports/knock/spa"
+	"github.com/portkit/ports/mapper"
+)
+
+// SPAConfig is a rule's spa table: the rule lets in only the source
+// addresses that sent a valid fwknop SPA packet asking for the rule's
+// port (tcp/PORT, or udp/PORT for a udp rule), for the access timeout.
+type SPAConfig struct {
+	KeyBase64     string   `toml:"key_base64"`      // fwknop's KEY_BASE64 (required)
+	HMACKeyBase64 string   `toml:"hmac_key_base64"` // HMAC_KEY_BASE64 (required)
+	Listen        []string `toml:"listen"`          // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
+	Source        []string `toml:"source"`          // SOURCE: the packets' sources allowed; default any
+	AccessTimeout string   `toml:"access_timeout"`  // FW_ACCESS_TIMEOUT; default 30s
+	MaxAge        string   `toml:"max_age"`         // oldest packet accepted; default 120s
+}
+
+// knockGate and spaGate carry the key that lets a reload keep a gate,
+// and the sources it let in, when its rule did not change (see
+// mapper.Gate). The embedded gates give Allow and Run.
+type knockGate struct {
+	*knock.Gate
+	key string
+}
+
+func (g knockGate) GateKey() string { return g.key }
+
+type spaGate struct {
+	*spa.Gate
+	key string
+}
+
+func (g spaGate) GateKey() string { return g.key }
+
+// gateHosts are the addresses a rule's gate listens on: the rule's
+// listen host if it is an IP address, the addresses of its interface if
+// it names one, and nil (every address) if it is empty.
+func gateHosts(listen string) ([]netip.Addr, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil || host == "" {
+		return nil, nil // a bad listen is reported under its own key
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	aps, err := mapper.ListenAddrs(listen)
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, ap := range aps {
+		out = append(out, ap.Addr())
+	}
+	return out, nil
+}
+
+// gate builds the knock or SPA gate of a rule, or returns nil if it
+// has none. bad reports a problem with a key.
+func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, bad func(key string, err error)) mapper.Gate {
+	if rc.Knock == "" && rc.SPA == nil {
+		if rc.KnockWindow != "" {
+			bad("knock_window", errors.New("without knock"))
+		}
+		if rc.KnockTimeout != "" {
+			bad("knock_timeout", errors.New("without knock"))
+		}
+		return nil
+	}
+	if rc.Knock != "" && rc.SPA != nil {
+		bad("spa", errors.New("a rule takes knock or spa, not both"))
+		return nil
+	}
+	hosts, err := gateHosts(rc.Listen)
+	if err != nil {
+		bad("listen", err)
+		return nil
+	}
+	hostKey := fmt.Sprint(hosts)
+	if rc.Knock != "" {
+		seq, err := knock.ParseSequence(rc.Knock)
+		if err != nil {
+			bad("knock", err)
+			return nil
+		}
+		window, timeout := dur("knock_window", rc.KnockWindow), dur("knock_timeout", rc.KnockTimeout)
+		g, err := knock.NewGate(knock.GateConfig{Sequence: seq, Window: window, SeqTimeout: timeout, Listen: hosts})
+		if err != nil {
+			bad("knock", err)
+			return nil
+		}
+		return knockGate{g, strings.Join([]string{"knock", seq.String(), window.String(), timeout.String(), hostKey}, "|")}
+	}
+	s := rc.SPA
+	ok := true
+	key := func(name, v string) []byte {
+		if v == "" {
+			bad("spa", fmt.Errorf("%s is missing", name))
+			ok = false
+			return nil
+		}
+		b, err := spa.DecodeKey(v, name)
+		if err != nil {
+			bad("spa", err)
+			ok = false
+		}
+		return b
+	}
+	keys := spa.Keys{Enc: key("key_base64", s.KeyBase64), HMAC: key("hmac_key_base64", s.HMACKeyBase64)}
+	var listen []netip.AddrPort
+	for _, l := range s.Listen {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			bad("spa", fmt.Errorf("listen %q is not ADDR:PORT", l))
+			ok = false
+			continue
+		}
+		listen = append(listen, ap)
+	}
+	if len(s.Listen) == 0 {
+		for _, h := range hosts {
+			listen = append(listen, netip.AddrPortFrom(h, spa.DefaultPort))
+		}
+	}
+	var sources []netip.Prefix
+	for _, src := range s.Source {
+		p, err := netip.ParsePrefix(src)
+		if err != nil {
+			a, err2 := netip.ParseAddr(src)
+			if err2 != nil {
+				bad("spa", fmt.Errorf("source %q is not an address or CIDR prefix", src))
+				ok = false
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		sources = append(sources, p)
+	}
+	access, maxAge := dur("spa", s.AccessTimeout), dur("spa", s.MaxAge)
+	_, portStr, _ := net.SplitHostPort(rc.Listen)
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		bad("spa", fmt.Errorf("needs a rule listening on a fixed port, not %q", rc.Listen))
+		return nil
+	}
+	proto := ports.ProtoTCP
+	if t == mapper.UDP {
+		proto = ports.ProtoUDP
+	}
+	spec := spa.PortSpec{Proto: proto, Port: ports.Port(port)}
+	if !ok {
+		return nil
+	}
+	g, err := spa.NewGate(spa.GateConfig{
+		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access}},
+		Port:   spec, Listen: listen, MaxAge: maxAge,
+	})
+	if err != nil {
+		bad("spa", err)
+		return nil
+	}
+	sum := sha256.Sum256(append(append([]byte{}, keys.Enc...), keys.HMAC...))
+	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
+		access.String(), maxAge.String()}, "|")}
+}

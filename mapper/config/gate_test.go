@@ -1,0 +1,264 @@
+package config_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portkit/ports/knock"
+	"github.com/portkit/ports/knock/spa"
+	"github.com/portkit/ports/mapper"
+	"github.com/portkit/ports/mapper/config"
+)
+
+// greeter is a backend that writes "hello" to every connection.
+func greeter(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello"))
+			c.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// freeTCPUDP returns n ports free for both TCP and UDP on 127.0.0.1.
+func freeTCPUDP(t *testing.T, n int) []int {
+	t.Helper()
+	var out []int
+	for len(out) < n {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp4", l.Addr().String())
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		out = append(out, port)
+	}
+	return out
+}
+
+// fetch connects to addr from src and returns what the mapping passed
+// on: "hello" when the gate let src in, "" when it closed the
+// connection without a word.
+func fetch(t *testing.T, src, addr string) string {
+	t.Helper()
+	d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp4", addr)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, src, err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("read from %s via %s: %v", addr, src, err)
+	}
+	return string(b)
+}
+
+// syncBuffer is a log destination safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startRules(t *testing.T, conf string) (*mapper.Server, *syncBuffer) {
+	t.Helper()
+	rules, err := config.Parse("gate.toml", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	srv := mapper.New(&mapper.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(func() { srv.Close() })
+	if err := srv.Apply(rules); err != nil {
+		t.Fatal(err)
+	}
+	return srv, &logs
+}
+
+func TestKnockGatedMapping(t *testing.T) {
+	backend := greeter(t)
+	p := freeTCPUDP(t, 4)
+	listen := fmt.Sprintf("127.0.0.1:%d", p[0])
+	seq := fmt.Sprintf("%d,%d:udp,%d", p[1], p[2], p[3])
+	conf := fmt.Sprintf(`[[rule]]
+name = "gated"
+type = "tcp"
+listen = %q
+to = [%q]
+knock = %q
+knock_window = "2s"
+`, listen, backend, seq)
+	srv, logs := startRules(t, conf)
+	// The gate opens its knock ports in its own goroutine when the rule
+	// starts: wait for the last one, probing from an address that is not
+	// used afterwards (for the gate, that is a wrong knock of 127.0.0.3).
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}
+	for range 200 {
+		c, err := d.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", p[3]))
+		if err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	if got := fetch(t, "127.0.0.1", listen); got != "" {
+		t.Fatalf("before the knock: got %q, want the connection closed", got)
+	}
+	s, err := knock.ParseSequence(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := knock.Send(t.Context(), "127.0.0.1", s, &knock.SendConfig{Connect: true, Delay: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for range 100 { // the last knock is read by the gate's own goroutine
+		if got = fetch(t, "127.0.0.1", listen); got != "" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got != "hello" {
+		t.Fatalf("after the knock: got %q, want hello", got)
+	}
+	if got := fetch(t, "127.0.0.2", listen); got != "" {
+		t.Errorf("from an address that did not knock: got %q, want the connection closed", got)
+	}
+
+	// A reload with the same file keeps the rule, its gate and whom the
+	// gate let in.
+	rules, err := config.Parse("gate.toml", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Apply(rules); err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(t, "127.0.0.1", listen); got != "hello" {
+		t.Errorf("after a reload of the same rules: got %q, want hello", got)
+	}
+
+	time.Sleep(2500 * time.Millisecond) // past knock_window
+	if got := fetch(t, "127.0.0.1", listen); got != "" {
+		t.Errorf("after the window: got %q, want the connection closed", got)
+	}
+	if !strings.Contains(logs.String(), "gate") {
+		t.Errorf("no log line names the gate refusals:\n%s", logs.String())
+	}
+}
+
+func TestSPAGatedMapping(t *testing.T) {
+	backend := greeter(t)
+	p := freeTCPUDP(t, 2)
+	listen := fmt.Sprintf("127.0.0.1:%d", p[0])
+	spaAddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", p[1]))
+	keys := spa.Keys{Enc: make([]byte, 32), HMAC: make([]byte, 64)}
+	rand.Read(keys.Enc)
+	rand.Read(keys.HMAC)
+	b64 := base64.StdEncoding.EncodeToString
+	conf := fmt.Sprintf(`[[rule]]
+name = "spa"
+type = "tcp"
+listen = %q
+to = [%q]
+spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "30s" }
+`, listen, backend, b64(keys.Enc), b64(keys.HMAC), spaAddr.String())
+	startRules(t, conf)
+
+	if got := fetch(t, "127.0.0.1", listen); got != "" {
+		t.Fatalf("before the SPA packet: got %q, want the connection closed", got)
+	}
+	send := func(keys spa.Keys, access string) {
+		t.Helper()
+		pkt, err := spa.Encode(&spa.Message{User: "test", Type: spa.AccessMsg, Access: access}, keys, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		if err := spa.Send(ctx, spaAddr, pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A packet with the wrong HMAC key, and one for another port, open
+	// nothing.
+	bad := spa.Keys{Enc: keys.Enc, HMAC: make([]byte, 64)}
+	send(bad, fmt.Sprintf("127.0.0.1,tcp/%d", p[0]))
+	send(keys, fmt.Sprintf("127.0.0.1,tcp/%d", p[0]+1))
+	time.Sleep(200 * time.Millisecond) // let the gate read both
+	if got := fetch(t, "127.0.0.1", listen); got != "" {
+		t.Fatalf("after bad SPA packets: got %q, want the connection closed", got)
+	}
+	send(keys, fmt.Sprintf("127.0.0.1,tcp/%d", p[0]))
+	var got string
+	for range 100 {
+		if got = fetch(t, "127.0.0.1", listen); got != "" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got != "hello" {
+		t.Fatalf("after the SPA packet: got %q, want hello", got)
+	}
+	if got := fetch(t, "127.0.0.2", listen); got != "" {
+		t.Errorf("from another address: got %q, want the connection closed", got)
+	}
+}
+
+func TestGateConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ extra, want string }{
+		{`knock = "7000,x"`, "knock"},
+		{`knock_window = "30s"`, "knock_window: without knock"},
+		{"knock = \"7000\"\nspa = { key_base64 = \"AAAA\", hmac_key_base64 = \"AAAA\" }", "not both"},
+		{`spa = { hmac_key_base64 = "AAAA" }`, "key_base64 is missing"},
+		{`spa = { key_base64 = "!!", hmac_key_base64 = "AAAA" }`, "base64"},
+		{`knock = "7000"` + "\nknock_window = \"-1s\"", "knock_window"},
+	} {
+		conf := "[[rule]]\nname = \"r\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:9\"\nto = [\"127.0.0.1:10\"]\n" + tc.extra + "\n"
+		_, err := config.Parse("g.toml", []byte(conf))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error with %q", tc.extra, err, tc.want)
+		}
+	}
+}
