@@ -58,7 +58,6 @@ func TestIntegrationVeth(t *testing.T) {
 	got := readUntil(t, hd, readTimeout, payloadIs(hd.LinkType(), "end"))
 	end := time.Now().UnixNano()
 	var payloads []string
-	var prev int64
 	for i, p := range got {
 		u, ok := parseUDP(hd.LinkType(), p.Data)
 		if !ok {
@@ -79,10 +78,12 @@ func TestIntegrationVeth(t *testing.T) {
 		if p.Ifindex != idx {
 			t.Errorf("packet %d: Ifindex %d, want %d", i, p.Ifindex, idx)
 		}
-		if p.Timestamp < prev || p.Timestamp < start || p.Timestamp > end {
-			t.Errorf("packet %d: timestamp %d not in order or not in [%d, %d] (previous %d)", i, p.Timestamp, start, end, prev)
+		// Only the bounds: the kernel stamps a packet on the CPU that
+		// handles it, and packets handed from one CPU's backlog to
+		// another's can be stamped out of order (seen: 0.2 ms apart).
+		if p.Timestamp < start || p.Timestamp > end {
+			t.Errorf("packet %d: timestamp %d not in [%d, %d]", i, p.Timestamp, start, end)
 		}
-		prev = p.Timestamp
 	}
 	if diff := cmp.Diff(want, payloads); diff != "" {
 		t.Errorf("payloads captured (-want +got):\n%s", diff)

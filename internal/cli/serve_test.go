@@ -362,10 +362,10 @@ type = "udp"
 listen = "127.0.0.1:53"
 to = ["127.0.0.1:5353"]
 max_conns = -1
-knock = "later"
+colour = "blue"
 `), 0o644)
 	code, stdout, stderr := run(t, "serve", "-c", cfg, "--check")
-	want := cfg + `:13: rule "b": knock: unknown key
+	want := cfg + `:13: rule "b": colour: unknown key
 ` + cfg + `:4: rule "a": listen: 0.0.0.0:8080 is not loopback but the rule names no allow: refusing to be an open relay
 ` + cfg + `:12: rule "b": max_conns: -1 is negative
 `
