@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock"
 )
 
@@ -37,25 +38,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // freePorts returns n distinct ports free on 127.0.0.1 for TCP and UDP
 // right now.
-func freePorts(t *testing.T, n int) []ports.Port {
-	t.Helper()
-	var out []ports.Port
-	for len(out) < n {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp4", l.Addr().String())
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		out = append(out, ports.Port(port))
-	}
-	return out
-}
+func freePorts(t *testing.T, n int) []ports.Port { t.Helper(); return porttest.FreePorts(t, n) }
 
 func dialFrom(t *testing.T, src string, proto ports.Proto, port ports.Port) {
 	t.Helper()

@@ -1,41 +1,18 @@
 package knock_test
 
 import (
-	"bytes"
 	"os"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/portkit/ports/internal/porttest"
 )
 
 // syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type syncBuffer = porttest.LogBuffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond until it holds, failing the test after a generous
-// limit (not a timing assertion: the limit only bounds a hang).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	porttest.WaitFor(t, what, cond)
 }
 
 func exists(path string) bool {

@@ -88,13 +88,7 @@ func (r *recorder) waitRefused(t *testing.T, key string) {
 }
 
 // syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuf = porttest.LogBuffer
 
 func newServer(t *testing.T) (*mapper.Server, *recorder, *syncBuf) {
 	t.Helper()

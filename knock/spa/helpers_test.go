@@ -1,39 +1,18 @@
 package spa_test
 
 import (
-	"bytes"
 	"os"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/portkit/ports/internal/porttest"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// syncBuffer collects log output from several goroutines.
+type syncBuffer = porttest.LogBuffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond; the limit only bounds a hang.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
+	porttest.WaitFor(t, what, cond)
 }
 
 func exists(path string) bool {

@@ -1,7 +1,6 @@
 package config_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -11,10 +10,10 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/spa"
 	"github.com/portkit/ports/mapper"
@@ -42,27 +41,6 @@ func greeter(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// freeTCPUDP returns n ports free for both TCP and UDP on 127.0.0.1.
-func freeTCPUDP(t *testing.T, n int) []int {
-	t.Helper()
-	var out []int
-	for len(out) < n {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp4", l.Addr().String())
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		out = append(out, port)
-	}
-	return out
-}
-
 // fetch connects to addr from src and returns what the mapping passed
 // on: "hello" when the gate let src in, "" when it closed the
 // connection without a word.
@@ -82,31 +60,13 @@ func fetch(t *testing.T, src, addr string) string {
 	return string(b)
 }
 
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startRules(t *testing.T, conf string) (*mapper.Server, *syncBuffer) {
+func startRules(t *testing.T, conf string) (*mapper.Server, *porttest.LogBuffer) {
 	t.Helper()
 	rules, err := config.Parse("gate.toml", []byte(conf))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs porttest.LogBuffer
 	srv := mapper.New(&mapper.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	t.Cleanup(func() { srv.Close() })
 	if err := srv.Apply(rules); err != nil {
@@ -117,7 +77,7 @@ func startRules(t *testing.T, conf string) (*mapper.Server, *syncBuffer) {
 
 func TestKnockGatedMapping(t *testing.T) {
 	backend := greeter(t)
-	p := freeTCPUDP(t, 4)
+	p := porttest.FreePorts(t, 4)
 	listen := fmt.Sprintf("127.0.0.1:%d", p[0])
 	seq := fmt.Sprintf("%d,%d:udp,%d", p[1], p[2], p[3])
 	conf := fmt.Sprintf(`[[rule]]
@@ -190,7 +150,7 @@ knock_window = "2s"
 
 func TestSPAGatedMapping(t *testing.T) {
 	backend := greeter(t)
-	p := freeTCPUDP(t, 2)
+	p := porttest.FreePorts(t, 2)
 	listen := fmt.Sprintf("127.0.0.1:%d", p[0])
 	spaAddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", p[1]))
 	keys := spa.Keys{Enc: make([]byte, 32), HMAC: make([]byte, 64)}

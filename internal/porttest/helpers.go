@@ -1,0 +1,72 @@
+package porttest
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portkit/ports"
+)
+
+// LogBuffer collects output, such as a slog handler's, from several
+// goroutines. The zero value is ready to use.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// WaitFor polls cond every 20 ms until it holds, and fails the test if
+// it does not within 20 s. The limit only bounds a hang; it is not a
+// timing assertion.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// FreePorts returns n distinct ports of 127.0.0.1 that were free for
+// both TCP and UDP when it looked (the kernel's choice for port 0).
+func FreePorts(t testing.TB, n int) []ports.Port {
+	t.Helper()
+	var out []ports.Port
+	seen := map[int]bool{}
+	for tries := 0; len(out) < n; tries++ {
+		if tries > 100*n {
+			t.Fatalf("porttest: found only %d of %d ports free for TCP and UDP", len(out), n)
+		}
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("porttest: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp4", l.Addr().String())
+		l.Close()
+		if err != nil || seen[port] {
+			continue
+		}
+		u.Close()
+		seen[port] = true
+		out = append(out, ports.Port(port))
+	}
+	return out
+}
