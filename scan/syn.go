@@ -208,10 +208,10 @@ var ErrResume = errors.New("scan: the resume state is for another scan (seed, sh
 //   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
 //     keyed permutation of all (target, port) pairs (see Seed, Shard).
 //     Replies are read in batches (recvmmsg) by a reader that polls its
-//     raw socket, sleeping half a millisecond when it is empty, instead
+//     raw socket, sleeping about half a millisecond when it is empty, instead
 //     of waiting in the runtime's poller: a wake-up per reply cost more
 //     CPU than the reading (see docs/BENCHMARKS.md), and an RTT measured
-//     is therefore up to that half millisecond long.
+//     may come out up to about a millisecond too long.
 //   - Rounds: after each round the scan waits for late replies, then
 //     probes again only the ports still silent, up to MaxRetries times.
 //   - Random loss and rate limits are told apart by an A/B test: in the
