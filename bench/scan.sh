@@ -11,7 +11,8 @@
 # Environment:
 #   RUNS       measured runs of the clean-link table (default 5)
 #   LOSS_RUNS  measured runs of ports and masscan with loss (default 3)
-#   NMAP_LOSS_RUNS  runs of nmap with loss (default 1; they take minutes)
+#   NMAP_LOSS_RUNS  runs of nmap with loss (default 1; they take minutes;
+#              0 leaves them out)
 #   NMAP_LOSS_CAP   timeout of one nmap run with loss (default 10m)
 #   PORTS_BIN  to benchmark a built binary
 #
@@ -144,6 +145,7 @@ set_loss 50
 args_for loss
 cmdbench -check -runs "${LOSS_RUNS:-3}" -warmup 0 -timeout 2m "${run_args[@]}" -- "${cmds[0]}" "${cmds[1]}" "${cmds[4]}"
 recall_table "${cmds[0]}" "${cmds[1]}" "${cmds[4]}"
+[[ ${NMAP_LOSS_RUNS:-1} != 0 ]] || exit 0
 echo
 args_for loss-nmap
 cmdbench -check -runs "${NMAP_LOSS_RUNS:-1}" -warmup 0 -timeout "${NMAP_LOSS_CAP:-10m}" "${run_args[@]}" -- "${cmds[2]}" "${cmds[3]}"

@@ -33,8 +33,13 @@ const (
 )
 
 const (
-	// defaultRetries is the number of retries when MaxRetries is 0.
-	defaultRetries = 2
+	// defaultRetries is the number of retries when MaxRetries is 0: four
+	// tries, as a connect lost to 5% loss each way (p ≈ 0.0975 per try)
+	// is then missed with p ≈ 1e-4.
+	defaultRetries = 3
+	// maxLateTries is how many tries of one port may time out late (see
+	// lateTimeout) without counting as tries.
+	maxLateTries = 2
 	// maxDefaultConcurrency caps the default concurrency: one goroutine
 	// (about 8 KiB) per connect, and more SYNs at once than most networks
 	// and hosts take without dropping some.
@@ -72,12 +77,20 @@ type ConnectConfig struct {
 	// adaptive, per host, as TCP computes its retransmission timeout
 	// (RFC 6298): srtt + 4*rttvar over the round-trip times of the
 	// connects that host answered, clamped to [MinTimeout, MaxTimeout],
-	// and InitialTimeout before the first answer.
+	// and InitialTimeout before the first answer; doubled for each try
+	// of a port that timed out before (up to MaxTimeout), as TCP backs
+	// off its retransmissions. The backoff matters on a loaded machine:
+	// a pause of the scanning process longer than the timeout times out
+	// every connect in flight, and their retries, sent at once, would
+	// meet the same pause.
 	Timeout time.Duration
 
 	// MaxRetries is how many more times a port is probed after a connect
 	// timed out; a port still silent then is filtered, "no-response".
-	// 0 means 2; a negative value means no retries.
+	// 0 means 3; a negative value means no retries. A try whose timeout
+	// the scan noticed late (by more than a quarter of it and 10 ms: the
+	// process was not running, and an answer may have gone unseen) does
+	// not count, at most twice per port.
 	MaxRetries int
 
 	// Rate is the largest number of connects started per second, retries
@@ -167,7 +180,8 @@ type item struct {
 type probe struct {
 	host      int // index into connectScanner.hosts
 	port      ports.Port
-	tries     int // connects made so far
+	tries     int // connects made so far that timed out in time
+	late      int // connects that timed out late, not counted in tries
 	resErrors int // resource errors in a row
 }
 
@@ -413,7 +427,9 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 	ap := netip.AddrPortFrom(h.addr, uint16(p.port))
 	timeout := s.timeout
 	if timeout == 0 {
-		timeout = h.timeout()
+		// Back off as TCP does its retransmission timeout: a port that
+		// timed out waits twice as long on its next try.
+		timeout = min(h.timeout()<<min(p.tries+p.late, 8), MaxTimeout)
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
@@ -426,7 +442,7 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 		}
 		return doneFinal
 	}
-	r := Result{Addr: h.addr, Port: p.port, Proto: ports.ProtoTCP, Tries: p.tries + 1}
+	r := Result{Addr: h.addr, Port: p.port, Proto: ports.ProtoTCP, Tries: p.tries + p.late + 1}
 	var perr error
 	switch {
 	case err == nil:
@@ -439,7 +455,7 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 		if p.resErrors < maxResourceErrors {
 			return doneResource
 		}
-		r.Tries = p.tries
+		r.Tries = p.tries + p.late
 		perr = &ProbeError{Op: "connect", Proto: ports.ProtoTCP, Addr: ap, Err: err}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		h.sample(rtt)
@@ -449,13 +465,22 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 	case errors.Is(err, syscall.ENETUNREACH):
 		r.State, r.Reason, r.RTT = StateFiltered, ReasonNetUnreach, rtt
 	case isTimeout(err):
-		p.tries++
 		p.resErrors = 0
-		if p.tries <= s.retries {
-			s.log.Debug("scan: connect timed out, retrying", "addr", ap, "try", p.tries, "timeout", timeout)
+		if lateTimeout(rtt, timeout) && p.late < maxLateTries {
+			// The scan noticed its deadline late: it was not running (a
+			// loaded machine, a GC pause), and an answer may have come
+			// in time and gone unseen. Not the network's fault: this try
+			// does not count.
+			p.late++
+			s.log.Debug("scan: connect timed out late, trying again", "addr", ap, "late", p.late, "timeout", timeout, "elapsed", rtt)
 			return doneTimeout
 		}
-		r.State, r.Reason, r.Tries = StateFiltered, ReasonNoResponse, p.tries
+		p.tries++
+		if p.tries <= s.retries {
+			s.log.Debug("scan: connect timed out, retrying", "addr", ap, "try", p.tries, "timeout", timeout, "elapsed", rtt)
+			return doneTimeout
+		}
+		r.State, r.Reason, r.Tries = StateFiltered, ReasonNoResponse, p.tries+p.late
 	default:
 		perr = &ProbeError{Op: "connect", Proto: ports.ProtoTCP, Addr: ap, Err: err}
 	}
@@ -464,6 +489,13 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 	case <-ctx.Done():
 	}
 	return doneFinal
+}
+
+// lateTimeout reports whether a connect that timed out after elapsed,
+// with a deadline timeout after its start, was noticed late: by more
+// than a quarter of the timeout and 10 ms.
+func lateTimeout(elapsed, timeout time.Duration) bool {
+	return elapsed > timeout+max(timeout/4, 10*time.Millisecond)
 }
 
 // isTimeout reports whether a dial failed by timing out, in the dialer's

@@ -240,11 +240,17 @@ func TestConnectSeam(t *testing.T) {
 		2: {"closed", "conn-refused", 1, false},
 		3: {"filtered", "host-unreach", 1, false},
 		4: {"filtered", "net-unreach", 1, false},
-		5: {"filtered", "no-response", 3, false},
+		5: {"filtered", "no-response", 1 + defaultRetries, false},
 		6: {"closed", "conn-refused", 3, false},
 		7: {"closed", "conn-refused", 1, false},
 		8: {"unknown", "", 0, true}, // gave up after maxResourceErrors
 		9: {"unknown", "", 1, true},
+	}
+	// Tries whose timeout the scan noticed late (on a loaded machine) do
+	// not count, but are in Tries.
+	if r := got[5]; r.Tries > 1+defaultRetries && r.Tries <= 1+defaultRetries+maxLateTries {
+		r.Tries = 1 + defaultRetries
+		got[5] = r
 	}
 	if diff := cmp.Diff(wantRes, got); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)
@@ -426,8 +432,9 @@ func TestIntegrationConnectFiltered(t *testing.T) {
 		t.Errorf("%d results, want 200", len(got))
 	}
 	for ap, r := range got {
-		if r.State != StateFiltered || r.Reason != ReasonNoResponse || r.Tries != 1+defaultRetries {
-			t.Errorf("%v: %+v, want filtered, no-response after %d tries", ap, r, 1+defaultRetries)
+		// Tries that timed out late, on a loaded machine, do not count.
+		if r.State != StateFiltered || r.Reason != ReasonNoResponse || r.Tries < 1+defaultRetries || r.Tries > 1+defaultRetries+maxLateTries {
+			t.Errorf("%v: %+v, want filtered, no-response after %d tries (and up to %d late ones)", ap, r, 1+defaultRetries, maxLateTries)
 		}
 	}
 }
@@ -484,4 +491,22 @@ func BenchmarkConnectLoopback(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "ports/s")
+}
+
+func TestLateTimeout(t *testing.T) {
+	for _, c := range []struct {
+		elapsed, timeout time.Duration
+		want             bool
+	}{
+		{100 * time.Millisecond, 100 * time.Millisecond, false},
+		{124 * time.Millisecond, 100 * time.Millisecond, false},
+		{126 * time.Millisecond, 100 * time.Millisecond, true},
+		{29 * time.Millisecond, 20 * time.Millisecond, false}, // 10 ms at least
+		{31 * time.Millisecond, 20 * time.Millisecond, true},
+		{2 * time.Second, time.Second, true},
+	} {
+		if got := lateTimeout(c.elapsed, c.timeout); got != c.want {
+			t.Errorf("lateTimeout(%v, %v) = %v, want %v", c.elapsed, c.timeout, got, c.want)
+		}
+	}
 }

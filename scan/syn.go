@@ -11,7 +11,6 @@ import (
 	"iter"
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -207,6 +206,11 @@ var ErrResume = errors.New("scan: the resume state is for another scan (seed, sh
 //     relies on the same.
 //   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
 //     keyed permutation of all (target, port) pairs (see Seed, Shard).
+//     Replies are read in batches (recvmmsg) by a reader that polls its
+//     raw socket, sleeping about half a millisecond when it is empty, instead
+//     of waiting in the runtime's poller: a wake-up per reply cost more
+//     CPU than the reading (see docs/BENCHMARKS.md), and an RTT measured
+//     may come out up to about a millisecond too long.
 //   - Rounds: after each round the scan waits for late replies, then
 //     probes again only the ports still silent, up to MaxRetries times.
 //   - Random loss and rate limits are told apart by an A/B test: in the
@@ -650,10 +654,13 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 	maxBatch := int(min(max(rate/1000, 1), 64))
 	// Sending on a fast link costs mostly the kernel's time, so that
 	// several goroutines (threads) send batches at once; the pacing stays
-	// here.
+	// here. Four of them even on 2 CPUs: each spends nearly all its time
+	// in sendmmsg, and the runtime lets another run while one is in the
+	// kernel (a namespace scan of 65,535 ports on 2 CPUs: 0.35-0.39 s
+	// with 2, 0.29-0.34 s with 4, no better with 8 or 16).
 	workers := 1
 	if rate >= 50000 {
-		workers = min(runtime.GOMAXPROCS(0), 4)
+		workers = 4
 	}
 	type job struct {
 		segs []outSeg

@@ -21,13 +21,44 @@ const (
 	sockBuf    = 8 << 20
 )
 
-// rawSock is one raw socket, registered with the runtime's poller.
+// pollInterval is how long a raw socket's reader sleeps when it finds
+// nothing to read.
+const pollInterval = 500 * time.Microsecond
+
+// rawSock is one non-blocking raw socket. It is not registered with the
+// runtime's poller: its reader polls it, reading batches while packets
+// come and sleeping pollInterval when none do. A scan's replies come by
+// the tens of thousands a second, and a reader parked in the poller
+// would be woken (an epoll event, a futex, a thread switch) for nearly
+// every one of them: that cost more CPU than reading them.
 type rawSock struct {
-	f      *os.File
-	rc     syscall.RawConn
+	fd     int
+	mu     sync.RWMutex // held to read across a system call on fd; Lock closes it
+	closed bool
 	v6     bool
 	icmp   bool
 	family int
+}
+
+// syscall runs fn with the socket's descriptor unless the socket is
+// closed, and reports whether it ran fn.
+func (s *rawSock) syscall(fn func(fd uintptr)) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false
+	}
+	fn(uintptr(s.fd))
+	return true
+}
+
+func (s *rawSock) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		unix.Close(s.fd)
+	}
 }
 
 // linuxSYN is the Linux synIO: a raw TCP socket per family to send the
@@ -188,13 +219,7 @@ func openRaw(v6, icmp bool, lports []uint16) (*rawSock, error) {
 		unix.Close(fd)
 		return nil, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
 	}
-	f := os.NewFile(uintptr(fd), "raw")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &rawSock{f: f, rc: rc, v6: v6, icmp: icmp, family: family}, nil
+	return &rawSock{fd: fd, v6: v6, icmp: icmp, family: family}, nil
 }
 
 // replyFilter is a classic BPF program that keeps TCP segments to one of
@@ -326,24 +351,26 @@ func (l *linuxSYN) send(batch []outSeg) (int, error) {
 	}
 	var sent int
 	var serr error
-	err := sock.rc.Write(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), 0, 0, 0)
-			switch e {
-			case 0:
-				sent = int(r)
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			serr = e
-			return true
+	for {
+		var e syscall.Errno
+		ok := sock.syscall(func(fd uintptr) {
+			var r uintptr
+			r, _, e = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+			sent = int(r)
+		})
+		if !ok {
+			return 0, os.ErrClosed
 		}
-	})
-	if err != nil {
-		return 0, err
+		if e == unix.EAGAIN { // the send buffer is full
+			time.Sleep(100 * time.Microsecond)
+			continue
+		}
+		if e != unix.EINTR {
+			if e != 0 {
+				serr = e
+			}
+			break
+		}
 	}
 	if serr == unix.ENOBUFS { // a full queue: wait a little and try again
 		time.Sleep(200 * time.Microsecond)
@@ -403,25 +430,22 @@ func (s *rawSock) receive(fn func(b []byte, v6, icmp bool, from netip.Addr, hop 
 			hdrs[i].Len = 0
 		}
 		var n int
-		var rerr error
-		err := s.rc.Read(func(fd uintptr) bool {
-			for {
-				r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
-				switch e {
-				case 0:
-					n = int(r)
-					return true
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false
-				}
-				rerr = e
-				return true
-			}
+		var e syscall.Errno
+		ok := s.syscall(func(fd uintptr) {
+			var r uintptr
+			r, _, e = unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), recvBatch, unix.MSG_DONTWAIT, 0, 0)
+			n = int(r)
 		})
-		if err != nil || (rerr != nil && rerr != unix.ENOMEM && rerr != unix.ENOBUFS) {
+		switch {
+		case !ok:
 			return // closed
+		case e == unix.EAGAIN:
+			time.Sleep(pollInterval)
+			continue
+		case e == unix.EINTR, e == unix.ENOMEM, e == unix.ENOBUFS:
+			continue
+		case e != 0:
+			return
 		}
 		for i := range n {
 			b := bufs[i*recvBufLen : i*recvBufLen+min(int(hdrs[i].Len), recvBufLen)]
@@ -456,7 +480,7 @@ func (l *linuxSYN) close() {
 	l.once.Do(func() {
 		for _, s := range append(l.tcp[:], l.icmp[:]...) {
 			if s != nil {
-				s.f.Close()
+				s.close()
 			}
 		}
 		for _, fd := range l.holds {

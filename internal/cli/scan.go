@@ -153,7 +153,7 @@ A scan that completes exits 0, open ports or not.`,
 	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV)")
 	fs.DurationVar(&o.udpWait, "udp-ratelimit-wait", 20*time.Second, "with -sU, spend at most `DUR` per host re-probing silent ports slowly when it rate-limits ICMP errors (0s: do not)")
 	fs.Float64Var(&o.rate, "rate", 0, "send at most `N` SYNs (-sS; default 250000) or start at most N connects (-sT; default no limit) per second")
-	fs.IntVar(&o.maxRetries, "max-retries", 0, "probe a silent port at most `N` more times (default 4 for -sS, 2 for -sT)")
+	fs.IntVar(&o.maxRetries, "max-retries", 0, "probe a silent port at most `N` more times (default 4 for -sS, 3 for -sT)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "fixed connect timeout, or wait after each SYN round, `DUR` (default: adaptive)")
 	fs.Uint64Var(&o.seed, "seed", 0, "order the probes by seed `S` (default: random for -sS, in order for -sT)")
 	fs.StringVar(&o.shard, "shard", "", "scan only shard `I/N` of the probes (with the same --seed on every shard)")

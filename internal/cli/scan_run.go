@@ -35,6 +35,7 @@ type scanHost struct {
 	scanTarget
 	results []render.ScanResultV1
 	rtts    []time.Duration // of the answered probes, in the order of the answers
+	addrStr string          // the address, formatted once for all its results
 	tarpit  *scan.TarpitError
 }
 
@@ -121,7 +122,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	index := make(map[netip.Addr]*scanHost, len(hosts))
 	addrs := make([]netip.Addr, len(hosts))
 	for i, t := range p.targets {
-		hosts[i] = &scanHost{scanTarget: t}
+		hosts[i] = &scanHost{scanTarget: t, addrStr: t.addr.String()}
 		index[t.addr] = hosts[i]
 		addrs[i] = t.addr
 	}
@@ -184,9 +185,15 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 			}
 		}
 		v := render.ScanResultV1{
-			Addr: r.Addr.String(), Host: h.name, Port: uint16(r.Port), Proto: r.Proto.String(),
+			Addr: h.addrStr, Host: h.name, Port: uint16(r.Port), Proto: r.Proto.String(),
 			State: r.State.String(), Reason: r.Reason, RTTms: render.Millis(r.RTT), Tries: r.Tries,
-			TTL: int(r.TTL), Service: names.nameFor(r.Proto, r.Port),
+			TTL: int(r.TTL),
+		}
+		if jenc != nil || o.shown(v.State) {
+			// Only -oJ and the ports listed show the service's name:
+			// looking it up for tens of thousands of closed ports would
+			// cost more than scanning them.
+			v.Service = names.nameFor(r.Proto, r.Port)
 		}
 		fillService(&v, r)
 		if v.Reason == "" {
