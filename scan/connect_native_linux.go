@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -20,10 +21,10 @@ import (
 // made it slower than nmap -sT; the engine is the scan's core, hence
 // written here rather than taken from a library.
 //
-// Each try: socket(SOCK_NONBLOCK), SO_LINGER 0, connect (EINPROGRESS),
-// EPOLL_CTL_ADD for EPOLLOUT; when the socket reports, SO_ERROR says
-// how the try ended (0: connected, ECONNREFUSED...), and close ends it
-// (with a reset if it connected, since SO_LINGER is 0). Closing also
+// Each try: socket(SOCK_NONBLOCK), connect (EINPROGRESS), EPOLL_CTL_ADD
+// for EPOLLOUT; when the socket reports, SO_ERROR says how the try ended
+// (0: connected, ECONNREFUSED...), and close ends it, with a reset if it
+// connected (SO_LINGER 0, set then). Closing also
 // takes the socket out of the epoll set. Deadlines are kept in a heap.
 // The outcome of a try, and what to do next, is decided by classify and
 // the same retry, back-off and concurrency rules as run.
@@ -92,30 +93,72 @@ func (s *connectScanner) runNative(ctx context.Context, out chan<- item) bool {
 			unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 		}
 	})
-	n := &nativeScan{s: s, ctx: ctx, out: out, epfd: epfd, wake: wake}
+	// Engines: every connect costs the kernel more than the engine, and
+	// the kernel's share (both ends of the handshake, on a local link)
+	// runs on the engine's thread; several engines spread it over the
+	// CPUs, as the goroutines of run do.
+	// A scan with a rate limit has one, which paces its connects exactly.
+	engines := max(1, min(runtime.GOMAXPROCS(0), maxEngines, s.concurrency, s.total))
+	if s.interval > 0 {
+		engines = 1
+	}
+	var wg sync.WaitGroup
 	defer func() {
+		wg.Wait()
 		stop()
 		mu.Lock()
 		closed = true
 		unix.Close(wake)
 		mu.Unlock()
-		for fd := range n.conns {
-			if n.conns[fd].seq != 0 {
-				unix.Close(fd)
-			}
-		}
-		unix.Close(epfd)
 		close(out)
 	}()
-	n.loop()
+	conc := s.concurrency / engines
+	for k := range engines {
+		n := &nativeScan{s: s, ctx: ctx, out: out, epfd: epfd, wake: wake,
+			offset: k, stride: engines, concurrency: conc, interval: s.interval * time.Duration(engines)}
+		if k < s.concurrency%engines {
+			n.concurrency++
+		}
+		n.total = (s.total - k + engines - 1) / engines
+		if k > 0 {
+			if n.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+				n.emit(item{err: &ProbeError{Op: "epoll_create", Err: err}})
+				return true
+			}
+			if err := unix.EpollCtl(n.epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+				unix.Close(n.epfd)
+				n.emit(item{err: &ProbeError{Op: "epoll_ctl", Err: err}})
+				return true
+			}
+		}
+		wg.Go(func() {
+			defer func() {
+				for fd := range n.conns {
+					if n.conns[fd].seq != 0 {
+						unix.Close(fd)
+					}
+				}
+				unix.Close(n.epfd)
+			}()
+			n.loop()
+		})
+	}
 	return true
 }
+
+// maxEngines is the largest number of engines of a native scan.
+const maxEngines = 4
 
 type nativeScan struct {
 	s          *connectScanner
 	ctx        context.Context
 	out        chan<- item
 	epfd, wake int
+
+	// This engine's share of the scan: probes offset, offset+stride...
+	offset, stride, total int
+	concurrency           int
+	interval              time.Duration
 
 	conns     []nativeConn // by socket
 	deadlines deadlineHeap
@@ -134,14 +177,14 @@ type delayedProbe struct {
 
 func (n *nativeScan) loop() {
 	s := n.s
-	n.limit = s.concurrency
+	n.limit = n.concurrency
 	var (
-		next      int // next fresh probe, as in run
+		next      = n.offset // next fresh probe, as in run
 		nextStart time.Time
 		events    = make([]unix.EpollEvent, 256)
 	)
 	nh := len(s.hosts)
-	for n.finished < s.total {
+	for n.finished < n.total {
 		now := time.Now()
 		var wake time.Time
 		n.delayed = slices.DeleteFunc(n.delayed, func(d delayedProbe) bool {
@@ -156,7 +199,7 @@ func (n *nativeScan) loop() {
 		})
 		// Start connects while the limits allow.
 		for n.inflight < n.limit && (len(n.retry) > 0 || next < s.total) {
-			if s.interval > 0 && now.Before(nextStart) {
+			if n.interval > 0 && now.Before(nextStart) {
 				if wake.IsZero() || nextStart.Before(wake) {
 					wake = nextStart
 				}
@@ -172,19 +215,19 @@ func (n *nativeScan) loop() {
 					idx := s.order.at(uint64(next))
 					p = probe{host: int(idx / uint64(len(s.ports))), port: s.ports[idx%uint64(len(s.ports))]}
 				}
-				next++
+				next += n.stride
 			}
-			if s.interval > 0 {
+			if n.interval > 0 {
 				if nextStart.Before(now) {
 					nextStart = now
 				}
-				nextStart = nextStart.Add(s.interval)
+				nextStart = nextStart.Add(n.interval)
 			}
 			if !n.start(p, now) {
 				return
 			}
 		}
-		if n.finished >= s.total {
+		if n.finished >= n.total {
 			break
 		}
 		if len(n.deadlines) > 0 {
@@ -266,10 +309,6 @@ func (n *nativeScan) start(p probe, now time.Time) bool {
 	if err != nil {
 		return n.done(p, err, 0, timeout)
 	}
-	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
-		unix.Close(fd)
-		return n.done(p, err, 0, timeout)
-	}
 	err = unix.Connect(fd, sa)
 	switch {
 	case err == nil, errors.Is(err, unix.EINPROGRESS), errors.Is(err, unix.EINTR):
@@ -299,7 +338,12 @@ func (n *nativeScan) start(p probe, now time.Time) bool {
 func (n *nativeScan) end(fd int, err error, now time.Time) bool {
 	c := n.conns[fd]
 	n.conns[fd].seq = 0
-	unix.Close(fd) // a reset if connected: SO_LINGER is 0
+	if err == nil {
+		// Close with a reset rather than a FIN. Only connected sockets
+		// need it, which saves a system call on every other one.
+		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	unix.Close(fd)
 	return n.done(c.p, err, now.Sub(c.start), c.timeout)
 }
 
@@ -326,7 +370,7 @@ func (n *nativeScan) done(p probe, err error, rtt, timeout time.Duration) bool {
 			"addr", s.hosts[p.host].addr, "port", p.port,
 			"inflight", n.inflight, "limit", n.limit, "backoff", d)
 	}
-	if kind != doneResource && n.limit < s.concurrency {
+	if kind != doneResource && n.limit < n.concurrency {
 		if n.growth++; n.growth >= 4 {
 			n.limit++
 			n.growth = 0
