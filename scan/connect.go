@@ -40,9 +40,9 @@ const (
 	// maxLateTries is how many tries of one port may time out late (see
 	// lateTimeout) without counting as tries.
 	maxLateTries = 2
-	// maxDefaultConcurrency caps the default concurrency: one goroutine
-	// (about 8 KiB) per connect, and more SYNs at once than most networks
-	// and hosts take without dropping some.
+	// maxDefaultConcurrency caps the default concurrency: more SYNs at
+	// once than most networks and hosts take without dropping some (and,
+	// with net.Dialer, one goroutine of about 8 KiB per connect).
 	maxDefaultConcurrency = 4096
 	// fdSpare is how many file descriptors the default concurrency leaves
 	// to the rest of the process.
@@ -99,9 +99,11 @@ type ConnectConfig struct {
 
 	// Dial opens the connections; it must honour ctx, whose deadline is
 	// the probe's timeout, and should return the errors net.Dialer does
-	// (a *net.OpError wrapping a syscall.Errno). nil means
-	// (*net.Dialer).DialContext of a zero net.Dialer. It is a seam for
-	// dialing from elsewhere, such as another network namespace.
+	// (a *net.OpError wrapping a syscall.Errno). nil means the scan's own
+	// connects on Linux (non-blocking sockets and epoll; see the package
+	// doc) and (*net.Dialer).DialContext of a zero net.Dialer elsewhere.
+	// It is a seam for dialing from elsewhere, such as another network
+	// namespace.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 
 	// Seed, Shard and Shards order and split the scan as in SYNConfig:
@@ -152,8 +154,8 @@ func connectScan(ctx context.Context, targets []netip.Addr, cfg *ConnectConfig, 
 			return
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		// Buffered, so that the native engine (one goroutine for every
-		// connect) rarely waits for the caller's loop.
+		// Buffered, so that the native engines (each an event loop making
+		// thousands of connects) rarely wait for the caller's loop.
 		out := make(chan item, 256)
 		go func() {
 			if !s.native || !s.runNative(sctx, out) {
@@ -162,7 +164,7 @@ func connectScan(ctx context.Context, targets []netip.Addr, cfg *ConnectConfig, 
 		}()
 		defer func() {
 			cancel()
-			for range out { // run closes out once every goroutine is done
+			for range out { // run or runNative closes out once every goroutine is done
 			}
 		}()
 		for it := range out {
