@@ -66,22 +66,43 @@ func (s *connectScanner) runNative(ctx context.Context, out chan<- item) bool {
 			return false
 		}
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return false
+	// Engines: every connect costs the kernel more than the engine, and
+	// the kernel's share (both ends of the handshake, on a local link)
+	// runs on the engine's thread; several engines spread it over the
+	// CPUs, as the goroutines of run do. A scan with a rate limit has
+	// one, which paces its connects exactly.
+	engines := max(1, min(runtime.GOMAXPROCS(0), maxEngines, s.concurrency, s.total))
+	if s.interval > 0 {
+		engines = 1
 	}
+	// One eventfd, in every engine's epoll set, written when ctx ends.
 	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		unix.Close(epfd)
 		return false
 	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
-		unix.Close(wake)
-		unix.Close(epfd)
-		return false
+	ns := make([]*nativeScan, 0, engines)
+	for k := range engines {
+		n := &nativeScan{s: s, ctx: ctx, out: out, wake: wake,
+			offset: k, stride: engines, concurrency: s.concurrency / engines,
+			interval: s.interval * time.Duration(engines)}
+		if k < s.concurrency%engines {
+			n.concurrency++
+		}
+		n.total = (s.total - k + engines - 1) / engines
+		n.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err == nil {
+			ns = append(ns, n)
+			err = unix.EpollCtl(n.epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)})
+		}
+		if err != nil {
+			for _, n := range ns {
+				unix.Close(n.epfd)
+			}
+			unix.Close(wake)
+			return false
+		}
 	}
-	// ctx ending wakes EpollWait; mu keeps the write off a closed (and
-	// perhaps reused) descriptor.
+	// mu keeps the write off a closed (and perhaps reused) descriptor.
 	var (
 		mu     sync.Mutex
 		closed bool
@@ -93,57 +114,33 @@ func (s *connectScanner) runNative(ctx context.Context, out chan<- item) bool {
 			unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 		}
 	})
-	// Engines: every connect costs the kernel more than the engine, and
-	// the kernel's share (both ends of the handshake, on a local link)
-	// runs on the engine's thread; several engines spread it over the
-	// CPUs, as the goroutines of run do.
-	// A scan with a rate limit has one, which paces its connects exactly.
-	engines := max(1, min(runtime.GOMAXPROCS(0), maxEngines, s.concurrency, s.total))
-	if s.interval > 0 {
-		engines = 1
-	}
 	var wg sync.WaitGroup
-	defer func() {
-		wg.Wait()
-		stop()
-		mu.Lock()
-		closed = true
-		unix.Close(wake)
-		mu.Unlock()
-		close(out)
-	}()
-	conc := s.concurrency / engines
-	for k := range engines {
-		n := &nativeScan{s: s, ctx: ctx, out: out, epfd: epfd, wake: wake,
-			offset: k, stride: engines, concurrency: conc, interval: s.interval * time.Duration(engines)}
-		if k < s.concurrency%engines {
-			n.concurrency++
-		}
-		n.total = (s.total - k + engines - 1) / engines
-		if k > 0 {
-			if n.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-				n.emit(item{err: &ProbeError{Op: "epoll_create", Err: err}})
-				return true
-			}
-			if err := unix.EpollCtl(n.epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
-				unix.Close(n.epfd)
-				n.emit(item{err: &ProbeError{Op: "epoll_ctl", Err: err}})
-				return true
-			}
-		}
+	for _, n := range ns {
 		wg.Go(func() {
-			defer func() {
-				for fd := range n.conns {
-					if n.conns[fd].seq != 0 {
-						unix.Close(fd)
-					}
-				}
-				unix.Close(n.epfd)
-			}()
+			defer n.close()
 			n.loop()
 		})
 	}
+	wg.Wait()
+	stop()
+	mu.Lock()
+	closed = true
+	unix.Close(wake)
+	mu.Unlock()
+	close(out)
 	return true
+}
+
+// close closes the engine's sockets (with a reset, for those that may
+// have connected since the engine last looked) and its epoll set.
+func (n *nativeScan) close() {
+	for fd := range n.conns {
+		if n.conns[fd].seq != 0 {
+			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			unix.Close(fd)
+		}
+	}
+	unix.Close(n.epfd)
 }
 
 // maxEngines is the largest number of engines of a native scan.
