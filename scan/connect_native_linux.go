@@ -253,19 +253,7 @@ func (n *nativeScan) loop() {
 			if fd >= len(n.conns) || n.conns[fd].seq == 0 {
 				continue
 			}
-			errno, gerr := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-			if gerr == nil && errno == 0 && ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				// Hung up without an error: treat as not connected.
-				gerr = unix.ECONNRESET
-			}
-			var cerr error
-			switch {
-			case gerr != nil:
-				cerr = gerr
-			case errno != 0:
-				cerr = unix.Errno(errno)
-			}
-			if !n.end(fd, cerr, now) {
+			if !n.end(fd, connectOutcome(fd, ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0), now) {
 				return
 			}
 		}
@@ -275,7 +263,16 @@ func (n *nativeScan) loop() {
 			if d.fd >= len(n.conns) || n.conns[d.fd].seq != d.seq {
 				continue // ended already
 			}
-			if !n.end(d.fd, os.ErrDeadlineExceeded, now) {
+			// The connect may have finished while this process was not
+			// running (a loaded machine, a GC pause), its event still
+			// waiting behind others: ask the socket itself before calling
+			// it a timeout, so that a pause here is never a lost port.
+			cerr := error(os.ErrDeadlineExceeded)
+			pfd := []unix.PollFd{{Fd: int32(d.fd), Events: unix.POLLOUT}}
+			if k, err := unix.Poll(pfd, 0); err == nil && k > 0 && pfd[0].Revents != 0 {
+				cerr = connectOutcome(d.fd, pfd[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0)
+			}
+			if !n.end(d.fd, cerr, now) {
 				return
 			}
 		}
@@ -332,6 +329,23 @@ func (n *nativeScan) start(p probe, now time.Time) bool {
 }
 
 // end ends the connect on fd, which err ended (nil: connected) at now.
+// connectOutcome reads what became of a non-blocking connect on fd
+// that epoll or poll reported ready: nil if it connected, else the
+// error (SO_ERROR). hup says the socket reported an error or hang-up;
+// without an error that still means not connected.
+func connectOutcome(fd int, hup bool) error {
+	errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		return err
+	case errno != 0:
+		return unix.Errno(errno)
+	case hup:
+		return unix.ECONNRESET
+	}
+	return nil
+}
+
 func (n *nativeScan) end(fd int, err error, now time.Time) bool {
 	c := n.conns[fd]
 	n.conns[fd].seq = 0
