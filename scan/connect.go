@@ -40,9 +40,9 @@ const (
 	// maxLateTries is how many tries of one port may time out late (see
 	// lateTimeout) without counting as tries.
 	maxLateTries = 2
-	// maxDefaultConcurrency caps the default concurrency: one goroutine
-	// (about 8 KiB) per connect, and more SYNs at once than most networks
-	// and hosts take without dropping some.
+	// maxDefaultConcurrency caps the default concurrency: more SYNs at
+	// once than most networks and hosts take without dropping some (and,
+	// with net.Dialer, one goroutine of about 8 KiB per connect).
 	maxDefaultConcurrency = 4096
 	// fdSpare is how many file descriptors the default concurrency leaves
 	// to the rest of the process.
@@ -99,9 +99,11 @@ type ConnectConfig struct {
 
 	// Dial opens the connections; it must honour ctx, whose deadline is
 	// the probe's timeout, and should return the errors net.Dialer does
-	// (a *net.OpError wrapping a syscall.Errno). nil means
-	// (*net.Dialer).DialContext of a zero net.Dialer. It is a seam for
-	// dialing from elsewhere, such as another network namespace.
+	// (a *net.OpError wrapping a syscall.Errno). nil means the scan's own
+	// connects on Linux (non-blocking sockets and epoll; see the package
+	// doc) and (*net.Dialer).DialContext of a zero net.Dialer elsewhere.
+	// It is a seam for dialing from elsewhere, such as another network
+	// namespace.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 
 	// Seed, Shard and Shards order and split the scan as in SYNConfig:
@@ -152,11 +154,17 @@ func connectScan(ctx context.Context, targets []netip.Addr, cfg *ConnectConfig, 
 			return
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		out := make(chan item)
-		go s.run(sctx, out)
+		// Buffered, so that the native engines (each an event loop making
+		// thousands of connects) rarely wait for the caller's loop.
+		out := make(chan item, 256)
+		go func() {
+			if !s.native || !s.runNative(sctx, out) {
+				s.run(sctx, out)
+			}
+		}()
 		defer func() {
 			cancel()
-			for range out { // run closes out once every goroutine is done
+			for range out { // run or runNative closes out once every goroutine is done
 			}
 		}()
 		for it := range out {
@@ -208,6 +216,7 @@ type connectScanner struct {
 	interval    time.Duration // between connect starts; 0: unlimited
 	maxBackoff  time.Duration // after resource errors
 	dial        func(ctx context.Context, network, address string) (net.Conn, error)
+	native      bool // no Dial given: runNative may make the connects itself
 	log         *slog.Logger
 }
 
@@ -268,6 +277,7 @@ func newConnectScanner(targets []netip.Addr, cfg *ConnectConfig) (*connectScanne
 	}
 	s.concurrency = max(1, min(s.concurrency, s.total))
 	if s.dial == nil {
+		s.native = true
 		var d net.Dialer
 		s.dial = d.DialContext
 	}
@@ -442,18 +452,37 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 		}
 		return doneFinal
 	}
+	if err == nil {
+		closeReset(c)
+	}
+	kind, it := s.classify(p, err, rtt, timeout)
+	if kind != doneFinal {
+		return kind
+	}
+	select {
+	case out <- it:
+	case <-ctx.Done():
+	}
+	return doneFinal
+}
+
+// classify turns the outcome of one try of p, err after rtt with the
+// given timeout (nil: connected), into a Result to yield (doneFinal) or
+// the way to try p again.
+func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duration) (int, item) {
+	h := &s.hosts[p.host]
+	ap := netip.AddrPortFrom(h.addr, uint16(p.port))
 	r := Result{Addr: h.addr, Port: p.port, Proto: ports.ProtoTCP, Tries: p.tries + p.late + 1}
 	var perr error
 	switch {
 	case err == nil:
-		closeReset(c)
 		h.sample(rtt)
 		r.State, r.Reason, r.RTT = StateOpen, ReasonSynAck, rtt
 	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE),
 		errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.ENOBUFS):
 		p.resErrors++
 		if p.resErrors < maxResourceErrors {
-			return doneResource
+			return doneResource, item{}
 		}
 		r.Tries = p.tries + p.late
 		perr = &ProbeError{Op: "connect", Proto: ports.ProtoTCP, Addr: ap, Err: err}
@@ -473,22 +502,18 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 			// does not count.
 			p.late++
 			s.log.Debug("scan: connect timed out late, trying again", "addr", ap, "late", p.late, "timeout", timeout, "elapsed", rtt)
-			return doneTimeout
+			return doneTimeout, item{}
 		}
 		p.tries++
 		if p.tries <= s.retries {
 			s.log.Debug("scan: connect timed out, retrying", "addr", ap, "try", p.tries, "timeout", timeout, "elapsed", rtt)
-			return doneTimeout
+			return doneTimeout, item{}
 		}
 		r.State, r.Reason, r.Tries = StateFiltered, ReasonNoResponse, p.tries+p.late
 	default:
 		perr = &ProbeError{Op: "connect", Proto: ports.ProtoTCP, Addr: ap, Err: err}
 	}
-	select {
-	case out <- item{r, perr}:
-	case <-ctx.Done():
-	}
-	return doneFinal
+	return doneFinal, item{r, perr}
 }
 
 // lateTimeout reports whether a connect that timed out after elapsed,

@@ -9,6 +9,14 @@
 // that got no answer, can be rate limited, and adapt their timeouts to the
 // round-trip times they measure.
 //
+// On Linux the connect scan makes its connects itself, on non-blocking
+// sockets watched by epoll, one event loop per CPU (up to 4), rather than
+// one goroutine and one net.Dialer per connect: that engine is part of
+// the core too (a scan of all ports makes 65,535 connects, and the
+// dialer's goroutines, timers and poller cost more CPU than the kernel's
+// own work). Other systems, and a ConnectConfig with a Dial function,
+// use net.Dialer.
+//
 // Scans send traffic to the addresses they are given and nowhere else.
 package scan
 
