@@ -543,37 +543,15 @@ func closeReset(c net.Conn) {
 type hostState struct {
 	addr netip.Addr
 
-	mu     sync.Mutex
-	srtt   time.Duration // 0: no sample yet
-	rttvar time.Duration
+	rtt rttEstimator
 }
 
-// sample adds a measured round trip, as RFC 6298 section 2 does.
-func (h *hostState) sample(rtt time.Duration) {
-	rtt = max(rtt, 1)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.srtt == 0 {
-		h.srtt, h.rttvar = rtt, rtt/2
-		return
-	}
-	d := h.srtt - rtt
-	if d < 0 {
-		d = -d
-	}
-	h.rttvar = (3*h.rttvar + d) / 4
-	h.srtt = (7*h.srtt + rtt) / 8
-}
+// sample adds a measured round trip.
+func (h *hostState) sample(rtt time.Duration) { h.rtt.sample(rtt) }
 
-// timeout returns the connect timeout for the host.
-func (h *hostState) timeout() time.Duration {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.srtt == 0 {
-		return InitialTimeout
-	}
-	return min(max(h.srtt+4*h.rttvar, MinTimeout), MaxTimeout)
-}
+// timeout returns the connect timeout for the host: RFC 6298's RTO,
+// from MinTimeout to MaxTimeout.
+func (h *hostState) timeout() time.Duration { return h.rtt.rto(MinTimeout) }
 
 // parseRange parses "lo hi", as in /proc/sys/net/ipv4/ip_local_port_range,
 // and returns the number of ports, or 0.

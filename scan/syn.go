@@ -363,8 +363,7 @@ type synScanner struct {
 	round     atomic.Int64
 	next      atomic.Uint64 // next position of the round
 
-	rttMu        sync.Mutex
-	srtt, rttvar time.Duration
+	rtt rttEstimator
 
 	// rate test (A/B) of the current round
 	abSplit          atomic.Uint64 // positions >= abSplit are the slow half; 0: no test
@@ -836,30 +835,9 @@ func (s *synScanner) waitRound(ctx context.Context, lastSend time.Time) {
 	}
 }
 
-func (s *synScanner) adaptiveWait() time.Duration {
-	s.rttMu.Lock()
-	defer s.rttMu.Unlock()
-	if s.srtt == 0 {
-		return InitialTimeout
-	}
-	return min(max(s.srtt+4*s.rttvar, minSYNWait), MaxTimeout)
-}
+func (s *synScanner) adaptiveWait() time.Duration { return s.rtt.rto(minSYNWait) }
 
-func (s *synScanner) sample(rtt time.Duration) {
-	rtt = max(rtt, 1)
-	s.rttMu.Lock()
-	defer s.rttMu.Unlock()
-	if s.srtt == 0 {
-		s.srtt, s.rttvar = rtt, rtt/2
-		return
-	}
-	d := s.srtt - rtt
-	if d < 0 {
-		d = -d
-	}
-	s.rttvar = (3*s.rttvar + d) / 4
-	s.srtt = (7*s.srtt + rtt) / 8
-}
+func (s *synScanner) sample(rtt time.Duration) { s.rtt.sample(rtt) }
 
 // handle checks a received packet and decides the pair it answers.
 func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8) {
