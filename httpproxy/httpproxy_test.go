@@ -86,23 +86,7 @@ func (ts *testServer) result(t *testing.T) error {
 	}
 }
 
-func relay(a, b net.Conn) {
-	done := make(chan struct{})
-	go func() {
-		io.Copy(b, a)
-		closeWrite(b)
-		close(done)
-	}()
-	io.Copy(a, b)
-	closeWrite(a)
-	<-done
-}
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
-}
+func relay(a, b net.Conn) { porttest.Relay(a, b) }
 
 // seen records the headers of the requests a test web server received.
 type seen struct {

@@ -2,6 +2,7 @@ package porttest
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -69,4 +70,25 @@ func FreePorts(t testing.TB, n int) []ports.Port {
 		out = append(out, ports.Port(port))
 	}
 	return out
+}
+
+// Relay copies between a and b both ways until both directions end,
+// passing each end of stream on with CloseWrite where the connection has
+// it: the least a proxy test needs between a client and an upstream.
+func Relay(a, b net.Conn) {
+	done := make(chan struct{})
+	go func() {
+		io.Copy(b, a)
+		closeWrite(b)
+		close(done)
+	}()
+	io.Copy(a, b)
+	closeWrite(a)
+	<-done
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
 }
