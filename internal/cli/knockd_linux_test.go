@@ -36,39 +36,14 @@ func TestIntegrationKnockdSPANftSet(t *testing.T) {
 	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nFW_ACCESS_TIMEOUT 600\n",
 		p.Prefix4, base64.StdEncoding.EncodeToString(keys.Enc), base64.StdEncoding.EncodeToString(keys.HMAC))), 0o600)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
 	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)
-	go func() {
-		var code int
-		p.B.Do(func() error {
-			code = Run(ctx, []string{"knockd", "--spa", "-c", access, "--listen", listen.String(), "--nft-set", "inet/knocktest/knocked"}, &stdout, &stderr)
-			return nil
-		})
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("knockd exited %d: %s", code, stderr.String())
-		}
-	}()
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
-			if cond() {
-				return
-			}
-		}
-		t.Fatalf("timed out waiting for %s; knockd said:\n%s", what, stderr.String())
-	}
+	stderr, waitUntil := startInNetns(t, p.B, "knockd", "--spa", "-c", access, "--listen", listen.String(), "--nft-set", "inet/knocktest/knocked")
 	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "receiving SPA packets") })
 	pkt, err := spa.Encode(&spa.Message{User: "u", Type: spa.AccessMsg, Access: p.A.Addr4.String() + ",tcp/22"}, keys, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.A.Do(func() error { return spa.Send(ctx, listen, pkt) }); err != nil {
+	if err := p.A.Do(func() error { return spa.Send(t.Context(), listen, pkt) }); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil("the address in the set", func() bool {
@@ -92,37 +67,12 @@ func TestIntegrationKnockdCommand(t *testing.T) {
 	TCPFlags      = syn,!ack
 	Start_Command = /usr/bin/touch "%[2]s/open %%IP%%"
 `, logFile, dir)), 0o600)
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		var code int
-		p.B.Do(func() error {
-			code = Run(ctx, []string{"knockd", "-c", conf, "-i", p.B.Link}, &stdout, &stderr)
-			return nil
-		})
-		done <- code
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("knockd exited %d: %s", code, stderr.String())
-		}
-	}()
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
-			if cond() {
-				return
-			}
-		}
-		t.Fatalf("timed out waiting for %s; knockd said:\n%s", what, stderr.String())
-	}
+	stderr, waitUntil := startInNetns(t, p.B, "knockd", "-c", conf, "-i", p.B.Link)
 	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "listening on "+p.B.Link+" (filter:") })
 	var kout, kerr lockedBuffer
 	var code int
 	p.A.Do(func() error {
-		code = Run(ctx, []string{"knock", "-v", p.B.Addr4.String(), "7000", "8000:udp", "9000"}, &kout, &kerr)
+		code = Run(t.Context(), []string{"knock", "-v", p.B.Addr4.String(), "7000", "8000:udp", "9000"}, &kout, &kerr)
 		return nil
 	})
 	if code != 0 {
@@ -134,5 +84,39 @@ func TestIntegrationKnockdCommand(t *testing.T) {
 	logged, _ := os.ReadFile(logFile)
 	if !strings.Contains(string(logged), p.A.Addr4.String()+": openSSH: OPEN SESAME") {
 		t.Errorf("LogFile has:\n%s", logged)
+	}
+}
+
+// startInNetns runs the ports command line args in h until the test ends,
+// when it must exit 0, and returns its standard error and a wait that
+// fails with what it said.
+func startInNetns(t *testing.T, h *porttest.Host, args ...string) (*lockedBuffer, func(what string, cond func() bool)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout lockedBuffer
+	stderr := new(lockedBuffer)
+	done := make(chan int, 1)
+	go func() {
+		var code int
+		h.Do(func() error {
+			code = Run(ctx, args, &stdout, stderr)
+			return nil
+		})
+		done <- code
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("%s exited %d: %s", args[0], code, stderr.String())
+		}
+	})
+	return stderr, func(what string, cond func() bool) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(20 * time.Millisecond) {
+			if cond() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting for %s; knockd said:\n%s", what, stderr.String())
 	}
 }

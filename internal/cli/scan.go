@@ -427,6 +427,8 @@ func scanSYNFlags(o *scanOpts, p *scanPlan, seedSet bool) error {
 		}
 		p.syn = true
 	case o.sT:
+	case o.sU && needSYN == "":
+		// -sU alone scans no TCP port: no raw socket to try.
 	default:
 		p.syn = scan.SYNAvailable() == nil
 		if !p.syn && needSYN != "" {
