@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -15,7 +14,9 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/hostports"
+	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/mapper"
+	"github.com/portkit/ports/socktable"
 )
 
 // freePort returns a loopback port in 5000-9999 that was free a moment
@@ -41,20 +42,21 @@ func freeTCPPort(t *testing.T) int { return freePort(t, ports.ProtoTCP) }
 // freeUDPPort: dnsmasq binds UDP and TCP.
 func freeUDPPort(t *testing.T) int { return freePort(t, ports.ProtoUDP, ports.ProtoTCP) }
 
-// waitListening waits until something accepts on a loopback TCP port.
+// waitListening waits until a TCP socket listens on the loopback port.
+// It looks in the kernel's socket table instead of connecting: iperf3
+// takes a probe connection for a client, fails the test it never got,
+// and closes its listener, resetting whatever waited in the backlog.
 func waitListening(t *testing.T, port int) {
 	t.Helper()
-	for try := 0; ; try++ {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return
+	opts := &socktable.Options{Protos: []ports.Proto{ports.ProtoTCP}, States: socktable.StatesOf(socktable.StateListen),
+		LocalPorts: []ports.Range{{First: ports.Port(port), Last: ports.Port(port)}}}
+	porttest.WaitFor(t, fmt.Sprintf("a listener on port %d", port), func() bool {
+		socks, err := socktable.Append(context.Background(), nil, opts)
+		if err != nil {
+			t.Fatalf("socket table: %v", err)
 		}
-		if try == 100 {
-			t.Fatalf("nothing listens on port %d: %v", port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(socks) > 0
+	})
 }
 
 func need(t *testing.T, tool string) string {
