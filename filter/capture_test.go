@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/portkit/ports/pcapfile"
 )
 
 // Capture files for the tests: the shared captures, read with pcapgo,
@@ -32,7 +34,7 @@ func sharedCaptures(tb testing.TB) []string {
 type capPkt struct {
 	data    []byte
 	origLen int
-	link    LinkType
+	link    pcapfile.LinkType
 	order   binary.ByteOrder // of the file it came from
 	what    string           // for messages: where the packet came from
 }
@@ -46,7 +48,7 @@ func readCapture(path string) ([]capPkt, error) {
 	}
 	var pkts []capPkt
 	var order binary.ByteOrder = binary.BigEndian
-	add := func(data []byte, orig int, link LinkType) {
+	add := func(data []byte, orig int, link pcapfile.LinkType) {
 		pkts = append(pkts, capPkt{data: data, origLen: orig, link: link, order: order,
 			what: fmt.Sprintf("%s #%d", filepath.Base(path), len(pkts))})
 	}
@@ -70,7 +72,7 @@ func readCapture(path string) ([]capPkt, error) {
 			if err != nil {
 				return nil, err
 			}
-			add(data, ci.Length, LinkType(iface.LinkType))
+			add(data, ci.Length, pcapfile.LinkType(iface.LinkType))
 		}
 	}
 	r, err := pcapgo.NewReader(bytes.NewReader(raw))
@@ -88,13 +90,13 @@ func readCapture(path string) ([]capPkt, error) {
 		if err != nil {
 			return nil, err
 		}
-		add(data, ci.Length, LinkType(r.LinkType()))
+		add(data, ci.Length, pcapfile.LinkType(r.LinkType()))
 	}
 }
 
 // writePcap writes pkts, all of link type link, as a pcap file in the
 // given byte order.
-func writePcap(path string, link LinkType, order binary.ByteOrder, pkts []capPkt) error {
+func writePcap(path string, link pcapfile.LinkType, order binary.ByteOrder, pkts []capPkt) error {
 	var b bytes.Buffer
 	hdr := make([]byte, 24)
 	order.PutUint32(hdr[0:], 0xa1b2c3d4)
@@ -128,7 +130,7 @@ func networkPacket(p capPkt) (l3Packet, bool) {
 	var et uint16
 	var off int
 	switch p.link {
-	case LinkTypeEthernet:
+	case pcapfile.LinkTypeEthernet:
 		if len(d) < 14 {
 			return l3Packet{}, false
 		}
@@ -136,12 +138,12 @@ func networkPacket(p capPkt) (l3Packet, bool) {
 		for (et == 0x8100 || et == 0x88a8) && len(d) >= off+4 {
 			et, off = binary.BigEndian.Uint16(d[off+2:]), off+4
 		}
-	case LinkTypeLinuxSLL:
+	case pcapfile.LinkTypeLinuxSLL:
 		if len(d) < 16 {
 			return l3Packet{}, false
 		}
 		et, off = binary.BigEndian.Uint16(d[14:]), 16
-	case LinkTypeNull:
+	case pcapfile.LinkTypeNull:
 		if len(d) < 4 {
 			return l3Packet{}, false
 		}
@@ -212,19 +214,19 @@ func variants(p l3Packet) []l3Packet {
 // encapsulate puts l3 behind a link header of type link, or returns
 // false if the link cannot carry it. af6 picks the IPv6 address family
 // for loopback links.
-func encapsulate(link LinkType, order binary.ByteOrder, p l3Packet, af6 uint32) (capPkt, bool) {
+func encapsulate(link pcapfile.LinkType, order binary.ByteOrder, p l3Packet, af6 uint32) (capPkt, bool) {
 	var hdr []byte
 	switch link {
-	case LinkTypeEthernet:
+	case pcapfile.LinkTypeEthernet:
 		hdr = []byte{0, 1, 2, 3, 4, 5, 0, 6, 7, 8, 9, 10, 0, 0}
 		binary.BigEndian.PutUint16(hdr[12:], p.etherType)
-	case LinkTypeLinuxSLL:
+	case pcapfile.LinkTypeLinuxSLL:
 		hdr = []byte{0, 0, 0, 1, 0, 6, 0, 6, 7, 8, 9, 10, 0, 0, 0, 0}
 		binary.BigEndian.PutUint16(hdr[14:], p.etherType)
-	case LinkTypeLinuxSLL2:
+	case pcapfile.LinkTypeLinuxSLL2:
 		hdr = []byte{0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 0, 6, 7, 8, 9, 10, 0, 0}
 		binary.BigEndian.PutUint16(hdr[0:], p.etherType)
-	case LinkTypeNull, LinkTypeLoop:
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		af := uint32(2)
 		switch p.etherType {
 		case 0x86dd:
@@ -234,15 +236,15 @@ func encapsulate(link LinkType, order binary.ByteOrder, p l3Packet, af6 uint32) 
 		}
 		hdr = make([]byte, 4)
 		order.PutUint32(hdr, af)
-	case LinkTypeRaw:
+	case pcapfile.LinkTypeRaw:
 		if p.etherType == 0x0806 || p.etherType == 0x8035 {
 			return capPkt{}, false
 		}
-	case LinkTypeIPv4:
+	case pcapfile.LinkTypeIPv4:
 		if p.etherType != 0x0800 {
 			return capPkt{}, false
 		}
-	case LinkTypeIPv6:
+	case pcapfile.LinkTypeIPv6:
 		if p.etherType != 0x86dd {
 			return capPkt{}, false
 		}
@@ -254,7 +256,7 @@ func encapsulate(link LinkType, order binary.ByteOrder, p l3Packet, af6 uint32) 
 // syntheticCapture is a capture built for one link type.
 type syntheticCapture struct {
 	name  string
-	link  LinkType
+	link  pcapfile.LinkType
 	order binary.ByteOrder
 	pkts  []capPkt
 }
@@ -273,19 +275,19 @@ func syntheticCaptures(real []capPkt) []syntheticCapture {
 	}
 	type spec struct {
 		name  string
-		link  LinkType
+		link  pcapfile.LinkType
 		order binary.ByteOrder
 	}
 	specs := []spec{
-		{"ethernet", LinkTypeEthernet, binary.LittleEndian},
-		{"sll", LinkTypeLinuxSLL, binary.LittleEndian},
-		{"sll2", LinkTypeLinuxSLL2, binary.LittleEndian},
-		{"null-le", LinkTypeNull, binary.LittleEndian},
-		{"null-be", LinkTypeNull, binary.BigEndian},
-		{"loop", LinkTypeLoop, binary.BigEndian},
-		{"raw", LinkTypeRaw, binary.LittleEndian},
-		{"ipv4", LinkTypeIPv4, binary.LittleEndian},
-		{"ipv6", LinkTypeIPv6, binary.LittleEndian},
+		{"ethernet", pcapfile.LinkTypeEthernet, binary.LittleEndian},
+		{"sll", pcapfile.LinkTypeLinuxSLL, binary.LittleEndian},
+		{"sll2", pcapfile.LinkTypeLinuxSLL2, binary.LittleEndian},
+		{"null-le", pcapfile.LinkTypeNull, binary.LittleEndian},
+		{"null-be", pcapfile.LinkTypeNull, binary.BigEndian},
+		{"loop", pcapfile.LinkTypeLoop, binary.BigEndian},
+		{"raw", pcapfile.LinkTypeRaw, binary.LittleEndian},
+		{"ipv4", pcapfile.LinkTypeIPv4, binary.LittleEndian},
+		{"ipv6", pcapfile.LinkTypeIPv6, binary.LittleEndian},
 	}
 	af6s := []uint32{24, 28, 30}
 	var out []syntheticCapture
@@ -295,7 +297,7 @@ func syntheticCaptures(real []capPkt) []syntheticCapture {
 			if p.link != s.link {
 				continue
 			}
-			if s.link == LinkTypeNull {
+			if s.link == pcapfile.LinkTypeNull {
 				// libpcap swaps the family when the file's byte order is
 				// not the reader's, so it misses a family written in the
 				// order opposite to the file's (gopacket's big-endian
@@ -310,7 +312,7 @@ func syntheticCaptures(real []capPkt) []syntheticCapture {
 			if cp, ok := encapsulate(s.link, s.order, p, af6s[i%len(af6s)]); ok {
 				c.pkts = append(c.pkts, cp)
 			}
-			if s.link == LinkTypeEthernet && i%3 == 0 {
+			if s.link == pcapfile.LinkTypeEthernet && i%3 == 0 {
 				cp, _ := encapsulate(s.link, s.order, p, 0)
 				tagged := append(append(bytes.Clone(cp.data[:12]), 0x81, 0x00, 0x00, 0x2a), cp.data[12:]...)
 				c.pkts = append(c.pkts, capPkt{data: tagged, origLen: cp.origLen + 4, link: s.link, what: p.what + " (802.1Q)"})

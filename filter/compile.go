@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 	"golang.org/x/net/bpf"
 )
 
@@ -36,7 +37,7 @@ var ErrProgramTooLong = errors.New("filter: program too long")
 //
 // Errors are a *SyntaxError from Parse, or wrap ErrUnsupportedLinkType or
 // ErrProgramTooLong.
-func Compile(expr string, link LinkType, snaplen int) ([]bpf.Instruction, error) {
+func Compile(expr string, link pcapfile.LinkType, snaplen int) ([]bpf.Instruction, error) {
 	e, err := Parse(expr)
 	if err != nil {
 		return nil, err
@@ -47,7 +48,7 @@ func Compile(expr string, link LinkType, snaplen int) ([]bpf.Instruction, error)
 // Assemble compiles expr like Compile and assembles the program into the
 // raw form that the kernel takes (SO_ATTACH_FILTER on Linux, BIOCSETF
 // on the BSDs).
-func Assemble(expr string, link LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+func Assemble(expr string, link pcapfile.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
 	prog, err := Compile(expr, link, snaplen)
 	if err != nil {
 		return nil, err
@@ -57,7 +58,7 @@ func Assemble(expr string, link LinkType, snaplen int) ([]bpf.RawInstruction, er
 
 // Compile compiles e like the package-level Compile. A nil e accepts
 // every packet.
-func (e *Expr) Compile(link LinkType, snaplen int) ([]bpf.Instruction, error) {
+func (e *Expr) Compile(link pcapfile.LinkType, snaplen int) ([]bpf.Instruction, error) {
 	ll, err := linkFor(link)
 	if err != nil {
 		return nil, err
@@ -255,7 +256,7 @@ type linkLayer struct {
 // BSD/NetBSD/OpenBSD, FreeBSD and Darwin as libpcap does, and Linux.
 var afINET6 = [...]uint32{24, 28, 30, 10}
 
-func linkFor(l LinkType) (linkLayer, error) {
+func linkFor(l pcapfile.LinkType) (linkLayer, error) {
 	ether := func(typeOff, nl uint32) linkLayer {
 		return linkLayer{
 			nl:   nl,
@@ -264,19 +265,19 @@ func linkFor(l LinkType) (linkLayer, error) {
 		}
 	}
 	switch l {
-	case LinkTypeEthernet:
+	case pcapfile.LinkTypeEthernet:
 		return ether(12, 14), nil
-	case LinkTypeLinuxSLL:
+	case pcapfile.LinkTypeLinuxSLL:
 		return ether(14, 16), nil
-	case LinkTypeLinuxSLL2:
+	case pcapfile.LinkTypeLinuxSLL2:
 		return ether(0, 20), nil
-	case LinkTypeNull, LinkTypeLoop:
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		// The family is a 32-bit word. LOOP is big-endian; NULL is
 		// in the writer's byte order, and libpcap swaps it to the
 		// reader's, so here both orders are taken (the families are
 		// small, so the two never collide).
 		af := func(v uint32) *node {
-			if l == LinkTypeLoop {
+			if l == pcapfile.LinkTypeLoop {
 				return eq(4, 0, v)
 			}
 			return or(eq(4, 0, bits.ReverseBytes32(v)), eq(4, 0, v))
@@ -286,14 +287,14 @@ func linkFor(l LinkType) (linkLayer, error) {
 			v6 = or(v6, af(f))
 		}
 		return linkLayer{nl: 4, ipv4: af(2), ipv6: v6, arp: fls, rarp: fls}, nil
-	case LinkTypeRaw:
+	case pcapfile.LinkTypeRaw:
 		return linkLayer{
 			ipv4: maskEq(1, 0, 0xf0, 0x40), ipv6: maskEq(1, 0, 0xf0, 0x60),
 			arp: fls, rarp: fls,
 		}, nil
-	case LinkTypeIPv4:
+	case pcapfile.LinkTypeIPv4:
 		return linkLayer{ipv4: tru, ipv6: fls, arp: fls, rarp: fls}, nil
-	case LinkTypeIPv6:
+	case pcapfile.LinkTypeIPv6:
 		return linkLayer{ipv4: fls, ipv6: tru, arp: fls, rarp: fls}, nil
 	}
 	return linkLayer{}, fmt.Errorf("%w %v", ErrUnsupportedLinkType, l)

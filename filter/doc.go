@@ -73,10 +73,11 @@
 //
 // # Link types
 //
-// [LinkType] names the header in front of the network layer, by its
-// pcap LINKTYPE_ number: Ethernet, Linux cooked capture v1 and v2, BSD
-// NULL and OpenBSD LOOP loopback, raw IP (told apart by the version
-// nibble), and raw IPv4 and IPv6. On links without ARP, arp and the ARP
+// A [pcapfile.LinkType] names the header in front of the network layer,
+// by its pcap LINKTYPE_ number. Filters compile for the ones [Supports]
+// accepts: Ethernet (EN10MB), Linux cooked capture v1 and v2, BSD NULL
+// and OpenBSD LOOP loopback, raw IP (told apart by the version nibble),
+// and raw IPv4 and IPv6. On links without ARP, arp and the ARP
 // half of host are false; on raw IPv4 links ip6 is false, and so on; the
 // compiler folds these away.
 //

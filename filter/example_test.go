@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/portkit/ports/filter"
+	"github.com/portkit/ports/pcapfile"
 )
 
 func ExampleParse() {
@@ -22,7 +23,7 @@ func ExampleParse() {
 }
 
 func ExampleCompile() {
-	prog, err := filter.Compile("udp dst port 53", filter.LinkTypeIPv4, 0)
+	prog, err := filter.Compile("udp dst port 53", pcapfile.LinkTypeIPv4, 0)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,7 +44,7 @@ func ExampleCompile() {
 }
 
 func ExampleNewMatcher() {
-	m, err := filter.NewMatcher("udp port domain", filter.LinkTypeEthernet)
+	m, err := filter.NewMatcher("udp port domain", pcapfile.LinkTypeEthernet)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/bpf"
+
+	"github.com/portkit/ports/pcapfile"
 )
 
 // parseSeeds are edge cases for FuzzParse, besides tcpdumpFilters.
@@ -77,8 +79,8 @@ func FuzzCompile(f *testing.F) {
 	pkts := seedPackets(f)
 	i := 0
 	for _, s := range append(tcpdumpFilters, parseSeeds...) {
-		for li := range LinkTypes {
-			ps := pkts[LinkTypes[li]]
+		for li := range linkTypes {
+			ps := pkts[linkTypes[li]]
 			f.Add(s, uint8(li), ps[i%len(ps)])
 			i += 7
 		}
@@ -88,14 +90,14 @@ func FuzzCompile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		link := LinkTypes[int(li)%len(LinkTypes)]
+		link := linkTypes[int(li)%len(linkTypes)]
 		checkCompiled(t, e, link, pkt)
 	})
 }
 
 // checkCompiled compiles e for link, loads the program into the VM, and
 // compares its verdict on pkt with the evaluator's.
-func checkCompiled(t *testing.T, e *Expr, link LinkType, pkt []byte) {
+func checkCompiled(t *testing.T, e *Expr, link pcapfile.LinkType, pkt []byte) {
 	t.Helper()
 	prog, err := e.Compile(link, 0)
 	if errors.Is(err, ErrProgramTooLong) {
@@ -127,9 +129,9 @@ func listing(prog []bpf.Instruction) string {
 
 // seedPackets returns packets of every link type, from the synthetic
 // captures.
-func seedPackets(tb testing.TB) map[LinkType][][]byte {
+func seedPackets(tb testing.TB) map[pcapfile.LinkType][][]byte {
 	tb.Helper()
-	out := make(map[LinkType][][]byte)
+	out := make(map[pcapfile.LinkType][][]byte)
 	for _, c := range syntheticCaptures(readAllCaptures(tb)) {
 		for _, p := range c.pkts {
 			out[c.link] = append(out[c.link], p.data)

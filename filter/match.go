@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/portkit/ports/pcapfile"
 )
 
 // Matcher runs a compiled filter over packets read from a file, in the
@@ -12,14 +14,14 @@ import (
 // safe for concurrent use.
 type Matcher struct {
 	expr *Expr
-	link LinkType
+	link pcapfile.LinkType
 	prog []bpf.Instruction
 	vm   *bpf.VM
 }
 
 // NewMatcher parses and compiles expr for packets of link type link.
 // Errors are those of Compile.
-func NewMatcher(expr string, link LinkType) (*Matcher, error) {
+func NewMatcher(expr string, link pcapfile.LinkType) (*Matcher, error) {
 	e, err := Parse(expr)
 	if err != nil {
 		return nil, err
@@ -29,7 +31,7 @@ func NewMatcher(expr string, link LinkType) (*Matcher, error) {
 
 // Matcher compiles e into a Matcher for packets of link type link. A nil
 // e matches every packet.
-func (e *Expr) Matcher(link LinkType) (*Matcher, error) {
+func (e *Expr) Matcher(link pcapfile.LinkType) (*Matcher, error) {
 	prog, err := e.Compile(link, 0)
 	if err != nil {
 		return nil, err
@@ -56,7 +58,7 @@ func (m *Matcher) Match(data []byte, origLen int) bool {
 func (m *Matcher) Expr() *Expr { return m.expr }
 
 // LinkType returns the link type the Matcher was compiled for.
-func (m *Matcher) LinkType() LinkType { return m.link }
+func (m *Matcher) LinkType() pcapfile.LinkType { return m.link }
 
 // Program returns the compiled program. The caller must not modify it.
 func (m *Matcher) Program() []bpf.Instruction { return m.prog }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/portkit/ports/pcapfile"
 )
 
 // TestOracleAgreement runs every filter of tcpdumpFilters over the
@@ -47,12 +49,12 @@ func TestLongJumps(t *testing.T) {
 	caps := syntheticCaptures(readAllCaptures(t))
 	for _, f := range filters {
 		e := MustParse(f)
-		for _, link := range LinkTypes {
+		for _, link := range linkTypes {
 			prog, err := e.Compile(link, 0)
 			if err != nil {
 				t.Fatalf("Compile: %v", err)
 			}
-			if len(prog) < 300 && link != LinkTypeIPv6 {
+			if len(prog) < 300 && link != pcapfile.LinkTypeIPv6 {
 				t.Errorf("%v: %d instructions; want a program long enough to need long jumps", link, len(prog))
 			}
 		}
@@ -64,7 +66,7 @@ func TestLongJumps(t *testing.T) {
 	}
 	// A packet from the last host.
 	pkt := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 120, 10, 0, 0, 1}
-	m, err := NewMatcher(filters[0], LinkTypeIPv4)
+	m, err := NewMatcher(filters[0], pcapfile.LinkTypeIPv4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,22 +80,40 @@ func TestProgramTooLong(t *testing.T) {
 	for i := range 1000 {
 		alts = append(alts, fmt.Sprint(i+1))
 	}
-	_, err := Compile("port "+strings.Join(alts, " or "), LinkTypeEthernet, 0)
+	_, err := Compile("port "+strings.Join(alts, " or "), pcapfile.LinkTypeEthernet, 0)
 	if !errors.Is(err, ErrProgramTooLong) {
 		t.Errorf("Compile of 1000 ports: %v, want ErrProgramTooLong", err)
 	}
 }
 
 func TestUnsupportedLinkType(t *testing.T) {
-	_, err := Compile("tcp", LinkType(105), 0)
+	_, err := Compile("tcp", pcapfile.LinkType(105), 0)
 	if !errors.Is(err, ErrUnsupportedLinkType) {
 		t.Errorf("Compile for link type 105: %v, want ErrUnsupportedLinkType", err)
 	}
-	if LinkType(105).Supported() || !LinkTypeLinuxSLL2.Supported() {
-		t.Error("Supported is wrong")
+	if got, want := err.Error(), "filter: unsupported link type IEEE802_11"; got != want {
+		t.Errorf("error %q, want %q", got, want)
 	}
-	if got := LinkType(105).String(); got != "linktype(105)" {
-		t.Errorf("String = %q", got)
+	for _, l := range []pcapfile.LinkType{pcapfile.LinkTypeIEEE80211, pcapfile.LinkTypePPP, 147} {
+		if Supports(l) {
+			t.Errorf("Supports(%v) = true", l)
+		}
+	}
+	all := LinkTypes()
+	if len(all) != 8 {
+		t.Errorf("LinkTypes() = %v, want 8 link types", all)
+	}
+	for _, l := range all {
+		if !Supports(l) {
+			t.Errorf("Supports(%v) = false for a member of LinkTypes()", l)
+		}
+		if _, err := Compile("tcp", l, 0); err != nil {
+			t.Errorf("Compile for %v: %v", l, err)
+		}
+	}
+	all[0] = 147 // the caller's copy
+	if Supports(147) {
+		t.Error("LinkTypes returned the package's own array")
 	}
 }
 
@@ -102,15 +122,15 @@ func TestUnsupportedLinkType(t *testing.T) {
 func TestConstantPrograms(t *testing.T) {
 	tests := []struct {
 		expr string
-		link LinkType
+		link pcapfile.LinkType
 		want []bpf.Instruction
 	}{
-		{"", LinkTypeEthernet, []bpf.Instruction{bpf.RetConstant{Val: 96}}},
-		{"ip", LinkTypeIPv4, []bpf.Instruction{bpf.RetConstant{Val: 96}}},
-		{"ip6 or arp", LinkTypeIPv4, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
-		{"ip6 host ::1 and ip", LinkTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
-		{"not ip6", LinkTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
-		{"ip", LinkTypeEthernet, []bpf.Instruction{
+		{"", pcapfile.LinkTypeEthernet, []bpf.Instruction{bpf.RetConstant{Val: 96}}},
+		{"ip", pcapfile.LinkTypeIPv4, []bpf.Instruction{bpf.RetConstant{Val: 96}}},
+		{"ip6 or arp", pcapfile.LinkTypeIPv4, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
+		{"ip6 host ::1 and ip", pcapfile.LinkTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
+		{"not ip6", pcapfile.LinkTypeIPv6, []bpf.Instruction{bpf.RetConstant{Val: 0}}},
+		{"ip", pcapfile.LinkTypeEthernet, []bpf.Instruction{
 			bpf.LoadAbsolute{Off: 12, Size: 2},
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x800, SkipFalse: 1},
 			bpf.RetConstant{Val: 96},
@@ -129,26 +149,26 @@ func TestConstantPrograms(t *testing.T) {
 }
 
 func TestAssemble(t *testing.T) {
-	raw, err := Assemble("tcp port 80", LinkTypeEthernet, 0)
+	raw, err := Assemble("tcp port 80", pcapfile.LinkTypeEthernet, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog, _ := Compile("tcp port 80", LinkTypeEthernet, 0)
+	prog, _ := Compile("tcp port 80", pcapfile.LinkTypeEthernet, 0)
 	if len(raw) != len(prog) {
 		t.Errorf("Assemble: %d instructions, Compile %d", len(raw), len(prog))
 	}
 	if last := raw[len(raw)-1]; last.Op != 0x06 || last.K != 0 {
 		t.Errorf("last instruction %+v, want ret #0", last)
 	}
-	if _, err := Assemble("tcp port", LinkTypeEthernet, 0); err == nil {
+	if _, err := Assemble("tcp port", pcapfile.LinkTypeEthernet, 0); err == nil {
 		t.Error("Assemble of a bad filter succeeded")
 	}
 }
 
 // TestMatchNoAllocs checks that matching a packet allocates nothing.
 func TestMatchNoAllocs(t *testing.T) {
-	pkts := seedPackets(t)[LinkTypeEthernet]
-	m, err := NewMatcher("tcp port 80 or udp portrange 50-60 or host ::1 or net 10.0.0.0/8", LinkTypeEthernet)
+	pkts := seedPackets(t)[pcapfile.LinkTypeEthernet]
+	m, err := NewMatcher("tcp port 80 or udp portrange 50-60 or host ::1 or net 10.0.0.0/8", pcapfile.LinkTypeEthernet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,10 +183,10 @@ func TestMatchNoAllocs(t *testing.T) {
 }
 
 func BenchmarkMatch(b *testing.B) {
-	pkts := seedPackets(b)[LinkTypeEthernet]
+	pkts := seedPackets(b)[pcapfile.LinkTypeEthernet]
 	for _, f := range []string{"tcp", "tcp port 80 or udp port 53", "host 192.168.1.11 and not port 22", "net 2001:db8::/32 or ip6 host ::1"} {
 		b.Run(f, func(b *testing.B) {
-			m, err := NewMatcher(f, LinkTypeEthernet)
+			m, err := NewMatcher(f, pcapfile.LinkTypeEthernet)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -185,7 +205,7 @@ func BenchmarkMatch(b *testing.B) {
 func BenchmarkCompile(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Compile("tcp port 80 or udp port domain and not host 10.0.0.1", LinkTypeEthernet, 0); err != nil {
+		if _, err := Compile("tcp port 80 or udp port domain and not host 10.0.0.1", pcapfile.LinkTypeEthernet, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

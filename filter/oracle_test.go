@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // This file is an evaluator of filters written from the protocol
@@ -54,13 +55,13 @@ func vOf(b bool) verdict {
 }
 
 type oracle struct {
-	link LinkType
+	link pcapfile.LinkType
 	pkt  []byte
 	err  bool // a read went past the end
 }
 
 // evalOracle reports whether e accepts pkt, a packet of link type link.
-func evalOracle(e *Expr, link LinkType, pkt []byte) bool {
+func evalOracle(e *Expr, link pcapfile.LinkType, pkt []byte) bool {
 	if e == nil {
 		return true
 	}
@@ -144,13 +145,13 @@ func (o *oracle) expr(e *Expr) verdict {
 // netOffset is where the network header starts.
 func (o *oracle) netOffset() int {
 	switch o.link {
-	case LinkTypeEthernet:
+	case pcapfile.LinkTypeEthernet:
 		return 14 // destination, source, EtherType
-	case LinkTypeLinuxSLL:
+	case pcapfile.LinkTypeLinuxSLL:
 		return 16 // packet type, ARPHRD, address length, 8-byte address, protocol
-	case LinkTypeLinuxSLL2:
+	case pcapfile.LinkTypeLinuxSLL2:
 		return 20 // protocol, reserved, ifindex, ARPHRD, packet type, address length, address
-	case LinkTypeNull, LinkTypeLoop:
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		return 4
 	}
 	return 0
@@ -159,11 +160,11 @@ func (o *oracle) netOffset() int {
 // etherType is the protocol field of the links that have one.
 func (o *oracle) etherType() (uint32, bool) {
 	switch o.link {
-	case LinkTypeEthernet:
+	case pcapfile.LinkTypeEthernet:
 		return o.u16(12), true
-	case LinkTypeLinuxSLL:
+	case pcapfile.LinkTypeLinuxSLL:
 		return o.u16(14), true
-	case LinkTypeLinuxSLL2:
+	case pcapfile.LinkTypeLinuxSLL2:
 		return o.u16(0), true
 	}
 	return 0, false
@@ -173,7 +174,7 @@ func (o *oracle) etherType() (uint32, bool) {
 // LOOP big-endian.
 func (o *oracle) family() uint32 {
 	w := o.u32(0)
-	if o.link == LinkTypeNull && w&0xffffff == 0 {
+	if o.link == pcapfile.LinkTypeNull && w&0xffffff == 0 {
 		w >>= 24
 	}
 	return w
@@ -184,11 +185,11 @@ func (o *oracle) isIPv4() verdict {
 		return o.check(et == 0x0800)
 	}
 	switch o.link {
-	case LinkTypeNull, LinkTypeLoop:
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		return o.check(o.family() == 2)
-	case LinkTypeRaw:
+	case pcapfile.LinkTypeRaw:
 		return o.check(o.u8(0)>>4 == 4)
-	case LinkTypeIPv4:
+	case pcapfile.LinkTypeIPv4:
 		return vTrue
 	}
 	return vFalse
@@ -199,12 +200,12 @@ func (o *oracle) isIPv6() verdict {
 		return o.check(et == 0x86dd)
 	}
 	switch o.link {
-	case LinkTypeNull, LinkTypeLoop:
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		f := o.family()
 		return o.check(f == 10 || f == 24 || f == 28 || f == 30)
-	case LinkTypeRaw:
+	case pcapfile.LinkTypeRaw:
 		return o.check(o.u8(0)>>4 == 6)
-	case LinkTypeIPv6:
+	case pcapfile.LinkTypeIPv6:
 		return vTrue
 	}
 	return vFalse

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // cmpOpts compares trees and errors.
@@ -232,7 +233,7 @@ func TestSyntaxErrorText(t *testing.T) {
 	if !errors.Is(err, ports.ErrUnknownService) {
 		t.Errorf("Parse(tcp port htp) = %v, want an error wrapping ports.ErrUnknownService", err)
 	}
-	if _, err := Compile("tcp port", LinkTypeEthernet, 0); err == nil || !strings.Contains(err.Error(), "at position 9") {
+	if _, err := Compile("tcp port", pcapfile.LinkTypeEthernet, 0); err == nil || !strings.Contains(err.Error(), "at position 9") {
 		t.Errorf("Compile(tcp port) = %v, want the error at position 9", err)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/portkit/ports/pcapfile"
 )
 
 // tcpdumpFilters are run through tcpdump and through Matcher on every
@@ -239,21 +241,21 @@ func TestNullByteOrder(t *testing.T) {
 		return append(b, l3...)
 	}
 	tests := []struct {
-		link   LinkType
+		link   pcapfile.LinkType
 		data   []byte
 		ip, v6 bool
 	}{
-		{LinkTypeNull, pkt(binary.LittleEndian, 2, ip4), true, false},
-		{LinkTypeNull, pkt(binary.BigEndian, 2, ip4), true, false},
-		{LinkTypeNull, pkt(binary.LittleEndian, 30, ip6), false, true},
-		{LinkTypeNull, pkt(binary.BigEndian, 28, ip6), false, true},
-		{LinkTypeNull, pkt(binary.BigEndian, 24, ip6), false, true},
-		{LinkTypeNull, pkt(binary.LittleEndian, 10, ip6), false, true},
-		{LinkTypeNull, pkt(binary.LittleEndian, 23, ip6), false, false},
-		{LinkTypeLoop, pkt(binary.BigEndian, 2, ip4), true, false},
-		{LinkTypeLoop, pkt(binary.LittleEndian, 2, ip4), false, false},
-		{LinkTypeLoop, pkt(binary.BigEndian, 30, ip6), false, true},
-		{LinkTypeLoop, pkt(binary.BigEndian, 10, ip6), false, true},
+		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 2, ip4), true, false},
+		{pcapfile.LinkTypeNull, pkt(binary.BigEndian, 2, ip4), true, false},
+		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 30, ip6), false, true},
+		{pcapfile.LinkTypeNull, pkt(binary.BigEndian, 28, ip6), false, true},
+		{pcapfile.LinkTypeNull, pkt(binary.BigEndian, 24, ip6), false, true},
+		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 10, ip6), false, true},
+		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 23, ip6), false, false},
+		{pcapfile.LinkTypeLoop, pkt(binary.BigEndian, 2, ip4), true, false},
+		{pcapfile.LinkTypeLoop, pkt(binary.LittleEndian, 2, ip4), false, false},
+		{pcapfile.LinkTypeLoop, pkt(binary.BigEndian, 30, ip6), false, true},
+		{pcapfile.LinkTypeLoop, pkt(binary.BigEndian, 10, ip6), false, true},
 	}
 	for _, tt := range tests {
 		for f, want := range map[string]bool{"ip": tt.ip, "ip6": tt.v6} {

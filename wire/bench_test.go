@@ -5,6 +5,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/portkit/ports/pcapfile"
 )
 
 // benchFrames are Ethernet frames from the sample captures: a SYN with
@@ -47,7 +49,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if err := p.Decode(LinkTypeEthernet, data, 0); err != nil {
+				if err := p.Decode(pcapfile.LinkTypeEthernet, data, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -59,7 +61,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if err := d.Decode(&p, LinkTypeEthernet, data, 0); err != nil {
+				if err := d.Decode(&p, pcapfile.LinkTypeEthernet, data, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -122,7 +124,7 @@ func BenchmarkDecodeCaptures(b *testing.B) {
 // BenchmarkAppendTo builds a TCP SYN probe with options over IPv4, lengths
 // and checksums computed.
 func BenchmarkAppendTo(b *testing.B) {
-	p := template(LinkTypeRaw, 4, LayerTCP)
+	p := template(pcapfile.LinkTypeRaw, 4, LayerTCP)
 	p.TCP.Flags, p.Payload = TCPSyn, nil
 	p.TCP.Options = TCPOptions{HasMSS: true, MSS: 1460, SACKPermitted: true, HasTimestamps: true, TSval: 1, HasWScale: true, WScale: 7}
 	buf := make([]byte, 0, 128)

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // Addresses from the documentation ranges (RFC 5737, RFC 3849).
@@ -52,15 +53,15 @@ func encode(t testing.TB, p *Packet) []byte {
 
 // template returns a Packet to encode: the given link type, IP version
 // (0 for none) and transport layer (LayerNone for none).
-func template(link LinkType, v uint8, tr Layer) Packet {
+func template(link pcapfile.LinkType, v uint8, tr Layer) Packet {
 	var p Packet
 	p.Link.Type = link
 	switch link {
-	case LinkTypeEthernet:
+	case pcapfile.LinkTypeEthernet:
 		p.Layers = p.Layers.Add(LayerEthernet)
 		p.Link.Dst, p.Link.Src = macB, macA
-	case LinkTypeLinuxSLL, LinkTypeLinuxSLL2:
-		if link == LinkTypeLinuxSLL {
+	case pcapfile.LinkTypeLinuxSLL, pcapfile.LinkTypeLinuxSLL2:
+		if link == pcapfile.LinkTypeLinuxSLL {
 			p.Layers = p.Layers.Add(LayerSLL)
 		} else {
 			p.Layers = p.Layers.Add(LayerSLL2)
@@ -70,7 +71,7 @@ func template(link LinkType, v uint8, tr Layer) Packet {
 		p.Link.HAType = 1
 		p.Link.AddrLen = 6
 		copy(p.Link.Addr[:], macA[:])
-	case LinkTypeNull, LinkTypeLoop:
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		p.Layers = p.Layers.Add(LayerNull)
 	}
 	switch v {
@@ -109,17 +110,17 @@ func template(link LinkType, v uint8, tr Layer) Packet {
 // linkTypes lists the link types Decode supports, with the IP versions
 // each carries.
 var linkTypes = []struct {
-	link LinkType
+	link pcapfile.LinkType
 	vs   []uint8
 }{
-	{LinkTypeEthernet, []uint8{4, 6}},
-	{LinkTypeLinuxSLL, []uint8{4, 6}},
-	{LinkTypeLinuxSLL2, []uint8{4, 6}},
-	{LinkTypeNull, []uint8{4, 6}},
-	{LinkTypeLoop, []uint8{4, 6}},
-	{LinkTypeRaw, []uint8{4, 6}},
-	{LinkTypeIPv4, []uint8{4}},
-	{LinkTypeIPv6, []uint8{6}},
+	{pcapfile.LinkTypeEthernet, []uint8{4, 6}},
+	{pcapfile.LinkTypeLinuxSLL, []uint8{4, 6}},
+	{pcapfile.LinkTypeLinuxSLL2, []uint8{4, 6}},
+	{pcapfile.LinkTypeNull, []uint8{4, 6}},
+	{pcapfile.LinkTypeLoop, []uint8{4, 6}},
+	{pcapfile.LinkTypeRaw, []uint8{4, 6}},
+	{pcapfile.LinkTypeIPv4, []uint8{4}},
+	{pcapfile.LinkTypeIPv6, []uint8{6}},
 }
 
 // transports returns the transport layers over IP version v.
@@ -133,7 +134,7 @@ func transports(v uint8) []Layer {
 // sampleFrame is a frame built for a test.
 type sampleFrame struct {
 	name string
-	link LinkType
+	link pcapfile.LinkType
 	data []byte
 	tmpl Packet // what data was built from
 
@@ -168,7 +169,7 @@ type namedPacket struct {
 // quotedUDP4 is an IPv4/UDP traceroute probe, as an ICMP error quotes
 // it: the IP header and 8 bytes.
 func quotedUDP4(t testing.TB) []byte {
-	p := template(LinkTypeRaw, 4, LayerUDP)
+	p := template(pcapfile.LinkTypeRaw, 4, LayerUDP)
 	p.IP.Src, p.IP.Dst, p.IP.TTL = ip4B, netip.MustParseAddr("203.0.113.9"), 1
 	p.UDP.SrcPort, p.UDP.DstPort = 33434, 33435
 	b, err := p.AppendTo(nil, probe)
@@ -180,7 +181,7 @@ func quotedUDP4(t testing.TB) []byte {
 
 // quotedTCP6 is an IPv6 packet with a hop-by-hop header and a TCP SYN.
 func quotedTCP6(t testing.TB) []byte {
-	p := template(LinkTypeRaw, 6, LayerTCP)
+	p := template(pcapfile.LinkTypeRaw, 6, LayerTCP)
 	p.IP.Src, p.IP.Dst = ip6B, netip.MustParseAddr("2001:db8:ffff::9")
 	p.IP.Protocol = ports.ProtoTCP
 	p.IP.Ext[0], p.IP.NumExt = ExtHopByHop, 1
@@ -198,43 +199,43 @@ func specialPackets(t testing.TB) []namedPacket {
 	var out []namedPacket
 	add := func(name string, p Packet) { out = append(out, namedPacket{name, p}) }
 
-	p := template(LinkTypeEthernet, 4, LayerTCP)
+	p := template(pcapfile.LinkTypeEthernet, 4, LayerTCP)
 	p.TCP.Flags = TCPSyn | TCPEce | TCPCwr | TCPAE
 	p.Payload = nil
 	p.TCP.Options = TCPOptions{HasMSS: true, MSS: 1460, SACKPermitted: true, HasTimestamps: true, TSval: 7, HasWScale: true, WScale: 7}
 	add("tcp syn options", p)
 
-	p = template(LinkTypeEthernet, 6, LayerTCP)
+	p = template(pcapfile.LinkTypeEthernet, 6, LayerTCP)
 	p.TCP.Options = TCPOptions{NumSACK: 3, SACK: [4]SACKBlock{{1, 2}, {3, 4}, {5, 6}}, HasTimestamps: true, TSval: 1, TSecr: 2}
 	add("tcp sack", p)
 
-	p = template(LinkTypeEthernet, 4, LayerUDP)
+	p = template(pcapfile.LinkTypeEthernet, 4, LayerUDP)
 	p.Link.VLANs[0] = VLAN{TPID: EtherTypeQinQ, ID: 200, PCP: 5}
 	p.Link.VLANs[1] = VLAN{TPID: EtherTypeVLAN, ID: 2001, DEI: true}
 	p.Link.NumVLANs = 2
 	add("qinq udp", p)
 
-	p = template(LinkTypeLinuxSLL, 6, LayerUDP)
+	p = template(pcapfile.LinkTypeLinuxSLL, 6, LayerUDP)
 	p.Link.VLANs[0] = VLAN{TPID: EtherTypeVLAN, ID: 7}
 	p.Link.NumVLANs = 1
 	add("sll vlan udp", p)
 
-	p = template(LinkTypeEthernet, 4, LayerTCP)
+	p = template(pcapfile.LinkTypeEthernet, 4, LayerTCP)
 	p.IP.Options = []byte{7, 7, 4, 0, 0, 0, 0, 1} // record route with one empty slot, then NOP
 	add("ipv4 options", p)
 
-	p = template(LinkTypeRaw, 4, LayerICMPv4)
+	p = template(pcapfile.LinkTypeRaw, 4, LayerICMPv4)
 	p.ICMPv4 = ICMPv4{Type: ICMPv4Unreachable, Code: 3}
 	p.Payload = quotedUDP4(t)
 	add("icmp port unreachable", p)
 
-	p = template(LinkTypeIPv6, 6, LayerICMPv6)
+	p = template(pcapfile.LinkTypeIPv6, 6, LayerICMPv6)
 	p.ICMPv6 = ICMPv6{Type: ICMPv6TimeExceeded}
 	p.Payload = quotedTCP6(t)
 	add("icmp6 time exceeded", p)
 
 	// IPv6 hop-by-hop, destination options and a first fragment of UDP.
-	p = template(LinkTypeEthernet, 6, LayerUDP)
+	p = template(pcapfile.LinkTypeEthernet, 6, LayerUDP)
 	p.IP.Ext = [MaxExtHeaders]ExtHeader{ExtHopByHop, ExtDestOpts, ExtFragment}
 	p.IP.NumExt = 3
 	p.IP.Options = []byte{
@@ -246,7 +247,7 @@ func specialPackets(t testing.TB) []namedPacket {
 	add("ipv6 ext first fragment", p)
 
 	// The second IPv6 fragment: no UDP header.
-	p = template(LinkTypeEthernet, 6, LayerNone)
+	p = template(pcapfile.LinkTypeEthernet, 6, LayerNone)
 	p.IP.Protocol = ports.ProtoUDP
 	p.IP.Ext[0], p.IP.NumExt = ExtFragment, 1
 	p.IP.Options = []byte{17, 0, 0x05, 0xa8, 0xca, 0xfe, 0xf0, 0x0d} // offset 1448
@@ -255,17 +256,17 @@ func specialPackets(t testing.TB) []namedPacket {
 	add("ipv6 second fragment", p)
 
 	// IPv4 fragments of an echo request.
-	p = template(LinkTypeEthernet, 4, LayerICMPv4)
+	p = template(pcapfile.LinkTypeEthernet, 4, LayerICMPv4)
 	p.IP.Flags = IPMoreFragments
 	add("ipv4 first fragment", p)
-	p = template(LinkTypeEthernet, 4, LayerNone)
+	p = template(pcapfile.LinkTypeEthernet, 4, LayerNone)
 	p.IP.Protocol = ProtoICMP
 	p.IP.Flags, p.IP.FragOffset = 0, 1480
 	p.Payload = []byte("last fragment")
 	add("ipv4 last fragment", p)
 
 	// Not IP.
-	p = template(LinkTypeEthernet, 0, LayerNone)
+	p = template(pcapfile.LinkTypeEthernet, 0, LayerNone)
 	p.Link.EtherType = EtherTypeARP
 	p.Payload = make([]byte, 28)
 	add("arp", p)

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // TestCapturesDecode decodes every packet of the sample captures: no
@@ -144,7 +145,7 @@ func TestCaptureFacts(t *testing.T) {
 		p := decodeFrame(t, fs[0])
 		want := Packet{
 			Layers: layerSet(LayerEthernet, LayerIPv4, LayerTCP),
-			Link: Link{Type: LinkTypeEthernet, HeaderLen: 14, EtherType: EtherTypeIPv4,
+			Link: Link{Type: pcapfile.LinkTypeEthernet, HeaderLen: 14, EtherType: EtherTypeIPv4,
 				Src: [6]byte{0x00, 0x0c, 0x29, 0xf7, 0x80, 0x12}, Dst: [6]byte{0x18, 0xfd, 0x74, 0x07, 0x45, 0xcd}},
 			IP: IP{Version: 4, Src: netip.MustParseAddr("31.133.146.248"), Dst: netip.MustParseAddr("66.228.43.12"),
 				TTL: 64, Protocol: ports.ProtoTCP, HeaderLen: 20, Flags: IPDontFragment, IHL: 5, TotalLen: 60,
@@ -243,7 +244,7 @@ func TestCaptureFacts(t *testing.T) {
 		}
 		for _, f := range fs {
 			p := decodeFrame(t, f)
-			if f.link != LinkTypeNull || p.Link.Family != 30 || p.IP.Version != 6 || p.IP.Src != netip.IPv6Loopback() ||
+			if f.link != pcapfile.LinkTypeNull || p.Link.Family != 30 || p.IP.Version != 6 || p.IP.Src != netip.IPv6Loopback() ||
 				!p.Layers.Has(LayerTCP) || p.Link.HeaderLen != 4 {
 				t.Errorf("#%d: link %v family %d, %v > %v, layers %v", f.n, f.link, p.Link.Family, p.IP.Src, p.IP.Dst, p.Layers)
 			}
@@ -258,7 +259,7 @@ func TestCaptureFacts(t *testing.T) {
 		}{{SLLOutgoing, "[S]"}, {SLLHost, "[S.]"}, {SLLOutgoing, "[.]"}}
 		for i, f := range fs {
 			p := decodeFrame(t, f)
-			if f.link != LinkTypeLinuxSLL || p.Link.PacketType != want[i].dir || p.Link.HAType != 512 || p.Link.AddrLen != 0 || // ARPHRD_PPP, as tshark shows
+			if f.link != pcapfile.LinkTypeLinuxSLL || p.Link.PacketType != want[i].dir || p.Link.HAType != 512 || p.Link.AddrLen != 0 || // ARPHRD_PPP, as tshark shows
 
 				p.TCP.Flags.String() != want[i].flags || p.TCP.Checksum.Status != ChecksumGood {
 				t.Errorf("#%d: link %+v, flags %v, checksum %v", f.n, p.Link, p.TCP.Flags, p.TCP.Checksum)
@@ -349,7 +350,7 @@ func TestCaptureFacts(t *testing.T) {
 	t.Run("mixed link types", func(t *testing.T) {
 		fs := frames(t, "gopacket_pcapng_be_test006_mixed_linktypes.pcapng")
 		p := decodeFrame(t, fs[1])
-		if fs[1].link != LinkTypeNull || p.Link.Family != 2 || !p.Layers.Has(LayerUDP) || p.UDP.DstPort != 17500 {
+		if fs[1].link != pcapfile.LinkTypeNull || p.Link.Family != 2 || !p.Layers.Has(LayerUDP) || p.UDP.DstPort != 17500 {
 			t.Errorf("#2: link %v, %+v, layers %v", fs[1].link, p.Link, p.Layers)
 		}
 		p = decodeFrame(t, fs[0])

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/portkit/ports/pcapfile"
 )
 
 // capturesDir returns the directory of the sample captures: the
@@ -29,7 +31,7 @@ func capturesDir() string {
 type frame struct {
 	file    string
 	n       int // 1-based, as tshark numbers frames
-	link    LinkType
+	link    pcapfile.LinkType
 	data    []byte
 	origLen int
 }
@@ -61,7 +63,7 @@ func readCapture(t testing.TB, path string) []frame {
 	name := filepath.Base(path)
 	var out []frame
 	add := func(link layers.LinkType, data []byte, orig int) {
-		out = append(out, frame{file: name, n: len(out) + 1, link: LinkType(link), data: data, origLen: orig})
+		out = append(out, frame{file: name, n: len(out) + 1, link: pcapfile.LinkType(link), data: data, origLen: orig})
 	}
 	if bytes.HasPrefix(raw, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
 		r, err := pcapgo.NewNgReader(bytes.NewReader(raw), pcapgo.NgReaderOptions{WantMixedLinkType: true})

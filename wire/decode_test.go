@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // withDerived returns tmpl with the fields that encoding computes (lengths,
@@ -109,18 +110,18 @@ func TestDecodeEthernetTCP(t *testing.T) {
 	}
 	// Fill in the checksums that the first decode reports missing.
 	var p Packet
-	if err := p.Decode(LinkTypeEthernet, frame, 0); err != nil {
+	if err := p.Decode(pcapfile.LinkTypeEthernet, frame, 0); err != nil {
 		t.Fatal(err)
 	}
 	ipc, tcpc := p.IP.Checksum.Expected, p.TCP.Checksum.Expected
 	frame[18+10], frame[18+11] = byte(ipc>>8), byte(ipc)
 	frame[18+20+16], frame[18+20+17] = byte(tcpc>>8), byte(tcpc)
-	if err := p.Decode(LinkTypeEthernet, frame, 0); err != nil {
+	if err := p.Decode(pcapfile.LinkTypeEthernet, frame, 0); err != nil {
 		t.Fatal(err)
 	}
 	want := Packet{
 		Layers: layerSet(LayerEthernet, LayerIPv4, LayerTCP),
-		Link: Link{Type: LinkTypeEthernet, HeaderLen: 18, EtherType: EtherTypeIPv4, Dst: macB, Src: macA,
+		Link: Link{Type: pcapfile.LinkTypeEthernet, HeaderLen: 18, EtherType: EtherTypeIPv4, Dst: macB, Src: macA,
 			VLANs: [MaxVLANs]VLAN{{TPID: EtherTypeVLAN, PCP: 3, ID: 100}}, NumVLANs: 1},
 		IP: IP{Version: 4, Src: ip4A, Dst: ip4B, TOS: 0x10, TTL: 63, Protocol: ports.ProtoTCP, HeaderLen: 20,
 			ID: 0xbeef, Flags: IPDontFragment, IHL: 5, TotalLen: 52,
@@ -154,7 +155,7 @@ func TestDecodeQuoted(t *testing.T) {
 		in := get("icmp port unreachable")
 		var p Packet
 		b := encode(t, &in)
-		if err := p.Decode(LinkTypeRaw, b, 0); err != nil {
+		if err := p.Decode(pcapfile.LinkTypeRaw, b, 0); err != nil {
 			t.Fatal(err)
 		}
 		q := p.ICMPv4.Quoted
@@ -172,14 +173,14 @@ func TestDecodeQuoted(t *testing.T) {
 			t.Errorf("checksum %v", p.ICMPv4.Checksum)
 		}
 		// Cut the quote short: ports stay, the rest goes.
-		if err := p.Decode(LinkTypeRaw, b[:28+20+4], len(b)); err != nil {
+		if err := p.Decode(pcapfile.LinkTypeRaw, b[:28+20+4], len(b)); err != nil {
 			t.Fatal(err)
 		}
 		q = p.ICMPv4.Quoted
 		if !q.Truncated || !q.HasPorts || q.SrcPort != 33434 || q.TransportLen != 4 || !p.Truncated || p.TruncatedAt != LayerICMPv4 {
 			t.Errorf("cut quote: %+v, truncated %v at %v", q, p.Truncated, p.TruncatedAt)
 		}
-		if err := p.Decode(LinkTypeRaw, b[:28+10], len(b)); err != nil {
+		if err := p.Decode(pcapfile.LinkTypeRaw, b[:28+10], len(b)); err != nil {
 			t.Fatal(err)
 		}
 		if q := p.ICMPv4.Quoted; !q.Truncated || q.IP.Version != 0 || q.HasPorts {
@@ -191,7 +192,7 @@ func TestDecodeQuoted(t *testing.T) {
 		in := get("icmp6 time exceeded")
 		var p Packet
 		b := encode(t, &in)
-		if err := p.Decode(LinkTypeIPv6, b, 0); err != nil {
+		if err := p.Decode(pcapfile.LinkTypeIPv6, b, 0); err != nil {
 			t.Fatal(err)
 		}
 		q := p.ICMPv6.Quoted
@@ -244,7 +245,7 @@ func TestDecodeErrors(t *testing.T) {
 	for _, f := range sampleFrames(t) {
 		samples[f.name] = f.data
 	}
-	links := map[string]LinkType{"RAW/ip/udp": LinkTypeRaw, "IPV4/ip/udp": LinkTypeIPv4}
+	links := map[string]pcapfile.LinkType{"RAW/ip/udp": pcapfile.LinkTypeRaw, "IPV4/ip/udp": pcapfile.LinkTypeIPv4}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b, ok := samples[tt.sample]
@@ -258,7 +259,7 @@ func TestDecodeErrors(t *testing.T) {
 			if tt.keep > 0 {
 				b = b[:tt.keep]
 			}
-			link := LinkTypeEthernet
+			link := pcapfile.LinkTypeEthernet
 			if l, ok := links[tt.sample]; ok {
 				link = l
 			}
@@ -286,7 +287,7 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestDecodeUnsupportedLink(t *testing.T) {
 	var p Packet
-	err := p.Decode(LinkType(147), []byte{1, 2, 3}, 10)
+	err := p.Decode(pcapfile.LinkType(147), []byte{1, 2, 3}, 10)
 	if !errors.Is(err, ErrUnsupportedLinkType) || !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("Decode(linktype 147) = %v, want ErrUnsupportedLinkType", err)
 	}
@@ -298,7 +299,7 @@ func TestDecodeUnsupportedLink(t *testing.T) {
 	}
 	// The error is p's: copy it to keep it.
 	saved := *err.(*DecodeError)
-	_ = p.Decode(LinkTypeEthernet, nil, 0)
+	_ = p.Decode(pcapfile.LinkTypeEthernet, nil, 0)
 	if saved.Reason == "" || saved.Err != ErrUnsupportedLinkType {
 		t.Errorf("copied error %+v", saved)
 	}
@@ -352,7 +353,7 @@ func TestDecodeTruncated(t *testing.T) {
 
 // TestDecodeTruncatedLayer checks where a cut frame is marked truncated.
 func TestDecodeTruncatedLayer(t *testing.T) {
-	p := template(LinkTypeEthernet, 4, LayerTCP)
+	p := template(pcapfile.LinkTypeEthernet, 4, LayerTCP)
 	b := encode(t, &p)
 	tests := []struct {
 		n          int
@@ -369,7 +370,7 @@ func TestDecodeTruncatedLayer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var d Packet
-		if err := d.Decode(LinkTypeEthernet, b[:tt.n], len(b)); err != nil {
+		if err := d.Decode(pcapfile.LinkTypeEthernet, b[:tt.n], len(b)); err != nil {
 			t.Fatalf("cut at %d: %v", tt.n, err)
 		}
 		if d.Layers != tt.layers || !d.Truncated || d.TruncatedAt != tt.at || d.PayloadLen != tt.payloadLen {
@@ -378,14 +379,14 @@ func TestDecodeTruncatedLayer(t *testing.T) {
 		}
 	}
 	// Missing padding is not truncation.
-	p = template(LinkTypeEthernet, 4, LayerUDP)
+	p = template(pcapfile.LinkTypeEthernet, 4, LayerUDP)
 	b = encode(t, &p)
 	var d Packet
-	if err := d.Decode(LinkTypeEthernet, b, len(b)+10); err != nil || d.Truncated {
+	if err := d.Decode(pcapfile.LinkTypeEthernet, b, len(b)+10); err != nil || d.Truncated {
 		t.Errorf("frame missing only its padding: err %v, truncated %v at %v", err, d.Truncated, d.TruncatedAt)
 	}
 	// A raw packet with nothing captured.
-	if err := d.Decode(LinkTypeRaw, nil, 40); err != nil || !d.Truncated || d.TruncatedAt != LayerNone {
+	if err := d.Decode(pcapfile.LinkTypeRaw, nil, 40); err != nil || !d.Truncated || d.TruncatedAt != LayerNone {
 		t.Errorf("empty raw capture: err %v, truncated %v at %v", err, d.Truncated, d.TruncatedAt)
 	}
 }
@@ -466,7 +467,7 @@ func TestDecodeChecksums(t *testing.T) {
 		}
 		b[hl+6], b[hl+7] = 0, 0
 		var p Packet
-		if err := p.Decode(LinkTypeRaw, b, 0); err != nil {
+		if err := p.Decode(pcapfile.LinkTypeRaw, b, 0); err != nil {
 			t.Fatal(err)
 		}
 		want := ChecksumNone
@@ -497,7 +498,7 @@ func TestDecodeNoAllocs(t *testing.T) {
 }
 
 func TestEncodeNoAllocs(t *testing.T) {
-	p := template(LinkTypeEthernet, 4, LayerTCP)
+	p := template(pcapfile.LinkTypeEthernet, 4, LayerTCP)
 	buf := make([]byte, 0, 256)
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, err := p.AppendTo(buf[:0], probe); err != nil {
@@ -512,7 +513,7 @@ func TestEncodeNoAllocs(t *testing.T) {
 // TestEncodeBareTCP builds a TCP header alone, as an IPv6 raw socket
 // sends it: its checksum still covers the pseudo-header.
 func TestEncodeBareTCP(t *testing.T) {
-	p := template(LinkTypeIPv6, 6, LayerTCP)
+	p := template(pcapfile.LinkTypeIPv6, 6, LayerTCP)
 	full := encode(t, &p)
 	p.Layers = layerSet(LayerTCP)
 	bare := encode(t, &p)
@@ -529,14 +530,14 @@ func TestEncodeErrors(t *testing.T) {
 	}{
 		{"two ip layers", func(p *Packet) { p.Layers = p.Layers.Add(LayerIPv6) }, LayerIPv6},
 		{"two transports", func(p *Packet) { p.Layers = p.Layers.Add(LayerUDP) }, LayerNone},
-		{"link mismatch", func(p *Packet) { p.Link.Type = LinkTypeLinuxSLL }, LayerEthernet},
+		{"link mismatch", func(p *Packet) { p.Link.Type = pcapfile.LinkTypeLinuxSLL }, LayerEthernet},
 		{"ipv6 address in ipv4", func(p *Packet) { p.IP.Src = ip6A }, LayerIPv4},
 		{"ip options too long", func(p *Packet) { p.IP.Options = make([]byte, 41) }, LayerIPv4},
 		{"tcp options too long", func(p *Packet) { p.TCP.Options.Raw = make([]byte, 41) }, LayerTCP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := template(LinkTypeEthernet, 4, LayerTCP)
+			p := template(pcapfile.LinkTypeEthernet, 4, LayerTCP)
 			tt.change(&p)
 			_, err := p.AppendTo(nil, probe)
 			var ee *EncodeError
@@ -545,7 +546,7 @@ func TestEncodeErrors(t *testing.T) {
 			}
 		})
 	}
-	p := template(LinkTypeRaw, 6, LayerUDP)
+	p := template(pcapfile.LinkTypeRaw, 6, LayerUDP)
 	p.IP.Dst = ip4B
 	if _, err := p.AppendTo(nil, probe); err == nil {
 		t.Error("AppendTo with an IPv4 address in IPv6: no error")
@@ -618,7 +619,7 @@ func TestChecksumSum(t *testing.T) {
 // and gopacket take it for IPv4).
 func TestDecodeLengthZero(t *testing.T) {
 	for _, v := range []uint8{4, 6} {
-		p := template(LinkTypeEthernet, v, LayerTCP)
+		p := template(pcapfile.LinkTypeEthernet, v, LayerTCP)
 		p.Payload = bytes.Repeat([]byte("x"), 3000)
 		b := encode(t, &p)
 		if v == 4 {
@@ -627,7 +628,7 @@ func TestDecodeLengthZero(t *testing.T) {
 			b[14+4], b[14+5] = 0, 0
 		}
 		var d Packet
-		if err := d.Decode(LinkTypeEthernet, b, 0); err != nil {
+		if err := d.Decode(pcapfile.LinkTypeEthernet, b, 0); err != nil {
 			t.Fatalf("IPv%d: %v", v, err)
 		}
 		if d.PayloadLen != 3000 || len(d.Payload) != 3000 || d.TCP.Checksum.Status != ChecksumGood || d.IP.TotalLen != 0 || d.IP.PayloadLen != 0 {
@@ -635,11 +636,11 @@ func TestDecodeLengthZero(t *testing.T) {
 		}
 	}
 	// IPv6 with no next header and a zero length is empty, padding aside.
-	p := template(LinkTypeEthernet, 6, LayerNone)
+	p := template(pcapfile.LinkTypeEthernet, 6, LayerNone)
 	p.IP.Protocol = 59
 	b := append(encode(t, &p), 0, 0, 0, 0, 0, 0)
 	var d Packet
-	if err := d.Decode(LinkTypeEthernet, b, 0); err != nil || d.PayloadLen != 0 {
+	if err := d.Decode(pcapfile.LinkTypeEthernet, b, 0); err != nil || d.PayloadLen != 0 {
 		t.Errorf("IPv6 no next header: %v, payload %d", err, d.PayloadLen)
 	}
 }
@@ -647,7 +648,7 @@ func TestDecodeLengthZero(t *testing.T) {
 // TestDecodeLongChains: more VLAN tags and extension headers than Link
 // and IP record are still walked.
 func TestDecodeLongChains(t *testing.T) {
-	p := template(LinkTypeEthernet, 4, LayerUDP)
+	p := template(pcapfile.LinkTypeEthernet, 4, LayerUDP)
 	b := encode(t, &p)
 	// Six tags after the MAC addresses.
 	tagged := slices.Clone(b[:12])
@@ -656,7 +657,7 @@ func TestDecodeLongChains(t *testing.T) {
 	}
 	tagged = append(tagged, b[12:]...)
 	var d Packet
-	if err := d.Decode(LinkTypeEthernet, tagged, 0); err != nil {
+	if err := d.Decode(pcapfile.LinkTypeEthernet, tagged, 0); err != nil {
 		t.Fatal(err)
 	}
 	if d.Link.NumVLANs != MaxVLANs || d.Link.VLANs[3].ID != 4 || d.Link.HeaderLen != 14+24 || d.UDP.DstPort != 53 {
@@ -664,7 +665,7 @@ func TestDecodeLongChains(t *testing.T) {
 	}
 
 	// Ten destination options headers.
-	p = template(LinkTypeRaw, 6, LayerUDP)
+	p = template(pcapfile.LinkTypeRaw, 6, LayerUDP)
 	p.IP.NumExt = 10
 	for i := range MaxExtHeaders {
 		p.IP.Ext[i] = ExtDestOpts
@@ -677,7 +678,7 @@ func TestDecodeLongChains(t *testing.T) {
 		p.IP.Options = append(p.IP.Options, next, 0, 1, 4, 0, 0, 0, 0)
 	}
 	b = encode(t, &p)
-	if err := d.Decode(LinkTypeRaw, b, 0); err != nil {
+	if err := d.Decode(pcapfile.LinkTypeRaw, b, 0); err != nil {
 		t.Fatal(err)
 	}
 	if d.IP.NumExt != MaxExtHeaders || d.IP.HeaderLen != 40+80 || d.IP.Protocol != 17 || d.UDP.Checksum.Status != ChecksumGood {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // EncodeOptions controls [Packet.AppendTo]. The zero value writes every
@@ -33,8 +34,8 @@ func (e *EncodeError) Error() string { return "encode " + e.Layer.String() + ": 
 // the inverse of Decode, and builds probes.
 //
 // The link header is written when its layer is in p.Layers, in the form
-// p.Link.Type gives (LinkTypeNull in little-endian byte order); a zero
-// EtherType or Family is derived from the IP version. IPv4 or IPv6 is
+// p.Link.Type gives (Null in little-endian byte order); a zero EtherType
+// or Family is derived from the IP version. IPv4 or IPv6 is
 // written when in p.Layers, with p.IP.Options as the IPv4 options or the
 // raw IPv6 extension headers (whose types are p.IP.Ext[:p.IP.NumExt], the
 // last one's Next Header being p.IP.Protocol). A zero p.IP.Protocol under
@@ -165,7 +166,7 @@ func (p *Packet) appendLink(b []byte) ([]byte, error) {
 	if len(tags) > 0 {
 		first = tagTPID(tags[0])
 	}
-	check := func(want LinkType, l Layer) error {
+	check := func(want pcapfile.LinkType, l Layer) error {
 		if lk.Type != want {
 			return &EncodeError{l, "layer does not match link type " + lk.Type.String()}
 		}
@@ -173,14 +174,14 @@ func (p *Packet) appendLink(b []byte) ([]byte, error) {
 	}
 	switch {
 	case p.Layers.Has(LayerEthernet):
-		if err := check(LinkTypeEthernet, LayerEthernet); err != nil {
+		if err := check(pcapfile.LinkTypeEthernet, LayerEthernet); err != nil {
 			return b, err
 		}
 		b = append(b, lk.Dst[:]...)
 		b = append(b, lk.Src[:]...)
 		b = binary.BigEndian.AppendUint16(b, uint16(first))
 	case p.Layers.Has(LayerSLL):
-		if err := check(LinkTypeLinuxSLL, LayerSLL); err != nil {
+		if err := check(pcapfile.LinkTypeLinuxSLL, LayerSLL); err != nil {
 			return b, err
 		}
 		b = binary.BigEndian.AppendUint16(b, uint16(lk.PacketType))
@@ -189,7 +190,7 @@ func (p *Packet) appendLink(b []byte) ([]byte, error) {
 		b = append(b, lk.Addr[:]...)
 		b = binary.BigEndian.AppendUint16(b, uint16(first))
 	case p.Layers.Has(LayerSLL2):
-		if err := check(LinkTypeLinuxSLL2, LayerSLL2); err != nil {
+		if err := check(pcapfile.LinkTypeLinuxSLL2, LayerSLL2); err != nil {
 			return b, err
 		}
 		b = binary.BigEndian.AppendUint16(b, uint16(first))
@@ -199,7 +200,7 @@ func (p *Packet) appendLink(b []byte) ([]byte, error) {
 		b = append(b, byte(lk.PacketType), byte(lk.AddrLen))
 		b = append(b, lk.Addr[:]...)
 	case p.Layers.Has(LayerNull):
-		if lk.Type != LinkTypeNull && lk.Type != LinkTypeLoop {
+		if lk.Type != pcapfile.LinkTypeNull && lk.Type != pcapfile.LinkTypeLoop {
 			return b, &EncodeError{LayerNull, "layer does not match link type " + lk.Type.String()}
 		}
 		f := lk.Family
@@ -211,7 +212,7 @@ func (p *Packet) appendLink(b []byte) ([]byte, error) {
 				f = afInet6BSD
 			}
 		}
-		if lk.Type == LinkTypeLoop {
+		if lk.Type == pcapfile.LinkTypeLoop {
 			b = binary.BigEndian.AppendUint32(b, f)
 		} else {
 			b = binary.LittleEndian.AppendUint32(b, f)

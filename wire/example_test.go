@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/wire"
 )
 
@@ -27,7 +28,7 @@ func Example() {
 	}
 
 	var p wire.Packet // reuse it for every frame
-	if err := p.Decode(wire.LinkTypeRaw, frame, len(frame)); err != nil {
+	if err := p.Decode(pcapfile.LinkTypeRaw, frame, len(frame)); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -55,7 +56,7 @@ func ExamplePacket_Decode_truncated() {
 		'h', 'e', 'l', // 3 of 20 bytes of data captured
 	}
 	var p wire.Packet
-	err := p.Decode(wire.LinkTypeIPv4, frame, 60)
+	err := p.Decode(pcapfile.LinkTypeIPv4, frame, 60)
 	fmt.Println(err, p.Layers, p.TCP.SrcPort, p.TCP.DstPort, p.TCP.Flags)
 	fmt.Printf("truncated %v [|%v], payload %d of %d bytes, tcp cksum %v\n",
 		p.Truncated, p.TruncatedAt, len(p.Payload), p.PayloadLen, p.TCP.Checksum.Status)

@@ -13,15 +13,16 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // fuzzLinks are the link types FuzzDecode picks from.
-var fuzzLinks = []LinkType{
-	LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2, LinkTypeNull,
-	LinkTypeLoop, LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6,
+var fuzzLinks = []pcapfile.LinkType{
+	pcapfile.LinkTypeEthernet, pcapfile.LinkTypeLinuxSLL, pcapfile.LinkTypeLinuxSLL2, pcapfile.LinkTypeNull,
+	pcapfile.LinkTypeLoop, pcapfile.LinkTypeRaw, pcapfile.LinkTypeIPv4, pcapfile.LinkTypeIPv6,
 }
 
-func fuzzLinkIndex(l LinkType) uint8 {
+func fuzzLinkIndex(l pcapfile.LinkType) uint8 {
 	for i, x := range fuzzLinks {
 		if x == l {
 			return uint8(i)
@@ -37,10 +38,10 @@ func dirtyPacket(t testing.TB) *Packet {
 	for _, s := range specialPackets(t) {
 		if s.name == "icmp port unreachable" {
 			b := encode(t, &s.p)
-			_ = p.Decode(LinkTypeRaw, b, 0)
+			_ = p.Decode(pcapfile.LinkTypeRaw, b, 0)
 		}
 	}
-	p.Link = Link{Type: LinkTypeEthernet, Dst: macA, NumVLANs: 2, Family: 7, AddrLen: 9, IfIndex: 3}
+	p.Link = Link{Type: pcapfile.LinkTypeEthernet, Dst: macA, NumVLANs: 2, Family: 7, AddrLen: 9, IfIndex: 3}
 	p.TCP = TCP{SrcPort: 1, Seq: 2, Options: TCPOptions{HasMSS: true, Raw: []byte{1}}}
 	p.UDP = UDP{DstPort: 9}
 	p.ICMPv6 = ICMPv6{Type: 1, Quoted: Quoted{HasPorts: true}}
@@ -65,16 +66,16 @@ func FuzzDecode(f *testing.F) {
 	// Edge cases: empty; an IPv4 header with IHL 15 and nothing else; an
 	// IPv6 header whose payload is all hop-by-hop padding; total length 0
 	// (TSO); a TCP header full of NOPs; a SACK option with a bad length.
-	f.Add(fuzzLinkIndex(LinkTypeRaw), []byte{}, uint16(0))
-	f.Add(fuzzLinkIndex(LinkTypeRaw), append([]byte{0x4f}, make([]byte, 59)...), uint16(0))
-	f.Add(fuzzLinkIndex(LinkTypeIPv6), append([]byte{0x60, 0, 0, 0, 0, 8, 0, 64}, make([]byte, 40)...), uint16(0))
+	f.Add(fuzzLinkIndex(pcapfile.LinkTypeRaw), []byte{}, uint16(0))
+	f.Add(fuzzLinkIndex(pcapfile.LinkTypeRaw), append([]byte{0x4f}, make([]byte, 59)...), uint16(0))
+	f.Add(fuzzLinkIndex(pcapfile.LinkTypeIPv6), append([]byte{0x60, 0, 0, 0, 0, 8, 0, 64}, make([]byte, 40)...), uint16(0))
 	tso := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
 		0, 80, 0, 81, 0, 0, 0, 1, 0, 0, 0, 0, 0xf0, 0x02, 0xff, 0xff, 0, 0, 0, 0}
 	tso = append(tso, bytes.Repeat([]byte{1}, 40)...)
-	f.Add(fuzzLinkIndex(LinkTypeIPv4), tso, uint16(0))
+	f.Add(fuzzLinkIndex(pcapfile.LinkTypeIPv4), tso, uint16(0))
 	badSack := append(tso[:40:40], 5, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1)
 	badSack[32] = 0x80
-	f.Add(fuzzLinkIndex(LinkTypeIPv4), badSack, uint16(3))
+	f.Add(fuzzLinkIndex(pcapfile.LinkTypeIPv4), badSack, uint16(3))
 
 	dirty := dirtyPacket(f)
 	f.Fuzz(func(t *testing.T, li uint8, data []byte, extra uint16) {
@@ -115,7 +116,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 // roundTrip checks that encoding p, decoded from data, decodes to p again.
-func roundTrip(t *testing.T, link LinkType, data []byte, p *Packet) {
+func roundTrip(t *testing.T, link pcapfile.LinkType, data []byte, p *Packet) {
 	t.Helper()
 	// UDP data shorter than the IP payload leaves bytes that are not in
 	// any field; so does Ethernet padding, checked below.
@@ -138,7 +139,7 @@ func roundTrip(t *testing.T, link LinkType, data []byte, p *Packet) {
 	// The bytes are the same, but for what no field holds: padding after
 	// the IP packet, the byte order of a Null header, the reserved bytes of
 	// an SLL2 header, and a non-IP link payload.
-	if link == LinkTypeNull || link == LinkTypeLinuxSLL2 {
+	if link == pcapfile.LinkTypeNull || link == pcapfile.LinkTypeLinuxSLL2 {
 		return
 	}
 	if !bytes.HasPrefix(data, b) {
@@ -179,7 +180,7 @@ func udpShort(p *Packet) bool {
 // compareGopacket checks the fields that both p and gopacket decoded from
 // data. Deliberate differences are skipped here and listed in the
 // package documentation ("Differences from gopacket and tshark").
-func compareGopacket(t *testing.T, link LinkType, data []byte, p *Packet, err error) {
+func compareGopacket(t *testing.T, link pcapfile.LinkType, data []byte, p *Packet, err error) {
 	t.Helper()
 	gp := gopacket.NewPacket(data, layers.LinkType(link), gopacket.DecodeOptions{})
 	// A layer whose decoding failed can still be in the packet, half
@@ -404,10 +405,10 @@ func FuzzEncode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, li, v, tr uint8, sp, dp uint16, seq uint32, flags, win uint16, opts, payload []byte) {
 		link := fuzzLinks[int(li)%len(fuzzLinks)]
 		ver := uint8(4)
-		if v%2 == 1 || link == LinkTypeIPv6 {
+		if v%2 == 1 || link == pcapfile.LinkTypeIPv6 {
 			ver = 6
 		}
-		if link == LinkTypeIPv4 {
+		if link == pcapfile.LinkTypeIPv4 {
 			ver = 4
 		}
 		trs := transports(ver)

@@ -3,48 +3,9 @@ package wire
 import (
 	"encoding/binary"
 	"strconv"
+
+	"github.com/portkit/ports/pcapfile"
 )
-
-// LinkType is a pcap link-layer header type: the LINKTYPE_ values of the
-// tcpdump.org link-layer header type registry, as stored in pcap and
-// pcapng files.
-type LinkType uint16
-
-// The link types [Packet.Decode] understands.
-const (
-	LinkTypeNull      LinkType = 0   // BSD loopback: a 4-byte address family in the capturing host's byte order
-	LinkTypeEthernet  LinkType = 1   // Ethernet, with any 802.1Q / 802.1ad tags
-	LinkTypeRaw       LinkType = 101 // raw IPv4 or IPv6, told apart by the version field
-	LinkTypeLoop      LinkType = 108 // OpenBSD loopback: like Null, with the family in network byte order
-	LinkTypeLinuxSLL  LinkType = 113 // Linux "cooked" capture, version 1 (16-byte header)
-	LinkTypeIPv4      LinkType = 228 // raw IPv4
-	LinkTypeIPv6      LinkType = 229 // raw IPv6
-	LinkTypeLinuxSLL2 LinkType = 276 // Linux "cooked" capture, version 2 (20-byte header)
-)
-
-// String returns the registry name without its LINKTYPE_ prefix
-// ("ETHERNET", "LINUX_SLL"), or "linktype(N)" for other values.
-func (t LinkType) String() string {
-	switch t {
-	case LinkTypeNull:
-		return "NULL"
-	case LinkTypeEthernet:
-		return "ETHERNET"
-	case LinkTypeRaw:
-		return "RAW"
-	case LinkTypeLoop:
-		return "LOOP"
-	case LinkTypeLinuxSLL:
-		return "LINUX_SLL"
-	case LinkTypeIPv4:
-		return "IPV4"
-	case LinkTypeIPv6:
-		return "IPV6"
-	case LinkTypeLinuxSLL2:
-		return "LINUX_SLL2"
-	}
-	return "linktype(" + strconv.Itoa(int(t)) + ")"
-}
 
 // EtherType is the protocol field of an Ethernet frame, an 802.1Q tag or
 // a Linux cooked header. Values below 0x0600 are not protocols but the
@@ -153,7 +114,7 @@ const MaxVLANs = 4
 // Link is the link-layer header of a packet. Which fields are set depends
 // on Type.
 type Link struct {
-	Type      LinkType
+	Type      pcapfile.LinkType
 	HeaderLen uint16 // bytes of link-layer header, VLAN tags included
 
 	// EtherType is the protocol of what follows the link header: the

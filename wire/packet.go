@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // Layer names one protocol header that [Packet.Decode] decodes.
@@ -216,7 +217,7 @@ type Decoder struct {
 }
 
 // Decode is [Packet.Decode] with the options of d.
-func (d Decoder) Decode(p *Packet, link LinkType, data []byte, origLen int) error {
+func (d Decoder) Decode(p *Packet, link pcapfile.LinkType, data []byte, origLen int) error {
 	return p.decode(link, data, origLen, !d.SkipChecksums)
 }
 
@@ -234,12 +235,17 @@ func (d Decoder) Decode(p *Packet, link LinkType, data []byte, origLen int) erro
 // after the fault (when the rest could be located). The error points
 // into p and is overwritten by the next Decode: copy *err to keep it.
 //
+// The link types Decode knows are the [pcapfile.LinkType] values Null,
+// Ethernet (with any 802.1Q / 802.1ad tags), Raw, Loop, LinuxSLL, IPv4,
+// IPv6 and LinuxSLL2; for any other the error wraps
+// [ErrUnsupportedLinkType].
+//
 // Slices in p alias data; see [Packet].
-func (p *Packet) Decode(link LinkType, data []byte, origLen int) error {
+func (p *Packet) Decode(link pcapfile.LinkType, data []byte, origLen int) error {
 	return p.decode(link, data, origLen, true)
 }
 
-func (p *Packet) decode(link LinkType, data []byte, origLen int, verify bool) error {
+func (p *Packet) decode(link pcapfile.LinkType, data []byte, origLen int, verify bool) error {
 	*p = Packet{}
 	wire := max(origLen, len(data))
 	p.Link.Type = link
@@ -248,19 +254,19 @@ func (p *Packet) decode(link LinkType, data []byte, origLen int, verify bool) er
 	off := 0
 	linkLayer := LayerNone
 	switch link {
-	case LinkTypeEthernet:
+	case pcapfile.LinkTypeEthernet:
 		linkLayer, off = LayerEthernet, p.decodeEthernet(data, wire)
-	case LinkTypeLinuxSLL:
+	case pcapfile.LinkTypeLinuxSLL:
 		linkLayer, off = LayerSLL, p.decodeSLL(data, wire)
-	case LinkTypeLinuxSLL2:
+	case pcapfile.LinkTypeLinuxSLL2:
 		linkLayer, off = LayerSLL2, p.decodeSLL2(data, wire)
-	case LinkTypeNull, LinkTypeLoop:
-		linkLayer, off = LayerNull, p.decodeNull(data, wire, link == LinkTypeLoop)
-	case LinkTypeIPv4:
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
+		linkLayer, off = LayerNull, p.decodeNull(data, wire, link == pcapfile.LinkTypeLoop)
+	case pcapfile.LinkTypeIPv4:
 		p.Link.EtherType = EtherTypeIPv4
-	case LinkTypeIPv6:
+	case pcapfile.LinkTypeIPv6:
 		p.Link.EtherType = EtherTypeIPv6
-	case LinkTypeRaw:
+	case pcapfile.LinkTypeRaw:
 		switch {
 		case len(data) == 0 && wire > 0:
 			p.Truncated = true

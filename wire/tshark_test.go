@@ -16,6 +16,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // tsharkFields are the fields compared with tshark's decoding.
@@ -344,7 +345,7 @@ func TestTsharkCaptures(t *testing.T) {
 // build: every link type, extension headers, fragments, ICMP errors.
 func TestTsharkSamples(t *testing.T) {
 	tshark := needTshark(t)
-	byLink := map[LinkType][]sampleFrame{}
+	byLink := map[pcapfile.LinkType][]sampleFrame{}
 	for _, f := range sampleFrames(t) {
 		byLink[f.link] = append(byLink[f.link], f)
 	}
@@ -361,7 +362,7 @@ func TestTsharkSamples(t *testing.T) {
 // cut short, as a capture with a small snapshot length holds them.
 func TestTsharkTruncated(t *testing.T) {
 	tshark := needTshark(t)
-	byLink := map[LinkType][]sampleFrame{}
+	byLink := map[pcapfile.LinkType][]sampleFrame{}
 	for _, f := range sampleFrames(t) {
 		for n := 1; n < len(f.data); n += 5 {
 			c := f
@@ -380,7 +381,7 @@ func TestTsharkTruncated(t *testing.T) {
 	}
 }
 
-func tsharkSamples(t *testing.T, tshark, path string, link LinkType, fs []sampleFrame) {
+func tsharkSamples(t *testing.T, tshark, path string, link pcapfile.LinkType, fs []sampleFrame) {
 	{
 		var buf bytes.Buffer
 		w := pcapgo.NewWriter(&buf)
