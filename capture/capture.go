@@ -308,8 +308,8 @@ func Open(ctx context.Context, iface string, cfg *Config) (*Handle, error) {
 func (h *Handle) Interface() string { return h.iface }
 
 // LinkType returns the type of the link header at the start of each
-// packet's Data, for pcapfile.NewWriter (and, converted, for
-// filter.LinkType).
+// packet's Data: what pcapfile.NewWriter, wire's Decode and filter's
+// Compile take.
 func (h *Handle) LinkType() pcapfile.LinkType { return h.link }
 
 // Snaplen returns the snapshot length: no Packet's CaptureLength is

@@ -36,7 +36,7 @@ const (
 // network header move back by 16 bytes, the protocol field becomes the
 // kernel's protocol extension, and the snapshot length loses the header.
 func kernelProgram(expr string, link pcapfile.LinkType, cooked bool, snaplen int, skip skipMode) ([]bpf.RawInstruction, error) {
-	prog, err := filter.Compile(expr, filter.LinkType(link), snaplen)
+	prog, err := filter.Compile(expr, link, snaplen)
 	if err != nil {
 		if expr != "" {
 			return nil, fmt.Errorf("%w in %q", err, expr)

@@ -92,7 +92,7 @@ func TestUncook(t *testing.T) {
 	}
 	const snaplen = 1000
 	for _, expr := range exprs {
-		orig, err := filter.Compile(expr, filter.LinkTypeLinuxSLL, snaplen)
+		orig, err := filter.Compile(expr, pcapfile.LinkTypeLinuxSLL, snaplen)
 		if err != nil {
 			t.Fatalf("%q: %v", expr, err)
 		}

@@ -42,7 +42,7 @@ func sniff(ctx context.Context, s *Server, iface string) error {
 func readHits(ctx context.Context, h *capture.Handle, s *Server) error {
 	var p wire.Packet
 	dec := wire.Decoder{SkipChecksums: true}
-	link := wire.LinkType(h.LinkType())
+	link := h.LinkType()
 	for pkt, err := range h.Packets(ctx) {
 		if err != nil {
 			return err

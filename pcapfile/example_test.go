@@ -35,8 +35,8 @@ func Example() {
 		fmt.Println(p.Time().Format(time.RFC3339Nano), p.LinkType, p.CaptureLength, p.Length, p.Data)
 	}
 	// Output:
-	// 2024-05-06T07:08:09.123456Z Raw 4 84 [69 0 0 84]
-	// 2024-05-06T07:08:09.123458Z Raw 2 2 [96 0]
+	// 2024-05-06T07:08:09.123456Z RAW 4 84 [69 0 0 84]
+	// 2024-05-06T07:08:09.123458Z RAW 2 2 [96 0]
 }
 
 // Read a capture file whatever its format: this one is pcapng despite
@@ -63,7 +63,7 @@ func ExampleReader_Next() {
 	}
 	fmt.Println(n, "packets,", bytes, "bytes")
 	// Output:
-	// pcapng Ethernet 262144
+	// pcapng EN10MB 262144
 	// 7 packets, 1106 bytes
 }
 

@@ -479,13 +479,13 @@ func TestNoHugeAllocation(t *testing.T) {
 }
 
 func TestLinkTypeString(t *testing.T) {
-	for lt, want := range map[LinkType]string{
-		LinkTypeNull: "Null", LinkTypeEthernet: "Ethernet", LinkTypeRaw: "Raw",
-		LinkTypeIPv4: "IPv4", LinkTypeIPv6: "IPv6", LinkTypeLinuxSLL: "LinuxSLL",
-		LinkTypeLinuxSLL2: "LinuxSLL2", LinkTypeLoop: "Loop", 147: "LinkType(147)",
+	for lt, want := range map[LinkType][2]string{
+		LinkTypeNull: {"NULL", "BSD loopback"}, LinkTypeEthernet: {"EN10MB", "Ethernet"}, LinkTypeRaw: {"RAW", "Raw IP"},
+		LinkTypeIPv4: {"IPV4", "Raw IPv4"}, LinkTypeIPv6: {"IPV6", "Raw IPv6"}, LinkTypeLinuxSLL: {"LINUX_SLL", "Linux cooked v1"},
+		LinkTypeLinuxSLL2: {"LINUX_SLL2", "Linux cooked v2"}, LinkTypeLoop: {"LOOP", "OpenBSD loopback"}, 147: {"147", ""},
 	} {
-		if got := lt.String(); got != want {
-			t.Errorf("LinkType(%d).String() = %q, want %q", uint16(lt), got, want)
+		if got, gotDesc := lt.String(), lt.Description(); got != want[0] || gotDesc != want[1] {
+			t.Errorf("LinkType(%d): String, Description = %q, %q; want %q, %q", uint16(lt), got, gotDesc, want[0], want[1])
 		}
 	}
 	if FormatPcap.String() != "pcap" || FormatPcapng.String() != "pcapng" || Format(9).String() != "Format(9)" {

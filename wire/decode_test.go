@@ -222,21 +222,21 @@ func TestDecodeErrors(t *testing.T) {
 	const tp = ip + 20 // transport offset
 	eth, eip, eipt, eipu := layerSet(LayerEthernet), layerSet(LayerEthernet, LayerIPv4), layerSet(LayerEthernet, LayerIPv4, LayerTCP), layerSet(LayerEthernet, LayerIPv4, LayerUDP)
 	tests := []mutation{
-		{name: "ihl 4", sample: "ETHERNET/eth/ip/tcp", change: func(b []byte) { b[ip] = 0x44 }, layers: eip, layer: LayerIPv4, offset: ip},
-		{name: "version 5", sample: "ETHERNET/eth/ip/tcp", change: func(b []byte) { b[ip] = 0x55 }, layers: eth, layer: LayerIPv4, offset: ip},
-		{name: "version 4 in ipv6", sample: "ETHERNET/eth/ip6/tcp", change: func(b []byte) { b[ip] = 0x45 }, layers: eth, layer: LayerIPv6, offset: ip},
-		{name: "total length 19", sample: "ETHERNET/eth/ip/tcp", change: func(b []byte) { b[ip+2], b[ip+3] = 0, 19 }, layers: eip, layer: LayerIPv4, offset: ip + 2},
-		{name: "total length beyond frame", sample: "ETHERNET/eth/ip/tcp", change: func(b []byte) { b[ip+2] = 0x7f }, layers: eipt, layer: LayerIPv4, offset: ip + 2},
-		{name: "ihl beyond total length", sample: "ETHERNET/eth/ip/udp", change: func(b []byte) { b[ip] = 0x4f; b[ip+2], b[ip+3] = 0, 40 }, layers: eip, layer: LayerIPv4, offset: ip + 2},
-		{name: "tcp data offset 4", sample: "ETHERNET/eth/ip/tcp", change: func(b []byte) { b[tp+12] = 0x40 }, layers: eipt, layer: LayerTCP, offset: tp + 12},
-		{name: "tcp data offset beyond segment", sample: "ETHERNET/eth/ip/tcp", change: func(b []byte) { b[tp+12] = 0xf0 }, layers: eipt, layer: LayerTCP, offset: tp + 12},
-		{name: "tcp header beyond ip", sample: "ETHERNET/eth/ip/tcp", change: func(b []byte) { b[ip+2], b[ip+3] = 0, 30 }, layers: eip, layer: LayerTCP, offset: tp},
-		{name: "udp length 7", sample: "ETHERNET/eth/ip/udp", change: func(b []byte) { b[tp+4], b[tp+5] = 0, 7 }, layers: eipu, layer: LayerUDP, offset: tp + 4},
-		{name: "udp length beyond ip", sample: "ETHERNET/eth/ip/udp", change: func(b []byte) { b[tp+4] = 0x10 }, layers: eipu, layer: LayerUDP, offset: tp + 4},
-		{name: "icmp shorter than 8", sample: "ETHERNET/eth/ip/icmp", change: func(b []byte) { b[ip+2], b[ip+3] = 0, 24 }, layers: eip, layer: LayerICMPv4, offset: tp},
-		{name: "ipv6 payload beyond frame", sample: "ETHERNET/eth/ip6/udp", change: func(b []byte) { b[ip+4] = 0x7f }, layers: layerSet(LayerEthernet, LayerIPv6, LayerUDP), layer: LayerIPv6, offset: ip + 4},
+		{name: "ihl 4", sample: "EN10MB/eth/ip/tcp", change: func(b []byte) { b[ip] = 0x44 }, layers: eip, layer: LayerIPv4, offset: ip},
+		{name: "version 5", sample: "EN10MB/eth/ip/tcp", change: func(b []byte) { b[ip] = 0x55 }, layers: eth, layer: LayerIPv4, offset: ip},
+		{name: "version 4 in ipv6", sample: "EN10MB/eth/ip6/tcp", change: func(b []byte) { b[ip] = 0x45 }, layers: eth, layer: LayerIPv6, offset: ip},
+		{name: "total length 19", sample: "EN10MB/eth/ip/tcp", change: func(b []byte) { b[ip+2], b[ip+3] = 0, 19 }, layers: eip, layer: LayerIPv4, offset: ip + 2},
+		{name: "total length beyond frame", sample: "EN10MB/eth/ip/tcp", change: func(b []byte) { b[ip+2] = 0x7f }, layers: eipt, layer: LayerIPv4, offset: ip + 2},
+		{name: "ihl beyond total length", sample: "EN10MB/eth/ip/udp", change: func(b []byte) { b[ip] = 0x4f; b[ip+2], b[ip+3] = 0, 40 }, layers: eip, layer: LayerIPv4, offset: ip + 2},
+		{name: "tcp data offset 4", sample: "EN10MB/eth/ip/tcp", change: func(b []byte) { b[tp+12] = 0x40 }, layers: eipt, layer: LayerTCP, offset: tp + 12},
+		{name: "tcp data offset beyond segment", sample: "EN10MB/eth/ip/tcp", change: func(b []byte) { b[tp+12] = 0xf0 }, layers: eipt, layer: LayerTCP, offset: tp + 12},
+		{name: "tcp header beyond ip", sample: "EN10MB/eth/ip/tcp", change: func(b []byte) { b[ip+2], b[ip+3] = 0, 30 }, layers: eip, layer: LayerTCP, offset: tp},
+		{name: "udp length 7", sample: "EN10MB/eth/ip/udp", change: func(b []byte) { b[tp+4], b[tp+5] = 0, 7 }, layers: eipu, layer: LayerUDP, offset: tp + 4},
+		{name: "udp length beyond ip", sample: "EN10MB/eth/ip/udp", change: func(b []byte) { b[tp+4] = 0x10 }, layers: eipu, layer: LayerUDP, offset: tp + 4},
+		{name: "icmp shorter than 8", sample: "EN10MB/eth/ip/icmp", change: func(b []byte) { b[ip+2], b[ip+3] = 0, 24 }, layers: eip, layer: LayerICMPv4, offset: tp},
+		{name: "ipv6 payload beyond frame", sample: "EN10MB/eth/ip6/udp", change: func(b []byte) { b[ip+4] = 0x7f }, layers: layerSet(LayerEthernet, LayerIPv6, LayerUDP), layer: LayerIPv6, offset: ip + 4},
 		{name: "ipv6 ext beyond payload", sample: "ipv6 ext first fragment", change: func(b []byte) { b[ip+40+8+1] = 9 }, layers: layerSet(LayerEthernet, LayerIPv6), layer: LayerIPv6, offset: ip + 40 + 8},
-		{name: "ethernet too short", sample: "ETHERNET/eth/ip/tcp", keep: 10, layer: LayerEthernet},
+		{name: "ethernet too short", sample: "EN10MB/eth/ip/tcp", keep: 10, layer: LayerEthernet},
 		{name: "vlan tag cut", sample: "qinq udp", keep: 16, layers: eth, layer: LayerEthernet, offset: 14},
 		{name: "raw version 7", sample: "RAW/ip/udp", change: func(b []byte) { b[0] = 0x75 }, layer: LayerNone},
 		{name: "ipv4 link version 6", sample: "IPV4/ip/udp", change: func(b []byte) { b[0] = 0x65 }, layer: LayerIPv4},
@@ -403,15 +403,15 @@ func TestDecodeChecksums(t *testing.T) {
 		off    int // byte to change, from the end when negative
 		layer  Layer
 	}{
-		{"ETHERNET/eth/ip/tcp", -1, LayerTCP},
-		{"ETHERNET/eth/ip6/tcp", -1, LayerTCP},
+		{"EN10MB/eth/ip/tcp", -1, LayerTCP},
+		{"EN10MB/eth/ip6/tcp", -1, LayerTCP},
 		{"LINUX_SLL/sll/ip/udp", -1, LayerUDP},
 		{"LINUX_SLL2/sll2/ip6/udp", -1, LayerUDP},
 		{"NULL/null/ip/icmp", -1, LayerICMPv4},
 		{"LOOP/null/ip6/icmp6", -1, LayerICMPv6},
 		{"RAW/ip/udp", 8, LayerIPv4},
 		{"ipv4 options", 14 + 22, LayerIPv4},
-		{"ETHERNET/eth/ip6/tcp", 14 + 8, LayerTCP}, // source address: in the pseudo-header
+		{"EN10MB/eth/ip6/tcp", 14 + 8, LayerTCP}, // source address: in the pseudo-header
 	}
 	for _, tt := range tests {
 		t.Run(tt.sample+"/"+tt.layer.String(), func(t *testing.T) {

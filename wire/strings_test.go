@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/portkit/ports/pcapfile"
 )
 
 func TestStrings(t *testing.T) {
@@ -32,9 +30,6 @@ func TestStrings(t *testing.T) {
 		{Checksum{Value: 0xabcd}, "0xabcd (unverified)"},
 		{ChecksumUnknown, "unknown"},
 		{ChecksumStatus(9), "status(9)"},
-		{pcapfile.LinkTypeEthernet, "ETHERNET"},
-		{pcapfile.LinkTypeLinuxSLL2, "LINUX_SLL2"},
-		{pcapfile.LinkType(147), "linktype(147)"},
 		{EtherTypeQinQ, "802.1Q-QinQ"},
 		{EtherType(46), "length 46"},
 		{EtherType(0x88b5), "0x88b5"},

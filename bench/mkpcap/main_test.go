@@ -86,7 +86,7 @@ func TestCapture(t *testing.T) {
 			t.Fatalf("packet %d: timestamp %d before the previous one's, %d", i+1, pk.ts, prev)
 		}
 		prev = pk.ts
-		if err := p.Decode(wire.LinkTypeEthernet, pk.data, pk.origLen); err != nil {
+		if err := p.Decode(pcapfile.LinkTypeEthernet, pk.data, pk.origLen); err != nil {
 			t.Fatalf("packet %d: %v", i+1, err)
 		}
 		if !p.Layers.Has(wire.LayerIPv4) || !p.Layers.Has(wire.LayerTCP) || p.Truncated {

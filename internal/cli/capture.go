@@ -119,7 +119,7 @@ func liveFrames(ctx context.Context, h *capture.Handle) iter.Seq2[*frame, error]
 	return func(yield func(*frame, error) bool) {
 		var fr frame
 		n := 0
-		link := uint16(h.LinkType())
+		link := h.LinkType()
 		for p, err := range h.Packets(ctx) {
 			if err != nil {
 				yield(nil, err)

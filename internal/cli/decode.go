@@ -143,7 +143,7 @@ func (d *decoder) close() error {
 }
 
 func (d *decoder) frame(fr *frame) error {
-	err := d.p.Decode(wire.LinkType(fr.Link), fr.Data, fr.OrigLen)
+	err := d.p.Decode(fr.Link, fr.Data, fr.OrigLen)
 	d.n++
 	st, first := d.track(&d.p)
 	switch d.format {

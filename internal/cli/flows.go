@@ -102,7 +102,7 @@ table is printed at the end.`,
 					}
 					return err
 				}
-				dec.Decode(&p, wire.LinkType(fr.Link), fr.Data, fr.OrigLen)
+				dec.Decode(&p, fr.Link, fr.Data, fr.OrigLen)
 				if err := fl.add(&p, fr.Time); err != nil {
 					return err
 				}

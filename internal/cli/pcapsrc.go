@@ -17,7 +17,7 @@ import (
 type frame struct {
 	N       int
 	Time    int64 // ns since the epoch
-	Link    uint16
+	Link    pcapfile.LinkType
 	Data    []byte
 	OrigLen int
 }
@@ -61,7 +61,7 @@ func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame
 			if expr != "" {
 				m, ok := matchers[p.LinkType]
 				if !ok {
-					m, err = filter.NewMatcher(expr, filter.LinkType(p.LinkType))
+					m, err = filter.NewMatcher(expr, p.LinkType)
 					if err != nil {
 						yield(nil, fmt.Errorf("packet %d: %w", n, err))
 						return
@@ -72,7 +72,7 @@ func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame
 					continue
 				}
 			}
-			fr = frame{N: n, Time: p.Timestamp, Link: uint16(p.LinkType), Data: p.Data, OrigLen: p.Length}
+			fr = frame{N: n, Time: p.Timestamp, Link: p.LinkType, Data: p.Data, OrigLen: p.Length}
 			if !yield(&fr, nil) {
 				return
 			}

@@ -19,7 +19,7 @@ func sniff(ctx context.Context, s *Server, iface string, port uint16) error {
 	s.log.Info(fmt.Sprintf("sniffing SPA packets on %s (filter: %s)", iface, expr))
 	var p wire.Packet
 	dec := wire.Decoder{SkipChecksums: true}
-	link := wire.LinkType(h.LinkType())
+	link := h.LinkType()
 	for pkt, err := range h.Packets(ctx) {
 		if err != nil {
 			if ctx.Err() != nil {
