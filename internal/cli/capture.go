@@ -55,6 +55,8 @@ or CAP_NET_RAW.`,
 				return err
 			}
 			defer h.Close()
+			// As tcpdump says it, in libpcap's names.
+			fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s, link-type %s, snapshot length %d bytes\n", iface, linkTypeText(h.LinkType()), h.Snaplen())
 			n := 0
 			var werr error
 			if write != "" {
@@ -165,4 +167,13 @@ func writeCapture(ctx context.Context, h *capture.Handle, name string, stdout io
 		werr = err
 	}
 	return n, werr
+}
+
+// linkTypeText names a link type as tcpdump does: "EN10MB (Ethernet)",
+// or the number alone for one libpcap has no name for.
+func linkTypeText(l pcapfile.LinkType) string {
+	if d := l.Description(); d != "" {
+		return l.String() + " (" + d + ")"
+	}
+	return l.String()
 }

@@ -80,6 +80,13 @@ func TestIntegrationCapture(t *testing.T) {
 	if !strings.Contains(stderr, "3 packets captured") {
 		t.Errorf("stderr %q lacks the count", stderr)
 	}
+	// tcpdump -i lo says the same.
+	if !strings.Contains(stderr, "listening on lo, link-type EN10MB (Ethernet), snapshot length 262144 bytes\n") {
+		t.Errorf("stderr %q lacks the link type line", stderr)
+	}
+	if p := lines[0]; !strings.Contains(p, `"link":{"type":"EN10MB"`) {
+		t.Errorf("packet %s: want link type EN10MB", p)
+	}
 
 	// -w writes a pcap file that decode reads back.
 	file := filepath.Join(t.TempDir(), "lo.pcap")

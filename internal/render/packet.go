@@ -20,7 +20,7 @@ type PacketV1 struct {
 
 // LinkV1 is the link-layer header.
 type LinkV1 struct {
-	Type      string   `json:"type"`
+	Type      string   `json:"type"`          // libpcap's name, as tcpdump prints it: "EN10MB", "LINUX_SLL", "RAW"
 	Src       string   `json:"src,omitempty"` // MAC
 	Dst       string   `json:"dst,omitempty"`
 	EtherType string   `json:"ethertype,omitempty"`
