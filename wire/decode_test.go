@@ -291,11 +291,11 @@ func TestDecodeUnsupportedLink(t *testing.T) {
 	if !errors.Is(err, ErrUnsupportedLinkType) || !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("Decode(linktype 147) = %v, want ErrUnsupportedLinkType", err)
 	}
-	if err.Error() != "decode none at byte 0: unsupported link type 147" {
+	if err.Error() != "decode: unsupported link type 147" {
 		t.Errorf("Error() = %q", err)
 	}
 	var q Packet
-	if err := q.Decode(pcapfile.LinkTypeIEEE80211, []byte{1, 2, 3}, 0); err == nil || err.Error() != "decode none at byte 0: unsupported link type IEEE802_11" {
+	if err := q.Decode(pcapfile.LinkTypeIEEE80211, []byte{1, 2, 3}, 0); err == nil || err.Error() != "decode: unsupported link type IEEE802_11" {
 		t.Errorf("Decode(IEEE802_11) = %v", err)
 	}
 	if p.Layers != 0 || len(p.Payload) != 3 || p.PayloadLen != 10 || !p.Truncated || p.TruncatedAt != LayerNone {

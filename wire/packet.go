@@ -119,6 +119,9 @@ type DecodeError struct {
 }
 
 func (e *DecodeError) Error() string {
+	if e.Layer == LayerNone {
+		return "decode: " + e.Reason
+	}
 	return "decode " + e.Layer.String() + " at byte " + strconv.Itoa(e.Offset) + ": " + e.Reason
 }
 

@@ -286,6 +286,12 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, "IP "...)
 	case p.Layers.Has(wire.LayerIPv6):
 		b = append(b, "IP6 "...)
+	case p.Layers == 0: // not even the link layer: an unsupported link type
+		b = append(b, "link-type "...)
+		b = append(b, fr.Link.String()...)
+		b = append(b, ", length "...)
+		b = strconv.AppendInt(b, int64(p.WireLen), 10)
+		return d.appendTail(b, derr)
 	default:
 		b = append(b, p.Link.EtherType.String()...)
 		b = append(b, ", length "...)

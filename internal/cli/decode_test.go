@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/pcapfile"
 )
 
 // tcpdumpFields pulls what both tools print the same way out of a
@@ -167,5 +169,28 @@ func TestDecodeEveryCapture(t *testing.T) {
 				t.Errorf("%v %s: exit %d: %s", args, filepath.Base(file), code, stderr)
 			}
 		}
+	}
+}
+
+// TestDecodeUnsupportedLinkType: a capture of a link type the decoder
+// does not know still prints one line per packet, naming the link type
+// instead of a made-up EtherType.
+func TestDecodeUnsupportedLinkType(t *testing.T) {
+	var b bytes.Buffer
+	w := pcapfile.NewWriter(&b, pcapfile.LinkTypeIEEE80211, 0, false)
+	if err := w.WritePacket(0, []byte{1, 2, 3, 4}, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "wlan.pcap")
+	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "decode", file)
+	want := "link-type IEEE802_11, length 4 [malformed: decode: unsupported link type IEEE802_11]\n"
+	if code != ExitOK || !strings.HasSuffix(stdout, want) || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want a line ending %q", code, stdout, stderr, want)
 	}
 }
