@@ -95,6 +95,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -258,6 +259,8 @@ type osImpl interface {
 	setReadDeadline(t time.Time) error
 	// stats returns the counts since the last call.
 	stats() (Stats, error)
+	// setFilter compiles expr and puts it in place of the filter.
+	setFilter(expr string) error
 	// close releases the socket and wakes a blocked next, which then
 	// returns an error wrapping net.ErrClosed.
 	close() error
@@ -371,6 +374,23 @@ func (h *Handle) Packets(ctx context.Context) iter.Seq2[Packet, error] {
 			}
 		}
 	}
+}
+
+// SetFilter replaces the handle's filter with expr (the tcpdump subset of
+// package filter; "" passes every packet) without closing the socket, so
+// no packet is lost in between, as libpcap's pcap_setfilter does. Packets
+// that the old filter passed and that are not read yet are still
+// delivered. A bad expression leaves the old filter in place.
+func (h *Handle) SetFilter(expr string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("capture: set filter on %s: %w", h.iface, net.ErrClosed)
+	}
+	if err := h.impl.setFilter(expr); err != nil {
+		return fmt.Errorf("capture: %s: %w", h.iface, err)
+	}
+	return nil
 }
 
 // Stats returns the counts since Open. The kernel resets its counters

@@ -170,6 +170,7 @@ func openOS(iface string, cfg *Config) (osImpl, pcapfile.LinkType, error) {
 		conn.Close()
 		return nil, 0, fmt.Errorf("capture: %s: %w", iface, err)
 	}
+	h.link, h.skip = link, skip
 	return h, link, nil
 }
 
@@ -180,6 +181,8 @@ type linuxHandle struct {
 	rc      syscall.RawConn
 	mode    mode
 	snaplen int
+	link    pcapfile.LinkType
+	skip    skipMode              // what the kernel program drops before the filter
 	recvFn  func(fd uintptr) bool // h.recv, bound once
 
 	buf  []byte // headroom, then what the kernel writes
@@ -338,6 +341,16 @@ func direction(pkttype uint8) Direction {
 		return DirectionOut
 	}
 	return DirectionIn
+}
+
+// setFilter replaces the socket's program. SO_ATTACH_FILTER swaps it in
+// one step: no packet passes unfiltered and none is lost in between.
+func (h *linuxHandle) setFilter(expr string) error {
+	prog, err := kernelProgram(expr, h.link, h.mode == modeCooked, h.snaplen, h.skip)
+	if err != nil {
+		return err
+	}
+	return h.conn.SetBPF(prog)
 }
 
 func (h *linuxHandle) setReadDeadline(t time.Time) error {

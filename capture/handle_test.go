@@ -63,6 +63,8 @@ func (f *fakeImpl) stats() (Stats, error) {
 	return s, nil
 }
 
+func (f *fakeImpl) setFilter(expr string) error { return nil }
+
 func (f *fakeImpl) close() error {
 	close(f.closed)
 	return nil

@@ -11,32 +11,39 @@ import (
 	"github.com/portkit/ports/wire"
 )
 
+// sniff reads knocks on iface until ctx is done. A new configuration
+// changes the socket's filter in place (as knockd's pcap_setfilter does),
+// so no knock is lost while the doors change.
 func sniff(ctx context.Context, s *Server, iface string) error {
-	for {
-		expr, changed := s.Filter()
-		h, err := capture.Open(ctx, iface, &capture.Config{Filter: expr, Snaplen: 256})
-		if err != nil {
-			return err
-		}
-		s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, expr))
-		cctx, cancel := context.WithCancel(ctx)
-		go func() {
+	expr, changed := s.Filter()
+	h, err := capture.Open(ctx, iface, &capture.Config{Filter: expr, Snaplen: 256})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, expr))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for {
 			select {
 			case <-changed:
-			case <-cctx.Done():
+			case <-ctx.Done():
+				return
 			}
-			cancel()
-		}()
-		err = readHits(cctx, h, s)
-		cancel()
-		h.Close()
-		if ctx.Err() != nil {
-			return ctx.Err()
+			expr, changed = s.Filter()
+			if err := h.SetFilter(expr); err != nil {
+				cancel(err)
+				return
+			}
+			s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, expr))
 		}
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
+	}()
+	err = readHits(ctx, h, s)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // the new filter did not compile
 	}
+	return err
 }
 
 func readHits(ctx context.Context, h *capture.Handle, s *Server) error {

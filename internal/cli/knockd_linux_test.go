@@ -54,7 +54,8 @@ func TestIntegrationKnockdSPANftSet(t *testing.T) {
 
 // TestIntegrationKnockdCommand runs `ports knockd -c FILE -i IFACE` in
 // namespace B; `ports knock` from A opens the door, whose command runs
-// with A's address, and the LogFile of the configuration gets the lines.
+// with A's address, and the LogFile of the configuration gets the lines;
+// then SIGHUP brings in a new file.
 func TestIntegrationKnockdCommand(t *testing.T) {
 	p := porttest.NewPair(t, nil)
 	dir := t.TempDir()
@@ -84,6 +85,39 @@ func TestIntegrationKnockdCommand(t *testing.T) {
 	logged, _ := os.ReadFile(logFile)
 	if !strings.Contains(string(logged), p.A.Addr4.String()+": openSSH: OPEN SESAME") {
 		t.Errorf("LogFile has:\n%s", logged)
+	}
+
+	// SIGHUP reloads the file: the old sequence opens nothing any more,
+	// the new one opens the new door, and the socket's filter follows.
+	os.WriteFile(conf, []byte(fmt.Sprintf(`[options]
+	LogFile = %[1]s
+[second]
+	Sequence      = 7100,7200:udp
+	Start_Command = /usr/bin/touch "%[2]s/second %%IP%%"
+`, logFile, dir)), 0o600)
+	if err := sendHUP(); err != nil {
+		t.Skipf("SIGHUP: %v", err)
+	}
+	waitUntil("the reload", func() bool { return strings.Contains(stderr.String(), "reloaded the configuration: 1 doors") })
+	waitUntil("the new filter", func() bool { return strings.Contains(stderr.String(), "port 7100") })
+	for _, seq := range [][]string{{"7000", "8000:udp", "9000"}, {"7100", "7200:udp"}} {
+		p.A.Do(func() error {
+			code = Run(t.Context(), append([]string{"knock", p.B.Addr4.String()}, seq...), &kout, &kerr)
+			return nil
+		})
+		if code != 0 {
+			t.Fatalf("ports knock %v: exit %d: %s", seq, code, kerr.String())
+		}
+	}
+	waitUntil("the new door's command", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "second "+p.A.Addr4.String()))
+		return err == nil
+	})
+	// Knocks are handled in the order they arrive, so the old sequence's
+	// line would be in the log before the new door's.
+	logged, _ = os.ReadFile(logFile)
+	if n := strings.Count(string(logged), "openSSH: OPEN SESAME"); n != 1 || !strings.Contains(string(logged), "second: OPEN SESAME") {
+		t.Errorf("after the reload, want one openSSH line and a second line; LogFile has:\n%s", logged)
 	}
 }
 
