@@ -71,9 +71,10 @@ type Gate struct {
 	cfg GateConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	m       *Machine
-	allowed map[netip.Addr]time.Time // source -> end of its window
+	allowed *Allowlist
+
+	mu sync.Mutex // guards m
+	m  *Machine
 }
 
 // NewGate checks cfg and returns a gate; nothing is opened until Run.
@@ -87,7 +88,7 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gate{cfg: cfg, log: cfg.Logger, allowed: make(map[netip.Addr]time.Time)}
+	g := &Gate{cfg: cfg, log: cfg.Logger, allowed: NewAllowlist(cfg.Now)}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -98,18 +99,7 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 // Allow reports whether addr completed the sequence within the window.
 // It is what a proxy calls for each new connection.
 func (g *Gate) Allow(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	end, ok := g.allowed[addr]
-	if !ok {
-		return false
-	}
-	if !g.cfg.Now().Before(end) {
-		delete(g.allowed, addr)
-		return false
-	}
-	return true
+	return g.allowed.Allow(addr)
 }
 
 // Observe feeds a knock to the gate, as Run does for each connection or
@@ -120,15 +110,11 @@ func (g *Gate) Observe(src netip.Addr, k Knock) {
 	now := g.cfg.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for a, end := range g.allowed {
-		if !now.Before(end) {
-			delete(g.allowed, a)
-		}
-	}
+	g.allowed.Prune(now)
 	for _, e := range g.m.Observe(Hit{Time: now, Src: src, Proto: k.Proto, Port: k.Port}) {
 		switch e.Kind {
 		case EventOpen:
-			g.allowed[src] = now.Add(g.cfg.Window)
+			g.allowed.Add(src, now.Add(g.cfg.Window))
 			g.log.Info(fmt.Sprintf("%s: knock complete: allowed for %v", src, g.cfg.Window))
 			if g.cfg.OnAllow != nil {
 				g.cfg.OnAllow(src, g.cfg.Window)

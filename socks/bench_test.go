@@ -110,7 +110,7 @@ func BenchmarkConnect(b *testing.B) {
 	})
 	b.Run("ports", func(b *testing.B) {
 		ts := start(b, &socks.Server{Dial: loopbackDial})
-		benchConnects(b, ts.addr, dst)
+		benchConnects(b, ts.Addr, dst)
 	})
 	b.Run("microsocks", func(b *testing.B) {
 		if _, err := exec.LookPath("microsocks"); err != nil {
