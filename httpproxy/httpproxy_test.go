@@ -282,36 +282,20 @@ func TestSlowloris(t *testing.T) {
 func TestConnectPendingPipe(t *testing.T) {
 	// Bytes the client sent right behind the CONNECT header come back
 	// in Pending; the dial gets the target unresolved.
-	up1, up2 := net.Pipe()
-	defer up2.Close()
-	var dialed string
-	s := &httpproxy.Server{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		dialed = network + " " + address
-		return up1, nil
-	}}
-	a, b := net.Pipe()
-	defer b.Close()
-	type res struct {
-		t   *httpproxy.Tunnel
-		err error
-	}
-	done := make(chan res, 1)
-	go func() {
-		tun, err := s.Serve(context.Background(), a)
-		done <- res{tun, err}
-	}()
-	b.SetDeadline(time.Now().Add(hangGuard))
+	d := porttest.NewPipeDialer(t)
+	s := &httpproxy.Server{Dial: d.Dial}
+	b, wait := porttest.PipeHandshake(t, s.Serve)
 	go io.WriteString(b, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01early")
 	line, err := bufio.NewReader(b).ReadString('\n')
 	if err != nil || line != "HTTP/1.1 200 Connection established\r\n" {
 		t.Fatalf("reply %q, %v", line, err)
 	}
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
+	tun, err := wait()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dialed != "tcp example.com:443" || r.t.Target != "example.com:443" || string(r.t.Pending) != "\x16\x03\x01early" {
-		t.Fatalf("dialed %q, tunnel %+v", dialed, r.t)
+	if d.Dialed() != "tcp example.com:443" || tun.Target != "example.com:443" || string(tun.Pending) != "\x16\x03\x01early" {
+		t.Fatalf("dialed %q, tunnel %+v", d.Dialed(), tun)
 	}
 }
 

@@ -353,25 +353,9 @@ func TestContextCancelsHandshake(t *testing.T) {
 
 func TestPipeConnectDomain(t *testing.T) {
 	// The domain name reaches Dial unresolved; the tunnel carries it.
-	var got string
-	up1, up2 := net.Pipe()
-	defer up2.Close()
-	s := &socks.Server{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		got = network + " " + address
-		return up1, nil
-	}}
-	a, b := net.Pipe()
-	defer b.Close()
-	type res struct {
-		t   *socks.Tunnel
-		err error
-	}
-	done := make(chan res, 1)
-	go func() {
-		tun, err := s.Handshake(context.Background(), a)
-		done <- res{tun, err}
-	}()
-	b.SetDeadline(time.Now().Add(hangGuard))
+	d := porttest.NewPipeDialer(t)
+	s := &socks.Server{Dial: d.Dial}
+	b, wait := porttest.PipeHandshake(t, s.Handshake)
 	b.Write([]byte{5, 2, 2, 0})
 	var m [2]byte
 	io.ReadFull(b, m[:])
@@ -384,11 +368,11 @@ func TestPipeConnectDomain(t *testing.T) {
 	if rep[1] != 0 {
 		t.Fatalf("reply % x", rep)
 	}
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
+	tun, err := wait()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got != "tcp example.com:443" || r.t.Target != "example.com:443" || r.t.Version != 5 || r.t.Upstream != up1 {
-		t.Fatalf("dial %q, tunnel %+v", got, r.t)
+	if d.Dialed() != "tcp example.com:443" || tun.Target != "example.com:443" || tun.Version != 5 || tun.Upstream != d.Near {
+		t.Fatalf("dial %q, tunnel %+v", d.Dialed(), tun)
 	}
 }

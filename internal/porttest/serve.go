@@ -132,3 +132,59 @@ func Trickle(c net.Conn, b []byte, gap time.Duration) {
 		time.Sleep(gap)
 	}
 }
+
+// PipeDialer is a proxy's Dial hook that, whatever it is asked, returns
+// one end of a [net.Pipe] and records the request: for tests of what a
+// proxy dials, with no network.
+type PipeDialer struct {
+	Near net.Conn // what Dial returns
+	Far  net.Conn // the other end, for the test; closed when the test ends
+
+	mu     sync.Mutex
+	dialed string
+}
+
+// NewPipeDialer returns a PipeDialer with a new pipe.
+func NewPipeDialer(t testing.TB) *PipeDialer {
+	near, far := net.Pipe()
+	t.Cleanup(func() { far.Close() })
+	return &PipeDialer{Near: near, Far: far}
+}
+
+// Dial records network and address and returns d.Near.
+func (d *PipeDialer) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dialed = network + " " + address
+	return d.Near, nil
+}
+
+// Dialed returns "network address" of the last Dial, or "" if none.
+func (d *PipeDialer) Dialed() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dialed
+}
+
+// PipeHandshake runs handshake on the server end of a new [net.Pipe], on
+// a goroutine of its own, and returns the client end (with a 20 s
+// deadline against hangs, closed when the test ends) and a function that
+// waits for handshake's results.
+func PipeHandshake[T any](t testing.TB, handshake func(ctx context.Context, c net.Conn) (T, error)) (client net.Conn, wait func() (T, error)) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := handshake(context.Background(), server)
+		done <- result{v, err}
+	}()
+	client.SetDeadline(time.Now().Add(hangGuard))
+	return client, func() (T, error) {
+		r := <-done
+		return r.v, r.err
+	}
+}
