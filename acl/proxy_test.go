@@ -15,29 +15,24 @@ import (
 // TestDialOrDefault: a nil hook is the zero Policy, which refuses a
 // loopback listener that a given hook reaches.
 func TestDialOrDefault(t *testing.T) {
-	l, addr := porttest.ListenTCP(t)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	ctx := context.Background()
-	if c, err := acl.DialOrDefault(nil)(ctx, "tcp", addr.String()); !errors.Is(err, acl.ErrDenied) {
+	addr := porttest.ServeTCP(t, func(net.Conn) {})
+	var d net.Dialer
+	for _, tc := range []struct {
+		name string
+		dial acl.DialFunc
+		want error
+	}{
+		{"nil", nil, acl.ErrDenied},
+		{"given", d.DialContext, nil},
+	} {
+		c, err := acl.DialOrDefault(tc.dial)(context.Background(), "tcp", addr.String())
 		if c != nil {
 			c.Close()
 		}
-		t.Fatalf("default dial to %v: %v, want acl.ErrDenied", addr, err)
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s dial to %v: %v, want %v", tc.name, addr, err, tc.want)
+		}
 	}
-	var d net.Dialer
-	c, err := acl.DialOrDefault(d.DialContext)(ctx, "tcp", addr.String())
-	if err != nil {
-		t.Fatalf("given dial to %v: %v", addr, err)
-	}
-	c.Close()
 }
 
 func TestLoggerOrDiscard(t *testing.T) {

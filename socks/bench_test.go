@@ -17,23 +17,12 @@ import (
 // oneByteEcho accepts connections on loopback and echoes one byte on
 // each, then closes it.
 func oneByteEcho(b *testing.B) netip.AddrPort {
-	l, addr := porttest.ListenTCP(b)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var x [1]byte
-				if _, err := io.ReadFull(c, x[:]); err == nil {
-					c.Write(x[:])
-				}
-			}()
+	return porttest.ServeTCP(b, func(c net.Conn) {
+		var x [1]byte
+		if _, err := io.ReadFull(c, x[:]); err == nil {
+			c.Write(x[:])
 		}
-	}()
-	return addr
+	})
 }
 
 // socks5Connect does a whole SOCKS5 CONNECT (no authentication) to dst
