@@ -32,12 +32,20 @@ func Go(t testing.TB, fn func(ctx context.Context) error) context.Context {
 }
 
 // ServeTCP accepts connections on an ephemeral port of 127.0.0.1 until
-// the test ends, and calls handle with each on a goroutine of its own,
-// closing the connection when handle returns. It returns the listener's
-// address. Handlers still running when the test ends are not waited for.
+// the test ends, handling each as [Serve] does, and returns the
+// listener's address.
 func ServeTCP(t testing.TB, handle func(c net.Conn)) netip.AddrPort {
 	t.Helper()
 	l, addr := ListenTCP(t)
+	Serve(l, handle)
+	return addr
+}
+
+// Serve accepts connections on l until it is closed, and calls handle
+// with each on a goroutine of its own, closing the connection when
+// handle returns. It returns at once. Handlers still running when l is
+// closed are not waited for.
+func Serve(l net.Listener, handle func(c net.Conn)) {
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -50,7 +58,6 @@ func ServeTCP(t testing.TB, handle func(c net.Conn)) netip.AddrPort {
 			}()
 		}
 	}()
-	return addr
 }
 
 // ProxyServer serves a proxy under test on a listener: for each
