@@ -263,11 +263,7 @@ func TestMalformedAndOversize(t *testing.T) {
 
 func TestSlowloris(t *testing.T) {
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, HandshakeTimeout: 300 * time.Millisecond})
-	c, err := net.Dial("tcp", ts.Addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := ts.Dial(t)
 	go porttest.Trickle(c, []byte("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"), 100*time.Millisecond)
 	if err := ts.Result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("slow client: %v, want a deadline error", err)
@@ -334,11 +330,7 @@ func TestKeepAliveIdleEndsQuietly(t *testing.T) {
 	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer ws.Close()
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws)), HandshakeTimeout: 200 * time.Millisecond})
-	c, err := net.Dial("tcp", ts.Addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := ts.Dial(t)
 	c.SetDeadline(time.Now().Add(hangGuard))
 	fmt.Fprintf(c, "GET %s/ HTTP/1.1\r\nHost: x\r\n\r\n", ws.URL)
 	br := bufio.NewReader(c)

@@ -307,16 +307,11 @@ func TestReplyCodes(t *testing.T) {
 
 func TestSlowloris(t *testing.T) {
 	ts := start(t, &socks.Server{Dial: loopbackDial, HandshakeTimeout: 300 * time.Millisecond})
-	c, err := net.Dial("tcp", ts.Addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := ts.Dial(t)
 	// One byte every 100ms: each arrives well within any per-read
 	// timeout, but the handshake as a whole must not outlive 300ms.
 	go porttest.Trickle(c, []byte{5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80}, 100*time.Millisecond)
-	err = ts.Result(t)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := ts.Result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("slow client: %v, want a deadline error", err)
 	}
 	c.SetReadDeadline(time.Now().Add(hangGuard))

@@ -124,6 +124,18 @@ func (ps *ProxyServer) Result(t testing.TB) error {
 	}
 }
 
+// Dial connects to the proxy; the connection is closed when the test
+// ends.
+func (ps *ProxyServer) Dial(t testing.TB) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", ps.Addr.String())
+	if err != nil {
+		t.Fatalf("porttest: dial the proxy: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // Queued returns how many handshake results are waiting for Result:
 // how many connections were handled beyond those a test has looked at.
 func (ps *ProxyServer) Queued() int { return len(ps.results) }
