@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/portkit/ports"
 )
 
@@ -174,21 +176,19 @@ func (g *Gate) Run(ctx context.Context) error {
 			loops = append(loops, func() error { return g.acceptTCP(l, k) })
 		}
 	}
-	errc := make(chan error, len(loops))
+	// The first failing loop, or the end of ctx, closes every socket,
+	// which ends the other loops.
+	eg, gctx := errgroup.WithContext(ctx)
 	for _, loop := range loops {
-		go func() { errc <- loop() }()
+		eg.Go(loop)
 	}
+	eg.Go(func() error {
+		<-gctx.Done()
+		closeAll()
+		return nil
+	})
 	g.log.Info(fmt.Sprintf("gate listening for %s on %v", g.cfg.Sequence, addrs))
-	var err error
-	select {
-	case <-ctx.Done():
-		err = ctx.Err()
-	case err = <-errc:
-	}
-	closeAll()
-	for range len(loops) - 1 {
-		<-errc
-	}
+	err := eg.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/portkit/ports/knock"
 )
 
@@ -138,20 +140,14 @@ func (g *Gate) Run(ctx context.Context) error {
 		}
 		conns = append(conns, c)
 	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, len(conns))
+	// Serve always returns an error; the first one ends the others.
+	eg, gctx := errgroup.WithContext(ctx)
 	for _, c := range conns {
-		go func() { errc <- g.srv.Serve(ctx, c) }()
+		eg.Go(func() error { return g.srv.Serve(gctx, c) })
 	}
-	err := <-errc
-	cancel()
-	for range len(conns) - 1 {
-		<-errc
-	}
-	if parent.Err() != nil {
-		return parent.Err()
+	err := eg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	return err
 }
