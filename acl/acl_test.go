@@ -153,16 +153,7 @@ func TestPolicyCheck(t *testing.T) {
 }
 
 func TestDialerRefusesAtConnect(t *testing.T) {
-	l, addr := porttest.ListenTCP(t)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	addr := porttest.ServeTCP(t, func(net.Conn) {})
 	ctx := context.Background()
 	port := addr.Port()
 	// "localhost" is a name: the check sees the address it resolves to.

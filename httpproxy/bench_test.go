@@ -81,7 +81,7 @@ func BenchmarkForward(b *testing.B) {
 		io.WriteString(w, "ok")
 	}))
 	defer ws.Close()
-	ours := start(b, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws))}).addr
+	ours := start(b, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws))}).Addr
 	tiny := startTinyproxy(b)
 	for _, keep := range []bool{true, false} {
 		name := "keepalive"

@@ -2,7 +2,6 @@ package httpproxy_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,63 +28,23 @@ var loopbackDial = (&acl.Dialer{Policy: &acl.Policy{Allow: []netip.Prefix{
 
 const hangGuard = 20 * time.Second
 
-type testServer struct {
-	addr    netip.AddrPort
-	results chan error
-}
-
 // start runs s on a loopback listener with a plain relay for tunnels and
 // reports every Serve result.
-func start(t testing.TB, s *httpproxy.Server) *testServer {
+func start(t testing.TB, s *httpproxy.Server) *porttest.ProxyServer {
 	t.Helper()
-	l, addr := porttest.ListenTCP(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{addr: addr, results: make(chan error, 100)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				tun, err := s.Serve(ctx, c)
-				select {
-				case ts.results <- err:
-				default:
-				}
-				if err != nil || tun == nil {
-					return
-				}
-				defer tun.Upstream.Close()
-				if _, err := tun.Upstream.Write(tun.Pending); err != nil {
-					return
-				}
-				relay(c, tun.Upstream)
-			}()
+	l, _ := porttest.ListenTCP(t)
+	return porttest.ServeProxy(t, l, func(ctx context.Context, c net.Conn) (net.Conn, error) {
+		tun, err := s.Serve(ctx, c)
+		if err != nil || tun == nil {
+			return nil, err
 		}
-	}()
-	return ts
+		if _, err := tun.Upstream.Write(tun.Pending); err != nil {
+			tun.Upstream.Close()
+			return nil, nil
+		}
+		return tun.Upstream, nil
+	})
 }
-
-func (ts *testServer) result(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-ts.results:
-		return err
-	case <-time.After(hangGuard):
-		t.Fatal("no Serve result")
-		return nil
-	}
-}
-
-func relay(a, b net.Conn) { porttest.Relay(a, b) }
 
 // seen records the headers of the requests a test web server received.
 type seen struct {
@@ -127,43 +85,20 @@ func portSet(ps ...int) ports.Set {
 
 func portOf(ws *httptest.Server) int { return ws.Listener.Addr().(*net.TCPAddr).Port }
 
-func curl(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("needs curl (Debian package curl)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "curl", append([]string{"-sS", "--max-time", "15"}, args...)...)
-	cmd.Env = append(os.Environ(), "ALL_PROXY=", "all_proxy=", "http_proxy=", "HTTPS_PROXY=", "https_proxy=", "NO_PROXY=", "no_proxy=")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("curl: %v", err)
-	}
-	if err != nil {
-		t.Logf("curl %v: exit %d: %s", args, ee.ExitCode(), strings.TrimSpace(errb.String()))
-		return out.String(), ee.ExitCode()
-	}
-	return out.String(), 0
-}
-
 func TestCurlForward(t *testing.T) {
 	var sn seen
 	ws := httptest.NewServer(handler(&sn))
 	defer ws.Close()
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws)),
 		Auth: func(u, p string) bool { return u == "carol" && p == "pw" }})
-	proxyURL := "http://" + ts.addr.String()
+	proxyURL := "http://" + ts.Addr.String()
 	u1 := ws.URL + "/one"
 	u2 := ws.URL + "/two"
 	// Two URLs in one curl: the second goes over the kept-alive client
 	// connection. The Connection-listed X-Secret must not reach the
 	// upstream, nor the proxy credentials; the response's Connection-listed
 	// X-Hop must not reach the client.
-	out, code := curl(t, "-x", proxyURL, "-U", "carol:pw", "-H", "Connection: X-Secret", "-H", "X-Secret: 1",
+	out, code := porttest.Curl(t, "-x", proxyURL, "-U", "carol:pw", "-H", "Connection: X-Secret", "-H", "X-Secret: 1",
 		"-H", "X-Kept: yes", "-D", "-", u1, u2)
 	if code != 0 || !strings.Contains(out, "GET /one ") || !strings.Contains(out, "GET /two ") {
 		t.Fatalf("curl -x: exit %d, output %q", code, out)
@@ -174,7 +109,7 @@ func TestCurlForward(t *testing.T) {
 	if !strings.Contains(out, "Via: 1.1 ports") {
 		t.Errorf("no Via in the response:\n%s", out)
 	}
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	h := sn.last()
@@ -184,30 +119,30 @@ func TestCurlForward(t *testing.T) {
 	if h.Get("X-Kept") != "yes" || h.Get("Via") != "1.1 ports" || h.Get("X-Got-Host") != ws.Listener.Addr().String() {
 		t.Errorf("upstream headers %v", h)
 	}
-	if n := len(ts.results); n != 0 {
+	if n := ts.Queued(); n != 0 {
 		t.Errorf("%d more client connections, want the two requests on one", n)
 	}
 
 	// POST with a body.
-	out, code = curl(t, "-x", proxyURL, "-U", "carol:pw", "-d", "payload=1", ws.URL+"/post")
+	out, code = porttest.Curl(t, "-x", proxyURL, "-U", "carol:pw", "-d", "payload=1", ws.URL+"/post")
 	if code != 0 || out != "POST /post payload=1" {
 		t.Fatalf("POST: exit %d, %q", code, out)
 	}
-	ts.result(t)
+	ts.Result(t)
 
 	// A bad password: 407 with Proxy-Authenticate.
-	out, _ = curl(t, "-x", proxyURL, "-U", "carol:bad", "-D", "-", "-o", "/dev/null", u1)
+	out, _ = porttest.Curl(t, "-x", proxyURL, "-U", "carol:bad", "-D", "-", "-o", "/dev/null", u1)
 	if !strings.HasPrefix(out, "HTTP/1.1 407") || !strings.Contains(out, "Proxy-Authenticate: Basic") {
 		t.Fatalf("bad password: %q", out)
 	}
-	if err := ts.result(t); !errors.Is(err, httpproxy.ErrAuthFailed) {
+	if err := ts.Result(t); !errors.Is(err, httpproxy.ErrAuthFailed) {
 		t.Fatalf("bad password: %v", err)
 	}
 }
 
 func statusOf(t *testing.T, args ...string) string {
 	t.Helper()
-	out, _ := curl(t, append([]string{"-o", "/dev/null", "-w", "%{http_code}"}, args...)...)
+	out, _ := porttest.Curl(t, append([]string{"-o", "/dev/null", "-w", "%{http_code}"}, args...)...)
 	return out
 }
 
@@ -220,16 +155,16 @@ func TestCurlRefusals(t *testing.T) {
 
 	// The default policy denies loopback destinations.
 	def := start(t, &httpproxy.Server{ForwardPorts: portSet(portOf(ws))})
-	out, _ := curl(t, "-x", "http://"+def.addr.String(), "-D", "-", ws.URL+"/")
+	out, _ := porttest.Curl(t, "-x", "http://"+def.Addr.String(), "-D", "-", ws.URL+"/")
 	if !strings.HasPrefix(out, "HTTP/1.1 403") || !strings.Contains(out, "destination not allowed") {
 		t.Fatalf("default policy: %q", out)
 	}
-	if err := def.result(t); !errors.Is(err, acl.ErrDenied) {
+	if err := def.Result(t); !errors.Is(err, acl.ErrDenied) {
 		t.Fatalf("default policy: %v, want acl.ErrDenied", err)
 	}
 
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws), int(refused.Port()))})
-	p := "http://" + ts.addr.String()
+	p := "http://" + ts.Addr.String()
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -245,7 +180,7 @@ func TestCurlRefusals(t *testing.T) {
 			if got := statusOf(t, tc.args...); got != tc.code {
 				t.Fatalf("status %s, want %s", got, tc.code)
 			}
-			if err := ts.result(t); !errors.Is(err, tc.err) {
+			if err := ts.Result(t); !errors.Is(err, tc.err) {
 				t.Fatalf("Serve: %v, want %v", err, tc.err)
 			}
 		})
@@ -259,27 +194,27 @@ func TestCurlConnectTLS(t *testing.T) {
 	defer ws.Close()
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ConnectPorts: portSet(portOf(ws)),
 		Auth: func(u, p string) bool { return u == "dan" && p == "pw" }})
-	out, code := curl(t, "-k", "-p", "-x", "http://"+ts.addr.String(), "-U", "dan:pw", ws.URL+"/secure")
+	out, code := porttest.Curl(t, "-k", "-p", "-x", "http://"+ts.Addr.String(), "-U", "dan:pw", ws.URL+"/secure")
 	if code != 0 || out != "tls /secure" {
 		t.Fatalf("curl -p -x https: exit %d, %q", code, out)
 	}
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatal(err)
 	}
 	// CONNECT with a bad password: curl reports the 407 (exit 56).
-	out, code = curl(t, "-k", "-p", "-x", "http://"+ts.addr.String(), "-U", "dan:no", ws.URL+"/secure")
+	out, code = porttest.Curl(t, "-k", "-p", "-x", "http://"+ts.Addr.String(), "-U", "dan:no", ws.URL+"/secure")
 	if code != 56 || out != "" {
 		t.Fatalf("bad password: exit %d, %q", code, out)
 	}
-	if err := ts.result(t); !errors.Is(err, httpproxy.ErrAuthFailed) {
+	if err := ts.Result(t); !errors.Is(err, httpproxy.ErrAuthFailed) {
 		t.Fatal(err)
 	}
 	// The default ConnectPorts is 443 only.
 	ts = start(t, &httpproxy.Server{Dial: loopbackDial})
-	if _, code := curl(t, "-k", "-p", "-x", "http://"+ts.addr.String(), ws.URL+"/"); code != 56 {
+	if _, code := porttest.Curl(t, "-k", "-p", "-x", "http://"+ts.Addr.String(), ws.URL+"/"); code != 56 {
 		t.Fatalf("CONNECT to a port other than 443: exit %d, want 56", code)
 	}
-	if err := ts.result(t); !errors.Is(err, httpproxy.ErrPortNotAllowed) {
+	if err := ts.Result(t); !errors.Is(err, httpproxy.ErrPortNotAllowed) {
 		t.Fatal(err)
 	}
 }
@@ -316,10 +251,10 @@ func TestMalformedAndOversize(t *testing.T) {
 			"HTTP/1.1 431 Request Header Fields Too Large", httpproxy.ErrHeaderTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := rawExchange(t, ts.addr, tc.req); got != tc.status {
+			if got := rawExchange(t, ts.Addr, tc.req); got != tc.status {
 				t.Fatalf("status line %q, want %q", got, tc.status)
 			}
-			if err := ts.result(t); !errors.Is(err, tc.err) {
+			if err := ts.Result(t); !errors.Is(err, tc.err) {
 				t.Fatalf("Serve: %v, want %v", err, tc.err)
 			}
 		})
@@ -328,20 +263,9 @@ func TestMalformedAndOversize(t *testing.T) {
 
 func TestSlowloris(t *testing.T) {
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, HandshakeTimeout: 300 * time.Millisecond})
-	c, err := net.Dial("tcp", ts.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	go func() {
-		for _, b := range []byte("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n") {
-			if _, err := c.Write([]byte{b}); err != nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	if err := ts.result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
+	c := ts.Dial(t)
+	go porttest.Trickle(c, []byte("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"), 100*time.Millisecond)
+	if err := ts.Result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("slow client: %v, want a deadline error", err)
 	}
 	c.SetReadDeadline(time.Now().Add(hangGuard))
@@ -354,36 +278,20 @@ func TestSlowloris(t *testing.T) {
 func TestConnectPendingPipe(t *testing.T) {
 	// Bytes the client sent right behind the CONNECT header come back
 	// in Pending; the dial gets the target unresolved.
-	up1, up2 := net.Pipe()
-	defer up2.Close()
-	var dialed string
-	s := &httpproxy.Server{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		dialed = network + " " + address
-		return up1, nil
-	}}
-	a, b := net.Pipe()
-	defer b.Close()
-	type res struct {
-		t   *httpproxy.Tunnel
-		err error
-	}
-	done := make(chan res, 1)
-	go func() {
-		tun, err := s.Serve(context.Background(), a)
-		done <- res{tun, err}
-	}()
-	b.SetDeadline(time.Now().Add(hangGuard))
+	d := porttest.NewPipeDialer(t)
+	s := &httpproxy.Server{Dial: d.Dial}
+	b, wait := porttest.PipeHandshake(t, s.Serve)
 	go io.WriteString(b, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01early")
 	line, err := bufio.NewReader(b).ReadString('\n')
 	if err != nil || line != "HTTP/1.1 200 Connection established\r\n" {
 		t.Fatalf("reply %q, %v", line, err)
 	}
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
+	tun, err := wait()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if dialed != "tcp example.com:443" || r.t.Target != "example.com:443" || string(r.t.Pending) != "\x16\x03\x01early" {
-		t.Fatalf("dialed %q, tunnel %+v", dialed, r.t)
+	if d.Dialed() != "tcp example.com:443" || tun.Target != "example.com:443" || string(tun.Pending) != "\x16\x03\x01early" {
+		t.Fatalf("dialed %q, tunnel %+v", d.Dialed(), tun)
 	}
 }
 
@@ -402,10 +310,10 @@ func TestUpstreamClosedWithClient(t *testing.T) {
 	ws.Start()
 	defer ws.Close()
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws))})
-	if out, code := curl(t, "-x", "http://"+ts.addr.String(), ws.URL+"/a", ws.URL+"/b"); code != 0 || out != "okok" {
+	if out, code := porttest.Curl(t, "-x", "http://"+ts.Addr.String(), ws.URL+"/a", ws.URL+"/b"); code != 0 || out != "okok" {
 		t.Fatalf("curl: exit %d, %q", code, out)
 	}
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -422,11 +330,7 @@ func TestKeepAliveIdleEndsQuietly(t *testing.T) {
 	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer ws.Close()
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws)), HandshakeTimeout: 200 * time.Millisecond})
-	c, err := net.Dial("tcp", ts.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := ts.Dial(t)
 	c.SetDeadline(time.Now().Add(hangGuard))
 	fmt.Fprintf(c, "GET %s/ HTTP/1.1\r\nHost: x\r\n\r\n", ws.URL)
 	br := bufio.NewReader(c)
@@ -436,7 +340,7 @@ func TestKeepAliveIdleEndsQuietly(t *testing.T) {
 	}
 	io.ReadAll(resp.Body)
 	// Then nothing: the connection is closed without a 408 or an error.
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatalf("idle kept-alive client: %v, want nil", err)
 	}
 	if b, err := br.ReadByte(); err != io.EOF {
@@ -448,17 +352,17 @@ func TestDefaultForwardPorts(t *testing.T) {
 	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer ws.Close()
 	ts := start(t, &httpproxy.Server{Dial: loopbackDial}) // zero ForwardPorts: 80 and 1025-65535
-	if got := statusOf(t, "-x", "http://"+ts.addr.String(), ws.URL+"/"); got != "200" || portOf(ws) <= 1024 {
+	if got := statusOf(t, "-x", "http://"+ts.Addr.String(), ws.URL+"/"); got != "200" || portOf(ws) <= 1024 {
 		t.Fatalf("unprivileged port %d: status %s", portOf(ws), got)
 	}
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatal(err)
 	}
 	for _, port := range []string{"25", "110", "1024"} {
-		if got := statusOf(t, "-x", "http://"+ts.addr.String(), "http://127.0.0.1:"+port+"/"); got != "403" {
+		if got := statusOf(t, "-x", "http://"+ts.Addr.String(), "http://127.0.0.1:"+port+"/"); got != "403" {
 			t.Fatalf("port %s: status %s, want 403", port, got)
 		}
-		if err := ts.result(t); !errors.Is(err, httpproxy.ErrPortNotAllowed) {
+		if err := ts.Result(t); !errors.Is(err, httpproxy.ErrPortNotAllowed) {
 			t.Fatalf("port %s: %v", port, err)
 		}
 	}

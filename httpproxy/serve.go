@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -25,20 +24,6 @@ import (
 
 // Via is the pseudonym added to forwarded requests and responses.
 const via = "1.1 ports"
-
-func (s *Server) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func (s *Server) dial(ctx context.Context, network, address string) (net.Conn, error) {
-	if s.Dial != nil {
-		return s.Dial(ctx, network, address)
-	}
-	return (&acl.Dialer{}).DialContext(ctx, network, address)
-}
 
 func (s *Server) timeout() time.Duration {
 	if s.HandshakeTimeout > 0 {
@@ -73,7 +58,7 @@ func (s *Server) forwardAllowed(p ports.Port) bool {
 func (s *Server) newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:               nil, // never the environment's
-		DialContext:         s.dial,
+		DialContext:         acl.DialOrDefault(s.Dial),
 		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     90 * time.Second,
@@ -93,7 +78,7 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 	defer stop()
 	lr := &limitReader{r: c}
 	br := bufio.NewReaderSize(lr, 4096)
-	log := s.logger()
+	log := acl.LoggerOrDiscard(s.Logger)
 	// Upstream connections are kept alive for this client only, and
 	// closed when it is done.
 	var tr *http.Transport
@@ -267,7 +252,7 @@ func (s *Server) connect(ctx context.Context, c net.Conn, br *bufio.Reader, req 
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
-	up, err := s.dial(dctx, "tcp", target)
+	up, err := acl.DialOrDefault(s.Dial)(dctx, "tcp", target)
 	if err != nil {
 		s.dialFailed(c, err)
 		return nil, fmt.Errorf("httpproxy: CONNECT %s: %w", target, err)

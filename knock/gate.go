@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/portkit/ports"
 )
 
@@ -71,9 +73,10 @@ type Gate struct {
 	cfg GateConfig
 	log *slog.Logger
 
-	mu      sync.Mutex
-	m       *Machine
-	allowed map[netip.Addr]time.Time // source -> end of its window
+	allowed *Allowlist
+
+	mu sync.Mutex // guards m
+	m  *Machine
 }
 
 // NewGate checks cfg and returns a gate; nothing is opened until Run.
@@ -87,7 +90,7 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gate{cfg: cfg, log: cfg.Logger, allowed: make(map[netip.Addr]time.Time)}
+	g := &Gate{cfg: cfg, log: cfg.Logger, allowed: NewAllowlist(cfg.Now)}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -98,18 +101,7 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 // Allow reports whether addr completed the sequence within the window.
 // It is what a proxy calls for each new connection.
 func (g *Gate) Allow(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	end, ok := g.allowed[addr]
-	if !ok {
-		return false
-	}
-	if !g.cfg.Now().Before(end) {
-		delete(g.allowed, addr)
-		return false
-	}
-	return true
+	return g.allowed.Allow(addr)
 }
 
 // Observe feeds a knock to the gate, as Run does for each connection or
@@ -120,15 +112,11 @@ func (g *Gate) Observe(src netip.Addr, k Knock) {
 	now := g.cfg.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for a, end := range g.allowed {
-		if !now.Before(end) {
-			delete(g.allowed, a)
-		}
-	}
+	g.allowed.Prune(now)
 	for _, e := range g.m.Observe(Hit{Time: now, Src: src, Proto: k.Proto, Port: k.Port}) {
 		switch e.Kind {
 		case EventOpen:
-			g.allowed[src] = now.Add(g.cfg.Window)
+			g.allowed.Add(src, now.Add(g.cfg.Window))
 			g.log.Info(fmt.Sprintf("%s: knock complete: allowed for %v", src, g.cfg.Window))
 			if g.cfg.OnAllow != nil {
 				g.cfg.OnAllow(src, g.cfg.Window)
@@ -188,21 +176,19 @@ func (g *Gate) Run(ctx context.Context) error {
 			loops = append(loops, func() error { return g.acceptTCP(l, k) })
 		}
 	}
-	errc := make(chan error, len(loops))
+	// The first failing loop, or the end of ctx, closes every socket,
+	// which ends the other loops.
+	eg, gctx := errgroup.WithContext(ctx)
 	for _, loop := range loops {
-		go func() { errc <- loop() }()
+		eg.Go(loop)
 	}
+	eg.Go(func() error {
+		<-gctx.Done()
+		closeAll()
+		return nil
+	})
 	g.log.Info(fmt.Sprintf("gate listening for %s on %v", g.cfg.Sequence, addrs))
-	var err error
-	select {
-	case <-ctx.Done():
-		err = ctx.Err()
-	case err = <-errc:
-	}
-	closeAll()
-	for range len(loops) - 1 {
-		<-errc
-	}
+	err := eg.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -1,14 +1,12 @@
 package knock_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,28 +15,6 @@ import (
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock"
 )
-
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// freePorts returns n distinct ports free on 127.0.0.1 for TCP and UDP
-// right now.
-func freePorts(t *testing.T, n int) []ports.Port { t.Helper(); return porttest.FreePorts(t, n) }
 
 func dialFrom(t *testing.T, src string, proto ports.Proto, port ports.Port) {
 	t.Helper()
@@ -67,25 +43,17 @@ func dialFrom(t *testing.T, src string, proto ports.Proto, port ports.Port) {
 // knocking address only, and only for the window. Knocks are sent with
 // the real client (Send with Connect), over loopback, without root.
 func TestGate(t *testing.T) {
-	p := freePorts(t, 3)
+	p := porttest.FreePorts(t, 3)
 	seq := knock.Sequence{{Port: p[0], Proto: ports.ProtoTCP}, {Port: p[1], Proto: ports.ProtoUDP}, {Port: p[2], Proto: ports.ProtoTCP}}
-	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
-	var logs syncBuffer
+	clock := porttest.NewClock(time.Unix(1_800_000_000, 0))
+	var logs porttest.LogBuffer
 	g, err := knock.NewGate(knock.GateConfig{Sequence: seq, Window: 30 * time.Second,
 		Listen: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != context.Canceled {
-			t.Errorf("Run returned %v, want context.Canceled", err)
-		}
-	}()
-	waitFor(t, "the gate to listen", func() bool { return strings.Contains(logs.String(), "gate listening") })
+	ctx := porttest.Go(t, g.Run)
+	porttest.WaitFor(t, "the gate to listen", func() bool { return strings.Contains(logs.String(), "gate listening") })
 	knocker := netip.MustParseAddr("127.0.0.1")
 	other := netip.MustParseAddr("127.0.0.2")
 	if g.Allow(knocker) || g.Allow(other) {
@@ -97,18 +65,18 @@ func TestGate(t *testing.T) {
 	// each port with its own goroutine, so it cannot order knocks sent
 	// back to back (see the Gate documentation).
 	dialFrom(t, "127.0.0.2", ports.ProtoTCP, p[0])
-	waitFor(t, "stage 1", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: Stage 1") })
+	porttest.WaitFor(t, "stage 1", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: Stage 1") })
 	dialFrom(t, "127.0.0.2", ports.ProtoTCP, p[2])
-	waitFor(t, "the reset", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: sequence reset") })
+	porttest.WaitFor(t, "the reset", func() bool { return strings.Contains(logs.String(), "127.0.0.2: gate: sequence reset") })
 
 	for i, k := range seq {
 		if err := knock.Send(ctx, "127.0.0.1", knock.Sequence{k}, &knock.SendConfig{Connect: true}); err != nil {
 			t.Fatal(err)
 		}
 		stage := fmt.Sprintf("127.0.0.1: gate: Stage %d", i+1)
-		waitFor(t, stage, func() bool { return strings.Contains(logs.String(), stage) })
+		porttest.WaitFor(t, stage, func() bool { return strings.Contains(logs.String(), stage) })
 	}
-	waitFor(t, "the knock to complete", func() bool { return g.Allow(knocker) })
+	porttest.WaitFor(t, "the knock to complete", func() bool { return g.Allow(knocker) })
 	if g.Allow(other) {
 		t.Error("an address that did not complete the sequence is allowed")
 	}
@@ -125,5 +93,41 @@ func TestGate(t *testing.T) {
 func TestGateConfig(t *testing.T) {
 	if _, err := knock.NewGate(knock.GateConfig{}); err == nil {
 		t.Error("a gate without a sequence was accepted")
+	}
+}
+
+// TestAllowlist: an address is allowed from Add until its end,
+// exclusive, in its plain and IPv4-mapped forms; others never are.
+func TestAllowlist(t *testing.T) {
+	clock := porttest.NewClock(time.Unix(1_800_000_000, 0))
+	l := knock.NewAllowlist(clock.Now)
+	a := netip.MustParseAddr("192.0.2.1")
+	mapped := netip.MustParseAddr("::ffff:192.0.2.1")
+	b := netip.MustParseAddr("2001:db8::1")
+	if l.Allow(a) {
+		t.Fatal("allowed before Add")
+	}
+	l.Add(mapped, clock.Now().Add(10*time.Second))
+	l.Add(b, clock.Now().Add(5*time.Second))
+	for _, addr := range []netip.Addr{a, mapped, b} {
+		if !l.Allow(addr) {
+			t.Errorf("%v not allowed within its window", addr)
+		}
+	}
+	if l.Allow(netip.MustParseAddr("192.0.2.2")) {
+		t.Error("an address never added is allowed")
+	}
+	clock.Advance(5 * time.Second)
+	if l.Allow(b) {
+		t.Error("allowed at the end of its window")
+	}
+	l.Prune(clock.Now())
+	if !l.Allow(a) {
+		t.Error("Prune dropped a window that has not ended")
+	}
+	l.Add(a, clock.Now().Add(time.Second)) // replaces the longer window
+	clock.Advance(time.Second)
+	if l.Allow(a) {
+		t.Error("the earlier, longer window survived a new Add")
 	}
 }

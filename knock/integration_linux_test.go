@@ -6,34 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock"
 )
 
-func needTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		for _, dir := range []string{"/usr/sbin", "/sbin"} {
-			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-				return filepath.Join(dir, name)
-			}
-		}
-		t.Skipf("needs %s (Debian package %s)", name, pkg)
-	}
-	return p
-}
-
 // TestIntegrationKnockOpensKnockd: our client opens a sequence served by
 // the real knockd, which runs in namespace B and sniffs its veth.
 func TestIntegrationKnockOpensKnockd(t *testing.T) {
-	knockd := needTool(t, "knockd", "knockd")
+	knockd := porttest.LookTool(t, "knockd", "knockd")
 	p := porttest.NewPair(t, nil)
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "knockd.log")
@@ -45,19 +29,9 @@ func TestIntegrationKnockOpensKnockd(t *testing.T) {
 	seq_timeout = 30
 	start_command = /usr/bin/touch %s/opened-%%IP%%
 `, logFile, dir))
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := p.B.Command(ctx, knockd, "-i", p.B.Link, "-c", conf)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		cmd.Wait()
-	}()
-	waitFor(t, "knockd to start", func() bool {
+	p.B.Start(t, knockd, "-i", p.B.Link, "-c", conf)
+	ctx := t.Context()
+	porttest.WaitFor(t, "knockd to start", func() bool {
 		b, _ := os.ReadFile(logFile)
 		return bytes.Contains(b, []byte("listening on"))
 	})
@@ -68,7 +42,7 @@ func TestIntegrationKnockOpensKnockd(t *testing.T) {
 	if err := p.A.Do(func() error { return knock.Send(ctx, p.B.Addr4.String(), wrong, nil) }); err != nil {
 		t.Fatalf("knock: %v", err)
 	}
-	waitFor(t, "knockd to see the wrong knocks", func() bool {
+	porttest.WaitFor(t, "knockd to see the wrong knocks", func() bool {
 		b, _ := os.ReadFile(logFile)
 		return bytes.Contains(b, []byte(p.A.Addr4.String()+": open: Stage 1"))
 	})
@@ -76,7 +50,7 @@ func TestIntegrationKnockOpensKnockd(t *testing.T) {
 		t.Fatalf("knock: %v", err)
 	}
 	opened := filepath.Join(dir, "opened-"+p.A.Addr4.String())
-	waitFor(t, "knockd to run the command for "+p.A.Addr4.String(), func() bool { return exists(opened) })
+	porttest.WaitFor(t, "knockd to run the command for "+p.A.Addr4.String(), func() bool { return porttest.Exists(opened) })
 	b, _ := os.ReadFile(logFile)
 	if n := strings.Count(string(b), "OPEN SESAME"); n != 1 {
 		t.Errorf("knockd opened %d times, want once (the wrong order must not open); its log:\n%s", n, b)
@@ -91,13 +65,13 @@ func writeFile(t *testing.T, name, content string) {
 }
 
 // knockdServer runs our knockd in namespace B on its veth.
-func knockdServer(t *testing.T, p *porttest.Pair, conf string) (*syncBuffer, func()) {
+func knockdServer(t *testing.T, p *porttest.Pair, conf string) (*porttest.LogBuffer, func()) {
 	t.Helper()
 	cfg, err := knock.ParseConfig(strings.NewReader(conf), "test.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs porttest.LogBuffer
 	srv, err := knock.NewServer(knock.ServerConfig{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +81,7 @@ func knockdServer(t *testing.T, p *porttest.Pair, conf string) (*syncBuffer, fun
 	go func() {
 		done <- p.B.Do(func() error { return srv.Sniff(ctx, p.B.Link) })
 	}()
-	waitFor(t, "the sniffer to start", func() bool {
+	porttest.WaitFor(t, "the sniffer to start", func() bool {
 		select {
 		case err := <-done:
 			if strings.Contains(err.Error(), "permission") {
@@ -129,7 +103,7 @@ func knockdServer(t *testing.T, p *porttest.Pair, conf string) (*syncBuffer, fun
 // a sequence served by our knockd; wrong order, a missing knock and a
 // timeout do not, and each says why in the log.
 func TestIntegrationKnockdServesKnockClient(t *testing.T) {
-	knockCmd := needTool(t, "knock", "knockd")
+	knockCmd := porttest.LookTool(t, "knock", "knockd")
 	p := porttest.NewPair(t, nil)
 	dir := t.TempDir()
 	logs, stop := knockdServer(t, p, fmt.Sprintf(`[options]
@@ -169,14 +143,14 @@ func TestIntegrationKnockdServesKnockClient(t *testing.T) {
 	for _, c := range cases {
 		before := strings.Count(logs.String(), c.want)
 		knockFrom(c.args...)
-		waitFor(t, c.name+": log "+c.want, func() bool { return strings.Count(logs.String(), c.want) > before })
-		if exists(opened) || exists(filepath.Join(dir, "slow-"+a)) || strings.Contains(logs.String(), "OPEN SESAME") {
+		porttest.WaitFor(t, c.name+": log "+c.want, func() bool { return strings.Count(logs.String(), c.want) > before })
+		if porttest.Exists(opened) || porttest.Exists(filepath.Join(dir, "slow-"+a)) || strings.Contains(logs.String(), "OPEN SESAME") {
 			t.Fatalf("%s opened the door; log:\n%s", c.name, logs)
 		}
 	}
 	knockFrom("7000", "8000:udp", "9000")
-	waitFor(t, "the start command", func() bool { return exists(opened) })
-	waitFor(t, "the stop command after Cmd_Timeout", func() bool { return exists(filepath.Join(dir, "closed-"+a)) })
+	porttest.WaitFor(t, "the start command", func() bool { return porttest.Exists(opened) })
+	porttest.WaitFor(t, "the stop command after Cmd_Timeout", func() bool { return porttest.Exists(filepath.Join(dir, "closed-"+a)) })
 	if !strings.Contains(logs.String(), a+": open: OPEN SESAME") {
 		t.Errorf("no OPEN SESAME in the log:\n%s", logs)
 	}
@@ -193,7 +167,7 @@ func TestIntegrationKnockIPv6(t *testing.T) {
 	if err := p.A.Do(func() error { return knock.Send(context.Background(), p.B.Addr6.String(), seq, nil) }); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the IPv6 knock to open", func() bool { return exists(filepath.Join(dir, "v6-"+p.A.Addr6.String())) })
+	porttest.WaitFor(t, "the IPv6 knock to open", func() bool { return porttest.Exists(filepath.Join(dir, "v6-"+p.A.Addr6.String())) })
 	if !strings.Contains(logs.String(), p.A.Addr6.String()+": v6: OPEN SESAME") {
 		t.Errorf("log:\n%s", logs)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/mapper"
 )
 
@@ -77,34 +78,21 @@ func TestLoadHelper(t *testing.T) {
 	stdin := bufio.NewReader(os.Stdin)
 	switch role {
 	case "echo":
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
+		// A read/write loop, not io.Copy, whose splice would hold a
+		// pipe (two more descriptors) per idle connection.
+		addr := porttest.ServeTCP(t, func(c net.Conn) {
+			buf := make([]byte, 512)
 			for {
-				c, err := l.Accept()
+				n, err := c.Read(buf)
 				if err != nil {
 					return
 				}
-				// A read/write loop, not io.Copy, whose splice would hold
-				// a pipe (two more descriptors) per idle connection.
-				go func() {
-					defer c.Close()
-					buf := make([]byte, 512)
-					for {
-						n, err := c.Read(buf)
-						if err != nil {
-							return
-						}
-						if _, err := c.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-				}()
+				if _, err := c.Write(buf[:n]); err != nil {
+					return
+				}
 			}
-		}()
-		fmt.Printf("%d\n", l.Addr().(*net.TCPAddr).Port)
+		})
+		fmt.Printf("%d\n", addr.Port())
 		io.Copy(io.Discard, stdin)
 	case "client":
 		addr := os.Getenv("MAPPER_LOAD_ADDR")

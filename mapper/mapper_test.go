@@ -101,19 +101,10 @@ func newServer(t *testing.T) (*mapper.Server, *recorder, *syncBuf) {
 
 // serveEcho echoes every connection of l, half-closing after EOF.
 func serveEcho(l *net.TCPListener) {
-	go func() {
-		for {
-			c, err := l.AcceptTCP()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.CloseWrite()
-			}()
-		}
-	}()
+	porttest.Serve(l, func(c net.Conn) {
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
 }
 
 func TestTCPMappingEchoAndHalfClose(t *testing.T) {

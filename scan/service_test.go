@@ -19,21 +19,10 @@ import (
 // serveTCP runs handle on every connection to a new loopback listener.
 func serveTCP(t *testing.T, handle func(net.Conn)) netip.AddrPort {
 	t.Helper()
-	l, ap := porttest.ListenTCP(t)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(time.Minute))
-				handle(c)
-			}()
-		}
-	}()
-	return ap
+	return porttest.ServeTCP(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(time.Minute))
+		handle(c)
+	})
 }
 
 func httpAddr(t *testing.T, u string) netip.AddrPort {

@@ -17,23 +17,12 @@ import (
 // oneByteEcho accepts connections on loopback and echoes one byte on
 // each, then closes it.
 func oneByteEcho(b *testing.B) netip.AddrPort {
-	l, addr := porttest.ListenTCP(b)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				var x [1]byte
-				if _, err := io.ReadFull(c, x[:]); err == nil {
-					c.Write(x[:])
-				}
-			}()
+	return porttest.ServeTCP(b, func(c net.Conn) {
+		var x [1]byte
+		if _, err := io.ReadFull(c, x[:]); err == nil {
+			c.Write(x[:])
 		}
-	}()
-	return addr
+	})
 }
 
 // socks5Connect does a whole SOCKS5 CONNECT (no authentication) to dst
@@ -110,7 +99,7 @@ func BenchmarkConnect(b *testing.B) {
 	})
 	b.Run("ports", func(b *testing.B) {
 		ts := start(b, &socks.Server{Dial: loopbackDial})
-		benchConnects(b, ts.addr, dst)
+		benchConnects(b, ts.Addr, dst)
 	})
 	b.Run("microsocks", func(b *testing.B) {
 		if _, err := exec.LookPath("microsocks"); err != nil {

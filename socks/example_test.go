@@ -2,19 +2,20 @@ package socks_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 
 	"github.com/portkit/ports/acl"
+	"github.com/portkit/ports/mapper"
 	"github.com/portkit/ports/socks"
 )
 
 // A SOCKS5 server on loopback with a password, whose destinations may
-// also be in 10.0.0.0/8 besides the global unicast addresses. Package
-// mapper does the same with splice, limits and metrics.
+// also be in 10.0.0.0/8 besides the global unicast addresses. Tunnels
+// are relayed by package mapper's Relay (splice, half-close, then both
+// connections closed); mapper's own SOCKS rules add limits and metrics.
 func ExampleServer_Handshake() {
 	policy := &acl.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	s := &socks.Server{
@@ -35,17 +36,12 @@ func ExampleServer_Handshake() {
 			return
 		}
 		go func() {
-			defer c.Close()
 			t, err := s.Handshake(ctx, c)
 			if err != nil || t == nil { // refused, or a UDP association that ended
+				c.Close()
 				return
 			}
-			defer t.Upstream.Close()
-			go func() {
-				io.Copy(t.Upstream, c)
-				t.Upstream.(*net.TCPConn).CloseWrite()
-			}()
-			io.Copy(c, t.Upstream)
+			mapper.Relay(ctx, c.(*net.TCPConn), t.Upstream.(*net.TCPConn), nil)
 		}()
 	}
 }

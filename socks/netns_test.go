@@ -36,7 +36,7 @@ func TestIntegrationPolicyAcrossNamespaces(t *testing.T) {
 		t.Cleanup(func() { srv.Close() })
 		webAddrs = append(webAddrs, l.Addr().(*net.TCPAddr).AddrPort())
 	}
-	proxyIn := func(policy *acl.Policy) *testServer {
+	proxyIn := func(policy *acl.Policy) *porttest.ProxyServer {
 		l, err := p.A.Listen("tcp", netip.AddrPortFrom(p.A.Addr4, 0).String())
 		if err != nil {
 			t.Fatal(err)
@@ -52,17 +52,17 @@ func TestIntegrationPolicyAcrossNamespaces(t *testing.T) {
 			})
 			return c, err
 		}}
-		return startOn(t, l, l.Addr().(*net.TCPAddr).AddrPort(), s)
+		return startOn(t, l, s)
 	}
 	closed := proxyIn(nil)
 	open := proxyIn(&acl.Policy{Allow: []netip.Prefix{p.Prefix4, p.Prefix6}})
 	for i, dst := range webAddrs {
 		reason := []string{"benchmarking", "unique local"}[i]
 		for _, tc := range []struct {
-			proxy *testServer
+			proxy *porttest.ProxyServer
 			rep   byte
 		}{{closed, 0x02}, {open, 0x00}} {
-			c, err := p.A.Dial(context.Background(), "tcp", tc.proxy.addr.String())
+			c, err := p.A.Dial(context.Background(), "tcp", tc.proxy.Addr.String())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,9 +75,9 @@ func TestIntegrationPolicyAcrossNamespaces(t *testing.T) {
 			}
 			rep, _ := request(t, c, 1, dst)
 			if rep != tc.rep {
-				t.Fatalf("to %s through the proxy on %s: reply 0x%02x, want 0x%02x", dst, tc.proxy.addr, rep, tc.rep)
+				t.Fatalf("to %s through the proxy on %s: reply 0x%02x, want 0x%02x", dst, tc.proxy.Addr, rep, tc.rep)
 			}
-			err = tc.proxy.result(t)
+			err = tc.proxy.Result(t)
 			if rep != 0 {
 				var de *acl.DeniedError
 				if !errors.As(err, &de) || !strings.Contains(de.Reason, reason) {

@@ -130,7 +130,7 @@ func (s *Server) Handshake(ctx context.Context, c net.Conn) (*Tunnel, error) {
 	defer stop()
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	h := &handshake{s: s, c: c, ctx: hctx, parent: ctx, log: s.logger()}
+	h := &handshake{s: s, c: c, ctx: hctx, parent: ctx, log: acl.LoggerOrDiscard(s.Logger)}
 	t, err := h.run()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -151,20 +151,6 @@ func (s *Server) Handshake(ctx context.Context, c net.Conn) (*Tunnel, error) {
 		return nil, fmt.Errorf("socks: clear deadline: %w", err)
 	}
 	return t, nil
-}
-
-func (s *Server) logger() *slog.Logger {
-	if s.Logger != nil {
-		return s.Logger
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func (s *Server) dial(ctx context.Context, network, address string) (net.Conn, error) {
-	if s.Dial != nil {
-		return s.Dial(ctx, network, address)
-	}
-	return (&acl.Dialer{}).DialContext(ctx, network, address)
 }
 
 // handshake is the state of one Handshake call.
@@ -235,7 +221,7 @@ func (h *handshake) socks5() (*Tunnel, error) {
 	}
 	switch req.cmd {
 	case cmdConnect:
-		up, err := h.s.dial(h.ctx, "tcp", req.target())
+		up, err := acl.DialOrDefault(h.s.Dial)(h.ctx, "tcp", req.target())
 		if err != nil {
 			h.c.SetWriteDeadline(time.Now().Add(time.Second))
 			h.c.Write(reply5(rep5For(err), netip.AddrPort{}))
@@ -272,7 +258,7 @@ func (h *handshake) socks4() (*Tunnel, error) {
 		h.c.Write(reply4(rep4Rejected, netip.AddrPort{}))
 		return nil, fmt.Errorf("%w: SOCKS4 command %d (%s)", ErrNotSupported, req.cmd, cmdName(req.cmd))
 	}
-	up, err := h.s.dial(h.ctx, "tcp", req.target())
+	up, err := acl.DialOrDefault(h.s.Dial)(h.ctx, "tcp", req.target())
 	if err != nil {
 		h.c.SetWriteDeadline(time.Now().Add(time.Second))
 		h.c.Write(reply4(rep4Rejected, netip.AddrPort{}))

@@ -1,7 +1,6 @@
 package socks_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,9 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,65 +31,24 @@ var loopbackDial = (&acl.Dialer{Policy: loopbackPolicy}).DialContext
 // hangGuard bounds waits that only a bug would make long.
 const hangGuard = 20 * time.Second
 
-// testServer runs s on a loopback listener with a plain relay, and
-// reports every Handshake result on results.
-type testServer struct {
-	addr    netip.AddrPort
-	results chan error
-}
-
-func start(t testing.TB, s *socks.Server) *testServer {
+// start runs s on a loopback listener with a plain relay, reporting
+// every Handshake result.
+func start(t testing.TB, s *socks.Server) *porttest.ProxyServer {
 	t.Helper()
-	l, addr := porttest.ListenTCP(t)
-	return startOn(t, l, addr, s)
+	l, _ := porttest.ListenTCP(t)
+	return startOn(t, l, s)
 }
 
-func startOn(t testing.TB, l net.Listener, addr netip.AddrPort, s *socks.Server) *testServer {
-	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{addr: addr, results: make(chan error, 100)}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				tun, err := s.Handshake(ctx, c)
-				select {
-				case ts.results <- err:
-				default:
-				}
-				if err != nil || tun == nil {
-					return
-				}
-				defer tun.Upstream.Close()
-				relay(c, tun.Upstream)
-			}()
+func startOn(t testing.TB, l net.Listener, s *socks.Server) *porttest.ProxyServer {
+	t.Helper()
+	return porttest.ServeProxy(t, l, func(ctx context.Context, c net.Conn) (net.Conn, error) {
+		tun, err := s.Handshake(ctx, c)
+		if err != nil || tun == nil {
+			return nil, err
 		}
-	}()
-	return ts
+		return tun.Upstream, nil
+	})
 }
-
-// result waits for the next Handshake result.
-func (ts *testServer) result(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-ts.results:
-		return err
-	case <-time.After(hangGuard):
-		t.Fatal("no handshake result")
-		return nil
-	}
-}
-
-func relay(a, b net.Conn) { porttest.Relay(a, b) }
 
 func webServer(t *testing.T) *httptest.Server {
 	t.Helper()
@@ -108,7 +63,7 @@ func TestXNetProxyClient(t *testing.T) {
 	ws := webServer(t)
 	ts := start(t, &socks.Server{Dial: loopbackDial, Auth: socks.StaticAuth("alice", "s3cret")})
 	get := func(pass string) (string, error) {
-		d, err := proxy.SOCKS5("tcp", ts.addr.String(), &proxy.Auth{User: "alice", Password: pass}, proxy.Direct)
+		d, err := proxy.SOCKS5("tcp", ts.Addr.String(), &proxy.Auth{User: "alice", Password: pass}, proxy.Direct)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,38 +81,15 @@ func TestXNetProxyClient(t *testing.T) {
 	if err != nil || body != "hello from /x" {
 		t.Fatalf("through the proxy: %q, %v", body, err)
 	}
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
 	if _, err := get("wrong"); err == nil {
 		t.Fatal("a bad password got through")
 	}
-	if err := ts.result(t); !errors.Is(err, socks.ErrAuthFailed) {
+	if err := ts.Result(t); !errors.Is(err, socks.ErrAuthFailed) {
 		t.Fatalf("bad password: handshake error %v, want ErrAuthFailed", err)
 	}
-}
-
-func curl(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("needs curl (Debian package curl)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "curl", append([]string{"-sS", "--max-time", "15", "--noproxy", ""}, args...)...)
-	cmd.Env = append(os.Environ(), "ALL_PROXY=", "all_proxy=", "http_proxy=", "HTTPS_PROXY=", "https_proxy=")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("curl: %v", err)
-	}
-	if err != nil {
-		t.Logf("curl %v: exit %d: %s", args, ee.ExitCode(), strings.TrimSpace(errb.String()))
-		return out.String(), ee.ExitCode()
-	}
-	return out.String(), 0
 }
 
 func TestCurlSOCKS5Hostname(t *testing.T) {
@@ -165,25 +97,25 @@ func TestCurlSOCKS5Hostname(t *testing.T) {
 	port := ws.Listener.Addr().(*net.TCPAddr).Port
 	ts := start(t, &socks.Server{Dial: loopbackDial, Auth: socks.StaticAuth("bob", "pw")})
 	url := fmt.Sprintf("http://localhost:%d/curl", port)
-	out, code := curl(t, "--socks5-hostname", ts.addr.String(), "--proxy-user", "bob:pw", url)
+	out, code := porttest.Curl(t, "--socks5-hostname", ts.Addr.String(), "--proxy-user", "bob:pw", url)
 	if code != 0 || out != "hello from /curl" {
 		t.Fatalf("curl --socks5-hostname: exit %d, body %q", code, out)
 	}
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
-	out, code = curl(t, "--socks5-hostname", ts.addr.String(), "--proxy-user", "bob:nope", url)
+	out, code = porttest.Curl(t, "--socks5-hostname", ts.Addr.String(), "--proxy-user", "bob:nope", url)
 	if code != 97 || out != "" { // 97: CURLE_PROXY
 		t.Fatalf("bad password: exit %d, body %q", code, out)
 	}
-	if err := ts.result(t); !errors.Is(err, socks.ErrAuthFailed) {
+	if err := ts.Result(t); !errors.Is(err, socks.ErrAuthFailed) {
 		t.Fatalf("bad password: handshake error %v, want ErrAuthFailed", err)
 	}
-	out, code = curl(t, "--socks5-hostname", ts.addr.String(), url)
+	out, code = porttest.Curl(t, "--socks5-hostname", ts.Addr.String(), url)
 	if code != 97 || out != "" { // 97: CURLE_PROXY
 		t.Fatalf("no credentials: exit %d, body %q", code, out)
 	}
-	if err := ts.result(t); !errors.Is(err, socks.ErrNoMethod) {
+	if err := ts.Result(t); !errors.Is(err, socks.ErrNoMethod) {
 		t.Fatalf("no credentials: handshake error %v, want ErrNoMethod", err)
 	}
 }
@@ -193,33 +125,33 @@ func TestCurlSOCKS4a(t *testing.T) {
 	port := ws.Listener.Addr().(*net.TCPAddr).Port
 	ts := start(t, &socks.Server{Dial: loopbackDial, SOCKS4: true})
 	for _, flag := range []string{"--socks4a", "--socks4"} {
-		out, code := curl(t, flag, ts.addr.String(), fmt.Sprintf("http://127.0.0.1:%d/four", port))
+		out, code := porttest.Curl(t, flag, ts.Addr.String(), fmt.Sprintf("http://127.0.0.1:%d/four", port))
 		if code != 0 || out != "hello from /four" {
 			t.Fatalf("curl %s: exit %d, body %q", flag, code, out)
 		}
-		if err := ts.result(t); err != nil {
+		if err := ts.Result(t); err != nil {
 			t.Fatalf("%s handshake: %v", flag, err)
 		}
 	}
-	out, code := curl(t, "--socks4a", ts.addr.String(), fmt.Sprintf("http://localhost:%d/4a", port))
+	out, code := porttest.Curl(t, "--socks4a", ts.Addr.String(), fmt.Sprintf("http://localhost:%d/4a", port))
 	if code != 0 || out != "hello from /4a" {
 		t.Fatalf("curl --socks4a with a name: exit %d, body %q", code, out)
 	}
 
 	// SOCKS4 cannot authenticate, so it is refused when Auth is set.
 	ts = start(t, &socks.Server{Dial: loopbackDial, SOCKS4: true, Auth: socks.StaticAuth("u", "p")})
-	if out, code := curl(t, "--socks4a", ts.addr.String(), fmt.Sprintf("http://localhost:%d/", port)); code == 0 {
+	if out, code := porttest.Curl(t, "--socks4a", ts.Addr.String(), fmt.Sprintf("http://localhost:%d/", port)); code == 0 {
 		t.Fatalf("SOCKS4 with Auth set: exit 0, body %q", out)
 	}
-	if err := ts.result(t); !errors.Is(err, socks.ErrAuthFailed) {
+	if err := ts.Result(t); !errors.Is(err, socks.ErrAuthFailed) {
 		t.Fatalf("SOCKS4 with Auth set: %v, want ErrAuthFailed", err)
 	}
 	// And not accepted at all unless enabled.
 	ts = start(t, &socks.Server{Dial: loopbackDial})
-	if out, code := curl(t, "--socks4", ts.addr.String(), fmt.Sprintf("http://127.0.0.1:%d/", port)); code == 0 {
+	if out, code := porttest.Curl(t, "--socks4", ts.Addr.String(), fmt.Sprintf("http://127.0.0.1:%d/", port)); code == 0 {
 		t.Fatalf("SOCKS4 not enabled: exit 0, body %q", out)
 	}
-	if err := ts.result(t); !errors.Is(err, socks.ErrNotSupported) {
+	if err := ts.Result(t); !errors.Is(err, socks.ErrNotSupported) {
 		t.Fatalf("SOCKS4 not enabled: %v, want ErrNotSupported", err)
 	}
 }
@@ -229,11 +161,11 @@ func TestCurlDefaultPolicyDeniesLoopback(t *testing.T) {
 	port := ws.Listener.Addr().(*net.TCPAddr).Port
 	ts := start(t, &socks.Server{}) // nil Dial: the zero acl.Policy
 	for _, host := range []string{"127.0.0.1", "localhost"} {
-		out, code := curl(t, "--socks5-hostname", ts.addr.String(), fmt.Sprintf("http://%s:%d/", host, port))
+		out, code := porttest.Curl(t, "--socks5-hostname", ts.Addr.String(), fmt.Sprintf("http://%s:%d/", host, port))
 		if code != 97 || out != "" { // 97: CURLE_PROXY
 			t.Fatalf("%s through the default policy: exit %d, body %q", host, code, out)
 		}
-		err := ts.result(t)
+		err := ts.Result(t)
 		var de *acl.DeniedError
 		if !errors.As(err, &de) || !errors.Is(err, acl.ErrDenied) {
 			t.Fatalf("%s: handshake error %v, want an *acl.DeniedError", host, err)
@@ -329,7 +261,7 @@ func TestReplyCodes(t *testing.T) {
 	deny := start(t, &socks.Server{})
 	for _, tc := range []struct {
 		name string
-		ts   *testServer
+		ts   *porttest.ProxyServer
 		cmd  byte
 		dst  netip.AddrPort
 		rep  byte
@@ -344,12 +276,12 @@ func TestReplyCodes(t *testing.T) {
 		{"unknown command", ts, 9, upAddr, 0x07, socks.ErrNotSupported},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dialSOCKS5(t, tc.ts.addr, "", "")
+			c := dialSOCKS5(t, tc.ts.Addr, "", "")
 			rep, bnd := request(t, c, tc.cmd, tc.dst)
 			if rep != tc.rep {
 				t.Fatalf("reply 0x%02x, want 0x%02x", rep, tc.rep)
 			}
-			err := tc.ts.result(t)
+			err := tc.ts.Result(t)
 			if tc.rep == 0 {
 				if err != nil {
 					t.Fatal(err)
@@ -375,23 +307,11 @@ func TestReplyCodes(t *testing.T) {
 
 func TestSlowloris(t *testing.T) {
 	ts := start(t, &socks.Server{Dial: loopbackDial, HandshakeTimeout: 300 * time.Millisecond})
-	c, err := net.Dial("tcp", ts.addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := ts.Dial(t)
 	// One byte every 100ms: each arrives well within any per-read
 	// timeout, but the handshake as a whole must not outlive 300ms.
-	go func() {
-		for _, b := range []byte{5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80} {
-			if _, err := c.Write([]byte{b}); err != nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	err = ts.result(t)
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
+	go porttest.Trickle(c, []byte{5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1, 0, 80}, 100*time.Millisecond)
+	if err := ts.Result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("slow client: %v, want a deadline error", err)
 	}
 	c.SetReadDeadline(time.Now().Add(hangGuard))
@@ -428,25 +348,9 @@ func TestContextCancelsHandshake(t *testing.T) {
 
 func TestPipeConnectDomain(t *testing.T) {
 	// The domain name reaches Dial unresolved; the tunnel carries it.
-	var got string
-	up1, up2 := net.Pipe()
-	defer up2.Close()
-	s := &socks.Server{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		got = network + " " + address
-		return up1, nil
-	}}
-	a, b := net.Pipe()
-	defer b.Close()
-	type res struct {
-		t   *socks.Tunnel
-		err error
-	}
-	done := make(chan res, 1)
-	go func() {
-		tun, err := s.Handshake(context.Background(), a)
-		done <- res{tun, err}
-	}()
-	b.SetDeadline(time.Now().Add(hangGuard))
+	d := porttest.NewPipeDialer(t)
+	s := &socks.Server{Dial: d.Dial}
+	b, wait := porttest.PipeHandshake(t, s.Handshake)
 	b.Write([]byte{5, 2, 2, 0})
 	var m [2]byte
 	io.ReadFull(b, m[:])
@@ -459,11 +363,11 @@ func TestPipeConnectDomain(t *testing.T) {
 	if rep[1] != 0 {
 		t.Fatalf("reply % x", rep)
 	}
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
+	tun, err := wait()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got != "tcp example.com:443" || r.t.Target != "example.com:443" || r.t.Version != 5 || r.t.Upstream != up1 {
-		t.Fatalf("dial %q, tunnel %+v", got, r.t)
+	if d.Dialed() != "tcp example.com:443" || tun.Target != "example.com:443" || tun.Version != 5 || tun.Upstream != d.Near {
+		t.Fatalf("dial %q, tunnel %+v", d.Dialed(), tun)
 	}
 }

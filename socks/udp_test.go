@@ -122,7 +122,7 @@ func TestUDPAssociate(t *testing.T) {
 	ts := start(t, s)
 	client, clientAddr := porttest.ListenUDP(t)
 	other, _ := porttest.ListenUDP(t)
-	c := dialSOCKS5(t, ts.addr, "u", "p")
+	c := dialSOCKS5(t, ts.Addr, "u", "p")
 	rep, relay := request(t, c, 3, clientAddr)
 	if rep != 0 || !relay.Addr().IsLoopback() {
 		t.Fatalf("UDP ASSOCIATE reply 0x%02x, relay %s", rep, relay)
@@ -162,7 +162,7 @@ func TestUDPAssociate(t *testing.T) {
 	// The association ends with its control connection, and the relay
 	// port is released.
 	c.Close()
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatalf("association ended with %v, want nil", err)
 	}
 	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(relay))
@@ -183,7 +183,7 @@ func TestUDPAssociateOtherAddressAndDefaultPolicy(t *testing.T) {
 		t.Skipf("cannot bind 127.0.0.2: %v", err)
 	}
 	defer stranger.Close()
-	c := dialSOCKS5(t, ts.addr, "", "")
+	c := dialSOCKS5(t, ts.Addr, "", "")
 	// Port 0: the client does not say which port it sends from; the
 	// first datagram locks it.
 	rep, relay := request(t, c, 3, netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
@@ -198,7 +198,7 @@ func TestUDPAssociateOtherAddressAndDefaultPolicy(t *testing.T) {
 		t.Fatalf("echo received %q through the default policy", got)
 	}
 	c.Close()
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -213,7 +213,7 @@ func TestUDPAssociateDomain(t *testing.T) {
 		return &net.AddrError{Err: "test denies everything", Addr: ap.String()}
 	}})
 	client, clientAddr := porttest.ListenUDP(t)
-	c := dialSOCKS5(t, ts.addr, "", "")
+	c := dialSOCKS5(t, ts.Addr, "", "")
 	rep, relay := request(t, c, 3, clientAddr)
 	if rep != 0 {
 		t.Fatalf("reply 0x%02x", rep)
@@ -239,11 +239,11 @@ func TestUDPAssociationIdleAndCancel(t *testing.T) {
 	// control connection stays open, and the control connection is
 	// then left for the caller to close.
 	ts := start(t, &socks.Server{UDP: true, UDPIdleTimeout: 200 * time.Millisecond})
-	c := dialSOCKS5(t, ts.addr, "", "")
+	c := dialSOCKS5(t, ts.Addr, "", "")
 	if rep, _ := request(t, c, 3, netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); rep != 0 {
 		t.Fatalf("reply 0x%02x", rep)
 	}
-	if err := ts.result(t); err != nil {
+	if err := ts.Result(t); err != nil {
 		t.Fatalf("idle association: %v", err)
 	}
 

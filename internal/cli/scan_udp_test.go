@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/portkit/ports/internal/porttest"
 )
 
 func needUDPScan(t *testing.T) {
@@ -203,29 +205,15 @@ func TestScanBothProtocols(t *testing.T) {
 // TestScanServiceVersion runs -sV end to end against an SSH-like banner
 // and a net/http server on loopback.
 func TestScanServiceVersion(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("SSH-2.0-PortsTest_7.1\r\n"))
-				bufio.NewReader(c).ReadString('\n')
-			}()
-		}
-	}()
+	ssh := porttest.ServeTCP(t, func(c net.Conn) {
+		c.Write([]byte("SSH-2.0-PortsTest_7.1\r\n"))
+		bufio.NewReader(c).ReadString('\n')
+	})
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Server", "ports-web/2.0")
 	}))
 	defer web.Close()
-	sshPort := l.Addr().(*net.TCPAddr).Port
+	sshPort := int(ssh.Port())
 	webPort := web.Listener.Addr().(*net.TCPAddr).Port
 	ps := fmt.Sprintf("%d,%d", sshPort, webPort)
 

@@ -252,21 +252,7 @@ func TestProxySOCKS5Curl(t *testing.T) {
 
 // echoServer echoes each connection until EOF.
 func echoServer(t *testing.T) string {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	return l.Addr().String()
+	return porttest.ServeTCP(t, func(c net.Conn) { io.Copy(c, c) }).String()
 }
 
 func echoOnce(c net.Conn, msg string) error {

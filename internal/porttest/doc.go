@@ -3,6 +3,14 @@
 // network namespaces joined by a veth pair, optionally with random
 // packet loss.
 //
+// It also holds the scaffolding several packages' tests share, so that
+// each need not write its own: [ServeTCP] and [Serve] (an accept loop),
+// [ServeProxy] with [PipeDialer] and [PipeHandshake] (the proxy tests of
+// socks and httpproxy), [Relay], [Trickle] (a slowloris client), [Curl],
+// [Go] (a Run method until the test ends), [Clock], [WaitFor],
+// [LogBuffer], [FreePorts], [LookTool], [Exists] and [Host.Start] (a
+// daemon under test inside a namespace).
+//
 // # Safety
 //
 // Test traffic goes only to loopback or to the addresses of a Pair. A

@@ -8,6 +8,10 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/portkit/ports/knock"
 )
 
 // Send sends an SPA packet to the address by UDP, as the fwknop client
@@ -61,16 +65,17 @@ type Gate struct {
 	srv *Server
 	now func() time.Time
 
-	mu      sync.Mutex
-	allowed map[netip.Addr]time.Time
+	mu      sync.Mutex // orders grants and their OnAllow calls
+	allowed *knock.Allowlist
 }
 
 // NewGate returns a gate; nothing is opened until Run.
 func NewGate(cfg GateConfig) (*Gate, error) {
-	g := &Gate{cfg: cfg, now: cfg.Now, allowed: make(map[netip.Addr]time.Time)}
+	g := &Gate{cfg: cfg, now: cfg.Now}
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.allowed = knock.NewAllowlist(g.now)
 	srv, err := NewServer(ServerConfig{Access: cfg.Access, Replay: cfg.Replay, MaxAge: cfg.MaxAge,
 		Logger: cfg.Logger, Now: g.now, OnGrant: g.grant})
 	if err != nil {
@@ -92,7 +97,9 @@ func (g *Gate) grant(gr Grant) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.allowed[gr.AllowIP] = g.now().Add(gr.Timeout)
+	now := g.now()
+	g.allowed.Prune(now)
+	g.allowed.Add(gr.AllowIP, now.Add(gr.Timeout))
 	if g.cfg.OnAllow != nil {
 		g.cfg.OnAllow(gr.AllowIP, gr.Timeout)
 	}
@@ -106,15 +113,7 @@ func (g *Gate) Handle(packet []byte, src netip.AddrPort) error {
 
 // Allow reports whether addr holds a grant that has not expired.
 func (g *Gate) Allow(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	end, ok := g.allowed[addr]
-	if ok && !g.now().Before(end) {
-		delete(g.allowed, addr)
-		return false
-	}
-	return ok
+	return g.allowed.Allow(addr)
 }
 
 // Run receives packets until ctx ends; it returns ctx.Err() then, or the
@@ -141,20 +140,14 @@ func (g *Gate) Run(ctx context.Context) error {
 		}
 		conns = append(conns, c)
 	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, len(conns))
+	// Serve always returns an error; the first one ends the others.
+	eg, gctx := errgroup.WithContext(ctx)
 	for _, c := range conns {
-		go func() { errc <- g.srv.Serve(ctx, c) }()
+		eg.Go(func() error { return g.srv.Serve(gctx, c) })
 	}
-	err := <-errc
-	cancel()
-	for range len(conns) - 1 {
-		<-errc
-	}
-	if parent.Err() != nil {
-		return parent.Err()
+	err := eg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	return err
 }

@@ -1,13 +1,13 @@
 package spa_test
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock/spa"
 )
 
@@ -22,36 +22,16 @@ func TestGate(t *testing.T) {
 	}
 	listen := c.LocalAddr().(*net.UDPAddr).AddrPort()
 	c.Close()
-	start := time.Now()
-	var mu = make(chan struct{}, 1)
-	offset := time.Duration(0)
-	now := func() time.Time {
-		mu <- struct{}{}
-		defer func() { <-mu }()
-		return start.Add(offset)
-	}
-	advance := func(d time.Duration) {
-		mu <- struct{}{}
-		offset += d
-		<-mu
-	}
+	clock := porttest.NewClock(time.Now())
 	service := spa.PortSpec{Proto: ports.ProtoTCP, Port: 8080}
 	g, err := spa.NewGate(spa.GateConfig{
 		Access: []spa.Stanza{{OpenPorts: []spa.PortSpec{service, {Proto: ports.ProtoTCP, Port: 22}}, Keys: keys, AccessTimeout: 30 * time.Second}},
-		Port:   service, Listen: []netip.AddrPort{listen}, Now: now,
+		Port:   service, Listen: []netip.AddrPort{listen}, Now: clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != context.Canceled {
-			t.Errorf("Run returned %v", err)
-		}
-	}()
+	ctx := porttest.Go(t, g.Run)
 	allowed := netip.MustParseAddr("127.0.0.7")
 	send := func(access string) {
 		pkt, err := spa.Encode(&spa.Message{User: "u", Type: spa.AccessMsg, Access: access}, keys, nil)
@@ -68,7 +48,7 @@ func TestGate(t *testing.T) {
 	// A grant for another port does not open this gate. The gate may not
 	// be listening yet: send until the good packet gets through.
 	send("127.0.0.9,tcp/22")
-	waitFor(t, "the grant", func() bool {
+	porttest.WaitFor(t, "the grant", func() bool {
 		send("127.0.0.7,tcp/8080")
 		return g.Allow(allowed)
 	})
@@ -78,11 +58,11 @@ func TestGate(t *testing.T) {
 	if g.Allow(netip.MustParseAddr("127.0.0.1")) {
 		t.Error("the packet's source is allowed, but the request named 127.0.0.7")
 	}
-	advance(29 * time.Second)
+	clock.Advance(29 * time.Second)
 	if !g.Allow(allowed) {
 		t.Error("not allowed within the access timeout")
 	}
-	advance(time.Second)
+	clock.Advance(time.Second)
 	if g.Allow(allowed) {
 		t.Error("still allowed after the access timeout")
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,25 +16,11 @@ import (
 	"github.com/portkit/ports/knock/spa"
 )
 
-func lookTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(dir, name); exists(p) {
-			return p
-		}
-	}
-	t.Skipf("needs %s (Debian package %s)", name, pkg)
-	return ""
-}
-
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // spaServer runs our SPA server in namespace B on B.Addr4:62201.
 type spaServer struct {
-	logs *syncBuffer
+	logs *porttest.LogBuffer
 	stop func()
 }
 
@@ -45,7 +30,7 @@ func startServer(t *testing.T, p *porttest.Pair, access []spa.Stanza, cacheFile 
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &porttest.LogBuffer{}
 	srv, err := spa.NewServer(spa.ServerConfig{Access: access, Replay: replay, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +58,7 @@ func startServer(t *testing.T, p *porttest.Pair, access []spa.Stanza, cacheFile 
 // timestamp, a bad HMAC and a port not allowed are refused with a
 // log line saying why.
 func TestIntegrationFwknopOpensOurServer(t *testing.T) {
-	fwknop := lookTool(t, "fwknop", "fwknop-client")
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
 	p := porttest.NewPair(t, nil)
 	dir := t.TempDir()
 	keys, _ := spa.GenerateKeys(nil)
@@ -103,7 +88,7 @@ CMD_CYCLE_CLOSE NONE
 		t.Fatalf("fwknop: %v: %s", err, out)
 	}
 	opened := filepath.Join(dir, "spa-"+p.A.Addr4.String()+"-6-22")
-	waitFor(t, "the CMD_CYCLE_OPEN command", func() bool { return exists(opened) })
+	porttest.WaitFor(t, "the CMD_CYCLE_OPEN command", func() bool { return porttest.Exists(opened) })
 	if !strings.Contains(s.logs.String(), "SPA packet accepted") {
 		t.Errorf("log:\n%s", s.logs)
 	}
@@ -126,7 +111,7 @@ CMD_CYCLE_CLOSE NONE
 		t.Helper()
 		before := strings.Count(s.logs.String(), reason)
 		sendFromA(pkt)
-		waitFor(t, what+": log "+reason, func() bool { return strings.Count(s.logs.String(), reason) > before })
+		porttest.WaitFor(t, what+": log "+reason, func() bool { return strings.Count(s.logs.String(), reason) > before })
 	}
 
 	expectReject("replay", packet, "rejected: spa: replayed packet")
@@ -165,13 +150,13 @@ CMD_CYCLE_CLOSE NONE
 	// The good packet, sent as is, is accepted (the HMAC flip was the
 	// only thing wrong with the other).
 	sendFromA(good)
-	waitFor(t, "the good packet", func() bool { return exists(filepath.Join(dir, "spa-198.18.255.254-6-22")) })
+	porttest.WaitFor(t, "the good packet", func() bool { return porttest.Exists(filepath.Join(dir, "spa-198.18.255.254-6-22")) })
 }
 
 // TestIntegrationOurSPAOpensFwknopd: our packets are accepted by the real
 // fwknopd (UDP server mode, CMD_CYCLE_OPEN instead of a firewall).
 func TestIntegrationOurSPAOpensFwknopd(t *testing.T) {
-	fwknopd := lookTool(t, "fwknopd", "fwknop-server")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
 	p := porttest.NewPair(t, nil)
 	dir := t.TempDir()
 	run := filepath.Join(dir, "run")
@@ -195,20 +180,9 @@ CMD_CYCLE_OPEN /usr/bin/touch %s/fw-$IP-$PROTO-$PORT
 CMD_CYCLE_CLOSE NONE
 CMD_CYCLE_TIMER 10
 `, b64(keys.Enc), b64(keys.HMAC), dir))
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := p.B.Command(ctx, fwknopd, "-f", "-U", "-c", conf, "-a", access,
+	out := p.B.Start(t, fwknopd, "-f", "-U", "-c", conf, "-a", access,
 		"-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid"))
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		cmd.Wait()
-	}()
-	waitFor(t, "fwknopd to listen", func() bool { return strings.Contains(out.String(), "Kicking off UDP server") })
+	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(out.String(), "Kicking off UDP server") })
 
 	to := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)
 	send := func(m spa.Message) {
@@ -228,20 +202,20 @@ CMD_CYCLE_TIMER 10
 		}
 	}()
 	send(spa.Message{User: "alice", Type: spa.AccessMsg, Access: a + ",tcp/22"})
-	waitFor(t, "fwknopd to accept our access request", func() bool { return exists(filepath.Join(dir, "fw-"+a+"-6-22")) })
+	porttest.WaitFor(t, "fwknopd to accept our access request", func() bool { return porttest.Exists(filepath.Join(dir, "fw-"+a+"-6-22")) })
 	send(spa.Message{User: "alice", Type: spa.ClientTimeoutAccessMsg, Access: a + ",udp/53", ClientTimeout: 45})
-	waitFor(t, "fwknopd to accept our client-timeout request", func() bool { return exists(filepath.Join(dir, "fw-"+a+"-17-53")) })
+	porttest.WaitFor(t, "fwknopd to accept our client-timeout request", func() bool { return porttest.Exists(filepath.Join(dir, "fw-"+a+"-17-53")) })
 }
 
 // TestIntegrationFwknopSniffed: with no socket on the port, our server
 // sniffing B's veth accepts the real fwknop client's packet.
 func TestIntegrationFwknopSniffed(t *testing.T) {
-	fwknop := lookTool(t, "fwknop", "fwknop-client")
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
 	p := porttest.NewPair(t, nil)
 	dir := t.TempDir()
 	keys, _ := spa.GenerateKeys(nil)
 	grants := make(chan spa.Grant, 1)
-	logs := &syncBuffer{}
+	logs := &porttest.LogBuffer{}
 	srv, err := spa.NewServer(spa.ServerConfig{
 		Access:  []spa.Stanza{{OpenPorts: []spa.PortSpec{{Proto: 6, Port: 22}}, Keys: keys}},
 		Logger:  slog.New(slog.NewTextHandler(logs, nil)),
@@ -257,7 +231,7 @@ func TestIntegrationFwknopSniffed(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, "the sniffer", func() bool { return strings.Contains(logs.String(), "sniffing SPA packets on "+p.B.Link) })
+	porttest.WaitFor(t, "the sniffer", func() bool { return strings.Contains(logs.String(), "sniffing SPA packets on "+p.B.Link) })
 	cmd := p.A.Command(context.Background(), fwknop, "-A", "tcp/22", "-a", p.A.Addr4.String(), "-D", p.B.Addr4.String(),
 		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC),
 		"--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))

@@ -23,22 +23,7 @@ import (
 // greeter is a backend that writes "hello" to every connection.
 func greeter(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("hello"))
-			c.Close()
-		}
-	}()
-	return l.Addr().String()
+	return porttest.ServeTCP(t, func(c net.Conn) { c.Write([]byte("hello")) }).String()
 }
 
 // fetch connects to addr from src and returns what the mapping passed
