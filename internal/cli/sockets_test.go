@@ -189,6 +189,38 @@ func dialTCP(t *testing.T, ap netip.AddrPort) *net.TCPConn {
 	return c
 }
 
+// quietPort returns a port free for TCP and UDP on both loopback
+// addresses that no other test comes near: above the ephemeral range,
+// where no connection takes its local port, and above the ranges other
+// packages' tests scan (up to 32767). Counting the sockets of a port is
+// then exact although go test runs other packages alongside.
+func quietPort(t *testing.T) uint16 {
+	t.Helper()
+	cfg := hostports.FreeConfig{Proto: []ports.Proto{ports.ProtoTCP, ports.ProtoUDP}}
+	if host, err := hostports.Read(); err == nil && host.Ephemeral.Last < 65535-1000 {
+		cfg.Range = ports.Range{First: host.Ephemeral.Last + 1, Last: 65535}
+	}
+	for p, err := range hostports.Free(context.Background(), cfg) {
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		return uint16(p)
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// listenTCP4 listens on 127.0.0.1 on a quietPort.
+func listenTCP4(t *testing.T) (net.Listener, netip.AddrPort) {
+	t.Helper()
+	l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(quietPort(t)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, l.Addr().(*net.TCPAddr).AddrPort()
+}
+
 // listenTCP6 listens on [::1] (port 0 for any), or skips the test
 // without IPv6.
 func listenTCP6(t *testing.T, port uint16) (net.Listener, netip.AddrPort) {
@@ -203,7 +235,7 @@ func listenTCP6(t *testing.T, port uint16) (net.Listener, netip.AddrPort) {
 
 func TestLsListeners(t *testing.T) {
 	requireSockets(t)
-	_, tcp4 := porttest.ListenTCP(t)
+	_, tcp4 := listenTCP4(t)
 	udp4c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), tcp4.Port())))
 	if err != nil {
 		t.Skipf("udp port %d is taken: %v", tcp4.Port(), err)
@@ -337,9 +369,9 @@ func TestLsConnections(t *testing.T) {
 			var l net.Listener
 			var lap netip.AddrPort
 			if network == "tcp4" {
-				l, lap = porttest.ListenTCP(t)
+				l, lap = listenTCP4(t)
 			} else {
-				l, lap = listenTCP6(t, 0)
+				l, lap = listenTCP6(t, quietPort(t))
 			}
 			accepted := acceptAll(t, l)
 			c, err := net.Dial(network, lap.String())
@@ -365,7 +397,7 @@ func TestLsConnections(t *testing.T) {
 				t.Errorf("server side %v is marked ephemeral, but its port is the listener's", lap)
 			}
 			if n := len(notTimeWait(socks)); n != 3 {
-				t.Errorf("ls -a --port %s: %d sockets (not in TIME-WAIT), want 3", p, n)
+				t.Errorf("ls -a --port %s: %d sockets (not in TIME-WAIT), want 3: %+v", p, n, socks)
 			}
 			// A remote port matches too: the client side alone has the
 			// client's port as local port, the server side as remote.
@@ -398,7 +430,7 @@ func TestLsConnections(t *testing.T) {
 
 func TestLsWatch(t *testing.T) {
 	requireSockets(t)
-	_, lap := porttest.ListenTCP(t)
+	_, lap := listenTCP4(t)
 	p := strconv.Itoa(int(lap.Port()))
 
 	// jsonl: one line per listing; stop after three.
@@ -463,7 +495,7 @@ func (w *cancelAfter) Write(p []byte) (int, error) {
 
 func TestWho(t *testing.T) {
 	requireSockets(t)
-	l, lap := porttest.ListenTCP(t)
+	l, lap := listenTCP4(t)
 	accepted := acceptAll(t, l)
 	dialTCP(t, lap)
 	accepted()
@@ -508,7 +540,7 @@ func TestWho(t *testing.T) {
 
 func TestInfoListening(t *testing.T) {
 	requireSockets(t)
-	_, lap := porttest.ListenTCP(t)
+	_, lap := listenTCP4(t)
 	p := strconv.Itoa(int(lap.Port()))
 	code, out, stderr := run(t, "info", "--json", p)
 	if code != ExitOK {
@@ -549,7 +581,7 @@ func TestEphemeral(t *testing.T) {
 	if err != nil {
 		t.Skipf("no ephemeral range here: %v", err)
 	}
-	l, lap := porttest.ListenTCP(t)
+	l, lap := listenTCP4(t)
 	accepted := acceptAll(t, l)
 	const n = 200
 	clientPorts := map[uint16]bool{}
@@ -702,7 +734,7 @@ func TestLsMatchesSS(t *testing.T) {
 		t.Skipf("needs ss from iproute2: %v", err)
 	}
 	const conns = 1000
-	l, lap := porttest.ListenTCP(t)
+	l, lap := listenTCP4(t)
 	accepted := acceptAll(t, l)
 	for range conns {
 		dialTCP(t, lap)
