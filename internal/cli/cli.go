@@ -112,6 +112,15 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 		newKnockdCmd(),
 		newVersionCmd(),
 	)
+	// cobra's completion command, having no Run of its own, prints its
+	// help and exits 0 for a shell it does not know; with one, cobra
+	// checks its arguments and "completion tcsh" is a usage error.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	}
 	wrapRunE(root)
 	return root
 }

@@ -277,6 +277,10 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("completion %s: exit %d, %d bytes", sh, code, len(out))
 		}
 	}
+	code, out, stderr := run(t, "completion", "tcsh")
+	if code != ExitUsage || out != "" || !strings.Contains(stderr, `"tcsh"`) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("completion tcsh: exit %d, stdout %q, stderr %q; want a usage error naming the shell", code, out, stderr)
+	}
 }
 
 func TestHelp(t *testing.T) {
