@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -92,7 +93,7 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{plainFlagError(err)} })
 	root.AddCommand(
 		newInfoCmd(),
 		newFreeCmd(),
@@ -123,6 +124,24 @@ on a host, what crosses the wire, and maps, proxies and guards ports.`,
 	}
 	wrapRunE(root)
 	return root
+}
+
+// strconvDetail is what pflag quotes from strconv after "flag: ".
+var strconvDetail = regexp.MustCompile(`strconv\.Parse\w+: parsing "[^"]*": (invalid syntax|value out of range)$`)
+
+// plainFlagError says a bad flag value without strconv's wording:
+// `invalid argument "abc" for "--rate" flag: not a number`.
+func plainFlagError(err error) error {
+	msg := err.Error()
+	m := strconvDetail.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return err
+	}
+	word := "not a number"
+	if msg[m[2]:m[3]] == "value out of range" {
+		word = "number out of range"
+	}
+	return errors.New(msg[:m[0]] + word)
 }
 
 // wrapRunE marks every error a command's RunE returns as a runtime

@@ -283,6 +283,24 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
+// TestFlagNumberErrors: a flag value that is not a number is said so,
+// without strconv's wording, also by scan, which parses its own flags.
+func TestFlagNumberErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"free", "-n", "3x"}, `ports free: invalid argument "3x" for "-n, --count" flag: not a number (see 'ports free --help')`},
+		{[]string{"free", "-n", "99999999999999999999"}, `flag: number out of range (see`},
+		{[]string{"scan", "--rate", "abc", "127.0.0.1"}, `ports scan: invalid argument "abc" for "--rate" flag: not a number (see 'ports scan --help')`},
+	} {
+		code, out, stderr := run(t, tt.args...)
+		if code != ExitUsage || out != "" || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "strconv") || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error with %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
 func TestHelp(t *testing.T) {
 	code, out, _ := run(t, "help")
 	if code != ExitOK || !strings.Contains(out, "info") || !strings.Contains(out, "free") {

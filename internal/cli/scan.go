@@ -128,7 +128,7 @@ A scan that completes exits 0, open ports or not.`,
 		RunE: func(cmd *cobra.Command, raw []string) error {
 			fs := cmd.Flags()
 			if err := fs.Parse(scanRewriteArgs(raw)); err != nil {
-				return usagef("%v", err)
+				return &usageError{plainFlagError(err)}
 			}
 			if h, _ := fs.GetBool("help"); h {
 				return cmd.Help()
