@@ -55,12 +55,28 @@ or CAP_NET_RAW.`,
 				return err
 			}
 			defer h.Close()
+			// The output file before the first word on standard error, as
+			// tcpdump does: a bad path is the only thing said.
+			var out io.Writer = cmd.OutOrStdout()
+			var file *os.File
+			if write != "" && write != "-" {
+				if file, err = os.Create(write); err != nil {
+					return err
+				}
+				defer file.Close()
+				out = file
+			}
 			// As tcpdump says it, in libpcap's names.
 			fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s, link-type %s, snapshot length %d bytes\n", iface, linkTypeText(h.LinkType()), h.Snaplen())
 			n := 0
 			var werr error
 			if write != "" {
-				n, werr = writeCapture(ctx, h, write, cmd.OutOrStdout(), count)
+				n, werr = writeCapture(ctx, h, out, count)
+				if file != nil {
+					if err := file.Close(); werr == nil {
+						werr = err
+					}
+				}
 			} else {
 				d := newDecoder(cmd.OutOrStdout(), format, verbose, explain)
 				for fr, err := range liveFrames(ctx, h) {
@@ -136,17 +152,9 @@ func liveFrames(ctx context.Context, h *capture.Handle) iter.Seq2[*frame, error]
 	}
 }
 
-// writeCapture writes packets to a pcap file until count or ctx ends it.
-func writeCapture(ctx context.Context, h *capture.Handle, name string, stdout io.Writer, count int) (int, error) {
-	w := stdout
-	if name != "-" {
-		f, err := os.Create(name)
-		if err != nil {
-			return 0, err
-		}
-		defer f.Close()
-		w = f
-	}
+// writeCapture writes packets to w as a pcap file until count or ctx
+// ends it.
+func writeCapture(ctx context.Context, h *capture.Handle, w io.Writer, count int) (int, error) {
 	pw := pcapfile.NewWriter(w, h.LinkType(), uint32(h.Snaplen()), true)
 	n := 0
 	var werr error

@@ -103,6 +103,13 @@ func TestIntegrationCapture(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &flows); code != ExitOK || err != nil || len(flows) != 1 || flows[0].PacketsOut+flows[0].PacketsIn != 4 {
 		t.Errorf("flows of the written file: exit %d, %v, %+v", code, err, flows)
 	}
+
+	// A -w path that cannot be created is the one thing said.
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "x.pcap")
+	code, out, stderr = run(t, "capture", "-i", "lo", "-c", "1", "-w", bad)
+	if code != ExitFailure || out != "" || !strings.Contains(stderr, bad) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("capture -w %s: exit %d, stdout %q, stderr %q; want one line naming the path", bad, code, out, stderr)
+	}
 }
 
 func TestCaptureErrors(t *testing.T) {
