@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -127,10 +128,12 @@ address given by -a (or, with -s, the address the server sees), by UDP
 to port 62201. Keys come from --key/--key-base64 and --hmac-key/
 --hmac-key-base64, a file (--key-file, KEY_BASE64: and HMAC_KEY_BASE64:
 lines as fwknop --key-gen writes them), or $` + envSPAKey + ` and
-$` + envSPAHMAC + `. --key-gen prints a new key pair.`,
+$` + envSPAHMAC + `. --key-gen prints a new key pair, or with --key-file
+writes it to a new file only its owner may read (an existing file is
+never overwritten).`,
 		Example: `  ports knock server.example 7000 8000:udp 9000
   ports knock -u -d 200 server.example 1111 2222 3333
-  ports knock --key-gen > ~/.ports-spa-keys
+  ports knock --key-gen --key-file ~/.ports-spa-keys
   ports knock --spa --key-file ~/.ports-spa-keys -A tcp/22 -a 198.51.100.7 server.example`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
@@ -142,8 +145,11 @@ $` + envSPAHMAC + `. --key-gen prints a new key pair.`,
 				if err != nil {
 					return err
 				}
-				_, err = io.WriteString(out, k.Format())
-				return err
+				if kf.keyFile == "" {
+					_, err = io.WriteString(out, k.Format())
+					return err
+				}
+				return writeKeyFile(kf.keyFile, k.Format())
 			}
 			network := "ip"
 			switch {
@@ -203,7 +209,7 @@ $` + envSPAHMAC + `. --key-gen prints a new key pair.`,
 	fs.BoolVarP(&verbose, "verbose", "v", false, "say what is sent")
 	fs.BoolVar(&connect, "connect", false, "complete each TCP connection (for a knock gate; space the knocks with -d) instead of sending a lone SYN")
 	fs.BoolVar(&useSPA, "spa", false, "send an fwknop SPA packet instead of knocks")
-	fs.BoolVar(&keyGen, "key-gen", false, "print a new SPA key pair in fwknop's format and exit")
+	fs.BoolVar(&keyGen, "key-gen", false, "print a new SPA key pair in fwknop's format (or write it to a new --key-file) and exit")
 	fs.StringSliceVarP(&access, "access", "A", nil, "SPA: the ports to open, proto/port (tcp/22,udp/53)")
 	fs.StringVarP(&allowIP, "allow-ip", "a", "", "SPA: the IPv4 address to let in")
 	fs.BoolVarP(&sourceIP, "source-ip", "s", false, "SPA: let in the address the server sees the packet from (sends 0.0.0.0)")
@@ -314,4 +320,25 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 		io.WriteString(w, line)
 	}
 	return nil
+}
+
+// writeKeyFile creates name, readable by its owner only, and writes the
+// keys to it. It refuses an existing file: keys are not thrown away by
+// mistake. A failed write leaves no file behind.
+func writeKeyFile(name, keys string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("--key-file %s exists: not overwriting its keys", name)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(f, keys)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
 }

@@ -87,8 +87,21 @@ func TestKnockSPAKeyGenAndSend(t *testing.T) {
 	if !regexp.MustCompile(`^KEY_BASE64: [A-Za-z0-9+/]{43}=\nHMAC_KEY_BASE64: [A-Za-z0-9+/]{86}==\n$`).MatchString(keyText) {
 		t.Fatalf("--key-gen printed %q, not fwknop's format", keyText)
 	}
+	// --key-gen --key-file writes a new file, only its owner may read it,
+	// and does not overwrite it.
 	keyFile := filepath.Join(t.TempDir(), "keys")
-	os.WriteFile(keyFile, []byte(keyText), 0o600)
+	if code, out, stderr := run(t, "knock", "--key-gen", "--key-file", keyFile); code != 0 || out != "" {
+		t.Fatalf("--key-gen --key-file: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	written, err := os.ReadFile(keyFile)
+	if fi, serr := os.Stat(keyFile); err != nil || serr != nil || fi.Mode().Perm() != 0o600 || !regexp.MustCompile(`^KEY_BASE64: \S{44}\nHMAC_KEY_BASE64: \S{88}\n$`).Match(written) {
+		t.Fatalf("key file: %v, %v, %q", err, serr, written)
+	}
+	code, _, stderr = run(t, "knock", "--key-gen", "--key-file", keyFile)
+	if again, _ := os.ReadFile(keyFile); code != ExitFailure || !strings.Contains(stderr, "exists") || string(again) != string(written) {
+		t.Errorf("--key-gen over an existing file: exit %d, stderr %q; the file must stay", code, stderr)
+	}
+	keyText = string(written)
 	keys, err := spa.ParseKeyFile(strings.NewReader(keyText), "keys", "")
 	if err != nil {
 		t.Fatal(err)
