@@ -72,6 +72,7 @@ func usersAuth(users map[string]string) func(user, pass string) bool {
 func (rt *running) proxyDial() func(ctx context.Context, network, address string) (net.Conn, error) {
 	d := &acl.Dialer{Policy: &acl.Policy{Allow: rt.rule.AllowDest}}
 	d.Dialer.Timeout = orDefault(rt.rule.DialTimeout, DefaultDialTimeout)
+	d.Dialer.KeepAlive = rt.keepAlive()
 	if rt.rule.Bind.IsValid() {
 		d.Dialer.LocalAddr = &net.TCPAddr{IP: rt.rule.Bind.AsSlice()}
 	}

@@ -279,8 +279,8 @@ func (s *Server) start(r Rule) (*running, error) {
 
 func (rt *running) listen() error {
 	host, port, _ := net.SplitHostPort(rt.rule.Listen)
-	var lc net.ListenConfig
-	if host == "" { // one dual-stack socket, so port 0 means one port
+	lc := net.ListenConfig{KeepAlive: rt.keepAlive()} // for the connections accepted
+	if host == "" {                                   // one dual-stack socket, so port 0 means one port
 		if rt.rule.Type == UDP {
 			pc, err := lc.ListenPacket(context.Background(), "udp", ":"+port)
 			if err != nil {
@@ -313,11 +313,11 @@ func (rt *running) listen() error {
 			rt.pcs = append(rt.pcs, pc)
 			continue
 		}
-		ln, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(a))
+		ln, err := lc.Listen(context.Background(), network, a.String())
 		if err != nil {
 			return err
 		}
-		rt.lns = append(rt.lns, ln)
+		rt.lns = append(rt.lns, ln.(*net.TCPListener))
 	}
 	return nil
 }
@@ -450,13 +450,27 @@ func (rt *running) refuse(client netip.AddrPort, reason string, err error) {
 	rt.s.obs.Refused(rt.rule.Name, reason)
 }
 
-// dialer is the rule's upstream dialer (egress bind, dial timeout).
+// dialer is the rule's upstream dialer (egress bind, dial timeout,
+// keepalive).
 func (rt *running) dialer() *net.Dialer {
-	d := &net.Dialer{Timeout: orDefault(rt.rule.DialTimeout, DefaultDialTimeout)}
+	d := &net.Dialer{Timeout: orDefault(rt.rule.DialTimeout, DefaultDialTimeout), KeepAlive: rt.keepAlive()}
 	if rt.rule.Bind.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: rt.rule.Bind.AsSlice()}
 	}
 	return d
+}
+
+// keepAlive is the TCP keepalive of the rule's connections, both sides:
+// none (-1) while an idle timeout ends connections that stopped moving,
+// dead peers included, as haproxy and socat leave it by default; Go's
+// default (0: probes after 15 s idle) when the rule has no idle timeout,
+// so that a vanished peer does not hold a connection for ever. Each
+// keepalive costs four setsockopt calls per socket.
+func (rt *running) keepAlive() time.Duration {
+	if rt.rule.IdleTimeout < 0 {
+		return 0
+	}
+	return -1
 }
 
 type nopObserver struct{}

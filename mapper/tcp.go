@@ -194,14 +194,14 @@ func bufferedRest(br *bufio.Reader) []byte {
 }
 
 // dialTCP dials a mapping destination; an IP literal skips the resolver.
+// Without an egress address it must not go through Dialer.DialTCP, which
+// binds the zero local address (0.0.0.0:0) before connecting: a system
+// call more, and a local port taken for the socket alone instead of one
+// shared by connections to different destinations.
 func (rt *running) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
 	d := rt.dialer()
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		var laddr netip.AddrPort
-		if rt.rule.Bind.IsValid() {
-			laddr = netip.AddrPortFrom(rt.rule.Bind, 0)
-		}
-		c, err := d.DialTCP(ctx, network, laddr, ap)
+	if ap, err := netip.ParseAddrPort(addr); err == nil && rt.rule.Bind.IsValid() {
+		c, err := d.DialTCP(ctx, network, netip.AddrPortFrom(rt.rule.Bind, 0), ap)
 		if err != nil {
 			return nil, err
 		}
