@@ -26,15 +26,7 @@ import (
 // closed (internal/cli below 5000, scan from 10000).
 func freePort(t *testing.T, protos ...ports.Proto) int {
 	t.Helper()
-	cfg := hostports.FreeConfig{Proto: protos, Addr: netip.MustParseAddr("127.0.0.1"), Range: ports.Range{First: 5000, Last: 9999}}
-	for p, err := range hostports.Free(context.Background(), cfg) {
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		return int(p)
-	}
-	t.Fatal("no free port")
-	return 0
+	return int(porttest.FreePort(t, hostports.FreeConfig{Proto: protos, Addr: netip.MustParseAddr("127.0.0.1"), Range: ports.Range{First: 5000, Last: 9999}}))
 }
 
 func freeTCPPort(t *testing.T) int { return freePort(t, ports.ProtoTCP) }

@@ -30,15 +30,7 @@ func BenchmarkRelayStream(b *testing.B) {
 			}})
 		}},
 		{"IOCopy", func(client, upstream *net.TCPConn) {
-			done := make(chan struct{})
-			go func() {
-				io.Copy(client, upstream)
-				client.CloseWrite()
-				close(done)
-			}()
-			io.Copy(upstream, client)
-			upstream.CloseWrite()
-			<-done
+			porttest.Relay(client, upstream) // io.Copy each way and CloseWrite, as bench/gofwd does
 			client.Close()
 			upstream.Close()
 		}},

@@ -200,14 +200,7 @@ func quietPort(t *testing.T) uint16 {
 	if host, err := hostports.Read(); err == nil && host.Ephemeral.Last < 65535-1000 {
 		cfg.Range = ports.Range{First: host.Ephemeral.Last + 1, Last: 65535}
 	}
-	for p, err := range hostports.Free(context.Background(), cfg) {
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		return uint16(p)
-	}
-	t.Fatal("no free port")
-	return 0
+	return uint16(porttest.FreePort(t, cfg))
 }
 
 // listenTCP4 listens on 127.0.0.1 on a quietPort.

@@ -2,6 +2,7 @@ package porttest
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/hostports"
 )
 
 // LogBuffer collects output, such as a slog handler's, from several
@@ -70,6 +72,22 @@ func FreePorts(t testing.TB, n int) []ports.Port {
 		out = append(out, ports.Port(port))
 	}
 	return out
+}
+
+// FreePort returns the first port that hostports.Free finds for cfg (see
+// hostports.FreeConfig: a range, protocols, an address), failing the
+// test if it finds none. Tests choose a range to keep clear of ports
+// other packages' tests use at the same time.
+func FreePort(t testing.TB, cfg hostports.FreeConfig) ports.Port {
+	t.Helper()
+	for p, err := range hostports.Free(context.Background(), cfg) {
+		if err != nil {
+			t.Fatalf("porttest: free port: %v", err)
+		}
+		return p
+	}
+	t.Fatalf("porttest: no free port in %v", cfg.Range)
+	return 0
 }
 
 // Relay copies between a and b both ways until both directions end,
