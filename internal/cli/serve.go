@@ -27,25 +27,64 @@ import (
 
 // runFlags are the flags of every command that runs rules.
 type runFlags struct {
-	logFormat string
-	metrics   string
+	logFormat    string
+	metrics      string
+	metricsAllow []string
+	metricsACL   *acl.List // from metricsAllow, set by check
 }
 
 func (f *runFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on ADDR (HOST:PORT) at /metrics")
+	fs.StringArrayVar(&f.metricsAllow, "metrics-allow", nil, "let this `CIDR` read the metrics (repeatable; required unless --metrics is on loopback)")
 }
 
 func (f *runFlags) check() error {
 	if f.logFormat != "text" && f.logFormat != "json" {
 		return usagef("--log-format %q: want text or json", f.logFormat)
 	}
-	if f.metrics != "" {
-		if _, _, err := net.SplitHostPort(f.metrics); err != nil {
-			return usagef("--metrics %q is not HOST:PORT", f.metrics)
+	if f.metrics == "" {
+		if len(f.metricsAllow) > 0 {
+			return usagef("--metrics-allow needs --metrics")
 		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(f.metrics)
+	if err != nil {
+		return usagef("--metrics %q is not HOST:PORT", f.metrics)
+	}
+	if len(f.metricsAllow) == 0 {
+		// The metrics name every rule, its traffic and its refusals: as
+		// with a rule, listening beyond loopback needs a list of readers.
+		if a, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !a.IsLoopback()) {
+			return usagef("--metrics %s is not on loopback: name who may read it with --metrics-allow CIDR", f.metrics)
+		}
+		return nil
+	}
+	if f.metricsACL, err = acl.ParseList(f.metricsAllow, nil); err != nil {
+		return usagef("--metrics-allow: %v", err)
 	}
 	return nil
+}
+
+// permitListener closes at once the connections whose source list does
+// not permit.
+type permitListener struct {
+	net.Listener
+	list *acl.List
+}
+
+func (l permitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil && l.list.Permit(ap.Addr()) {
+			return c, nil
+		}
+		c.Close()
+	}
 }
 
 // ruleFlags are the rule settings shared by `ports map` and `ports proxy`.
@@ -365,6 +404,9 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		ln, err := net.Listen("tcp", run.metrics)
 		if err != nil {
 			return fmt.Errorf("--metrics: %w", err)
+		}
+		if run.metricsACL != nil {
+			ln = permitListener{ln, run.metricsACL}
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", m.Handler())

@@ -143,6 +143,36 @@ func metricsText(t *testing.T, addr string) string {
 	return string(b)
 }
 
+// TestMetricsAllow: metrics beyond loopback need --metrics-allow, and a
+// reader the list does not name is cut off before it reads anything.
+func TestMetricsAllow(t *testing.T) {
+	code, _, stderr := run(t, "map", "127.0.0.1:1", "127.0.0.1:2", "--metrics", "0.0.0.0:9100")
+	if code != ExitUsage || !strings.Contains(stderr, "--metrics-allow") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("metrics on 0.0.0.0 without a list: exit %d, stderr %q", code, stderr)
+	}
+	lst := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
+	mx := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
+	runBG(t, "map", lst, echoServer(t), "--metrics", mx, "--metrics-allow", "127.0.0.2/32", "--name", "ma")
+	waitFor(t, "the metrics listener", func() bool { return dialable(mx) })
+	get := func(from string) (string, error) {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+		resp, err := cl.Get("http://" + mx + "/metrics")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	if body, err := get("127.0.0.2"); err != nil || !strings.Contains(body, "# TYPE ") {
+		t.Errorf("from 127.0.0.2 (allowed): %v, %.200q", err, body)
+	}
+	if body, err := get("127.0.0.1"); err == nil {
+		t.Errorf("from 127.0.0.1 (not allowed): got %.200q, want the connection closed", body)
+	}
+}
+
 func TestMapOpenRelayRefusedExit2(t *testing.T) {
 	code, _, stderr := run(t, "map", "0.0.0.0:8080", "127.0.0.1:80")
 	want := `ports map: rule "map" listens on 0.0.0.0:8080 but names no --allow: refusing to be an open relay`
