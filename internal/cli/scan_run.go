@@ -33,10 +33,21 @@ const maxProbeErrors = 5
 // scanHost gathers the results of one target.
 type scanHost struct {
 	scanTarget
-	results []render.ScanResultV1
-	rtts    []time.Duration // of the answered probes, in the order of the answers
-	addrStr string          // the address, formatted once for all its results
+	results []render.ScanResultV1 // the ports listed
+	hidden  []hiddenPort          // the others, which outputs only count
+	rtts    []time.Duration       // of the answered probes, in the order of the answers
+	addrStr string                // the address, formatted once for all its results
 	tarpit  *scan.TarpitError
+}
+
+// hiddenPort is a result the listing does not show (a closed port, most
+// of the time): the outputs need only its port, state and reason, and a
+// full scan has tens of thousands of them.
+type hiddenPort struct {
+	port   ports.Port
+	proto  ports.Proto
+	state  scan.State
+	reason string // one of scan's Reason constants
 }
 
 // up reports whether the host answered on some port, and why.
@@ -48,6 +59,13 @@ func (h *scanHost) up() (bool, string) {
 			return true, r.Reason
 		case "closed":
 			reason = r.Reason
+		}
+	}
+	if reason == "" {
+		for _, r := range h.hidden {
+			if r.state == scan.StateClosed {
+				return true, r.reason
+			}
 		}
 	}
 	return reason != "", reason
@@ -184,24 +202,31 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 				}
 			}
 		}
+		if r.Reason == "" {
+			r.Reason = "error"
+		}
+		if r.State == scan.StateOpen || r.State == scan.StateClosed {
+			h.rtts = append(h.rtts, r.RTT)
+		}
+		shown := o.shown(r.State.String())
+		if !shown && jenc == nil {
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
+			continue
+		}
 		v := render.ScanResultV1{
 			Addr: h.addrStr, Host: h.name, Port: uint16(r.Port), Proto: r.Proto.String(),
 			State: r.State.String(), Reason: r.Reason, RTTms: render.Millis(r.RTT), Tries: r.Tries,
 			TTL: int(r.TTL),
 		}
-		if jenc != nil || o.shown(v.State) {
-			// Only -oJ and the ports listed show the service's name:
-			// looking it up for tens of thousands of closed ports would
-			// cost more than scanning them.
-			v.Service = names.nameFor(r.Proto, r.Port)
-		}
+		// Only -oJ and the ports listed show the service's name: looking
+		// it up for tens of thousands of closed ports would cost more
+		// than scanning them.
+		v.Service = names.nameFor(r.Proto, r.Port)
 		fillService(&v, r)
-		if v.Reason == "" {
-			v.Reason = "error"
-		}
-		h.results = append(h.results, v)
-		if r.State == scan.StateOpen || r.State == scan.StateClosed {
-			h.rtts = append(h.rtts, r.RTT)
+		if shown {
+			h.results = append(h.results, v)
+		} else {
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
 		}
 		if jenc != nil {
 			if err := jenc.Encode(v); err != nil {
@@ -209,7 +234,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 				return fmt.Errorf("-oJ: %w", err)
 			}
 		}
-		if stream != nil && o.shown(v.State) {
+		if stream != nil && shown {
 			if err := stream.Write(v); err != nil {
 				stopProgress()
 				return err
@@ -221,6 +246,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	for _, h := range hosts {
 		slices.SortFunc(h.results, func(a, b render.ScanResultV1) int {
 			return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+		})
+		slices.SortFunc(h.hidden, func(a, b hiddenPort) int {
+			return cmp.Or(cmp.Compare(a.port, b.port), cmp.Compare(a.proto.String(), b.proto.String()))
 		})
 	}
 	if stream != nil {
@@ -326,11 +354,10 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 		}
 		header := false
 		hidden := map[string]int{}
+		for _, r := range h.hidden {
+			hidden[r.state.String()]++
+		}
 		for _, r := range h.results {
-			if !o.shown(r.State) {
-				hidden[r.State]++
-				continue
-			}
 			if !header {
 				a.Write([]byte(o.tableHeader() + "\n"))
 				header = true
@@ -348,19 +375,19 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 	return bw.Flush()
 }
 
-// scanHidden counts the ports of h not listed, per state, largest first.
-func scanHidden(o *scanOpts, h *scanHost) (states []string, counts map[string][]render.ScanResultV1) {
-	counts = map[string][]render.ScanResultV1{}
-	for _, r := range h.results {
-		if !o.shown(r.State) {
-			if counts[r.State] == nil {
-				states = append(states, r.State)
-			}
-			counts[r.State] = append(counts[r.State], r)
+// scanHidden groups the ports of h not listed by state, the largest
+// group first.
+func scanHidden(h *scanHost) (states []string, groups map[string][]hiddenPort) {
+	groups = map[string][]hiddenPort{}
+	for _, r := range h.hidden {
+		st := r.state.String()
+		if groups[st] == nil {
+			states = append(states, st)
 		}
+		groups[st] = append(groups[st], r)
 	}
-	slices.SortStableFunc(states, func(a, b string) int { return cmp.Compare(len(counts[b]), len(counts[a])) })
-	return states, counts
+	slices.SortStableFunc(states, func(a, b string) int { return cmp.Compare(len(groups[b]), len(groups[a])) })
+	return states, groups
 }
 
 // nmapTime formats t as nmap does in its outputs.
@@ -410,7 +437,7 @@ func writeScanGrep(w io.Writer, o *scanOpts, hosts []*scanHost, cmdline string, 
 			// port/state/protocol/owner/service/rpc info/version/
 			fmt.Fprintf(&b, "%d/%s/%s//%s//%s/", r.Port, r.State, r.Proto, r.Service, grepVersion(r))
 		}
-		if states, counts := scanHidden(o, h); len(states) > 0 {
+		if states, counts := scanHidden(h); len(states) > 0 {
 			fmt.Fprintf(&b, "\tIgnored State: %s (%d)", states[0], len(counts[states[0]]))
 		}
 		fmt.Fprintln(w, b.String())
@@ -444,26 +471,29 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 		if h.name != "" {
 			xh.Hostnames.Hostnames = []render.NmapHostname{{Name: h.name, Type: "user"}}
 		}
-		states, hidden := scanHidden(o, h)
+		states, hidden := scanHidden(h)
 		for _, st := range states {
 			ep := render.NmapExtraPorts{State: st, Count: len(hidden[st])}
-			byReason := map[string][]ports.Range{}
-			var reasons []string
+			type protoReason struct {
+				proto  ports.Proto
+				reason string
+			}
+			byReason := map[protoReason][]ports.Range{}
+			var reasons []protoReason
 			for _, r := range hidden[st] {
-				key := r.Proto + "/" + r.Reason
+				key := protoReason{r.proto, r.reason}
 				if byReason[key] == nil {
 					reasons = append(reasons, key)
 				}
-				byReason[key] = addRange(byReason[key], ports.Port(r.Port))
+				byReason[key] = addRange(byReason[key], r.port)
 			}
-			for _, rs := range reasons {
+			for _, key := range reasons {
 				n := 0
-				for _, rg := range byReason[rs] {
+				for _, rg := range byReason[key] {
 					n += int(rg.Last-rg.First) + 1
 				}
-				proto, reason, _ := strings.Cut(rs, "/")
 				ep.ExtraReasons = append(ep.ExtraReasons, render.NmapExtraReasons{
-					Reason: reason, Count: n, Proto: proto, Ports: rangesString(byReason[rs])})
+					Reason: key.reason, Count: n, Proto: key.proto.String(), Ports: rangesString(byReason[key])})
 			}
 			xh.Ports.ExtraPorts = append(xh.Ports.ExtraPorts, ep)
 		}
