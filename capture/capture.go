@@ -3,6 +3,7 @@
 // github.com/mdlayher/packet), with the filter compiled by
 // [github.com/portkit/ports/filter] and run by the kernel, so that
 // packets the filter rejects are never copied to the program.
+// [Handle.SetFilter] changes the filter of an open handle in place.
 //
 // Elsewhere, [Open] returns [ErrNotImplemented].
 //
