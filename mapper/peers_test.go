@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -175,5 +177,54 @@ func TestDigThroughUDPMapping(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "proto=udp") {
 		t.Errorf("no udp session line:\n%s", logs)
+	}
+}
+
+// TestKeepAliveOnlyWithoutIdleTimeout asks ss for the timers of the
+// mapping's two sockets of a connection: no keepalive timer while the
+// rule has an idle timeout (it ends dead connections), one on both when
+// the rule has none.
+func TestKeepAliveOnlyWithoutIdleTimeout(t *testing.T) {
+	ss := need(t, "ss")
+	for _, tc := range []struct {
+		name string
+		idle time.Duration
+		want bool
+	}{{"idle-timeout", 0, false}, {"no-idle-timeout", -1, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, up := porttest.ListenTCP(t)
+			serveEcho(l)
+			s, _, _ := newServer(t)
+			if err := s.Apply([]mapper.Rule{{Name: tc.name, Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, IdleTimeout: tc.idle}}); err != nil {
+				t.Fatal(err)
+			}
+			mp := s.Addrs(tc.name)[0]
+			c, err := net.Dial("tcp", mp.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			// The mapping's accepted socket has the listener's port; its
+			// upstream socket has the echo server's port as peer.
+			for _, filter := range [][]string{{"src", mp.String()}, {"dst", up.String()}} {
+				out, err := exec.Command(ss, append([]string{"-Htno", "state", "established"}, filter...)...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("ss: %v: %s", err, out)
+				}
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				if len(lines) != 1 || lines[0] == "" {
+					t.Fatalf("ss %s: want one socket, got:\n%s", filter, out)
+				}
+				if got := strings.Contains(lines[0], "timer:(keepalive"); got != tc.want {
+					t.Errorf("ss %s: keepalive timer %v, want %v:\n%s", filter, got, tc.want, out)
+				}
+			}
+		})
 	}
 }

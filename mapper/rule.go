@@ -116,7 +116,7 @@ type Rule struct {
 	MaxConnsPerSource int           // connections at once per client address; 0 means no limit
 	HandshakeTimeout  time.Duration // each handshake phase (PROXY header, proxy request); 0 means 10s
 	DialTimeout       time.Duration // upstream dial; 0 means 10s
-	IdleTimeout       time.Duration // 0 means DefaultIdleTimeout (5m); negative means none
+	IdleTimeout       time.Duration // 0 means DefaultIdleTimeout (5m); negative means none, and TCP keepalive (15 s) then finds dead peers instead
 	FinTimeout        time.Duration // 0 means DefaultFinTimeout (30s); negative means none
 	DownTime          time.Duration // a destination whose dial failed is skipped this long; 0 means 10s
 
