@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,6 +122,27 @@ func TestInfoJSON(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(related, " "), "ftp-data") {
 		t.Errorf("ftp related = %v, want ftp-data", related)
+	}
+}
+
+// TestInfoList: a comma-separated QUERY is one query per item, as -p
+// takes ports; an empty item is a usage error naming the QUERY.
+func TestInfoList(t *testing.T) {
+	code, out, stderr := run(t, "info", "--json", "22,53/udp,https")
+	var got []render.PortInfoV1
+	if err := json.Unmarshal([]byte(out), &got); code != ExitOK || err != nil {
+		t.Fatalf("exit %d, %v: %s", code, err, stderr)
+	}
+	var queries []string
+	for _, g := range got {
+		queries = append(queries, fmt.Sprintf("%s=%d", g.Query, g.Port))
+	}
+	if want := []string{"22=22", "53/udp=53", "https=443"}; !slices.Equal(queries, want) {
+		t.Errorf("queries %v, want %v", queries, want)
+	}
+	code, _, stderr = run(t, "info", "22,,80")
+	if code != ExitUsage || !strings.Contains(stderr, `"22,,80"`) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("22,,80: exit %d, stderr %q", code, stderr)
 	}
 }
 

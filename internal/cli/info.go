@@ -30,7 +30,7 @@ machine, whether it is in this machine's ephemeral range, unauthorized use
 reported to IANA, and the ports that belong with it.
 
 QUERY is a port (80, 80/udp), a range (8000-8010), a service name (https,
-mysql), a host:port, or a URL (https://example.com:2222/x: the port the
+mysql), a comma-separated list of those (22,80,https), a host:port, or a URL (https://example.com:2222/x: the port the
 client will use, and why). With --search, QUERY is text to find in service
 names and descriptions.`,
 		Example: `  ports info 443
@@ -137,12 +137,23 @@ func runInfo(ctx context.Context, w io.Writer, format render.Format, args []stri
 	reg := registry.Default()
 	host, hostErr := hostports.Read()
 	var queries []infoQuery
-	for _, raw := range args {
-		q, err := resolveQuery(reg, raw)
-		if err != nil {
-			return err
+	for _, arg := range args {
+		// A comma-separated list, as -p takes it (22,80,https); a URL
+		// keeps its commas.
+		items := []string{arg}
+		if strings.Contains(arg, ",") && !strings.Contains(arg, "://") {
+			items = strings.Split(arg, ",")
 		}
-		queries = append(queries, q)
+		for _, raw := range items {
+			if len(items) > 1 && strings.TrimSpace(raw) == "" {
+				return usagef("empty item in QUERY %q: want a port, range or service name between the commas", arg)
+			}
+			q, err := resolveQuery(reg, raw)
+			if err != nil {
+				return err
+			}
+			queries = append(queries, q)
+		}
 	}
 	listening := listenersFor(ctx, queries)
 	out := render.NewStream(w, format, writeInfoTable)
