@@ -381,6 +381,9 @@ func parsePortArg(arg string) (*portFilter, ports.Proto, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	if rs := f.ranges(); len(rs) == 1 && rs[0] == (ports.Range{}) {
+		return nil, 0, usagef("port 0 is never listened on: binding port 0 asks the kernel for a free port")
+	}
 	f.raw = arg
 	return f, proto, nil
 }

@@ -655,6 +655,8 @@ func TestSocketErrors(t *testing.T) {
 		{[]string{"who", "80", "81"}, ExitUsage, `"81"`},
 		{[]string{"who", "70000"}, ExitUsage, `"70000"`},
 		{[]string{"who", "80/sctp"}, ExitUsage, `"sctp"`},
+		{[]string{"who", "0"}, ExitUsage, "port 0 is never listened on"},
+		{[]string{"kill", "0/tcp"}, ExitUsage, "port 0 is never listened on"},
 		{[]string{"who", "no-such-service-xyz"}, ExitUsage, `"no-such-service-xyz"`},
 		{[]string{"who", "--netns", "/nonexistent", "80"}, ExitFailure, `"/nonexistent"`},
 		{[]string{"kill", "--signal", "BOGUS", "80"}, ExitUsage, `"BOGUS"`},
