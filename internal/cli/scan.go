@@ -53,7 +53,7 @@ func newScanCmd() *cobra.Command {
 	var o scanOpts
 	cmd := &cobra.Command{
 		Use:   "scan [flags] TARGET...",
-		Short: "Find the open ports of hosts (TCP SYN or connect scan)",
+		Short: "Find the open ports of hosts (TCP SYN, TCP connect or UDP scan)",
 		Long: `Scan hosts for open TCP ports.
 
 -sS, the SYN scan, sends SYNs from raw sockets, as nmap -sS does: open for
