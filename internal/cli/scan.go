@@ -296,46 +296,6 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	return nil
 }
 
-// scanPorts returns the TCP ports to scan.
-func scanPorts(o *scanOpts, topSet bool) (ports.Set, error) {
-	var set ports.Set
-	switch {
-	case o.portArg != "" && topSet:
-		return set, usagef("-p and --top conflict: give one")
-	case o.portArg != "":
-		s, err := ports.ParseSet(o.portArg, registry.Default())
-		if err != nil {
-			return set, usagef("-p: %v", err)
-		}
-		for _, r := range s.Ranges(ports.ProtoTCP) {
-			set.Add(ports.ProtoTCP, r)
-		}
-		if set.IsEmpty() {
-			return set, usagef("-p %q holds no TCP port", o.portArg)
-		}
-	case topSet:
-		if o.top < 1 {
-			return set, usagef("--top %d: want 1 or more", o.top)
-		}
-		for _, pt := range scan.TopPorts(ports.ProtoTCP, o.top) {
-			set.Add(ports.ProtoTCP, ports.Range{First: pt, Last: pt})
-		}
-	default:
-		set = scan.DefaultPorts(ports.ProtoTCP)
-	}
-	if o.excludePorts != "" {
-		ex, err := ports.ParseSet(o.excludePorts, registry.Default())
-		if err != nil {
-			return set, usagef("--exclude-ports: %v", err)
-		}
-		set.Remove(ex)
-		if set.Len(ports.ProtoTCP) == 0 {
-			return set, usagef("--exclude-ports %q leaves no port to scan", o.excludePorts)
-		}
-	}
-	return set, nil
-}
-
 // scanReadList reads a file of target specs.
 func scanReadList(name, flag string) ([]string, error) {
 	f, err := os.Open(name)

@@ -28,16 +28,16 @@ type scanExt struct {
 	idWait   time.Duration // -sV: Identify's timeout; 0: its default
 }
 
-// scanPortSet returns the ports to scan: TCP ports as scanPorts does
-// without -sU; with -sU, UDP ports (and TCP ones with -sT or -sS too).
-// A -p without T: or U: prefixes applies to every protocol scanned.
+// scanPortSet returns the ports to scan: TCP ports without -sU; with
+// -sU, UDP ports (and TCP ones with -sT or -sS too). A -p without T: or
+// U: prefixes applies to every protocol scanned.
 func scanPortSet(o *scanOpts, topSet bool) (ports.Set, error) {
-	if !o.sU {
-		return scanPorts(o, topSet)
-	}
-	protos := []ports.Proto{ports.ProtoUDP}
-	if o.sT || o.sS {
+	protos := []ports.Proto{ports.ProtoTCP}
+	switch {
+	case o.sU && (o.sT || o.sS):
 		protos = []ports.Proto{ports.ProtoTCP, ports.ProtoUDP}
+	case o.sU:
+		protos = []ports.Proto{ports.ProtoUDP}
 	}
 	var set ports.Set
 	names := func() string {
