@@ -99,6 +99,25 @@ func newServer(t *testing.T) (*mapper.Server, *recorder, *syncBuf) {
 	return s, rec, logs
 }
 
+// newEchoServer starts a loopback echo server and a Server running rule
+// r to it: r.To is the echo server, an empty r.Listen is testListen. It
+// returns the server, its recorder and log, and the echo server's
+// address.
+func newEchoServer(t *testing.T, r mapper.Rule) (*mapper.Server, *recorder, *syncBuf, string) {
+	t.Helper()
+	l, up := porttest.ListenTCP(t)
+	serveEcho(l)
+	s, rec, logs := newServer(t)
+	r.To = []string{up.String()}
+	if r.Listen == "" {
+		r.Listen = testListen
+	}
+	if err := s.Apply([]mapper.Rule{r}); err != nil {
+		t.Fatal(err)
+	}
+	return s, rec, logs, up.String()
+}
+
 // serveEcho echoes every connection of l, half-closing after EOF.
 func serveEcho(l *net.TCPListener) {
 	porttest.Serve(l, func(c net.Conn) {
@@ -108,12 +127,7 @@ func serveEcho(l *net.TCPListener) {
 }
 
 func TestTCPMappingEchoAndHalfClose(t *testing.T) {
-	l, up := porttest.ListenTCP(t)
-	serveEcho(l)
-	s, rec, logs := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "echo", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}}}); err != nil {
-		t.Fatal(err)
-	}
+	s, rec, logs, _ := newEchoServer(t, mapper.Rule{Name: "echo", Type: mapper.TCP})
 	addr := s.Addrs("echo")[0]
 	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(addr))
 	if err != nil {
@@ -228,12 +242,7 @@ func TestSourceNotAllowedRefused(t *testing.T) {
 }
 
 func TestPerSourceLimit(t *testing.T) {
-	l, up := porttest.ListenTCP(t)
-	serveEcho(l)
-	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "lim", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, MaxConnsPerSource: 1}}); err != nil {
-		t.Fatal(err)
-	}
+	s, rec, _, _ := newEchoServer(t, mapper.Rule{Name: "lim", Type: mapper.TCP, MaxConnsPerSource: 1})
 	addr := s.Addrs("lim")[0].String()
 	c1, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -255,12 +264,7 @@ func TestPerSourceLimit(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	l, up := porttest.ListenTCP(t)
-	serveEcho(l)
-	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "idle", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, IdleTimeout: 200 * time.Millisecond}}); err != nil {
-		t.Fatal(err)
-	}
+	s, rec, _, _ := newEchoServer(t, mapper.Rule{Name: "idle", Type: mapper.TCP, IdleTimeout: 200 * time.Millisecond})
 	c, err := net.Dial("tcp", s.Addrs("idle")[0].String())
 	if err != nil {
 		t.Fatal(err)
@@ -385,13 +389,8 @@ func TestProxyProtocolChain(t *testing.T) {
 		})
 	}
 	t.Run("untrusted", func(t *testing.T) {
-		l, up := porttest.ListenTCP(t)
-		serveEcho(l)
-		s, _, _ := newServer(t)
-		if err := s.Apply([]mapper.Rule{{Name: "b", Type: mapper.TCP, Listen: testListen, To: []string{up.String()},
-			AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}); err != nil {
-			t.Fatal(err)
-		}
+		s, _, _, _ := newEchoServer(t, mapper.Rule{Name: "b", Type: mapper.TCP,
+			AcceptProxyFrom: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 		c, err := net.Dial("tcp", s.Addrs("b")[0].String())
 		if err != nil {
 			t.Fatal(err)
@@ -408,12 +407,7 @@ func TestProxyProtocolChain(t *testing.T) {
 }
 
 func TestMaxConnsRefused(t *testing.T) {
-	l, up := porttest.ListenTCP(t)
-	serveEcho(l)
-	s, rec, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "one", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, MaxConns: 1}}); err != nil {
-		t.Fatal(err)
-	}
+	s, rec, _, _ := newEchoServer(t, mapper.Rule{Name: "one", Type: mapper.TCP, MaxConns: 1})
 	addr := s.Addrs("one")[0].String()
 	c1, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -496,12 +490,7 @@ func TestListenInterfaceName(t *testing.T) {
 	if _, err := net.InterfaceByName("lo"); err != nil {
 		t.Skipf("no interface lo: %v", err)
 	}
-	l, up := porttest.ListenTCP(t)
-	serveEcho(l)
-	s, _, _ := newServer(t)
-	if err := s.Apply([]mapper.Rule{{Name: "lo", Type: mapper.TCP, Listen: "lo:0", To: []string{up.String()}}}); err != nil {
-		t.Fatal(err) // lo's addresses are loopback: no allow-list needed
-	}
+	s, _, _, _ := newEchoServer(t, mapper.Rule{Name: "lo", Type: mapper.TCP, Listen: "lo:0"}) // lo's addresses are loopback: no allow-list needed
 	addrs := s.Addrs("lo")
 	if len(addrs) == 0 {
 		t.Fatal("no listening address")

@@ -192,12 +192,7 @@ func TestKeepAliveOnlyWithoutIdleTimeout(t *testing.T) {
 		want bool
 	}{{"idle-timeout", 0, false}, {"no-idle-timeout", -1, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, up := porttest.ListenTCP(t)
-			serveEcho(l)
-			s, _, _ := newServer(t)
-			if err := s.Apply([]mapper.Rule{{Name: tc.name, Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, IdleTimeout: tc.idle}}); err != nil {
-				t.Fatal(err)
-			}
+			s, _, _, up := newEchoServer(t, mapper.Rule{Name: tc.name, Type: mapper.TCP, IdleTimeout: tc.idle})
 			mp := s.Addrs(tc.name)[0]
 			c, err := net.Dial("tcp", mp.String())
 			if err != nil {
@@ -212,7 +207,7 @@ func TestKeepAliveOnlyWithoutIdleTimeout(t *testing.T) {
 			}
 			// The mapping's accepted socket has the listener's port; its
 			// upstream socket has the echo server's port as peer.
-			for _, filter := range [][]string{{"src", mp.String()}, {"dst", up.String()}} {
+			for _, filter := range [][]string{{"src", mp.String()}, {"dst", up}} {
 				out, err := exec.Command(ss, append([]string{"-Htno", "state", "established"}, filter...)...).CombinedOutput()
 				if err != nil {
 					t.Fatalf("ss: %v: %s", err, out)
