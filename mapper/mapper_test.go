@@ -241,26 +241,39 @@ func TestSourceNotAllowedRefused(t *testing.T) {
 	}
 }
 
-func TestPerSourceLimit(t *testing.T) {
-	s, rec, _, _ := newEchoServer(t, mapper.Rule{Name: "lim", Type: mapper.TCP, MaxConnsPerSource: 1})
-	addr := s.Addrs("lim")[0].String()
-	c1, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+// TestConnectionLimits: with one connection relayed, a second one over
+// the rule's limit (per source, or in all) is closed unserved and counted
+// as a refusal with the limit's reason.
+func TestConnectionLimits(t *testing.T) {
+	for _, tc := range []struct {
+		rule   mapper.Rule
+		reason string
+	}{
+		{mapper.Rule{Name: "lim", Type: mapper.TCP, MaxConnsPerSource: 1}, mapper.RefuseMaxPerSource},
+		{mapper.Rule{Name: "one", Type: mapper.TCP, MaxConns: 1}, mapper.RefuseMaxConns},
+	} {
+		t.Run(tc.reason, func(t *testing.T) {
+			s, rec, _, _ := newEchoServer(t, tc.rule)
+			addr := s.Addrs(tc.rule.Name)[0].String()
+			c1, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c1.Close()
+			c1.Write([]byte("1"))
+			io.ReadFull(c1, make([]byte, 1)) // c1 is relayed now
+			c2, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c2.Read(make([]byte, 1)); err == nil {
+				t.Fatal("a second connection was served over the limit")
+			}
+			rec.waitRefused(t, tc.rule.Name+"/"+tc.reason)
+		})
 	}
-	defer c1.Close()
-	c1.Write([]byte("1"))
-	io.ReadFull(c1, make([]byte, 1)) // c1 is relayed now
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c2.Read(make([]byte, 1)); err == nil {
-		t.Fatal("second connection from the same source was served")
-	}
-	rec.waitRefused(t, "lim/"+mapper.RefuseMaxPerSource)
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -404,28 +417,6 @@ func TestProxyProtocolChain(t *testing.T) {
 			t.Fatalf("an untrusted peer's header was not passed on as data: %q, %v", got, err)
 		}
 	})
-}
-
-func TestMaxConnsRefused(t *testing.T) {
-	s, rec, _, _ := newEchoServer(t, mapper.Rule{Name: "one", Type: mapper.TCP, MaxConns: 1})
-	addr := s.Addrs("one")[0].String()
-	c1, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c1.Close()
-	c1.Write([]byte("1"))
-	io.ReadFull(c1, make([]byte, 1))
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c2.Read(make([]byte, 1)); err == nil {
-		t.Fatal("a second connection was served over max_conns 1")
-	}
-	rec.waitRefused(t, "one/"+mapper.RefuseMaxConns)
 }
 
 // TestDownDestinationComesBack: a destination marked down by a failed
