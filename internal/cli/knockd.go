@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	ossignal "os/signal"
@@ -231,35 +230,10 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		}
 		return err
 	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var lc net.ListenConfig
-	errc := make(chan error, len(addrs))
-	n := 0
-	for _, a := range addrs {
-		network := "udp4"
-		if a.Addr().Is6() {
-			network = "udp6"
-		}
-		c, err := lc.ListenPacket(ctx, network, a.String())
-		if err != nil {
-			cancel()
-			for range n {
-				<-errc
-			}
-			return err
-		}
-		n++
-		go func() { errc <- srv.Serve(ctx, c) }()
+	err = srv.ListenAndServe(ctx, addrs, func(a netip.AddrPort) {
 		log.Info(fmt.Sprintf("receiving SPA packets on udp %s", a))
-	}
-	err = <-errc
-	cancel()
-	for range n - 1 {
-		<-errc
-	}
-	if parent.Err() != nil {
+	})
+	if ctx.Err() != nil {
 		log.Info("shutting down")
 		return nil
 	}

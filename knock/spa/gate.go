@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/portkit/ports/knock"
 )
 
@@ -124,30 +122,9 @@ func (g *Gate) Run(ctx context.Context) error {
 		addrs = []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), DefaultPort),
 			netip.AddrPortFrom(netip.IPv6Unspecified(), DefaultPort)}
 	}
-	var lc net.ListenConfig
-	var conns []net.PacketConn
-	for _, a := range addrs {
-		network := "udp4"
-		if a.Addr().Is6() {
-			network = "udp6"
-		}
-		c, err := lc.ListenPacket(ctx, network, a.String())
-		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return fmt.Errorf("spa: gate: %w", err)
-		}
-		conns = append(conns, c)
-	}
-	// Serve always returns an error; the first one ends the others.
-	eg, gctx := errgroup.WithContext(ctx)
-	for _, c := range conns {
-		eg.Go(func() error { return g.srv.Serve(gctx, c) })
-	}
-	err := eg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
+	err := g.srv.ListenAndServe(ctx, addrs, nil)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("spa: gate: %w", err)
 	}
 	return err
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/portkit/ports/knock"
 )
 
@@ -273,6 +275,44 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		}
 		s.Handle(buf[:n], ap)
 	}
+}
+
+// ListenAndServe opens a UDP socket on each of addrs and serves them all
+// (see Serve) until ctx ends, when it returns ctx.Err(), or a socket
+// fails, whose error it returns after ending the others. listening, if
+// not nil, is called with each address once its socket is open. A socket
+// that cannot be opened is returned as is, with those already open
+// closed.
+func (s *Server) ListenAndServe(ctx context.Context, addrs []netip.AddrPort, listening func(netip.AddrPort)) error {
+	var lc net.ListenConfig
+	var conns []net.PacketConn
+	for _, a := range addrs {
+		network := "udp4"
+		if a.Addr().Is6() {
+			network = "udp6"
+		}
+		c, err := lc.ListenPacket(ctx, network, a.String())
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return err
+		}
+		conns = append(conns, c)
+		if listening != nil {
+			listening(a)
+		}
+	}
+	// Serve always returns an error; the first one ends the others.
+	eg, gctx := errgroup.WithContext(ctx)
+	for _, c := range conns {
+		eg.Go(func() error { return s.Serve(gctx, c) })
+	}
+	err := eg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // Close runs the pending close commands at once and waits for them.
