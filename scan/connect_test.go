@@ -319,15 +319,21 @@ func TestConnectRate(t *testing.T) {
 	}
 }
 
-// pairScan listens on about 20 random ports of 1-2000 on each address of
-// p.B, scans 1-2000 of both from p.A, and returns the listeners' ports
-// and the results.
+// pairSetup listens on 20 random ports of 1-2000 on each address of
+// p.B and returns them.
 func pairSetup(t *testing.T, p *porttest.Pair) map[netip.AddrPort]bool {
+	t.Helper()
+	return listenB(t, p, 20, 1, 2000)
+}
+
+// listenB listens on n random ports of first..last on each address of B
+// and returns them.
+func listenB(t *testing.T, p *porttest.Pair, n, first, last int) map[netip.AddrPort]bool {
 	t.Helper()
 	open := make(map[netip.AddrPort]bool)
 	for _, addr := range []netip.Addr{p.B.Addr4, p.B.Addr6} {
-		for len(open)%20 != 0 || !hasAddr(open, addr) {
-			ap := netip.AddrPortFrom(addr, uint16(1+rand.IntN(2000)))
+		for k := 0; k < n; {
+			ap := netip.AddrPortFrom(addr, uint16(first+rand.IntN(last-first+1)))
 			if open[ap] {
 				continue
 			}
@@ -337,18 +343,10 @@ func pairSetup(t *testing.T, p *porttest.Pair) map[netip.AddrPort]bool {
 			}
 			t.Cleanup(func() { l.Close() })
 			open[ap] = true
+			k++
 		}
 	}
 	return open
-}
-
-func hasAddr(m map[netip.AddrPort]bool, a netip.Addr) bool {
-	for ap := range m {
-		if ap.Addr() == a {
-			return true
-		}
-	}
-	return false
 }
 
 // pairConfig returns a config scanning 1-2000 from inside p.A.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"strings"
@@ -31,29 +30,6 @@ func synPair(t *testing.T, cfg *porttest.PairConfig) *porttest.Pair {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// listenB listens on n random ports of first..last on each address of B
-// and returns them.
-func listenB(t *testing.T, p *porttest.Pair, n, first, last int) map[netip.AddrPort]bool {
-	t.Helper()
-	open := make(map[netip.AddrPort]bool)
-	for _, addr := range []netip.Addr{p.B.Addr4, p.B.Addr6} {
-		for k := 0; k < n; {
-			ap := netip.AddrPortFrom(addr, uint16(first+rand.IntN(last-first+1)))
-			if open[ap] {
-				continue
-			}
-			l, err := p.B.Listen("tcp", ap.String())
-			if err != nil {
-				t.Fatalf("listen in B: %v", err)
-			}
-			t.Cleanup(func() { l.Close() })
-			open[ap] = true
-			k++
-		}
-	}
-	return open
 }
 
 // synScanPair scans both addresses of B from A, failing on any error.
