@@ -26,6 +26,21 @@ func greeter(t *testing.T) string {
 	return porttest.ServeTCP(t, func(c net.Conn) { c.Write([]byte("hello")) }).String()
 }
 
+// fetchAfterGrant fetches from listen as 127.0.0.1 until the mapping
+// answers, for about a second: the gate takes a grant on a goroutine of
+// its own (the last knock, the SPA packet), after the sender returns.
+func fetchAfterGrant(t *testing.T, listen string) string {
+	t.Helper()
+	var got string
+	for range 100 {
+		if got = fetch(t, "127.0.0.1", listen); got != "" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return got
+}
+
 // fetch connects to addr from src and returns what the mapping passed
 // on: "hello" when the gate let src in, "" when it closed the
 // connection without a word.
@@ -97,13 +112,7 @@ knock_window = "2s"
 	if err := knock.Send(t.Context(), "127.0.0.1", s, &knock.SendConfig{Connect: true, Delay: 50 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	var got string
-	for range 100 { // the last knock is read by the gate's own goroutine
-		if got = fetch(t, "127.0.0.1", listen); got != "" {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	got := fetchAfterGrant(t, listen)
 	if got != "hello" {
 		t.Fatalf("after the knock: got %q, want hello", got)
 	}
@@ -176,13 +185,7 @@ spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "
 		t.Fatalf("after bad SPA packets: got %q, want the connection closed", got)
 	}
 	send(keys, fmt.Sprintf("127.0.0.1,tcp/%d", p[0]))
-	var got string
-	for range 100 {
-		if got = fetch(t, "127.0.0.1", listen); got != "" {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	got := fetchAfterGrant(t, listen)
 	if got != "hello" {
 		t.Fatalf("after the SPA packet: got %q, want hello", got)
 	}
