@@ -52,6 +52,15 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"free", "--range", "5-1"}, ExitUsage, `"5-1"`},
 		{[]string{"free", "--bind", "nonsense"}, ExitUsage, `"nonsense"`},
 		{[]string{"free", "-n", "x"}, ExitUsage, `"x"`},
+		// Empty and out-of-range values are usage errors naming the flag,
+		// not "no filter" or the defaults (issue 13, item 8).
+		{[]string{"scan", "-p", "", "127.0.0.1"}, ExitUsage, "-p/--ports: empty value"},
+		{[]string{"ls", "--port", ""}, ExitUsage, "--port: empty value"},
+		{[]string{"info", "--search", ""}, ExitUsage, "--search: empty QUERY"},
+		{[]string{"flows", "--idle", "-1s", "x.pcap"}, ExitUsage, "--idle -1s: want a duration of 0 or more"},
+		{[]string{"scan", "--top", "99999", "127.0.0.1"}, ExitUsage, "--top 99999: the tcp list holds"},
+		{[]string{"capture", "-i", "lo", "-s", "-5"}, ExitUsage, "-s -5: want a snapshot length"},
+		{[]string{"kill", "--signal", "0", "1"}, ExitUsage, "signal number from 1 to 127"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -182,6 +191,19 @@ func TestInfoTable(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestInfoRelatedNamesTheAdjacentPort: http-rpc-epmap (593) is related to
+// http-alt through http-alt's port 591, not the 8080 asked about, and the
+// line says so (issue 13, item 18).
+func TestInfoRelatedNamesTheAdjacentPort(t *testing.T) {
+	code, out, _ := run(t, "info", "8080")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "http-rpc-epmap 593 (next to http-alt 591)") || strings.Contains(out, "adjacent port") {
+		t.Errorf("related services do not name the port they are next to:\n%s", out)
 	}
 }
 

@@ -461,6 +461,11 @@ func joinPorts(ps []uint16) string {
 // runSearch lists the records whose names or descriptions contain each
 // query.
 func runSearch(w io.Writer, format render.Format, args []string) error {
+	for _, q := range args {
+		if strings.TrimSpace(q) == "" {
+			return usagef("--search: empty QUERY (it would match every service)")
+		}
+	}
 	reg := registry.Default()
 	out := render.NewStream(w, format, func(tw io.Writer, s render.ServiceV1) error {
 		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Port, orDash(s.Protocol), s.Name, oneLine(s.Description))

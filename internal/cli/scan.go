@@ -133,6 +133,9 @@ A scan that completes exits 0, open ports or not.`,
 			if h, _ := fs.GetBool("help"); h {
 				return cmd.Help()
 			}
+			if err := checkFlagValues(cmd); err != nil {
+				return err
+			}
 			return runScan(cmd, &o, raw, fs.Args())
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -66,6 +67,12 @@ func scanPortSet(o *scanOpts, topSet bool) (ports.Set, error) {
 	case topSet:
 		if o.top < 1 {
 			return set, usagef("--top %d: want 1 or more", o.top)
+		}
+		for _, proto := range protos {
+			// Capping silently would scan fewer ports than asked for.
+			if n := len(scan.TopPorts(proto, math.MaxInt32)); o.top > n {
+				return set, usagef("--top %d: the %s list holds %d ports", o.top, proto, n)
+			}
 		}
 		for _, proto := range protos {
 			for _, pt := range scan.TopPorts(proto, o.top) {
