@@ -167,7 +167,7 @@ func wrapRunE(c *cobra.Command) {
 }
 
 // checkFlagValues refuses, for every command, a flag given an empty
-// value (`-p ”` would otherwise mean "no filter" or "the defaults") or
+// value (an empty -p would otherwise mean "no filter" or "the defaults") or
 // a negative duration: neither is ever meant, and taking them silently
 // does something the user did not ask for.
 func checkFlagValues(cmd *cobra.Command) error {
