@@ -379,3 +379,42 @@ func TestNoDuplicateFlags(t *testing.T) {
 	}
 	walk(newRoot(nil, nil), map[string]string{})
 }
+
+// TestJSONVocabulary: numbers are numbers, a wildcard is named, and a
+// checksum's status uses the words of the -v view (issue 13, item 18;
+// docs/JSON.md).
+func TestJSONVocabulary(t *testing.T) {
+	code, out, stderr := run(t, "info", "--json", "11212")
+	if code != ExitOK {
+		t.Fatalf("info: exit %d: %s", code, stderr)
+	}
+	var infos []struct {
+		Services []struct {
+			Port     *float64 `json:"port"`
+			PortLast *float64 `json:"port_last"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos) != 1 || len(infos[0].Services) == 0 {
+		t.Fatalf("info --json 11212: %v:\n%s", err, out)
+	}
+	if s := infos[0].Services[0]; s.Port == nil || *s.Port != 11212 || s.PortLast == nil || *s.PortLast != 11234 {
+		t.Errorf("services[0] of 11212: want port 11212, port_last 11234 as numbers:\n%s", out)
+	}
+
+	code, out, stderr = run(t, "free", "--format", "jsonl")
+	if code != ExitOK {
+		t.Fatalf("free: exit %d: %s", code, stderr)
+	}
+	var f render.FreePortV1
+	if err := json.Unmarshal([]byte(out), &f); err != nil || f.Addr != "*" {
+		t.Errorf("free without --bind: addr %q (%v), want \"*\"", f.Addr, err)
+	}
+
+	code, out, stderr = run(t, "decode", "--format", "jsonl", "-c", "1", "../../testdata/pcaps/tcpdump_dns_udp.pcap")
+	if code != ExitOK {
+		t.Fatalf("decode: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, `"status":"correct"`) || strings.Contains(out, `"good"`) {
+		t.Errorf("decode JSON checksum status is not tcpdump's word:\n%s", out)
+	}
+}

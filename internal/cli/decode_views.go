@@ -173,8 +173,19 @@ func (d *decoder) explainLines(p *wire.Packet) []string {
 	}
 }
 
+// checksumV1 uses the words of the -v view, which are tcpdump's, so that
+// JSON and text say one thing: correct, incorrect, none or unverified.
 func checksumV1(c wire.Checksum) render.ChecksumV1 {
-	return render.ChecksumV1{Value: c.Value, Status: c.Status.String(), Expected: c.Expected}
+	status := "unverified"
+	switch c.Status {
+	case wire.ChecksumGood:
+		status = "correct"
+	case wire.ChecksumBad:
+		status = "incorrect"
+	case wire.ChecksumNone:
+		status = "none"
+	}
+	return render.ChecksumV1{Value: c.Value, Status: status, Expected: c.Expected}
 }
 
 // packetV1 is the JSON view of the decoded packet.
