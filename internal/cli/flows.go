@@ -100,6 +100,11 @@ table is printed at the end.`,
 					if iface != "" && (errors.Is(err, context.Canceled) || errors.Is(err, net.ErrClosed)) {
 						break // Ctrl-C ends a live capture
 					}
+					// A capture cut short (killed mid-write) still shows
+					// the flows seen so far, then the error, as decode does.
+					if ferr := fl.finish(); ferr != nil {
+						return ferr
+					}
 					return err
 				}
 				dec.Decode(&p, fr.Link, fr.Data, fr.OrigLen)
