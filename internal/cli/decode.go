@@ -58,7 +58,7 @@ ephemeral port and which the server's, and that replies swap them.`,
 				return err
 			}
 			defer done()
-			frames, err := fileFrames(cmd.Context(), r, filterArgs(args[1:]))
+			frames, err := fileFrames(cmd.Context(), args[0], r, filterArgs(args[1:]))
 			if err != nil {
 				return err
 			}

@@ -137,16 +137,24 @@ func TestDecodeJSONAndFlows(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	empty := filepath.Join(t.TempDir(), "not.pcap")
-	os.WriteFile(empty, []byte("hello, this is not a capture"), 0o644)
+	dir := t.TempDir()
+	notPcap := filepath.Join(dir, "not.pcap")
+	os.WriteFile(notPcap, []byte("hello, this is not a capture"), 0o644)
+	empty := filepath.Join(dir, "empty.pcap")
+	os.WriteFile(empty, nil, 0o644)
+	cut := cutCapture(t, "tcpdump_dns_tcp.pcap", 30)
 	tests := []struct {
 		args []string
 		code int
 		want string
 	}{
 		{[]string{"decode"}, ExitUsage, "missing FILE"},
-		{[]string{"decode", "/nonexistent.pcap"}, ExitFailure, "/nonexistent.pcap"},
-		{[]string{"decode", empty}, ExitFailure, "pcapfile"},
+		{[]string{"decode", "/nonexistent.pcap"}, ExitFailure, "/nonexistent.pcap: no such file or directory"},
+		{[]string{"decode", dir}, ExitFailure, dir + ": is a directory"},
+		{[]string{"decode", notPcap}, ExitFailure, notPcap + ": not a pcap or pcapng capture"},
+		{[]string{"flows", notPcap}, ExitFailure, notPcap + ": not a pcap or pcapng capture"},
+		{[]string{"decode", empty}, ExitFailure, empty + ": empty, not a pcap or pcapng capture"},
+		{[]string{"decode", cut}, ExitFailure, cut + ": cut short at byte 24: truncated packet record header: 6 of 16 bytes"},
 		{[]string{"decode", "../../testdata/pcaps/tcpdump_dns_tcp.pcap", "hots", "1"}, ExitUsage, "'hots'"},
 		{[]string{"flows", "--sort", "size", "../../testdata/pcaps/tcpdump_dns_tcp.pcap"}, ExitUsage, `"size"`},
 	}
@@ -154,6 +162,12 @@ func TestDecodeErrors(t *testing.T) {
 		code, _, stderr := run(t, tt.args...)
 		if code != tt.code || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d naming %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+		// No package names or Go calls in what the user reads.
+		for _, leak := range []string{"pcapfile", "open ", "read ", "EOF"} {
+			if strings.Contains(stderr, leak) {
+				t.Errorf("%v: stderr %q has %q", tt.args, stderr, leak)
+			}
 		}
 	}
 }

@@ -88,7 +88,7 @@ table is printed at the end.`,
 					return err
 				}
 				defer done()
-				if frames, err = fileFrames(cmd.Context(), r, filterArgs(args[1:])); err != nil {
+				if frames, err = fileFrames(cmd.Context(), args[0], r, filterArgs(args[1:])); err != nil {
 					return err
 				}
 			}
