@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/registry"
 	"github.com/portkit/ports/wire"
 )
@@ -76,7 +79,10 @@ ephemeral port and which the server's, and that replies swap them.`,
 					break
 				}
 			}
-			return d.close()
+			if err := d.close(); err != nil {
+				return err
+			}
+			return d.undecoded.err(args[0])
 		},
 	}
 	ff.add(cmd.Flags())
@@ -115,6 +121,39 @@ type decoder struct {
 	n       int
 	zone    *time.Location
 	names   map[uint32]string // (proto<<16 | port) -> service name
+	// undecoded counts the packets of link types the decoder does not
+	// know: the command says so once, at the end.
+	undecoded undecodedLinks
+}
+
+// undecodedLinks counts packets of link types that wire does not decode.
+type undecodedLinks struct {
+	first pcapfile.LinkType
+	n     int
+}
+
+func (u *undecodedLinks) add(err error, link pcapfile.LinkType) {
+	if errors.Is(err, wire.ErrUnsupportedLinkType) {
+		if u.n == 0 {
+			u.first = link
+		}
+		u.n++
+	}
+}
+
+// err says which link type was not decoded, or is nil.
+func (u *undecodedLinks) err(name string) error {
+	if u.n == 0 {
+		return nil
+	}
+	if name == "-" {
+		name = "standard input"
+	}
+	what := "1 packet"
+	if u.n > 1 {
+		what = strconv.Itoa(u.n) + " packets"
+	}
+	return fmt.Errorf("%s: link type %s is not decoded (%s): only time and length are shown", name, u.first, what)
 }
 
 func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decoder {
@@ -144,6 +183,10 @@ func (d *decoder) close() error {
 
 func (d *decoder) frame(fr *frame) error {
 	err := d.p.Decode(fr.Link, fr.Data, fr.OrigLen)
+	d.undecoded.add(err, fr.Link)
+	if errors.Is(err, wire.ErrUnsupportedLinkType) {
+		err = nil // said once, at the end
+	}
 	d.n++
 	st, first := d.track(&d.p)
 	switch d.format {

@@ -186,10 +186,10 @@ func TestDecodeEveryCapture(t *testing.T) {
 	}
 }
 
-// TestDecodeUnsupportedLinkType: a capture of a link type the decoder
-// does not know still prints one line per packet, naming the link type
-// instead of a made-up EtherType.
-func TestDecodeUnsupportedLinkType(t *testing.T) {
+// wlanCapture writes a one-packet capture of a link type the decoder
+// does not know (802.11).
+func wlanCapture(t *testing.T) string {
+	t.Helper()
 	var b bytes.Buffer
 	w := pcapfile.NewWriter(&b, pcapfile.LinkTypeIEEE80211, 0, false)
 	if err := w.WritePacket(0, []byte{1, 2, 3, 4}, 4); err != nil {
@@ -202,9 +202,21 @@ func TestDecodeUnsupportedLinkType(t *testing.T) {
 	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return file
+}
+
+// TestDecodeUnsupportedLinkType: a capture of a link type the decoder
+// does not know still prints one line per packet (time and length,
+// naming the link type instead of a made-up EtherType), then says once
+// that the link type is not decoded (exit 1).
+func TestDecodeUnsupportedLinkType(t *testing.T) {
+	file := wlanCapture(t)
 	code, stdout, stderr := run(t, "decode", file)
-	want := "link-type IEEE802_11, length 4 [malformed: decode: unsupported link type IEEE802_11]\n"
-	if code != ExitOK || !strings.HasSuffix(stdout, want) || strings.Count(stdout, "\n") != 1 {
-		t.Errorf("exit %d, stdout %q, stderr %q; want a line ending %q", code, stdout, stderr, want)
+	want := " link-type IEEE802_11, length 4\n"
+	if code != ExitFailure || !strings.HasSuffix(stdout, want) || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q; want exit 1 and a line ending %q", code, stdout, want)
+	}
+	if msg := file + ": link type IEEE802_11 is not decoded (1 packet)"; !strings.Contains(stderr, msg) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr %q; want one line with %q", stderr, msg)
 	}
 }

@@ -77,3 +77,25 @@ func TestFlowsTruncatedCapturePrintsFlowsSoFar(t *testing.T) {
 		t.Errorf("table: exit %d, stdout %q", code, stdout)
 	}
 }
+
+// TestFlowsUnsupportedLinkTypeSaysSo: flows of a capture whose link type
+// is not decoded says so (exit 1) instead of an empty table and exit 0.
+func TestFlowsUnsupportedLinkTypeSaysSo(t *testing.T) {
+	file := wlanCapture(t)
+	code, _, stderr := run(t, "flows", file)
+	if msg := file + ": link type IEEE802_11 is not decoded"; code != ExitFailure || !strings.Contains(stderr, msg) {
+		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, msg)
+	}
+}
+
+// TestFlowsInterfaceAndFileExcludeEachOther: -i IFACE FILE is a usage
+// error that says so, not a filter error about the file's name.
+func TestFlowsInterfaceAndFileExcludeEachOther(t *testing.T) {
+	file := cutCapture(t, "tcpdump_dns_tcp.pcap", 24)
+	for _, f := range []string{file, "-", "missing.pcapng"} {
+		code, _, stderr := run(t, "flows", "-i", "lo", f)
+		if code != ExitUsage || !strings.Contains(stderr, "-i lo and FILE") || !strings.Contains(stderr, "exclude each other") {
+			t.Errorf("flows -i lo %s: exit %d, stderr %q; want exit 2 saying -i and FILE exclude each other", f, code, stderr)
+		}
+	}
+}
