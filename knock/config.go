@@ -2,6 +2,7 @@ package knock
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/wire"
 )
 
@@ -136,15 +138,24 @@ func ParseFlagMatch(s string) (FlagMatch, error) {
 	return m, nil
 }
 
+// Limits of the files LoadConfig and LoadOneTimeSequence read.
+const (
+	MaxConfigSize           = cfgfile.DefaultLimit // knockd.conf
+	MaxOneTimeSequencesSize = cfgfile.DefaultLimit // a One_Time_Sequences file
+)
+
 // LoadConfig reads and parses a knockd configuration file, then loads
 // the current sequence of each door with One_Time_Sequences.
+//
+// Both kinds of file must be regular files within their size limits
+// (MaxConfigSize, MaxOneTimeSequencesSize); any other is refused with a
+// *cfgfile.Error, which names the path, before anything is parsed.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := cfgfile.Read(path, MaxConfigSize)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	cfg, err := ParseConfig(f, path)
+	cfg, err := ParseConfig(bytes.NewReader(data), path)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +309,7 @@ func checkCommand(s string) error {
 // file (lines that are empty, start with '#' or do not parse are skipped,
 // as knockd does) and the byte offset of its line.
 func LoadOneTimeSequence(path string) (Sequence, int64, error) {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, MaxOneTimeSequencesSize)
 	if err != nil {
 		return nil, 0, err
 	}

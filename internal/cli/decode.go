@@ -2,7 +2,10 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/registry"
 	"github.com/portkit/ports/wire"
 )
@@ -28,8 +32,9 @@ func newDecodeCmd() *cobra.Command {
 		Short: "Print the packets of a capture file, one line each",
 		Long: `Print each packet of a pcap or pcapng file (FILE, or - for standard input)
 as tcpdump -nn does: time, addresses and ports (with the service name of
-the server's port), TCP flags, sequence numbers relative to the first seen
-each way, window and length. A packet the capture cut short ends in
+the server's port), TCP flags, sequence numbers (by tcpdump's rule:
+absolute on a SYN and on the first segment seen of a connection,
+relative to it after), window, options and length. A packet the capture cut short ends in
 [|tcp] (or the layer cut). FILTER is tcpdump's filter language (see
 docs/FILTERS.md).
 
@@ -58,7 +63,7 @@ ephemeral port and which the server's, and that replies swap them.`,
 				return err
 			}
 			defer done()
-			frames, err := fileFrames(cmd.Context(), r, filterArgs(args[1:]))
+			frames, err := fileFrames(cmd.Context(), args[0], r, filterArgs(args[1:]))
 			if err != nil {
 				return err
 			}
@@ -76,7 +81,10 @@ ephemeral port and which the server's, and that replies swap them.`,
 					break
 				}
 			}
-			return d.close()
+			if err := d.close(); err != nil {
+				return err
+			}
+			return d.undecoded.err(args[0])
 		},
 	}
 	ff.add(cmd.Flags())
@@ -95,9 +103,22 @@ type dirKey struct {
 
 // dirState is what the decoder remembers of one direction.
 type dirState struct {
-	base   uint32 // the first sequence number seen (the ISN when the SYN was seen)
-	wscale int8   // window scale from this direction's SYN; -1 unknown
+	wscale int8 // window scale from this direction's SYN; -1 unknown
 }
+
+// seqKey is a connection in tcpdump's tcp_seq_hash: the endpoints in
+// its collating order (the lower port first; for equal ports, the lower
+// address).
+type seqKey struct {
+	src, dst [16]byte
+	ports    uint32 // first port << 16 | second port
+	is4      bool
+}
+
+// seqBase is what tcpdump subtracts from the sequence and ack numbers of
+// a packet sent from the key's first endpoint (seq, ack); the other way
+// round for the reverse direction.
+type seqBase struct{ seq, ack uint32 }
 
 // maxDirs bounds the sequence-number memory; past it, it starts afresh.
 const maxDirs = 1 << 20
@@ -110,17 +131,51 @@ type decoder struct {
 	reg     *registry.Registry
 	p       wire.Packet
 	dirs    map[dirKey]dirState
+	seqs    map[seqKey]seqBase
 	buf     []byte
 	enc     *json.Encoder
 	n       int
 	zone    *time.Location
 	names   map[uint32]string // (proto<<16 | port) -> service name
+	// undecoded counts the packets of link types the decoder does not
+	// know: the command says so once, at the end.
+	undecoded undecodedLinks
+}
+
+// undecodedLinks counts packets of link types that wire does not decode.
+type undecodedLinks struct {
+	first pcapfile.LinkType
+	n     int
+}
+
+func (u *undecodedLinks) add(err error, link pcapfile.LinkType) {
+	if errors.Is(err, wire.ErrUnsupportedLinkType) {
+		if u.n == 0 {
+			u.first = link
+		}
+		u.n++
+	}
+}
+
+// err says which link type was not decoded, or is nil.
+func (u *undecodedLinks) err(name string) error {
+	if u.n == 0 {
+		return nil
+	}
+	if name == "-" {
+		name = "standard input"
+	}
+	what := "1 packet"
+	if u.n > 1 {
+		what = strconv.Itoa(u.n) + " packets"
+	}
+	return fmt.Errorf("%s: link type %s is not decoded (%s): only time and length are shown", name, u.first, what)
 }
 
 func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decoder {
 	d := &decoder{
 		w: bufio.NewWriterSize(w, 256<<10), format: format, verbose: verbose, explain: explain,
-		reg: registry.Default(), dirs: map[dirKey]dirState{}, zone: time.Local, names: map[uint32]string{},
+		reg: registry.Default(), dirs: map[dirKey]dirState{}, seqs: map[seqKey]seqBase{}, zone: time.Local, names: map[uint32]string{},
 	}
 	if format != render.Table {
 		d.enc = json.NewEncoder(d.w)
@@ -144,6 +199,10 @@ func (d *decoder) close() error {
 
 func (d *decoder) frame(fr *frame) error {
 	err := d.p.Decode(fr.Link, fr.Data, fr.OrigLen)
+	d.undecoded.add(err, fr.Link)
+	if errors.Is(err, wire.ErrUnsupportedLinkType) {
+		err = nil // said once, at the end
+	}
 	d.n++
 	st, first := d.track(&d.p)
 	switch d.format {
@@ -169,17 +228,23 @@ func (d *decoder) frame(fr *frame) error {
 	return d.enc.Encode(v)
 }
 
-// seqView is the relative view of a TCP segment.
+// seqView is how a TCP segment's sequence numbers are shown: as tcpdump
+// does, relative to the first ACK-bearing segment of the connection (or
+// its SYN) once one was seen, absolute on that segment itself, on a SYN
+// and on any segment without ACK.
 type seqView struct {
-	ok             bool
-	relSeq, relAck uint32
-	ackOK          bool
-	wscale         int8
+	ok       bool
+	seq, ack uint32 // as shown
+	relative bool   // seq and ack are relative to the connection's base
+	// rev and the base are what tcpdump subtracts from SACK blocks.
+	rev          bool
+	thSeq, thAck uint32
+	wscale       int8
 }
 
-// track remembers the first sequence number and window scale of each
-// direction, and reports whether this packet opened a connection the
-// decoder had not seen.
+// track follows tcpdump's rule for sequence numbers (its tcp_seq_hash),
+// remembers the window scale of each direction, and reports whether this
+// packet opened a connection the decoder had not seen.
 func (d *decoder) track(p *wire.Packet) (seqView, bool) {
 	src, dst, ok := p.Endpoints()
 	if !ok {
@@ -207,21 +272,54 @@ func (d *decoder) track(p *wire.Packet) (seqView, bool) {
 		if len(d.dirs) >= maxDirs {
 			clear(d.dirs)
 		}
-		st = dirState{base: t.Seq, wscale: -1}
+		st = dirState{wscale: -1}
 		if syn && t.Options.HasWScale {
 			st.wscale = int8(min(t.Options.WScale, 14))
 		}
 		d.dirs[k] = st
 	}
-	v := seqView{ok: true, relSeq: t.Seq - st.base, wscale: -1}
-	if rseen && t.Flags.Has(wire.TCPAck) {
-		v.relAck, v.ackOK = t.Ack-rst.base, true
+	v := seqView{ok: true, seq: t.Seq, ack: t.Ack, wscale: -1}
+	if t.Flags.Has(wire.TCPAck) {
+		d.relate(&v, k, src.Addr().Is4(), syn)
 	}
 	// RFC 7323: the scale applies only when both SYNs carried it.
 	if st.wscale >= 0 && rseen && rst.wscale >= 0 && !syn {
 		v.wscale = st.wscale
 	}
 	return v, first
+}
+
+// relate applies tcpdump's tcp_seq_hash to an ACK-bearing segment: the
+// first one seen of a connection, or a SYN-ACK, sets the connection's
+// base and is shown absolute; later ones are shown relative to it.
+func (d *decoder) relate(v *seqView, k dirKey, is4, syn bool) {
+	rev := k.sport > k.dport || k.sport == k.dport && bytes.Compare(k.src[:], k.dst[:]) > 0
+	sk := seqKey{src: k.src, dst: k.dst, ports: uint32(k.sport)<<16 | uint32(k.dport), is4: is4}
+	if rev {
+		sk = seqKey{src: k.dst, dst: k.src, ports: uint32(k.dport)<<16 | uint32(k.sport), is4: is4}
+	}
+	th, found := d.seqs[sk]
+	if !found || syn {
+		if rev {
+			th = seqBase{seq: v.ack - 1, ack: v.seq}
+		} else {
+			th = seqBase{seq: v.seq, ack: v.ack - 1}
+		}
+		if !found && len(d.seqs) >= maxDirs {
+			clear(d.seqs)
+		}
+		d.seqs[sk] = th
+	} else {
+		v.relative = true
+		if rev {
+			v.seq -= th.ack
+			v.ack -= th.seq
+		} else {
+			v.seq -= th.seq
+			v.ack -= th.ack
+		}
+	}
+	v.rev, v.thSeq, v.thAck = rev, th.seq, th.ack
 }
 
 // service returns the registered name of the server side's port of p
@@ -307,26 +405,17 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = appendHostPort(b, p.IP.Dst, t.DstPort, nameIf(t.DstPort == server && t.SrcPort != server, name))
 		b = append(b, ": Flags "...)
 		b = append(b, t.Flags.String()...)
-		syn := t.Flags.Has(wire.TCPSyn)
-		if p.PayloadLen > 0 || syn || t.Flags.Has(wire.TCPFin) || t.Flags.Has(wire.TCPRst) {
+		if p.PayloadLen > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
 			b = append(b, ", seq "...)
-			seq := st.relSeq
-			if syn {
-				seq = t.Seq
-			}
-			b = strconv.AppendUint(b, uint64(seq), 10)
+			b = strconv.AppendUint(b, uint64(st.seq), 10)
 			if p.PayloadLen > 0 {
 				b = append(b, ':')
-				b = strconv.AppendUint(b, uint64(seq+uint32(p.PayloadLen)), 10)
+				b = strconv.AppendUint(b, uint64(st.seq+uint32(p.PayloadLen)), 10)
 			}
 		}
 		if t.Flags.Has(wire.TCPAck) {
 			b = append(b, ", ack "...)
-			if st.ackOK && !syn {
-				b = strconv.AppendUint(b, uint64(st.relAck), 10)
-			} else {
-				b = strconv.AppendUint(b, uint64(t.Ack), 10)
-			}
+			b = strconv.AppendUint(b, uint64(st.ack), 10)
 		}
 		b = append(b, ", win "...)
 		b = strconv.AppendUint(b, uint64(t.Window), 10)

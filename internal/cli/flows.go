@@ -8,9 +8,11 @@ import (
 	"io"
 	"iter"
 	"net"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,6 +77,9 @@ table is printed at the end.`,
 				return usagef("-n must be positive, not %d", limit)
 			}
 			var frames iter.Seq2[*frame, error]
+			if iface != "" && len(args) > 0 && looksLikeFile(args[0]) {
+				return usagef("-i %s and FILE %q exclude each other: read a file or capture live, not both", iface, args[0])
+			}
 			if iface != "" {
 				h, err := openCapture(cmd.Context(), iface, filterArgs(args), 256, false)
 				if err != nil {
@@ -88,26 +93,38 @@ table is printed at the end.`,
 					return err
 				}
 				defer done()
-				if frames, err = fileFrames(cmd.Context(), r, filterArgs(args[1:])); err != nil {
+				if frames, err = fileFrames(cmd.Context(), args[0], r, filterArgs(args[1:])); err != nil {
 					return err
 				}
 			}
 			fl := newFlowLister(cmd.OutOrStdout(), format, less, limit, idle)
 			var p wire.Packet
 			dec := wire.Decoder{SkipChecksums: true}
+			var undecoded undecodedLinks
 			for fr, err := range frames {
 				if err != nil {
 					if iface != "" && (errors.Is(err, context.Canceled) || errors.Is(err, net.ErrClosed)) {
 						break // Ctrl-C ends a live capture
 					}
+					// A capture cut short (killed mid-write) still shows
+					// the flows seen so far, then the error, as decode does.
+					if ferr := fl.finish(); ferr != nil {
+						return ferr
+					}
 					return err
 				}
-				dec.Decode(&p, fr.Link, fr.Data, fr.OrigLen)
+				undecoded.add(dec.Decode(&p, fr.Link, fr.Data, fr.OrigLen), fr.Link)
 				if err := fl.add(&p, fr.Time); err != nil {
 					return err
 				}
 			}
-			return fl.finish()
+			if err := fl.finish(); err != nil {
+				return err
+			}
+			if iface == "" {
+				return undecoded.err(args[0])
+			}
+			return undecoded.err(iface)
 		},
 	}
 	ff.add(cmd.Flags())
@@ -117,6 +134,24 @@ table is printed at the end.`,
 	fs.DurationVar(&idle, "idle", 2*time.Minute, "finish a flow idle this long (capture time)")
 	fs.StringVarP(&iface, "interface", "i", "", "capture live on this interface instead of reading FILE")
 	return cmd
+}
+
+// looksLikeFile reports whether a word after -i IFACE names a capture
+// file rather than starting a filter: "-", an existing file, or a name
+// ending in a capture file's extension.
+func looksLikeFile(word string) bool {
+	if word == "-" {
+		return true
+	}
+	if fi, err := os.Stat(word); err == nil && !fi.IsDir() {
+		return true
+	}
+	for _, ext := range []string{".pcap", ".pcapng", ".cap", ".dmp"} {
+		if strings.HasSuffix(word, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 var flowOrders = map[string]func(a, b *render.FlowV1) int{

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 	"github.com/portkit/ports/mapper/config"
 	"github.com/portkit/ports/mapper/metrics"
@@ -468,10 +469,14 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	}
 }
 
+// fileSum is what --watch compares: the hash of the file's content, or
+// of why it cannot be read (a FIFO or /dev/zero is refused by cfgfile,
+// never read), so that a file turning bad is a change, and reloaded (and
+// refused, keeping the old rules) once.
 func fileSum(path string) [32]byte {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, config.MaxFileSize)
 	if err != nil {
-		return [32]byte{}
+		return sha256.Sum256([]byte("error: " + err.Error()))
 	}
 	return sha256.Sum256(data)
 }

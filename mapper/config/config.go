@@ -37,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -48,6 +47,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 )
 
@@ -95,6 +95,7 @@ type Problem struct {
 	Rule string // the rule's name, or ""
 	Key  string // the key, or ""
 	Msg  string
+	Err  error // the cause when there is one to test (a *cfgfile.Error), else nil
 }
 
 func (p Problem) String() string {
@@ -121,6 +122,9 @@ type Error struct {
 
 // Error gives the first problem and how many more there are, on one line.
 func (e *Error) Error() string {
+	if len(e.Problems) == 0 {
+		return "no problems"
+	}
 	s := e.Problems[0].String()
 	if n := len(e.Problems) - 1; n > 0 {
 		s += fmt.Sprintf(" (and %d more problem", n)
@@ -132,13 +136,38 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Load reads and parses a config file.
+// Unwrap gives the causes of the problems that have one, so that
+// errors.Is(err, cfgfile.ErrNotRegular) and the like work.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
+}
+
+// Limits of the files Load reads.
+const (
+	MaxFileSize      = cfgfile.DefaultLimit // a rule file
+	MaxUsersFileSize = cfgfile.DefaultLimit // a users_file
+)
+
+// Load reads and parses a config file. The file must be a regular file
+// of at most MaxFileSize bytes; any other is a one-problem *Error.
 func Load(path string) ([]mapper.Rule, error) {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, MaxFileSize)
 	if err != nil {
-		return nil, err
+		return nil, &Error{Problems: []Problem{fileProblem(path, err)}}
 	}
 	return Parse(path, data)
+}
+
+// fileProblem is the problem of a file that could not be read: the
+// message without the path, which Problem.String puts first.
+func fileProblem(path string, err error) Problem {
+	return Problem{File: path, Msg: strings.TrimPrefix(err.Error(), path+": "), Err: err}
 }
 
 var lineRE = regexp.MustCompile(`line (\d+)`)
@@ -202,7 +231,11 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 			label = fmt.Sprintf("#%d", i+1)
 		}
 		add := func(key string, err error) {
-			probs = append(probs, Problem{File: name, Line: at(key), Rule: label, Key: key, Msg: strings.TrimPrefix(err.Error(), key+": ")})
+			p := Problem{File: name, Line: at(key), Rule: label, Key: key, Msg: strings.TrimPrefix(err.Error(), key+": ")}
+			if fe, ok := errors.AsType[*cfgfile.Error](err); ok {
+				p.Err = fe
+			}
+			probs = append(probs, p)
 		}
 		r, ok := convert(name, rc, add)
 		if rc.Name != "" {
@@ -376,7 +409,7 @@ func redact(s string) string {
 
 // readUsers reads user:pass lines (# comments, blank lines ignored).
 func readUsers(path string, into map[string]string) error {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, MaxUsersFileSize)
 	if err != nil {
 		return err
 	}
