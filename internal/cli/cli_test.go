@@ -236,7 +236,7 @@ func TestSearch(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	if !strings.Contains(out, `"name":"postgresql"`) || !strings.Contains(out, `"port":"5432"`) {
+	if !strings.Contains(out, `"name":"postgresql"`) || !strings.Contains(out, `"port":5432`) {
 		t.Errorf("search for postgres lacks postgresql 5432:\n%s", out)
 	}
 }
