@@ -220,6 +220,13 @@ func parseURLEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 		if ue, ok := err.(*url.Error); ok {
 			msg = ue.Err.Error()
 		}
+		// net/url quotes net/netip's error for a bracketed host, with the
+		// Go call in it: keep what it says, not the call.
+		if i := strings.Index(msg, `ParseAddr("`); i >= 0 {
+			if j := strings.Index(msg[i:], `"): `); j >= 0 {
+				msg = msg[:i] + msg[i+j+len(`"): `):]
+			}
+		}
 		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: -1, Msg: msg}
 	}
 	e := Endpoint{Scheme: strings.ToLower(u.Scheme), Host: u.Hostname()}
