@@ -39,6 +39,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,6 +116,10 @@ func (p Problem) String() string {
 	return b.String()
 }
 
+// ErrTooDeep is the cause of the problem of a file nested deeper than
+// MaxDepth.
+var ErrTooDeep = errors.New("nested too deep")
+
 // Error is every problem of a file; errors.As finds it.
 type Error struct {
 	Problems []Problem
@@ -176,6 +181,10 @@ var lineRE = regexp.MustCompile(`line (\d+)`)
 // to resolve users_file. The error, if any, is an *Error listing every
 // problem found (a syntax error stops the parse at the first one).
 func Parse(name string, data []byte) ([]mapper.Rule, error) {
+	if d := scanDepth(data, MaxDepth); d.overLine > 0 {
+		return nil, &Error{Problems: []Problem{{File: name, Line: d.overLine,
+			Msg: fmt.Sprintf("nested %d deep, the limit is %d", d.max, MaxDepth), Err: ErrTooDeep}}}
+	}
 	var f file
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&f)
 	if err != nil {
@@ -191,7 +200,21 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 	}
 	idx := scanLines(data)
 	var probs []Problem
+	var unknown []toml.Key
 	for _, k := range md.Undecoded() {
+		// An unknown key is one problem, not one more for each key in
+		// its value: skip the keys under one already reported.
+		under := false
+		for _, u := range unknown {
+			if len(k) > len(u) && slices.Equal(k[:len(u)], u) {
+				under = true
+				break
+			}
+		}
+		if under {
+			continue
+		}
+		unknown = append(unknown, k)
 		key := k[len(k)-1]
 		if len(k) == 2 && k[0] == "rule" {
 			found := false
