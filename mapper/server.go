@@ -135,16 +135,18 @@ func (s *Server) Apply(rules []Rule) error {
 		}
 	}
 	// Stop the changed and removed rules first: a changed rule usually
-	// listens where it did.
+	// listens where it did. Each is logged as stopped only once the
+	// reload succeeds, or if it cannot be put back: a failed reload
+	// leaves them running, and the log says only what happened.
 	for _, old := range drop {
-		old.stop()
+		old.halt()
 	}
 	started := make([]*running, 0, len(add))
 	for _, r := range add {
 		rt, err := s.start(*r)
 		if err != nil {
 			for _, n := range started {
-				n.stop()
+				n.halt() // never announced as started
 			}
 			// Put back what was stopped.
 			for _, old := range drop {
@@ -152,6 +154,7 @@ func (s *Server) Apply(rules []Rule) error {
 					s.rules[old.rule.Name] = again
 				} else {
 					delete(s.rules, old.rule.Name)
+					old.logStopped()
 					s.log.Error("rule lost in a failed reload", "rule", old.rule.Name, "err", err2)
 				}
 			}
@@ -161,6 +164,7 @@ func (s *Server) Apply(rules []Rule) error {
 	}
 	for _, old := range drop {
 		delete(s.rules, old.rule.Name)
+		old.logStopped()
 	}
 	for _, rt := range started {
 		s.rules[rt.rule.Name] = rt
@@ -379,11 +383,20 @@ func (rt *running) closeListeners() {
 // stop closes the listeners and waits for the accept loops; TCP
 // connections already accepted go on.
 func (rt *running) stop() {
+	rt.halt()
+	rt.logStopped()
+}
+
+// halt is stop without the log line.
+func (rt *running) halt() {
 	if rt.cancel != nil {
 		rt.cancel()
 	}
 	rt.closeListeners()
 	rt.loops.Wait()
+}
+
+func (rt *running) logStopped() {
 	rt.log.Info("rule stopped", "active", rt.active.Load())
 }
 

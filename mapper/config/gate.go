@@ -90,22 +90,28 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 	hosts, err := gateHosts(rc.Listen)
 	if err != nil {
 		bad("listen", err)
-		return nil
 	}
 	hostKey := fmt.Sprint(hosts)
 	if rc.Knock != "" {
-		seq, err := knock.ParseSequence(rc.Knock)
-		if err != nil {
-			bad("knock", err)
+		// Every value is checked, so that a bad knock does not hide a
+		// bad knock_window.
+		window, timeout := dur("knock_window", rc.KnockWindow), dur("knock_timeout", rc.KnockTimeout)
+		seq, serr := knock.ParseSequence(rc.Knock)
+		if serr != nil {
+			bad("knock", serr)
+		}
+		if err != nil || serr != nil {
 			return nil
 		}
-		window, timeout := dur("knock_window", rc.KnockWindow), dur("knock_timeout", rc.KnockTimeout)
 		g, err := knock.NewGate(knock.GateConfig{Sequence: seq, Window: window, SeqTimeout: timeout, Listen: hosts})
 		if err != nil {
 			bad("knock", err)
 			return nil
 		}
 		return knockGate{g, strings.Join([]string{"knock", seq.String(), window.String(), timeout.String(), hostKey}, "|")}
+	}
+	if err != nil {
+		return nil
 	}
 	s := rc.SPA
 	ok := true
