@@ -107,11 +107,13 @@ const (
 	nOr
 	nNot
 	nTest
+	nIf
+	nNear
 )
 
 type node struct {
 	op   nodeOp
-	kids []*node // nAnd, nOr: two or more; nNot: one
+	kids []*node // nAnd, nOr: two or more; nNot, nNear: one; nIf: condition, then, else
 	t    test    // nTest
 }
 
@@ -313,7 +315,9 @@ func lowerExpr(e *Expr, ll *linkLayer) (*node, error) {
 			return nil, err
 		}
 		return not(x), nil
-	case OpAnd, OpOr:
+	case OpOr:
+		return lowerOr(e, ll)
+	case OpAnd:
 		x, err := lowerExpr(e.X, ll)
 		if err != nil {
 			return nil, err
@@ -322,12 +326,88 @@ func lowerExpr(e *Expr, ll *linkLayer) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e.Op == OpAnd {
-			return and(x, y), nil
-		}
-		return or(x, y), nil
+		return and(x, y), nil
 	}
 	return nil, fmt.Errorf("filter: unknown operator %v", e.Op)
+}
+
+// lowerOr lowers a chain of "or" operands. Consecutive port primitives
+// with the same protocol and a single direction ("tcp dst port 7000 or
+// tcp dst portrange 8000-8010 or ...") become one test of the port
+// against the union of their ranges, which portTest compiles to a
+// search: a list of a thousand ports then takes a program of about two
+// instructions a port, not twenty. The result is the same for every
+// packet, truncated ones included: each of those primitives reads the
+// same fields in the same order, up to the one port they compare.
+// ("src or dst" primitives are not merged: one whose source port
+// matches stops before reading the destination port.)
+func lowerOr(e *Expr, ll *linkLayer) (*node, error) {
+	var ops []*Expr
+	var flatten func(*Expr)
+	flatten = func(e *Expr) {
+		if e != nil && e.Op == OpOr {
+			flatten(e.X)
+			flatten(e.Y)
+			return
+		}
+		ops = append(ops, e)
+	}
+	flatten(e)
+	n := fls
+	for i := 0; i < len(ops); {
+		j := i + 1
+		if mergeablePort(ops[i]) {
+			for j < len(ops) && mergeablePort(ops[j]) && ops[j].Prim.Proto == ops[i].Prim.Proto && ops[j].Prim.Dir == ops[i].Prim.Dir {
+				j++
+			}
+		}
+		var x *node
+		var err error
+		if j-i == 1 {
+			x, err = lowerExpr(ops[i], ll)
+		} else {
+			rs := make([]ports.Range, 0, j-i)
+			for _, op := range ops[i:j] {
+				rs = append(rs, op.Prim.Ports)
+			}
+			p := ops[i].Prim
+			x = portTest(ll, portProtos(p.Proto), rs, p.Dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		n = or(n, x)
+		i = j
+	}
+	return n, nil
+}
+
+// mergeablePort reports whether e is a valid port or portrange primitive
+// with numbers, a transport protocol or none, and one direction.
+func mergeablePort(e *Expr) bool {
+	if e == nil || e.Op != OpPrim {
+		return false
+	}
+	p := e.Prim
+	switch {
+	case p.Kind != KindPort && p.Kind != KindPortRange, p.Service != "",
+		p.Dir != DirSrc && p.Dir != DirDst,
+		p.Ports.First > p.Ports.Last, p.Kind == KindPort && p.Ports.First != p.Ports.Last:
+		return false
+	}
+	return portProtos(p.Proto) != nil
+}
+
+// portProtos returns the IP protocols a port primitive with qualifier p
+// looks at, or nil if p cannot qualify a port.
+func portProtos(p Proto) []uint32 {
+	switch p {
+	case ProtoNone:
+		return []uint32{ipprotoTCP, ipprotoUDP, ipprotoSCTP}
+	case ProtoTCP, ProtoUDP, ProtoSCTP:
+		return []uint32{protoNumber(p)}
+	}
+	return nil
 }
 
 func protoNumber(p Proto) uint32 {
@@ -389,13 +469,8 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 		}
 		return nil, fmt.Errorf("filter: '%v' modifier applied to %v %v", p.Proto, p.Kind, p.Net)
 	case KindPort, KindPortRange:
-		var protos []uint32
-		switch p.Proto {
-		case ProtoNone:
-			protos = []uint32{ipprotoTCP, ipprotoUDP, ipprotoSCTP}
-		case ProtoTCP, ProtoUDP, ProtoSCTP:
-			protos = []uint32{protoNumber(p.Proto)}
-		default:
+		protos := portProtos(p.Proto)
+		if protos == nil {
 			return nil, fmt.Errorf("filter: illegal qualifier '%v' of '%v'", p.Proto, p.Kind)
 		}
 		if p.Kind == KindPort && p.Service != "" {
@@ -478,7 +553,13 @@ func portTest(ll *linkLayer, protos []uint32, rs []ports.Range, d Dir) *node {
 		}
 		return n
 	}
+	if len(rs) > searchMin {
+		rs = coalesce(rs)
+	}
 	inRanges := func(ld load) *node {
+		if len(rs) > searchMin {
+			return portSearch(ld, rs, false)
+		}
 		n := fls
 		for _, r := range rs {
 			n = or(n, portIn(ld, r))
@@ -512,6 +593,65 @@ func portIn(ld load, r ports.Range) *node {
 	ge := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterOrEqual, val: uint32(r.First)}}
 	gt := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterThan, val: uint32(r.Last)}}
 	return and(ge, not(gt))
+}
+
+// searchMin is the most port ranges that portTest compares one after
+// the other; more are searched (see portSearch).
+const searchMin = 4
+
+// coalesce returns rs sorted, with overlapping and adjacent ranges
+// joined.
+func coalesce(rs []ports.Range) []ports.Range {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b ports.Range) int { return int(a.First) - int(b.First) })
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		last := &out[len(out)-1]
+		if int(r.First) <= int(last.Last)+1 {
+			last.Last = max(last.Last, r.Last)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// portSearch tests the port loaded by ld against rs, sorted and
+// disjoint, by binary search: one comparison per level, and at the end
+// one or two for the range found, so the program is about two
+// instructions per range and a packet runs through about log2 of them.
+// geFirst says the port is known to be at least rs[0].First. Only the
+// port is read, so the order of the comparisons changes no result.
+func portSearch(ld load, rs []ports.Range, geFirst bool) *node {
+	n := search(ld, rs, geFirst)
+	if len(rs) > nearRanges {
+		return n
+	}
+	// A conditional jump reaches 255 instructions: leaves far from the
+	// end of the program jump to a pair of long jumps after their
+	// subtree instead of each having its own pair.
+	return &node{op: nNear, kids: []*node{n}}
+}
+
+// nearRanges is the size of the subtrees of a port search whose leaves
+// share a pair of long jumps: small enough for the subtree to fit in a
+// conditional jump's reach (about three instructions a range).
+const nearRanges = 48
+
+func search(ld load, rs []ports.Range, geFirst bool) *node {
+	if len(rs) == 1 {
+		r := rs[0]
+		if !geFirst {
+			return portIn(ld, r)
+		}
+		return not(&node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterThan, val: uint32(r.Last)}})
+	}
+	m := len(rs) / 2
+	cond := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterOrEqual, val: uint32(rs[m].First)}}
+	if len(rs) > nearRanges {
+		return &node{op: nIf, kids: []*node{cond, portSearch(ld, rs[m:], true), portSearch(ld, rs[:m], geFirst)}}
+	}
+	return &node{op: nIf, kids: []*node{cond, search(ld, rs[m:], true), search(ld, rs[:m], geFirst)}}
 }
 
 // Code generation.
@@ -573,6 +713,20 @@ func (g *codegen) gen(n *node, t, f label) {
 			g.place(next)
 		}
 		g.gen(n.kids[len(n.kids)-1], t, f)
+	case nIf:
+		then, els := g.newLabel(), g.newLabel()
+		g.gen(n.kids[0], then, els)
+		g.place(then)
+		g.gen(n.kids[1], t, f)
+		g.place(els)
+		g.gen(n.kids[2], t, f)
+	case nNear:
+		nt, nf := g.newLabel(), g.newLabel()
+		g.gen(n.kids[0], nt, nf)
+		g.place(nt)
+		g.emit(pinsn{kind: pJa, jt: t})
+		g.place(nf)
+		g.emit(pinsn{kind: pJa, jt: f})
 	case nTest:
 		if n.t.ld.ind {
 			g.emit(pinsn{kind: pLoadX, xoff: n.t.ld.xoff})

@@ -107,6 +107,12 @@
 // IPv4 before IPv6 (and ARP, then RARP, for an IPv4 host), the protocol
 // byte, the fragment offset, then the source before the destination.
 //
+// A list of port primitives joined by "or" with the same protocol and
+// one direction ("tcp dst port 7000 or 8000 or udp dst port 9000",
+// knockd's filter) compiles to a binary search over their sorted ranges:
+// about two instructions a range for each IP version, rather than twenty,
+// and a packet goes through about log2 of them.
+//
 // A [Matcher] runs the program in x/net/bpf's virtual machine, which
 // allocates nothing per packet; matching takes tens of nanoseconds.
 //

@@ -288,6 +288,10 @@ func ParseConfig(r io.Reader, name string) (*Config, error) {
 			return nil, &SyntaxError{File: name, Line: d.Line, Msg: fmt.Sprintf("section [%s] has both Sequence and One_Time_Sequences", d.Name)}
 		}
 	}
+	if len(cfg.Doors) == 0 {
+		// knockd would run and open nothing, which looks like working.
+		return nil, &SyntaxError{File: name, Msg: "no doors: no section besides [options], so no knock would open anything"}
+	}
 	return cfg, nil
 }
 

@@ -97,6 +97,13 @@ func (s *Server) Reload(c *Config) {
 // tcpdump language of package filter, as knockd builds it: the TCP and
 // UDP destination ports of every sequence (flags are checked by the
 // Machine), and a channel closed when that may change.
+//
+// Past MaxFilterRanges ranges of ports for a protocol, the filter admits
+// more ports than the doors use: the closest ranges are joined, so that
+// the program stays a few hundred instructions whatever the number of
+// doors (the kernel refuses 4096, and with an optmem_max of 20 KiB,
+// older kernels' default, about 1,200). The Machine ignores the knocks
+// on ports of no sequence that this lets through.
 func (s *Server) Filter() (string, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,11 +118,17 @@ func (s *Server) Filter() (string, <-chan struct{}) {
 		}
 	}
 	var parts []string
-	for _, p := range compact(tcp) {
-		parts = append(parts, fmt.Sprintf("tcp dst port %d", p))
-	}
-	for _, p := range compact(udp) {
-		parts = append(parts, fmt.Sprintf("udp dst port %d", p))
+	for _, p := range []struct {
+		name  string
+		ports []ports.Port
+	}{{"tcp", tcp}, {"udp", udp}} {
+		for _, r := range coverPorts(p.ports, MaxFilterRanges) {
+			if r.First == r.Last {
+				parts = append(parts, fmt.Sprintf("%s dst port %d", p.name, r.First))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s dst portrange %d-%d", p.name, r.First, r.Last))
+			}
+		}
 	}
 	if len(parts) == 0 {
 		// No door left: a filter nothing passes.
@@ -124,9 +137,49 @@ func (s *Server) Filter() (string, <-chan struct{}) {
 	return strings.Join(parts, " or "), s.changed
 }
 
-func compact(p []ports.Port) []ports.Port {
-	slices.Sort(p)
-	return slices.Compact(p)
+// MaxFilterRanges is the most ranges of ports per protocol that the
+// capture filter of [Server.Filter] tests: 64 ranges of TCP and 64 of
+// UDP compile to about 550 BPF instructions.
+const MaxFilterRanges = 64
+
+// coverPorts returns at most max sorted ranges that hold every port of
+// ps: the ports' own ranges, and if there are more than max, those
+// separated by the smallest gaps joined, which admits the fewest other
+// ports.
+func coverPorts(ps []ports.Port, max int) []ports.Range {
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	var rs []ports.Range
+	for _, p := range ps {
+		if n := len(rs); n > 0 && rs[n-1].Last+1 == p {
+			rs[n-1].Last = p
+			continue
+		}
+		rs = append(rs, ports.Range{First: p, Last: p})
+	}
+	if len(rs) <= max {
+		return rs
+	}
+	// Keep the max-1 widest gaps; join across the others.
+	gaps := make([]int, len(rs)-1) // gaps[i] is between rs[i] and rs[i+1]
+	for i := range gaps {
+		gaps[i] = i
+	}
+	width := func(i int) int { return int(rs[i+1].First) - int(rs[i].Last) }
+	slices.SortStableFunc(gaps, func(a, b int) int { return width(b) - width(a) })
+	keep := make([]bool, len(rs)-1)
+	for _, i := range gaps[:max-1] {
+		keep[i] = true
+	}
+	out := []ports.Range{rs[0]}
+	for i := 1; i < len(rs); i++ {
+		if keep[i-1] {
+			out = append(out, rs[i])
+		} else {
+			out[len(out)-1].Last = rs[i].Last
+		}
+	}
+	return out
 }
 
 // Handle feeds one hit to the state machine, logs what happened and
