@@ -16,17 +16,19 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/portkit/ports"
 )
 
 // Server serves HTTP proxy clients. A Server must not be modified while
-// in use; it holds no state between connections, so one per connection
-// is fine. Absolute-URI requests go through an http.Transport of each
-// client connection's own (never the environment's proxy settings),
-// which keeps upstream connections alive for that client and closes them
-// when Serve returns.
+// in use; it holds no state between connections (but Upstreams), so one
+// per connection is fine. Absolute-URI requests go through an
+// http.Transport of each client connection's own (never the
+// environment's proxy settings), which keeps a few upstream connections
+// alive for that client (MaxIdleUpstreams) and closes them when Serve
+// returns.
 //
 // Only request headers are under HandshakeTimeout: request and response
 // bodies of forwarded requests may take as long as they need (the
@@ -53,6 +55,15 @@ type Server struct {
 	// dial and reply. It is also the keep-alive idle time: a client that
 	// starts no new request within it is let go quietly. 0: 10s.
 	HandshakeTimeout time.Duration
+	// MaxIdleUpstreams is how many idle upstream connections of
+	// absolute-URI requests one client connection keeps (all
+	// destinations together; the least recently used beyond are
+	// closed). 0: DefaultMaxIdleUpstreams (4).
+	MaxIdleUpstreams int
+	// Upstreams, if not nil, counts and bounds the upstream
+	// connections (kept-alive and CONNECT) of every client connection
+	// served with it; share one among the Servers of a listener.
+	Upstreams *Upstreams
 	// Logger gets debug lines about refused requests. nil: discard.
 	Logger *slog.Logger
 }
@@ -66,6 +77,16 @@ type Tunnel struct {
 	Pending []byte
 	Target  string // the requested "host:port"
 	User    string // the authenticated user, or ""
+
+	u    *Upstreams
+	once sync.Once
+}
+
+// Release gives the tunnel's place in Server.Upstreams back; call it
+// once Upstream is closed. It does nothing without Upstreams, and only
+// the first call counts.
+func (t *Tunnel) Release() {
+	t.once.Do(t.u.release)
 }
 
 // Errors callers can test with errors.Is. Dial errors are wrapped as they

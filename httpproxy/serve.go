@@ -53,17 +53,31 @@ func (s *Server) forwardAllowed(p ports.Port) bool {
 	return s.ForwardPorts.Contains(ports.ProtoTCP, p)
 }
 
+func (s *Server) maxIdle() int {
+	if s.MaxIdleUpstreams > 0 {
+		return s.MaxIdleUpstreams
+	}
+	return DefaultMaxIdleUpstreams
+}
+
 // newTransport returns the transport of one client connection's
-// forwarded requests.
+// forwarded requests. It keeps at most maxIdle idle upstream connections
+// in all (the least recently used beyond are closed), not a pool per
+// destination: a client fanning out to many hosts must not hold a socket
+// for each.
 func (s *Server) newTransport() *http.Transport {
-	return &http.Transport{
+	tr := new(http.Transport)
+	*tr = http.Transport{
 		Proxy:               nil, // never the environment's
-		DialContext:         acl.DialOrDefault(s.Dial),
+		DialContext:         s.dialUpstream(tr),
 		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
-		MaxIdleConnsPerHost: 2,
+		MaxIdleConns:        s.maxIdle(),
+		MaxIdleConnsPerHost: min(2, s.maxIdle()),
 		IdleConnTimeout:     90 * time.Second,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
 	}
+	s.Upstreams.register(tr)
+	return tr
 }
 
 // Serve handles one client connection c. For CONNECT it replies 200 and
@@ -84,6 +98,7 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 	var tr *http.Transport
 	defer func() {
 		if tr != nil {
+			s.Upstreams.unregister(tr)
 			tr.CloseIdleConnections()
 		}
 	}()
@@ -99,10 +114,12 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 		if t != nil {
 			if !stop() {
 				t.Upstream.Close()
+				t.Release()
 				return nil, fmt.Errorf("httpproxy: interrupted: %w", context.Cause(ctx))
 			}
 			if err := c.SetDeadline(time.Time{}); err != nil {
 				t.Upstream.Close()
+				t.Release()
 				return nil, fmt.Errorf("httpproxy: clear deadline: %w", err)
 			}
 			return t, nil
@@ -250,16 +267,22 @@ func (s *Server) connect(ctx context.Context, c net.Conn, br *bufio.Reader, req 
 		s.reply(c, http.StatusForbidden, "CONNECT to port "+port.String()+" not allowed", nil)
 		return nil, fmt.Errorf("%w: CONNECT %s", ErrPortNotAllowed, target)
 	}
+	if !s.Upstreams.acquire(nil) {
+		s.reply(c, http.StatusServiceUnavailable, "too many upstream connections", nil)
+		return nil, fmt.Errorf("%w: CONNECT %s", ErrUpstreamsFull, target)
+	}
 	dctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 	up, err := acl.DialOrDefault(s.Dial)(dctx, "tcp", target)
 	if err != nil {
+		s.Upstreams.release()
 		s.dialFailed(c, err)
 		return nil, fmt.Errorf("httpproxy: CONNECT %s: %w", target, err)
 	}
 	c.SetWriteDeadline(time.Now().Add(s.timeout()))
 	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		up.Close()
+		s.Upstreams.release()
 		return nil, fmt.Errorf("httpproxy: write CONNECT reply: %w", err)
 	}
 	var pending []byte
@@ -267,11 +290,16 @@ func (s *Server) connect(ctx context.Context, c net.Conn, br *bufio.Reader, req 
 		b, _ := br.Peek(n)
 		pending = append([]byte(nil), b...)
 	}
-	return &Tunnel{Upstream: up, Pending: pending, Target: target}, nil
+	return &Tunnel{Upstream: up, Pending: pending, Target: target, u: s.Upstreams}, nil
 }
 
-// dialFailed replies 403 for a denied destination and 502 otherwise.
+// dialFailed replies 403 for a denied destination, 503 when there are
+// too many upstream connections, and 502 otherwise.
 func (s *Server) dialFailed(c net.Conn, err error) {
+	if errors.Is(err, ErrUpstreamsFull) {
+		s.reply(c, http.StatusServiceUnavailable, "too many upstream connections", nil)
+		return
+	}
 	if errors.Is(err, acl.ErrDenied) {
 		s.reply(c, http.StatusForbidden, "destination not allowed", nil)
 		return

@@ -81,9 +81,11 @@ func (rt *running) proxyDial() func(ctx context.Context, network, address string
 
 // proxyHandshake runs the HTTP or SOCKS handshake of a proxy rule. It
 // returns the upstream connection to relay to (nil when the proxy served
-// the client itself), the target, bytes to send upstream first, and
-// either a refusal reason or an error.
-func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client netip.AddrPort, pending []byte) (up *net.TCPConn, target string, rest []byte, reason string, err error) {
+// the client itself), the target, bytes to send upstream first, what to
+// call once the upstream is closed, and either a refusal reason or an
+// error.
+func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client netip.AddrPort, pending []byte) (up *net.TCPConn, target string, rest []byte, release func(), reason string, err error) {
+	release = func() {}
 	r := &rt.rule
 	var conn net.Conn = c
 	var pc *prefixConn
@@ -108,30 +110,31 @@ func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client ne
 		err = herr
 	case HTTP:
 		s := &httpproxy.Server{Auth: usersAuth(r.Users), Dial: rt.proxyDial(), ConnectPorts: r.ConnectPorts,
-			HandshakeTimeout: hto, Logger: log}
+			HandshakeTimeout: hto, Logger: log, Upstreams: rt.upstreams}
 		t, herr := s.Serve(ctx, conn)
 		if t != nil {
-			upc, target, rest = t.Upstream, t.Target, t.Pending
+			upc, target, rest, release = t.Upstream, t.Target, t.Pending, t.Release
 		}
 		err = herr
 	default:
-		return nil, "", nil, "", fmt.Errorf("rule type %s is not a proxy", r.Type)
+		return nil, "", nil, release, "", fmt.Errorf("rule type %s is not a proxy", r.Type)
 	}
 	if err != nil {
-		return nil, target, nil, proxyRefusal(err), err
+		return nil, target, nil, release, proxyRefusal(err), err
 	}
 	if upc == nil {
-		return nil, target, nil, "", nil
+		return nil, target, nil, release, "", nil
 	}
 	up, ok := upc.(*net.TCPConn)
 	if !ok {
 		upc.Close()
-		return nil, target, nil, "", errors.New("proxy upstream is not a TCP connection")
+		release()
+		return nil, target, nil, func() {}, "", errors.New("proxy upstream is not a TCP connection")
 	}
 	if pc != nil && len(pc.pre) > 0 {
 		rest = append(append([]byte(nil), pc.pre...), rest...)
 	}
-	return up, target, rest, "", nil
+	return up, target, rest, release, "", nil
 }
 
 // proxyRefusal classifies a proxy handshake error as a refusal reason,
@@ -140,6 +143,8 @@ func proxyRefusal(err error) string {
 	switch {
 	case errors.Is(err, socks.ErrAuthFailed), errors.Is(err, httpproxy.ErrAuthFailed):
 		return RefuseAuth
+	case errors.Is(err, httpproxy.ErrUpstreamsFull):
+		return RefuseMaxConns
 	case errors.Is(err, acl.ErrDenied), errors.Is(err, httpproxy.ErrPortNotAllowed):
 		return RefuseDestination
 	case errors.Is(err, socks.ErrBadRequest), errors.Is(err, socks.ErrNoMethod), errors.Is(err, socks.ErrNotSupported),

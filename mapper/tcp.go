@@ -53,6 +53,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 
 	var up *net.TCPConn
 	var target string
+	release := func() {}
 	switch r.Type {
 	case TCP:
 		var err error
@@ -68,7 +69,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			err    error
 			reason string
 		)
-		up, target, pending, reason, err = rt.proxyHandshake(ctx, c, client, pending)
+		up, target, pending, release, reason, err = rt.proxyHandshake(ctx, c, client, pending)
 		if reason != "" {
 			c.Close()
 			rt.refuse(client, reason, err)
@@ -91,12 +92,17 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		}
 	}
 	rt.s.obs.Accepted(r.Name)
+	if rt.upstreams == nil { // an HTTP rule's Upstreams counts its own
+		rt.upstreamDelta(1)
+		release = func() { rt.upstreamDelta(-1) }
+	}
 	st := Relay(ctx, c, up, &RelayConfig{
 		IdleTimeout: r.IdleTimeout,
 		FinTimeout:  r.FinTimeout,
 		Pending:     pending,
 		Progress:    func(u, d int64) { rt.s.obs.Transferred(r.Name, u, d) },
 	})
+	release()
 	st.Duration = time.Since(start)
 	rt.s.obs.Closed(r.Name, st)
 	args := []any{"client", client.String(), "upstream", target, "up", st.Up, "down", st.Down,
@@ -108,11 +114,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 }
 
 func (rt *running) admitRule() string {
-	maxConns := rt.rule.MaxConns
-	if maxConns == 0 {
-		maxConns = DefaultMaxConns
-	}
-	if rt.active.Add(1) > int64(maxConns) {
+	if rt.active.Add(1) > int64(rt.maxConns()) {
 		rt.active.Add(-1)
 		return RefuseMaxConns
 	}

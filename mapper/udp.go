@@ -163,6 +163,7 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 	t.sessions[from] = s
 	t.mu.Unlock()
 	rt.s.obs.Accepted(rt.rule.Name)
+	rt.upstreamDelta(1)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -171,6 +172,7 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 		delete(t.sessions, from)
 		t.mu.Unlock()
 		s.up.Close()
+		rt.upstreamDelta(-1)
 		rt.releaseSource(from.Addr())
 		st := Stats{Up: s.upB.Load(), Down: s.downB.Load(), Duration: time.Since(s.start), Reason: reason}
 		rt.s.obs.Closed(rt.rule.Name, st)
