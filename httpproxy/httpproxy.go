@@ -31,8 +31,9 @@ import (
 // returns.
 //
 // Only request headers are under HandshakeTimeout: request and response
-// bodies of forwarded requests may take as long as they need (the
-// caller's ctx still ends them), like a tunnel's bytes.
+// bodies of forwarded requests, and the wait for a response, are under
+// IdleTimeout, like a tunnel's bytes: they may take as long as they need
+// while bytes keep moving either way.
 type Server struct {
 	// Auth checks Proxy-Authorization Basic credentials; failure or
 	// absence gives 407 with Proxy-Authenticate. nil: no authentication.
@@ -55,6 +56,13 @@ type Server struct {
 	// dial and reply. It is also the keep-alive idle time: a client that
 	// starts no new request within it is let go quietly. 0: 10s.
 	HandshakeTimeout time.Duration
+	// IdleTimeout ends a forwarded request, and the client connection,
+	// when no byte moved on it or its upstream connection either way
+	// for this long: a request body that stops (408 if no response has
+	// started), an upstream that does not answer (504) or stops
+	// half-way through its body, a client that stops reading. 0:
+	// DefaultIdleTimeout (5m); negative: none.
+	IdleTimeout time.Duration
 	// MaxIdleUpstreams is how many idle upstream connections of
 	// absolute-URI requests one client connection keeps (all
 	// destinations together; the least recently used beyond are

@@ -200,3 +200,95 @@ func TestUpstreamsLimitClosesIdleFirst(t *testing.T) {
 		t.Fatalf("Serve: %v, want ErrUpstreamsFull", err)
 	}
 }
+
+// bodyServer is a web server whose handler reads the whole request body
+// and answers with its length.
+func bodyServer(t *testing.T) *httptest.Server {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%d", len(b))
+	}))
+	t.Cleanup(ws.Close)
+	return ws
+}
+
+// TestStalledRequestBodyIdleTimeout: a POST whose body stops after 10 of
+// its 1000 bytes is ended by the idle timeout (408) instead of holding
+// the client and upstream sockets for ever.
+func TestStalledRequestBodyIdleTimeout(t *testing.T) {
+	ws := bodyServer(t)
+	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws)), IdleTimeout: 300 * time.Millisecond})
+	c := ts.Dial(t)
+	c.SetDeadline(time.Now().Add(hangGuard))
+	fmt.Fprintf(c, "POST %s/up HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789", ws.URL)
+	if err := ts.Result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled body: %v, want a deadline error", err)
+	}
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 408") {
+		t.Fatalf("stalled body got %q, want a 408", line)
+	}
+}
+
+// TestSlowUploadIsNotIdle: a body that trickles in, a byte every 50 ms,
+// for longer than the idle timeout is not idle: it goes through.
+func TestSlowUploadIsNotIdle(t *testing.T) {
+	ws := bodyServer(t)
+	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws)), IdleTimeout: time.Second})
+	c := ts.Dial(t)
+	c.SetDeadline(time.Now().Add(hangGuard))
+	fmt.Fprintf(c, "POST %s/up HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n", ws.URL)
+	porttest.Trickle(c, []byte(strings.Repeat("x", 40)), 50*time.Millisecond)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "40" {
+		t.Fatalf("slow upload: %s %q, want 200 \"40\"", resp.Status, b)
+	}
+}
+
+// TestStalledResponseIdleTimeout: an upstream that stops half-way
+// through its body, or never answers, is given up after the idle
+// timeout: the client's connection ends (504 when nothing was sent yet).
+func TestStalledResponseIdleTimeout(t *testing.T) {
+	stop := make(chan struct{})
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/half" {
+			w.Header().Set("Content-Length", "1000")
+			io.WriteString(w, "0123456789")
+			w.(http.Flusher).Flush()
+		}
+		<-stop
+	}))
+	defer ws.Close()
+	defer close(stop) // before ws.Close, which waits for the handlers
+	ts := start(t, &httpproxy.Server{Dial: loopbackDial, ForwardPorts: portSet(portOf(ws)), IdleTimeout: 300 * time.Millisecond})
+
+	c := ts.Dial(t)
+	c.SetDeadline(time.Now().Add(hangGuard))
+	fmt.Fprintf(c, "GET %s/half HTTP/1.1\r\nHost: x\r\n\r\n", ws.URL)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if string(b) != "0123456789" || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("half a body: %q, %v; want the 10 bytes then the connection ended", b, err)
+	}
+	if err := ts.Result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled response body: %v, want a deadline error", err)
+	}
+
+	c = ts.Dial(t)
+	c.SetDeadline(time.Now().Add(hangGuard))
+	fmt.Fprintf(c, "GET %s/never HTTP/1.1\r\nHost: x\r\n\r\n", ws.URL)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if !strings.HasPrefix(line, "HTTP/1.1 504") {
+		t.Fatalf("no answer got %q, want a 504", line)
+	}
+	if err := ts.Result(t); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("no answer: %v, want a deadline error", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,11 +66,11 @@ func (s *Server) maxIdle() int {
 // in all (the least recently used beyond are closed), not a pool per
 // destination: a client fanning out to many hosts must not hold a socket
 // for each.
-func (s *Server) newTransport() *http.Transport {
+func (s *Server) newTransport(act *activity) *http.Transport {
 	tr := new(http.Transport)
 	*tr = http.Transport{
 		Proxy:               nil, // never the environment's
-		DialContext:         s.dialUpstream(tr),
+		DialContext:         s.dialUpstream(tr, act),
 		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
 		MaxIdleConns:        s.maxIdle(),
 		MaxIdleConnsPerHost: min(2, s.maxIdle()),
@@ -90,7 +91,8 @@ func (s *Server) newTransport() *http.Transport {
 func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	lr := &limitReader{r: c}
+	act := newActivity(s.idle())
+	lr := &limitReader{c: c}
 	br := bufio.NewReaderSize(lr, 4096)
 	log := acl.LoggerOrDiscard(s.Logger)
 	// Upstream connections are kept alive for this client only, and
@@ -103,7 +105,7 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 		}
 	}()
 	for n := 0; ; n++ {
-		t, more, err := s.one(ctx, c, lr, br, &tr, n > 0)
+		t, more, err := s.one(ctx, c, lr, br, &tr, act, n > 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
@@ -134,9 +136,9 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 // the connection may serve another request.
 // kept tells a kept-alive connection (not its first request), which may
 // idle out quietly.
-func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader, tr **http.Transport, kept bool) (*Tunnel, bool, error) {
+func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader, tr **http.Transport, act *activity, kept bool) (*Tunnel, bool, error) {
 	max := s.maxHeader()
-	lr.n, lr.err = max, nil
+	lr.n, lr.err, lr.act = max, nil, nil
 	if err := c.SetReadDeadline(time.Now().Add(s.timeout())); err != nil {
 		return nil, false, fmt.Errorf("httpproxy: set deadline: %w", err)
 	}
@@ -166,7 +168,9 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio
 		s.reply(c, http.StatusBadRequest, "malformed request: "+err.Error(), nil)
 		return nil, false, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	lr.n = math.MaxInt64
+	// The body, if any, is read under the idle timeout.
+	lr.n, lr.act = math.MaxInt64, act
+	act.touch()
 	if err := c.SetReadDeadline(time.Time{}); err != nil {
 		return nil, false, fmt.Errorf("httpproxy: clear deadline: %w", err)
 	}
@@ -184,18 +188,20 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio
 		return t, false, err
 	}
 	if *tr == nil {
-		*tr = s.newTransport()
+		*tr = s.newTransport(act)
 	}
-	more, err := s.forward(ctx, c, req, *tr)
+	more, err := s.forward(ctx, c, req, *tr, act)
 	return nil, more, err
 }
 
 // limitReader limits the bytes read for a request header and keeps the
-// connection's read error.
+// connection's read error. With act set (past the header) it reads under
+// the idle timeout.
 type limitReader struct {
-	r   io.Reader
+	c   net.Conn
 	n   int64
 	err error
+	act *activity
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -205,7 +211,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
 	}
-	n, err := l.r.Read(p)
+	var n int
+	var err error
+	if l.act != nil {
+		n, err = l.act.read(l.c, p)
+	} else {
+		n, err = l.c.Read(p)
+	}
 	l.n -= int64(n)
 	if err != nil && err != io.EOF && l.err == nil {
 		l.err = err
@@ -329,7 +341,7 @@ func removeHopByHop(h http.Header) {
 
 // forward proxies one absolute-URI request and reports whether the
 // client connection may carry another.
-func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr *http.Transport) (bool, error) {
+func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr *http.Transport, act *activity) (bool, error) {
 	u := req.URL
 	if !u.IsAbs() || u.Host == "" {
 		s.reply(c, http.StatusBadRequest, "not a proxy request: the request target must be an absolute http:// URI", nil)
@@ -379,14 +391,26 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 	}
 	resp, err := tr.RoundTrip(out)
 	if err != nil {
-		s.dialFailed(c, err)
+		switch {
+		case body != nil && body.failed() != nil:
+			// The client's body stopped (or broke) before the upstream
+			// answered.
+			err = body.failed()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.reply(c, http.StatusRequestTimeout, "request body not received in time", nil)
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.reply(c, http.StatusGatewayTimeout, "the destination did not answer in time", nil)
+		default:
+			s.dialFailed(c, err)
+		}
 		return false, fmt.Errorf("httpproxy: %s %s: %w", req.Method, u.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	if !keep || resp.Close {
 		keep = false
 	}
-	if err := writeResponse(c, req, resp, keep); err != nil {
+	if err := writeResponse(idleWriter{c, act}, req, resp, keep); err != nil {
 		return false, fmt.Errorf("httpproxy: relay response of %s %s: %w", req.Method, u.Redacted(), err)
 	}
 	// The transport may still be reading the request body (an upstream
@@ -402,11 +426,32 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 }
 
 // trackedBody tells when the transport has closed a request body, which
-// it does once it has read it (or drained it) or given up on it.
+// it does once it has read it (or drained it) or given up on it, and
+// keeps the error that reading it ended with.
 type trackedBody struct {
 	io.ReadCloser
 	once sync.Once
 	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *trackedBody) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func (b *trackedBody) Close() error {
@@ -418,7 +463,7 @@ func (b *trackedBody) Close() error {
 // writeResponse writes resp to the client as HTTP/1.1 with its own
 // framing: chunked when the length is unknown and the connection stays
 // open, else the upstream's Content-Length or the end of the connection.
-func writeResponse(c net.Conn, req *http.Request, resp *http.Response, keep bool) error {
+func writeResponse(c io.Writer, req *http.Request, resp *http.Response, keep bool) error {
 	h := resp.Header.Clone()
 	removeHopByHop(h)
 	h.Del("Content-Length")

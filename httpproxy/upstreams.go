@@ -130,13 +130,18 @@ func (u *Upstreams) unregister(tr *http.Transport) {
 	u.mu.Unlock()
 }
 
-// upConn is an upstream connection of forwarded requests: its Close
-// gives its place in Upstreams back.
+// upConn is an upstream connection of forwarded requests: its reads
+// and writes are under the client's idle timeout, and its Close gives its
+// place in Upstreams back.
 type upConn struct {
 	net.Conn
 	once sync.Once
 	u    *Upstreams
+	act  *activity
 }
+
+func (c *upConn) Read(p []byte) (int, error)  { return c.act.read(c.Conn, p) }
+func (c *upConn) Write(p []byte) (int, error) { return c.act.write(c.Conn, p) }
 
 func (c *upConn) Close() error {
 	err := c.Conn.Close()
@@ -146,7 +151,7 @@ func (c *upConn) Close() error {
 
 // dialUpstream returns the DialContext of a client connection's
 // transport: each connection takes a place in s.Upstreams.
-func (s *Server) dialUpstream(tr *http.Transport) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (s *Server) dialUpstream(tr *http.Transport, act *activity) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if !s.Upstreams.acquire(tr) {
 			return nil, ErrUpstreamsFull
@@ -156,6 +161,6 @@ func (s *Server) dialUpstream(tr *http.Transport) func(ctx context.Context, netw
 			s.Upstreams.release()
 			return nil, err
 		}
-		return &upConn{Conn: c, u: s.Upstreams}, nil
+		return &upConn{Conn: c, u: s.Upstreams, act: act}, nil
 	}
 }

@@ -2,6 +2,7 @@ package mapper_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -81,5 +82,29 @@ func TestHTTPProxyMaxConnsCountsUpstreams(t *testing.T) {
 	rec.waitClosed(t, 1)
 	if n, _ := rec.get(); n != 0 {
 		t.Errorf("upstream gauge %d after the client left, want 0", n)
+	}
+}
+
+// TestHTTPProxyStalledBodyIdleTimeout: the rule's idle_timeout reaches
+// the HTTP proxy's forwarded requests: a POST whose body stops after 10
+// bytes is ended (408, then the connection closes).
+func TestHTTPProxyStalledBodyIdleTimeout(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.ReadAll(r.Body) }))
+	defer ws.Close()
+	s, _, _ := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "hp", Type: mapper.HTTP, Listen: testListen, IdleTimeout: 300 * time.Millisecond,
+		AllowDest: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.Addrs("hp")[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(c, "POST %s/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789", ws.URL)
+	b, err := io.ReadAll(c)
+	if err != nil || !bytes.HasPrefix(b, []byte("HTTP/1.1 408")) {
+		t.Fatalf("stalled body: %q, %v; want a 408 and the connection closed", b, err)
 	}
 }

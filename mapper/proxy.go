@@ -110,7 +110,7 @@ func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client ne
 		err = herr
 	case HTTP:
 		s := &httpproxy.Server{Auth: usersAuth(r.Users), Dial: rt.proxyDial(), ConnectPorts: r.ConnectPorts,
-			HandshakeTimeout: hto, Logger: log, Upstreams: rt.upstreams}
+			HandshakeTimeout: hto, IdleTimeout: r.IdleTimeout, Logger: log, Upstreams: rt.upstreams}
 		t, herr := s.Serve(ctx, conn)
 		if t != nil {
 			upc, target, rest, release = t.Upstream, t.Target, t.Pending, t.Release
