@@ -72,8 +72,23 @@ type Server struct {
 	// connections (kept-alive and CONNECT) of every client connection
 	// served with it; share one among the Servers of a listener.
 	Upstreams *Upstreams
+	// Forwarded, if not nil, is called after each absolute-URI request
+	// that was sent upstream (or tried to be), with what it did.
+	Forwarded func(Forward)
 	// Logger gets debug lines about refused requests. nil: discard.
 	Logger *slog.Logger
+}
+
+// Forward is what one forwarded absolute-URI request did.
+type Forward struct {
+	Method   string
+	Upstream string // the destination "host:port"
+	Status   int    // the upstream's status code; 0 when it gave none
+	// Up and Down are the bytes written to and read from the upstream
+	// connection for this request, headers included, as a tunnel counts
+	// every byte.
+	Up, Down int64
+	Err      error // why the request failed, or nil
 }
 
 // Tunnel is an established CONNECT.

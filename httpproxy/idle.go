@@ -29,6 +29,10 @@ func (s *Server) idle() time.Duration {
 type activity struct {
 	idle time.Duration // 0: none
 	last atomic.Int64  // unix nanoseconds
+
+	// Bytes written to (up) and read from (down) the upstream
+	// connections, for Server.Forwarded.
+	up, down atomic.Int64
 }
 
 func newActivity(idle time.Duration) *activity {

@@ -389,6 +389,14 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 			return false, fmt.Errorf("httpproxy: write 100 Continue: %w", err)
 		}
 	}
+	up0, down0 := act.up.Load(), act.down.Load()
+	fw := Forward{Method: req.Method, Upstream: hostport}
+	defer func() {
+		if s.Forwarded != nil {
+			fw.Up, fw.Down = act.up.Load()-up0, act.down.Load()-down0
+			s.Forwarded(fw)
+		}
+	}()
 	resp, err := tr.RoundTrip(out)
 	if err != nil {
 		switch {
@@ -404,13 +412,16 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 		default:
 			s.dialFailed(c, err)
 		}
+		fw.Err = err
 		return false, fmt.Errorf("httpproxy: %s %s: %w", req.Method, u.Redacted(), err)
 	}
 	defer resp.Body.Close()
+	fw.Status = resp.StatusCode
 	if !keep || resp.Close {
 		keep = false
 	}
 	if err := writeResponse(idleWriter{c, act}, req, resp, keep); err != nil {
+		fw.Err = err
 		return false, fmt.Errorf("httpproxy: relay response of %s %s: %w", req.Method, u.Redacted(), err)
 	}
 	// The transport may still be reading the request body (an upstream

@@ -140,8 +140,17 @@ type upConn struct {
 	act  *activity
 }
 
-func (c *upConn) Read(p []byte) (int, error)  { return c.act.read(c.Conn, p) }
-func (c *upConn) Write(p []byte) (int, error) { return c.act.write(c.Conn, p) }
+func (c *upConn) Read(p []byte) (int, error) {
+	n, err := c.act.read(c.Conn, p)
+	c.act.down.Add(int64(n))
+	return n, err
+}
+
+func (c *upConn) Write(p []byte) (int, error) {
+	n, err := c.act.write(c.Conn, p)
+	c.act.up.Add(int64(n))
+	return n, err
+}
 
 func (c *upConn) Close() error {
 	err := c.Conn.Close()

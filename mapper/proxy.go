@@ -84,7 +84,7 @@ func (rt *running) proxyDial() func(ctx context.Context, network, address string
 // the client itself), the target, bytes to send upstream first, what to
 // call once the upstream is closed, and either a refusal reason or an
 // error.
-func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client netip.AddrPort, pending []byte) (up *net.TCPConn, target string, rest []byte, release func(), reason string, err error) {
+func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client netip.AddrPort, pending []byte, fws *forwards) (up *net.TCPConn, target string, rest []byte, release func(), reason string, err error) {
 	release = func() {}
 	r := &rt.rule
 	var conn net.Conn = c
@@ -110,7 +110,16 @@ func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client ne
 		err = herr
 	case HTTP:
 		s := &httpproxy.Server{Auth: usersAuth(r.Users), Dial: rt.proxyDial(), ConnectPorts: r.ConnectPorts,
-			HandshakeTimeout: hto, IdleTimeout: r.IdleTimeout, Logger: log, Upstreams: rt.upstreams}
+			HandshakeTimeout: hto, IdleTimeout: r.IdleTimeout, Logger: log, Upstreams: rt.upstreams,
+			Forwarded: func(f httpproxy.Forward) {
+				fws.add(f)
+				rt.s.obs.Transferred(r.Name, f.Up, f.Down)
+				args := []any{"method", f.Method, "upstream", f.Upstream, "status", f.Status, "up", f.Up, "down", f.Down}
+				if f.Err != nil {
+					args = append(args, "err", f.Err.Error())
+				}
+				log.Info("http request", args...)
+			}}
 		t, herr := s.Serve(ctx, conn)
 		if t != nil {
 			upc, target, rest, release = t.Upstream, t.Target, t.Pending, t.Release
@@ -177,4 +186,42 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return p.TCPConn.Read(b)
+}
+
+// forwards sums up the absolute-URI requests an HTTP proxy served on one
+// client connection, for its "conn end" line.
+type forwards struct {
+	n        int
+	up, down int64
+	first    string
+	others   map[string]bool // other upstreams, at most maxOthers
+}
+
+const maxOthers = 100
+
+func (f *forwards) add(fw httpproxy.Forward) {
+	f.n++
+	f.up += fw.Up
+	f.down += fw.Down
+	switch {
+	case f.first == "":
+		f.first = fw.Upstream
+	case fw.Upstream != f.first && len(f.others) < maxOthers:
+		if f.others == nil {
+			f.others = map[string]bool{}
+		}
+		f.others[fw.Upstream] = true
+	}
+}
+
+// upstream names the upstream, or the first and how many others.
+func (f *forwards) upstream() string {
+	switch n := len(f.others); {
+	case n == 0:
+		return f.first
+	case n >= maxOthers:
+		return fmt.Sprintf("%s (+%d or more others)", f.first, n)
+	default:
+		return fmt.Sprintf("%s (+%d others)", f.first, n)
+	}
 }

@@ -69,7 +69,11 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			err    error
 			reason string
 		)
-		up, target, pending, release, reason, err = rt.proxyHandshake(ctx, c, client, pending)
+		var fws forwards
+		up, target, pending, release, reason, err = rt.proxyHandshake(ctx, c, client, pending, &fws)
+		if target == "" && fws.n > 0 {
+			target = fws.upstream()
+		}
 		if reason != "" {
 			c.Close()
 			rt.refuse(client, reason, err)
@@ -78,7 +82,8 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		if err != nil {
 			c.Close()
 			rt.s.obs.Failed(r.Name, "proxy")
-			rt.log.Warn("conn end", "client", client.String(), "upstream", target, "reason", "proxy", "err", err.Error())
+			rt.log.Warn("conn end", "client", client.String(), "upstream", target, "up", fws.up, "down", fws.down,
+				"reason", "proxy", "err", err.Error())
 			return
 		}
 		if up == nil { // the proxy served the client itself (HTTP requests, UDP ASSOCIATE)
@@ -86,8 +91,9 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			rt.s.obs.Accepted(r.Name)
 			st := Stats{Duration: time.Since(start), Reason: ReasonDone}
 			rt.s.obs.Closed(r.Name, st)
-			rt.log.Info("conn end", "client", client.String(), "upstream", target, "up", 0, "down", 0,
-				"duration", st.Duration, "reason", string(st.Reason))
+			st.Up, st.Down = fws.up, fws.down
+			rt.log.Info("conn end", "client", client.String(), "upstream", target, "up", st.Up, "down", st.Down,
+				"requests", fws.n, "duration", st.Duration, "reason", string(st.Reason))
 			return
 		}
 	}
