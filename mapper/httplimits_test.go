@@ -128,7 +128,7 @@ func logField(line, key string) string {
 func logLines(logs *syncBuf, msg string) []string {
 	var out []string
 	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, `msg="`+msg+`"`) {
+		if strings.Contains(l, `msg="`+msg+`"`) || strings.Contains(l, "msg="+msg+" ") {
 			out = append(out, l)
 		}
 	}
