@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/portkit/ports/httpproxy"
 )
 
 // Observer receives per-rule events, for metrics. Its methods are called
@@ -30,6 +32,15 @@ type Observer interface {
 	// Failed counts an error on a connection let in (a failed dial, a
 	// broken PROXY header, ...): stage says where.
 	Failed(rule string, stage string)
+}
+
+// UpstreamObserver is an optional method of an Observer: Upstreams is
+// called with +1 or -1 as an upstream socket of a rule opens or closes
+// (a mapping's or tunnel's upstream connection, a UDP session's socket,
+// an HTTP proxy's kept-alive connections), for a gauge. It must not
+// block.
+type UpstreamObserver interface {
+	Upstreams(rule string, delta int)
 }
 
 // Reasons a client is refused.
@@ -237,12 +248,34 @@ type running struct {
 	active atomic.Int64
 	mu     sync.Mutex
 	perSrc map[netip.Addr]int
+
+	// upstreams bounds an HTTP proxy rule's upstream connections,
+	// kept-alive ones included, by its max_conns.
+	upstreams *httpproxy.Upstreams
+}
+
+// upstreamDelta reports an upstream socket opened (+1) or closed (-1).
+func (rt *running) upstreamDelta(d int) {
+	if o, ok := rt.s.obs.(UpstreamObserver); ok {
+		o.Upstreams(rt.rule.Name, d)
+	}
+}
+
+// maxConns is the rule's limit of connections (UDP sessions) at once.
+func (rt *running) maxConns() int {
+	if rt.rule.MaxConns > 0 {
+		return rt.rule.MaxConns
+	}
+	return DefaultMaxConns
 }
 
 func (s *Server) start(r Rule) (*running, error) {
 	rt := &running{s: s, rule: r, log: s.log.With("rule", r.Name), perSrc: map[netip.Addr]int{}}
 	if r.Type == TCP || r.Type == UDP {
 		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime))
+	}
+	if r.Type == HTTP {
+		rt.upstreams = &httpproxy.Upstreams{Max: rt.maxConns(), Changed: rt.upstreamDelta}
 	}
 	if err := rt.listen(); err != nil {
 		rt.closeListeners()

@@ -108,7 +108,7 @@ func (f *ruleFlags) add(fs *pflag.FlagSet, defName string) {
 	fs.StringVar(&f.bind, "bind", "", "local address of upstream connections")
 	fs.IntVar(&f.maxConns, "max-conns", 0, "connections at once (0: 10000)")
 	fs.IntVar(&f.maxConnsPerSource, "max-conns-per-source", 0, "connections at once per client address (0: no limit)")
-	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "end a connection idle this long (0: 5m)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "end a connection (UDP session) idle this long (0: 5m; UDP 60s)")
 	fs.DurationVar(&f.finTimeout, "fin-timeout", 0, "end a half-closed connection after this long (0: 30s)")
 	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", 0, "deadline of each handshake phase (0: 10s)")
 	fs.StringArrayVar(&f.acceptProxyFrom, "accept-proxy-from", nil, "CIDR of peers that must send a PROXY protocol header (repeatable)")
