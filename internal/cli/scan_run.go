@@ -48,32 +48,89 @@ type hiddenPort struct {
 	proto  ports.Proto
 	state  scan.State
 	reason string // one of scan's Reason constants
+	ttl    uint8  // of the answer; 0 when unknown
 }
 
 // up reports whether the host answered on some port, and why.
 func (h *scanHost) up() (bool, string) {
-	reason := ""
+	up, reason, _ := h.upTTL()
+	return up, reason
+}
+
+// upTTL is up with the TTL of the answer that says so (0: unknown).
+func (h *scanHost) upTTL() (bool, string, int) {
+	reason, ttl := "", 0
 	for _, r := range h.results {
 		switch r.State {
 		case "open":
-			return true, r.Reason
+			return true, r.Reason, r.TTL
 		case "closed":
-			reason = r.Reason
+			reason, ttl = r.Reason, r.TTL
 		}
 	}
 	if reason == "" {
 		for _, r := range h.hidden {
 			if r.state == scan.StateClosed {
-				return true, r.reason
+				return true, r.reason, int(r.ttl)
 			}
 		}
 	}
-	return reason != "", reason
+	return reason != "", reason, ttl
 }
 
-// shown reports whether the table lists a port in state.
+// shown reports whether the table lists a port in state. open|filtered
+// ports (UDP) are listed too, as nmap lists them, unless a host has more
+// than maxOpenFiltered: see foldOpenFiltered.
 func (o *scanOpts) shown(state string) bool {
-	return o.allStates || state != "closed" && state != "filtered" && state != "open|filtered"
+	return o.allStates || state != "closed" && state != "filtered"
+}
+
+// maxOpenFiltered is how many open|filtered ports of a host the outputs
+// list without --all-states: nmap's limit (max_per_state, 25) past which
+// it counts a state's ports in "Not shown" instead, so that a host whose
+// firewall drops every UDP probe is one line, not a hundred.
+const maxOpenFiltered = 25
+
+// foldOpenFiltered moves h's listed open|filtered ports to the ports not
+// shown when there are more than maxOpenFiltered, and returns those it
+// keeps listed, in the order of h.results.
+func (o *scanOpts) foldOpenFiltered(h *scanHost) []render.ScanResultV1 {
+	var of []render.ScanResultV1
+	for _, r := range h.results {
+		if r.State == "open|filtered" {
+			of = append(of, r)
+		}
+	}
+	if o.allStates || len(of) <= maxOpenFiltered {
+		return of
+	}
+	kept := h.results[:0]
+	for _, r := range h.results {
+		if r.State != "open|filtered" {
+			kept = append(kept, r)
+			continue
+		}
+		proto, _ := ports.ParseProto(r.Proto)
+		h.hidden = append(h.hidden, hiddenPort{port: ports.Port(r.Port), proto: proto, state: scan.StateOpenFiltered, reason: r.Reason, ttl: uint8(r.TTL)})
+	}
+	h.results = kept
+	return nil
+}
+
+// notShownLine is the table's count of a host's ports not listed, by
+// state, naming only the states that have some: "998 closed ports not
+// shown", "3 closed, 97 open|filtered ports not shown"; "" for none.
+func notShownLine(hidden map[string]int) string {
+	var parts []string
+	for _, st := range []string{"closed", "filtered", "open|filtered", "unknown"} {
+		if n := hidden[st]; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+st)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + " ports not shown"
 }
 
 // scanOutput is a file output: -oJ, -oG or -oX.
@@ -210,7 +267,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		}
 		shown := o.shown(r.State.String())
 		if !shown && jenc == nil {
-			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, ttl: r.TTL})
 			continue
 		}
 		v := render.ScanResultV1{
@@ -226,7 +283,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		if shown {
 			h.results = append(h.results, v)
 		} else {
-			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, ttl: r.TTL})
 		}
 		if jenc != nil {
 			if err := jenc.Encode(v); err != nil {
@@ -234,7 +291,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 				return fmt.Errorf("-oJ: %w", err)
 			}
 		}
-		if stream != nil && shown {
+		// open|filtered ports wait for the end: a host lists them only
+		// if it has few (foldOpenFiltered).
+		if stream != nil && shown && (v.State != "open|filtered" || o.allStates) {
 			if err := stream.Write(v); err != nil {
 				stopProgress()
 				return err
@@ -244,6 +303,13 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	stopProgress()
 	end := time.Now()
 	for _, h := range hosts {
+		for _, v := range o.foldOpenFiltered(h) {
+			if stream != nil && !o.allStates {
+				if err := stream.Write(v); err != nil {
+					return err
+				}
+			}
+		}
 		slices.SortFunc(h.results, func(a, b render.ScanResultV1) int {
 			return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 		})
@@ -365,8 +431,8 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 			row = append(o.appendRow(row[:0], r), '\n')
 			a.Write(row)
 		}
-		if !o.allStates {
-			fmt.Fprintf(a, "%d closed, %d filtered%s ports not shown\n", hidden["closed"], hidden["filtered"], openFilteredNote(hidden))
+		if line := notShownLine(hidden); line != "" {
+			a.Write([]byte(line + "\n"))
 		}
 	}
 	if err := a.Flush(); err != nil {
@@ -453,9 +519,9 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 		ScanInfo: scanInfos(p),
 	}
 	for _, h := range hosts {
-		up, reason := h.up()
+		up, reason, ttl := h.upTTL()
 		xh := render.NmapHost{StartTime: start.Unix(), EndTime: end.Unix(),
-			Status:  render.NmapStatus{State: "up", Reason: reason},
+			Status:  render.NmapStatus{State: "up", Reason: reason, ReasonTTL: ttl},
 			Address: render.NmapAddress{Addr: h.addr.String(), AddrType: "ipv4"},
 			Times:   scanTimes(h.rtts),
 		}
@@ -502,7 +568,7 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 				continue
 			}
 			xp := render.NmapPort{Protocol: r.Proto, PortID: r.Port,
-				State: render.NmapState{State: r.State, Reason: r.Reason}}
+				State: render.NmapState{State: r.State, Reason: r.Reason, ReasonTTL: r.TTL}}
 			xp.Service = xmlService(r)
 			xh.Ports.Ports = append(xh.Ports.Ports, xp)
 		}

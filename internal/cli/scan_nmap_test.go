@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/portkit/ports/internal/porttest"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/scan"
+)
+
+// nmapPorts is the part of an -oX file (nmap's or ours) these tests
+// compare: every listed port with its state, reason and reason_ttl, and
+// the host's status.
+type nmapPorts struct {
+	Hosts []struct {
+		Status struct {
+			State     string `xml:"state,attr"`
+			Reason    string `xml:"reason,attr"`
+			ReasonTTL int    `xml:"reason_ttl,attr"`
+		} `xml:"status"`
+		Ports struct {
+			Extra []struct {
+				State string `xml:"state,attr"`
+				Count int    `xml:"count,attr"`
+			} `xml:"extraports"`
+			Ports []struct {
+				Protocol string `xml:"protocol,attr"`
+				PortID   int    `xml:"portid,attr"`
+				State    struct {
+					State     string `xml:"state,attr"`
+					Reason    string `xml:"reason,attr"`
+					ReasonTTL int    `xml:"reason_ttl,attr"`
+				} `xml:"state"`
+			} `xml:"port"`
+		} `xml:"ports"`
+	} `xml:"host"`
+	Finished struct {
+		Exit     string `xml:"exit,attr"`
+		ErrorMsg string `xml:"errormsg,attr"`
+	} `xml:"runstats>finished"`
+}
+
+func parseNmapPorts(t *testing.T, what string, data []byte) *nmapPorts {
+	t.Helper()
+	var x nmapPorts
+	if err := xml.Unmarshal(data, &x); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, data)
+	}
+	return &x
+}
+
+// listed returns "port/proto" -> "state reason ttl" for the ports listed
+// in states (all of them if none given).
+func (x *nmapPorts) listed(withTTL bool, states ...string) map[string]string {
+	m := map[string]string{}
+	for _, h := range x.Hosts {
+		for _, p := range h.Ports.Ports {
+			if len(states) > 0 && !slices.Contains(states, p.State.State) {
+				continue
+			}
+			v := p.State.State + " " + p.State.Reason
+			if withTTL {
+				v += " ttl " + strconv.Itoa(p.State.ReasonTTL)
+			}
+			m[fmt.Sprintf("%d/%s", p.PortID, p.Protocol)] = v
+		}
+	}
+	return m
+}
+
+// nmapTool returns nmap's path, or skips.
+func nmapTool(t *testing.T) string {
+	t.Helper()
+	return porttest.LookTool(t, "nmap", "nmap")
+}
+
+// TestScanNotShownOnlyNonZero: the table's count of the ports not listed
+// names only the states that have some ("0 closed, 0 filtered ports not
+// shown" was printed for a host whose every port was listed).
+func TestScanNotShownOnlyNonZero(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.7")
+	open := render.ScanResultV1{Addr: a.String(), Port: 22, Proto: "tcp", State: "open", Reason: "syn-ack"}
+	tests := []struct {
+		hidden []hiddenPort
+		want   string // "" : no such line at all
+	}{
+		{nil, ""},
+		{[]hiddenPort{{port: 1, state: scan.StateClosed}, {port: 2, state: scan.StateClosed}}, "2 closed ports not shown"},
+		{[]hiddenPort{{port: 1, state: scan.StateFiltered}}, "1 filtered ports not shown"},
+		{[]hiddenPort{{port: 1, state: scan.StateClosed}, {port: 3, proto: 1, state: scan.StateOpenFiltered}}, "1 closed, 1 open|filtered ports not shown"},
+	}
+	for _, tt := range tests {
+		h := &scanHost{scanTarget: scanTarget{addr: a}, results: []render.ScanResultV1{open}, hidden: tt.hidden}
+		var b bytes.Buffer
+		if err := writeScanListing(&b, render.Table, &scanOpts{}, []*scanHost{h}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if strings.Contains(out, " 0 ") || strings.HasPrefix(out, "0 ") {
+			t.Errorf("listing counts a state with no port:\n%s", out)
+		}
+		if tt.want == "" && strings.Contains(out, "not shown") || tt.want != "" && !strings.Contains(out, tt.want+"\n") {
+			t.Errorf("want %q in:\n%s", tt.want, out)
+		}
+	}
+}
+
+// TestIntegrationScanReasonTTLAsNmap: -oX writes the TTL of the answer
+// in reason_ttl (it wrote 0), the same as nmap -sS -oX for the same
+// ports: checked across a namespace pair, where the answers have TTL 64.
+func TestIntegrationScanReasonTTLAsNmap(t *testing.T) {
+	nmap := nmapTool(t)
+	p := porttest.NewPair(t, nil)
+	var plist []string
+	for range 3 {
+		l, err := p.B.Listen("tcp", net.JoinHostPort(p.B.Addr4.String(), "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		plist = append(plist, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	plist = append(plist, "1", "2") // closed
+	ports := strings.Join(plist, ",")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	xf := filepath.Join(t.TempDir(), "o.xml")
+	cmd := childCommand(t, func(name string, args ...string) *exec.Cmd { return p.A.Command(ctx, name, args...) },
+		"scan", "-sS", "-p", ports, "--all-states", "-oX", xf, p.B.Addr4.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scan: %v: %s", err, out)
+	}
+	data, err := os.ReadFile(xf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := parseNmapPorts(t, "ours", data)
+	ref, err := p.A.Command(ctx, nmap, "-sS", "-Pn", "-n", "--reason", "-p", ports, "-oX", "-", p.B.Addr4.String()).Output()
+	if err != nil {
+		t.Fatalf("nmap: %v", err)
+	}
+	theirs := parseNmapPorts(t, "nmap", ref)
+	if diff := cmp.Diff(theirs.listed(true), ours.listed(true)); diff != "" {
+		t.Errorf("ports with reason_ttl (-nmap +ours):\n%s", diff)
+	}
+	for k, v := range ours.listed(true) {
+		if strings.HasSuffix(v, " ttl 0") {
+			t.Errorf("%s: %s: reason_ttl 0 for an answer", k, v)
+		}
+	}
+	if len(ours.Hosts) != 1 || ours.Hosts[0].Status.ReasonTTL == 0 {
+		t.Errorf("host status has no reason_ttl: %+v", ours.Hosts)
+	}
+}
+
+// silentUDP opens n UDP sockets on free ports of 127.0.0.1 that read
+// and never answer, and returns a range LO-HI around them and their ports.
+func silentUDP(t *testing.T, n int) (lo, hi int, silent []int) {
+	t.Helper()
+	for len(silent) < n {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		silent = append(silent, pc.LocalAddr().(*net.UDPAddr).Port)
+		if len(silent) > 1 && silent[len(silent)-1]-silent[0] > 50 {
+			// Too far apart to scan the range between them: start again.
+			silent = silent[:0]
+		}
+	}
+	slices.Sort(silent)
+	return max(silent[0]-2, 1), min(silent[len(silent)-1]+2, 65535), silent
+}
+
+// TestScanUDPListsOpenFilteredAsNmap: -sU lists the ports that stay
+// silent (open|filtered), as nmap -sU does, where it used to count them
+// among the ports not shown; checked against nmap on the same ports.
+func TestScanUDPListsOpenFilteredAsNmap(t *testing.T) {
+	needUDPScan(t)
+	nmap := nmapTool(t)
+	lo, hi, silent := silentUDP(t, 2)
+	prange := fmt.Sprintf("%d-%d", lo, hi)
+	xf := filepath.Join(t.TempDir(), "o.xml")
+	code, out, stderr := run(t, "scan", "-sU", "-p", prange, "-oX", xf, "127.0.0.1")
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	for _, p := range silent {
+		if !strings.Contains(out, fmt.Sprintf("%d/udp", p)) || !strings.Contains(out, "open|filtered") {
+			t.Errorf("table does not list silent port %d as open|filtered:\n%s", p, out)
+		}
+	}
+	data, err := os.ReadFile(xf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := exec.Command(nmap, "-sU", "-Pn", "-n", "--reason", "-p", prange, "-oX", "-", "127.0.0.1").Output()
+	if err != nil {
+		t.Skipf("nmap -sU: %v", err)
+	}
+	ours, theirs := parseNmapPorts(t, "ours", data).listed(false, "open|filtered"), parseNmapPorts(t, "nmap", ref).listed(false, "open|filtered")
+	for k := range theirs {
+		if p, _ := strconv.Atoi(strings.TrimSuffix(k, "/udp")); !slices.Contains(silent, p) && heldElsewhere("127.0.0.1", p) {
+			delete(theirs, k) // another program's socket came or went
+			delete(ours, k)
+		}
+	}
+	if diff := cmp.Diff(theirs, ours); diff != "" {
+		t.Errorf("open|filtered ports listed (-nmap +ours):\n%s", diff)
+	}
+}
+
+// TestScanFoldsManyOpenFiltered: past nmap's 25 ports a host's
+// open|filtered ports are counted, not listed, as nmap does.
+func TestScanFoldsManyOpenFiltered(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.7")
+	for _, n := range []int{maxOpenFiltered, maxOpenFiltered + 1} {
+		h := &scanHost{scanTarget: scanTarget{addr: a}}
+		for i := range n {
+			h.results = append(h.results, render.ScanResultV1{Addr: a.String(), Port: uint16(1000 + i), Proto: "udp", State: "open|filtered", Reason: "no-response"})
+		}
+		o := &scanOpts{}
+		kept := o.foldOpenFiltered(h)
+		var b bytes.Buffer
+		if err := writeScanListing(&b, render.Table, o, []*scanHost{h}); err != nil {
+			t.Fatal(err)
+		}
+		listed := strings.Count(b.String(), "/udp")
+		if n <= maxOpenFiltered && (listed != n || len(kept) != n) || n > maxOpenFiltered && (listed != 0 || !strings.Contains(b.String(), fmt.Sprintf("%d open|filtered ports not shown", n))) {
+			t.Errorf("%d open|filtered: %d listed, %d kept:\n%s", n, listed, len(kept), b.String())
+		}
+	}
+}
