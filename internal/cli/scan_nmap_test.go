@@ -247,3 +247,127 @@ func TestScanFoldsManyOpenFiltered(t *testing.T) {
 		}
 	}
 }
+
+// scanFilePorts reads the port sets of -oJ, -oG and -oX files: for -oJ
+// and -oX "port/proto state" for each port listed or counted (-oX counts
+// its ports not listed in extraports: those are "state xN"), for -oG the
+// Ports field and its Ignored State.
+func scanFilePorts(t *testing.T, jf, gf, xf string) (oJ, oG, oX map[string]int) {
+	t.Helper()
+	oJ, oG, oX = map[string]int{}, map[string]int{}, map[string]int{}
+	j, err := os.ReadFile(jf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range parseScanJSONL(t, string(j)) {
+		oJ[fmt.Sprintf("%d/%s %s", l.Port, l.Proto, l.State)]++
+	}
+	g, err := os.ReadFile(gf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(g), "\n") {
+		_, ports, ok := strings.Cut(line, "\tPorts: ")
+		if !ok {
+			continue
+		}
+		ports, ignored, _ := strings.Cut(ports, "\tIgnored State: ")
+		for _, f := range strings.Split(ports, ", ") {
+			oG[f]++
+		}
+		oG["ignored "+ignored]++
+	}
+	x, err := os.ReadFile(xf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xp := parseNmapPorts(t, xf, x)
+	for k, v := range xp.listed(false) {
+		oX[k+" "+v]++
+	}
+	for _, h := range xp.Hosts {
+		for _, e := range h.Ports.Extra {
+			oX[e.State] += e.Count
+		}
+	}
+	return oJ, oG, oX
+}
+
+// TestIntegrationScanResumeKeepsOutputFiles: a scan interrupted with
+// SIGINT and resumed writes the same -oJ, -oG and -oX files as a scan
+// that was never interrupted (the resumed run used to overwrite them
+// with its own part), and the interrupted run's XML says exit="error"
+// with an errormsg, as nmap's does.
+func TestIntegrationScanResumeKeepsOutputFiles(t *testing.T) {
+	p, _ := scanPair(t, 5, 3000)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	inA := func(name string, args ...string) *exec.Cmd { return p.A.Command(ctx, name, args...) }
+	files := func(name string) (args []string, jf, gf, xf string) {
+		jf, gf, xf = filepath.Join(dir, name+".jsonl"), filepath.Join(dir, name+".gnmap"), filepath.Join(dir, name+".xml")
+		// 1,000 SYNs a second: 3,000 ports take 3 s, and the progress is
+		// saved every second.
+		return []string{"scan", "-sS", "-p", "1-3000", "--rate", "1000", "-oJ", jf, "-oG", gf, "-oX", xf, p.B.Addr4.String()}, jf, gf, xf
+	}
+	args, jf, gf, xf := files("resumed")
+	state := filepath.Join(dir, "resume.json")
+	args = append(args, "--resume", state)
+	first := childCommand(t, inA, args...)
+	var err1 bytes.Buffer
+	first.Stderr = &err1
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	porttest.WaitFor(t, "the progress file", func() bool { return porttest.Exists(state) })
+	first.Process.Signal(os.Interrupt)
+	if err := first.Wait(); err == nil {
+		t.Skipf("the scan ended before the interrupt: %s", err1.String())
+	}
+	x, err := os.ReadFile(xf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := parseNmapPorts(t, "interrupted -oX", x).Finished; f.Exit != "error" || !strings.Contains(f.ErrorMsg, "interrupted") {
+		t.Errorf("interrupted scan's XML: exit=%q errormsg=%q, want exit=\"error\" and why", f.Exit, f.ErrorMsg)
+	}
+	partJ, _, _ := scanFilePorts(t, jf, gf, xf)
+	second := childCommand(t, inA, args...)
+	if out, err := second.CombinedOutput(); err != nil {
+		t.Fatalf("resumed scan: %v: %s", err, out)
+	}
+	gotJ, gotG, gotX := scanFilePorts(t, jf, gf, xf)
+	t.Logf("%d results before the interrupt, %d in all", len(partJ), len(gotJ))
+
+	wargs, wjf, wgf, wxf := files("whole")
+	if out, err := childCommand(t, inA, wargs...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted scan: %v: %s", err, out)
+	}
+	wantJ, wantG, wantX := scanFilePorts(t, wjf, wgf, wxf)
+	if len(wantJ) != 3000 {
+		t.Fatalf("uninterrupted -oJ: %d ports, want 3000", len(wantJ))
+	}
+	for _, c := range []struct {
+		name      string
+		want, got map[string]int
+	}{{"-oJ", wantJ, gotJ}, {"-oG", wantG, gotG}, {"-oX", wantX, gotX}} {
+		if diff := cmp.Diff(c.want, c.got); diff != "" {
+			t.Errorf("%s: resumed vs uninterrupted (-uninterrupted +resumed):\n%s", c.name, diff)
+		}
+	}
+	if f := parseNmapPorts(t, "resumed -oX", mustRead(t, xf)).Finished; f.Exit != "success" {
+		t.Errorf("resumed scan's XML: exit=%q", f.Exit)
+	}
+	if porttest.Exists(state + ".results") {
+		t.Errorf("the results journal is left after the scan finished")
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"net/netip"
 	"os"
 	"slices"
@@ -331,18 +330,20 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	if oG != nil {
 		writeScanGrep(oG.w, o, hosts, cmdline, start, end)
 	}
+	if scanErr != nil && errors.Is(scanErr, context.Canceled) {
+		scanErr = &runError{errors.New("interrupted")}
+		if p.syn && o.resume != "" {
+			scanErr = &runError{fmt.Errorf("interrupted; the progress is in %s: run the same command to continue", o.resume)}
+		}
+	}
 	if oX != nil {
-		if err := writeScanXML(oX.w, o, p, hosts, cmdline, start, end); err != nil {
+		// nmap's XML of a scan that did not end by itself says so:
+		// exit="error" and why.
+		if err := writeScanXML(oX.w, o, p, hosts, cmdline, start, end, scanErr); err != nil {
 			return fmt.Errorf("-oX: %w", err)
 		}
 	}
 	if scanErr != nil {
-		if errors.Is(scanErr, context.Canceled) {
-			if p.syn && o.resume != "" {
-				return &runError{fmt.Errorf("interrupted; the progress is in %s: run the same command to continue", o.resume)}
-			}
-			return &runError{errors.New("interrupted")}
-		}
 		return scanErr
 	}
 	if probeErrors > 0 {
@@ -512,7 +513,8 @@ func writeScanGrep(w io.Writer, o *scanOpts, hosts []*scanHost, cmdline string, 
 }
 
 // writeScanXML writes nmap's XML output (-oX).
-func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdline string, start, end time.Time) error {
+// scanErr, if not nil, is why the scan ended early.
+func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdline string, start, end time.Time, scanErr error) error {
 	run := render.NmapRun{
 		Scanner: "ports", Args: cmdline, Start: start.Unix(), StartStr: nmapTime(start),
 		Version: version(), XMLOutputVersion: "1.05",
@@ -579,6 +581,9 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 	run.RunStats.Finished = render.NmapFinished{
 		Time: end.Unix(), TimeStr: nmapTime(end), Elapsed: strconv.FormatFloat(elapsed.Seconds(), 'f', 2, 64),
 		Summary: "ports done at " + nmapTime(end) + "; " + scanSummary(hosts, elapsed), Exit: "success",
+	}
+	if scanErr != nil {
+		run.RunStats.Finished.Exit, run.RunStats.Finished.ErrorMsg = "error", scanErr.Error()
 	}
 	if _, err := io.WriteString(w, render.NmapXMLHeader); err != nil {
 		return err
@@ -647,55 +652,6 @@ func scanType(p *scanPlan) string {
 		return "syn"
 	}
 	return "connect"
-}
-
-// scanSYNSeq returns the SYN scan of addrs, resumed from and saving its
-// progress to --resume FILE if given.
-func scanSYNSeq(ctx context.Context, o *scanOpts, p *scanPlan, addrs []netip.Addr) (iter.Seq2[scan.Result, error], error) {
-	if o.resume == "" {
-		return scan.SYNScan(ctx, addrs, &p.synCfg), nil
-	}
-	data, err := os.ReadFile(o.resume)
-	switch {
-	case err == nil:
-		var prog scan.SYNProgress
-		if err := json.Unmarshal(data, &prog); err != nil {
-			return nil, &runError{fmt.Errorf("--resume %s: not a scan progress file: %w", o.resume, err)}
-		}
-		if prog.Finished {
-			return nil, &runError{fmt.Errorf("--resume %s: that scan is finished; remove the file to scan again", o.resume)}
-		}
-		if p.synCfg.Seed != 0 && p.synCfg.Seed != prog.Seed {
-			return nil, usagef("--seed %d: the scan in --resume %s has seed %d", p.synCfg.Seed, o.resume, prog.Seed)
-		}
-		if p.synCfg.Shards != 0 && (p.synCfg.Shard != prog.Shard || p.synCfg.Shards != prog.Shards) {
-			return nil, usagef("--shard %d/%d: the scan in --resume %s is shard %d/%d", p.synCfg.Shard, p.synCfg.Shards, o.resume, prog.Shard, prog.Shards)
-		}
-		p.synCfg.Seed, p.synCfg.Shard, p.synCfg.Shards, p.synCfg.Resume = prog.Seed, prog.Shard, prog.Shards, &prog
-	case errors.Is(err, os.ErrNotExist):
-	default:
-		return nil, &runError{fmt.Errorf("--resume: %w", err)}
-	}
-	var saveErr error
-	p.synCfg.Checkpoint = func(prog *scan.SYNProgress) {
-		if err := writeFileAtomic(o.resume, prog); err != nil && saveErr == nil {
-			saveErr = err
-		}
-	}
-	seq := scan.SYNScan(ctx, addrs, &p.synCfg)
-	return func(yield func(scan.Result, error) bool) {
-		for r, err := range seq {
-			if errors.Is(err, scan.ErrResume) {
-				err = fmt.Errorf("--resume %s: %w", o.resume, err)
-			}
-			if !yield(r, err) {
-				return
-			}
-		}
-		if saveErr != nil {
-			yield(scan.Result{}, fmt.Errorf("--resume: %w", saveErr))
-		}
-	}, nil
 }
 
 // writeFileAtomic writes v as JSON to name through a temporary file, so
