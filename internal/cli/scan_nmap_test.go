@@ -371,3 +371,27 @@ func mustRead(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// TestAddressShapedHostIsUsageError: in every command that takes hosts,
+// an argument written like an address that is not one is a usage error
+// (exit 2) naming what is wrong, not a name looked up ("lookup
+// 300.1.1.1: no such host", exit 1).
+func TestAddressShapedHostIsUsageError(t *testing.T) {
+	for _, args := range [][]string{
+		{"knock", "300.1.1.1", "7000"},
+		{"knock", "1.2.3", "7000"},
+		{"knock", "--spa", "10.0.0.256", "-A", "tcp/22"},
+		{"knock", "::gg", "7000"},
+		{"scan", "-sT", "-p", "80", "300.1.1.1"},
+		{"scan", "-sT", "-p", "80", "0x7f.0.0.1"},
+		{"scan", "-sT", "-p", "80", "::gg"},
+		{"map", "127.0.0.1:0", "300.1.1.1:80"},
+		{"map", "udp", "127.0.0.1:0", "1.2.3:53"},
+	} {
+		code, _, stderr := run(t, args...)
+		says := strings.Contains(stderr, "not an IPv") || strings.Contains(stderr, "out of range") || strings.Contains(stderr, "not an address")
+		if code != ExitUsage || strings.Contains(stderr, "lookup") || !says {
+			t.Errorf("ports %s: exit %d, stderr %q; want exit 2 saying it is not an address", strings.Join(args, " "), code, stderr)
+		}
+	}
+}
