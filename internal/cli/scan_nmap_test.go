@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"net"
@@ -394,4 +395,92 @@ func TestAddressShapedHostIsUsageError(t *testing.T) {
 			t.Errorf("ports %s: exit %d, stderr %q; want exit 2 saying it is not an address", strings.Join(args, " "), code, stderr)
 		}
 	}
+}
+
+// TestIntegrationScanServiceVersionRealServers: -sV names real dnsmasq
+// over TCP and UDP from its version.bind answer (over TCP it named
+// nothing), and python3 -m http.server with the Python version of its
+// Server header; nmap -sV, run on the same ports, agrees on the versions.
+func TestIntegrationScanServiceVersionRealServers(t *testing.T) {
+	dnsmasq := porttest.LookTool(t, "dnsmasq", "dnsmasq-base")
+	python := porttest.LookTool(t, "python3", "python3")
+	p := porttest.NewPair(t, nil)
+	b := p.B.Addr4.String()
+	dlog := p.B.Start(t, dnsmasq, "--no-daemon", "--no-resolv", "--no-hosts", "--port=53", "--listen-address="+b,
+		"--bind-interfaces", "--pid-file=", "--user=root", "--log-facility=-")
+	web := p.B.Start(t, python, "-m", "http.server", "--bind", b, "8000", "--directory", t.TempDir())
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	porttest.WaitFor(t, "dnsmasq and http.server", func() bool {
+		for _, port := range []string{"53", "8000"} {
+			c, err := p.A.Dial(ctx, "tcp", net.JoinHostPort(b, port))
+			if err != nil {
+				return false
+			}
+			c.Close()
+		}
+		return true
+	})
+	inA := func(name string, args ...string) *exec.Cmd { return p.A.Command(ctx, name, args...) }
+	out, err := childCommand(t, inA, "scan", "-sS", "-sU", "-sV", "-p", "T:53,8000,U:53", "--format", "jsonl", b).CombinedOutput()
+	if err != nil {
+		t.Fatalf("scan: %v: %s\ndnsmasq: %s\nhttp.server: %s", err, out, dlog, web)
+	}
+	got := map[string]udpScanLine{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var l udpScanLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%v: %q", err, line)
+		}
+		got[fmt.Sprintf("%d/%s", l.Port, l.Proto)] = l
+	}
+	for _, k := range []string{"53/tcp", "53/udp"} {
+		if l := got[k]; l.Service != "domain" || l.Product != "dnsmasq" || l.Version == "" {
+			t.Errorf("%s: %+v, want domain dnsmasq VERSION", k, l)
+		}
+	}
+	pyVersion := strings.TrimSpace(strings.TrimPrefix(mustOutput(t, python, "--version"), "Python"))
+	if l := got["8000/tcp"]; l.Product != "SimpleHTTP" || !strings.Contains(l.Info, "Python "+pyVersion) {
+		t.Errorf("8000/tcp: %+v, want SimpleHTTP with Python %s", l, pyVersion)
+	}
+
+	nmap := nmapTool(t)
+	ref, err := p.A.Command(ctx, nmap, "-sS", "-sV", "-Pn", "-n", "-p", "53,8000", "-oX", "-", b).Output()
+	if err != nil {
+		t.Fatalf("nmap -sV: %v", err)
+	}
+	var x struct {
+		Ports []struct {
+			PortID  int `xml:"portid,attr"`
+			Service struct {
+				Product   string `xml:"product,attr"`
+				Version   string `xml:"version,attr"`
+				ExtraInfo string `xml:"extrainfo,attr"`
+			} `xml:"service"`
+		} `xml:"host>ports>port"`
+	}
+	if err := xml.Unmarshal(ref, &x); err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Ports) != 2 {
+		t.Fatalf("nmap lists %d ports, want 2:\n%s", len(x.Ports), ref)
+	}
+	for _, np := range x.Ports {
+		ours := got[fmt.Sprintf("%d/tcp", np.PortID)]
+		if np.Service.Version != ours.Version {
+			t.Errorf("port %d: version %q, nmap says %q", np.PortID, ours.Version, np.Service.Version)
+		}
+		if np.Service.ExtraInfo != "" && !strings.Contains(ours.Info, np.Service.ExtraInfo) {
+			t.Errorf("port %d: info %q lacks nmap's %q", np.PortID, ours.Info, np.Service.ExtraInfo)
+		}
+	}
+}
+
+func mustOutput(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", name, err, out)
+	}
+	return string(out)
 }
