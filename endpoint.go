@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -130,8 +131,16 @@ func ParseEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 		}
 		if a, err := netip.ParseAddr(host); err == nil {
 			e.Addr = a
-		} else if err := checkHostName(host); err != nil {
-			return Endpoint{}, errf(0, "%v", err)
+		} else if host != "" {
+			// An address-shaped host that is not an address is a mistake,
+			// not a name to look up.
+			var pe *ParseError
+			if _, err := ParseHost(host); errors.As(err, &pe) && errors.Is(err, ErrBadAddress) {
+				return Endpoint{}, &ParseError{What: "endpoint", Input: s, Pos: max(pe.Pos, 0), Msg: pe.Msg, Err: ErrBadAddress}
+			}
+			if err := checkHostName(host); err != nil {
+				return Endpoint{}, errf(0, "%v", err)
+			}
 		}
 	}
 	e.Host = host
@@ -235,6 +244,8 @@ func parseURLEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 	}
 	if a, err := netip.ParseAddr(e.Host); err == nil {
 		e.Addr = a
+	} else if _, err := ParseHost(e.Host); errors.Is(err, ErrBadAddress) {
+		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: len(u.Scheme) + 3, Msg: err.(*ParseError).Msg, Err: ErrBadAddress}
 	} else if err := checkHostName(e.Host); err != nil {
 		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: len(u.Scheme) + 3, Msg: err.Error()}
 	}

@@ -334,6 +334,11 @@ func TestRuleValidation(t *testing.T) {
 		{mapper.Rule{Name: "a", Type: mapper.HTTP, Listen: "127.0.0.1:1", To: []string{"x:1"}}, "takes its destinations from its clients"},
 		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"x:1"}, ProxyProtocol: 3}, "version 3 is not 1 or 2"},
 		{mapper.Rule{Name: "a", Type: mapper.HTTP, Listen: "[::]:1"}, "names no allow-list and no auth"},
+		// Address-shaped destinations that are no address: refused, not
+		// left for the resolver (13.9).
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"300.1.1.1:80"}}, "300 is out of range 0-255"},
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"1.2.3:80"}}, "not an IPv4 address"},
+		{mapper.Rule{Name: "a", Type: mapper.UDP, Listen: "127.0.0.1:1", To: []string{"[::gg]:53"}}, "not an IPv6 address"},
 	} {
 		err := tc.rule.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

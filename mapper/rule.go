@@ -261,6 +261,13 @@ func checkHostPort(s string) error {
 	if host == "" {
 		return fmt.Errorf("destination %q has no host", s)
 	}
+	if _, err := ports.ParseHost(host); err != nil {
+		var pe *ports.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("destination %q: %s", s, pe.Msg)
+		}
+		return fmt.Errorf("destination %q: %v", s, err)
+	}
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 		return fmt.Errorf("destination %q: port %q is not 1-65535", s, port)
 	}

@@ -166,6 +166,9 @@ never overwritten).`,
 			if len(args) == 0 {
 				return usagef("missing HOST")
 			}
+			if _, err := ports.ParseHost(args[0]); err != nil {
+				return usagef("%v", err)
+			}
 			ctx := cmd.Context()
 			if useSPA {
 				if len(args) > 1 {

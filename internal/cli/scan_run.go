@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"net/netip"
 	"os"
 	"slices"
@@ -48,32 +47,89 @@ type hiddenPort struct {
 	proto  ports.Proto
 	state  scan.State
 	reason string // one of scan's Reason constants
+	ttl    uint8  // of the answer; 0 when unknown
 }
 
 // up reports whether the host answered on some port, and why.
 func (h *scanHost) up() (bool, string) {
-	reason := ""
+	up, reason, _ := h.upTTL()
+	return up, reason
+}
+
+// upTTL is up with the TTL of the answer that says so (0: unknown).
+func (h *scanHost) upTTL() (bool, string, int) {
+	reason, ttl := "", 0
 	for _, r := range h.results {
 		switch r.State {
 		case "open":
-			return true, r.Reason
+			return true, r.Reason, r.TTL
 		case "closed":
-			reason = r.Reason
+			reason, ttl = r.Reason, r.TTL
 		}
 	}
 	if reason == "" {
 		for _, r := range h.hidden {
 			if r.state == scan.StateClosed {
-				return true, r.reason
+				return true, r.reason, int(r.ttl)
 			}
 		}
 	}
-	return reason != "", reason
+	return reason != "", reason, ttl
 }
 
-// shown reports whether the table lists a port in state.
+// shown reports whether the table lists a port in state. open|filtered
+// ports (UDP) are listed too, as nmap lists them, unless a host has more
+// than maxOpenFiltered: see foldOpenFiltered.
 func (o *scanOpts) shown(state string) bool {
-	return o.allStates || state != "closed" && state != "filtered" && state != "open|filtered"
+	return o.allStates || state != "closed" && state != "filtered"
+}
+
+// maxOpenFiltered is how many open|filtered ports of a host the outputs
+// list without --all-states: nmap's limit (max_per_state, 25) past which
+// it counts a state's ports in "Not shown" instead, so that a host whose
+// firewall drops every UDP probe is one line, not a hundred.
+const maxOpenFiltered = 25
+
+// foldOpenFiltered moves h's listed open|filtered ports to the ports not
+// shown when there are more than maxOpenFiltered, and returns those it
+// keeps listed, in the order of h.results.
+func (o *scanOpts) foldOpenFiltered(h *scanHost) []render.ScanResultV1 {
+	var of []render.ScanResultV1
+	for _, r := range h.results {
+		if r.State == "open|filtered" {
+			of = append(of, r)
+		}
+	}
+	if o.allStates || len(of) <= maxOpenFiltered {
+		return of
+	}
+	kept := h.results[:0]
+	for _, r := range h.results {
+		if r.State != "open|filtered" {
+			kept = append(kept, r)
+			continue
+		}
+		proto, _ := ports.ParseProto(r.Proto)
+		h.hidden = append(h.hidden, hiddenPort{port: ports.Port(r.Port), proto: proto, state: scan.StateOpenFiltered, reason: r.Reason, ttl: uint8(r.TTL)})
+	}
+	h.results = kept
+	return nil
+}
+
+// notShownLine is the table's count of a host's ports not listed, by
+// state, naming only the states that have some: "998 closed ports not
+// shown", "3 closed, 97 open|filtered ports not shown"; "" for none.
+func notShownLine(hidden map[string]int) string {
+	var parts []string
+	for _, st := range []string{"closed", "filtered", "open|filtered", "unknown"} {
+		if n := hidden[st]; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+st)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + " ports not shown"
 }
 
 // scanOutput is a file output: -oJ, -oG or -oX.
@@ -210,7 +266,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		}
 		shown := o.shown(r.State.String())
 		if !shown && jenc == nil {
-			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, ttl: r.TTL})
 			continue
 		}
 		v := render.ScanResultV1{
@@ -226,7 +282,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		if shown {
 			h.results = append(h.results, v)
 		} else {
-			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, ttl: r.TTL})
 		}
 		if jenc != nil {
 			if err := jenc.Encode(v); err != nil {
@@ -234,7 +290,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 				return fmt.Errorf("-oJ: %w", err)
 			}
 		}
-		if stream != nil && shown {
+		// open|filtered ports wait for the end: a host lists them only
+		// if it has few (foldOpenFiltered).
+		if stream != nil && shown && (v.State != "open|filtered" || o.allStates) {
 			if err := stream.Write(v); err != nil {
 				stopProgress()
 				return err
@@ -244,6 +302,13 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	stopProgress()
 	end := time.Now()
 	for _, h := range hosts {
+		for _, v := range o.foldOpenFiltered(h) {
+			if stream != nil && !o.allStates {
+				if err := stream.Write(v); err != nil {
+					return err
+				}
+			}
+		}
 		slices.SortFunc(h.results, func(a, b render.ScanResultV1) int {
 			return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 		})
@@ -265,18 +330,20 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	if oG != nil {
 		writeScanGrep(oG.w, o, hosts, cmdline, start, end)
 	}
+	if scanErr != nil && errors.Is(scanErr, context.Canceled) {
+		scanErr = &runError{errors.New("interrupted")}
+		if p.syn && o.resume != "" {
+			scanErr = &runError{fmt.Errorf("interrupted; the progress is in %s: run the same command to continue", o.resume)}
+		}
+	}
 	if oX != nil {
-		if err := writeScanXML(oX.w, o, p, hosts, cmdline, start, end); err != nil {
+		// nmap's XML of a scan that did not end by itself says so:
+		// exit="error" and why.
+		if err := writeScanXML(oX.w, o, p, hosts, cmdline, start, end, scanErr); err != nil {
 			return fmt.Errorf("-oX: %w", err)
 		}
 	}
 	if scanErr != nil {
-		if errors.Is(scanErr, context.Canceled) {
-			if p.syn && o.resume != "" {
-				return &runError{fmt.Errorf("interrupted; the progress is in %s: run the same command to continue", o.resume)}
-			}
-			return &runError{errors.New("interrupted")}
-		}
 		return scanErr
 	}
 	if probeErrors > 0 {
@@ -365,8 +432,8 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 			row = append(o.appendRow(row[:0], r), '\n')
 			a.Write(row)
 		}
-		if !o.allStates {
-			fmt.Fprintf(a, "%d closed, %d filtered%s ports not shown\n", hidden["closed"], hidden["filtered"], openFilteredNote(hidden))
+		if line := notShownLine(hidden); line != "" {
+			a.Write([]byte(line + "\n"))
 		}
 	}
 	if err := a.Flush(); err != nil {
@@ -446,16 +513,17 @@ func writeScanGrep(w io.Writer, o *scanOpts, hosts []*scanHost, cmdline string, 
 }
 
 // writeScanXML writes nmap's XML output (-oX).
-func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdline string, start, end time.Time) error {
+// scanErr, if not nil, is why the scan ended early.
+func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdline string, start, end time.Time, scanErr error) error {
 	run := render.NmapRun{
 		Scanner: "ports", Args: cmdline, Start: start.Unix(), StartStr: nmapTime(start),
 		Version: version(), XMLOutputVersion: "1.05",
 		ScanInfo: scanInfos(p),
 	}
 	for _, h := range hosts {
-		up, reason := h.up()
+		up, reason, ttl := h.upTTL()
 		xh := render.NmapHost{StartTime: start.Unix(), EndTime: end.Unix(),
-			Status:  render.NmapStatus{State: "up", Reason: reason},
+			Status:  render.NmapStatus{State: "up", Reason: reason, ReasonTTL: ttl},
 			Address: render.NmapAddress{Addr: h.addr.String(), AddrType: "ipv4"},
 			Times:   scanTimes(h.rtts),
 		}
@@ -502,7 +570,7 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 				continue
 			}
 			xp := render.NmapPort{Protocol: r.Proto, PortID: r.Port,
-				State: render.NmapState{State: r.State, Reason: r.Reason}}
+				State: render.NmapState{State: r.State, Reason: r.Reason, ReasonTTL: r.TTL}}
 			xp.Service = xmlService(r)
 			xh.Ports.Ports = append(xh.Ports.Ports, xp)
 		}
@@ -513,6 +581,9 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 	run.RunStats.Finished = render.NmapFinished{
 		Time: end.Unix(), TimeStr: nmapTime(end), Elapsed: strconv.FormatFloat(elapsed.Seconds(), 'f', 2, 64),
 		Summary: "ports done at " + nmapTime(end) + "; " + scanSummary(hosts, elapsed), Exit: "success",
+	}
+	if scanErr != nil {
+		run.RunStats.Finished.Exit, run.RunStats.Finished.ErrorMsg = "error", scanErr.Error()
 	}
 	if _, err := io.WriteString(w, render.NmapXMLHeader); err != nil {
 		return err
@@ -581,55 +652,6 @@ func scanType(p *scanPlan) string {
 		return "syn"
 	}
 	return "connect"
-}
-
-// scanSYNSeq returns the SYN scan of addrs, resumed from and saving its
-// progress to --resume FILE if given.
-func scanSYNSeq(ctx context.Context, o *scanOpts, p *scanPlan, addrs []netip.Addr) (iter.Seq2[scan.Result, error], error) {
-	if o.resume == "" {
-		return scan.SYNScan(ctx, addrs, &p.synCfg), nil
-	}
-	data, err := os.ReadFile(o.resume)
-	switch {
-	case err == nil:
-		var prog scan.SYNProgress
-		if err := json.Unmarshal(data, &prog); err != nil {
-			return nil, &runError{fmt.Errorf("--resume %s: not a scan progress file: %w", o.resume, err)}
-		}
-		if prog.Finished {
-			return nil, &runError{fmt.Errorf("--resume %s: that scan is finished; remove the file to scan again", o.resume)}
-		}
-		if p.synCfg.Seed != 0 && p.synCfg.Seed != prog.Seed {
-			return nil, usagef("--seed %d: the scan in --resume %s has seed %d", p.synCfg.Seed, o.resume, prog.Seed)
-		}
-		if p.synCfg.Shards != 0 && (p.synCfg.Shard != prog.Shard || p.synCfg.Shards != prog.Shards) {
-			return nil, usagef("--shard %d/%d: the scan in --resume %s is shard %d/%d", p.synCfg.Shard, p.synCfg.Shards, o.resume, prog.Shard, prog.Shards)
-		}
-		p.synCfg.Seed, p.synCfg.Shard, p.synCfg.Shards, p.synCfg.Resume = prog.Seed, prog.Shard, prog.Shards, &prog
-	case errors.Is(err, os.ErrNotExist):
-	default:
-		return nil, &runError{fmt.Errorf("--resume: %w", err)}
-	}
-	var saveErr error
-	p.synCfg.Checkpoint = func(prog *scan.SYNProgress) {
-		if err := writeFileAtomic(o.resume, prog); err != nil && saveErr == nil {
-			saveErr = err
-		}
-	}
-	seq := scan.SYNScan(ctx, addrs, &p.synCfg)
-	return func(yield func(scan.Result, error) bool) {
-		for r, err := range seq {
-			if errors.Is(err, scan.ErrResume) {
-				err = fmt.Errorf("--resume %s: %w", o.resume, err)
-			}
-			if !yield(r, err) {
-				return
-			}
-		}
-		if saveErr != nil {
-			yield(scan.Result{}, fmt.Errorf("--resume: %w", saveErr))
-		}
-	}, nil
 }
 
 // writeFileAtomic writes v as JSON to name through a temporary file, so

@@ -6,7 +6,6 @@ import (
 	"iter"
 	"math"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -288,15 +287,6 @@ func xmlService(r render.ScanResultV1) *render.NmapService {
 	}
 	s.Product, s.Version, s.ExtraInfo, s.Tunnel = r.Product, r.Version, r.Info, r.Tunnel
 	return s
-}
-
-// openFilteredNote adds the open|filtered ports (UDP) to the table's
-// count of the ports not shown.
-func openFilteredNote(hidden map[string]int) string {
-	if n := hidden["open|filtered"]; n > 0 {
-		return ", " + strconv.Itoa(n) + " open|filtered"
-	}
-	return ""
 }
 
 // identifiable reports whether -sV probes r's port: open TCP ports; UDP
