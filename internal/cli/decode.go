@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -389,12 +390,12 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, fr.Link.String()...)
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
-		return d.appendTail(b, derr)
+		return d.appendTail(b, derr, true)
 	default:
 		b = append(b, p.Link.EtherType.String()...)
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
-		return d.appendTail(b, derr)
+		return d.appendTail(b, derr, true)
 	}
 	switch {
 	case p.Layers.Has(wire.LayerTCP):
@@ -419,8 +420,24 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		b = append(b, ", win "...)
 		b = strconv.AppendUint(b, uint64(t.Window), 10)
+		if t.Flags.Has(wire.TCPUrg) {
+			b = append(b, ", urg "...)
+			b = strconv.AppendUint(b, uint64(t.Urgent), 10)
+		}
+		if hl := t.HeaderLen(); hl > 20 {
+			var whole bool
+			if b, whole = appendTCPOptions(b, t.Options.Raw, hl-20, &st, t.Flags); !whole {
+				// tcpdump ends the line at a bad or cut option.
+				return append(b, '\n')
+			}
+		}
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		if p.TruncatedAt == wire.LayerTCP {
+			// The header is whole: tcpdump marks only a payload it
+			// decodes, not the TCP layer.
+			return d.appendTail(b, derr, false)
+		}
 	case p.Layers.Has(wire.LayerUDP):
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
@@ -429,6 +446,10 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = appendHostPort(b, p.IP.Dst, u.DstPort, nameIf(u.DstPort == server && u.SrcPort != server, name))
 		b = append(b, ": UDP, length "...)
 		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		if p.TruncatedAt == wire.LayerUDP {
+			// The UDP header is whole; only the payload was cut.
+			return d.appendTail(b, derr, false)
+		}
 	case p.Layers.Has(wire.LayerICMPv4), p.Layers.Has(wire.LayerICMPv6):
 		b = p.IP.Src.AppendTo(b)
 		b = append(b, " > "...)
@@ -444,6 +465,10 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.PayloadLen+8), 10)
+	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP):
+		// The capture cut the transport header: tcpdump shows the ports
+		// if it has them, then its mark.
+		return appendCutTransport(b, p)
 	default:
 		b = p.IP.Src.AppendTo(b)
 		b = append(b, " > "...)
@@ -459,7 +484,33 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 	}
-	return d.appendTail(b, derr)
+	return d.appendTail(b, derr, true)
+}
+
+// appendCutTransport ends the line of a packet whose TCP or UDP header
+// the capture cut, as tcpdump prints it.
+func appendCutTransport(b []byte, p *wire.Packet) []byte {
+	word := layerWord(p.TruncatedAt)
+	b = p.IP.Src.AppendTo(b)
+	if len(p.Payload) >= 4 {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p.Payload)), 10)
+	}
+	b = append(b, " > "...)
+	b = p.IP.Dst.AppendTo(b)
+	if len(p.Payload) >= 4 {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p.Payload[2:])), 10)
+		b = append(b, ": "...)
+	} else {
+		b = append(b, ':')
+		if p.TruncatedAt == wire.LayerUDP {
+			b = append(b, ' ') // tcpdump's udp_print has a space more than tcp_print
+		}
+	}
+	b = append(b, " [|"...)
+	b = append(b, word...)
+	return append(b, "]\n"...)
 }
 
 func nameIf(ok bool, name string) string {
@@ -490,9 +541,9 @@ func appendQuoted(b []byte, q *wire.Quoted) []byte {
 }
 
 // appendTail adds the truncation mark or the error, and the newline.
-func (d *decoder) appendTail(b []byte, derr error) []byte {
+func (d *decoder) appendTail(b []byte, derr error, mark bool) []byte {
 	p := &d.p
-	if p.Truncated {
+	if p.Truncated && mark {
 		b = append(b, " [|"...)
 		b = append(b, layerWord(p.TruncatedAt)...)
 		b = append(b, ']')
