@@ -391,6 +391,9 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
 		return d.appendTail(b, derr, true)
+	case p.Link.EtherType == wire.EtherTypeARP || p.Link.EtherType == 0x8035: // ARP, reverse ARP
+		b = appendARP(b, p.Payload, p.WireLen-int(p.Link.HeaderLen))
+		return append(b, '\n')
 	default:
 		b = append(b, p.Link.EtherType.String()...)
 		b = append(b, ", length "...)

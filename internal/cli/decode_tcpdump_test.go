@@ -334,3 +334,48 @@ func TestDecodeUDPPayloadCutIsNotMarked(t *testing.T) {
 		t.Errorf("lines %q; want the reply without [|udp]", got)
 	}
 }
+
+// arpFrame builds an Ethernet frame (padded to pad bytes) holding an ARP
+// packet.
+func arpFrame(etherType uint16, hrd, pro uint16, hln, pln byte, op uint16, sha, spa, tha, tpa []byte, pad int) []byte {
+	b := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1}
+	b = binary.BigEndian.AppendUint16(b, etherType)
+	b = binary.BigEndian.AppendUint16(b, hrd)
+	b = binary.BigEndian.AppendUint16(b, pro)
+	b = append(b, hln, pln)
+	b = binary.BigEndian.AppendUint16(b, op)
+	b = append(append(append(append(b, sha...), spa...), tha...), tpa...)
+	for len(b) < pad {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// TestDecodeARPAsTcpdump: ARP lines are tcpdump's: "Request who-has A
+// tell B", "Reply A is-at MAC", the reverse and inverse forms, other
+// protocols by type only, and the length of the ARP packet (what follows
+// the link header, padding included), not the frame's.
+func TestDecodeARPAsTcpdump(t *testing.T) {
+	mac := []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55}
+	mac2 := []byte{0x02, 0, 0, 0, 0, 1}
+	zero := make([]byte, 6)
+	a1, a2 := []byte{1, 0, 2, 1}, []byte{1, 0, 2, 2}
+	frames := []frameSpec{
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, zero, a1, 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, zero, a1, 60)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, mac, a1, 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 2, mac, a1, mac2, a2, 60)},
+		{data: arpFrame(0x8035, 1, 0x0800, 6, 4, 3, mac2, zero[:4], mac2, zero[:4], 0)},
+		{data: arpFrame(0x8035, 1, 0x0800, 6, 4, 4, mac, a1, mac2, a2, 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 8, mac2, a2, mac, zero[:4], 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 9, mac, a1, mac2, a2, 0)},
+		{data: arpFrame(0x0806, 1, 0x86dd, 6, 16, 1, mac2, make([]byte, 16), zero, make([]byte, 16), 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, zero, a1, 0), capLen: 14 + 20},
+	}
+	file := writeFrames(t, "arp.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+
+	// Behind two VLAN tags: the length is after them.
+	file = "../../testdata/pcaps/tcpdump_8021ad_qinq.pcap"
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
