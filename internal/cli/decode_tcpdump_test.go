@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/wire"
 )
@@ -378,4 +379,103 @@ func TestDecodeARPAsTcpdump(t *testing.T) {
 	// Behind two VLAN tags: the length is after them.
 	file = "../../testdata/pcaps/tcpdump_8021ad_qinq.pcap"
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
+
+// ipFrame builds an Ethernet frame of an IPv4 or IPv6 packet with the
+// given transport layer (and fields), fragment fields and payload.
+func ipFrame(t *testing.T, v6 bool, set func(p *wire.Packet), layer wire.Layer, payload []byte) []byte {
+	t.Helper()
+	p := wire.Packet{Layers: wire.LayerSet(0).Add(wire.LayerEthernet).Add(layer)}
+	p.Link.Type = pcapfile.LinkTypeEthernet
+	if v6 {
+		p.Layers = p.Layers.Add(wire.LayerIPv6)
+		p.IP = wire.IP{Version: 6, TTL: 64, Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2")}
+	} else {
+		p.Layers = p.Layers.Add(wire.LayerIPv4)
+		p.IP = wire.IP{Version: 4, IHL: 5, TTL: 64, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")}
+	}
+	p.Payload = payload
+	if set != nil {
+		set(&p)
+	}
+	b, err := p.AppendTo(nil, wire.EncodeOptions{FixLengths: true, ComputeChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDecodeICMPAndFragmentsAsTcpdump: ICMP and ICMPv6 text, IPv4
+// fragments and IPv6 fragment marks ("frag (0|1448)") are tcpdump's.
+func TestDecodeICMPAndFragmentsAsTcpdump(t *testing.T) {
+	// The quote of an ICMP error: an IPv4/UDP header to 10.0.0.9:5353.
+	quoted := ipFrame(t, false, func(p *wire.Packet) {
+		p.IP.Src, p.IP.Dst = p.IP.Dst, netip.MustParseAddr("10.0.0.9")
+		p.UDP = wire.UDP{SrcPort: 40000, DstPort: 5353}
+	}, wire.LayerUDP, make([]byte, 4))[14:]
+	quotedTCP := ipFrame(t, false, func(p *wire.Packet) {
+		p.IP.Src, p.IP.Dst = p.IP.Dst, netip.MustParseAddr("10.0.0.9")
+		p.TCP = wire.TCP{SrcPort: 40000, DstPort: 22, Options: wire.TCPOptions{Raw: []byte{}}}
+	}, wire.LayerTCP, nil)[14:]
+	icmp := func(typ wire.ICMPv4Type, code uint8, rest uint32, payload []byte) frameSpec {
+		return frameSpec{data: ipFrame(t, false, func(p *wire.Packet) {
+			p.ICMPv4 = wire.ICMPv4{Type: typ, Code: code, Rest: rest}
+		}, wire.LayerICMPv4, payload)}
+	}
+	icmp6 := func(typ wire.ICMPv6Type, code uint8, rest uint32, payload []byte) frameSpec {
+		return frameSpec{data: ipFrame(t, true, func(p *wire.Packet) {
+			p.ICMPv6 = wire.ICMPv6{Type: typ, Code: code, Rest: rest}
+		}, wire.LayerICMPv6, payload)}
+	}
+	target := netip.MustParseAddr("fd00::99").As16()
+	// An IPv6 fragment header (next header, offset, M, id) before a
+	// payload.
+	frag6 := func(next byte, off uint16, more bool, payload []byte) frameSpec {
+		fo := off
+		if more {
+			fo |= 1
+		}
+		h := append([]byte{next, 0}, binary.BigEndian.AppendUint16(nil, fo)...)
+		h = binary.BigEndian.AppendUint32(h, 0x1234)
+		return frameSpec{data: ipFrame(t, true, func(p *wire.Packet) {
+			p.IP.Ext[0], p.IP.NumExt, p.IP.Protocol = wire.ExtFragment, 1, ports.Proto(next)
+			p.IP.Options = h
+		}, wire.LayerNone, payload)}
+	}
+	udpHdr := []byte{0x9c, 0x40, 0x27, 0x0f, 0x05, 0xdc, 0, 0}
+	frames := []frameSpec{
+		icmp(wire.ICMPv4EchoRequest, 0, 0x1234_0007, make([]byte, 56)),
+		icmp(wire.ICMPv4EchoReply, 0, 0x1234_0007, make([]byte, 56)),
+		icmp(wire.ICMPv4Unreachable, 3, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 3, 0, quotedTCP),
+		icmp(wire.ICMPv4Unreachable, 1, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 0, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 2, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 4, 1400, quoted),
+		icmp(wire.ICMPv4Unreachable, 4, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 13, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 10, 0, quoted),
+		icmp(wire.ICMPv4TimeExceeded, 0, 0, quoted),
+		icmp(wire.ICMPv4TimeExceeded, 1, 0, quoted),
+		icmp6(wire.ICMPv6EchoRequest, 0, 0x0042_0001, make([]byte, 56)),
+		icmp6(wire.ICMPv6EchoReply, 0, 0x0042_0001, make([]byte, 56)),
+		icmp6(wire.ICMPv6NeighborSolicit, 0, 0, target[:]),
+		icmp6(wire.ICMPv6NeighborAdvert, 0, 0x6000_0000, target[:]),
+		icmp6(wire.ICMPv6PacketTooBig, 0, 1280, make([]byte, 48)),
+		// IPv4 fragments: a non-first one of UDP and of ICMP.
+		{data: ipFrame(t, false, func(p *wire.Packet) { p.IP.FragOffset, p.IP.Protocol = 1480, ports.ProtoUDP }, wire.LayerNone, make([]byte, 100))},
+		{data: ipFrame(t, false, func(p *wire.Packet) { p.IP.FragOffset, p.IP.Protocol = 8, 1 }, wire.LayerNone, make([]byte, 100))},
+		// IPv6 fragments: the first of a UDP datagram and of an echo
+		// request, and a later one.
+		frag6(17, 0, true, append(udpHdr, make([]byte, 100)...)),
+		{data: ipFrame(t, false, func(p *wire.Packet) { p.IP.Flags, p.IP.Protocol = wire.IPMoreFragments, ports.ProtoUDP }, wire.LayerNone, append(udpHdr, make([]byte, 100)...))},
+		frag6(58, 0, true, append([]byte{128, 0, 0, 0, 0, 1, 0, 2}, make([]byte, 100)...)),
+		frag6(58, 1448, false, make([]byte, 60)),
+	}
+	file := writeFrames(t, "icmp.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+	for _, f := range []string{"cs_ipv6_fragments.pcapng", "cs_ip_frag_source.pcapng"} {
+		file := "../../testdata/pcaps/" + f
+		diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+	}
 }
