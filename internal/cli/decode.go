@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -389,20 +390,42 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, fr.Link.String()...)
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
-		return d.appendTail(b, derr)
+		return d.appendTail(b, derr, true)
+	case p.Link.EtherType == wire.EtherTypeARP || p.Link.EtherType == 0x8035: // ARP, reverse ARP
+		b = appendARP(b, p.Payload, p.WireLen-int(p.Link.HeaderLen))
+		return append(b, '\n')
 	default:
 		b = append(b, p.Link.EtherType.String()...)
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
-		return d.appendTail(b, derr)
+		return d.appendTail(b, derr, true)
+	}
+	// An IPv6 fragment: tcpdump marks it "frag (offset|length)", then
+	// decodes the upper layer of the first one (its ports without the
+	// addresses, which it printed already) and nothing of the others.
+	inFrag := false
+	if p.IP.Version == 6 {
+		if n, ok := ipv6Frag(&p.IP); ok {
+			b = p.IP.Src.AppendTo(b)
+			b = append(b, " > "...)
+			b = p.IP.Dst.AppendTo(b)
+			b = append(b, ": frag ("...)
+			b = strconv.AppendUint(b, uint64(p.IP.FragOffset), 10)
+			b = append(b, '|')
+			b = strconv.AppendInt(b, int64(n), 10)
+			b = append(b, ')')
+			if p.IP.FragOffset != 0 {
+				return d.appendTail(b, derr, true)
+			}
+			b = append(b, ' ')
+			inFrag = true
+		}
 	}
 	switch {
 	case p.Layers.Has(wire.LayerTCP):
 		t := &p.TCP
 		server, name := d.service(ports.ProtoTCP, t.SrcPort, t.DstPort)
-		b = appendHostPort(b, p.IP.Src, t.SrcPort, nameIf(t.SrcPort == server, name))
-		b = append(b, " > "...)
-		b = appendHostPort(b, p.IP.Dst, t.DstPort, nameIf(t.DstPort == server && t.SrcPort != server, name))
+		b = appendEndpoints(b, p, t.SrcPort, t.DstPort, server, name, inFrag)
 		b = append(b, ": Flags "...)
 		b = append(b, t.Flags.String()...)
 		if p.PayloadLen > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
@@ -419,39 +442,67 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		b = append(b, ", win "...)
 		b = strconv.AppendUint(b, uint64(t.Window), 10)
+		if t.Flags.Has(wire.TCPUrg) {
+			b = append(b, ", urg "...)
+			b = strconv.AppendUint(b, uint64(t.Urgent), 10)
+		}
+		if hl := t.HeaderLen(); hl > 20 {
+			var whole bool
+			if b, whole = appendTCPOptions(b, t.Options.Raw, hl-20, &st, t.Flags); !whole {
+				// tcpdump ends the line at a bad or cut option.
+				return append(b, '\n')
+			}
+		}
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		if p.TruncatedAt == wire.LayerTCP {
+			// The header is whole: tcpdump marks only a payload it
+			// decodes, not the TCP layer.
+			return d.appendTail(b, derr, false)
+		}
 	case p.Layers.Has(wire.LayerUDP):
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
-		b = appendHostPort(b, p.IP.Src, u.SrcPort, nameIf(u.SrcPort == server, name))
-		b = append(b, " > "...)
-		b = appendHostPort(b, p.IP.Dst, u.DstPort, nameIf(u.DstPort == server && u.SrcPort != server, name))
+		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
 		b = append(b, ": UDP, length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
-	case p.Layers.Has(wire.LayerICMPv4), p.Layers.Has(wire.LayerICMPv6):
+		if p.IP.IsFragment() && u.Length >= 8 {
+			// tcpdump gives the datagram's length, from the UDP header.
+			b = strconv.AppendUint(b, uint64(u.Length-8), 10)
+		} else {
+			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		}
+		if p.TruncatedAt == wire.LayerUDP {
+			// The UDP header is whole; only the payload was cut.
+			return d.appendTail(b, derr, false)
+		}
+	case p.Layers.Has(wire.LayerICMPv4):
 		b = p.IP.Src.AppendTo(b)
 		b = append(b, " > "...)
 		b = p.IP.Dst.AppendTo(b)
-		if p.Layers.Has(wire.LayerICMPv4) {
-			b = append(b, ": ICMP "...)
-			b = append(b, p.ICMPv4.Type.String()...)
-			b = appendQuoted(b, &p.ICMPv4.Quoted)
-		} else {
-			b = append(b, ": ICMP6 "...)
-			b = append(b, p.ICMPv6.Type.String()...)
-			b = appendQuoted(b, &p.ICMPv6.Quoted)
+		b = append(b, ": "...)
+		b = appendICMPv4(b, p)
+	case p.Layers.Has(wire.LayerICMPv6):
+		if !inFrag {
+			b = p.IP.Src.AppendTo(b)
+			b = append(b, " > "...)
+			b = p.IP.Dst.AppendTo(b)
+			b = append(b, ": "...)
 		}
-		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen+8), 10)
+		b = appendICMPv6(b, p)
+	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP):
+		// The capture cut the transport header: tcpdump shows the ports
+		// if it has them, then its mark.
+		return appendCutTransport(b, p)
 	default:
 		b = p.IP.Src.AppendTo(b)
 		b = append(b, " > "...)
 		b = p.IP.Dst.AppendTo(b)
-		if p.IP.IsFragment() {
-			b = append(b, ": fragment "...)
-			b = strconv.AppendUint(b, uint64(p.IP.FragOffset), 10)
-			b = append(b, ", proto "...)
+		if p.IP.Version == 4 && p.IP.FragOffset != 0 {
+			// tcpdump: a fragment without the transport header names
+			// the protocol only.
+			b = append(b, ": ip-proto-"...)
+			b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
+			return d.appendTail(b, derr, true)
 		} else {
 			b = append(b, ": proto "...)
 		}
@@ -459,7 +510,47 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 	}
-	return d.appendTail(b, derr)
+	return d.appendTail(b, derr, true)
+}
+
+// appendCutTransport ends the line of a packet whose TCP or UDP header
+// the capture cut, as tcpdump prints it.
+func appendCutTransport(b []byte, p *wire.Packet) []byte {
+	word := layerWord(p.TruncatedAt)
+	b = p.IP.Src.AppendTo(b)
+	if len(p.Payload) >= 4 {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p.Payload)), 10)
+	}
+	b = append(b, " > "...)
+	b = p.IP.Dst.AppendTo(b)
+	if len(p.Payload) >= 4 {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p.Payload[2:])), 10)
+		b = append(b, ": "...)
+	} else {
+		b = append(b, ':')
+		if p.TruncatedAt == wire.LayerUDP {
+			b = append(b, ' ') // tcpdump's udp_print has a space more than tcp_print
+		}
+	}
+	b = append(b, " [|"...)
+	b = append(b, word...)
+	return append(b, "]\n"...)
+}
+
+// appendEndpoints writes "src.port > dst.port", the server's port
+// followed by its service name; in an IPv6 fragment, whose addresses
+// tcpdump printed before the fragment mark, the ports only.
+func appendEndpoints(b []byte, p *wire.Packet, sp, dp, server ports.Port, name string, portsOnly bool) []byte {
+	if portsOnly {
+		b = strconv.AppendUint(b, uint64(sp), 10)
+		b = append(b, " > "...)
+		return strconv.AppendUint(b, uint64(dp), 10)
+	}
+	b = appendHostPort(b, p.IP.Src, sp, nameIf(sp == server, name))
+	b = append(b, " > "...)
+	return appendHostPort(b, p.IP.Dst, dp, nameIf(dp == server && sp != server, name))
 }
 
 func nameIf(ok bool, name string) string {
@@ -490,9 +581,9 @@ func appendQuoted(b []byte, q *wire.Quoted) []byte {
 }
 
 // appendTail adds the truncation mark or the error, and the newline.
-func (d *decoder) appendTail(b []byte, derr error) []byte {
+func (d *decoder) appendTail(b []byte, derr error, mark bool) []byte {
 	p := &d.p
-	if p.Truncated {
+	if p.Truncated && mark {
 		b = append(b, " [|"...)
 		b = append(b, layerWord(p.TruncatedAt)...)
 		b = append(b, ']')

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"encoding/binary"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/pcapfile"
+	"github.com/portkit/ports/wire"
 )
 
 // needTcpdump returns tcpdump's path, or skips the test.
@@ -125,5 +129,353 @@ func TestDecodeVerboseSequenceNumbersAsOneLine(t *testing.T) {
 	code, out, _ = run(t, "decode", "-v", "../../testdata/pcaps/cs_tcp_retransmissions.pcapng")
 	if want := "seq 0 (raw 5405497), next seq 648, ack 1 (raw 7118811)\n"; code != ExitOK || !strings.Contains(out, want) {
 		t.Errorf("exit %d, -v %q; want %q", code, out, want)
+	}
+}
+
+// frameSpec is one crafted frame: its bytes and how many were captured
+// (0: all).
+type frameSpec struct {
+	data   []byte
+	capLen int
+}
+
+// writeFrames writes crafted frames to a pcap file, cutting each to its
+// capLen.
+func writeFrames(t *testing.T, name string, link pcapfile.LinkType, frames []frameSpec) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := pcapfile.NewWriter(&b, link, 0, false)
+	for i, f := range frames {
+		data := f.data
+		if f.capLen > 0 {
+			data = data[:f.capLen]
+		}
+		if err := w.WritePacket(int64(1_700_000_000_000_000_000+i*1000), data, len(f.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// tcpFrame builds an Ethernet/IPv4/TCP frame from 10.0.0.1:40000 to
+// 10.0.0.2:8, which has no service name (so that the lines compare as
+// they are), with raw options (padded by the caller) and payload.
+func tcpFrame(t *testing.T, flags wire.TCPFlags, seq, ack uint32, urg uint16, opts []byte, payload int) []byte {
+	t.Helper()
+	p := wire.Packet{Layers: wire.LayerSet(0).Add(wire.LayerEthernet).Add(wire.LayerIPv4).Add(wire.LayerTCP)}
+	p.Link.Type = pcapfile.LinkTypeEthernet
+	p.IP = wire.IP{Version: 4, IHL: 5, TTL: 64, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")}
+	p.TCP = wire.TCP{SrcPort: 40000, DstPort: 8, Seq: seq, Ack: ack, Flags: flags, Window: 512, Urgent: urg}
+	p.TCP.Options.Raw = opts
+	if opts == nil {
+		p.TCP.Options.Raw = []byte{}
+	}
+	p.Payload = make([]byte, payload)
+	b, err := p.AppendTo(nil, wire.EncodeOptions{FixLengths: true, ComputeChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// diffLines compares our lines with tcpdump's, the service name after a
+// port being the one difference allowed.
+func diffLines(t *testing.T, file string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d lines, tcpdump %d:\n%s\n---\n%s", file, len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for i := range want {
+		if g := portServiceRE.ReplaceAllString(got[i], "$1"); g != want[i] {
+			t.Errorf("%s packet %d:\n ours    %s\n tcpdump %s", filepath.Base(file), i+1, g, want[i])
+		}
+	}
+}
+
+// portServiceRE matches the service name we print after a port.
+var portServiceRE = regexp.MustCompile(`(\.\d+)\([A-Za-z0-9_.+/-]+\)`)
+
+// TestDecodeTCPOptionsAsTcpdump: the one-line view prints TCP options as
+// tcpdump does, crafted packets of every kind and malformation compared
+// line by line with tcpdump -nn -r.
+func TestDecodeTCPOptionsAsTcpdump(t *testing.T) {
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	syn, ack := wire.TCPSyn, wire.TCPAck
+	frames := []frameSpec{
+		// A Linux SYN, the SYN-ACK, then segments of that connection.
+		{data: tcpFrame(t, syn, 1000, 0, 0, cat([]byte{2, 4, 5, 0xb4, 4, 2, 8, 10}, u32(1), u32(0), []byte{1, 3, 3, 6}), 0)},
+		{data: tcpFrame(t, syn|ack, 5000, 1001, 0, []byte{2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7}, 0)},
+		// SACK blocks, relative to the connection.
+		{data: tcpFrame(t, ack, 1001, 5001, 0, cat([]byte{1, 1, 5, 18}, u32(6001), u32(7001), u32(8001), u32(9001)), 0)},
+		// A SACK of the other direction, and the urgent pointer.
+		{data: tcpFrame(t, ack|wire.TCPUrg|wire.TCPPsh, 1001, 5001, 7, cat([]byte{1, 1, 5, 10}, u32(1101), u32(1201)), 10)},
+		// EOL and what follows it.
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{1, 1, 0, 9}, 0)},
+		// Unknown kinds, with and without data.
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{99, 4, 0xde, 0xad, 99, 2, 1, 1}, 0)},
+		// A length below 2 after a first option; one beyond the header.
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{1, 2, 1, 0}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{2, 9, 5, 0xb4}, 0)},
+		// A bad first option.
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{2, 1, 0, 0}, 0)},
+		// MSS whose length is not its own; SACK of a bad length.
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{2, 6, 5, 0xb4, 1, 1, 1, 1}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{5, 7, 1, 2, 3, 4, 5, 0}, 0)},
+		// Fast Open: cookie request, cookie, the experimental form.
+		{data: tcpFrame(t, syn, 2000, 0, 0, []byte{34, 2, 1, 1}, 0)},
+		{data: tcpFrame(t, syn, 2000, 0, 0, []byte{34, 10, 1, 2, 3, 4, 5, 6, 7, 8, 1, 1}, 0)},
+		{data: tcpFrame(t, syn, 2000, 0, 0, []byte{254, 4, 0xf9, 0x89}, 0)},
+		{data: tcpFrame(t, syn, 2000, 0, 0, []byte{254, 4, 0xac, 0xc0}, 0)},
+		// MD5 signature, user timeout, TCP-AO, CC, SCPS, echo.
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{19, 18}, bytes.Repeat([]byte{0xab}, 16), []byte{1, 1}), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{28, 4, 0x01, 0x2d}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{29, 8, 1, 2, 0xaa, 0xbb, 0xcc, 0xdd}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{11, 6, 0, 0, 1, 0, 20, 4, 0x7f, 3, 1, 1}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{6, 6, 0, 0, 0, 9, 1, 1}, 0)},
+		// Lengths that are not the kind's own; a SACK with no base yet.
+		{data: tcpFrame(t, syn, 3000, 0, 0, []byte{3, 4, 7, 0, 4, 3, 0, 0}, 0)},
+		{data: tcpFrame(t, syn, 3000, 0, 0, cat([]byte{1, 1, 5, 10}, u32(1101), u32(1201)), 0)},
+		// MPTCP (tcpdump 4.99 decodes it; see docs/DECODE.md).
+		{data: tcpFrame(t, syn, 3000, 0, 0, cat([]byte{30, 12, 0x00, 0x81}, u32(0x01020304), u32(0x05060708)), 0)},
+		// Options cut by the capture: a first option, one inside
+		// unknown data, inside a timestamp, and at a kind.
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{8, 10}, u32(1), u32(2), []byte{1, 1}), 0), capLen: 14 + 20 + 20 + 6},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{1, 99, 6, 1, 2, 3, 4, 1}, 0), capLen: 14 + 20 + 20 + 5},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{1, 1, 8, 10}, u32(1), u32(2)), 0), capLen: 14 + 20 + 20 + 8},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{1, 1, 8, 10}, u32(1), u32(2)), 0), capLen: 14 + 20 + 20 + 1},
+	}
+	file := writeFrames(t, "tcp_options.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
+
+// tcpdumpAppRE matches what tcpdump prints after a TCP segment's length
+// from the payload (HTTP, DNS, LDP...), which ports leaves out.
+var tcpdumpAppRE = regexp.MustCompile(`(, length \d+)(?::? ?[^\[].*|)$`)
+
+// TestDecodeTCPLinesMatchTcpdump: every TCP line of every test capture
+// is tcpdump's, up to the payload decoders tcpdump runs after the
+// length (the AE flag aside: tcpdump 4.99 has no letter for it).
+func TestDecodeTCPLinesMatchTcpdump(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/pcaps/*.pcap*")
+	compared := 0
+	for _, file := range files {
+		if strings.Contains(file, "mixed_linktypes") {
+			continue // tcpdump 4.99 refuses a second link type in one file
+		}
+		want := tcpdumpOut(t, file)
+		got := decodeOut(t, file)
+		if len(got) != len(want) {
+			t.Errorf("%s: %d lines, tcpdump %d", file, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if !strings.Contains(want[i], " Flags [") {
+				continue
+			}
+			w := tcpdumpAppRE.ReplaceAllString(want[i], "$1")
+			g := portServiceRE.ReplaceAllString(got[i], "$1")
+			g = strings.Replace(strings.Replace(g, "e]", "]", 1), "Ee]", "E]", 1)
+			if g != w {
+				t.Errorf("%s packet %d:\n ours    %s\n tcpdump %s", filepath.Base(file), i+1, g, w)
+			}
+			compared++
+		}
+	}
+	if compared < 90 {
+		t.Errorf("compared %d TCP lines", compared)
+	}
+}
+
+// udpFrame builds an Ethernet/IPv4/UDP frame from 10.0.0.1:40000 to
+// 10.0.0.2:9999 with a payload of n bytes.
+func udpFrame(t *testing.T, n int) []byte {
+	t.Helper()
+	p := wire.Packet{Layers: wire.LayerSet(0).Add(wire.LayerEthernet).Add(wire.LayerIPv4).Add(wire.LayerUDP)}
+	p.Link.Type = pcapfile.LinkTypeEthernet
+	p.IP = wire.IP{Version: 4, IHL: 5, TTL: 64, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")}
+	p.UDP = wire.UDP{SrcPort: 40000, DstPort: 9999}
+	p.Payload = make([]byte, n)
+	b, err := p.AppendTo(nil, wire.EncodeOptions{FixLengths: true, ComputeChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDecodeUDPPayloadCutIsNotMarked: a datagram whose payload the
+// snaplen cut, its UDP header whole, is not marked [|udp] (tcpdump marks
+// the part of the payload it decodes, not the UDP layer); a cut inside
+// the UDP header or a TCP payload cut behind a whole header are as
+// tcpdump prints them.
+func TestDecodeUDPPayloadCutIsNotMarked(t *testing.T) {
+	frames := []frameSpec{
+		{data: udpFrame(t, 200), capLen: 98},
+		{data: udpFrame(t, 200), capLen: 14 + 20 + 4},
+		{data: udpFrame(t, 200), capLen: 14 + 20 + 2},
+		{data: tcpFrame(t, wire.TCPAck, 1, 1, 0, nil, 0), capLen: 14 + 20 + 4},
+		{data: tcpFrame(t, wire.TCPAck, 1, 1, 0, nil, 0), capLen: 14 + 20 + 13},
+		{data: tcpFrame(t, wire.TCPAck, 1, 1, 0, nil, 0), capLen: 14 + 20 + 2},
+		{data: tcpFrame(t, wire.TCPAck, 1, 1, 0, nil, 0), capLen: 14 + 20 + 19},
+		{data: tcpFrame(t, wire.TCPAck|wire.TCPPsh, 1, 1, 0, nil, 300), capLen: 100},
+	}
+	file := writeFrames(t, "cut.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+
+	// The DNS reply that tcpdump's test suite cuts at 98 bytes.
+	got := decodeOut(t, "../../testdata/pcaps/tcpdump_dns_udp_snaplen98.pcap")
+	if len(got) != 2 || strings.Contains(got[1], "[|udp]") {
+		t.Errorf("lines %q; want the reply without [|udp]", got)
+	}
+}
+
+// arpFrame builds an Ethernet frame (padded to pad bytes) holding an ARP
+// packet.
+func arpFrame(etherType uint16, hrd, pro uint16, hln, pln byte, op uint16, sha, spa, tha, tpa []byte, pad int) []byte {
+	b := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1}
+	b = binary.BigEndian.AppendUint16(b, etherType)
+	b = binary.BigEndian.AppendUint16(b, hrd)
+	b = binary.BigEndian.AppendUint16(b, pro)
+	b = append(b, hln, pln)
+	b = binary.BigEndian.AppendUint16(b, op)
+	b = append(append(append(append(b, sha...), spa...), tha...), tpa...)
+	for len(b) < pad {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// TestDecodeARPAsTcpdump: ARP lines are tcpdump's: "Request who-has A
+// tell B", "Reply A is-at MAC", the reverse and inverse forms, other
+// protocols by type only, and the length of the ARP packet (what follows
+// the link header, padding included), not the frame's.
+func TestDecodeARPAsTcpdump(t *testing.T) {
+	mac := []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55}
+	mac2 := []byte{0x02, 0, 0, 0, 0, 1}
+	zero := make([]byte, 6)
+	a1, a2 := []byte{1, 0, 2, 1}, []byte{1, 0, 2, 2}
+	frames := []frameSpec{
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, zero, a1, 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, zero, a1, 60)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, mac, a1, 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 2, mac, a1, mac2, a2, 60)},
+		{data: arpFrame(0x8035, 1, 0x0800, 6, 4, 3, mac2, zero[:4], mac2, zero[:4], 0)},
+		{data: arpFrame(0x8035, 1, 0x0800, 6, 4, 4, mac, a1, mac2, a2, 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 8, mac2, a2, mac, zero[:4], 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 9, mac, a1, mac2, a2, 0)},
+		{data: arpFrame(0x0806, 1, 0x86dd, 6, 16, 1, mac2, make([]byte, 16), zero, make([]byte, 16), 0)},
+		{data: arpFrame(0x0806, 1, 0x0800, 6, 4, 1, mac2, a2, zero, a1, 0), capLen: 14 + 20},
+	}
+	file := writeFrames(t, "arp.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+
+	// Behind two VLAN tags: the length is after them.
+	file = "../../testdata/pcaps/tcpdump_8021ad_qinq.pcap"
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
+
+// ipFrame builds an Ethernet frame of an IPv4 or IPv6 packet with the
+// given transport layer (and fields), fragment fields and payload.
+func ipFrame(t *testing.T, v6 bool, set func(p *wire.Packet), layer wire.Layer, payload []byte) []byte {
+	t.Helper()
+	p := wire.Packet{Layers: wire.LayerSet(0).Add(wire.LayerEthernet).Add(layer)}
+	p.Link.Type = pcapfile.LinkTypeEthernet
+	if v6 {
+		p.Layers = p.Layers.Add(wire.LayerIPv6)
+		p.IP = wire.IP{Version: 6, TTL: 64, Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2")}
+	} else {
+		p.Layers = p.Layers.Add(wire.LayerIPv4)
+		p.IP = wire.IP{Version: 4, IHL: 5, TTL: 64, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2")}
+	}
+	p.Payload = payload
+	if set != nil {
+		set(&p)
+	}
+	b, err := p.AppendTo(nil, wire.EncodeOptions{FixLengths: true, ComputeChecksums: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDecodeICMPAndFragmentsAsTcpdump: ICMP and ICMPv6 text, IPv4
+// fragments and IPv6 fragment marks ("frag (0|1448)") are tcpdump's.
+func TestDecodeICMPAndFragmentsAsTcpdump(t *testing.T) {
+	// The quote of an ICMP error: an IPv4/UDP header to 10.0.0.9:5353.
+	quoted := ipFrame(t, false, func(p *wire.Packet) {
+		p.IP.Src, p.IP.Dst = p.IP.Dst, netip.MustParseAddr("10.0.0.9")
+		p.UDP = wire.UDP{SrcPort: 40000, DstPort: 5353}
+	}, wire.LayerUDP, make([]byte, 4))[14:]
+	quotedTCP := ipFrame(t, false, func(p *wire.Packet) {
+		p.IP.Src, p.IP.Dst = p.IP.Dst, netip.MustParseAddr("10.0.0.9")
+		p.TCP = wire.TCP{SrcPort: 40000, DstPort: 22, Options: wire.TCPOptions{Raw: []byte{}}}
+	}, wire.LayerTCP, nil)[14:]
+	icmp := func(typ wire.ICMPv4Type, code uint8, rest uint32, payload []byte) frameSpec {
+		return frameSpec{data: ipFrame(t, false, func(p *wire.Packet) {
+			p.ICMPv4 = wire.ICMPv4{Type: typ, Code: code, Rest: rest}
+		}, wire.LayerICMPv4, payload)}
+	}
+	icmp6 := func(typ wire.ICMPv6Type, code uint8, rest uint32, payload []byte) frameSpec {
+		return frameSpec{data: ipFrame(t, true, func(p *wire.Packet) {
+			p.ICMPv6 = wire.ICMPv6{Type: typ, Code: code, Rest: rest}
+		}, wire.LayerICMPv6, payload)}
+	}
+	target := netip.MustParseAddr("fd00::99").As16()
+	// An IPv6 fragment header (next header, offset, M, id) before a
+	// payload.
+	frag6 := func(next byte, off uint16, more bool, payload []byte) frameSpec {
+		fo := off
+		if more {
+			fo |= 1
+		}
+		h := append([]byte{next, 0}, binary.BigEndian.AppendUint16(nil, fo)...)
+		h = binary.BigEndian.AppendUint32(h, 0x1234)
+		return frameSpec{data: ipFrame(t, true, func(p *wire.Packet) {
+			p.IP.Ext[0], p.IP.NumExt, p.IP.Protocol = wire.ExtFragment, 1, ports.Proto(next)
+			p.IP.Options = h
+		}, wire.LayerNone, payload)}
+	}
+	udpHdr := []byte{0x9c, 0x40, 0x27, 0x0f, 0x05, 0xdc, 0, 0}
+	frames := []frameSpec{
+		icmp(wire.ICMPv4EchoRequest, 0, 0x1234_0007, make([]byte, 56)),
+		icmp(wire.ICMPv4EchoReply, 0, 0x1234_0007, make([]byte, 56)),
+		icmp(wire.ICMPv4Unreachable, 3, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 3, 0, quotedTCP),
+		icmp(wire.ICMPv4Unreachable, 1, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 0, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 2, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 4, 1400, quoted),
+		icmp(wire.ICMPv4Unreachable, 4, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 13, 0, quoted),
+		icmp(wire.ICMPv4Unreachable, 10, 0, quoted),
+		icmp(wire.ICMPv4TimeExceeded, 0, 0, quoted),
+		icmp(wire.ICMPv4TimeExceeded, 1, 0, quoted),
+		icmp6(wire.ICMPv6EchoRequest, 0, 0x0042_0001, make([]byte, 56)),
+		icmp6(wire.ICMPv6EchoReply, 0, 0x0042_0001, make([]byte, 56)),
+		icmp6(wire.ICMPv6NeighborSolicit, 0, 0, target[:]),
+		icmp6(wire.ICMPv6NeighborAdvert, 0, 0x6000_0000, target[:]),
+		icmp6(wire.ICMPv6PacketTooBig, 0, 1280, make([]byte, 48)),
+		// IPv4 fragments: a non-first one of UDP and of ICMP.
+		{data: ipFrame(t, false, func(p *wire.Packet) { p.IP.FragOffset, p.IP.Protocol = 1480, ports.ProtoUDP }, wire.LayerNone, make([]byte, 100))},
+		{data: ipFrame(t, false, func(p *wire.Packet) { p.IP.FragOffset, p.IP.Protocol = 8, 1 }, wire.LayerNone, make([]byte, 100))},
+		// IPv6 fragments: the first of a UDP datagram and of an echo
+		// request, and a later one.
+		frag6(17, 0, true, append(udpHdr, make([]byte, 100)...)),
+		{data: ipFrame(t, false, func(p *wire.Packet) { p.IP.Flags, p.IP.Protocol = wire.IPMoreFragments, ports.ProtoUDP }, wire.LayerNone, append(udpHdr, make([]byte, 100)...))},
+		frag6(58, 0, true, append([]byte{128, 0, 0, 0, 0, 1, 0, 2}, make([]byte, 100)...)),
+		frag6(58, 1448, false, make([]byte, 60)),
+	}
+	file := writeFrames(t, "icmp.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+	for _, f := range []string{"cs_ipv6_fragments.pcapng", "cs_ip_frag_source.pcapng"} {
+		file := "../../testdata/pcaps/" + f
+		diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 	}
 }
