@@ -63,12 +63,14 @@ const (
 	ProtoSCTP        // sctp
 	ProtoICMP        // icmp: ICMP over IPv4
 	ProtoICMP6       // icmp6: ICMPv6
+	ProtoEther       // ether (or link): the link-layer header
+	ProtoRARP        // rarp
 )
 
 var protoNames = [...]string{
 	ProtoNone: "", ProtoIP: "ip", ProtoIP6: "ip6", ProtoARP: "arp",
 	ProtoTCP: "tcp", ProtoUDP: "udp", ProtoSCTP: "sctp",
-	ProtoICMP: "icmp", ProtoICMP6: "icmp6",
+	ProtoICMP: "icmp", ProtoICMP6: "icmp6", ProtoEther: "ether", ProtoRARP: "rarp",
 }
 
 // String returns the keyword ("tcp"), "" for ProtoNone, or "proto(N)".
@@ -109,14 +111,21 @@ type Kind uint8
 
 // Primitive kinds.
 const (
-	KindProto     Kind = iota // the protocol alone: "tcp", "ip6"
-	KindHost                  // host ADDR
-	KindNet                   // net PREFIX
-	KindPort                  // port N or port NAME
-	KindPortRange             // portrange A-B
+	KindProto      Kind = iota // the protocol alone: "tcp", "ip6"
+	KindHost                   // host ADDR
+	KindNet                    // net PREFIX
+	KindPort                   // port N or port NAME
+	KindPortRange              // portrange A-B
+	KindRel                    // a relation: Rel ("tcp[13] & 2 != 0", "len <= 100")
+	KindEtherHost              // ether host MAC
+	KindEtherProto             // ether proto N
+	KindBroadcast              // ether broadcast
+	KindMulticast              // ether, ip or ip6 multicast
+	KindVLAN                   // vlan [ID]
 )
 
-var kindNames = [...]string{KindProto: "proto", KindHost: "host", KindNet: "net", KindPort: "port", KindPortRange: "portrange"}
+var kindNames = [...]string{KindProto: "proto", KindHost: "host", KindNet: "net", KindPort: "port", KindPortRange: "portrange",
+	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan"}
 
 // String returns the keyword ("host", "portrange"), "proto" for
 // KindProto, or "kind(N)".
@@ -134,6 +143,12 @@ func (k Kind) String() string {
 //	KindNet        Proto, Dir, Net
 //	KindPort       Proto, Dir, and Ports (First == Last) or Service
 //	KindPortRange  Proto, Dir, Ports
+//	KindRel        Rel
+//	KindEtherHost  Dir, MAC (Proto is ProtoEther)
+//	KindEtherProto Num, an EtherType (Proto is ProtoEther)
+//	KindBroadcast  (Proto is ProtoEther)
+//	KindMulticast  Proto: ProtoEther, ProtoIP or ProtoIP6
+//	KindVLAN       HasNum, Num: the VLAN ID if one is given
 //
 // Unused fields are zero.
 type Primitive struct {
@@ -149,6 +164,13 @@ type Primitive struct {
 	// Service is the service name of "port NAME" as written; its ports
 	// come from the IANA registry (see the package documentation).
 	Service string
+	// MAC is the address of "ether host".
+	MAC [6]byte
+	// Num is the EtherType of "ether proto" and the ID of "vlan ID".
+	Num    uint32
+	HasNum bool
+	// Rel is the relation of KindRel.
+	Rel *Relation
 }
 
 // String returns the filter text of e, which Parse turns back into an
@@ -204,6 +226,21 @@ func (e *Expr) appendOperand(b *strings.Builder, paren bool) {
 // 1024-2047".
 func (p Primitive) String() string {
 	var b strings.Builder
+	switch p.Kind {
+	case KindRel:
+		return p.Rel.String()
+	case KindEtherProto:
+		return "ether proto " + strconv.FormatUint(uint64(p.Num), 10)
+	case KindBroadcast:
+		return "ether broadcast"
+	case KindMulticast:
+		return p.Proto.String() + " multicast"
+	case KindVLAN:
+		if p.HasNum {
+			return "vlan " + strconv.FormatUint(uint64(p.Num), 10)
+		}
+		return "vlan"
+	}
 	if p.Proto != ProtoNone {
 		b.WriteString(p.Proto.String())
 		if p.Kind == KindProto {
@@ -220,6 +257,8 @@ func (p Primitive) String() string {
 	switch p.Kind {
 	case KindHost:
 		b.WriteString(p.Net.Addr().String())
+	case KindEtherHost:
+		fmt.Fprintf(&b, "%02x:%02x:%02x:%02x:%02x:%02x", p.MAC[0], p.MAC[1], p.MAC[2], p.MAC[3], p.MAC[4], p.MAC[5])
 	case KindNet:
 		b.WriteString(p.Net.String())
 	case KindPort:

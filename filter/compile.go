@@ -1,9 +1,9 @@
 package filter
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"slices"
 
 	"github.com/portkit/ports"
@@ -58,23 +58,38 @@ func Assemble(expr string, link pcapfile.LinkType, snaplen int) ([]bpf.RawInstru
 
 // Compile compiles e like the package-level Compile. A nil e accepts
 // every packet.
+//
+// On a NULL link the address family is taken in the host's byte order,
+// as libpcap does; see [Expr.MatcherOrder] for files.
 func (e *Expr) Compile(link pcapfile.LinkType, snaplen int) ([]bpf.Instruction, error) {
+	return e.compile(link, nil, snaplen)
+}
+
+func (e *Expr) compile(link pcapfile.LinkType, order binary.ByteOrder, snaplen int) ([]bpf.Instruction, error) {
 	ll, err := linkFor(link)
 	if err != nil {
 		return nil, err
 	}
+	if order != nil && link == pcapfile.LinkTypeNull {
+		ll.order = order
+	}
+	var root *node
 	if snaplen <= 0 || snaplen > 1<<31-1 {
 		snaplen = DefaultSnaplen
 	}
-	root := tru
+	root = tru
 	if e != nil {
 		if root, err = lowerExpr(e, &ll); err != nil {
 			return nil, err
 		}
 	}
+	d := newDag()
+	top := d.thread(d.build(root, d.acc, d.rej))
 	var g codegen
 	accept, reject := g.newLabel(), g.newLabel()
-	g.gen(root, accept, reject)
+	if err := d.emit(&g, top, accept, reject); err != nil {
+		return nil, err
+	}
 	g.place(accept)
 	g.emit(pinsn{kind: pRet, val: uint32(snaplen)})
 	g.place(reject)
@@ -108,12 +123,11 @@ const (
 	nNot
 	nTest
 	nIf
-	nNear
 )
 
 type node struct {
 	op   nodeOp
-	kids []*node // nAnd, nOr: two or more; nNot, nNear: one; nIf: condition, then, else
+	kids []*node // nAnd, nOr: two or more; nNot: one; nIf: condition, then, else
 	t    test    // nTest
 }
 
@@ -129,11 +143,14 @@ type load struct {
 	mask    uint32
 }
 
-// test compares a load with val.
+// test compares a load with val, or, when lhs is set, a computed value
+// with val or with the computed rhs.
 type test struct {
 	ld   load
 	cond bpf.JumpTest // JumpEqual, JumpGreaterThan, JumpGreaterOrEqual or JumpBitsSet
 	val  uint32
+	lhs  *value
+	rhs  *value
 }
 
 var (
@@ -248,58 +265,110 @@ const (
 )
 
 // linkLayer is how to test for each network protocol on a link type,
-// and where the network header starts.
+// and where the network header starts. A vlan primitive moves the
+// EtherType and the network header 4 bytes on for every primitive after
+// it in the filter's text, as in libpcap.
 type linkLayer struct {
-	nl                    uint32
-	ipv4, ipv6, arp, rarp *node
+	link    pcapfile.LinkType
+	typeOff uint32 // the EtherType's offset, on links that have one
+	hasType bool
+	nlBase  uint32
+	shift   uint32 // 4 for each vlan seen
+	// order is the byte order of a NULL link's address family.
+	order binary.ByteOrder
 }
 
-// afINET6 lists the address families taken for IPv6 on loopback links:
-// BSD/NetBSD/OpenBSD, FreeBSD and Darwin as libpcap does, and Linux.
-var afINET6 = [...]uint32{24, 28, 30, 10}
+// afINET6 lists the address families libpcap takes for IPv6 on
+// loopback links: BSD/NetBSD/OpenBSD, FreeBSD and Darwin. (Linux's 10
+// is not one of them.)
+var afINET6 = [...]uint32{24, 28, 30}
 
 func linkFor(l pcapfile.LinkType) (linkLayer, error) {
-	ether := func(typeOff, nl uint32) linkLayer {
-		return linkLayer{
-			nl:   nl,
-			ipv4: eq(2, typeOff, etherIPv4), ipv6: eq(2, typeOff, etherIPv6),
-			arp: eq(2, typeOff, etherARP), rarp: eq(2, typeOff, etherRARP),
-		}
-	}
 	switch l {
 	case pcapfile.LinkTypeEthernet:
-		return ether(12, 14), nil
+		return linkLayer{link: l, typeOff: 12, hasType: true, nlBase: 14}, nil
 	case pcapfile.LinkTypeLinuxSLL:
-		return ether(14, 16), nil
+		return linkLayer{link: l, typeOff: 14, hasType: true, nlBase: 16}, nil
 	case pcapfile.LinkTypeLinuxSLL2:
-		return ether(0, 20), nil
-	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
-		// The family is a 32-bit word. LOOP is big-endian; NULL is
-		// in the writer's byte order, and libpcap swaps it to the
-		// reader's, so here both orders are taken (the families are
-		// small, so the two never collide).
-		af := func(v uint32) *node {
-			if l == pcapfile.LinkTypeLoop {
-				return eq(4, 0, v)
-			}
-			return or(eq(4, 0, bits.ReverseBytes32(v)), eq(4, 0, v))
-		}
-		v6 := fls
-		for _, f := range afINET6 {
-			v6 = or(v6, af(f))
-		}
-		return linkLayer{nl: 4, ipv4: af(2), ipv6: v6, arp: fls, rarp: fls}, nil
-	case pcapfile.LinkTypeRaw:
-		return linkLayer{
-			ipv4: maskEq(1, 0, 0xf0, 0x40), ipv6: maskEq(1, 0, 0xf0, 0x60),
-			arp: fls, rarp: fls,
-		}, nil
-	case pcapfile.LinkTypeIPv4:
-		return linkLayer{ipv4: tru, ipv6: fls, arp: fls, rarp: fls}, nil
-	case pcapfile.LinkTypeIPv6:
-		return linkLayer{ipv4: fls, ipv6: tru, arp: fls, rarp: fls}, nil
+		return linkLayer{link: l, typeOff: 0, hasType: true, nlBase: 20}, nil
+	case pcapfile.LinkTypeNull:
+		return linkLayer{link: l, nlBase: 4, order: binary.NativeEndian}, nil
+	case pcapfile.LinkTypeLoop:
+		return linkLayer{link: l, nlBase: 4, order: binary.BigEndian}, nil
+	case pcapfile.LinkTypeRaw, pcapfile.LinkTypeIPv4, pcapfile.LinkTypeIPv6:
+		return linkLayer{link: l}, nil
 	}
 	return linkLayer{}, fmt.Errorf("%w %v", ErrUnsupportedLinkType, l)
+}
+
+// nl is the offset of the network header.
+func (ll *linkLayer) nl() uint32 { return ll.nlBase + ll.shift }
+
+// family tests a loopback address family, a 32-bit word in ll.order.
+func (ll *linkLayer) family(v uint32) *node {
+	var b [4]byte
+	ll.order.PutUint32(b[:], v)
+	return eq(4, 0, binary.BigEndian.Uint32(b[:]))
+}
+
+// etherType tests the link's protocol field for t (an EtherType), as
+// libpcap's "ether proto" does on each link.
+func (ll *linkLayer) etherType(t uint32) *node {
+	switch {
+	case ll.hasType:
+		return eq(2, ll.typeOff+ll.shift, t)
+	case t == etherIPv4:
+		return ll.ipv4()
+	case t == etherIPv6:
+		return ll.ipv6()
+	}
+	return fls
+}
+
+func (ll *linkLayer) ipv4() *node {
+	switch ll.link {
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
+		return ll.family(2)
+	case pcapfile.LinkTypeRaw:
+		return maskEq(1, 0, 0xf0, 0x40)
+	case pcapfile.LinkTypeIPv4:
+		return tru
+	case pcapfile.LinkTypeIPv6:
+		return fls
+	}
+	return eq(2, ll.typeOff+ll.shift, etherIPv4)
+}
+
+func (ll *linkLayer) ipv6() *node {
+	switch ll.link {
+	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
+		v6 := fls
+		for _, f := range []uint32{30, 24, 28} {
+			v6 = or(v6, ll.family(f))
+		}
+		return v6
+	case pcapfile.LinkTypeRaw:
+		return maskEq(1, 0, 0xf0, 0x60)
+	case pcapfile.LinkTypeIPv4:
+		return fls
+	case pcapfile.LinkTypeIPv6:
+		return tru
+	}
+	return eq(2, ll.typeOff+ll.shift, etherIPv6)
+}
+
+func (ll *linkLayer) arp() *node {
+	if !ll.hasType {
+		return fls
+	}
+	return eq(2, ll.typeOff+ll.shift, etherARP)
+}
+
+func (ll *linkLayer) rarp() *node {
+	if !ll.hasType {
+		return fls
+	}
+	return eq(2, ll.typeOff+ll.shift, etherRARP)
 }
 
 func lowerExpr(e *Expr, ll *linkLayer) (*node, error) {
@@ -427,24 +496,30 @@ func protoNumber(p Proto) uint32 {
 }
 
 func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
-	nl := ll.nl
+	nl := ll.nl()
 	switch p.Kind {
 	case KindProto:
 		switch p.Proto {
 		case ProtoIP:
-			return ll.ipv4, nil
+			return ll.ipv4(), nil
 		case ProtoIP6:
-			return ll.ipv6, nil
+			return ll.ipv6(), nil
 		case ProtoARP:
-			return ll.arp, nil
+			return ll.arp(), nil
+		case ProtoRARP:
+			return ll.rarp(), nil
 		case ProtoTCP, ProtoUDP, ProtoSCTP:
 			n := protoNumber(p.Proto)
-			return or(and(ll.ipv4, eq(1, nl+ip4Proto, n)), and(ll.ipv6, ip6Proto(nl, n))), nil
+			return or(and(ll.ipv4(), eq(1, nl+ip4Proto, n)), and(ll.ipv6(), ip6Proto(nl, n))), nil
 		case ProtoICMP:
-			return and(ll.ipv4, eq(1, nl+ip4Proto, ipprotoICMP)), nil
+			return and(ll.ipv4(), eq(1, nl+ip4Proto, ipprotoICMP)), nil
 		case ProtoICMP6:
-			return and(ll.ipv6, ip6Proto(nl, ipprotoICMP6)), nil
+			return and(ll.ipv6(), ip6Proto(nl, ipprotoICMP6)), nil
 		}
+	case KindRel:
+		return lowerRelation(p.Rel, ll)
+	case KindEtherHost, KindEtherProto, KindBroadcast, KindMulticast, KindVLAN:
+		return lowerLink(p, ll)
 	case KindHost, KindNet:
 		if !p.Net.IsValid() {
 			return nil, fmt.Errorf("filter: %v without an address", p.Kind)
@@ -452,20 +527,20 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 		if p.Net.Addr().Is4() {
 			var ip4, arp, rarp *node = fls, fls, fls
 			if p.Proto == ProtoNone || p.Proto == ProtoIP {
-				ip4 = and(ll.ipv4, dirAddr(p.Dir, nl+ip4Src, nl+ip4Dst, p))
+				ip4 = and(ll.ipv4(), dirAddr(p.Dir, nl+ip4Src, nl+ip4Dst, p))
 			}
 			if p.Proto == ProtoNone || p.Proto == ProtoARP {
-				arp = and(ll.arp, dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
+				arp = and(ll.arp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
 			}
 			if p.Proto == ProtoNone {
-				rarp = and(ll.rarp, dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
+				rarp = and(ll.rarp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
 			}
 			switch p.Proto {
 			case ProtoNone, ProtoIP, ProtoARP:
 				return or(ip4, arp, rarp), nil
 			}
 		} else if p.Proto == ProtoNone || p.Proto == ProtoIP6 {
-			return and(ll.ipv6, dirAddr(p.Dir, nl+ip6Src, nl+ip6Dst, p)), nil
+			return and(ll.ipv6(), dirAddr(p.Dir, nl+ip6Src, nl+ip6Dst, p)), nil
 		}
 		return nil, fmt.Errorf("filter: '%v' modifier applied to %v %v", p.Proto, p.Kind, p.Net)
 	case KindPort, KindPortRange:
@@ -545,7 +620,7 @@ func addrTest(off uint32, p Primitive) *node {
 // the first fragment and finds the transport header from the IHL; over
 // IPv6 it looks only right after the fixed header, as tcpdump does.
 func portTest(ll *linkLayer, protos []uint32, rs []ports.Range, d Dir) *node {
-	nl := ll.nl
+	nl := ll.nl()
 	anyProto := func(off uint32) *node {
 		n := fls
 		for _, p := range protos {
@@ -578,9 +653,9 @@ func portTest(ll *linkLayer, protos []uint32, rs []ports.Range, d Dir) *node {
 		return or(inRanges(src), inRanges(dst))
 	}
 	notFragment := not(cmpNode(2, nl+ip4Frag, bpf.JumpBitsSet, 0x1fff))
-	v4 := and(ll.ipv4, anyProto(nl+ip4Proto), notFragment,
+	v4 := and(ll.ipv4(), anyProto(nl+ip4Proto), notFragment,
 		dir(load{size: 2, ind: true, off: nl, xoff: nl}, load{size: 2, ind: true, off: nl + 2, xoff: nl}))
-	v6 := and(ll.ipv6, anyProto(nl+ip6Next),
+	v6 := and(ll.ipv6(), anyProto(nl+ip6Next),
 		dir(load{size: 2, off: nl + ip6HdrLen}, load{size: 2, off: nl + ip6HdrLen + 2}))
 	return or(v4, v6)
 }
@@ -621,24 +696,10 @@ func coalesce(rs []ports.Range) []ports.Range {
 // one or two for the range found, so the program is about two
 // instructions per range and a packet runs through about log2 of them.
 // geFirst says the port is known to be at least rs[0].First. Only the
-// port is read, so the order of the comparisons changes no result.
+// port is read, so the order of the comparisons changes no result. (The
+// leaves' jumps to accept and reject, far from most of them, share long
+// jumps: see assemble.)
 func portSearch(ld load, rs []ports.Range, geFirst bool) *node {
-	n := search(ld, rs, geFirst)
-	if len(rs) > nearRanges {
-		return n
-	}
-	// A conditional jump reaches 255 instructions: leaves far from the
-	// end of the program jump to a pair of long jumps after their
-	// subtree instead of each having its own pair.
-	return &node{op: nNear, kids: []*node{n}}
-}
-
-// nearRanges is the size of the subtrees of a port search whose leaves
-// share a pair of long jumps: small enough for the subtree to fit in a
-// conditional jump's reach (about three instructions a range).
-const nearRanges = 48
-
-func search(ld load, rs []ports.Range, geFirst bool) *node {
 	if len(rs) == 1 {
 		r := rs[0]
 		if !geFirst {
@@ -648,10 +709,7 @@ func search(ld load, rs []ports.Range, geFirst bool) *node {
 	}
 	m := len(rs) / 2
 	cond := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterOrEqual, val: uint32(rs[m].First)}}
-	if len(rs) > nearRanges {
-		return &node{op: nIf, kids: []*node{cond, portSearch(ld, rs[m:], true), portSearch(ld, rs[:m], geFirst)}}
-	}
-	return &node{op: nIf, kids: []*node{cond, search(ld, rs[m:], true), search(ld, rs[:m], geFirst)}}
+	return &node{op: nIf, kids: []*node{cond, portSearch(ld, rs[m:], true), portSearch(ld, rs[:m], geFirst)}}
 }
 
 // Code generation.
@@ -667,6 +725,8 @@ const (
 	pJump               // if A cond val goto jt else goto jf
 	pJa                 // goto jt
 	pRet                // return val
+	pCalc               // the instructions calc, which leave A and X unknown
+	pJumpX              // if A cond X goto jt else goto jf
 )
 
 // pinsn is an instruction with symbolic jump targets.
@@ -678,6 +738,7 @@ type pinsn struct {
 	val    uint32
 	jt, jf label
 	lbl    label
+	calc   []bpf.Instruction
 }
 
 type codegen struct {
@@ -689,51 +750,37 @@ func (g *codegen) newLabel() label { g.labels++; return g.labels }
 func (g *codegen) emit(p pinsn)    { g.code = append(g.code, p) }
 func (g *codegen) place(l label)   { g.emit(pinsn{kind: pLabel, lbl: l}) }
 
-// gen emits code that goes to t if n holds and to f if not. Every jump
-// is forward: t and f are placed after the code.
-func (g *codegen) gen(n *node, t, f label) {
-	switch n.op {
-	case nTrue:
-		g.emit(pinsn{kind: pJa, jt: t})
-	case nFalse:
-		g.emit(pinsn{kind: pJa, jt: f})
-	case nNot:
-		g.gen(n.kids[0], f, t)
-	case nAnd:
-		for _, k := range n.kids[:len(n.kids)-1] {
-			next := g.newLabel()
-			g.gen(k, next, f)
-			g.place(next)
+// genTest emits the code of one test: the loads, the computation if
+// any, and the jump to t if it holds and to f if not.
+func (g *codegen) genTest(tt *test, t, f label) error {
+	if tt.lhs == nil {
+		if tt.ld.ind {
+			g.emit(pinsn{kind: pLoadX, xoff: tt.ld.xoff})
 		}
-		g.gen(n.kids[len(n.kids)-1], t, f)
-	case nOr:
-		for _, k := range n.kids[:len(n.kids)-1] {
-			next := g.newLabel()
-			g.gen(k, t, next)
-			g.place(next)
-		}
-		g.gen(n.kids[len(n.kids)-1], t, f)
-	case nIf:
-		then, els := g.newLabel(), g.newLabel()
-		g.gen(n.kids[0], then, els)
-		g.place(then)
-		g.gen(n.kids[1], t, f)
-		g.place(els)
-		g.gen(n.kids[2], t, f)
-	case nNear:
-		nt, nf := g.newLabel(), g.newLabel()
-		g.gen(n.kids[0], nt, nf)
-		g.place(nt)
-		g.emit(pinsn{kind: pJa, jt: t})
-		g.place(nf)
-		g.emit(pinsn{kind: pJa, jt: f})
-	case nTest:
-		if n.t.ld.ind {
-			g.emit(pinsn{kind: pLoadX, xoff: n.t.ld.xoff})
-		}
-		g.emit(pinsn{kind: pLoad, ld: n.t.ld})
-		g.emit(pinsn{kind: pJump, cond: n.t.cond, val: n.t.val, jt: t, jf: f})
+		g.emit(pinsn{kind: pLoad, ld: tt.ld})
+		g.emit(pinsn{kind: pJump, cond: tt.cond, val: tt.val, jt: t, jf: f})
+		return nil
 	}
+	var c calc
+	if tt.rhs == nil {
+		if err := c.value(tt.lhs, 0); err != nil {
+			return err
+		}
+		g.emit(pinsn{kind: pCalc, calc: c.prog})
+		g.emit(pinsn{kind: pJump, cond: tt.cond, val: tt.val, jt: t, jf: f})
+		return nil
+	}
+	if err := c.value(tt.rhs, 0); err != nil {
+		return err
+	}
+	c.add(bpf.StoreScratch{Src: bpf.RegA, N: 0})
+	if err := c.value(tt.lhs, 1); err != nil {
+		return err
+	}
+	c.add(bpf.LoadScratch{Dst: bpf.RegX, N: 0})
+	g.emit(pinsn{kind: pCalc, calc: c.prog})
+	g.emit(pinsn{kind: pJumpX, cond: tt.cond, jt: t, jf: f})
+	return nil
 }
 
 // regs is what is known of the registers at a point of the program.
@@ -801,7 +848,9 @@ func (g *codegen) optimize() {
 					continue
 				}
 				cur.xOK, cur.x = true, p.xoff
-			case pJump:
+			case pCalc:
+				cur = regs{}
+			case pJump, pJumpX:
 				record(p.jt, cur)
 				record(p.jf, cur)
 				live = false
@@ -840,6 +889,8 @@ func (p *pinsn) size() int {
 	switch p.kind {
 	case pLabel:
 		return 0
+	case pCalc:
+		return len(p.calc)
 	case pLoad:
 		if p.ld.hasMask {
 			return 2
@@ -849,9 +900,23 @@ func (p *pinsn) size() int {
 }
 
 // assemble lays the code out and resolves the labels. A conditional jump
-// reaches at most 255 instructions; one that must go further becomes a
-// jump to a pair of long jumps right after it.
+// reaches at most 255 instructions; one that must go further jumps to a
+// long jump (a trampoline) instead. Far jumps to one target share a
+// trampoline, placed after the end of a block (a jump, after which
+// control never falls through) before the first of them is out of reach:
+// a port search over hundreds of ranges, whose leaves all go to accept
+// or reject, then costs one long jump per target and stretch of code,
+// not two per leaf.
 func (g *codegen) assemble() []bpf.Instruction {
+	// The longest stretch between two block ends, so that a trampoline
+	// placed at one block end is known to be reachable at the next.
+	block, maxBlock := 0, 0
+	for i := range g.code {
+		block += g.code[i].size()
+		if g.code[i].endsBlock() {
+			maxBlock, block = max(maxBlock, block), 0
+		}
+	}
 	for {
 		at := make(map[label]int)
 		n := 0
@@ -861,32 +926,72 @@ func (g *codegen) assemble() []bpf.Instruction {
 			}
 			n += g.code[i].size()
 		}
-		var far []int
+		far := func(pc int, l label) bool { return at[l]-pc-1 > 255 }
+		anyFar := false
 		pc := 0
 		for i := range g.code {
 			p := &g.code[i]
-			if p.kind == pJump && (at[p.jt]-pc-1 > 255 || at[p.jf]-pc-1 > 255) {
-				far = append(far, i)
+			if (p.kind == pJump || p.kind == pJumpX) && (far(pc, p.jt) || far(pc, p.jf)) {
+				anyFar = true
+				break
 			}
 			pc += p.size()
 		}
-		if len(far) == 0 {
+		if !anyFar {
 			return g.emitBPF(at)
 		}
-		code := make([]pinsn, 0, len(g.code)+4*len(far))
-		last := 0
-		for _, i := range far {
-			p := g.code[i]
-			code = append(code, g.code[last:i]...)
-			lt, lf := g.newLabel(), g.newLabel()
-			code = append(code,
-				pinsn{kind: pJump, cond: p.cond, val: p.val, jt: lt, jf: lf},
-				pinsn{kind: pLabel, lbl: lt}, pinsn{kind: pJa, jt: p.jt},
-				pinsn{kind: pLabel, lbl: lf}, pinsn{kind: pJa, jt: p.jf})
-			last = i + 1
+		code := make([]pinsn, 0, len(g.code)+16)
+		tramp := map[label]label{} // target -> trampoline not yet placed
+		var order []label
+		first := -1 // pc of the first jump that uses a pending trampoline
+		pc = 0
+		for _, p := range g.code {
+			if p.kind == pJump || p.kind == pJumpX {
+				for _, l := range []*label{&p.jt, &p.jf} {
+					if !far(pc, *l) {
+						continue
+					}
+					t, ok := tramp[*l]
+					if !ok {
+						t = g.newLabel()
+						tramp[*l] = t
+						order = append(order, *l)
+					}
+					*l = t
+					if first < 0 {
+						first = pc
+					}
+				}
+			}
+			code = append(code, p)
+			pc += p.size()
+			// Place the pending trampolines now if the next block might
+			// put the first of them out of reach.
+			if first >= 0 && p.endsBlock() && pc+maxBlock+len(order)-first-1 > 255-8 {
+				for _, l := range order {
+					code = append(code, pinsn{kind: pLabel, lbl: tramp[l]}, pinsn{kind: pJa, jt: l})
+				}
+				clear(tramp)
+				order, first = order[:0], -1
+			}
 		}
-		g.code = append(code, g.code[last:]...)
+		if len(order) > 0 {
+			for _, l := range order {
+				code = append(code, pinsn{kind: pLabel, lbl: tramp[l]}, pinsn{kind: pJa, jt: l})
+			}
+		}
+		g.code = code
 	}
+}
+
+// endsBlock reports whether control never falls through p to the next
+// instruction.
+func (p *pinsn) endsBlock() bool {
+	switch p.kind {
+	case pJump, pJumpX, pJa, pRet:
+		return true
+	}
+	return false
 }
 
 func (g *codegen) emitBPF(at map[label]int) []bpf.Instruction {
@@ -907,6 +1012,11 @@ func (g *codegen) emitBPF(at map[label]int) []bpf.Instruction {
 			prog = append(prog, bpf.LoadMemShift{Off: p.xoff})
 		case pJump:
 			prog = append(prog, bpf.JumpIf{Cond: p.cond, Val: p.val,
+				SkipTrue: uint8(at[p.jt] - pc - 1), SkipFalse: uint8(at[p.jf] - pc - 1)})
+		case pCalc:
+			prog = append(prog, p.calc...)
+		case pJumpX:
+			prog = append(prog, bpf.JumpIfX{Cond: p.cond,
 				SkipTrue: uint8(at[p.jt] - pc - 1), SkipFalse: uint8(at[p.jf] - pc - 1)})
 		case pJa:
 			prog = append(prog, bpf.Jump{Skip: uint32(at[p.jt] - pc - 1)})

@@ -1,22 +1,22 @@
 package filter
 
 import (
+	"encoding/binary"
 	"fmt"
 
-	"golang.org/x/net/bpf"
-
 	"github.com/portkit/ports/pcapfile"
+	"golang.org/x/net/bpf"
 )
 
 // Matcher runs a compiled filter over packets read from a file, in the
-// BPF virtual machine of golang.org/x/net/bpf: the same program a live
-// capture gives the kernel. Matching allocates nothing. A Matcher is
-// safe for concurrent use.
+// interpreter of classic BPF that works as the kernel's and libpcap's
+// do: the same program a live capture gives the kernel. Matching
+// allocates nothing. A Matcher is safe for concurrent use.
 type Matcher struct {
 	expr *Expr
 	link pcapfile.LinkType
 	prog []bpf.Instruction
-	vm   *bpf.VM
+	vm   *vm
 }
 
 // NewMatcher parses and compiles expr for packets of link type link.
@@ -30,13 +30,24 @@ func NewMatcher(expr string, link pcapfile.LinkType) (*Matcher, error) {
 }
 
 // Matcher compiles e into a Matcher for packets of link type link. A nil
-// e matches every packet.
+// e matches every packet. On a NULL link it takes the address family in
+// the host's byte order, as tcpdump does for a file written in it; use
+// MatcherOrder for a file of either order.
 func (e *Expr) Matcher(link pcapfile.LinkType) (*Matcher, error) {
-	prog, err := e.Compile(link, 0)
+	return e.MatcherOrder(link, nil)
+}
+
+// MatcherOrder is Matcher for the packets of a capture file written in
+// byte order order (nil: the host's). It matters for NULL links only,
+// where the address family is written in the file's byte order: libpcap
+// swaps it to the reader's when the orders differ, so that tcpdump
+// matches the family in the file's order, and never in the other one.
+func (e *Expr) MatcherOrder(link pcapfile.LinkType, order binary.ByteOrder) (*Matcher, error) {
+	prog, err := e.compile(link, order, 0)
 	if err != nil {
 		return nil, err
 	}
-	vm, err := bpf.NewVM(prog)
+	vm, err := newVM(prog)
 	if err != nil {
 		// The compiler's output must always load; this is a bug.
 		return nil, fmt.Errorf("filter: compiled program for %q rejected by the BPF VM: %w", e, err)
@@ -47,11 +58,15 @@ func (e *Expr) Matcher(link pcapfile.LinkType) (*Matcher, error) {
 // Match reports whether the packet data, as captured (from the link
 // header on, perhaps cut short by the snapshot length), passes the
 // filter. A packet that ends before a field the filter needs does not.
-// origLen is the packet's length on the wire; no primitive of the
-// subset uses it yet (tcpdump's len, less and greater would).
+// origLen is the packet's length on the wire, which len, less and
+// greater test, as tcpdump takes it from the file's record (a negative
+// one counts as len(data)).
 func (m *Matcher) Match(data []byte, origLen int) bool {
-	n, err := m.vm.Run(data)
-	return err == nil && n > 0
+	if origLen < 0 {
+		origLen = len(data)
+	}
+	wire := uint32(min(uint64(origLen), 1<<32-1))
+	return m.vm.run(data, wire) > 0
 }
 
 // Expr returns the parsed filter (nil for the empty filter).

@@ -55,18 +55,51 @@ func vOf(b bool) verdict {
 }
 
 type oracle struct {
-	link pcapfile.LinkType
-	pkt  []byte
-	err  bool // a read went past the end
+	link   pcapfile.LinkType
+	pkt    []byte
+	wire   uint32
+	err    bool // a read went past the end
+	sh     int  // the vlan shift of the primitive being evaluated
+	shifts map[*Expr]int
+	order  binary.ByteOrder
 }
 
-// evalOracle reports whether e accepts pkt, a packet of link type link.
-func evalOracle(e *Expr, link pcapfile.LinkType, pkt []byte) bool {
+// evalOracle reports whether e accepts pkt, a packet of link type link
+// whose length on the wire is wire, and whether the verdict is defined:
+// when a read goes past the end of the packet (or a division by zero
+// ends the program), the verdict depends on which reads the optimized
+// program still does, as with libpcap, and is not defined here.
+func evalOracle(e *Expr, link pcapfile.LinkType, pkt []byte, wire int) (ok, defined bool) {
+	return evalOracleOrder(e, link, binary.NativeEndian, pkt, wire)
+}
+
+// evalOracleOrder is evalOracle for a packet of a file in byte order
+// order, which a NULL link's address family is written in.
+func evalOracleOrder(e *Expr, link pcapfile.LinkType, order binary.ByteOrder, pkt []byte, wire int) (ok, defined bool) {
 	if e == nil {
-		return true
+		return true, true
 	}
-	o := &oracle{link: link, pkt: pkt}
-	return o.expr(e) == vTrue
+	o := &oracle{link: link, pkt: pkt, wire: uint32(wire), shifts: map[*Expr]int{}, order: order}
+	// A vlan moves what follows it in the text by 4 bytes.
+	sh := 0
+	var walk func(e *Expr)
+	walk = func(e *Expr) {
+		if e == nil {
+			return
+		}
+		if e.Op == OpPrim {
+			o.shifts[e] = sh
+			if e.Prim.Kind == KindVLAN {
+				sh += 4
+			}
+			return
+		}
+		walk(e.X)
+		walk(e.Y)
+	}
+	walk(e)
+	v := o.expr(e)
+	return v == vTrue, v != vAbort
 }
 
 func (o *oracle) u8(off int) uint32 {
@@ -139,6 +172,7 @@ func (o *oracle) expr(e *Expr) verdict {
 	case OpNot:
 		return notV(o.expr(e.X))
 	}
+	o.sh = o.shifts[e]
 	return o.prim(e.Prim)
 }
 
@@ -146,7 +180,7 @@ func (o *oracle) expr(e *Expr) verdict {
 func (o *oracle) netOffset() int {
 	switch o.link {
 	case pcapfile.LinkTypeEthernet:
-		return 14 // destination, source, EtherType
+		return 14 + o.sh // destination, source, EtherType
 	case pcapfile.LinkTypeLinuxSLL:
 		return 16 // packet type, ARPHRD, address length, 8-byte address, protocol
 	case pcapfile.LinkTypeLinuxSLL2:
@@ -161,7 +195,7 @@ func (o *oracle) netOffset() int {
 func (o *oracle) etherType() (uint32, bool) {
 	switch o.link {
 	case pcapfile.LinkTypeEthernet:
-		return o.u16(12), true
+		return o.u16(12 + o.sh), true
 	case pcapfile.LinkTypeLinuxSLL:
 		return o.u16(14), true
 	case pcapfile.LinkTypeLinuxSLL2:
@@ -170,14 +204,17 @@ func (o *oracle) etherType() (uint32, bool) {
 	return 0, false
 }
 
-// family reads the loopback address family: NULL in either byte order,
-// LOOP big-endian.
+// family reads the loopback address family: NULL in the host's byte
+// order (libpcap's, for a file written in that order), LOOP big-endian.
 func (o *oracle) family() uint32 {
-	w := o.u32(0)
-	if o.link == pcapfile.LinkTypeNull && w&0xffffff == 0 {
-		w >>= 24
+	if o.link == pcapfile.LinkTypeNull {
+		if len(o.pkt) < 4 {
+			o.err = true
+			return 0
+		}
+		return o.order.Uint32(o.pkt)
 	}
-	return w
+	return o.u32(0)
 }
 
 func (o *oracle) isIPv4() verdict {
@@ -202,7 +239,7 @@ func (o *oracle) isIPv6() verdict {
 	switch o.link {
 	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		f := o.family()
-		return o.check(f == 10 || f == 24 || f == 28 || f == 30)
+		return o.check(f == 24 || f == 28 || f == 30)
 	case pcapfile.LinkTypeRaw:
 		return o.check(o.u8(0)>>4 == 6)
 	case pcapfile.LinkTypeIPv6:
@@ -229,6 +266,8 @@ func (o *oracle) prim(p Primitive) verdict {
 			return o.isIPv6()
 		case ProtoARP:
 			return o.isEtherType(0x0806)
+		case ProtoRARP:
+			return o.isEtherType(0x8035)
 		case ProtoICMP:
 			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == 1) })
 		case ProtoICMP6:
@@ -253,6 +292,8 @@ func (o *oracle) prim(p Primitive) verdict {
 				return ip()
 			case ProtoARP:
 				return arp(0x0806)()
+			case ProtoRARP:
+				return arp(0x8035)()
 			}
 			return orV(ip, arp(0x0806), arp(0x8035))
 		}
@@ -274,8 +315,233 @@ func (o *oracle) prim(p Primitive) verdict {
 			protos = []uint32{uint32(protoNumber(p.Proto))}
 		}
 		return o.ports(nl, protos, []ports.Range{p.Ports}, p.Dir)
+	case KindRel:
+		return o.relation(p.Rel)
+	case KindEtherHost:
+		at := func(off int) func() verdict {
+			return func() verdict {
+				for i := range 6 {
+					j := []int{2, 3, 4, 5, 0, 1}[i]
+					if o.u8(off+j) != uint32(p.MAC[j]) {
+						if o.err {
+							return vAbort
+						}
+						return vFalse
+					}
+				}
+				return o.check(true)
+			}
+		}
+		switch p.Dir {
+		case DirSrc:
+			return at(6)()
+		case DirDst:
+			return at(0)()
+		case DirSrcAndDst:
+			return andV(at(6), at(0))
+		}
+		return orV(at(6), at(0))
+	case KindEtherProto:
+		switch {
+		case o.hasEtherType():
+			return o.isEtherType(p.Num)
+		case p.Num == 0x0800:
+			return o.isIPv4()
+		case p.Num == 0x86dd:
+			return o.isIPv6()
+		}
+		return vFalse
+	case KindBroadcast:
+		for i := range 6 {
+			if o.u8([]int{2, 3, 4, 5, 0, 1}[i]) != 0xff {
+				return o.check(false)
+			}
+		}
+		return o.check(true)
+	case KindMulticast:
+		switch p.Proto {
+		case ProtoIP:
+			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+16) >= 224) })
+		case ProtoIP6:
+			return andV(o.isIPv6, func() verdict { return o.check(o.u8(nl+24) == 0xff) })
+		}
+		return o.check(o.u8(0)&1 != 0)
+	case KindVLAN:
+		return andV(func() verdict {
+			et := o.u16(12 + o.sh)
+			return o.check(et == 0x8100 || et == 0x88a8 || et == 0x9100)
+		}, func() verdict {
+			if !p.HasNum {
+				return vTrue
+			}
+			return o.check(o.u16(14+o.sh)&0xfff == p.Num)
+		})
 	}
 	return vFalse
+}
+
+func (o *oracle) hasEtherType() bool {
+	_, ok := o.etherType()
+	return ok
+}
+
+// relation evaluates r as libpcap's code does: the protocol tests of
+// its loads first, then the values, then the comparison.
+func (o *oracle) relation(r *Relation) verdict {
+	var checks []func() verdict
+	o.arithChecks(r.X, &checks)
+	o.arithChecks(r.Y, &checks)
+	return andV(append(checks, func() verdict {
+		x, ok1 := o.arith(r.X)
+		y, ok2 := o.arith(r.Y)
+		if o.err || !ok1 || !ok2 {
+			return vAbort
+		}
+		switch r.Op {
+		case RelEq:
+			return vOf(x == y)
+		case RelNe:
+			return vOf(x != y)
+		case RelLt:
+			return vOf(x < y)
+		case RelLe:
+			return vOf(x <= y)
+		case RelGt:
+			return vOf(x > y)
+		}
+		return vOf(x >= y)
+	})...)
+}
+
+// arithChecks appends the protocol tests of the loads in a.
+func (o *oracle) arithChecks(a *Arith, checks *[]func() verdict) {
+	if a == nil {
+		return
+	}
+	switch a.Op {
+	case ArithConst, ArithLen:
+		return
+	case ArithLoad:
+		o.arithChecks(a.X, checks)
+		nl := o.netOffset()
+		switch a.Proto {
+		case ProtoIP:
+			*checks = append(*checks, o.isIPv4)
+		case ProtoIP6:
+			*checks = append(*checks, o.isIPv6)
+		case ProtoARP:
+			*checks = append(*checks, func() verdict { return o.isEtherType(0x0806) })
+		case ProtoRARP:
+			*checks = append(*checks, func() verdict { return o.isEtherType(0x8035) })
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP:
+			n := protoNumber(a.Proto)
+			*checks = append(*checks, o.isIPv4,
+				func() verdict { return o.check(o.u8(nl+9) == n) },
+				func() verdict { return o.check(o.u16(nl+6)&0x1fff == 0) })
+		case ProtoICMP6:
+			*checks = append(*checks, o.isIPv6, func() verdict { return o.check(o.u8(nl+6) == 58) })
+		}
+		return
+	}
+	o.arithChecks(a.X, checks)
+	o.arithChecks(a.Y, checks)
+}
+
+// arith computes a; false for a division by zero, which ends a BPF
+// program.
+func (o *oracle) arith(a *Arith) (uint32, bool) {
+	switch a.Op {
+	case ArithConst:
+		return a.K, true
+	case ArithLen:
+		return o.wire, true
+	case ArithNeg:
+		x, ok := o.arith(a.X)
+		return -x, ok
+	case ArithLoad:
+		off, ok := o.arith(a.X)
+		if !ok {
+			return 0, false
+		}
+		// As the compiled code: a constant offset is added to the
+		// header's in 32 bits; X+k of an indirect load does not wrap.
+		base, ihl := uint32(0), uint32(0)
+		hasIHL := false
+		nl := uint32(o.netOffset())
+		switch a.Proto {
+		case ProtoIP, ProtoIP6, ProtoARP, ProtoRARP:
+			base = nl
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP:
+			base, hasIHL = nl, true
+			ihl = (o.u8(int(nl)) & 0xf) * 4
+			if o.err {
+				return 0, true
+			}
+		case ProtoICMP6:
+			base = nl + 40
+		}
+		var at uint64
+		switch {
+		case constArith(a.X):
+			at = uint64(base + off)
+			if hasIHL {
+				at += uint64(ihl)
+			}
+		case hasIHL:
+			at = uint64(off+ihl) + uint64(base)
+		default:
+			at = uint64(off) + uint64(base)
+		}
+		if at+uint64(a.Size) > uint64(len(o.pkt)) {
+			o.err = true
+			return 0, true
+		}
+		var v uint32
+		for i := range int(a.Size) {
+			v = v<<8 | uint32(o.pkt[int(at)+i])
+		}
+		return v, true
+	}
+	x, ok1 := o.arith(a.X)
+	y, ok2 := o.arith(a.Y)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	switch a.Op {
+	case ArithAdd:
+		return x + y, true
+	case ArithSub:
+		return x - y, true
+	case ArithMul:
+		return x * y, true
+	case ArithDiv:
+		if y == 0 {
+			return 0, false
+		}
+		return x / y, true
+	case ArithMod:
+		if y == 0 {
+			return 0, false
+		}
+		return x % y, true
+	case ArithAnd:
+		return x & y, true
+	case ArithOr:
+		return x | y, true
+	case ArithXor:
+		return x ^ y, true
+	case ArithLsh:
+		if y > 31 {
+			return 0, true
+		}
+		return x << y, true
+	case ArithRsh:
+		if y > 31 {
+			return 0, true
+		}
+		return x >> y, true
+	}
+	return 0, false
 }
 
 // ip6Next tests the IPv6 next header, or the next header of a Fragment
@@ -389,4 +655,18 @@ func (o *oracle) ports(nl int, protos []uint32, rs []ports.Range, d Dir) verdict
 			func() verdict { return dirs(func() int { return nl + 40 }, func() int { return nl + 42 }) })
 	}
 	return orV(v4, v6)
+}
+
+// constArith reports whether a reads nothing from the packet.
+func constArith(a *Arith) bool {
+	if a == nil {
+		return true
+	}
+	switch a.Op {
+	case ArithConst:
+		return true
+	case ArithLen, ArithLoad:
+		return false
+	}
+	return constArith(a.X) && constArith(a.Y)
 }

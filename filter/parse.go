@@ -123,13 +123,26 @@ func (p *parser) errorf(t token, format string, args ...any) *SyntaxError {
 // a parenthesis, '!', '&' or '|'. A character that cannot start a token
 // ends the list with a tBad token, and p.bad holds the error for it,
 // which is reported if the parser gets that far.
-func (p *parser) lex() {
+func (p *parser) lex() { p.lexFrom(0) }
+
+// relex drops the tokens from the current one on and lexes the text
+// again from byte start: after a relation, which has a lexer of its
+// own.
+func (p *parser) relex(start int) {
+	p.toks = p.toks[:p.i]
+	if p.bad != nil && p.bad.Pos >= start {
+		p.bad = nil
+	}
+	p.lexFrom(start)
+}
+
+func (p *parser) lexFrom(start int) {
 	s := p.src
 	bad := func(i int, msg string) {
 		p.bad = &SyntaxError{Expr: s, Pos: i, Msg: msg}
 		p.toks = append(p.toks, token{tBad, s[i : i+1], i})
 	}
-	for i := 0; i < len(s); {
+	for i := start; i < len(s); {
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
@@ -142,7 +155,7 @@ func (p *parser) lex() {
 			i++
 		case c == '!':
 			if i+1 < len(s) && s[i+1] == '=' {
-				bad(i, "comparisons ('!=') are not supported")
+				bad(i, "unexpected '!=' (a comparison needs a number or byte offset before it)")
 				return
 			}
 			p.toks = append(p.toks, token{tNot, "!", i})
@@ -161,7 +174,7 @@ func (p *parser) lex() {
 			if c == '|' {
 				op = "or"
 			}
-			bad(i, fmt.Sprintf("unexpected '%c' (bitwise operators are not supported; for %s write '%c%c')", c, op, c, c))
+			bad(i, fmt.Sprintf("unexpected '%c' (for %s write '%c%c'; bitwise operators go in a comparison)", c, op, c, c))
 			return
 		default:
 			j := i
@@ -228,6 +241,10 @@ func protoWord(w string) (Proto, bool) {
 		return ProtoICMP, true
 	case "icmp6":
 		return ProtoICMP6, true
+	case "ether", "link":
+		return ProtoEther, true
+	case "rarp":
+		return ProtoRARP, true
 	}
 	return ProtoNone, false
 }
@@ -251,13 +268,12 @@ func kindWord(w string) (Kind, bool) {
 // the subset, which gets a clearer error than "unknown word".
 func isUnsupported(w string) bool {
 	switch w {
-	case "ether", "gateway", "broadcast", "multicast", "less", "greater", "len",
-		"proto", "protochain", "vlan", "mpls", "pppoed", "pppoes", "geneve", "vxlan",
-		"rarp", "decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat",
+	case "gateway", "protochain", "mpls", "pppoed", "pppoes", "geneve", "vxlan",
+		"decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat",
 		"moprc", "mopdl", "wlan", "type", "subtype", "dir", "inbound", "outbound",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
 		"subrulenum", "action", "fddi", "tr", "igmp", "igrp", "pim", "vrrp", "carp",
-		"ah", "esp", "mask", "llc", "link", "slip", "ppp", "radio", "ra", "ta",
+		"ah", "esp", "mask", "llc", "slip", "ppp", "radio", "ra", "ta",
 		"addr1", "addr2", "addr3", "addr4", "bpf", "clnp", "esis", "isis", "l1", "l2",
 		"iih", "lsp", "snp", "csnp", "psnp", "hdpk", "ifindex":
 		return true
@@ -276,7 +292,67 @@ func isValue(t token) bool {
 	_, isProto := protoWord(t.text)
 	_, isKind := kindWord(t.text)
 	return !isProto && !isKind && t.text != "src" && t.text != "dst" && !isUnsupported(t.text) &&
-		!strings.ContainsAny(t.text, "[]")
+		!strings.ContainsAny(t.text, "[]") && !linkKeywords[t.text]
+}
+
+// linkKeywords are the words of the primitives without a value, or
+// with a number: never a repeated value.
+var linkKeywords = map[string]bool{
+	"less": true, "greater": true, "vlan": true, "broadcast": true, "multicast": true, "proto": true,
+}
+
+// tryRelation parses a relation at the token t if the text there is
+// one, and moves past it.
+func (p *parser) tryRelation(t token) (*Expr, *SyntaxError, bool) {
+	if p.bad != nil && t.pos >= p.bad.Pos && t.kind == tBad {
+		return nil, nil, false
+	}
+	r, end, err := parseRelation(p.src, t.pos)
+	if err != nil {
+		return nil, err, false
+	}
+	for p.i < len(p.toks) && p.toks[p.i].pos < end {
+		p.i++
+	}
+	p.relex(end)
+	p.last = qual{}
+	return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindRel, Rel: r}}, nil, true
+}
+
+// startsArith reports whether word w begins an arithmetic expression
+// for certain: a byte offset, len or a minus sign.
+func (p *parser) startsArith(t token) bool {
+	if t.kind != tWord {
+		return false
+	}
+	w := t.text
+	if w == "len" || strings.HasPrefix(w, "-") {
+		return true
+	}
+	name, _, bracket := strings.Cut(w, "[")
+	if _, ok := loadProtos[name]; !ok && !unsupportedLoadProtos[name] {
+		return false
+	}
+	if bracket {
+		return true
+	}
+	rest := strings.TrimLeft(p.src[t.pos+len(w):], " \t\n\r\f\v")
+	return strings.HasPrefix(rest, "[")
+}
+
+// mayStartArith reports whether t could begin an arithmetic expression:
+// a number or a named constant.
+func mayStartArith(t token) bool {
+	if t.kind != tWord {
+		return false
+	}
+	if _, ok := parseNumber(t.text); ok {
+		return true
+	}
+	if _, ok := arithConstants[t.text]; ok {
+		return true
+	}
+	return numberError(t.text) != ""
 }
 
 // parseExpr parses term {and|or (term|value)}: and and or have the same
@@ -298,7 +374,9 @@ func (p *parser) parseExpr(depth int) (*Expr, error) {
 		}
 		p.next()
 		var y *Expr
-		if p.startsValue() {
+		if r, _, ok := p.relationAhead(); ok {
+			y = r
+		} else if p.startsValue() {
 			if !p.last.ok {
 				return nil, p.needQualifier()
 			}
@@ -311,6 +389,22 @@ func (p *parser) parseExpr(depth int) (*Expr, error) {
 		}
 		x = &Expr{Op: op, X: x, Y: y}
 	}
+}
+
+// relationAhead parses a relation at the next token if there is one
+// there ("port 80 or 1 = 1"); a bare value is not.
+func (p *parser) relationAhead() (*Expr, *SyntaxError, bool) {
+	t := p.peek()
+	if !mayStartArith(t) && !p.startsArith(t) && t.kind != tLParen {
+		return nil, nil, false
+	}
+	save, saveToks, saveBad := p.i, p.toks, p.bad
+	p.toks = append([]token(nil), p.toks...)
+	e, err, ok := p.tryRelation(t)
+	if !ok {
+		p.i, p.toks, p.bad = save, saveToks, saveBad
+	}
+	return e, err, ok
 }
 
 // startsValue reports whether the next tokens, past any not and '(',
@@ -351,6 +445,10 @@ func (p *parser) parseTerm(depth int) (*Expr, error) {
 		}
 		return &Expr{Op: OpNot, X: x}, nil
 	case tLParen:
+		// "(ip[0]) = 1" is a relation, "(tcp)" a group.
+		if e, _, ok := p.relationAhead(); ok {
+			return e, nil
+		}
 		p.next()
 		saved := p.last
 		x, err := p.parseExpr(depth + 1)
@@ -366,6 +464,26 @@ func (p *parser) parseTerm(depth int) (*Expr, error) {
 		p.last = saved
 		return x, nil
 	case tWord:
+		if p.startsArith(t) {
+			e, err, ok := p.tryRelation(t)
+			if !ok {
+				return nil, err
+			}
+			return e, nil
+		}
+		if mayStartArith(t) {
+			if e, _, ok := p.relationAhead(); ok {
+				return e, nil
+			}
+			if rest := strings.TrimLeft(p.src[t.pos+len(t.text):], " \t\n\r\f\v"); rest != "" &&
+				strings.IndexByte("+-*/%&|^<>=!", rest[0]) >= 0 &&
+				!strings.HasPrefix(rest, "&&") && !strings.HasPrefix(rest, "||") &&
+				(rest[0] != '!' || strings.HasPrefix(rest, "!=")) {
+				// "1 + x = 2": an arithmetic expression gone wrong.
+				_, _, err := parseRelation(p.src, t.pos)
+				return nil, err
+			}
+		}
 		return p.parsePrimitive()
 	case tEOF:
 		if p.i > 0 {
@@ -467,6 +585,13 @@ func valueWant(k Kind) string {
 // parsePrimitive parses [proto] [dir] [kind] value, or a protocol alone.
 func (p *parser) parsePrimitive() (*Expr, error) {
 	first := p.peek()
+	if e, err, ok := p.parseLinkPrimitive(); ok {
+		if err != nil {
+			return nil, err
+		}
+		p.last = qual{}
+		return e, nil
+	}
 	var q qual
 	var protoTok token
 	if pr, ok := protoWord(first.text); ok && first.kind == tWord {
@@ -497,6 +622,16 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 		p.next()
 		q.kind, hasKind = k, true
 	}
+	if q.proto == ProtoEther && !hasDir && !hasKind {
+		t := p.peek()
+		if t.kind != tWord || !isValue(t) {
+			if t.kind == tEOF {
+				return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s'", protoTok.text)
+			}
+			return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s', not '%s'", protoTok.text, t.text)
+		}
+		q.kind, hasKind = KindHost, true // "ether 1:2:3:4:5:6"
+	}
 	if q.proto != ProtoNone && !hasDir && !hasKind {
 		// A protocol on its own; tcpdump repeats nothing after it.
 		p.last = qual{}
@@ -507,7 +642,7 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 		case first.kind != tWord:
 			return nil, p.errorf(first, "expected a primitive before '%s'", first.text)
 		case isUnsupported(first.text):
-			return nil, p.errorf(first, "'%s' is not supported (see the filter package documentation for the subset)", first.text)
+			return nil, p.errorf(first, "not supported: %s (pcap-filter feature)", first.text)
 		case strings.ContainsAny(first.text, "[]"):
 			return nil, p.errorf(first, "byte offsets ('%s') are not supported", first.text)
 		case looksLikeValue(first.text):
@@ -522,8 +657,9 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 	if q.proto != ProtoNone {
 		switch q.kind {
 		case KindHost, KindNet:
-			if q.proto != ProtoIP && q.proto != ProtoIP6 && q.proto != ProtoARP {
-				return nil, p.errorf(protoTok, "'%s' modifier applied to %s (only ip, ip6 and arp qualify %s)", q.proto, q.kind, q.kind)
+			if q.proto != ProtoIP && q.proto != ProtoIP6 && q.proto != ProtoARP && q.proto != ProtoRARP &&
+				!(q.proto == ProtoEther && q.kind == KindHost) {
+				return nil, p.errorf(protoTok, "'%s' modifier applied to %s (only ip, ip6, arp and rarp qualify %s)", q.proto, q.kind, q.kind)
 			}
 		case KindPort, KindPortRange:
 			if q.proto != ProtoTCP && q.proto != ProtoUDP && q.proto != ProtoSCTP {
@@ -571,6 +707,14 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 	w := t.text
 	switch q.kind {
 	case KindHost:
+		if q.proto == ProtoEther {
+			m, ok := parseMAC(w)
+			if !ok {
+				return prim, p.errorf(t, "bogus ethernet address '%s'", w)
+			}
+			prim.Kind, prim.MAC = KindEtherHost, m
+			break
+		}
 		a, err := parseHost(w)
 		if err != nil {
 			return prim, p.errorf(t, "%s", err.Error())
@@ -627,7 +771,7 @@ func checkFamily(proto Proto, is4 bool, k Kind) error {
 	if !is4 {
 		fam = "ip6"
 	}
-	if proto == ProtoIP && !is4 || proto == ProtoIP6 && is4 || proto == ProtoARP && !is4 {
+	if proto == ProtoIP && !is4 || proto == ProtoIP6 && is4 || (proto == ProtoARP || proto == ProtoRARP) && !is4 {
 		return fmt.Errorf("'%s' modifier applied to %s %s", proto, fam, k)
 	}
 	return nil
@@ -933,3 +1077,113 @@ func bitRanges(set *[65536 / 64]uint64) []ports.Range {
 	}
 	return rs
 }
+
+// parseLinkPrimitive parses the primitives that take no value or a
+// number: less N, greater N, vlan [ID], [ether] broadcast, [ether|ip|ip6]
+// multicast, ether proto N. It reports false if the next words are none
+// of them.
+func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
+	t := p.peek()
+	if t.kind != tWord {
+		return nil, nil, false
+	}
+	prim := func(pr Primitive) (*Expr, error, bool) { return &Expr{Op: OpPrim, Prim: pr}, nil, true }
+	number := func(after token) (uint32, token, error) {
+		n := p.peek()
+		v, ok := parseNumber(n.text)
+		if n.kind != tWord || !ok {
+			if msg := numberError(n.text); n.kind == tWord && msg != "" {
+				return 0, n, p.errorf(n, "%s", msg)
+			}
+			if n.kind == tEOF {
+				return 0, n, p.errorf(n, "expected a number after '%s'", after.text)
+			}
+			return 0, n, p.errorf(n, "expected a number after '%s', not '%s'", after.text, n.text)
+		}
+		p.next()
+		return uint32(v), n, nil
+	}
+	switch t.text {
+	case "less", "greater":
+		p.next()
+		n, _, err := number(t)
+		if err != nil {
+			return nil, err, true
+		}
+		r := &Relation{Op: RelLe, X: &Arith{Op: ArithLen}, Y: &Arith{Op: ArithConst, K: n}}
+		if t.text == "greater" {
+			r.Op = RelGe
+		}
+		return prim(Primitive{Kind: KindRel, Rel: r})
+	case "vlan":
+		p.next()
+		pr := Primitive{Kind: KindVLAN}
+		if n := p.peek(); n.kind == tWord && (mayStartArith(n) && !isArithConst(n.text)) {
+			v, nt, err := number(t)
+			if err != nil {
+				return nil, err, true
+			}
+			if v > 4095 {
+				return nil, p.errorf(nt, "VLAN tag %d greater than maximum 4095", v), true
+			}
+			pr.Num, pr.HasNum = v, true
+		}
+		return prim(pr)
+	case "broadcast":
+		p.next()
+		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
+	case "multicast":
+		p.next()
+		return prim(Primitive{Kind: KindMulticast, Proto: ProtoEther})
+	}
+	pr, ok := protoWord(t.text)
+	if !ok {
+		return nil, nil, false
+	}
+	n := p.peekAt(1)
+	if n.kind != tWord {
+		return nil, nil, false
+	}
+	switch {
+	case n.text == "multicast" && (pr == ProtoEther || pr == ProtoIP || pr == ProtoIP6):
+		p.next()
+		p.next()
+		return prim(Primitive{Kind: KindMulticast, Proto: pr})
+	case n.text == "broadcast" && pr == ProtoEther:
+		p.next()
+		p.next()
+		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
+	case n.text == "broadcast":
+		p.next()
+		return nil, p.errorf(n, "not supported: %s broadcast (pcap-filter feature)", t.text), true
+	case n.text == "proto" && pr == ProtoEther:
+		p.next()
+		p.next()
+		v := p.peek()
+		if et, ok := etherProtoNames[v.text]; ok && v.kind == tWord {
+			p.next()
+			return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: et})
+		}
+		if v.kind == tWord && strings.HasPrefix(v.text, "\\") {
+			return nil, p.errorf(v, "not supported: ether proto %s (pcap-filter feature)", v.text), true
+		}
+		num, nt, err := number(n)
+		if err != nil {
+			return nil, err, true
+		}
+		if num > 0xffff {
+			return nil, p.errorf(nt, "ether proto %d is more than 16 bits", num), true
+		}
+		return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: num})
+	case n.text == "proto":
+		p.next()
+		return nil, p.errorf(n, "not supported: %s proto (pcap-filter feature)", t.text), true
+	}
+	return nil, nil, false
+}
+
+func isArithConst(w string) bool { _, ok := arithConstants[w]; return ok }
+
+// etherProtoNames are the protocol names "ether proto" takes, written
+// with a backslash because they are keywords.
+var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\arp`: etherARP, `\rarp`: etherRARP}

@@ -132,9 +132,10 @@ func tcpdumpKeeps(tcpdump, path string, pkts []capPkt, filter string) ([]int, er
 
 // captureFile is a capture on disk, to give to tcpdump.
 type captureFile struct {
-	name string
-	path string
-	pkts []capPkt
+	name  string
+	path  string
+	order binary.ByteOrder
+	pkts  []capPkt
 }
 
 // comparisonCaptures writes the captures of syntheticCaptures under
@@ -148,7 +149,7 @@ func comparisonCaptures(t *testing.T, dir string) []captureFile {
 		if err := writePcap(path, c.link, c.order, c.pkts); err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, captureFile{name: c.name, path: path, pkts: c.pkts})
+		files = append(files, captureFile{name: c.name, path: path, order: c.order, pkts: c.pkts})
 	}
 	return files
 }
@@ -193,7 +194,7 @@ func TestTcpdumpAgreement(t *testing.T) {
 					t.Errorf("Parse(%q): %v", f, err)
 					continue
 				}
-				m, err := e.Matcher(link)
+				m, err := e.MatcherOrder(link, c.order)
 				if err != nil {
 					t.Errorf("Matcher(%q, %v): %v", f, link, err)
 					continue
@@ -204,7 +205,7 @@ func TestTcpdumpAgreement(t *testing.T) {
 					if ok {
 						got = append(got, i)
 					}
-					if o := evalOracle(e, link, p.data); o != ok {
+					if o, defined := evalOracleOrder(e, link, c.order, p.data, p.origLen); defined && o != ok {
 						t.Errorf("%q on %s: the BPF program says %v, the evaluator %v", f, p.what, ok, o)
 					}
 				}
@@ -243,46 +244,66 @@ func describeDiff(pkts []capPkt, want, got []int) string {
 	return b.String()
 }
 
-// TestNullByteOrder checks that BSD loopback packets match whichever
-// byte order their address family was written in, as libpcap (which
-// swaps the family when it reads a file of the other byte order) does,
-// and that LOOP takes big-endian only. The family 10 (Linux AF_INET6)
-// is taken for IPv6 too, unlike libpcap.
-func TestNullByteOrder(t *testing.T) {
+// TestNullFamilyAsTcpdump checks that on BSD loopback (NULL) packets
+// the address family matches in the byte order of the file only, as
+// tcpdump does (libpcap swaps it to the reader's order when the file's
+// differs), and that Linux's AF_INET6 (10) is not IPv6 there, as in
+// libpcap: files of both byte orders, each with families written in
+// both orders, go through tcpdump and through MatcherOrder. LOOP is
+// always big-endian.
+func TestNullFamilyAsTcpdump(t *testing.T) {
+	tcpdump := lookTcpdump(t)
 	ip4 := []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2}
 	ip6 := make([]byte, 40)
 	ip6[0], ip6[6] = 0x60, 17
-	pkt := func(order binary.ByteOrder, af uint32, l3 []byte) []byte {
-		b := make([]byte, 4, 4+len(l3))
-		order.PutUint32(b, af)
-		return append(b, l3...)
-	}
-	tests := []struct {
-		link   pcapfile.LinkType
-		data   []byte
-		ip, v6 bool
-	}{
-		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 2, ip4), true, false},
-		{pcapfile.LinkTypeNull, pkt(binary.BigEndian, 2, ip4), true, false},
-		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 30, ip6), false, true},
-		{pcapfile.LinkTypeNull, pkt(binary.BigEndian, 28, ip6), false, true},
-		{pcapfile.LinkTypeNull, pkt(binary.BigEndian, 24, ip6), false, true},
-		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 10, ip6), false, true},
-		{pcapfile.LinkTypeNull, pkt(binary.LittleEndian, 23, ip6), false, false},
-		{pcapfile.LinkTypeLoop, pkt(binary.BigEndian, 2, ip4), true, false},
-		{pcapfile.LinkTypeLoop, pkt(binary.LittleEndian, 2, ip4), false, false},
-		{pcapfile.LinkTypeLoop, pkt(binary.BigEndian, 30, ip6), false, true},
-		{pcapfile.LinkTypeLoop, pkt(binary.BigEndian, 10, ip6), false, true},
-	}
-	for _, tt := range tests {
-		for f, want := range map[string]bool{"ip": tt.ip, "ip6": tt.v6} {
-			m, err := NewMatcher(f, tt.link)
-			if err != nil {
+	dir := t.TempDir()
+	checked := 0
+	for _, link := range []pcapfile.LinkType{pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop} {
+		for _, fileOrder := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+			var pkts []capPkt
+			for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+				for _, af := range []uint32{2, 10, 23, 24, 28, 30} {
+					l3 := ip4
+					if af != 2 {
+						l3 = ip6
+					}
+					b := make([]byte, 4)
+					order.PutUint32(b, af)
+					b = append(b, l3...)
+					pkts = append(pkts, capPkt{data: b, origLen: len(b), link: link,
+						what: fmt.Sprintf("family %d written %v", af, order)})
+				}
+			}
+			path := filepath.Join(dir, fmt.Sprintf("%v-%v.pcap", link, fileOrder))
+			if err := writePcap(path, link, fileOrder, pkts); err != nil {
 				t.Fatal(err)
 			}
-			if got := m.Match(tt.data, len(tt.data)); got != want {
-				t.Errorf("%q on %v % x: got %v, want %v", f, tt.link, tt.data[:4], got, want)
+			for _, f := range []string{"ip", "ip6", "ether proto 0x800", "ip6 and udp"} {
+				want, err := tcpdumpKeeps(tcpdump, path, pkts, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := MustParse(f).MatcherOrder(link, fileOrder)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int
+				for i, p := range pkts {
+					if m.Match(p.data, p.origLen) {
+						got = append(got, i)
+					}
+				}
+				if len(want) > 0 {
+					checked++
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%v file in %v, %q: kept packets differ from tcpdump's (-tcpdump +ours):\n%s%s",
+						link, fileOrder, f, diff, describeDiff(pkts, want, got))
+				}
 			}
 		}
+	}
+	if checked == 0 {
+		t.Error("tcpdump kept nothing: the test tells nothing")
 	}
 }
