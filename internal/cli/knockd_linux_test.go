@@ -22,6 +22,7 @@ type lockedBuffer = porttest.LogBuffer
 // namespace B; an SPA packet from A adds A's address to the nftables set,
 // with the stanza's access timeout.
 func TestIntegrationKnockdSPANftSet(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", t.TempDir()) // the default digest file
 	p := porttest.NewPair(t, nil)
 	for _, args := range [][]string{
 		{"add", "table", "inet", "knocktest"},

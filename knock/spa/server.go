@@ -38,7 +38,8 @@ type ServerConfig struct {
 	Access []Stanza
 
 	// Replay is the replay cache; nil means a new one in memory only (so
-	// replays across restarts are not caught).
+	// replays across restarts are not caught). Its window is widened to
+	// MaxAge.
 	Replay *ReplayCache
 
 	// MaxAge bounds the timestamp's distance from Now; 0 means
@@ -74,12 +75,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Access) == 0 {
 		return nil, errors.New("spa: empty access list")
 	}
-	if cfg.Replay == nil {
-		cfg.Replay, _ = OpenReplayCache("", 0)
-	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
 	}
+	if cfg.Replay == nil {
+		cfg.Replay = newReplayCache(cfg.MaxAge)
+	}
+	cfg.Replay.widen(cfg.MaxAge)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -127,40 +129,62 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 		_, err := VerifyHMAC(packet, []byte{0})
 		return nil, err
 	}
-	idx, enc := -1, ""
-	matched := false
+	// As fwknopd: every stanza whose SOURCE matches is tried in turn, and
+	// the first that grants the request wins; a stanza whose keys fit but
+	// whose other checks refuse passes the packet on to the next one.
+	digest := Digest(packet)
+	matched, recorded := false, false
+	var refusals stanzaErrors
+	now := s.cfg.Now()
 	for i := range s.cfg.Access {
 		st := &s.cfg.Access[i]
 		if !st.allowsSource(srcIP) {
 			continue
 		}
-		matched = true
-		if e, err := VerifyHMAC(packet, st.Keys.HMAC); err == nil {
-			idx, enc = i, e
-			break
+		if !matched {
+			matched = true
+			if s.cfg.Replay.Seen(digest) {
+				return nil, ErrReplay
+			}
 		}
+		enc, err := VerifyHMAC(packet, st.Keys.HMAC)
+		if err != nil {
+			continue
+		}
+		m, err := Decrypt(enc, st.Keys.Enc)
+		if err != nil {
+			refusals = append(refusals, stanzaError{i, st.Line, err})
+			continue
+		}
+		// Recorded (and on disk) before anything is granted, once per
+		// packet whichever stanza grants it.
+		if !recorded {
+			if err := s.cfg.Replay.Add(digest, m.Timestamp, now); err != nil {
+				return nil, err
+			}
+			recorded = true
+		}
+		g, err := s.grant(i, m, src, now)
+		if err != nil {
+			refusals = append(refusals, stanzaError{i, st.Line, err})
+			continue
+		}
+		return g, nil
 	}
-	if !matched {
+	switch {
+	case !matched:
 		return nil, fmt.Errorf("%w: no SOURCE stanza matches %s", ErrDenied, srcIP)
-	}
-	if idx < 0 {
+	case len(refusals) == 0:
 		return nil, ErrHMAC
+	case len(refusals) == 1:
+		return nil, refusals[0].err
 	}
-	st := &s.cfg.Access[idx]
-	digest := Digest(packet)
-	if s.cfg.Replay.Seen(digest) {
-		return nil, ErrReplay
-	}
-	m, err := Decrypt(enc, st.Keys.Enc)
-	if err != nil {
-		return nil, err
-	}
-	now := s.cfg.Now()
-	if fresh, err := s.cfg.Replay.Add(digest, now); !fresh {
-		return nil, ErrReplay
-	} else if err != nil {
-		s.log.Error(fmt.Sprintf("replay cache: %v", err))
-	}
+	return nil, refusals
+}
+
+// grant checks the decrypted message m against stanza i.
+func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*Grant, error) {
+	st := &s.cfg.Access[i]
 	if d := now.Sub(time.Unix(m.Timestamp, 0)); d > s.cfg.MaxAge || d < -s.cfg.MaxAge {
 		return nil, fmt.Errorf("%w: %v from this server's clock (at most %v)", ErrStale, d.Round(time.Second), s.cfg.MaxAge)
 	}
@@ -178,7 +202,7 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 		if st.RequireSourceAddress {
 			return nil, fmt.Errorf("%w: request for 0.0.0.0 with REQUIRE_SOURCE_ADDRESS", ErrDenied)
 		}
-		ip = srcIP
+		ip = src.Addr().Unmap()
 	}
 	for _, p := range specs {
 		if !st.allowsPort(p) {
@@ -189,7 +213,37 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 	if m.ClientTimeout > 0 && time.Duration(m.ClientTimeout)*time.Second < timeout {
 		timeout = time.Duration(m.ClientTimeout) * time.Second
 	}
-	return &Grant{Stanza: idx, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: timeout, User: m.User}, nil
+	return &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: timeout, User: m.User}, nil
+}
+
+// stanzaError is why one stanza whose keys fit a packet refused it.
+type stanzaError struct {
+	index, line int
+	err         error
+}
+
+// stanzaErrors are the refusals of each stanza that could read a packet
+// when none granted it; errors.Is finds each one's cause.
+type stanzaErrors []stanzaError
+
+func (e stanzaErrors) Error() string {
+	s := make([]string, len(e))
+	for i, x := range e {
+		if x.line > 0 {
+			s[i] = fmt.Sprintf("stanza on line %d: %v", x.line, x.err)
+		} else {
+			s[i] = fmt.Sprintf("stanza %d: %v", x.index+1, x.err)
+		}
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e stanzaErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, x := range e {
+		out[i] = x.err
+	}
+	return out
 }
 
 // cycle runs CMD_CYCLE_OPEN for each port, and CMD_CYCLE_CLOSE after the

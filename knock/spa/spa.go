@@ -1,8 +1,10 @@
 // Package spa is single packet authorization compatible with fwknop
 // (protocol 3.0.0 of fwknop 2.6): building and sending SPA packets
 // ([Encode], [Send]), checking them ([Decode]), fwknop's key files,
-// a replay cache that survives restarts, fwknopd's access.conf (a
-// subset) and a server ([Server]) and [Gate] that grant what it allows.
+// a replay cache that survives restarts and crashes ([ReplayCache]: each
+// accepted packet is on disk before it is granted), fwknopd's
+// access.conf (a subset) and a server ([Server]) and [Gate] that grant
+// what it allows, trying each stanza in turn as fwknopd does.
 //
 // # The packet
 //

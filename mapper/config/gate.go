@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/statedir"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/spa"
 	"github.com/portkit/ports/mapper"
@@ -27,6 +31,7 @@ type SPAConfig struct {
 	Source        []string `toml:"source"`          // SOURCE: the packets' sources allowed; default any
 	AccessTimeout string   `toml:"access_timeout"`  // FW_ACCESS_TIMEOUT; default 30s
 	MaxAge        string   `toml:"max_age"`         // oldest packet accepted; default 120s
+	DigestFile    string   `toml:"digest_file"`     // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
 }
 
 // knockGate and spaGate carry the key that lets a reload keep a gate,
@@ -167,9 +172,22 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 	if !ok {
 		return nil
 	}
+	digestFile := s.DigestFile
+	if digestFile == "" {
+		// One file per rule: a cache's file is locked while it runs.
+		dir, err := statedir.Dir()
+		digestFile = filepath.Join(dir, "spa-"+url.PathEscape(rc.Name)+".digest")
+		if err != nil {
+			bad("spa", fmt.Errorf("digest_file: %w", err))
+			return nil
+		}
+	} else if st, err := os.Stat(digestFile); err == nil && !st.Mode().IsRegular() {
+		bad("spa", fmt.Errorf("digest_file %s is not a regular file", digestFile))
+		return nil
+	}
 	g, err := spa.NewGate(spa.GateConfig{
 		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access}},
-		Port:   spec, Listen: listen, MaxAge: maxAge,
+		Port:   spec, Listen: listen, MaxAge: maxAge, DigestFile: digestFile, MakeDigestDir: s.DigestFile == "",
 	})
 	if err != nil {
 		bad("spa", err)
@@ -177,5 +195,5 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 	}
 	sum := sha256.Sum256(append(append([]byte{}, keys.Enc...), keys.HMAC...))
 	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
-		access.String(), maxAge.String()}, "|")}
+		access.String(), maxAge.String(), digestFile}, "|")}
 }
