@@ -25,7 +25,9 @@ type Stanza struct {
 	Sources []netip.Prefix
 
 	// OpenPorts is OPEN_PORTS: every port of a request must be listed.
-	// Unlike fwknopd, a stanza without OPEN_PORTS grants nothing.
+	// Unlike fwknopd, a stanza without OPEN_PORTS grants nothing, and
+	// OPEN_PORTS holds for a stanza with CMD_CYCLE_OPEN too (fwknopd 2.6
+	// runs the command for any port asked).
 	OpenPorts []PortSpec
 
 	// Keys: KEY or KEY_BASE64, HMAC_KEY or HMAC_KEY_BASE64. Both are

@@ -1,0 +1,161 @@
+package spa_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/portkit/ports/internal/porttest"
+	"github.com/portkit/ports/knock/spa"
+)
+
+// oracle is the real fwknopd and our server, both in namespace B with
+// the same access.conf, fwknopd on UDP 62201 and ours on 62202, each
+// touching files in its own directory from CMD_CYCLE_OPEN.
+type oracle struct {
+	t          *testing.T
+	p          *porttest.Pair
+	dir        string
+	ours, fwkd string // the directories their commands write to
+	ourLog     *porttest.LogBuffer
+	fwkdLog    *porttest.LogBuffer
+}
+
+const ourPort = spa.DefaultPort + 1
+
+// newOracle starts both with the access.conf made by conf from the
+// directory the commands must write to (the same text otherwise).
+func newOracle(t *testing.T, p *porttest.Pair, conf func(dir string) string) *oracle {
+	t.Helper()
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	o := &oracle{t: t, p: p, dir: t.TempDir()}
+	o.ours, o.fwkd = filepath.Join(o.dir, "ours"), filepath.Join(o.dir, "fwknopd")
+	run := filepath.Join(o.dir, "run")
+	for _, d := range []string{o.ours, o.fwkd, run} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, s string) string {
+		path := filepath.Join(o.dir, name)
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	fconf := write("fwknopd.conf", fmt.Sprintf("PCAP_INTF %s;\nENABLE_UDP_SERVER Y;\nUDPSERV_PORT %d;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, spa.DefaultPort, run))
+	facc := write("access-fwknopd.conf", conf(o.fwkd))
+	o.fwkdLog = p.B.Start(t, fwknopd, "-f", "-U", "-c", fconf, "-a", facc,
+		"-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid"))
+
+	access, err := spa.ParseAccessFile(strings.NewReader(conf(o.ours)), "access.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ourLog = &porttest.LogBuffer{}
+	srv, err := spa.NewServer(spa.ServerConfig{Access: access, Logger: slog.New(slog.NewTextHandler(o.ourLog, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := p.B.ListenPacket("udp4", netip.AddrPortFrom(p.B.Addr4, ourPort).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, conn); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; srv.Close() })
+	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(o.fwkdLog.String(), "Kicking off UDP server") })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("fwknopd said:\n%s\nours said:\n%s", o.fwkdLog, o.ourLog)
+		}
+	})
+	return o
+}
+
+// fwknop runs the real fwknop client in A, once for each server, with
+// args (which must give the address: -a or -s).
+func (o *oracle) fwknop(args ...string) {
+	o.t.Helper()
+	fwknop := porttest.LookTool(o.t, "fwknop", "fwknop-client")
+	for _, port := range []int{spa.DefaultPort, ourPort} {
+		a := append([]string{"-D", o.p.B.Addr4.String(), "-p", fmt.Sprint(port), "--no-save-args",
+			"--rc-file", filepath.Join(o.dir, "fwknoprc")}, args...)
+		cmd := o.p.A.Command(context.Background(), fwknop, a...)
+		cmd.Env = append(os.Environ(), "HOME="+o.dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			o.t.Fatalf("fwknop %s: %v: %s", strings.Join(a, " "), err, out)
+		}
+	}
+}
+
+// waitBoth waits for the file name to be made by both servers.
+func (o *oracle) waitBoth(name string) {
+	o.t.Helper()
+	porttest.WaitFor(o.t, "fwknopd and ours to make "+name, func() bool {
+		return porttest.Exists(filepath.Join(o.fwkd, name)) && porttest.Exists(filepath.Join(o.ours, name))
+	})
+}
+
+// same checks that both servers made the same files, and that these
+// are want.
+func (o *oracle) same(want ...string) {
+	o.t.Helper()
+	list := func(d string) []string {
+		es, _ := os.ReadDir(d)
+		var s []string
+		for _, e := range es {
+			s = append(s, e.Name())
+		}
+		return s
+	}
+	slices.Sort(want)
+	if f, ours := list(o.fwkd), list(o.ours); !slices.Equal(f, ours) || !slices.Equal(f, want) {
+		o.t.Errorf("fwknopd ran its commands for %q, ours for %q; want %q", f, ours, want)
+	}
+}
+
+// TestIntegrationStanzasSharingKeys: with stanzas that share keys and
+// differ by REQUIRE_USERNAME, REQUIRE_SOURCE_ADDRESS and SOURCE, a packet
+// that one stanza refuses is tried on the next, as fwknopd does; ours
+// grants what fwknopd grants for the real fwknop client's packets,
+// stanza by stanza.
+//
+// (fwknopd skips OPEN_PORTS for a stanza with CMD_CYCLE_OPEN, so a port
+// refusal is not among the cases: ours checks OPEN_PORTS always.)
+func TestIntegrationStanzasSharingKeys(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	k := fmt.Sprintf("OPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n", b64(keys.Enc), b64(keys.HMAC))
+	a := p.A.Addr4.String()
+	o := newOracle(t, p, func(dir string) string {
+		return "SOURCE ANY\nREQUIRE_USERNAME alice\nREQUIRE_SOURCE_ADDRESS Y\n" + k + "CMD_CYCLE_OPEN /usr/bin/touch " + dir + "/s1-$SRC-$PORT\n\n" +
+			"SOURCE ANY\nREQUIRE_USERNAME bob\n" + k + "CMD_CYCLE_OPEN /usr/bin/touch " + dir + "/s2-$SRC-$PORT\n\n" +
+			"SOURCE " + a + "\nREQUIRE_USERNAME dave\n" + k + "CMD_CYCLE_OPEN /usr/bin/touch " + dir + "/s3-$SRC-$PORT\n"
+	})
+	send := func(user string, allow ...string) {
+		o.fwknop(append([]string{"-A", "tcp/22", "--spoof-user", user,
+			"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC)}, allow...)...)
+	}
+	send("alice", "-a", "127.0.0.1")
+	o.waitBoth("s1-127.0.0.1-22")
+	send("bob", "-a", "127.0.0.2") // s1 refuses the user
+	o.waitBoth("s2-127.0.0.2-22")
+	send("carol", "-a", "127.0.0.4") // every stanza refuses the user
+	send("alice", "-s")              // s1 refuses 0.0.0.0, s2 and s3 the user
+	send("dave", "-s")               // s1 and s2 refuse the user, s3 (A's address only) grants; after carol's
+	o.waitBoth("s3-" + a + "-22")
+	o.same("s1-127.0.0.1-22", "s2-127.0.0.2-22", "s3-"+a+"-22")
+	for _, want := range []string{`user \"carol\" is not \"alice\"`, `user \"carol\" is not \"bob\"`, `user \"carol\" is not \"dave\"`} {
+		if !strings.Contains(o.ourLog.String(), want) {
+			t.Errorf("our refusal of carol's packet does not say %q:\n%s", want, o.ourLog)
+		}
+	}
+}
