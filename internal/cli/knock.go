@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/spa"
 )
@@ -47,12 +49,11 @@ func (f *spaKeyFlags) keys() (spa.Keys, error) {
 	var k spa.Keys
 	var err error
 	if f.keyFile != "" {
-		file, err := os.Open(f.keyFile)
+		data, err := cfgfile.Read(f.keyFile, 0)
 		if err != nil {
-			return k, err
+			return k, usagef("--key-file %v", err)
 		}
-		k, err = spa.ParseKeyFile(file, f.keyFile, f.stanza)
-		file.Close()
+		k, err = spa.ParseKeyFile(bytes.NewReader(data), f.keyFile, f.stanza)
 		if err != nil {
 			return k, usagef("%v", err)
 		}

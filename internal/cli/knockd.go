@@ -215,7 +215,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	replay, err := spa.OpenReplayCache(digestFile, maxAge)
 	var ce *cfgfile.Error
 	if errors.As(err, &ce) {
-		return usagef("--%v", err)
+		return usagef("%v", err)
 	} else if err != nil {
 		return err
 	}
