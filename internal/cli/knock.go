@@ -31,6 +31,7 @@ const (
 
 type spaKeyFlags struct {
 	key, hmacKey, keyB64, hmacB64, keyFile, stanza string
+	hmacType                                       string
 }
 
 func (f *spaKeyFlags) add(cmd *cobra.Command) {
@@ -41,6 +42,7 @@ func (f *spaKeyFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.hmacB64, "hmac-key-base64", "", "SPA: the HMAC key in base64 (fwknop's HMAC_KEY_BASE64)")
 	fs.StringVar(&f.keyFile, "key-file", "", "SPA: read KEY_BASE64 and HMAC_KEY_BASE64 (or KEY, HMAC_KEY) lines from this file (~/.fwknoprc style)")
 	fs.StringVar(&f.stanza, "stanza", "", "SPA: with --key-file, the [stanza] to read the keys from")
+	fs.StringVar(&f.hmacType, "hmac-digest-type", "", "SPA: the HMAC's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default: the key file's HMAC_DIGEST_TYPE, else SHA256)")
 }
 
 // keys gathers the keys: flags first, then the file, then the
@@ -88,6 +90,11 @@ func (f *spaKeyFlags) keys() (spa.Keys, error) {
 			return k, usagef("%v", err)
 		}
 	}
+	if f.hmacType != "" {
+		if k.HMACType, err = spa.ParseDigestType(f.hmacType); err != nil {
+			return k, usagef("--hmac-digest-type: %v", err)
+		}
+	}
 	if len(k.Enc) == 0 {
 		return k, usagef("missing the SPA key: --key, --key-base64, --key-file or $%s", envSPAKey)
 	}
@@ -113,6 +120,7 @@ func newKnockCmd() *cobra.Command {
 		spaPort        int
 		userName       string
 		clientTimeout  int
+		digestType     string
 		kf             spaKeyFlags
 	)
 	cmd := &cobra.Command{
@@ -124,7 +132,8 @@ UDP knock a datagram holding one zero byte. --connect completes each TCP
 connection instead, for servers that watch plain sockets (a knock gate).
 
 With --spa, send one fwknop single packet authorization (protocol 3.0.0,
-Rijndael with HMAC-SHA256) asking for access to the -A ports for the
+Rijndael with an HMAC; --digest-type and --hmac-digest-type choose the
+hashes as fwknop's options do, SHA256 by default) asking for access to the -A ports for the
 address given by -a (or, with -s, the address the server sees), by UDP
 to port 62201. Keys come from --key/--key-base64 and --hmac-key/
 --hmac-key-base64, a file (--key-file, KEY_BASE64: and HMAC_KEY_BASE64:
@@ -173,10 +182,10 @@ never overwritten).`,
 					return usagef("--spa takes one HOST and the ports with -A, not %q", args[1])
 				}
 				return sendSPA(ctx, cmd, args[0], network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
-					port: spaPort, user: userName, clientTimeout: clientTimeout, keys: &kf, verbose: verbose})
+					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, keys: &kf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP {
-				return usagef("-A, -a and -s need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" {
+				return usagef("-A, -a, -s, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
@@ -217,6 +226,7 @@ never overwritten).`,
 	fs.IntVar(&spaPort, "spa-port", spa.DefaultPort, "SPA: the server's UDP port")
 	fs.StringVar(&userName, "user", "", "SPA: the user name in the packet (default: the current user)")
 	fs.IntVar(&clientTimeout, "fw-timeout", 0, "SPA: ask for access for this many seconds (the server may grant less)")
+	fs.StringVar(&digestType, "digest-type", "", "SPA: the message digest's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default SHA256)")
 	kf.add(cmd)
 	return cmd
 }
@@ -228,6 +238,7 @@ type spaOpts struct {
 	port          int
 	user          string
 	clientTimeout int
+	digestType    string
 	keys          *spaKeyFlags
 	verbose       bool
 }
@@ -263,6 +274,13 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	case !o.sourceIP:
 		return usagef("--spa needs -a IP (the address to let in) or -s (the address the server sees)")
 	}
+	var dt spa.DigestType
+	if o.digestType != "" {
+		var err error
+		if dt, err = spa.ParseDigestType(o.digestType); err != nil {
+			return usagef("--digest-type: %v", err)
+		}
+	}
 	keys, err := o.keys.keys()
 	if err != nil {
 		return err
@@ -275,7 +293,7 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			name = "nobody"
 		}
 	}
-	m := &spa.Message{User: name, Type: spa.AccessMsg, Access: ip + "," + strings.Join(specs, ",")}
+	m := &spa.Message{User: name, Type: spa.AccessMsg, Access: ip + "," + strings.Join(specs, ","), DigestType: dt}
 	if o.clientTimeout > 0 {
 		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
 	}

@@ -3,11 +3,16 @@ package cli
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/portkit/ports/knock/spa"
 )
 
 // TestSPAConfigFileKinds: access.conf (knockd --spa -c), the key file
@@ -44,5 +49,50 @@ func TestSPAConfigFileKinds(t *testing.T) {
 				t.Errorf("ports %q: exit %d, stderr %q; want exit 2 and one line with %q", tc.args, code, stderr, tc.want)
 			}
 		}
+	}
+}
+
+// TestKnockSPADigestFlags: --digest-type and --hmac-digest-type (or the
+// key file's HMAC_DIGEST_TYPE) make the packet with those hashes; a bad
+// name is a usage error listing the types.
+func TestKnockSPADigestFlags(t *testing.T) {
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	keyFile := filepath.Join(t.TempDir(), "fwknoprc")
+	os.WriteFile(keyFile, []byte("[server]\nKEY_BASE64 "+b64(keys.Enc)+"\nHMAC_KEY_BASE64 "+b64(keys.HMAC)+"\nHMAC_DIGEST_TYPE SHA384\n"), 0o600)
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	port := strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+	for _, tc := range []struct {
+		args       []string
+		digest, hm spa.DigestType
+	}{
+		{[]string{"--digest-type", "SHA3_256", "--hmac-digest-type", "sha512", "--key-base64", b64(keys.Enc), "--hmac-key-base64", b64(keys.HMAC)}, spa.DigestSHA3_256, spa.DigestSHA512},
+		{[]string{"--digest-type", "md5", "--key-file", keyFile, "--stanza", "server"}, spa.DigestMD5, spa.DigestSHA384},
+		{[]string{"--hmac-digest-type", "SHA3_512", "--key-file", keyFile, "--stanza", "server"}, spa.DigestSHA256, spa.DigestSHA3_512},
+	} {
+		args := append([]string{"knock", "--spa", "-A", "tcp/22", "-a", "127.0.0.5", "--spa-port", port}, tc.args...)
+		if code, _, stderr := run(t, append(args, "127.0.0.1")...); code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, stderr)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 2048)
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := keys
+		k.HMACType = tc.hm
+		m, err := spa.Decode(string(buf[:n]), k)
+		if err != nil || m.DigestType != tc.digest {
+			t.Errorf("%q: Decode with HMAC %v: %+v, %v; want digest %v", tc.args, tc.hm, m, err, tc.digest)
+		}
+	}
+	code, _, stderr := run(t, "knock", "--spa", "-A", "tcp/22", "-s", "--digest-type", "SHA224", "--key-file", keyFile, "127.0.0.1")
+	if code != ExitUsage || !strings.Contains(stderr, `--digest-type: digest type "SHA224" is not one of MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256, SHA3_512`) {
+		t.Errorf("--digest-type SHA224: exit %d, %q", code, stderr)
 	}
 }

@@ -30,8 +30,9 @@ type Stanza struct {
 	// runs the command for any port asked).
 	OpenPorts []PortSpec
 
-	// Keys: KEY or KEY_BASE64, HMAC_KEY or HMAC_KEY_BASE64. Both are
-	// required (packets without HMAC are not accepted).
+	// Keys: KEY or KEY_BASE64, HMAC_KEY or HMAC_KEY_BASE64, and
+	// HMAC_DIGEST_TYPE (default SHA256). Both keys are required (packets
+	// without HMAC are not accepted).
 	Keys Keys
 
 	// AccessTimeout is FW_ACCESS_TIMEOUT (seconds): how long access
@@ -154,6 +155,8 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			st.Keys.HMAC = []byte(value)
 		case "HMAC_KEY_BASE64":
 			st.Keys.HMAC, err = DecodeKey(value, "HMAC_KEY_BASE64")
+		case "HMAC_DIGEST_TYPE":
+			st.Keys.HMACType, err = ParseDigestType(value)
 		case "FW_ACCESS_TIMEOUT":
 			st.AccessTimeout, err = seconds(value)
 		case "CMD_CYCLE_TIMER":
@@ -171,7 +174,7 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 				_, err = knock.SplitCommand(value)
 			}
 		default:
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, FW_ACCESS_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, FW_ACCESS_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)

@@ -159,3 +159,68 @@ func TestIntegrationStanzasSharingKeys(t *testing.T) {
 		}
 	}
 }
+
+var allDigests = []string{"MD5", "SHA1", "SHA256", "SHA384", "SHA512", "SHA3_256", "SHA3_512"}
+
+// TestIntegrationDigestTypes: the real fwknop client's packets with each
+// --digest-type and each --hmac-digest-type are granted by fwknopd and
+// by ours alike (one stanza per HMAC_DIGEST_TYPE, sharing the keys), and
+// our packets of each type are granted by fwknopd.
+func TestIntegrationDigestTypes(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	o := newOracle(t, p, func(dir string) string {
+		var b strings.Builder
+		for _, h := range allDigests {
+			fmt.Fprintf(&b, "SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nHMAC_DIGEST_TYPE %s\n"+
+				"CMD_CYCLE_OPEN /usr/bin/touch %s/hmac-%s-$SRC\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n\n",
+				b64(keys.Enc), b64(keys.HMAC), h, dir, h)
+		}
+		return b.String()
+	})
+	var want []string
+	n := 0
+	for _, d := range allDigests {
+		for _, h := range allDigests {
+			if d != "SHA256" && h != "SHA256" {
+				continue // each type once, with the other at its default
+			}
+			n++
+			allow := fmt.Sprintf("127.0.1.%d", n)
+			o.fwknop("-A", "tcp/22", "-a", allow, "--digest-type", d, "--hmac-digest-type", h,
+				"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC))
+			name := "hmac-" + h + "-" + allow
+			o.waitBoth(name)
+			want = append(want, name)
+		}
+	}
+	o.same(want...)
+	if !strings.Contains(o.ourLog.String(), "SPA packet accepted") || strings.Contains(o.ourLog.String(), "rejected") {
+		t.Errorf("our log:\n%s", o.ourLog)
+	}
+
+	// Ours to fwknopd.
+	to := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)
+	for _, d := range allDigests {
+		for _, h := range allDigests {
+			if d != "SHA256" && h != "SHA256" {
+				continue
+			}
+			n++
+			dt, _ := spa.ParseDigestType(d)
+			ht, _ := spa.ParseDigestType(h)
+			allow := fmt.Sprintf("127.0.1.%d", n)
+			k := keys
+			k.HMACType = ht
+			pkt, err := spa.Encode(&spa.Message{User: "u", Type: spa.AccessMsg, Access: allow + ",tcp/22", DigestType: dt}, k, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.A.Do(func() error { return spa.Send(context.Background(), to, pkt) }); err != nil {
+				t.Fatal(err)
+			}
+			name := "hmac-" + h + "-" + allow
+			porttest.WaitFor(t, "fwknopd to grant our "+d+"/HMAC-"+h+" packet", func() bool { return porttest.Exists(filepath.Join(o.fwkd, name)) })
+		}
+	}
+}

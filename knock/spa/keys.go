@@ -36,8 +36,9 @@ func (k Keys) Format() string {
 
 // ParseKeyFile reads keys from a file in the form of fwknop's ~/.fwknoprc
 // or the output of --key-gen: lines "NAME VALUE" or "NAME: VALUE" where
-// NAME is KEY_BASE64, HMAC_KEY_BASE64, KEY (a passphrase) or HMAC_KEY
-// (a passphrase); other lines and # comments are ignored. With a
+// NAME is KEY_BASE64, HMAC_KEY_BASE64, KEY (a passphrase), HMAC_KEY
+// (a passphrase) or HMAC_DIGEST_TYPE; other lines and # comments are
+// ignored. With a
 // stanza name, only the lines of the [stanza] section count; without,
 // the first value of each name in the file. name is used in errors.
 func ParseKeyFile(r io.Reader, name, stanza string) (Keys, error) {
@@ -77,6 +78,14 @@ func ParseKeyFile(r io.Reader, name, stanza string) (Keys, error) {
 		case "HMAC_KEY":
 			if k.HMAC == nil {
 				k.HMAC = []byte(value)
+			}
+		case "HMAC_DIGEST_TYPE":
+			if k.HMACType == 0 {
+				t, err := ParseDigestType(value)
+				if err != nil {
+					return Keys{}, fmt.Errorf("%s:%d: HMAC_DIGEST_TYPE: %v", name, line, err)
+				}
+				k.HMACType = t
 			}
 		}
 	}

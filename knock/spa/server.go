@@ -147,7 +147,7 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 				return nil, ErrReplay
 			}
 		}
-		enc, err := VerifyHMAC(packet, st.Keys.HMAC)
+		enc, err := verifyHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
 		if err != nil {
 			continue
 		}

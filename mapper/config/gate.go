@@ -25,13 +25,14 @@ import (
 // addresses that sent a valid fwknop SPA packet asking for the rule's
 // port (tcp/PORT, or udp/PORT for a udp rule), for the access timeout.
 type SPAConfig struct {
-	KeyBase64     string   `toml:"key_base64"`      // fwknop's KEY_BASE64 (required)
-	HMACKeyBase64 string   `toml:"hmac_key_base64"` // HMAC_KEY_BASE64 (required)
-	Listen        []string `toml:"listen"`          // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
-	Source        []string `toml:"source"`          // SOURCE: the packets' sources allowed; default any
-	AccessTimeout string   `toml:"access_timeout"`  // FW_ACCESS_TIMEOUT; default 30s
-	MaxAge        string   `toml:"max_age"`         // oldest packet accepted; default 120s
-	DigestFile    string   `toml:"digest_file"`     // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
+	KeyBase64     string   `toml:"key_base64"`       // fwknop's KEY_BASE64 (required)
+	HMACKeyBase64 string   `toml:"hmac_key_base64"`  // HMAC_KEY_BASE64 (required)
+	Listen        []string `toml:"listen"`           // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
+	Source        []string `toml:"source"`           // SOURCE: the packets' sources allowed; default any
+	AccessTimeout string   `toml:"access_timeout"`   // FW_ACCESS_TIMEOUT; default 30s
+	MaxAge        string   `toml:"max_age"`          // oldest packet accepted; default 120s
+	DigestFile    string   `toml:"digest_file"`      // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
+	HMACType      string   `toml:"hmac_digest_type"` // HMAC_DIGEST_TYPE; default SHA256
 }
 
 // knockGate and spaGate carry the key that lets a reload keep a gate,
@@ -128,6 +129,14 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		return b
 	}
 	keys := spa.Keys{Enc: key("key_base64", s.KeyBase64), HMAC: key("hmac_key_base64", s.HMACKeyBase64)}
+	if s.HMACType != "" {
+		t, err := spa.ParseDigestType(s.HMACType)
+		if err != nil {
+			bad("spa", fmt.Errorf("hmac_digest_type: %w", err))
+			ok = false
+		}
+		keys.HMACType = t
+	}
 	var listen []netip.AddrPort
 	for _, l := range s.Listen {
 		ap, err := netip.ParseAddrPort(l)
@@ -193,7 +202,7 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		bad("spa", err)
 		return nil
 	}
-	sum := sha256.Sum256(append(append([]byte{}, keys.Enc...), keys.HMAC...))
+	sum := sha256.Sum256(append(append([]byte{byte(keys.HMACType)}, keys.Enc...), keys.HMAC...))
 	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
 		access.String(), maxAge.String(), digestFile}, "|")}
 }

@@ -202,7 +202,9 @@ spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "
 // TestSPAGateFwknopReplayAfterRestart: a packet from the real fwknop
 // client opens the gate; after a restart of the server (a new process
 // would read the same file), the same packet sent again is refused: the
-// gate keeps its digest cache in the state directory by default.
+// gate keeps its digest cache in the state directory by default. The
+// packet has fwknop's SHA3-256 message digest and HMAC-SHA512
+// (hmac_digest_type).
 func TestSPAGateFwknopReplayAfterRestart(t *testing.T) {
 	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
 	state := t.TempDir()
@@ -219,13 +221,14 @@ name = "ssh/spa"
 type = "tcp"
 listen = %q
 to = [%q]
-spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "60s" }
+spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "60s", hmac_digest_type = "SHA512" }
 `, listen, backend, b64(keys.Enc), b64(keys.HMAC), spaAddr.String())
+	keys.HMACType = spa.DigestSHA512
 	srv, _ := startRules(t, conf)
 
 	pktFile := filepath.Join(dir, "fwknop.pkt")
 	cmd := exec.Command(fwknop, "-A", fmt.Sprintf("tcp/%d", p[0]), "-a", "127.0.0.1", "-D", "127.0.0.1", "-p", strconv.Itoa(int(p[1])),
-		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--hmac-digest-type", "SHA512", "--digest-type", "SHA3_256",
 		"--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"), "--save-packet", pktFile)
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -289,6 +292,7 @@ func TestGateConfigErrors(t *testing.T) {
 		{"knock = \"7000\"\nspa = { key_base64 = \"AAAA\", hmac_key_base64 = \"AAAA\" }", "not both"},
 		{`spa = { hmac_key_base64 = "AAAA" }`, "key_base64 is missing"},
 		{`spa = { key_base64 = "!!", hmac_key_base64 = "AAAA" }`, "base64"},
+		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", hmac_digest_type = "SHA224" }`, `hmac_digest_type: digest type "SHA224" is not one of`},
 		{`knock = "7000"` + "\nknock_window = \"-1s\"", "knock_window"},
 	} {
 		conf := "[[rule]]\nname = \"r\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:9\"\nto = [\"127.0.0.1:10\"]\n" + tc.extra + "\n"
