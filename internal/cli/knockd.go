@@ -43,8 +43,10 @@ Cmd_Timeout. Commands are split into words as a shell would and run
 directly, never through a shell. SIGHUP reloads the file.
 
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
-KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE, FW_ACCESS_TIMEOUT,
-REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER) and
+KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
+FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
+REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER; stanzas are tried in turn
+as fwknopd does) and
 receive fwknop SPA packets on UDP port 62201 (--listen), never answering,
 or with -i sniff them on that interface (AF_PACKET, as fwknopd does):
 the HMAC is checked first, then the packet is decrypted, its timestamp

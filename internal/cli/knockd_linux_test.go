@@ -34,7 +34,7 @@ func TestIntegrationKnockdSPANftSet(t *testing.T) {
 	}
 	keys, _ := spa.GenerateKeys(nil)
 	access := filepath.Join(t.TempDir(), "access.conf")
-	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nFW_ACCESS_TIMEOUT 600\n",
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nFW_ACCESS_TIMEOUT 600\nMAX_FW_TIMEOUT 600\n",
 		p.Prefix4, base64.StdEncoding.EncodeToString(keys.Enc), base64.StdEncoding.EncodeToString(keys.HMAC))), 0o600)
 
 	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)

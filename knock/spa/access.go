@@ -15,6 +15,10 @@ import (
 // DefaultAccessTimeout is fwknopd's FW_ACCESS_TIMEOUT default.
 const DefaultAccessTimeout = 30 * time.Second
 
+// DefaultMaxTimeout is fwknopd's MAX_FW_TIMEOUT default: the longest
+// access a client's timeout may ask for.
+const DefaultMaxTimeout = 300 * time.Second
+
 // Stanza is one stanza of fwknopd's access.conf: who may ask, with which
 // keys, for what.
 type Stanza struct {
@@ -36,9 +40,15 @@ type Stanza struct {
 	Keys Keys
 
 	// AccessTimeout is FW_ACCESS_TIMEOUT (seconds): how long access
-	// lasts; 0 means DefaultAccessTimeout. A client timeout in the packet
-	// can only shorten it.
+	// lasts when the packet asks for no timeout; 0 means
+	// DefaultAccessTimeout.
 	AccessTimeout time.Duration
+
+	// MaxTimeout is MAX_FW_TIMEOUT (seconds): as fwknopd, access lasts
+	// the client's timeout if the packet has one (fwknop --fw-timeout),
+	// else AccessTimeout, and never longer than MaxTimeout; 0 means
+	// DefaultMaxTimeout.
+	MaxTimeout time.Duration
 
 	// RequireSourceAddress is REQUIRE_SOURCE_ADDRESS: refuse requests for
 	// 0.0.0.0 (fwknop -s), which otherwise mean the packet's source.
@@ -60,11 +70,21 @@ type Stanza struct {
 	CmdCycleTimer               time.Duration
 }
 
-func (s *Stanza) accessTimeout() time.Duration {
-	if s.AccessTimeout <= 0 {
-		return DefaultAccessTimeout
+// timeout is how long access lasts for a packet with this client
+// timeout (0: none), as fwknopd computes it.
+func (s *Stanza) timeout(client int) time.Duration {
+	t := s.AccessTimeout
+	if t <= 0 {
+		t = DefaultAccessTimeout
 	}
-	return s.AccessTimeout
+	if client > 0 {
+		t = time.Duration(client) * time.Second
+	}
+	limit := s.MaxTimeout
+	if limit <= 0 {
+		limit = DefaultMaxTimeout
+	}
+	return min(t, limit)
 }
 
 // allowsSource reports whether src may use the stanza.
@@ -159,6 +179,8 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			st.Keys.HMACType, err = ParseDigestType(value)
 		case "FW_ACCESS_TIMEOUT":
 			st.AccessTimeout, err = seconds(value)
+		case "MAX_FW_TIMEOUT":
+			st.MaxTimeout, err = seconds(value)
 		case "CMD_CYCLE_TIMER":
 			st.CmdCycleTimer, err = seconds(value)
 		case "REQUIRE_SOURCE_ADDRESS":
@@ -174,7 +196,7 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 				_, err = knock.SplitCommand(value)
 			}
 		default:
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, FW_ACCESS_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)

@@ -8,8 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock/spa"
@@ -25,6 +29,15 @@ type oracle struct {
 	ours, fwkd string // the directories their commands write to
 	ourLog     *porttest.LogBuffer
 	fwkdLog    *porttest.LogBuffer
+
+	mu     sync.Mutex
+	grants []spa.Grant // ours, in order
+}
+
+func (o *oracle) ourGrants() []spa.Grant {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.grants)
 }
 
 const ourPort = spa.DefaultPort + 1
@@ -59,7 +72,8 @@ func newOracle(t *testing.T, p *porttest.Pair, conf func(dir string) string) *or
 		t.Fatal(err)
 	}
 	o.ourLog = &porttest.LogBuffer{}
-	srv, err := spa.NewServer(spa.ServerConfig{Access: access, Logger: slog.New(slog.NewTextHandler(o.ourLog, nil))})
+	srv, err := spa.NewServer(spa.ServerConfig{Access: access, Logger: slog.New(slog.NewTextHandler(o.ourLog, nil)),
+		OnGrant: func(g spa.Grant) { o.mu.Lock(); o.grants = append(o.grants, g); o.mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,6 +235,98 @@ func TestIntegrationDigestTypes(t *testing.T) {
 			}
 			name := "hmac-" + h + "-" + allow
 			porttest.WaitFor(t, "fwknopd to grant our "+d+"/HMAC-"+h+" packet", func() bool { return porttest.Exists(filepath.Join(o.fwkd, name)) })
+		}
+	}
+}
+
+// TestIntegrationClientTimeout: the access lasts the client's
+// --fw-timeout, longer or shorter than FW_ACCESS_TIMEOUT, up to
+// MAX_FW_TIMEOUT, as fwknopd grants it (its own iptables rules, in the
+// namespace: the expiry it logs, within a second and the time it took).
+func TestIntegrationClientTimeout(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	o := newOracle(t, p, func(string) string {
+		return fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nFW_ACCESS_TIMEOUT 30\nMAX_FW_TIMEOUT 100\n", b64(keys.Enc), b64(keys.HMAC))
+	})
+	expires := regexp.MustCompile(`Added access rule to FWKNOP_INPUT for (\S+) .*expires at (\d+)`)
+	for i, tc := range []struct {
+		fwTimeout string
+		want      time.Duration
+	}{
+		{"", 30 * time.Second},
+		{"10", 10 * time.Second},
+		{"60", 60 * time.Second},
+		{"500", 100 * time.Second},
+	} {
+		allow := fmt.Sprintf("127.0.2.%d", i+1)
+		args := []string{"-A", "tcp/22", "-a", allow, "--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC)}
+		if tc.fwTimeout != "" {
+			args = append(args, "--fw-timeout", tc.fwTimeout)
+		}
+		sent := time.Now()
+		o.fwknop(args...)
+		var fwkd, late time.Duration // fwknopd's expiry from sent; how long after sent it was seen
+		porttest.WaitFor(t, "fwknopd's rule for "+allow, func() bool {
+			for _, m := range expires.FindAllStringSubmatch(o.fwkdLog.String(), -1) {
+				if m[1] == allow {
+					at, _ := strconv.ParseInt(m[2], 10, 64)
+					fwkd, late = time.Unix(at, 0).Sub(sent), time.Since(sent)
+					return true
+				}
+			}
+			return false
+		})
+		var ours time.Duration
+		porttest.WaitFor(t, "our grant for "+allow, func() bool {
+			for _, g := range o.ourGrants() {
+				if g.AllowIP.String() == allow {
+					ours = g.Timeout
+					return true
+				}
+			}
+			return false
+		})
+		// fwknopd's expiry is its clock (in whole seconds) when it took
+		// the packet, between sent and late, plus its timeout.
+		if fwkd < tc.want-time.Second || fwkd > tc.want+late+time.Second {
+			t.Errorf("--fw-timeout %q: fwknopd granted about %v, the test expected %v", tc.fwTimeout, fwkd.Round(time.Second), tc.want)
+		}
+		if ours != tc.want {
+			t.Errorf("--fw-timeout %q: ours granted %v, fwknopd about %v", tc.fwTimeout, ours, fwkd.Round(time.Second))
+		}
+
+		// Our packet with the same client timeout, to fwknopd.
+		allow = fmt.Sprintf("127.0.3.%d", i+1)
+		m := spa.Message{User: "u", Type: spa.AccessMsg, Access: allow + ",tcp/22"}
+		if tc.fwTimeout != "" {
+			m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, int(tc.want/time.Second)
+			if tc.want == 100*time.Second {
+				m.ClientTimeout = 500
+			}
+		}
+		pkt, err := spa.Encode(&m, keys, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = time.Now()
+		if err := p.A.Do(func() error {
+			return spa.Send(context.Background(), netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort), pkt)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		porttest.WaitFor(t, "fwknopd's rule for our "+allow, func() bool {
+			for _, m := range expires.FindAllStringSubmatch(o.fwkdLog.String(), -1) {
+				if m[1] == allow {
+					at, _ := strconv.ParseInt(m[2], 10, 64)
+					fwkd, late = time.Unix(at, 0).Sub(sent), time.Since(sent)
+					return true
+				}
+			}
+			return false
+		})
+		if fwkd < tc.want-time.Second || fwkd > tc.want+late+time.Second {
+			t.Errorf("our client timeout %d: fwknopd granted about %v, want %v", m.ClientTimeout, fwkd.Round(time.Second), tc.want)
 		}
 	}
 }

@@ -209,11 +209,7 @@ func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*G
 			return nil, fmt.Errorf("%w: %s is not in OPEN_PORTS", ErrDenied, p)
 		}
 	}
-	timeout := st.accessTimeout()
-	if m.ClientTimeout > 0 && time.Duration(m.ClientTimeout)*time.Second < timeout {
-		timeout = time.Duration(m.ClientTimeout) * time.Second
-	}
-	return &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: timeout, User: m.User}, nil
+	return &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: st.timeout(m.ClientTimeout), User: m.User}, nil
 }
 
 // stanzaError is why one stanza whose keys fit a packet refused it.

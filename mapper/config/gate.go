@@ -30,6 +30,7 @@ type SPAConfig struct {
 	Listen        []string `toml:"listen"`           // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
 	Source        []string `toml:"source"`           // SOURCE: the packets' sources allowed; default any
 	AccessTimeout string   `toml:"access_timeout"`   // FW_ACCESS_TIMEOUT; default 30s
+	MaxTimeout    string   `toml:"max_timeout"`      // MAX_FW_TIMEOUT, the longest a client's --fw-timeout gets; default 300s, or access_timeout if longer
 	MaxAge        string   `toml:"max_age"`          // oldest packet accepted; default 120s
 	DigestFile    string   `toml:"digest_file"`      // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
 	HMACType      string   `toml:"hmac_digest_type"` // HMAC_DIGEST_TYPE; default SHA256
@@ -166,7 +167,13 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		}
 		sources = append(sources, p)
 	}
-	access, maxAge := dur("spa", s.AccessTimeout), dur("spa", s.MaxAge)
+	access, maxAge, maxTimeout := dur("spa", s.AccessTimeout), dur("spa", s.MaxAge), dur("spa", s.MaxTimeout)
+	if maxTimeout == 0 {
+		maxTimeout = max(access, spa.DefaultMaxTimeout)
+	} else if maxTimeout < access {
+		bad("spa", fmt.Errorf("max_timeout %v is shorter than access_timeout %v", maxTimeout, access))
+		return nil
+	}
 	_, portStr, _ := net.SplitHostPort(rc.Listen)
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil || port == 0 {
@@ -195,7 +202,7 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		return nil
 	}
 	g, err := spa.NewGate(spa.GateConfig{
-		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access}},
+		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access, MaxTimeout: maxTimeout}},
 		Port:   spec, Listen: listen, MaxAge: maxAge, DigestFile: digestFile, MakeDigestDir: s.DigestFile == "",
 	})
 	if err != nil {
@@ -204,5 +211,5 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 	}
 	sum := sha256.Sum256(append(append([]byte{byte(keys.HMACType)}, keys.Enc...), keys.HMAC...))
 	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
-		access.String(), maxAge.String(), digestFile}, "|")}
+		access.String(), maxTimeout.String(), maxAge.String(), digestFile}, "|")}
 }

@@ -293,6 +293,7 @@ func TestGateConfigErrors(t *testing.T) {
 		{`spa = { hmac_key_base64 = "AAAA" }`, "key_base64 is missing"},
 		{`spa = { key_base64 = "!!", hmac_key_base64 = "AAAA" }`, "base64"},
 		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", hmac_digest_type = "SHA224" }`, `hmac_digest_type: digest type "SHA224" is not one of`},
+		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", access_timeout = "60s", max_timeout = "30s" }`, "max_timeout 30s is shorter than access_timeout 1m0s"},
 		{`knock = "7000"` + "\nknock_window = \"-1s\"", "knock_window"},
 	} {
 		conf := "[[rule]]\nname = \"r\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:9\"\nto = [\"127.0.0.1:10\"]\n" + tc.extra + "\n"
