@@ -29,7 +29,8 @@ type Stanza struct {
 	Sources []netip.Prefix
 
 	// OpenPorts is OPEN_PORTS: every port of a request must be listed.
-	// Unlike fwknopd, a stanza without OPEN_PORTS grants nothing, and
+	// Unlike fwknopd, a stanza without OPEN_PORTS grants nothing (and
+	// ParseAccessFile refuses it), and
 	// OPEN_PORTS holds for a stanza with CMD_CYCLE_OPEN too (fwknopd 2.6
 	// runs the command for any port asked).
 	OpenPorts []PortSpec
@@ -214,6 +215,9 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		}
 		if len(st.Keys.Enc) > 32 {
 			return nil, fmt.Errorf("%s:%d: the encryption key has %d bytes, at most 32", name, st.Line, len(st.Keys.Enc))
+		}
+		if len(st.OpenPorts) == 0 {
+			return nil, fmt.Errorf("%s:%d: the stanza has no OPEN_PORTS: fwknopd would grant any port a packet asks for, ports grants only the ports listed (add OPEN_PORTS)", name, st.Line)
 		}
 	}
 	return out, nil

@@ -18,7 +18,13 @@ func fwknopVector(t testing.TB) (Keys, map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := ParseKeyFile(bytes.NewReader(data), "vector", "")
+	var keyLines []string // the file's other lines are no rc file's
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "KEY_BASE64:") || strings.HasPrefix(l, "HMAC_KEY_BASE64:") {
+			keyLines = append(keyLines, l)
+		}
+	}
+	keys, err := ParseKeyFile(strings.NewReader(strings.Join(keyLines, "\n")), "vector", "")
 	if err != nil {
 		t.Fatal(err)
 	}
