@@ -60,13 +60,20 @@ type Stanza struct {
 
 	// CmdCycleOpen, CmdCycleClose and CmdCycleTimer are CMD_CYCLE_OPEN,
 	// CMD_CYCLE_CLOSE ("NONE" or empty: none) and CMD_CYCLE_TIMER
-	// (seconds; 0: the access timeout). $IP and $SRC (the address let
-	// in), $PKT_SRC (the packet's source), $PORT, $PROTO and $TIMEOUT are
-	// substituted after the command is split into words (see
-	// knock.SplitCommand), with the values fwknopd 2.6.10 gives them (seen
-	// by running it): $PROTO is the protocol number (6, 17) and $TIMEOUT
-	// the Unix time when access ends. The command runs once per port
-	// granted, without a shell.
+	// (seconds; 0: the access timeout). As in fwknopd 2.6.10 (checked by
+	// running it), the open command runs once, for the first port of the
+	// request, and the close command after the packet's client timeout
+	// if it has one (bounded by MAX_FW_TIMEOUT here, not in fwknopd),
+	// else after CMD_CYCLE_TIMER; the variables are $IP and $SRC (the
+	// address let in), $PKT_SRC (the packet's source), $DST (its
+	// destination), $PORT, $PROTO (the protocol number: 6, 17), $TIMEOUT
+	// (the packet's timestamp plus the time until the close command) and
+	// $CLIENT_TIMEOUT (the time until the close command: the client's
+	// timeout, else CMD_CYCLE_TIMER). $DST is the real destination with a
+	// socket too (fwknopd's UDP server mode gives 0.0.0.0; its sniffer,
+	// the address). They are substituted after the command
+	// is split into words (see knock.SplitCommand), which run without a
+	// shell.
 	CmdCycleOpen, CmdCycleClose string
 	CmdCycleTimer               time.Duration
 }

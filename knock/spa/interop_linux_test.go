@@ -45,6 +45,13 @@ const ourPort = spa.DefaultPort + 1
 // newOracle starts both with the access.conf made by conf from the
 // directory the commands must write to (the same text otherwise).
 func newOracle(t *testing.T, p *porttest.Pair, conf func(dir string) string) *oracle {
+	return newOracleMode(t, p, conf, false)
+}
+
+// newOracleMode is newOracle with fwknopd sniffing (pcap) instead of
+// running its UDP server: fwknopd knows the packet's destination ($DST)
+// only then.
+func newOracleMode(t *testing.T, p *porttest.Pair, conf func(dir string) string, pcap bool) *oracle {
 	t.Helper()
 	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
 	o := &oracle{t: t, p: p, dir: t.TempDir()}
@@ -62,10 +69,18 @@ func newOracle(t *testing.T, p *porttest.Pair, conf func(dir string) string) *or
 		}
 		return path
 	}
-	fconf := write("fwknopd.conf", fmt.Sprintf("PCAP_INTF %s;\nENABLE_UDP_SERVER Y;\nUDPSERV_PORT %d;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, spa.DefaultPort, run))
+	server := fmt.Sprintf("ENABLE_UDP_SERVER Y;\nUDPSERV_PORT %d;\n", spa.DefaultPort)
+	ready := "Kicking off UDP server"
+	if pcap {
+		server, ready = fmt.Sprintf("PCAP_FILTER udp dst port %d;\n", spa.DefaultPort), "Starting fwknopd"
+	}
+	fconf := write("fwknopd.conf", fmt.Sprintf("PCAP_INTF %s;\n%sFWKNOP_RUN_DIR %s;\n", p.B.Link, server, run))
 	facc := write("access-fwknopd.conf", conf(o.fwkd))
-	o.fwkdLog = p.B.Start(t, fwknopd, "-f", "-U", "-c", fconf, "-a", facc,
-		"-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid"))
+	args := []string{"-f", "-c", fconf, "-a", facc, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid")}
+	if !pcap {
+		args = append(args, "-U")
+	}
+	o.fwkdLog = p.B.Start(t, fwknopd, args...)
 
 	access, err := spa.ParseAccessFile(strings.NewReader(conf(o.ours)), "access.conf")
 	if err != nil {
@@ -85,7 +100,7 @@ func newOracle(t *testing.T, p *porttest.Pair, conf func(dir string) string) *or
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx, conn); close(done) }()
 	t.Cleanup(func() { cancel(); <-done; srv.Close() })
-	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(o.fwkdLog.String(), "Kicking off UDP server") })
+	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(o.fwkdLog.String(), ready) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("fwknopd said:\n%s\nours said:\n%s", o.fwkdLog, o.ourLog)
@@ -327,6 +342,74 @@ func TestIntegrationClientTimeout(t *testing.T) {
 		})
 		if fwkd < tc.want-time.Second || fwkd > tc.want+late+time.Second {
 			t.Errorf("our client timeout %d: fwknopd granted about %v, want %v", m.ClientTimeout, fwkd.Round(time.Second), tc.want)
+		}
+	}
+}
+
+// TestIntegrationCommandCycle: CMD_CYCLE_OPEN and CMD_CYCLE_CLOSE run
+// with the values fwknopd gives $SRC, $PKT_SRC, $DST, $PORT, $PROTO,
+// $TIMEOUT and $CLIENT_TIMEOUT for the same packet of the real fwknop
+// client (sent to fwknopd, then to ours), once for the first port of
+// the request, the close command no sooner than the client's timeout.
+func TestIntegrationCommandCycle(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	vars := "$SRC_$PKT_SRC_$DST_$PORT_$PROTO_$TIMEOUT_$CLIENT_TIMEOUT"
+	o := newOracleMode(t, p, func(dir string) string {
+		return fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22,udp/53\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nCMD_CYCLE_TIMER 20\nFW_ACCESS_TIMEOUT 40\n"+
+			"CMD_CYCLE_OPEN /usr/bin/touch %s/open_%s\nCMD_CYCLE_CLOSE /usr/bin/touch %s/close_%s\n",
+			b64(keys.Enc), b64(keys.HMAC), dir, vars, dir, vars)
+	}, true)
+	for i, extra := range [][]string{{"-a", "127.0.4.1"}, {"-s", "--fw-timeout", "2"}} {
+		pktFile := filepath.Join(o.dir, fmt.Sprintf("pkt%d", i))
+		args := append([]string{"-A", "tcp/22,udp/53", "-D", p.B.Addr4.String(), "--no-save-args", "--rc-file", filepath.Join(o.dir, "fwknoprc"),
+			"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--save-packet", pktFile}, extra...)
+		cmd := p.A.Command(context.Background(), fwknop, args...)
+		cmd.Env = append(os.Environ(), "HOME="+o.dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("fwknop: %v: %s", err, out)
+		}
+		saved, err := os.ReadFile(pktFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.A.Do(func() error {
+			return spa.Send(context.Background(), netip.AddrPortFrom(p.B.Addr4, ourPort), strings.TrimSpace(string(saved)))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(d, prefix string) []string {
+		es, _ := os.ReadDir(d)
+		var s []string
+		for _, e := range es {
+			if strings.HasPrefix(e.Name(), prefix) {
+				s = append(s, e.Name())
+			}
+		}
+		return s
+	}
+	porttest.WaitFor(t, "both open commands of both servers", func() bool {
+		return len(list(o.fwkd, "open_")) == 2 && len(list(o.ours, "open_")) == 2
+	})
+	porttest.WaitFor(t, "the close command after the 2 s client timeout, on both", func() bool {
+		return len(list(o.fwkd, "close_")) == 1 && len(list(o.ours, "close_")) == 1
+	})
+	for _, prefix := range []string{"open_", "close_"} {
+		if f, ours := list(o.fwkd, prefix), list(o.ours, prefix); !slices.Equal(f, ours) {
+			t.Errorf("fwknopd ran %q, ours %q", f, ours)
+		}
+	}
+	want := fmt.Sprintf("open_%s_%s_%s_22_6_", p.A.Addr4, p.A.Addr4, p.B.Addr4)
+	if got := list(o.ours, want); len(got) != 1 || !strings.HasSuffix(got[0], "_2") {
+		t.Errorf("our -s packet's open command: %q, want %s..._2", list(o.ours, "open_"), want)
+	}
+	for _, d := range []string{o.fwkd, o.ours} {
+		open, _ := os.Stat(filepath.Join(d, strings.Replace(list(d, "close_")[0], "close_", "open_", 1)))
+		closed, _ := os.Stat(filepath.Join(d, list(d, "close_")[0]))
+		if open == nil || closed == nil || closed.ModTime().Sub(open.ModTime()) < time.Second {
+			t.Errorf("%s: the close command ran less than the client timeout after the open one", d)
 		}
 	}
 }
