@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portkit/ports/internal/cfgfile"
+	"github.com/portkit/ports/internal/statedir"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/nftset"
 	"github.com/portkit/ports/knock/spa"
@@ -40,13 +43,19 @@ Cmd_Timeout. Commands are split into words as a shell would and run
 directly, never through a shell. SIGHUP reloads the file.
 
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
-KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, FW_ACCESS_TIMEOUT,
-REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER) and
+KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
+FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
+REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER; stanzas are tried in turn
+as fwknopd does) and
 receive fwknop SPA packets on UDP port 62201 (--listen), never answering,
 or with -i sniff them on that interface (AF_PACKET, as fwknopd does):
 the HMAC is checked first, then the packet is decrypted, its timestamp
-checked (--max-age) and its digest looked up in the replay cache
-(--digest-file keeps it across restarts); the CMD_CYCLE_OPEN command runs
+checked (--max-age) and its digest looked up in the replay cache, which
+is kept in --digest-file (default: knockd-spa.digest in the state
+directory: $STATE_DIRECTORY, else /var/lib/ports as root, else
+$XDG_STATE_HOME/ports, else ~/.local/state/ports), written and synced
+before anything is granted, so that a packet is accepted once, restart
+or not; the CMD_CYCLE_OPEN command runs
 for what the access list grants. One log line per packet says why it was
 rejected, or what it was granted.
 
@@ -91,7 +100,7 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 	fs.StringVarP(&iface, "interface", "i", "", "the interface to watch (default: the file's Interface, else eth0); with --spa, sniff UDP 62201 there instead of listening")
 	fs.BoolVar(&useSPA, "spa", false, "serve fwknop SPA instead of knock sequences")
 	fs.StringSliceVar(&listen, "listen", nil, "SPA: UDP addresses to listen on (default 0.0.0.0:62201 and [::]:62201)")
-	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file, across restarts")
+	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file (default: knockd-spa.digest in the state directory)")
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
 	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
 	return cmd
@@ -178,12 +187,11 @@ func configError(err error) error {
 }
 
 func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
-	f, err := os.Open(path)
+	data, err := cfgfile.Read(path, 0)
 	if err != nil {
-		return err
+		return usagef("%v", err)
 	}
-	access, err := spa.ParseAccessFile(f, path)
-	f.Close()
+	access, err := spa.ParseAccessFile(bytes.NewReader(data), path)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -201,12 +209,21 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 			addrs = append(addrs, ap)
 		}
 	}
-	replay, err := spa.OpenReplayCache(digestFile, 0)
-	if err != nil {
+	if digestFile == "" {
+		if digestFile, err = statedir.File("knockd-spa.digest"); err != nil {
+			return fmt.Errorf("the SPA digest file: %w (or give --digest-file)", err)
+		}
+	}
+	replay, err := spa.OpenReplayCache(digestFile, maxAge)
+	var ce *cfgfile.Error
+	if errors.As(err, &ce) {
+		return usagef("%v", err)
+	} else if err != nil {
 		return err
 	}
 	defer replay.Close()
 	log := newLineLogger(cmd.ErrOrStderr())
+	log.Info(fmt.Sprintf("replay cache in %s (%d packets remembered)", digestFile, replay.Len()))
 	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log}
 	if set != nil {
 		scfg.OnGrant = func(g spa.Grant) {

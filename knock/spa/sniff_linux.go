@@ -34,7 +34,7 @@ func sniff(ctx context.Context, s *Server, iface string, port uint16) error {
 		if !p.Layers.Has(wire.LayerUDP) || p.Truncated || p.IsFragment() {
 			continue
 		}
-		s.Handle(p.Payload, netip.AddrPortFrom(p.IP.Src, uint16(p.UDP.SrcPort)))
+		s.HandleTo(p.Payload, netip.AddrPortFrom(p.IP.Src, uint16(p.UDP.SrcPort)), p.IP.Dst)
 	}
 	return ctx.Err()
 }

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/statedir"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/spa"
 	"github.com/portkit/ports/mapper"
@@ -21,12 +25,15 @@ import (
 // addresses that sent a valid fwknop SPA packet asking for the rule's
 // port (tcp/PORT, or udp/PORT for a udp rule), for the access timeout.
 type SPAConfig struct {
-	KeyBase64     string   `toml:"key_base64"`      // fwknop's KEY_BASE64 (required)
-	HMACKeyBase64 string   `toml:"hmac_key_base64"` // HMAC_KEY_BASE64 (required)
-	Listen        []string `toml:"listen"`          // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
-	Source        []string `toml:"source"`          // SOURCE: the packets' sources allowed; default any
-	AccessTimeout string   `toml:"access_timeout"`  // FW_ACCESS_TIMEOUT; default 30s
-	MaxAge        string   `toml:"max_age"`         // oldest packet accepted; default 120s
+	KeyBase64     string   `toml:"key_base64"`       // fwknop's KEY_BASE64 (required)
+	HMACKeyBase64 string   `toml:"hmac_key_base64"`  // HMAC_KEY_BASE64 (required)
+	Listen        []string `toml:"listen"`           // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
+	Source        []string `toml:"source"`           // SOURCE: the packets' sources allowed; default any
+	AccessTimeout string   `toml:"access_timeout"`   // FW_ACCESS_TIMEOUT; default 30s
+	MaxTimeout    string   `toml:"max_timeout"`      // MAX_FW_TIMEOUT, the longest a client's --fw-timeout gets; default 300s, or access_timeout if longer
+	MaxAge        string   `toml:"max_age"`          // oldest packet accepted; default 120s
+	DigestFile    string   `toml:"digest_file"`      // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
+	HMACType      string   `toml:"hmac_digest_type"` // HMAC_DIGEST_TYPE; default SHA256
 }
 
 // knockGate and spaGate carry the key that lets a reload keep a gate,
@@ -129,6 +136,14 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		return b
 	}
 	keys := spa.Keys{Enc: key("key_base64", s.KeyBase64), HMAC: key("hmac_key_base64", s.HMACKeyBase64)}
+	if s.HMACType != "" {
+		t, err := spa.ParseDigestType(s.HMACType)
+		if err != nil {
+			bad("spa", fmt.Errorf("hmac_digest_type: %w", err))
+			ok = false
+		}
+		keys.HMACType = t
+	}
 	var listen []netip.AddrPort
 	for _, l := range s.Listen {
 		ap, err := netip.ParseAddrPort(l)
@@ -158,7 +173,13 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		}
 		sources = append(sources, p)
 	}
-	access, maxAge := dur("spa", s.AccessTimeout), dur("spa", s.MaxAge)
+	access, maxAge, maxTimeout := dur("spa", s.AccessTimeout), dur("spa", s.MaxAge), dur("spa", s.MaxTimeout)
+	if maxTimeout == 0 {
+		maxTimeout = max(access, spa.DefaultMaxTimeout)
+	} else if maxTimeout < access {
+		bad("spa", fmt.Errorf("max_timeout %v is shorter than access_timeout %v", maxTimeout, access))
+		return nil
+	}
 	_, portStr, _ := net.SplitHostPort(rc.Listen)
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil || port == 0 {
@@ -173,15 +194,28 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 	if !ok {
 		return nil
 	}
+	digestFile := s.DigestFile
+	if digestFile == "" {
+		// One file per rule: a cache's file is locked while it runs.
+		dir, err := statedir.Dir()
+		digestFile = filepath.Join(dir, "spa-"+url.PathEscape(rc.Name)+".digest")
+		if err != nil {
+			bad("spa", fmt.Errorf("digest_file: %w", err))
+			return nil
+		}
+	} else if st, err := os.Stat(digestFile); err == nil && !st.Mode().IsRegular() {
+		bad("spa", fmt.Errorf("digest_file %s is not a regular file", digestFile))
+		return nil
+	}
 	g, err := spa.NewGate(spa.GateConfig{
-		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access}},
-		Port:   spec, Listen: listen, MaxAge: maxAge,
+		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access, MaxTimeout: maxTimeout}},
+		Port:   spec, Listen: listen, MaxAge: maxAge, DigestFile: digestFile, MakeDigestDir: s.DigestFile == "",
 	})
 	if err != nil {
 		bad("spa", err)
 		return nil
 	}
-	sum := sha256.Sum256(append(append([]byte{}, keys.Enc...), keys.HMAC...))
+	sum := sha256.Sum256(append(append([]byte{byte(keys.HMACType)}, keys.Enc...), keys.HMAC...))
 	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
-		access.String(), maxAge.String()}, "|")}
+		access.String(), maxTimeout.String(), maxAge.String(), digestFile}, "|")}
 }
