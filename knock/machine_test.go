@@ -1,6 +1,7 @@
 package knock
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -127,12 +128,66 @@ func TestMachineTarget(t *testing.T) {
 	}
 }
 
-func TestMachineMaxAttempts(t *testing.T) {
-	m := NewMachine([]Door{door(t, "open", "7000,8000")})
+// TestMachineFloodKeepsProgress: with the attempts full, a first knock
+// drops the oldest attempt still at stage 1, never one further on; a
+// source past its first knock completes its sequence through a flood of
+// first knocks from other sources (the flood took every place and the
+// real knock was refused).
+func TestMachineFloodKeepsProgress(t *testing.T) {
+	m := NewMachine([]Door{door(t, "open", "7000,8000,9000")})
+	m.MaxAttempts = 3
+	hits := []Hit{tcpHit(srcA, 7000, 0), tcpHit(srcA, 8000, 0)}
+	flood := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}) }
+	for i := range 10 {
+		hits = append(hits, tcpHit(flood(i), 7000, 0))
+	}
+	got := run(m, append(hits, tcpHit(srcA, 9000, 0))...)
+	want := evs{"198.18.0.1: open: Stage 1", "198.18.0.1: open: Stage 2",
+		"203.0.113.0: open: Stage 1", "203.0.113.1: open: Stage 1"}
+	for i := 2; i < 10; i++ {
+		want = append(want, fmt.Sprintf("203.0.113.%d: open: attempt dropped at stage 1: too many attempts in progress", i-2),
+			fmt.Sprintf("203.0.113.%d: open: Stage 1", i))
+	}
+	want = append(want, "198.18.0.1: open: Stage 3", "198.18.0.1: open: OPEN SESAME")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if n := m.Attempts(); n != 2 {
+		t.Errorf("%d attempts left, want the 2 newest of the flood", n)
+	}
+	// The newest flood sources are still there: their second knock counts.
+	if got := run(m, tcpHit(flood(9), 8000, time.Second)); len(got) != 1 || got[0] != "203.0.113.9: open: Stage 2" {
+		t.Errorf("the newest first knock was not kept: %q", got)
+	}
+}
+
+// TestMachineFullOfProgress: when every attempt is past its first knock,
+// the one nearest its timeout makes room.
+func TestMachineFullOfProgress(t *testing.T) {
+	long := door(t, "long", "7000,8000,9000")
+	long.SeqTimeout = time.Hour
+	m := NewMachine([]Door{door(t, "open", "7100,8100,9100"), long})
 	m.MaxAttempts = 2
-	got := run(m, tcpHit(srcA, 7000, 0), tcpHit(srcB, 7000, 0), tcpHit(dst, 7000, 0))
-	if len(got) != 3 || got[2] != "198.18.0.2: open: attempt refused: too many attempts in progress" {
+	got := run(m, tcpHit(srcB, 7000, 0), tcpHit(srcB, 8000, 0), tcpHit(srcA, 7100, 0), tcpHit(srcA, 8100, 0), tcpHit(dst, 7000, 0))
+	if len(got) != 6 || got[4] != "198.18.0.1: open: attempt dropped at stage 2: too many attempts in progress" {
 		t.Errorf("events %q", got)
+	}
+}
+
+// TestMachineTimeouts: expired attempts of every source
+// are reported at the next hit, each once.
+func TestMachineTimeouts(t *testing.T) {
+	m := NewMachine([]Door{door(t, "open", "7000,8000")})
+	s := time.Second
+	got := run(m, tcpHit(srcA, 7000, 0), tcpHit(srcB, 7000, s), tcpHit(dst, 7000, 20*s), tcpHit(dst, 8000, 21*s))
+	want := evs{"198.18.0.1: open: Stage 1", "198.18.0.5: open: Stage 1",
+		"198.18.0.1: open: sequence timeout (stage 1)", "198.18.0.5: open: sequence timeout (stage 1)",
+		"198.18.0.2: open: Stage 1", "198.18.0.2: open: Stage 2", "198.18.0.2: open: OPEN SESAME"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if n := m.Attempts(); n != 0 {
+		t.Errorf("%d attempts left", n)
 	}
 }
 
