@@ -15,19 +15,19 @@ import (
 	"github.com/portkit/ports/internal/porttest"
 )
 
-// thousandDoors writes a knockd.conf of 1000 doors, each a sequence of
+// manyDoors writes a knockd.conf of n doors, each a sequence of
 // three scattered ports from seed (TCP, UDP, TCP); the last door touches
 // dir/NAME-%IP%. It returns the last door's sequence as knock(1) takes
 // it.
-func thousandDoors(t *testing.T, conf, dir, name string, seed uint32) []string {
+func manyDoors(t *testing.T, n int, conf, dir, name string, seed uint32) []string {
 	t.Helper()
 	var b strings.Builder
 	next := func() int { seed = seed*1103515245 + 12345; return 1024 + int(seed>>8)%64000 }
 	var last []string
-	for i := range 1000 {
+	for i := range n {
 		k1, k2, k3 := next(), next(), next()
 		fmt.Fprintf(&b, "[door%d]\n\tSequence = %d,%d:udp,%d\n", i, k1, k2, k3)
-		if i == 999 {
+		if i == n-1 {
 			fmt.Fprintf(&b, "\tStart_Command = /usr/bin/touch %s/%s-%%IP%%\n", dir, name)
 			last = []string{fmt.Sprint(k1), fmt.Sprintf("%d:udp", k2), fmt.Sprint(k3)}
 		}
@@ -53,7 +53,7 @@ func TestIntegrationKnockdThousandDoors(t *testing.T) {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "knockd.conf")
-	seq := thousandDoors(t, conf, dir, "first", 1)
+	seq := manyDoors(t, 1000, conf, dir, "first", 1)
 	stderr, waitUntil := startInNetns(t, p.B, "knockd", "-c", conf, "-i", p.B.Link)
 	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "listening on "+p.B.Link) })
 	knock := func(seq []string) {
@@ -66,7 +66,7 @@ func TestIntegrationKnockdThousandDoors(t *testing.T) {
 	knock(seq)
 	waitUntil("the last door to open", func() bool { return porttest.Exists(filepath.Join(dir, "first-"+p.A.Addr4.String())) })
 
-	seq = thousandDoors(t, conf, dir, "second", 2)
+	seq = manyDoors(t, 1000, conf, dir, "second", 2)
 	if err := sendHUP(); err != nil {
 		t.Skipf("SIGHUP: %v", err)
 	}
@@ -80,6 +80,48 @@ func TestIntegrationKnockdThousandDoors(t *testing.T) {
 	if s := stderr.String(); strings.Contains(s, "refused") {
 		t.Errorf("the kernel refused the doors' filter:\n%s", s)
 	}
+}
+
+// TestIntegrationKnockdFilterRefused: when the kernel refuses the doors'
+// filter (B's optmem_max is 2 KiB, too small for 20 doors' 269
+// instructions), knockd says so and takes every TCP and UDP packet
+// instead, at start and on SIGHUP, and the last door opens each time. A
+// refused filter used to end knockd at a reload.
+func TestIntegrationKnockdFilterRefused(t *testing.T) {
+	knockCmd := porttest.LookTool(t, "knock", "knockd")
+	p := porttest.NewPair(t, nil)
+	if out, err := p.B.Command(context.Background(), "sysctl", "-q", "-w", "net.core.optmem_max=2048").CombinedOutput(); err != nil {
+		t.Skipf("sysctl net.core.optmem_max in the namespace: %v: %s", err, out)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "knockd.conf")
+	knock := func(seq []string) {
+		t.Helper()
+		out, err := p.A.Command(context.Background(), knockCmd, append([]string{p.B.Addr4.String()}, seq...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("knock %v: %v: %s", seq, err, out)
+		}
+	}
+	seq := manyDoors(t, 20, conf, dir, "first", 1)
+	stderr, waitUntil := startInNetns(t, p.B, "knockd", "-c", conf, "-i", p.B.Link)
+	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "listening on "+p.B.Link+" (filter: tcp or udp)") })
+	if !strings.Contains(stderr.String(), "the kernel refused the filter") {
+		t.Fatalf("no line says that the filter was refused:\n%s", stderr.String())
+	}
+	knock(seq)
+	waitUntil("the last door to open", func() bool { return porttest.Exists(filepath.Join(dir, "first-"+p.A.Addr4.String())) })
+
+	seq = manyDoors(t, 20, conf, dir, "second", 2)
+	if err := sendHUP(); err != nil {
+		t.Skipf("SIGHUP: %v", err)
+	}
+	waitUntil("the reload and its filter", func() bool {
+		s := stderr.String()
+		i := strings.Index(s, "reloaded the configuration: 20 doors")
+		return i >= 0 && strings.Contains(s[i:], "refused the new filter") && strings.Contains(s[i:], "taking every TCP and UDP packet")
+	})
+	knock(seq)
+	waitUntil("the new last door to open", func() bool { return porttest.Exists(filepath.Join(dir, "second-"+p.A.Addr4.String())) })
 }
 
 // TestKnockdNoDoors: a knockd.conf with no door is refused at start,
