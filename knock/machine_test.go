@@ -198,3 +198,70 @@ func TestMachineNoAllocsIgnored(t *testing.T) {
 		t.Errorf("an ignored hit allocates %v times", n)
 	}
 }
+
+// check verifies the machine's indexes against each other.
+func (m *Machine) check(t *testing.T) {
+	t.Helper()
+	n := 0
+	for src, as := range m.bySrc {
+		if len(as) == 0 {
+			t.Fatalf("%v: empty list kept", src)
+		}
+		for _, a := range as {
+			n++
+			if a.src != src || a.heap < 0 || a.heap >= len(m.expiry) || m.expiry[a.heap] != a {
+				t.Fatalf("attempt %+v misplaced", a)
+			}
+			if a.fresh != (a.stage == 1) {
+				t.Fatalf("attempt at stage %d: fresh %v", a.stage, a.fresh)
+			}
+		}
+	}
+	if n != m.n || n != len(m.expiry) {
+		t.Fatalf("%d attempts by source, count %d, %d in the heap", n, m.n, len(m.expiry))
+	}
+	for i := 1; i < len(m.expiry); i++ {
+		if m.less(i, (i-1)/2) {
+			t.Fatalf("heap out of order at %d", i)
+		}
+	}
+	fresh := 0
+	for a := m.freshHead; a != nil; a = a.next {
+		if fresh++; fresh > n || !a.fresh || (a.next == nil) != (a == m.freshTail) {
+			t.Fatal("fresh list broken")
+		}
+	}
+}
+
+// FuzzMachine feeds hits made from the input to a small machine and
+// checks its bounds and indexes after each.
+func FuzzMachine(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 1, 2, 1, 3, 2, 9, 0, 0})
+	f.Add([]byte("\x00\x00\x01\x01\x02\x02\x03\x03\x04\x04\x05\x05\x06\x06"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		short := Door{Name: "short", SeqTimeout: 3 * time.Second}
+		short.Sequence, _ = ParseSequence("7000,8000:udp,9000")
+		other := Door{Name: "other", SeqTimeout: time.Hour}
+		other.Sequence, _ = ParseSequence("7000,9000,7000,8000:udp")
+		one := Door{Name: "one"}
+		one.Sequence, _ = ParseSequence("8000:udp")
+		m := NewMachine([]Door{short, other, one})
+		m.MaxAttempts = 3
+		knocks := []Knock{{7000, ports.ProtoTCP}, {8000, ports.ProtoUDP}, {9000, ports.ProtoTCP}, {22, ports.ProtoTCP}}
+		at := time.Duration(0)
+		for i := 0; i+1 < len(b); i += 2 {
+			at += time.Duration(b[i]>>4) * time.Second
+			k := knocks[int(b[i])%len(knocks)]
+			src := netip.AddrFrom4([4]byte{198, 18, 0, b[i+1] % 8})
+			m.Observe(Hit{Time: t0.Add(at), Src: src, Dst: dst, Proto: k.Proto, Port: k.Port, Flags: wire.TCPSyn})
+			if m.Attempts() > 3 {
+				t.Fatalf("%d attempts", m.Attempts())
+			}
+			m.check(t)
+			if b[i+1] == 0xff {
+				m.SetSequence(1, nil)
+				m.check(t)
+			}
+		}
+	})
+}
