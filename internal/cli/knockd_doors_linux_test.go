@@ -104,7 +104,9 @@ func TestIntegrationKnockdFilterRefused(t *testing.T) {
 	}
 	seq := manyDoors(t, 20, conf, dir, "first", 1)
 	stderr, waitUntil := startInNetns(t, p.B, "knockd", "-c", conf, "-i", p.B.Link)
-	waitUntil("knockd to listen", func() bool { return strings.Contains(stderr.String(), "listening on "+p.B.Link+" (filter: tcp or udp)") })
+	waitUntil("knockd to listen", func() bool {
+		return strings.Contains(stderr.String(), "listening on "+p.B.Link+" (filter: tcp or udp)")
+	})
 	if !strings.Contains(stderr.String(), "the kernel refused the filter") {
 		t.Fatalf("no line says that the filter was refused:\n%s", stderr.String())
 	}
