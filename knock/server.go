@@ -35,14 +35,19 @@ type ServerConfig struct {
 	// sequence, before its command starts (to add the source to an
 	// nftables set, for example). It must not block.
 	OnOpen func(d Door, src netip.Addr)
+
+	// MaxAttempts bounds the knock attempts in progress (see Machine);
+	// 0 means DefaultMaxAttempts.
+	MaxAttempts int
 }
 
 // Server is knockd: it feeds hits to a Machine and runs the doors'
 // commands. Handle and Reload may be called from any goroutine.
 type Server struct {
-	log    *slog.Logger
-	run    RunFunc
-	onOpen func(Door, netip.Addr)
+	log         *slog.Logger
+	run         RunFunc
+	onOpen      func(Door, netip.Addr)
+	maxAttempts int
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -51,14 +56,20 @@ type Server struct {
 	pending sync.WaitGroup
 	ctx     context.Context // for commands; set by Serve
 	cancel  context.CancelFunc
+
+	dropped, droppedLogged uint64 // attempts evicted (EventEvicted), and how many of them a log line told
 }
+
+// DropLogInterval is how often the server logs how many knock attempts
+// it dropped to make room, when it dropped some.
+const DropLogInterval = 10 * time.Second
 
 // NewServer returns a server for cfg.
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Config == nil {
 		return nil, errors.New("knock: ServerConfig.Config is nil")
 	}
-	s := &Server{log: cfg.Logger, run: cfg.Run, onOpen: cfg.OnOpen, changed: make(chan struct{})}
+	s := &Server{log: cfg.Logger, run: cfg.Run, onOpen: cfg.OnOpen, maxAttempts: cfg.MaxAttempts, changed: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -67,7 +78,48 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.setConfig(cfg.Config)
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		t := time.NewTicker(DropLogInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.logDropped()
+			case <-s.ctx.Done():
+				s.logDropped()
+				return
+			}
+		}
+	}()
 	return s, nil
+}
+
+// Dropped returns the number of knock attempts dropped so far to make
+// room for new ones (see Machine).
+func (s *Server) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// logDropped logs the attempts dropped since the last such line, if any:
+// one line per DropLogInterval, not one per attempt.
+func (s *Server) logDropped() {
+	s.mu.Lock()
+	n, total := s.dropped-s.droppedLogged, s.dropped
+	s.droppedLogged = s.dropped
+	max := s.m.MaxAttempts
+	s.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	if max <= 0 {
+		max = DefaultMaxAttempts
+	}
+	s.log.Warn(fmt.Sprintf("dropped %d knock attempts to make room for new ones (%d in all; at most %d are tracked): a flood of first knocks?", n, total, max),
+		"kind", "knock dropped")
 }
 
 func execRun(ctx context.Context, argv []string) error {
@@ -79,6 +131,7 @@ func execRun(ctx context.Context, argv []string) error {
 func (s *Server) setConfig(c *Config) {
 	s.cfg = c
 	s.m = NewMachine(c.Doors)
+	s.m.MaxAttempts = s.maxAttempts
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -190,9 +243,17 @@ func (s *Server) Handle(h Hit) {
 	for _, e := range s.m.Observe(h) {
 		switch e.Kind {
 		case EventStage:
-			s.log.Info(e.String())
+			// The kind is for a rate limit (internal/ratelog): a flood
+			// of first knocks does not crowd out the later stages.
+			kind := "knock stage"
+			if e.Stage == 1 {
+				kind = "knock stage 1"
+			}
+			s.log.Info(e.String(), "kind", kind)
+		case EventEvicted:
+			s.dropped++
 		case EventOpen:
-			s.log.Info(e.String())
+			s.log.Info(e.String(), "kind", "knock open")
 			if s.onOpen != nil {
 				s.onOpen(s.m.doors[e.Door], e.Src)
 			}
@@ -201,7 +262,7 @@ func (s *Server) Handle(h Hit) {
 				s.nextOneTime(e.Door, d)
 			}
 		default:
-			s.log.Warn(e.String())
+			s.log.Warn(e.String(), "kind", "knock "+e.Kind.String())
 		}
 	}
 }

@@ -3,6 +3,7 @@ package knock
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,4 +147,24 @@ func ethernetIPv4(proto ports.Proto, port int) []byte {
 	pkt[12] = 0x08
 	pkt = append(pkt, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, p, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2)
 	return append(pkt, 0x9c, 0x40, byte(port>>8), byte(port), 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0, 0, 0, 0, 0, 0)
+}
+
+// TestCoverPorts: at most max sorted ranges, holding every port, joined
+// across the narrowest gaps; exact when the ports fit.
+func TestCoverPorts(t *testing.T) {
+	ps := []ports.Port{10, 11, 12, 20, 50, 51, 100, 1000, 1003}
+	r := func(a, b ports.Port) ports.Range { return ports.Range{First: a, Last: b} }
+	for _, tt := range []struct {
+		max  int
+		want []ports.Range
+	}{
+		{10, []ports.Range{r(10, 12), r(20, 20), r(50, 51), r(100, 100), r(1000, 1000), r(1003, 1003)}},
+		{4, []ports.Range{r(10, 20), r(50, 51), r(100, 100), r(1000, 1003)}},
+		{2, []ports.Range{r(10, 100), r(1000, 1003)}},
+		{1, []ports.Range{r(10, 1003)}},
+	} {
+		if diff := cmp.Diff(tt.want, coverPorts(slices.Clone(ps), tt.max)); diff != "" {
+			t.Errorf("max %d (-want +got):\n%s", tt.max, diff)
+		}
+	}
 }

@@ -33,6 +33,7 @@ func sniff(ctx context.Context, s *Server, iface string) error {
 	defer h.Close()
 	s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, shortFilter(expr)))
 	go func() {
+		cur := expr // the filter in place
 		for {
 			select {
 			case <-changed:
@@ -40,15 +41,22 @@ func sniff(ctx context.Context, s *Server, iface string) error {
 				return
 			}
 			expr, changed = s.Filter()
-			if err := h.SetFilter(expr); err != nil {
+			err := h.SetFilter(expr)
+			switch {
+			case err == nil:
+				cur = expr
+			case cur == fallbackFilter:
+				s.log.Error(fmt.Sprintf("%s: the kernel refused the new filter (%v): still taking every TCP and UDP packet", iface, err))
+				continue
+			default:
 				s.log.Error(fmt.Sprintf("%s: the kernel refused the new filter (%v): taking every TCP and UDP packet instead", iface, err))
-				expr = fallbackFilter
-				if err := h.SetFilter(expr); err != nil {
-					s.log.Error(fmt.Sprintf("%s: %v: keeping the old filter", iface, err))
+				if err := h.SetFilter(fallbackFilter); err != nil {
+					s.log.Error(fmt.Sprintf("%s: %v: keeping the old filter, which may miss the new doors' knocks", iface, err))
 					continue
 				}
+				cur = fallbackFilter
 			}
-			s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, shortFilter(expr)))
+			s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, shortFilter(cur)))
 		}
 	}()
 	return readHits(ctx, h, s)

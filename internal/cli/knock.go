@@ -19,6 +19,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/cfgfile"
+	"github.com/portkit/ports/internal/ratelog"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/spa"
 )
@@ -391,6 +392,9 @@ func (h *lineHandler) WithGroup(string) slog.Handler                { return h }
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	line := "[" + r.Time.Format("2006-01-02 15:04:05") + "] " + r.Message
 	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == ratelog.KindKey {
+			return true // for the rate limit, not for the reader
+		}
 		line += " " + a.Key + "=" + strconv.Quote(a.Value.String())
 		return true
 	})

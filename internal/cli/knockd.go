@@ -120,7 +120,7 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 		defer f.Close()
 		logs = append(logs, f)
 	}
-	log := newLineLogger(logs...)
+	log := serverLogger(ctx, newLineLogger(logs...).Handler())
 	if cfg.UseSyslog {
 		log.Info("UseSyslog: ports logs to standard error (and LogFile), not to syslog")
 	}
@@ -222,7 +222,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		return err
 	}
 	defer replay.Close()
-	log := newLineLogger(cmd.ErrOrStderr())
+	log := serverLogger(ctx, newLineLogger(cmd.ErrOrStderr()).Handler())
 	log.Info(fmt.Sprintf("replay cache in %s (%d packets remembered)", digestFile, replay.Len()))
 	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log}
 	if set != nil {

@@ -397,7 +397,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	} else {
 		h = slog.NewTextHandler(stderr, nil)
 	}
-	log := slog.New(h)
+	log := serverLogger(ctx, h)
 	cfg := &mapper.Config{Logger: log}
 	if run.metrics != "" {
 		m := metrics.New()
