@@ -520,3 +520,21 @@ func TestLoopRefused(t *testing.T) {
 // its own, so that port scans of 127.0.0.1 by other packages' tests
 // running at the same time do not add connections to the counts.
 const testListen = "127.88.0.1:0"
+
+func TestFDBudget(t *testing.T) {
+	for _, tc := range []struct {
+		limit uint64
+		want  int
+	}{
+		{0, mapper.DefaultMaxConns}, // unknown
+		{1, 1},
+		{200, 75},     // (200 - 50) / 2
+		{20000, 9750}, // (20000 - 500) / 2
+		{20500, 10000},
+		{1 << 20, (1<<20 - 500) / 2},
+	} {
+		if got := mapper.FDBudget(tc.limit); got != tc.want {
+			t.Errorf("FDBudget(%d) = %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+}
