@@ -308,7 +308,7 @@ func (s *Server) start(r Rule) (*running, error) {
 	rt := &running{s: s, rule: r, log: s.log.With("rule", r.Name), perSrc: map[netip.Addr]int{}}
 	rt.defMax, rt.fdLimit = defaultMaxConns()
 	if r.Type == TCP || r.Type == UDP {
-		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime))
+		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime), rt.log)
 	}
 	if r.Type == HTTP {
 		rt.upstreams = &httpproxy.Upstreams{Max: rt.maxConns(), Changed: rt.upstreamDelta}
