@@ -29,6 +29,9 @@ func (s *Server) idle() time.Duration {
 type activity struct {
 	idle time.Duration // 0: none
 	last atomic.Int64  // unix nanoseconds
+	// stopped is set when Serve's context ends: its deadline in the
+	// past must not be taken for a wait to renew.
+	stopped atomic.Bool
 
 	// Bytes written to (up) and read from (down) the upstream
 	// connections, for Server.Forwarded.
@@ -53,13 +56,16 @@ func (a *activity) deadline() time.Time {
 // busy reports whether err is a deadline that passed while bytes moved
 // elsewhere, so that the caller should wait again.
 func (a *activity) busy(err error) bool {
-	return a.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) &&
+	return a.idle > 0 && !a.stopped.Load() && errors.Is(err, os.ErrDeadlineExceeded) &&
 		time.Since(time.Unix(0, a.last.Load())) < a.idle
 }
 
 func (a *activity) read(c net.Conn, p []byte) (int, error) {
 	for {
 		c.SetReadDeadline(a.deadline())
+		if a.stopped.Load() { // after the deadline was set: see Serve
+			return 0, os.ErrDeadlineExceeded
+		}
 		n, err := c.Read(p)
 		if n > 0 {
 			a.touch()
@@ -75,6 +81,9 @@ func (a *activity) write(c net.Conn, p []byte) (int, error) {
 	total := 0
 	for {
 		c.SetWriteDeadline(a.deadline())
+		if a.stopped.Load() {
+			return total, os.ErrDeadlineExceeded
+		}
 		n, err := c.Write(p[total:])
 		total += n
 		if n > 0 {

@@ -89,9 +89,11 @@ func (s *Server) newTransport(act *activity) *http.Transport {
 // client has been sent the error response when there is one; the caller
 // closes c.
 func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	act := newActivity(s.idle())
+	// Stopped first, then the deadline: a body read or write that sets
+	// its own deadline afterwards sees stopped and gives up.
+	stop := context.AfterFunc(ctx, func() { act.stopped.Store(true); c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	lr := &limitReader{c: c}
 	br := bufio.NewReaderSize(lr, 4096)
 	log := acl.LoggerOrDiscard(s.Logger)
