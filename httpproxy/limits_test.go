@@ -103,8 +103,10 @@ func TestFanoutBoundsUpstreams(t *testing.T) {
 	if maxFDs > 80 {
 		t.Errorf("the process held %d descriptors, want at most 80", maxFDs)
 	}
-	if maxUp > 1+httpproxy.DefaultMaxIdleUpstreams {
-		t.Errorf("%d upstream connections open at once, want at most %d", maxUp, 1+httpproxy.DefaultMaxIdleUpstreams)
+	// The idle ones, the one in use, and the previous one while the
+	// transport puts it back (and closes the least recently used).
+	if maxUp > 2+httpproxy.DefaultMaxIdleUpstreams {
+		t.Errorf("%d upstream connections open at once, want at most %d", maxUp, 2+httpproxy.DefaultMaxIdleUpstreams)
 	}
 	c.Close()
 	if err := ts.Result(t); err != nil {
