@@ -3,7 +3,6 @@ package httpproxy
 import (
 	"errors"
 	"net"
-	"os"
 	"sync/atomic"
 	"time"
 )
@@ -19,6 +18,16 @@ func (s *Server) idle() time.Duration {
 		return 0
 	}
 	return DefaultIdleTimeout
+}
+
+// errInterrupted ends a body read or write once Serve's context ended.
+var errInterrupted = errors.New("httpproxy: interrupted")
+
+// isTimeout reports a deadline that passed (os.ErrDeadlineExceeded from
+// a connection, which this package may not name: see deps_test.go).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // activity is when a byte last moved on one client connection or its
@@ -56,7 +65,7 @@ func (a *activity) deadline() time.Time {
 // busy reports whether err is a deadline that passed while bytes moved
 // elsewhere, so that the caller should wait again.
 func (a *activity) busy(err error) bool {
-	return a.idle > 0 && !a.stopped.Load() && errors.Is(err, os.ErrDeadlineExceeded) &&
+	return a.idle > 0 && !a.stopped.Load() && isTimeout(err) &&
 		time.Since(time.Unix(0, a.last.Load())) < a.idle
 }
 
@@ -64,7 +73,7 @@ func (a *activity) read(c net.Conn, p []byte) (int, error) {
 	for {
 		c.SetReadDeadline(a.deadline())
 		if a.stopped.Load() { // after the deadline was set: see Serve
-			return 0, os.ErrDeadlineExceeded
+			return 0, errInterrupted
 		}
 		n, err := c.Read(p)
 		if n > 0 {
@@ -82,7 +91,7 @@ func (a *activity) write(c net.Conn, p []byte) (int, error) {
 	for {
 		c.SetWriteDeadline(a.deadline())
 		if a.stopped.Load() {
-			return total, os.ErrDeadlineExceeded
+			return total, errInterrupted
 		}
 		n, err := c.Write(p[total:])
 		total += n

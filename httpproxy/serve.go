@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -406,10 +405,10 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 			// The client's body stopped (or broke) before the upstream
 			// answered.
 			err = body.failed()
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if isTimeout(err) {
 				s.reply(c, http.StatusRequestTimeout, "request body not received in time", nil)
 			}
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case isTimeout(err):
 			s.reply(c, http.StatusGatewayTimeout, "the destination did not answer in time", nil)
 		default:
 			s.dialFailed(c, err)
