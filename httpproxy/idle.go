@@ -3,7 +3,6 @@ package httpproxy
 import (
 	"errors"
 	"net"
-	"os"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +20,16 @@ func (s *Server) idle() time.Duration {
 	return DefaultIdleTimeout
 }
 
+// errInterrupted ends a body read or write once Serve's context ended.
+var errInterrupted = errors.New("httpproxy: interrupted")
+
+// isTimeout reports a deadline that passed (os.ErrDeadlineExceeded from
+// a connection, which this package may not name: see deps_test.go).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // activity is when a byte last moved on one client connection or its
 // upstream connections, either way. Reads and writes of request and
 // response bodies fail once nothing moved for idle, as a tunnel's relay
@@ -29,6 +38,9 @@ func (s *Server) idle() time.Duration {
 type activity struct {
 	idle time.Duration // 0: none
 	last atomic.Int64  // unix nanoseconds
+	// stopped is set when Serve's context ends: its deadline in the
+	// past must not be taken for a wait to renew.
+	stopped atomic.Bool
 
 	// Bytes written to (up) and read from (down) the upstream
 	// connections, for Server.Forwarded.
@@ -53,13 +65,16 @@ func (a *activity) deadline() time.Time {
 // busy reports whether err is a deadline that passed while bytes moved
 // elsewhere, so that the caller should wait again.
 func (a *activity) busy(err error) bool {
-	return a.idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) &&
+	return a.idle > 0 && !a.stopped.Load() && isTimeout(err) &&
 		time.Since(time.Unix(0, a.last.Load())) < a.idle
 }
 
 func (a *activity) read(c net.Conn, p []byte) (int, error) {
 	for {
 		c.SetReadDeadline(a.deadline())
+		if a.stopped.Load() { // after the deadline was set: see Serve
+			return 0, errInterrupted
+		}
 		n, err := c.Read(p)
 		if n > 0 {
 			a.touch()
@@ -75,6 +90,9 @@ func (a *activity) write(c net.Conn, p []byte) (int, error) {
 	total := 0
 	for {
 		c.SetWriteDeadline(a.deadline())
+		if a.stopped.Load() {
+			return total, errInterrupted
+		}
 		n, err := c.Write(p[total:])
 		total += n
 		if n > 0 {

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,9 +88,11 @@ func (s *Server) newTransport(act *activity) *http.Transport {
 // client has been sent the error response when there is one; the caller
 // closes c.
 func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	act := newActivity(s.idle())
+	// Stopped first, then the deadline: a body read or write that sets
+	// its own deadline afterwards sees stopped and gives up.
+	stop := context.AfterFunc(ctx, func() { act.stopped.Store(true); c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	lr := &limitReader{c: c}
 	br := bufio.NewReaderSize(lr, 4096)
 	log := acl.LoggerOrDiscard(s.Logger)
@@ -404,10 +405,10 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 			// The client's body stopped (or broke) before the upstream
 			// answered.
 			err = body.failed()
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			if isTimeout(err) {
 				s.reply(c, http.StatusRequestTimeout, "request body not received in time", nil)
 			}
-		case errors.Is(err, os.ErrDeadlineExceeded):
+		case isTimeout(err):
 			s.reply(c, http.StatusGatewayTimeout, "the destination did not answer in time", nil)
 		default:
 			s.dialFailed(c, err)

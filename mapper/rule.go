@@ -112,7 +112,7 @@ type Rule struct {
 	// zero Set means only 443.
 	ConnectPorts ports.Set
 
-	MaxConns          int           // connections at once; 0 means 10,000
+	MaxConns          int           // connections (UDP sessions; an HTTP proxy's upstream connections count apart) at once; 0 means 10,000, or fewer when the process's descriptor limit (RLIMIT_NOFILE) fits fewer: see FDBudget
 	MaxConnsPerSource int           // connections at once per client address; 0 means no limit
 	HandshakeTimeout  time.Duration // each handshake phase (PROXY header, proxy request); 0 means 10s
 	DialTimeout       time.Duration // upstream dial; 0 means 10s

@@ -179,9 +179,45 @@ func (s *Server) Apply(rules []Rule) error {
 	}
 	for _, rt := range started {
 		s.rules[rt.rule.Name] = rt
-		s.log.Info("rule started", "rule", rt.rule.Name, "type", rt.rule.Type.String(), "listen", rt.addrStrings())
+		s.log.Info("rule started", "rule", rt.rule.Name, "type", rt.rule.Type.String(), "listen", rt.addrStrings(),
+			"max_conns", rt.maxConns())
+		rt.warnFDs()
+	}
+	if len(started) > 0 {
+		s.warnFDsTogether()
 	}
 	return nil
+}
+
+// warnFDs warns when the rule's explicit max_conns does not fit in the
+// descriptor limit: the limit is kept (it is what the user asked for),
+// but accept would fail with "too many open files" before it.
+func (rt *running) warnFDs() {
+	if rt.fdLimit == 0 || rt.rule.MaxConns <= FDBudget(rt.fdLimit) {
+		return
+	}
+	rt.log.Warn("max_conns does not fit the file descriptor limit",
+		"max_conns", rt.rule.MaxConns, "fd_limit", rt.fdLimit, "fit", FDBudget(rt.fdLimit),
+		"note", "each connection needs about 2 descriptors: raise the limit (ulimit -n, LimitNOFILE=) or lower max_conns")
+}
+
+// warnFDsTogether warns when the running rules together may hold more
+// connections than the descriptor limit fits. s.mu is held.
+func (s *Server) warnFDsTogether() {
+	if len(s.rules) < 2 {
+		return
+	}
+	sum := 0
+	limit := fdLimit()
+	for _, rt := range s.rules {
+		sum += rt.maxConns()
+	}
+	if limit == 0 || sum <= FDBudget(limit) {
+		return
+	}
+	s.log.Warn("the rules' max_conns together do not fit the file descriptor limit",
+		"rules", len(s.rules), "max_conns_sum", sum, "fd_limit", limit, "fit", FDBudget(limit),
+		"note", "each connection needs about 2 descriptors: raise the limit or set max_conns per rule")
 }
 
 // Addrs returns the addresses a running rule listens on (useful with
@@ -249,6 +285,9 @@ type running struct {
 	mu     sync.Mutex
 	perSrc map[netip.Addr]int
 
+	defMax  int    // max_conns when the rule names none, from the descriptor limit
+	fdLimit uint64 // RLIMIT_NOFILE when the rule started; 0: unknown
+
 	// upstreams bounds an HTTP proxy rule's upstream connections,
 	// kept-alive ones included, by its max_conns.
 	upstreams *httpproxy.Upstreams
@@ -266,13 +305,14 @@ func (rt *running) maxConns() int {
 	if rt.rule.MaxConns > 0 {
 		return rt.rule.MaxConns
 	}
-	return DefaultMaxConns
+	return rt.defMax
 }
 
 func (s *Server) start(r Rule) (*running, error) {
 	rt := &running{s: s, rule: r, log: s.log.With("rule", r.Name), perSrc: map[netip.Addr]int{}}
+	rt.defMax, rt.fdLimit = defaultMaxConns()
 	if r.Type == TCP || r.Type == UDP {
-		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime))
+		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime), rt.log)
 	}
 	if r.Type == HTTP {
 		rt.upstreams = &httpproxy.Upstreams{Max: rt.maxConns(), Changed: rt.upstreamDelta}
@@ -458,9 +498,19 @@ func (rt *running) acceptLoop(ctx context.Context, ln *net.TCPListener) {
 			continue
 		}
 		backoff = 0
+		// The rule-wide limit first, here rather than on the
+		// connection's goroutine: a burst beyond it then holds one
+		// descriptor at a time on its way out, not one each, which the
+		// descriptor budget of max_conns does not count.
+		if reason := rt.admitRule(); reason != "" {
+			c.Close()
+			rt.refuse(unmapAP(c.RemoteAddr().(*net.TCPAddr).AddrPort()), reason, nil)
+			continue
+		}
 		rt.s.conns.Add(1)
 		go func() {
 			defer rt.s.conns.Done()
+			defer rt.active.Add(-1)
 			rt.serveTCP(rt.s.ctx, c)
 		}()
 	}

@@ -9,20 +9,13 @@ import (
 	"time"
 )
 
-// serveTCP runs one accepted connection of a TCP mapping or proxy rule.
+// serveTCP runs one accepted connection of a TCP mapping or proxy rule,
+// admitted by admitRule (the caller gives its place back).
 func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 	start := time.Now()
 	peer := unmapAP(c.RemoteAddr().(*net.TCPAddr).AddrPort())
 	local := unmapAP(c.LocalAddr().(*net.TCPAddr).AddrPort())
 	r := &rt.rule
-
-	// The rule-wide limit first, before spending anything on the client.
-	if reason := rt.admitRule(); reason != "" {
-		c.Close()
-		rt.refuse(peer, reason, nil)
-		return
-	}
-	defer rt.active.Add(-1)
 
 	client := peer
 	var pending []byte

@@ -106,7 +106,7 @@ func (f *ruleFlags) add(fs *pflag.FlagSet, defName string) {
 	fs.StringArrayVar(&f.allow, "allow", nil, "client CIDR allowed (repeatable; an address means /32 or /128)")
 	fs.StringArrayVar(&f.deny, "deny", nil, "client CIDR denied even if allowed (repeatable)")
 	fs.StringVar(&f.bind, "bind", "", "local address of upstream connections")
-	fs.IntVar(&f.maxConns, "max-conns", 0, "connections at once (0: 10000)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "connections (UDP sessions) at once (0: 10000, or what the fd limit fits at 2 each)")
 	fs.IntVar(&f.maxConnsPerSource, "max-conns-per-source", 0, "connections at once per client address (0: no limit)")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "end a connection (UDP session) idle this long (0: 5m; UDP 60s)")
 	fs.DurationVar(&f.finTimeout, "fin-timeout", 0, "end a half-closed connection after this long (0: 30s)")
