@@ -43,6 +43,7 @@ func TestKnockUsageErrors(t *testing.T) {
 		{[]string{"knockd", "-c", bad}, bad + `:3: TCPFLAGS: unknown TCP flag`},
 		{[]string{"knockd", "--spa", "-c", badAccess}, badAccess + ":2: GPG_REMOTE_ID is not supported"},
 		{[]string{"knockd", "-c", bad, "--digest-file", "x"}, "need --spa"},
+		{[]string{"knockd", "--spa", "-c", badAccess, "--tcp-listen", "x"}, `--tcp-listen "x" is not ADDR:PORT`},
 	}
 	for _, tt := range tests {
 		t.Setenv(envSPAKey, "")

@@ -27,6 +27,7 @@ func newKnockdCmd() *cobra.Command {
 		iface      string
 		useSPA     bool
 		listen     []string
+		tcpListen  []string
 		digestFile string
 		maxAge     time.Duration
 		nftSet     string
@@ -47,7 +48,8 @@ KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
 FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
 REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER; stanzas are tried in turn
 as fwknopd does) and
-receive fwknop SPA packets on UDP port 62201 (--listen), never answering,
+receive fwknop SPA packets on UDP port 62201 (--listen; --tcp-listen
+also takes fwknop -P tcp and -P http packets over TCP), never answering,
 or with -i sniff them on that interface (AF_PACKET, as fwknopd does):
 the HMAC is checked first, then the packet is decrypted, its timestamp
 checked (--max-age) and its digest looked up in the replay cache, which
@@ -87,10 +89,14 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 				if iface != "" && len(listen) > 0 {
 					return usagef("-i (sniff) conflicts with --listen (socket)")
 				}
-				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set)
+				tcpAddrs, err := parseTCPListen(tcpListen)
+				if err != nil {
+					return err
+				}
+				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set, tcpAddrs)
 			}
-			if len(listen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") {
-				return usagef("--listen, --digest-file and --max-age need --spa")
+			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") {
+				return usagef("--listen, --tcp-listen, --digest-file and --max-age need --spa")
 			}
 			return runKnockd(ctx, cmd, config, iface, set)
 		},
@@ -100,6 +106,7 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 	fs.StringVarP(&iface, "interface", "i", "", "the interface to watch (default: the file's Interface, else eth0); with --spa, sniff UDP 62201 there instead of listening")
 	fs.BoolVar(&useSPA, "spa", false, "serve fwknop SPA instead of knock sequences")
 	fs.StringSliceVar(&listen, "listen", nil, "SPA: UDP addresses to listen on (default 0.0.0.0:62201 and [::]:62201)")
+	fs.StringSliceVar(&tcpListen, "tcp-listen", nil, "SPA: also take packets over TCP and HTTP (fwknop -P tcp, -P http) on these addresses")
 	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file (default: knockd-spa.digest in the state directory)")
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
 	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
@@ -186,7 +193,7 @@ func configError(err error) error {
 	return err
 }
 
-func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
+func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set, tcpAddrs []netip.AddrPort) error {
 	data, err := cfgfile.Read(path, 0)
 	if err != nil {
 		return usagef("%v", err)
@@ -239,6 +246,11 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		return err
 	}
 	defer srv.Close()
+	waitTCP, err := startSPATCP(ctx, srv, log, tcpAddrs)
+	if err != nil {
+		return err
+	}
+	defer waitTCP()
 	if iface != "" {
 		err := srv.Sniff(ctx, iface, spa.DefaultPort)
 		if ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -412,4 +413,84 @@ func TestIntegrationCommandCycle(t *testing.T) {
 			t.Errorf("%s: the close command ran less than the client timeout after the open one", d)
 		}
 	}
+}
+
+// TestIntegrationTCPAndHTTP: the real fwknop client's packets over TCP
+// (-P tcp) and HTTP (-P http) are received by our TCP server (ServeTCP)
+// and granted, as fwknopd grants them with ENABLE_TCP_SERVER and
+// ENABLE_SPA_OVER_HTTP; an HTTP request that is not fwknop's is refused
+// with a log line.
+func TestIntegrationTCPAndHTTP(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	dir := t.TempDir()
+	ours, fwkd := filepath.Join(dir, "ours"), filepath.Join(dir, "fwknopd")
+	os.Mkdir(ours, 0o700)
+	os.Mkdir(fwkd, 0o700)
+	conf := func(d string) string {
+		return fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nCMD_CYCLE_OPEN /usr/bin/touch %s/open-$SRC\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n",
+			b64(keys.Enc), b64(keys.HMAC), d)
+	}
+	// fwknopd: its TCP server only accepts; its sniffer reads the data.
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	facc := filepath.Join(dir, "access-fwknopd.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nENABLE_TCP_SERVER Y;\nTCPSERV_PORT %d;\nENABLE_SPA_OVER_HTTP Y;\nPCAP_FILTER tcp dst port %d;\nFWKNOP_RUN_DIR %s;\n",
+		p.B.Link, spa.DefaultPort, spa.DefaultPort, run)), 0o600)
+	os.WriteFile(facc, []byte(conf(fwkd)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-c", fconf, "-a", facc, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid"))
+
+	access, err := spa.ParseAccessFile(strings.NewReader(conf(ours)), "access.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &porttest.LogBuffer{}
+	srv, err := spa.NewServer(spa.ServerConfig{Access: access, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := p.B.Listen("tcp4", netip.AddrPortFrom(p.B.Addr4, ourPort).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.ServeTCP(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done; srv.Close() }()
+	porttest.WaitFor(t, "fwknopd to sniff", func() bool { return strings.Contains(flog.String(), "main event loop") })
+	defer func() {
+		if t.Failed() {
+			t.Logf("fwknopd said:\n%s\nours said:\n%s", flog, logs)
+		}
+	}()
+	for i, proto := range []string{"tcp", "http"} {
+		allow := fmt.Sprintf("127.0.5.%d", i+1)
+		for _, port := range []int{spa.DefaultPort, ourPort} {
+			cmd := p.A.Command(context.Background(), fwknop, "-P", proto, "-A", "tcp/22", "-a", allow, "-D", p.B.Addr4.String(), "-p", fmt.Sprint(port),
+				"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+			cmd.Env = append(os.Environ(), "HOME="+dir)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("fwknop -P %s: %v: %s", proto, err, out)
+			}
+		}
+		porttest.WaitFor(t, "fwknopd and ours to grant the -P "+proto+" packet", func() bool {
+			return porttest.Exists(filepath.Join(fwkd, "open-"+allow)) && porttest.Exists(filepath.Join(ours, "open-"+allow))
+		})
+	}
+	// Not fwknop's HTTP request: refused with a line.
+	if err := p.A.Do(func() error {
+		c, err := net.Dial("tcp4", netip.AddrPortFrom(p.B.Addr4, ourPort).String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("GET /index.html HTTP/1.0\r\nUser-Agent: curl\r\n\r\n"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	porttest.WaitFor(t, "the refusal", func() bool { return strings.Contains(logs.String(), "an HTTP request without fwknop's User-Agent") })
 }
