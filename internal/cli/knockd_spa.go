@@ -11,6 +11,13 @@ import (
 	"github.com/portkit/ports/knock/spa"
 )
 
+// spaServerOpts are the knockd --spa options beyond the first ones.
+type spaServerOpts struct {
+	port uint16           // --spa-port
+	icmp bool             // --icmp
+	tcp  []netip.AddrPort // --tcp-listen
+}
+
 // parseTCPListen parses --tcp-listen: fwknop's -P tcp and -P http
 // transports (fwknopd's ENABLE_TCP_SERVER, ENABLE_SPA_OVER_HTTP).
 func parseTCPListen(list []string) ([]netip.AddrPort, error) {

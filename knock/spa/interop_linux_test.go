@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock/spa"
 )
@@ -493,4 +496,78 @@ func TestIntegrationTCPAndHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	porttest.WaitFor(t, "the refusal", func() bool { return strings.Contains(logs.String(), "an HTTP request without fwknop's User-Agent") })
+}
+
+// TestIntegrationICMPSniffed: the real fwknop client's packet in an ICMP
+// message (-P icmp: an echo reply) is granted by our sniffer with SniffICMP, as by
+// fwknopd sniffing with PCAP_FILTER icmp; a plain ping is ignored
+// without a line.
+func TestIntegrationICMPSniffed(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	facc := filepath.Join(dir, "access.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nPCAP_FILTER icmp;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, run)), 0o600)
+	os.WriteFile(facc, []byte(fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nCMD_CYCLE_OPEN /usr/bin/touch %s/fwknopd-$SRC\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n",
+		b64(keys.Enc), b64(keys.HMAC), dir)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-c", fconf, "-a", facc, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid"))
+
+	grants := make(chan spa.Grant, 4)
+	logs := &porttest.LogBuffer{}
+	srv, err := spa.NewServer(spa.ServerConfig{
+		Access:    []spa.Stanza{{OpenPorts: []spa.PortSpec{{Proto: 6, Port: 22}}, Keys: keys}},
+		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
+		OnGrant:   func(g spa.Grant) { grants <- g },
+		SniffICMP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.B.Do(func() error { return srv.Sniff(ctx, p.B.Link, spa.DefaultPort) }) }()
+	defer func() { cancel(); <-done }()
+	porttest.WaitFor(t, "the sniffers", func() bool {
+		return strings.Contains(logs.String(), "sniffing SPA packets on "+p.B.Link) && strings.Contains(flog.String(), "main event loop")
+	})
+	// A plain ping first (an echo request with non-base64 data).
+	if err := p.A.Do(func() error {
+		c, err := icmp.ListenPacket("ip4:icmp", p.A.Addr4.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 7, Seq: 1, Data: []byte(strings.Repeat("ping!", 20))}}
+		b, err := msg.Marshal(nil)
+		if err != nil {
+			return err
+		}
+		_, err = c.WriteTo(b, &net.IPAddr{IP: p.B.Addr4.AsSlice()})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := p.A.Command(context.Background(), fwknop, "-P", "icmp", "-A", "tcp/22", "-a", "127.0.6.1", "-D", p.B.Addr4.String(),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fwknop -P icmp: %v: %s", err, out)
+	}
+	select {
+	case g := <-grants:
+		if g.AllowIP.String() != "127.0.6.1" || g.PacketSrc.Addr() != p.A.Addr4 {
+			t.Errorf("grant %+v", g)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no grant; log:\n%s\nfwknopd:\n%s", logs, flog)
+	}
+	porttest.WaitFor(t, "fwknopd to grant it too", func() bool { return porttest.Exists(filepath.Join(dir, "fwknopd-127.0.6.1")) })
+	if strings.Contains(logs.String(), "rejected") {
+		t.Errorf("the ping got a line:\n%s", logs)
+	}
 }

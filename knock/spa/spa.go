@@ -52,8 +52,8 @@
 //	            FW_TIMEOUT SPOOF_USER; stanzas tried in turn; a replay cache
 //	            that survives restarts
 //	refused     GnuPG, NAT, server commands, modes other than CBC, packets
-//	            without HMAC, ICMP transport (UDP, TCP and HTTP are read:
-//	            Serve, ServeTCP), ALLOW_IP resolve,
+//	            without HMAC, raw TCP transport (UDP, TCP, HTTP and, when
+//	            sniffing, ICMP are read), ALLOW_IP resolve,
 //	            every other access.conf and fwknoprc key (named, with its
 //	            line)
 //	different   OPEN_PORTS is required and holds with CMD_CYCLE_OPEN too;
