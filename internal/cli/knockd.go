@@ -47,7 +47,7 @@ directly, never through a shell. SIGHUP reloads the file.
 
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
 KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
-FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
+ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
 REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER; stanzas are tried in turn
 as fwknopd does) and
 receive fwknop SPA packets on UDP port 62201 (--listen; --tcp-listen

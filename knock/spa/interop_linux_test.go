@@ -571,3 +571,48 @@ func TestIntegrationICMPSniffed(t *testing.T) {
 		t.Errorf("the ping got a line:\n%s", logs)
 	}
 }
+
+// TestIntegrationEncryptionModes: the real fwknop client's packets in
+// each -M mode that works with an HMAC are granted by fwknopd and ours
+// alike (one stanza per ENCRYPTION_MODE, sharing the keys), and our
+// packets of each mode by fwknopd.
+func TestIntegrationEncryptionModes(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	modes := []string{"CBC", "ECB", "CFB", "OFB", "CTR"}
+	o := newOracle(t, p, func(dir string) string {
+		var b strings.Builder
+		for _, m := range modes {
+			fmt.Fprintf(&b, "SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nENCRYPTION_MODE %s\n"+
+				"CMD_CYCLE_OPEN /usr/bin/touch %s/mode-%s-$SRC\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n\n",
+				b64(keys.Enc), b64(keys.HMAC), m, dir, m)
+		}
+		return b.String()
+	})
+	var want []string
+	for i, m := range modes {
+		allow := fmt.Sprintf("127.0.8.%d", i+1)
+		o.fwknop("-A", "tcp/22", "-a", allow, "-M", strings.ToLower(m), "--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC))
+		name := "mode-" + m + "-" + allow
+		o.waitBoth(name)
+		want = append(want, name)
+	}
+	o.same(want...)
+	to := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)
+	for i, m := range modes {
+		allow := fmt.Sprintf("127.0.9.%d", i+1)
+		k := keys
+		var err error
+		if k.Mode, err = spa.ParseEncryptionMode(m); err != nil {
+			t.Fatal(err)
+		}
+		pkt, err := spa.Encode(&spa.Message{User: "u", Type: spa.AccessMsg, Access: allow + ",tcp/22"}, k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.A.Do(func() error { return spa.Send(context.Background(), to, pkt) }); err != nil {
+			t.Fatal(err)
+		}
+		porttest.WaitFor(t, "fwknopd to grant our "+m+" packet", func() bool { return porttest.Exists(filepath.Join(o.fwkd, "mode-"+m+"-"+allow)) })
+	}
+}

@@ -172,7 +172,7 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 		if err != nil {
 			continue
 		}
-		m, err := Decrypt(enc, st.Keys.Enc)
+		m, err := decrypt(enc, st.Keys.Enc, st.Keys.Mode)
 		if err != nil {
 			refusals = append(refusals, stanzaError{i, st.Line, err})
 			continue
