@@ -32,7 +32,7 @@ const (
 
 type spaKeyFlags struct {
 	key, hmacKey, keyB64, hmacB64, keyFile, stanza string
-	hmacType                                       string
+	hmacType, mode                                 string
 	file                                           *spa.RC // the file's stanza, once read
 }
 
@@ -45,6 +45,7 @@ func (f *spaKeyFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.keyFile, "key-file", "", "SPA: read the keys (KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY) and the stanza's other settings from this fwknop rc file (~/.fwknoprc)")
 	fs.StringVar(&f.keyFile, "rc-file", "", "SPA: the same as --key-file")
 	fs.StringVarP(&f.stanza, "stanza", "n", "", "SPA: with --key-file, the [stanza] to read (after [default]), as fwknop -n")
+	fs.StringVarP(&f.mode, "encryption-mode", "M", "", "SPA: the Rijndael mode: CBC, ECB, CFB, OFB or CTR (default: the key file's ENCRYPTION_MODE, else CBC), as fwknop -M")
 	fs.StringVar(&f.hmacType, "hmac-digest-type", "", "SPA: the HMAC's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default: the key file's HMAC_DIGEST_TYPE, else SHA256)")
 }
 
@@ -114,6 +115,11 @@ func (f *spaKeyFlags) keys() (spa.Keys, error) {
 	if f.hmacType != "" {
 		if k.HMACType, err = spa.ParseDigestType(f.hmacType); err != nil {
 			return k, usagef("--hmac-digest-type: %v", err)
+		}
+	}
+	if f.mode != "" {
+		if k.Mode, err = spa.ParseEncryptionMode(f.mode); err != nil {
+			return k, usagef("-M: %v", err)
 		}
 	}
 	if len(k.Enc) == 0 {
@@ -216,8 +222,8 @@ never overwritten).`,
 				return sendSPA(ctx, cmd, host, network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
 					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" {
-				return usagef("-A, -a, -s, --digest-type and --hmac-digest-type need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" {
+				return usagef("-A, -a, -s, -M, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")

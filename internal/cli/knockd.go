@@ -27,6 +27,9 @@ func newKnockdCmd() *cobra.Command {
 		iface      string
 		useSPA     bool
 		listen     []string
+		tcpListen  []string
+		spaPort    int
+		sniffICMP  bool
 		digestFile string
 		maxAge     time.Duration
 		nftSet     string
@@ -44,11 +47,13 @@ directly, never through a shell. SIGHUP reloads the file.
 
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
 KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
-FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
+ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
 REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER; stanzas are tried in turn
 as fwknopd does) and
-receive fwknop SPA packets on UDP port 62201 (--listen), never answering,
-or with -i sniff them on that interface (AF_PACKET, as fwknopd does):
+receive fwknop SPA packets on UDP port 62201 (--listen; --tcp-listen
+also takes fwknop -P tcp and -P http packets over TCP), never answering,
+or with -i sniff them on that interface (AF_PACKET, as fwknopd does;
+--spa-port another UDP port, --icmp fwknop -P icmp packets too):
 the HMAC is checked first, then the packet is decrypted, its timestamp
 checked (--max-age) and its digest looked up in the replay cache, which
 is kept in --digest-file (default: knockd-spa.digest in the state
@@ -84,13 +89,25 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 				defer set.Close()
 			}
 			if useSPA {
+				var spaOpt spaServerOpts
 				if iface != "" && len(listen) > 0 {
 					return usagef("-i (sniff) conflicts with --listen (socket)")
 				}
-				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set)
+				tcpAddrs, err := parseTCPListen(tcpListen)
+				if err != nil {
+					return err
+				}
+				if spaPort < 1 || spaPort > 65535 {
+					return usagef("--spa-port must be from 1 to 65535, not %d", spaPort)
+				}
+				if sniffICMP && iface == "" {
+					return usagef("--icmp needs -i (ICMP is read by sniffing)")
+				}
+				spaOpt = spaServerOpts{port: uint16(spaPort), icmp: sniffICMP, tcp: tcpAddrs}
+				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set, spaOpt)
 			}
-			if len(listen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") {
-				return usagef("--listen, --digest-file and --max-age need --spa")
+			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") || cmd.Flags().Changed("spa-port") || sniffICMP {
+				return usagef("--listen, --tcp-listen, --spa-port, --icmp, --digest-file and --max-age need --spa")
 			}
 			return runKnockd(ctx, cmd, config, iface, set)
 		},
@@ -100,6 +117,9 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 	fs.StringVarP(&iface, "interface", "i", "", "the interface to watch (default: the file's Interface, else eth0); with --spa, sniff UDP 62201 there instead of listening")
 	fs.BoolVar(&useSPA, "spa", false, "serve fwknop SPA instead of knock sequences")
 	fs.StringSliceVar(&listen, "listen", nil, "SPA: UDP addresses to listen on (default 0.0.0.0:62201 and [::]:62201)")
+	fs.IntVar(&spaPort, "spa-port", spa.DefaultPort, "SPA: the UDP port to sniff with -i, and to listen on without --listen")
+	fs.BoolVar(&sniffICMP, "icmp", false, "SPA: with -i, also take packets in ICMP messages (fwknop -P icmp)")
+	fs.StringSliceVar(&tcpListen, "tcp-listen", nil, "SPA: also take packets over TCP and HTTP (fwknop -P tcp, -P http) on these addresses")
 	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file (default: knockd-spa.digest in the state directory)")
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
 	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
@@ -186,7 +206,7 @@ func configError(err error) error {
 	return err
 }
 
-func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
+func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set, o spaServerOpts) error {
 	data, err := cfgfile.Read(path, 0)
 	if err != nil {
 		return usagef("%v", err)
@@ -198,7 +218,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	if maxAge <= 0 {
 		return usagef("--max-age must be positive, not %v", maxAge)
 	}
-	addrs := []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), spa.DefaultPort), netip.AddrPortFrom(netip.IPv6Unspecified(), spa.DefaultPort)}
+	addrs := []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), o.port), netip.AddrPortFrom(netip.IPv6Unspecified(), o.port)}
 	if len(listen) > 0 {
 		addrs = nil
 		for _, l := range listen {
@@ -224,7 +244,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	defer replay.Close()
 	log := serverLogger(ctx, newLineLogger(cmd.ErrOrStderr()).Handler())
 	log.Info(fmt.Sprintf("replay cache in %s (%d packets remembered)", digestFile, replay.Len()))
-	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log}
+	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log, SniffICMP: o.icmp}
 	if set != nil {
 		scfg.OnGrant = func(g spa.Grant) {
 			if err := set.Add(g.AllowIP, g.Timeout); err != nil {
@@ -239,8 +259,13 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		return err
 	}
 	defer srv.Close()
+	waitTCP, err := startSPATCP(ctx, srv, log, o.tcp)
+	if err != nil {
+		return err
+	}
+	defer waitTCP()
 	if iface != "" {
-		err := srv.Sniff(ctx, iface, spa.DefaultPort)
+		err := srv.Sniff(ctx, iface, o.port)
 		if ctx.Err() != nil {
 			log.Info("shutting down")
 			return nil

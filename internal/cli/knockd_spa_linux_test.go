@@ -105,3 +105,54 @@ func TestIntegrationKnockdSPAReplayAfterRestart(t *testing.T) {
 		t.Errorf("the replay was accepted after a restart:\n%s", logs)
 	}
 }
+
+// TestIntegrationKnockdSPATCP: `ports knockd --spa --tcp-listen` takes
+// the real fwknop client's packet over TCP (-P tcp).
+func TestIntegrationKnockdSPATCP(t *testing.T) {
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	access := filepath.Join(dir, "access.conf")
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n",
+		p.Prefix4, b64(keys.Enc), b64(keys.HMAC))), 0o600)
+	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)
+	logs, _ := runIn(t, p.B, "knockd", "--spa", "-c", access, "--listen", listen.String(), "--tcp-listen", listen.String())
+	waitLog(t, "knockd to listen on tcp", logs, func(s string) bool { return strings.Contains(s, "receiving SPA packets on tcp") })
+	cmd := p.A.Command(context.Background(), fwknop, "-P", "tcp", "-A", "tcp/22", "-a", p.A.Addr4.String(), "-D", p.B.Addr4.String(),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fwknop: %v: %s", err, out)
+	}
+	waitLog(t, "the packet over TCP accepted", logs, func(s string) bool { return strings.Contains(s, "SPA packet accepted") })
+}
+
+// TestIntegrationKnockdSPASniffPortICMP: `ports knockd --spa -i IFACE
+// --spa-port 4444 --icmp` takes the real fwknop client's packets sent to
+// UDP 4444 and in ICMP (-P icmp), with one line each.
+func TestIntegrationKnockdSPASniffPortICMP(t *testing.T) {
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	access := filepath.Join(dir, "access.conf")
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n",
+		p.Prefix4, b64(keys.Enc), b64(keys.HMAC))), 0o600)
+	logs, _ := runIn(t, p.B, "knockd", "--spa", "-c", access, "-i", p.B.Link, "--spa-port", "4444", "--icmp")
+	waitLog(t, "knockd to sniff", logs, func(s string) bool { return strings.Contains(s, "filter: udp dst port 4444 or icmp") })
+	for i, extra := range [][]string{{"-p", "4444"}, {"-P", "icmp"}} {
+		allow := fmt.Sprintf("127.0.7.%d", i+1)
+		cmd := p.A.Command(context.Background(), fwknop, append([]string{"-A", "tcp/22", "-a", allow, "-D", p.B.Addr4.String(),
+			"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc")}, extra...)...)
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("fwknop %v: %v: %s", extra, err, out)
+		}
+		waitLog(t, "fwknop "+strings.Join(extra, " ")+" accepted", logs, func(s string) bool { return strings.Contains(s, "open to "+allow) })
+	}
+}

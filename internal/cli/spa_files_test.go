@@ -93,6 +93,21 @@ func TestKnockSPADigestFlags(t *testing.T) {
 			t.Errorf("%q: Decode with HMAC %v: %+v, %v; want digest %v", tc.args, tc.hm, m, err, tc.digest)
 		}
 	}
+	// -M: the mode.
+	if code, _, stderr := run(t, "knock", "--spa", "-A", "tcp/22", "-a", "127.0.0.5", "--spa-port", port, "-M", "ctr", "--key-file", keyFile, "-n", "server", "127.0.0.1"); code != 0 {
+		t.Fatalf("-M ctr: exit %d: %s", code, stderr)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 2048)
+	n, _, err := c.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keys
+	k.HMACType, k.Mode = spa.DigestSHA384, spa.ModeCTR
+	if _, err := spa.Decode(string(buf[:n]), k); err != nil {
+		t.Errorf("-M ctr: %v", err)
+	}
 	code, _, stderr := run(t, "knock", "--spa", "-A", "tcp/22", "-s", "--digest-type", "SHA224", "--key-file", keyFile, "127.0.0.1")
 	if code != ExitUsage || !strings.Contains(stderr, `--digest-type: digest type "SHA224" is not one of MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256, SHA3_512`) {
 		t.Errorf("--digest-type SHA224: exit %d, %q", code, stderr)
@@ -170,7 +185,7 @@ USE_HMAC            Y
 		{"NAT_ACCESS 192.0.2.1,22", ":2: NAT_ACCESS is not supported by ports knock --spa"},
 		{"USE_HMAC N", ":2: USE_HMAC N is not supported by ports knock --spa (only Y)"},
 		{"ALLOW_IP resolve", ":2: ALLOW_IP: resolve is not supported"},
-		{"ENCRYPTION_MODE legacy", ":2: ENCRYPTION_MODE legacy is not supported"},
+		{"ENCRYPTION_MODE legacy", ":2: ENCRYPTION_MODE: encryption mode legacy cannot be used with an HMAC"},
 		{"USE_GPG Y", ":2: USE_GPG Y is not supported"},
 	} {
 		bad := filepath.Join(dir, "bad")

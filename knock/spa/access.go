@@ -185,6 +185,8 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			st.Keys.HMAC, err = DecodeKey(value, "HMAC_KEY_BASE64")
 		case "HMAC_DIGEST_TYPE":
 			st.Keys.HMACType, err = ParseDigestType(value)
+		case "ENCRYPTION_MODE":
+			st.Keys.Mode, err = ParseEncryptionMode(value)
 		case "FW_ACCESS_TIMEOUT":
 			st.AccessTimeout, err = seconds(value)
 		case "MAX_FW_TIMEOUT":
@@ -204,7 +206,7 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 				_, err = knock.SplitCommand(value)
 			}
 		default:
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/knock/spa"
@@ -411,5 +415,204 @@ func TestIntegrationCommandCycle(t *testing.T) {
 		if open == nil || closed == nil || closed.ModTime().Sub(open.ModTime()) < time.Second {
 			t.Errorf("%s: the close command ran less than the client timeout after the open one", d)
 		}
+	}
+}
+
+// TestIntegrationTCPAndHTTP: the real fwknop client's packets over TCP
+// (-P tcp) and HTTP (-P http) are received by our TCP server (ServeTCP)
+// and granted, as fwknopd grants them with ENABLE_TCP_SERVER and
+// ENABLE_SPA_OVER_HTTP; an HTTP request that is not fwknop's is refused
+// with a log line.
+func TestIntegrationTCPAndHTTP(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	dir := t.TempDir()
+	ours, fwkd := filepath.Join(dir, "ours"), filepath.Join(dir, "fwknopd")
+	os.Mkdir(ours, 0o700)
+	os.Mkdir(fwkd, 0o700)
+	conf := func(d string) string {
+		return fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nCMD_CYCLE_OPEN /usr/bin/touch %s/open-$SRC\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n",
+			b64(keys.Enc), b64(keys.HMAC), d)
+	}
+	// fwknopd: its TCP server only accepts; its sniffer reads the data.
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	facc := filepath.Join(dir, "access-fwknopd.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nENABLE_TCP_SERVER Y;\nTCPSERV_PORT %d;\nENABLE_SPA_OVER_HTTP Y;\nPCAP_FILTER tcp dst port %d;\nFWKNOP_RUN_DIR %s;\n",
+		p.B.Link, spa.DefaultPort, spa.DefaultPort, run)), 0o600)
+	os.WriteFile(facc, []byte(conf(fwkd)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-c", fconf, "-a", facc, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid"))
+
+	access, err := spa.ParseAccessFile(strings.NewReader(conf(ours)), "access.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &porttest.LogBuffer{}
+	srv, err := spa.NewServer(spa.ServerConfig{Access: access, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := p.B.Listen("tcp4", netip.AddrPortFrom(p.B.Addr4, ourPort).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.ServeTCP(ctx, ln); close(done) }()
+	defer func() { cancel(); <-done; srv.Close() }()
+	porttest.WaitFor(t, "fwknopd to sniff", func() bool { return strings.Contains(flog.String(), "main event loop") })
+	defer func() {
+		if t.Failed() {
+			t.Logf("fwknopd said:\n%s\nours said:\n%s", flog, logs)
+		}
+	}()
+	for i, proto := range []string{"tcp", "http"} {
+		allow := fmt.Sprintf("127.0.5.%d", i+1)
+		for _, port := range []int{spa.DefaultPort, ourPort} {
+			cmd := p.A.Command(context.Background(), fwknop, "-P", proto, "-A", "tcp/22", "-a", allow, "-D", p.B.Addr4.String(), "-p", fmt.Sprint(port),
+				"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+			cmd.Env = append(os.Environ(), "HOME="+dir)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("fwknop -P %s: %v: %s", proto, err, out)
+			}
+		}
+		porttest.WaitFor(t, "fwknopd and ours to grant the -P "+proto+" packet", func() bool {
+			return porttest.Exists(filepath.Join(fwkd, "open-"+allow)) && porttest.Exists(filepath.Join(ours, "open-"+allow))
+		})
+	}
+	// Not fwknop's HTTP request: refused with a line.
+	if err := p.A.Do(func() error {
+		c, err := net.Dial("tcp4", netip.AddrPortFrom(p.B.Addr4, ourPort).String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("GET /index.html HTTP/1.0\r\nUser-Agent: curl\r\n\r\n"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	porttest.WaitFor(t, "the refusal", func() bool { return strings.Contains(logs.String(), "an HTTP request without fwknop's User-Agent") })
+}
+
+// TestIntegrationICMPSniffed: the real fwknop client's packet in an ICMP
+// message (-P icmp: an echo reply) is granted by our sniffer with SniffICMP, as by
+// fwknopd sniffing with PCAP_FILTER icmp; a plain ping is ignored
+// without a line.
+func TestIntegrationICMPSniffed(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	facc := filepath.Join(dir, "access.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nPCAP_FILTER icmp;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, run)), 0o600)
+	os.WriteFile(facc, []byte(fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nCMD_CYCLE_OPEN /usr/bin/touch %s/fwknopd-$SRC\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n",
+		b64(keys.Enc), b64(keys.HMAC), dir)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-c", fconf, "-a", facc, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "fwknopd.pid"))
+
+	grants := make(chan spa.Grant, 4)
+	logs := &porttest.LogBuffer{}
+	srv, err := spa.NewServer(spa.ServerConfig{
+		Access:    []spa.Stanza{{OpenPorts: []spa.PortSpec{{Proto: 6, Port: 22}}, Keys: keys}},
+		Logger:    slog.New(slog.NewTextHandler(logs, nil)),
+		OnGrant:   func(g spa.Grant) { grants <- g },
+		SniffICMP: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.B.Do(func() error { return srv.Sniff(ctx, p.B.Link, spa.DefaultPort) }) }()
+	defer func() { cancel(); <-done }()
+	porttest.WaitFor(t, "the sniffers", func() bool {
+		return strings.Contains(logs.String(), "sniffing SPA packets on "+p.B.Link) && strings.Contains(flog.String(), "main event loop")
+	})
+	// A plain ping first (an echo request with non-base64 data).
+	if err := p.A.Do(func() error {
+		c, err := icmp.ListenPacket("ip4:icmp", p.A.Addr4.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 7, Seq: 1, Data: []byte(strings.Repeat("ping!", 20))}}
+		b, err := msg.Marshal(nil)
+		if err != nil {
+			return err
+		}
+		_, err = c.WriteTo(b, &net.IPAddr{IP: p.B.Addr4.AsSlice()})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := p.A.Command(context.Background(), fwknop, "-P", "icmp", "-A", "tcp/22", "-a", "127.0.6.1", "-D", p.B.Addr4.String(),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fwknop -P icmp: %v: %s", err, out)
+	}
+	select {
+	case g := <-grants:
+		if g.AllowIP.String() != "127.0.6.1" || g.PacketSrc.Addr() != p.A.Addr4 {
+			t.Errorf("grant %+v", g)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no grant; log:\n%s\nfwknopd:\n%s", logs, flog)
+	}
+	porttest.WaitFor(t, "fwknopd to grant it too", func() bool { return porttest.Exists(filepath.Join(dir, "fwknopd-127.0.6.1")) })
+	if strings.Contains(logs.String(), "rejected") {
+		t.Errorf("the ping got a line:\n%s", logs)
+	}
+}
+
+// TestIntegrationEncryptionModes: the real fwknop client's packets in
+// each -M mode that works with an HMAC are granted by fwknopd and ours
+// alike (one stanza per ENCRYPTION_MODE, sharing the keys), and our
+// packets of each mode by fwknopd.
+func TestIntegrationEncryptionModes(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	keys, _ := spa.GenerateKeys(nil)
+	modes := []string{"CBC", "ECB", "CFB", "OFB", "CTR"}
+	o := newOracle(t, p, func(dir string) string {
+		var b strings.Builder
+		for _, m := range modes {
+			fmt.Fprintf(&b, "SOURCE ANY\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nENCRYPTION_MODE %s\n"+
+				"CMD_CYCLE_OPEN /usr/bin/touch %s/mode-%s-$SRC\nCMD_CYCLE_CLOSE NONE\nCMD_CYCLE_TIMER 10\n\n",
+				b64(keys.Enc), b64(keys.HMAC), m, dir, m)
+		}
+		return b.String()
+	})
+	var want []string
+	for i, m := range modes {
+		allow := fmt.Sprintf("127.0.8.%d", i+1)
+		o.fwknop("-A", "tcp/22", "-a", allow, "-M", strings.ToLower(m), "--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC))
+		name := "mode-" + m + "-" + allow
+		o.waitBoth(name)
+		want = append(want, name)
+	}
+	o.same(want...)
+	to := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)
+	for i, m := range modes {
+		allow := fmt.Sprintf("127.0.9.%d", i+1)
+		k := keys
+		var err error
+		if k.Mode, err = spa.ParseEncryptionMode(m); err != nil {
+			t.Fatal(err)
+		}
+		pkt, err := spa.Encode(&spa.Message{User: "u", Type: spa.AccessMsg, Access: allow + ",tcp/22"}, k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.A.Do(func() error { return spa.Send(context.Background(), to, pkt) }); err != nil {
+			t.Fatal(err)
+		}
+		porttest.WaitFor(t, "fwknopd to grant our "+m+" packet", func() bool { return porttest.Exists(filepath.Join(o.fwkd, "mode-"+m+"-"+allow)) })
 	}
 }

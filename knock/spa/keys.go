@@ -39,7 +39,7 @@ func (k Keys) Format() string {
 // RC is what a stanza of fwknop's client rc file (~/.fwknoprc) says
 // about the packet to send; zero fields were not set.
 type RC struct {
-	Keys       Keys       // KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE
+	Keys       Keys       // KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE
 	DigestType DigestType // DIGEST_TYPE
 	Server     string     // SPA_SERVER
 	ServerPort int        // SPA_SERVER_PORT
@@ -54,7 +54,7 @@ type RC struct {
 // have.
 var rcIgnored = map[string]string{
 	"NO_SAVE_ARGS": "", "VERBOSE": "", "USE_HMAC": "Y", "USE_GPG": "N", "USE_GPG_AGENT": "N",
-	"ENCRYPTION_MODE": "CBC", "SPA_SERVER_PROTO": "UDP", "TIME_OFFSET": "0", "RAND_PORT": "N",
+	"SPA_SERVER_PROTO": "UDP", "TIME_OFFSET": "0", "RAND_PORT": "N",
 	"NAT_RAND_PORT": "N", "NAT_LOCAL": "N",
 }
 
@@ -124,6 +124,8 @@ func ParseRCFile(r io.Reader, name, stanza string) (*RC, error) {
 			rc.Keys.HMACType, err = ParseDigestType(value)
 		case "DIGEST_TYPE":
 			rc.DigestType, err = ParseDigestType(value)
+		case "ENCRYPTION_MODE":
+			rc.Keys.Mode, err = ParseEncryptionMode(value)
 		case "SPA_SERVER":
 			rc.Server = value
 		case "SPA_SERVER_PORT":

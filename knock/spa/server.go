@@ -62,6 +62,12 @@ type ServerConfig struct {
 	// OnGrant, if not nil, is called for each grant (a Gate records it).
 	OnGrant func(Grant)
 
+	// SniffICMP makes Sniff also take SPA packets carried in ICMP
+	// messages (fwknop -P icmp: an echo reply by default), as fwknopd
+	// does when its PCAP_FILTER lets ICMP in. Messages whose data is not
+	// base64 (pings) are ignored without a log line.
+	SniffICMP bool
+
 	// Run runs CMD_CYCLE commands; nil means exec them directly.
 	Run knock.RunFunc
 }
@@ -166,7 +172,7 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 		if err != nil {
 			continue
 		}
-		m, err := Decrypt(enc, st.Keys.Enc)
+		m, err := decrypt(enc, st.Keys.Enc, st.Keys.Mode)
 		if err != nil {
 			refusals = append(refusals, stanzaError{i, st.Line, err})
 			continue

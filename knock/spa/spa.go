@@ -45,14 +45,16 @@
 //	supported   digest types MD5 SHA1 SHA256 SHA384 SHA512 SHA3_256 SHA3_512
 //	            (message digest and HMAC, both sides); access.conf SOURCE
 //	            OPEN_PORTS KEY KEY_BASE64 HMAC_KEY HMAC_KEY_BASE64
-//	            HMAC_DIGEST_TYPE FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
+//	            HMAC_DIGEST_TYPE ENCRYPTION_MODE (CBC ECB CFB OFB CTR)
+//	            FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
 //	            REQUIRE_USERNAME REQUIRE_SOURCE_ADDRESS CMD_CYCLE_OPEN
 //	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER; fwknoprc KEY* HMAC_*
 //	            DIGEST_TYPE SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP
 //	            FW_TIMEOUT SPOOF_USER; stanzas tried in turn; a replay cache
 //	            that survives restarts
-//	refused     GnuPG, NAT, server commands, modes other than CBC, packets
-//	            without HMAC, transports other than UDP, ALLOW_IP resolve,
+//	refused     GnuPG, NAT, server commands, the legacy mode, packets
+//	            without HMAC, raw TCP transport (UDP, TCP, HTTP and, when
+//	            sniffing, ICMP are read), ALLOW_IP resolve,
 //	            every other access.conf and fwknoprc key (named, with its
 //	            line)
 //	different   OPEN_PORTS is required and holds with CMD_CYCLE_OPEN too;
@@ -68,7 +70,6 @@ package spa
 import (
 	"bytes"
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
@@ -154,6 +155,7 @@ type Keys struct {
 	Enc      []byte
 	HMAC     []byte
 	HMACType DigestType
+	Mode     EncryptionMode // ENCRYPTION_MODE, fwknop -M; zero: CBC
 }
 
 const (
@@ -188,6 +190,9 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	if !keys.HMACType.valid() || !m.DigestType.valid() {
 		return "", fmt.Errorf("%w: HMAC %v, message digest %v", ErrDigestType, keys.HMACType, m.DigestType)
 	}
+	if !keys.Mode.valid() {
+		return "", fmt.Errorf("spa: %v is not supported", keys.Mode)
+	}
 	mm := *m
 	if mm.Rand == "" {
 		n, err := rand.Int(rnd, big.NewInt(9e15))
@@ -221,7 +226,7 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	start := len(buf)
 	buf = append(buf, plain...)
 	buf = append(buf, bytes.Repeat([]byte{byte(pad)}, pad)...)
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(buf[start:], buf[start:])
+	keys.Mode.crypt(block, iv, buf[start:], true)
 	enc := b64enc(buf)[len(b64SaltPrefix):]
 	return enc + keys.HMACType.hmacB64(keys.HMAC, b64SaltPrefix, enc), nil
 }
@@ -316,9 +321,14 @@ func verifyHMAC(packet string, hmacKey []byte, t DigestType) (string, error) {
 	return enc, nil
 }
 
-// Decrypt decrypts the encrypted part of a packet (after VerifyHMAC) and
-// checks the inner digest, returning the fields.
+// Decrypt decrypts the encrypted part of a packet (after VerifyHMAC),
+// in CBC mode, and checks the inner digest, returning the fields.
 func Decrypt(enc string, key []byte) (*Message, error) {
+	return decrypt(enc, key, ModeCBC)
+}
+
+// decrypt is Decrypt in mode m.
+func decrypt(enc string, key []byte, m EncryptionMode) (*Message, error) {
 	if len(key) == 0 {
 		return nil, fmt.Errorf("%w: no encryption key", ErrNoKey)
 	}
@@ -329,7 +339,7 @@ func Decrypt(enc string, key []byte) (*Message, error) {
 	k, iv := deriveKey(key, raw[8:16])
 	block, _ := aes.NewCipher(k)
 	ct := raw[16:]
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(ct, ct)
+	m.crypt(block, iv, ct, false)
 	pad := int(ct[len(ct)-1])
 	if pad < 1 || pad > aes.BlockSize {
 		return nil, ErrDecrypt
@@ -442,7 +452,7 @@ func Decode(packet string, keys Keys) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Decrypt(enc, keys.Enc)
+	return decrypt(enc, keys.Enc, keys.Mode)
 }
 
 // PortSpec is one "proto/port" of an access request or of OPEN_PORTS.

@@ -165,6 +165,31 @@ func TestDigestTypes(t *testing.T) {
 	}
 }
 
+// TestEncryptionModes: each mode round-trips, and a packet read in
+// another mode is refused (not misread).
+func TestEncryptionModes(t *testing.T) {
+	keys, _ := GenerateKeys(nil)
+	modes := []EncryptionMode{ModeECB, ModeCBC, ModeCFB, ModeOFB, ModeCTR}
+	for i, m := range modes {
+		k := keys
+		k.Mode = m
+		pkt, err := Encode(&Message{User: "u", Type: AccessMsg, Access: "127.0.0.1,tcp/22"}, k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := Decode(pkt, k); err != nil || got.Access != "127.0.0.1,tcp/22" {
+			t.Errorf("%v: %+v, %v", m, got, err)
+		}
+		k.Mode = modes[(i+1)%len(modes)]
+		if got, err := Decode(pkt, k); err == nil {
+			t.Errorf("%v read as %v: %+v", m, k.Mode, got)
+		}
+	}
+	if _, err := ParseEncryptionMode("legacy"); err == nil || !strings.Contains(err.Error(), "HMAC") {
+		t.Errorf("legacy: %v", err)
+	}
+}
+
 func TestKeyGenFormat(t *testing.T) {
 	k, err := GenerateKeys(nil)
 	if err != nil {

@@ -34,6 +34,7 @@ type SPAConfig struct {
 	MaxAge        string   `toml:"max_age"`          // oldest packet accepted; default 120s
 	DigestFile    string   `toml:"digest_file"`      // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
 	HMACType      string   `toml:"hmac_digest_type"` // HMAC_DIGEST_TYPE; default SHA256
+	Mode          string   `toml:"encryption_mode"`  // ENCRYPTION_MODE; default CBC
 }
 
 // knockGate and spaGate carry the key that lets a reload keep a gate,
@@ -136,6 +137,14 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		return b
 	}
 	keys := spa.Keys{Enc: key("key_base64", s.KeyBase64), HMAC: key("hmac_key_base64", s.HMACKeyBase64)}
+	if s.Mode != "" {
+		m, err := spa.ParseEncryptionMode(s.Mode)
+		if err != nil {
+			bad("spa", fmt.Errorf("encryption_mode: %w", err))
+			ok = false
+		}
+		keys.Mode = m
+	}
 	if s.HMACType != "" {
 		t, err := spa.ParseDigestType(s.HMACType)
 		if err != nil {
@@ -215,7 +224,7 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		bad("spa", err)
 		return nil
 	}
-	sum := sha256.Sum256(append(append([]byte{byte(keys.HMACType)}, keys.Enc...), keys.HMAC...))
+	sum := sha256.Sum256(append(append([]byte{byte(keys.HMACType), byte(keys.Mode)}, keys.Enc...), keys.HMAC...))
 	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
 		access.String(), maxTimeout.String(), maxAge.String(), digestFile}, "|")}
 }

@@ -203,8 +203,8 @@ spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "
 // client opens the gate; after a restart of the server (a new process
 // would read the same file), the same packet sent again is refused: the
 // gate keeps its digest cache in the state directory by default. The
-// packet has fwknop's SHA3-256 message digest and HMAC-SHA512
-// (hmac_digest_type).
+// packet has fwknop's SHA3-256 message digest, HMAC-SHA512
+// (hmac_digest_type) and CTR mode (encryption_mode).
 func TestSPAGateFwknopReplayAfterRestart(t *testing.T) {
 	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
 	state := t.TempDir()
@@ -221,14 +221,14 @@ name = "ssh/spa"
 type = "tcp"
 listen = %q
 to = [%q]
-spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "60s", hmac_digest_type = "SHA512" }
+spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "60s", hmac_digest_type = "SHA512", encryption_mode = "ctr" }
 `, listen, backend, b64(keys.Enc), b64(keys.HMAC), spaAddr.String())
-	keys.HMACType = spa.DigestSHA512
+	keys.HMACType, keys.Mode = spa.DigestSHA512, spa.ModeCTR
 	srv, _ := startRules(t, conf)
 
 	pktFile := filepath.Join(dir, "fwknop.pkt")
 	cmd := exec.Command(fwknop, "-A", fmt.Sprintf("tcp/%d", p[0]), "-a", "127.0.0.1", "-D", "127.0.0.1", "-p", strconv.Itoa(int(p[1])),
-		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--hmac-digest-type", "SHA512", "--digest-type", "SHA3_256",
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--hmac-digest-type", "SHA512", "--digest-type", "SHA3_256", "-M", "ctr",
 		"--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"), "--save-packet", pktFile)
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
