@@ -100,7 +100,7 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set) error {
 	cfg, err := knock.LoadConfig(path)
 	if err != nil {
-		return configError(err)
+		return configFileError(err)
 	}
 	logs := []io.Writer{cmd.ErrOrStderr()}
 	if cfg.LogFile != "" {
@@ -167,15 +167,6 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 	return err
 }
 
-// configError makes a syntax error in a configuration file a usage
-// error (exit 2, one line).
-func configError(err error) error {
-	var se *knock.SyntaxError
-	if errors.As(err, &se) {
-		return usagef("%v", err)
-	}
-	return err
-}
 
 func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
 	f, err := os.Open(path)
