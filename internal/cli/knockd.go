@@ -167,7 +167,6 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 	return err
 }
 
-
 func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
 	f, err := os.Open(path)
 	if err != nil {
