@@ -63,6 +63,13 @@ type Door struct {
 	StartCommand, StopCommand   string
 	StartCommand6, StopCommand6 string
 
+	// Shell runs the commands through /bin/sh -c, as knockd does (the
+	// Shell option of ParseConfigWith: `ports knockd --shell`), with %IP%
+	// passed as an argument ([ShellCommand]). Without it a command with
+	// shell syntax is refused ([ShellSyntax]), and the others are split
+	// into words and run directly.
+	Shell bool
+
 	// Target is the Target directive: the destination address knocks must
 	// be sent to. The zero Addr means any address of the interface.
 	Target netip.Addr
@@ -151,11 +158,23 @@ const (
 // (MaxConfigSize, MaxOneTimeSequencesSize); any other is refused with a
 // *cfgfile.Error, which names the path, before anything is parsed.
 func LoadConfig(path string) (*Config, error) {
+	return LoadConfigWith(path, ConfigOptions{})
+}
+
+// ConfigOptions change how a configuration file is read.
+type ConfigOptions struct {
+	// Shell accepts commands with shell syntax, to be run through
+	// /bin/sh as knockd runs them: see Door.Shell.
+	Shell bool
+}
+
+// LoadConfigWith is LoadConfig with options.
+func LoadConfigWith(path string, o ConfigOptions) (*Config, error) {
 	data, err := cfgfile.Read(path, MaxConfigSize)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := ParseConfig(bytes.NewReader(data), path)
+	cfg, err := ParseConfigWith(bytes.NewReader(data), path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -177,8 +196,18 @@ func LoadConfig(path string) (*Config, error) {
 // name used in errors, which are *SyntaxError values naming the line.
 // Keys are case-insensitive, as in knockd; a line starting with # is a
 // comment. One_Time_Sequences files are not read (see LoadConfig).
+//
+// A command with shell syntax ([ShellSyntax]) is an error naming its
+// line: knockd would run it through /bin/sh, and split into words it
+// would do something else. ParseConfigWith with Shell accepts it.
 func ParseConfig(r io.Reader, name string) (*Config, error) {
+	return ParseConfigWith(r, name, ConfigOptions{})
+}
+
+// ParseConfigWith is ParseConfig with options.
+func ParseConfigWith(r io.Reader, name string, o ConfigOptions) (*Config, error) {
 	cfg := &Config{}
+	checkCommand := func(s string) error { return checkCommand(s, o.Shell) }
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	lineNo := 0
@@ -205,7 +234,7 @@ func ParseConfig(r io.Reader, name string) (*Config, error) {
 						return nil, fail(line, "section [%s] given twice (first on line %d)", section, d.Line)
 					}
 				}
-				cfg.Doors = append(cfg.Doors, Door{Name: section, Line: lineNo})
+				cfg.Doors = append(cfg.Doors, Door{Name: section, Line: lineNo, Shell: o.Shell})
 				door = &cfg.Doors[len(cfg.Doors)-1]
 			}
 			continue
@@ -304,9 +333,15 @@ func parseSeconds(s string) (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-func checkCommand(s string) error {
-	_, err := SplitCommand(s)
-	return err
+func checkCommand(s string, shell bool) error {
+	if _, err := SplitCommand(s); err != nil {
+		return err
+	}
+	if syn := ShellSyntax(s); syn != "" && !shell {
+		return &SyntaxError{Input: s, Msg: fmt.Sprintf("shell syntax %q: ports knockd runs a command as a list of words, not through a shell as knockd does; "+
+			"give --shell to run the commands through /bin/sh (with %%IP%% passed as $1), or put the commands in a script", syn)}
+	}
+	return nil
 }
 
 // LoadOneTimeSequence returns the first sequence of a One_Time_Sequences

@@ -298,14 +298,14 @@ func (s *Server) open(d Door, ip netip.Addr) {
 	if start == "" {
 		return
 	}
-	startArgv, err := ExpandCommand(start, ip)
+	startArgv, err := d.command(start, ip)
 	if err != nil {
 		s.log.Error(fmt.Sprintf("%s: %v", d.Name, err))
 		return
 	}
 	var stopArgv []string
 	if stop != "" {
-		if stopArgv, err = ExpandCommand(stop, ip); err != nil {
+		if stopArgv, err = d.command(stop, ip); err != nil {
 			s.log.Error(fmt.Sprintf("%s: %v: not running the start command", d.Name, err))
 			return
 		}

@@ -44,6 +44,17 @@ func (e *runError) Unwrap() error { return e.err }
 // errSilent ends a command with exit 1 after it printed its own message.
 var errSilent = errors.New("")
 
+// A bad configuration file (one that cannot be read, is not a regular
+// file, is too large, or has any problem) is, for every command, a usage
+// error: exit 2, as a bad flag is. The input is wrong and the command
+// did not start; exit 1 stays for a command that ran and failed.
+// errBadConfig ends a command so after it printed the file's problems.
+var errBadConfig error = &usageError{errSilent}
+
+// configFileError is err, the refusal of a configuration file, as the
+// usage error of a bad configuration file.
+func configFileError(err error) error { return &usageError{err} }
+
 // Run runs the ports command line args (without the program name) and
 // returns the process exit code. It never calls os.Exit, so tests can run
 // it in-process.

@@ -55,8 +55,8 @@ func TestServeConfigNotRegularFile(t *testing.T) {
 	for path, want := range notRegularFiles(t) {
 		for _, args := range [][]string{{"serve", "-c", path}, {"serve", "-c", path, "--check"}} {
 			code, stdout, stderr := runQuickly(t, args...)
-			if code != ExitFailure || stdout != "" || stderr != path+": "+want+"\n" {
-				t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 1 and %q", strings.Join(args, " "), code, stdout, stderr, path+": "+want)
+			if code != ExitUsage || stdout != "" || stderr != path+": "+want+"\n" {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 2 and %q", strings.Join(args, " "), code, stdout, stderr, path+": "+want)
 			}
 		}
 	}
@@ -67,8 +67,8 @@ func TestServeUsersFileNotRegularFile(t *testing.T) {
 	for path, want := range notRegularFiles(t) {
 		os.WriteFile(cfg, []byte("[[rule]]\nname = \"h\"\ntype = \"http\"\nlisten = \"127.0.0.1:3128\"\nusers_file = \""+path+"\"\n"), 0o600)
 		code, _, stderr := runQuickly(t, "serve", "-c", cfg, "--check")
-		if w := cfg + `:5: rule "h": users_file: ` + path + ": " + want + "\n"; code != ExitFailure || stderr != w {
-			t.Errorf("users_file %s: exit %d, stderr %q; want exit 1 and %q", path, code, stderr, w)
+		if w := cfg + `:5: rule "h": users_file: ` + path + ": " + want + "\n"; code != ExitUsage || stderr != w {
+			t.Errorf("users_file %s: exit %d, stderr %q; want exit 2 and %q", path, code, stderr, w)
 		}
 	}
 }
@@ -76,16 +76,16 @@ func TestServeUsersFileNotRegularFile(t *testing.T) {
 func TestKnockdConfigNotRegularFile(t *testing.T) {
 	for path, want := range notRegularFiles(t) {
 		code, _, stderr := runQuickly(t, "knockd", "-c", path, "-i", "lo")
-		if w := "ports knockd: " + path + ": " + want + "\n"; code != ExitFailure || stderr != w {
-			t.Errorf("knockd -c %s: exit %d, stderr %q; want exit 1 and %q", path, code, stderr, w)
+		if w := "ports knockd: " + path + ": " + want + " (see 'ports knockd --help')\n"; code != ExitUsage || stderr != w {
+			t.Errorf("knockd -c %s: exit %d, stderr %q; want exit 2 and %q", path, code, stderr, w)
 		}
 	}
 	conf := filepath.Join(t.TempDir(), "knockd.conf")
 	for path, want := range notRegularFiles(t) {
 		os.WriteFile(conf, []byte("[options]\n\tInterface = lo\n[door]\n\tOne_Time_Sequences = "+path+"\n\tcommand = /bin/true\n"), 0o600)
 		code, _, stderr := runQuickly(t, "knockd", "-c", conf, "-i", "lo")
-		if w := "ports knockd: " + conf + ":3: section [door]: " + path + ": " + want + "\n"; code != ExitFailure || stderr != w {
-			t.Errorf("One_Time_Sequences %s: exit %d, stderr %q; want exit 1 and %q", path, code, stderr, w)
+		if w := "ports knockd: " + conf + ":3: section [door]: " + path + ": " + want + " (see 'ports knockd --help')\n"; code != ExitUsage || stderr != w {
+			t.Errorf("One_Time_Sequences %s: exit %d, stderr %q; want exit 2 and %q", path, code, stderr, w)
 		}
 	}
 }

@@ -33,6 +33,7 @@ func newKnockdCmd() *cobra.Command {
 		digestFile string
 		maxAge     time.Duration
 		nftSet     string
+		shell      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "knockd -c FILE [-i IFACE] | knockd --spa -c ACCESS_FILE",
@@ -43,7 +44,11 @@ or CAP_NET_RAW) for knock sequences, behaving as knockd 0.8 does: state per
 source address, a knock out of order resets it, Seq_Timeout counts from
 the first knock, Start_Command runs with %IP% replaced, Stop_Command after
 Cmd_Timeout. Commands are split into words as a shell would and run
-directly, never through a shell. SIGHUP reloads the file.
+directly, never through a shell; a command with shell syntax (; | & < >
+$VAR $(...) backquotes) is refused, naming its line, unless --shell, which
+runs the commands through /bin/sh -c as knockd does, passing the address
+as $1 in place of each %IP% instead of pasting it into the text. SIGHUP
+reloads the file.
 
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
 KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
@@ -89,6 +94,9 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 				defer set.Close()
 			}
 			if useSPA {
+				if shell {
+					return usagef("--shell is for knock sequences, not --spa")
+				}
 				var spaOpt spaServerOpts
 				if iface != "" && len(listen) > 0 {
 					return usagef("-i (sniff) conflicts with --listen (socket)")
@@ -109,7 +117,7 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") || cmd.Flags().Changed("spa-port") || sniffICMP {
 				return usagef("--listen, --tcp-listen, --spa-port, --icmp, --digest-file and --max-age need --spa")
 			}
-			return runKnockd(ctx, cmd, config, iface, set)
+			return runKnockd(ctx, cmd, config, iface, set, knock.ConfigOptions{Shell: shell})
 		},
 	}
 	fs := cmd.Flags()
@@ -122,14 +130,15 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 	fs.StringSliceVar(&tcpListen, "tcp-listen", nil, "SPA: also take packets over TCP and HTTP (fwknop -P tcp, -P http) on these addresses")
 	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file (default: knockd-spa.digest in the state directory)")
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
+	fs.BoolVar(&shell, "shell", false, "run Start_Command and Stop_Command through /bin/sh -c as knockd does, so that shell syntax works (%IP% is passed as $1, never pasted into the text); without it a command with shell syntax is refused")
 	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
 	return cmd
 }
 
-func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set) error {
-	cfg, err := knock.LoadConfig(path)
+func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set, opts knock.ConfigOptions) error {
+	cfg, err := knock.LoadConfigWith(path, opts)
 	if err != nil {
-		return configError(err)
+		return configFileError(err)
 	}
 	logs := []io.Writer{cmd.ErrOrStderr()}
 	if cfg.LogFile != "" {
@@ -178,7 +187,7 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				c, err := knock.LoadConfig(path)
+				c, err := knock.LoadConfigWith(path, opts)
 				if err != nil {
 					log.Error(fmt.Sprintf("reload: %v: keeping the old configuration", err))
 					continue

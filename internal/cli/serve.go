@@ -340,7 +340,8 @@ func newServeCmd() *cobra.Command {
 		Long: `Run every [[rule]] of a TOML file (see the mapper/config package for keys).
 
 --check validates the file, prints every problem as FILE:LINE: ... and
-exits 1 if there is any. SIGHUP, and with --watch a change of the file's
+exits 2 if there is any (as for any bad configuration file: one that
+cannot be read, is not a regular file or is too large). SIGHUP, and with --watch a change of the file's
 content, reloads it: unchanged rules keep running with their connections,
 changed ones restart, removed ones stop accepting and let their TCP
 connections finish; a file with problems keeps the old rules and logs why.`,
@@ -364,9 +365,9 @@ connections finish; a file with problems keeps the old rules and logs why.`,
 					for _, p := range ce.Problems {
 						fmt.Fprintln(cmd.ErrOrStderr(), p.String())
 					}
-					return errSilent
+					return errBadConfig
 				}
-				return err
+				return configFileError(err)
 			}
 			if check {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rules, no problems\n", file, len(rules))

@@ -374,7 +374,7 @@ colour = "blue"
 ` + cfg + `:4: rule "a": listen: 0.0.0.0:8080 is not loopback but the rule names no allow: refusing to be an open relay
 ` + cfg + `:12: rule "b": max_conns: -1 is negative
 `
-	if code != ExitFailure || stderr != want || stdout != "" {
+	if code != ExitUsage || stderr != want || stdout != "" {
 		t.Errorf("exit %d\nstdout %q\nstderr:\n%s\nwant:\n%s", code, stdout, stderr, want)
 	}
 	os.WriteFile(cfg, []byte("[[rule]]\nname = \"a\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:8080\"\nto = [\"127.0.0.1:80\"]\n"), 0o644)
