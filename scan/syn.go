@@ -849,6 +849,8 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 		r.TTL = hop
 		if !icmp {
 			r.Target = from
+		} else {
+			r.From = from
 		}
 	}
 	st, reason, ok := s.verify(&r)
@@ -901,6 +903,7 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 		s.refused(ctx, hi)
 	default:
 		res.State = StateFiltered
+		res.ICMP = ICMPInfo{From: r.From, V6: v6, Type: r.ICMPType, Code: r.ICMPCode}
 		s.refused(ctx, hi)
 	}
 	s.emit(ctx, synItem{r: res})

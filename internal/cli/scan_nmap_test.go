@@ -484,3 +484,117 @@ func mustOutput(t *testing.T, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// TestIntegrationScanHostICMPFiltered: a host whose firewall answers
+// every probe with an ICMP admin-prohibited is reported with what came
+// back ("filtered by ICMP type 3 code 13 from ADDR"), not as "no answer";
+// nmap -sS counts the same ports with the same reason.
+func TestIntegrationScanHostICMPFiltered(t *testing.T) {
+	nft := porttest.LookTool(t, "nft", "nftables")
+	nmap := nmapTool(t)
+	p := porttest.NewPair(t, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	rules := `table inet ports_test_reject {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		tcp dport 1-200 reject with icmpx type admin-prohibited
+	}
+}
+`
+	cmd := p.B.Command(ctx, nft, "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	// The kernel limits the rate of its ICMP errors; the ports whose
+	// error it did not send are no-response, for nmap as for us.
+	p.B.Command(ctx, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0").Run()
+	inA := func(name string, args ...string) *exec.Cmd { return p.A.Command(ctx, name, args...) }
+	for _, tc := range []struct {
+		addr netip.Addr
+		want string
+	}{
+		{p.B.Addr4, "filtered by ICMP type 3 code 13 from " + p.B.Addr4.String() + " (admin-prohibited) on "},
+		{p.B.Addr6, "filtered by ICMPv6 type 1 code 1 from " + p.B.Addr6.String() + " (admin-prohibited) on "},
+	} {
+		xf := filepath.Join(t.TempDir(), "o.xml")
+		out, err := childCommand(t, inA, "scan", "-sS", "-p", "1-200", "-oX", xf, tc.addr.String()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("scan: %v: %s", err, out)
+		}
+		if !strings.Contains(string(out), "scan report for "+tc.addr.String()+": "+tc.want) || strings.Contains(string(out), "no answer") {
+			t.Errorf("%s: want %q in:\n%s", tc.addr, tc.want, out)
+		}
+		args := []string{"-sS", "-Pn", "-n", "--reason", "-p", "1-200", "-oX", "-", tc.addr.String()}
+		if tc.addr.Is6() {
+			args = append([]string{"-6"}, args...)
+		}
+		ref, err := p.A.Command(ctx, nmap, args...).Output()
+		if err != nil {
+			t.Fatalf("nmap: %v", err)
+		}
+		extra := func(data []byte) []xmlExtraPorts {
+			var x struct {
+				Extra []xmlExtraPorts `xml:"host>ports>extraports"`
+			}
+			if err := xml.Unmarshal(data, &x); err != nil {
+				t.Fatalf("%v:\n%s", err, data)
+			}
+			return x.Extra
+		}
+		theirs, ours := extra(ref), extra(mustRead(t, xf))
+		if len(theirs) != 1 || len(ours) != 1 || theirs[0].Count != 200 || ours[0].Count != 200 || theirs[0].State != ours[0].State ||
+			!slices.Contains(theirs[0].reasons(), "admin-prohibited") || !slices.Contains(ours[0].reasons(), "admin-prohibited") {
+			t.Errorf("%s: extraports: nmap %+v, ours %+v", tc.addr, theirs, ours)
+		}
+		if n := ours[0].count("admin-prohibited"); !strings.Contains(string(out), fmt.Sprintf("%s%d ports\n", tc.want, n)) {
+			t.Errorf("%s: the title does not count the %d admin-prohibited ports of -oX:\n%s", tc.addr, n, out)
+		}
+		t.Logf("%s: admin-prohibited on %d ports for nmap, %d for us", tc.addr, theirs[0].count("admin-prohibited"), ours[0].count("admin-prohibited"))
+	}
+}
+
+type xmlExtraPorts struct {
+	State   string `xml:"state,attr"`
+	Count   int    `xml:"count,attr"`
+	Reasons []struct {
+		Reason string `xml:"reason,attr"`
+		Count  int    `xml:"count,attr"`
+	} `xml:"extrareasons"`
+}
+
+func (e xmlExtraPorts) reasons() []string {
+	var r []string
+	for _, x := range e.Reasons {
+		r = append(r, x.Reason)
+	}
+	return r
+}
+
+func (e xmlExtraPorts) count(reason string) int {
+	n := 0
+	for _, x := range e.Reasons {
+		if x.Reason == reason {
+			n += x.Count
+		}
+	}
+	return n
+}
+
+// TestScanTarpitHostIsNotSilent: a tarpit (every port SYN-ACKs, so none
+// is listed) is said to answer, not "no answer".
+func TestScanTarpitHostIsNotSilent(t *testing.T) {
+	a := netip.MustParseAddr("192.0.2.7")
+	h := &scanHost{scanTarget: scanTarget{addr: a}, tarpit: &scan.TarpitError{Addr: a, Open: 1000, Probed: 1000}}
+	var b bytes.Buffer
+	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*scanHost{h}); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); strings.Contains(out, "no answer") || !strings.Contains(out, "SYN proxy or tarpit") {
+		t.Errorf("tarpit listing:\n%s", out)
+	}
+	if up, reason := h.up(); !up || reason != "syn-ack" {
+		t.Errorf("tarpit host up() = %v, %q; want up, syn-ack", up, reason)
+	}
+}

@@ -36,16 +36,25 @@ type scanResumeFile struct {
 // resumeRecord is one line of FILE.results: a result, or a host's
 // TarpitError (Tarpit set), or a probe's error (Err set).
 type resumeRecord struct {
-	Addr   netip.Addr `json:"a"`
-	Port   uint16     `json:"p,omitempty"`
-	Proto  string     `json:"t,omitempty"`
-	State  string     `json:"s,omitempty"`
-	Reason string     `json:"r,omitempty"`
-	RTTus  int64      `json:"rtt,omitempty"`
-	Tries  int        `json:"n,omitempty"`
-	TTL    uint8      `json:"ttl,omitempty"`
-	Err    string     `json:"err,omitempty"`
-	Tarpit []int      `json:"tarpit,omitempty"` // open, probed
+	Addr   netip.Addr  `json:"a"`
+	Port   uint16      `json:"p,omitempty"`
+	Proto  string      `json:"t,omitempty"`
+	State  string      `json:"s,omitempty"`
+	Reason string      `json:"r,omitempty"`
+	RTTus  int64       `json:"rtt,omitempty"`
+	Tries  int         `json:"n,omitempty"`
+	TTL    uint8       `json:"ttl,omitempty"`
+	Err    string      `json:"err,omitempty"`
+	Tarpit []int       `json:"tarpit,omitempty"` // open, probed
+	ICMP   *resumeICMP `json:"icmp,omitempty"`
+}
+
+// resumeICMP is a Result's ICMPInfo.
+type resumeICMP struct {
+	From netip.Addr `json:"from,omitzero"`
+	V6   bool       `json:"v6,omitempty"`
+	Type uint8      `json:"type"`
+	Code uint8      `json:"code"`
 }
 
 // maxResumeLine bounds a line of FILE.results: the longest record is a
@@ -55,6 +64,9 @@ const maxResumeLine = 64 << 10
 func resumeRecordOf(r scan.Result, err error) resumeRecord {
 	rec := resumeRecord{Addr: r.Addr, Port: uint16(r.Port), Proto: r.Proto.String(), State: r.State.String(),
 		Reason: r.Reason, RTTus: r.RTT.Microseconds(), Tries: r.Tries, TTL: r.TTL}
+	if i := r.ICMP; !i.IsZero() {
+		rec.ICMP = &resumeICMP{From: i.From, V6: i.V6, Type: i.Type, Code: i.Code}
+	}
 	var tp *scan.TarpitError
 	switch {
 	case errors.As(err, &tp):
@@ -73,6 +85,9 @@ func (rec *resumeRecord) result() (scan.Result, error, bool) {
 	}
 	r := scan.Result{Addr: rec.Addr, Port: ports.Port(rec.Port), Proto: proto, Reason: rec.Reason,
 		RTT: microseconds(rec.RTTus), Tries: rec.Tries, TTL: rec.TTL}
+	if i := rec.ICMP; i != nil {
+		r.ICMP = scan.ICMPInfo{From: i.From, V6: i.V6, Type: i.Type, Code: i.Code}
+	}
 	if len(rec.Tarpit) == 2 {
 		return r, &scan.TarpitError{Addr: rec.Addr, Open: rec.Tarpit[0], Probed: rec.Tarpit[1]}, true
 	}

@@ -37,6 +37,34 @@ type scanHost struct {
 	rtts    []time.Duration       // of the answered probes, in the order of the answers
 	addrStr string                // the address, formatted once for all its results
 	tarpit  *scan.TarpitError
+	icmp    map[icmpSeen]int // filtered ports by the ICMP error that said so
+}
+
+// icmpSeen is an ICMP error that filtered some of a host's ports.
+type icmpSeen struct {
+	info   scan.ICMPInfo
+	reason string
+}
+
+// quiet says what a host that never answered from a port showed: the
+// ICMP errors that filtered its ports, or "no answer".
+func (h *scanHost) quiet() string {
+	var best icmpSeen
+	n, total := 0, 0
+	for k, c := range h.icmp {
+		total += c
+		if c > n || c == n && k.info.String() < best.info.String() {
+			best, n = k, c
+		}
+	}
+	if n == 0 {
+		return "no answer"
+	}
+	s := fmt.Sprintf("filtered by %s (%s) on %d %s", best.info, best.reason, n, plural(n, "port", "ports"))
+	if total > n {
+		s += fmt.Sprintf(", by other ICMP errors on %d more", total-n)
+	}
+	return s
 }
 
 // hiddenPort is a result the listing does not show (a closed port, most
@@ -59,6 +87,11 @@ func (h *scanHost) up() (bool, string) {
 // upTTL is up with the TTL of the answer that says so (0: unknown).
 func (h *scanHost) upTTL() (bool, string, int) {
 	reason, ttl := "", 0
+	if h.tarpit != nil {
+		// A tarpit or SYN proxy answers: what it answers says nothing
+		// of the ports, but the address is up.
+		reason = scan.ReasonSynAck
+	}
 	for _, r := range h.results {
 		switch r.State {
 		case "open":
@@ -264,6 +297,12 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		if r.State == scan.StateOpen || r.State == scan.StateClosed {
 			h.rtts = append(h.rtts, r.RTT)
 		}
+		if r.State == scan.StateFiltered && !r.ICMP.IsZero() {
+			if h.icmp == nil {
+				h.icmp = map[icmpSeen]int{}
+			}
+			h.icmp[icmpSeen{r.ICMP, r.Reason}]++
+		}
 		shown := o.shown(r.State.String())
 		if !shown && jenc == nil {
 			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, ttl: r.TTL})
@@ -413,7 +452,7 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 			title = "scan report for " + h.name + " (" + h.addr.String() + ")"
 		}
 		if up, _ := h.up(); !up {
-			title += ": no answer"
+			title += ": " + h.quiet()
 		}
 		a.Write([]byte(title + "\n"))
 		if h.tarpit != nil {
