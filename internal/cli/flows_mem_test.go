@@ -69,7 +69,6 @@ func flowsHeapPerFlow(tb testing.TB, n int) float64 {
 	return float64(max(after.HeapInuse, out.inuse)-before.HeapInuse) / float64(n)
 }
 
-
 // TestFlowsMemoryPerFlow: ports flows holds under 300 bytes per flow, with
 // 1M flows.
 func TestFlowsMemoryPerFlow(t *testing.T) {
