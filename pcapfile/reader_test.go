@@ -52,6 +52,32 @@ func TestPcapHeaderVariants(t *testing.T) {
 	}
 }
 
+// TestPcapBadFractionKept: a record whose sub-second field is out of
+// range keeps it in BadFraction, so that no one carries it into the
+// seconds silently.
+func TestPcapBadFractionKept(t *testing.T) {
+	for _, nano := range []bool{false, true} {
+		frac, unit := uint32(1_500_000), int64(1000)
+		if nano {
+			frac, unit = 1_500_000_000, 1
+		}
+		in := pcapHeader(false, nano, 2, 4, 65535, uint32(LinkTypeEthernet))
+		in = append(in, pcapRecord(false, 1_600_000_000, frac, 1, 1, []byte{1})...)
+		in = append(in, pcapRecord(false, 1_600_000_000, frac/2, 1, 1, []byte{1})...)
+		r, err := NewReader(bytes.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readAll(t, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].BadFraction != int64(frac)*unit || got[0].Timestamp-got[0].BadFraction != 1_600_000_000*1e9 || got[1].BadFraction != 0 {
+			t.Errorf("nano %v: packets %+v", nano, got)
+		}
+	}
+}
+
 func TestPcapLinkTypeUpperBits(t *testing.T) {
 	// Bits above the low 16 of the pcap link type field carry FCS
 	// information; they are not part of the link type.

@@ -345,7 +345,25 @@ func (d *decoder) service(proto ports.Proto, src, dst ports.Port) (server ports.
 }
 
 // appendTime formats ts as tcpdump does: local time of day, microseconds.
-func (d *decoder) appendTime(b []byte, ts int64) []byte {
+// A record whose sub-second field is out of range (bad, in ns) shows it
+// as it was written, as tcpdump 4.99 does ("22:13:20.1500000"), never
+// carried into the seconds.
+func (d *decoder) appendTime(b []byte, ts, bad int64) []byte {
+	if bad != 0 {
+		t := time.Unix(0, ts-bad).In(d.zone)
+		h, m, s := t.Clock()
+		b = append2(b, h)
+		b = append(b, ':')
+		b = append2(b, m)
+		b = append(b, ':')
+		b = append2(b, s)
+		b = append(b, '.')
+		us := bad / 1000
+		for div := int64(100000); div > 1 && us < div; div /= 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, us, 10)
+	}
 	t := time.Unix(0, ts).In(d.zone)
 	h, m, s := t.Clock()
 	b = append2(b, h)
@@ -378,7 +396,16 @@ func appendHostPort(b []byte, a netip.Addr, p ports.Port, name string) []byte {
 // appendLine formats the one-line view.
 func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte {
 	p := &d.p
-	b = d.appendTime(b, fr.Time)
+	if fr.OrigLen < len(fr.Data) {
+		// libpcap's readers pass such a record; tcpdump refuses to
+		// decode it, with this line.
+		b = append(b, "[Invalid header: len("...)
+		b = strconv.AppendInt(b, int64(fr.OrigLen), 10)
+		b = append(b, ") < caplen("...)
+		b = strconv.AppendInt(b, int64(len(fr.Data)), 10)
+		return append(b, ")]\n"...)
+	}
+	b = d.appendTime(b, fr.Time, fr.BadFraction)
 	b = append(b, ' ')
 	switch {
 	case p.Layers.Has(wire.LayerIPv4):

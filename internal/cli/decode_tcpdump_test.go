@@ -479,3 +479,51 @@ func TestDecodeICMPAndFragmentsAsTcpdump(t *testing.T) {
 		diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 	}
 }
+
+// rawPcap returns a little-endian pcap file (magic picks micro- or
+// nanosecond timestamps) of Ethernet records given as seconds, the
+// sub-second field as written, data and original length.
+func rawPcap(magic uint32, recs ...[4]any) []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, magic)
+	b = le.AppendUint16(b, 2)
+	b = le.AppendUint16(b, 4)
+	b = le.AppendUint32(b, 0)
+	b = le.AppendUint32(b, 0)
+	b = le.AppendUint32(b, 65535)
+	b = le.AppendUint32(b, 1)
+	for _, r := range recs {
+		data := r[2].([]byte)
+		b = le.AppendUint32(b, r[0].(uint32))
+		b = le.AppendUint32(b, r[1].(uint32))
+		b = le.AppendUint32(b, uint32(len(data)))
+		b = le.AppendUint32(b, uint32(r[3].(int)))
+		b = append(b, data...)
+	}
+	return b
+}
+
+// TestDecodeRecordHeadersAsTcpdump: a sub-second field out of range is
+// shown as written, not carried into the seconds; a record whose
+// captured length exceeds its original length gets tcpdump's mark.
+func TestDecodeRecordHeadersAsTcpdump(t *testing.T) {
+	frame := udpFrame(t, 4)
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"us.pcap": rawPcap(0xa1b2c3d4,
+			[4]any{uint32(1_700_000_000), uint32(1_500_000), frame, len(frame)},
+			[4]any{uint32(1_700_000_000), uint32(999_999), frame, len(frame)},
+			[4]any{uint32(1_700_000_001), uint32(5), frame, 20},
+			[4]any{uint32(1_700_000_001), uint32(6), frame, len(frame)}),
+		"ns.pcap": rawPcap(0xa1b23c4d,
+			[4]any{uint32(1_700_000_000), uint32(1_500_000_000), frame, len(frame)},
+			[4]any{uint32(1_700_000_000), uint32(999_999_999), frame, len(frame)}),
+	}
+	for name, b := range files {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+	}
+}
