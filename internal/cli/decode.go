@@ -407,11 +407,47 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	}
 	b = d.appendTime(b, fr.Time, fr.BadFraction)
 	b = append(b, ' ')
+	avail := p.WireLen - int(p.Link.HeaderLen) // the IP packet's bytes on the wire
 	switch {
 	case p.Layers.Has(wire.LayerIPv4):
 		b = append(b, "IP "...)
+		ip := &p.IP
+		// tcpdump's checks of the IPv4 header, in its order and words.
+		if hl := int(ip.IHL) * 4; hl < 20 {
+			b = append(b, "bad-hlen "...)
+			return append(strconv.AppendInt(b, int64(hl), 10), '\n')
+		}
+		if int(ip.TotalLen) > avail {
+			b = append(b, "truncated-ip - "...)
+			b = strconv.AppendInt(b, int64(int(ip.TotalLen)-avail), 10)
+			b = append(b, " bytes missing! "...)
+			derr = nil // said so
+		} else if ip.TotalLen < ip.HeaderLen {
+			b = append(b, "bad-len "...)
+			return append(strconv.AppendUint(b, uint64(ip.TotalLen), 10), '\n')
+		}
 	case p.Layers.Has(wire.LayerIPv6):
 		b = append(b, "IP6 "...)
+		if n := 40 + int(p.IP.PayloadLen); n > avail {
+			b = append(b, "truncated-ip6 - "...)
+			b = strconv.AppendInt(b, int64(n-avail), 10)
+			b = append(b, " bytes missing!"...) // no space: tcpdump's
+			derr = nil
+		}
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && len(p.Payload) > 0 && p.Payload[0]>>4 != versionOf(p.Link.EtherType):
+		// The link layer says one IP version, the packet another.
+		v := p.Payload[0] >> 4
+		if p.Link.EtherType == wire.EtherTypeIPv6 {
+			b = append(b, "IP6 version error: "...)
+			b = strconv.AppendUint(b, uint64(v), 10)
+			return append(b, " != 6\n"...)
+		}
+		if v == 6 {
+			return append(b, "IP6, wrong link-layer encapsulation (invalid)\n"...)
+		}
+		b = append(b, "IP"...)
+		b = strconv.AppendUint(b, uint64(v), 10)
+		return append(b, " (invalid)\n"...)
 	case p.Layers == 0: // not even the link layer: an unsupported link type
 		b = append(b, "link-type "...)
 		b = append(b, fr.Link.String()...)
@@ -431,6 +467,18 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	// decodes the upper layer of the first one (its ports without the
 	// addresses, which it printed already) and nothing of the others.
 	inFrag := false
+	if p.IP.Version == 6 && p.IP.PayloadLen == 0 && !(p.IP.NumExt > 0 && p.IP.Ext[0] == wire.ExtHopByHop) &&
+		(p.Layers.Has(wire.LayerTCP) || p.Layers.Has(wire.LayerUDP)) {
+		// A payload length of 0 and no jumbogram: tcpdump finds no
+		// room for the transport header.
+		q := *p
+		q.Payload = nil
+		q.TruncatedAt = wire.LayerUDP
+		if p.Layers.Has(wire.LayerTCP) {
+			q.TruncatedAt = wire.LayerTCP
+		}
+		return appendCutTransport(b, &q)
+	}
 	if p.IP.Version == 6 {
 		if n, ok := ipv6Frag(&p.IP); ok {
 			b = p.IP.Src.AppendTo(b)
@@ -453,8 +501,23 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		t := &p.TCP
 		server, name := d.service(ports.ProtoTCP, t.SrcPort, t.DstPort)
 		b = appendEndpoints(b, p, t.SrcPort, t.DstPort, server, name, inFrag)
+		seg := ipPayloadLen(p)
+		if hl := t.HeaderLen(); hl < 20 {
+			b = append(b, ":  tcp "...)
+			b = strconv.AppendInt(b, int64(seg-hl), 10)
+			b = append(b, " [bad hdr length "...)
+			b = strconv.AppendInt(b, int64(hl), 10)
+			return append(b, " - too short, < 20]\n"...)
+		}
 		b = append(b, ": Flags "...)
 		b = append(b, t.Flags.String()...)
+		if hl := t.HeaderLen(); hl > seg && !p.IP.IsFragment() {
+			b = append(b, " [bad hdr length "...)
+			b = strconv.AppendInt(b, int64(hl), 10)
+			b = append(b, " - too long, > "...)
+			b = strconv.AppendInt(b, int64(seg), 10)
+			return append(b, "]\n"...)
+		}
 		if p.PayloadLen > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
 			b = append(b, ", seq "...)
 			b = strconv.AppendUint(b, uint64(st.seq), 10)
@@ -491,6 +554,19 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
 		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
+		if !p.IP.IsFragment() && !(u.Length == 0 && p.IP.Version == 6) {
+			if u.Length < 8 {
+				b = append(b, ": truncated-udplength "...)
+				return append(strconv.AppendUint(b, uint64(u.Length), 10), '\n')
+			}
+			if seg := ipPayloadLen(p); int(u.Length) > seg {
+				b = append(b, ": UDP, bad length "...)
+				b = strconv.AppendUint(b, uint64(u.Length-8), 10)
+				b = append(b, " > "...)
+				b = strconv.AppendInt(b, int64(seg-8), 10)
+				return append(b, '\n')
+			}
+		}
 		b = append(b, ": UDP, length "...)
 		if p.IP.IsFragment() && u.Length >= 8 {
 			// tcpdump gives the datagram's length, from the UDP header.
@@ -530,14 +606,38 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, ": ip-proto-"...)
 			b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
 			return d.appendTail(b, derr, true)
-		} else {
-			b = append(b, ": proto "...)
 		}
+		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
+		// LEN from the IP header.
+		b = append(b, ":  ip-proto-"...)
 		b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
-		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		b = append(b, ' ')
+		n := p.PayloadLen
+		if p.IP.Version == 4 {
+			n = int(p.IP.TotalLen) - int(p.IP.HeaderLen)
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+		return d.appendTail(b, nil, true)
 	}
 	return d.appendTail(b, derr, true)
+}
+
+// ipPayloadLen is the length of what follows the IP header (extension
+// headers included), by the IP length field; the bytes on the wire when
+// that is longer, as tcpdump counts.
+func ipPayloadLen(p *wire.Packet) int {
+	avail := p.WireLen - int(p.Link.HeaderLen)
+	if p.IP.Version == 4 {
+		return min(int(p.IP.TotalLen), avail) - int(p.IP.HeaderLen)
+	}
+	return min(40+int(p.IP.PayloadLen), avail) - int(p.IP.HeaderLen)
+}
+
+func versionOf(t wire.EtherType) byte {
+	if t == wire.EtherTypeIPv6 {
+		return 6
+	}
+	return 4
 }
 
 // appendCutTransport ends the line of a packet whose TCP or UDP header

@@ -527,3 +527,54 @@ func TestDecodeRecordHeadersAsTcpdump(t *testing.T) {
 		diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 	}
 }
+
+// TestDecodeMalformedAsTcpdump: impossible IP, UDP and TCP lengths and
+// IP versions carry tcpdump's marks and words (bad-len, bad-hlen,
+// truncated-ip, version error, bad length, bad hdr length), not a
+// decode as if valid.
+func TestDecodeMalformedAsTcpdump(t *testing.T) {
+	be := binary.BigEndian
+	eth4 := []byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00}
+	eth6 := []byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x86, 0xdd}
+	ip4 := func(ver, ihl byte, totalLen uint16, proto byte, payload []byte) []byte {
+		h := []byte{ver<<4 | ihl, 0}
+		h = be.AppendUint16(h, totalLen)
+		h = append(h, 0, 0, 0, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2)
+		return append(append(append([]byte{}, eth4...), h...), payload...)
+	}
+	ip6 := func(ver byte, plen uint16, next byte, payload []byte) []byte {
+		h := []byte{ver << 4, 0, 0, 0}
+		h = be.AppendUint16(h, plen)
+		h = append(h, next, 64)
+		h = append(h, netip.MustParseAddr("fd00::1").AsSlice()...)
+		h = append(h, netip.MustParseAddr("fd00::2").AsSlice()...)
+		return append(append(append([]byte{}, eth6...), h...), payload...)
+	}
+	udp := func(length uint16) []byte {
+		return append(be.AppendUint16(be.AppendUint16(be.AppendUint16(be.AppendUint16(nil, 40000), 9999), length), 0), make([]byte, 8)...)
+	}
+	tcp := func(doff byte) []byte {
+		h := be.AppendUint16(be.AppendUint16(nil, 40000), 8)
+		h = be.AppendUint32(be.AppendUint32(h, 1), 0)
+		return append(h, doff<<4, 0x02, 0, 100, 0, 0, 0, 0)
+	}
+	frames := []frameSpec{
+		{data: ip4(4, 5, 28, 253, make([]byte, 8))},
+		{data: ip4(4, 5, 0, 253, make([]byte, 8))},
+		{data: ip4(4, 5, 100, 253, make([]byte, 8))},
+		{data: ip4(4, 5, 10, 253, make([]byte, 8))},
+		{data: ip4(4, 4, 28, 253, make([]byte, 8))},
+		{data: ip4(6, 5, 28, 253, make([]byte, 8))},
+		{data: ip6(6, 8, 253, make([]byte, 8))},
+		{data: ip6(6, 0, 17, udp(16))},
+		{data: ip6(6, 100, 17, udp(16))},
+		{data: ip6(4, 16, 17, udp(16))},
+		{data: ip4(4, 5, 36, 17, udp(100))},
+		{data: ip4(4, 5, 36, 17, udp(4))},
+		{data: ip4(4, 5, 36, 17, udp(12))},
+		{data: ip4(4, 5, 40, 6, tcp(3))},
+		{data: ip4(4, 5, 40, 6, tcp(15))},
+	}
+	file := writeFrames(t, "malformed.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
