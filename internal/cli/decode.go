@@ -479,21 +479,14 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		return appendCutTransport(b, &q)
 	}
+	// IPv6 extension headers: tcpdump names each (HBH, DSTOPT, RT6,
+	// frag (offset|length)), then decodes the upper layer of a first
+	// fragment (its ports without the addresses, which it printed
+	// already) and nothing of a later one.
 	if p.IP.Version == 6 {
-		if n, ok := ipv6Frag(&p.IP); ok {
-			b = p.IP.Src.AppendTo(b)
-			b = append(b, " > "...)
-			b = p.IP.Dst.AppendTo(b)
-			b = append(b, ": frag ("...)
-			b = strconv.AppendUint(b, uint64(p.IP.FragOffset), 10)
-			b = append(b, '|')
-			b = strconv.AppendInt(b, int64(n), 10)
-			b = append(b, ')')
-			if p.IP.FragOffset != 0 {
-				return d.appendTail(b, derr, true)
-			}
-			b = append(b, ' ')
-			inFrag = true
+		var done bool
+		if b, inFrag, done = appendIPv6Ext(b, &p.IP); done {
+			return d.appendTail(b, derr, true)
 		}
 	}
 	switch {

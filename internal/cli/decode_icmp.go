@@ -8,29 +8,6 @@ import (
 	"github.com/portkit/ports/wire"
 )
 
-// ipv6Frag finds the Fragment header of an IPv6 packet: where it starts
-// (from the IPv6 header) and the bytes that follow it on the wire, as
-// tcpdump's "frag (offset|length)" shows them.
-func ipv6Frag(ip *wire.IP) (length int, ok bool) {
-	pos := 0
-	for i := 0; i < int(ip.NumExt); i++ {
-		e := ip.Ext[i]
-		if e == wire.ExtFragment {
-			return 40 + int(ip.PayloadLen) - (40 + pos) - 8, true
-		}
-		if pos+2 > len(ip.Options) {
-			return 0, false
-		}
-		switch e {
-		case wire.ExtAH:
-			pos += (int(ip.Options[pos+1]) + 2) * 4
-		default:
-			pos += (int(ip.Options[pos+1]) + 1) * 8
-		}
-	}
-	return 0, false
-}
-
 // appendICMPv4 formats an ICMP message as tcpdump's one-line view does:
 // "ICMP echo request, id 1, seq 2, length 64".
 func appendICMPv4(b []byte, p *wire.Packet) []byte {
@@ -129,7 +106,14 @@ var unreachText = map[uint8][2]string{
 func appendICMPv6(b []byte, p *wire.Packet) []byte {
 	m := &p.ICMPv6
 	b = append(b, "ICMP6, "...)
-	b = append(b, m.Type.String()...)
+	switch m.Type {
+	case 200:
+		b = append(b, "mtrace response"...)
+	case 201:
+		b = append(b, "mtrace"...)
+	default:
+		b = append(b, m.Type.String()...)
+	}
 	switch m.Type {
 	case wire.ICMPv6EchoRequest, wire.ICMPv6EchoReply:
 		b = append(b, ", id "...)
@@ -148,6 +132,72 @@ func appendICMPv6(b []byte, p *wire.Packet) []byte {
 	case wire.ICMPv6PacketTooBig:
 		b = append(b, ", mtu "...)
 		b = strconv.AppendUint(b, uint64(m.MTU()), 10)
+	case wire.ICMPv6Unreachable:
+		q := &m.Quoted
+		if q.IP.Version != 6 {
+			break
+		}
+		switch m.Code {
+		case 0:
+			b = append(b, ", unreachable route "...)
+			b = q.IP.Dst.AppendTo(b)
+		case 1:
+			b = append(b, ",  unreachable prohibited "...) // two spaces: tcpdump's
+			b = q.IP.Dst.AppendTo(b)
+		case 3:
+			b = append(b, ", unreachable address "...)
+			b = q.IP.Dst.AppendTo(b)
+		case 4:
+			if !q.HasPorts {
+				break
+			}
+			b = append(b, ", unreachable port, "...)
+			b = q.IP.Dst.AppendTo(b)
+			switch q.IP.Protocol {
+			case ports.ProtoTCP:
+				b = append(b, " tcp port "...)
+			case ports.ProtoUDP:
+				b = append(b, " udp port "...)
+			default:
+				b = append(b, " protocol "...)
+				b = strconv.AppendUint(b, uint64(q.IP.Protocol), 10)
+				b = append(b, " port "...)
+			}
+			b = strconv.AppendUint(b, uint64(q.DstPort), 10)
+		default:
+			b = appendQuoted(b, q)
+		}
+	case wire.ICMPv6TimeExceeded:
+		if m.Code == 0 && m.Quoted.IP.Version == 6 {
+			b = append(b, " in-transit for "...)
+			b = m.Quoted.IP.Dst.AppendTo(b)
+		} else {
+			b = appendQuoted(b, &m.Quoted)
+		}
+	case wire.ICMPv6ParamProblem:
+		if m.Code <= 2 {
+			b = append(b, [...]string{", erroneous - octet ", ", next header - octet ", ", option - octet "}[m.Code]...)
+			b = strconv.AppendUint(b, uint64(m.Rest), 10)
+		}
+	case 130, 131, 132: // MLD (RFC 2710): tcpdump runs the name into the delay
+		if len(p.Payload) >= 16 {
+			b = append(b, "max resp delay: "...)
+			b = strconv.AppendUint(b, uint64(m.Rest>>16), 10)
+			b = append(b, " addr: "...)
+			b = netip.AddrFrom16([16]byte(p.Payload[:16])).AppendTo(b)
+		}
+	case 143: // MLDv2 report
+		b = append(b, ", "...)
+		b = strconv.AppendUint(b, uint64(uint16(m.Rest)), 10)
+		b = append(b, " group record(s)"...)
+	case wire.ICMPv6Redirect:
+		if len(p.Payload) >= 32 {
+			// The destination, then the better first hop (the target).
+			b = append(b, ", "...)
+			b = netip.AddrFrom16([16]byte(p.Payload[16:32])).AppendTo(b)
+			b = append(b, " to "...)
+			b = netip.AddrFrom16([16]byte(p.Payload[:16])).AppendTo(b)
+		}
 	default:
 		b = appendQuoted(b, &m.Quoted)
 	}

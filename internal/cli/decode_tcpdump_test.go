@@ -578,3 +578,45 @@ func TestDecodeMalformedAsTcpdump(t *testing.T) {
 	file := writeFrames(t, "malformed.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 }
+
+// TestDecodeIPv6ExtensionsAndICMPv6AsTcpdump: IPv6 extension headers
+// (HBH, DSTOPT, RT6, frag) are named before the upper layer, and ICMPv6
+// errors, MLD and redirects are in tcpdump's words.
+func TestDecodeIPv6ExtensionsAndICMPv6AsTcpdump(t *testing.T) {
+	be := binary.BigEndian
+	a, b := netip.MustParseAddr("fd00::1").AsSlice(), netip.MustParseAddr("fd00::2").AsSlice()
+	addr := func(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	ip6 := func(next byte, payload []byte) []byte {
+		h := cat([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x86, 0xdd, 0x60, 0, 0, 0}, be.AppendUint16(nil, uint16(len(payload))), []byte{next, 64}, a, b)
+		return append(h, payload...)
+	}
+	udp := cat(be.AppendUint16(be.AppendUint16(be.AppendUint16(be.AppendUint16(nil, 40000), 9999), 12), 0), make([]byte, 4))
+	// An ICMPv6 error quoting fd00::2 > fd00::1 UDP.
+	quote := cat([]byte{0x60, 0, 0, 0, 0, 12, 17, 64}, b, a, udp)
+	icmpErr := func(typ, code byte, rest uint32) []byte {
+		return ip6(58, cat([]byte{typ, code, 0, 0}, be.AppendUint32(nil, rest), quote))
+	}
+	frames := []frameSpec{
+		{data: ip6(0, cat([]byte{17, 0, 1, 4, 0, 0, 0, 0}, udp))},
+		{data: ip6(60, cat([]byte{17, 0, 1, 4, 0, 0, 0, 0}, udp))},
+		{data: ip6(43, cat([]byte{17, 2, 0, 1, 0, 0, 0, 0}, addr("fd00::9"), udp))},
+		{data: ip6(43, cat([]byte{17, 2, 4, 1, 0, 0, 0, 0}, make([]byte, 16), udp))},
+		{data: ip6(0, cat([]byte{60, 0, 1, 4, 0, 0, 0, 0}, []byte{44, 0, 1, 4, 0, 0, 0, 0}, []byte{17, 0, 0, 1, 0, 0, 0, 7}, udp))},
+		{data: ip6(0, cat([]byte{58, 0, 1, 4, 0, 0, 0, 0}, []byte{128, 0, 0, 0, 0, 1, 0, 2}))},
+		{data: ip6(0, cat([]byte{58, 0, 5, 2, 0, 0, 1, 0}, []byte{143, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0}, addr("ff02::fb")))},
+		{data: ip6(58, []byte{133, 0, 0, 0, 0, 0, 0, 0})},
+		{data: ip6(58, []byte{134, 0, 0, 0, 64, 0, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0})},
+		{data: icmpErr(1, 4, 0)},
+		{data: icmpErr(3, 0, 0)},
+		{data: icmpErr(1, 0, 0)},
+		{data: icmpErr(1, 1, 0)},
+		{data: icmpErr(1, 3, 0)},
+		{data: icmpErr(4, 0, 6)},
+		{data: ip6(58, cat([]byte{130, 0, 0, 0, 0, 10, 0, 0}, make([]byte, 16)))},
+		{data: ip6(58, cat([]byte{131, 0, 0, 0, 0, 0, 0, 0}, addr("ff02::1:3")))},
+		{data: ip6(58, cat([]byte{137, 0, 0, 0, 0, 0, 0, 0}, b, a))},
+	}
+	file := writeFrames(t, "ipv6ext.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
