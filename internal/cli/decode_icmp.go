@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 
@@ -61,10 +62,9 @@ func appendICMPv4(b []byte, p *wire.Packet) []byte {
 				b = dst()
 				b = append(b, f[1]...)
 			} else {
-				b = append(b, '#')
-				b = strconv.AppendUint(b, uint64(m.Code), 10)
-				b = append(b, ' ')
 				b = dst()
+				b = append(b, " unreachable - #"...)
+				b = strconv.AppendUint(b, uint64(m.Code), 10)
 			}
 		}
 	case m.Type == wire.ICMPv4TimeExceeded:
@@ -77,12 +77,80 @@ func appendICMPv4(b []byte, p *wire.Packet) []byte {
 			b = append(b, "time exceeded-#"...)
 			b = strconv.AppendUint(b, uint64(m.Code), 10)
 		}
+	case m.Type == wire.ICMPv4Redirect && m.Code <= 3 && q.IP.Version == 4:
+		b = append(b, [...]string{"redirect ", "redirect ", "redirect-tos ", "redirect-tos "}[m.Code]...)
+		b = dst()
+		b = append(b, [...]string{" to net ", " to host ", " to net ", " to host "}[m.Code]...)
+		b = appendIPv4(b, m.Rest)
+	case m.Type == wire.ICMPv4ParamProblem:
+		if m.Code == 0 {
+			b = append(b, "parameter problem - octet "...)
+			b = strconv.AppendUint(b, uint64(m.Rest>>24), 10)
+		} else {
+			b = append(b, "parameter problem - code "...)
+			b = strconv.AppendUint(b, uint64(m.Code), 10)
+		}
+	case m.Type == wire.ICMPv4SourceQuench:
+		b = append(b, "source quench"...)
+	case m.Type == wire.ICMPv4Timestamp || m.Type == wire.ICMPv4TimestampReply:
+		b = append(b, [...]string{"time stamp query id ", "time stamp reply id "}[m.Type-wire.ICMPv4Timestamp]...)
+		b = strconv.AppendUint(b, uint64(m.ID()), 10)
+		b = append(b, " seq "...)
+		b = strconv.AppendUint(b, uint64(m.Seq()), 10)
+		if m.Type == wire.ICMPv4TimestampReply && len(p.Payload) >= 12 {
+			for i, w := range [...]string{": org ", ", recv ", ", xmit "} {
+				b = append(b, w...)
+				b = appendMsOfDay(b, binary.BigEndian.Uint32(p.Payload[4*i:]))
+			}
+		}
+	case m.Type == wire.ICMPv4RouterAdvert:
+		n := int(m.Rest >> 24)
+		b = append(b, "router advertisement lifetime "...)
+		b = strconv.AppendUint(b, uint64(uint16(m.Rest)), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(b, ':')
+		for i := 0; i < n && 8*i+8 <= len(p.Payload); i++ {
+			e := p.Payload[8*i:]
+			b = append(b, " {"...)
+			b = appendIPv4(b, binary.BigEndian.Uint32(e))
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(e[4:])), 10)
+			b = append(b, '}')
+		}
+	case m.Type == 18 && len(p.Payload) >= 4:
+		b = append(b, "address mask is 0x"...)
+		b = appendHexBytes(b, p.Payload[:4])
+	case m.Type > 18:
+		b = append(b, "type-#"...)
+		b = strconv.AppendUint(b, uint64(m.Type), 10)
 	default:
 		b = append(b, m.Type.String()...)
 		b = appendQuoted(b, q)
 	}
 	b = append(b, ", length "...)
 	return strconv.AppendInt(b, int64(p.PayloadLen+8), 10)
+}
+
+func appendIPv4(b []byte, v uint32) []byte {
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}).AppendTo(b)
+}
+
+// appendMsOfDay formats an ICMP timestamp (milliseconds since midnight
+// UTC) as tcpdump does: 00:00:01.000.
+func appendMsOfDay(b []byte, ms uint32) []byte {
+	if h := ms / 3600000; h >= 100 {
+		b = strconv.AppendUint(b, uint64(h), 10) // not a time of day: shown as it is
+	} else {
+		b = append2(b, int(h))
+	}
+	b = append(b, ':')
+	b = append2(b, int(ms/60000%60))
+	b = append(b, ':')
+	b = append2(b, int(ms/1000%60))
+	b = append(b, '.')
+	v := ms % 1000
+	return append(b, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
 }
 
 // unreachText is tcpdump's text for the other unreachable codes: before
