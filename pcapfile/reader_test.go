@@ -305,6 +305,7 @@ func TestErrors(t *testing.T) {
 		{"ng SHB body cut", ngOK[:20], true, 0, "truncated section header block: 20 of 28 bytes", io.ErrUnexpectedEOF, 0},
 		{"ng bad BOM", patch(ngOK, 8, 1, 2, 3, 4), true, 8, "section header block byte-order magic 01 02 03 04", nil, 0},
 		{"ng version 2", patch(ngOK, 12, 2), true, 12, "pcapng version 2.0", ErrUnsupportedVersion, 0},
+		{"ng version 1.1", patch(ngOK, 14, 1), true, 12, "pcapng version 1.1", ErrUnsupportedVersion, 0},
 		{"ng SHB short", patch(ngOK, 4, 24), true, 0, "section header block length 24, want a multiple of 4 and at least 28", nil, 0},
 		{"ng trailer mismatch", patch(ngOK, 24, 99), true, 0, "section header block length 28, trailing length 99", nil, 0},
 		{"ng IDB cut", ngOK[:30], false, 28, "truncated block header: 2 of 8 bytes", io.ErrUnexpectedEOF, 0},
