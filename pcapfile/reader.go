@@ -374,7 +374,14 @@ func (r *Reader) readPcapHeader(be, nano bool) error {
 		return &FormatError{Offset: 4, Msg: fmt.Sprintf("pcap version %d.%d", major, minor), Err: ErrUnsupportedVersion}
 	}
 	r.snaplen = r.u32(h[16:])
-	r.linkType = LinkType(r.u32(h[20:]))
+	// The field's low 16 bits are the link type, bits 26-31 say whether
+	// frames end in a frame check sequence; bits 16-25 are reserved, and
+	// with them set libpcap takes the whole as an unknown link type.
+	lt := r.u32(h[20:])
+	if lt&0x03ff0000 != 0 {
+		return &FormatError{Offset: 20, Msg: fmt.Sprintf("link type field %#08x has reserved bits (16-25) set", lt)}
+	}
+	r.linkType = LinkType(lt)
 	r.limit = captureLimit(r.snaplen)
 	r.r += 24
 	return nil

@@ -297,6 +297,7 @@ func TestErrors(t *testing.T) {
 		{"text", []byte("hello world"), true, 0, "unknown magic number 68 65 6c 6c", ErrUnknownFormat, 0},
 		{"pcap header cut", hdr[:20], true, 0, "truncated pcap file header: 20 of 24 bytes", io.ErrUnexpectedEOF, 0},
 		{"pcap version 1.0", pcapHeader(false, false, 1, 0, 65535, 1), true, 4, "pcap version 1.0", ErrUnsupportedVersion, 0},
+		{"pcap link type reserved bits", pcapHeader(false, false, 2, 4, 65535, 0x0001_0001), true, 20, "link type field 0x00010001 has reserved bits (16-25) set", nil, 0},
 		{"record header cut", append(bytes.Clone(hdr), rec[:5]...), false, 24, "truncated packet record header: 5 of 16 bytes", io.ErrUnexpectedEOF, 0},
 		{"record data cut", append(append(bytes.Clone(hdr), rec...), rec[:18]...), false, 44, "truncated packet record: 18 of 20 bytes", io.ErrUnexpectedEOF, 1},
 		{"caplen 4 GiB", append(bytes.Clone(hdr), pcapRecord(false, 1, 0, 0xffffffff, 0, nil)...), false, 24, "packet record caplen 4294967295 exceeds the limit 262144 (snaplen 65535)", nil, 0},
