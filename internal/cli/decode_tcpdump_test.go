@@ -638,3 +638,51 @@ func TestDecodeIPv6ExtensionsAndICMPv6AsTcpdump(t *testing.T) {
 	file := writeFrames(t, "ipv6ext.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 }
+
+// TestDecodeEveryCaptureAsTcpdump compares every line of every test
+// capture with tcpdump's. A line must be tcpdump's, the service name and
+// the AE flag's letter aside (docs/DECODE.md), except where tcpdump
+// decodes an application protocol ports leaves to it: then our line
+// must be a prefix of tcpdump's (TCP), or name the same endpoints
+// (UDP, whose text tcpdump replaces by the application's).
+func TestDecodeEveryCaptureAsTcpdump(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/pcaps/*.pcap*")
+	exact, app := 0, 0
+	for _, file := range files {
+		if strings.Contains(file, "mixed_linktypes") {
+			continue // tcpdump 4.99 refuses a second link type in one file
+		}
+		want := tcpdumpOut(t, file)
+		got := decodeOut(t, file)
+		if len(got) != len(want) {
+			t.Errorf("%s: %d lines, tcpdump %d", file, len(got), len(want))
+			continue
+		}
+		for i, w := range want {
+			g := portServiceRE.ReplaceAllString(got[i], "$1")
+			g = strings.Replace(strings.Replace(g, "e]", "]", 1), "Ee]", "E]", 1)
+			switch {
+			case g == w:
+				exact++
+			case strings.Contains(g, " Flags [") && strings.HasPrefix(w, g):
+				app++ // HTTP, DNS, LDP... after the TCP length
+			case strings.HasSuffix(g, ": UDP, length "+udpLenOf(g)) && strings.HasPrefix(w, strings.TrimSuffix(g, "UDP, length "+udpLenOf(g))) && !strings.Contains(w, "UDP, length"):
+				app++ // DNS, DHCP... in place of "UDP, length N"
+			default:
+				t.Errorf("%s packet %d:\n ours    %s\n tcpdump %s", filepath.Base(file), i+1, g, w)
+			}
+		}
+	}
+	t.Logf("%d lines identical, %d with tcpdump's application text after ours", exact, app)
+	if exact < 95 {
+		t.Errorf("only %d identical lines", exact)
+	}
+}
+
+func udpLenOf(line string) string {
+	i := strings.LastIndex(line, "UDP, length ")
+	if i < 0 {
+		return "-"
+	}
+	return line[i+len("UDP, length "):]
+}
