@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/portkit/ports/internal/porttest"
+)
+
+// TestIntegrationDecodeRealTrafficAsTcpdump captures, with tcpdump in a
+// test namespace, what real programs send there: ARP, ping and ping -6
+// (also fragmented by a small MTU), a TCP connection with data and its
+// teardown, a refused connection (RST), a datagram to a closed port
+// (ICMP and ICMPv6 port unreachable), and IPv6 neighbor discovery; then
+// compares decode's lines with tcpdump -nn -r's for the file.
+func TestIntegrationDecodeRealTrafficAsTcpdump(t *testing.T) {
+	tcpdump := needTcpdump(t)
+	p := porttest.NewPair(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, h := range []*porttest.Host{p.A, p.B} {
+		if out, err := h.Command(ctx, "ip", "link", "set", "dev", h.Link, "mtu", "1280").CombinedOutput(); err != nil {
+			t.Fatalf("mtu: %v: %s", err, out)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "live.pcap")
+	capture := p.A.Command(ctx, tcpdump, "-Z", "root", "--immediate-mode", "-i", p.A.Link, "-U", "-w", file)
+	stderr, err := capture.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// tcpdump says "listening on" once its socket is open.
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+		t.Logf("tcpdump: %s", sc.Text())
+	}
+	var rest strings.Builder
+	done := make(chan struct{})
+	go func() { io.Copy(&rest, stderr); close(done) }()
+	defer func() { <-done; t.Logf("tcpdump: %s", rest.String()) }()
+
+	// Echo requests as ping sends them (B's kernel answers), small and
+	// larger than the MTU, which the sending kernel fragments.
+	b4 := p.B.Addr4.String()
+	for _, size := range []int{56, 3000} {
+		echo(t, p.A, p.B.Addr4, size)
+		echo(t, p.A, p.B.Addr6, size)
+	}
+
+	// A TCP connection with data both ways, closed by the client.
+	l, err := p.B.Listen("tcp", net.JoinHostPort(b4, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 100)
+		n, _ := c.Read(buf)
+		c.Write(buf[:n])
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+	c, err := p.A.Dial(ctx, "tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("hello, server"))
+	io.ReadFull(c, make([]byte, 13))
+	c.Close()
+	// Refused (RST), over IPv4 and IPv6; a datagram to a closed port.
+	for _, a := range []netip.Addr{p.B.Addr4, p.B.Addr6} {
+		if c, err := p.A.Dial(ctx, "tcp", netip.AddrPortFrom(a, 9).String()); err == nil {
+			c.Close()
+		}
+		if c, err := p.A.Dial(ctx, "udp", netip.AddrPortFrom(a, 9).String()); err == nil {
+			c.Write([]byte("anyone?"))
+			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			c.Read(make([]byte, 10)) // the ICMP error ends it
+			c.Close()
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the last packets reach the capture
+	capture.Process.Signal(syscall.SIGINT)
+	if err := capture.Wait(); err != nil {
+		t.Logf("tcpdump: %v", err)
+	}
+
+	want := tcpdumpOut(t, file)
+	if len(want) < 20 {
+		t.Fatalf("captured %d packets:\n%s", len(want), strings.Join(want, "\n"))
+	}
+	diffLines(t, file, decodeOut(t, file), want)
+	for _, kind := range []string{"ARP, Request", "ICMP echo request", "ip-proto-1", "frag (0|", "ICMP6, echo request", "ICMP6, neighbor solicitation", "Flags [S]", "Flags [R.]", "udp port 9 unreachable", "ICMP6, destination unreachable"} {
+		found := false
+		for _, l := range want {
+			found = found || strings.Contains(l, kind)
+		}
+		if !found {
+			t.Errorf("no %q among the captured packets", kind)
+		}
+	}
+}
+
+// echo sends one ICMP or ICMPv6 echo request of size data bytes from h to
+// dst, as ping does, and waits up to a second for the reply.
+func echo(t *testing.T, h *porttest.Host, dst netip.Addr, size int) {
+	t.Helper()
+	network, typ := "ip4:icmp", icmp.Type(ipv4.ICMPTypeEcho)
+	proto := 1
+	if dst.Is6() {
+		network, typ, proto = "ip6:ipv6-icmp", ipv6.ICMPTypeEchoRequest, 58
+	}
+	var c *icmp.PacketConn
+	if err := h.Do(func() (err error) { c, err = icmp.ListenPacket(network, ""); return err }); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	defer c.Close()
+	m := icmp.Message{Type: typ, Body: &icmp.Echo{ID: 0x4242, Seq: size, Data: make([]byte, size)}}
+	b, err := m.Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		t.Fatalf("echo to %s: %v", dst, err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 65536)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			return // no reply: the capture shows what was sent
+		}
+		if r, err := icmp.ParseMessage(proto, buf[:n]); err == nil && (r.Type == ipv4.ICMPTypeEchoReply || r.Type == ipv6.ICMPTypeEchoReply) {
+			return
+		}
+	}
+}
