@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +233,68 @@ func TestIntegrationDecodeLossyTransferAsTcpdump(t *testing.T) {
 		t.Errorf("no SACK blocks among %d packets", len(want))
 	}
 	t.Logf("%d packets, %d with SACK blocks", len(want), sacks)
+}
+
+// TestIntegrationCaptureLinesAsTcpdump: ports capture and tcpdump -i lo,
+// side by side on the same loopback traffic (a TCP connection: SYN
+// options, data, FIN), print the same lines, the time and the service
+// name aside.
+func TestIntegrationCaptureLinesAsTcpdump(t *testing.T) {
+	requireCapture(t)
+	tcpdump := needTcpdump(t)
+	l, addr := porttest.ListenTCP(t)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+	const n = 8 // SYN, SYN-ACK, ACK, data, ACK, echo, ACK... and the FINs
+	expr := "tcp port " + strconv.Itoa(int(addr.Port()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	td := exec.CommandContext(ctx, tcpdump, "-nn", "-l", "--immediate-mode", "-i", "lo", "-c", strconv.Itoa(n), expr)
+	tdErr, _ := td.StderrPipe()
+	var tdOut strings.Builder
+	td.Stdout = &tdOut
+	if err := td.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(tdErr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+	}
+	go io.Copy(io.Discard, tdErr)
+	var out, errb porttest.LogBuffer
+	done := make(chan int)
+	go func() { done <- Run(ctx, []string{"capture", "-i", "lo", "-c", strconv.Itoa(n), expr}, &out, &errb) }()
+	// ports capture says "listening on" once its socket is open.
+	porttest.WaitFor(t, "ports capture to listen", func() bool { return strings.Contains(errb.String(), "listening on") })
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("hello"))
+	io.ReadFull(c, make([]byte, 5))
+	c.Close()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("capture: exit %d: %s", code, errb.String())
+	}
+	if err := td.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v", err)
+	}
+	untimed := func(lines []string) []string {
+		for i, l := range lines {
+			if _, rest, ok := strings.Cut(l, " "); ok {
+				lines[i] = rest
+			}
+		}
+		return lines
+	}
+	got, want := untimed(packetLines(out.String())), untimed(packetLines(tdOut.String()))
+	diffLines(t, "lo", got, want)
+	if len(want) != n || !strings.Contains(want[0], "options [mss ") {
+		t.Errorf("tcpdump saw %q", want)
+	}
 }
