@@ -72,8 +72,8 @@ func flowsHeapPerFlow(tb testing.TB, n int) float64 {
 // TestFlowsMemoryPerFlow: ports flows holds under 300 bytes per flow, with
 // 1M flows.
 func TestFlowsMemoryPerFlow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1M flows")
+	if testing.Short() || raceEnabled {
+		t.Skip("1M flows: not in -short or -race runs")
 	}
 	const n = 1_000_000
 	if got := flowsHeapPerFlow(t, n); got >= 300 {
