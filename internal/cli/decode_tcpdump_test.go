@@ -243,8 +243,29 @@ func TestDecodeTCPOptionsAsTcpdump(t *testing.T) {
 		// Lengths that are not the kind's own; a SACK with no base yet.
 		{data: tcpFrame(t, syn, 3000, 0, 0, []byte{3, 4, 7, 0, 4, 3, 0, 0}, 0)},
 		{data: tcpFrame(t, syn, 3000, 0, 0, cat([]byte{1, 1, 5, 10}, u32(1101), u32(1201)), 0)},
-		// MPTCP (tcpdump 4.99 decodes it; see docs/DECODE.md).
+		// MPTCP (tcpdump 4.99 decodes it; see docs/DECODE.md): every
+		// subtype, and lengths it calls bad.
 		{data: tcpFrame(t, syn, 3000, 0, 0, cat([]byte{30, 12, 0x00, 0x81}, u32(0x01020304), u32(0x05060708)), 0)},
+		{data: tcpFrame(t, syn, 3000, 0, 0, cat([]byte{30, 12, 0x10, 0x01}, u32(0x10203), u32(0x4050607)), 0)},
+		{data: tcpFrame(t, syn|ack, 3000, 1, 0, cat([]byte{30, 16, 0x11, 0x02}, u32(0x10203), u32(0x4050607), u32(0x8090a0b)), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 24, 0x10, 0x00}, bytes.Repeat([]byte{0xa5}, 20)), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 4, 0x50, 0x01}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 4, 0x51, 0x01}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 3, 0x50, 1}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 12, 0x60, 0x00}, u32(0x10203), u32(0x4050607)), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 12, 0x70, 0x00}, u32(0x10203), u32(0x4050607)), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 5, 0x40, 7, 8, 1, 1, 1}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 8, 0x20, 0x01}, u32(5)), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 20, 0x20, 0x05}, u32(5), u32(9), u32(1), []byte{0, 10, 0, 0}), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 18, 0x20, 0x0c}, u32(0), u32(9), u32(1), []byte{0, 10, 1, 1}), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 12, 0x20, 0x13}, u32(0), u32(5)), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 3, 0x20, 1}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 8, 0x31, 0x02, 10, 0, 0, 9}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 10, 0x30, 0x02, 10, 0, 0, 9, 0x1f, 0x90, 1, 1}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 16, 0x30, 0x01, 10, 0, 0, 9}, u32(0x10203), u32(0x4050607)), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{30, 22, 0x30, 0x02}, netip.MustParseAddr("fd00::9").AsSlice(), []byte{0, 80, 1, 1}), 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 9, 0x30, 0x02, 10, 0, 0, 9, 1, 1, 1, 1}, 0)},
+		{data: tcpFrame(t, ack, 1011, 5001, 0, []byte{30, 4, 0x80, 0}, 0)},
 		// Options cut by the capture: a first option, one inside
 		// unknown data, inside a timestamp, and at a kind.
 		{data: tcpFrame(t, ack, 1011, 5001, 0, cat([]byte{8, 10}, u32(1), u32(2), []byte{1, 1}), 0), capLen: 14 + 20 + 20 + 6},
