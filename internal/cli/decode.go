@@ -600,6 +600,16 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
 			return d.appendTail(b, derr, true)
 		}
+		if p.IP.Protocol == 50 && len(p.Payload) >= 8 {
+			// ESP: what follows its header is encrypted.
+			b = append(b, ": ESP(spi=0x"...)
+			b = appendHexBytes(b, p.Payload[:4])
+			b = append(b, ",seq=0x"...)
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(p.Payload[4:])), 16)
+			b = append(b, "), length "...)
+			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+			return d.appendTail(b, nil, true)
+		}
 		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
 		// LEN from the IP header.
 		b = append(b, ":  ip-proto-"...)

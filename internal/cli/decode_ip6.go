@@ -21,7 +21,7 @@ func appendIPv6Ext(b []byte, ip *wire.IP) (out []byte, printed, done bool) {
 	}
 	for _, e := range ip.Ext[:ip.NumExt] {
 		switch e {
-		case wire.ExtHopByHop, wire.ExtDestOpts, wire.ExtRouting, wire.ExtFragment:
+		case wire.ExtHopByHop, wire.ExtDestOpts, wire.ExtRouting, wire.ExtFragment, wire.ExtAH:
 		default:
 			return b, false, false
 		}
@@ -39,6 +39,9 @@ func appendIPv6Ext(b []byte, ip *wire.IP) (out []byte, printed, done bool) {
 				return b, true, false
 			}
 			n = (int(opts[pos+1]) + 1) * 8
+			if e == wire.ExtAH {
+				n = (int(opts[pos+1]) + 2) * 4
+			}
 		}
 		if pos+n > len(opts) {
 			return b, true, false
@@ -51,6 +54,19 @@ func appendIPv6Ext(b []byte, ip *wire.IP) (out []byte, printed, done bool) {
 			b = append(b, "DSTOPT "...)
 		case wire.ExtRouting:
 			b = appendRT6(b, h)
+		case wire.ExtAH:
+			if len(h) < 12 {
+				return b, true, false
+			}
+			b = append(b, "AH(spi=0x"...)
+			b = appendHexBytes(b, h[4:8])
+			b = append(b, ",seq=0x"...)
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(h[8:])), 16)
+			if len(h) > 12 {
+				b = append(b, ",icv=0x"...)
+				b = appendHexBytes(b, h[12:])
+			}
+			b = append(b, "): "...)
 		case wire.ExtFragment:
 			off := binary.BigEndian.Uint16(h[2:]) &^ 7
 			b = append(b, "frag ("...)

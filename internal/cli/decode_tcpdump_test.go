@@ -613,6 +613,7 @@ func TestDecodeMalformedAsTcpdump(t *testing.T) {
 		{data: ip4(4, 5, 36, 17, udp(12))},
 		{data: ip4(4, 5, 40, 6, tcp(3))},
 		{data: ip4(4, 5, 40, 6, tcp(15))},
+		{data: ip4(4, 5, 48, 50, make([]byte, 28))},
 	}
 	file := writeFrames(t, "malformed.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
@@ -655,6 +656,9 @@ func TestDecodeIPv6ExtensionsAndICMPv6AsTcpdump(t *testing.T) {
 		{data: ip6(58, cat([]byte{130, 0, 0, 0, 0, 10, 0, 0}, make([]byte, 16)))},
 		{data: ip6(58, cat([]byte{131, 0, 0, 0, 0, 0, 0, 0}, addr("ff02::1:3")))},
 		{data: ip6(58, cat([]byte{137, 0, 0, 0, 0, 0, 0, 0}, b, a))},
+		// AH before UDP; ESP, whose payload is encrypted.
+		{data: ip6(51, cat([]byte{17, 4, 0, 0}, be.AppendUint32(nil, 0x1001), be.AppendUint32(nil, 7), make([]byte, 12), udp))},
+		{data: ip6(50, cat(be.AppendUint32(nil, 0x2002), be.AppendUint32(nil, 9), make([]byte, 20)))},
 	}
 	file := writeFrames(t, "ipv6ext.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
