@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +91,45 @@ func TestFlowsMemoryPerFlow(t *testing.T) {
 func BenchmarkFlowsMemory(b *testing.B) {
 	for range b.N {
 		b.ReportMetric(flowsHeapPerFlow(b, 1_000_000), "bytes/flow")
+	}
+}
+
+// TestFlowsLimitKeepsTheBest: with -n, the store is trimmed to the best
+// flows now and then (past 4N+1024); what it prints is still the N
+// largest of all, in order.
+func TestFlowsLimitKeepsTheBest(t *testing.T) {
+	var out strings.Builder
+	fl := newFlowLister(&out, render.JSON, flowOrders["bytes"], 3, time.Second)
+	var p wire.Packet
+	p.Layers = wire.LayerSet(0).Add(wire.LayerEthernet).Add(wire.LayerIPv4).Add(wire.LayerUDP)
+	p.IP.Version = 4
+	p.IP.Dst = netip.AddrFrom4([4]byte{198, 18, 0, 1})
+	p.UDP.DstPort = 53
+	ts := int64(1_700_000_000_000_000_000)
+	const n = 5000
+	for i := range n {
+		p.IP.Src = netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		p.UDP.SrcPort = 40000
+		// Flow i has (i*7919)%n+1 bytes: a permutation, the largest
+		// n, n-1, n-2 scattered through the capture.
+		p.WireLen = (i*7919)%n + 1
+		if err := fl.add(&p, ts); err != nil {
+			t.Fatal(err)
+		}
+		ts += int64(10 * time.Millisecond) // flows finish as they go idle
+	}
+	if err := fl.finish(); err != nil {
+		t.Fatal(err)
+	}
+	var flows []render.FlowV1
+	if err := json.Unmarshal([]byte(out.String()), &flows); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, f := range flows {
+		got = append(got, f.BytesOut+f.BytesIn)
+	}
+	if want := []uint64{n, n - 1, n - 2}; !slices.Equal(got, want) {
+		t.Errorf("bytes of the flows listed: %v, want %v", got, want)
 	}
 }
