@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -138,6 +139,7 @@ type decoder struct {
 	n       int
 	zone    *time.Location
 	names   map[uint32]string // (proto<<16 | port) -> service name
+	ifNames map[uint32]string // interface index -> name, for Linux cooked v2
 	// undecoded counts the packets of link types the decoder does not
 	// know: the command says so once, at the end.
 	undecoded undecodedLinks
@@ -379,6 +381,33 @@ func (d *decoder) appendTime(b []byte, ts, bad int64) []byte {
 	return b
 }
 
+// appendPadded appends s, padded with spaces to n bytes, and a space.
+func appendPadded(b []byte, s string, n int) []byte {
+	b = append(b, s...)
+	for i := len(s); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}
+
+// ifName returns the name of the interface with index i on this host, as
+// tcpdump shows a Linux cooked v2 header's, or "?".
+// The host's interfaces are listed once: a file's indexes cannot make
+// the table grow, nor cost a lookup each.
+func (d *decoder) ifName(i uint32) string {
+	if d.ifNames == nil {
+		d.ifNames = map[uint32]string{}
+		ifs, _ := net.Interfaces()
+		for _, ifc := range ifs {
+			d.ifNames[uint32(ifc.Index)] = ifc.Name
+		}
+	}
+	if n, ok := d.ifNames[i]; ok {
+		return n
+	}
+	return "?"
+}
+
 func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
 
 func appendHostPort(b []byte, a netip.Addr, p ports.Port, name string) []byte {
@@ -407,6 +436,16 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	}
 	b = d.appendTime(b, fr.Time, fr.BadFraction)
 	b = append(b, ' ')
+	if p.Layers.Has(wire.LayerSLL2) {
+		// tcpdump names the interface (by its index, on the reading
+		// host; "?" if none has it) and the direction.
+		b = appendPadded(b, d.ifName(p.Link.IfIndex), 5)
+		dir := "?"
+		if p.Link.PacketType <= wire.SLLOutgoing {
+			dir = p.Link.PacketType.String()
+		}
+		b = appendPadded(b, dir, 3)
+	}
 	avail := p.WireLen - int(p.Link.HeaderLen) // the IP packet's bytes on the wire
 	switch {
 	case p.Layers.Has(wire.LayerIPv4):

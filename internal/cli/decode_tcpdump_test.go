@@ -711,3 +711,21 @@ func udpLenOf(line string) string {
 	}
 	return line[i+len("UDP, length "):]
 }
+
+// TestDecodeLinuxCookedV2AsTcpdump: a Linux cooked v2 line starts with
+// the interface's name on this host ("?" for an index it has not) and
+// the direction, padded as tcpdump pads them.
+func TestDecodeLinuxCookedV2AsTcpdump(t *testing.T) {
+	ip := udpFrame(t, 4)[14:]
+	sll2 := func(ifindex uint32, pkttype byte) []byte {
+		h := binary.BigEndian.AppendUint16(nil, 0x0800)
+		h = binary.BigEndian.AppendUint16(h, 0)
+		h = binary.BigEndian.AppendUint32(h, ifindex)
+		h = binary.BigEndian.AppendUint16(h, 1)
+		h = append(h, pkttype, 6)
+		return append(append(h, make([]byte, 8)...), ip...)
+	}
+	frames := []frameSpec{{data: sll2(1, 4)}, {data: sll2(1, 0)}, {data: sll2(0x7fff_fff0, 1)}, {data: sll2(1, 2)}, {data: sll2(1, 3)}, {data: sll2(1, 9)}}
+	file := writeFrames(t, "sll2.pcap", pcapfile.LinkTypeLinuxSLL2, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
