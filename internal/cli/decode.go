@@ -425,6 +425,13 @@ func appendHostPort(b []byte, a netip.Addr, p ports.Port, name string) []byte {
 // appendLine formats the one-line view.
 func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte {
 	p := &d.p
+	if len(fr.Data) == 0 {
+		b = append(b, "[Invalid header: caplen==0"...)
+		if fr.OrigLen == 0 {
+			b = append(b, ", len==0"...)
+		}
+		return append(b, "]\n"...)
+	}
 	if fr.OrigLen < len(fr.Data) {
 		// libpcap's readers pass such a record; tcpdump refuses to
 		// decode it, with this line.
@@ -476,6 +483,12 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && len(p.Payload) > 0 && p.Payload[0]>>4 != versionOf(p.Link.EtherType):
 		// The link layer says one IP version, the packet another.
 		v := p.Payload[0] >> 4
+		switch fr.Link {
+		case pcapfile.LinkTypeRaw, pcapfile.LinkTypeIPv4, pcapfile.LinkTypeIPv6:
+			// Raw IP: tcpdump goes by the version nibble alone.
+			b = append(b, "unknown ip "...)
+			return append(strconv.AppendUint(b, uint64(v), 10), '\n')
+		}
 		if p.Link.EtherType == wire.EtherTypeIPv6 {
 			b = append(b, "IP6 version error: "...)
 			b = strconv.AppendUint(b, uint64(v), 10)
@@ -487,6 +500,10 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, "IP"...)
 		b = strconv.AppendUint(b, uint64(v), 10)
 		return append(b, " (invalid)\n"...)
+	case fr.Link == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
+		// Raw IP that is neither version: tcpdump's words.
+		b = append(b, "unknown ip "...)
+		return append(strconv.AppendUint(b, uint64(fr.Data[0]>>4), 10), '\n')
 	case p.Layers == 0: // not even the link layer: an unsupported link type
 		b = append(b, "link-type "...)
 		b = append(b, fr.Link.String()...)

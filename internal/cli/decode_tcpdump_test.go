@@ -133,7 +133,7 @@ func TestDecodeVerboseSequenceNumbersAsOneLine(t *testing.T) {
 }
 
 // frameSpec is one crafted frame: its bytes and how many were captured
-// (0: all).
+// (0: all; -1: none).
 type frameSpec struct {
 	data   []byte
 	capLen int
@@ -147,8 +147,11 @@ func writeFrames(t *testing.T, name string, link pcapfile.LinkType, frames []fra
 	w := pcapfile.NewWriter(&b, link, 0, false)
 	for i, f := range frames {
 		data := f.data
-		if f.capLen > 0 {
+		switch {
+		case f.capLen > 0:
 			data = data[:f.capLen]
+		case f.capLen < 0: // nothing captured
+			data = nil
 		}
 		if err := w.WritePacket(int64(1_700_000_000_000_000_000+i*1000), data, len(f.data)); err != nil {
 			t.Fatal(err)
@@ -728,4 +731,16 @@ func TestDecodeLinuxCookedV2AsTcpdump(t *testing.T) {
 	frames := []frameSpec{{data: sll2(1, 4)}, {data: sll2(1, 0)}, {data: sll2(0x7fff_fff0, 1)}, {data: sll2(1, 2)}, {data: sll2(1, 3)}, {data: sll2(1, 9)}}
 	file := writeFrames(t, "sll2.pcap", pcapfile.LinkTypeLinuxSLL2, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
+
+// TestDecodeRawIPAsTcpdump: raw IP link types go by the version nibble
+// ("unknown ip 5" for neither), and an empty record gets tcpdump's mark.
+func TestDecodeRawIPAsTcpdump(t *testing.T) {
+	ip := udpFrame(t, 4)[14:]
+	bad := append([]byte{0x55}, ip[1:]...)
+	for _, link := range []pcapfile.LinkType{pcapfile.LinkTypeRaw, pcapfile.LinkTypeIPv4} {
+		frames := []frameSpec{{data: ip}, {data: bad}, {data: ip, capLen: -1}, {data: nil}}
+		file := writeFrames(t, "raw-"+link.String()+".pcap", link, frames)
+		diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+	}
 }
