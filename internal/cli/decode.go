@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -282,7 +283,8 @@ func (d *decoder) track(p *wire.Packet) (seqView, bool) {
 		d.dirs[k] = st
 	}
 	v := seqView{ok: true, seq: t.Seq, ack: t.Ack, wscale: -1}
-	if t.Flags.Has(wire.TCPAck) {
+	// tcpdump stops at a header length below 20, before its hash.
+	if t.Flags.Has(wire.TCPAck) && t.HeaderLen() >= 20 {
 		d.relate(&v, k, src.Addr().Is4(), syn)
 	}
 	// RFC 7323: the scale applies only when both SYNs carried it.
@@ -500,6 +502,15 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, "IP"...)
 		b = strconv.AppendUint(b, uint64(v), 10)
 		return append(b, " (invalid)\n"...)
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && p.Layers&^(1<<wire.LayerIPv4|1<<wire.LayerIPv6) == p.Layers &&
+		len(fr.Data) == int(p.Link.HeaderLen) && p.Layers != 0:
+		// Nothing after the link header.
+		return append(b, " [|"+layerWord(ipLayerOf(p.Link.EtherType))+"]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv4 && !p.Layers.Has(wire.LayerIPv4) && len(fr.Data)-int(p.Link.HeaderLen) < 20:
+		// Less than the fixed IP header, cut by the capture or not.
+		return append(b, "IP  [|ip]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv6 && !p.Layers.Has(wire.LayerIPv6) && len(fr.Data)-int(p.Link.HeaderLen) < 40:
+		return append(b, "IP6  [|ip6]\n"...)
 	case fr.Link == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
 		// Raw IP that is neither version: tcpdump's words.
 		b = append(b, "unknown ip "...)
@@ -513,6 +524,20 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	case p.Link.EtherType == wire.EtherTypeARP || p.Link.EtherType == 0x8035: // ARP, reverse ARP
 		b = appendARP(b, p.Payload, p.WireLen-int(p.Link.HeaderLen))
 		return append(b, '\n')
+	case p.Link.EtherType.IsVLAN():
+		// The frame ends inside a VLAN tag.
+		return append(b, " [|vlan]\n"...)
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && isHex(p.Link.EtherType.String()):
+		// A protocol tcpdump does not know either: it shows the
+		// Ethernet header, then a hex dump on lines of their own.
+		b = appendLinkAddr(b, p.Link.Src[:])
+		b = append(b, " > "...)
+		b = appendLinkAddr(b, p.Link.Dst[:])
+		b = append(b, ", ethertype Unknown (0x"...)
+		b = appendHex16(b, uint16(p.Link.EtherType))
+		b = append(b, "), length "...)
+		b = strconv.AppendInt(b, int64(p.WireLen), 10)
+		return append(b, ": \n"...)
 	default:
 		b = append(b, p.Link.EtherType.String()...)
 		b = append(b, ", length "...)
@@ -567,12 +592,15 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = strconv.AppendInt(b, int64(seg), 10)
 			return append(b, "]\n"...)
 		}
-		if p.PayloadLen > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
+		// The payload's length by the IP header, as tcpdump takes it
+		// (also when the frame is shorter).
+		pay := seg - t.HeaderLen()
+		if pay > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
 			b = append(b, ", seq "...)
 			b = strconv.AppendUint(b, uint64(st.seq), 10)
-			if p.PayloadLen > 0 {
+			if pay > 0 {
 				b = append(b, ':')
-				b = strconv.AppendUint(b, uint64(st.seq+uint32(p.PayloadLen)), 10)
+				b = strconv.AppendUint(b, uint64(st.seq+uint32(pay)), 10)
 			}
 		}
 		if t.Flags.Has(wire.TCPAck) {
@@ -587,13 +615,19 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		if hl := t.HeaderLen(); hl > 20 {
 			var whole bool
-			if b, whole = appendTCPOptions(b, t.Options.Raw, hl-20, &st, t.Flags); !whole {
+			// The option bytes captured, also when the IP length says
+			// the segment is longer than the frame (truncated-ip).
+			raw := t.Options.Raw
+			if off := int(p.Link.HeaderLen) + int(p.IP.HeaderLen) + 20; off <= len(fr.Data) {
+				raw = fr.Data[off:min(off+hl-20, len(fr.Data))]
+			}
+			if b, whole = appendTCPOptions(b, raw, hl-20, &st, t.Flags); !whole {
 				// tcpdump ends the line at a bad or cut option.
 				return append(b, '\n')
 			}
 		}
 		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		b = strconv.AppendInt(b, int64(pay), 10)
 		if p.TruncatedAt == wire.LayerTCP {
 			// The header is whole: tcpdump marks only a payload it
 			// decodes, not the TCP layer.
@@ -617,8 +651,9 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			}
 		}
 		b = append(b, ": UDP, length "...)
-		if p.IP.IsFragment() && u.Length >= 8 {
-			// tcpdump gives the datagram's length, from the UDP header.
+		if u.Length >= 8 {
+			// tcpdump gives the datagram's length, from the UDP header
+			// (in a first fragment too).
 			b = strconv.AppendUint(b, uint64(u.Length-8), 10)
 		} else {
 			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
@@ -682,15 +717,25 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 }
 
 // ipPayloadLen is the length of what follows the IP header (extension
-// headers included), by the IP length field; the bytes on the wire when
-// that is longer, as tcpdump counts.
+// headers included) by the IP length field, as tcpdump counts it, even
+// when the frame is shorter (truncated-ip).
 func ipPayloadLen(p *wire.Packet) int {
-	avail := p.WireLen - int(p.Link.HeaderLen)
 	if p.IP.Version == 4 {
-		return min(int(p.IP.TotalLen), avail) - int(p.IP.HeaderLen)
+		return int(p.IP.TotalLen) - int(p.IP.HeaderLen)
 	}
-	return min(40+int(p.IP.PayloadLen), avail) - int(p.IP.HeaderLen)
+	return 40 + int(p.IP.PayloadLen) - int(p.IP.HeaderLen)
 }
+
+func ipLayerOf(t wire.EtherType) wire.Layer {
+	if t == wire.EtherTypeIPv6 {
+		return wire.LayerIPv6
+	}
+	return wire.LayerIPv4
+}
+
+// isHex reports whether an EtherType's name is its hex value: one
+// neither ports nor tcpdump names.
+func isHex(name string) bool { return strings.HasPrefix(name, "0x") }
 
 func versionOf(t wire.EtherType) byte {
 	if t == wire.EtherTypeIPv6 {

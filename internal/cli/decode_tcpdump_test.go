@@ -744,3 +744,29 @@ func TestDecodeRawIPAsTcpdump(t *testing.T) {
 		diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 	}
 }
+
+// TestDecodeCutAndUnknownFramesAsTcpdump: frames that end in or right
+// after the link header, inside a VLAN tag or the fixed IP header, of an
+// EtherType neither tool knows, and a segment whose IP length exceeds
+// the frame with its options captured, all as tcpdump prints them.
+func TestDecodeCutAndUnknownFramesAsTcpdump(t *testing.T) {
+	udp := udpFrame(t, 4)
+	opts := []byte{2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 6}
+	syn := tcpFrame(t, wire.TCPSyn, 7, 0, 0, opts, 0)
+	bigIP := bytes.Clone(syn)
+	binary.BigEndian.PutUint16(bigIP[16:], uint16(len(syn)-14+50)) // 50 bytes missing
+	vlan := append(append(bytes.Clone(udp[:12]), 0x81, 0x00, 0x00), udp[12:]...)
+	unknown := bytes.Clone(udp)
+	unknown[12], unknown[13] = 0x08, 0x31
+	frames := []frameSpec{
+		{data: udp[:14]},
+		{data: udp[:24]},
+		{data: udp, capLen: 20},
+		{data: vlan[:15]},
+		{data: unknown},
+		{data: bigIP},
+		{data: bigIP, capLen: 14 + 20 + 30},
+	}
+	file := writeFrames(t, "cut.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
