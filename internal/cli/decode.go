@@ -474,6 +474,14 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, "bad-len "...)
 			return append(strconv.AppendUint(b, uint64(ip.TotalLen), 10), '\n')
 		}
+		if capd := len(fr.Data) - int(p.Link.HeaderLen); int(ip.HeaderLen) > capd {
+			// The capture cut the options.
+			b = append(b, " [remaining caplen("...)
+			b = strconv.AppendInt(b, int64(capd), 10)
+			b = append(b, ") < header length("...)
+			b = strconv.AppendUint(b, uint64(ip.HeaderLen), 10)
+			return append(b, ")] [|ip]\n"...)
+		}
 	case p.Layers.Has(wire.LayerIPv6):
 		b = append(b, "IP6 "...)
 		if n := 40 + int(p.IP.PayloadLen); n > avail {
@@ -676,7 +684,18 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, ": "...)
 		}
 		b = appendICMPv6(b, p)
-	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP):
+	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP),
+		p.IP.FragOffset == 0 && (p.IP.Protocol == ports.ProtoTCP || p.IP.Protocol == ports.ProtoUDP) &&
+			!p.Layers.Has(wire.LayerTCP) && !p.Layers.Has(wire.LayerUDP):
+		// A frame, or its capture, too short for the transport header.
+		if !p.Truncated || p.TruncatedAt != wire.LayerTCP && p.TruncatedAt != wire.LayerUDP {
+			q := *p
+			q.TruncatedAt = wire.LayerUDP
+			if p.IP.Protocol == ports.ProtoTCP {
+				q.TruncatedAt = wire.LayerTCP
+			}
+			return appendCutTransport(b, &q)
+		}
 		// The capture cut the transport header: tcpdump shows the ports
 		// if it has them, then its mark.
 		return appendCutTransport(b, p)
@@ -703,13 +722,13 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
 		// LEN from the IP header.
+		if p.IP.Protocol == 59 {
+			return append(b, ": no next header\n"...)
+		}
 		b = append(b, ":  ip-proto-"...)
 		b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
 		b = append(b, ' ')
-		n := p.PayloadLen
-		if p.IP.Version == 4 {
-			n = int(p.IP.TotalLen) - int(p.IP.HeaderLen)
-		}
+		n := ipPayloadLen(p)
 		b = strconv.AppendInt(b, int64(n), 10)
 		return d.appendTail(b, nil, true)
 	}
