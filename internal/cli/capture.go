@@ -64,7 +64,7 @@ or CAP_NET_RAW.`,
 			var file *os.File
 			if write != "" && write != "-" {
 				if file, err = os.Create(write); err != nil {
-					return err
+					return fileError(write, err)
 				}
 				defer file.Close()
 				out = file

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -138,6 +140,7 @@ type decoder struct {
 	n       int
 	zone    *time.Location
 	names   map[uint32]string // (proto<<16 | port) -> service name
+	ifNames map[uint32]string // interface index -> name, for Linux cooked v2
 	// undecoded counts the packets of link types the decoder does not
 	// know: the command says so once, at the end.
 	undecoded undecodedLinks
@@ -280,7 +283,8 @@ func (d *decoder) track(p *wire.Packet) (seqView, bool) {
 		d.dirs[k] = st
 	}
 	v := seqView{ok: true, seq: t.Seq, ack: t.Ack, wscale: -1}
-	if t.Flags.Has(wire.TCPAck) {
+	// tcpdump stops at a header length below 20, before its hash.
+	if t.Flags.Has(wire.TCPAck) && t.HeaderLen() >= 20 {
 		d.relate(&v, k, src.Addr().Is4(), syn)
 	}
 	// RFC 7323: the scale applies only when both SYNs carried it.
@@ -345,7 +349,25 @@ func (d *decoder) service(proto ports.Proto, src, dst ports.Port) (server ports.
 }
 
 // appendTime formats ts as tcpdump does: local time of day, microseconds.
-func (d *decoder) appendTime(b []byte, ts int64) []byte {
+// A record whose sub-second field is out of range (bad, in ns) shows it
+// as it was written, as tcpdump 4.99 does ("22:13:20.1500000"), never
+// carried into the seconds.
+func (d *decoder) appendTime(b []byte, ts, bad int64) []byte {
+	if bad != 0 {
+		t := time.Unix(0, ts-bad).In(d.zone)
+		h, m, s := t.Clock()
+		b = append2(b, h)
+		b = append(b, ':')
+		b = append2(b, m)
+		b = append(b, ':')
+		b = append2(b, s)
+		b = append(b, '.')
+		us := bad / 1000
+		for div := int64(100000); div > 1 && us < div; div /= 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, us, 10)
+	}
 	t := time.Unix(0, ts).In(d.zone)
 	h, m, s := t.Clock()
 	b = append2(b, h)
@@ -359,6 +381,33 @@ func (d *decoder) appendTime(b []byte, ts int64) []byte {
 		b = append(b, byte('0'+us/div%10))
 	}
 	return b
+}
+
+// appendPadded appends s, padded with spaces to n bytes, and a space.
+func appendPadded(b []byte, s string, n int) []byte {
+	b = append(b, s...)
+	for i := len(s); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}
+
+// ifName returns the name of the interface with index i on this host, as
+// tcpdump shows a Linux cooked v2 header's, or "?".
+// The host's interfaces are listed once: a file's indexes cannot make
+// the table grow, nor cost a lookup each.
+func (d *decoder) ifName(i uint32) string {
+	if d.ifNames == nil {
+		d.ifNames = map[uint32]string{}
+		ifs, _ := net.Interfaces()
+		for _, ifc := range ifs {
+			d.ifNames[uint32(ifc.Index)] = ifc.Name
+		}
+	}
+	if n, ok := d.ifNames[i]; ok {
+		return n
+	}
+	return "?"
 }
 
 func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
@@ -378,13 +427,102 @@ func appendHostPort(b []byte, a netip.Addr, p ports.Port, name string) []byte {
 // appendLine formats the one-line view.
 func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte {
 	p := &d.p
-	b = d.appendTime(b, fr.Time)
+	if len(fr.Data) == 0 {
+		b = append(b, "[Invalid header: caplen==0"...)
+		if fr.OrigLen == 0 {
+			b = append(b, ", len==0"...)
+		}
+		return append(b, "]\n"...)
+	}
+	if fr.OrigLen < len(fr.Data) {
+		// libpcap's readers pass such a record; tcpdump refuses to
+		// decode it, with this line.
+		b = append(b, "[Invalid header: len("...)
+		b = strconv.AppendInt(b, int64(fr.OrigLen), 10)
+		b = append(b, ") < caplen("...)
+		b = strconv.AppendInt(b, int64(len(fr.Data)), 10)
+		return append(b, ")]\n"...)
+	}
+	b = d.appendTime(b, fr.Time, fr.BadFraction)
 	b = append(b, ' ')
+	if p.Layers.Has(wire.LayerSLL2) {
+		// tcpdump names the interface (by its index, on the reading
+		// host; "?" if none has it) and the direction.
+		b = appendPadded(b, d.ifName(p.Link.IfIndex), 5)
+		dir := "?"
+		if p.Link.PacketType <= wire.SLLOutgoing {
+			dir = p.Link.PacketType.String()
+		}
+		b = appendPadded(b, dir, 3)
+	}
+	avail := p.WireLen - int(p.Link.HeaderLen) // the IP packet's bytes on the wire
 	switch {
 	case p.Layers.Has(wire.LayerIPv4):
 		b = append(b, "IP "...)
+		ip := &p.IP
+		// tcpdump's checks of the IPv4 header, in its order and words.
+		if hl := int(ip.IHL) * 4; hl < 20 {
+			b = append(b, "bad-hlen "...)
+			return append(strconv.AppendInt(b, int64(hl), 10), '\n')
+		}
+		if int(ip.TotalLen) > avail {
+			b = append(b, "truncated-ip - "...)
+			b = strconv.AppendInt(b, int64(int(ip.TotalLen)-avail), 10)
+			b = append(b, " bytes missing! "...)
+			derr = nil // said so
+		} else if ip.TotalLen < ip.HeaderLen {
+			b = append(b, "bad-len "...)
+			return append(strconv.AppendUint(b, uint64(ip.TotalLen), 10), '\n')
+		}
+		if capd := len(fr.Data) - int(p.Link.HeaderLen); int(ip.HeaderLen) > capd {
+			// The capture cut the options.
+			b = append(b, " [remaining caplen("...)
+			b = strconv.AppendInt(b, int64(capd), 10)
+			b = append(b, ") < header length("...)
+			b = strconv.AppendUint(b, uint64(ip.HeaderLen), 10)
+			return append(b, ")] [|ip]\n"...)
+		}
 	case p.Layers.Has(wire.LayerIPv6):
 		b = append(b, "IP6 "...)
+		if n := 40 + int(p.IP.PayloadLen); n > avail {
+			b = append(b, "truncated-ip6 - "...)
+			b = strconv.AppendInt(b, int64(n-avail), 10)
+			b = append(b, " bytes missing!"...) // no space: tcpdump's
+			derr = nil
+		}
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && len(p.Payload) > 0 && p.Payload[0]>>4 != versionOf(p.Link.EtherType):
+		// The link layer says one IP version, the packet another.
+		v := p.Payload[0] >> 4
+		switch fr.Link {
+		case pcapfile.LinkTypeRaw, pcapfile.LinkTypeIPv4, pcapfile.LinkTypeIPv6:
+			// Raw IP: tcpdump goes by the version nibble alone.
+			b = append(b, "unknown ip "...)
+			return append(strconv.AppendUint(b, uint64(v), 10), '\n')
+		}
+		if p.Link.EtherType == wire.EtherTypeIPv6 {
+			b = append(b, "IP6 version error: "...)
+			b = strconv.AppendUint(b, uint64(v), 10)
+			return append(b, " != 6\n"...)
+		}
+		if v == 6 {
+			return append(b, "IP6, wrong link-layer encapsulation (invalid)\n"...)
+		}
+		b = append(b, "IP"...)
+		b = strconv.AppendUint(b, uint64(v), 10)
+		return append(b, " (invalid)\n"...)
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && p.Layers&^(1<<wire.LayerIPv4|1<<wire.LayerIPv6) == p.Layers &&
+		len(fr.Data) == int(p.Link.HeaderLen) && p.Layers != 0:
+		// Nothing after the link header.
+		return append(b, " [|"+layerWord(ipLayerOf(p.Link.EtherType))+"]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv4 && !p.Layers.Has(wire.LayerIPv4) && len(fr.Data)-int(p.Link.HeaderLen) < 20:
+		// Less than the fixed IP header, cut by the capture or not.
+		return append(b, "IP  [|ip]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv6 && !p.Layers.Has(wire.LayerIPv6) && len(fr.Data)-int(p.Link.HeaderLen) < 40:
+		return append(b, "IP6  [|ip6]\n"...)
+	case fr.Link == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
+		// Raw IP that is neither version: tcpdump's words.
+		b = append(b, "unknown ip "...)
+		return append(strconv.AppendUint(b, uint64(fr.Data[0]>>4), 10), '\n')
 	case p.Layers == 0: // not even the link layer: an unsupported link type
 		b = append(b, "link-type "...)
 		b = append(b, fr.Link.String()...)
@@ -394,6 +532,20 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	case p.Link.EtherType == wire.EtherTypeARP || p.Link.EtherType == 0x8035: // ARP, reverse ARP
 		b = appendARP(b, p.Payload, p.WireLen-int(p.Link.HeaderLen))
 		return append(b, '\n')
+	case p.Link.EtherType.IsVLAN():
+		// The frame ends inside a VLAN tag.
+		return append(b, " [|vlan]\n"...)
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && isHex(p.Link.EtherType.String()):
+		// A protocol tcpdump does not know either: it shows the
+		// Ethernet header, then a hex dump on lines of their own.
+		b = appendLinkAddr(b, p.Link.Src[:])
+		b = append(b, " > "...)
+		b = appendLinkAddr(b, p.Link.Dst[:])
+		b = append(b, ", ethertype Unknown (0x"...)
+		b = appendHex16(b, uint16(p.Link.EtherType))
+		b = append(b, "), length "...)
+		b = strconv.AppendInt(b, int64(p.WireLen), 10)
+		return append(b, ": \n"...)
 	default:
 		b = append(b, p.Link.EtherType.String()...)
 		b = append(b, ", length "...)
@@ -404,21 +556,26 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	// decodes the upper layer of the first one (its ports without the
 	// addresses, which it printed already) and nothing of the others.
 	inFrag := false
+	if p.IP.Version == 6 && p.IP.PayloadLen == 0 && !(p.IP.NumExt > 0 && p.IP.Ext[0] == wire.ExtHopByHop) &&
+		(p.Layers.Has(wire.LayerTCP) || p.Layers.Has(wire.LayerUDP)) {
+		// A payload length of 0 and no jumbogram: tcpdump finds no
+		// room for the transport header.
+		q := *p
+		q.Payload = nil
+		q.TruncatedAt = wire.LayerUDP
+		if p.Layers.Has(wire.LayerTCP) {
+			q.TruncatedAt = wire.LayerTCP
+		}
+		return appendCutTransport(b, &q)
+	}
+	// IPv6 extension headers: tcpdump names each (HBH, DSTOPT, RT6,
+	// frag (offset|length)), then decodes the upper layer of a first
+	// fragment (its ports without the addresses, which it printed
+	// already) and nothing of a later one.
 	if p.IP.Version == 6 {
-		if n, ok := ipv6Frag(&p.IP); ok {
-			b = p.IP.Src.AppendTo(b)
-			b = append(b, " > "...)
-			b = p.IP.Dst.AppendTo(b)
-			b = append(b, ": frag ("...)
-			b = strconv.AppendUint(b, uint64(p.IP.FragOffset), 10)
-			b = append(b, '|')
-			b = strconv.AppendInt(b, int64(n), 10)
-			b = append(b, ')')
-			if p.IP.FragOffset != 0 {
-				return d.appendTail(b, derr, true)
-			}
-			b = append(b, ' ')
-			inFrag = true
+		var done bool
+		if b, inFrag, done = appendIPv6Ext(b, &p.IP); done {
+			return d.appendTail(b, derr, true)
 		}
 	}
 	switch {
@@ -426,14 +583,32 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		t := &p.TCP
 		server, name := d.service(ports.ProtoTCP, t.SrcPort, t.DstPort)
 		b = appendEndpoints(b, p, t.SrcPort, t.DstPort, server, name, inFrag)
+		seg := ipPayloadLen(p)
+		if hl := t.HeaderLen(); hl < 20 {
+			b = append(b, ":  tcp "...)
+			b = strconv.AppendInt(b, int64(seg-hl), 10)
+			b = append(b, " [bad hdr length "...)
+			b = strconv.AppendInt(b, int64(hl), 10)
+			return append(b, " - too short, < 20]\n"...)
+		}
 		b = append(b, ": Flags "...)
 		b = append(b, t.Flags.String()...)
-		if p.PayloadLen > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
+		if hl := t.HeaderLen(); hl > seg && !p.IP.IsFragment() {
+			b = append(b, " [bad hdr length "...)
+			b = strconv.AppendInt(b, int64(hl), 10)
+			b = append(b, " - too long, > "...)
+			b = strconv.AppendInt(b, int64(seg), 10)
+			return append(b, "]\n"...)
+		}
+		// The payload's length by the IP header, as tcpdump takes it
+		// (also when the frame is shorter).
+		pay := seg - t.HeaderLen()
+		if pay > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
 			b = append(b, ", seq "...)
 			b = strconv.AppendUint(b, uint64(st.seq), 10)
-			if p.PayloadLen > 0 {
+			if pay > 0 {
 				b = append(b, ':')
-				b = strconv.AppendUint(b, uint64(st.seq+uint32(p.PayloadLen)), 10)
+				b = strconv.AppendUint(b, uint64(st.seq+uint32(pay)), 10)
 			}
 		}
 		if t.Flags.Has(wire.TCPAck) {
@@ -448,13 +623,19 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		if hl := t.HeaderLen(); hl > 20 {
 			var whole bool
-			if b, whole = appendTCPOptions(b, t.Options.Raw, hl-20, &st, t.Flags); !whole {
+			// The option bytes captured, also when the IP length says
+			// the segment is longer than the frame (truncated-ip).
+			raw := t.Options.Raw
+			if off := int(p.Link.HeaderLen) + int(p.IP.HeaderLen) + 20; off <= len(fr.Data) {
+				raw = fr.Data[off:min(off+hl-20, len(fr.Data))]
+			}
+			if b, whole = appendTCPOptions(b, raw, hl-20, &st, t.Flags); !whole {
 				// tcpdump ends the line at a bad or cut option.
 				return append(b, '\n')
 			}
 		}
 		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		b = strconv.AppendInt(b, int64(pay), 10)
 		if p.TruncatedAt == wire.LayerTCP {
 			// The header is whole: tcpdump marks only a payload it
 			// decodes, not the TCP layer.
@@ -464,9 +645,23 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
 		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
+		if !p.IP.IsFragment() && !(u.Length == 0 && p.IP.Version == 6) {
+			if u.Length < 8 {
+				b = append(b, ": truncated-udplength "...)
+				return append(strconv.AppendUint(b, uint64(u.Length), 10), '\n')
+			}
+			if seg := ipPayloadLen(p); int(u.Length) > seg {
+				b = append(b, ": UDP, bad length "...)
+				b = strconv.AppendUint(b, uint64(u.Length-8), 10)
+				b = append(b, " > "...)
+				b = strconv.AppendInt(b, int64(seg-8), 10)
+				return append(b, '\n')
+			}
+		}
 		b = append(b, ": UDP, length "...)
-		if p.IP.IsFragment() && u.Length >= 8 {
-			// tcpdump gives the datagram's length, from the UDP header.
+		if u.Length >= 8 {
+			// tcpdump gives the datagram's length, from the UDP header
+			// (in a first fragment too).
 			b = strconv.AppendUint(b, uint64(u.Length-8), 10)
 		} else {
 			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
@@ -489,7 +684,18 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, ": "...)
 		}
 		b = appendICMPv6(b, p)
-	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP):
+	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP),
+		p.IP.FragOffset == 0 && (p.IP.Protocol == ports.ProtoTCP || p.IP.Protocol == ports.ProtoUDP) &&
+			!p.Layers.Has(wire.LayerTCP) && !p.Layers.Has(wire.LayerUDP):
+		// A frame, or its capture, too short for the transport header.
+		if !p.Truncated || p.TruncatedAt != wire.LayerTCP && p.TruncatedAt != wire.LayerUDP {
+			q := *p
+			q.TruncatedAt = wire.LayerUDP
+			if p.IP.Protocol == ports.ProtoTCP {
+				q.TruncatedAt = wire.LayerTCP
+			}
+			return appendCutTransport(b, &q)
+		}
 		// The capture cut the transport header: tcpdump shows the ports
 		// if it has them, then its mark.
 		return appendCutTransport(b, p)
@@ -503,14 +709,58 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, ": ip-proto-"...)
 			b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
 			return d.appendTail(b, derr, true)
-		} else {
-			b = append(b, ": proto "...)
 		}
+		if p.IP.Protocol == 50 && len(p.Payload) >= 8 {
+			// ESP: what follows its header is encrypted.
+			b = append(b, ": ESP(spi=0x"...)
+			b = appendHexBytes(b, p.Payload[:4])
+			b = append(b, ",seq=0x"...)
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(p.Payload[4:])), 16)
+			b = append(b, "), length "...)
+			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+			return d.appendTail(b, nil, true)
+		}
+		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
+		// LEN from the IP header.
+		if p.IP.Protocol == 59 {
+			return append(b, ": no next header\n"...)
+		}
+		b = append(b, ":  ip-proto-"...)
 		b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
-		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		b = append(b, ' ')
+		n := ipPayloadLen(p)
+		b = strconv.AppendInt(b, int64(n), 10)
+		return d.appendTail(b, nil, true)
 	}
 	return d.appendTail(b, derr, true)
+}
+
+// ipPayloadLen is the length of what follows the IP header (extension
+// headers included) by the IP length field, as tcpdump counts it, even
+// when the frame is shorter (truncated-ip).
+func ipPayloadLen(p *wire.Packet) int {
+	if p.IP.Version == 4 {
+		return int(p.IP.TotalLen) - int(p.IP.HeaderLen)
+	}
+	return 40 + int(p.IP.PayloadLen) - int(p.IP.HeaderLen)
+}
+
+func ipLayerOf(t wire.EtherType) wire.Layer {
+	if t == wire.EtherTypeIPv6 {
+		return wire.LayerIPv6
+	}
+	return wire.LayerIPv4
+}
+
+// isHex reports whether an EtherType's name is its hex value: one
+// neither ports nor tcpdump names.
+func isHex(name string) bool { return strings.HasPrefix(name, "0x") }
+
+func versionOf(t wire.EtherType) byte {
+	if t == wire.EtherTypeIPv6 {
+		return 6
+	}
+	return 4
 }
 
 // appendCutTransport ends the line of a packet whose TCP or UDP header

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"strconv"
 
 	"github.com/portkit/ports/wire"
@@ -284,50 +285,188 @@ func appendHex16(b []byte, v uint16) []byte {
 	return appendHexBytes(b, []byte{byte(v >> 8), byte(v)})
 }
 
-// mptcpSubtypes are tcpdump's names of MPTCP option subtypes (RFC 8684).
-var mptcpSubtypes = [...]string{"capable", "join", "dss", "add-addr", "remove-addr", "prio", "fail", "fast-close", "unknown"}
+// mptcpSubtypes are tcpdump 4.99's names of MPTCP option subtypes
+// (RFC 8684); 8 and above are "unknown".
+var mptcpSubtypes = [...]string{"capable", "join", "dss", "add-addr", "rem-addr", "prio", "fail", "fast-close", "unknown"}
 
 // appendMPTCP formats an MPTCP option (opt: kind, length and value) as
-// tcpdump 4.99 does: " LEN SUBTYPE ...". MP_CAPABLE is decoded in full;
-// the other subtypes are named only. It reports false where tcpdump
+// tcpdump 4.99 does: " LEN SUBTYPE ...". It reports false where tcpdump
 // calls the option bad.
 func appendMPTCP(b []byte, opt []byte, flags wire.TCPFlags) ([]byte, bool) {
 	n := len(opt)
 	if n < 3 {
 		return b, false
 	}
+	be := binary.BigEndian
 	sub := min(int(opt[2]>>4), len(mptcpSubtypes)-1)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, uint64(n), 10)
 	b = append(b, ' ')
 	b = append(b, mptcpSubtypes[sub]...)
-	if sub != 0 {
-		return b, true
-	}
-	syn := flags.Has(wire.TCPSyn)
-	if !((n == 12 || n == 4) && syn) && !((n == 20 || n == 22) && flags&(wire.TCPSyn|wire.TCPAck) == wire.TCPAck) {
-		return b, false
-	}
-	switch v := opt[2] & 15; v {
-	case 0, 1:
-		b = append(b, " v"...)
-		b = strconv.AppendUint(b, uint64(v), 10)
-	default:
-		b = append(b, " Unknown Version ("...)
-		b = strconv.AppendUint(b, uint64(v), 10)
-		return append(b, ')'), true
-	}
-	if n >= 4 && opt[3]&0x80 != 0 {
-		b = append(b, " csum"...)
-	}
-	if n == 12 || n >= 20 {
-		b = append(b, " {0x"...)
-		b = strconv.AppendUint(b, binary.BigEndian.Uint64(opt[4:]), 16)
-		if n >= 20 {
-			b = append(b, ",0x"...)
-			b = strconv.AppendUint(b, binary.BigEndian.Uint64(opt[12:]), 16)
+	syn, ack := flags.Has(wire.TCPSyn), flags.Has(wire.TCPAck)
+	hex := func(v uint64) { b = strconv.AppendUint(append(b, "0x"...), v, 16) }
+	switch sub {
+	case 0: // MP_CAPABLE
+		if !((n == 12 || n == 4) && syn) && !((n == 20 || n == 22) && ack && !syn) {
+			return b, false
 		}
-		b = append(b, '}')
+		switch v := opt[2] & 15; v {
+		case 0, 1:
+			b = append(b, " v"...)
+			b = strconv.AppendUint(b, uint64(v), 10)
+		default:
+			b = append(b, " Unknown Version ("...)
+			b = strconv.AppendUint(b, uint64(v), 10)
+			return append(b, ')'), true
+		}
+		if n >= 4 && opt[3]&0x80 != 0 {
+			b = append(b, " csum"...)
+		}
+		if n == 12 || n >= 20 {
+			b = append(b, " {"...)
+			hex(be.Uint64(opt[4:]))
+			if n >= 20 {
+				b = append(b, ',')
+				hex(be.Uint64(opt[12:]))
+			}
+			b = append(b, '}')
+		}
+	case 1: // MP_JOIN
+		if !(n == 12 && syn) && !(n == 16 && syn && ack) && !(n == 24 && ack) {
+			return b, false
+		}
+		if n != 24 {
+			if opt[2]&1 != 0 {
+				b = append(b, " backup"...)
+			}
+			b = append(b, " id "...)
+			b = strconv.AppendUint(b, uint64(opt[3]), 10)
+		}
+		switch n {
+		case 12:
+			b = append(b, " token "...)
+			hex(uint64(be.Uint32(opt[4:])))
+			b = append(b, " nonce "...)
+			hex(uint64(be.Uint32(opt[8:])))
+		case 16:
+			b = append(b, " hmac "...)
+			hex(be.Uint64(opt[4:]))
+			b = append(b, " nonce "...)
+			hex(uint64(be.Uint32(opt[12:])))
+		case 24:
+			b = append(b, " hmac 0x"...)
+			b = appendHexBytes(b, opt[4:24])
+		}
+	case 2: // DSS
+		if n < 4 {
+			return b, false
+		}
+		f := opt[3]
+		rest := opt[4:]
+		need := 0
+		if f&0x01 != 0 {
+			need += 4 + 4*int(f>>1&1)
+		}
+		if f&0x04 != 0 {
+			need += 10 + 4*int(f>>3&1)
+		}
+		if need > len(rest) {
+			return b, false
+		}
+		if f&0x10 != 0 {
+			b = append(b, " fin"...)
+		}
+		num := func(wide bool) {
+			if wide {
+				b = strconv.AppendUint(b, be.Uint64(rest), 10)
+				rest = rest[8:]
+			} else {
+				b = strconv.AppendUint(b, uint64(be.Uint32(rest)), 10)
+				rest = rest[4:]
+			}
+		}
+		if f&0x01 != 0 {
+			b = append(b, " ack "...)
+			num(f&0x02 != 0)
+		}
+		if f&0x04 != 0 {
+			b = append(b, " seq "...)
+			num(f&0x08 != 0)
+			b = append(b, " subseq "...)
+			b = strconv.AppendUint(b, uint64(be.Uint32(rest)), 10)
+			b = append(b, " len "...)
+			b = strconv.AppendUint(b, uint64(be.Uint16(rest[4:])), 10)
+			if rest = rest[6:]; len(rest) == 2 {
+				b = append(b, " csum "...)
+				hex(uint64(be.Uint16(rest)))
+			}
+		}
+	case 3: // ADD_ADDR
+		switch n {
+		case 8, 10, 16, 18, 20, 22, 28, 30:
+		default:
+			return b, false
+		}
+		b = append(b, " v1"...)
+		if opt[2]&1 != 0 {
+			b = append(b, "-echo"...)
+		}
+		b = append(b, " id "...)
+		b = strconv.AppendUint(b, uint64(opt[3]), 10)
+		alen := 4
+		if n >= 20 {
+			alen = 16
+		}
+		b = append(b, ' ')
+		b = netipAppend(b, opt[4:4+alen])
+		rest := opt[4+alen:]
+		if len(rest)%8 == 2 {
+			b = append(b, ':')
+			b = strconv.AppendUint(b, uint64(be.Uint16(rest)), 10)
+			rest = rest[2:]
+		}
+		if len(rest) == 8 {
+			b = append(b, " hmac "...)
+			hex(be.Uint64(rest))
+		}
+	case 4: // REMOVE_ADDR
+		b = append(b, " id"...)
+		for _, id := range opt[3:] {
+			b = append(b, ' ')
+			b = strconv.AppendUint(b, uint64(id), 10)
+		}
+	case 5: // MP_PRIO
+		if n != 3 && n != 4 {
+			return b, false
+		}
+		if opt[2]&1 != 0 {
+			b = append(b, " backup"...)
+		} else {
+			b = append(b, " non-backup"...)
+		}
+		if n == 4 {
+			b = append(b, " id "...)
+			b = strconv.AppendUint(b, uint64(opt[3]), 10)
+		}
+	case 6, 7: // MP_FAIL, MP_FASTCLOSE
+		if n != 12 {
+			return b, false
+		}
+		if sub == 6 {
+			b = append(b, " seq "...)
+			b = strconv.AppendUint(b, be.Uint64(opt[4:]), 10)
+		} else {
+			b = append(b, " key "...)
+			hex(be.Uint64(opt[4:]))
+		}
 	}
 	return b, true
+}
+
+// netipAppend appends an IPv4 (4 bytes) or IPv6 (16) address.
+func netipAppend(b []byte, a []byte) []byte {
+	if ip, ok := netip.AddrFromSlice(a); ok {
+		return ip.AppendTo(b)
+	}
+	return b
 }

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"testing"
 
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/wire"
 )
 
@@ -18,6 +21,27 @@ func FuzzTCPOptions(f *testing.F) {
 		b, _ := appendTCPOptions(nil, raw, hlen, &st, wire.TCPFlags(flags))
 		if len(b) < len(", options [") {
 			t.Fatalf("%q", b)
+		}
+	})
+}
+
+// FuzzDecodeLine: any frame of the decoded link types, whole or cut,
+// formats in every view without a panic, one line in the one-line view.
+func FuzzDecodeLine(f *testing.F) {
+	f.Add(uint8(1), []byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 8, 0, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 1, 2, 3, 4}, 0)
+	f.Add(uint8(101), []byte{0x60, 0, 0, 0, 0, 8, 44, 64}, 10)
+	f.Fuzz(func(t *testing.T, link uint8, data []byte, extra int) {
+		var out bytes.Buffer
+		d := newDecoder(&out, render.Table, false, true)
+		fr := &frame{N: 1, Link: pcapfile.LinkType(link), Data: data, OrigLen: len(data) + max(0, min(extra, 1<<16))}
+		if err := d.frame(fr); err != nil {
+			t.Fatal(err)
+		}
+		d.verbose = true
+		d.frame(fr)
+		d.close()
+		if first, _, _ := bytes.Cut(out.Bytes(), []byte("\n")); bytes.Contains(first, []byte("\n")) {
+			t.Fatal("two lines")
 		}
 	})
 }

@@ -99,3 +99,14 @@ func TestFlowsInterfaceAndFileExcludeEachOther(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureWriteFileErrorNamesFile: a -w file that cannot be created is
+// named with what is wrong, without Go's "open" prefix.
+func TestCaptureWriteFileErrorNamesFile(t *testing.T) {
+	requireCapture(t)
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "out.pcap")
+	code, _, stderr := run(t, "capture", "-i", "lo", "-c", "1", "-w", bad)
+	if want := bad + ": no such file or directory"; code != ExitFailure || !strings.Contains(stderr, want) || strings.Contains(stderr, "open ") {
+		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
+	}
+}

@@ -17,11 +17,14 @@ import (
 // frame is one captured packet from a file or an interface. Data aliases
 // the source's buffer until the next frame.
 type frame struct {
-	N       int
-	Time    int64 // ns since the epoch
-	Link    pcapfile.LinkType
-	Data    []byte
-	OrigLen int
+	N    int
+	Time int64 // ns since the epoch
+	// BadFraction is a pcap record's out-of-range sub-second field, in
+	// ns (see pcapfile.Packet); 0 when valid.
+	BadFraction int64
+	Link        pcapfile.LinkType
+	Data        []byte
+	OrigLen     int
 }
 
 // openFile opens a capture file; "-" is standard input.
@@ -104,7 +107,7 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 					continue
 				}
 			}
-			fr = frame{N: n, Time: p.Timestamp, Link: p.LinkType, Data: p.Data, OrigLen: p.Length}
+			fr = frame{N: n, Time: p.Timestamp, BadFraction: p.BadFraction, Link: p.LinkType, Data: p.Data, OrigLen: p.Length}
 			if !yield(&fr, nil) {
 				return
 			}
