@@ -261,8 +261,8 @@ func parseRelation(src string, pos int) (*Relation, int, *SyntaxError) {
 		return nil, 0, a.err
 	}
 	switch a.tok.kind {
-	case 'e', ')':
-	default:
+	case '=', '!', '<', 'l', '>', 'g', '[', ']', ':':
+		// "ip[0] = 1 = 1": the rest is the main parser's.
 		a.errorf(a.tok.pos, "unexpected '%s' after a comparison", a.tok.text)
 		return nil, 0, a.err
 	}
@@ -691,6 +691,13 @@ func lowerRelation(r *Relation, ll *linkLayer) (*node, error) {
 		if ok {
 			t = tru
 		}
+		if r.X.Op != ArithConst || r.Y.Op != ArithConst {
+			// libpcap folds "1 = 1" away but keeps "2 + 2 = 4" as a
+			// block that reads nothing and goes one way; the tests
+			// before it stay, and so do their reads.
+			t = &node{op: nTest, t: test{opaque: true, taken: ok != neg}}
+			neg = false
+		}
 	} else {
 		t = &node{op: nTest, t: relTest(x, y, cond)}
 	}
@@ -702,14 +709,20 @@ func lowerRelation(r *Relation, ll *linkLayer) (*node, error) {
 
 // relTest makes the test "x cond y", as a plain load test where it is
 // one, so that the code generator can share the load.
+//
+// A relation's comparison never decides a primitive's test or the other
+// way round, even on the same field: libpcap compiles a relation as a
+// subtraction compared with zero, which its jump threading does not
+// relate to the primitives' comparisons (it turns it into a plain
+// comparison only after threading), so neither is skipped here either.
 func relTest(x, y *value, cond bpf.JumpTest) test {
 	if y.kind == vConst {
 		if ld, ok := simpleLoad(x); ok {
-			return test{ld: ld, cond: cond, val: y.k}
+			return test{ld: ld, cond: cond, val: y.k, rel: true}
 		}
-		return test{lhs: x, cond: cond, val: y.k}
+		return test{lhs: x, cond: cond, val: y.k, rel: true}
 	}
-	return test{lhs: x, rhs: y, cond: cond}
+	return test{lhs: x, rhs: y, cond: cond, rel: true}
 }
 
 func simpleLoad(v *value) (load, bool) {
@@ -764,7 +777,8 @@ func (c *calc) value(v *value, slot int) error {
 			if err := c.value(v.x, slot); err != nil {
 				return err
 			}
-			c.add(bpf.NegateA{})
+			// -A as A * 0xffffffff: x/net/bpf's VM has no neg.
+			c.add(bpf.ALUOpConstant{Op: bpf.ALUOpMul, Val: 0xffffffff})
 			return nil
 		}
 		if v.y.kind == vConst {

@@ -182,6 +182,27 @@ func variants(p l3Packet) []l3Packet {
 		rarp.etherType, rarp.what = 0x8035, p.what+" (as RARP)"
 		out = append(out, rarp)
 	case p.etherType == 0x0800 && len(d) >= 20:
+		if ihl := int(d[0]&0xf) * 4; d[9] == 6 && len(d) >= ihl+14 && d[6]&0x1f == 0 && d[7] == 0 {
+			// Other TCP flags, for tcp[tcpflags] filters.
+			for _, fl := range []byte{0x02, 0x12, 0x11, 0x04, 0x18, 0xc2, 0x29} {
+				x := bytes.Clone(d)
+				x[ihl+13] = fl
+				alter(fmt.Sprintf("(tcp flags %#x)", fl), x, 0)
+			}
+		}
+		if ihl := int(d[0]&0xf) * 4; d[9] == 1 && len(d) >= ihl+2 {
+			for _, ty := range []byte{0, 3, 8, 11} {
+				x := bytes.Clone(d)
+				x[ihl] = ty
+				alter(fmt.Sprintf("(icmp type %d)", ty), x, 0)
+			}
+		}
+		if d[0] == 0x45 {
+			// Options: a 24-byte header, the transport header after it.
+			x := append(append(append([]byte(nil), d[:20]...), 1, 1, 1, 0), d[20:]...)
+			x[0] = 0x46
+			alter("(ip options)", x, 4)
+		}
 		first := bytes.Clone(d)
 		binary.BigEndian.PutUint16(first[6:], 0x2000) // MF, offset 0
 		alter("(first fragment)", first, 0)
@@ -321,6 +342,23 @@ func syntheticCaptures(real []capPkt) []syntheticCapture {
 		for n := range 6 {
 			runt := []byte{0x45, 0x60, 0x00, 0x02, 0x08, 0x00}[:n]
 			c.pkts = append(c.pkts, capPkt{data: runt, origLen: 60, link: s.link, what: fmt.Sprintf("runt of %d bytes", n)})
+		}
+		// Frames cut at every length, shorter than the link header too:
+		// a few of each network protocol.
+		seen := map[uint16]int{}
+		for _, p := range l3[:] {
+			if seen[p.etherType] >= 2 {
+				continue
+			}
+			cp, ok := encapsulate(s.link, s.order, p, af6s[0])
+			if !ok || len(cp.data) < 40 {
+				continue
+			}
+			seen[p.etherType]++
+			for n := 0; n < min(len(cp.data), 80); n++ {
+				c.pkts = append(c.pkts, capPkt{data: cp.data[:n], origLen: cp.origLen, link: s.link,
+					what: fmt.Sprintf("%s (frame cut to %d)", p.what, n)})
+			}
 		}
 		out = append(out, c)
 	}

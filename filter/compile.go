@@ -151,6 +151,12 @@ type test struct {
 	val  uint32
 	lhs  *value
 	rhs  *value
+	rel  bool // from a relation: see relTest
+	// opaque is a comparison of constants that libpcap keeps (see
+	// lowerRelation): it always goes to taken's side, and is never
+	// dropped or merged.
+	opaque bool
+	taken  bool
 }
 
 var (
@@ -621,13 +627,6 @@ func addrTest(off uint32, p Primitive) *node {
 // IPv6 it looks only right after the fixed header, as tcpdump does.
 func portTest(ll *linkLayer, protos []uint32, rs []ports.Range, d Dir) *node {
 	nl := ll.nl()
-	anyProto := func(off uint32) *node {
-		n := fls
-		for _, p := range protos {
-			n = or(n, eq(1, off, p))
-		}
-		return n
-	}
 	if len(rs) > searchMin {
 		rs = coalesce(rs)
 	}
@@ -652,12 +651,22 @@ func portTest(ll *linkLayer, protos []uint32, rs []ports.Range, d Dir) *node {
 		}
 		return or(inRanges(src), inRanges(dst))
 	}
+	// As libpcap: IPv6 first, then IPv4, and in each a test for each
+	// protocol (SCTP, TCP, UDP), each with its own fragment and port
+	// tests. The order decides which fields the optimized program still
+	// reads, and so the verdicts on short packets.
 	notFragment := not(cmpNode(2, nl+ip4Frag, bpf.JumpBitsSet, 0x1fff))
-	v4 := and(ll.ipv4(), anyProto(nl+ip4Proto), notFragment,
-		dir(load{size: 2, ind: true, off: nl, xoff: nl}, load{size: 2, ind: true, off: nl + 2, xoff: nl}))
-	v6 := and(ll.ipv6(), anyProto(nl+ip6Next),
-		dir(load{size: 2, off: nl + ip6HdrLen}, load{size: 2, off: nl + ip6HdrLen + 2}))
-	return or(v4, v6)
+	v4, v6 := fls, fls
+	for _, p := range []uint32{ipprotoSCTP, ipprotoTCP, ipprotoUDP} {
+		if !slices.Contains(protos, p) {
+			continue
+		}
+		v4 = or(v4, and(eq(1, nl+ip4Proto, p), notFragment,
+			dir(load{size: 2, ind: true, off: nl, xoff: nl}, load{size: 2, ind: true, off: nl + 2, xoff: nl})))
+		v6 = or(v6, and(eq(1, nl+ip6Next, p),
+			dir(load{size: 2, off: nl + ip6HdrLen}, load{size: 2, off: nl + ip6HdrLen + 2})))
+	}
+	return or(and(ll.ipv6(), v6), and(ll.ipv4(), v4))
 }
 
 // portIn tests the port loaded by ld against r.
@@ -753,6 +762,14 @@ func (g *codegen) place(l label)   { g.emit(pinsn{kind: pLabel, lbl: l}) }
 // genTest emits the code of one test: the loads, the computation if
 // any, and the jump to t if it holds and to f if not.
 func (g *codegen) genTest(tt *test, t, f label) error {
+	if tt.opaque {
+		to := f
+		if tt.taken {
+			to = t
+		}
+		g.emit(pinsn{kind: pJa, jt: to})
+		return nil
+	}
 	if tt.lhs == nil {
 		if tt.ld.ind {
 			g.emit(pinsn{kind: pLoadX, xoff: tt.ld.xoff})

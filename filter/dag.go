@@ -38,6 +38,10 @@ type dag struct {
 	nodes    map[dkey]*dnode
 	n        int
 	intern   map[string]int
+	// merge is set for the last pass: as libpcap, threading runs on the
+	// graph as built, and equal nodes are merged only at the end
+	// (merging first would lose what the paths into a node know).
+	merge bool
 }
 
 func (d *dag) id(s string) int {
@@ -60,16 +64,24 @@ func newDag() *dag {
 // lo, merging it with an equal node and dropping it if both successors
 // are the same.
 func (d *dag) mk(t *test, key string, hi, lo *dnode) *dnode {
+	if t.opaque {
+		d.n++
+		return &dnode{leaf: -1, t: t, key: key, hi: hi, lo: lo, id: d.n, lhs: -1 - d.n, rhs: -1}
+	}
 	if hi == lo {
 		return hi
 	}
 	k := dkey{key, hi.id, lo.id}
-	if n, ok := d.nodes[k]; ok {
-		return n
+	if d.merge {
+		if n, ok := d.nodes[k]; ok {
+			return n
+		}
 	}
 	d.n++
 	n := &dnode{leaf: -1, t: t, key: key, hi: hi, lo: lo, id: d.n, lhs: d.id(t.lhsKey()), rhs: d.id(t.rhsKey())}
-	d.nodes[k] = n
+	if d.merge {
+		d.nodes[k] = n
+	}
 	return n
 }
 
@@ -97,6 +109,16 @@ func (d *dag) build(n *node, t, f *dnode) *dnode {
 	case nIf:
 		then, els := d.build(n.kids[1], t, f), d.build(n.kids[2], t, f)
 		return d.build(n.kids[0], then, els)
+	}
+	if n.t.opaque {
+		// One node per occurrence, going where it is taken, kept even
+		// though its two successors are the same.
+		to := f
+		if n.t.taken {
+			to = t
+		}
+		d.n++
+		return &dnode{leaf: -1, t: &n.t, key: fmt.Sprintf("opaque %d", d.n), hi: to, lo: to, id: d.n, lhs: -1 - d.n, rhs: -1}
 	}
 	return d.mk(&n.t, n.t.key(), t, f)
 }
@@ -195,9 +217,9 @@ func (d *dag) thread(root *dnode) *dnode {
 			target[n] = out
 		}
 		if !changed {
-			return root
+			return d.rebuild(root)
 		}
-		// Rebuild bottom-up with the new edges, merging and reducing.
+		// Rebuild bottom-up with the new edges, reducing.
 		memo := map[*dnode]*dnode{d.acc: d.acc, d.rej: d.rej}
 		var rebuild func(n *dnode) *dnode
 		rebuild = func(n *dnode) *dnode {
@@ -211,7 +233,24 @@ func (d *dag) thread(root *dnode) *dnode {
 		}
 		root = rebuild(root)
 	}
-	return root
+	return d.rebuild(root)
+}
+
+// rebuild merges equal nodes, bottom-up, dropping those whose two
+// successors become the same.
+func (d *dag) rebuild(root *dnode) *dnode {
+	d.merge = true
+	memo := map[*dnode]*dnode{d.acc: d.acc, d.rej: d.rej}
+	var rb func(n *dnode) *dnode
+	rb = func(n *dnode) *dnode {
+		if m, ok := memo[n]; ok {
+			return m
+		}
+		m := d.mk(n.t, n.key, rb(n.hi), rb(n.lo))
+		memo[n] = m
+		return m
+	}
+	return rb(root)
 }
 
 // Fact lists are sorted by node id and sense, so that intersecting two
@@ -278,10 +317,14 @@ func (t *test) key() string {
 }
 
 func (t *test) lhsKey() string {
+	k := t.ld.String()
 	if t.lhs != nil {
-		return t.lhs.String()
+		k = t.lhs.String()
 	}
-	return t.ld.String()
+	if t.rel {
+		return "rel " + k
+	}
+	return k
 }
 
 func (t *test) rhsKey() string {

@@ -46,6 +46,9 @@ func FuzzParse(f *testing.F) {
 	for _, s := range parseSeeds {
 		f.Add(s)
 	}
+	for _, s := range append(append(diffPrimitives, diffRefused...), diffUnsupported...) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		e, err := Parse(s)
 		if err != nil {
@@ -78,7 +81,7 @@ func FuzzParse(f *testing.F) {
 func FuzzCompile(f *testing.F) {
 	pkts := seedPackets(f)
 	i := 0
-	for _, s := range append(tcpdumpFilters, parseSeeds...) {
+	for _, s := range append(append(tcpdumpFilters, parseSeeds...), diffPrimitives...) {
 		for li := range linkTypes {
 			ps := pkts[linkTypes[li]]
 			f.Add(s, uint8(li), ps[i%len(ps)])

@@ -311,6 +311,9 @@ func (p *parser) tryRelation(t token) (*Expr, *SyntaxError, bool) {
 	if err != nil {
 		return nil, err, false
 	}
+	if p.bad != nil && p.bad.Pos >= t.pos {
+		p.bad = nil // a '&' or '!=' of the relation, which the word lexer refused
+	}
 	for p.i < len(p.toks) && p.toks[p.i].pos < end {
 		p.i++
 	}
@@ -416,10 +419,19 @@ func (p *parser) startsValue() bool {
 		case tNot, tLParen:
 			continue
 		case tWord:
-			return isValue(t)
+			return isValue(t) && !p.startsArith(t) && !p.arithFollows(t)
 		}
 		return false
 	}
+}
+
+// arithFollows reports whether an arithmetic operator or a comparison
+// follows the word t: "2 + 2 = 4", not a bare value.
+func (p *parser) arithFollows(t token) bool {
+	rest := strings.TrimLeft(p.src[t.pos+len(t.text):], " \t\n\r\f\v")
+	return rest != "" && strings.IndexByte("+-*/%&|^<>=!", rest[0]) >= 0 &&
+		!strings.HasPrefix(rest, "&&") && !strings.HasPrefix(rest, "||") &&
+		(rest[0] != '!' || strings.HasPrefix(rest, "!="))
 }
 
 // needQualifier is the error for a bare value with nothing to repeat.
@@ -475,10 +487,7 @@ func (p *parser) parseTerm(depth int) (*Expr, error) {
 			if e, _, ok := p.relationAhead(); ok {
 				return e, nil
 			}
-			if rest := strings.TrimLeft(p.src[t.pos+len(t.text):], " \t\n\r\f\v"); rest != "" &&
-				strings.IndexByte("+-*/%&|^<>=!", rest[0]) >= 0 &&
-				!strings.HasPrefix(rest, "&&") && !strings.HasPrefix(rest, "||") &&
-				(rest[0] != '!' || strings.HasPrefix(rest, "!=")) {
+			if p.arithFollows(t) {
 				// "1 + x = 2": an arithmetic expression gone wrong.
 				_, _, err := parseRelation(p.src, t.pos)
 				return nil, err

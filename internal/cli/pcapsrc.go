@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +81,13 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 		return nil, fileError(name, err)
 	}
 	return func(yield func(*frame, error) bool) {
-		matchers := map[pcapfile.LinkType]*filter.Matcher{}
+		// A NULL link's address family is in the file's byte order,
+		// which tcpdump's filter matches it in; so a matcher per order.
+		type matcherKey struct {
+			link pcapfile.LinkType
+			be   bool
+		}
+		matchers := map[matcherKey]*filter.Matcher{}
 		var fr frame
 		n := 0
 		for p, err := range pr.Packets() {
@@ -94,14 +101,19 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 				return
 			}
 			if expr != "" {
-				m, ok := matchers[p.LinkType]
+				order := pr.ByteOrder()
+				key := matcherKey{p.LinkType, order == binary.BigEndian}
+				m, ok := matchers[key]
 				if !ok {
-					m, err = filter.NewMatcher(expr, p.LinkType)
-					if err != nil {
-						yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, err))
+					e, perr := filter.Parse(expr)
+					if perr == nil {
+						m, perr = e.MatcherOrder(p.LinkType, order)
+					}
+					if perr != nil {
+						yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, perr))
 						return
 					}
-					matchers[p.LinkType] = m
+					matchers[key] = m
 				}
 				if !m.Match(p.Data, p.Length) {
 					continue

@@ -1,0 +1,239 @@
+package filter
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// diffPrimitives are the primitives the differential test combines:
+// every kind the package supports, with the qualifiers that apply.
+var diffPrimitives = []string{
+	"ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "sctp",
+	"host 192.168.1.11", "src host 172.16.16.140", "dst net 172.21.79.96/30", "net 2001:db8::/32",
+	"port 53", "tcp port 80", "udp src port 646", "portrange 1-1024", "port domain",
+	"tcp[13] & 2 != 0", "tcp[tcpflags] & tcp-syn != 0", "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn",
+	"tcp[tcpflags] & tcp-rst != 0", "tcp[tcpflags] = tcp-push|tcp-ack", "tcp[tcpflags] & (tcp-ece|tcp-cwr) != 0",
+	"tcp[tcpflags] & tcp-fin != 0", "tcp[tcpflags] & tcp-urg = 0",
+	"tcp[0:2] = 80", "tcp[2:2] > 1024", "tcp[12] >> 4 > 5", "tcp[(tcp[12] >> 4) * 4] = 0x47",
+	"tcp[4:4] % 7 = 3", "tcp[13] ^ 0x10 = 0", "tcp[8:4] - tcp[4:4] < 100",
+	"udp[0:2] = 53", "udp[2:2] >= 1024", "udp[4:2] - 8 <= 100", "udp[8] & 0x80 = 0x80",
+	"icmp[icmptype] = icmp-echo", "icmp[icmptype] = icmp-echoreply", "icmp[icmptype] != icmp-unreach",
+	"icmp[icmpcode] = 0", "icmp[icmptype] = icmp-timxceed",
+	"icmp6[icmp6type] = icmp6-echo", "icmp6[icmp6type] = icmp6-neighborsolicit", "icmp6[icmp6type] > 127",
+	"icmp6[icmp6code] = 0",
+	"ip[0] & 0xf > 5", "ip[0] & 0xf = 5", "ip[2:2] > 576", "ip[6:2] & 0x1fff != 0", "ip[6] & 0x20 != 0",
+	"ip[8] < 64", "ip[9] = 17", "ip[12:4] = 0xc0a8010b", "ip[16] >= 224", "ip[2:2] - ((ip[0] & 0xf) << 2) > 40",
+	"ip[2:2] / 4 * 4 = ip[2:2]", "ip[1] | 3 = 3", "-ip[8] < 0xffffffc0",
+	"ip6[6] = 58", "ip6[6] = 44", "ip6[4:2] > 100", "ip6[7] = 255", "ip6[8:4] = 0x20010db8", "ip6[40] = 0x80",
+	"ip6[0] & 0xf0 = 0x60",
+	"arp[6:2] = 1", "arp[6:2] = 2", "arp[14:4] = 0xac154f61", "rarp[6:2] = 3",
+	"ether[0] & 1 != 0", "ether[12:2] = 0x8100", "ether[12:2] = 0x0800", "link[6:4] = 0", "ether[14] = 0x45",
+	"len <= 100", "len > 1000", "len = 60", "len >= 54", "less 128", "greater 500", "len - 14 < 64",
+	"ether host 00:01:02:03:04:05", "ether src 00:06:07:08:09:0a", "ether dst ff:ff:ff:ff:ff:ff",
+	"ether host 0:c:29:a6:d:8a", "ether src or dst 00:06:07:08:09:0a",
+	"ether proto 0x0800", "ether proto \\ip6", "ether proto \\arp", "ether proto 0x8100", "ether proto 0x88a8",
+	"ether broadcast", "ether multicast", "broadcast", "multicast", "ip multicast", "ip6 multicast",
+	"vlan", "vlan 42", "vlan 1", "vlan and ip", "vlan and tcp port 179", "vlan 0x2a and udp", "vlan and vlan",
+	"vlan and vlan and ip",
+	"1 = 1", "2 + 2 = 5", "ip[0] & 0 = 0",
+}
+
+// diffRefused are expressions tcpdump refuses on every link; Parse or
+// Compile must refuse them too.
+var diffRefused = []string{
+	"ip[0]=1-1", "len-1=0", "tcp[0]", "len", "ether proto ip", "less len", "ip[0] = 1 = 1",
+	"ether[0] = 1 or 2", "vlan[0]=1", "ip[0:3] = 1", "ip[0] / 0 = 1", "ip[0] % 0 = 1",
+	"ip[0] << 33 = 1", "ip[0] = 4294967296", "vlan 4096", "ether host 1:2:3:4:5", "tcp[13 = 1",
+	"ip[0] = ", "= 1", "tcp[13] & != 0", "ip[0] == == 1", "(ip[0] = 1", "ether proto", "less",
+	"greater 1 2", "ether", "ether src", "ip6 broadcast", "gateway 1.2.3.4", "vxlan", "ip6 proto tcp",
+}
+
+// diffUnsupported are expressions tcpdump takes that this package
+// refuses with "not supported".
+var diffUnsupported = []string{
+	"mpls", "pppoes", "pppoed", "geneve", "igmp", "pim", "vrrp", "ah", "esp", "ip proto 47",
+	"ip6 proto \\tcp", "protochain 6", "ip broadcast", "igmp[0] = 0x11", "llc",
+	"ether proto \\atalk", "decnet", "stp", "iso", "clnp", "isis",
+}
+
+// diffExpressions returns the differential test's expressions: every
+// primitive, then combinations of two and three, negations and the
+// always-true and always-false forms, from a fixed seed.
+func diffExpressions() []string {
+	ps := diffPrimitives
+	out := append([]string(nil), ps...)
+	r := rand.New(rand.NewPCG(23, 17))
+	pick := func() string { return ps[r.IntN(len(ps))] }
+	for _, p := range ps[:min(40, len(ps))] {
+		out = append(out, "not "+p, p+" or not "+p, "not "+p+" or "+p, p+" and not "+p)
+	}
+	for range 200 {
+		a, b := pick(), pick()
+		switch r.IntN(4) {
+		case 0:
+			out = append(out, a+" and "+b)
+		case 1:
+			out = append(out, a+" or "+b)
+		case 2:
+			out = append(out, "not ("+a+") and "+b)
+		default:
+			out = append(out, a+" or not ("+b+")")
+		}
+	}
+	for range 60 {
+		a, b, c := pick(), pick(), pick()
+		out = append(out, "("+a+" or "+b+") and not "+c, a+" and ("+b+" or "+c+")")
+	}
+	return out
+}
+
+// tcpdumpVerdict runs tcpdump over the capture at path and returns the
+// indexes of the packets it keeps, or refused if tcpdump refuses the
+// filter for the file's link type.
+func tcpdumpVerdict(tcpdump, path string, pkts []capPkt, filter string) (keep []int, refused string, err error) {
+	cmd := exec.Command(tcpdump, "-r", path, "-w", "-", "--", filter)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := stderr.String()
+		if strings.Contains(msg, "expression rejects all packets") {
+			return nil, "", nil
+		}
+		if _, ok := err.(*exec.ExitError); ok && msg != "" {
+			return nil, strings.TrimSpace(msg), nil
+		}
+		return nil, "", fmt.Errorf("tcpdump %q: %v: %s", filter, err, msg)
+	}
+	r, err := pcapgo.NewReader(&stdout)
+	if err != nil {
+		return nil, "", fmt.Errorf("tcpdump %q output: %v", filter, err)
+	}
+	next := 0
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return keep, "", nil
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("tcpdump %q output: %v", filter, err)
+		}
+		// The same bytes with another length on the wire is another
+		// packet for len.
+		for next < len(pkts) && (!bytes.Equal(pkts[next].data, data) || max(pkts[next].origLen, len(data)) != ci.Length) {
+			next++
+		}
+		if next == len(pkts) {
+			return nil, "", fmt.Errorf("tcpdump %q wrote a packet that is not in the input", filter)
+		}
+		keep = append(keep, next)
+		next++
+	}
+}
+
+// TestDifferentialTcpdump checks several hundred expressions, built
+// from every supported primitive and combined, over the shared captures
+// and the test's own frames of every link type (TCP with many flag
+// combinations, ICMP types, IPv4 options and fragments, IPv6 extension
+// headers, VLAN tags, frames cut at every length, shorter than their
+// link header too): the packets a Matcher keeps are the ones tcpdump
+// keeps, and an expression tcpdump refuses for a link type is refused
+// here too. Then every expression tcpdump refuses everywhere is
+// refused by Parse or Compile, and the pcap-filter features not
+// supported here say "not supported" and are ones tcpdump takes.
+func TestDifferentialTcpdump(t *testing.T) {
+	tcpdump := lookTcpdump(t)
+	exprs := diffExpressions()
+	if testing.Short() {
+		exprs = exprs[:60]
+	}
+	files := comparisonCaptures(t, t.TempDir())
+	var compared, kept, refusals atomic.Int64
+	t.Cleanup(func() {
+		t.Logf("%d expressions, %d verdicts compared, %d packets kept, %d refusals shared with tcpdump",
+			len(exprs), compared.Load(), kept.Load(), refusals.Load())
+		if kept.Load() == 0 || kept.Load() == compared.Load() {
+			t.Errorf("tcpdump kept %d of %d: the comparison tells nothing", kept.Load(), compared.Load())
+		}
+	})
+	for _, c := range files {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			link := c.pkts[0].link
+			for _, f := range exprs {
+				want, refused, err := tcpdumpVerdict(tcpdump, c.path, c.pkts, f)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				e, err := Parse(f)
+				var m *Matcher
+				if err == nil {
+					m, err = e.MatcherOrder(link, c.order)
+				}
+				if refused != "" {
+					if err == nil {
+						t.Errorf("%s: %q: tcpdump refuses it (%s), we accept it", c.name, f, refused)
+					}
+					refusals.Add(1)
+					continue
+				}
+				if err != nil {
+					t.Errorf("%s: %q: tcpdump accepts it, we refuse it: %v", c.name, f, err)
+					continue
+				}
+				var got []int
+				for i, p := range c.pkts {
+					if m.Match(p.data, p.origLen) {
+						got = append(got, i)
+					}
+				}
+				compared.Add(int64(len(c.pkts)))
+				kept.Add(int64(len(want)))
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%s, filter %q: packets kept differ from tcpdump's (-tcpdump +ours):\n%s%s",
+						c.name, f, diff, describeDiff(c.pkts, want, got))
+				}
+			}
+		})
+	}
+	t.Run("refused", func(t *testing.T) {
+		path := files[0].path
+		for _, f := range diffRefused {
+			_, refused, err := tcpdumpVerdict(tcpdump, path, files[0].pkts, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if refused == "" {
+				t.Errorf("%q: tcpdump accepts it; the list is wrong", f)
+			}
+			if e, err := Parse(f); err == nil {
+				if _, err := e.MatcherOrder(files[0].pkts[0].link, files[0].order); err == nil {
+					t.Errorf("%q: tcpdump refuses it (%s), we accept it", f, refused)
+				}
+			}
+		}
+		for _, f := range diffUnsupported {
+			_, refused, err := tcpdumpVerdict(tcpdump, path, files[0].pkts, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if refused != "" {
+				t.Errorf("%q: tcpdump refuses it too (%s); the list is wrong", f, refused)
+			}
+			_, err = Parse(f)
+			if err == nil || !strings.Contains(err.Error(), "not supported: ") || !strings.Contains(err.Error(), "(pcap-filter feature)") {
+				t.Errorf("%q: got %v, want a 'not supported: WORD (pcap-filter feature)' error", f, err)
+			}
+		}
+	})
+}
