@@ -35,6 +35,11 @@ type ServerConfig struct {
 	// sequence, before its command starts (to add the source to an
 	// nftables set, for example). It must not block.
 	OnOpen func(d Door, src netip.Addr)
+
+	// Listening, if not nil, is called by Sniff once its capture is in
+	// place with the doors' filter: a daemon tells systemd it is ready
+	// then, not before.
+	Listening func(iface string)
 }
 
 // Server is knockd: it feeds hits to a Machine and runs the doors'
@@ -43,6 +48,8 @@ type Server struct {
 	log    *slog.Logger
 	run    RunFunc
 	onOpen func(Door, netip.Addr)
+
+	listening func(string) // ServerConfig.Listening
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -58,7 +65,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Config == nil {
 		return nil, errors.New("knock: ServerConfig.Config is nil")
 	}
-	s := &Server{log: cfg.Logger, run: cfg.Run, onOpen: cfg.OnOpen, changed: make(chan struct{})}
+	s := &Server{log: cfg.Logger, run: cfg.Run, onOpen: cfg.OnOpen, listening: cfg.Listening, changed: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -111,7 +111,11 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 		defer f.Close()
 		logs = append(logs, f)
 	}
-	log := newLineLogger(logs...)
+	log := journalLineLogger(logs...)
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
 	if cfg.UseSyslog {
 		log.Info("UseSyslog: ports logs to standard error (and LogFile), not to syslog")
 	}
@@ -121,7 +125,7 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 	if iface == "" {
 		iface = "eth0"
 	}
-	scfg := knock.ServerConfig{Config: cfg, Logger: log}
+	scfg := knock.ServerConfig{Config: cfg, Logger: log, Listening: svc.knockdListening(len(cfg.Doors))}
 	if set != nil {
 		scfg.OnOpen = func(d knock.Door, src netip.Addr) {
 			timeout := d.CmdTimeout
@@ -149,18 +153,22 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 			case <-ctx.Done():
 				return
 			case <-hup:
+				svc.reloading("SIGHUP")
 				c, err := knock.LoadConfig(path)
 				if err != nil {
 					log.Error(fmt.Sprintf("reload: %v: keeping the old configuration", err))
+					svc.knockdReloaded(0, err)
 					continue
 				}
 				srv.Reload(c)
+				svc.knockdReloaded(len(c.Doors), nil)
 			}
 		}
 	}()
 	log.Info(fmt.Sprintf("starting on %s with %d doors", iface, len(cfg.Doors)))
 	err = srv.Sniff(ctx, iface)
 	if errors.Is(err, context.Canceled) {
+		svc.stopping()
 		log.Info("shutting down")
 		return nil
 	}
@@ -206,7 +214,11 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		return err
 	}
 	defer replay.Close()
-	log := newLineLogger(cmd.ErrOrStderr())
+	log := journalLineLogger(cmd.ErrOrStderr())
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
 	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log}
 	if set != nil {
 		scfg.OnGrant = func(g spa.Grant) {
@@ -223,8 +235,10 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	defer srv.Close()
 	if iface != "" {
+		svc.readyText("sniffing SPA on " + iface) // Sniff has no hook: ready as it starts
 		err := srv.Sniff(ctx, iface, spa.DefaultPort)
 		if ctx.Err() != nil {
+			svc.stopping()
 			log.Info("shutting down")
 			return nil
 		}
@@ -232,8 +246,10 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	err = srv.ListenAndServe(ctx, addrs, func(a netip.AddrPort) {
 		log.Info(fmt.Sprintf("receiving SPA packets on udp %s", a))
+		svc.spaListening(a, len(addrs))
 	})
 	if ctx.Err() != nil {
+		svc.stopping()
 		log.Info("shutting down")
 		return nil
 	}
