@@ -39,6 +39,10 @@ type ServerConfig struct {
 	// MaxAttempts bounds the knock attempts in progress (see Machine);
 	// 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// Listening, if not nil, is called by Sniff once its capture is in
+	// place with the doors' filter: a daemon tells systemd it is ready
+	// then, not before.
+	Listening func(iface string)
 }
 
 // Server is knockd: it feeds hits to a Machine and runs the doors'
@@ -48,6 +52,8 @@ type Server struct {
 	run         RunFunc
 	onOpen      func(Door, netip.Addr)
 	maxAttempts int
+
+	listening func(string) // ServerConfig.Listening
 
 	mu      sync.Mutex
 	cfg     *Config
@@ -69,7 +75,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Config == nil {
 		return nil, errors.New("knock: ServerConfig.Config is nil")
 	}
-	s := &Server{log: cfg.Logger, run: cfg.Run, onOpen: cfg.OnOpen, maxAttempts: cfg.MaxAttempts, changed: make(chan struct{})}
+	s := &Server{log: cfg.Logger, run: cfg.Run, onOpen: cfg.OnOpen, maxAttempts: cfg.MaxAttempts, listening: cfg.Listening, changed: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

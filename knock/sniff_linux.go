@@ -32,6 +32,11 @@ func sniff(ctx context.Context, s *Server, iface string) error {
 	}
 	defer h.Close()
 	s.log.Info(fmt.Sprintf("listening on %s (filter: %s)", iface, shortFilter(expr)))
+	if s.listening != nil {
+		s.listening(iface)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	go func() {
 		cur := expr // the filter in place
 		for {

@@ -65,6 +65,17 @@ type Config struct {
 	// UDPBatch is how many datagrams a UDP mapping reads per system call
 	// (recvmmsg on Linux). 0 means 8; 1 reads one at a time.
 	UDPBatch int
+	// Sockets, if not nil, is asked for the sockets of each rule started
+	// that are already open (systemd's socket activation); when it gives
+	// any, the rule serves them instead of binding its own. The server
+	// closes them when the rule stops, so each call must give fresh ones
+	// (duplicates of the passed descriptors).
+	Sockets func(Rule) ([]*net.TCPListener, []*net.UDPConn, error)
+}
+
+// ApplyStats says what the last successful [Server.Apply] did.
+type ApplyStats struct {
+	Kept, Started, Stopped int
 }
 
 // Server runs a set of rules and replaces it on [Server.Apply].
@@ -72,6 +83,7 @@ type Server struct {
 	log      *slog.Logger
 	obs      Observer
 	udpBatch int
+	sockets  func(Rule) ([]*net.TCPListener, []*net.UDPConn, error)
 
 	ctx    context.Context // connections live in it
 	cancel context.CancelFunc
@@ -80,6 +92,7 @@ type Server struct {
 	mu     sync.Mutex
 	rules  map[string]*running
 	closed bool
+	last   ApplyStats
 }
 
 // New returns a Server with no rules.
@@ -100,7 +113,7 @@ func New(cfg *Config) *Server {
 	if batch <= 0 {
 		batch = 8
 	}
-	return &Server{log: log, obs: obs, udpBatch: batch, ctx: ctx, cancel: cancel, rules: map[string]*running{}}
+	return &Server{log: log, obs: obs, udpBatch: batch, sockets: cfg.Sockets, ctx: ctx, cancel: cancel, rules: map[string]*running{}}
 }
 
 // ErrClosed is returned by Apply after Close.
@@ -186,6 +199,7 @@ func (s *Server) Apply(rules []Rule) error {
 	if len(started) > 0 {
 		s.warnFDsTogether()
 	}
+	s.last = ApplyStats{Kept: len(keep), Started: len(started), Stopped: len(drop) - (len(started) - countNew(started, drop))}
 	return nil
 }
 
@@ -218,6 +232,26 @@ func (s *Server) warnFDsTogether() {
 	s.log.Warn("the rules' max_conns together do not fit the file descriptor limit",
 		"rules", len(s.rules), "max_conns_sum", sum, "fd_limit", limit, "fit", FDBudget(limit),
 		"note", "each connection needs about 2 descriptors: raise the limit or set max_conns per rule")
+}
+
+// countNew counts the rules of started that were not running before
+// (not restarted ones).
+func countNew(started, drop []*running) int {
+	n := 0
+	for _, rt := range started {
+		if !slices.ContainsFunc(drop, func(o *running) bool { return o.rule.Name == rt.rule.Name }) {
+			n++
+		}
+	}
+	return n
+}
+
+// LastApply says what the last successful Apply did: rules kept
+// running, started (new or changed) and stopped (removed).
+func (s *Server) LastApply() ApplyStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // Addrs returns the addresses a running rule listens on (useful with
@@ -355,6 +389,16 @@ func (s *Server) start(r Rule) (*running, error) {
 }
 
 func (rt *running) listen() error {
+	if rt.s.sockets != nil {
+		lns, pcs, err := rt.s.sockets(rt.rule)
+		if err != nil {
+			return err
+		}
+		if len(lns)+len(pcs) > 0 {
+			rt.lns, rt.pcs = lns, pcs
+			return nil
+		}
+	}
 	host, port, _ := net.SplitHostPort(rt.rule.Listen)
 	lc := net.ListenConfig{KeepAlive: rt.keepAlive()} // for the connections accepted
 	if host == "" {                                   // one dual-stack socket, so port 0 means one port

@@ -149,7 +149,11 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 		defer f.Close()
 		logs = append(logs, f)
 	}
-	log := serverLogger(ctx, newLineLogger(logs...).Handler())
+	log := serverLogger(ctx, journalLineLogger(logs...).Handler())
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
 	if cfg.UseSyslog {
 		log.Info("UseSyslog: ports logs to standard error (and LogFile), not to syslog")
 	}
@@ -159,7 +163,7 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 	if iface == "" {
 		iface = "eth0"
 	}
-	scfg := knock.ServerConfig{Config: cfg, Logger: log}
+	scfg := knock.ServerConfig{Config: cfg, Logger: log, Listening: svc.knockdListening(len(cfg.Doors))}
 	if set != nil {
 		scfg.OnOpen = func(d knock.Door, src netip.Addr) {
 			timeout := d.CmdTimeout
@@ -187,18 +191,22 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 			case <-ctx.Done():
 				return
 			case <-hup:
+				svc.reloading("SIGHUP")
 				c, err := knock.LoadConfigWith(path, opts)
 				if err != nil {
 					log.Error(fmt.Sprintf("reload: %v: keeping the old configuration", err))
+					svc.knockdReloaded(0, err)
 					continue
 				}
 				srv.Reload(c)
+				svc.knockdReloaded(len(c.Doors), nil)
 			}
 		}
 	}()
 	log.Info(fmt.Sprintf("starting on %s with %d doors", iface, len(cfg.Doors)))
 	err = srv.Sniff(ctx, iface)
 	if errors.Is(err, context.Canceled) {
+		svc.stopping()
 		log.Info("shutting down")
 		return nil
 	}
@@ -251,8 +259,12 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		return err
 	}
 	defer replay.Close()
-	log := serverLogger(ctx, newLineLogger(cmd.ErrOrStderr()).Handler())
+	log := serverLogger(ctx, journalLineLogger(cmd.ErrOrStderr()).Handler())
 	log.Info(fmt.Sprintf("replay cache in %s (%d packets remembered)", digestFile, replay.Len()))
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
 	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log, SniffICMP: o.icmp}
 	if set != nil {
 		scfg.OnGrant = func(g spa.Grant) {
@@ -274,8 +286,10 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	defer waitTCP()
 	if iface != "" {
+		svc.readyText("sniffing SPA on " + iface) // Sniff has no hook: ready as it starts
 		err := srv.Sniff(ctx, iface, o.port)
 		if ctx.Err() != nil {
+			svc.stopping()
 			log.Info("shutting down")
 			return nil
 		}
@@ -283,8 +297,10 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	err = srv.ListenAndServe(ctx, addrs, func(a netip.AddrPort) {
 		log.Info(fmt.Sprintf("receiving SPA packets on udp %s", a))
+		svc.spaListening(a, len(addrs))
 	})
 	if ctx.Err() != nil {
+		svc.stopping()
 		log.Info("shutting down")
 		return nil
 	}

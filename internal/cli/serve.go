@@ -396,10 +396,14 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	if run.logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, nil)
 	} else {
-		h = slog.NewTextHandler(stderr, nil)
+		h = textHandler(stderr)
 	}
 	log := serverLogger(ctx, h)
-	cfg := &mapper.Config{Logger: log}
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
+	cfg := &mapper.Config{Logger: log, Sockets: svc.sockets()}
 	if run.metrics != "" {
 		m := metrics.New()
 		cfg.Observer = m
@@ -429,6 +433,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		srv.Close()
 		return err
 	}
+	svc.ready(srv, len(rules))
 	var tick <-chan time.Time
 	var sum [32]byte
 	if watch != "" {
@@ -442,10 +447,12 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		sum = fileSum(watch)
 	}
 	doReload := func(why string) {
+		svc.reloading(why)
 		rs, err := reload()
 		if err == nil {
 			err = srv.Apply(rs)
 		}
+		svc.reloaded(srv, err)
 		if err != nil {
 			log.Error("reload failed; the old rules keep running", "trigger", why, "err", err.Error())
 			return
@@ -455,6 +462,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	for {
 		select {
 		case <-ctx.Done():
+			svc.stopping()
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			srv.Shutdown(sctx)
