@@ -207,8 +207,11 @@ never overwritten).`,
 			if len(args) == 0 && !useSPA {
 				return usagef("missing HOST")
 			}
-			if _, err := ports.ParseHost(args[0]); err != nil {
-				return usagef("%v", err)
+			if len(args) > 0 {
+				// An fwknoprc stanza may name the host (SPA_SERVER) instead.
+				if _, err := ports.ParseHost(args[0]); err != nil {
+					return usagef("%v", err)
+				}
 			}
 			ctx := cmd.Context()
 			if useSPA {
