@@ -46,6 +46,11 @@ type Config struct {
 	MaxKinds      int     // kinds tracked at once
 	FlushInterval time.Duration
 	Now           func() time.Time // nil means time.Now; tests replace it
+	// Exempt, if not nil, names the lines that are never limited: a
+	// server's access lines (one per connection served), which other
+	// bounds (connection limits) already keep in proportion to the work
+	// done, and which an admin counts on finding.
+	Exempt func(r slog.Record) bool
 }
 
 // Handler is the rate-limiting handler. Handlers derived from it by
@@ -131,6 +136,9 @@ type summary struct {
 // Handle writes r if its kind is within its limit, after the line
 // saying how many of the kind were left out before, if any.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if h.st.cfg.Exempt != nil && h.st.cfg.Exempt(r) {
+		return h.next.Handle(ctx, r)
+	}
 	key := h.kind
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == KindKey {

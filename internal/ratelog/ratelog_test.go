@@ -155,3 +155,25 @@ func TestBlankNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestExempt: lines Exempt names all pass, however many, and take no
+// tokens from the others of their kind.
+func TestExempt(t *testing.T) {
+	clock := porttest.NewClock(time.Unix(1_800_000_000, 0))
+	out := newLines()
+	access := func(r slog.Record) bool { return r.Message == "conn end" }
+	log := slog.New(New(out, &Config{Burst: 2, Rate: 1, Now: clock.Now, Exempt: access}))
+	for range 50 {
+		log.Info("conn end", "up", 1)
+	}
+	for range 5 {
+		log.Info("refused", "reason", "max_conns")
+	}
+	got := out.take()
+	if n := strings.Count(strings.Join(got, "\n"), "conn end"); n != 50 {
+		t.Errorf("%d of 50 exempt lines written", n)
+	}
+	if n := strings.Count(strings.Join(got, "\n"), "refused"); n != 2 {
+		t.Errorf("%d refusals written, want the burst of 2", n)
+	}
+}
