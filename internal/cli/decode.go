@@ -490,6 +490,16 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, " bytes missing!"...) // no space: tcpdump's
 			derr = nil
 		}
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && p.Layers&^(1<<wire.LayerIPv4|1<<wire.LayerIPv6) == p.Layers &&
+		len(fr.Data) == int(p.Link.HeaderLen) && p.Layers != 0:
+		// Nothing after the link header.
+		return append(b, " [|"+layerWord(ipLayerOf(p.Link.EtherType))+"]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv4 && !p.Layers.Has(wire.LayerIPv4) && len(fr.Data)-int(p.Link.HeaderLen) < 20 &&
+		fr.Data[p.Link.HeaderLen]>>4 == 4: // IPv4's version is checked first, IPv6's length
+		// Less than the fixed IP header, cut by the capture or not.
+		return append(b, "IP  [|ip]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv6 && !p.Layers.Has(wire.LayerIPv6) && len(fr.Data)-int(p.Link.HeaderLen) < 40:
+		return append(b, " [|ip6]\n"...) // tcpdump's ip6_print says no "IP6" then
 	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && len(p.Payload) > 0 && p.Payload[0]>>4 != versionOf(p.Link.EtherType):
 		// The link layer says one IP version, the packet another.
 		v := p.Payload[0] >> 4
@@ -510,15 +520,6 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, "IP"...)
 		b = strconv.AppendUint(b, uint64(v), 10)
 		return append(b, " (invalid)\n"...)
-	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && p.Layers&^(1<<wire.LayerIPv4|1<<wire.LayerIPv6) == p.Layers &&
-		len(fr.Data) == int(p.Link.HeaderLen) && p.Layers != 0:
-		// Nothing after the link header.
-		return append(b, " [|"+layerWord(ipLayerOf(p.Link.EtherType))+"]\n"...)
-	case p.Link.EtherType == wire.EtherTypeIPv4 && !p.Layers.Has(wire.LayerIPv4) && len(fr.Data)-int(p.Link.HeaderLen) < 20:
-		// Less than the fixed IP header, cut by the capture or not.
-		return append(b, "IP  [|ip]\n"...)
-	case p.Link.EtherType == wire.EtherTypeIPv6 && !p.Layers.Has(wire.LayerIPv6) && len(fr.Data)-int(p.Link.HeaderLen) < 40:
-		return append(b, " [|ip6]\n"...) // tcpdump's ip6_print says no "IP6" then
 	case fr.Link == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
 		// Raw IP that is neither version: tcpdump's words.
 		b = append(b, "unknown ip "...)
