@@ -490,6 +490,16 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, " bytes missing!"...) // no space: tcpdump's
 			derr = nil
 		}
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && p.Layers&^(1<<wire.LayerIPv4|1<<wire.LayerIPv6) == p.Layers &&
+		len(fr.Data) == int(p.Link.HeaderLen) && p.Layers != 0:
+		// Nothing after the link header.
+		return append(b, " [|"+layerWord(ipLayerOf(p.Link.EtherType))+"]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv4 && !p.Layers.Has(wire.LayerIPv4) && len(fr.Data)-int(p.Link.HeaderLen) < 20 &&
+		fr.Data[p.Link.HeaderLen]>>4 == 4: // IPv4's version is checked first, IPv6's length
+		// Less than the fixed IP header, cut by the capture or not.
+		return append(b, "IP  [|ip]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv6 && !p.Layers.Has(wire.LayerIPv6) && len(fr.Data)-int(p.Link.HeaderLen) < 40:
+		return append(b, " [|ip6]\n"...) // tcpdump's ip6_print says no "IP6" then
 	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && len(p.Payload) > 0 && p.Payload[0]>>4 != versionOf(p.Link.EtherType):
 		// The link layer says one IP version, the packet another.
 		v := p.Payload[0] >> 4
@@ -510,15 +520,6 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, "IP"...)
 		b = strconv.AppendUint(b, uint64(v), 10)
 		return append(b, " (invalid)\n"...)
-	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && p.Layers&^(1<<wire.LayerIPv4|1<<wire.LayerIPv6) == p.Layers &&
-		len(fr.Data) == int(p.Link.HeaderLen) && p.Layers != 0:
-		// Nothing after the link header.
-		return append(b, " [|"+layerWord(ipLayerOf(p.Link.EtherType))+"]\n"...)
-	case p.Link.EtherType == wire.EtherTypeIPv4 && !p.Layers.Has(wire.LayerIPv4) && len(fr.Data)-int(p.Link.HeaderLen) < 20:
-		// Less than the fixed IP header, cut by the capture or not.
-		return append(b, "IP  [|ip]\n"...)
-	case p.Link.EtherType == wire.EtherTypeIPv6 && !p.Layers.Has(wire.LayerIPv6) && len(fr.Data)-int(p.Link.HeaderLen) < 40:
-		return append(b, "IP6  [|ip6]\n"...)
 	case fr.Link == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
 		// Raw IP that is neither version: tcpdump's words.
 		b = append(b, "unknown ip "...)
@@ -700,19 +701,26 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		// if it has them, then its mark.
 		return appendCutTransport(b, p)
 	default:
-		b = p.IP.Src.AppendTo(b)
-		b = append(b, " > "...)
-		b = p.IP.Dst.AppendTo(b)
+		// After IPv6 extension headers the addresses are printed
+		// already: what follows comes after their last word.
+		lead := "" // the line ends in a space after extension headers
+		if !inFrag {
+			b = p.IP.Src.AppendTo(b)
+			b = append(b, " > "...)
+			b = p.IP.Dst.AppendTo(b)
+			b = append(b, ':')
+			lead = " "
+		}
 		if p.IP.Version == 4 && p.IP.FragOffset != 0 {
 			// tcpdump: a fragment without the transport header names
 			// the protocol only.
-			b = append(b, ": ip-proto-"...)
+			b = append(b, lead+"ip-proto-"...)
 			b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
 			return d.appendTail(b, derr, true)
 		}
 		if p.IP.Protocol == 50 && len(p.Payload) >= 8 {
 			// ESP: what follows its header is encrypted.
-			b = append(b, ": ESP(spi=0x"...)
+			b = append(b, lead+"ESP(spi=0x"...)
 			b = appendHexBytes(b, p.Payload[:4])
 			b = append(b, ",seq=0x"...)
 			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(p.Payload[4:])), 16)
@@ -723,9 +731,9 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
 		// LEN from the IP header.
 		if p.IP.Protocol == 59 {
-			return append(b, ": no next header\n"...)
+			return append(append(b, lead...), "no next header\n"...)
 		}
-		b = append(b, ":  ip-proto-"...)
+		b = append(b, lead+" ip-proto-"...)
 		b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
 		b = append(b, ' ')
 		n := ipPayloadLen(p)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/wire"
@@ -128,8 +129,18 @@ func appendICMPv4(b []byte, p *wire.Packet) []byte {
 		b = append(b, m.Type.String()...)
 		b = appendQuoted(b, q)
 	}
+	return appendICMPLength(b, p)
+}
+
+// appendICMPLength ends an ICMP line with the message's length by the IP
+// header, as tcpdump takes it (also when the frame is shorter).
+func appendICMPLength(b []byte, p *wire.Packet) []byte {
+	n := ipPayloadLen(p)
+	if n <= 0 || p.IP.Version == 6 && p.IP.PayloadLen == 0 {
+		n = p.PayloadLen + 8
+	}
 	b = append(b, ", length "...)
-	return strconv.AppendInt(b, int64(p.PayloadLen+8), 10)
+	return strconv.AppendInt(b, int64(n), 10)
 }
 
 func appendIPv4(b []byte, v uint32) []byte {
@@ -180,7 +191,15 @@ func appendICMPv6(b []byte, p *wire.Packet) []byte {
 	case 201:
 		b = append(b, "mtrace"...)
 	default:
-		b = append(b, m.Type.String()...)
+		if name := m.Type.String(); !strings.HasPrefix(name, "type-") {
+			b = append(b, name...)
+		} else if m.Type >= 138 && m.Type <= 153 {
+			b = append(b, name...) // tcpdump names these; ports does not yet
+		} else {
+			b = append(b, "unknown icmp6 type ("...)
+			b = strconv.AppendUint(b, uint64(m.Type), 10)
+			b = append(b, ')')
+		}
 	}
 	switch m.Type {
 	case wire.ICMPv6EchoRequest, wire.ICMPv6EchoReply:
@@ -189,6 +208,9 @@ func appendICMPv6(b []byte, p *wire.Packet) []byte {
 		b = append(b, ", seq "...)
 		b = strconv.AppendUint(b, uint64(m.Seq()), 10)
 	case wire.ICMPv6NeighborSolicit, wire.ICMPv6NeighborAdvert:
+		if len(p.Payload) < 16 && ipPayloadLen(p) >= 24 {
+			return append(b, " [|icmp6]"...) // the target cut by the capture
+		}
 		if len(p.Payload) >= 16 {
 			if m.Type == wire.ICMPv6NeighborSolicit {
 				b = append(b, ", who has "...)
@@ -269,6 +291,5 @@ func appendICMPv6(b []byte, p *wire.Packet) []byte {
 	default:
 		b = appendQuoted(b, &m.Quoted)
 	}
-	b = append(b, ", length "...)
-	return strconv.AppendInt(b, int64(p.PayloadLen+8), 10)
+	return appendICMPLength(b, p)
 }

@@ -53,7 +53,10 @@ func appendIPv6Ext(b []byte, ip *wire.IP) (out []byte, printed, done bool) {
 		case wire.ExtDestOpts:
 			b = append(b, "DSTOPT "...)
 		case wire.ExtRouting:
-			b = appendRT6(b, h)
+			var known bool
+			if b, known = appendRT6(b, h); !known {
+				return b, true, true
+			}
 		case wire.ExtAH:
 			if len(h) < 12 {
 				return b, true, false
@@ -85,8 +88,9 @@ func appendIPv6Ext(b []byte, ip *wire.IP) (out []byte, printed, done bool) {
 }
 
 // appendRT6 prints a Routing header as tcpdump does: "RT6 (len=2,
-// type=0 [Deprecated], segleft=1, [0]fd00::9) ".
-func appendRT6(b []byte, h []byte) []byte {
+// type=0 [Deprecated], segleft=1, [0]fd00::9) ". It reports false for
+// a type tcpdump does not decode, where the line ends.
+func appendRT6(b []byte, h []byte) ([]byte, bool) {
 	hlen, typ, left := h[1], h[2], h[3]
 	b = append(b, "RT6 (len="...)
 	b = strconv.AppendUint(b, uint64(hlen), 10)
@@ -107,7 +111,8 @@ func appendRT6(b []byte, h []byte) []byte {
 		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(h[6:])), 16)
 		addrs = addrs[:min(len(addrs), (int(h[4])+1)*16)]
 	default:
-		return append(b, ") "...)
+		// tcpdump stops at a type it does not know.
+		return append(b, " (unknown type) (invalid)"...), false
 	}
 	for i := 0; i+16 <= len(addrs); i += 16 {
 		b = append(b, ", ["...)
@@ -115,5 +120,5 @@ func appendRT6(b []byte, h []byte) []byte {
 		b = append(b, ']')
 		b = netip.AddrFrom16([16]byte(addrs[i : i+16])).AppendTo(b)
 	}
-	return append(b, ") "...)
+	return append(b, ") "...), true
 }

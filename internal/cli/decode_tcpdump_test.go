@@ -772,8 +772,8 @@ func TestDecodeCutAndUnknownFramesAsTcpdump(t *testing.T) {
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 }
 
-// TestDecodeMutatedPacketsAsTcpdump: 3,000 Ethernet packets of the test
-// captures with one to three bytes of their headers changed (and a fifth
+// TestDecodeMutatedPacketsAsTcpdump: 3,000 Ethernet packets (IPv4,
+// IPv6, ARP) of the test captures with one to three bytes of their headers changed (and a fifth
 // of them cut short), the same each run, printed by both tools. A line
 // may differ only where tcpdump decodes what ports leaves to it (an
 // application protocol after a TCP length or instead of "UDP, length",
@@ -781,14 +781,14 @@ func TestDecodeCutAndUnknownFramesAsTcpdump(t *testing.T) {
 // frames) or in the AE flag's letter (docs/DECODE.md).
 func TestDecodeMutatedPacketsAsTcpdump(t *testing.T) {
 	var pkts [][]byte
-	files, _ := filepath.Glob("../../testdata/pcaps/tcpdump_*.pcap")
+	files, _ := filepath.Glob("../../testdata/pcaps/*.pcap*")
 	for _, file := range files {
 		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r, err := pcapfile.NewReader(f)
-		if err != nil || r.LinkType() != pcapfile.LinkTypeEthernet {
+		if err != nil {
 			f.Close()
 			continue
 		}
@@ -796,7 +796,9 @@ func TestDecodeMutatedPacketsAsTcpdump(t *testing.T) {
 			if err != nil {
 				break
 			}
-			pkts = append(pkts, bytes.Clone(p.Data))
+			if p.LinkType == pcapfile.LinkTypeEthernet && len(p.Data) > 14 {
+				pkts = append(pkts, bytes.Clone(p.Data))
+			}
 		}
 		f.Close()
 	}
@@ -833,7 +835,9 @@ func TestDecodeMutatedPacketsAsTcpdump(t *testing.T) {
 		case udpInsteadRE.MatchString(g) && strings.HasPrefix(w, udpInsteadRE.FindStringSubmatch(g)[1]) && !strings.HasPrefix(w[len(udpInsteadRE.FindStringSubmatch(g)[1]):], "UDP, "):
 			app++ // DNS... in place of the UDP text
 		case ipProtoRE.MatchString(g) && strings.HasPrefix(w, ipProtoRE.FindStringSubmatch(g)[1]) && !strings.Contains(w, "ip-proto-"):
-			app++ // IGMP, IGRP, EIGRP, mobile... which ports does not decode
+			app++ // IGMP, IGRP, EIGRP, mobile, IP in IP... which ports does not decode
+		case icmp6TypeRE.MatchString(g) && strings.HasPrefix(w, icmp6TypeRE.FindStringSubmatch(g)[1]):
+			app++ // router renumbering, node information
 		case llcRE.MatchString(g):
 			app++ // 802.3: tcpdump decodes LLC
 		default:
@@ -847,5 +851,6 @@ var (
 	aeFlagRE     = regexp.MustCompile(`(Flags \[[^\]e]*)e\]`)
 	udpInsteadRE = regexp.MustCompile(`^(.*: )UDP, (bad )?length`)
 	llcRE        = regexp.MustCompile(`^\S+ length \d+, length \d+`)
-	ipProtoRE    = regexp.MustCompile(`^(.*:) +ip-proto-\d+ \d+$`)
+	ipProtoRE    = regexp.MustCompile(`^(.*?) +ip-proto-\d+ \d+$`)
+	icmp6TypeRE  = regexp.MustCompile(`^(.*ICMP6, )type-\d+, length \d+$`)
 )
