@@ -47,6 +47,8 @@ type resumeRecord struct {
 	Err    string      `json:"err,omitempty"`
 	Tarpit []int       `json:"tarpit,omitempty"` // open, probed
 	ICMP   *resumeICMP `json:"icmp,omitempty"`
+	// Conflict: a scan.ConflictError's two reasons, in order.
+	Conflict []string `json:"conflict,omitempty"`
 }
 
 // resumeICMP is a Result's ICMPInfo.
@@ -68,7 +70,10 @@ func resumeRecordOf(r scan.Result, err error) resumeRecord {
 		rec.ICMP = &resumeICMP{From: i.From, V6: i.V6, Type: i.Type, Code: i.Code}
 	}
 	var tp *scan.TarpitError
+	var ce *scan.ConflictError
 	switch {
+	case errors.As(err, &ce):
+		rec.Conflict = []string{ce.First, ce.Second}
 	case errors.As(err, &tp):
 		rec = resumeRecord{Addr: r.Addr, Proto: r.Proto.String(), Tarpit: []int{tp.Open, tp.Probed}}
 	case err != nil:
@@ -96,6 +101,9 @@ func (rec *resumeRecord) result() (scan.Result, error, bool) {
 		return scan.Result{}, nil, false
 	}
 	r.State = st
+	if len(rec.Conflict) == 2 {
+		return r, &scan.ConflictError{Addr: r.Addr, Port: r.Port, First: rec.Conflict[0], Second: rec.Conflict[1], SecondTTL: r.TTL}, true
+	}
 	if rec.Err != "" {
 		return r, errors.New(rec.Err), true
 	}

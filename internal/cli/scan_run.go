@@ -38,6 +38,18 @@ type scanHost struct {
 	addrStr string                // the address, formatted once for all its results
 	tarpit  *scan.TarpitError
 	icmp    map[icmpSeen]int // filtered ports by the ICMP error that said so
+	// conflicted holds the TCP ports whose probe got both a SYN-ACK and
+	// a RST: their result is the ConflictError's, whatever came before
+	// or comes after.
+	conflicted map[ports.Port]bool
+}
+
+// dropResult removes the result of port/proto, listed or not.
+func (h *scanHost) dropResult(port ports.Port, proto ports.Proto) {
+	h.results = slices.DeleteFunc(h.results, func(r render.ScanResultV1) bool {
+		return r.Port == uint16(port) && r.Proto == proto.String()
+	})
+	h.hidden = slices.DeleteFunc(h.hidden, func(r hiddenPort) bool { return r.port == port && r.proto == proto })
 }
 
 // icmpSeen is an ICMP error that filtered some of a host's ports.
@@ -258,7 +270,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	if isTerminal(stderr) {
 		stopProgress = scanProgress(stderr, &done, total, start)
 	}
-	probeErrors := 0
+	probeErrors, conflicts := 0, 0
 	var scanErr error
 	for r, perr := range p.results(ctx, addrs, tcp) {
 		if perr != nil && r.Addr == (netip.Addr{}) {
@@ -281,6 +293,27 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 				}
 			}
 			continue
+		}
+		var conflict *scan.ConflictError
+		switch {
+		case errors.As(perr, &conflict):
+			// Reported with state unknown and both reasons, in place of
+			// the first answer's result (open or closed).
+			if h.conflicted == nil {
+				h.conflicted = map[ports.Port]bool{}
+			}
+			h.conflicted[r.Port] = true
+			h.dropResult(r.Port, r.Proto)
+			if conflicts++; conflicts <= maxProbeErrors {
+				stopProgress()
+				fmt.Fprintf(stderr, "ports scan: %s\n", strings.TrimPrefix(conflict.Error(), "scan: "))
+				if isTerminal(stderr) {
+					stopProgress = scanProgress(stderr, &done, total, start)
+				}
+			}
+			perr = nil
+		case h.conflicted[r.Port] && r.Proto == ports.ProtoTCP:
+			continue // the first answer, after its conflict
 		}
 		if perr != nil {
 			if probeErrors++; probeErrors <= maxProbeErrors {
@@ -387,6 +420,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	}
 	if probeErrors > 0 {
 		return &runError{fmt.Errorf("%d probes failed; their ports' states are unknown", probeErrors)}
+	}
+	if conflicts > maxProbeErrors {
+		fmt.Fprintf(stderr, "ports scan: %d ports in all got both a SYN-ACK and a RST; their state is unknown\n", conflicts)
 	}
 	return nil
 }
