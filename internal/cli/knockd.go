@@ -213,16 +213,6 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 	return err
 }
 
-// configError makes a syntax error in a configuration file a usage
-// error (exit 2, one line).
-func configError(err error) error {
-	var se *knock.SyntaxError
-	if errors.As(err, &se) {
-		return usagef("%v", err)
-	}
-	return err
-}
-
 func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set, o spaServerOpts) error {
 	data, err := cfgfile.Read(path, 0)
 	if err != nil {
