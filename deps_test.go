@@ -2,6 +2,7 @@ package ports_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -112,4 +113,85 @@ func goList(t *testing.T, goos, format string, args ...string) []string {
 		t.Fatalf("go list %v (GOOS=%s): %v %s", args, goos, err, msg)
 	}
 	return strings.FieldsFunc(string(out), func(r rune) bool { return r == '\n' })
+}
+
+// moduleImports is, for every package of this module, the packages of
+// this module it may import directly ("" is the root package), as Go's
+// own go/build deps test states them: a new edge is a decision made
+// here, not an accident of a refactoring. A package not listed fails
+// the test until it is.
+var moduleImports = map[string][]string{
+	"":                           nil,
+	"registry/internal/regindex": nil,
+	"registry":                   {"", "registry/internal/regindex"},
+	"registry/internal/gen":      {"", "registry/internal/regindex"},
+	"pcapfile":                   nil,
+	"wire":                       {"", "pcapfile"},
+	"filter":                     {"", "pcapfile", "registry"},
+	"flow":                       {""},
+	"hostports":                  {""},
+	"socktable":                  {""},
+	"capture":                    {"filter", "pcapfile"},
+	"scan/probe":                 {""},
+	"scan":                       {"", "scan/probe"},
+	"acl":                        {""},
+	"proxyproto":                 {""},
+	"socks":                      {"", "acl"},
+	"httpproxy":                  {"", "acl"},
+	"mapper":                     {"", "acl", "httpproxy", "proxyproto", "socks"},
+	"mapper/metrics":             {"mapper"},
+	"mapper/config":              {"", "acl", "internal/cfgfile", "internal/statedir", "knock", "knock/spa", "mapper"},
+	"knock":                      {"", "capture", "filter", "internal/cfgfile", "wire"},
+	"knock/spa":                  {"", "capture", "internal/cfgfile", "knock", "wire"},
+	"knock/nftset":               nil,
+	"internal/cfgfile":           nil,
+	"internal/statedir":          nil,
+	"internal/ratelog":           nil,
+	"internal/render":            nil,
+	"internal/systemd":           {"mapper"},
+	"internal/tui":               {"", "socktable"},
+	"internal/porttest":          {"", "hostports"},
+	"internal/cli": {"", "acl", "capture", "filter", "flow", "hostports", "internal/cfgfile", "internal/ratelog",
+		"internal/render", "internal/statedir", "internal/systemd", "internal/tui", "knock", "knock/nftset", "knock/spa",
+		"mapper", "mapper/config", "mapper/metrics", "pcapfile", "registry", "scan", "socktable", "wire"},
+	"cmd/ports":        {"internal/cli"},
+	"packaging/genman": {"internal/cli"},
+	"bench/mkpcap":     {"pcapfile"},
+	"bench/cmdbench":   nil,
+	"bench/connbench":  nil,
+	"bench/gofwd":      nil,
+	"bench/scanhold":   nil,
+	"bench/sockhold":   nil,
+	"bench/udpecho":    nil,
+}
+
+// TestModuleImportsAllowList checks every package's imports of this
+// module against moduleImports, for every GOOS CI builds.
+func TestModuleImportsAllowList(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	const mod = "github.com/portkit/ports"
+	rel := func(path string) (string, bool) {
+		if path == mod {
+			return "", true
+		}
+		return strings.CutPrefix(path, mod+"/")
+	}
+	for _, goos := range []string{"linux", "darwin", "windows", "freebsd"} {
+		for _, line := range goList(t, goos, "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", "./...") {
+			f := strings.Fields(line)
+			pkg, _ := rel(f[0])
+			allowed, listed := moduleImports[pkg]
+			if !listed {
+				t.Errorf("package %q is not in moduleImports: add it with the packages of this module it may import", pkg)
+				continue
+			}
+			for _, imp := range f[1:] {
+				if r, ok := rel(imp); ok && !slices.Contains(allowed, r) {
+					t.Errorf("GOOS=%s: %q imports %q, which moduleImports does not allow", goos, pkg, r)
+				}
+			}
+		}
+	}
 }
