@@ -274,3 +274,53 @@ func TestServeLogsPrioritiesToJournal(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationKnockdNotify runs `ports knockd` on loopback as systemd
+// would: READY=1 once the capture is open (its log says "listening on"
+// before), RELOADING=1 then READY=1 with the doors on SIGHUP, the reason
+// for a refused file, STOPPING=1 on SIGTERM. Needs root (AF_PACKET).
+func TestIntegrationKnockdNotify(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for the packet capture")
+	}
+	sd := newFakeSystemd(t)
+	conf := filepath.Join(t.TempDir(), "knockd.conf")
+	door := "[options]\n\tInterface = lo\n[a]\n\tSequence = 7001,7002\n\tCommand = true\n"
+	os.WriteFile(conf, []byte(door), 0o644)
+	cmd := childCommand(t, exec.Command, "knockd", "-c", conf)
+	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sd.path)
+	// A file, not a pipe: what the child wrote before READY=1 is in it
+	// when READY=1 arrives (a pipe is copied by a goroutine, later).
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	logged := func() string { b, _ := os.ReadFile(stderr.Name()); return string(b) }
+	m := sd.expect(t, "READY", "1")
+	if !strings.Contains(logged(), "listening on lo") {
+		t.Errorf("READY=1 (%v) before the capture was open; stderr:\n%s", m, logged())
+	}
+	os.WriteFile(conf, []byte(door+"[b]\n\tSequence = 7003\n\tCommand = true\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	sd.expect(t, "RELOADING", "1")
+	if m := sd.expect(t, "READY", "1"); m["STATUS"] != "reloaded: 2 doors" {
+		t.Errorf("STATUS=%q", m["STATUS"])
+	}
+	os.WriteFile(conf, []byte("[b]\n\tBogus = 1\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	sd.expect(t, "RELOADING", "1")
+	if m := sd.expect(t, "READY", "1"); !strings.HasPrefix(m["STATUS"], "reload refused, old doors kept: ") {
+		t.Errorf("STATUS=%q", m["STATUS"])
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	sd.expect(t, "STOPPING", "1")
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("knockd after SIGTERM: %v\n%s", err, logged())
+	}
+}
