@@ -45,7 +45,7 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./scan/probe", direct: []string{"os", "os/exec", "net", "syscall", "unsafe"}}, // payloads and parsers only: no I/O, std only
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
-		// Issue 6 (engineer P): the proxy building blocks.
+		// The proxy building blocks.
 		{pkg: "./acl", direct: []string{"os", "os/exec"}, deps: []string{"os/exec"}},                                                         // std only
 		{pkg: "./proxyproto", direct: []string{"net", "os", "syscall"}, deps: []string{"net", "os/exec"}},                                    // std + root; netip only
 		{pkg: "./socks", direct: []string{"os", "os/exec"}, deps: []string{"os/exec", mod + "/scan", mod + "/capture", mod + "/mapper"}},     // std + acl

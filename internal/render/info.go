@@ -25,19 +25,19 @@ type PortInfoV1 struct {
 
 // ServiceV1 is one registry record.
 type ServiceV1 struct {
-	Name            string `json:"name,omitempty"`
+	Name            string  `json:"name,omitempty"`
 	Port            *uint16 `json:"port,omitempty"`      // the first port; absent for name-only records
 	PortLast        *uint16 `json:"port_last,omitempty"` // the last port of a range (11212-11234), else absent
-	Protocol        string `json:"protocol,omitempty"`
-	Description     string `json:"description,omitempty"`
-	Assignee        string `json:"assignee,omitempty"`
-	Contact         string `json:"contact,omitempty"`
-	Registered      string `json:"registered,omitempty"`
-	Modified        string `json:"modified,omitempty"`
-	Reference       string `json:"reference,omitempty"`
-	ServiceCode     string `json:"service_code,omitempty"`
-	UnauthorizedUse string `json:"unauthorized_use,omitempty"`
-	Notes           string `json:"notes,omitempty"`
+	Protocol        string  `json:"protocol,omitempty"`
+	Description     string  `json:"description,omitempty"`
+	Assignee        string  `json:"assignee,omitempty"`
+	Contact         string  `json:"contact,omitempty"`
+	Registered      string  `json:"registered,omitempty"`
+	Modified        string  `json:"modified,omitempty"`
+	Reference       string  `json:"reference,omitempty"`
+	ServiceCode     string  `json:"service_code,omitempty"`
+	UnauthorizedUse string  `json:"unauthorized_use,omitempty"`
+	Notes           string  `json:"notes,omitempty"`
 }
 
 // HostPortV1 is what this machine says about a port.
