@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/portkit/ports"
@@ -52,10 +53,10 @@ func TestLoggerOrDiscard(t *testing.T) {
 // address that is not one (a SOCKS or HTTP proxy client's "300.1.1.1")
 // is refused before any DNS query.
 func TestDialerAddressShapedNoLookup(t *testing.T) {
-	queries := 0
+	var queries atomic.Int32 // the resolver asks for A and AAAA at once
 	d := &acl.Dialer{}
 	d.Dialer.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		queries++
+		queries.Add(1)
 		return nil, errors.New("test: no DNS here")
 	}}
 	for _, a := range []string{"300.1.1.1:80", "1.2.3:80", "[::gg]:80", "10.0.0.256:443"} {
@@ -64,10 +65,10 @@ func TestDialerAddressShapedNoLookup(t *testing.T) {
 			t.Errorf("dial %s: %v, want ErrBadAddress", a, err)
 		}
 	}
-	if queries != 0 {
-		t.Errorf("%d DNS queries for address-shaped hosts", queries)
+	if n := queries.Load(); n != 0 {
+		t.Errorf("%d DNS queries for address-shaped hosts", n)
 	}
-	if _, err := d.DialContext(t.Context(), "tcp", "acl.invalid:80"); err == nil || queries == 0 {
-		t.Errorf("dial a name: %v after %d queries: the test resolver is not used", err, queries)
+	if _, err := d.DialContext(t.Context(), "tcp", "acl.invalid:80"); err == nil || queries.Load() == 0 {
+		t.Errorf("dial a name: %v after %d queries: the test resolver is not used", err, queries.Load())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/portkit/ports"
@@ -12,9 +13,9 @@ import (
 
 // noDNS is a resolver whose every query fails, counting the tries: a
 // test that expects no lookup checks that the count stays 0.
-func noDNS(n *int) *net.Resolver {
+func noDNS(n *atomic.Int32) *net.Resolver {
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
-		*n++
+		n.Add(1) // A and AAAA are asked at once
 		return nil, errors.New("test: no DNS here")
 	}}
 }
@@ -24,18 +25,18 @@ func noDNS(n *int) *net.Resolver {
 // 300.1.1.1 7000" said "lookup 300.1.1.1: no such host").
 func TestResolveAddressShapedNoLookup(t *testing.T) {
 	for _, host := range []string{"300.1.1.1", "1.2.3", "10.0.0.256", "::gg", "0x7f.0.0.1"} {
-		queries := 0
+		var queries atomic.Int32
 		_, err := knock.Resolve(t.Context(), host, "ip", noDNS(&queries))
 		if !errors.Is(err, ports.ErrBadAddress) {
 			t.Errorf("Resolve(%q) = %v, want ErrBadAddress", host, err)
 		}
-		if queries != 0 {
-			t.Errorf("Resolve(%q) asked DNS %d times", host, queries)
+		if n := queries.Load(); n != 0 {
+			t.Errorf("Resolve(%q) asked DNS %d times", host, n)
 		}
 	}
 	// The seam works: a name is looked up.
-	queries := 0
-	if _, err := knock.Resolve(t.Context(), "knock.invalid", "ip", noDNS(&queries)); err == nil || queries == 0 {
-		t.Errorf("Resolve(a name) = %v after %d queries: the test resolver is not used", err, queries)
+	var queries atomic.Int32
+	if _, err := knock.Resolve(t.Context(), "knock.invalid", "ip", noDNS(&queries)); err == nil || queries.Load() == 0 {
+		t.Errorf("Resolve(a name) = %v after %d queries: the test resolver is not used", err, queries.Load())
 	}
 }
