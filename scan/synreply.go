@@ -156,45 +156,6 @@ func parseICMP(r *reply, b []byte, v6 bool) bool {
 	return true
 }
 
-// icmpReason returns nmap's word for an ICMP (v6 false) or ICMPv6
-// destination unreachable code.
-func icmpReason(v6 bool, code uint8) string {
-	if !v6 {
-		switch code {
-		case 0:
-			return ReasonNetUnreach
-		case 1:
-			return ReasonHostUnreach
-		case 2:
-			return ReasonProtoUnreach
-		case 3:
-			return ReasonPortUnreach
-		case 9:
-			return ReasonNetProhibited
-		case 10:
-			return ReasonHostProhibited
-		case 13:
-			return ReasonAdminProhibited
-		}
-		return ReasonUnreach
-	}
-	switch code {
-	case 0:
-		return ReasonNoRoute
-	case 1:
-		return ReasonAdminProhibited
-	case 2:
-		return ReasonBeyondScope
-	case 3:
-		return ReasonAddrUnreach
-	case 4:
-		return ReasonPortUnreach
-	case 5, 6:
-		return ReasonRejectRoute
-	}
-	return ReasonUnreach
-}
-
 // appendSYN appends a TCP SYN from src:sport to dst:dport with sequence
 // number seq and an MSS option, with its checksum.
 func appendSYN(b []byte, src, dst netip.Addr, sport, dport uint16, seq uint32) []byte {

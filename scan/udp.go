@@ -714,44 +714,6 @@ func (s *udpScanner) judge(h *udpHost, now time.Time) {
 	s.log.Debug("scan: udp: slow phase pace", "addr", h.addr, "interval", h.interval, "answered", ans, "of", n, "in", elapsed)
 }
 
-// icmpState maps an ICMP destination unreachable (RFC 792, RFC 1812
-// section 5.2.7.1) or an ICMPv6 one (RFC 4443 section 3.1) to a state and
-// nmap's reason; the reason is empty for other messages.
-func icmpState(v6 bool, typ, code uint8) (State, string) {
-	if v6 {
-		if typ != 1 {
-			return StateUnknown, ""
-		}
-		switch code {
-		case 4:
-			return StateClosed, ReasonPortUnreach
-		case 0:
-			return StateFiltered, ReasonNetUnreach
-		case 1, 5, 6:
-			return StateFiltered, ReasonAdminProhibited
-		}
-		return StateFiltered, ReasonHostUnreach
-	}
-	if typ != 3 {
-		return StateUnknown, ""
-	}
-	switch code {
-	case 3:
-		return StateClosed, ReasonPortUnreach
-	case 0, 6:
-		return StateFiltered, ReasonNetUnreach
-	case 2:
-		return StateFiltered, ReasonProtoUnreach
-	case 9:
-		return StateFiltered, ReasonNetProhibited
-	case 10:
-		return StateFiltered, ReasonHostProhibited
-	case 13:
-		return StateFiltered, ReasonAdminProhibited
-	}
-	return StateFiltered, ReasonHostUnreach
-}
-
 // localError turns a send that failed for lack of a route into a result.
 func localError(err error) (Result, bool) {
 	switch {

@@ -204,8 +204,10 @@ func TestICMPState(t *testing.T) {
 		{false, 11, 0, StateUnknown, ""},
 		{true, 1, 4, StateClosed, ReasonPortUnreach},
 		{true, 1, 1, StateFiltered, ReasonAdminProhibited},
-		{true, 1, 3, StateFiltered, ReasonHostUnreach},
-		{true, 1, 0, StateFiltered, ReasonNetUnreach},
+		{true, 1, 3, StateFiltered, ReasonAddrUnreach},
+		{true, 1, 0, StateFiltered, ReasonNoRoute},
+		{true, 1, 5, StateFiltered, ReasonRejectRoute},
+		{false, 3, 6, StateFiltered, ReasonUnreach},
 		{true, 3, 0, StateUnknown, ""},
 	} {
 		st, reason := icmpState(tc.v6, tc.typ, tc.code)
