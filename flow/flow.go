@@ -276,20 +276,13 @@ func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
 func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
 
 // serverSide reports whether the source port src, rather than dst, is the
-// server's: the known service's port, else the lower port class, else
-// the lower number.
+// server's: the known service's port, else the lower (ports.ServerPort).
 func (t *Table) serverSide(proto ports.Proto, src, dst uint16) bool {
+	var known func(ports.Port) bool
 	if t.cfg.IsService != nil {
-		s, d := t.cfg.IsService(proto, ports.Port(src)), t.cfg.IsService(proto, ports.Port(dst))
-		if s != d {
-			return s
-		}
+		known = func(p ports.Port) bool { return t.cfg.IsService(proto, p) }
 	}
-	cs, cd := ports.Port(src).Class(), ports.Port(dst).Class()
-	if cs != cd {
-		return cs < cd
-	}
-	return src < dst
+	return src != dst && ports.ServerPort(ports.Port(src), ports.Port(dst), known) == ports.Port(src)
 }
 
 // expire finishes the flows idle past their timeout.

@@ -327,13 +327,10 @@ func (d *decoder) relate(v *seqView, k dirKey, is4, syn bool) {
 	v.rev, v.thSeq, v.thAck = rev, th.seq, th.ack
 }
 
-// service returns the registered name of the server side's port of p
-// ("" for none): the port in the lower class, else the lower port.
+// service returns the server side's port of p (the lower:
+// ports.ServerPort) and its registered name ("" for none).
 func (d *decoder) service(proto ports.Proto, src, dst ports.Port) (server ports.Port, name string) {
-	server = dst
-	if src.Class() < dst.Class() || src.Class() == dst.Class() && src < dst {
-		server = src
-	}
+	server = ports.ServerPort(src, dst)
 	key := uint32(proto)<<16 | uint32(server)
 	if n, ok := d.names[key]; ok {
 		return server, n

@@ -283,24 +283,14 @@ func (v *sockView) servicePort(s *socktable.Socket) uint16 {
 	if isListener(s) || !hasPeer(s) || v.listening[listenKey{s.Proto, lp}] {
 		return lp
 	}
-	if v.listening[listenKey{s.Proto, rp}] {
-		// Most likely a connection to a listener on this machine.
-		return rp
-	}
+	// A listener here on the remote port: most likely a connection to
+	// it. Then a port outside the ephemeral range; then the lower.
+	listening := func(p ports.Port) bool { return v.listening[listenKey{s.Proto, uint16(p)}] }
+	var fixed func(ports.Port) bool
 	if v.hostOK {
-		le, re := v.host.InEphemeral(ports.Port(lp)), v.host.InEphemeral(ports.Port(rp))
-		switch {
-		case le && !re:
-			return rp
-		case re && !le:
-			return lp
-		}
+		fixed = func(p ports.Port) bool { return !v.host.InEphemeral(p) }
 	}
-	// Neither side tells: services sit on the lower ports.
-	if lp < rp {
-		return lp
-	}
-	return rp
+	return uint16(ports.ServerPort(ports.Port(lp), ports.Port(rp), listening, fixed))
 }
 
 // serviceName returns the first registered name for p.
