@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/portkit/ports/internal/ratelog"
 )
@@ -17,10 +18,19 @@ func serverLogger(ctx context.Context, h slog.Handler) *slog.Logger {
 	return slog.New(rl)
 }
 
-// accessLine reports whether r is a server's access line: the end of a
-// connection served, or a request an HTTP proxy forwarded. Those are
-// not limited (an access log that drops lines cannot be audited); the
-// refusals, failures and warnings of a flood are.
+// accessLine reports whether r is a line never limited: a server's
+// access line (the end of a connection served, a request an HTTP proxy
+// forwarded: an access log that drops lines cannot be audited, and
+// connection limits already bound them), or one the operator's own
+// action caused (a reload, a rule started or stopped), which no client
+// can make repeat. The refusals, failures and warnings of a flood are
+// limited.
 func accessLine(r slog.Record) bool {
-	return r.Level == slog.LevelInfo && (r.Message == "conn end" || r.Message == "http request")
+	switch {
+	case r.Level == slog.LevelInfo && (r.Message == "conn end" || r.Message == "http request"):
+		return true
+	case strings.HasPrefix(r.Message, "reload"), r.Message == "rule started", r.Message == "rule stopped":
+		return true
+	}
+	return false
 }
