@@ -648,6 +648,7 @@ func (s *synScanner) run(ctx context.Context) {
 		}
 		s.log.Debug("scan: syn: round done", "round", round, "answers", prevAnswers, "pending", s.pending.Load(), "elapsed", s.since())
 	}
+	s.lingerForLateReplies(ctx)
 	s.io.close()
 	wg.Wait()
 	s.finish(ctx)
@@ -863,6 +864,29 @@ func (s *synScanner) waitRound(ctx context.Context, lastSend time.Time) {
 }
 
 func (s *synScanner) adaptiveWait() time.Duration { return s.rtt.rto(minSYNWait) }
+
+// lingerForLateReplies keeps reading for one wait after the last reply
+// once every probe is answered: a second, conflicting answer to a probe
+// (a forger on the path racing the host, see ConflictError) comes after
+// the first, and closing at the last first answer would miss it.
+func (s *synScanner) lingerForLateReplies(ctx context.Context) {
+	wait := s.cfg.Timeout
+	if wait == 0 {
+		wait = s.adaptiveWait()
+	}
+	for ctx.Err() == nil {
+		d := time.Until(s.start.Add(time.Duration(s.lastReply.Load())).Add(wait))
+		if d <= 0 {
+			return
+		}
+		t := time.NewTimer(min(d, 5*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+}
 
 func (s *synScanner) sample(rtt time.Duration) { s.rtt.sample(rtt) }
 
