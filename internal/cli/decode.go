@@ -728,6 +728,12 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 			return d.appendTail(b, nil, true)
 		}
+		if p.IP.Protocol == 2 {
+			if p.IP.Version == 6 {
+				return append(b, lead+"[IGMP requires IPv4] (invalid)\n"...)
+			}
+			return append(appendIGMP(append(b, lead...), ipPayloadBytes(fr, p), ipPayloadLen(p)), '\n')
+		}
 		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
 		// LEN from the IP header.
 		if p.IP.Protocol == 59 {
@@ -751,6 +757,18 @@ func ipPayloadLen(p *wire.Packet) int {
 		return int(p.IP.TotalLen) - int(p.IP.HeaderLen)
 	}
 	return 40 + int(p.IP.PayloadLen) - int(p.IP.HeaderLen)
+}
+
+// ipPayloadBytes is the captured part of what follows the IP header
+// (extension headers included), up to the IP length: also when the frame
+// is shorter than that length (truncated-ip), where p.Payload may be
+// empty.
+func ipPayloadBytes(fr *frame, p *wire.Packet) []byte {
+	off := int(p.Link.HeaderLen) + int(p.IP.HeaderLen)
+	if off > len(fr.Data) {
+		return nil
+	}
+	return fr.Data[off:min(off+max(ipPayloadLen(p), 0), len(fr.Data))]
 }
 
 func ipLayerOf(t wire.EtherType) wire.Layer {

@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/portkit/ports/pcapfile"
+	"github.com/portkit/ports/wire"
+)
+
+// ip4Proto builds an Ethernet frame of an IPv4 packet 10.0.0.1 >
+// 224.0.0.1 of protocol proto, its header checksum set, around payload.
+func ip4Proto(proto byte, payload []byte) []byte {
+	be := binary.BigEndian
+	h := []byte{0x45, 0, 0, 0, 0, 1, 0, 0, 1, proto, 0, 0, 10, 0, 0, 1, 224, 0, 0, 1}
+	be.PutUint16(h[2:], uint16(20+len(payload)))
+	be.PutUint16(h[10:], ^ipSum(h))
+	eth := []byte{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x08, 0x00}
+	return append(append(eth, h...), payload...)
+}
+
+// ipSum is the ones' complement sum of b (even length).
+func ipSum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}
+
+// TestDecodeIGMPAsTcpdump: IGMP queries (v1, v2, v3 with their response
+// times, groups and sources), reports, leaves, unknown types, bad lengths
+// and messages cut by the capture, line by line as tcpdump prints them.
+func TestDecodeIGMPAsTcpdump(t *testing.T) {
+	g := []byte{239, 1, 2, 3}
+	zero := make([]byte, 4)
+	igmp := func(typ, code byte, group []byte, extra ...byte) []byte {
+		m := append([]byte{typ, code, 0, 0}, group...)
+		m = append(m, extra...)
+		binary.BigEndian.PutUint16(m[2:], ^ipSum(append(bytes.Clone(m), 0)[:len(m)&^1]))
+		return ip4Proto(2, m)
+	}
+	v3 := func(mrc byte, group []byte, n uint16, srcs int) []byte {
+		extra := binary.BigEndian.AppendUint16([]byte{2, 125}, n)
+		return igmp(0x11, mrc, group, append(extra, make([]byte, 4*srcs)...)...)
+	}
+	frames := []frameSpec{
+		{data: igmp(0x11, 100, zero)},
+		{data: igmp(0x11, 0, zero)},
+		{data: igmp(0x11, 50, g)},
+		{data: igmp(0x11, 100, zero, 0)}, // 9 bytes: [len 9]
+		{data: v3(100, zero, 0, 0)},
+		{data: v3(100, g, 2, 2)},
+		{data: v3(10, g, 3, 1)}, // more sources than the message holds
+		{data: v3(0x8f, g, 0, 0)},
+		{data: v3(0xff, zero, 0, 0)},
+		{data: v3(250, zero, 0, 0)},
+		{data: igmp(0x12, 0, g)},
+		{data: igmp(0x12, 0, g, 0, 0, 0, 0)},
+		{data: igmp(0x16, 0, g)},
+		{data: igmp(0x17, 0, g)},
+		{data: igmp(0x22, 0, []byte{0, 0, 0, 2}, append([]byte{4, 0, 0, 0}, append(g, 3, 0, 0, 1)...)...)},
+		{data: igmp(0x22, 0, []byte{0, 0, 0, 1})}, // too short
+		{data: igmp(0x22, 0, []byte{0, 0, 0, 1}, 1, 2, 3, 4, 5, 6)},
+		{data: igmp(0x30, 0, zero)},
+		{data: igmp(0x1e, 0, g)},
+		{data: igmp(0x1e, 0, g, append(append(append([]byte{10, 0, 0, 7}, g...), 224, 0, 0, 9), 5, 0, 1, 2)...)},
+		{data: igmp(0x1f, 0, g, append(append(append([]byte{10, 0, 0, 7}, g...), 10, 0, 0, 9), 5, 0, 1, 2)...)},
+		{data: ip4Proto(2, []byte{0x16, 0})},
+		{data: ip4Proto(2, []byte{0x11})},
+		{data: ip4Proto(2, []byte{0x83, 0xf3, 0})},
+		{data: igmp(0x16, 0, g), capLen: 14 + 20 + 6},
+		{data: igmp(0x11, 100, g), capLen: 14 + 20 + 6},
+		{data: v3(100, g, 2, 2), capLen: 14 + 20 + 10},
+		{data: igmp(0x22, 0, []byte{0, 0, 0, 2}, make([]byte, 8)...), capLen: 14 + 20 + 7},
+	}
+	// IGMP over IPv6, which tcpdump refuses.
+	frames = append(frames, frameSpec{data: ipFrame(t, true, func(p *wire.Packet) { p.IP.Protocol = 2 }, wire.LayerNone, []byte{0x16, 0, 0, 0, 239, 1, 2, 3})})
+	file := writeFrames(t, "igmp.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
