@@ -536,13 +536,22 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	case p.Link.EtherType.IsVLAN():
 		// The frame ends inside a VLAN tag.
 		return append(b, " [|vlan]\n"...)
-	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && isHex(p.Link.EtherType.String()):
-		// A protocol tcpdump does not know either: it shows the
-		// Ethernet header, then a hex dump on lines of their own.
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType == 0x9000 && fr.Link == pcapfile.LinkTypeEthernet:
+		return append(appendLoopback(b, fr.Data[min(int(p.Link.HeaderLen), len(fr.Data)):], p.WireLen-int(p.Link.HeaderLen)), '\n')
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && (isHex(p.Link.EtherType.String()) || tcpdumpEtherNames[p.Link.EtherType] != ""):
+		// A protocol tcpdump does not decode either (it may name it):
+		// it shows the Ethernet header, then a hex dump on lines of
+		// their own.
 		b = appendLinkAddr(b, p.Link.Src[:])
 		b = append(b, " > "...)
 		b = appendLinkAddr(b, p.Link.Dst[:])
-		b = append(b, ", ethertype Unknown (0x"...)
+		b = append(b, ", ethertype "...)
+		if name := tcpdumpEtherNames[p.Link.EtherType]; name != "" {
+			b = append(b, name...)
+		} else {
+			b = append(b, "Unknown"...)
+		}
+		b = append(b, " (0x"...)
 		b = appendHex16(b, uint16(p.Link.EtherType))
 		b = append(b, "), length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)

@@ -83,3 +83,38 @@ func TestDecodeIGMPAsTcpdump(t *testing.T) {
 	file := writeFrames(t, "igmp.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 }
+
+// TestDecodeEtherTypesAsTcpdump: EtherTypes tcpdump names without
+// decoding them ("ethertype NS (0x0600)") and loopback frames (0x9000,
+// Cisco keepalives: skip count, reply, forward data, bogus and cut ones)
+// as tcpdump prints them.
+func TestDecodeEtherTypesAsTcpdump(t *testing.T) {
+	eth := func(et uint16, payload []byte) []byte {
+		return append(binary.BigEndian.AppendUint16([]byte{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6}, et), payload...)
+	}
+	filler := make([]byte, 46)
+	for i := range filler {
+		filler[i] = byte(i)
+	}
+	var frames []frameSpec
+	for et := range tcpdumpEtherNames {
+		frames = append(frames, frameSpec{data: eth(uint16(et), filler)})
+	}
+	reply := eth(0x9000, append([]byte{0, 0, 1, 0, 0, 0}, make([]byte, 40)...))
+	frames = append(frames,
+		frameSpec{data: reply},
+		frameSpec{data: eth(0x9000, append([]byte{0, 0, 2, 0, 1, 2, 3, 4, 5, 6}, make([]byte, 36)...))},
+		frameSpec{data: eth(0x9000, append(append([]byte{8, 0}, make([]byte, 8)...), append([]byte{1, 0, 5, 0}, make([]byte, 32)...)...))},
+		frameSpec{data: eth(0x9000, append([]byte{3, 0, 0, 0, 0, 0, 3, 0}, make([]byte, 38)...))},
+		frameSpec{data: eth(0x9000, append([]byte{0, 1}, make([]byte, 44)...))}, // skips past the end
+		frameSpec{data: reply, capLen: 16},
+		frameSpec{data: reply, capLen: 19},
+		frameSpec{data: reply, capLen: 21},
+		frameSpec{data: eth(0x9000, nil)},
+		frameSpec{data: eth(0x9000, []byte{0, 0, 2, 0, 1, 2, 3})},
+		frameSpec{data: eth(0x9000, append([]byte{0, 0, 2, 0, 1, 2, 3, 4, 5, 6}, make([]byte, 36)...)), capLen: 20},
+		frameSpec{data: eth(0x9000, append([]byte{0, 0, 7, 0}, make([]byte, 36)...)), capLen: 20},
+	)
+	file := writeFrames(t, "ethertypes.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
