@@ -694,6 +694,11 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, ": "...)
 		}
 		b = appendICMPv6(b, p)
+		if t := p.ICMPv6.Type; t == 138 || t == 130 && ipPayloadLen(p) != 24 {
+			// These print their own mark where tcpdump stops; it marks
+			// nothing after the length.
+			return d.appendTail(b, derr, false)
+		}
 	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP),
 		p.IP.FragOffset == 0 && (p.IP.Protocol == ports.ProtoTCP || p.IP.Protocol == ports.ProtoUDP) &&
 			!p.Layers.Has(wire.LayerTCP) && !p.Layers.Has(wire.LayerUDP):

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	"github.com/portkit/ports/pcapfile"
@@ -116,5 +117,56 @@ func TestDecodeEtherTypesAsTcpdump(t *testing.T) {
 		frameSpec{data: eth(0x9000, append([]byte{0, 0, 7, 0}, make([]byte, 36)...)), capLen: 20},
 	)
 	file := writeFrames(t, "ethertypes.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
+
+// TestDecodeMLDv2QueryAndRouterRenumberingAsTcpdump: MLD queries of
+// every length (MLDv1 at 24 bytes, MLDv2 from 28 with its group and
+// sources, an unknown version between) and router renumbering messages
+// (command with its match prefix, result, reset, unknown codes, cut
+// ones) as tcpdump prints them.
+func TestDecodeMLDv2QueryAndRouterRenumberingAsTcpdump(t *testing.T) {
+	be := binary.BigEndian
+	src, dst := netip.MustParseAddr("fd00::1").AsSlice(), netip.MustParseAddr("ff02::1").AsSlice()
+	group := netip.MustParseAddr("ff05::2").AsSlice()
+	ip6 := func(payload []byte) []byte {
+		h := append([]byte{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 6, 0x86, 0xdd, 0x60, 0, 0, 0}, be.AppendUint16(nil, uint16(len(payload)))...)
+		h = append(append(append(h, 58, 1), src...), dst...)
+		return append(h, payload...)
+	}
+	query := func(mrc uint16, g []byte, ns uint16, srcs int) []byte {
+		m := append(be.AppendUint16([]byte{130, 0, 0, 0}, mrc), 0, 0)
+		m = append(append(m, g...), 2, 125)
+		m = append(be.AppendUint16(m, ns), make([]byte, 16*srcs)...)
+		return ip6(m)
+	}
+	queryOf := func(n int) []byte { return ip6(query(1000, group, 0, 0)[14+40:][:n]) }
+	rr := func(code byte, rest []byte) []byte {
+		return ip6(append(append([]byte{138, code, 0, 0, 0, 0, 0, 7}, make([]byte, 8)...), rest...))
+	}
+	match := func(op, l byte) []byte {
+		return append([]byte{op, l, 0, 64, 0, 128, 0, 0}, netip.MustParseAddr("fd00:1::").AsSlice()...)
+	}
+	frames := []frameSpec{
+		{data: query(1000, make([]byte, 16), 0, 0)},
+		{data: query(10, group, 2, 2)},
+		{data: query(40000, group, 1, 1)},
+		{data: query(1000, group, 3, 1)},
+		{data: queryOf(24)}, // MLDv1
+		{data: queryOf(26)},
+		{data: query(1000, group, 2, 2), capLen: 14 + 40 + 20},
+		{data: query(1000, group, 2, 2), capLen: 14 + 40 + 25},
+		{data: query(1000, group, 2, 2), capLen: 14 + 40 + 30},
+		{data: rr(0, nil)},
+		{data: rr(0, match(1, 3))},
+		{data: rr(0, match(2, 4))},
+		{data: rr(0, match(3, 3))},
+		{data: rr(0, match(9, 3))},
+		{data: rr(1, nil)},
+		{data: rr(255, nil)},
+		{data: rr(3, nil)},
+		{data: rr(1, nil), capLen: 14 + 40 + 12},
+	}
+	file := writeFrames(t, "mld-rr.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 }
