@@ -718,6 +718,10 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		// After IPv6 extension headers the addresses are printed
 		// already: what follows comes after their last word.
 		lead := "" // the line ends in a space after extension headers
+		if p.IP.Protocol == 132 && !inFrag && !(p.IP.Version == 4 && p.IP.FragOffset != 0) {
+			// SCTP prints the addresses with the ports.
+			return append(appendSCTP(b, p, ipPayloadBytes(fr, p), ipPayloadLen(p)), '\n')
+		}
 		if !inFrag {
 			b = p.IP.Src.AppendTo(b)
 			b = append(b, " > "...)

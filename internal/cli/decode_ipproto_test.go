@@ -170,3 +170,52 @@ func TestDecodeMLDv2QueryAndRouterRenumberingAsTcpdump(t *testing.T) {
 	file := writeFrames(t, "mld-rr.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 }
+
+// TestDecodeSCTPAsTcpdump: SCTP packets (INIT, INIT ACK, DATA with its
+// flags and payload protocols, SACK with gap blocks and duplicates,
+// control chunks, unknown and bad chunks, cut and short packets, over
+// IPv4 and IPv6) as tcpdump prints them.
+func TestDecodeSCTPAsTcpdump(t *testing.T) {
+	be := binary.BigEndian
+	chunk := func(typ, flags byte, body ...byte) []byte {
+		c := append(be.AppendUint16([]byte{typ, flags}, uint16(4+len(body))), body...)
+		return append(c, make([]byte, (4-len(c)%4)%4)...)
+	}
+	sctp := func(chunks ...[]byte) []byte {
+		h := []byte{0x13, 0x88, 0x17, 0x70, 0, 0, 0, 7, 0, 0, 0, 0}
+		return ip4Proto(132, append(h, bytes.Join(chunks, nil)...))
+	}
+	init := []byte{0x11, 0x22, 0x33, 0x44, 0, 1, 0xa0, 0, 0, 10, 0xff, 0xff, 0, 0, 0, 1}
+	data := func(flags byte, ppid uint32) []byte {
+		return chunk(0, flags, append(be.AppendUint32([]byte{0, 0, 0, 1, 0, 2, 0, 3}, ppid), 'h', 'i')...)
+	}
+	frames := []frameSpec{
+		{data: sctp(chunk(1, 0, init...))},
+		{data: sctp(chunk(2, 0, append(init, 0, 7, 0, 4)...))},
+		{data: sctp(data(3, 0), data(4, 46), data(0, 1))},
+		{data: sctp(chunk(3, 0, 0, 0, 0, 9, 0, 0, 16, 0, 0, 2, 0, 1, 0, 2, 0, 3, 0, 4, 0, 6, 0, 0, 0, 5))},
+		{data: sctp(chunk(10, 0, 'a', 'b', 'c'), chunk(11, 0))},
+		{data: sctp(chunk(4, 0), chunk(5, 0), chunk(6, 0), chunk(7, 0, 0, 0, 0, 1), chunk(8, 0), chunk(9, 0), chunk(12, 0), chunk(13, 0), chunk(14, 0), chunk(0xc0, 0), chunk(0xc1, 0), chunk(0xc2, 0), chunk(99, 0))},
+		{data: sctp(chunk(1, 0, 1, 2, 3))},                // too short an INIT
+		{data: sctp(chunk(0, 0, make([]byte, 12)...))},    // DATA without data
+		{data: sctp(chunk(0, 3, make([]byte, 8)...))},     // DATA without its header
+		{data: sctp([]byte{1, 0, 0, 2})},                  // a chunk length below 4
+		{data: sctp(chunk(11, 0), []byte{1, 0})},          // a descriptor cut by the packet
+		{data: sctp(chunk(11, 0), []byte{1, 0, 0, 5, 0})}, // no room for the padding
+		{data: sctp()},
+		{data: ip4Proto(132, []byte{0x13, 0x88, 0x17, 0x70, 0, 0})},
+		{data: sctp(chunk(1, 0, init...)), capLen: 14 + 20 + 8},
+		{data: sctp(chunk(1, 0, init...)), capLen: 14 + 20 + 20},
+		{data: sctp(chunk(11, 0), chunk(1, 0, init...)), capLen: 14 + 20 + 18},
+		{data: ipFrame(t, true, func(p *wire.Packet) { p.IP.Protocol = 132 }, wire.LayerNone, append([]byte{0x13, 0x88, 0x17, 0x70, 0, 0, 0, 7, 0, 0, 0, 0}, chunk(11, 0)...))},
+	}
+	var ppids [][]byte
+	for ppid := uint32(1); ppid <= 28; ppid++ {
+		if ppid < 21 || ppid > 23 { // ForCES, which tcpdump decodes
+			ppids = append(ppids, data(2, ppid))
+		}
+	}
+	frames = append(frames, frameSpec{data: sctp(ppids...)})
+	file := writeFrames(t, "sctp.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
