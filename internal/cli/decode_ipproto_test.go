@@ -219,3 +219,29 @@ func TestDecodeSCTPAsTcpdump(t *testing.T) {
 	file := writeFrames(t, "sctp.pcap", pcapfile.LinkTypeEthernet, frames)
 	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
 }
+
+// TestDecodeARPFrameRelayAsTcpdump: Frame Relay hardware addresses in
+// ARP (Q.922 addresses of 2, 3 and 4 bytes, and ones tcpdump cannot
+// parse) are printed as tcpdump's DLCI numbers.
+func TestDecodeARPFrameRelayAsTcpdump(t *testing.T) {
+	a1, a2 := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
+	fr := func(op uint16, sha, tha []byte) frameSpec {
+		return frameSpec{data: arpFrame(0x0806, 15, 0x0800, byte(len(sha)), 4, op, sha, a2, tha, a1, 0)}
+	}
+	frames := []frameSpec{
+		fr(1, []byte{0x18, 0x41}, []byte{0, 0}),
+		fr(2, []byte{0x18, 0x41}, []byte{0x20, 0x51}),
+		fr(2, []byte{0x18, 0x40, 0x01}, []byte{0x20, 0x51, 0x01}),
+		fr(2, []byte{0x18, 0x40, 0x02, 0x05}, []byte{0, 0, 0, 0}),
+		fr(2, []byte{0x18, 0x40, 0x02, 0x04}, []byte{0, 0, 0, 0}), // no final EA bit
+		fr(2, []byte{0x19, 0x41}, []byte{0, 0}),                   // EA bit in the first byte
+		fr(2, []byte{0x18, 0x40}, []byte{0, 0}),                   // cut short
+		fr(8, []byte{0x18, 0x41}, []byte{0x20, 0x51}),
+		fr(9, []byte{0x18, 0x41}, []byte{0x20, 0x51}),
+		fr(1, []byte{0x18, 0x40}, []byte{0x20, 0x51}),
+		fr(2, []byte{0x18}, []byte{0}),
+		fr(2, []byte{0x19}, []byte{0}),
+	}
+	file := writeFrames(t, "arp-fr.pcap", pcapfile.LinkTypeEthernet, frames)
+	diffLines(t, file, decodeOut(t, file), tcpdumpOut(t, file))
+}
