@@ -533,13 +533,22 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	case p.Link.EtherType.IsVLAN():
 		// The frame ends inside a VLAN tag.
 		return append(b, " [|vlan]\n"...)
-	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && isHex(p.Link.EtherType.String()):
-		// A protocol tcpdump does not know either: it shows the
-		// Ethernet header, then a hex dump on lines of their own.
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType == 0x9000 && fr.Link == pcapfile.LinkTypeEthernet:
+		return append(appendLoopback(b, fr.Data[min(int(p.Link.HeaderLen), len(fr.Data)):], p.WireLen-int(p.Link.HeaderLen)), '\n')
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && (isHex(p.Link.EtherType.String()) || tcpdumpEtherNames[p.Link.EtherType] != ""):
+		// A protocol tcpdump does not decode either (it may name it):
+		// it shows the Ethernet header, then a hex dump on lines of
+		// their own.
 		b = appendLinkAddr(b, p.Link.Src[:])
 		b = append(b, " > "...)
 		b = appendLinkAddr(b, p.Link.Dst[:])
-		b = append(b, ", ethertype Unknown (0x"...)
+		b = append(b, ", ethertype "...)
+		if name := tcpdumpEtherNames[p.Link.EtherType]; name != "" {
+			b = append(b, name...)
+		} else {
+			b = append(b, "Unknown"...)
+		}
+		b = append(b, " (0x"...)
 		b = appendHex16(b, uint16(p.Link.EtherType))
 		b = append(b, "), length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
@@ -682,6 +691,11 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = append(b, ": "...)
 		}
 		b = appendICMPv6(b, p)
+		if t := p.ICMPv6.Type; t == 138 || t == 130 && ipPayloadLen(p) != 24 {
+			// These print their own mark where tcpdump stops; it marks
+			// nothing after the length.
+			return d.appendTail(b, derr, false)
+		}
 	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP),
 		p.IP.FragOffset == 0 && (p.IP.Protocol == ports.ProtoTCP || p.IP.Protocol == ports.ProtoUDP) &&
 			!p.Layers.Has(wire.LayerTCP) && !p.Layers.Has(wire.LayerUDP):
@@ -701,6 +715,10 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		// After IPv6 extension headers the addresses are printed
 		// already: what follows comes after their last word.
 		lead := "" // the line ends in a space after extension headers
+		if p.IP.Protocol == 132 && !inFrag && !(p.IP.Version == 4 && p.IP.FragOffset != 0) {
+			// SCTP prints the addresses with the ports.
+			return append(appendSCTP(b, p, ipPayloadBytes(fr, p), ipPayloadLen(p)), '\n')
+		}
 		if !inFrag {
 			b = p.IP.Src.AppendTo(b)
 			b = append(b, " > "...)
@@ -725,6 +743,12 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 			return d.appendTail(b, nil, true)
 		}
+		if p.IP.Protocol == 2 {
+			if p.IP.Version == 6 {
+				return append(b, lead+"[IGMP requires IPv4] (invalid)\n"...)
+			}
+			return append(appendIGMP(append(b, lead...), ipPayloadBytes(fr, p), ipPayloadLen(p)), '\n')
+		}
 		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
 		// LEN from the IP header.
 		if p.IP.Protocol == 59 {
@@ -748,6 +772,18 @@ func ipPayloadLen(p *wire.Packet) int {
 		return int(p.IP.TotalLen) - int(p.IP.HeaderLen)
 	}
 	return 40 + int(p.IP.PayloadLen) - int(p.IP.HeaderLen)
+}
+
+// ipPayloadBytes is the captured part of what follows the IP header
+// (extension headers included), up to the IP length: also when the frame
+// is shorter than that length (truncated-ip), where p.Payload may be
+// empty.
+func ipPayloadBytes(fr *frame, p *wire.Packet) []byte {
+	off := int(p.Link.HeaderLen) + int(p.IP.HeaderLen)
+	if off > len(fr.Data) {
+		return nil
+	}
+	return fr.Data[off:min(off+max(ipPayloadLen(p), 0), len(fr.Data))]
 }
 
 func ipLayerOf(t wire.EtherType) wire.Layer {

@@ -70,13 +70,17 @@ func appendARP(b []byte, a []byte, length int) []byte {
 	b = append(b, name...)
 	b = append(b, ' ')
 	ip := func(off int) []byte { return netip.AddrFrom4([4]byte(a[off : off+4])).AppendTo(b) }
+	hw := appendLinkAddr
+	if hrd == 15 { // Frame Relay: tcpdump prints the Q.922 address's DLCI
+		hw = appendDLCI
+	}
 	switch op {
 	case 1:
 		b = append(b, "who-has "...)
 		b = ip(tpa)
 		if nonZero(a[tha:tpa]) {
 			b = append(b, " ("...)
-			b = appendLinkAddr(b, a[tha:tpa])
+			b = hw(b, a[tha:tpa])
 			b = append(b, ')')
 		}
 		b = append(b, " tell "...)
@@ -84,18 +88,18 @@ func appendARP(b []byte, a []byte, length int) []byte {
 	case 2:
 		b = ip(spa)
 		b = append(b, " is-at "...)
-		b = appendLinkAddr(b, a[sha:spa])
+		b = hw(b, a[sha:spa])
 	case 3, 8:
 		b = append(b, "who-is "...)
-		b = appendLinkAddr(b, a[tha:tpa])
+		b = hw(b, a[tha:tpa])
 		b = append(b, " tell "...)
-		b = appendLinkAddr(b, a[sha:spa])
+		b = hw(b, a[sha:spa])
 	case 4:
-		b = appendLinkAddr(b, a[tha:tpa])
+		b = hw(b, a[tha:tpa])
 		b = append(b, " at "...)
 		b = ip(tpa)
 	case 9:
-		b = appendLinkAddr(b, a[sha:spa])
+		b = hw(b, a[sha:spa])
 		b = append(b, " at "...)
 		b = ip(spa)
 	default:
@@ -120,8 +124,7 @@ func nonZero(v []byte) bool {
 }
 
 // appendLinkAddr formats a hardware address as tcpdump does: bytes in
-// hex, colon-separated. (tcpdump prints Frame Relay's as DLCI numbers;
-// this does not.)
+// hex, colon-separated.
 func appendLinkAddr(b []byte, v []byte) []byte {
 	for i, c := range v {
 		if i > 0 {
@@ -130,4 +133,42 @@ func appendLinkAddr(b []byte, v []byte) []byte {
 		b = append(b, hexDigits[c>>4], hexDigits[c&15])
 	}
 	return b
+}
+
+// appendDLCI formats a Frame Relay hardware address (a Q.922 address of
+// 2 to 4 bytes) as tcpdump's q922_string does: "DLCI 100", "<Truncated>"
+// when the address ends before its last byte, "<Invalid DLCI>" for one
+// whose extension bits are wrong.
+func appendDLCI(b []byte, v []byte) []byte {
+	const ea = 0x01 // the address extension bit: set in the last byte
+	const short, invalid = "<Truncated>", "<Invalid DLCI>"
+	if len(v) < 1 {
+		return append(b, short...)
+	}
+	if v[0]&ea != 0 {
+		return append(b, invalid...)
+	}
+	if len(v) < 2 {
+		return append(b, short...)
+	}
+	dlci := uint32(v[0]&0xfc)<<2 | uint32(v[1]&0xf0)>>4
+	if v[1]&ea == 0 {
+		v = v[2:]
+		if len(v) < 1 {
+			return append(b, short...)
+		}
+		if v[0]&ea == 0 {
+			dlci = dlci<<7 | uint32(v[0]>>1)
+			v = v[1:]
+			if len(v) < 1 {
+				return append(b, short...)
+			}
+		}
+		if v[0]&ea == 0 {
+			return append(b, invalid...)
+		}
+		dlci = dlci<<6 | uint32(v[0]>>2)
+	}
+	b = append(b, "DLCI "...)
+	return strconv.AppendUint(b, uint64(dlci), 10)
 }
