@@ -122,10 +122,11 @@ const (
 	KindBroadcast              // ether broadcast
 	KindMulticast              // ether, ip or ip6 multicast
 	KindVLAN                   // vlan [ID]
+	KindIPProto                // [ip|ip6] proto N
 )
 
 var kindNames = [...]string{KindProto: "proto", KindHost: "host", KindNet: "net", KindPort: "port", KindPortRange: "portrange",
-	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan"}
+	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan", KindIPProto: "proto"}
 
 // String returns the keyword ("host", "portrange"), "proto" for
 // KindProto, or "kind(N)".
@@ -149,6 +150,7 @@ func (k Kind) String() string {
 //	KindBroadcast  (Proto is ProtoEther)
 //	KindMulticast  Proto: ProtoEther, ProtoIP or ProtoIP6
 //	KindVLAN       HasNum, Num: the VLAN ID if one is given
+//	KindIPProto    Proto (ProtoIP, ProtoIP6 or ProtoNone), Num: an IP protocol number
 //
 // Unused fields are zero.
 type Primitive struct {
@@ -235,6 +237,11 @@ func (p Primitive) String() string {
 		return "ether broadcast"
 	case KindMulticast:
 		return p.Proto.String() + " multicast"
+	case KindIPProto:
+		if p.Proto == ProtoNone {
+			return "proto " + strconv.FormatUint(uint64(p.Num), 10)
+		}
+		return p.Proto.String() + " proto " + strconv.FormatUint(uint64(p.Num), 10)
 	case KindVLAN:
 		if p.HasNum {
 			return "vlan " + strconv.FormatUint(uint64(p.Num), 10)

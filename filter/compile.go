@@ -445,6 +445,16 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 		}
 	case KindRel:
 		return lowerRelation(p.Rel, ll)
+	case KindIPProto:
+		v4 := func() *node { return and(ll.ipv4(), eq(1, nl+ip4Proto, p.Num)) }
+		v6 := func() *node { return and(ll.ipv6(), ip6Proto(nl, p.Num)) }
+		switch p.Proto {
+		case ProtoIP:
+			return v4(), nil
+		case ProtoIP6:
+			return v6(), nil
+		}
+		return or(v4(), v6()), nil
 	case KindEtherHost, KindEtherProto, KindBroadcast, KindMulticast, KindVLAN:
 		return lowerLink(p, ll)
 	case KindHost, KindNet:

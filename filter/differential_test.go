@@ -46,6 +46,7 @@ var diffPrimitives = []string{
 	"vlan", "vlan 42", "vlan 1", "vlan and ip", "vlan and tcp port 179", "vlan 0x2a and udp", "vlan and vlan",
 	"vlan and vlan and ip",
 	"1 = 1", "2 + 2 = 5", "ip[0] & 0 = 0",
+	"ip proto 17", "ip proto \\tcp", "ip6 proto 58", "ip6 proto 6", "proto 6", "proto \\udp",
 }
 
 // diffRefused are expressions tcpdump refuses on every link; Parse or
@@ -55,14 +56,13 @@ var diffRefused = []string{
 	"ether[0] = 1 or 2", "vlan[0]=1", "ip[0:3] = 1", "ip[0] / 0 = 1", "ip[0] % 0 = 1",
 	"ip[0] << 33 = 1", "ip[0] = 4294967296", "vlan 4096", "ether host 1:2:3:4:5", "tcp[13 = 1",
 	"ip[0] = ", "= 1", "tcp[13] & != 0", "ip[0] == == 1", "(ip[0] = 1", "ether proto", "less",
-	"greater 1 2", "ether", "ether src", "ip6 broadcast", "gateway 1.2.3.4", "vxlan", "ip6 proto tcp",
+	"greater 1 2", "ether", "ether src", "ip6 broadcast", "gateway 1.2.3.4", "vxlan", "ip6 proto tcp", "ip6 proto \\icmp6", "ip proto",
 }
 
 // diffUnsupported are expressions tcpdump takes that this package
 // refuses with "not supported".
 var diffUnsupported = []string{
-	"mpls", "pppoes", "pppoed", "geneve", "igmp", "pim", "vrrp", "ah", "esp", "ip proto 47",
-	"ip6 proto \\tcp", "protochain 6", "ip broadcast", "igmp[0] = 0x11", "llc",
+	"mpls", "pppoes", "pppoed", "geneve", "igmp", "pim", "vrrp", "ah", "esp", "protochain 6", "ip broadcast", "igmp[0] = 0x11", "llc",
 	"ether proto \\atalk", "decnet", "stp", "iso", "clnp", "isis",
 }
 

@@ -317,6 +317,18 @@ func (o *oracle) prim(p Primitive) verdict {
 		return o.ports(nl, protos, []ports.Range{p.Ports}, p.Dir)
 	case KindRel:
 		return o.relation(p.Rel)
+	case KindIPProto:
+		v4 := func() verdict {
+			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == p.Num) })
+		}
+		v6 := func() verdict { return andV(o.isIPv6, func() verdict { return o.ip6Next(nl, p.Num) }) }
+		switch p.Proto {
+		case ProtoIP:
+			return v4()
+		case ProtoIP6:
+			return v6()
+		}
+		return orV(v4, v6)
 	case KindEtherHost:
 		at := func(off int) func() verdict {
 			return func() verdict {

@@ -1138,6 +1138,9 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 			pr.Num, pr.HasNum = v, true
 		}
 		return prim(pr)
+	case "proto":
+		p.next()
+		return p.ipProto(ProtoNone, t)
 	case "broadcast":
 		p.next()
 		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
@@ -1184,6 +1187,10 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 			return nil, p.errorf(nt, "ether proto %d is more than 16 bits", num), true
 		}
 		return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: num})
+	case n.text == "proto" && (pr == ProtoIP || pr == ProtoIP6):
+		p.next()
+		p.next()
+		return p.ipProto(pr, n)
 	case n.text == "proto":
 		p.next()
 		return nil, p.errorf(n, "not supported: %s proto (pcap-filter feature)", t.text), true
@@ -1196,3 +1203,33 @@ func isArithConst(w string) bool { _, ok := arithConstants[w]; return ok }
 // etherProtoNames are the protocol names "ether proto" takes, written
 // with a backslash because they are keywords.
 var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\arp`: etherARP, `\rarp`: etherRARP}
+
+// ipProtoNames are the protocol names "proto" takes, written with a
+// backslash as in tcpdump (they are keywords), by their /etc/protocols
+// numbers.
+var ipProtoNames = map[string]uint32{`\icmp`: 1, `\igmp`: 2, `\tcp`: 6, `\udp`: 17, `\gre`: 47,
+	`\esp`: 50, `\ah`: 51, `\pim`: 103, `\vrrp`: 112, `\sctp`: 132}
+
+// ipProto parses the number or name after "proto" (the token after).
+func (p *parser) ipProto(pr Proto, after token) (*Expr, error, bool) {
+	v := p.peek()
+	if n, ok := ipProtoNames[v.text]; ok && v.kind == tWord {
+		p.next()
+		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindIPProto, Proto: pr, Num: n}}, nil, true
+	}
+	if v.kind == tWord && strings.HasPrefix(v.text, "\\") {
+		return nil, p.errorf(v, "unknown ip proto '%s'", v.text[1:]), true
+	}
+	n, ok := parseNumber(v.text)
+	if v.kind != tWord || !ok {
+		if v.kind == tEOF {
+			return nil, p.errorf(v, "expected a protocol number after '%s'", after.text), true
+		}
+		return nil, p.errorf(v, "expected a protocol number after '%s', not '%s'", after.text, v.text), true
+	}
+	if n > 255 {
+		return nil, p.errorf(v, "protocol number %d is more than 255", n), true
+	}
+	p.next()
+	return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindIPProto, Proto: pr, Num: uint32(n)}}, nil, true
+}
