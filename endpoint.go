@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -130,8 +131,16 @@ func ParseEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 		}
 		if a, err := netip.ParseAddr(host); err == nil {
 			e.Addr = a
-		} else if err := checkHostName(host); err != nil {
-			return Endpoint{}, errf(0, "%v", err)
+		} else if host != "" {
+			// An address-shaped host that is not an address is a mistake,
+			// not a name to look up.
+			var pe *ParseError
+			if _, err := ParseHost(host); errors.As(err, &pe) && errors.Is(err, ErrBadAddress) {
+				return Endpoint{}, &ParseError{What: "endpoint", Input: s, Pos: max(pe.Pos, 0), Msg: pe.Msg, Err: ErrBadAddress}
+			}
+			if err := checkHostName(host); err != nil {
+				return Endpoint{}, errf(0, "%v", err)
+			}
 		}
 	}
 	e.Host = host
@@ -220,6 +229,13 @@ func parseURLEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 		if ue, ok := err.(*url.Error); ok {
 			msg = ue.Err.Error()
 		}
+		// net/url quotes net/netip's error for a bracketed host, with the
+		// Go call in it: keep what it says, not the call.
+		if i := strings.Index(msg, `ParseAddr("`); i >= 0 {
+			if j := strings.Index(msg[i:], `"): `); j >= 0 {
+				msg = msg[:i] + msg[i+j+len(`"): `):]
+			}
+		}
 		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: -1, Msg: msg}
 	}
 	e := Endpoint{Scheme: strings.ToLower(u.Scheme), Host: u.Hostname()}
@@ -228,6 +244,8 @@ func parseURLEndpoint(s string, opts *EndpointOptions) (Endpoint, error) {
 	}
 	if a, err := netip.ParseAddr(e.Host); err == nil {
 		e.Addr = a
+	} else if _, err := ParseHost(e.Host); errors.Is(err, ErrBadAddress) {
+		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: len(u.Scheme) + 3, Msg: err.(*ParseError).Msg, Err: ErrBadAddress}
 	} else if err := checkHostName(e.Host); err != nil {
 		return Endpoint{}, &ParseError{What: "URL", Input: s, Pos: len(u.Scheme) + 3, Msg: err.Error()}
 	}

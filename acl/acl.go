@@ -79,7 +79,7 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	}
 	p, err := netip.ParsePrefix(t)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%w %q: %s", ErrBadPrefix, s, strings.TrimPrefix(err.Error(), fmt.Sprintf("netip.ParsePrefix(%q): ", t)))
+		return netip.Prefix{}, fmt.Errorf("%w %q: %s", ErrBadPrefix, s, netipDetail(err))
 	}
 	if p.Masked() != p {
 		return netip.Prefix{}, fmt.Errorf("%w %q: host bits set (did you mean %s?)", ErrBadPrefix, s, p.Masked())
@@ -91,6 +91,21 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
 	return p, nil
+}
+
+// netipDetail is what a net/netip parse error says without the Go calls
+// it names: `netip.ParsePrefix("300.0.0.0/8"): ParseAddr("300.0.0.0"):
+// IPv4 field has value >255` becomes "IPv4 field has value >255".
+func netipDetail(err error) string {
+	msg := err.Error()
+	for strings.HasPrefix(msg, "netip.Parse") || strings.HasPrefix(msg, "Parse") {
+		i := strings.Index(msg, "\"): ")
+		if i < 0 {
+			break
+		}
+		msg = msg[i+len("\"): "):]
+	}
+	return msg
 }
 
 // ParseList parses the allow and deny prefixes of a List (see

@@ -2,10 +2,13 @@ package acl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
+
+	"github.com/portkit/ports"
 )
 
 // Dialer dials TCP or UDP through a Policy: the check runs in the
@@ -26,6 +29,13 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 	default:
 		return nil, fmt.Errorf("acl: dial %s %s: network not supported", network, address)
+	}
+	// A host shaped like an address that is not one ("300.1.1.1") is
+	// refused here: the resolver would send it to DNS.
+	if host, _, err := net.SplitHostPort(address); err == nil {
+		if _, err := ports.ParseHost(host); errors.Is(err, ports.ErrBadAddress) {
+			return nil, fmt.Errorf("acl: dial %s %s: %w", network, address, err)
+		}
 	}
 	nd := d.Dialer
 	inner, innerCtx := nd.Control, nd.ControlContext

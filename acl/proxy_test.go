@@ -8,6 +8,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
 	"github.com/portkit/ports/internal/porttest"
 )
@@ -44,5 +45,29 @@ func TestLoggerOrDiscard(t *testing.T) {
 	d := acl.LoggerOrDiscard(nil)
 	if d == nil || d.Enabled(context.Background(), slog.LevelError) {
 		t.Errorf("nil gave %v, want a logger that discards", d)
+	}
+}
+
+// TestDialerAddressShapedNoLookup: a destination host written like an
+// address that is not one (a SOCKS or HTTP proxy client's "300.1.1.1")
+// is refused before any DNS query.
+func TestDialerAddressShapedNoLookup(t *testing.T) {
+	queries := 0
+	d := &acl.Dialer{}
+	d.Dialer.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		queries++
+		return nil, errors.New("test: no DNS here")
+	}}
+	for _, a := range []string{"300.1.1.1:80", "1.2.3:80", "[::gg]:80", "10.0.0.256:443"} {
+		_, err := d.DialContext(t.Context(), "tcp", a)
+		if !errors.Is(err, ports.ErrBadAddress) {
+			t.Errorf("dial %s: %v, want ErrBadAddress", a, err)
+		}
+	}
+	if queries != 0 {
+		t.Errorf("%d DNS queries for address-shaped hosts", queries)
+	}
+	if _, err := d.DialContext(t.Context(), "tcp", "acl.invalid:80"); err == nil || queries == 0 {
+		t.Errorf("dial a name: %v after %d queries: the test resolver is not used", err, queries)
 	}
 }

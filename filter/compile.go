@@ -122,11 +122,12 @@ const (
 	nOr
 	nNot
 	nTest
+	nIf
 )
 
 type node struct {
 	op   nodeOp
-	kids []*node // nAnd, nOr: two or more; nNot: one
+	kids []*node // nAnd, nOr: two or more; nNot: one; nIf: condition, then, else
 	t    test    // nTest
 }
 
@@ -389,7 +390,9 @@ func lowerExpr(e *Expr, ll *linkLayer) (*node, error) {
 			return nil, err
 		}
 		return not(x), nil
-	case OpAnd, OpOr:
+	case OpOr:
+		return lowerOr(e, ll)
+	case OpAnd:
 		x, err := lowerExpr(e.X, ll)
 		if err != nil {
 			return nil, err
@@ -398,12 +401,88 @@ func lowerExpr(e *Expr, ll *linkLayer) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e.Op == OpAnd {
-			return and(x, y), nil
-		}
-		return or(x, y), nil
+		return and(x, y), nil
 	}
 	return nil, fmt.Errorf("filter: unknown operator %v", e.Op)
+}
+
+// lowerOr lowers a chain of "or" operands. Consecutive port primitives
+// with the same protocol and a single direction ("tcp dst port 7000 or
+// tcp dst portrange 8000-8010 or ...") become one test of the port
+// against the union of their ranges, which portTest compiles to a
+// search: a list of a thousand ports then takes a program of about two
+// instructions a port, not twenty. The result is the same for every
+// packet, truncated ones included: each of those primitives reads the
+// same fields in the same order, up to the one port they compare.
+// ("src or dst" primitives are not merged: one whose source port
+// matches stops before reading the destination port.)
+func lowerOr(e *Expr, ll *linkLayer) (*node, error) {
+	var ops []*Expr
+	var flatten func(*Expr)
+	flatten = func(e *Expr) {
+		if e != nil && e.Op == OpOr {
+			flatten(e.X)
+			flatten(e.Y)
+			return
+		}
+		ops = append(ops, e)
+	}
+	flatten(e)
+	n := fls
+	for i := 0; i < len(ops); {
+		j := i + 1
+		if mergeablePort(ops[i]) {
+			for j < len(ops) && mergeablePort(ops[j]) && ops[j].Prim.Proto == ops[i].Prim.Proto && ops[j].Prim.Dir == ops[i].Prim.Dir {
+				j++
+			}
+		}
+		var x *node
+		var err error
+		if j-i == 1 {
+			x, err = lowerExpr(ops[i], ll)
+		} else {
+			rs := make([]ports.Range, 0, j-i)
+			for _, op := range ops[i:j] {
+				rs = append(rs, op.Prim.Ports)
+			}
+			p := ops[i].Prim
+			x = portTest(ll, portProtos(p.Proto), rs, p.Dir)
+		}
+		if err != nil {
+			return nil, err
+		}
+		n = or(n, x)
+		i = j
+	}
+	return n, nil
+}
+
+// mergeablePort reports whether e is a valid port or portrange primitive
+// with numbers, a transport protocol or none, and one direction.
+func mergeablePort(e *Expr) bool {
+	if e == nil || e.Op != OpPrim {
+		return false
+	}
+	p := e.Prim
+	switch {
+	case p.Kind != KindPort && p.Kind != KindPortRange, p.Service != "",
+		p.Dir != DirSrc && p.Dir != DirDst,
+		p.Ports.First > p.Ports.Last, p.Kind == KindPort && p.Ports.First != p.Ports.Last:
+		return false
+	}
+	return portProtos(p.Proto) != nil
+}
+
+// portProtos returns the IP protocols a port primitive with qualifier p
+// looks at, or nil if p cannot qualify a port.
+func portProtos(p Proto) []uint32 {
+	switch p {
+	case ProtoNone:
+		return []uint32{ipprotoTCP, ipprotoUDP, ipprotoSCTP}
+	case ProtoTCP, ProtoUDP, ProtoSCTP:
+		return []uint32{protoNumber(p)}
+	}
+	return nil
 }
 
 func protoNumber(p Proto) uint32 {
@@ -481,13 +560,8 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 		}
 		return nil, fmt.Errorf("filter: '%v' modifier applied to %v %v", p.Proto, p.Kind, p.Net)
 	case KindPort, KindPortRange:
-		var protos []uint32
-		switch p.Proto {
-		case ProtoNone:
-			protos = []uint32{ipprotoTCP, ipprotoUDP, ipprotoSCTP}
-		case ProtoTCP, ProtoUDP, ProtoSCTP:
-			protos = []uint32{protoNumber(p.Proto)}
-		default:
+		protos := portProtos(p.Proto)
+		if protos == nil {
 			return nil, fmt.Errorf("filter: illegal qualifier '%v' of '%v'", p.Proto, p.Kind)
 		}
 		if p.Kind == KindPort && p.Service != "" {
@@ -563,7 +637,13 @@ func addrTest(off uint32, p Primitive) *node {
 // IPv6 it looks only right after the fixed header, as tcpdump does.
 func portTest(ll *linkLayer, protos []uint32, rs []ports.Range, d Dir) *node {
 	nl := ll.nl()
+	if len(rs) > searchMin {
+		rs = coalesce(rs)
+	}
 	inRanges := func(ld load) *node {
+		if len(rs) > searchMin {
+			return portSearch(ld, rs, false)
+		}
 		n := fls
 		for _, r := range rs {
 			n = or(n, portIn(ld, r))
@@ -607,6 +687,48 @@ func portIn(ld load, r ports.Range) *node {
 	ge := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterOrEqual, val: uint32(r.First)}}
 	gt := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterThan, val: uint32(r.Last)}}
 	return and(ge, not(gt))
+}
+
+// searchMin is the most port ranges that portTest compares one after
+// the other; more are searched (see portSearch).
+const searchMin = 4
+
+// coalesce returns rs sorted, with overlapping and adjacent ranges
+// joined.
+func coalesce(rs []ports.Range) []ports.Range {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b ports.Range) int { return int(a.First) - int(b.First) })
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		last := &out[len(out)-1]
+		if int(r.First) <= int(last.Last)+1 {
+			last.Last = max(last.Last, r.Last)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// portSearch tests the port loaded by ld against rs, sorted and
+// disjoint, by binary search: one comparison per level, and at the end
+// one or two for the range found, so the program is about two
+// instructions per range and a packet runs through about log2 of them.
+// geFirst says the port is known to be at least rs[0].First. Only the
+// port is read, so the order of the comparisons changes no result. (The
+// leaves' jumps to accept and reject, far from most of them, share long
+// jumps: see assemble.)
+func portSearch(ld load, rs []ports.Range, geFirst bool) *node {
+	if len(rs) == 1 {
+		r := rs[0]
+		if !geFirst {
+			return portIn(ld, r)
+		}
+		return not(&node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterThan, val: uint32(r.Last)}})
+	}
+	m := len(rs) / 2
+	cond := &node{op: nTest, t: test{ld: ld, cond: bpf.JumpGreaterOrEqual, val: uint32(rs[m].First)}}
+	return &node{op: nIf, kids: []*node{cond, portSearch(ld, rs[m:], true), portSearch(ld, rs[:m], geFirst)}}
 }
 
 // Code generation.
@@ -805,9 +927,23 @@ func (p *pinsn) size() int {
 }
 
 // assemble lays the code out and resolves the labels. A conditional jump
-// reaches at most 255 instructions; one that must go further becomes a
-// jump to a pair of long jumps right after it.
+// reaches at most 255 instructions; one that must go further jumps to a
+// long jump (a trampoline) instead. Far jumps to one target share a
+// trampoline, placed after the end of a block (a jump, after which
+// control never falls through) before the first of them is out of reach:
+// a port search over hundreds of ranges, whose leaves all go to accept
+// or reject, then costs one long jump per target and stretch of code,
+// not two per leaf.
 func (g *codegen) assemble() []bpf.Instruction {
+	// The longest stretch between two block ends, so that a trampoline
+	// placed at one block end is known to be reachable at the next.
+	block, maxBlock := 0, 0
+	for i := range g.code {
+		block += g.code[i].size()
+		if g.code[i].endsBlock() {
+			maxBlock, block = max(maxBlock, block), 0
+		}
+	}
 	for {
 		at := make(map[label]int)
 		n := 0
@@ -817,32 +953,72 @@ func (g *codegen) assemble() []bpf.Instruction {
 			}
 			n += g.code[i].size()
 		}
-		var far []int
+		far := func(pc int, l label) bool { return at[l]-pc-1 > 255 }
+		anyFar := false
 		pc := 0
 		for i := range g.code {
 			p := &g.code[i]
-			if (p.kind == pJump || p.kind == pJumpX) && (at[p.jt]-pc-1 > 255 || at[p.jf]-pc-1 > 255) {
-				far = append(far, i)
+			if (p.kind == pJump || p.kind == pJumpX) && (far(pc, p.jt) || far(pc, p.jf)) {
+				anyFar = true
+				break
 			}
 			pc += p.size()
 		}
-		if len(far) == 0 {
+		if !anyFar {
 			return g.emitBPF(at)
 		}
-		code := make([]pinsn, 0, len(g.code)+4*len(far))
-		last := 0
-		for _, i := range far {
-			p := g.code[i]
-			code = append(code, g.code[last:i]...)
-			lt, lf := g.newLabel(), g.newLabel()
-			code = append(code,
-				pinsn{kind: p.kind, cond: p.cond, val: p.val, jt: lt, jf: lf},
-				pinsn{kind: pLabel, lbl: lt}, pinsn{kind: pJa, jt: p.jt},
-				pinsn{kind: pLabel, lbl: lf}, pinsn{kind: pJa, jt: p.jf})
-			last = i + 1
+		code := make([]pinsn, 0, len(g.code)+16)
+		tramp := map[label]label{} // target -> trampoline not yet placed
+		var order []label
+		first := -1 // pc of the first jump that uses a pending trampoline
+		pc = 0
+		for _, p := range g.code {
+			if p.kind == pJump || p.kind == pJumpX {
+				for _, l := range []*label{&p.jt, &p.jf} {
+					if !far(pc, *l) {
+						continue
+					}
+					t, ok := tramp[*l]
+					if !ok {
+						t = g.newLabel()
+						tramp[*l] = t
+						order = append(order, *l)
+					}
+					*l = t
+					if first < 0 {
+						first = pc
+					}
+				}
+			}
+			code = append(code, p)
+			pc += p.size()
+			// Place the pending trampolines now if the next block might
+			// put the first of them out of reach.
+			if first >= 0 && p.endsBlock() && pc+maxBlock+len(order)-first-1 > 255-8 {
+				for _, l := range order {
+					code = append(code, pinsn{kind: pLabel, lbl: tramp[l]}, pinsn{kind: pJa, jt: l})
+				}
+				clear(tramp)
+				order, first = order[:0], -1
+			}
 		}
-		g.code = append(code, g.code[last:]...)
+		if len(order) > 0 {
+			for _, l := range order {
+				code = append(code, pinsn{kind: pLabel, lbl: tramp[l]}, pinsn{kind: pJa, jt: l})
+			}
+		}
+		g.code = code
 	}
+}
+
+// endsBlock reports whether control never falls through p to the next
+// instruction.
+func (p *pinsn) endsBlock() bool {
+	switch p.kind {
+	case pJump, pJumpX, pJa, pRet:
+		return true
+	}
+	return false
 }
 
 func (g *codegen) emitBPF(at map[label]int) []bpf.Instruction {

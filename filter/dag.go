@@ -106,6 +106,9 @@ func (d *dag) build(n *node, t, f *dnode) *dnode {
 			cur = d.build(n.kids[i], t, cur)
 		}
 		return cur
+	case nIf:
+		then, els := d.build(n.kids[1], t, f), d.build(n.kids[2], t, f)
+		return d.build(n.kids[0], then, els)
 	}
 	if n.t.opaque {
 		// One node per occurrence, going where it is taken, kept even

@@ -55,6 +55,23 @@ var tcpdumpFilters = []string{
 	"port 80 and (443 or 5767)", "host (127.0.0.1 or ::1)", "not not ip6",
 	"ip6 or arp or icmp and not udp", "src port 80 and dst port 1989 or icmp6",
 	"port 1 or (host 1.1.1.1) or 2",
+	// Port lists long enough to be searched (see portSearch), with
+	// ports of the captures among them.
+	"tcp dst port 22 or 25 or 53 or 80 or 110 or 443 or 646 or 8080 or 45393",
+	"udp src port 53 or 67 or 68 or 123 or 137 or 646 or 1989 or 5353 or udp src portrange 50000-60000",
+	"dst portrange 1-52 or 54-79 or 81-100 or 443 or 1000-2000 or 5000-5001 or 40000-65535",
+	"tcp src port 80 or tcp src port 443 or udp dst port 53 or 67 or 123 or 646 or 1900 or tcp src port 8080",
+	searchedPorts(),
+}
+
+// searchedPorts is "dst port A or B or ..." with ports enough for the
+// search to need long jumps, the ports the captures use among them.
+func searchedPorts() string {
+	list := []string{"53", "80", "443", "646", "1989", "5767", "8080", "45393"}
+	for p := 1100; len(list) < 400; p += 7 {
+		list = append(list, fmt.Sprint(p))
+	}
+	return "dst port " + strings.Join(list, " or ")
 }
 
 // lookTcpdump finds tcpdump, also in the sbin directories that a

@@ -294,10 +294,12 @@ func (t *Table) serverSide(proto ports.Proto, src, dst uint16) bool {
 
 // expire finishes the flows idle past their timeout.
 func (t *Table) expire(emit func(*Flow)) {
+	// No flow idle less than the shorter timeout is due.
+	soonest := min(t.cfg.ClosedTimeout, t.cfg.IdleTimeout)
 	for el := t.lru.Front(); el != nil; {
 		e := el.Value.(*entry)
 		idle := t.now.Sub(e.f.End)
-		if idle < t.cfg.ClosedTimeout {
+		if idle < soonest {
 			return // the list is ordered by last packet: all later ones are younger
 		}
 		next := el.Next()

@@ -200,3 +200,23 @@ func FuzzTable(f *testing.F) {
 		}
 	})
 }
+
+// TestIdleTimeoutBelowClosedTimeout: an idle timeout shorter than the
+// closed timeout (flows --idle 1s) still finishes open flows once they
+// are idle that long, not only after the closed timeout.
+func TestIdleTimeoutBelowClosedTimeout(t *testing.T) {
+	tab := New(&Config{IdleTimeout: time.Second})
+	var finished []netip.AddrPort
+	emit := func(f *Flow) { finished = append(finished, f.Client) }
+	dst := netip.MustParseAddrPort("10.0.0.2:53")
+	for i := range 5 {
+		src := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(40000+i))
+		s := Segment{Time: t0.Add(time.Duration(i) * 3 * time.Second), Proto: ports.ProtoUDP, Src: src, Dst: dst, Payload: 30, Length: 72}
+		tab.Add(&s, emit)
+	}
+	// Each flow was idle 3 s when the next came: all but the last are
+	// finished.
+	if len(finished) != 4 || tab.Len() != 1 {
+		t.Errorf("finished %v, %d open; want 4 finished, 1 open", finished, tab.Len())
+	}
+}

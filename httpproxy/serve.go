@@ -53,17 +53,31 @@ func (s *Server) forwardAllowed(p ports.Port) bool {
 	return s.ForwardPorts.Contains(ports.ProtoTCP, p)
 }
 
+func (s *Server) maxIdle() int {
+	if s.MaxIdleUpstreams > 0 {
+		return s.MaxIdleUpstreams
+	}
+	return DefaultMaxIdleUpstreams
+}
+
 // newTransport returns the transport of one client connection's
-// forwarded requests.
-func (s *Server) newTransport() *http.Transport {
-	return &http.Transport{
+// forwarded requests. It keeps at most maxIdle idle upstream connections
+// in all (the least recently used beyond are closed), not a pool per
+// destination: a client fanning out to many hosts must not hold a socket
+// for each.
+func (s *Server) newTransport(act *activity) *http.Transport {
+	tr := new(http.Transport)
+	*tr = http.Transport{
 		Proxy:               nil, // never the environment's
-		DialContext:         acl.DialOrDefault(s.Dial),
+		DialContext:         s.dialUpstream(tr, act),
 		DisableCompression:  true, // pass Accept-Encoding and bodies through as they are
-		MaxIdleConnsPerHost: 2,
+		MaxIdleConns:        s.maxIdle(),
+		MaxIdleConnsPerHost: min(2, s.maxIdle()),
 		IdleConnTimeout:     90 * time.Second,
 		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
 	}
+	s.Upstreams.register(tr)
+	return tr
 }
 
 // Serve handles one client connection c. For CONNECT it replies 200 and
@@ -74,9 +88,12 @@ func (s *Server) newTransport() *http.Transport {
 // client has been sent the error response when there is one; the caller
 // closes c.
 func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	act := newActivity(s.idle())
+	// Stopped first, then the deadline: a body read or write that sets
+	// its own deadline afterwards sees stopped and gives up.
+	stop := context.AfterFunc(ctx, func() { act.stopped.Store(true); c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	lr := &limitReader{r: c}
+	lr := &limitReader{c: c}
 	br := bufio.NewReaderSize(lr, 4096)
 	log := acl.LoggerOrDiscard(s.Logger)
 	// Upstream connections are kept alive for this client only, and
@@ -84,11 +101,12 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 	var tr *http.Transport
 	defer func() {
 		if tr != nil {
+			s.Upstreams.unregister(tr)
 			tr.CloseIdleConnections()
 		}
 	}()
 	for n := 0; ; n++ {
-		t, more, err := s.one(ctx, c, lr, br, &tr, n > 0)
+		t, more, err := s.one(ctx, c, lr, br, &tr, act, n > 0)
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
@@ -99,10 +117,12 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 		if t != nil {
 			if !stop() {
 				t.Upstream.Close()
+				t.Release()
 				return nil, fmt.Errorf("httpproxy: interrupted: %w", context.Cause(ctx))
 			}
 			if err := c.SetDeadline(time.Time{}); err != nil {
 				t.Upstream.Close()
+				t.Release()
 				return nil, fmt.Errorf("httpproxy: clear deadline: %w", err)
 			}
 			return t, nil
@@ -117,9 +137,9 @@ func (s *Server) Serve(ctx context.Context, c net.Conn) (*Tunnel, error) {
 // the connection may serve another request.
 // kept tells a kept-alive connection (not its first request), which may
 // idle out quietly.
-func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader, tr **http.Transport, kept bool) (*Tunnel, bool, error) {
+func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio.Reader, tr **http.Transport, act *activity, kept bool) (*Tunnel, bool, error) {
 	max := s.maxHeader()
-	lr.n, lr.err = max, nil
+	lr.n, lr.err, lr.act = max, nil, nil
 	if err := c.SetReadDeadline(time.Now().Add(s.timeout())); err != nil {
 		return nil, false, fmt.Errorf("httpproxy: set deadline: %w", err)
 	}
@@ -149,7 +169,9 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio
 		s.reply(c, http.StatusBadRequest, "malformed request: "+err.Error(), nil)
 		return nil, false, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	lr.n = math.MaxInt64
+	// The body, if any, is read under the idle timeout.
+	lr.n, lr.act = math.MaxInt64, act
+	act.touch()
 	if err := c.SetReadDeadline(time.Time{}); err != nil {
 		return nil, false, fmt.Errorf("httpproxy: clear deadline: %w", err)
 	}
@@ -167,18 +189,20 @@ func (s *Server) one(ctx context.Context, c net.Conn, lr *limitReader, br *bufio
 		return t, false, err
 	}
 	if *tr == nil {
-		*tr = s.newTransport()
+		*tr = s.newTransport(act)
 	}
-	more, err := s.forward(ctx, c, req, *tr)
+	more, err := s.forward(ctx, c, req, *tr, act)
 	return nil, more, err
 }
 
 // limitReader limits the bytes read for a request header and keeps the
-// connection's read error.
+// connection's read error. With act set (past the header) it reads under
+// the idle timeout.
 type limitReader struct {
-	r   io.Reader
+	c   net.Conn
 	n   int64
 	err error
+	act *activity
 }
 
 func (l *limitReader) Read(p []byte) (int, error) {
@@ -188,7 +212,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
 	}
-	n, err := l.r.Read(p)
+	var n int
+	var err error
+	if l.act != nil {
+		n, err = l.act.read(l.c, p)
+	} else {
+		n, err = l.c.Read(p)
+	}
 	l.n -= int64(n)
 	if err != nil && err != io.EOF && l.err == nil {
 		l.err = err
@@ -250,16 +280,22 @@ func (s *Server) connect(ctx context.Context, c net.Conn, br *bufio.Reader, req 
 		s.reply(c, http.StatusForbidden, "CONNECT to port "+port.String()+" not allowed", nil)
 		return nil, fmt.Errorf("%w: CONNECT %s", ErrPortNotAllowed, target)
 	}
+	if !s.Upstreams.acquire(nil) {
+		s.reply(c, http.StatusServiceUnavailable, "too many upstream connections", nil)
+		return nil, fmt.Errorf("%w: CONNECT %s", ErrUpstreamsFull, target)
+	}
 	dctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 	up, err := acl.DialOrDefault(s.Dial)(dctx, "tcp", target)
 	if err != nil {
+		s.Upstreams.release()
 		s.dialFailed(c, err)
 		return nil, fmt.Errorf("httpproxy: CONNECT %s: %w", target, err)
 	}
 	c.SetWriteDeadline(time.Now().Add(s.timeout()))
 	if _, err := io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 		up.Close()
+		s.Upstreams.release()
 		return nil, fmt.Errorf("httpproxy: write CONNECT reply: %w", err)
 	}
 	var pending []byte
@@ -267,11 +303,16 @@ func (s *Server) connect(ctx context.Context, c net.Conn, br *bufio.Reader, req 
 		b, _ := br.Peek(n)
 		pending = append([]byte(nil), b...)
 	}
-	return &Tunnel{Upstream: up, Pending: pending, Target: target}, nil
+	return &Tunnel{Upstream: up, Pending: pending, Target: target, u: s.Upstreams}, nil
 }
 
-// dialFailed replies 403 for a denied destination and 502 otherwise.
+// dialFailed replies 403 for a denied destination, 503 when there are
+// too many upstream connections, and 502 otherwise.
 func (s *Server) dialFailed(c net.Conn, err error) {
+	if errors.Is(err, ErrUpstreamsFull) {
+		s.reply(c, http.StatusServiceUnavailable, "too many upstream connections", nil)
+		return
+	}
 	if errors.Is(err, acl.ErrDenied) {
 		s.reply(c, http.StatusForbidden, "destination not allowed", nil)
 		return
@@ -301,7 +342,7 @@ func removeHopByHop(h http.Header) {
 
 // forward proxies one absolute-URI request and reports whether the
 // client connection may carry another.
-func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr *http.Transport) (bool, error) {
+func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr *http.Transport, act *activity) (bool, error) {
 	u := req.URL
 	if !u.IsAbs() || u.Host == "" {
 		s.reply(c, http.StatusBadRequest, "not a proxy request: the request target must be an absolute http:// URI", nil)
@@ -349,16 +390,39 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 			return false, fmt.Errorf("httpproxy: write 100 Continue: %w", err)
 		}
 	}
+	up0, down0 := act.up.Load(), act.down.Load()
+	fw := Forward{Method: req.Method, Upstream: hostport}
+	defer func() {
+		if s.Forwarded != nil {
+			fw.Up, fw.Down = act.up.Load()-up0, act.down.Load()-down0
+			s.Forwarded(fw)
+		}
+	}()
 	resp, err := tr.RoundTrip(out)
 	if err != nil {
-		s.dialFailed(c, err)
+		switch {
+		case body != nil && body.failed() != nil:
+			// The client's body stopped (or broke) before the upstream
+			// answered.
+			err = body.failed()
+			if isTimeout(err) {
+				s.reply(c, http.StatusRequestTimeout, "request body not received in time", nil)
+			}
+		case isTimeout(err):
+			s.reply(c, http.StatusGatewayTimeout, "the destination did not answer in time", nil)
+		default:
+			s.dialFailed(c, err)
+		}
+		fw.Err = err
 		return false, fmt.Errorf("httpproxy: %s %s: %w", req.Method, u.Redacted(), err)
 	}
 	defer resp.Body.Close()
+	fw.Status = resp.StatusCode
 	if !keep || resp.Close {
 		keep = false
 	}
-	if err := writeResponse(c, req, resp, keep); err != nil {
+	if err := writeResponse(idleWriter{c, act}, req, resp, keep); err != nil {
+		fw.Err = err
 		return false, fmt.Errorf("httpproxy: relay response of %s %s: %w", req.Method, u.Redacted(), err)
 	}
 	// The transport may still be reading the request body (an upstream
@@ -374,11 +438,32 @@ func (s *Server) forward(ctx context.Context, c net.Conn, req *http.Request, tr 
 }
 
 // trackedBody tells when the transport has closed a request body, which
-// it does once it has read it (or drained it) or given up on it.
+// it does once it has read it (or drained it) or given up on it, and
+// keeps the error that reading it ended with.
 type trackedBody struct {
 	io.ReadCloser
 	once sync.Once
 	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *trackedBody) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func (b *trackedBody) Close() error {
@@ -390,7 +475,7 @@ func (b *trackedBody) Close() error {
 // writeResponse writes resp to the client as HTTP/1.1 with its own
 // framing: chunked when the length is unknown and the connection stays
 // open, else the upstream's Content-Length or the end of the connection.
-func writeResponse(c net.Conn, req *http.Request, resp *http.Response, keep bool) error {
+func writeResponse(c io.Writer, req *http.Request, resp *http.Response, keep bool) error {
 	h := resp.Header.Clone()
 	removeHopByHop(h)
 	h.Del("Content-Length")

@@ -102,6 +102,10 @@ func Resolve(ctx context.Context, host, network string, r *net.Resolver) (netip.
 		}
 		return a, nil
 	}
+	// "300.1.1.1" is a mistake, not a name: never ask DNS about it.
+	if _, err := ports.ParseHost(host); err != nil {
+		return netip.Addr{}, fmt.Errorf("knock: %w", err)
+	}
 	if r == nil {
 		r = net.DefaultResolver
 	}

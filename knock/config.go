@@ -2,6 +2,7 @@ package knock
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/wire"
 )
 
@@ -60,6 +62,13 @@ type Door struct {
 	// documentation for how they are run.
 	StartCommand, StopCommand   string
 	StartCommand6, StopCommand6 string
+
+	// Shell runs the commands through /bin/sh -c, as knockd does (the
+	// Shell option of ParseConfigWith: `ports knockd --shell`), with %IP%
+	// passed as an argument ([ShellCommand]). Without it a command with
+	// shell syntax is refused ([ShellSyntax]), and the others are split
+	// into words and run directly.
+	Shell bool
 
 	// Target is the Target directive: the destination address knocks must
 	// be sent to. The zero Addr means any address of the interface.
@@ -136,15 +145,36 @@ func ParseFlagMatch(s string) (FlagMatch, error) {
 	return m, nil
 }
 
+// Limits of the files LoadConfig and LoadOneTimeSequence read.
+const (
+	MaxConfigSize           = cfgfile.DefaultLimit // knockd.conf
+	MaxOneTimeSequencesSize = cfgfile.DefaultLimit // a One_Time_Sequences file
+)
+
 // LoadConfig reads and parses a knockd configuration file, then loads
 // the current sequence of each door with One_Time_Sequences.
+//
+// Both kinds of file must be regular files within their size limits
+// (MaxConfigSize, MaxOneTimeSequencesSize); any other is refused with a
+// *cfgfile.Error, which names the path, before anything is parsed.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
+	return LoadConfigWith(path, ConfigOptions{})
+}
+
+// ConfigOptions change how a configuration file is read.
+type ConfigOptions struct {
+	// Shell accepts commands with shell syntax, to be run through
+	// /bin/sh as knockd runs them: see Door.Shell.
+	Shell bool
+}
+
+// LoadConfigWith is LoadConfig with options.
+func LoadConfigWith(path string, o ConfigOptions) (*Config, error) {
+	data, err := cfgfile.Read(path, MaxConfigSize)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	cfg, err := ParseConfig(f, path)
+	cfg, err := ParseConfigWith(bytes.NewReader(data), path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +196,18 @@ func LoadConfig(path string) (*Config, error) {
 // name used in errors, which are *SyntaxError values naming the line.
 // Keys are case-insensitive, as in knockd; a line starting with # is a
 // comment. One_Time_Sequences files are not read (see LoadConfig).
+//
+// A command with shell syntax ([ShellSyntax]) is an error naming its
+// line: knockd would run it through /bin/sh, and split into words it
+// would do something else. ParseConfigWith with Shell accepts it.
 func ParseConfig(r io.Reader, name string) (*Config, error) {
+	return ParseConfigWith(r, name, ConfigOptions{})
+}
+
+// ParseConfigWith is ParseConfig with options.
+func ParseConfigWith(r io.Reader, name string, o ConfigOptions) (*Config, error) {
 	cfg := &Config{}
+	checkCommand := func(s string) error { return checkCommand(s, o.Shell) }
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	lineNo := 0
@@ -194,7 +234,7 @@ func ParseConfig(r io.Reader, name string) (*Config, error) {
 						return nil, fail(line, "section [%s] given twice (first on line %d)", section, d.Line)
 					}
 				}
-				cfg.Doors = append(cfg.Doors, Door{Name: section, Line: lineNo})
+				cfg.Doors = append(cfg.Doors, Door{Name: section, Line: lineNo, Shell: o.Shell})
 				door = &cfg.Doors[len(cfg.Doors)-1]
 			}
 			continue
@@ -277,6 +317,10 @@ func ParseConfig(r io.Reader, name string) (*Config, error) {
 			return nil, &SyntaxError{File: name, Line: d.Line, Msg: fmt.Sprintf("section [%s] has both Sequence and One_Time_Sequences", d.Name)}
 		}
 	}
+	if len(cfg.Doors) == 0 {
+		// knockd would run and open nothing, which looks like working.
+		return nil, &SyntaxError{File: name, Msg: "no doors: no section besides [options], so no knock would open anything"}
+	}
 	return cfg, nil
 }
 
@@ -289,16 +333,22 @@ func parseSeconds(s string) (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-func checkCommand(s string) error {
-	_, err := SplitCommand(s)
-	return err
+func checkCommand(s string, shell bool) error {
+	if _, err := SplitCommand(s); err != nil {
+		return err
+	}
+	if syn := ShellSyntax(s); syn != "" && !shell {
+		return &SyntaxError{Input: s, Msg: fmt.Sprintf("shell syntax %q: ports knockd runs a command as a list of words, not through a shell as knockd does; "+
+			"give --shell to run the commands through /bin/sh (with %%IP%% passed as $1), or put the commands in a script", syn)}
+	}
+	return nil
 }
 
 // LoadOneTimeSequence returns the first sequence of a One_Time_Sequences
 // file (lines that are empty, start with '#' or do not parse are skipped,
 // as knockd does) and the byte offset of its line.
 func LoadOneTimeSequence(path string) (Sequence, int64, error) {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, MaxOneTimeSequencesSize)
 	if err != nil {
 		return nil, 0, err
 	}

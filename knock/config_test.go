@@ -71,6 +71,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"[]", `c.conf:1: empty section name: "[]"`},
 		{"[a]\nsequence=1\n[a]\nsequence=2", `c.conf:3: section [a] given twice (first on line 1): "[a]"`},
 		{"[a]\nsequence", `c.conf:2: want key = value: "sequence"`},
+		{"[options]\nlogfile = /tmp/k.log\n", `c.conf: no doors: no section besides [options], so no knock would open anything`},
+		{"# nothing\n", `c.conf: no doors: no section besides [options], so no knock would open anything`},
 	}
 	for _, tt := range tests {
 		_, err := ParseConfig(strings.NewReader(tt.conf), "c.conf")

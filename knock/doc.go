@@ -47,10 +47,17 @@
 // ([Server.Sniff]) takes every packet arriving on the interface (not
 // only those addressed to the interface's own addresses, which knockd
 // checks with "dst host"; use Target to pin a door to one address). Its
-// kernel filter admits the sequences' ports and protocols; TCP flags are
-// checked by the Machine. When the doors change (SIGHUP, a one-time
-// sequence used), the capture is reopened with the new filter, and
-// packets arriving in that instant are missed.
+// kernel filter admits the sequences' ports and protocols (past
+// MaxFilterRanges ranges of ports for a protocol, a few more ports, so
+// that the program stays small for any number of doors); the Machine
+// checks the ports exactly, and TCP flags. When the doors change
+// (SIGHUP, a one-time sequence used), the socket's filter is replaced in
+// place; if the kernel refuses a filter, the sniffer takes every TCP and
+// UDP packet instead, and says so.
+//
+// The Machine tracks at most MaxAttempts attempts: a flood of spoofed
+// first knocks pushes out the oldest attempts at stage 1, not those of
+// sources further on, and the Server counts and logs what was dropped.
 //
 // The Gate sees knocks without root, on ordinary sockets; see [Gate] for
 // what that changes.
@@ -61,7 +68,12 @@
 // would split them (single quotes, double quotes with backslash escapes,
 // backslashes), and only then is %IP% replaced, inside each word, by the
 // knocking address; the words are run directly (execve), never through
-// sh -c. Shell syntax (pipes, redirections, ;, $VAR) is therefore not
-// interpreted: write a script and call it, or name /bin/sh -c '...'
-// explicitly in the configuration, where %IP% stays one argument.
+// sh -c. Shell syntax (pipes, redirections, ;, $VAR, backquotes, $(...))
+// would therefore not mean what it means to knockd, so a command with
+// any ([ShellSyntax]) is refused when the file is read, naming its line:
+// write a script and call it, or name /bin/sh -c '...' explicitly, where
+// %IP% stays one argument. Or opt in with ConfigOptions.Shell (`ports
+// knockd --shell`): the commands then run through /bin/sh -c as knockd
+// runs them, except that %IP% is never pasted into the script's text but
+// passed as its first argument ([ShellCommand]).
 package knock

@@ -124,7 +124,8 @@ func (g *Gate) Observe(src netip.Addr, k Knock) {
 		case EventStage:
 			g.log.Debug(e.String())
 		default:
-			g.log.Warn(e.String())
+			// The kind is for a rate limit (internal/ratelog).
+			g.log.Warn(e.String(), "kind", "knock "+e.Kind.String())
 		}
 	}
 }

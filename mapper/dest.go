@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -14,14 +15,19 @@ import (
 type dests struct {
 	addrs    []string
 	downTime time.Duration
+	log      *slog.Logger
 
 	mu        sync.Mutex
 	next      int
 	downUntil []time.Time
+	// down says which destinations were logged as down: one line
+	// when a destination goes down (the mapping fails over), one when
+	// it answers again, however many dials fail in between.
+	down []bool
 }
 
-func newDests(addrs []string, downTime time.Duration) *dests {
-	return &dests{addrs: addrs, downTime: downTime, downUntil: make([]time.Time, len(addrs))}
+func newDests(addrs []string, downTime time.Duration, log *slog.Logger) *dests {
+	return &dests{addrs: addrs, downTime: downTime, log: log, downUntil: make([]time.Time, len(addrs)), down: make([]bool, len(addrs))}
 }
 
 // order returns the indexes to try for one dial: the up destinations
@@ -46,13 +52,34 @@ func (d *dests) order() []int {
 	return append(up, down...)
 }
 
-func (d *dests) mark(i int, ok bool) {
+// mark records the outcome of a dial of destination i (by a client's
+// connection, or by the health check when check), and logs a change.
+func (d *dests) mark(i int, ok, check bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ok {
 		d.downUntil[i] = time.Time{}
-	} else {
-		d.downUntil[i] = time.Now().Add(d.downTime)
+		if d.down[i] {
+			d.down[i] = false
+			by := "a connection"
+			if check {
+				by = "the health check"
+			}
+			d.log.Info("destination up again", "dest", d.addrs[i], "found_by", by)
+		}
+		return
+	}
+	d.downUntil[i] = time.Now().Add(d.downTime)
+	if !d.down[i] {
+		d.down[i] = true
+		args := []any{"dest", d.addrs[i], "retry_after", d.downTime}
+		if len(d.addrs) > 1 {
+			args = append(args, "note", "failing over to the other destinations")
+		}
+		if err != nil {
+			args = append(args, "err", err.Error())
+		}
+		d.log.Warn("destination down", args...)
 	}
 }
 
@@ -91,13 +118,13 @@ func (d *dests) dial(ctx context.Context, dialer func(ctx context.Context, netwo
 	for _, i := range d.order() {
 		c, err := dialer(ctx, network, d.addrs[i])
 		if err == nil {
-			d.mark(i, true)
+			d.mark(i, true, false, nil)
 			return c, d.addrs[i], nil
 		}
 		if ctx.Err() != nil {
 			return nil, "", ctx.Err()
 		}
-		d.mark(i, false)
+		d.mark(i, false, false, err)
 		errs = append(errs, err)
 	}
 	return nil, "", &DialError{Errs: errs}
@@ -120,7 +147,7 @@ func (d *dests) healthLoop(ctx context.Context, interval time.Duration, dialer f
 			cancel()
 			if err == nil {
 				c.Close()
-				d.mark(i, true)
+				d.mark(i, true, true, nil)
 			}
 		}
 	}

@@ -334,6 +334,11 @@ func TestRuleValidation(t *testing.T) {
 		{mapper.Rule{Name: "a", Type: mapper.HTTP, Listen: "127.0.0.1:1", To: []string{"x:1"}}, "takes its destinations from its clients"},
 		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"x:1"}, ProxyProtocol: 3}, "version 3 is not 1 or 2"},
 		{mapper.Rule{Name: "a", Type: mapper.HTTP, Listen: "[::]:1"}, "names no allow-list and no auth"},
+		// Address-shaped destinations that are no address: refused, not
+		// left for the resolver (13.9).
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"300.1.1.1:80"}}, "300 is out of range 0-255"},
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"1.2.3:80"}}, "not an IPv4 address"},
+		{mapper.Rule{Name: "a", Type: mapper.UDP, Listen: "127.0.0.1:1", To: []string{"[::gg]:53"}}, "not an IPv6 address"},
 	} {
 		err := tc.rule.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -520,3 +525,67 @@ func TestLoopRefused(t *testing.T) {
 // its own, so that port scans of 127.0.0.1 by other packages' tests
 // running at the same time do not add connections to the counts.
 const testListen = "127.88.0.1:0"
+
+func TestFDBudget(t *testing.T) {
+	for _, tc := range []struct {
+		limit uint64
+		want  int
+	}{
+		{0, mapper.DefaultMaxConns}, // unknown
+		{1, 1},
+		{200, 75},     // (200 - 50) / 2
+		{20000, 9750}, // (20000 - 500) / 2
+		{20500, 10000},
+		{1 << 20, (1<<20 - 500) / 2},
+	} {
+		if got := mapper.FDBudget(tc.limit); got != tc.want {
+			t.Errorf("FDBudget(%d) = %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+}
+
+// TestFailoverIsLogged: a mapping whose first destination is dead logs
+// one line when it marks it down and fails over (not one per
+// connection), and one when the health check finds it up again.
+func TestFailoverIsLogged(t *testing.T) {
+	good, goodAddr := porttest.ListenTCP(t)
+	serveEcho(good)
+	dead, deadAddr := porttest.ListenTCP(t)
+	dead.Close()
+	s, _, logs := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "fo", Type: mapper.TCP, Listen: testListen,
+		To: []string{deadAddr.String(), goodAddr.String()}, DownTime: 200 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addrs("fo")[0].String()
+	for range 6 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("x"))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("no echo: %v\n%s", err, logs)
+		}
+		c.Close()
+	}
+	down := logLines(logs, "destination down")
+	if len(down) != 1 || logField(down[0], "dest") != deadAddr.String() {
+		t.Fatalf("destination down lines %q, want one naming %s", down, deadAddr)
+	}
+	revived, err := net.Listen("tcp4", deadAddr.String())
+	if err != nil {
+		t.Skipf("the dead port was taken meanwhile: %v", err)
+	}
+	defer revived.Close()
+	porttest.Serve(revived, func(c net.Conn) {})
+	porttest.WaitFor(t, "the destination up line", func() bool { return len(logLines(logs, "destination up again")) > 0 })
+	up := logLines(logs, "destination up again")
+	if len(up) != 1 || logField(up[0], "dest") != deadAddr.String() {
+		t.Errorf("destination up lines %q, want one naming %s", up, deadAddr)
+	}
+	if n := len(logLines(logs, "destination down")); n != 1 {
+		t.Errorf("%d destination down lines, want 1:\n%s", n, logs)
+	}
+}

@@ -81,9 +81,11 @@ func (rt *running) proxyDial() func(ctx context.Context, network, address string
 
 // proxyHandshake runs the HTTP or SOCKS handshake of a proxy rule. It
 // returns the upstream connection to relay to (nil when the proxy served
-// the client itself), the target, bytes to send upstream first, and
-// either a refusal reason or an error.
-func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client netip.AddrPort, pending []byte) (up *net.TCPConn, target string, rest []byte, reason string, err error) {
+// the client itself), the target, bytes to send upstream first, what to
+// call once the upstream is closed, and either a refusal reason or an
+// error.
+func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client netip.AddrPort, pending []byte, fws *forwards) (up *net.TCPConn, target string, rest []byte, release func(), reason string, err error) {
+	release = func() {}
 	r := &rt.rule
 	var conn net.Conn = c
 	var pc *prefixConn
@@ -108,30 +110,40 @@ func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client ne
 		err = herr
 	case HTTP:
 		s := &httpproxy.Server{Auth: usersAuth(r.Users), Dial: rt.proxyDial(), ConnectPorts: r.ConnectPorts,
-			HandshakeTimeout: hto, Logger: log}
+			HandshakeTimeout: hto, IdleTimeout: r.IdleTimeout, Logger: log, Upstreams: rt.upstreams,
+			Forwarded: func(f httpproxy.Forward) {
+				fws.add(f)
+				rt.s.obs.Transferred(r.Name, f.Up, f.Down)
+				args := []any{"method", f.Method, "upstream", f.Upstream, "status", f.Status, "up", f.Up, "down", f.Down}
+				if f.Err != nil {
+					args = append(args, "err", f.Err.Error())
+				}
+				log.Info("http request", args...)
+			}}
 		t, herr := s.Serve(ctx, conn)
 		if t != nil {
-			upc, target, rest = t.Upstream, t.Target, t.Pending
+			upc, target, rest, release = t.Upstream, t.Target, t.Pending, t.Release
 		}
 		err = herr
 	default:
-		return nil, "", nil, "", fmt.Errorf("rule type %s is not a proxy", r.Type)
+		return nil, "", nil, release, "", fmt.Errorf("rule type %s is not a proxy", r.Type)
 	}
 	if err != nil {
-		return nil, target, nil, proxyRefusal(err), err
+		return nil, target, nil, release, proxyRefusal(err), err
 	}
 	if upc == nil {
-		return nil, target, nil, "", nil
+		return nil, target, nil, release, "", nil
 	}
 	up, ok := upc.(*net.TCPConn)
 	if !ok {
 		upc.Close()
-		return nil, target, nil, "", errors.New("proxy upstream is not a TCP connection")
+		release()
+		return nil, target, nil, func() {}, "", errors.New("proxy upstream is not a TCP connection")
 	}
 	if pc != nil && len(pc.pre) > 0 {
 		rest = append(append([]byte(nil), pc.pre...), rest...)
 	}
-	return up, target, rest, "", nil
+	return up, target, rest, release, "", nil
 }
 
 // proxyRefusal classifies a proxy handshake error as a refusal reason,
@@ -140,6 +152,8 @@ func proxyRefusal(err error) string {
 	switch {
 	case errors.Is(err, socks.ErrAuthFailed), errors.Is(err, httpproxy.ErrAuthFailed):
 		return RefuseAuth
+	case errors.Is(err, httpproxy.ErrUpstreamsFull):
+		return RefuseMaxConns
 	case errors.Is(err, acl.ErrDenied), errors.Is(err, httpproxy.ErrPortNotAllowed):
 		return RefuseDestination
 	case errors.Is(err, socks.ErrBadRequest), errors.Is(err, socks.ErrNoMethod), errors.Is(err, socks.ErrNotSupported),
@@ -172,4 +186,42 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return p.TCPConn.Read(b)
+}
+
+// forwards sums up the absolute-URI requests an HTTP proxy served on one
+// client connection, for its "conn end" line.
+type forwards struct {
+	n        int
+	up, down int64
+	first    string
+	others   map[string]bool // other upstreams, at most maxOthers
+}
+
+const maxOthers = 100
+
+func (f *forwards) add(fw httpproxy.Forward) {
+	f.n++
+	f.up += fw.Up
+	f.down += fw.Down
+	switch {
+	case f.first == "":
+		f.first = fw.Upstream
+	case fw.Upstream != f.first && len(f.others) < maxOthers:
+		if f.others == nil {
+			f.others = map[string]bool{}
+		}
+		f.others[fw.Upstream] = true
+	}
+}
+
+// upstream names the upstream, or the first and how many others.
+func (f *forwards) upstream() string {
+	switch n := len(f.others); {
+	case n == 0:
+		return f.first
+	case n >= maxOthers:
+		return fmt.Sprintf("%s (+%d or more others)", f.first, n)
+	default:
+		return fmt.Sprintf("%s (+%d others)", f.first, n)
+	}
 }

@@ -112,7 +112,7 @@ type Rule struct {
 	// zero Set means only 443.
 	ConnectPorts ports.Set
 
-	MaxConns          int           // connections at once; 0 means 10,000
+	MaxConns          int           // connections (UDP sessions; an HTTP proxy's upstream connections count apart) at once; 0 means 10,000, or fewer when the process's descriptor limit (RLIMIT_NOFILE) fits fewer: see FDBudget
 	MaxConnsPerSource int           // connections at once per client address; 0 means no limit
 	HandshakeTimeout  time.Duration // each handshake phase (PROXY header, proxy request); 0 means 10s
 	DialTimeout       time.Duration // upstream dial; 0 means 10s
@@ -183,57 +183,74 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // Validate checks r without touching the network beyond looking up
 // interface names, including the open-relay rule.
 func (r *Rule) Validate() error {
-	rerr := func(field string, err error) error { return &RuleError{Rule: r.Name, Field: field, Err: err} }
-	if r.Name == "" {
-		return rerr("name", errors.New("a rule needs a name"))
+	if probs := r.Problems(); len(probs) > 0 {
+		return probs[0]
 	}
+	return nil
+}
+
+// Problems is every problem Validate would find, in the order it checks
+// them (each a *RuleError or an *OpenRelayError), so that a check of a
+// file can report them all: a bad listen does not hide a bad to.
+func (r *Rule) Problems() []error {
+	var probs []error
+	rerr := func(field string, err error) { probs = append(probs, &RuleError{Rule: r.Name, Field: field, Err: err}) }
+	if r.Name == "" {
+		rerr("name", errors.New("a rule needs a name"))
+	}
+	typeOK := true
 	if _, err := ParseType(r.Type.String()); err != nil {
-		return rerr("type", err)
+		rerr("type", err)
+		typeOK = false
 	}
 	addrs, err := ListenAddrs(r.Listen)
 	if err != nil {
-		return rerr("listen", err)
+		rerr("listen", err)
 	}
-	switch r.Type {
-	case TCP, UDP:
+	switch {
+	case !typeOK:
+	case r.Type == TCP || r.Type == UDP:
 		if len(r.To) == 0 {
-			return rerr("to", errors.New("a mapping needs at least one destination"))
+			rerr("to", errors.New("a mapping needs at least one destination"))
 		}
 		for _, d := range r.To {
 			if err := checkHostPort(d); err != nil {
-				return rerr("to", err)
+				rerr("to", err)
 			}
 		}
 		if len(r.Users) > 0 {
-			return rerr("auth", errors.New("only http and socks5 rules take auth"))
+			rerr("auth", errors.New("only http and socks5 rules take auth"))
 		}
 	default:
 		if len(r.To) > 0 {
-			return rerr("to", fmt.Errorf("a %s proxy takes its destinations from its clients, not from to", r.Type))
+			rerr("to", fmt.Errorf("a %s proxy takes its destinations from its clients, not from to", r.Type))
 		}
 	}
 	if r.ProxyProtocol < 0 || r.ProxyProtocol > 2 {
-		return rerr("proxy_protocol", fmt.Errorf("version %d is not 1 or 2", r.ProxyProtocol))
-	}
-	if r.ProxyProtocol != 0 && r.Type != TCP {
-		return rerr("proxy_protocol", errors.New("only tcp mappings send a PROXY protocol header"))
+		rerr("proxy_protocol", fmt.Errorf("version %d is not 1 or 2", r.ProxyProtocol))
+	} else if r.ProxyProtocol != 0 && typeOK && r.Type != TCP {
+		rerr("proxy_protocol", errors.New("only tcp mappings send a PROXY protocol header"))
 	}
 	if len(r.AcceptProxyFrom) > 0 && r.Type == UDP {
-		return rerr("accept_proxy_from", errors.New("udp mappings do not read PROXY protocol headers"))
+		rerr("accept_proxy_from", errors.New("udp mappings do not read PROXY protocol headers"))
 	}
-	for name, v := range map[string]int{"max_conns": r.MaxConns, "max_conns_per_source": r.MaxConnsPerSource, "udp_session_cap": r.UDPSessionCap} {
-		if v < 0 {
-			return rerr(name, fmt.Errorf("%d is negative", v))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max_conns", r.MaxConns}, {"max_conns_per_source", r.MaxConnsPerSource}, {"udp_session_cap", r.UDPSessionCap}} {
+		if f.v < 0 {
+			rerr(f.name, fmt.Errorf("%d is negative", f.v))
 		}
 	}
 	if r.Allow == nil && len(r.Users) == 0 {
 		for _, a := range addrs {
 			if !a.Addr().IsLoopback() {
-				return &OpenRelayError{Rule: r.Name, Listen: a.String(), Proxy: r.Type == HTTP || r.Type == SOCKS5}
+				probs = append(probs, &OpenRelayError{Rule: r.Name, Listen: a.String(), Proxy: r.Type == HTTP || r.Type == SOCKS5})
+				break
 			}
 		}
 	}
-	return nil
+	return probs
 }
 
 func checkHostPort(s string) error {
@@ -243,6 +260,13 @@ func checkHostPort(s string) error {
 	}
 	if host == "" {
 		return fmt.Errorf("destination %q has no host", s)
+	}
+	if _, err := ports.ParseHost(host); err != nil {
+		var pe *ports.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("destination %q: %s", s, pe.Msg)
+		}
+		return fmt.Errorf("destination %q: %v", s, err)
 	}
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
 		return fmt.Errorf("destination %q: port %q is not 1-65535", s, port)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/portkit/ports/httpproxy"
 )
 
 // Observer receives per-rule events, for metrics. Its methods are called
@@ -30,6 +32,15 @@ type Observer interface {
 	// Failed counts an error on a connection let in (a failed dial, a
 	// broken PROXY header, ...): stage says where.
 	Failed(rule string, stage string)
+}
+
+// UpstreamObserver is an optional method of an Observer: Upstreams is
+// called with +1 or -1 as an upstream socket of a rule opens or closes
+// (a mapping's or tunnel's upstream connection, a UDP session's socket,
+// an HTTP proxy's kept-alive connections), for a gauge. It must not
+// block.
+type UpstreamObserver interface {
+	Upstreams(rule string, delta int)
 }
 
 // Reasons a client is refused.
@@ -54,6 +65,17 @@ type Config struct {
 	// UDPBatch is how many datagrams a UDP mapping reads per system call
 	// (recvmmsg on Linux). 0 means 8; 1 reads one at a time.
 	UDPBatch int
+	// Sockets, if not nil, is asked for the sockets of each rule started
+	// that are already open (systemd's socket activation); when it gives
+	// any, the rule serves them instead of binding its own. The server
+	// closes them when the rule stops, so each call must give fresh ones
+	// (duplicates of the passed descriptors).
+	Sockets func(Rule) ([]*net.TCPListener, []*net.UDPConn, error)
+}
+
+// ApplyStats says what the last successful [Server.Apply] did.
+type ApplyStats struct {
+	Kept, Started, Stopped int
 }
 
 // Server runs a set of rules and replaces it on [Server.Apply].
@@ -61,6 +83,7 @@ type Server struct {
 	log      *slog.Logger
 	obs      Observer
 	udpBatch int
+	sockets  func(Rule) ([]*net.TCPListener, []*net.UDPConn, error)
 
 	ctx    context.Context // connections live in it
 	cancel context.CancelFunc
@@ -69,6 +92,7 @@ type Server struct {
 	mu     sync.Mutex
 	rules  map[string]*running
 	closed bool
+	last   ApplyStats
 }
 
 // New returns a Server with no rules.
@@ -89,7 +113,7 @@ func New(cfg *Config) *Server {
 	if batch <= 0 {
 		batch = 8
 	}
-	return &Server{log: log, obs: obs, udpBatch: batch, ctx: ctx, cancel: cancel, rules: map[string]*running{}}
+	return &Server{log: log, obs: obs, udpBatch: batch, sockets: cfg.Sockets, ctx: ctx, cancel: cancel, rules: map[string]*running{}}
 }
 
 // ErrClosed is returned by Apply after Close.
@@ -135,16 +159,18 @@ func (s *Server) Apply(rules []Rule) error {
 		}
 	}
 	// Stop the changed and removed rules first: a changed rule usually
-	// listens where it did.
+	// listens where it did. Each is logged as stopped only once the
+	// reload succeeds, or if it cannot be put back: a failed reload
+	// leaves them running, and the log says only what happened.
 	for _, old := range drop {
-		old.stop()
+		old.halt()
 	}
 	started := make([]*running, 0, len(add))
 	for _, r := range add {
 		rt, err := s.start(*r)
 		if err != nil {
 			for _, n := range started {
-				n.stop()
+				n.halt() // never announced as started
 			}
 			// Put back what was stopped.
 			for _, old := range drop {
@@ -152,6 +178,7 @@ func (s *Server) Apply(rules []Rule) error {
 					s.rules[old.rule.Name] = again
 				} else {
 					delete(s.rules, old.rule.Name)
+					old.logStopped()
 					s.log.Error("rule lost in a failed reload", "rule", old.rule.Name, "err", err2)
 				}
 			}
@@ -161,12 +188,70 @@ func (s *Server) Apply(rules []Rule) error {
 	}
 	for _, old := range drop {
 		delete(s.rules, old.rule.Name)
+		old.logStopped()
 	}
 	for _, rt := range started {
 		s.rules[rt.rule.Name] = rt
-		s.log.Info("rule started", "rule", rt.rule.Name, "type", rt.rule.Type.String(), "listen", rt.addrStrings())
+		s.log.Info("rule started", "rule", rt.rule.Name, "type", rt.rule.Type.String(), "listen", rt.addrStrings(),
+			"max_conns", rt.maxConns())
+		rt.warnFDs()
 	}
+	if len(started) > 0 {
+		s.warnFDsTogether()
+	}
+	s.last = ApplyStats{Kept: len(keep), Started: len(started), Stopped: len(drop) - (len(started) - countNew(started, drop))}
 	return nil
+}
+
+// warnFDs warns when the rule's explicit max_conns does not fit in the
+// descriptor limit: the limit is kept (it is what the user asked for),
+// but accept would fail with "too many open files" before it.
+func (rt *running) warnFDs() {
+	if rt.fdLimit == 0 || rt.rule.MaxConns <= FDBudget(rt.fdLimit) {
+		return
+	}
+	rt.log.Warn("max_conns does not fit the file descriptor limit",
+		"max_conns", rt.rule.MaxConns, "fd_limit", rt.fdLimit, "fit", FDBudget(rt.fdLimit),
+		"note", "each connection needs about 2 descriptors: raise the limit (ulimit -n, LimitNOFILE=) or lower max_conns")
+}
+
+// warnFDsTogether warns when the running rules together may hold more
+// connections than the descriptor limit fits. s.mu is held.
+func (s *Server) warnFDsTogether() {
+	if len(s.rules) < 2 {
+		return
+	}
+	sum := 0
+	limit := fdLimit()
+	for _, rt := range s.rules {
+		sum += rt.maxConns()
+	}
+	if limit == 0 || sum <= FDBudget(limit) {
+		return
+	}
+	s.log.Warn("the rules' max_conns together do not fit the file descriptor limit",
+		"rules", len(s.rules), "max_conns_sum", sum, "fd_limit", limit, "fit", FDBudget(limit),
+		"note", "each connection needs about 2 descriptors: raise the limit or set max_conns per rule")
+}
+
+// countNew counts the rules of started that were not running before
+// (not restarted ones).
+func countNew(started, drop []*running) int {
+	n := 0
+	for _, rt := range started {
+		if !slices.ContainsFunc(drop, func(o *running) bool { return o.rule.Name == rt.rule.Name }) {
+			n++
+		}
+	}
+	return n
+}
+
+// LastApply says what the last successful Apply did: rules kept
+// running, started (new or changed) and stopped (removed).
+func (s *Server) LastApply() ApplyStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 // Addrs returns the addresses a running rule listens on (useful with
@@ -233,12 +318,38 @@ type running struct {
 	active atomic.Int64
 	mu     sync.Mutex
 	perSrc map[netip.Addr]int
+
+	defMax  int    // max_conns when the rule names none, from the descriptor limit
+	fdLimit uint64 // RLIMIT_NOFILE when the rule started; 0: unknown
+
+	// upstreams bounds an HTTP proxy rule's upstream connections,
+	// kept-alive ones included, by its max_conns.
+	upstreams *httpproxy.Upstreams
+}
+
+// upstreamDelta reports an upstream socket opened (+1) or closed (-1).
+func (rt *running) upstreamDelta(d int) {
+	if o, ok := rt.s.obs.(UpstreamObserver); ok {
+		o.Upstreams(rt.rule.Name, d)
+	}
+}
+
+// maxConns is the rule's limit of connections (UDP sessions) at once.
+func (rt *running) maxConns() int {
+	if rt.rule.MaxConns > 0 {
+		return rt.rule.MaxConns
+	}
+	return rt.defMax
 }
 
 func (s *Server) start(r Rule) (*running, error) {
 	rt := &running{s: s, rule: r, log: s.log.With("rule", r.Name), perSrc: map[netip.Addr]int{}}
+	rt.defMax, rt.fdLimit = defaultMaxConns()
 	if r.Type == TCP || r.Type == UDP {
-		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime))
+		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime), rt.log)
+	}
+	if r.Type == HTTP {
+		rt.upstreams = &httpproxy.Upstreams{Max: rt.maxConns(), Changed: rt.upstreamDelta}
 	}
 	if err := rt.listen(); err != nil {
 		rt.closeListeners()
@@ -278,6 +389,16 @@ func (s *Server) start(r Rule) (*running, error) {
 }
 
 func (rt *running) listen() error {
+	if rt.s.sockets != nil {
+		lns, pcs, err := rt.s.sockets(rt.rule)
+		if err != nil {
+			return err
+		}
+		if len(lns)+len(pcs) > 0 {
+			rt.lns, rt.pcs = lns, pcs
+			return nil
+		}
+	}
 	host, port, _ := net.SplitHostPort(rt.rule.Listen)
 	lc := net.ListenConfig{KeepAlive: rt.keepAlive()} // for the connections accepted
 	if host == "" {                                   // one dual-stack socket, so port 0 means one port
@@ -379,11 +500,20 @@ func (rt *running) closeListeners() {
 // stop closes the listeners and waits for the accept loops; TCP
 // connections already accepted go on.
 func (rt *running) stop() {
+	rt.halt()
+	rt.logStopped()
+}
+
+// halt is stop without the log line.
+func (rt *running) halt() {
 	if rt.cancel != nil {
 		rt.cancel()
 	}
 	rt.closeListeners()
 	rt.loops.Wait()
+}
+
+func (rt *running) logStopped() {
 	rt.log.Info("rule stopped", "active", rt.active.Load())
 }
 
@@ -412,9 +542,19 @@ func (rt *running) acceptLoop(ctx context.Context, ln *net.TCPListener) {
 			continue
 		}
 		backoff = 0
+		// The rule-wide limit first, here rather than on the
+		// connection's goroutine: a burst beyond it then holds one
+		// descriptor at a time on its way out, not one each, which the
+		// descriptor budget of max_conns does not count.
+		if reason := rt.admitRule(); reason != "" {
+			c.Close()
+			rt.refuse(unmapAP(c.RemoteAddr().(*net.TCPAddr).AddrPort()), reason, nil)
+			continue
+		}
 		rt.s.conns.Add(1)
 		go func() {
 			defer rt.s.conns.Done()
+			defer rt.active.Add(-1)
 			rt.serveTCP(rt.s.ctx, c)
 		}()
 	}

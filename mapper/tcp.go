@@ -9,20 +9,13 @@ import (
 	"time"
 )
 
-// serveTCP runs one accepted connection of a TCP mapping or proxy rule.
+// serveTCP runs one accepted connection of a TCP mapping or proxy rule,
+// admitted by admitRule (the caller gives its place back).
 func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 	start := time.Now()
 	peer := unmapAP(c.RemoteAddr().(*net.TCPAddr).AddrPort())
 	local := unmapAP(c.LocalAddr().(*net.TCPAddr).AddrPort())
 	r := &rt.rule
-
-	// The rule-wide limit first, before spending anything on the client.
-	if reason := rt.admitRule(); reason != "" {
-		c.Close()
-		rt.refuse(peer, reason, nil)
-		return
-	}
-	defer rt.active.Add(-1)
 
 	client := peer
 	var pending []byte
@@ -53,6 +46,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 
 	var up *net.TCPConn
 	var target string
+	release := func() {}
 	switch r.Type {
 	case TCP:
 		var err error
@@ -68,7 +62,11 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			err    error
 			reason string
 		)
-		up, target, pending, reason, err = rt.proxyHandshake(ctx, c, client, pending)
+		var fws forwards
+		up, target, pending, release, reason, err = rt.proxyHandshake(ctx, c, client, pending, &fws)
+		if target == "" && fws.n > 0 {
+			target = fws.upstream()
+		}
 		if reason != "" {
 			c.Close()
 			rt.refuse(client, reason, err)
@@ -77,7 +75,8 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		if err != nil {
 			c.Close()
 			rt.s.obs.Failed(r.Name, "proxy")
-			rt.log.Warn("conn end", "client", client.String(), "upstream", target, "reason", "proxy", "err", err.Error())
+			rt.log.Warn("conn end", "client", client.String(), "upstream", target, "up", fws.up, "down", fws.down,
+				"reason", "proxy", "err", err.Error())
 			return
 		}
 		if up == nil { // the proxy served the client itself (HTTP requests, UDP ASSOCIATE)
@@ -85,18 +84,24 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			rt.s.obs.Accepted(r.Name)
 			st := Stats{Duration: time.Since(start), Reason: ReasonDone}
 			rt.s.obs.Closed(r.Name, st)
-			rt.log.Info("conn end", "client", client.String(), "upstream", target, "up", 0, "down", 0,
-				"duration", st.Duration, "reason", string(st.Reason))
+			st.Up, st.Down = fws.up, fws.down
+			rt.log.Info("conn end", "client", client.String(), "upstream", target, "up", st.Up, "down", st.Down,
+				"requests", fws.n, "duration", st.Duration, "reason", string(st.Reason))
 			return
 		}
 	}
 	rt.s.obs.Accepted(r.Name)
+	if rt.upstreams == nil { // an HTTP rule's Upstreams counts its own
+		rt.upstreamDelta(1)
+		release = func() { rt.upstreamDelta(-1) }
+	}
 	st := Relay(ctx, c, up, &RelayConfig{
 		IdleTimeout: r.IdleTimeout,
 		FinTimeout:  r.FinTimeout,
 		Pending:     pending,
 		Progress:    func(u, d int64) { rt.s.obs.Transferred(r.Name, u, d) },
 	})
+	release()
 	st.Duration = time.Since(start)
 	rt.s.obs.Closed(r.Name, st)
 	args := []any{"client", client.String(), "upstream", target, "up", st.Up, "down", st.Down,
@@ -108,11 +113,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 }
 
 func (rt *running) admitRule() string {
-	maxConns := rt.rule.MaxConns
-	if maxConns == 0 {
-		maxConns = DefaultMaxConns
-	}
-	if rt.active.Add(1) > int64(maxConns) {
+	if rt.active.Add(1) > int64(rt.maxConns()) {
 		rt.active.Add(-1)
 		return RefuseMaxConns
 	}

@@ -3,8 +3,11 @@ package mapper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +22,67 @@ type udpTable struct {
 	mu       sync.Mutex
 	sessions map[netip.AddrPort]*udpSession
 	wg       sync.WaitGroup
-	lastLog  time.Time // of a refusal, to keep floods out of the log
+	refused  refusalLog
+}
+
+// udpRefusalLogEvery is how often refused UDP datagrams are logged: the
+// first at once, the others counted and summed up in one line per
+// interval, so that a flood of datagrams does not flood the log.
+const udpRefusalLogEvery = time.Second
+
+// refusalLog logs refused datagrams at most once per interval with a
+// count.
+type refusalLog struct {
+	mu      sync.Mutex
+	timer   *time.Timer // running while refusals are being counted
+	n       int         // datagrams refused since the last line
+	reasons map[string]int
+	last    netip.AddrPort
+}
+
+func (l *refusalLog) refuse(rt *running, from netip.AddrPort, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer == nil {
+		rt.log.Warn("refused", "proto", "udp", "client", from.String(), "reason", reason, "count", 1,
+			"note", "further udp refusals are summed up once a second")
+		l.timer = time.AfterFunc(udpRefusalLogEvery, func() { l.flush(rt, true) })
+		return
+	}
+	if l.reasons == nil {
+		l.reasons = map[string]int{}
+	}
+	l.n++
+	l.reasons[reason]++
+	l.last = from
+}
+
+// flush logs the refusals counted since the last line; again re-arms the
+// timer when there were some.
+func (l *refusalLog) flush(rt *running, again bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+		l.timer = nil
+		return
+	}
+	reasons := make([]string, 0, len(l.reasons))
+	for r, n := range l.reasons {
+		reasons = append(reasons, fmt.Sprintf("%s:%d", r, n))
+	}
+	slices.Sort(reasons)
+	rt.log.Warn("refused", "proto", "udp", "count", l.n, "reasons", strings.Join(reasons, ","), "last_client", l.last.String(),
+		"within", udpRefusalLogEvery)
+	l.n, l.reasons = 0, nil
+	if again {
+		l.timer.Reset(udpRefusalLogEvery)
+	} else {
+		l.timer.Stop()
+		l.timer = nil
+	}
 }
 
 type udpSession struct {
@@ -40,6 +103,7 @@ const maxDatagram = 65535
 // Config.UDPBatch datagrams per system call (recvmmsg on Linux).
 func (rt *running) udpLoop(ctx context.Context, pc *net.UDPConn) {
 	t := &udpTable{sessions: map[netip.AddrPort]*udpSession{}}
+	defer t.refused.flush(rt, false)
 	defer func() {
 		t.mu.Lock()
 		for _, s := range t.sessions {
@@ -111,16 +175,8 @@ func (rt *running) forward(ctx context.Context, t *udpTable, pc *net.UDPConn, fr
 // newSession admits a new client and starts its session, or refuses it.
 func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn, from netip.AddrPort) *udpSession {
 	refuse := func(reason string) *udpSession {
-		defer rt.s.obs.Refused(rt.rule.Name, reason)
-		t.mu.Lock()
-		logIt := time.Since(t.lastLog) > time.Second
-		if logIt {
-			t.lastLog = time.Now()
-		}
-		t.mu.Unlock()
-		if logIt {
-			rt.log.Warn("refused", "client", from.String(), "reason", reason, "note", "udp refusals are logged at most once a second")
-		}
+		rt.s.obs.Refused(rt.rule.Name, reason)
+		t.refused.refuse(rt, from, reason)
 		return nil
 	}
 	if reason := rt.check(from.Addr()); reason != "" {
@@ -136,7 +192,12 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 	if full {
 		return refuse(RefuseSessionCap)
 	}
+	// max_conns counts the rule's sessions, on every listening socket.
+	if reason := rt.admitRule(); reason != "" {
+		return refuse(reason)
+	}
 	if reason := rt.admitSource(from.Addr()); reason != "" {
+		rt.active.Add(-1)
 		return refuse(reason)
 	}
 	d := &net.Dialer{Timeout: orDefault(rt.rule.DialTimeout, DefaultDialTimeout)}
@@ -153,6 +214,7 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 	}
 	if err != nil {
 		rt.releaseSource(from.Addr())
+		rt.active.Add(-1)
 		rt.s.obs.Failed(rt.rule.Name, "dial")
 		rt.log.Warn("udp session not started", "client", from.String(), "err", err.Error())
 		return nil
@@ -163,6 +225,7 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 	t.sessions[from] = s
 	t.mu.Unlock()
 	rt.s.obs.Accepted(rt.rule.Name)
+	rt.upstreamDelta(1)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -171,7 +234,9 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 		delete(t.sessions, from)
 		t.mu.Unlock()
 		s.up.Close()
+		rt.upstreamDelta(-1)
 		rt.releaseSource(from.Addr())
+		rt.active.Add(-1)
 		st := Stats{Up: s.upB.Load(), Down: s.downB.Load(), Duration: time.Since(s.start), Reason: reason}
 		rt.s.obs.Closed(rt.rule.Name, st)
 		rt.log.Info("conn end", "proto", "udp", "client", from.String(), "upstream", target, "up", st.Up, "down", st.Down,
@@ -180,10 +245,25 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 	return s
 }
 
+// udpIdle is how long a UDP session lives without a datagram:
+// udp_idle_timeout, else idle_timeout, else DefaultUDPIdleTimeout. A
+// negative idle_timeout ("none") keeps the default: UDP has no end of
+// session, so a session without an idle timeout would hold its place and
+// socket for ever.
+func (rt *running) udpIdle() time.Duration {
+	switch r := &rt.rule; {
+	case r.UDPIdleTimeout > 0:
+		return r.UDPIdleTimeout
+	case r.IdleTimeout > 0:
+		return r.IdleTimeout
+	}
+	return DefaultUDPIdleTimeout
+}
+
 // udpReplies copies the upstream's datagrams back to the client until
 // the session idles out or its socket is closed.
 func (rt *running) udpReplies(s *udpSession, pc *net.UDPConn) Reason {
-	idle := orDefault(rt.rule.UDPIdleTimeout, DefaultUDPIdleTimeout)
+	idle := rt.udpIdle()
 	buf := make([]byte, maxDatagram)
 	for {
 		s.up.SetReadDeadline(time.Unix(0, s.last.Load()).Add(idle))

@@ -269,7 +269,9 @@ func (r *Reader) readBlock(p *Packet) (bool, error) {
 
 	switch typ {
 	case ngBlockSHB:
-		if major, minor := r.u16(b[12:]), r.u16(b[14:]); major != 1 {
+		// libpcap reads 1.0, and 1.2 which some writers put for 1.0;
+		// 1.1 and others it refuses.
+		if major, minor := r.u16(b[12:]), r.u16(b[14:]); major != 1 || minor != 0 && minor != 2 {
 			return false, &FormatError{Offset: start + 12, Msg: fmt.Sprintf("pcapng version %d.%d", major, minor), Err: ErrUnsupportedVersion}
 		}
 		r.ifaces = r.ifaces[:0] // interfaces are per section

@@ -52,6 +52,14 @@ type Packet struct {
 	// UTC; see Time. A pcapng Simple Packet Block has no timestamp: 0.
 	Timestamp int64
 
+	// BadFraction is set when a pcap record's sub-second field is out of
+	// range (1,000,000 microseconds or more; 1e9 nanoseconds or more in a
+	// nanosecond file): it is that field in nanoseconds, which Timestamp
+	// carries into the seconds. Timestamp - BadFraction is the record's
+	// whole seconds, for tools that show the field as it was written, as
+	// tcpdump does. 0 for a valid timestamp.
+	BadFraction int64
+
 	// Data holds the captured bytes, CaptureLength of them. See the
 	// aliasing rule above.
 	Data []byte
@@ -366,7 +374,14 @@ func (r *Reader) readPcapHeader(be, nano bool) error {
 		return &FormatError{Offset: 4, Msg: fmt.Sprintf("pcap version %d.%d", major, minor), Err: ErrUnsupportedVersion}
 	}
 	r.snaplen = r.u32(h[16:])
-	r.linkType = LinkType(r.u32(h[20:]))
+	// The field's low 16 bits are the link type, bits 26-31 say whether
+	// frames end in a frame check sequence; bits 16-25 are reserved, and
+	// with them set libpcap takes the whole as an unknown link type.
+	lt := r.u32(h[20:])
+	if lt&0x03ff0000 != 0 {
+		return &FormatError{Offset: 20, Msg: fmt.Sprintf("link type field %#08x has reserved bits (16-25) set", lt)}
+	}
+	r.linkType = LinkType(lt)
 	r.limit = captureLimit(r.snaplen)
 	r.r += 24
 	return nil
@@ -400,7 +415,12 @@ func (r *Reader) nextPcap(p *Packet) error {
 		}
 		h = r.buf[r.r : r.r+16]
 	}
-	p.Timestamp = int64(r.u32(h))*1e9 + int64(r.u32(h[4:]))*r.fracMul
+	frac := int64(r.u32(h[4:])) * r.fracMul
+	p.Timestamp = int64(r.u32(h))*1e9 + frac
+	p.BadFraction = 0
+	if frac >= 1e9 {
+		p.BadFraction = frac
+	}
 	p.Length = int(r.u32(h[12:]))
 	p.CaptureLength = int(caplen)
 	p.Data = r.buf[r.r+16 : r.r+n : r.r+n]

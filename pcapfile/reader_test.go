@@ -52,6 +52,32 @@ func TestPcapHeaderVariants(t *testing.T) {
 	}
 }
 
+// TestPcapBadFractionKept: a record whose sub-second field is out of
+// range keeps it in BadFraction, so that no one carries it into the
+// seconds silently.
+func TestPcapBadFractionKept(t *testing.T) {
+	for _, nano := range []bool{false, true} {
+		frac, unit := uint32(1_500_000), int64(1000)
+		if nano {
+			frac, unit = 1_500_000_000, 1
+		}
+		in := pcapHeader(false, nano, 2, 4, 65535, uint32(LinkTypeEthernet))
+		in = append(in, pcapRecord(false, 1_600_000_000, frac, 1, 1, []byte{1})...)
+		in = append(in, pcapRecord(false, 1_600_000_000, frac/2, 1, 1, []byte{1})...)
+		r, err := NewReader(bytes.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readAll(t, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].BadFraction != int64(frac)*unit || got[0].Timestamp-got[0].BadFraction != 1_600_000_000*1e9 || got[1].BadFraction != 0 {
+			t.Errorf("nano %v: packets %+v", nano, got)
+		}
+	}
+}
+
 func TestPcapLinkTypeUpperBits(t *testing.T) {
 	// Bits above the low 16 of the pcap link type field carry FCS
 	// information; they are not part of the link type.
@@ -271,6 +297,7 @@ func TestErrors(t *testing.T) {
 		{"text", []byte("hello world"), true, 0, "unknown magic number 68 65 6c 6c", ErrUnknownFormat, 0},
 		{"pcap header cut", hdr[:20], true, 0, "truncated pcap file header: 20 of 24 bytes", io.ErrUnexpectedEOF, 0},
 		{"pcap version 1.0", pcapHeader(false, false, 1, 0, 65535, 1), true, 4, "pcap version 1.0", ErrUnsupportedVersion, 0},
+		{"pcap link type reserved bits", pcapHeader(false, false, 2, 4, 65535, 0x0001_0001), true, 20, "link type field 0x00010001 has reserved bits (16-25) set", nil, 0},
 		{"record header cut", append(bytes.Clone(hdr), rec[:5]...), false, 24, "truncated packet record header: 5 of 16 bytes", io.ErrUnexpectedEOF, 0},
 		{"record data cut", append(append(bytes.Clone(hdr), rec...), rec[:18]...), false, 44, "truncated packet record: 18 of 20 bytes", io.ErrUnexpectedEOF, 1},
 		{"caplen 4 GiB", append(bytes.Clone(hdr), pcapRecord(false, 1, 0, 0xffffffff, 0, nil)...), false, 24, "packet record caplen 4294967295 exceeds the limit 262144 (snaplen 65535)", nil, 0},
@@ -279,6 +306,7 @@ func TestErrors(t *testing.T) {
 		{"ng SHB body cut", ngOK[:20], true, 0, "truncated section header block: 20 of 28 bytes", io.ErrUnexpectedEOF, 0},
 		{"ng bad BOM", patch(ngOK, 8, 1, 2, 3, 4), true, 8, "section header block byte-order magic 01 02 03 04", nil, 0},
 		{"ng version 2", patch(ngOK, 12, 2), true, 12, "pcapng version 2.0", ErrUnsupportedVersion, 0},
+		{"ng version 1.1", patch(ngOK, 14, 1), true, 12, "pcapng version 1.1", ErrUnsupportedVersion, 0},
 		{"ng SHB short", patch(ngOK, 4, 24), true, 0, "section header block length 24, want a multiple of 4 and at least 28", nil, 0},
 		{"ng trailer mismatch", patch(ngOK, 24, 99), true, 0, "section header block length 28, trailing length 99", nil, 0},
 		{"ng IDB cut", ngOK[:30], false, 28, "truncated block header: 2 of 8 bytes", io.ErrUnexpectedEOF, 0},

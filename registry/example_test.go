@@ -26,8 +26,8 @@ func ExampleRegistry_Related() {
 		fmt.Println(rel.Name, rel.Ports, rel.Reason)
 	}
 	// Output:
-	// netbios-dgm [138] adjacent port
-	// netbios-ssn [139] adjacent port
+	// netbios-dgm [138] next to netbios-ns 137
+	// netbios-ssn [139] next to netbios-ns 137
 }
 
 func ExampleRegistry_ServicePorts() {

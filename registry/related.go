@@ -2,6 +2,7 @@ package registry
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/portkit/ports"
@@ -14,7 +15,7 @@ type Relation struct {
 	Name   string       // service name, as IANA wrote it
 	Ports  []ports.Port // its distinct ports, increasing
 	Protos []ports.Proto
-	Reason string // why it is related, e.g. "adjacent port" or "shared reference [RFC959]"
+	Reason string // why it is related, e.g. "next to ftp-data 20" or "shared reference [RFC959]"
 }
 
 // Related returns the services that belong with the service name: those
@@ -109,7 +110,10 @@ func (r *Registry) evidence(a []uint16, an string, b []uint16, bn string) string
 		for _, j := range b {
 			rb := &r.recs[j]
 			if ra.HasPort && rb.HasPort && absDiff(ra.Ports.First, rb.Ports.First) <= 2 {
-				return "adjacent port"
+				// Name the port it is next to: a service has several
+				// ports (http-alt: 591, 8008, 8080), and "adjacent"
+				// alone reads as next to the port that was asked about.
+				return "next to " + ra.Name + " " + strconv.Itoa(int(ra.Ports.First))
 			}
 		}
 	}

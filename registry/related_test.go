@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -51,10 +52,11 @@ func (o *oracle) justified(a, b, reason string) bool {
 		}
 		return false
 	}
-	if reason == "adjacent port" {
+	if next, ok := strings.CutPrefix(reason, "next to "); ok {
 		return any(func(ra, rb *Record) bool {
 			d := int(ra.Ports.First) - int(rb.Ports.First)
-			return ra.HasPort && rb.HasPort && -2 <= d && d <= 2
+			return ra.HasPort && rb.HasPort && -2 <= d && d <= 2 &&
+				next == ra.Name+" "+strconv.Itoa(int(ra.Ports.First))
 		})
 	}
 	if ref, ok := strings.CutPrefix(reason, "shared reference "); ok {

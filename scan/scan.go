@@ -82,9 +82,38 @@ type Result struct {
 	Tries  int           // probes sent for this port, 1 if the first one was answered
 	TTL    uint8         // TTL or hop limit of the answer (SYN scan); 0 when unknown
 
+	// ICMP is the ICMP or ICMPv6 error that made the port closed or
+	// filtered (SYN and UDP scans); zero when none did.
+	ICMP ICMPInfo
+
 	// Service is what the answer told of the service: a UDP reply that
 	// the port's probe recognised, or service detection. Zero otherwise.
 	Service sprobe.Service
+}
+
+// ICMPInfo is an ICMP or ICMPv6 error about a probe: who sent it (the
+// target, or a router or firewall on the way) and its type and code.
+type ICMPInfo struct {
+	From       netip.Addr
+	V6         bool // ICMPv6
+	Type, Code uint8
+}
+
+// IsZero reports whether i is no ICMP error.
+func (i ICMPInfo) IsZero() bool { return i == ICMPInfo{} }
+
+// String describes the error as "ICMP type 3 code 13 from 192.0.2.1"
+// ("ICMPv6 type 1 code 1 ...").
+func (i ICMPInfo) String() string {
+	s := "ICMP"
+	if i.V6 {
+		s = "ICMPv6"
+	}
+	s += " type " + strconv.Itoa(int(i.Type)) + " code " + strconv.Itoa(int(i.Code))
+	if i.From.IsValid() {
+		s += " from " + i.From.String()
+	}
+	return s
 }
 
 // AddrPort returns the target address and port as a netip.AddrPort.

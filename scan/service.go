@@ -30,7 +30,9 @@ const DefaultIdentifyTimeout = 3 * time.Second
 //     greeting or an HTTP GET: "ssl/http", "ssl/imap"...;
 //  3. PING, which Redis answers (+PONG, -NOAUTH) and HTTP servers refuse
 //     with a 400;
-//  4. GET / HTTP/1.0, for the status and the Server header.
+//  4. GET / HTTP/1.0, for the status and the Server header;
+//  5. the DNS query version.bind over TCP, which names DNS servers
+//     (dnsmasq, BIND); on port 53 it comes before TLS.
 //
 // It stops at the first probe recognised. A port that answers none of
 // them gives a zero Service (with the start of whatever it sent in Info)
@@ -97,6 +99,9 @@ func exchange(c net.Conn, req string, wait time.Duration) []byte {
 		if req != "" && bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
 			break
 		}
+		if req == sprobe.TCPDNSVersionBind && sprobe.TCPDNSComplete(buf[:n]) {
+			break
+		}
 		if req == sprobe.TCPPing && n > 0 && buf[0] != 'H' && bytes.Contains(buf[:n], []byte("\n")) {
 			break
 		}
@@ -117,6 +122,14 @@ func (id *identifier) run(ctx context.Context) (sprobe.Service, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return sprobe.Service{}, err
+	}
+
+	// DNS first on its own port, where PING and GET would wait for the
+	// rest of a message they seem to announce.
+	if id.addr.Port() == 53 {
+		if s, ok := id.tryDNS(ctx); ok {
+			return s, nil
+		}
 	}
 
 	// 2. TLS.
@@ -143,7 +156,27 @@ func (id *identifier) run(ctx context.Context) (sprobe.Service, error) {
 	if len(id.junk) > 0 {
 		return sprobe.Service{Info: "unrecognised: " + quoteStart(id.junk)}, nil
 	}
+	// 5. A port silent to everything may be DNS over TCP elsewhere.
+	if id.addr.Port() != 53 {
+		if s, ok := id.tryDNS(ctx); ok {
+			return s, nil
+		}
+	}
 	return sprobe.Service{}, nil
+}
+
+// tryDNS sends the version.bind query over TCP.
+func (id *identifier) tryDNS(ctx context.Context) (sprobe.Service, bool) {
+	if ctx.Err() != nil {
+		return sprobe.Service{}, false
+	}
+	c, err := id.dial(ctx)
+	if err != nil {
+		return sprobe.Service{}, false
+	}
+	b := exchange(c, sprobe.TCPDNSVersionBind, id.timeout)
+	c.Close()
+	return sprobe.ParseTCPDNS(b)
 }
 
 func (id *identifier) recognise(b []byte) (sprobe.Service, bool) {

@@ -153,6 +153,31 @@ func (e *TarpitError) Error() string {
 		e.Addr, e.Open, e.Probed)
 }
 
+// ConflictError is yielded, with a Result of state StateUnknown and the
+// reason "syn-ack+reset" (or "reset+syn-ack": in the order they came),
+// for a port whose probe got both a SYN-ACK and a RST that acknowledge
+// it: someone on the path forges replies, racing the host, and the port's
+// state cannot be told. The port was yielded before, with the first
+// reply; this Result replaces it.
+type ConflictError struct {
+	Addr          netip.Addr
+	Port          ports.Port
+	First, Second string // the reasons of the two replies, in the order they came
+	SecondTTL     uint8  // the TTL or hop limit of the second
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("scan: %s port %d/tcp: the probe got both a %s and a %s (ttl %d): someone on the path may forge replies; its state is unknown",
+		e.Addr, e.Port, replyName(e.First), replyName(e.Second), e.SecondTTL)
+}
+
+func replyName(reason string) string {
+	if reason == ReasonSynAck {
+		return "SYN-ACK"
+	}
+	return "RST"
+}
+
 // SYNProgress is where a SYN scan stands, for [SYNConfig.Resume]. It is
 // small and meant to be written as JSON: the pairs already delivered are
 // one bit each.
@@ -178,7 +203,8 @@ var ErrResume = errors.New("scan: the resume state is for another scan (seed, sh
 // ("reset") for a RST, filtered for an ICMP unreachable (reasons such as
 // "port-unreach", "host-unreach", "admin-prohibited") or for silence
 // after every retry ("no-response", yielded at the end). Result.TTL is
-// the answer's TTL or hop limit.
+// the answer's TTL or hop limit. A port whose probe got both a SYN-ACK
+// and a RST is yielded again, with a [ConflictError].
 //
 // How it works, and why:
 //
@@ -376,6 +402,7 @@ type synScanner struct {
 	holdMu          sync.Mutex
 	streaming       []bool
 	held            [][]Result
+	conflicts       map[uint64]bool // pairs reported with a ConflictError (holdMu)
 
 	out chan synItem
 	ctx context.Context // of run
@@ -849,6 +876,8 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 		r.TTL = hop
 		if !icmp {
 			r.Target = from
+		} else {
+			r.From = from
 		}
 	}
 	st, reason, ok := s.verify(&r)
@@ -865,6 +894,9 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 	}
 	if !s.state.finish(idx, st) {
 		s.dups.Add(1)
+		if prev := s.state.get(idx); st != probeDone && (prev == probeOpen || prev == probeClosed) && prev != st {
+			s.conflict(idx, prev, reason, r.TTL)
+		}
 		return
 	}
 	now := s.since()
@@ -901,9 +933,43 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 		s.refused(ctx, hi)
 	default:
 		res.State = StateFiltered
+		res.ICMP = ICMPInfo{From: r.From, V6: v6, Type: r.ICMPType, Code: r.ICMPCode}
 		s.refused(ctx, hi)
 	}
 	s.emit(ctx, synItem{r: res})
+}
+
+// conflict reports a probe that a SYN-ACK and a RST both answered, with
+// valid cookies: a forger on the path racing the host (or a host that
+// changed its mind). The pair was delivered with the first answer; it
+// is delivered again, once, with state unknown and both reasons, and a
+// ConflictError. A held open port (see refused) is dropped from the hold.
+func (s *synScanner) conflict(idx, prev uint64, reason string, ttl uint8) {
+	s.holdMu.Lock()
+	if s.conflicts == nil {
+		s.conflicts = map[uint64]bool{}
+	}
+	if s.conflicts[idx] {
+		s.holdMu.Unlock()
+		return
+	}
+	s.conflicts[idx] = true
+	hi := idx / s.np
+	held := s.held[hi]
+	for i, r := range held {
+		if s.index(r) == idx {
+			s.held[hi] = append(held[:i:i], held[i+1:]...)
+			break
+		}
+	}
+	s.holdMu.Unlock()
+	first := ReasonSynAck
+	if prev == probeClosed {
+		first = ReasonReset
+	}
+	e := &ConflictError{Addr: s.hosts[hi], Port: s.plist[idx%s.np], First: first, Second: reason, SecondTTL: ttl}
+	s.emit(s.ctx, synItem{r: Result{Addr: e.Addr, Port: e.Port, Proto: ports.ProtoTCP, State: StateUnknown,
+		Reason: first + "+" + reason, Tries: int(s.round.Load()) + 1, TTL: ttl}, err: e, noPair: true})
 }
 
 // verify checks a reply against the cookie of the probe it claims to

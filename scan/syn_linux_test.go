@@ -443,3 +443,61 @@ func TestIntegrationSYNNoRoute(t *testing.T) {
 		t.Errorf("%d SYNs sent, want 100 (to B only)", st.Sent)
 	}
 }
+
+// TestIntegrationSYNConflictingReplies: a forger in B answers every SYN
+// with a RST that acknowledges it, racing B's kernel, which SYN-ACKs the
+// ports it listens on: those ports are yielded again with a
+// ConflictError and state unknown (they were silently open, or closed,
+// whichever came first); closed ports, where both answers are RSTs, are
+// no conflict.
+func TestIntegrationSYNConflictingReplies(t *testing.T) {
+	p := synPair(t, nil)
+	open := listenB(t, p, 5, 1, 300)
+	responder(t, p.B, func(syn reply) [][]byte {
+		return [][]byte{tcpSegment(syn.Local, syn.Target, syn.TPort, syn.LPort, 0, syn.Seq+1, tcpRST|tcpACK)}
+	})
+	cfg := &SYNConfig{Ports: portRange(1, 300), OpenIn: p.A.Do}
+	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+	defer cancel()
+	final := map[netip.AddrPort]Result{}
+	conflicts := map[netip.AddrPort]*ConflictError{}
+	for r, err := range SYNScan(ctx, []netip.Addr{p.B.Addr4}, cfg) {
+		var ce *ConflictError
+		switch {
+		case errors.As(err, &ce):
+			if conflicts[r.AddrPort()] != nil {
+				t.Errorf("%v: two conflicts", r.AddrPort())
+			}
+			conflicts[r.AddrPort()] = ce
+		case err != nil:
+			t.Fatal(err)
+		case conflicts[r.AddrPort()] != nil:
+			continue // the first answer, after the conflict was seen
+		}
+		final[r.AddrPort()] = r
+	}
+	for ap, r := range final {
+		want := "closed/reset"
+		if open[ap] && ap.Addr() == p.B.Addr4 {
+			want = "unknown/syn-ack+reset"
+			if c := conflicts[ap]; c != nil && c.First == ReasonReset {
+				want = "unknown/reset+syn-ack"
+			}
+		}
+		if got := r.State.String() + "/" + r.Reason; got != want {
+			t.Errorf("%v: %s, want %s", ap, got, want)
+		}
+	}
+	n := 0
+	for ap := range open {
+		if ap.Addr() == p.B.Addr4 {
+			n++
+		}
+	}
+	if len(conflicts) != n {
+		t.Errorf("%d conflicts, want %d (the listening ports)", len(conflicts), n)
+	}
+	for _, c := range conflicts {
+		t.Log(c)
+	}
+}

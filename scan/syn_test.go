@@ -217,7 +217,7 @@ func TestParseReply(t *testing.T) {
 	if !parseReply(&r, pkt, false, true) {
 		t.Fatal("ICMP not parsed")
 	}
-	want = reply{Kind: replyICMP, Target: b, Local: a, TPort: 443, LPort: 40000, Seq: 0xdeadbeef, TTL: 61, ICMPType: 3, ICMPCode: 3}
+	want = reply{Kind: replyICMP, Target: b, Local: a, TPort: 443, LPort: 40000, Seq: 0xdeadbeef, TTL: 61, From: b, ICMPType: 3, ICMPCode: 3}
 	if r != want {
 		t.Errorf("got %+v, want %+v", r, want)
 	}

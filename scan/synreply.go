@@ -34,6 +34,7 @@ type reply struct {
 	Seq    uint32     // TCP sequence number of the reply, or the quoted probe's
 	Ack    uint32     // TCP acknowledgment number of the reply
 	TTL    uint8      // IPv4 TTL; the caller fills in the IPv6 hop limit
+	From   netip.Addr // the sender of an ICMP error (IPv4; the caller fills in IPv6's)
 
 	ICMPType, ICMPCode uint8
 }
@@ -71,7 +72,11 @@ func parseReply(r *reply, b []byte, v6, icmp bool) bool {
 			if proto != 1 {
 				return false
 			}
-			return parseICMP(r, b, false)
+			if !parseICMP(r, b, false) {
+				return false
+			}
+			r.From = src
+			return true
 		}
 		if proto != 6 {
 			return false

@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/portkit/ports"
 )
 
 // Target is one address to scan.
@@ -431,6 +433,12 @@ func tgtParse(s string, o *TargetOptions, exclude bool) (tgtSpec, error) {
 	}
 	if pos := tgtBadHostChar(s); pos >= 0 {
 		return sp, tgtErr(s, pos, "not an address, CIDR block, range or host name", exclude)
+	}
+	// Shaped like an address ("0x7f.0.0.1", "1.2.3.0x10"): a mistake,
+	// never a name to look up.
+	var pe *ports.ParseError
+	if _, err := ports.ParseHost(s); errors.As(err, &pe) && errors.Is(err, ports.ErrBadAddress) {
+		return sp, tgtErr(s, max(pe.Pos, 0), pe.Msg, exclude)
 	}
 	sp.kind, sp.host = tgtHost, s
 	return sp, nil

@@ -347,3 +347,19 @@ func FuzzParseTargets(f *testing.F) {
 		}
 	})
 }
+
+// TestParseTargetsAddressShapedNoLookup: a target written like an
+// address that is not one is a syntax error (ending the sequence before
+// anything is scanned), never a name for the resolver (13.9).
+func TestParseTargetsAddressShapedNoLookup(t *testing.T) {
+	for _, spec := range []string{"300.1.1.1", "1.2.3", "10.0.0.256", "::gg", "0x7f.0.0.1", "1.2.3.0x10", "[::gg]"} {
+		r := tgtTestResolver()
+		got := tgtCollect([]string{spec, "dual.test"}, &TargetOptions{Resolver: r})
+		if len(r.calls) != 0 {
+			t.Errorf("%s: resolver called: %q", spec, r.calls)
+		}
+		if len(got) != 1 || !strings.HasPrefix(got[0], "error: ") {
+			t.Errorf("%s: got %q, want one syntax error", spec, got)
+		}
+	}
+}

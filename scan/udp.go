@@ -196,6 +196,7 @@ type udpEvent struct {
 	icmp      bool
 	icmpType  uint8
 	icmpCode  uint8
+	icmpFrom  netip.Addr // the sender of the ICMP error, when known
 	v6        bool
 	at        time.Time
 	readError error // the socket failed; the scan ends
@@ -646,6 +647,7 @@ func (s *udpScanner) handle(ev udpEvent) bool {
 			return true // not an unreachable: say, a time exceeded
 		}
 		r.RTT = rtt
+		r.ICMP = ICMPInfo{From: ev.icmpFrom, V6: ev.v6, Type: ev.icmpType, Code: ev.icmpCode}
 		if r.State == StateClosed {
 			h.icmpSeen = true
 		}

@@ -191,11 +191,25 @@ func (t *linuxUDP) parseErr(_ []byte, oob []byte, from unix.Sockaddr) (udpEvent,
 		// ee_code, ee_pad; u32 ee_info; u32 ee_data.
 		origin, typ, code := m.Data[4], m.Data[5], m.Data[6]
 		_ = binary.NativeEndian.Uint32(m.Data)
+		// SO_EE_OFFENDER: the sender's sockaddr follows the struct.
+		var sender netip.Addr
+		if len(m.Data) >= 18 {
+			switch binary.NativeEndian.Uint16(m.Data[16:]) {
+			case unix.AF_INET:
+				if len(m.Data) >= 24 {
+					sender = netip.AddrFrom4([4]byte(m.Data[20:24]))
+				}
+			case unix.AF_INET6:
+				if len(m.Data) >= 40 {
+					sender = netip.AddrFrom16([16]byte(m.Data[24:40])).Unmap()
+				}
+			}
+		}
 		switch origin {
 		case unix.SO_EE_ORIGIN_ICMP:
-			return udpEvent{peer: ap, icmp: true, icmpType: typ, icmpCode: code, at: time.Now()}, true
+			return udpEvent{peer: ap, icmp: true, icmpType: typ, icmpCode: code, icmpFrom: sender, at: time.Now()}, true
 		case unix.SO_EE_ORIGIN_ICMP6:
-			return udpEvent{peer: ap, icmp: true, icmpType: typ, icmpCode: code, v6: true, at: time.Now()}, true
+			return udpEvent{peer: ap, icmp: true, icmpType: typ, icmpCode: code, icmpFrom: sender, v6: true, at: time.Now()}, true
 		}
 	}
 	return udpEvent{}, false

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
 )
 
@@ -187,6 +188,10 @@ func (a *association) resolve(ctx context.Context, r *request) (netip.AddrPort, 
 	ip, ok := a.names[r.host]
 	a.mu.Unlock()
 	if !ok {
+		// "300.1.1.1" is a mistake, not a name: never ask DNS about it.
+		if _, err := ports.ParseHost(r.host); errors.Is(err, ports.ErrBadAddress) {
+			return netip.AddrPort{}, fmt.Errorf("socks: %w", err)
+		}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", r.host)
 		cancel()

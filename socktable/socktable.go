@@ -235,3 +235,15 @@ func inRanges(rs []ports.Range, p ports.Port) bool {
 	}
 	return false
 }
+
+// NetNSError is the failure to list the sockets of a network namespace
+// (Options.NetNS): it does not exist, is not a namespace, or cannot be
+// entered. Its text names the namespace as the user gave it.
+type NetNSError struct {
+	Name string // as given: a name under /var/run/netns or a path
+	Err  error
+}
+
+func (e *NetNSError) Error() string { return fmt.Sprintf("network namespace %q: %v", e.Name, e.Err) }
+
+func (e *NetNSError) Unwrap() error { return e.Err }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"iter"
 	"os"
 	"runtime"
@@ -92,7 +93,11 @@ func openSource(netns string) (*source, error) {
 	}
 	nsf, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("socktable: network namespace %q: %w", netns, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Say where the name was looked for, as "ip netns" would.
+			return nil, &NetNSError{Name: netns, Err: fmt.Errorf("no such namespace (%s does not exist)", path)}
+		}
+		return nil, &NetNSError{Name: netns, Err: err}
 	}
 	defer nsf.Close()
 	type result struct {
@@ -113,11 +118,12 @@ func openSource(netns string) (*source, error) {
 		defer self.Close()
 		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			err = &os.PathError{Op: "setns", Path: path, Err: err}
 			if errors.Is(err, unix.EINVAL) {
-				err = fmt.Errorf("%w (not a network namespace)", err)
+				err = fmt.Errorf("%s is not a network namespace: %w", path, err)
+			} else {
+				err = &os.PathError{Op: "entering", Path: path, Err: err}
 			}
-			ch <- result{nil, fmt.Errorf("socktable: network namespace %q: %w", netns, err)}
+			ch <- result{nil, &NetNSError{Name: netns, Err: err}}
 			return
 		}
 		src, err := openSourceHere()
@@ -125,7 +131,7 @@ func openSource(netns string) (*source, error) {
 			if src != nil {
 				src.close()
 			}
-			ch <- result{nil, fmt.Errorf("socktable: returning from network namespace %q: %w", netns, err)}
+			ch <- result{nil, &NetNSError{Name: netns, Err: fmt.Errorf("returning from it: %w", err)}}
 			return // the thread stays locked and dies with the goroutine
 		}
 		runtime.UnlockOSThread()

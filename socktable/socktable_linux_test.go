@@ -2,6 +2,7 @@ package socktable
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -200,5 +201,19 @@ func TestNetNSErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), ns) {
 			t.Errorf("NetNS %q: error %q does not name it", ns, err)
 		}
+		// The user's terms: what is wrong with the namespace, not the
+		// package or the system call (issue 13, item 13).
+		var nse *NetNSError
+		if !errors.As(err, &nse) || nse.Name != ns || strings.Contains(err.Error(), "socktable") || strings.Contains(err.Error(), "setns") {
+			t.Errorf("NetNS %q: error %q is not a NetNSError in the user's terms", ns, err)
+		}
+	}
+	_, err := Append(context.Background(), nil, &Options{NetNS: "no-such-netns-xyz"})
+	if want := `network namespace "no-such-netns-xyz": no such namespace (/var/run/netns/no-such-netns-xyz does not exist)`; err == nil || err.Error() != want {
+		t.Errorf("missing namespace: %v, want %q", err, want)
+	}
+	_, err = Append(context.Background(), nil, &Options{NetNS: "/proc/self/status"})
+	if err == nil || !strings.Contains(err.Error(), "/proc/self/status is not a network namespace") {
+		t.Errorf("a file that is not a namespace: %v", err)
 	}
 }

@@ -46,6 +46,9 @@ or CAP_NET_RAW.`,
 			if iface == "" {
 				return usagef("missing -i IFACE: the interface to capture on (or any)")
 			}
+			if snaplen < 0 {
+				return usagef("-s %d: want a snapshot length of 0 (the default, 262144) or more", snaplen)
+			}
 			if count < 0 {
 				return usagef("-c must be positive, not %d", count)
 			}
@@ -61,7 +64,7 @@ or CAP_NET_RAW.`,
 			var file *os.File
 			if write != "" && write != "-" {
 				if file, err = os.Create(write); err != nil {
-					return err
+					return fileError(write, err)
 				}
 				defer file.Close()
 				out = file

@@ -10,6 +10,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,6 +43,17 @@ func (e *runError) Unwrap() error { return e.err }
 
 // errSilent ends a command with exit 1 after it printed its own message.
 var errSilent = errors.New("")
+
+// A bad configuration file (one that cannot be read, is not a regular
+// file, is too large, or has any problem) is, for every command, a usage
+// error: exit 2, as a bad flag is. The input is wrong and the command
+// did not start; exit 1 stays for a command that ran and failed.
+// errBadConfig ends a command so after it printed the file's problems.
+var errBadConfig error = &usageError{errSilent}
+
+// configFileError is err, the refusal of a configuration file, as the
+// usage error of a bad configuration file.
+func configFileError(err error) error { return &usageError{err} }
 
 // Run runs the ports command line args (without the program name) and
 // returns the process exit code. It never calls os.Exit, so tests can run
@@ -149,6 +161,9 @@ func plainFlagError(err error) error {
 func wrapRunE(c *cobra.Command) {
 	if run := c.RunE; run != nil {
 		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if err := checkFlagValues(cmd); err != nil {
+				return err
+			}
 			err := run(cmd, args)
 			var ue *usageError
 			if err == nil || errors.As(err, &ue) {
@@ -160,6 +175,38 @@ func wrapRunE(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		wrapRunE(sub)
 	}
+}
+
+// checkFlagValues refuses, for every command, a flag given an empty
+// value (an empty -p would otherwise mean "no filter" or "the defaults") or
+// a negative duration: neither is ever meant, and taking them silently
+// does something the user did not ask for.
+func checkFlagValues(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if err != nil {
+			return
+		}
+		name := "--" + f.Name
+		if f.Shorthand != "" {
+			name = "-" + f.Shorthand + "/--" + f.Name
+		}
+		switch f.Value.Type() {
+		case "string":
+			if strings.TrimSpace(f.Value.String()) == "" {
+				err = usagef("%s: empty value", name)
+			}
+		case "stringSlice", "stringArray":
+			if v := f.Value.String(); v == "[]" || v == `[""]` {
+				err = usagef("%s: empty value", name)
+			}
+		case "duration":
+			if d, e := time.ParseDuration(f.Value.String()); e == nil && d < 0 {
+				err = usagef("%s %s: want a duration of 0 or more", name, f.Value)
+			}
+		}
+	})
+	return err
 }
 
 // noArgs rejects arguments, naming the first.

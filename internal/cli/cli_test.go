@@ -52,6 +52,15 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"free", "--range", "5-1"}, ExitUsage, `"5-1"`},
 		{[]string{"free", "--bind", "nonsense"}, ExitUsage, `"nonsense"`},
 		{[]string{"free", "-n", "x"}, ExitUsage, `"x"`},
+		// Empty and out-of-range values are usage errors naming the flag,
+		// not "no filter" or the defaults (issue 13, item 8).
+		{[]string{"scan", "-p", "", "127.0.0.1"}, ExitUsage, "-p/--ports: empty value"},
+		{[]string{"ls", "--port", ""}, ExitUsage, "--port: empty value"},
+		{[]string{"info", "--search", ""}, ExitUsage, "--search: empty QUERY"},
+		{[]string{"flows", "--idle", "-1s", "x.pcap"}, ExitUsage, "--idle -1s: want a duration of 0 or more"},
+		{[]string{"scan", "--top", "99999", "127.0.0.1"}, ExitUsage, "--top 99999: the tcp list holds"},
+		{[]string{"capture", "-i", "lo", "-s", "-5"}, ExitUsage, "-s -5: want a snapshot length"},
+		{[]string{"kill", "--signal", "0", "1"}, ExitUsage, "signal number from 1 to 127"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -185,6 +194,19 @@ func TestInfoTable(t *testing.T) {
 	}
 }
 
+// TestInfoRelatedNamesTheAdjacentPort: http-rpc-epmap (593) is related to
+// http-alt through http-alt's port 591, not the 8080 asked about, and the
+// line says so (issue 13, item 18).
+func TestInfoRelatedNamesTheAdjacentPort(t *testing.T) {
+	code, out, _ := run(t, "info", "8080")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "http-rpc-epmap 593 (next to http-alt 591)") || strings.Contains(out, "adjacent port") {
+		t.Errorf("related services do not name the port they are next to:\n%s", out)
+	}
+}
+
 func TestInfoRangeFoldsUnassigned(t *testing.T) {
 	// Ports 2-3 are Reserved and 4 Unassigned in the registry (see the CSV):
 	// runs of one record fold into one entry.
@@ -214,7 +236,7 @@ func TestSearch(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	if !strings.Contains(out, `"name":"postgresql"`) || !strings.Contains(out, `"port":"5432"`) {
+	if !strings.Contains(out, `"name":"postgresql"`) || !strings.Contains(out, `"port":5432`) {
 		t.Errorf("search for postgres lacks postgresql 5432:\n%s", out)
 	}
 }
@@ -356,4 +378,43 @@ func TestNoDuplicateFlags(t *testing.T) {
 		}
 	}
 	walk(newRoot(nil, nil), map[string]string{})
+}
+
+// TestJSONVocabulary: numbers are numbers, a wildcard is named, and a
+// checksum's status uses the words of the -v view (issue 13, item 18;
+// docs/JSON.md).
+func TestJSONVocabulary(t *testing.T) {
+	code, out, stderr := run(t, "info", "--json", "11212")
+	if code != ExitOK {
+		t.Fatalf("info: exit %d: %s", code, stderr)
+	}
+	var infos []struct {
+		Services []struct {
+			Port     *float64 `json:"port"`
+			PortLast *float64 `json:"port_last"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos) != 1 || len(infos[0].Services) == 0 {
+		t.Fatalf("info --json 11212: %v:\n%s", err, out)
+	}
+	if s := infos[0].Services[0]; s.Port == nil || *s.Port != 11212 || s.PortLast == nil || *s.PortLast != 11234 {
+		t.Errorf("services[0] of 11212: want port 11212, port_last 11234 as numbers:\n%s", out)
+	}
+
+	code, out, stderr = run(t, "free", "--format", "jsonl")
+	if code != ExitOK {
+		t.Fatalf("free: exit %d: %s", code, stderr)
+	}
+	var f render.FreePortV1
+	if err := json.Unmarshal([]byte(out), &f); err != nil || f.Addr != "*" {
+		t.Errorf("free without --bind: addr %q (%v), want \"*\"", f.Addr, err)
+	}
+
+	code, out, stderr = run(t, "decode", "--format", "jsonl", "-c", "1", "../../testdata/pcaps/tcpdump_dns_udp.pcap")
+	if code != ExitOK {
+		t.Fatalf("decode: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, `"status":"correct"`) || strings.Contains(out, `"good"`) {
+		t.Errorf("decode JSON checksum status is not tcpdump's word:\n%s", out)
+	}
 }

@@ -2,16 +2,23 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/registry"
 	"github.com/portkit/ports/wire"
 )
@@ -28,8 +35,9 @@ func newDecodeCmd() *cobra.Command {
 		Short: "Print the packets of a capture file, one line each",
 		Long: `Print each packet of a pcap or pcapng file (FILE, or - for standard input)
 as tcpdump -nn does: time, addresses and ports (with the service name of
-the server's port), TCP flags, sequence numbers relative to the first seen
-each way, window and length. A packet the capture cut short ends in
+the server's port), TCP flags, sequence numbers (by tcpdump's rule:
+absolute on a SYN and on the first segment seen of a connection,
+relative to it after), window, options and length. A packet the capture cut short ends in
 [|tcp] (or the layer cut). FILTER is tcpdump's filter language (see
 docs/FILTERS.md).
 
@@ -58,7 +66,7 @@ ephemeral port and which the server's, and that replies swap them.`,
 				return err
 			}
 			defer done()
-			frames, err := fileFrames(cmd.Context(), r, filterArgs(args[1:]))
+			frames, err := fileFrames(cmd.Context(), args[0], r, filterArgs(args[1:]))
 			if err != nil {
 				return err
 			}
@@ -76,7 +84,10 @@ ephemeral port and which the server's, and that replies swap them.`,
 					break
 				}
 			}
-			return d.close()
+			if err := d.close(); err != nil {
+				return err
+			}
+			return d.undecoded.err(args[0])
 		},
 	}
 	ff.add(cmd.Flags())
@@ -95,9 +106,22 @@ type dirKey struct {
 
 // dirState is what the decoder remembers of one direction.
 type dirState struct {
-	base   uint32 // the first sequence number seen (the ISN when the SYN was seen)
-	wscale int8   // window scale from this direction's SYN; -1 unknown
+	wscale int8 // window scale from this direction's SYN; -1 unknown
 }
+
+// seqKey is a connection in tcpdump's tcp_seq_hash: the endpoints in
+// its collating order (the lower port first; for equal ports, the lower
+// address).
+type seqKey struct {
+	src, dst [16]byte
+	ports    uint32 // first port << 16 | second port
+	is4      bool
+}
+
+// seqBase is what tcpdump subtracts from the sequence and ack numbers of
+// a packet sent from the key's first endpoint (seq, ack); the other way
+// round for the reverse direction.
+type seqBase struct{ seq, ack uint32 }
 
 // maxDirs bounds the sequence-number memory; past it, it starts afresh.
 const maxDirs = 1 << 20
@@ -110,17 +134,52 @@ type decoder struct {
 	reg     *registry.Registry
 	p       wire.Packet
 	dirs    map[dirKey]dirState
+	seqs    map[seqKey]seqBase
 	buf     []byte
 	enc     *json.Encoder
 	n       int
 	zone    *time.Location
 	names   map[uint32]string // (proto<<16 | port) -> service name
+	ifNames map[uint32]string // interface index -> name, for Linux cooked v2
+	// undecoded counts the packets of link types the decoder does not
+	// know: the command says so once, at the end.
+	undecoded undecodedLinks
+}
+
+// undecodedLinks counts packets of link types that wire does not decode.
+type undecodedLinks struct {
+	first pcapfile.LinkType
+	n     int
+}
+
+func (u *undecodedLinks) add(err error, link pcapfile.LinkType) {
+	if errors.Is(err, wire.ErrUnsupportedLinkType) {
+		if u.n == 0 {
+			u.first = link
+		}
+		u.n++
+	}
+}
+
+// err says which link type was not decoded, or is nil.
+func (u *undecodedLinks) err(name string) error {
+	if u.n == 0 {
+		return nil
+	}
+	if name == "-" {
+		name = "standard input"
+	}
+	what := "1 packet"
+	if u.n > 1 {
+		what = strconv.Itoa(u.n) + " packets"
+	}
+	return fmt.Errorf("%s: link type %s is not decoded (%s): only time and length are shown", name, u.first, what)
 }
 
 func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decoder {
 	d := &decoder{
 		w: bufio.NewWriterSize(w, 256<<10), format: format, verbose: verbose, explain: explain,
-		reg: registry.Default(), dirs: map[dirKey]dirState{}, zone: time.Local, names: map[uint32]string{},
+		reg: registry.Default(), dirs: map[dirKey]dirState{}, seqs: map[seqKey]seqBase{}, zone: time.Local, names: map[uint32]string{},
 	}
 	if format != render.Table {
 		d.enc = json.NewEncoder(d.w)
@@ -144,6 +203,10 @@ func (d *decoder) close() error {
 
 func (d *decoder) frame(fr *frame) error {
 	err := d.p.Decode(fr.Link, fr.Data, fr.OrigLen)
+	d.undecoded.add(err, fr.Link)
+	if errors.Is(err, wire.ErrUnsupportedLinkType) {
+		err = nil // said once, at the end
+	}
 	d.n++
 	st, first := d.track(&d.p)
 	switch d.format {
@@ -169,17 +232,23 @@ func (d *decoder) frame(fr *frame) error {
 	return d.enc.Encode(v)
 }
 
-// seqView is the relative view of a TCP segment.
+// seqView is how a TCP segment's sequence numbers are shown: as tcpdump
+// does, relative to the first ACK-bearing segment of the connection (or
+// its SYN) once one was seen, absolute on that segment itself, on a SYN
+// and on any segment without ACK.
 type seqView struct {
-	ok             bool
-	relSeq, relAck uint32
-	ackOK          bool
-	wscale         int8
+	ok       bool
+	seq, ack uint32 // as shown
+	relative bool   // seq and ack are relative to the connection's base
+	// rev and the base are what tcpdump subtracts from SACK blocks.
+	rev          bool
+	thSeq, thAck uint32
+	wscale       int8
 }
 
-// track remembers the first sequence number and window scale of each
-// direction, and reports whether this packet opened a connection the
-// decoder had not seen.
+// track follows tcpdump's rule for sequence numbers (its tcp_seq_hash),
+// remembers the window scale of each direction, and reports whether this
+// packet opened a connection the decoder had not seen.
 func (d *decoder) track(p *wire.Packet) (seqView, bool) {
 	src, dst, ok := p.Endpoints()
 	if !ok {
@@ -207,21 +276,55 @@ func (d *decoder) track(p *wire.Packet) (seqView, bool) {
 		if len(d.dirs) >= maxDirs {
 			clear(d.dirs)
 		}
-		st = dirState{base: t.Seq, wscale: -1}
+		st = dirState{wscale: -1}
 		if syn && t.Options.HasWScale {
 			st.wscale = int8(min(t.Options.WScale, 14))
 		}
 		d.dirs[k] = st
 	}
-	v := seqView{ok: true, relSeq: t.Seq - st.base, wscale: -1}
-	if rseen && t.Flags.Has(wire.TCPAck) {
-		v.relAck, v.ackOK = t.Ack-rst.base, true
+	v := seqView{ok: true, seq: t.Seq, ack: t.Ack, wscale: -1}
+	// tcpdump stops at a header length below 20, before its hash.
+	if t.Flags.Has(wire.TCPAck) && t.HeaderLen() >= 20 {
+		d.relate(&v, k, src.Addr().Is4(), syn)
 	}
 	// RFC 7323: the scale applies only when both SYNs carried it.
 	if st.wscale >= 0 && rseen && rst.wscale >= 0 && !syn {
 		v.wscale = st.wscale
 	}
 	return v, first
+}
+
+// relate applies tcpdump's tcp_seq_hash to an ACK-bearing segment: the
+// first one seen of a connection, or a SYN-ACK, sets the connection's
+// base and is shown absolute; later ones are shown relative to it.
+func (d *decoder) relate(v *seqView, k dirKey, is4, syn bool) {
+	rev := k.sport > k.dport || k.sport == k.dport && bytes.Compare(k.src[:], k.dst[:]) > 0
+	sk := seqKey{src: k.src, dst: k.dst, ports: uint32(k.sport)<<16 | uint32(k.dport), is4: is4}
+	if rev {
+		sk = seqKey{src: k.dst, dst: k.src, ports: uint32(k.dport)<<16 | uint32(k.sport), is4: is4}
+	}
+	th, found := d.seqs[sk]
+	if !found || syn {
+		if rev {
+			th = seqBase{seq: v.ack - 1, ack: v.seq}
+		} else {
+			th = seqBase{seq: v.seq, ack: v.ack - 1}
+		}
+		if !found && len(d.seqs) >= maxDirs {
+			clear(d.seqs)
+		}
+		d.seqs[sk] = th
+	} else {
+		v.relative = true
+		if rev {
+			v.seq -= th.ack
+			v.ack -= th.seq
+		} else {
+			v.seq -= th.seq
+			v.ack -= th.ack
+		}
+	}
+	v.rev, v.thSeq, v.thAck = rev, th.seq, th.ack
 }
 
 // service returns the registered name of the server side's port of p
@@ -246,7 +349,25 @@ func (d *decoder) service(proto ports.Proto, src, dst ports.Port) (server ports.
 }
 
 // appendTime formats ts as tcpdump does: local time of day, microseconds.
-func (d *decoder) appendTime(b []byte, ts int64) []byte {
+// A record whose sub-second field is out of range (bad, in ns) shows it
+// as it was written, as tcpdump 4.99 does ("22:13:20.1500000"), never
+// carried into the seconds.
+func (d *decoder) appendTime(b []byte, ts, bad int64) []byte {
+	if bad != 0 {
+		t := time.Unix(0, ts-bad).In(d.zone)
+		h, m, s := t.Clock()
+		b = append2(b, h)
+		b = append(b, ':')
+		b = append2(b, m)
+		b = append(b, ':')
+		b = append2(b, s)
+		b = append(b, '.')
+		us := bad / 1000
+		for div := int64(100000); div > 1 && us < div; div /= 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, us, 10)
+	}
 	t := time.Unix(0, ts).In(d.zone)
 	h, m, s := t.Clock()
 	b = append2(b, h)
@@ -260,6 +381,33 @@ func (d *decoder) appendTime(b []byte, ts int64) []byte {
 		b = append(b, byte('0'+us/div%10))
 	}
 	return b
+}
+
+// appendPadded appends s, padded with spaces to n bytes, and a space.
+func appendPadded(b []byte, s string, n int) []byte {
+	b = append(b, s...)
+	for i := len(s); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}
+
+// ifName returns the name of the interface with index i on this host, as
+// tcpdump shows a Linux cooked v2 header's, or "?".
+// The host's interfaces are listed once: a file's indexes cannot make
+// the table grow, nor cost a lookup each.
+func (d *decoder) ifName(i uint32) string {
+	if d.ifNames == nil {
+		d.ifNames = map[uint32]string{}
+		ifs, _ := net.Interfaces()
+		for _, ifc := range ifs {
+			d.ifNames[uint32(ifc.Index)] = ifc.Name
+		}
+	}
+	if n, ok := d.ifNames[i]; ok {
+		return n
+	}
+	return "?"
 }
 
 func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
@@ -279,98 +427,388 @@ func appendHostPort(b []byte, a netip.Addr, p ports.Port, name string) []byte {
 // appendLine formats the one-line view.
 func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte {
 	p := &d.p
-	b = d.appendTime(b, fr.Time)
+	if len(fr.Data) == 0 {
+		b = append(b, "[Invalid header: caplen==0"...)
+		if fr.OrigLen == 0 {
+			b = append(b, ", len==0"...)
+		}
+		return append(b, "]\n"...)
+	}
+	if fr.OrigLen < len(fr.Data) {
+		// libpcap's readers pass such a record; tcpdump refuses to
+		// decode it, with this line.
+		b = append(b, "[Invalid header: len("...)
+		b = strconv.AppendInt(b, int64(fr.OrigLen), 10)
+		b = append(b, ") < caplen("...)
+		b = strconv.AppendInt(b, int64(len(fr.Data)), 10)
+		return append(b, ")]\n"...)
+	}
+	b = d.appendTime(b, fr.Time, fr.BadFraction)
 	b = append(b, ' ')
+	if p.Layers.Has(wire.LayerSLL2) {
+		// tcpdump names the interface (by its index, on the reading
+		// host; "?" if none has it) and the direction.
+		b = appendPadded(b, d.ifName(p.Link.IfIndex), 5)
+		dir := "?"
+		if p.Link.PacketType <= wire.SLLOutgoing {
+			dir = p.Link.PacketType.String()
+		}
+		b = appendPadded(b, dir, 3)
+	}
+	avail := p.WireLen - int(p.Link.HeaderLen) // the IP packet's bytes on the wire
 	switch {
 	case p.Layers.Has(wire.LayerIPv4):
 		b = append(b, "IP "...)
+		ip := &p.IP
+		// tcpdump's checks of the IPv4 header, in its order and words.
+		if hl := int(ip.IHL) * 4; hl < 20 {
+			b = append(b, "bad-hlen "...)
+			return append(strconv.AppendInt(b, int64(hl), 10), '\n')
+		}
+		if int(ip.TotalLen) > avail {
+			b = append(b, "truncated-ip - "...)
+			b = strconv.AppendInt(b, int64(int(ip.TotalLen)-avail), 10)
+			b = append(b, " bytes missing! "...)
+			derr = nil // said so
+		} else if ip.TotalLen < ip.HeaderLen {
+			b = append(b, "bad-len "...)
+			return append(strconv.AppendUint(b, uint64(ip.TotalLen), 10), '\n')
+		}
+		if capd := len(fr.Data) - int(p.Link.HeaderLen); int(ip.HeaderLen) > capd {
+			// The capture cut the options.
+			b = append(b, " [remaining caplen("...)
+			b = strconv.AppendInt(b, int64(capd), 10)
+			b = append(b, ") < header length("...)
+			b = strconv.AppendUint(b, uint64(ip.HeaderLen), 10)
+			return append(b, ")] [|ip]\n"...)
+		}
 	case p.Layers.Has(wire.LayerIPv6):
 		b = append(b, "IP6 "...)
+		if n := 40 + int(p.IP.PayloadLen); n > avail {
+			b = append(b, "truncated-ip6 - "...)
+			b = strconv.AppendInt(b, int64(n-avail), 10)
+			b = append(b, " bytes missing!"...) // no space: tcpdump's
+			derr = nil
+		}
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && p.Layers&^(1<<wire.LayerIPv4|1<<wire.LayerIPv6) == p.Layers &&
+		len(fr.Data) == int(p.Link.HeaderLen) && p.Layers != 0:
+		// Nothing after the link header.
+		return append(b, " [|"+layerWord(ipLayerOf(p.Link.EtherType))+"]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv4 && !p.Layers.Has(wire.LayerIPv4) && len(fr.Data)-int(p.Link.HeaderLen) < 20 &&
+		fr.Data[p.Link.HeaderLen]>>4 == 4: // IPv4's version is checked first, IPv6's length
+		// Less than the fixed IP header, cut by the capture or not.
+		return append(b, "IP  [|ip]\n"...)
+	case p.Link.EtherType == wire.EtherTypeIPv6 && !p.Layers.Has(wire.LayerIPv6) && len(fr.Data)-int(p.Link.HeaderLen) < 40:
+		return append(b, " [|ip6]\n"...) // tcpdump's ip6_print says no "IP6" then
+	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && len(p.Payload) > 0 && p.Payload[0]>>4 != versionOf(p.Link.EtherType):
+		// The link layer says one IP version, the packet another.
+		v := p.Payload[0] >> 4
+		switch fr.Link {
+		case pcapfile.LinkTypeRaw, pcapfile.LinkTypeIPv4, pcapfile.LinkTypeIPv6:
+			// Raw IP: tcpdump goes by the version nibble alone.
+			b = append(b, "unknown ip "...)
+			return append(strconv.AppendUint(b, uint64(v), 10), '\n')
+		}
+		if p.Link.EtherType == wire.EtherTypeIPv6 {
+			b = append(b, "IP6 version error: "...)
+			b = strconv.AppendUint(b, uint64(v), 10)
+			return append(b, " != 6\n"...)
+		}
+		if v == 6 {
+			return append(b, "IP6, wrong link-layer encapsulation (invalid)\n"...)
+		}
+		b = append(b, "IP"...)
+		b = strconv.AppendUint(b, uint64(v), 10)
+		return append(b, " (invalid)\n"...)
+	case fr.Link == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
+		// Raw IP that is neither version: tcpdump's words.
+		b = append(b, "unknown ip "...)
+		return append(strconv.AppendUint(b, uint64(fr.Data[0]>>4), 10), '\n')
 	case p.Layers == 0: // not even the link layer: an unsupported link type
 		b = append(b, "link-type "...)
 		b = append(b, fr.Link.String()...)
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
-		return d.appendTail(b, derr)
+		return d.appendTail(b, derr, true)
+	case p.Link.EtherType == wire.EtherTypeARP || p.Link.EtherType == 0x8035: // ARP, reverse ARP
+		b = appendARP(b, p.Payload, p.WireLen-int(p.Link.HeaderLen))
+		return append(b, '\n')
+	case p.Link.EtherType.IsVLAN():
+		// The frame ends inside a VLAN tag.
+		return append(b, " [|vlan]\n"...)
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && isHex(p.Link.EtherType.String()):
+		// A protocol tcpdump does not know either: it shows the
+		// Ethernet header, then a hex dump on lines of their own.
+		b = appendLinkAddr(b, p.Link.Src[:])
+		b = append(b, " > "...)
+		b = appendLinkAddr(b, p.Link.Dst[:])
+		b = append(b, ", ethertype Unknown (0x"...)
+		b = appendHex16(b, uint16(p.Link.EtherType))
+		b = append(b, "), length "...)
+		b = strconv.AppendInt(b, int64(p.WireLen), 10)
+		return append(b, ": \n"...)
 	default:
 		b = append(b, p.Link.EtherType.String()...)
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
-		return d.appendTail(b, derr)
+		return d.appendTail(b, derr, true)
+	}
+	// An IPv6 fragment: tcpdump marks it "frag (offset|length)", then
+	// decodes the upper layer of the first one (its ports without the
+	// addresses, which it printed already) and nothing of the others.
+	inFrag := false
+	if p.IP.Version == 6 && p.IP.PayloadLen == 0 && !(p.IP.NumExt > 0 && p.IP.Ext[0] == wire.ExtHopByHop) &&
+		(p.Layers.Has(wire.LayerTCP) || p.Layers.Has(wire.LayerUDP)) {
+		// A payload length of 0 and no jumbogram: tcpdump finds no
+		// room for the transport header.
+		q := *p
+		q.Payload = nil
+		q.TruncatedAt = wire.LayerUDP
+		if p.Layers.Has(wire.LayerTCP) {
+			q.TruncatedAt = wire.LayerTCP
+		}
+		return appendCutTransport(b, &q)
+	}
+	// IPv6 extension headers: tcpdump names each (HBH, DSTOPT, RT6,
+	// frag (offset|length)), then decodes the upper layer of a first
+	// fragment (its ports without the addresses, which it printed
+	// already) and nothing of a later one.
+	if p.IP.Version == 6 {
+		var done bool
+		if b, inFrag, done = appendIPv6Ext(b, &p.IP); done {
+			return d.appendTail(b, derr, true)
+		}
 	}
 	switch {
 	case p.Layers.Has(wire.LayerTCP):
 		t := &p.TCP
 		server, name := d.service(ports.ProtoTCP, t.SrcPort, t.DstPort)
-		b = appendHostPort(b, p.IP.Src, t.SrcPort, nameIf(t.SrcPort == server, name))
-		b = append(b, " > "...)
-		b = appendHostPort(b, p.IP.Dst, t.DstPort, nameIf(t.DstPort == server && t.SrcPort != server, name))
+		b = appendEndpoints(b, p, t.SrcPort, t.DstPort, server, name, inFrag)
+		seg := ipPayloadLen(p)
+		if hl := t.HeaderLen(); hl < 20 {
+			b = append(b, ":  tcp "...)
+			b = strconv.AppendInt(b, int64(seg-hl), 10)
+			b = append(b, " [bad hdr length "...)
+			b = strconv.AppendInt(b, int64(hl), 10)
+			return append(b, " - too short, < 20]\n"...)
+		}
 		b = append(b, ": Flags "...)
 		b = append(b, t.Flags.String()...)
-		syn := t.Flags.Has(wire.TCPSyn)
-		if p.PayloadLen > 0 || syn || t.Flags.Has(wire.TCPFin) || t.Flags.Has(wire.TCPRst) {
+		if hl := t.HeaderLen(); hl > seg && !p.IP.IsFragment() {
+			b = append(b, " [bad hdr length "...)
+			b = strconv.AppendInt(b, int64(hl), 10)
+			b = append(b, " - too long, > "...)
+			b = strconv.AppendInt(b, int64(seg), 10)
+			return append(b, "]\n"...)
+		}
+		// The payload's length by the IP header, as tcpdump takes it
+		// (also when the frame is shorter).
+		pay := seg - t.HeaderLen()
+		if pay > 0 || t.Flags&(wire.TCPSyn|wire.TCPFin|wire.TCPRst) != 0 {
 			b = append(b, ", seq "...)
-			seq := st.relSeq
-			if syn {
-				seq = t.Seq
-			}
-			b = strconv.AppendUint(b, uint64(seq), 10)
-			if p.PayloadLen > 0 {
+			b = strconv.AppendUint(b, uint64(st.seq), 10)
+			if pay > 0 {
 				b = append(b, ':')
-				b = strconv.AppendUint(b, uint64(seq+uint32(p.PayloadLen)), 10)
+				b = strconv.AppendUint(b, uint64(st.seq+uint32(pay)), 10)
 			}
 		}
 		if t.Flags.Has(wire.TCPAck) {
 			b = append(b, ", ack "...)
-			if st.ackOK && !syn {
-				b = strconv.AppendUint(b, uint64(st.relAck), 10)
-			} else {
-				b = strconv.AppendUint(b, uint64(t.Ack), 10)
-			}
+			b = strconv.AppendUint(b, uint64(st.ack), 10)
 		}
 		b = append(b, ", win "...)
 		b = strconv.AppendUint(b, uint64(t.Window), 10)
+		if t.Flags.Has(wire.TCPUrg) {
+			b = append(b, ", urg "...)
+			b = strconv.AppendUint(b, uint64(t.Urgent), 10)
+		}
+		if hl := t.HeaderLen(); hl > 20 {
+			var whole bool
+			// The option bytes captured, also when the IP length says
+			// the segment is longer than the frame (truncated-ip).
+			raw := t.Options.Raw
+			if off := int(p.Link.HeaderLen) + int(p.IP.HeaderLen) + 20; off <= len(fr.Data) {
+				raw = fr.Data[off:min(off+hl-20, len(fr.Data))]
+			}
+			if b, whole = appendTCPOptions(b, raw, hl-20, &st, t.Flags); !whole {
+				// tcpdump ends the line at a bad or cut option.
+				return append(b, '\n')
+			}
+		}
 		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		b = strconv.AppendInt(b, int64(pay), 10)
+		if p.TruncatedAt == wire.LayerTCP {
+			// The header is whole: tcpdump marks only a payload it
+			// decodes, not the TCP layer.
+			return d.appendTail(b, derr, false)
+		}
 	case p.Layers.Has(wire.LayerUDP):
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
-		b = appendHostPort(b, p.IP.Src, u.SrcPort, nameIf(u.SrcPort == server, name))
-		b = append(b, " > "...)
-		b = appendHostPort(b, p.IP.Dst, u.DstPort, nameIf(u.DstPort == server && u.SrcPort != server, name))
+		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
+		if !p.IP.IsFragment() && !(u.Length == 0 && p.IP.Version == 6) {
+			if u.Length < 8 {
+				b = append(b, ": truncated-udplength "...)
+				return append(strconv.AppendUint(b, uint64(u.Length), 10), '\n')
+			}
+			if seg := ipPayloadLen(p); int(u.Length) > seg {
+				b = append(b, ": UDP, bad length "...)
+				b = strconv.AppendUint(b, uint64(u.Length-8), 10)
+				b = append(b, " > "...)
+				b = strconv.AppendInt(b, int64(seg-8), 10)
+				return append(b, '\n')
+			}
+		}
 		b = append(b, ": UDP, length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
-	case p.Layers.Has(wire.LayerICMPv4), p.Layers.Has(wire.LayerICMPv6):
+		if u.Length >= 8 {
+			// tcpdump gives the datagram's length, from the UDP header
+			// (in a first fragment too).
+			b = strconv.AppendUint(b, uint64(u.Length-8), 10)
+		} else {
+			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		}
+		if p.TruncatedAt == wire.LayerUDP {
+			// The UDP header is whole; only the payload was cut.
+			return d.appendTail(b, derr, false)
+		}
+	case p.Layers.Has(wire.LayerICMPv4):
 		b = p.IP.Src.AppendTo(b)
 		b = append(b, " > "...)
 		b = p.IP.Dst.AppendTo(b)
-		if p.Layers.Has(wire.LayerICMPv4) {
-			b = append(b, ": ICMP "...)
-			b = append(b, p.ICMPv4.Type.String()...)
-			b = appendQuoted(b, &p.ICMPv4.Quoted)
-		} else {
-			b = append(b, ": ICMP6 "...)
-			b = append(b, p.ICMPv6.Type.String()...)
-			b = appendQuoted(b, &p.ICMPv6.Quoted)
+		b = append(b, ": "...)
+		b = appendICMPv4(b, p)
+	case p.Layers.Has(wire.LayerICMPv6):
+		if !inFrag {
+			b = p.IP.Src.AppendTo(b)
+			b = append(b, " > "...)
+			b = p.IP.Dst.AppendTo(b)
+			b = append(b, ": "...)
 		}
-		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen+8), 10)
+		b = appendICMPv6(b, p)
+	case p.Truncated && (p.TruncatedAt == wire.LayerTCP || p.TruncatedAt == wire.LayerUDP),
+		p.IP.FragOffset == 0 && (p.IP.Protocol == ports.ProtoTCP || p.IP.Protocol == ports.ProtoUDP) &&
+			!p.Layers.Has(wire.LayerTCP) && !p.Layers.Has(wire.LayerUDP):
+		// A frame, or its capture, too short for the transport header.
+		if !p.Truncated || p.TruncatedAt != wire.LayerTCP && p.TruncatedAt != wire.LayerUDP {
+			q := *p
+			q.TruncatedAt = wire.LayerUDP
+			if p.IP.Protocol == ports.ProtoTCP {
+				q.TruncatedAt = wire.LayerTCP
+			}
+			return appendCutTransport(b, &q)
+		}
+		// The capture cut the transport header: tcpdump shows the ports
+		// if it has them, then its mark.
+		return appendCutTransport(b, p)
 	default:
-		b = p.IP.Src.AppendTo(b)
-		b = append(b, " > "...)
-		b = p.IP.Dst.AppendTo(b)
-		if p.IP.IsFragment() {
-			b = append(b, ": fragment "...)
-			b = strconv.AppendUint(b, uint64(p.IP.FragOffset), 10)
-			b = append(b, ", proto "...)
-		} else {
-			b = append(b, ": proto "...)
+		// After IPv6 extension headers the addresses are printed
+		// already: what follows comes after their last word.
+		lead := "" // the line ends in a space after extension headers
+		if !inFrag {
+			b = p.IP.Src.AppendTo(b)
+			b = append(b, " > "...)
+			b = p.IP.Dst.AppendTo(b)
+			b = append(b, ':')
+			lead = " "
 		}
+		if p.IP.Version == 4 && p.IP.FragOffset != 0 {
+			// tcpdump: a fragment without the transport header names
+			// the protocol only.
+			b = append(b, lead+"ip-proto-"...)
+			b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
+			return d.appendTail(b, derr, true)
+		}
+		if p.IP.Protocol == 50 && len(p.Payload) >= 8 {
+			// ESP: what follows its header is encrypted.
+			b = append(b, lead+"ESP(spi=0x"...)
+			b = appendHexBytes(b, p.Payload[:4])
+			b = append(b, ",seq=0x"...)
+			b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint32(p.Payload[4:])), 16)
+			b = append(b, "), length "...)
+			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+			return d.appendTail(b, nil, true)
+		}
+		// A protocol ports does not decode: tcpdump's "ip-proto-N LEN",
+		// LEN from the IP header.
+		if p.IP.Protocol == 59 {
+			return append(append(b, lead...), "no next header\n"...)
+		}
+		b = append(b, lead+" ip-proto-"...)
 		b = strconv.AppendUint(b, uint64(p.IP.Protocol), 10)
-		b = append(b, ", length "...)
-		b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
+		b = append(b, ' ')
+		n := ipPayloadLen(p)
+		b = strconv.AppendInt(b, int64(n), 10)
+		return d.appendTail(b, nil, true)
 	}
-	return d.appendTail(b, derr)
+	return d.appendTail(b, derr, true)
+}
+
+// ipPayloadLen is the length of what follows the IP header (extension
+// headers included) by the IP length field, as tcpdump counts it, even
+// when the frame is shorter (truncated-ip).
+func ipPayloadLen(p *wire.Packet) int {
+	if p.IP.Version == 4 {
+		return int(p.IP.TotalLen) - int(p.IP.HeaderLen)
+	}
+	return 40 + int(p.IP.PayloadLen) - int(p.IP.HeaderLen)
+}
+
+func ipLayerOf(t wire.EtherType) wire.Layer {
+	if t == wire.EtherTypeIPv6 {
+		return wire.LayerIPv6
+	}
+	return wire.LayerIPv4
+}
+
+// isHex reports whether an EtherType's name is its hex value: one
+// neither ports nor tcpdump names.
+func isHex(name string) bool { return strings.HasPrefix(name, "0x") }
+
+func versionOf(t wire.EtherType) byte {
+	if t == wire.EtherTypeIPv6 {
+		return 6
+	}
+	return 4
+}
+
+// appendCutTransport ends the line of a packet whose TCP or UDP header
+// the capture cut, as tcpdump prints it.
+func appendCutTransport(b []byte, p *wire.Packet) []byte {
+	word := layerWord(p.TruncatedAt)
+	b = p.IP.Src.AppendTo(b)
+	if len(p.Payload) >= 4 {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p.Payload)), 10)
+	}
+	b = append(b, " > "...)
+	b = p.IP.Dst.AppendTo(b)
+	if len(p.Payload) >= 4 {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(binary.BigEndian.Uint16(p.Payload[2:])), 10)
+		b = append(b, ": "...)
+	} else {
+		b = append(b, ':')
+		if p.TruncatedAt == wire.LayerUDP {
+			b = append(b, ' ') // tcpdump's udp_print has a space more than tcp_print
+		}
+	}
+	b = append(b, " [|"...)
+	b = append(b, word...)
+	return append(b, "]\n"...)
+}
+
+// appendEndpoints writes "src.port > dst.port", the server's port
+// followed by its service name; in an IPv6 fragment, whose addresses
+// tcpdump printed before the fragment mark, the ports only.
+func appendEndpoints(b []byte, p *wire.Packet, sp, dp, server ports.Port, name string, portsOnly bool) []byte {
+	if portsOnly {
+		b = strconv.AppendUint(b, uint64(sp), 10)
+		b = append(b, " > "...)
+		return strconv.AppendUint(b, uint64(dp), 10)
+	}
+	b = appendHostPort(b, p.IP.Src, sp, nameIf(sp == server, name))
+	b = append(b, " > "...)
+	return appendHostPort(b, p.IP.Dst, dp, nameIf(dp == server && sp != server, name))
 }
 
 func nameIf(ok bool, name string) string {
@@ -401,9 +839,9 @@ func appendQuoted(b []byte, q *wire.Quoted) []byte {
 }
 
 // appendTail adds the truncation mark or the error, and the newline.
-func (d *decoder) appendTail(b []byte, derr error) []byte {
+func (d *decoder) appendTail(b []byte, derr error, mark bool) []byte {
 	p := &d.p
-	if p.Truncated {
+	if p.Truncated && mark {
 		b = append(b, " [|"...)
 		b = append(b, layerWord(p.TruncatedAt)...)
 		b = append(b, ']')

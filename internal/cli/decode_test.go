@@ -137,16 +137,24 @@ func TestDecodeJSONAndFlows(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	empty := filepath.Join(t.TempDir(), "not.pcap")
-	os.WriteFile(empty, []byte("hello, this is not a capture"), 0o644)
+	dir := t.TempDir()
+	notPcap := filepath.Join(dir, "not.pcap")
+	os.WriteFile(notPcap, []byte("hello, this is not a capture"), 0o644)
+	empty := filepath.Join(dir, "empty.pcap")
+	os.WriteFile(empty, nil, 0o644)
+	cut := cutCapture(t, "tcpdump_dns_tcp.pcap", 30)
 	tests := []struct {
 		args []string
 		code int
 		want string
 	}{
 		{[]string{"decode"}, ExitUsage, "missing FILE"},
-		{[]string{"decode", "/nonexistent.pcap"}, ExitFailure, "/nonexistent.pcap"},
-		{[]string{"decode", empty}, ExitFailure, "pcapfile"},
+		{[]string{"decode", "/nonexistent.pcap"}, ExitFailure, "/nonexistent.pcap: no such file or directory"},
+		{[]string{"decode", dir}, ExitFailure, dir + ": is a directory"},
+		{[]string{"decode", notPcap}, ExitFailure, notPcap + ": not a pcap or pcapng capture"},
+		{[]string{"flows", notPcap}, ExitFailure, notPcap + ": not a pcap or pcapng capture"},
+		{[]string{"decode", empty}, ExitFailure, empty + ": empty, not a pcap or pcapng capture"},
+		{[]string{"decode", cut}, ExitFailure, cut + ": cut short at byte 24: truncated packet record header: 6 of 16 bytes"},
 		{[]string{"decode", "../../testdata/pcaps/tcpdump_dns_tcp.pcap", "hots", "1"}, ExitUsage, "'hots'"},
 		{[]string{"flows", "--sort", "size", "../../testdata/pcaps/tcpdump_dns_tcp.pcap"}, ExitUsage, `"size"`},
 	}
@@ -154,6 +162,12 @@ func TestDecodeErrors(t *testing.T) {
 		code, _, stderr := run(t, tt.args...)
 		if code != tt.code || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d naming %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+		// No package names or Go calls in what the user reads.
+		for _, leak := range []string{"pcapfile", "open ", "read ", "EOF"} {
+			if strings.Contains(stderr, leak) {
+				t.Errorf("%v: stderr %q has %q", tt.args, stderr, leak)
+			}
 		}
 	}
 }
@@ -172,10 +186,10 @@ func TestDecodeEveryCapture(t *testing.T) {
 	}
 }
 
-// TestDecodeUnsupportedLinkType: a capture of a link type the decoder
-// does not know still prints one line per packet, naming the link type
-// instead of a made-up EtherType.
-func TestDecodeUnsupportedLinkType(t *testing.T) {
+// wlanCapture writes a one-packet capture of a link type the decoder
+// does not know (802.11).
+func wlanCapture(t *testing.T) string {
+	t.Helper()
 	var b bytes.Buffer
 	w := pcapfile.NewWriter(&b, pcapfile.LinkTypeIEEE80211, 0, false)
 	if err := w.WritePacket(0, []byte{1, 2, 3, 4}, 4); err != nil {
@@ -188,9 +202,21 @@ func TestDecodeUnsupportedLinkType(t *testing.T) {
 	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return file
+}
+
+// TestDecodeUnsupportedLinkType: a capture of a link type the decoder
+// does not know still prints one line per packet (time and length,
+// naming the link type instead of a made-up EtherType), then says once
+// that the link type is not decoded (exit 1).
+func TestDecodeUnsupportedLinkType(t *testing.T) {
+	file := wlanCapture(t)
 	code, stdout, stderr := run(t, "decode", file)
-	want := "link-type IEEE802_11, length 4 [malformed: decode: unsupported link type IEEE802_11]\n"
-	if code != ExitOK || !strings.HasSuffix(stdout, want) || strings.Count(stdout, "\n") != 1 {
-		t.Errorf("exit %d, stdout %q, stderr %q; want a line ending %q", code, stdout, stderr, want)
+	want := " link-type IEEE802_11, length 4\n"
+	if code != ExitFailure || !strings.HasSuffix(stdout, want) || strings.Count(stdout, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q; want exit 1 and a line ending %q", code, stdout, want)
+	}
+	if msg := file + ": link type IEEE802_11 is not decoded (1 packet)"; !strings.Contains(stderr, msg) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("stderr %q; want one line with %q", stderr, msg)
 	}
 }

@@ -46,8 +46,20 @@ func (d *decoder) appendVerbose(b []byte, fr *frame, derr error, st seqView) []b
 		t := &p.TCP
 		server, name := d.service(ports.ProtoTCP, t.SrcPort, t.DstPort)
 		b = fmt.Appendf(b, "  TCP       src port %d%s, dst port %d%s\n", t.SrcPort, portRole(t.SrcPort, server, name), t.DstPort, portRole(t.DstPort, server, name))
-		b = fmt.Appendf(b, "            seq %d (raw %d), next seq %d, ack %d (raw %d)\n",
-			st.relSeq, t.Seq, st.relSeq+uint32(p.PayloadLen)+synFin(t.Flags), st.relAck, t.Ack)
+		// The numbers are those of the one-line view (tcpdump's rule),
+		// with the raw ones beside them when those are relative.
+		b = fmt.Appendf(b, "            seq %d", st.seq)
+		if st.relative {
+			b = fmt.Appendf(b, " (raw %d)", t.Seq)
+		}
+		b = fmt.Appendf(b, ", next seq %d", st.seq+uint32(p.PayloadLen)+synFin(t.Flags))
+		if t.Flags.Has(wire.TCPAck) {
+			b = fmt.Appendf(b, ", ack %d", st.ack)
+			if st.relative {
+				b = fmt.Appendf(b, " (raw %d)", t.Ack)
+			}
+		}
+		b = append(b, '\n')
 		b = fmt.Appendf(b, "            header length %d bytes, flags 0x%03x %s\n", int(t.DataOffset)*4, uint16(t.Flags), t.Flags)
 		if st.wscale >= 0 {
 			b = fmt.Appendf(b, "            window %d, scaled %d (scale %d)\n", t.Window, uint32(t.Window)<<st.wscale, st.wscale)
@@ -173,8 +185,19 @@ func (d *decoder) explainLines(p *wire.Packet) []string {
 	}
 }
 
+// checksumV1 uses the words of the -v view, which are tcpdump's, so that
+// JSON and text say one thing: correct, incorrect, none or unverified.
 func checksumV1(c wire.Checksum) render.ChecksumV1 {
-	return render.ChecksumV1{Value: c.Value, Status: c.Status.String(), Expected: c.Expected}
+	status := "unverified"
+	switch c.Status {
+	case wire.ChecksumGood:
+		status = "correct"
+	case wire.ChecksumBad:
+		status = "incorrect"
+	case wire.ChecksumNone:
+		status = "none"
+	}
+	return render.ChecksumV1{Value: c.Value, Status: status, Expected: c.Expected}
 }
 
 // packetV1 is the JSON view of the decoded packet.
@@ -213,7 +236,7 @@ func (d *decoder) packetV1(fr *frame, derr error, st seqView, first bool) render
 	case p.Layers.Has(wire.LayerTCP):
 		t := &p.TCP
 		tv := &render.TCPV1{SrcPort: uint16(t.SrcPort), DstPort: uint16(t.DstPort), Seq: t.Seq, Ack: t.Ack,
-			RelSeq: st.relSeq, RelAck: st.relAck, NextSeq: st.relSeq + uint32(p.PayloadLen) + synFin(t.Flags),
+			RelSeq: st.seq, RelAck: st.ack, NextSeq: st.seq + uint32(p.PayloadLen) + synFin(t.Flags),
 			HeaderLen: int(t.DataOffset) * 4, Flags: t.Flags.String(), Window: t.Window, WindowScaled: uint32(t.Window),
 			Checksum: checksumV1(t.Checksum), Urgent: t.Urgent, MSS: t.Options.MSS, SACKOK: t.Options.SACKPermitted,
 			TSval: t.Options.TSval, TSecr: t.Options.TSecr}

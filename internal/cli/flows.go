@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -8,9 +10,12 @@ import (
 	"io"
 	"iter"
 	"net"
+	"net/netip"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,6 +80,9 @@ table is printed at the end.`,
 				return usagef("-n must be positive, not %d", limit)
 			}
 			var frames iter.Seq2[*frame, error]
+			if iface != "" && len(args) > 0 && looksLikeFile(args[0]) {
+				return usagef("-i %s and FILE %q exclude each other: read a file or capture live, not both", iface, args[0])
+			}
 			if iface != "" {
 				h, err := openCapture(cmd.Context(), iface, filterArgs(args), 256, false)
 				if err != nil {
@@ -88,26 +96,38 @@ table is printed at the end.`,
 					return err
 				}
 				defer done()
-				if frames, err = fileFrames(cmd.Context(), r, filterArgs(args[1:])); err != nil {
+				if frames, err = fileFrames(cmd.Context(), args[0], r, filterArgs(args[1:])); err != nil {
 					return err
 				}
 			}
 			fl := newFlowLister(cmd.OutOrStdout(), format, less, limit, idle)
 			var p wire.Packet
 			dec := wire.Decoder{SkipChecksums: true}
+			var undecoded undecodedLinks
 			for fr, err := range frames {
 				if err != nil {
 					if iface != "" && (errors.Is(err, context.Canceled) || errors.Is(err, net.ErrClosed)) {
 						break // Ctrl-C ends a live capture
 					}
+					// A capture cut short (killed mid-write) still shows
+					// the flows seen so far, then the error, as decode does.
+					if ferr := fl.finish(); ferr != nil {
+						return ferr
+					}
 					return err
 				}
-				dec.Decode(&p, fr.Link, fr.Data, fr.OrigLen)
+				undecoded.add(dec.Decode(&p, fr.Link, fr.Data, fr.OrigLen), fr.Link)
 				if err := fl.add(&p, fr.Time); err != nil {
 					return err
 				}
 			}
-			return fl.finish()
+			if err := fl.finish(); err != nil {
+				return err
+			}
+			if iface == "" {
+				return undecoded.err(args[0])
+			}
+			return undecoded.err(iface)
 		},
 	}
 	ff.add(cmd.Flags())
@@ -119,50 +139,158 @@ table is printed at the end.`,
 	return cmd
 }
 
-var flowOrders = map[string]func(a, b *render.FlowV1) int{
-	"start":       func(a, b *render.FlowV1) int { return cmp.Compare(a.Start, b.Start) },
-	"bytes":       func(a, b *render.FlowV1) int { return cmp.Compare(b.BytesOut+b.BytesIn, a.BytesOut+a.BytesIn) },
-	"packets":     func(a, b *render.FlowV1) int { return cmp.Compare(b.PacketsOut+b.PacketsIn, a.PacketsOut+a.PacketsIn) },
-	"duration":    func(a, b *render.FlowV1) int { return cmp.Compare(b.DurationSec, a.DurationSec) },
-	"retransmits": func(a, b *render.FlowV1) int { return cmp.Compare(b.RetransOut+b.RetransIn, a.RetransOut+a.RetransIn) },
+// looksLikeFile reports whether a word after -i IFACE names a capture
+// file rather than starting a filter: "-", an existing file, or a name
+// ending in a capture file's extension.
+func looksLikeFile(word string) bool {
+	if word == "-" {
+		return true
+	}
+	if fi, err := os.Stat(word); err == nil && !fi.IsDir() {
+		return true
+	}
+	for _, ext := range []string{".pcap", ".pcapng", ".cap", ".dmp"} {
+		if strings.HasSuffix(word, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+var flowOrders = map[string]func(a, b *keptFlow) int{
+	"start":       func(a, b *keptFlow) int { return cmp.Compare(a.start, b.start) },
+	"bytes":       func(a, b *keptFlow) int { return cmp.Compare(b.bytes[0]+b.bytes[1], a.bytes[0]+a.bytes[1]) },
+	"packets":     func(a, b *keptFlow) int { return cmp.Compare(b.packets[0]+b.packets[1], a.packets[0]+a.packets[1]) },
+	"duration":    func(a, b *keptFlow) int { return cmp.Compare(b.dur, a.dur) },
+	"retransmits": func(a, b *keptFlow) int { return cmp.Compare(b.retrans[0]+b.retrans[1], a.retrans[0]+a.retrans[1]) },
+}
+
+// keptFlow is a finished flow as the table and json views keep it until
+// the end: 120 bytes of values, no pointers, so that a capture of
+// millions of connections fits (docs/BENCHMARKS.md). Its strings are
+// made only when it is printed.
+type keptFlow struct {
+	client, server [16]byte
+	cport, sport   uint16
+	proto          ports.Proto
+	state          flow.State
+	bits           uint8 // keptIs4, keptBySYN, keptHandshake
+	start, dur     int64 // ns
+	packets        [2]uint64
+	bytes          [2]uint64
+	payload        [2]uint64
+	retrans        [2]uint64
+}
+
+const (
+	keptIs4 = 1 << iota
+	keptBySYN
+	keptHandshake
+)
+
+// keptChunk is how many flows one block of the store holds: the store
+// grows by blocks, never copying what it holds (as doubling a slice
+// would, with twice the memory at the moment it grows).
+const keptChunk = 4096
+
+func keepFlow(f *flow.Flow) keptFlow {
+	k := keptFlow{
+		client: f.Client.Addr().As16(), server: f.Server.Addr().As16(), cport: f.Client.Port(), sport: f.Server.Port(),
+		proto: f.Proto, state: f.State, start: f.Start.UnixNano(), dur: int64(f.Duration()),
+		packets: f.Packets, bytes: f.Bytes, payload: f.Payload, retrans: f.Retransmits,
+	}
+	if f.Client.Addr().Is4() {
+		k.bits |= keptIs4
+	}
+	if f.ClientBySYN {
+		k.bits |= keptBySYN
+	}
+	if f.HandshakeSeen {
+		k.bits |= keptHandshake
+	}
+	return k
+}
+
+// flow rebuilds the flow.Flow that k keeps.
+func (k *keptFlow) flow() flow.Flow {
+	c, s := netip.AddrFrom16(k.client), netip.AddrFrom16(k.server)
+	if k.bits&keptIs4 != 0 {
+		c, s = c.Unmap(), s.Unmap()
+	}
+	start := time.Unix(0, k.start)
+	return flow.Flow{
+		Proto: k.proto, Client: netip.AddrPortFrom(c, k.cport), Server: netip.AddrPortFrom(s, k.sport),
+		ClientBySYN: k.bits&keptBySYN != 0, Start: start, End: start.Add(time.Duration(k.dur)),
+		Packets: k.packets, Bytes: k.bytes, Payload: k.payload, Retransmits: k.retrans,
+		State: k.state, HandshakeSeen: k.bits&keptHandshake != 0,
+	}
 }
 
 type flowLister struct {
 	w      io.Writer
 	format render.Format
-	less   func(a, b *render.FlowV1) int
+	less   func(a, b *keptFlow) int
 	limit  int
 	tab    *flow.Table
 	reg    *registry.Registry
-	kept   []render.FlowV1
+	kept   [][]keptFlow // blocks of keptChunk flows
+	nkept  int
 	out    *render.Stream[render.FlowV1]
 	seg    flow.Segment
 	emit   func(*flow.Flow)
 	err    error
 }
 
-func newFlowLister(w io.Writer, format render.Format, less func(a, b *render.FlowV1) int, limit int, idle time.Duration) *flowLister {
+func newFlowLister(w io.Writer, format render.Format, less func(a, b *keptFlow) int, limit int, idle time.Duration) *flowLister {
 	reg := registry.Default()
 	fl := &flowLister{w: w, format: format, less: less, limit: limit, reg: reg}
 	fl.tab = flow.New(&flow.Config{IdleTimeout: idle, IsService: reg.Registered})
 	fl.out = render.NewStream(w, format, writeFlowRow)
-	fl.out.Header("PROTO\tCLIENT\tSERVER\tSERVICE\tSTATE\tPKTS C>S\tPKTS S>C\tBYTES C>S\tBYTES S>C\tRETRANS\tSTART\tDURATION")
 	fl.emit = func(f *flow.Flow) {
-		v := fl.flowV1(f)
 		if fl.format == render.JSONL {
-			if err := fl.out.Write(v); err != nil && fl.err == nil {
+			if err := fl.out.Write(fl.flowV1(f)); err != nil && fl.err == nil {
 				fl.err = err
 			}
 			return
 		}
-		fl.kept = append(fl.kept, v)
+		fl.keep(keepFlow(f))
 		// Keep memory bounded under --limit: trim to the best N now and then.
-		if fl.limit > 0 && len(fl.kept) >= 4*fl.limit+1024 {
-			slices.SortStableFunc(fl.kept, func(a, b render.FlowV1) int { return fl.less(&a, &b) })
-			fl.kept = fl.kept[:fl.limit]
+		if fl.limit > 0 && fl.nkept >= 4*fl.limit+1024 {
+			idx := fl.sorted()
+			best := make([]keptFlow, fl.limit)
+			for i, j := range idx[:fl.limit] {
+				best[i] = *fl.at(j)
+			}
+			fl.kept, fl.nkept = nil, 0
+			for _, k := range best {
+				fl.keep(k)
+			}
 		}
 	}
 	return fl
+}
+
+// keep adds a finished flow to the store.
+func (fl *flowLister) keep(k keptFlow) {
+	if fl.nkept%keptChunk == 0 {
+		fl.kept = append(fl.kept, make([]keptFlow, 0, keptChunk))
+	}
+	last := &fl.kept[len(fl.kept)-1]
+	*last = append(*last, k)
+	fl.nkept++
+}
+
+func (fl *flowLister) at(i int32) *keptFlow { return &fl.kept[i/keptChunk][i%keptChunk] }
+
+// sorted returns the indexes of the kept flows in the chosen order: 4
+// bytes a flow, where a sorted copy would take 120.
+func (fl *flowLister) sorted() []int32 {
+	idx := make([]int32, fl.nkept)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortStableFunc(idx, func(a, b int32) int { return fl.less(fl.at(a), fl.at(b)) })
+	return idx
 }
 
 func (fl *flowLister) add(p *wire.Packet, ts int64) error {
@@ -189,18 +317,87 @@ func (fl *flowLister) finish() error {
 	if fl.err != nil {
 		return fl.err
 	}
-	if fl.format != render.JSONL {
-		slices.SortStableFunc(fl.kept, func(a, b render.FlowV1) int { return fl.less(&a, &b) })
-		if fl.limit > 0 && len(fl.kept) > fl.limit {
-			fl.kept = fl.kept[:fl.limit]
-		}
-		for _, v := range fl.kept {
-			if err := fl.out.Write(v); err != nil {
-				return err
-			}
+	if fl.format == render.JSONL {
+		return fl.out.Close()
+	}
+	idx := fl.sorted()
+	if fl.limit > 0 && len(idx) > fl.limit {
+		idx = idx[:fl.limit]
+	}
+	row := func(i int) render.FlowV1 {
+		f := fl.at(idx[i]).flow()
+		return fl.flowV1(&f)
+	}
+	if fl.format == render.Table {
+		// The table is aligned in two passes over the kept flows, not by
+		// buffering a million lines of text.
+		return writeFlowTable(fl.w, len(idx), row)
+	}
+	for i := range idx {
+		if err := fl.out.Write(row(i)); err != nil {
+			return err
 		}
 	}
 	return fl.out.Close()
+}
+
+const flowHeader = "PROTO\tCLIENT\tSERVER\tSERVICE\tSTATE\tPKTS C>S\tPKTS S>C\tBYTES C>S\tBYTES S>C\tRETRANS\tSTART\tDURATION\n"
+
+// writeFlowTable writes the header and n rows in columns two spaces
+// apart (as render's table does), the last column unpadded: a first pass
+// measures each column, a second writes.
+func writeFlowTable(w io.Writer, n int, row func(int) render.FlowV1) error {
+	var line bytes.Buffer
+	var width []int
+	measure := func() {
+		col, start := 0, 0
+		for i, c := range line.Bytes() {
+			if c == '\t' {
+				if col == len(width) {
+					width = append(width, 0)
+				}
+				width[col] = max(width[col], i-start)
+				col, start = col+1, i+1
+			}
+		}
+	}
+	line.WriteString(flowHeader)
+	measure()
+	for i := range n {
+		line.Reset()
+		writeFlowRow(&line, row(i))
+		measure()
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	emit := func() error {
+		col, start := 0, 0
+		b := line.Bytes()
+		for i, c := range b {
+			if c != '\t' {
+				continue
+			}
+			bw.Write(b[start:i])
+			for pad := width[col] - (i - start) + 2; pad > 0; pad-- {
+				bw.WriteByte(' ')
+			}
+			col, start = col+1, i+1
+		}
+		_, err := bw.Write(b[start:])
+		return err
+	}
+	line.Reset()
+	line.WriteString(flowHeader)
+	if err := emit(); err != nil {
+		return err
+	}
+	for i := range n {
+		line.Reset()
+		writeFlowRow(&line, row(i))
+		if err := emit(); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 func (fl *flowLister) flowV1(f *flow.Flow) render.FlowV1 {

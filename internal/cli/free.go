@@ -67,7 +67,7 @@ address (both IPv4 and IPv6) unless --bind names one.`,
 			for _, p := range cfg.Proto {
 				protos = append(protos, p.String())
 			}
-			addr := ""
+			addr := "*" // both wildcards, 0.0.0.0 and ::
 			if cfg.Addr.IsValid() {
 				addr = cfg.Addr.String()
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -286,6 +287,18 @@ func buildInfos(reg *registry.Registry, q infoQuery, host hostports.Info, hostEr
 	return infos
 }
 
+// servicePorts is a record's port or range as the tables print it: "80",
+// "11212-11234", or "" for a name-only record.
+func servicePorts(s render.ServiceV1) string {
+	switch {
+	case s.Port == nil:
+		return ""
+	case s.PortLast == nil:
+		return strconv.Itoa(int(*s.Port))
+	}
+	return strconv.Itoa(int(*s.Port)) + "-" + strconv.Itoa(int(*s.PortLast))
+}
+
 func serviceV1(rec *registry.Record) render.ServiceV1 {
 	s := render.ServiceV1{
 		Name: rec.Name, Description: rec.Description, Assignee: rec.Assignee, Contact: rec.Contact,
@@ -293,7 +306,11 @@ func serviceV1(rec *registry.Record) render.ServiceV1 {
 		ServiceCode: rec.ServiceCode, UnauthorizedUse: rec.Unauthorized, Notes: rec.Notes,
 	}
 	if rec.HasPort {
-		s.Port = rec.Ports.String()
+		first, last := uint16(rec.Ports.First), uint16(rec.Ports.Last)
+		s.Port = &first
+		if last != first {
+			s.PortLast = &last
+		}
 	}
 	if rec.Proto != ports.ProtoAny {
 		s.Protocol = rec.Proto.String()
@@ -354,8 +371,8 @@ func writeInfoTable(tw io.Writer, info render.PortInfoV1) error {
 	}
 	for _, s := range info.Services {
 		line := orDash(s.Name) + " " + oneLine(s.Description)
-		if strings.Contains(s.Port, "-") {
-			line += " (" + s.Port + ")"
+		if s.PortLast != nil {
+			line += " (" + servicePorts(s) + ")"
 		}
 		if s.Reference != "" {
 			line += " " + s.Reference
@@ -461,9 +478,14 @@ func joinPorts(ps []uint16) string {
 // runSearch lists the records whose names or descriptions contain each
 // query.
 func runSearch(w io.Writer, format render.Format, args []string) error {
+	for _, q := range args {
+		if strings.TrimSpace(q) == "" {
+			return usagef("--search: empty QUERY (it would match every service)")
+		}
+	}
 	reg := registry.Default()
 	out := render.NewStream(w, format, func(tw io.Writer, s render.ServiceV1) error {
-		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Port, orDash(s.Protocol), s.Name, oneLine(s.Description))
+		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", servicePorts(s), orDash(s.Protocol), s.Name, oneLine(s.Description))
 		return err
 	})
 	out.Header("PORT\tPROTO\tSERVICE\tDESCRIPTION")

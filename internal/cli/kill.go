@@ -218,5 +218,5 @@ func signalHelp() string {
 	for i, s := range signals {
 		names[i] = s.name
 	}
-	return "want " + strings.Join(names, ", ") + " or a number"
+	return "want " + strings.Join(names, ", ") + " or a signal number from 1 to 127"
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/cfgfile"
+	"github.com/portkit/ports/internal/ratelog"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/spa"
 )
@@ -29,6 +32,8 @@ const (
 
 type spaKeyFlags struct {
 	key, hmacKey, keyB64, hmacB64, keyFile, stanza string
+	hmacType, mode                                 string
+	file                                           *spa.RC // the file's stanza, once read
 }
 
 func (f *spaKeyFlags) add(cmd *cobra.Command) {
@@ -37,26 +42,46 @@ func (f *spaKeyFlags) add(cmd *cobra.Command) {
 	fs.StringVar(&f.hmacKey, "hmac-key", "", "SPA: the HMAC key as a passphrase")
 	fs.StringVar(&f.keyB64, "key-base64", "", "SPA: the Rijndael key in base64 (fwknop's KEY_BASE64)")
 	fs.StringVar(&f.hmacB64, "hmac-key-base64", "", "SPA: the HMAC key in base64 (fwknop's HMAC_KEY_BASE64)")
-	fs.StringVar(&f.keyFile, "key-file", "", "SPA: read KEY_BASE64 and HMAC_KEY_BASE64 (or KEY, HMAC_KEY) lines from this file (~/.fwknoprc style)")
-	fs.StringVar(&f.stanza, "stanza", "", "SPA: with --key-file, the [stanza] to read the keys from")
+	fs.StringVar(&f.keyFile, "key-file", "", "SPA: read the keys (KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY) and the stanza's other settings from this fwknop rc file (~/.fwknoprc)")
+	fs.StringVar(&f.keyFile, "rc-file", "", "SPA: the same as --key-file")
+	fs.StringVarP(&f.stanza, "stanza", "n", "", "SPA: with --key-file, the [stanza] to read (after [default]), as fwknop -n")
+	fs.StringVarP(&f.mode, "encryption-mode", "M", "", "SPA: the Rijndael mode: CBC, ECB, CFB, OFB or CTR (default: the key file's ENCRYPTION_MODE, else CBC), as fwknop -M")
+	fs.StringVar(&f.hmacType, "hmac-digest-type", "", "SPA: the HMAC's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default: the key file's HMAC_DIGEST_TYPE, else SHA256)")
+}
+
+// rc reads the rc file's stanza (an empty one without --key-file).
+func (f *spaKeyFlags) rc() (*spa.RC, error) {
+	if f.file != nil {
+		return f.file, nil
+	}
+	if f.keyFile == "" {
+		if f.stanza != "" {
+			return nil, usagef("--stanza needs --key-file")
+		}
+		f.file = &spa.RC{}
+		return f.file, nil
+	}
+	data, err := cfgfile.Read(f.keyFile, 0)
+	if err != nil {
+		return nil, usagef("--key-file %v", err)
+	}
+	rc, err := spa.ParseRCFile(bytes.NewReader(data), f.keyFile, f.stanza)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	f.file = rc
+	return rc, nil
 }
 
 // keys gathers the keys: flags first, then the file, then the
 // environment.
 func (f *spaKeyFlags) keys() (spa.Keys, error) {
-	var k spa.Keys
 	var err error
-	if f.keyFile != "" {
-		file, err := os.Open(f.keyFile)
-		if err != nil {
-			return k, err
-		}
-		k, err = spa.ParseKeyFile(file, f.keyFile, f.stanza)
-		file.Close()
-		if err != nil {
-			return k, usagef("%v", err)
-		}
+	rc, err := f.rc()
+	if err != nil {
+		return spa.Keys{}, err
 	}
+	k := rc.Keys
 	if f.key != "" && f.keyB64 != "" {
 		return k, usagef("--key conflicts with --key-base64")
 	}
@@ -87,6 +112,16 @@ func (f *spaKeyFlags) keys() (spa.Keys, error) {
 			return k, usagef("%v", err)
 		}
 	}
+	if f.hmacType != "" {
+		if k.HMACType, err = spa.ParseDigestType(f.hmacType); err != nil {
+			return k, usagef("--hmac-digest-type: %v", err)
+		}
+	}
+	if f.mode != "" {
+		if k.Mode, err = spa.ParseEncryptionMode(f.mode); err != nil {
+			return k, usagef("-M: %v", err)
+		}
+	}
 	if len(k.Enc) == 0 {
 		return k, usagef("missing the SPA key: --key, --key-base64, --key-file or $%s", envSPAKey)
 	}
@@ -112,6 +147,7 @@ func newKnockCmd() *cobra.Command {
 		spaPort        int
 		userName       string
 		clientTimeout  int
+		digestType     string
 		kf             spaKeyFlags
 	)
 	cmd := &cobra.Command{
@@ -123,11 +159,16 @@ UDP knock a datagram holding one zero byte. --connect completes each TCP
 connection instead, for servers that watch plain sockets (a knock gate).
 
 With --spa, send one fwknop single packet authorization (protocol 3.0.0,
-Rijndael with HMAC-SHA256) asking for access to the -A ports for the
+Rijndael with an HMAC; --digest-type and --hmac-digest-type choose the
+hashes as fwknop's options do, SHA256 by default) asking for access to the -A ports for the
 address given by -a (or, with -s, the address the server sees), by UDP
 to port 62201. Keys come from --key/--key-base64 and --hmac-key/
---hmac-key-base64, a file (--key-file, KEY_BASE64: and HMAC_KEY_BASE64:
-lines as fwknop --key-gen writes them), or $` + envSPAKey + ` and
+--hmac-key-base64, a file (--key-file or --rc-file: KEY_BASE64: and
+HMAC_KEY_BASE64: lines as fwknop --key-gen writes them, or an fwknoprc,
+whose [default] and -n/--stanza sections also give SPA_SERVER (HOST),
+SPA_SERVER_PORT, ACCESS, ALLOW_IP, FW_TIMEOUT, SPOOF_USER, DIGEST_TYPE and
+HMAC_DIGEST_TYPE, the command line overriding them; a setting ports
+cannot honour, such as NAT_ACCESS or USE_GPG Y, is refused), or $` + envSPAKey + ` and
 $` + envSPAHMAC + `. --key-gen prints a new key pair, or with --key-file
 writes it to a new file only its owner may read (an existing file is
 never overwritten).`,
@@ -163,19 +204,29 @@ never overwritten).`,
 			if delay < 0 {
 				return usagef("-d must not be negative, not %d", delay)
 			}
-			if len(args) == 0 {
+			if len(args) == 0 && !useSPA {
 				return usagef("missing HOST")
+			}
+			if len(args) > 0 {
+				// An fwknoprc stanza may name the host (SPA_SERVER) instead.
+				if _, err := ports.ParseHost(args[0]); err != nil {
+					return usagef("%v", err)
+				}
 			}
 			ctx := cmd.Context()
 			if useSPA {
 				if len(args) > 1 {
 					return usagef("--spa takes one HOST and the ports with -A, not %q", args[1])
 				}
-				return sendSPA(ctx, cmd, args[0], network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
-					port: spaPort, user: userName, clientTimeout: clientTimeout, keys: &kf, verbose: verbose})
+				host := ""
+				if len(args) == 1 {
+					host = args[0]
+				}
+				return sendSPA(ctx, cmd, host, network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
+					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP {
-				return usagef("-A, -a and -s need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" {
+				return usagef("-A, -a, -s, -M, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
@@ -216,6 +267,7 @@ never overwritten).`,
 	fs.IntVar(&spaPort, "spa-port", spa.DefaultPort, "SPA: the server's UDP port")
 	fs.StringVar(&userName, "user", "", "SPA: the user name in the packet (default: the current user)")
 	fs.IntVar(&clientTimeout, "fw-timeout", 0, "SPA: ask for access for this many seconds (the server may grant less)")
+	fs.StringVar(&digestType, "digest-type", "", "SPA: the message digest's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default SHA256)")
 	kf.add(cmd)
 	return cmd
 }
@@ -227,11 +279,43 @@ type spaOpts struct {
 	port          int
 	user          string
 	clientTimeout int
+	digestType    string
+	portSet       bool
 	keys          *spaKeyFlags
 	verbose       bool
 }
 
 func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o spaOpts) error {
+	// The rc file's stanza fills in what the command line does not say.
+	rc, err := o.keys.rc()
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		host = rc.Server
+	}
+	if host == "" {
+		return usagef("missing HOST (or SPA_SERVER in the --key-file stanza)")
+	}
+	if len(o.access) == 0 {
+		o.access = rc.Access
+	}
+	if o.allowIP == "" && !o.sourceIP {
+		if rc.AllowIP == "source" {
+			o.sourceIP = true
+		} else {
+			o.allowIP = rc.AllowIP
+		}
+	}
+	if !o.portSet && rc.ServerPort != 0 {
+		o.port = rc.ServerPort
+	}
+	if o.clientTimeout == 0 {
+		o.clientTimeout = rc.FWTimeout
+	}
+	if o.user == "" {
+		o.user = rc.User
+	}
 	if len(o.access) == 0 {
 		return usagef("--spa needs -A proto/port: the ports to open")
 	}
@@ -262,6 +346,13 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	case !o.sourceIP:
 		return usagef("--spa needs -a IP (the address to let in) or -s (the address the server sees)")
 	}
+	dt := rc.DigestType
+	if o.digestType != "" {
+		var err error
+		if dt, err = spa.ParseDigestType(o.digestType); err != nil {
+			return usagef("--digest-type: %v", err)
+		}
+	}
 	keys, err := o.keys.keys()
 	if err != nil {
 		return err
@@ -274,7 +365,7 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			name = "nobody"
 		}
 	}
-	m := &spa.Message{User: name, Type: spa.AccessMsg, Access: ip + "," + strings.Join(specs, ",")}
+	m := &spa.Message{User: name, Type: spa.AccessMsg, Access: ip + "," + strings.Join(specs, ","), DigestType: dt}
 	if o.clientTimeout > 0 {
 		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
 	}
@@ -310,6 +401,9 @@ func (h *lineHandler) WithGroup(string) slog.Handler                { return h }
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	line := "[" + r.Time.Format("2006-01-02 15:04:05") + "] " + r.Message
 	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == ratelog.KindKey {
+			return true // for the rate limit, not for the reader
+		}
 		line += " " + a.Key + "=" + strconv.Quote(a.Value.String())
 		return true
 	})

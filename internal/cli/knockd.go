@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portkit/ports/internal/cfgfile"
+	"github.com/portkit/ports/internal/statedir"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/nftset"
 	"github.com/portkit/ports/knock/spa"
@@ -24,9 +27,13 @@ func newKnockdCmd() *cobra.Command {
 		iface      string
 		useSPA     bool
 		listen     []string
+		tcpListen  []string
+		spaPort    int
+		sniffICMP  bool
 		digestFile string
 		maxAge     time.Duration
 		nftSet     string
+		shell      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "knockd -c FILE [-i IFACE] | knockd --spa -c ACCESS_FILE",
@@ -37,16 +44,28 @@ or CAP_NET_RAW) for knock sequences, behaving as knockd 0.8 does: state per
 source address, a knock out of order resets it, Seq_Timeout counts from
 the first knock, Start_Command runs with %IP% replaced, Stop_Command after
 Cmd_Timeout. Commands are split into words as a shell would and run
-directly, never through a shell. SIGHUP reloads the file.
+directly, never through a shell; a command with shell syntax (; | & < >
+$VAR $(...) backquotes) is refused, naming its line, unless --shell, which
+runs the commands through /bin/sh -c as knockd does, passing the address
+as $1 in place of each %IP% instead of pasting it into the text. SIGHUP
+reloads the file.
 
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
-KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, FW_ACCESS_TIMEOUT,
-REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER) and
-receive fwknop SPA packets on UDP port 62201 (--listen), never answering,
-or with -i sniff them on that interface (AF_PACKET, as fwknopd does):
+KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
+ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
+REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER; stanzas are tried in turn
+as fwknopd does) and
+receive fwknop SPA packets on UDP port 62201 (--listen; --tcp-listen
+also takes fwknop -P tcp and -P http packets over TCP), never answering,
+or with -i sniff them on that interface (AF_PACKET, as fwknopd does;
+--spa-port another UDP port, --icmp fwknop -P icmp packets too):
 the HMAC is checked first, then the packet is decrypted, its timestamp
-checked (--max-age) and its digest looked up in the replay cache
-(--digest-file keeps it across restarts); the CMD_CYCLE_OPEN command runs
+checked (--max-age) and its digest looked up in the replay cache, which
+is kept in --digest-file (default: knockd-spa.digest in the state
+directory: $STATE_DIRECTORY, else /var/lib/ports as root, else
+$XDG_STATE_HOME/ports, else ~/.local/state/ports), written and synced
+before anything is granted, so that a packet is accepted once, restart
+or not; the CMD_CYCLE_OPEN command runs
 for what the access list grants. One log line per packet says why it was
 rejected, or what it was granted.
 
@@ -75,15 +94,30 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 				defer set.Close()
 			}
 			if useSPA {
+				if shell {
+					return usagef("--shell is for knock sequences, not --spa")
+				}
+				var spaOpt spaServerOpts
 				if iface != "" && len(listen) > 0 {
 					return usagef("-i (sniff) conflicts with --listen (socket)")
 				}
-				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set)
+				tcpAddrs, err := parseTCPListen(tcpListen)
+				if err != nil {
+					return err
+				}
+				if spaPort < 1 || spaPort > 65535 {
+					return usagef("--spa-port must be from 1 to 65535, not %d", spaPort)
+				}
+				if sniffICMP && iface == "" {
+					return usagef("--icmp needs -i (ICMP is read by sniffing)")
+				}
+				spaOpt = spaServerOpts{port: uint16(spaPort), icmp: sniffICMP, tcp: tcpAddrs}
+				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set, spaOpt)
 			}
-			if len(listen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") {
-				return usagef("--listen, --digest-file and --max-age need --spa")
+			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") || cmd.Flags().Changed("spa-port") || sniffICMP {
+				return usagef("--listen, --tcp-listen, --spa-port, --icmp, --digest-file and --max-age need --spa")
 			}
-			return runKnockd(ctx, cmd, config, iface, set)
+			return runKnockd(ctx, cmd, config, iface, set, knock.ConfigOptions{Shell: shell})
 		},
 	}
 	fs := cmd.Flags()
@@ -91,16 +125,20 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 	fs.StringVarP(&iface, "interface", "i", "", "the interface to watch (default: the file's Interface, else eth0); with --spa, sniff UDP 62201 there instead of listening")
 	fs.BoolVar(&useSPA, "spa", false, "serve fwknop SPA instead of knock sequences")
 	fs.StringSliceVar(&listen, "listen", nil, "SPA: UDP addresses to listen on (default 0.0.0.0:62201 and [::]:62201)")
-	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file, across restarts")
+	fs.IntVar(&spaPort, "spa-port", spa.DefaultPort, "SPA: the UDP port to sniff with -i, and to listen on without --listen")
+	fs.BoolVar(&sniffICMP, "icmp", false, "SPA: with -i, also take packets in ICMP messages (fwknop -P icmp)")
+	fs.StringSliceVar(&tcpListen, "tcp-listen", nil, "SPA: also take packets over TCP and HTTP (fwknop -P tcp, -P http) on these addresses")
+	fs.StringVar(&digestFile, "digest-file", "", "SPA: keep the replay cache in this file (default: knockd-spa.digest in the state directory)")
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
+	fs.BoolVar(&shell, "shell", false, "run Start_Command and Stop_Command through /bin/sh -c as knockd does, so that shell syntax works (%IP% is passed as $1, never pasted into the text); without it a command with shell syntax is refused")
 	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
 	return cmd
 }
 
-func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set) error {
-	cfg, err := knock.LoadConfig(path)
+func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set, opts knock.ConfigOptions) error {
+	cfg, err := knock.LoadConfigWith(path, opts)
 	if err != nil {
-		return configError(err)
+		return configFileError(err)
 	}
 	logs := []io.Writer{cmd.ErrOrStderr()}
 	if cfg.LogFile != "" {
@@ -111,7 +149,11 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 		defer f.Close()
 		logs = append(logs, f)
 	}
-	log := newLineLogger(logs...)
+	log := serverLogger(ctx, journalLineLogger(logs...).Handler())
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
 	if cfg.UseSyslog {
 		log.Info("UseSyslog: ports logs to standard error (and LogFile), not to syslog")
 	}
@@ -121,7 +163,7 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 	if iface == "" {
 		iface = "eth0"
 	}
-	scfg := knock.ServerConfig{Config: cfg, Logger: log}
+	scfg := knock.ServerConfig{Config: cfg, Logger: log, Listening: svc.knockdListening(len(cfg.Doors))}
 	if set != nil {
 		scfg.OnOpen = func(d knock.Door, src netip.Addr) {
 			timeout := d.CmdTimeout
@@ -149,18 +191,22 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				c, err := knock.LoadConfig(path)
+				svc.reloading("SIGHUP")
+				c, err := knock.LoadConfigWith(path, opts)
 				if err != nil {
 					log.Error(fmt.Sprintf("reload: %v: keeping the old configuration", err))
+					svc.knockdReloaded(0, err)
 					continue
 				}
 				srv.Reload(c)
+				svc.knockdReloaded(len(c.Doors), nil)
 			}
 		}
 	}()
 	log.Info(fmt.Sprintf("starting on %s with %d doors", iface, len(cfg.Doors)))
 	err = srv.Sniff(ctx, iface)
 	if errors.Is(err, context.Canceled) {
+		svc.stopping()
 		log.Info("shutting down")
 		return nil
 	}
@@ -177,20 +223,19 @@ func configError(err error) error {
 	return err
 }
 
-func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set) error {
-	f, err := os.Open(path)
+func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, listen []string, digestFile string, maxAge time.Duration, set *nftset.Set, o spaServerOpts) error {
+	data, err := cfgfile.Read(path, 0)
 	if err != nil {
-		return err
+		return usagef("%v", err)
 	}
-	access, err := spa.ParseAccessFile(f, path)
-	f.Close()
+	access, err := spa.ParseAccessFile(bytes.NewReader(data), path)
 	if err != nil {
 		return usagef("%v", err)
 	}
 	if maxAge <= 0 {
 		return usagef("--max-age must be positive, not %v", maxAge)
 	}
-	addrs := []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), spa.DefaultPort), netip.AddrPortFrom(netip.IPv6Unspecified(), spa.DefaultPort)}
+	addrs := []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), o.port), netip.AddrPortFrom(netip.IPv6Unspecified(), o.port)}
 	if len(listen) > 0 {
 		addrs = nil
 		for _, l := range listen {
@@ -201,13 +246,26 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 			addrs = append(addrs, ap)
 		}
 	}
-	replay, err := spa.OpenReplayCache(digestFile, 0)
-	if err != nil {
+	if digestFile == "" {
+		if digestFile, err = statedir.File("knockd-spa.digest"); err != nil {
+			return fmt.Errorf("the SPA digest file: %w (or give --digest-file)", err)
+		}
+	}
+	replay, err := spa.OpenReplayCache(digestFile, maxAge)
+	var ce *cfgfile.Error
+	if errors.As(err, &ce) {
+		return usagef("%v", err)
+	} else if err != nil {
 		return err
 	}
 	defer replay.Close()
-	log := newLineLogger(cmd.ErrOrStderr())
-	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log}
+	log := serverLogger(ctx, journalLineLogger(cmd.ErrOrStderr()).Handler())
+	log.Info(fmt.Sprintf("replay cache in %s (%d packets remembered)", digestFile, replay.Len()))
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
+	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log, SniffICMP: o.icmp}
 	if set != nil {
 		scfg.OnGrant = func(g spa.Grant) {
 			if err := set.Add(g.AllowIP, g.Timeout); err != nil {
@@ -222,9 +280,16 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 		return err
 	}
 	defer srv.Close()
+	waitTCP, err := startSPATCP(ctx, srv, log, o.tcp)
+	if err != nil {
+		return err
+	}
+	defer waitTCP()
 	if iface != "" {
-		err := srv.Sniff(ctx, iface, spa.DefaultPort)
+		svc.readyText("sniffing SPA on " + iface) // Sniff has no hook: ready as it starts
+		err := srv.Sniff(ctx, iface, o.port)
 		if ctx.Err() != nil {
+			svc.stopping()
 			log.Info("shutting down")
 			return nil
 		}
@@ -232,8 +297,10 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	err = srv.ListenAndServe(ctx, addrs, func(a netip.AddrPort) {
 		log.Info(fmt.Sprintf("receiving SPA packets on udp %s", a))
+		svc.spaListening(a, len(addrs))
 	})
 	if ctx.Err() != nil {
+		svc.stopping()
 		log.Info("shutting down")
 		return nil
 	}

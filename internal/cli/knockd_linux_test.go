@@ -22,6 +22,7 @@ type lockedBuffer = porttest.LogBuffer
 // namespace B; an SPA packet from A adds A's address to the nftables set,
 // with the stanza's access timeout.
 func TestIntegrationKnockdSPANftSet(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", t.TempDir()) // the default digest file
 	p := porttest.NewPair(t, nil)
 	for _, args := range [][]string{
 		{"add", "table", "inet", "knocktest"},
@@ -33,7 +34,7 @@ func TestIntegrationKnockdSPANftSet(t *testing.T) {
 	}
 	keys, _ := spa.GenerateKeys(nil)
 	access := filepath.Join(t.TempDir(), "access.conf")
-	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nFW_ACCESS_TIMEOUT 600\n",
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nFW_ACCESS_TIMEOUT 600\nMAX_FW_TIMEOUT 600\n",
 		p.Prefix4, base64.StdEncoding.EncodeToString(keys.Enc), base64.StdEncoding.EncodeToString(keys.HMAC))), 0o600)
 
 	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort)

@@ -299,10 +299,15 @@ func (l *lsRun) watch(ctx context.Context, every time.Duration) error {
 		case tty && l.format == render.Table:
 			fmt.Fprintf(l.w, "\x1b[H\x1b[2J%s  every %v, Ctrl-C to stop\n\n", time.Now().Format(time.TimeOnly), every)
 			err = writeSockets(l.w, l.format, socks, l.procs, v)
-		default:
-			if n > 0 && l.format == render.Table {
+		case l.format == render.Table:
+			// The time of each listing, as on a terminal, so that a
+			// log of a --watch says when a socket came or went.
+			if n > 0 {
 				fmt.Fprintln(l.w)
 			}
+			fmt.Fprintf(l.w, "%s\n", time.Now().Format(time.DateTime))
+			err = writeSockets(l.w, l.format, socks, l.procs, v)
+		default:
 			err = writeSockets(l.w, l.format, socks, l.procs, v)
 		}
 		if err != nil {

@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"strings"
@@ -16,11 +18,14 @@ import (
 // frame is one captured packet from a file or an interface. Data aliases
 // the source's buffer until the next frame.
 type frame struct {
-	N       int
-	Time    int64 // ns since the epoch
-	Link    pcapfile.LinkType
-	Data    []byte
-	OrigLen int
+	N    int
+	Time int64 // ns since the epoch
+	// BadFraction is a pcap record's out-of-range sub-second field, in
+	// ns (see pcapfile.Packet); 0 when valid.
+	BadFraction int64
+	Link        pcapfile.LinkType
+	Data        []byte
+	OrigLen     int
 }
 
 // openFile opens a capture file; "-" is standard input.
@@ -30,20 +35,50 @@ func openFile(name string, stdin io.Reader) (io.Reader, func(), error) {
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fileError(name, err)
 	}
 	return f, func() { f.Close() }, nil
 }
 
+// fileError says what is wrong with the capture file name in the user's
+// terms: the file, where, and what (no package names, no Go calls).
+func fileError(name string, err error) error {
+	if name == "-" {
+		name = "standard input"
+	}
+	var pe *fs.PathError
+	var fe *pcapfile.FormatError
+	switch {
+	case errors.As(err, &fe):
+		switch {
+		case errors.Is(fe.Err, pcapfile.ErrUnknownFormat):
+			return fmt.Errorf("%s: not a pcap or pcapng capture (%s)", name, fe.Msg)
+		case errors.Is(fe.Err, io.ErrUnexpectedEOF) && fe.Offset == 0:
+			return fmt.Errorf("%s: empty, not a pcap or pcapng capture", name)
+		case errors.Is(fe.Err, io.ErrUnexpectedEOF):
+			return fmt.Errorf("%s: cut short at byte %d: %s", name, fe.Offset, fe.Msg)
+		case errors.Is(fe.Err, pcapfile.ErrUnsupportedVersion):
+			return fmt.Errorf("%s: %s is not supported (byte %d)", name, fe.Msg, fe.Offset)
+		}
+		return fmt.Errorf("%s: damaged at byte %d: %s", name, fe.Offset, fe.Msg)
+	case errors.As(err, &pe):
+		return fmt.Errorf("%s: %v", name, pe.Err)
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return fmt.Errorf("%s: %v", name, err)
+}
+
 // fileFrames yields the frames of a capture that the filter expression
-// (tcpdump's language; "" keeps all) keeps.
-func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame, error], error) {
+// (tcpdump's language; "" keeps all) keeps. name is the file's name,
+// for errors ("-" is standard input).
+func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (iter.Seq2[*frame, error], error) {
 	if _, err := parseFilter(expr); err != nil {
 		return nil, err
 	}
 	pr, err := pcapfile.NewReader(r)
 	if err != nil {
-		return nil, err
+		return nil, fileError(name, err)
 	}
 	return func(yield func(*frame, error) bool) {
 		// A NULL link's address family is in the file's byte order,
@@ -57,7 +92,7 @@ func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame
 		n := 0
 		for p, err := range pr.Packets() {
 			if err != nil {
-				yield(nil, err)
+				yield(nil, fileError(name, err))
 				return
 			}
 			n++
@@ -75,7 +110,7 @@ func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame
 						m, perr = e.MatcherOrder(p.LinkType, order)
 					}
 					if perr != nil {
-						yield(nil, fmt.Errorf("packet %d: %w", n, perr))
+						yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, perr))
 						return
 					}
 					matchers[key] = m
@@ -84,7 +119,7 @@ func fileFrames(ctx context.Context, r io.Reader, expr string) (iter.Seq2[*frame
 					continue
 				}
 			}
-			fr = frame{N: n, Time: p.Timestamp, Link: p.LinkType, Data: p.Data, OrigLen: p.Length}
+			fr = frame{N: n, Time: p.Timestamp, BadFraction: p.BadFraction, Link: p.LinkType, Data: p.Data, OrigLen: p.Length}
 			if !yield(&fr, nil) {
 				return
 			}

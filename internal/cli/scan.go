@@ -77,9 +77,13 @@ reset at once. --rate is in connects per second (default: no limit).
 depends on S alone; --shard I/N scans only every N-th pair of that order
 from the I-th, so that N scans with the same seed (on N machines) cover
 every pair once. --resume FILE writes the SYN scan's progress to FILE
-about once a second and when interrupted, and continues from FILE if it
-exists (same targets, ports, seed and shard); it needs -sS. --seed and
---shard work with -sT too.
+about once a second and when interrupted, and the results so far to
+FILE.results; it continues from FILE if it exists (same targets, ports,
+seed and shard), and its listing and -oJ, -oG and -oX files then hold
+the whole scan, as if it had not been interrupted (FILE.results is
+removed when the scan finishes). It needs -sS. The XML of an
+interrupted scan says exit="error", as nmap's does. --seed and --shard
+work with -sT too.
 
 TARGETs are addresses (192.0.2.1, 2001:db8::1), CIDR blocks
 (192.0.2.0/24), nmap octet ranges (10.0.0.1-20, 10.0.0.*) and host names;
@@ -132,6 +136,9 @@ A scan that completes exits 0, open ports or not.`,
 			}
 			if h, _ := fs.GetBool("help"); h {
 				return cmd.Help()
+			}
+			if err := checkFlagValues(cmd); err != nil {
+				return err
 			}
 			return runScan(cmd, &o, raw, fs.Args())
 		},

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"net/netip"
 	"os"
 	"slices"
@@ -38,6 +37,46 @@ type scanHost struct {
 	rtts    []time.Duration       // of the answered probes, in the order of the answers
 	addrStr string                // the address, formatted once for all its results
 	tarpit  *scan.TarpitError
+	icmp    map[icmpSeen]int // filtered ports by the ICMP error that said so
+	// conflicted holds the TCP ports whose probe got both a SYN-ACK and
+	// a RST: their result is the ConflictError's, whatever came before
+	// or comes after.
+	conflicted map[ports.Port]bool
+}
+
+// dropResult removes the result of port/proto, listed or not.
+func (h *scanHost) dropResult(port ports.Port, proto ports.Proto) {
+	h.results = slices.DeleteFunc(h.results, func(r render.ScanResultV1) bool {
+		return r.Port == uint16(port) && r.Proto == proto.String()
+	})
+	h.hidden = slices.DeleteFunc(h.hidden, func(r hiddenPort) bool { return r.port == port && r.proto == proto })
+}
+
+// icmpSeen is an ICMP error that filtered some of a host's ports.
+type icmpSeen struct {
+	info   scan.ICMPInfo
+	reason string
+}
+
+// quiet says what a host that never answered from a port showed: the
+// ICMP errors that filtered its ports, or "no answer".
+func (h *scanHost) quiet() string {
+	var best icmpSeen
+	n, total := 0, 0
+	for k, c := range h.icmp {
+		total += c
+		if c > n || c == n && k.info.String() < best.info.String() {
+			best, n = k, c
+		}
+	}
+	if n == 0 {
+		return "no answer"
+	}
+	s := fmt.Sprintf("filtered by %s (%s) on %d %s", best.info, best.reason, n, plural(n, "port", "ports"))
+	if total > n {
+		s += fmt.Sprintf(", by other ICMP errors on %d more", total-n)
+	}
+	return s
 }
 
 // hiddenPort is a result the listing does not show (a closed port, most
@@ -48,32 +87,94 @@ type hiddenPort struct {
 	proto  ports.Proto
 	state  scan.State
 	reason string // one of scan's Reason constants
+	ttl    uint8  // of the answer; 0 when unknown
 }
 
 // up reports whether the host answered on some port, and why.
 func (h *scanHost) up() (bool, string) {
-	reason := ""
+	up, reason, _ := h.upTTL()
+	return up, reason
+}
+
+// upTTL is up with the TTL of the answer that says so (0: unknown).
+func (h *scanHost) upTTL() (bool, string, int) {
+	reason, ttl := "", 0
+	if h.tarpit != nil {
+		// A tarpit or SYN proxy answers: what it answers says nothing
+		// of the ports, but the address is up.
+		reason = scan.ReasonSynAck
+	}
 	for _, r := range h.results {
 		switch r.State {
 		case "open":
-			return true, r.Reason
+			return true, r.Reason, r.TTL
 		case "closed":
-			reason = r.Reason
+			reason, ttl = r.Reason, r.TTL
 		}
 	}
 	if reason == "" {
 		for _, r := range h.hidden {
 			if r.state == scan.StateClosed {
-				return true, r.reason
+				return true, r.reason, int(r.ttl)
 			}
 		}
 	}
-	return reason != "", reason
+	return reason != "", reason, ttl
 }
 
-// shown reports whether the table lists a port in state.
+// shown reports whether the table lists a port in state. open|filtered
+// ports (UDP) are listed too, as nmap lists them, unless a host has more
+// than maxOpenFiltered: see foldOpenFiltered.
 func (o *scanOpts) shown(state string) bool {
-	return o.allStates || state != "closed" && state != "filtered" && state != "open|filtered"
+	return o.allStates || state != "closed" && state != "filtered"
+}
+
+// maxOpenFiltered is how many open|filtered ports of a host the outputs
+// list without --all-states: nmap's limit (max_per_state, 25) past which
+// it counts a state's ports in "Not shown" instead, so that a host whose
+// firewall drops every UDP probe is one line, not a hundred.
+const maxOpenFiltered = 25
+
+// foldOpenFiltered moves h's listed open|filtered ports to the ports not
+// shown when there are more than maxOpenFiltered, and returns those it
+// keeps listed, in the order of h.results.
+func (o *scanOpts) foldOpenFiltered(h *scanHost) []render.ScanResultV1 {
+	var of []render.ScanResultV1
+	for _, r := range h.results {
+		if r.State == "open|filtered" {
+			of = append(of, r)
+		}
+	}
+	if o.allStates || len(of) <= maxOpenFiltered {
+		return of
+	}
+	kept := h.results[:0]
+	for _, r := range h.results {
+		if r.State != "open|filtered" {
+			kept = append(kept, r)
+			continue
+		}
+		proto, _ := ports.ParseProto(r.Proto)
+		h.hidden = append(h.hidden, hiddenPort{port: ports.Port(r.Port), proto: proto, state: scan.StateOpenFiltered, reason: r.Reason, ttl: uint8(r.TTL)})
+	}
+	h.results = kept
+	return nil
+}
+
+// notShownLine is the table's count of a host's ports not listed, by
+// state, naming only the states that have some: "998 closed ports not
+// shown", "3 closed, 97 open|filtered ports not shown"; "" for none.
+func notShownLine(hidden map[string]int) string {
+	var parts []string
+	for _, st := range []string{"closed", "filtered", "open|filtered", "unknown"} {
+		if n := hidden[st]; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+st)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ", ") + " ports not shown"
 }
 
 // scanOutput is a file output: -oJ, -oG or -oX.
@@ -169,7 +270,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	if isTerminal(stderr) {
 		stopProgress = scanProgress(stderr, &done, total, start)
 	}
-	probeErrors := 0
+	probeErrors, conflicts := 0, 0
 	var scanErr error
 	for r, perr := range p.results(ctx, addrs, tcp) {
 		if perr != nil && r.Addr == (netip.Addr{}) {
@@ -193,6 +294,27 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 			}
 			continue
 		}
+		var conflict *scan.ConflictError
+		switch {
+		case errors.As(perr, &conflict):
+			// Reported with state unknown and both reasons, in place of
+			// the first answer's result (open or closed).
+			if h.conflicted == nil {
+				h.conflicted = map[ports.Port]bool{}
+			}
+			h.conflicted[r.Port] = true
+			h.dropResult(r.Port, r.Proto)
+			if conflicts++; conflicts <= maxProbeErrors {
+				stopProgress()
+				fmt.Fprintf(stderr, "ports scan: %s\n", strings.TrimPrefix(conflict.Error(), "scan: "))
+				if isTerminal(stderr) {
+					stopProgress = scanProgress(stderr, &done, total, start)
+				}
+			}
+			perr = nil
+		case h.conflicted[r.Port] && r.Proto == ports.ProtoTCP:
+			continue // the first answer, after its conflict
+		}
 		if perr != nil {
 			if probeErrors++; probeErrors <= maxProbeErrors {
 				stopProgress()
@@ -208,9 +330,15 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		if r.State == scan.StateOpen || r.State == scan.StateClosed {
 			h.rtts = append(h.rtts, r.RTT)
 		}
+		if r.State == scan.StateFiltered && !r.ICMP.IsZero() {
+			if h.icmp == nil {
+				h.icmp = map[icmpSeen]int{}
+			}
+			h.icmp[icmpSeen{r.ICMP, r.Reason}]++
+		}
 		shown := o.shown(r.State.String())
 		if !shown && jenc == nil {
-			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, ttl: r.TTL})
 			continue
 		}
 		v := render.ScanResultV1{
@@ -226,7 +354,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		if shown {
 			h.results = append(h.results, v)
 		} else {
-			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason})
+			h.hidden = append(h.hidden, hiddenPort{port: r.Port, proto: r.Proto, state: r.State, reason: r.Reason, ttl: r.TTL})
 		}
 		if jenc != nil {
 			if err := jenc.Encode(v); err != nil {
@@ -234,7 +362,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 				return fmt.Errorf("-oJ: %w", err)
 			}
 		}
-		if stream != nil && shown {
+		// open|filtered ports wait for the end: a host lists them only
+		// if it has few (foldOpenFiltered).
+		if stream != nil && shown && (v.State != "open|filtered" || o.allStates) {
 			if err := stream.Write(v); err != nil {
 				stopProgress()
 				return err
@@ -244,6 +374,13 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	stopProgress()
 	end := time.Now()
 	for _, h := range hosts {
+		for _, v := range o.foldOpenFiltered(h) {
+			if stream != nil && !o.allStates {
+				if err := stream.Write(v); err != nil {
+					return err
+				}
+			}
+		}
 		slices.SortFunc(h.results, func(a, b render.ScanResultV1) int {
 			return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
 		})
@@ -265,22 +402,27 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	if oG != nil {
 		writeScanGrep(oG.w, o, hosts, cmdline, start, end)
 	}
+	if scanErr != nil && errors.Is(scanErr, context.Canceled) {
+		scanErr = &runError{errors.New("interrupted")}
+		if p.syn && o.resume != "" {
+			scanErr = &runError{fmt.Errorf("interrupted; the progress is in %s: run the same command to continue", o.resume)}
+		}
+	}
 	if oX != nil {
-		if err := writeScanXML(oX.w, o, p, hosts, cmdline, start, end); err != nil {
+		// nmap's XML of a scan that did not end by itself says so:
+		// exit="error" and why.
+		if err := writeScanXML(oX.w, o, p, hosts, cmdline, start, end, scanErr); err != nil {
 			return fmt.Errorf("-oX: %w", err)
 		}
 	}
 	if scanErr != nil {
-		if errors.Is(scanErr, context.Canceled) {
-			if p.syn && o.resume != "" {
-				return &runError{fmt.Errorf("interrupted; the progress is in %s: run the same command to continue", o.resume)}
-			}
-			return &runError{errors.New("interrupted")}
-		}
 		return scanErr
 	}
 	if probeErrors > 0 {
 		return &runError{fmt.Errorf("%d probes failed; their ports' states are unknown", probeErrors)}
+	}
+	if conflicts > maxProbeErrors {
+		fmt.Fprintf(stderr, "ports scan: %d ports in all got both a SYN-ACK and a RST; their state is unknown\n", conflicts)
 	}
 	return nil
 }
@@ -346,7 +488,7 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 			title = "scan report for " + h.name + " (" + h.addr.String() + ")"
 		}
 		if up, _ := h.up(); !up {
-			title += ": no answer"
+			title += ": " + h.quiet()
 		}
 		a.Write([]byte(title + "\n"))
 		if h.tarpit != nil {
@@ -365,8 +507,8 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*s
 			row = append(o.appendRow(row[:0], r), '\n')
 			a.Write(row)
 		}
-		if !o.allStates {
-			fmt.Fprintf(a, "%d closed, %d filtered%s ports not shown\n", hidden["closed"], hidden["filtered"], openFilteredNote(hidden))
+		if line := notShownLine(hidden); line != "" {
+			a.Write([]byte(line + "\n"))
 		}
 	}
 	if err := a.Flush(); err != nil {
@@ -446,16 +588,17 @@ func writeScanGrep(w io.Writer, o *scanOpts, hosts []*scanHost, cmdline string, 
 }
 
 // writeScanXML writes nmap's XML output (-oX).
-func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdline string, start, end time.Time) error {
+// scanErr, if not nil, is why the scan ended early.
+func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdline string, start, end time.Time, scanErr error) error {
 	run := render.NmapRun{
 		Scanner: "ports", Args: cmdline, Start: start.Unix(), StartStr: nmapTime(start),
 		Version: version(), XMLOutputVersion: "1.05",
 		ScanInfo: scanInfos(p),
 	}
 	for _, h := range hosts {
-		up, reason := h.up()
+		up, reason, ttl := h.upTTL()
 		xh := render.NmapHost{StartTime: start.Unix(), EndTime: end.Unix(),
-			Status:  render.NmapStatus{State: "up", Reason: reason},
+			Status:  render.NmapStatus{State: "up", Reason: reason, ReasonTTL: ttl},
 			Address: render.NmapAddress{Addr: h.addr.String(), AddrType: "ipv4"},
 			Times:   scanTimes(h.rtts),
 		}
@@ -502,7 +645,7 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 				continue
 			}
 			xp := render.NmapPort{Protocol: r.Proto, PortID: r.Port,
-				State: render.NmapState{State: r.State, Reason: r.Reason}}
+				State: render.NmapState{State: r.State, Reason: r.Reason, ReasonTTL: r.TTL}}
 			xp.Service = xmlService(r)
 			xh.Ports.Ports = append(xh.Ports.Ports, xp)
 		}
@@ -513,6 +656,9 @@ func writeScanXML(w io.Writer, o *scanOpts, p *scanPlan, hosts []*scanHost, cmdl
 	run.RunStats.Finished = render.NmapFinished{
 		Time: end.Unix(), TimeStr: nmapTime(end), Elapsed: strconv.FormatFloat(elapsed.Seconds(), 'f', 2, 64),
 		Summary: "ports done at " + nmapTime(end) + "; " + scanSummary(hosts, elapsed), Exit: "success",
+	}
+	if scanErr != nil {
+		run.RunStats.Finished.Exit, run.RunStats.Finished.ErrorMsg = "error", scanErr.Error()
 	}
 	if _, err := io.WriteString(w, render.NmapXMLHeader); err != nil {
 		return err
@@ -581,55 +727,6 @@ func scanType(p *scanPlan) string {
 		return "syn"
 	}
 	return "connect"
-}
-
-// scanSYNSeq returns the SYN scan of addrs, resumed from and saving its
-// progress to --resume FILE if given.
-func scanSYNSeq(ctx context.Context, o *scanOpts, p *scanPlan, addrs []netip.Addr) (iter.Seq2[scan.Result, error], error) {
-	if o.resume == "" {
-		return scan.SYNScan(ctx, addrs, &p.synCfg), nil
-	}
-	data, err := os.ReadFile(o.resume)
-	switch {
-	case err == nil:
-		var prog scan.SYNProgress
-		if err := json.Unmarshal(data, &prog); err != nil {
-			return nil, &runError{fmt.Errorf("--resume %s: not a scan progress file: %w", o.resume, err)}
-		}
-		if prog.Finished {
-			return nil, &runError{fmt.Errorf("--resume %s: that scan is finished; remove the file to scan again", o.resume)}
-		}
-		if p.synCfg.Seed != 0 && p.synCfg.Seed != prog.Seed {
-			return nil, usagef("--seed %d: the scan in --resume %s has seed %d", p.synCfg.Seed, o.resume, prog.Seed)
-		}
-		if p.synCfg.Shards != 0 && (p.synCfg.Shard != prog.Shard || p.synCfg.Shards != prog.Shards) {
-			return nil, usagef("--shard %d/%d: the scan in --resume %s is shard %d/%d", p.synCfg.Shard, p.synCfg.Shards, o.resume, prog.Shard, prog.Shards)
-		}
-		p.synCfg.Seed, p.synCfg.Shard, p.synCfg.Shards, p.synCfg.Resume = prog.Seed, prog.Shard, prog.Shards, &prog
-	case errors.Is(err, os.ErrNotExist):
-	default:
-		return nil, &runError{fmt.Errorf("--resume: %w", err)}
-	}
-	var saveErr error
-	p.synCfg.Checkpoint = func(prog *scan.SYNProgress) {
-		if err := writeFileAtomic(o.resume, prog); err != nil && saveErr == nil {
-			saveErr = err
-		}
-	}
-	seq := scan.SYNScan(ctx, addrs, &p.synCfg)
-	return func(yield func(scan.Result, error) bool) {
-		for r, err := range seq {
-			if errors.Is(err, scan.ErrResume) {
-				err = fmt.Errorf("--resume %s: %w", o.resume, err)
-			}
-			if !yield(r, err) {
-				return
-			}
-		}
-		if saveErr != nil {
-			yield(scan.Result{}, fmt.Errorf("--resume: %w", saveErr))
-		}
-	}, nil
 }
 
 // writeFileAtomic writes v as JSON to name through a temporary file, so

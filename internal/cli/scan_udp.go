@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"math"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,6 +66,12 @@ func scanPortSet(o *scanOpts, topSet bool) (ports.Set, error) {
 	case topSet:
 		if o.top < 1 {
 			return set, usagef("--top %d: want 1 or more", o.top)
+		}
+		for _, proto := range protos {
+			// Capping silently would scan fewer ports than asked for.
+			if n := len(scan.TopPorts(proto, math.MaxInt32)); o.top > n {
+				return set, usagef("--top %d: the %s list holds %d ports", o.top, proto, n)
+			}
 		}
 		for _, proto := range protos {
 			for _, pt := range scan.TopPorts(proto, o.top) {
@@ -281,15 +287,6 @@ func xmlService(r render.ScanResultV1) *render.NmapService {
 	}
 	s.Product, s.Version, s.ExtraInfo, s.Tunnel = r.Product, r.Version, r.Info, r.Tunnel
 	return s
-}
-
-// openFilteredNote adds the open|filtered ports (UDP) to the table's
-// count of the ports not shown.
-func openFilteredNote(hidden map[string]int) string {
-	if n := hidden["open|filtered"]; n > 0 {
-		return ", " + strconv.Itoa(n) + " open|filtered"
-	}
-	return ""
 }
 
 // identifiable reports whether -sV probes r's port: open TCP ports; UDP

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 	"github.com/portkit/ports/mapper/config"
 	"github.com/portkit/ports/mapper/metrics"
@@ -105,9 +106,9 @@ func (f *ruleFlags) add(fs *pflag.FlagSet, defName string) {
 	fs.StringArrayVar(&f.allow, "allow", nil, "client CIDR allowed (repeatable; an address means /32 or /128)")
 	fs.StringArrayVar(&f.deny, "deny", nil, "client CIDR denied even if allowed (repeatable)")
 	fs.StringVar(&f.bind, "bind", "", "local address of upstream connections")
-	fs.IntVar(&f.maxConns, "max-conns", 0, "connections at once (0: 10000)")
+	fs.IntVar(&f.maxConns, "max-conns", 0, "connections (UDP sessions) at once (0: 10000, or what the fd limit fits at 2 each)")
 	fs.IntVar(&f.maxConnsPerSource, "max-conns-per-source", 0, "connections at once per client address (0: no limit)")
-	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "end a connection idle this long (0: 5m)")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "end a connection (UDP session) idle this long (0: 5m; UDP 60s)")
 	fs.DurationVar(&f.finTimeout, "fin-timeout", 0, "end a half-closed connection after this long (0: 30s)")
 	fs.DurationVar(&f.handshakeTimeout, "handshake-timeout", 0, "deadline of each handshake phase (0: 10s)")
 	fs.StringArrayVar(&f.acceptProxyFrom, "accept-proxy-from", nil, "CIDR of peers that must send a PROXY protocol header (repeatable)")
@@ -339,7 +340,8 @@ func newServeCmd() *cobra.Command {
 		Long: `Run every [[rule]] of a TOML file (see the mapper/config package for keys).
 
 --check validates the file, prints every problem as FILE:LINE: ... and
-exits 1 if there is any. SIGHUP, and with --watch a change of the file's
+exits 2 if there is any (as for any bad configuration file: one that
+cannot be read, is not a regular file or is too large). SIGHUP, and with --watch a change of the file's
 content, reloads it: unchanged rules keep running with their connections,
 changed ones restart, removed ones stop accepting and let their TCP
 connections finish; a file with problems keeps the old rules and logs why.`,
@@ -363,9 +365,9 @@ connections finish; a file with problems keeps the old rules and logs why.`,
 					for _, p := range ce.Problems {
 						fmt.Fprintln(cmd.ErrOrStderr(), p.String())
 					}
-					return errSilent
+					return errBadConfig
 				}
-				return err
+				return configFileError(err)
 			}
 			if check {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rules, no problems\n", file, len(rules))
@@ -394,10 +396,14 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	if run.logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, nil)
 	} else {
-		h = slog.NewTextHandler(stderr, nil)
+		h = textHandler(stderr)
 	}
-	log := slog.New(h)
-	cfg := &mapper.Config{Logger: log}
+	log := serverLogger(ctx, h)
+	svc, err := startService(ctx, log)
+	if err != nil {
+		return err
+	}
+	cfg := &mapper.Config{Logger: log, Sockets: svc.sockets()}
 	if run.metrics != "" {
 		m := metrics.New()
 		cfg.Observer = m
@@ -427,6 +433,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		srv.Close()
 		return err
 	}
+	svc.ready(srv, len(rules))
 	var tick <-chan time.Time
 	var sum [32]byte
 	if watch != "" {
@@ -440,10 +447,12 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		sum = fileSum(watch)
 	}
 	doReload := func(why string) {
+		svc.reloading(why)
 		rs, err := reload()
 		if err == nil {
 			err = srv.Apply(rs)
 		}
+		svc.reloaded(srv, err)
 		if err != nil {
 			log.Error("reload failed; the old rules keep running", "trigger", why, "err", err.Error())
 			return
@@ -453,6 +462,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	for {
 		select {
 		case <-ctx.Done():
+			svc.stopping()
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			srv.Shutdown(sctx)
@@ -468,10 +478,14 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	}
 }
 
+// fileSum is what --watch compares: the hash of the file's content, or
+// of why it cannot be read (a FIFO or /dev/zero is refused by cfgfile,
+// never read), so that a file turning bad is a change, and reloaded (and
+// refused, keeping the old rules) once.
 func fileSum(path string) [32]byte {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, config.MaxFileSize)
 	if err != nil {
-		return [32]byte{}
+		return sha256.Sum256([]byte("error: " + err.Error()))
 	}
 	return sha256.Sum256(data)
 }

@@ -374,7 +374,7 @@ colour = "blue"
 ` + cfg + `:4: rule "a": listen: 0.0.0.0:8080 is not loopback but the rule names no allow: refusing to be an open relay
 ` + cfg + `:12: rule "b": max_conns: -1 is negative
 `
-	if code != ExitFailure || stderr != want || stdout != "" {
+	if code != ExitUsage || stderr != want || stdout != "" {
 		t.Errorf("exit %d\nstdout %q\nstderr:\n%s\nwant:\n%s", code, stdout, stderr, want)
 	}
 	os.WriteFile(cfg, []byte("[[rule]]\nname = \"a\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:8080\"\nto = [\"127.0.0.1:80\"]\n"), 0o644)
@@ -409,4 +409,60 @@ func TestMapTCPWithMetrics(t *testing.T) {
 	if code := m.stop(t); code != 0 {
 		t.Errorf("ports map exited %d:\n%s", code, m.stderr)
 	}
+}
+
+// TestMapUDPMaxConnsAndIdleTimeout: `ports map udp --max-conns 4
+// --idle-timeout 1s` answers 4 of 10 clients, and a session ends after
+// 1s idle (it lasted a fixed 60s and every client was answered).
+func TestMapUDPMaxConnsAndIdleTimeout(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", testHost+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+	lst := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
+	m := runBG(t, "map", "udp", lst, pc.LocalAddr().String(), "--max-conns", "4", "--idle-timeout", "1s")
+	waitFor(t, "the mapping", func() bool { return strings.Contains(m.stderr.String(), "rule started") })
+	var cs []net.Conn
+	for i := range 10 {
+		c, err := net.Dial("udp", lst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "client %d", i)
+		cs = append(cs, c)
+	}
+	// All read at once, to one deadline: a read past its deadline fails
+	// without looking.
+	answered := 0
+	deadline := time.Now().Add(time.Second)
+	for _, c := range cs {
+		c.SetReadDeadline(deadline)
+	}
+	res := make(chan bool, len(cs))
+	for _, c := range cs {
+		go func() { _, err := c.Read(make([]byte, 64)); res <- err == nil }()
+	}
+	for range cs {
+		if <-res {
+			answered++
+		}
+	}
+	if answered != 4 {
+		t.Errorf("%d of 10 clients answered, want 4", answered)
+	}
+	waitFor(t, "a session idle end", func() bool {
+		return strings.Contains(m.stderr.String(), "proto=udp") && strings.Contains(m.stderr.String(), "reason=idle")
+	})
 }

@@ -445,15 +445,17 @@ func TestLsWatch(t *testing.T) {
 		}
 	}
 
-	// Tables on something not a terminal: separated by a blank line.
+	// Tables on something not a terminal: separated by a blank line, each
+	// under the time it was taken.
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	w = &cancelAfter{lines: 5, cancel: cancel}
+	w = &cancelAfter{lines: 7, cancel: cancel}
 	if code := Run(ctx, []string{"ls", "--watch=0.001", "--port", p}, w, &errb); code != ExitOK {
 		t.Fatalf("ls --watch table: exit %d: %s", code, errb.String())
 	}
-	if out := w.buf.String(); !strings.HasPrefix(out, "PROTO") || !strings.Contains(out, "\n\nPROTO") || strings.Contains(out, "\x1b") {
-		t.Errorf("ls --watch to a pipe: want tables separated by blank lines, no escapes:\n%q", out)
+	stamped := regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\nPROTO[^\n]*\n[^\n]+\n\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\nPROTO`)
+	if out := w.buf.String(); !stamped.MatchString(out) || strings.Contains(out, "\x1b") {
+		t.Errorf("ls --watch to a pipe: want timed tables separated by blank lines, no escapes:\n%q", out)
 	}
 
 	// On a terminal: clear the screen before each listing.

@@ -26,7 +26,8 @@ type PortInfoV1 struct {
 // ServiceV1 is one registry record.
 type ServiceV1 struct {
 	Name            string `json:"name,omitempty"`
-	Port            string `json:"port,omitempty"` // "80" or "11212-11234"; "" for name-only records
+	Port            *uint16 `json:"port,omitempty"`      // the first port; absent for name-only records
+	PortLast        *uint16 `json:"port_last,omitempty"` // the last port of a range (11212-11234), else absent
 	Protocol        string `json:"protocol,omitempty"`
 	Description     string `json:"description,omitempty"`
 	Assignee        string `json:"assignee,omitempty"`
@@ -76,5 +77,5 @@ type EndpointV1 struct {
 type FreePortV1 struct {
 	Port      uint16   `json:"port"`
 	Protocols []string `json:"protocols"`
-	Addr      string   `json:"addr"` // the address the port was checked on; "" is the wildcard
+	Addr      string   `json:"addr"` // the address the port was checked on; "*" is both wildcards (0.0.0.0 and ::)
 }

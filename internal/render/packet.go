@@ -30,7 +30,7 @@ type LinkV1 struct {
 // ChecksumV1 is a checksum and the outcome of verifying it.
 type ChecksumV1 struct {
 	Value    uint16 `json:"value"`
-	Status   string `json:"status"`             // unknown, good, bad, none
+	Status   string `json:"status"`             // correct, incorrect, none, unverified (tcpdump -v's words)
 	Expected uint16 `json:"expected,omitempty"` // the right value, when verified
 }
 

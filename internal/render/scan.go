@@ -231,11 +231,12 @@ type NmapRunStats struct {
 
 // NmapFinished says when and how the run ended.
 type NmapFinished struct {
-	Time    int64  `xml:"time,attr"`
-	TimeStr string `xml:"timestr,attr"`
-	Summary string `xml:"summary,attr"`
-	Elapsed string `xml:"elapsed,attr"`
-	Exit    string `xml:"exit,attr"`
+	Time     int64  `xml:"time,attr"`
+	TimeStr  string `xml:"timestr,attr"`
+	Summary  string `xml:"summary,attr"`
+	Elapsed  string `xml:"elapsed,attr"`
+	Exit     string `xml:"exit,attr"`               // "success", or "error" for a scan that ended early
+	ErrorMsg string `xml:"errormsg,attr,omitempty"` // why it did
 }
 
 // NmapHostsRun counts the hosts.

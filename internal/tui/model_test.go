@@ -246,6 +246,11 @@ func TestFilter(t *testing.T) {
 	if !strings.Contains(screen(m), `filter "443"`) {
 		t.Errorf("the status line does not show the filter:\n%s", screen(m))
 	}
+	// The process row counts what the filter shows: one listener of
+	// nginx's two, not its three sockets.
+	if s := screen(m); !strings.Contains(s, "nginx  100  root  · 1 listening") || strings.Contains(s, "2 listening") {
+		t.Errorf("nginx's counts ignore the filter:\n%s", s)
+	}
 	// Keys work again after enter: q would quit, so move instead.
 	press(m, "down")
 	if m.cursor != 1 {
@@ -732,5 +737,30 @@ func TestRefreshLoop(t *testing.T) {
 	}
 	if !strings.Contains(screen(m), "every 1h0m0s") {
 		t.Error("the title does not give the interval")
+	}
+}
+
+// TestEphemeralBarSliver: a range barely in use shows "<0.1%" and a
+// sliver, not "0.0%" beside a full block.
+func TestEphemeralBarSliver(t *testing.T) {
+	for _, tt := range []struct {
+		used, size, width int
+		want              string
+	}{
+		{0, 28232, 4, "····"},
+		{2, 28232, 4, "▏···"},
+		{14116, 28232, 4, "██··"},
+		{28232, 28232, 4, "████"},
+		{3, 8, 4, "█▌··"},
+	} {
+		if got := fillBar(tt.used, tt.size, tt.width); got != tt.want {
+			t.Errorf("fillBar(%d, %d, %d) = %q, want %q", tt.used, tt.size, tt.width, got, tt.want)
+		}
+	}
+	if got := percent(100 * 2.0 / 28232); got != "<0.1%" {
+		t.Errorf("2 of 28232 is %q, want <0.1%%", got)
+	}
+	if got := percent(0); got != "0.0%" {
+		t.Errorf("0 is %q, want 0.0%%", got)
 	}
 }

@@ -50,6 +50,9 @@ type row struct {
 	depth uint8 // sockets: 1, or 2 for a connection under its listener
 	g     int32 // index in groups
 	s     int32 // index in the snapshot's sockets (rowSock)
+	// For a group row: its listeners and other sockets that the view
+	// shows (the filter and toggles apply to the counts too).
+	listens, others int32
 }
 
 // sockKey names a socket across snapshots.
@@ -293,7 +296,15 @@ func buildRows(v *view, socks []Socket, rates []rate, groups []group, hay func(i
 		if len(shown) == 0 {
 			continue
 		}
-		rows = append(rows, row{kind: rowGroup, g: gi})
+		gr := row{kind: rowGroup, g: gi}
+		for _, si := range shown {
+			if socks[si].Listener {
+				gr.listens++
+			} else {
+				gr.others++
+			}
+		}
+		rows = append(rows, gr)
 		if v.collapsed[g.pid] {
 			continue
 		}

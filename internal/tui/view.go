@@ -165,25 +165,57 @@ func (m *Model) ephemeralLine() string {
 	size := r.Len()
 	pct := 100 * float64(tcp) / float64(size)
 	label := fmt.Sprintf("ephemeral %s ", r)
-	tail := fmt.Sprintf(" %.1f%% tcp (%d of %d ports), udp %d", pct, tcp, size, udp)
+	tail := fmt.Sprintf(" %s tcp (%d of %d ports), udp %d", percent(pct), tcp, size, udp)
 	barW := m.width - ansi.StringWidth(label) - ansi.StringWidth(tail) - 2
 	if barW < 10 {
-		tail = fmt.Sprintf(" %.1f%%", pct)
+		tail = " " + percent(pct)
 		barW = m.width - ansi.StringWidth(label) - ansi.StringWidth(tail) - 2
 	}
 	if barW < 4 {
 		return fit(label+tail, m.width, false)
 	}
-	filled := int(float64(barW)*float64(tcp)/float64(size) + 0.5)
-	if tcp > 0 {
-		filled = max(filled, 1)
-	}
-	filled = min(filled, barW)
 	st := m.st.bar
 	if pct >= 80 {
 		st = m.st.warn
 	}
-	return label + "[" + st.Render(strings.Repeat("█", filled)) + strings.Repeat("·", barW-filled) + "]" + tail
+	return label + "[" + st.Render(fillBar(tcp, size, barW)) + "]" + tail
+}
+
+// percent prints a share as "12.3%", and one too small to show at that
+// precision as "<0.1%", so that a range in use never reads as empty.
+func percent(pct float64) string {
+	if pct > 0 && pct < 0.05 {
+		return "<0.1%"
+	}
+	return fmt.Sprintf("%.1f%%", pct)
+}
+
+// partialBlocks are the left-aligned eighths of a cell, from one eighth
+// to a full block.
+var partialBlocks = []string{"▏", "▎", "▍", "▌", "▋", "▊", "▉", "█"}
+
+// fillBar draws used of size as a bar width cells wide, in eighths of a
+// cell, padded with dots: at least one eighth when used > 0, so that a
+// little use shows as a sliver, never as a full block.
+func fillBar(used, size, width int) string {
+	eighths := 0
+	if size > 0 {
+		eighths = int(float64(8*width)*float64(used)/float64(size) + 0.5)
+	}
+	if used > 0 {
+		eighths = max(eighths, 1)
+	}
+	eighths = min(eighths, 8*width)
+	full, part := eighths/8, eighths%8
+	var b strings.Builder
+	b.WriteString(strings.Repeat("█", full))
+	cells := full
+	if part > 0 {
+		b.WriteString(partialBlocks[part-1])
+		cells++
+	}
+	b.WriteString(strings.Repeat("·", width-cells))
+	return b.String()
 }
 
 func (m *Model) headerLine() string {
@@ -240,7 +272,7 @@ func (m *Model) rowLine(i int, l layout) string {
 	r := m.rows[i]
 	selected := i == m.cursor
 	if r.kind == rowGroup {
-		line := m.groupText(&m.groups[r.g], l)
+		line := m.groupText(&m.groups[r.g], r, l)
 		if selected {
 			return m.st.selected.Render(line)
 		}
@@ -303,9 +335,10 @@ func (m *Model) rowLine(i int, l layout) string {
 	return line[:stateAt] + st.Render(state) + line[stateAt+len(state):]
 }
 
-// groupText is a process row: fold marker, name, pid, user, socket
-// counts, and the total throughput under the RX and TX columns.
-func (m *Model) groupText(g *group, l layout) string {
+// groupText is a process row: fold marker, name, pid, user, the counts
+// of its sockets that the view shows, and the total throughput under the
+// RX and TX columns.
+func (m *Model) groupText(g *group, r row, l layout) string {
 	mark := "▾ "
 	if m.v.collapsed[g.pid] {
 		mark = "▸ "
@@ -320,12 +353,12 @@ func (m *Model) groupText(g *group, l layout) string {
 			text += "  [" + g.proc.Container + "]"
 		}
 	}
-	conns := len(g.socks) - g.listens
+	conns := r.others
 	switch {
-	case g.listens > 0 && conns > 0:
-		text += fmt.Sprintf("  · %d listening, %d other", g.listens, conns)
-	case g.listens > 0:
-		text += fmt.Sprintf("  · %d listening", g.listens)
+	case r.listens > 0 && conns > 0:
+		text += fmt.Sprintf("  · %d listening, %d other", r.listens, conns)
+	case r.listens > 0:
+		text += fmt.Sprintf("  · %d listening", r.listens)
 	case conns == 1:
 		text += "  · 1 socket"
 	default:

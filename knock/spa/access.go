@@ -15,6 +15,10 @@ import (
 // DefaultAccessTimeout is fwknopd's FW_ACCESS_TIMEOUT default.
 const DefaultAccessTimeout = 30 * time.Second
 
+// DefaultMaxTimeout is fwknopd's MAX_FW_TIMEOUT default: the longest
+// access a client's timeout may ask for.
+const DefaultMaxTimeout = 300 * time.Second
+
 // Stanza is one stanza of fwknopd's access.conf: who may ask, with which
 // keys, for what.
 type Stanza struct {
@@ -25,17 +29,27 @@ type Stanza struct {
 	Sources []netip.Prefix
 
 	// OpenPorts is OPEN_PORTS: every port of a request must be listed.
-	// Unlike fwknopd, a stanza without OPEN_PORTS grants nothing.
+	// Unlike fwknopd, a stanza without OPEN_PORTS grants nothing (and
+	// ParseAccessFile refuses it), and
+	// OPEN_PORTS holds for a stanza with CMD_CYCLE_OPEN too (fwknopd 2.6
+	// runs the command for any port asked).
 	OpenPorts []PortSpec
 
-	// Keys: KEY or KEY_BASE64, HMAC_KEY or HMAC_KEY_BASE64. Both are
-	// required (packets without HMAC are not accepted).
+	// Keys: KEY or KEY_BASE64, HMAC_KEY or HMAC_KEY_BASE64, and
+	// HMAC_DIGEST_TYPE (default SHA256). Both keys are required (packets
+	// without HMAC are not accepted).
 	Keys Keys
 
 	// AccessTimeout is FW_ACCESS_TIMEOUT (seconds): how long access
-	// lasts; 0 means DefaultAccessTimeout. A client timeout in the packet
-	// can only shorten it.
+	// lasts when the packet asks for no timeout; 0 means
+	// DefaultAccessTimeout.
 	AccessTimeout time.Duration
+
+	// MaxTimeout is MAX_FW_TIMEOUT (seconds): as fwknopd, access lasts
+	// the client's timeout if the packet has one (fwknop --fw-timeout),
+	// else AccessTimeout, and never longer than MaxTimeout; 0 means
+	// DefaultMaxTimeout.
+	MaxTimeout time.Duration
 
 	// RequireSourceAddress is REQUIRE_SOURCE_ADDRESS: refuse requests for
 	// 0.0.0.0 (fwknop -s), which otherwise mean the packet's source.
@@ -46,22 +60,39 @@ type Stanza struct {
 
 	// CmdCycleOpen, CmdCycleClose and CmdCycleTimer are CMD_CYCLE_OPEN,
 	// CMD_CYCLE_CLOSE ("NONE" or empty: none) and CMD_CYCLE_TIMER
-	// (seconds; 0: the access timeout). $IP and $SRC (the address let
-	// in), $PKT_SRC (the packet's source), $PORT, $PROTO and $TIMEOUT are
-	// substituted after the command is split into words (see
-	// knock.SplitCommand), with the values fwknopd 2.6.10 gives them (seen
-	// by running it): $PROTO is the protocol number (6, 17) and $TIMEOUT
-	// the Unix time when access ends. The command runs once per port
-	// granted, without a shell.
+	// (seconds; 0: the access timeout). As in fwknopd 2.6.10 (checked by
+	// running it), the open command runs once, for the first port of the
+	// request, and the close command after the packet's client timeout
+	// if it has one (bounded by MAX_FW_TIMEOUT here, not in fwknopd),
+	// else after CMD_CYCLE_TIMER; the variables are $IP and $SRC (the
+	// address let in), $PKT_SRC (the packet's source), $DST (its
+	// destination), $PORT, $PROTO (the protocol number: 6, 17), $TIMEOUT
+	// (the packet's timestamp plus the time until the close command) and
+	// $CLIENT_TIMEOUT (the time until the close command: the client's
+	// timeout, else CMD_CYCLE_TIMER). $DST is the real destination with a
+	// socket too (fwknopd's UDP server mode gives 0.0.0.0; its sniffer,
+	// the address). They are substituted after the command
+	// is split into words (see knock.SplitCommand), which run without a
+	// shell.
 	CmdCycleOpen, CmdCycleClose string
 	CmdCycleTimer               time.Duration
 }
 
-func (s *Stanza) accessTimeout() time.Duration {
-	if s.AccessTimeout <= 0 {
-		return DefaultAccessTimeout
+// timeout is how long access lasts for a packet with this client
+// timeout (0: none), as fwknopd computes it.
+func (s *Stanza) timeout(client int) time.Duration {
+	t := s.AccessTimeout
+	if t <= 0 {
+		t = DefaultAccessTimeout
 	}
-	return s.AccessTimeout
+	if client > 0 {
+		t = time.Duration(client) * time.Second
+	}
+	limit := s.MaxTimeout
+	if limit <= 0 {
+		limit = DefaultMaxTimeout
+	}
+	return min(t, limit)
 }
 
 // allowsSource reports whether src may use the stanza.
@@ -152,8 +183,14 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			st.Keys.HMAC = []byte(value)
 		case "HMAC_KEY_BASE64":
 			st.Keys.HMAC, err = DecodeKey(value, "HMAC_KEY_BASE64")
+		case "HMAC_DIGEST_TYPE":
+			st.Keys.HMACType, err = ParseDigestType(value)
+		case "ENCRYPTION_MODE":
+			st.Keys.Mode, err = ParseEncryptionMode(value)
 		case "FW_ACCESS_TIMEOUT":
 			st.AccessTimeout, err = seconds(value)
+		case "MAX_FW_TIMEOUT":
+			st.MaxTimeout, err = seconds(value)
 		case "CMD_CYCLE_TIMER":
 			st.CmdCycleTimer, err = seconds(value)
 		case "REQUIRE_SOURCE_ADDRESS":
@@ -169,7 +206,7 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 				_, err = knock.SplitCommand(value)
 			}
 		default:
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, FW_ACCESS_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)
@@ -187,6 +224,9 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		}
 		if len(st.Keys.Enc) > 32 {
 			return nil, fmt.Errorf("%s:%d: the encryption key has %d bytes, at most 32", name, st.Line, len(st.Keys.Enc))
+		}
+		if len(st.OpenPorts) == 0 {
+			return nil, fmt.Errorf("%s:%d: the stanza has no OPEN_PORTS: fwknopd would grant any port a packet asks for, ports grants only the ports listed (add OPEN_PORTS)", name, st.Line)
 		}
 	}
 	return out, nil

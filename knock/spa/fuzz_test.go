@@ -34,9 +34,27 @@ func FuzzParseAccessFile(f *testing.F) {
 func FuzzParseKeyFile(f *testing.F) {
 	f.Add("KEY_BASE64: YWJj\nHMAC_KEY_BASE64: ZGVm\n")
 	f.Add("[default]\nKEY pass\n[host]\nHMAC_KEY x;\n")
+	f.Add("[default]\nDIGEST_TYPE sha512\n[host]\nACCESS tcp/22,udp/53\nALLOW_IP 192.0.2.1\nFW_TIMEOUT 45\nSPA_SERVER_PORT 1\n")
+	f.Add("[host]\nUSE_HMAC N\nALLOW_IP resolve\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		ParseKeyFile(strings.NewReader(s), "fuzz", "")
-		ParseKeyFile(strings.NewReader(s), "fuzz", "host")
+		for _, stanza := range []string{"", "host"} {
+			rc, err := ParseRCFile(strings.NewReader(s), "fuzz", stanza)
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "fuzz") || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error not one line naming the file: %q", err)
+				}
+				continue
+			}
+			for _, a := range rc.Access {
+				if _, err := ParsePortSpec(a); err != nil {
+					t.Fatalf("ACCESS %q accepted: %v", a, err)
+				}
+			}
+			if rc.ServerPort < 0 || rc.ServerPort > 65535 || rc.FWTimeout < 0 {
+				t.Fatalf("out of range: %+v", rc)
+			}
+		}
 	})
 }
 

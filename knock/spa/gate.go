@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -40,8 +42,19 @@ type GateConfig struct {
 	// 0.0.0.0 and [::] on DefaultPort.
 	Listen []netip.AddrPort
 
-	// Replay is the replay cache; nil means in memory only.
+	// Replay is the replay cache; nil means a new one, kept in
+	// DigestFile if that is set.
 	Replay *ReplayCache
+
+	// DigestFile, with Replay nil, is the file that keeps the replay
+	// cache across restarts (see ReplayCache); Run opens it, refusing to
+	// run if it cannot, and closes it when it returns. "" keeps the cache
+	// in memory only: a packet is then accepted again after a restart.
+	DigestFile string
+
+	// MakeDigestDir makes DigestFile's directory (mode 0700) when Run
+	// finds it missing: for a default file in a state directory.
+	MakeDigestDir bool
 
 	// MaxAge, Logger and Now are as in ServerConfig.
 	MaxAge time.Duration
@@ -59,9 +72,10 @@ type GateConfig struct {
 // plain UDP sockets and never answers. Its Allow has the shape of the
 // serve rules' Gate hook.
 type Gate struct {
-	cfg GateConfig
-	srv *Server
-	now func() time.Time
+	cfg    GateConfig
+	srv    *Server
+	now    func() time.Time
+	replay *ReplayCache
 
 	mu      sync.Mutex // orders grants and their OnAllow calls
 	allowed *knock.Allowlist
@@ -74,7 +88,11 @@ func NewGate(cfg GateConfig) (*Gate, error) {
 		g.now = time.Now
 	}
 	g.allowed = knock.NewAllowlist(g.now)
-	srv, err := NewServer(ServerConfig{Access: cfg.Access, Replay: cfg.Replay, MaxAge: cfg.MaxAge,
+	g.replay = cfg.Replay
+	if g.replay == nil {
+		g.replay = newReplayCache(cfg.MaxAge)
+	}
+	srv, err := NewServer(ServerConfig{Access: cfg.Access, Replay: g.replay, MaxAge: cfg.MaxAge,
 		Logger: cfg.Logger, Now: g.now, OnGrant: g.grant})
 	if err != nil {
 		return nil, err
@@ -114,9 +132,22 @@ func (g *Gate) Allow(addr netip.Addr) bool {
 	return g.allowed.Allow(addr)
 }
 
-// Run receives packets until ctx ends; it returns ctx.Err() then, or the
-// first socket error.
+// Run opens the digest file, if any, and receives packets until ctx
+// ends; it returns ctx.Err() then, or the first error (the digest file's,
+// a socket's). It may run again after it returned (a reload that failed
+// puts the gate back): the file is read again then.
 func (g *Gate) Run(ctx context.Context) error {
+	if g.cfg.Replay == nil && g.cfg.DigestFile != "" {
+		if g.cfg.MakeDigestDir {
+			if err := os.MkdirAll(filepath.Dir(g.cfg.DigestFile), 0o700); err != nil {
+				return fmt.Errorf("spa: gate: the digest file's directory: %w", err)
+			}
+		}
+		if err := g.replay.attach(g.cfg.DigestFile, g.now()); err != nil {
+			return fmt.Errorf("spa: gate: %w", err)
+		}
+		defer g.replay.detach()
+	}
 	addrs := g.cfg.Listen
 	if len(addrs) == 0 {
 		addrs = []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), DefaultPort),

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -34,17 +36,52 @@ func (k Keys) Format() string {
 		"HMAC_KEY_BASE64: " + base64.StdEncoding.EncodeToString(k.HMAC) + "\n"
 }
 
-// ParseKeyFile reads keys from a file in the form of fwknop's ~/.fwknoprc
-// or the output of --key-gen: lines "NAME VALUE" or "NAME: VALUE" where
-// NAME is KEY_BASE64, HMAC_KEY_BASE64, KEY (a passphrase) or HMAC_KEY
-// (a passphrase); other lines and # comments are ignored. With a
-// stanza name, only the lines of the [stanza] section count; without,
-// the first value of each name in the file. name is used in errors.
-func ParseKeyFile(r io.Reader, name, stanza string) (Keys, error) {
-	var k Keys
+// RC is what a stanza of fwknop's client rc file (~/.fwknoprc) says
+// about the packet to send; zero fields were not set.
+type RC struct {
+	Keys       Keys       // KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE
+	DigestType DigestType // DIGEST_TYPE
+	Server     string     // SPA_SERVER
+	ServerPort int        // SPA_SERVER_PORT
+	Access     []string   // ACCESS: "tcp/22,udp/53" split at the commas
+	AllowIP    string     // ALLOW_IP: an address, or "source" (fwknop -s)
+	FWTimeout  int        // FW_TIMEOUT (or CLIENT_TIMEOUT), seconds
+	User       string     // SPOOF_USER
+}
+
+// rcIgnored are fwknoprc settings that change nothing in the packet, or
+// only when they have their default value: for those, the value it must
+// have.
+var rcIgnored = map[string]string{
+	"NO_SAVE_ARGS": "", "VERBOSE": "", "USE_HMAC": "Y", "USE_GPG": "N", "USE_GPG_AGENT": "N",
+	"SPA_SERVER_PROTO": "UDP", "TIME_OFFSET": "0", "RAND_PORT": "N",
+	"NAT_RAND_PORT": "N", "NAT_LOCAL": "N",
+}
+
+// ParseRCFile reads the stanza of an fwknop client rc file: lines "NAME
+// VALUE" (or "NAME: VALUE") in "[stanza]" sections, # comments. As fwknop
+// does, the [default] section applies first and the named stanza
+// overrides it; without a stanza name, the lines before any section and
+// [default] count (the form of --key-gen's output). Every setting that
+// shapes the packet is read (see RC); one ports cannot honour (GnuPG,
+// NAT, server commands, another mode or transport, ALLOW_IP resolve, ...)
+// is refused with its line, never ignored. name is used in errors.
+func ParseRCFile(r io.Reader, name, stanza string) (*RC, error) {
+	rc := &RC{}
 	sc := bufio.NewScanner(r)
 	line := 0
 	section := ""
+	found := stanza == ""
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...))
+	}
+	// Values of the named stanza override [default]'s whatever their
+	// order in the file: collect both, apply default first.
+	type kv struct {
+		line       int
+		key, value string
+	}
+	var def, named []kv
 	for sc.Scan() {
 		line++
 		t := strings.TrimSpace(sc.Text())
@@ -52,38 +89,103 @@ func ParseKeyFile(r io.Reader, name, stanza string) (Keys, error) {
 			continue
 		}
 		if t[0] == '[' && t[len(t)-1] == ']' {
-			section = t[1 : len(t)-1]
-			continue
-		}
-		if stanza != "" && section != stanza {
+			section = strings.TrimSpace(t[1 : len(t)-1])
+			found = found || section == stanza
 			continue
 		}
 		key, value := splitDirective(t)
-		switch key {
-		case "KEY_BASE64", "HMAC_KEY_BASE64":
-			b, err := base64.StdEncoding.DecodeString(value)
-			if err != nil {
-				return Keys{}, fmt.Errorf("%s:%d: %s is not valid base64", name, line, key)
-			}
-			if key == "KEY_BASE64" && k.Enc == nil {
-				k.Enc = b
-			} else if key == "HMAC_KEY_BASE64" && k.HMAC == nil {
-				k.HMAC = b
-			}
-		case "KEY":
-			if k.Enc == nil {
-				k.Enc = []byte(value)
-			}
-		case "HMAC_KEY":
-			if k.HMAC == nil {
-				k.HMAC = []byte(value)
-			}
+		switch {
+		case section == "default" || section == "" && stanza == "":
+			def = append(def, kv{line, key, value})
+		case stanza != "" && section == stanza:
+			named = append(named, kv{line, key, value})
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return Keys{}, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return k, nil
+	if !found {
+		return nil, fmt.Errorf("%s: no [%s] stanza", name, stanza)
+	}
+	for _, x := range append(def, named...) {
+		line = x.line
+		key, value := x.key, x.value
+		var err error
+		switch key {
+		case "KEY_BASE64":
+			rc.Keys.Enc, err = DecodeKey(value, key)
+		case "HMAC_KEY_BASE64":
+			rc.Keys.HMAC, err = DecodeKey(value, key)
+		case "KEY":
+			rc.Keys.Enc = []byte(value)
+		case "HMAC_KEY":
+			rc.Keys.HMAC = []byte(value)
+		case "HMAC_DIGEST_TYPE":
+			rc.Keys.HMACType, err = ParseDigestType(value)
+		case "DIGEST_TYPE":
+			rc.DigestType, err = ParseDigestType(value)
+		case "ENCRYPTION_MODE":
+			rc.Keys.Mode, err = ParseEncryptionMode(value)
+		case "SPA_SERVER":
+			rc.Server = value
+		case "SPA_SERVER_PORT":
+			rc.ServerPort, err = strconv.Atoi(value)
+			if err != nil || rc.ServerPort < 1 || rc.ServerPort > 65535 {
+				err = fmt.Errorf("%q is not a port from 1 to 65535", value)
+			}
+		case "ACCESS":
+			rc.Access = nil
+			for _, a := range strings.Split(value, ",") {
+				if _, perr := ParsePortSpec(a); perr != nil {
+					err = perr
+					break
+				}
+				rc.Access = append(rc.Access, strings.TrimSpace(a))
+			}
+		case "ALLOW_IP":
+			switch v := strings.ToLower(value); {
+			case v == "source":
+				rc.AllowIP = "source"
+			case v == "resolve":
+				err = fmt.Errorf("resolve is not supported (ports never asks a web service for its address): give the address, or source")
+			default:
+				a, aerr := netip.ParseAddr(value)
+				if aerr != nil || !a.Unmap().Is4() {
+					err = fmt.Errorf("%q is not an IPv4 address, source or resolve", value)
+				}
+				rc.AllowIP = value
+			}
+		case "FW_TIMEOUT", "CLIENT_TIMEOUT":
+			rc.FWTimeout, err = strconv.Atoi(value)
+			if err != nil || rc.FWTimeout < 0 {
+				err = fmt.Errorf("%q is not a number of seconds", value)
+			}
+		case "SPOOF_USER":
+			rc.User = value
+		default:
+			want, ok := rcIgnored[key]
+			if !ok {
+				return nil, fail("%s is not supported by ports knock --spa", key)
+			}
+			if want != "" && !strings.EqualFold(value, want) && !(want == "Y" && strings.EqualFold(value, "yes")) && !(want == "N" && strings.EqualFold(value, "no")) {
+				return nil, fail("%s %s is not supported by ports knock --spa (only %s)", key, value, want)
+			}
+		}
+		if err != nil {
+			return nil, fail("%s: %v", key, err)
+		}
+	}
+	return rc, nil
+}
+
+// ParseKeyFile reads the keys of an fwknop client rc file, or of the
+// output of --key-gen; see ParseRCFile.
+func ParseKeyFile(r io.Reader, name, stanza string) (Keys, error) {
+	rc, err := ParseRCFile(r, name, stanza)
+	if err != nil {
+		return Keys{}, err
+	}
+	return rc.Keys, nil
 }
 
 // splitDirective splits "NAME VALUE", "NAME: VALUE" or "NAME  VALUE;"

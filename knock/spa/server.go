@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/portkit/ports/knock"
@@ -27,9 +29,13 @@ type Grant struct {
 	Stanza    int        // index in ServerConfig.Access
 	AllowIP   netip.Addr // the address to let in: the request's, or the packet's source for 0.0.0.0
 	PacketSrc netip.AddrPort
+	PacketDst netip.Addr // the address the packet was sent to, if known
 	Ports     []PortSpec
 	Timeout   time.Duration // how long access lasts
 	User      string
+
+	Timestamp     int64 // the packet's
+	ClientTimeout int   // the packet's client timeout, seconds; 0 if none
 }
 
 // ServerConfig configures NewServer.
@@ -38,7 +44,8 @@ type ServerConfig struct {
 	Access []Stanza
 
 	// Replay is the replay cache; nil means a new one in memory only (so
-	// replays across restarts are not caught).
+	// replays across restarts are not caught). Its window is widened to
+	// MaxAge.
 	Replay *ReplayCache
 
 	// MaxAge bounds the timestamp's distance from Now; 0 means
@@ -54,6 +61,12 @@ type ServerConfig struct {
 
 	// OnGrant, if not nil, is called for each grant (a Gate records it).
 	OnGrant func(Grant)
+
+	// SniffICMP makes Sniff also take SPA packets carried in ICMP
+	// messages (fwknop -P icmp: an echo reply by default), as fwknopd
+	// does when its PCAP_FILTER lets ICMP in. Messages whose data is not
+	// base64 (pings) are ignored without a log line.
+	SniffICMP bool
 
 	// Run runs CMD_CYCLE commands; nil means exec them directly.
 	Run knock.RunFunc
@@ -74,12 +87,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Access) == 0 {
 		return nil, errors.New("spa: empty access list")
 	}
-	if cfg.Replay == nil {
-		cfg.Replay, _ = OpenReplayCache("", 0)
-	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
 	}
+	if cfg.Replay == nil {
+		cfg.Replay = newReplayCache(cfg.MaxAge)
+	}
+	cfg.Replay.widen(cfg.MaxAge)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -99,7 +113,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // Handle checks one packet from src, logs the outcome, and on success
 // calls OnGrant and starts the stanza's command cycle.
 func (s *Server) Handle(packet []byte, src netip.AddrPort) (*Grant, error) {
+	return s.HandleTo(packet, src, netip.Addr{})
+}
+
+// HandleTo is Handle for a packet whose destination address is known
+// (CMD_CYCLE's $DST).
+func (s *Server) HandleTo(packet []byte, src netip.AddrPort, dst netip.Addr) (*Grant, error) {
 	g, err := s.check(string(packet), src)
+	if g != nil {
+		g.PacketDst = dst.Unmap()
+	}
 	if err != nil {
 		s.log.Warn(fmt.Sprintf("%s: SPA packet rejected: %v", src.Addr(), err))
 		return nil, err
@@ -127,40 +150,62 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 		_, err := VerifyHMAC(packet, []byte{0})
 		return nil, err
 	}
-	idx, enc := -1, ""
-	matched := false
+	// As fwknopd: every stanza whose SOURCE matches is tried in turn, and
+	// the first that grants the request wins; a stanza whose keys fit but
+	// whose other checks refuse passes the packet on to the next one.
+	digest := Digest(packet)
+	matched, recorded := false, false
+	var refusals stanzaErrors
+	now := s.cfg.Now()
 	for i := range s.cfg.Access {
 		st := &s.cfg.Access[i]
 		if !st.allowsSource(srcIP) {
 			continue
 		}
-		matched = true
-		if e, err := VerifyHMAC(packet, st.Keys.HMAC); err == nil {
-			idx, enc = i, e
-			break
+		if !matched {
+			matched = true
+			if s.cfg.Replay.Seen(digest) {
+				return nil, ErrReplay
+			}
 		}
+		enc, err := verifyHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
+		if err != nil {
+			continue
+		}
+		m, err := decrypt(enc, st.Keys.Enc, st.Keys.Mode)
+		if err != nil {
+			refusals = append(refusals, stanzaError{i, st.Line, err})
+			continue
+		}
+		// Recorded (and on disk) before anything is granted, once per
+		// packet whichever stanza grants it.
+		if !recorded {
+			if err := s.cfg.Replay.Add(digest, m.Timestamp, now); err != nil {
+				return nil, err
+			}
+			recorded = true
+		}
+		g, err := s.grant(i, m, src, now)
+		if err != nil {
+			refusals = append(refusals, stanzaError{i, st.Line, err})
+			continue
+		}
+		return g, nil
 	}
-	if !matched {
+	switch {
+	case !matched:
 		return nil, fmt.Errorf("%w: no SOURCE stanza matches %s", ErrDenied, srcIP)
-	}
-	if idx < 0 {
+	case len(refusals) == 0:
 		return nil, ErrHMAC
+	case len(refusals) == 1:
+		return nil, refusals[0].err
 	}
-	st := &s.cfg.Access[idx]
-	digest := Digest(packet)
-	if s.cfg.Replay.Seen(digest) {
-		return nil, ErrReplay
-	}
-	m, err := Decrypt(enc, st.Keys.Enc)
-	if err != nil {
-		return nil, err
-	}
-	now := s.cfg.Now()
-	if fresh, err := s.cfg.Replay.Add(digest, now); !fresh {
-		return nil, ErrReplay
-	} else if err != nil {
-		s.log.Error(fmt.Sprintf("replay cache: %v", err))
-	}
+	return nil, refusals
+}
+
+// grant checks the decrypted message m against stanza i.
+func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*Grant, error) {
+	st := &s.cfg.Access[i]
 	if d := now.Sub(time.Unix(m.Timestamp, 0)); d > s.cfg.MaxAge || d < -s.cfg.MaxAge {
 		return nil, fmt.Errorf("%w: %v from this server's clock (at most %v)", ErrStale, d.Round(time.Second), s.cfg.MaxAge)
 	}
@@ -178,67 +223,115 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 		if st.RequireSourceAddress {
 			return nil, fmt.Errorf("%w: request for 0.0.0.0 with REQUIRE_SOURCE_ADDRESS", ErrDenied)
 		}
-		ip = srcIP
+		ip = src.Addr().Unmap()
 	}
 	for _, p := range specs {
 		if !st.allowsPort(p) {
 			return nil, fmt.Errorf("%w: %s is not in OPEN_PORTS", ErrDenied, p)
 		}
 	}
-	timeout := st.accessTimeout()
-	if m.ClientTimeout > 0 && time.Duration(m.ClientTimeout)*time.Second < timeout {
-		timeout = time.Duration(m.ClientTimeout) * time.Second
-	}
-	return &Grant{Stanza: idx, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: timeout, User: m.User}, nil
+	return &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: st.timeout(m.ClientTimeout), User: m.User,
+		Timestamp: m.Timestamp, ClientTimeout: m.ClientTimeout}, nil
 }
 
-// cycle runs CMD_CYCLE_OPEN for each port, and CMD_CYCLE_CLOSE after the
-// timer.
+// stanzaError is why one stanza whose keys fit a packet refused it.
+type stanzaError struct {
+	index, line int
+	err         error
+}
+
+// stanzaErrors are the refusals of each stanza that could read a packet
+// when none granted it; errors.Is finds each one's cause.
+type stanzaErrors []stanzaError
+
+func (e stanzaErrors) Error() string {
+	s := make([]string, len(e))
+	for i, x := range e {
+		if x.line > 0 {
+			s[i] = fmt.Sprintf("stanza on line %d: %v", x.line, x.err)
+		} else {
+			s[i] = fmt.Sprintf("stanza %d: %v", x.index+1, x.err)
+		}
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e stanzaErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, x := range e {
+		out[i] = x.err
+	}
+	return out
+}
+
+// cycle runs CMD_CYCLE_OPEN, and CMD_CYCLE_CLOSE after the client's
+// timeout if the packet has one, else after CMD_CYCLE_TIMER (0: the
+// access timeout), as fwknopd 2.6: once, for the first port of the
+// request. Unlike fwknopd, the client's timeout is bounded by
+// MAX_FW_TIMEOUT here too.
 func (s *Server) cycle(g Grant) {
 	st := &s.cfg.Access[g.Stanza]
-	if st.CmdCycleOpen == "" {
+	if st.CmdCycleOpen == "" || len(g.Ports) == 0 {
 		return
 	}
-	wait := st.CmdCycleTimer
-	if wait <= 0 {
-		wait = g.Timeout
+	wait := s.cycleWait(st, g)
+	p := g.Ports[0]
+	open := s.expand(st.CmdCycleOpen, g, p, wait)
+	var close []string
+	if st.CmdCycleClose != "" && st.CmdCycleClose != "NONE" {
+		close = s.expand(st.CmdCycleClose, g, p, wait)
 	}
-	for _, p := range g.Ports {
-		open := s.expand(st.CmdCycleOpen, g, p)
-		var close []string
-		if st.CmdCycleClose != "" && st.CmdCycleClose != "NONE" {
-			close = s.expand(st.CmdCycleClose, g, p)
-		}
-		if open == nil {
-			continue
-		}
-		s.pending.Add(1)
-		go func() {
-			defer s.pending.Done()
-			s.run(s.ctx, open)
-			if close == nil {
-				return
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-s.ctx.Done():
-				t.Stop()
-			}
-			s.run(context.WithoutCancel(s.ctx), close)
-		}()
+	if open == nil {
+		return
 	}
+	s.pending.Add(1)
+	go func() {
+		defer s.pending.Done()
+		s.run(s.ctx, open)
+		if close == nil {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+		}
+		s.run(context.WithoutCancel(s.ctx), close)
+	}()
 }
 
-func (s *Server) expand(cmd string, g Grant, p PortSpec) []string {
+// cycleWait is how long after CMD_CYCLE_OPEN the close command runs.
+func (s *Server) cycleWait(st *Stanza, g Grant) time.Duration {
+	if g.ClientTimeout > 0 {
+		return g.Timeout // the client's, bounded by MAX_FW_TIMEOUT
+	}
+	if st.CmdCycleTimer > 0 {
+		return st.CmdCycleTimer
+	}
+	return g.Timeout
+}
+
+// expand substitutes fwknopd's CMD_CYCLE variables in each word of cmd:
+// $IP and $SRC (the address let in), $PKT_SRC (the packet's source),
+// $DST (its destination), $PORT, $PROTO (its number), $TIMEOUT (the
+// packet's timestamp plus the time until the close command) and
+// $CLIENT_TIMEOUT (the time until the close command, in seconds: the
+// client's timeout, or CMD_CYCLE_TIMER without one, as fwknopd 2.6.10
+// gives it).
+func (s *Server) expand(cmd string, g Grant, p PortSpec, wait time.Duration) []string {
 	words, err := knock.SplitCommand(cmd)
 	if err != nil {
 		s.log.Error(fmt.Sprintf("command %q: %v", cmd, err))
 		return nil
 	}
-	r := strings.NewReplacer("$IP", g.AllowIP.String(), "$SRC", g.AllowIP.String(),
-		"$PKT_SRC", g.PacketSrc.Addr().String(), "$PORT", strconv.Itoa(int(p.Port)),
-		"$PROTO", strconv.Itoa(int(p.Proto)), "$TIMEOUT", strconv.FormatInt(s.cfg.Now().Add(g.Timeout).Unix(), 10))
+	dst := ""
+	if g.PacketDst.IsValid() {
+		dst = g.PacketDst.String()
+	}
+	r := strings.NewReplacer("$CLIENT_TIMEOUT", strconv.Itoa(int(wait/time.Second)), "$PKT_SRC", g.PacketSrc.Addr().String(),
+		"$IP", g.AllowIP.String(), "$SRC", g.AllowIP.String(), "$DST", dst, "$PORT", strconv.Itoa(int(p.Port)),
+		"$PROTO", strconv.Itoa(int(p.Proto)), "$TIMEOUT", strconv.FormatInt(g.Timestamp+int64(wait/time.Second), 10))
 	for i, w := range words {
 		words[i] = r.Replace(w)
 	}
@@ -252,14 +345,62 @@ func (s *Server) run(ctx context.Context, argv []string) {
 	}
 }
 
+// readWithDst returns a read on conn that also gives each datagram's
+// destination address: the socket's own if it is bound to one, else
+// from IP_PKTINFO (a wildcard UDP socket), else none.
+func readWithDst(conn net.PacketConn) func([]byte) (int, net.Addr, netip.Addr, error) {
+	plain := func(b []byte) (int, net.Addr, netip.Addr, error) {
+		n, a, err := conn.ReadFrom(b)
+		return n, a, netip.Addr{}, err
+	}
+	ua, ok := conn.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		return plain
+	}
+	local := ua.AddrPort().Addr().Unmap()
+	if !local.IsUnspecified() {
+		return func(b []byte) (int, net.Addr, netip.Addr, error) {
+			n, a, err := conn.ReadFrom(b)
+			return n, a, local, err
+		}
+	}
+	if local.Is4() {
+		pc := ipv4.NewPacketConn(conn)
+		if pc.SetControlMessage(ipv4.FlagDst, true) != nil {
+			return plain
+		}
+		return func(b []byte) (int, net.Addr, netip.Addr, error) {
+			n, cm, a, err := pc.ReadFrom(b)
+			var dst netip.Addr
+			if cm != nil {
+				dst, _ = netip.AddrFromSlice(cm.Dst)
+			}
+			return n, a, dst.Unmap(), err
+		}
+	}
+	pc := ipv6.NewPacketConn(conn)
+	if pc.SetControlMessage(ipv6.FlagDst, true) != nil {
+		return plain
+	}
+	return func(b []byte) (int, net.Addr, netip.Addr, error) {
+		n, cm, a, err := pc.ReadFrom(b)
+		var dst netip.Addr
+		if cm != nil {
+			dst, _ = netip.AddrFromSlice(cm.Dst)
+		}
+		return n, a, dst.Unmap(), err
+	}
+}
+
 // Serve reads packets from conn until ctx ends or conn fails, handling
 // each; it never writes to conn. It closes conn when ctx ends.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	buf := make([]byte, 2048)
+	read := readWithDst(conn)
 	for {
-		n, addr, err := conn.ReadFrom(buf)
+		n, addr, dst, err := read(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -273,7 +414,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		if perr != nil {
 			continue
 		}
-		s.Handle(buf[:n], ap)
+		s.HandleTo(buf[:n], ap, dst)
 	}
 }
 

@@ -11,6 +11,9 @@ import (
 
 func sniff(ctx context.Context, s *Server, iface string, port uint16) error {
 	expr := fmt.Sprintf("udp dst port %d", port)
+	if s.cfg.SniffICMP {
+		expr += " or icmp"
+	}
 	h, err := capture.Open(ctx, iface, &capture.Config{Filter: expr, Snaplen: 2048})
 	if err != nil {
 		return err
@@ -31,10 +34,23 @@ func sniff(ctx context.Context, s *Server, iface string, port uint16) error {
 			continue
 		}
 		dec.Decode(&p, link, pkt.Data, pkt.Length)
-		if !p.Layers.Has(wire.LayerUDP) || p.Truncated || p.IsFragment() {
+		if p.Truncated || p.IsFragment() {
 			continue
 		}
-		s.Handle(p.Payload, netip.AddrPortFrom(p.IP.Src, uint16(p.UDP.SrcPort)))
+		if p.Layers.Has(wire.LayerICMPv4) {
+			// fwknop -P icmp: the packet is the data of an ICMP message
+			// (an echo reply unless --icmp-type says otherwise), not an
+			// error. An ordinary ping's data is not base64: ignored
+			// without a line.
+			if s.cfg.SniffICMP && !p.ICMPv4.Type.IsError() && len(p.Payload) >= minPacket && isB64(string(p.Payload)) {
+				s.HandleTo(p.Payload, netip.AddrPortFrom(p.IP.Src, 0), p.IP.Dst)
+			}
+			continue
+		}
+		if !p.Layers.Has(wire.LayerUDP) {
+			continue
+		}
+		s.HandleTo(p.Payload, netip.AddrPortFrom(p.IP.Src, uint16(p.UDP.SrcPort)), p.IP.Dst)
 	}
 	return ctx.Err()
 }

@@ -1,8 +1,10 @@
 // Package spa is single packet authorization compatible with fwknop
 // (protocol 3.0.0 of fwknop 2.6): building and sending SPA packets
 // ([Encode], [Send]), checking them ([Decode]), fwknop's key files,
-// a replay cache that survives restarts, fwknopd's access.conf (a
-// subset) and a server ([Server]) and [Gate] that grant what it allows.
+// a replay cache that survives restarts and crashes ([ReplayCache]: each
+// accepted packet is on disk before it is granted), fwknopd's
+// access.conf (a subset) and a server ([Server]) and [Gate] that grant
+// what it allows, trying each stanza in turn as fwknopd does.
 //
 // # The packet
 //
@@ -11,13 +13,20 @@
 //
 //	fields    = RAND ":" b64(USER) ":" TIME ":" "3.0.0" ":" TYPE ":" b64(ACCESS)
 //	            [":" b64(NAT)] [":" b64(SERVER_AUTH)] [":" CLIENT_TIMEOUT]
-//	plaintext = fields ":" b64(SHA256(fields))
+//	plaintext = fields ":" b64(DIGEST(fields))
 //	cipher    = "Salted__" SALT(8) AES-256-CBC(plaintext, PKCS#7 padding)
 //	            with key and IV from OpenSSL's EVP_BytesToKey(MD5, 1 round,
 //	            the key, SALT)
 //	enc       = b64(cipher) without its first 10 characters ("U2FsdGVkX1",
 //	            always the same since it encodes "Salted__")
-//	packet    = enc b64(HMAC-SHA256(HMAC_KEY, "U2FsdGVkX1" enc))
+//	packet    = enc b64(HMAC(HMAC_KEY, "U2FsdGVkX1" enc))
+//
+// DIGEST is SHA-256 unless the client chose another (--digest-type: MD5,
+// SHA1, SHA384, SHA512, SHA3_256, SHA3_512): the receiver tells them by
+// length, and SHA-256 from SHA3-256 (SHA-512 from SHA3-512) by trying
+// both. The HMAC is HMAC-SHA256 unless the client chose another hash
+// (--hmac-digest-type, the same list); the receiver must be told which
+// (HMAC_DIGEST_TYPE, [Keys].HMACType), as fwknopd is.
 //
 // where RAND is 16 random decimal digits, TIME the Unix time in seconds,
 // TYPE the message type (1: access) and ACCESS "IP,proto/port[,...]";
@@ -28,6 +37,31 @@
 // A receiver checks the HMAC first (in constant time), and only then
 // decrypts, checks the inner digest, the timestamp and the replay cache.
 //
+// # Compatibility with fwknop
+//
+// docs/SPA.md lists every fwknop option and access.conf and fwknoprc key.
+// In short:
+//
+//	supported   digest types MD5 SHA1 SHA256 SHA384 SHA512 SHA3_256 SHA3_512
+//	            (message digest and HMAC, both sides); access.conf SOURCE
+//	            OPEN_PORTS KEY KEY_BASE64 HMAC_KEY HMAC_KEY_BASE64
+//	            HMAC_DIGEST_TYPE ENCRYPTION_MODE (CBC ECB CFB OFB CTR)
+//	            FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
+//	            REQUIRE_USERNAME REQUIRE_SOURCE_ADDRESS CMD_CYCLE_OPEN
+//	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER; fwknoprc KEY* HMAC_*
+//	            DIGEST_TYPE SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP
+//	            FW_TIMEOUT SPOOF_USER; stanzas tried in turn; a replay cache
+//	            that survives restarts
+//	refused     GnuPG, NAT, server commands, the legacy mode, packets
+//	            without HMAC, raw TCP transport (UDP, TCP, HTTP and, when
+//	            sniffing, ICMP are read), ALLOW_IP resolve,
+//	            every other access.conf and fwknoprc key (named, with its
+//	            line)
+//	different   OPEN_PORTS is required and holds with CMD_CYCLE_OPEN too;
+//	            a client timeout is bounded by MAX_FW_TIMEOUT in the command
+//	            cycle too; commands run without a shell; $DST is known with
+//	            a socket too
+//
 // This is the product's core, so it is written here from the format
 // (read in fwknop's lib/fko_*.c) on the standard library's crypto, rather
 // than taken from a library: none is maintained in Go.
@@ -36,11 +70,9 @@ package spa
 import (
 	"bytes"
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -94,6 +126,8 @@ var (
 	ErrDenied    = errors.New("spa: access not allowed")
 	ErrNoKey     = errors.New("spa: missing key")
 	ErrKeyLength = errors.New("spa: key too long")
+
+	ErrDigestType = errors.New("spa: unknown digest type")
 )
 
 // Message is the content of an SPA packet.
@@ -107,13 +141,21 @@ type Message struct {
 	NATAccess     string      // for the NAT types: "IP,port"
 	ServerAuth    string      // optional
 	ClientTimeout int         // for the client timeout types, seconds
+
+	// DigestType is the hash of the message digest inside the packet
+	// (fwknop's --digest-type): Encode uses it (zero: SHA256), Decode
+	// says which one the packet had.
+	DigestType DigestType
 }
 
 // Keys are the two keys: Enc for Rijndael (the bytes behind fwknop's
-// KEY_BASE64, or a passphrase, at most 32 bytes) and HMAC (HMAC_KEY_BASE64).
+// KEY_BASE64, or a passphrase, at most 32 bytes) and HMAC (HMAC_KEY_BASE64),
+// with the HMAC's hash (HMAC_DIGEST_TYPE; zero: SHA256).
 type Keys struct {
-	Enc  []byte
-	HMAC []byte
+	Enc      []byte
+	HMAC     []byte
+	HMACType DigestType
+	Mode     EncryptionMode // ENCRYPTION_MODE, fwknop -M; zero: CBC
 }
 
 const (
@@ -145,6 +187,12 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	if len(keys.Enc) > 32 {
 		return "", fmt.Errorf("%w: the encryption key has %d bytes, at most 32", ErrKeyLength, len(keys.Enc))
 	}
+	if !keys.HMACType.valid() || !m.DigestType.valid() {
+		return "", fmt.Errorf("%w: HMAC %v, message digest %v", ErrDigestType, keys.HMACType, m.DigestType)
+	}
+	if !keys.Mode.valid() {
+		return "", fmt.Errorf("spa: %v is not supported", keys.Mode)
+	}
 	mm := *m
 	if mm.Rand == "" {
 		n, err := rand.Int(rnd, big.NewInt(9e15))
@@ -163,8 +211,7 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(fields))
-	plain := fields + ":" + b64enc(sum[:])
+	plain := fields + ":" + mm.DigestType.sumB64(fields)
 
 	var salt [8]byte
 	if _, err := io.ReadFull(rnd, salt[:]); err != nil {
@@ -179,16 +226,9 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	start := len(buf)
 	buf = append(buf, plain...)
 	buf = append(buf, bytes.Repeat([]byte{byte(pad)}, pad)...)
-	cipher.NewCBCEncrypter(block, iv).CryptBlocks(buf[start:], buf[start:])
+	keys.Mode.crypt(block, iv, buf[start:], true)
 	enc := b64enc(buf)[len(b64SaltPrefix):]
-	return enc + hmacB64(keys.HMAC, enc), nil
-}
-
-func hmacB64(key []byte, enc string) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(b64SaltPrefix))
-	mac.Write([]byte(enc))
-	return b64enc(mac.Sum(nil))
+	return enc + keys.HMACType.hmacB64(keys.HMAC, b64SaltPrefix, enc), nil
 }
 
 // deriveKey is OpenSSL's EVP_BytesToKey with MD5 and one round, as
@@ -256,9 +296,14 @@ func isB64(s string) bool {
 	return true
 }
 
-// VerifyHMAC checks the HMAC at the end of packet in constant time and
-// returns the encrypted part.
+// VerifyHMAC checks the HMAC-SHA256 at the end of packet in constant
+// time and returns the encrypted part.
 func VerifyHMAC(packet string, hmacKey []byte) (string, error) {
+	return verifyHMAC(packet, hmacKey, DigestSHA256)
+}
+
+// verifyHMAC is VerifyHMAC for an HMAC of type t.
+func verifyHMAC(packet string, hmacKey []byte, t DigestType) (string, error) {
 	if len(hmacKey) == 0 {
 		return "", fmt.Errorf("%w: no HMAC key", ErrNoKey)
 	}
@@ -268,16 +313,22 @@ func VerifyHMAC(packet string, hmacKey []byte) (string, error) {
 	if !isB64(packet) {
 		return "", fmt.Errorf("%w: not base64", ErrFormat)
 	}
-	enc, tag := packet[:len(packet)-hmacB64Len], packet[len(packet)-hmacB64Len:]
-	if !hmac.Equal([]byte(hmacB64(hmacKey, enc)), []byte(tag)) {
+	n := t.b64Len()
+	enc, tag := packet[:len(packet)-n], packet[len(packet)-n:]
+	if !hmac.Equal([]byte(t.hmacB64(hmacKey, b64SaltPrefix, enc)), []byte(tag)) {
 		return "", ErrHMAC
 	}
 	return enc, nil
 }
 
-// Decrypt decrypts the encrypted part of a packet (after VerifyHMAC) and
-// checks the inner digest, returning the fields.
+// Decrypt decrypts the encrypted part of a packet (after VerifyHMAC),
+// in CBC mode, and checks the inner digest, returning the fields.
 func Decrypt(enc string, key []byte) (*Message, error) {
+	return decrypt(enc, key, ModeCBC)
+}
+
+// decrypt is Decrypt in mode m.
+func decrypt(enc string, key []byte, m EncryptionMode) (*Message, error) {
 	if len(key) == 0 {
 		return nil, fmt.Errorf("%w: no encryption key", ErrNoKey)
 	}
@@ -288,7 +339,7 @@ func Decrypt(enc string, key []byte) (*Message, error) {
 	k, iv := deriveKey(key, raw[8:16])
 	block, _ := aes.NewCipher(k)
 	ct := raw[16:]
-	cipher.NewCBCDecrypter(block, iv).CryptBlocks(ct, ct)
+	m.crypt(block, iv, ct, false)
 	pad := int(ct[len(ct)-1])
 	if pad < 1 || pad > aes.BlockSize {
 		return nil, ErrDecrypt
@@ -302,22 +353,24 @@ func Decrypt(enc string, key []byte) (*Message, error) {
 }
 
 // ParsePlaintext parses decrypted SPA data: the fields and the digest
-// after the last ':'. It checks the digest (SHA-256, or the other
-// digests fwknop can use, told apart by length) and each field's form.
+// after the last ':'. It checks the digest (any type fwknop can use,
+// told apart by length, then by trying SHA-256 and SHA3-256, or SHA-512
+// and SHA3-512, which have the same) and each field's form.
 func ParsePlaintext(s string) (*Message, error) {
 	i := strings.LastIndexByte(s, ':')
 	if i < 0 {
 		return nil, fmt.Errorf("%w: no digest", ErrDecrypt)
 	}
 	fields, digest := s[:i], s[i+1:]
-	if err := checkDigest(fields, digest); err != nil {
+	dt, err := checkDigest(fields, digest)
+	if err != nil {
 		return nil, err
 	}
 	f := strings.Split(fields, ":")
 	if len(f) < 6 || len(f) > maxFields {
 		return nil, fmt.Errorf("%w: %d fields", ErrFormat, len(f))
 	}
-	m := &Message{Rand: f[0], Version: f[3]}
+	m := &Message{Rand: f[0], Version: f[3], DigestType: dt}
 	if len(m.Rand) != randLen || !allDigits(m.Rand) {
 		return nil, fmt.Errorf("%w: random value is not 16 digits", ErrFormat)
 	}
@@ -373,33 +426,33 @@ func ParsePlaintext(s string) (*Message, error) {
 	return m, nil
 }
 
-func checkDigest(fields, digest string) error {
-	var sum []byte
-	switch len(digest) {
-	case hmacB64Len: // SHA-256, fwknop's default
-		s := sha256.Sum256([]byte(fields))
-		sum = s[:]
-	case 22: // MD5
-		s := md5.Sum([]byte(fields))
-		sum = s[:]
-	default:
-		return fmt.Errorf("%w: digest of unsupported length %d", ErrDecrypt, len(digest))
+func checkDigest(fields, digest string) (DigestType, error) {
+	types := digestsOfLen(len(digest))
+	if len(types) == 0 {
+		return 0, fmt.Errorf("%w: a message digest of %d characters is of no type fwknop uses", ErrDecrypt, len(digest))
 	}
-	if !hmac.Equal([]byte(b64enc(sum)), []byte(digest)) {
-		return ErrDigest
+	var names []string
+	for _, t := range types {
+		if hmac.Equal([]byte(t.sumB64(fields)), []byte(digest)) {
+			return t, nil
+		}
+		names = append(names, t.String())
 	}
-	return nil
+	return 0, fmt.Errorf("%w: the %d-character message digest is not the %s of the message", ErrDigest, len(digest), strings.Join(names, " or "))
 }
 
-// Decode checks and decrypts a packet: HMAC first, then decryption and
-// the inner digest. It does not check the timestamp or replays; Server
-// does.
+// Decode checks and decrypts a packet: HMAC first (of keys.HMACType),
+// then decryption and the inner digest. It does not check the timestamp
+// or replays; Server does.
 func Decode(packet string, keys Keys) (*Message, error) {
-	enc, err := VerifyHMAC(packet, keys.HMAC)
+	if !keys.HMACType.valid() {
+		return nil, fmt.Errorf("%w: HMAC %v", ErrDigestType, keys.HMACType)
+	}
+	enc, err := verifyHMAC(packet, keys.HMAC, keys.HMACType)
 	if err != nil {
 		return nil, err
 	}
-	return Decrypt(enc, keys.Enc)
+	return decrypt(enc, keys.Enc, keys.Mode)
 }
 
 // PortSpec is one "proto/port" of an access request or of OPEN_PORTS.

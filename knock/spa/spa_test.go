@@ -18,7 +18,13 @@ func fwknopVector(t testing.TB) (Keys, map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := ParseKeyFile(bytes.NewReader(data), "vector", "")
+	var keyLines []string // the file's other lines are no rc file's
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "KEY_BASE64:") || strings.HasPrefix(l, "HMAC_KEY_BASE64:") {
+			keyLines = append(keyLines, l)
+		}
+	}
+	keys, err := ParseKeyFile(strings.NewReader(strings.Join(keyLines, "\n")), "vector", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +44,7 @@ func TestDecodeFwknopVector(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	want := &Message{Rand: v["RAND"], User: v["USER"], Timestamp: 1795246808, Version: v["VERSION"], Type: AccessMsg, Access: v["ACCESS"]}
+	want := &Message{Rand: v["RAND"], User: v["USER"], Timestamp: 1795246808, Version: v["VERSION"], Type: AccessMsg, Access: v["ACCESS"], DigestType: DigestSHA256}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("decoded message (-want +got):\n%s", diff)
 	}
@@ -111,13 +117,76 @@ func TestEncodeRoundTrip(t *testing.T) {
 			t.Fatalf("Decode: %v", err)
 		}
 		want := *m
-		want.Rand, want.Timestamp, want.Version = got.Rand, got.Timestamp, Version
+		want.Rand, want.Timestamp, want.Version, want.DigestType = got.Rand, got.Timestamp, Version, DigestSHA256
 		if diff := cmp.Diff(&want, got); diff != "" {
 			t.Errorf("round trip (-want +got):\n%s", diff)
 		}
 		if len(got.Rand) != 16 {
 			t.Errorf("random value %q", got.Rand)
 		}
+	}
+}
+
+// TestDigestTypes: a packet of each message digest type and each HMAC
+// type decodes, saying which digest it had (SHA3-256 is told from
+// SHA-256, SHA3-512 from SHA-512); with the HMAC type the stanza does not
+// expect it is refused on the HMAC; a digest of neither type of its
+// length is named as such.
+func TestDigestTypes(t *testing.T) {
+	keys, _ := GenerateKeys(nil)
+	for d := DigestMD5; d <= DigestSHA3_512; d++ {
+		for h := DigestMD5; h <= DigestSHA3_512; h++ {
+			k := keys
+			k.HMACType = h
+			pkt, err := Encode(&Message{User: "u", Type: AccessMsg, Access: "127.0.0.1,tcp/22", DigestType: d}, k, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Decode(pkt, k)
+			if err != nil || m.DigestType != d {
+				t.Errorf("digest %v, HMAC %v: Decode %+v, %v", d, h, m, err)
+			}
+			k.HMACType = h%7 + 1
+			if _, err := Decode(pkt, k); !errors.Is(err, ErrHMAC) {
+				t.Errorf("digest %v, HMAC %v checked as %v: %v, want ErrHMAC", d, h, k.HMACType, err)
+			}
+		}
+	}
+	fields := "1234567890123456:dQ:1:3.0.0:1:MTI3LjAuMC4xLHRjcC8yMg"
+	_, err := ParsePlaintext(fields + ":" + DigestSHA3_256.sumB64(fields+"x"))
+	if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), "not the SHA256 or SHA3_256 of the message") {
+		t.Errorf("a wrong 43-character digest: %v", err)
+	}
+	if _, err := ParseDigestType("sha3-256"); err != nil {
+		t.Error(err)
+	}
+	if _, err := ParseDigestType("SHA224"); err == nil || !strings.Contains(err.Error(), "SHA3_512") {
+		t.Errorf("SHA224: %v, want the list of types", err)
+	}
+}
+
+// TestEncryptionModes: each mode round-trips, and a packet read in
+// another mode is refused (not misread).
+func TestEncryptionModes(t *testing.T) {
+	keys, _ := GenerateKeys(nil)
+	modes := []EncryptionMode{ModeECB, ModeCBC, ModeCFB, ModeOFB, ModeCTR}
+	for i, m := range modes {
+		k := keys
+		k.Mode = m
+		pkt, err := Encode(&Message{User: "u", Type: AccessMsg, Access: "127.0.0.1,tcp/22"}, k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := Decode(pkt, k); err != nil || got.Access != "127.0.0.1,tcp/22" {
+			t.Errorf("%v: %+v, %v", m, got, err)
+		}
+		k.Mode = modes[(i+1)%len(modes)]
+		if got, err := Decode(pkt, k); err == nil {
+			t.Errorf("%v read as %v: %+v", m, k.Mode, got)
+		}
+	}
+	if _, err := ParseEncryptionMode("legacy"); err == nil || !strings.Contains(err.Error(), "HMAC") {
+		t.Errorf("legacy: %v", err)
 	}
 }
 

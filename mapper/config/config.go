@@ -18,10 +18,14 @@
 // set such as "443,8443"), udp_session_cap, udp_idle_timeout; knock (a
 // knock sequence such as "7000,8000:udp,9000"), knock_window,
 // knock_timeout, or a table spa = {key_base64, hmac_key_base64, listen,
-// source, access_timeout, max_age} (see SPAConfig): a rule with either
+// source, access_timeout, max_timeout, max_age, digest_file,
+// hmac_digest_type, encryption_mode} (see
+// SPAConfig): a rule with either
 // lets in only the sources that knocked, or sent a valid SPA packet for
 // its port, recently; it needs no firewall rights. Any other key is an
-// error.
+// error. Every problem of every rule is reported, and a rule listening
+// where an earlier one does (same protocol and port, the same address or
+// the unspecified one) is a problem of its listen.
 //
 // Line numbers: TOML syntax and type errors carry the decoder's
 // position. The decoder does not expose the positions of keys, so for
@@ -37,9 +41,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +52,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 )
 
@@ -95,6 +100,7 @@ type Problem struct {
 	Rule string // the rule's name, or ""
 	Key  string // the key, or ""
 	Msg  string
+	Err  error // the cause when there is one to test (a *cfgfile.Error), else nil
 }
 
 func (p Problem) String() string {
@@ -114,6 +120,10 @@ func (p Problem) String() string {
 	return b.String()
 }
 
+// ErrTooDeep is the cause of the problem of a file nested deeper than
+// MaxDepth.
+var ErrTooDeep = errors.New("nested too deep")
+
 // Error is every problem of a file; errors.As finds it.
 type Error struct {
 	Problems []Problem
@@ -121,6 +131,9 @@ type Error struct {
 
 // Error gives the first problem and how many more there are, on one line.
 func (e *Error) Error() string {
+	if len(e.Problems) == 0 {
+		return "no problems"
+	}
 	s := e.Problems[0].String()
 	if n := len(e.Problems) - 1; n > 0 {
 		s += fmt.Sprintf(" (and %d more problem", n)
@@ -132,13 +145,38 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Load reads and parses a config file.
+// Unwrap gives the causes of the problems that have one, so that
+// errors.Is(err, cfgfile.ErrNotRegular) and the like work.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	for _, p := range e.Problems {
+		if p.Err != nil {
+			errs = append(errs, p.Err)
+		}
+	}
+	return errs
+}
+
+// Limits of the files Load reads.
+const (
+	MaxFileSize      = cfgfile.DefaultLimit // a rule file
+	MaxUsersFileSize = cfgfile.DefaultLimit // a users_file
+)
+
+// Load reads and parses a config file. The file must be a regular file
+// of at most MaxFileSize bytes; any other is a one-problem *Error.
 func Load(path string) ([]mapper.Rule, error) {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, MaxFileSize)
 	if err != nil {
-		return nil, err
+		return nil, &Error{Problems: []Problem{fileProblem(path, err)}}
 	}
 	return Parse(path, data)
+}
+
+// fileProblem is the problem of a file that could not be read: the
+// message without the path, which Problem.String puts first.
+func fileProblem(path string, err error) Problem {
+	return Problem{File: path, Msg: strings.TrimPrefix(err.Error(), path+": "), Err: err}
 }
 
 var lineRE = regexp.MustCompile(`line (\d+)`)
@@ -147,6 +185,10 @@ var lineRE = regexp.MustCompile(`line (\d+)`)
 // to resolve users_file. The error, if any, is an *Error listing every
 // problem found (a syntax error stops the parse at the first one).
 func Parse(name string, data []byte) ([]mapper.Rule, error) {
+	if d := scanDepth(data, MaxDepth); d.overLine > 0 {
+		return nil, &Error{Problems: []Problem{{File: name, Line: d.overLine,
+			Msg: fmt.Sprintf("nested %d deep, the limit is %d", d.max, MaxDepth), Err: ErrTooDeep}}}
+	}
 	var f file
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&f)
 	if err != nil {
@@ -162,7 +204,21 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 	}
 	idx := scanLines(data)
 	var probs []Problem
+	var unknown []toml.Key
 	for _, k := range md.Undecoded() {
+		// An unknown key is one problem, not one more for each key in
+		// its value: skip the keys under one already reported.
+		under := false
+		for _, u := range unknown {
+			if len(k) > len(u) && slices.Equal(k[:len(u)], u) {
+				under = true
+				break
+			}
+		}
+		if under {
+			continue
+		}
+		unknown = append(unknown, k)
 		key := k[len(k)-1]
 		if len(k) == 2 && k[0] == "rule" {
 			found := false
@@ -182,6 +238,7 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 		probs = append(probs, Problem{File: name, Msg: "no [[rule]] tables"})
 	}
 	var rules []mapper.Rule
+	var listens []ruleListen
 	seen := map[string]int{}
 	for i, rc := range f.Rule {
 		lines := map[string]int{}
@@ -201,8 +258,14 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 		if label == "" {
 			label = fmt.Sprintf("#%d", i+1)
 		}
+		reported := map[string]bool{} // keys with a problem in this rule
 		add := func(key string, err error) {
-			probs = append(probs, Problem{File: name, Line: at(key), Rule: label, Key: key, Msg: strings.TrimPrefix(err.Error(), key+": ")})
+			p := Problem{File: name, Line: at(key), Rule: label, Key: key, Msg: strings.TrimPrefix(err.Error(), key+": ")}
+			if fe, ok := errors.AsType[*cfgfile.Error](err); ok {
+				p.Err = fe
+			}
+			probs = append(probs, p)
+			reported[key] = true
 		}
 		r, ok := convert(name, rc, add)
 		if rc.Name != "" {
@@ -213,10 +276,11 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 				seen[rc.Name] = at("name")
 			}
 		}
-		if !ok {
-			continue
-		}
-		if err := r.Validate(); err != nil {
+		// Every problem of the rule, not only the first: the rule's own
+		// checks, except on keys already reported (a missing type is not
+		// also an unknown one), and the open-relay check only if the
+		// allow-list and the users were read.
+		for _, err := range r.Problems() {
 			key := ""
 			var re *mapper.RuleError
 			var oe *mapper.OpenRelayError
@@ -224,19 +288,78 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 			case errors.As(err, &re):
 				key, err = re.Field, re.Err
 			case errors.As(err, &oe):
+				if reported["allow"] || reported["deny"] || reported["auth"] || reported["users_file"] {
+					continue
+				}
 				key = "listen"
 				err = fmt.Errorf("%s is not loopback but the rule names no allow%s: %w", oe.Listen,
 					map[bool]string{true: " and no auth", false: ""}[oe.Proxy], mapper.ErrOpenRelay)
 			}
+			ok = false
+			if reported[key] {
+				continue
+			}
 			add(key, err)
-			continue
 		}
-		rules = append(rules, r)
+		if ok {
+			rules = append(rules, r)
+			listens = append(listens, ruleListen{rule: label, line: at("listen"), typ: r.Type, listen: r.Listen})
+		}
 	}
+	probs = append(probs, overlaps(name, listens)...)
 	if len(probs) > 0 {
 		return nil, &Error{Problems: probs}
 	}
 	return rules, nil
+}
+
+// ruleListen is where a rule listens, for overlaps.
+type ruleListen struct {
+	rule   string
+	line   int
+	typ    mapper.Type
+	listen string
+}
+
+// overlaps reports each rule that listens where an earlier rule does
+// (the same protocol and port, and the same address or either one the
+// unspecified address of the family, which takes the port on every
+// address): the second could not bind, and --check should say so
+// rather than the start.
+func overlaps(name string, ls []ruleListen) []Problem {
+	var probs []Problem
+	addrs := make([][]netip.AddrPort, len(ls))
+	for i, l := range ls {
+		addrs[i], _ = mapper.ListenAddrs(l.listen) // checked by the rule already
+	}
+	proto := func(t mapper.Type) string {
+		if t == mapper.UDP {
+			return "udp"
+		}
+		return "tcp"
+	}
+next:
+	for j := range ls {
+		for i := range j {
+			if proto(ls[i].typ) != proto(ls[j].typ) {
+				continue
+			}
+			for _, b := range addrs[j] {
+				for _, a := range addrs[i] {
+					if a.Port() == 0 || a.Port() != b.Port() || a.Addr().Is4() != b.Addr().Is4() {
+						continue
+					}
+					if a.Addr() == b.Addr() || a.Addr().IsUnspecified() || b.Addr().IsUnspecified() {
+						probs = append(probs, Problem{File: name, Line: ls[j].line, Rule: ls[j].rule, Key: "listen",
+							Msg: fmt.Sprintf("%s %s overlaps %s %s of rule %q (line %d): both cannot listen there",
+								proto(ls[j].typ), b, proto(ls[i].typ), a, ls[i].rule, ls[i].line)})
+						continue next
+					}
+				}
+			}
+		}
+	}
+	return probs
 }
 
 func ruleName(rs []RuleConfig, i int) string {
@@ -376,7 +499,7 @@ func redact(s string) string {
 
 // readUsers reads user:pass lines (# comments, blank lines ignored).
 func readUsers(path string, into map[string]string) error {
-	data, err := os.ReadFile(path)
+	data, err := cfgfile.Read(path, MaxUsersFileSize)
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/statedir"
 	"github.com/portkit/ports/knock"
 	"github.com/portkit/ports/knock/spa"
 	"github.com/portkit/ports/mapper"
@@ -21,12 +25,16 @@ import (
 // addresses that sent a valid fwknop SPA packet asking for the rule's
 // port (tcp/PORT, or udp/PORT for a udp rule), for the access timeout.
 type SPAConfig struct {
-	KeyBase64     string   `toml:"key_base64"`      // fwknop's KEY_BASE64 (required)
-	HMACKeyBase64 string   `toml:"hmac_key_base64"` // HMAC_KEY_BASE64 (required)
-	Listen        []string `toml:"listen"`          // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
-	Source        []string `toml:"source"`          // SOURCE: the packets' sources allowed; default any
-	AccessTimeout string   `toml:"access_timeout"`  // FW_ACCESS_TIMEOUT; default 30s
-	MaxAge        string   `toml:"max_age"`         // oldest packet accepted; default 120s
+	KeyBase64     string   `toml:"key_base64"`       // fwknop's KEY_BASE64 (required)
+	HMACKeyBase64 string   `toml:"hmac_key_base64"`  // HMAC_KEY_BASE64 (required)
+	Listen        []string `toml:"listen"`           // UDP ADDR:PORT to receive SPA on; default the rule's listen host, port 62201
+	Source        []string `toml:"source"`           // SOURCE: the packets' sources allowed; default any
+	AccessTimeout string   `toml:"access_timeout"`   // FW_ACCESS_TIMEOUT; default 30s
+	MaxTimeout    string   `toml:"max_timeout"`      // MAX_FW_TIMEOUT, the longest a client's --fw-timeout gets; default 300s, or access_timeout if longer
+	MaxAge        string   `toml:"max_age"`          // oldest packet accepted; default 120s
+	DigestFile    string   `toml:"digest_file"`      // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
+	HMACType      string   `toml:"hmac_digest_type"` // HMAC_DIGEST_TYPE; default SHA256
+	Mode          string   `toml:"encryption_mode"`  // ENCRYPTION_MODE; default CBC
 }
 
 // knockGate and spaGate carry the key that lets a reload keep a gate,
@@ -90,22 +98,28 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 	hosts, err := gateHosts(rc.Listen)
 	if err != nil {
 		bad("listen", err)
-		return nil
 	}
 	hostKey := fmt.Sprint(hosts)
 	if rc.Knock != "" {
-		seq, err := knock.ParseSequence(rc.Knock)
-		if err != nil {
-			bad("knock", err)
+		// Every value is checked, so that a bad knock does not hide a
+		// bad knock_window.
+		window, timeout := dur("knock_window", rc.KnockWindow), dur("knock_timeout", rc.KnockTimeout)
+		seq, serr := knock.ParseSequence(rc.Knock)
+		if serr != nil {
+			bad("knock", serr)
+		}
+		if err != nil || serr != nil {
 			return nil
 		}
-		window, timeout := dur("knock_window", rc.KnockWindow), dur("knock_timeout", rc.KnockTimeout)
 		g, err := knock.NewGate(knock.GateConfig{Sequence: seq, Window: window, SeqTimeout: timeout, Listen: hosts})
 		if err != nil {
 			bad("knock", err)
 			return nil
 		}
 		return knockGate{g, strings.Join([]string{"knock", seq.String(), window.String(), timeout.String(), hostKey}, "|")}
+	}
+	if err != nil {
+		return nil
 	}
 	s := rc.SPA
 	ok := true
@@ -123,6 +137,22 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		return b
 	}
 	keys := spa.Keys{Enc: key("key_base64", s.KeyBase64), HMAC: key("hmac_key_base64", s.HMACKeyBase64)}
+	if s.Mode != "" {
+		m, err := spa.ParseEncryptionMode(s.Mode)
+		if err != nil {
+			bad("spa", fmt.Errorf("encryption_mode: %w", err))
+			ok = false
+		}
+		keys.Mode = m
+	}
+	if s.HMACType != "" {
+		t, err := spa.ParseDigestType(s.HMACType)
+		if err != nil {
+			bad("spa", fmt.Errorf("hmac_digest_type: %w", err))
+			ok = false
+		}
+		keys.HMACType = t
+	}
 	var listen []netip.AddrPort
 	for _, l := range s.Listen {
 		ap, err := netip.ParseAddrPort(l)
@@ -152,7 +182,13 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		}
 		sources = append(sources, p)
 	}
-	access, maxAge := dur("spa", s.AccessTimeout), dur("spa", s.MaxAge)
+	access, maxAge, maxTimeout := dur("spa", s.AccessTimeout), dur("spa", s.MaxAge), dur("spa", s.MaxTimeout)
+	if maxTimeout == 0 {
+		maxTimeout = max(access, spa.DefaultMaxTimeout)
+	} else if maxTimeout < access {
+		bad("spa", fmt.Errorf("max_timeout %v is shorter than access_timeout %v", maxTimeout, access))
+		return nil
+	}
 	_, portStr, _ := net.SplitHostPort(rc.Listen)
 	port, err := strconv.ParseUint(portStr, 10, 16)
 	if err != nil || port == 0 {
@@ -167,15 +203,28 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 	if !ok {
 		return nil
 	}
+	digestFile := s.DigestFile
+	if digestFile == "" {
+		// One file per rule: a cache's file is locked while it runs.
+		dir, err := statedir.Dir()
+		digestFile = filepath.Join(dir, "spa-"+url.PathEscape(rc.Name)+".digest")
+		if err != nil {
+			bad("spa", fmt.Errorf("digest_file: %w", err))
+			return nil
+		}
+	} else if st, err := os.Stat(digestFile); err == nil && !st.Mode().IsRegular() {
+		bad("spa", fmt.Errorf("digest_file %s is not a regular file", digestFile))
+		return nil
+	}
 	g, err := spa.NewGate(spa.GateConfig{
-		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access}},
-		Port:   spec, Listen: listen, MaxAge: maxAge,
+		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access, MaxTimeout: maxTimeout}},
+		Port:   spec, Listen: listen, MaxAge: maxAge, DigestFile: digestFile, MakeDigestDir: s.DigestFile == "",
 	})
 	if err != nil {
 		bad("spa", err)
 		return nil
 	}
-	sum := sha256.Sum256(append(append([]byte{}, keys.Enc...), keys.HMAC...))
+	sum := sha256.Sum256(append(append([]byte{byte(keys.HMACType), byte(keys.Mode)}, keys.Enc...), keys.HMAC...))
 	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
-		access.String(), maxAge.String()}, "|")}
+		access.String(), maxTimeout.String(), maxAge.String(), digestFile}, "|")}
 }

@@ -9,6 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +147,7 @@ knock_window = "2s"
 }
 
 func TestSPAGatedMapping(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", t.TempDir()) // the default digest file
 	backend := greeter(t)
 	p := porttest.FreePorts(t, 2)
 	listen := fmt.Sprintf("127.0.0.1:%d", p[0])
@@ -194,6 +199,92 @@ spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "
 	}
 }
 
+// TestSPAGateFwknopReplayAfterRestart: a packet from the real fwknop
+// client opens the gate; after a restart of the server (a new process
+// would read the same file), the same packet sent again is refused: the
+// gate keeps its digest cache in the state directory by default. The
+// packet has fwknop's SHA3-256 message digest, HMAC-SHA512
+// (hmac_digest_type) and CTR mode (encryption_mode).
+func TestSPAGateFwknopReplayAfterRestart(t *testing.T) {
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	state := t.TempDir()
+	t.Setenv("STATE_DIRECTORY", filepath.Join(state, "ports")) // made by the gate
+	dir := t.TempDir()
+	backend := greeter(t)
+	p := porttest.FreePorts(t, 2)
+	listen := fmt.Sprintf("127.0.0.1:%d", p[0])
+	spaAddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", p[1]))
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	conf := fmt.Sprintf(`[[rule]]
+name = "ssh/spa"
+type = "tcp"
+listen = %q
+to = [%q]
+spa = { key_base64 = %q, hmac_key_base64 = %q, listen = [%q], access_timeout = "60s", hmac_digest_type = "SHA512", encryption_mode = "ctr" }
+`, listen, backend, b64(keys.Enc), b64(keys.HMAC), spaAddr.String())
+	keys.HMACType, keys.Mode = spa.DigestSHA512, spa.ModeCTR
+	srv, _ := startRules(t, conf)
+
+	pktFile := filepath.Join(dir, "fwknop.pkt")
+	cmd := exec.Command(fwknop, "-A", fmt.Sprintf("tcp/%d", p[0]), "-a", "127.0.0.1", "-D", "127.0.0.1", "-p", strconv.Itoa(int(p[1])),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--hmac-digest-type", "SHA512", "--digest-type", "SHA3_256", "-M", "ctr",
+		"--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"), "--save-packet", pktFile)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fwknop: %v: %s", err, out)
+	}
+	saved, err := os.ReadFile(pktFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packet := strings.TrimSpace(string(saved))
+	send := func(pkt string) {
+		t.Helper()
+		if err := spa.Send(t.Context(), spaAddr, pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// fwknop sent it once; the gate may not have been listening yet, so
+	// send it again until it is in (copies are replays, refused).
+	porttest.WaitFor(t, "fwknop's packet to open the gate", func() bool {
+		send(packet)
+		return fetch(t, "127.0.0.1", listen) == "hello"
+	})
+	digestFile := filepath.Join(state, "ports", "spa-ssh%2Fspa.digest")
+	if data, err := os.ReadFile(digestFile); err != nil || strings.Count(string(data), "\n") != 3 {
+		t.Errorf("the default digest file %s: %v, want the header, the floor and one packet:\n%s", digestFile, err, data)
+	}
+
+	srv.Close()
+	startRules(t, conf)
+	// The restarted gate is listening once a fresh packet gets through
+	// (for 127.0.0.5); then the replay, then another fresh packet (for
+	// 127.0.0.6), handled in order: once .6 is in, the replay was
+	// handled, and 127.0.0.1 must not be in.
+	fresh := func(ip string) string {
+		pkt, err := spa.Encode(&spa.Message{User: "t", Type: spa.AccessMsg, Access: fmt.Sprintf("%s,tcp/%d", ip, p[0])}, keys, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pkt
+	}
+	five := fresh("127.0.0.5")
+	porttest.WaitFor(t, "the restarted gate", func() bool {
+		send(five)
+		return fetch(t, "127.0.0.5", listen) == "hello"
+	})
+	send(packet)
+	six := fresh("127.0.0.6")
+	porttest.WaitFor(t, "a fresh packet after the replay", func() bool {
+		send(six)
+		return fetch(t, "127.0.0.6", listen) == "hello"
+	})
+	if got := fetch(t, "127.0.0.1", listen); got != "" {
+		t.Errorf("fwknop's packet replayed after a restart opened the gate (got %q)", got)
+	}
+}
+
 func TestGateConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ extra, want string }{
 		{`knock = "7000,x"`, "knock"},
@@ -201,6 +292,8 @@ func TestGateConfigErrors(t *testing.T) {
 		{"knock = \"7000\"\nspa = { key_base64 = \"AAAA\", hmac_key_base64 = \"AAAA\" }", "not both"},
 		{`spa = { hmac_key_base64 = "AAAA" }`, "key_base64 is missing"},
 		{`spa = { key_base64 = "!!", hmac_key_base64 = "AAAA" }`, "base64"},
+		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", hmac_digest_type = "SHA224" }`, `hmac_digest_type: digest type "SHA224" is not one of`},
+		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", access_timeout = "60s", max_timeout = "30s" }`, "max_timeout 30s is shorter than access_timeout 1m0s"},
 		{`knock = "7000"` + "\nknock_window = \"-1s\"", "knock_window"},
 	} {
 		conf := "[[rule]]\nname = \"r\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:9\"\nto = [\"127.0.0.1:10\"]\n" + tc.extra + "\n"

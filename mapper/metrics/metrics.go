@@ -20,6 +20,7 @@ import (
 //	ports_map_errors_total{rule,stage}           failures after a client was let in (dial, proxy_header, proxy)
 //	ports_map_refused_total{rule,reason}         clients turned away (source, gate, max_conns, auth, ...)
 //	ports_map_active{rule}                       connections (UDP sessions) open now
+//	ports_map_upstreams{rule}                    upstream sockets open now (an HTTP proxy's kept-alive ones included)
 type Observer struct {
 	reg     *prometheus.Registry
 	conns   *prometheus.CounterVec
@@ -27,9 +28,13 @@ type Observer struct {
 	errors  *prometheus.CounterVec
 	refused *prometheus.CounterVec
 	active  *prometheus.GaugeVec
+	ups     *prometheus.GaugeVec
 }
 
-var _ mapper.Observer = (*Observer)(nil)
+var (
+	_ mapper.Observer         = (*Observer)(nil)
+	_ mapper.UpstreamObserver = (*Observer)(nil)
+)
 
 // New returns an Observer with its own registry (with the Go and process
 // collectors).
@@ -46,8 +51,10 @@ func New() *Observer {
 			Help: "Clients refused, per rule and reason."}, []string{"rule", "reason"}),
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ports_map_active",
 			Help: "Connections (UDP sessions) open now, per rule."}, []string{"rule"}),
+		ups: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ports_map_upstreams",
+			Help: "Upstream sockets open now, per rule (an HTTP proxy's kept-alive connections included)."}, []string{"rule"}),
 	}
-	o.reg.MustRegister(o.conns, o.bytes, o.errors, o.refused, o.active,
+	o.reg.MustRegister(o.conns, o.bytes, o.errors, o.refused, o.active, o.ups,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return o
 }
@@ -79,3 +86,5 @@ func (o *Observer) Closed(rule string, _ mapper.Stats) { o.active.WithLabelValue
 func (o *Observer) Refused(rule, reason string) { o.refused.WithLabelValues(rule, reason).Inc() }
 
 func (o *Observer) Failed(rule, stage string) { o.errors.WithLabelValues(rule, stage).Inc() }
+
+func (o *Observer) Upstreams(rule string, delta int) { o.ups.WithLabelValues(rule).Add(float64(delta)) }

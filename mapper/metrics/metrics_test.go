@@ -19,6 +19,9 @@ func TestObserverSeries(t *testing.T) {
 	o.Closed("web", mapper.Stats{})
 	o.Refused("web", mapper.RefuseSource)
 	o.Failed("web", "dial")
+	o.Upstreams("web", 1)
+	o.Upstreams("web", 1)
+	o.Upstreams("web", -1)
 
 	srv := httptest.NewServer(o.Handler())
 	defer srv.Close()
@@ -36,6 +39,7 @@ func TestObserverSeries(t *testing.T) {
 		`ports_map_active{rule="web"} 1`,
 		`ports_map_refused_total{reason="source",rule="web"} 1`,
 		`ports_map_errors_total{rule="web",stage="dial"} 1`,
+		`ports_map_upstreams{rule="web"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("no %s in:\n%s", want, text)

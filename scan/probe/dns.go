@@ -47,26 +47,54 @@ func dnsProbe() *UDPProbe {
 		payload: func() []byte {
 			return dnsQuery(dnsID, 0, "version.bind", dnsTypeTXT, dnsClassCH)
 		},
-		match: func(reply []byte) (Service, bool) {
-			m, ok := parseDNS(reply, dnsID)
-			if !ok {
-				return Service{}, false
-			}
-			s := Service{Name: "domain", Info: m.rcodeName()}
-			for _, rr := range m.answers {
-				if rr.typ == dnsTypeTXT && rr.class == dnsClassCH && len(rr.data) > 0 {
-					n := int(rr.data[0])
-					if n > len(rr.data)-1 {
-						continue
-					}
-					txt := printable(rr.data[1:1+n], 64)
-					s.Product, s.Version = splitProductVersion(txt)
-					break
-				}
-			}
-			return s, true
-		},
+		match: matchVersionBind,
 	}
+}
+
+// matchVersionBind reads the answer to the version.bind query: any DNS
+// response proves a DNS server, and its TXT record (dnsmasq: "dnsmasq-2.90",
+// BIND: "9.18.19-1-Debian") names it.
+func matchVersionBind(reply []byte) (Service, bool) {
+	m, ok := parseDNS(reply, dnsID)
+	if !ok {
+		return Service{}, false
+	}
+	s := Service{Name: "domain", Info: m.rcodeName()}
+	for _, rr := range m.answers {
+		if rr.typ == dnsTypeTXT && rr.class == dnsClassCH && len(rr.data) > 0 {
+			n := int(rr.data[0])
+			if n > len(rr.data)-1 {
+				continue
+			}
+			txt := printable(rr.data[1:1+n], 64)
+			s.Product, s.Version = splitProductVersion(txt)
+			break
+		}
+	}
+	return s, true
+}
+
+// TCPDNSVersionBind is the version.bind query over TCP (RFC 1035
+// section 4.2.2: the message after its two-byte length), which -sV
+// sends to a TCP port that says nothing first, as nmap's
+// DNSVersionBindReqTCP: a DNS server answers it, and nothing else does.
+var TCPDNSVersionBind = func() string {
+	q := dnsQuery(dnsID, 0, "version.bind", dnsTypeTXT, dnsClassCH)
+	return string(append([]byte{byte(len(q) >> 8), byte(len(q))}, q...))
+}()
+
+// TCPDNSComplete reports whether b holds a whole length-prefixed DNS
+// message, the answer to TCPDNSVersionBind.
+func TCPDNSComplete(b []byte) bool {
+	return len(b) >= 2 && len(b) >= 2+int(be16(b))
+}
+
+// ParseTCPDNS reads the answer to TCPDNSVersionBind.
+func ParseTCPDNS(b []byte) (Service, bool) {
+	if !TCPDNSComplete(b) {
+		return Service{}, false
+	}
+	return matchVersionBind(b[2 : 2+int(be16(b))])
 }
 
 // mDNS (RFC 6762 section 6.7, legacy unicast; RFC 6763 section 9): a

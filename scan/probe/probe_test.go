@@ -399,7 +399,13 @@ func TestParseTCP(t *testing.T) {
 		{"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n", Service{Name: "ssh", Product: "OpenSSH", Version: "9.2p1 Debian-2+deb12u3", Info: "protocol 2.0"}},
 		{"SSH-2.0-Go\r\n", Service{Name: "ssh", Product: "Go", Info: "protocol 2.0"}},
 		{"220 mail.example ESMTP Postfix (Debian/GNU)\r\n", Service{Name: "smtp", Product: "Postfix", Info: "mail.example ESMTP Postfix (Debian/GNU)"}},
-		{"220 (vsFTPd 3.0.3)\r\n", Service{Name: "ftp", Product: "vsFTPd", Version: "3.0.3", Info: "(vsFTPd 3.0.3)"}},
+		// vsftpd's own greeting: the product once, not again in Info
+		// (13.15: "vsFTPd 3.0.3 ((vsFTPd 3.0.3))").
+		{"220 (vsFTPd 3.0.3)\r\n", Service{Name: "ftp", Product: "vsFTPd", Version: "3.0.3"}},
+		{"220 ProFTPD 1.3.8 Server (Debian) [::ffff:127.0.0.1]\r\n", Service{Name: "ftp", Product: "ProFTPD", Version: "1.3.8", Info: "ProFTPD 1.3.8 Server (Debian) [::ffff:127.0.0.1]"}},
+		// python3 -m http.server: the Python version too (13.15).
+		{"HTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.12.3\r\n\r\n", Service{Name: "http", Product: "SimpleHTTP", Version: "0.6", Info: "Python 3.12.3; HTTP 200"}},
+		{"HTTP/1.1 200 OK\r\nServer: Apache/2.4.58 (Ubuntu)\r\n\r\n", Service{Name: "http", Product: "Apache", Version: "2.4.58", Info: "Ubuntu; HTTP 200"}},
 		{"+OK Dovecot ready.\r\n", Service{Name: "pop3", Info: "Dovecot ready."}},
 		{"* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n", Service{Name: "imap", Info: "OK [CAPABILITY IMAP4rev1] Dovecot ready."}},
 		{"+PONG\r\n", Service{Name: "redis"}},

@@ -87,7 +87,30 @@ func parse220(line []byte) Service {
 			break
 		}
 	}
+	if s.Product != "" {
+		s.Info = withoutProduct(s.Info, s.Product, s.Version)
+	}
 	return s
+}
+
+// withoutProduct removes from a greeting's text the product and version
+// already reported, so that "220 (vsFTPd 3.0.3)" is not shown as
+// "vsFTPd 3.0.3 ((vsFTPd 3.0.3))": "" when nothing else is left, the
+// text unchanged when it says more.
+func withoutProduct(info, product, version string) string {
+	pv := product
+	if version != "" {
+		pv += " " + version
+	}
+	i := strings.Index(strings.ToLower(info), strings.ToLower(pv))
+	if i < 0 {
+		return info
+	}
+	rest := info[:i] + info[i+len(pv):]
+	if strings.Trim(rest, " ()[]-,;:.") == "" {
+		return ""
+	}
+	return info
 }
 
 // parseMySQL reads the initial handshake packet of the MySQL client/server
@@ -131,13 +154,37 @@ func ParseHTTP(b []byte) (Service, bool) {
 	}
 	s := Service{Name: "http", Info: "HTTP " + strconv.Itoa(status)}
 	if v := hdr["server"]; v != "" {
-		first, _, _ := strings.Cut(v, " ")
+		first, more, _ := strings.Cut(v, " ")
 		prod, ver, ok := strings.Cut(first, "/")
 		if ok {
 			s.Product, s.Version = prod, ver
+			// The other products of the header ("SimpleHTTP/0.6
+			// Python/3.12.3", "Apache/2.4.58 (Ubuntu)") say what it
+			// runs on: "Python 3.12.3", "Ubuntu".
+			if extra := serverExtra(more); extra != "" {
+				s.Info = extra + "; " + s.Info
+			}
 		} else {
 			s.Product = v
 		}
 	}
 	return s, true
+}
+
+// serverExtra turns the words of a Server header after the first
+// product into info: "Python/3.12.3" -> "Python 3.12.3", "(Ubuntu)" ->
+// "Ubuntu", joined with ", ".
+func serverExtra(s string) string {
+	var out []string
+	for _, w := range strings.Fields(s) {
+		w = strings.Trim(w, "()")
+		if w == "" {
+			continue
+		}
+		out = append(out, strings.Replace(w, "/", " ", 1))
+		if len(out) == 4 {
+			break
+		}
+	}
+	return strings.Join(out, ", ")
 }
