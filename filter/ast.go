@@ -143,7 +143,7 @@ func (k Kind) String() string {
 //	KindHost       Proto, Dir, Net: one address (Net.IsSingleIP)
 //	KindNet        Proto, Dir, Net
 //	KindPort       Proto, Dir, and Ports (First == Last) or Service
-//	KindPortRange  Proto, Dir, Ports
+//	KindPortRange  Proto, Dir, Ports, and Service if written with a name
 //	KindRel        Rel
 //	KindEtherHost  Dir, MAC (Proto is ProtoEther)
 //	KindEtherProto Num, an EtherType (Proto is ProtoEther)
@@ -163,8 +163,10 @@ type Primitive struct {
 	// Ports is the port of "port N" (First == Last) and the range of
 	// portrange; zero for a port given by Service.
 	Ports ports.Range
-	// Service is the service name of "port NAME" as written; its ports
-	// come from the IANA registry (see the package documentation).
+	// Service is the service name of "port NAME" as written, or the
+	// range of a portrange with a service name at an end ("25-smtp");
+	// the ports come from the IANA registry (see the package
+	// documentation). A portrange keeps its resolved range in Ports too.
 	Service string
 	// MAC is the address of "ether host".
 	MAC [6]byte
@@ -275,6 +277,10 @@ func (p Primitive) String() string {
 			b.WriteString(strconv.Itoa(int(p.Ports.First)))
 		}
 	case KindPortRange:
+		if p.Service != "" {
+			b.WriteString(p.Service)
+			break
+		}
 		b.WriteString(strconv.Itoa(int(p.Ports.First)))
 		b.WriteByte('-')
 		b.WriteString(strconv.Itoa(int(p.Ports.Last)))

@@ -569,10 +569,27 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 			if msg != "" {
 				return nil, fmt.Errorf("filter: %s: %w", msg, ports.ErrUnknownService)
 			}
-			if slices.Equal(sp.tcp, sp.udp) {
-				return portTest(ll, []uint32{ipprotoTCP, ipprotoUDP}, sp.tcp, p.Dir), nil
+			if slices.Equal(sp.tcp, sp.udp) && slices.Equal(sp.tcp, sp.sctp) {
+				// libpcap's "any protocol" port: one test, as for a number.
+				return portTest(ll, portProtos(ProtoNone), sp.tcp, p.Dir), nil
 			}
-			return or(portTest(ll, []uint32{ipprotoTCP}, sp.tcp, p.Dir), portTest(ll, []uint32{ipprotoUDP}, sp.udp, p.Dir)), nil
+			n := fls
+			for _, x := range []struct {
+				proto uint32
+				rs    []ports.Range
+			}{{ipprotoSCTP, sp.sctp}, {ipprotoTCP, sp.tcp}, {ipprotoUDP, sp.udp}} {
+				if len(x.rs) > 0 {
+					n = or(n, portTest(ll, []uint32{x.proto}, x.rs, p.Dir))
+				}
+			}
+			return n, nil
+		}
+		if p.Kind == KindPortRange && p.Service != "" {
+			r, real, msg := resolvePortRange(p.Service, p.Proto)
+			if msg != "" {
+				return nil, fmt.Errorf("filter: %s: %w", msg, ports.ErrUnknownService)
+			}
+			return portTest(ll, portProtos(real), []ports.Range{r}, p.Dir), nil
 		}
 		r := p.Ports
 		if r.First > r.Last {

@@ -300,15 +300,34 @@ func (o *oracle) prim(p Primitive) verdict {
 		return andV(o.isIPv6, func() verdict { return o.addrs(p, nl+8, nl+24) })
 	case KindPort, KindPortRange:
 		if p.Service != "" {
+			if p.Kind == KindPortRange {
+				r, real, msg := resolvePortRange(p.Service, p.Proto)
+				if msg != "" {
+					return vFalse
+				}
+				protos := []uint32{6, 17, 132}
+				if real != ProtoNone {
+					protos = []uint32{protoNumber(real)}
+				}
+				return o.ports(nl, protos, []ports.Range{r}, p.Dir)
+			}
 			sp, ok := cachedService(p.Service, p.Proto)
 			if !ok {
 				return vFalse
 			}
-			if slices.Equal(sp.tcp, sp.udp) {
-				return o.ports(nl, []uint32{6, 17}, sp.tcp, p.Dir)
+			if slices.Equal(sp.tcp, sp.udp) && slices.Equal(sp.tcp, sp.sctp) {
+				return o.ports(nl, []uint32{6, 17, 132}, sp.tcp, p.Dir)
 			}
-			return orV(func() verdict { return o.ports(nl, []uint32{6}, sp.tcp, p.Dir) },
-				func() verdict { return o.ports(nl, []uint32{17}, sp.udp, p.Dir) })
+			var fs []func() verdict
+			for _, x := range []struct {
+				proto uint32
+				rs    []ports.Range
+			}{{132, sp.sctp}, {6, sp.tcp}, {17, sp.udp}} {
+				if len(x.rs) > 0 {
+					fs = append(fs, func() verdict { return o.ports(nl, []uint32{x.proto}, x.rs, p.Dir) })
+				}
+			}
+			return orV(fs...)
 		}
 		protos := []uint32{6, 17, 132}
 		if p.Proto != ProtoNone {

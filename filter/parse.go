@@ -765,10 +765,22 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 		prim.Service = w
 	case KindPortRange:
 		r, err := parsePortRange(w)
-		if err != nil {
+		if err == nil {
+			prim.Ports = r
+			break
+		}
+		if !strings.Contains(w, "-") || strings.Trim(w, "0123456789-") == "" {
 			return prim, p.errorf(t, "%s", err.Error())
 		}
-		prim.Ports = r
+		r, _, msg := resolvePortRange(w, q.proto)
+		if msg != "" {
+			e := p.errorf(t, "%s", msg)
+			if e != p.bad {
+				e.Err = ports.ErrUnknownService
+			}
+			return prim, e
+		}
+		prim.Ports, prim.Service = r, w
 	}
 	return prim, nil
 }
@@ -977,6 +989,11 @@ func parsePortRange(w string) (ports.Range, error) {
 	}
 	lo, ok1 := parseDecimalPort(a)
 	hi, ok2 := parseDecimalPort(b)
+	for _, s := range []string{a, b} {
+		if n, err := strconv.ParseUint(s, 10, 32); err == nil && n > 65535 {
+			return ports.Range{}, fmt.Errorf("illegal port number %d > 65535", n)
+		}
+	}
 	if !ok1 || !ok2 {
 		return ports.Range{}, fmt.Errorf("expected a port range (A-B, in decimal) after 'portrange', not '%s'", w)
 	}
@@ -1017,23 +1034,22 @@ func isServiceName(s string) bool {
 	return true
 }
 
-// servicePorts is what a service name resolves to: its TCP ports and
-// its UDP ports, as sorted, merged ranges.
+// servicePorts is what a service name resolves to: its TCP ports, its
+// UDP ports, and the ports it has over both, which libpcap also matches
+// over SCTP (a name whose TCP and UDP ports agree is "any protocol" to
+// it), as sorted, merged ranges.
 type servicePorts struct {
-	tcp, udp []ports.Range
+	tcp, udp, sctp []ports.Range
 }
 
-// resolveService looks name up in the IANA registry and keeps its TCP
-// and UDP ports, or only those of proto when that is ProtoTCP or
-// ProtoUDP. A registry record without a protocol counts for both. When
-// nothing is left it returns what is wrong, for an error that wraps
-// ports.ErrUnknownService.
+// resolveService looks name up in the IANA registry and keeps its TCP,
+// UDP and SCTP ports (see servicePorts), or only those of proto when
+// that is ProtoTCP, ProtoUDP or ProtoSCTP. A registry record without a
+// protocol counts for TCP and UDP. When nothing is left it returns what
+// is wrong, for an error that wraps ports.ErrUnknownService.
 func resolveService(name string, proto Proto) (servicePorts, string) {
 	var sp servicePorts
-	if proto == ProtoSCTP {
-		return sp, fmt.Sprintf("port '%s': service names are looked up for tcp and udp only", name)
-	}
-	var tcp, udp [65536 / 64]uint64
+	var tcp, udp, both [65536 / 64]uint64
 	found := false
 	for pr, port := range registry.Default().ServicePorts(name) {
 		if pr == ports.ProtoAny || pr == ports.ProtoTCP {
@@ -1048,17 +1064,89 @@ func resolveService(name string, proto Proto) (servicePorts, string) {
 	if !found {
 		return sp, fmt.Sprintf("unknown port '%s' (not a TCP or UDP service in the IANA registry)", name)
 	}
+	for i := range both {
+		both[i] = tcp[i] & udp[i]
+	}
 	switch proto {
 	case ProtoTCP:
-		udp = [len(udp)]uint64{}
+		udp, both = [len(udp)]uint64{}, [len(both)]uint64{}
 	case ProtoUDP:
-		tcp = [len(tcp)]uint64{}
+		tcp, both = [len(tcp)]uint64{}, [len(both)]uint64{}
+	case ProtoSCTP:
+		tcp, udp = [len(tcp)]uint64{}, [len(udp)]uint64{}
 	}
-	sp.tcp, sp.udp = bitRanges(&tcp), bitRanges(&udp)
-	if len(sp.tcp)+len(sp.udp) == 0 {
+	sp.tcp, sp.udp, sp.sctp = bitRanges(&tcp), bitRanges(&udp), bitRanges(&both)
+	if len(sp.tcp)+len(sp.udp)+len(sp.sctp) == 0 {
+		if proto == ProtoSCTP {
+			// libpcap's rule: a name is taken for SCTP only where it
+			// is the same port over TCP and UDP.
+			return sp, fmt.Sprintf("port '%s' is not the same port over tcp and udp in the IANA registry, which sctp needs", name)
+		}
 		return sp, fmt.Sprintf("port '%s' is not a %s service in the IANA registry", name, proto)
 	}
 	return sp, ""
+}
+
+// nameToPort resolves one end of a portrange as libpcap's
+// pcap_nametoport does: a decimal number is any protocol's; a name is
+// its lowest TCP port (its TCP port "for any protocol" if its lowest
+// UDP port is the same), else its lowest UDP port. proto is
+// ProtoNone for any protocol, else ProtoTCP or ProtoUDP.
+func nameToPort(s string) (port ports.Port, proto Proto, ok bool) {
+	if p, ok := parseDecimalPort(s); ok {
+		return p, ProtoNone, true
+	}
+	if !isServiceName(s) {
+		return 0, 0, false
+	}
+	tcp, udp := -1, -1
+	for pr, p := range registry.Default().ServicePorts(s) {
+		if (pr == ports.ProtoAny || pr == ports.ProtoTCP) && (tcp < 0 || int(p) < tcp) {
+			tcp = int(p)
+		}
+		if (pr == ports.ProtoAny || pr == ports.ProtoUDP) && (udp < 0 || int(p) < udp) {
+			udp = int(p)
+		}
+	}
+	switch {
+	case tcp >= 0 && tcp == udp:
+		return ports.Port(tcp), ProtoNone, true
+	case tcp >= 0:
+		return ports.Port(tcp), ProtoTCP, true
+	case udp >= 0:
+		return ports.Port(udp), ProtoUDP, true
+	}
+	return 0, 0, false
+}
+
+// resolvePortRange resolves a portrange written with a service name at
+// one end or both ("25-smtp", "ftp-ftp-data"), as libpcap does: the
+// word splits at its first '-', each end is resolved by nameToPort, and
+// the range is over the protocol both ends agree on, or any protocol
+// (TCP, UDP and SCTP) if they do not; a qualifier proto narrows that,
+// and one that contradicts it is an error. It returns the range and
+// the protocol, ProtoNone for any, or what is wrong.
+func resolvePortRange(w string, proto Proto) (ports.Range, Proto, string) {
+	a, b, ok := strings.Cut(w, "-")
+	lo, pa, ok1 := nameToPort(a)
+	hi, pb, ok2 := nameToPort(b)
+	if !ok || !ok1 || !ok2 {
+		return ports.Range{}, 0, fmt.Sprintf("unknown port in range '%s' (want A-B, each a decimal port or a TCP or UDP service in the IANA registry)", w)
+	}
+	real := pa
+	if pa != pb {
+		real = ProtoNone
+	}
+	if proto != ProtoNone {
+		if real != ProtoNone && real != proto {
+			return ports.Range{}, 0, fmt.Sprintf("port in range '%s' is %s", w, real)
+		}
+		real = proto
+	}
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return ports.Range{First: lo, Last: hi}, real, ""
 }
 
 // bitRanges returns the runs of set bits in a 65536-bit set.
