@@ -65,12 +65,20 @@ const (
 	ProtoICMP6       // icmp6: ICMPv6
 	ProtoEther       // ether (or link): the link-layer header
 	ProtoRARP        // rarp
+	ProtoIGMP        // igmp: over IPv4 only
+	ProtoIGRP        // igrp: over IPv4 only
+	ProtoPIM         // pim: over IPv4 or IPv6
+	ProtoVRRP        // vrrp: over IPv4 only
+	ProtoCARP        // carp: IP protocol 112, as vrrp
+	ProtoAH          // ah: over IPv4 or IPv6
+	ProtoESP         // esp: over IPv4 or IPv6
 )
 
 var protoNames = [...]string{
 	ProtoNone: "", ProtoIP: "ip", ProtoIP6: "ip6", ProtoARP: "arp",
 	ProtoTCP: "tcp", ProtoUDP: "udp", ProtoSCTP: "sctp",
 	ProtoICMP: "icmp", ProtoICMP6: "icmp6", ProtoEther: "ether", ProtoRARP: "rarp",
+	ProtoIGMP: "igmp", ProtoIGRP: "igrp", ProtoPIM: "pim", ProtoVRRP: "vrrp", ProtoCARP: "carp", ProtoAH: "ah", ProtoESP: "esp",
 }
 
 // String returns the keyword ("tcp"), "" for ProtoNone, or "proto(N)".

@@ -202,6 +202,11 @@ func variants(p l3Packet) []l3Packet {
 			x := bytes.Clone(d)
 			x[9] = ipprotoSCTP
 			alter("(as sctp)", x, 0)
+			// And one of the other protocols with primitives.
+			other := []byte{2, 9, 47, 50, 51, 103, 112}
+			y := bytes.Clone(d)
+			y[9] = other[int(d[ihl+1])%len(other)]
+			alter(fmt.Sprintf("(as protocol %d)", y[9]), y, 0)
 		}
 		if d[0] == 0x45 {
 			// Options: a 24-byte header, the transport header after it.
@@ -233,6 +238,10 @@ func variants(p l3Packet) []l3Packet {
 			x := bytes.Clone(d)
 			x[6] = ipprotoSCTP
 			alter("(as sctp)", x, 0)
+			other := []byte{50, 51, 103}
+			y := bytes.Clone(d)
+			y[6] = other[int(d[41])%len(other)]
+			alter(fmt.Sprintf("(as protocol %d)", y[6]), y, 0)
 		}
 	}
 	for _, n := range []int{1, 7, 10, 21, 23, 26, 38, 41, 44, 50} {

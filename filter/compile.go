@@ -497,6 +497,18 @@ func protoNumber(p Proto) uint32 {
 		return ipprotoICMP
 	case ProtoICMP6:
 		return ipprotoICMP6
+	case ProtoIGMP:
+		return 2
+	case ProtoIGRP:
+		return 9
+	case ProtoESP:
+		return 50
+	case ProtoAH:
+		return 51
+	case ProtoPIM:
+		return 103
+	case ProtoVRRP, ProtoCARP:
+		return 112
 	}
 	return 0
 }
@@ -514,11 +526,12 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 			return ll.arp(), nil
 		case ProtoRARP:
 			return ll.rarp(), nil
-		case ProtoTCP, ProtoUDP, ProtoSCTP:
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoPIM, ProtoAH, ProtoESP:
 			n := protoNumber(p.Proto)
 			return or(and(ll.ipv4(), eq(1, nl+ip4Proto, n)), and(ll.ipv6(), ip6Proto(nl, n))), nil
-		case ProtoICMP:
-			return and(ll.ipv4(), eq(1, nl+ip4Proto, ipprotoICMP)), nil
+		case ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoVRRP, ProtoCARP:
+			// IPv4 only, as in libpcap.
+			return and(ll.ipv4(), eq(1, nl+ip4Proto, protoNumber(p.Proto))), nil
 		case ProtoICMP6:
 			return and(ll.ipv6(), ip6Proto(nl, ipprotoICMP6)), nil
 		}

@@ -51,6 +51,8 @@ var diffPrimitives = []string{
 	"tcp portrange 25-smtp", "portrange 25-smtp", "portrange login-shell", "portrange biff-who", "portrange exec-biff",
 	"udp portrange 50-domain", "portrange domain-https", "sctp port domain", "sctp portrange domain-snmp", "sctp port 80",
 	"sctp portrange 1-1024", "sctp src port 5000", "port who", "portrange 20-10",
+	"igmp", "igrp", "pim", "vrrp", "carp", "ah", "esp", "igmp[0] = 0x11", "pim[0] & 0xf = 0", "vrrp[1] > 0",
+	"ip6 and pim", "esp or ah", "igrp[0:2] != 0",
 	"ip proto 17", "ip proto \\tcp", "ip6 proto 58", "ip6 proto 6", "proto 6", "proto \\udp",
 }
 
@@ -67,13 +69,13 @@ var diffRefused = []string{
 	"ip[0] = ", "= 1", "tcp[13] & != 0", "ip[0] == == 1", "(ip[0] = 1", "ether proto", "less",
 	"greater 1 2", "ether", "ether src", "ip6 broadcast", "gateway 1.2.3.4", "vxlan", "ip6 proto tcp", "ip6 proto \\icmp6", "ip proto",
 	"portrange ftp-data-ftp", "udp portrange login-shell", "sctp port login", "sctp portrange exec-login", "tcp portrange biff-who",
-	"portrange 70000-1", "portrange 0x10-20",
+	"portrange 70000-1", "portrange 0x10-20", "gre", "ah[0] = 1", "esp[0] = 1", "igmp host 1.2.3.4", "pim port 1",
 }
 
 // diffUnsupported are expressions tcpdump takes that this package
 // refuses with "not supported".
 var diffUnsupported = []string{
-	"mpls", "pppoes", "pppoed", "geneve", "igmp", "pim", "vrrp", "ah", "esp", "protochain 6", "ip broadcast", "igmp[0] = 0x11", "llc",
+	"mpls", "pppoes", "pppoed", "geneve", "protochain 6", "ip6 protochain 58", "ip broadcast", "llc",
 	"ether proto \\atalk", "decnet", "stp", "iso", "clnp", "isis",
 }
 

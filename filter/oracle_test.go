@@ -268,8 +268,9 @@ func (o *oracle) prim(p Primitive) verdict {
 			return o.isEtherType(0x0806)
 		case ProtoRARP:
 			return o.isEtherType(0x8035)
-		case ProtoICMP:
-			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == 1) })
+		case ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoVRRP, ProtoCARP:
+			n := protoNumber(p.Proto)
+			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == n) })
 		case ProtoICMP6:
 			return andV(o.isIPv6, func() verdict { return o.ip6Next(nl, 58) })
 		}
@@ -464,7 +465,7 @@ func (o *oracle) arithChecks(a *Arith, checks *[]func() verdict) {
 			*checks = append(*checks, func() verdict { return o.isEtherType(0x0806) })
 		case ProtoRARP:
 			*checks = append(*checks, func() verdict { return o.isEtherType(0x8035) })
-		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP:
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoPIM, ProtoVRRP, ProtoCARP:
 			n := protoNumber(a.Proto)
 			*checks = append(*checks, o.isIPv4,
 				func() verdict { return o.check(o.u8(nl+9) == n) },
@@ -502,7 +503,7 @@ func (o *oracle) arith(a *Arith) (uint32, bool) {
 		switch a.Proto {
 		case ProtoIP, ProtoIP6, ProtoARP, ProtoRARP:
 			base = nl
-		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP:
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoPIM, ProtoVRRP, ProtoCARP:
 			base, hasIHL = nl, true
 			ihl = (o.u8(int(nl)) & 0xf) * 4
 			if o.err {

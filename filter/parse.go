@@ -245,6 +245,20 @@ func protoWord(w string) (Proto, bool) {
 		return ProtoEther, true
 	case "rarp":
 		return ProtoRARP, true
+	case "igmp":
+		return ProtoIGMP, true
+	case "igrp":
+		return ProtoIGRP, true
+	case "pim":
+		return ProtoPIM, true
+	case "vrrp":
+		return ProtoVRRP, true
+	case "carp":
+		return ProtoCARP, true
+	case "ah":
+		return ProtoAH, true
+	case "esp":
+		return ProtoESP, true
 	}
 	return ProtoNone, false
 }
@@ -272,7 +286,7 @@ func isUnsupported(w string) bool {
 		"decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat",
 		"moprc", "mopdl", "wlan", "type", "subtype", "dir", "inbound", "outbound",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
-		"subrulenum", "action", "fddi", "tr", "igmp", "igrp", "pim", "vrrp", "carp",
+		"subrulenum", "action", "fddi", "tr",
 		"ah", "esp", "mask", "llc", "slip", "ppp", "radio", "ra", "ta",
 		"addr1", "addr2", "addr3", "addr4", "bpf", "clnp", "esis", "isis", "l1", "l2",
 		"iih", "lsp", "snp", "csnp", "psnp", "hdpk", "ifindex":
@@ -640,6 +654,9 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 			return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s', not '%s'", protoTok.text, t.text)
 		}
 		q.kind, hasKind = KindHost, true // "ether 1:2:3:4:5:6"
+	}
+	if t := p.peek(); q.proto != ProtoNone && !hasDir && !hasKind && t.kind == tWord && isUnsupported(t.text) {
+		return nil, p.errorf(t, "not supported: %s (pcap-filter feature)", t.text) // "ip6 protochain 58"
 	}
 	if q.proto != ProtoNone && !hasDir && !hasKind {
 		// A protocol on its own; tcpdump repeats nothing after it.

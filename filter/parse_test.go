@@ -204,7 +204,7 @@ func TestSyntaxError(t *testing.T) {
 		{"or tcp", 0, "expected a primitive before 'or'"},
 		{"tcp and or udp", 8, "expected a primitive before 'or'"},
 		{"mpls and tcp", 0, "not supported: mpls (pcap-filter feature)"},
-		{"igmp[0] = 1", 0, "not supported: igmp (pcap-filter feature)"},
+		{"ah[0] = 1", 0, "not supported: ah (pcap-filter feature)"},
 		{"ether host 1:2:3:4:5", 11, "bogus ethernet address '1:2:3:4:5'"},
 		{"tcp[13] & 2 !=", 14, "expected a number or byte offset at the end"},
 		{"ip[0:3] = 1", 5, "data size must be 1, 2, or 4"},
