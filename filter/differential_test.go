@@ -51,6 +51,9 @@ var diffPrimitives = []string{
 	"tcp portrange 25-smtp", "portrange 25-smtp", "portrange login-shell", "portrange biff-who", "portrange exec-biff",
 	"udp portrange 50-domain", "portrange domain-https", "sctp port domain", "sctp portrange domain-snmp", "sctp port 80",
 	"sctp portrange 1-1024", "sctp src port 5000", "port who", "portrange 20-10",
+	"net 172.16.0.0 mask 255.255.0.0", "src net 172.21 mask 255.255.0.0", "ip net 192.168.1.0 mask 255.255.255.0",
+	"host 0xAC10108C", "host 2886733964", "dst host 0xc0a8010b", "net 2886733964", "host 172.16", "arp host 0xac154f61",
+	"host ::1/128", "net ::1/128", "host 80",
 	"igmp", "igrp", "pim", "vrrp", "carp", "ah", "esp", "igmp[0] = 0x11", "pim[0] & 0xf = 0", "vrrp[1] > 0",
 	"ip6 and pim", "esp or ah", "igrp[0:2] != 0",
 	"ip proto 17", "ip proto \\tcp", "ip6 proto 58", "ip6 proto 6", "proto 6", "proto \\udp",
@@ -69,7 +72,8 @@ var diffRefused = []string{
 	"ip[0] = ", "= 1", "tcp[13] & != 0", "ip[0] == == 1", "(ip[0] = 1", "ether proto", "less",
 	"greater 1 2", "ether", "ether src", "ip6 broadcast", "gateway 1.2.3.4", "vxlan", "ip6 proto tcp", "ip6 proto \\icmp6", "ip proto",
 	"portrange ftp-data-ftp", "udp portrange login-shell", "sctp port login", "sctp portrange exec-login", "tcp portrange biff-who",
-	"portrange 70000-1", "portrange 0x10-20", "gre", "ah[0] = 1", "esp[0] = 1", "igmp host 1.2.3.4", "pim port 1",
+	"portrange 70000-1", "portrange 0x10-20", "gre", "net ::1 mask ffff::", "net 10 mask 255.0.0.0", "net 172.16.0.1 mask 255.255.0.0", "host 10.0.0.0/8", "host 172.16.16.140/32",
+	"ip6 host ::1/64", "host fe80::/16", "net 0xAC110000/16", "ah[0] = 1", "esp[0] = 1", "igmp host 1.2.3.4", "pim port 1",
 }
 
 // diffUnsupported are expressions tcpdump takes that this package

@@ -287,7 +287,7 @@ func isUnsupported(w string) bool {
 		"moprc", "mopdl", "wlan", "type", "subtype", "dir", "inbound", "outbound",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
 		"subrulenum", "action", "fddi", "tr",
-		"ah", "esp", "mask", "llc", "slip", "ppp", "radio", "ra", "ta",
+		"llc", "slip", "ppp", "radio", "ra", "ta",
 		"addr1", "addr2", "addr3", "addr4", "bpf", "clnp", "esis", "isis", "l1", "l2",
 		"iih", "lsp", "snp", "csnp", "psnp", "hdpk", "ifindex":
 		return true
@@ -313,6 +313,7 @@ func isValue(t token) bool {
 // with a number: never a repeated value.
 var linkKeywords = map[string]bool{
 	"less": true, "greater": true, "vlan": true, "broadcast": true, "multicast": true, "proto": true,
+	"mask": true, // of "net A mask M"
 }
 
 // tryRelation parses a relation at the token t if the text there is
@@ -741,6 +742,25 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 			prim.Kind, prim.MAC = KindEtherHost, m
 			break
 		}
+		if n, ok := hostAsNet(w); ok {
+			// tcpdump's other host forms: "host 10.1" is the network
+			// 10.1.0.0/16, "host ::1/128" the host ::1.
+			if err := checkFamily(q.proto, n.Addr().Is4(), KindHost); err != nil {
+				return prim, p.errorf(t, "%s", err.Error())
+			}
+			if n.IsSingleIP() {
+				prim.Net = n
+			} else {
+				prim.Kind, prim.Net = KindNet, n
+			}
+			break
+		}
+		if strings.Contains(w, "/") {
+			if _, err := parseNet(w); err != nil {
+				return prim, p.errorf(t, "%s", err.Error())
+			}
+			return prim, p.errorf(t, "'%s' has a mask, which only a network takes: use net, not host", w)
+		}
 		a, err := parseHost(w)
 		if err != nil {
 			return prim, p.errorf(t, "%s", err.Error())
@@ -750,6 +770,17 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 		}
 		prim.Net = netip.PrefixFrom(a, a.BitLen())
 	case KindNet:
+		if m := p.peek(); m.kind == tWord && m.text == "mask" {
+			n, err := p.netMask(t)
+			if err != nil {
+				return prim, err
+			}
+			if err := checkFamily(q.proto, true, KindNet); err != nil {
+				return prim, p.errorf(t, "%s", err.Error())
+			}
+			prim.Net = n
+			break
+		}
 		n, err := parseNet(w)
 		if err != nil {
 			return prim, p.errorf(t, "%s", err.Error())
@@ -800,6 +831,63 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 		prim.Ports, prim.Service = r, w
 	}
 	return prim, nil
+}
+
+// hostAsNet reads the host forms that tcpdump takes besides a full
+// address: a number (0xAC11591E, 2886818078, 80 is 0.0.0.80), one to
+// three dotted parts (a network: "10.1" is 10.1.0.0/16, as libpcap
+// aligns a short address left), and ADDR/LEN where LEN is the full
+// length, for IPv6 only (a host; tcpdump refuses the others).
+func hostAsNet(w string) (netip.Prefix, bool) {
+	if n, ok := parseNumber(w); ok {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), 32), true
+	}
+	if v, bits, ok := parseDotted(w); ok && bits < 32 {
+		v <<= 32 - bits
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), bits), true
+	}
+	if strings.Contains(w, "/") {
+		// Only IPv6: tcpdump refuses "host 10.0.0.1/32".
+		if n, err := parseNet(w); err == nil && n.IsSingleIP() && n.Addr().Is6() {
+			return n, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// netMask parses the rest of "net A mask M", t being A and the next
+// word "mask": A and M are dotted IPv4 (A may be short, aligned left as
+// libpcap does), M a contiguous mask, and A has no bits outside M.
+func (p *parser) netMask(t token) (netip.Prefix, error) {
+	p.next() // mask
+	m := p.peek()
+	if m.kind != tWord {
+		return netip.Prefix{}, p.errorf(m, "expected a mask (A.B.C.D) after 'mask'")
+	}
+	p.next()
+	// As libpcap's grammar, both are dotted: "net 10 mask 255.0.0.0" is
+	// a syntax error in tcpdump.
+	av, abits, ok := parseDotted(t.text)
+	if !ok || !strings.Contains(t.text, ".") {
+		return netip.Prefix{}, p.errorf(t, "expected an IPv4 network (A.B.C.D) before 'mask', not '%s'", t.text)
+	}
+	mv, mbits, ok := parseDotted(m.text)
+	if !ok || !strings.Contains(m.text, ".") {
+		return netip.Prefix{}, p.errorf(m, "expected a mask (A.B.C.D) after 'mask', not '%s'", m.text)
+	}
+	av <<= 32 - abits
+	mv <<= 32 - mbits
+	if av&^mv != 0 {
+		return netip.Prefix{}, p.errorf(t, "non-network bits set in '%s mask %s'", t.text, m.text)
+	}
+	ones := 0
+	for ones < 32 && mv&(1<<(31-ones)) != 0 {
+		ones++
+	}
+	if ones < 32 && mv<<ones != 0 {
+		return netip.Prefix{}, p.errorf(m, "not supported: mask %s, which is not contiguous (pcap-filter feature)", m.text)
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(av >> 24), byte(av >> 16), byte(av >> 8), byte(av)}), ones), nil
 }
 
 // checkFamily checks a host or net address against its qualifier, with
