@@ -176,6 +176,10 @@ type Primitive struct {
 	// the ports come from the IANA registry (see the package
 	// documentation). A portrange keeps its resolved range in Ports too.
 	Service string
+	// Mask is the mask of "net A mask M" when it is not contiguous
+	// (255.0.255.0 is 0xff00ff00), so that no prefix length says it;
+	// Net is then A/32. Otherwise it is 0 (a zero mask is contiguous).
+	Mask uint32
 	// MAC is the address of "ether host".
 	MAC [6]byte
 	// Num is the EtherType of "ether proto" and the ID of "vlan ID".
@@ -277,6 +281,11 @@ func (p Primitive) String() string {
 	case KindEtherHost:
 		fmt.Fprintf(&b, "%02x:%02x:%02x:%02x:%02x:%02x", p.MAC[0], p.MAC[1], p.MAC[2], p.MAC[3], p.MAC[4], p.MAC[5])
 	case KindNet:
+		if p.Mask != 0 {
+			m := p.Mask
+			b.WriteString(p.Net.Addr().String() + " mask " + netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String())
+			break
+		}
 		b.WriteString(p.Net.String())
 	case KindPort:
 		if p.Service != "" {

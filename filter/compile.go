@@ -643,6 +643,11 @@ func dirAddr(d Dir, src, dst uint32, p Primitive) *node {
 // a time, skipping the words wholly outside the prefix.
 func addrTest(off uint32, p Primitive) *node {
 	a := p.Net.Addr().AsSlice()
+	if p.Mask != 0 && len(a) == 4 {
+		mv := p.Mask
+		v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		return maskEq(4, off, mv, v&mv)
+	}
 	n := tru
 	for w := 0; w < len(a)/4; w++ {
 		nbits := p.Net.Bits() - 32*w

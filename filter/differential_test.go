@@ -52,6 +52,7 @@ var diffPrimitives = []string{
 	"udp portrange 50-domain", "portrange domain-https", "sctp port domain", "sctp portrange domain-snmp", "sctp port 80",
 	"sctp portrange 1-1024", "sctp src port 5000", "port who", "portrange 20-10",
 	"net 172.16.0.0 mask 255.255.0.0", "src net 172.21 mask 255.255.0.0", "ip net 192.168.1.0 mask 255.255.255.0",
+	"net 172.0.16.0 mask 255.0.255.0", "dst net 0.0.1.11 mask 0.0.255.255",
 	"host 0xAC10108C", "host 2886733964", "dst host 0xc0a8010b", "net 2886733964", "host 172.16", "arp host 0xac154f61",
 	"host ::1/128", "net ::1/128", "host 80",
 	"igmp", "igrp", "pim", "vrrp", "carp", "ah", "esp", "igmp[0] = 0x11", "pim[0] & 0xf = 0", "vrrp[1] > 0",

@@ -595,8 +595,19 @@ func (o *oracle) ip6Next(nl int, proto uint32) verdict {
 // addrs tests the source address at src and the destination at dst
 // against p.Net, as p.Dir says.
 func (o *oracle) addrs(p Primitive, src, dst int) verdict {
-	s := func() verdict { return o.inPrefix(p.Net, src) }
-	d := func() verdict { return o.inPrefix(p.Net, dst) }
+	in := func(off int) verdict {
+		if p.Mask != 0 && p.Net.Addr().Is4() {
+			v := o.u32(off)
+			if o.err {
+				return vAbort
+			}
+			m := p.Mask
+			return vOf(v&m == binary.BigEndian.Uint32(p.Net.Addr().AsSlice())&m)
+		}
+		return o.inPrefix(p.Net, off)
+	}
+	s := func() verdict { return in(src) }
+	d := func() verdict { return in(dst) }
 	switch p.Dir {
 	case DirSrc:
 		return s()

@@ -771,10 +771,11 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 		prim.Net = netip.PrefixFrom(a, a.BitLen())
 	case KindNet:
 		if m := p.peek(); m.kind == tWord && m.text == "mask" {
-			n, err := p.netMask(t)
+			n, mask, err := p.netMask(t)
 			if err != nil {
 				return prim, err
 			}
+			prim.Mask = mask
 			if err := checkFamily(q.proto, true, KindNet); err != nil {
 				return prim, p.errorf(t, "%s", err.Error())
 			}
@@ -858,36 +859,38 @@ func hostAsNet(w string) (netip.Prefix, bool) {
 // netMask parses the rest of "net A mask M", t being A and the next
 // word "mask": A and M are dotted IPv4 (A may be short, aligned left as
 // libpcap does), M a contiguous mask, and A has no bits outside M.
-func (p *parser) netMask(t token) (netip.Prefix, error) {
+func (p *parser) netMask(t token) (netip.Prefix, uint32, error) {
 	p.next() // mask
 	m := p.peek()
 	if m.kind != tWord {
-		return netip.Prefix{}, p.errorf(m, "expected a mask (A.B.C.D) after 'mask'")
+		return netip.Prefix{}, 0, p.errorf(m, "expected a mask (A.B.C.D) after 'mask'")
 	}
 	p.next()
 	// As libpcap's grammar, both are dotted: "net 10 mask 255.0.0.0" is
 	// a syntax error in tcpdump.
 	av, abits, ok := parseDotted(t.text)
 	if !ok || !strings.Contains(t.text, ".") {
-		return netip.Prefix{}, p.errorf(t, "expected an IPv4 network (A.B.C.D) before 'mask', not '%s'", t.text)
+		return netip.Prefix{}, 0, p.errorf(t, "expected an IPv4 network (A.B.C.D) before 'mask', not '%s'", t.text)
 	}
 	mv, mbits, ok := parseDotted(m.text)
 	if !ok || !strings.Contains(m.text, ".") {
-		return netip.Prefix{}, p.errorf(m, "expected a mask (A.B.C.D) after 'mask', not '%s'", m.text)
+		return netip.Prefix{}, 0, p.errorf(m, "expected a mask (A.B.C.D) after 'mask', not '%s'", m.text)
 	}
 	av <<= 32 - abits
 	mv <<= 32 - mbits
 	if av&^mv != 0 {
-		return netip.Prefix{}, p.errorf(t, "non-network bits set in '%s mask %s'", t.text, m.text)
+		return netip.Prefix{}, 0, p.errorf(t, "non-network bits set in '%s mask %s'", t.text, m.text)
 	}
 	ones := 0
 	for ones < 32 && mv&(1<<(31-ones)) != 0 {
 		ones++
 	}
+	a := netip.AddrFrom4([4]byte{byte(av >> 24), byte(av >> 16), byte(av >> 8), byte(av)})
 	if ones < 32 && mv<<ones != 0 {
-		return netip.Prefix{}, p.errorf(m, "not supported: mask %s, which is not contiguous (pcap-filter feature)", m.text)
+		// Not a prefix: kept as a mask, compared as libpcap does.
+		return netip.PrefixFrom(a, 32), mv, nil
 	}
-	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(av >> 24), byte(av >> 16), byte(av >> 8), byte(av)}), ones), nil
+	return netip.PrefixFrom(a, ones), 0, nil
 }
 
 // checkFamily checks a host or net address against its qualifier, with

@@ -90,6 +90,11 @@ func TestParse(t *testing.T) {
 		{"tcp portrange 25-smtp", prim(Primitive{Kind: KindPortRange, Proto: ProtoTCP, Ports: ports.Range{First: 25, Last: 25}, Service: "25-smtp"}), ""},
 		{"portrange shell-login", prim(Primitive{Kind: KindPortRange, Ports: ports.Range{First: 513, Last: 514}, Service: "shell-login"}), ""},
 		{"sctp port domain", prim(Primitive{Kind: KindPort, Proto: ProtoSCTP, Service: "domain"}), ""},
+		{"net 10.0.0.0 mask 255.0.255.0", prim(Primitive{Kind: KindNet, Net: netip.MustParsePrefix("10.0.0.0/32"), Mask: 0xff00ff00}), ""},
+		{"net 172.16 mask 255.255.0.0", prim(Primitive{Kind: KindNet, Net: netip.MustParsePrefix("172.16.0.0/16")}), "net 172.16.0.0/16"},
+		{"host 10.1", prim(Primitive{Kind: KindNet, Net: netip.MustParsePrefix("10.1.0.0/16")}), "net 10.1.0.0/16"},
+		{"host 0xAC11591E", prim(Primitive{Kind: KindHost, Net: netip.MustParsePrefix("172.17.89.30/32")}), "host 172.17.89.30"},
+		{"host ::1/128", prim(Primitive{Kind: KindHost, Net: netip.MustParsePrefix("::1/128")}), "host ::1"},
 		// Operators: not binds tightest; and and or are equal and group
 		// to the left.
 		{"not tcp", notE(proto(ProtoTCP)), ""},
@@ -177,9 +182,9 @@ func TestSyntaxError(t *testing.T) {
 		{"net fe80::/129", 4, "invalid prefix length in 'fe80::/129' (want 0 to 128)"},
 		{"net 1.2.3.4.5", 4, "invalid network '1.2.3.4.5' (want A.B.C.D/LEN, or A, A.B, A.B.C)"},
 		{"net fe80::%eth0", 4, "invalid IPv6 network 'fe80::%eth0'"},
+		{"net 10.0.0.0 mask 255.0.255.0 and net 10.0.0.1 mask 255.0.255.0", 38, "non-network bits set in '10.0.0.1 mask 255.0.255.0'"},
 		{"ip6 host ::1/64", 9, "non-network bits set in '::1/64'"},
 		{"net 172.16.0.1 mask 255.255.0.0", 4, "non-network bits set in '172.16.0.1 mask 255.255.0.0'"},
-		{"net 10.0.0.0 mask 255.0.255.0", 18, "not supported: mask 255.0.255.0, which is not contiguous (pcap-filter feature)"},
 		{"host 256.1.1.1", 5, "invalid IPv4 address '256.1.1.1'"},
 		{"host 10.0.0.0/8", 5, "'10.0.0.0/8' has a mask, which only a network takes: use net, not host"},
 		{"host fe80::1%eth0", 5, "'fe80::1%eth0': IPv6 zones are not supported"},
