@@ -64,6 +64,16 @@ var diffPrimitives = []string{
 // contain it, for a quick check of one primitive.
 var diffOnly = flag.String("diff.only", "", "run TestDifferentialTcpdump only for the expressions containing this text")
 
+// diffOptimizerQuirks are generated expressions of several always-true
+// or always-false parts where libpcap's optimizer keeps a read that
+// decides nothing (for the first, "ldh [12]" is left from the icmp
+// test) and so rejects frames too short for it, which this package's
+// emulation keeps (see "Differences" in docs/FILTERS.md). They are
+// compared on packets captured whole.
+var diffOptimizerQuirks = map[string]bool{
+	"(icmp[icmptype] = icmp-echo or 1 = 1) and not link[6:4] = 0": true,
+}
+
 // diffRefused are expressions tcpdump refuses on every link; Parse or
 // Compile must refuse them too.
 var diffRefused = []string{
@@ -216,6 +226,11 @@ func TestDifferentialTcpdump(t *testing.T) {
 					if m.Match(p.data, p.origLen) {
 						got = append(got, i)
 					}
+				}
+				if diffOptimizerQuirks[f] {
+					// Compared on whole packets only: see diffOptimizerQuirks.
+					cut := func(i int) bool { return len(c.pkts[i].data) < c.pkts[i].origLen }
+					want, got = slices.DeleteFunc(want, cut), slices.DeleteFunc(got, cut)
 				}
 				compared.Add(int64(len(c.pkts)))
 				kept.Add(int64(len(want)))
