@@ -128,13 +128,14 @@ var loadProtos = map[string]Proto{
 	"ether": ProtoEther, "link": ProtoEther, "ip": ProtoIP, "ip6": ProtoIP6, "arp": ProtoARP,
 	"rarp": ProtoRARP, "tcp": ProtoTCP, "udp": ProtoUDP, "sctp": ProtoSCTP,
 	"icmp": ProtoICMP, "icmp6": ProtoICMP6,
+	"igmp": ProtoIGMP, "igrp": ProtoIGRP, "pim": ProtoPIM, "vrrp": ProtoVRRP, "carp": ProtoCARP,
 }
 
 // unsupportedLoadProtos take a byte offset in pcap-filter(7) but not
 // here.
 var unsupportedLoadProtos = map[string]bool{
-	"igmp": true, "igrp": true, "pim": true, "vrrp": true, "carp": true, "atalk": true,
-	"aarp": true, "decnet": true, "lat": true, "sca": true, "moprc": true, "mopdl": true,
+	"atalk": true,
+	"aarp":  true, "decnet": true, "lat": true, "sca": true, "moprc": true, "mopdl": true,
 	"iso": true, "esis": true, "isis": true, "l1": true, "l2": true, "iih": true, "lsp": true,
 	"snp": true, "csnp": true, "psnp": true, "clnp": true, "stp": true, "ipx": true,
 	"netbeui": true, "ah": true, "esp": true, "radio": true, "ppp": true, "slip": true,
@@ -599,7 +600,7 @@ func lowerArith(a *Arith, ll *linkLayer, depth int) (*value, []*node, error) {
 			check, v.off = ll.etherType(etherARP), nl
 		case ProtoRARP:
 			check, v.off = ll.etherType(etherRARP), nl
-		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP:
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoPIM, ProtoVRRP, ProtoCARP:
 			// As libpcap: IPv4 only, the first fragment, after the IHL.
 			check = and(ll.ipv4(), eq(1, nl+ip4Proto, protoNumber(a.Proto)),
 				not(cmpNode(2, nl+ip4Frag, bpf.JumpBitsSet, 0x1fff)))

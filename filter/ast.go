@@ -65,12 +65,20 @@ const (
 	ProtoICMP6       // icmp6: ICMPv6
 	ProtoEther       // ether (or link): the link-layer header
 	ProtoRARP        // rarp
+	ProtoIGMP        // igmp: over IPv4 only
+	ProtoIGRP        // igrp: over IPv4 only
+	ProtoPIM         // pim: over IPv4 or IPv6
+	ProtoVRRP        // vrrp: over IPv4 only
+	ProtoCARP        // carp: IP protocol 112, as vrrp
+	ProtoAH          // ah: over IPv4 or IPv6
+	ProtoESP         // esp: over IPv4 or IPv6
 )
 
 var protoNames = [...]string{
 	ProtoNone: "", ProtoIP: "ip", ProtoIP6: "ip6", ProtoARP: "arp",
 	ProtoTCP: "tcp", ProtoUDP: "udp", ProtoSCTP: "sctp",
 	ProtoICMP: "icmp", ProtoICMP6: "icmp6", ProtoEther: "ether", ProtoRARP: "rarp",
+	ProtoIGMP: "igmp", ProtoIGRP: "igrp", ProtoPIM: "pim", ProtoVRRP: "vrrp", ProtoCARP: "carp", ProtoAH: "ah", ProtoESP: "esp",
 }
 
 // String returns the keyword ("tcp"), "" for ProtoNone, or "proto(N)".
@@ -122,10 +130,11 @@ const (
 	KindBroadcast              // ether broadcast
 	KindMulticast              // ether, ip or ip6 multicast
 	KindVLAN                   // vlan [ID]
+	KindIPProto                // [ip|ip6] proto N
 )
 
 var kindNames = [...]string{KindProto: "proto", KindHost: "host", KindNet: "net", KindPort: "port", KindPortRange: "portrange",
-	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan"}
+	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan", KindIPProto: "proto"}
 
 // String returns the keyword ("host", "portrange"), "proto" for
 // KindProto, or "kind(N)".
@@ -142,13 +151,14 @@ func (k Kind) String() string {
 //	KindHost       Proto, Dir, Net: one address (Net.IsSingleIP)
 //	KindNet        Proto, Dir, Net
 //	KindPort       Proto, Dir, and Ports (First == Last) or Service
-//	KindPortRange  Proto, Dir, Ports
+//	KindPortRange  Proto, Dir, Ports, and Service if written with a name
 //	KindRel        Rel
 //	KindEtherHost  Dir, MAC (Proto is ProtoEther)
 //	KindEtherProto Num, an EtherType (Proto is ProtoEther)
 //	KindBroadcast  (Proto is ProtoEther)
 //	KindMulticast  Proto: ProtoEther, ProtoIP or ProtoIP6
 //	KindVLAN       HasNum, Num: the VLAN ID if one is given
+//	KindIPProto    Proto (ProtoIP, ProtoIP6 or ProtoNone), Num: an IP protocol number
 //
 // Unused fields are zero.
 type Primitive struct {
@@ -161,9 +171,15 @@ type Primitive struct {
 	// Ports is the port of "port N" (First == Last) and the range of
 	// portrange; zero for a port given by Service.
 	Ports ports.Range
-	// Service is the service name of "port NAME" as written; its ports
-	// come from the IANA registry (see the package documentation).
+	// Service is the service name of "port NAME" as written, or the
+	// range of a portrange with a service name at an end ("25-smtp");
+	// the ports come from the IANA registry (see the package
+	// documentation). A portrange keeps its resolved range in Ports too.
 	Service string
+	// Mask is the mask of "net A mask M" when it is not contiguous
+	// (255.0.255.0 is 0xff00ff00), so that no prefix length says it;
+	// Net is then A/32. Otherwise it is 0 (a zero mask is contiguous).
+	Mask uint32
 	// MAC is the address of "ether host".
 	MAC [6]byte
 	// Num is the EtherType of "ether proto" and the ID of "vlan ID".
@@ -235,6 +251,11 @@ func (p Primitive) String() string {
 		return "ether broadcast"
 	case KindMulticast:
 		return p.Proto.String() + " multicast"
+	case KindIPProto:
+		if p.Proto == ProtoNone {
+			return "proto " + strconv.FormatUint(uint64(p.Num), 10)
+		}
+		return p.Proto.String() + " proto " + strconv.FormatUint(uint64(p.Num), 10)
 	case KindVLAN:
 		if p.HasNum {
 			return "vlan " + strconv.FormatUint(uint64(p.Num), 10)
@@ -260,6 +281,11 @@ func (p Primitive) String() string {
 	case KindEtherHost:
 		fmt.Fprintf(&b, "%02x:%02x:%02x:%02x:%02x:%02x", p.MAC[0], p.MAC[1], p.MAC[2], p.MAC[3], p.MAC[4], p.MAC[5])
 	case KindNet:
+		if p.Mask != 0 {
+			m := p.Mask
+			b.WriteString(p.Net.Addr().String() + " mask " + netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String())
+			break
+		}
 		b.WriteString(p.Net.String())
 	case KindPort:
 		if p.Service != "" {
@@ -268,6 +294,10 @@ func (p Primitive) String() string {
 			b.WriteString(strconv.Itoa(int(p.Ports.First)))
 		}
 	case KindPortRange:
+		if p.Service != "" {
+			b.WriteString(p.Service)
+			break
+		}
 		b.WriteString(strconv.Itoa(int(p.Ports.First)))
 		b.WriteByte('-')
 		b.WriteString(strconv.Itoa(int(p.Ports.Last)))

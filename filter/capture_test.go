@@ -197,6 +197,17 @@ func variants(p l3Packet) []l3Packet {
 				alter(fmt.Sprintf("(icmp type %d)", ty), x, 0)
 			}
 		}
+		if ihl := int(d[0]&0xf) * 4; (d[9] == 6 || d[9] == 17) && len(d) >= ihl+4 {
+			// The same ports over SCTP, for sctp port filters.
+			x := bytes.Clone(d)
+			x[9] = ipprotoSCTP
+			alter("(as sctp)", x, 0)
+			// And one of the other protocols with primitives.
+			other := []byte{2, 9, 47, 50, 51, 103, 112}
+			y := bytes.Clone(d)
+			y[9] = other[int(d[ihl+1])%len(other)]
+			alter(fmt.Sprintf("(as protocol %d)", y[9]), y, 0)
+		}
 		if d[0] == 0x45 {
 			// Options: a 24-byte header, the transport header after it.
 			x := append(append(append([]byte(nil), d[:20]...), 1, 1, 1, 0), d[20:]...)
@@ -223,6 +234,15 @@ func variants(p l3Packet) []l3Packet {
 		alter("(fragment header, first)", ext(44, [8]byte{2: 0, 3: 1, 7: 9}), 8)
 		alter("(fragment header, later)", ext(44, [8]byte{2: 0x05, 3: 0xc9, 7: 9}), 8)
 		alter("(hop-by-hop header)", ext(0, [8]byte{2: 1, 3: 4}), 8)
+		if (d[6] == 6 || d[6] == 17) && len(d) >= 44 {
+			x := bytes.Clone(d)
+			x[6] = ipprotoSCTP
+			alter("(as sctp)", x, 0)
+			other := []byte{50, 51, 103}
+			y := bytes.Clone(d)
+			y[6] = other[int(d[41])%len(other)]
+			alter(fmt.Sprintf("(as protocol %d)", y[6]), y, 0)
+		}
 	}
 	for _, n := range []int{1, 7, 10, 21, 23, 26, 38, 41, 44, 50} {
 		if n < len(d) {

@@ -497,6 +497,18 @@ func protoNumber(p Proto) uint32 {
 		return ipprotoICMP
 	case ProtoICMP6:
 		return ipprotoICMP6
+	case ProtoIGMP:
+		return 2
+	case ProtoIGRP:
+		return 9
+	case ProtoESP:
+		return 50
+	case ProtoAH:
+		return 51
+	case ProtoPIM:
+		return 103
+	case ProtoVRRP, ProtoCARP:
+		return 112
 	}
 	return 0
 }
@@ -514,16 +526,27 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 			return ll.arp(), nil
 		case ProtoRARP:
 			return ll.rarp(), nil
-		case ProtoTCP, ProtoUDP, ProtoSCTP:
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoPIM, ProtoAH, ProtoESP:
 			n := protoNumber(p.Proto)
 			return or(and(ll.ipv4(), eq(1, nl+ip4Proto, n)), and(ll.ipv6(), ip6Proto(nl, n))), nil
-		case ProtoICMP:
-			return and(ll.ipv4(), eq(1, nl+ip4Proto, ipprotoICMP)), nil
+		case ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoVRRP, ProtoCARP:
+			// IPv4 only, as in libpcap.
+			return and(ll.ipv4(), eq(1, nl+ip4Proto, protoNumber(p.Proto))), nil
 		case ProtoICMP6:
 			return and(ll.ipv6(), ip6Proto(nl, ipprotoICMP6)), nil
 		}
 	case KindRel:
 		return lowerRelation(p.Rel, ll)
+	case KindIPProto:
+		v4 := func() *node { return and(ll.ipv4(), eq(1, nl+ip4Proto, p.Num)) }
+		v6 := func() *node { return and(ll.ipv6(), ip6Proto(nl, p.Num)) }
+		switch p.Proto {
+		case ProtoIP:
+			return v4(), nil
+		case ProtoIP6:
+			return v6(), nil
+		}
+		return or(v4(), v6()), nil
 	case KindEtherHost, KindEtherProto, KindBroadcast, KindMulticast, KindVLAN:
 		return lowerLink(p, ll)
 	case KindHost, KindNet:
@@ -559,10 +582,27 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 			if msg != "" {
 				return nil, fmt.Errorf("filter: %s: %w", msg, ports.ErrUnknownService)
 			}
-			if slices.Equal(sp.tcp, sp.udp) {
-				return portTest(ll, []uint32{ipprotoTCP, ipprotoUDP}, sp.tcp, p.Dir), nil
+			if slices.Equal(sp.tcp, sp.udp) && slices.Equal(sp.tcp, sp.sctp) {
+				// libpcap's "any protocol" port: one test, as for a number.
+				return portTest(ll, portProtos(ProtoNone), sp.tcp, p.Dir), nil
 			}
-			return or(portTest(ll, []uint32{ipprotoTCP}, sp.tcp, p.Dir), portTest(ll, []uint32{ipprotoUDP}, sp.udp, p.Dir)), nil
+			n := fls
+			for _, x := range []struct {
+				proto uint32
+				rs    []ports.Range
+			}{{ipprotoSCTP, sp.sctp}, {ipprotoTCP, sp.tcp}, {ipprotoUDP, sp.udp}} {
+				if len(x.rs) > 0 {
+					n = or(n, portTest(ll, []uint32{x.proto}, x.rs, p.Dir))
+				}
+			}
+			return n, nil
+		}
+		if p.Kind == KindPortRange && p.Service != "" {
+			r, real, msg := resolvePortRange(p.Service, p.Proto)
+			if msg != "" {
+				return nil, fmt.Errorf("filter: %s: %w", msg, ports.ErrUnknownService)
+			}
+			return portTest(ll, portProtos(real), []ports.Range{r}, p.Dir), nil
 		}
 		r := p.Ports
 		if r.First > r.Last {
@@ -603,6 +643,11 @@ func dirAddr(d Dir, src, dst uint32, p Primitive) *node {
 // a time, skipping the words wholly outside the prefix.
 func addrTest(off uint32, p Primitive) *node {
 	a := p.Net.Addr().AsSlice()
+	if p.Mask != 0 && len(a) == 4 {
+		mv := p.Mask
+		v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		return maskEq(4, off, mv, v&mv)
+	}
 	n := tru
 	for w := 0; w < len(a)/4; w++ {
 		nbits := p.Net.Bits() - 32*w

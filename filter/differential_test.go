@@ -3,10 +3,12 @@ package filter
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -46,6 +48,30 @@ var diffPrimitives = []string{
 	"vlan", "vlan 42", "vlan 1", "vlan and ip", "vlan and tcp port 179", "vlan 0x2a and udp", "vlan and vlan",
 	"vlan and vlan and ip",
 	"1 = 1", "2 + 2 = 5", "ip[0] & 0 = 0",
+	"tcp portrange 25-smtp", "portrange 25-smtp", "portrange login-shell", "portrange biff-who", "portrange exec-biff",
+	"udp portrange 50-domain", "portrange domain-https", "sctp port domain", "sctp portrange domain-snmp", "sctp port 80",
+	"sctp portrange 1-1024", "sctp src port 5000", "port who", "portrange 20-10",
+	"net 172.16.0.0 mask 255.255.0.0", "src net 172.21 mask 255.255.0.0", "ip net 192.168.1.0 mask 255.255.255.0",
+	"net 172.0.16.0 mask 255.0.255.0", "dst net 0.0.1.11 mask 0.0.255.255",
+	"host 0xAC10108C", "host 2886733964", "dst host 0xc0a8010b", "net 2886733964", "host 172.16", "arp host 0xac154f61",
+	"host ::1/128", "net ::1/128", "host 80",
+	"igmp", "igrp", "pim", "vrrp", "carp", "ah", "esp", "igmp[0] = 0x11", "pim[0] & 0xf = 0", "vrrp[1] > 0",
+	"ip6 and pim", "esp or ah", "igrp[0:2] != 0",
+	"ip proto 17", "ip proto \\tcp", "ip6 proto 58", "ip6 proto 6", "proto 6", "proto \\udp",
+}
+
+// diffOnly narrows the differential test to the expressions that
+// contain it, for a quick check of one primitive.
+var diffOnly = flag.String("diff.only", "", "run TestDifferentialTcpdump only for the expressions containing this text")
+
+// diffOptimizerQuirks are generated expressions of several always-true
+// or always-false parts where libpcap's optimizer keeps a read that
+// decides nothing (for the first, "ldh [12]" is left from the icmp
+// test) and so rejects frames too short for it, which this package's
+// emulation keeps (see "Differences" in docs/FILTERS.md). They are
+// compared on packets captured whole.
+var diffOptimizerQuirks = map[string]bool{
+	"(icmp[icmptype] = icmp-echo or 1 = 1) and not link[6:4] = 0": true,
 }
 
 // diffRefused are expressions tcpdump refuses on every link; Parse or
@@ -55,14 +81,16 @@ var diffRefused = []string{
 	"ether[0] = 1 or 2", "vlan[0]=1", "ip[0:3] = 1", "ip[0] / 0 = 1", "ip[0] % 0 = 1",
 	"ip[0] << 33 = 1", "ip[0] = 4294967296", "vlan 4096", "ether host 1:2:3:4:5", "tcp[13 = 1",
 	"ip[0] = ", "= 1", "tcp[13] & != 0", "ip[0] == == 1", "(ip[0] = 1", "ether proto", "less",
-	"greater 1 2", "ether", "ether src", "ip6 broadcast", "gateway 1.2.3.4", "vxlan", "ip6 proto tcp",
+	"greater 1 2", "ether", "ether src", "ip6 broadcast", "gateway 1.2.3.4", "vxlan", "ip6 proto tcp", "ip6 proto \\icmp6", "ip proto",
+	"portrange ftp-data-ftp", "udp portrange login-shell", "sctp port login", "sctp portrange exec-login", "tcp portrange biff-who",
+	"portrange 70000-1", "portrange 0x10-20", "gre", "net ::1 mask ffff::", "net 10 mask 255.0.0.0", "net 172.16.0.1 mask 255.255.0.0", "host 10.0.0.0/8", "host 172.16.16.140/32",
+	"ip6 host ::1/64", "host fe80::/16", "net 0xAC110000/16", "ah[0] = 1", "esp[0] = 1", "igmp host 1.2.3.4", "pim port 1",
 }
 
 // diffUnsupported are expressions tcpdump takes that this package
 // refuses with "not supported".
 var diffUnsupported = []string{
-	"mpls", "pppoes", "pppoed", "geneve", "igmp", "pim", "vrrp", "ah", "esp", "ip proto 47",
-	"ip6 proto \\tcp", "protochain 6", "ip broadcast", "igmp[0] = 0x11", "llc",
+	"mpls", "pppoes", "pppoed", "geneve", "protochain 6", "ip6 protochain 58", "ip broadcast", "llc",
 	"ether proto \\atalk", "decnet", "stp", "iso", "clnp", "isis",
 }
 
@@ -153,7 +181,9 @@ func tcpdumpVerdict(tcpdump, path string, pkts []capPkt, filter string) (keep []
 func TestDifferentialTcpdump(t *testing.T) {
 	tcpdump := lookTcpdump(t)
 	exprs := diffExpressions()
-	if testing.Short() {
+	if *diffOnly != "" {
+		exprs = slices.DeleteFunc(exprs, func(f string) bool { return !strings.Contains(f, *diffOnly) })
+	} else if testing.Short() {
 		exprs = exprs[:60]
 	}
 	files := comparisonCaptures(t, t.TempDir())
@@ -196,6 +226,11 @@ func TestDifferentialTcpdump(t *testing.T) {
 					if m.Match(p.data, p.origLen) {
 						got = append(got, i)
 					}
+				}
+				if diffOptimizerQuirks[f] {
+					// Compared on whole packets only: see diffOptimizerQuirks.
+					cut := func(i int) bool { return len(c.pkts[i].data) < c.pkts[i].origLen }
+					want, got = slices.DeleteFunc(want, cut), slices.DeleteFunc(got, cut)
 				}
 				compared.Add(int64(len(c.pkts)))
 				kept.Add(int64(len(want)))

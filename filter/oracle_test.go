@@ -268,8 +268,9 @@ func (o *oracle) prim(p Primitive) verdict {
 			return o.isEtherType(0x0806)
 		case ProtoRARP:
 			return o.isEtherType(0x8035)
-		case ProtoICMP:
-			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == 1) })
+		case ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoVRRP, ProtoCARP:
+			n := protoNumber(p.Proto)
+			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == n) })
 		case ProtoICMP6:
 			return andV(o.isIPv6, func() verdict { return o.ip6Next(nl, 58) })
 		}
@@ -300,15 +301,34 @@ func (o *oracle) prim(p Primitive) verdict {
 		return andV(o.isIPv6, func() verdict { return o.addrs(p, nl+8, nl+24) })
 	case KindPort, KindPortRange:
 		if p.Service != "" {
+			if p.Kind == KindPortRange {
+				r, real, msg := resolvePortRange(p.Service, p.Proto)
+				if msg != "" {
+					return vFalse
+				}
+				protos := []uint32{6, 17, 132}
+				if real != ProtoNone {
+					protos = []uint32{protoNumber(real)}
+				}
+				return o.ports(nl, protos, []ports.Range{r}, p.Dir)
+			}
 			sp, ok := cachedService(p.Service, p.Proto)
 			if !ok {
 				return vFalse
 			}
-			if slices.Equal(sp.tcp, sp.udp) {
-				return o.ports(nl, []uint32{6, 17}, sp.tcp, p.Dir)
+			if slices.Equal(sp.tcp, sp.udp) && slices.Equal(sp.tcp, sp.sctp) {
+				return o.ports(nl, []uint32{6, 17, 132}, sp.tcp, p.Dir)
 			}
-			return orV(func() verdict { return o.ports(nl, []uint32{6}, sp.tcp, p.Dir) },
-				func() verdict { return o.ports(nl, []uint32{17}, sp.udp, p.Dir) })
+			var fs []func() verdict
+			for _, x := range []struct {
+				proto uint32
+				rs    []ports.Range
+			}{{132, sp.sctp}, {6, sp.tcp}, {17, sp.udp}} {
+				if len(x.rs) > 0 {
+					fs = append(fs, func() verdict { return o.ports(nl, []uint32{x.proto}, x.rs, p.Dir) })
+				}
+			}
+			return orV(fs...)
 		}
 		protos := []uint32{6, 17, 132}
 		if p.Proto != ProtoNone {
@@ -317,6 +337,18 @@ func (o *oracle) prim(p Primitive) verdict {
 		return o.ports(nl, protos, []ports.Range{p.Ports}, p.Dir)
 	case KindRel:
 		return o.relation(p.Rel)
+	case KindIPProto:
+		v4 := func() verdict {
+			return andV(o.isIPv4, func() verdict { return o.check(o.u8(nl+9) == p.Num) })
+		}
+		v6 := func() verdict { return andV(o.isIPv6, func() verdict { return o.ip6Next(nl, p.Num) }) }
+		switch p.Proto {
+		case ProtoIP:
+			return v4()
+		case ProtoIP6:
+			return v6()
+		}
+		return orV(v4, v6)
 	case KindEtherHost:
 		at := func(off int) func() verdict {
 			return func() verdict {
@@ -433,7 +465,7 @@ func (o *oracle) arithChecks(a *Arith, checks *[]func() verdict) {
 			*checks = append(*checks, func() verdict { return o.isEtherType(0x0806) })
 		case ProtoRARP:
 			*checks = append(*checks, func() verdict { return o.isEtherType(0x8035) })
-		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP:
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoPIM, ProtoVRRP, ProtoCARP:
 			n := protoNumber(a.Proto)
 			*checks = append(*checks, o.isIPv4,
 				func() verdict { return o.check(o.u8(nl+9) == n) },
@@ -471,7 +503,7 @@ func (o *oracle) arith(a *Arith) (uint32, bool) {
 		switch a.Proto {
 		case ProtoIP, ProtoIP6, ProtoARP, ProtoRARP:
 			base = nl
-		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP:
+		case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoICMP, ProtoIGMP, ProtoIGRP, ProtoPIM, ProtoVRRP, ProtoCARP:
 			base, hasIHL = nl, true
 			ihl = (o.u8(int(nl)) & 0xf) * 4
 			if o.err {
@@ -563,8 +595,19 @@ func (o *oracle) ip6Next(nl int, proto uint32) verdict {
 // addrs tests the source address at src and the destination at dst
 // against p.Net, as p.Dir says.
 func (o *oracle) addrs(p Primitive, src, dst int) verdict {
-	s := func() verdict { return o.inPrefix(p.Net, src) }
-	d := func() verdict { return o.inPrefix(p.Net, dst) }
+	in := func(off int) verdict {
+		if p.Mask != 0 && p.Net.Addr().Is4() {
+			v := o.u32(off)
+			if o.err {
+				return vAbort
+			}
+			m := p.Mask
+			return vOf(v&m == binary.BigEndian.Uint32(p.Net.Addr().AsSlice())&m)
+		}
+		return o.inPrefix(p.Net, off)
+	}
+	s := func() verdict { return in(src) }
+	d := func() verdict { return in(dst) }
 	switch p.Dir {
 	case DirSrc:
 		return s()

@@ -245,6 +245,20 @@ func protoWord(w string) (Proto, bool) {
 		return ProtoEther, true
 	case "rarp":
 		return ProtoRARP, true
+	case "igmp":
+		return ProtoIGMP, true
+	case "igrp":
+		return ProtoIGRP, true
+	case "pim":
+		return ProtoPIM, true
+	case "vrrp":
+		return ProtoVRRP, true
+	case "carp":
+		return ProtoCARP, true
+	case "ah":
+		return ProtoAH, true
+	case "esp":
+		return ProtoESP, true
 	}
 	return ProtoNone, false
 }
@@ -272,8 +286,8 @@ func isUnsupported(w string) bool {
 		"decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat",
 		"moprc", "mopdl", "wlan", "type", "subtype", "dir", "inbound", "outbound",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
-		"subrulenum", "action", "fddi", "tr", "igmp", "igrp", "pim", "vrrp", "carp",
-		"ah", "esp", "mask", "llc", "slip", "ppp", "radio", "ra", "ta",
+		"subrulenum", "action", "fddi", "tr",
+		"llc", "slip", "ppp", "radio", "ra", "ta",
 		"addr1", "addr2", "addr3", "addr4", "bpf", "clnp", "esis", "isis", "l1", "l2",
 		"iih", "lsp", "snp", "csnp", "psnp", "hdpk", "ifindex":
 		return true
@@ -299,6 +313,7 @@ func isValue(t token) bool {
 // with a number: never a repeated value.
 var linkKeywords = map[string]bool{
 	"less": true, "greater": true, "vlan": true, "broadcast": true, "multicast": true, "proto": true,
+	"mask": true, // of "net A mask M"
 }
 
 // tryRelation parses a relation at the token t if the text there is
@@ -641,6 +656,9 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 		}
 		q.kind, hasKind = KindHost, true // "ether 1:2:3:4:5:6"
 	}
+	if t := p.peek(); q.proto != ProtoNone && !hasDir && !hasKind && t.kind == tWord && isUnsupported(t.text) {
+		return nil, p.errorf(t, "not supported: %s (pcap-filter feature)", t.text) // "ip6 protochain 58"
+	}
 	if q.proto != ProtoNone && !hasDir && !hasKind {
 		// A protocol on its own; tcpdump repeats nothing after it.
 		p.last = qual{}
@@ -724,6 +742,25 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 			prim.Kind, prim.MAC = KindEtherHost, m
 			break
 		}
+		if n, ok := hostAsNet(w); ok {
+			// tcpdump's other host forms: "host 10.1" is the network
+			// 10.1.0.0/16, "host ::1/128" the host ::1.
+			if err := checkFamily(q.proto, n.Addr().Is4(), KindHost); err != nil {
+				return prim, p.errorf(t, "%s", err.Error())
+			}
+			if n.IsSingleIP() {
+				prim.Net = n
+			} else {
+				prim.Kind, prim.Net = KindNet, n
+			}
+			break
+		}
+		if strings.Contains(w, "/") {
+			if _, err := parseNet(w); err != nil {
+				return prim, p.errorf(t, "%s", err.Error())
+			}
+			return prim, p.errorf(t, "'%s' has a mask, which only a network takes: use net, not host", w)
+		}
 		a, err := parseHost(w)
 		if err != nil {
 			return prim, p.errorf(t, "%s", err.Error())
@@ -733,6 +770,18 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 		}
 		prim.Net = netip.PrefixFrom(a, a.BitLen())
 	case KindNet:
+		if m := p.peek(); m.kind == tWord && m.text == "mask" {
+			n, mask, err := p.netMask(t)
+			if err != nil {
+				return prim, err
+			}
+			prim.Mask = mask
+			if err := checkFamily(q.proto, true, KindNet); err != nil {
+				return prim, p.errorf(t, "%s", err.Error())
+			}
+			prim.Net = n
+			break
+		}
 		n, err := parseNet(w)
 		if err != nil {
 			return prim, p.errorf(t, "%s", err.Error())
@@ -765,12 +814,83 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 		prim.Service = w
 	case KindPortRange:
 		r, err := parsePortRange(w)
-		if err != nil {
+		if err == nil {
+			prim.Ports = r
+			break
+		}
+		if !strings.Contains(w, "-") || strings.Trim(w, "0123456789-") == "" {
 			return prim, p.errorf(t, "%s", err.Error())
 		}
-		prim.Ports = r
+		r, _, msg := resolvePortRange(w, q.proto)
+		if msg != "" {
+			e := p.errorf(t, "%s", msg)
+			if e != p.bad {
+				e.Err = ports.ErrUnknownService
+			}
+			return prim, e
+		}
+		prim.Ports, prim.Service = r, w
 	}
 	return prim, nil
+}
+
+// hostAsNet reads the host forms that tcpdump takes besides a full
+// address: a number (0xAC11591E, 2886818078, 80 is 0.0.0.80), one to
+// three dotted parts (a network: "10.1" is 10.1.0.0/16, as libpcap
+// aligns a short address left), and ADDR/LEN where LEN is the full
+// length, for IPv6 only (a host; tcpdump refuses the others).
+func hostAsNet(w string) (netip.Prefix, bool) {
+	if n, ok := parseNumber(w); ok {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), 32), true
+	}
+	if v, bits, ok := parseDotted(w); ok && bits < 32 {
+		v <<= 32 - bits
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), bits), true
+	}
+	if strings.Contains(w, "/") {
+		// Only IPv6: tcpdump refuses "host 10.0.0.1/32".
+		if n, err := parseNet(w); err == nil && n.IsSingleIP() && n.Addr().Is6() {
+			return n, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// netMask parses the rest of "net A mask M", t being A and the next
+// word "mask": A and M are dotted IPv4 (A may be short, aligned left as
+// libpcap does), M a contiguous mask, and A has no bits outside M.
+func (p *parser) netMask(t token) (netip.Prefix, uint32, error) {
+	p.next() // mask
+	m := p.peek()
+	if m.kind != tWord {
+		return netip.Prefix{}, 0, p.errorf(m, "expected a mask (A.B.C.D) after 'mask'")
+	}
+	p.next()
+	// As libpcap's grammar, both are dotted: "net 10 mask 255.0.0.0" is
+	// a syntax error in tcpdump.
+	av, abits, ok := parseDotted(t.text)
+	if !ok || !strings.Contains(t.text, ".") {
+		return netip.Prefix{}, 0, p.errorf(t, "expected an IPv4 network (A.B.C.D) before 'mask', not '%s'", t.text)
+	}
+	mv, mbits, ok := parseDotted(m.text)
+	if !ok || !strings.Contains(m.text, ".") {
+		return netip.Prefix{}, 0, p.errorf(m, "expected a mask (A.B.C.D) after 'mask', not '%s'", m.text)
+	}
+	av <<= 32 - abits
+	mv <<= 32 - mbits
+	if av&^mv != 0 {
+		return netip.Prefix{}, 0, p.errorf(t, "non-network bits set in '%s mask %s'", t.text, m.text)
+	}
+	ones := 0
+	for ones < 32 && mv&(1<<(31-ones)) != 0 {
+		ones++
+	}
+	a := netip.AddrFrom4([4]byte{byte(av >> 24), byte(av >> 16), byte(av >> 8), byte(av)})
+	if ones < 32 && mv<<ones != 0 {
+		// Not a prefix: kept as a mask, compared as libpcap does.
+		return netip.PrefixFrom(a, 32), mv, nil
+	}
+	return netip.PrefixFrom(a, ones), 0, nil
 }
 
 // checkFamily checks a host or net address against its qualifier, with
@@ -977,6 +1097,11 @@ func parsePortRange(w string) (ports.Range, error) {
 	}
 	lo, ok1 := parseDecimalPort(a)
 	hi, ok2 := parseDecimalPort(b)
+	for _, s := range []string{a, b} {
+		if n, err := strconv.ParseUint(s, 10, 32); err == nil && n > 65535 {
+			return ports.Range{}, fmt.Errorf("illegal port number %d > 65535", n)
+		}
+	}
 	if !ok1 || !ok2 {
 		return ports.Range{}, fmt.Errorf("expected a port range (A-B, in decimal) after 'portrange', not '%s'", w)
 	}
@@ -1017,23 +1142,22 @@ func isServiceName(s string) bool {
 	return true
 }
 
-// servicePorts is what a service name resolves to: its TCP ports and
-// its UDP ports, as sorted, merged ranges.
+// servicePorts is what a service name resolves to: its TCP ports, its
+// UDP ports, and the ports it has over both, which libpcap also matches
+// over SCTP (a name whose TCP and UDP ports agree is "any protocol" to
+// it), as sorted, merged ranges.
 type servicePorts struct {
-	tcp, udp []ports.Range
+	tcp, udp, sctp []ports.Range
 }
 
-// resolveService looks name up in the IANA registry and keeps its TCP
-// and UDP ports, or only those of proto when that is ProtoTCP or
-// ProtoUDP. A registry record without a protocol counts for both. When
-// nothing is left it returns what is wrong, for an error that wraps
-// ports.ErrUnknownService.
+// resolveService looks name up in the IANA registry and keeps its TCP,
+// UDP and SCTP ports (see servicePorts), or only those of proto when
+// that is ProtoTCP, ProtoUDP or ProtoSCTP. A registry record without a
+// protocol counts for TCP and UDP. When nothing is left it returns what
+// is wrong, for an error that wraps ports.ErrUnknownService.
 func resolveService(name string, proto Proto) (servicePorts, string) {
 	var sp servicePorts
-	if proto == ProtoSCTP {
-		return sp, fmt.Sprintf("port '%s': service names are looked up for tcp and udp only", name)
-	}
-	var tcp, udp [65536 / 64]uint64
+	var tcp, udp, both [65536 / 64]uint64
 	found := false
 	for pr, port := range registry.Default().ServicePorts(name) {
 		if pr == ports.ProtoAny || pr == ports.ProtoTCP {
@@ -1048,17 +1172,89 @@ func resolveService(name string, proto Proto) (servicePorts, string) {
 	if !found {
 		return sp, fmt.Sprintf("unknown port '%s' (not a TCP or UDP service in the IANA registry)", name)
 	}
+	for i := range both {
+		both[i] = tcp[i] & udp[i]
+	}
 	switch proto {
 	case ProtoTCP:
-		udp = [len(udp)]uint64{}
+		udp, both = [len(udp)]uint64{}, [len(both)]uint64{}
 	case ProtoUDP:
-		tcp = [len(tcp)]uint64{}
+		tcp, both = [len(tcp)]uint64{}, [len(both)]uint64{}
+	case ProtoSCTP:
+		tcp, udp = [len(tcp)]uint64{}, [len(udp)]uint64{}
 	}
-	sp.tcp, sp.udp = bitRanges(&tcp), bitRanges(&udp)
-	if len(sp.tcp)+len(sp.udp) == 0 {
+	sp.tcp, sp.udp, sp.sctp = bitRanges(&tcp), bitRanges(&udp), bitRanges(&both)
+	if len(sp.tcp)+len(sp.udp)+len(sp.sctp) == 0 {
+		if proto == ProtoSCTP {
+			// libpcap's rule: a name is taken for SCTP only where it
+			// is the same port over TCP and UDP.
+			return sp, fmt.Sprintf("port '%s' is not the same port over tcp and udp in the IANA registry, which sctp needs", name)
+		}
 		return sp, fmt.Sprintf("port '%s' is not a %s service in the IANA registry", name, proto)
 	}
 	return sp, ""
+}
+
+// nameToPort resolves one end of a portrange as libpcap's
+// pcap_nametoport does: a decimal number is any protocol's; a name is
+// its lowest TCP port (its TCP port "for any protocol" if its lowest
+// UDP port is the same), else its lowest UDP port. proto is
+// ProtoNone for any protocol, else ProtoTCP or ProtoUDP.
+func nameToPort(s string) (port ports.Port, proto Proto, ok bool) {
+	if p, ok := parseDecimalPort(s); ok {
+		return p, ProtoNone, true
+	}
+	if !isServiceName(s) {
+		return 0, 0, false
+	}
+	tcp, udp := -1, -1
+	for pr, p := range registry.Default().ServicePorts(s) {
+		if (pr == ports.ProtoAny || pr == ports.ProtoTCP) && (tcp < 0 || int(p) < tcp) {
+			tcp = int(p)
+		}
+		if (pr == ports.ProtoAny || pr == ports.ProtoUDP) && (udp < 0 || int(p) < udp) {
+			udp = int(p)
+		}
+	}
+	switch {
+	case tcp >= 0 && tcp == udp:
+		return ports.Port(tcp), ProtoNone, true
+	case tcp >= 0:
+		return ports.Port(tcp), ProtoTCP, true
+	case udp >= 0:
+		return ports.Port(udp), ProtoUDP, true
+	}
+	return 0, 0, false
+}
+
+// resolvePortRange resolves a portrange written with a service name at
+// one end or both ("25-smtp", "ftp-ftp-data"), as libpcap does: the
+// word splits at its first '-', each end is resolved by nameToPort, and
+// the range is over the protocol both ends agree on, or any protocol
+// (TCP, UDP and SCTP) if they do not; a qualifier proto narrows that,
+// and one that contradicts it is an error. It returns the range and
+// the protocol, ProtoNone for any, or what is wrong.
+func resolvePortRange(w string, proto Proto) (ports.Range, Proto, string) {
+	a, b, ok := strings.Cut(w, "-")
+	lo, pa, ok1 := nameToPort(a)
+	hi, pb, ok2 := nameToPort(b)
+	if !ok || !ok1 || !ok2 {
+		return ports.Range{}, 0, fmt.Sprintf("unknown port in range '%s' (want A-B, each a decimal port or a TCP or UDP service in the IANA registry)", w)
+	}
+	real := pa
+	if pa != pb {
+		real = ProtoNone
+	}
+	if proto != ProtoNone {
+		if real != ProtoNone && real != proto {
+			return ports.Range{}, 0, fmt.Sprintf("port in range '%s' is %s", w, real)
+		}
+		real = proto
+	}
+	if lo > hi {
+		lo, hi = hi, lo
+	}
+	return ports.Range{First: lo, Last: hi}, real, ""
 }
 
 // bitRanges returns the runs of set bits in a 65536-bit set.
@@ -1138,6 +1334,9 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 			pr.Num, pr.HasNum = v, true
 		}
 		return prim(pr)
+	case "proto":
+		p.next()
+		return p.ipProto(ProtoNone, t)
 	case "broadcast":
 		p.next()
 		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
@@ -1184,6 +1383,10 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 			return nil, p.errorf(nt, "ether proto %d is more than 16 bits", num), true
 		}
 		return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: num})
+	case n.text == "proto" && (pr == ProtoIP || pr == ProtoIP6):
+		p.next()
+		p.next()
+		return p.ipProto(pr, n)
 	case n.text == "proto":
 		p.next()
 		return nil, p.errorf(n, "not supported: %s proto (pcap-filter feature)", t.text), true
@@ -1196,3 +1399,33 @@ func isArithConst(w string) bool { _, ok := arithConstants[w]; return ok }
 // etherProtoNames are the protocol names "ether proto" takes, written
 // with a backslash because they are keywords.
 var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\arp`: etherARP, `\rarp`: etherRARP}
+
+// ipProtoNames are the protocol names "proto" takes, written with a
+// backslash as in tcpdump (they are keywords), by their /etc/protocols
+// numbers.
+var ipProtoNames = map[string]uint32{`\icmp`: 1, `\igmp`: 2, `\tcp`: 6, `\udp`: 17, `\gre`: 47,
+	`\esp`: 50, `\ah`: 51, `\pim`: 103, `\vrrp`: 112, `\sctp`: 132}
+
+// ipProto parses the number or name after "proto" (the token after).
+func (p *parser) ipProto(pr Proto, after token) (*Expr, error, bool) {
+	v := p.peek()
+	if n, ok := ipProtoNames[v.text]; ok && v.kind == tWord {
+		p.next()
+		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindIPProto, Proto: pr, Num: n}}, nil, true
+	}
+	if v.kind == tWord && strings.HasPrefix(v.text, "\\") {
+		return nil, p.errorf(v, "unknown ip proto '%s'", v.text[1:]), true
+	}
+	n, ok := parseNumber(v.text)
+	if v.kind != tWord || !ok {
+		if v.kind == tEOF {
+			return nil, p.errorf(v, "expected a protocol number after '%s'", after.text), true
+		}
+		return nil, p.errorf(v, "expected a protocol number after '%s', not '%s'", after.text, v.text), true
+	}
+	if n > 255 {
+		return nil, p.errorf(v, "protocol number %d is more than 255", n), true
+	}
+	p.next()
+	return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindIPProto, Proto: pr, Num: uint32(n)}}, nil, true
+}

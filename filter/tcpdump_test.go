@@ -42,7 +42,7 @@ var tcpdumpFilters = []string{
 	// Ports.
 	"port 53", "port 80", "port 646", "port 8080", "src port 80", "dst port 80",
 	"tcp port 53", "udp port 53", "tcp dst port 45393", "udp src port 646",
-	"port domain", "port http", "port ldp", "tcp port http", "udp port domain", "port https",
+	"port domain", "port snmp", "port ldp", "sctp port domain", "tcp portrange 25-smtp", "portrange login-shell", "tcp port http", "udp port domain", "port https",
 	"portrange 1-1024", "tcp portrange 40000-65535", "udp dst portrange 0-100",
 	"portrange 646", "src portrange 50000-60000", "portrange 1024-80", "port 0x50", "port 0120",
 	"src and dst port 53", "src or dst port 53", "tcp src or dst port 80",
