@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,29 +11,98 @@ import (
 	"time"
 )
 
-// dests picks destinations round-robin, skipping those whose last dial
-// failed until their down time passed or a health check found them up.
+// DestinationObserver is an optional method set of an Observer: the
+// health of a mapping's destinations, for a gauge. DestinationUp is
+// called for every destination when its rule starts, then on each
+// change; DestinationsGone when the rule stops. They must not block.
+type DestinationObserver interface {
+	DestinationUp(rule, dest string, up bool)
+	DestinationsGone(rule string)
+}
+
+// ErrAllDown is the failure of a connection to a mapping whose
+// destinations the health checks all found down: the client is refused
+// at once (a TCP reset, or 503 for an http check) rather than made to
+// wait for dials that would fail.
+var ErrAllDown = errors.New("every destination is down")
+
+// dests picks a mapping's destinations round-robin among those up.
+//
+// Without a health check, a destination whose dial failed is skipped
+// for downTime and re-dialled by healthLoop; when all are down, all are
+// tried (better a retry than no service).
+//
+// With a health check, up and down follow haproxy's counter: health
+// runs from 0 to rise+fall-1 and a destination is up while health is at
+// least rise. A failed check or a failed dial (passive) takes one step
+// down, or to 0 (down) from rise; a passed check one step up, and to
+// rise+fall-1 (fully up) on reaching rise. A destination starts up at
+// rise, so the first failure takes a dead one out at once, and a fully
+// up one needs fall failures in a row; a down one comes back after rise
+// passed checks. Down destinations get no clients.
 type dests struct {
+	rule     string
 	addrs    []string
 	downTime time.Duration
 	log      *slog.Logger
+	obs      DestinationObserver // nil: none
 
-	mu        sync.Mutex
-	next      int
-	downUntil []time.Time
-	// down says which destinations were logged as down: one line
-	// when a destination goes down (the mapping fails over), one when
-	// it answers again, however many dials fail in between.
-	down []bool
+	checked    bool
+	rise, fall int
+
+	mu      sync.Mutex
+	next    int
+	stopped bool // the rule stopped: no more events for the observer
+	st      []destState
 }
 
-func newDests(addrs []string, downTime time.Duration, log *slog.Logger) *dests {
-	return &dests{addrs: addrs, downTime: downTime, log: log, downUntil: make([]time.Time, len(addrs)), down: make([]bool, len(addrs))}
+type destState struct {
+	downUntil time.Time // without a check: skipped until then
+	down      bool      // as logged and observed
+	health    int       // with a check: haproxy's counter
+}
+
+func newDests(rt *running) *dests {
+	r := &rt.rule
+	d := &dests{rule: r.Name, addrs: r.To, downTime: orDefault(r.DownTime, DefaultDownTime), log: rt.log,
+		st: make([]destState, len(r.To))}
+	if o, ok := rt.s.obs.(DestinationObserver); ok {
+		d.obs = o
+	}
+	if r.Type == TCP && r.Check != CheckNone {
+		d.checked = true
+		d.rise, d.fall = cmp.Or(r.Rise, DefaultRise), cmp.Or(r.Fall, DefaultFall)
+		for i := range d.st {
+			d.st[i].health = d.rise
+		}
+	}
+	if d.obs != nil {
+		for _, a := range d.addrs {
+			d.obs.DestinationUp(d.rule, a, true)
+		}
+	}
+	return d
+}
+
+func (d *dests) addr(i int) string { return d.addrs[i] }
+
+// stop ends the observer's events and removes the rule's destinations
+// from it.
+func (d *dests) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	d.stopped = true
+	if d.obs != nil {
+		d.obs.DestinationsGone(d.rule)
+	}
 }
 
 // order returns the indexes to try for one dial: the up destinations
-// from the round-robin position on, then the down ones (better a retry
-// than no service when all look down).
+// from the round-robin position on, then (without a check) the down
+// ones. It is empty when a check found every destination down.
 func (d *dests) order() []int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -42,9 +112,13 @@ func (d *dests) order() []int {
 	var down []int
 	for i := range n {
 		j := (d.next + i) % n
-		if now.Before(d.downUntil[j]) {
+		switch {
+		case d.checked && d.st[j].down:
+		case d.checked:
+			up = append(up, j)
+		case now.Before(d.st[j].downUntil):
 			down = append(down, j)
-		} else {
+		default:
 			up = append(up, j)
 		}
 	}
@@ -57,40 +131,100 @@ func (d *dests) order() []int {
 func (d *dests) mark(i int, ok, check bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if ok {
-		d.downUntil[i] = time.Time{}
-		if d.down[i] {
-			d.down[i] = false
-			by := "a connection"
-			if check {
-				by = "the health check"
+	s := &d.st[i]
+	if d.checked {
+		switch {
+		case ok && !check: // a dial that worked says little of an HTTP or TLS check
+			return
+		case ok:
+			if s.health < d.rise+d.fall-1 {
+				s.health++
+				if s.health >= d.rise {
+					s.health = d.rise + d.fall - 1
+				}
 			}
-			d.log.Info("destination up again", "dest", d.addrs[i], "found_by", by)
+			if s.down && s.health >= d.rise {
+				d.setDown(i, false, check, nil)
+			}
+		default:
+			if s.health > d.rise {
+				s.health--
+			} else {
+				s.health = 0
+				if !s.down {
+					d.setDown(i, true, check, err)
+				}
+			}
 		}
 		return
 	}
-	d.downUntil[i] = time.Now().Add(d.downTime)
-	if !d.down[i] {
-		d.down[i] = true
-		args := []any{"dest", d.addrs[i], "retry_after", d.downTime}
-		if len(d.addrs) > 1 {
-			args = append(args, "note", "failing over to the other destinations")
+	if ok {
+		s.downUntil = time.Time{}
+		if s.down {
+			d.setDown(i, false, check, nil)
 		}
-		if err != nil {
-			args = append(args, "err", err.Error())
-		}
-		d.log.Warn("destination down", args...)
+		return
+	}
+	s.downUntil = time.Now().Add(d.downTime)
+	if !s.down {
+		d.setDown(i, true, check, err)
 	}
 }
 
-// downList returns the indexes currently marked down.
+// setDown changes the state of destination i, logging it once and
+// telling the observer. d.mu is held.
+func (d *dests) setDown(i int, down, check bool, err error) {
+	d.st[i].down = down
+	if d.stopped {
+		return
+	}
+	if d.obs != nil {
+		d.obs.DestinationUp(d.rule, d.addrs[i], !down)
+	}
+	by := "a connection"
+	if check {
+		by = "the health check"
+	}
+	if !down {
+		d.log.Info("destination up again", "dest", d.addrs[i], "found_by", by)
+		return
+	}
+	args := []any{"dest", d.addrs[i], "found_by", by}
+	if !d.checked {
+		args = append(args, "retry_after", d.downTime)
+	}
+	switch up := d.upCount(); {
+	case up > 0:
+		args = append(args, "note", "failing over to the other destinations")
+	case d.checked:
+		args = append(args, "note", "every destination is down: clients are refused")
+	}
+	if err != nil {
+		args = append(args, "err", err.Error())
+	}
+	d.log.Warn("destination down", args...)
+}
+
+// upCount counts the destinations not down. d.mu is held.
+func (d *dests) upCount() int {
+	n := 0
+	for _, s := range d.st {
+		if !s.down {
+			n++
+		}
+	}
+	return n
+}
+
+// downList returns the indexes currently skipped after a failed dial
+// (without a check).
 func (d *dests) downList() []int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
 	var out []int
-	for i, t := range d.downUntil {
-		if now.Before(t) {
+	for i, s := range d.st {
+		if now.Before(s.downUntil) {
 			out = append(out, i)
 		}
 	}
@@ -112,10 +246,15 @@ func (e *DialError) Error() string {
 func (e *DialError) Unwrap() []error { return e.Errs }
 
 // dial connects to the next destination that answers, marking the ones
-// that fail as down. It returns the connection and the destination used.
+// that fail. It returns the connection and the destination used, or
+// ErrAllDown when no destination is up.
 func (d *dests) dial(ctx context.Context, dialer func(ctx context.Context, network, addr string) (net.Conn, error), network string) (net.Conn, string, error) {
 	var errs []error
-	for _, i := range d.order() {
+	order := d.order()
+	if len(order) == 0 {
+		return nil, "", ErrAllDown
+	}
+	for _, i := range order {
 		c, err := dialer(ctx, network, d.addrs[i])
 		if err == nil {
 			d.mark(i, true, false, nil)
@@ -131,7 +270,7 @@ func (d *dests) dial(ctx context.Context, dialer func(ctx context.Context, netwo
 }
 
 // healthLoop re-dials down TCP destinations every interval and marks
-// those that answer as up, until ctx ends.
+// those that answer as up, until ctx ends (rules without a check).
 func (d *dests) healthLoop(ctx context.Context, interval time.Duration, dialer func(ctx context.Context, network, addr string) (net.Conn, error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -95,6 +95,20 @@ type Rule struct {
 	// Bind, if valid, is the local address of upstream connections.
 	Bind netip.Addr
 
+	// Check is the active health check of a TCP mapping's destinations
+	// (CheckNone: none, and the DownTime skip above). With a check, a
+	// destination leaves the rotation after Fall failures in a row
+	// (checks or clients' dials) and comes back after Rise passed
+	// checks, as haproxy's check inter/rise/fall; when all are down,
+	// clients are refused at once. See dests for the exact counter.
+	Check         Check
+	CheckInterval time.Duration // between checks of one destination; 0 means DefaultCheckInterval (2s)
+	CheckTimeout  time.Duration // of one check (connect, handshake, response); 0 means CheckInterval
+	Rise          int           // passed checks to come back; 0 means DefaultRise (2)
+	Fall          int           // failures in a row to go down; 0 means DefaultFall (3)
+	CheckPath     string        // the path of an http check; "" means "/"
+	CheckStatus   StatusRange   // the statuses an http check accepts; zero means 200-399
+
 	// Allow filters clients by source address. nil lets everyone in,
 	// which only a rule listening on loopback, or a proxy with Users,
 	// may do: see [OpenRelayError].
@@ -221,9 +235,46 @@ func (r *Rule) Problems() []error {
 		if len(r.Users) > 0 {
 			rerr("auth", errors.New("only http and socks5 rules take auth"))
 		}
+		if r.Check != CheckNone && r.Type == UDP {
+			rerr("check", errors.New("udp mappings have no health check"))
+		}
 	default:
 		if len(r.To) > 0 {
 			rerr("to", fmt.Errorf("a %s proxy takes its destinations from its clients, not from to", r.Type))
+		}
+	}
+	if _, err := ParseCheck(r.Check.String()); err != nil {
+		rerr("check", err)
+	} else if r.Check != CheckNone && typeOK && r.Type != TCP && r.Type != UDP {
+		rerr("check", fmt.Errorf("a %s proxy has no fixed destinations to check", r.Type))
+	}
+	if r.Check == CheckNone {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"check_interval", r.CheckInterval != 0}, {"check_timeout", r.CheckTimeout != 0}, {"rise", r.Rise != 0},
+			{"fall", r.Fall != 0}, {"check_path", r.CheckPath != ""}, {"check_status", r.CheckStatus != StatusRange{}}} {
+			if f.set {
+				rerr(f.name, errors.New("needs check"))
+			}
+		}
+	} else if r.Check != CheckHTTP && (r.CheckPath != "" || r.CheckStatus != StatusRange{}) {
+		rerr("check_path", errors.New("check_path and check_status are for check = \"http\""))
+	}
+	if r.CheckPath != "" && (r.CheckPath[0] != '/' || strings.ContainsAny(r.CheckPath, " \r\n\t")) {
+		rerr("check_path", fmt.Errorf("%q is not a path starting with / (without spaces)", r.CheckPath))
+	}
+	if c := r.CheckStatus; c != (StatusRange{}) && (c.Lo < 100 || c.Hi > 599 || c.Lo > c.Hi) {
+		rerr("check_status", fmt.Errorf("%d-%d is not a status range within 100-599", c.Lo, c.Hi))
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"check_interval", r.CheckInterval}, {"check_timeout", r.CheckTimeout}} {
+		if f.d < 0 {
+			rerr(f.name, fmt.Errorf("%v is negative", f.d))
+		} else if f.d > 0 && f.d < minCheckInterval {
+			rerr(f.name, fmt.Errorf("%v is under the minimum of %v", f.d, minCheckInterval))
 		}
 	}
 	if r.ProxyProtocol < 0 || r.ProxyProtocol > 2 {
@@ -237,7 +288,8 @@ func (r *Rule) Problems() []error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"max_conns", r.MaxConns}, {"max_conns_per_source", r.MaxConnsPerSource}, {"udp_session_cap", r.UDPSessionCap}} {
+	}{{"max_conns", r.MaxConns}, {"max_conns_per_source", r.MaxConnsPerSource}, {"udp_session_cap", r.UDPSessionCap},
+		{"rise", r.Rise}, {"fall", r.Fall}} {
 		if f.v < 0 {
 			rerr(f.name, fmt.Errorf("%d is negative", f.v))
 		}

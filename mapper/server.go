@@ -53,6 +53,7 @@ const (
 	RefuseHandshake    = "handshake"       // the proxy handshake failed or timed out
 	RefuseAuth         = "auth"            // bad proxy credentials
 	RefuseDestination  = "destination"     // the proxy's destination policy denied it
+	RefuseAllDown      = "all_down"        // the health checks found every destination of the mapping down
 )
 
 // Config configures a [Server]; a nil *Config means the zero value.
@@ -346,7 +347,7 @@ func (s *Server) start(r Rule) (*running, error) {
 	rt := &running{s: s, rule: r, log: s.log.With("rule", r.Name), perSrc: map[netip.Addr]int{}}
 	rt.defMax, rt.fdLimit = defaultMaxConns()
 	if r.Type == TCP || r.Type == UDP {
-		rt.dests = newDests(r.To, orDefault(r.DownTime, DefaultDownTime), rt.log)
+		rt.dests = newDests(rt)
 	}
 	if r.Type == HTTP {
 		rt.upstreams = &httpproxy.Upstreams{Max: rt.maxConns(), Changed: rt.upstreamDelta}
@@ -378,7 +379,16 @@ func (s *Server) start(r Rule) (*running, error) {
 			}
 		}()
 	}
-	if r.Type == TCP && len(r.To) > 1 {
+	if check := rt.checker(); check != nil {
+		every := orDefault(r.CheckInterval, DefaultCheckInterval)
+		for i := range r.To {
+			rt.loops.Add(1)
+			go func() {
+				defer rt.loops.Done()
+				rt.healthCheckLoop(ctx, i, every*time.Duration(i)/time.Duration(len(r.To)), check)
+			}()
+		}
+	} else if r.Type == TCP && len(r.To) > 1 {
 		rt.loops.Add(1)
 		go func() {
 			defer rt.loops.Done()
@@ -511,6 +521,9 @@ func (rt *running) halt() {
 	}
 	rt.closeListeners()
 	rt.loops.Wait()
+	if rt.dests != nil {
+		rt.dests.stop()
+	}
 }
 
 func (rt *running) logStopped() {

@@ -2,8 +2,10 @@ package mapper
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -51,6 +53,11 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 	case TCP:
 		var err error
 		up, target, err = rt.dialMapping(ctx, client, local)
+		if errors.Is(err, ErrAllDown) {
+			rt.refuseAllDown(c, pending)
+			rt.refuse(client, RefuseAllDown, nil)
+			return
+		}
 		if err != nil {
 			c.Close()
 			rt.s.obs.Failed(r.Name, "dial")
@@ -210,3 +217,38 @@ func (rt *running) dialTCP(ctx context.Context, network, addr string) (net.Conn,
 	}
 	return d.DialContext(ctx, network, addr)
 }
+
+// refuseAllDown turns a client away when every destination is down: a
+// reset (SO_LINGER 0) so that it fails at once, or for an http check,
+// whose destinations speak HTTP, a 503 response once the request head
+// came (an HTTP client takes an answer before its request as a broken
+// connection). The head is waited for at most a second and 64 KiB.
+func (rt *running) refuseAllDown(c *net.TCPConn, pending []byte) {
+	if rt.rule.Check != CheckHTTP {
+		c.SetLinger(0)
+		c.Close()
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pending), io.LimitReader(c, maxRefusedHead)), 4096)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break
+		}
+	}
+	if _, err := io.WriteString(c, response503); err != nil {
+		return
+	}
+	c.CloseWrite()
+	io.Copy(io.Discard, io.LimitReader(c, maxRefusedHead)) // a body, so that closing does not reset the answer away
+}
+
+// maxRefusedHead bounds what a refused HTTP client is read of.
+const maxRefusedHead = 64 << 10
+
+const response503 = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\nConnection: close\r\n\r\nevery destination of this rule is down\n"

@@ -170,9 +170,44 @@ func validateCLI(r *mapper.Rule) error {
 	return usagef("%v", err)
 }
 
+// healthFlags are the health-check flags of `ports map`.
+type healthFlags struct {
+	check        string
+	interval     time.Duration
+	timeout      time.Duration
+	rise, fall   int
+	path, status string
+}
+
+func (f *healthFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.check, "check", "", "health-check each DEST: tcp (connect), http (GET --check-path) or tls (handshake)")
+	fs.DurationVar(&f.interval, "check-interval", 0, "time between checks of one DEST (0: 2s, haproxy's inter)")
+	fs.DurationVar(&f.timeout, "check-timeout", 0, "deadline of one check (0: the interval)")
+	fs.IntVar(&f.rise, "rise", 0, "passed checks that put a down DEST back (0: 2)")
+	fs.IntVar(&f.fall, "fall", 0, "failures in a row (checks or dials) that take a DEST out (0: 3)")
+	fs.StringVar(&f.path, "check-path", "", "path of an http check (default /)")
+	fs.StringVar(&f.status, "check-status", "", "statuses an http check accepts, such as 200-299 (default 200-399)")
+}
+
+func (f *healthFlags) fill(r *mapper.Rule) error {
+	c, err := mapper.ParseCheck(f.check)
+	if err != nil {
+		return usagef("--check: %v", err)
+	}
+	r.Check = c
+	r.CheckInterval, r.CheckTimeout, r.Rise, r.Fall, r.CheckPath = f.interval, f.timeout, f.rise, f.fall, f.path
+	if f.status != "" {
+		if r.CheckStatus, err = mapper.ParseStatusRange(f.status); err != nil {
+			return usagef("--check-status: %v", err)
+		}
+	}
+	return nil
+}
+
 func newMapCmd() *cobra.Command {
 	var (
 		rf            ruleFlags
+		hf            healthFlags
 		run           runFlags
 		proxyProtocol string
 	)
@@ -185,6 +220,12 @@ LISTEN is HOST:PORT, :PORT (every address) or IFACE:PORT (the interface's
 IPv4 and IPv6 addresses, link-local IPv6 excepted). Several DESTs are used
 round-robin; one whose dial fails is skipped for 10s and re-checked.
 
+With --check (tcp, http or tls), each DEST is checked every
+--check-interval: one that fails --fall times in a row (checks, or dials of
+clients) leaves the rotation until it passes --rise checks, as haproxy's
+check inter/rise/fall; each change is logged once. When every DEST is down
+clients are refused at once: a TCP reset, or with --check http a 503.
+
 A mapping that listens on anything but loopback must name who may use it
 with --allow, or it refuses to start: no open relay by accident.
 
@@ -193,6 +234,7 @@ Each connection end is logged with its bytes each way and duration.
 Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 		Example: `  ports map 127.0.0.1:8080 127.0.0.1:80
   ports map :8080 10.0.0.5:80 10.0.0.6:80 --allow 192.168.1.0/24
+  ports map 127.0.0.1:8080 127.0.0.1:8081 127.0.0.1:8082 --check http --check-path /health --check-interval 1s
   ports map udp 127.0.0.1:5353 127.0.0.1:53
   ports map eth0:2222 10.0.0.7:22 --allow 10.0.0.0/8 --proxy-protocol v2 --metrics 127.0.0.1:9100`,
 		Args: cobra.ArbitraryArgs,
@@ -212,6 +254,9 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 			if err := rf.fill(&r); err != nil {
 				return err
 			}
+			if err := hf.fill(&r); err != nil {
+				return err
+			}
 			switch proxyProtocol {
 			case "":
 			case "v1":
@@ -228,6 +273,7 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 		},
 	}
 	rf.add(cmd.Flags(), "map")
+	hf.add(cmd.Flags())
 	run.add(cmd.Flags())
 	cmd.Flags().StringVar(&proxyProtocol, "proxy-protocol", "", "send a PROXY protocol header (v1 or v2) to the destination first")
 	return cmd

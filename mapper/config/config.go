@@ -15,7 +15,10 @@
 // the config file), max_conns, max_conns_per_source, handshake_timeout,
 // dial_timeout, idle_timeout, fin_timeout (Go durations such as "30s"),
 // proxy_protocol ("v1" or "v2"), accept_proxy_from, connect_ports (a port
-// set such as "443,8443"), udp_session_cap, udp_idle_timeout; knock (a
+// set such as "443,8443"), udp_session_cap, udp_idle_timeout; health
+// checks of a tcp mapping: check ("tcp", "http" or "tls"),
+// check_interval, check_timeout, rise, fall, check_path, check_status
+// (a range such as "200-399"); knock (a
 // knock sequence such as "7000,8000:udp,9000"), knock_window,
 // knock_timeout, or a table spa = {key_base64, hmac_key_base64, listen,
 // source, access_timeout, max_timeout, max_age, digest_file,
@@ -79,6 +82,15 @@ type RuleConfig struct {
 	ConnectPorts      string   `toml:"connect_ports"`
 	UDPSessionCap     int      `toml:"udp_session_cap"`
 	UDPIdleTimeout    string   `toml:"udp_idle_timeout"`
+
+	// Health checks of a tcp mapping's destinations (mapper.Rule.Check).
+	Check         string `toml:"check"` // tcp, http or tls
+	CheckInterval string `toml:"check_interval"`
+	CheckTimeout  string `toml:"check_timeout"`
+	Rise          int    `toml:"rise"`
+	Fall          int    `toml:"fall"`
+	CheckPath     string `toml:"check_path"`
+	CheckStatus   string `toml:"check_status"` // "200-399"
 
 	// Port knocking (package knock): the rule lets in only the sources
 	// that knocked Knock ("7000,8000:udp,9000") within KnockTimeout
@@ -461,6 +473,21 @@ func convert(name string, rc RuleConfig, add func(key string, err error)) (mappe
 	r.IdleTimeout = dur("idle_timeout", rc.IdleTimeout)
 	r.FinTimeout = dur("fin_timeout", rc.FinTimeout)
 	r.UDPIdleTimeout = dur("udp_idle_timeout", rc.UDPIdleTimeout)
+	if c, err := mapper.ParseCheck(rc.Check); err != nil {
+		bad("check", err)
+	} else {
+		r.Check = c
+	}
+	r.CheckInterval = dur("check_interval", rc.CheckInterval)
+	r.CheckTimeout = dur("check_timeout", rc.CheckTimeout)
+	r.Rise, r.Fall, r.CheckPath = rc.Rise, rc.Fall, rc.CheckPath
+	if rc.CheckStatus != "" {
+		sr, err := mapper.ParseStatusRange(rc.CheckStatus)
+		if err != nil {
+			bad("check_status", err)
+		}
+		r.CheckStatus = sr
+	}
 	if g := gate(rc, r.Type, dur, bad); g != nil {
 		r.Gate = g
 	}

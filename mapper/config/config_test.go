@@ -154,3 +154,81 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseHealthChecks(t *testing.T) {
+	rules, err := config.Parse("h.toml", []byte(`[[rule]]
+name = "web"
+type = "tcp"
+listen = "127.0.0.1:8080"
+to = ["127.0.0.1:81", "127.0.0.1:82"]
+check = "http"
+check_interval = "500ms"
+check_timeout = "200ms"
+rise = 3
+fall = 4
+check_path = "/healthz"
+check_status = "200-204"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rules[0]
+	if r.Check != mapper.CheckHTTP || r.CheckInterval != 500*time.Millisecond || r.CheckTimeout != 200*time.Millisecond ||
+		r.Rise != 3 || r.Fall != 4 || r.CheckPath != "/healthz" || r.CheckStatus != (mapper.StatusRange{Lo: 200, Hi: 204}) {
+		t.Errorf("rule = %+v", r)
+	}
+
+	_, err = config.Parse("h.toml", []byte(`[[rule]]
+name = "a"
+type = "tcp"
+listen = "127.0.0.1:8080"
+to = ["127.0.0.1:81"]
+check = "icmp"
+check_status = "500-200"
+rise = -1
+
+[[rule]]
+name = "b"
+type = "tcp"
+listen = "127.0.0.1:8081"
+to = ["127.0.0.1:81"]
+fall = 2
+
+[[rule]]
+name = "c"
+type = "tcp"
+listen = "127.0.0.1:8082"
+to = ["127.0.0.1:81"]
+check = "tcp"
+check_path = "/x"
+check_interval = "1us"
+fall = -2
+
+[[rule]]
+name = "d"
+type = "socks5"
+listen = "127.0.0.1:8083"
+check = "tcp"
+`))
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse = %v, want a *config.Error", err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`h.toml:6: rule "a": check: unknown check "icmp" (want tcp, http or tls)`,
+		`h.toml:7: rule "a": check_status: "500-200" is not a status range such as "200-399" (100-599)`,
+		`h.toml:8: rule "a": rise: needs check`,
+		`h.toml:15: rule "b": fall: needs check`,
+		`h.toml:23: rule "c": check_path: check_path and check_status are for check = "http"`,
+		`h.toml:24: rule "c": check_interval: 1µs is under the minimum of 10ms`,
+		`h.toml:25: rule "c": fall: -2 is negative`,
+		`h.toml:31: rule "d": check: a socks5 proxy has no fixed destinations to check`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}

@@ -21,6 +21,7 @@ import (
 //	ports_map_refused_total{rule,reason}         clients turned away (source, gate, max_conns, auth, ...)
 //	ports_map_active{rule}                       connections (UDP sessions) open now
 //	ports_map_upstreams{rule}                    upstream sockets open now (an HTTP proxy's kept-alive ones included)
+//	ports_map_destination_up{rule,dest}          1 while a mapping's destination is in rotation, 0 while down
 type Observer struct {
 	reg     *prometheus.Registry
 	conns   *prometheus.CounterVec
@@ -29,11 +30,14 @@ type Observer struct {
 	refused *prometheus.CounterVec
 	active  *prometheus.GaugeVec
 	ups     *prometheus.GaugeVec
+	destUp  *prometheus.GaugeVec
 }
 
 var (
 	_ mapper.Observer         = (*Observer)(nil)
 	_ mapper.UpstreamObserver = (*Observer)(nil)
+
+	_ mapper.DestinationObserver = (*Observer)(nil)
 )
 
 // New returns an Observer with its own registry (with the Go and process
@@ -53,8 +57,10 @@ func New() *Observer {
 			Help: "Connections (UDP sessions) open now, per rule."}, []string{"rule"}),
 		ups: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ports_map_upstreams",
 			Help: "Upstream sockets open now, per rule (an HTTP proxy's kept-alive connections included)."}, []string{"rule"}),
+		destUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ports_map_destination_up",
+			Help: "1 while a mapping's destination is in rotation, 0 while its health check or failed dials have it down."}, []string{"rule", "dest"}),
 	}
-	o.reg.MustRegister(o.conns, o.bytes, o.errors, o.refused, o.active, o.ups,
+	o.reg.MustRegister(o.conns, o.bytes, o.errors, o.refused, o.active, o.ups, o.destUp,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return o
 }
@@ -88,3 +94,17 @@ func (o *Observer) Refused(rule, reason string) { o.refused.WithLabelValues(rule
 func (o *Observer) Failed(rule, stage string) { o.errors.WithLabelValues(rule, stage).Inc() }
 
 func (o *Observer) Upstreams(rule string, delta int) { o.ups.WithLabelValues(rule).Add(float64(delta)) }
+
+func (o *Observer) DestinationUp(rule, dest string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	o.destUp.WithLabelValues(rule, dest).Set(v)
+}
+
+// DestinationsGone drops the gauges of a stopped rule, so that a
+// removed destination is not reported for ever.
+func (o *Observer) DestinationsGone(rule string) {
+	o.destUp.DeletePartialMatch(prometheus.Labels{"rule": rule})
+}

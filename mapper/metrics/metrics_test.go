@@ -22,6 +22,11 @@ func TestObserverSeries(t *testing.T) {
 	o.Upstreams("web", 1)
 	o.Upstreams("web", 1)
 	o.Upstreams("web", -1)
+	o.DestinationUp("web", "127.0.0.1:81", true)
+	o.DestinationUp("web", "127.0.0.1:82", true)
+	o.DestinationUp("web", "127.0.0.1:82", false)
+	o.DestinationUp("old", "127.0.0.1:83", true)
+	o.DestinationsGone("old")
 
 	srv := httptest.NewServer(o.Handler())
 	defer srv.Close()
@@ -40,9 +45,14 @@ func TestObserverSeries(t *testing.T) {
 		`ports_map_refused_total{reason="source",rule="web"} 1`,
 		`ports_map_errors_total{rule="web",stage="dial"} 1`,
 		`ports_map_upstreams{rule="web"} 1`,
+		`ports_map_destination_up{dest="127.0.0.1:81",rule="web"} 1`,
+		`ports_map_destination_up{dest="127.0.0.1:82",rule="web"} 0`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("no %s in:\n%s", want, text)
 		}
+	}
+	if strings.Contains(text, `rule="old"`) {
+		t.Errorf("a stopped rule's destinations are still reported:\n%s", text)
 	}
 }

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// pyWeb runs python3 -m http.server on testHost:port serving a file
+// "who.txt" that says name; stop ends it.
+func pyWeb(t *testing.T, name string, port int) (stop func()) {
+	t.Helper()
+	py := needTool(t, "python3")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "who.txt"), []byte(name+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, py, "-m", "http.server", "--bind", testHost, "--directory", dir, strconv.Itoa(port))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(testHost, strconv.Itoa(port))
+	waitFor(t, "python3 http.server "+name, func() bool { return dialable(addr) })
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			cmd.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestMapHealthCheckCLI: `ports map --check http` against two python
+// http.server backends, one stopped and started again, seen through
+// curl and the ports_map_destination_up gauge; both stopped give 503.
+func TestMapHealthCheckCLI(t *testing.T) {
+	pa, pb := freePort(t), freePort(t)
+	stopA := pyWeb(t, "A", pa)
+	stopB := pyWeb(t, "B", pb)
+	a, b := net.JoinHostPort(testHost, strconv.Itoa(pa)), net.JoinHostPort(testHost, strconv.Itoa(pb))
+	lst := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
+	mx := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	m := runBG(t, "map", lst, a, b, "--name", "web", "--check", "http", "--check-path", "/who.txt",
+		"--check-interval", "100ms", "--rise", "2", "--fall", "2", "--metrics", mx)
+	waitFor(t, "the mapping", func() bool { return dialable(lst) && dialable(mx) })
+	gauge := func(dest string, v int) string {
+		return fmt.Sprintf(`ports_map_destination_up{dest=%q,rule="web"} %d`, dest, v)
+	}
+	fetch := func(n int) map[string]int {
+		got := map[string]int{}
+		for range n {
+			out, err := curl(t, "-f", "http://"+lst+"/who.txt")
+			if err != nil {
+				t.Fatalf("curl through the mapping: %v: %s\nmap's log:\n%s", err, out, m.stderr)
+			}
+			got[strings.TrimSpace(out)]++
+		}
+		return got
+	}
+	if got := fetch(8); got["A"] == 0 || got["B"] == 0 {
+		t.Fatalf("answers %v, want both backends", got)
+	}
+	stopB()
+	waitFor(t, "B's gauge at 0", func() bool { return strings.Contains(metricsText(t, mx), gauge(b, 0)) })
+	if got := fetch(8); got["A"] != 8 {
+		t.Fatalf("with B stopped: answers %v, want all from A", got)
+	}
+	stopB = pyWeb(t, "B", pb)
+	waitFor(t, "B's gauge at 1", func() bool { return strings.Contains(metricsText(t, mx), gauge(b, 1)) })
+	if got := fetch(8); got["B"] == 0 {
+		t.Fatalf("with B back: answers %v, want B among them", got)
+	}
+	stopA()
+	stopB()
+	waitFor(t, "both gauges at 0", func() bool {
+		text := metricsText(t, mx)
+		return strings.Contains(text, gauge(a, 0)) && strings.Contains(text, gauge(b, 0))
+	})
+	out, _ := curl(t, "-o", "/dev/null", "-w", "%{http_code}", "http://"+lst+"/who.txt")
+	if out != "503" {
+		t.Errorf("with every destination down curl got %q, want 503", out)
+	}
+	log := m.stderr.String()
+	if n := strings.Count(log, "destination down"); n != 3 {
+		t.Errorf("%d 'destination down' lines, want 3 (B, then A and B):\n%s", n, log)
+	}
+	if !strings.Contains(metricsText(t, mx), `ports_map_refused_total{reason="all_down",rule="web"} 1`) {
+		t.Errorf("the refusal is not counted:\n%s", metricsText(t, mx))
+	}
+}
