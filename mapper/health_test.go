@@ -1,12 +1,14 @@
 package mapper_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,5 +254,69 @@ func TestHealthPassiveFailureTakesOut(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), `msg="destination down" rule=p dest=`+deadAddr.String()+" found_by=\"a connection\""); n != 1 {
 		t.Errorf("%d passive down lines, want 1:\n%s", n, logs)
+	}
+}
+
+// opensslServer starts openssl s_server -www on a free loopback port
+// with a self-signed certificate for name that openssl req makes, and
+// returns its address and the certificate file.
+func opensslServer(t *testing.T, name string, extra ...string) (addr, certFile string) {
+	t.Helper()
+	openssl := porttest.LookTool(t, "openssl", "openssl")
+	dir := t.TempDir()
+	certFile, keyFile := dir+"/cert.pem", dir+"/key.pem"
+	out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+		"-days", "2", "-subj", "/CN="+name, "-addext", "subjectAltName=DNS:"+name,
+		"-keyout", keyFile, "-out", certFile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl req: %v\n%s", err, out)
+	}
+	port := porttest.FreePorts(t, 1)[0]
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, openssl, append([]string{"s_server", "-accept", addr, "-cert", certFile, "-key", keyFile, "-quiet"}, extra...)...)
+	logs := &syncBuf{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	porttest.WaitFor(t, "openssl s_server on "+addr, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr, certFile
+}
+
+func TestHealthCheckTLS(t *testing.T) {
+	tlsAddr, _ := opensslServer(t, "a.test", "-www")
+	l, plain := porttest.ListenTCP(t) // accepts, but speaks no TLS
+	var plainChecks atomic.Int32
+	porttest.Serve(l, func(c net.Conn) { plainChecks.Add(1); io.Copy(io.Discard, c) })
+	s, rec, logs := newHealthServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "tls", Type: mapper.TCP, Listen: testListen, To: []string{tlsAddr, plain.String()},
+		Check: mapper.CheckTLS, CheckInterval: 50 * time.Millisecond, CheckTimeout: 300 * time.Millisecond, Rise: 1, Fall: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	porttest.WaitFor(t, "the plain destination marked down", func() bool { up, _ := rec.isUp("tls", plain.String()); return !up })
+	// Several rounds of checks later (the plain one counts its own; the
+	// two are checked in turn), s_server is still up: with fall 1, one
+	// failed handshake would have taken it out.
+	porttest.WaitFor(t, "four checks of the plain destination", func() bool { return plainChecks.Load() >= 4 })
+	for range 5 {
+		c, err := net.Dial("tcp", s.Addrs("tls")[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if up, _ := rec.isUp("tls", tlsAddr); !up {
+		t.Errorf("openssl s_server failed the tls check:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "tls handshake") {
+		t.Errorf("the plain destination's down line does not say the handshake failed:\n%s", logs)
 	}
 }
