@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -26,7 +28,13 @@ type DestinationObserver interface {
 // wait for dials that would fail.
 var ErrAllDown = errors.New("every destination is down")
 
-// dests picks a mapping's destinations round-robin among those up.
+// ErrDestsFull is the failure of a connection to a mapping whose
+// destinations that are up all have their max_conns: the client is
+// refused at once.
+var ErrDestsFull = errors.New("every destination up is at its max_conns")
+
+// dests picks a mapping's destinations by its Balance among those up
+// and under their max_conns, and counts each one's connections.
 //
 // Without a health check, a destination whose dial failed is skipped
 // for downTime and re-dialled by healthLoop; when all are down, all are
@@ -42,7 +50,10 @@ var ErrAllDown = errors.New("every destination is down")
 // passed checks. Down destinations get no clients.
 type dests struct {
 	rule     string
-	addrs    []string
+	addrs    []string // HOST:PORT of each, without options
+	weight   []int
+	cap      []int // max_conns of each; 0: none
+	balance  Balance
 	downTime time.Duration
 	log      *slog.Logger
 	obs      DestinationObserver // nil: none
@@ -60,12 +71,20 @@ type destState struct {
 	downUntil time.Time // without a check: skipped until then
 	down      bool      // as logged and observed
 	health    int       // with a check: haproxy's counter
+	active    int       // connections (UDP sessions) to it now
+	cur       int       // smooth weighted round-robin's current weight
 }
 
 func newDests(rt *running) *dests {
 	r := &rt.rule
-	d := &dests{rule: r.Name, addrs: r.To, downTime: orDefault(r.DownTime, DefaultDownTime), log: rt.log,
+	d := &dests{rule: r.Name, balance: r.Balance, downTime: orDefault(r.DownTime, DefaultDownTime), log: rt.log,
 		st: make([]destState, len(r.To))}
+	for _, s := range r.To {
+		ds, _ := ParseDest(s) // checked by Validate
+		d.addrs = append(d.addrs, ds.Addr)
+		d.weight = append(d.weight, ds.Weight)
+		d.cap = append(d.cap, ds.MaxConns)
+	}
 	if o, ok := rt.s.obs.(DestinationObserver); ok {
 		d.obs = o
 	}
@@ -100,30 +119,109 @@ func (d *dests) stop() {
 	}
 }
 
-// order returns the indexes to try for one dial: the up destinations
-// from the round-robin position on, then (without a check) the down
-// ones. It is empty when a check found every destination down.
-func (d *dests) order() []int {
+// pick chooses the destinations to try for one connection of client,
+// best first, and counts a connection on the first (the caller moves it
+// with moved, or gives it back with release): the one the balance
+// picks among those up with room, then the others up with room in the
+// balance's order (a failover), then, without a check, the ones down
+// (better a retry than no service). It returns ErrAllDown when a check
+// found every destination down, ErrDestsFull when those up are full.
+func (d *dests) pick(client netip.Addr) ([]int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
 	n := len(d.addrs)
-	up := make([]int, 0, n)
+	order := make([]int, 0, n)
 	var down []int
+	full := false
 	for i := range n {
-		j := (d.next + i) % n
+		s := &d.st[i]
 		switch {
-		case d.checked && d.st[j].down:
-		case d.checked:
-			up = append(up, j)
-		case now.Before(d.st[j].downUntil):
-			down = append(down, j)
+		case d.checked && s.down:
+		case !d.checked && now.Before(s.downUntil):
+			down = append(down, i)
+		case d.cap[i] > 0 && s.active >= d.cap[i]:
+			full = true
 		default:
-			up = append(up, j)
+			order = append(order, i)
 		}
 	}
-	d.next = (d.next + 1) % n
-	return append(up, down...)
+	switch {
+	case len(order) == 0 && len(down) == 0 && full:
+		return nil, ErrDestsFull
+	case len(order) == 0 && len(down) == 0:
+		return nil, ErrAllDown
+	case len(order) > 1:
+		d.sort(order, client)
+	}
+	order = append(order, down...)
+	d.st[order[0]].active++
+	return order, nil
+}
+
+// sort puts the candidates in the balance's order. d.mu is held.
+func (d *dests) sort(order []int, client netip.Addr) {
+	switch d.balance {
+	case RoundRobin:
+		// Smooth weighted round-robin (nginx's): each candidate gains
+		// its weight, the richest wins and pays the total; over a
+		// cycle each gets its share, interleaved. The rest fail over in
+		// index order after the winner.
+		total, best := 0, 0
+		for k, i := range order {
+			d.st[i].cur += d.weight[i]
+			total += d.weight[i]
+			if d.st[i].cur > d.st[order[best]].cur {
+				best = k
+			}
+		}
+		d.st[order[best]].cur -= total
+		rotate(order, best)
+	case LeastConn:
+		// Fewest connections per weight (a*wb < b*wa), ties taken in
+		// turn so that equal loads still spread.
+		start := d.next % len(order)
+		d.next++
+		rotate(order, start)
+		slices.SortStableFunc(order, func(a, b int) int {
+			return cmp.Compare(d.st[a].active*d.weight[b], d.st[b].active*d.weight[a])
+		})
+	case Source:
+		score := make(map[int]float64, len(order))
+		for _, i := range order {
+			score[i] = rendezvous(client, d.addrs[i], d.weight[i])
+		}
+		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(score[b], score[a]) })
+	case First: // index order already
+	}
+}
+
+// rotate makes order start at k, keeping the cyclic order.
+func rotate(order []int, k int) {
+	if k == 0 {
+		return
+	}
+	tmp := append(append(make([]int, 0, len(order)), order[k:]...), order[:k]...)
+	copy(order, tmp)
+}
+
+// moved moves the connection pick counted from one destination to
+// another (a failover after a failed dial).
+func (d *dests) moved(from, to int) {
+	if from == to {
+		return
+	}
+	d.mu.Lock()
+	d.st[from].active--
+	d.st[to].active++
+	d.mu.Unlock()
+}
+
+// release gives back a connection counted on destination i.
+func (d *dests) release(i int) {
+	d.mu.Lock()
+	d.st[i].active--
+	d.mu.Unlock()
 }
 
 // mark records the outcome of a dial of destination i (by a client's
@@ -245,28 +343,33 @@ func (e *DialError) Error() string {
 
 func (e *DialError) Unwrap() []error { return e.Errs }
 
-// dial connects to the next destination that answers, marking the ones
-// that fail. It returns the connection and the destination used, or
-// ErrAllDown when no destination is up.
-func (d *dests) dial(ctx context.Context, dialer func(ctx context.Context, network, addr string) (net.Conn, error), network string) (net.Conn, string, error) {
-	var errs []error
-	order := d.order()
-	if len(order) == 0 {
-		return nil, "", ErrAllDown
+// dial connects client to the destination the balance picks, failing
+// over to the others that answer, and marking the ones that fail. It
+// returns the connection and the destination's index, whose count the
+// caller gives back with release once the connection ends; or
+// ErrAllDown or ErrDestsFull when no destination may be tried.
+func (d *dests) dial(ctx context.Context, dialer func(ctx context.Context, network, addr string) (net.Conn, error), network string, client netip.Addr) (net.Conn, int, error) {
+	order, err := d.pick(client)
+	if err != nil {
+		return nil, -1, err
 	}
+	var errs []error
 	for _, i := range order {
 		c, err := dialer(ctx, network, d.addrs[i])
 		if err == nil {
+			d.moved(order[0], i)
 			d.mark(i, true, false, nil)
-			return c, d.addrs[i], nil
+			return c, i, nil
 		}
 		if ctx.Err() != nil {
-			return nil, "", ctx.Err()
+			d.release(order[0])
+			return nil, -1, ctx.Err()
 		}
 		d.mark(i, false, false, err)
 		errs = append(errs, err)
 	}
-	return nil, "", &DialError{Errs: errs}
+	d.release(order[0])
+	return nil, -1, &DialError{Errs: errs}
 }
 
 // healthLoop re-dials down TCP destinations every interval and marks

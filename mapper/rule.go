@@ -88,10 +88,13 @@ type Rule struct {
 	// every IPv4 and IPv6 address the interface has when the rule starts
 	// (IPv6 link-local addresses excepted).
 	Listen string
-	// To are the destinations (HOST:PORT, host names resolved at each
-	// dial) of TCP and UDP mappings, used round-robin; a destination
+	// To are the destinations of TCP and UDP mappings: HOST:PORT (host
+	// names resolved at each dial), optionally followed by " weight=N"
+	// and " max_conns=N" (see [Dest]). Without a Check, a destination
 	// whose dial fails is skipped for DownTime, and re-checked.
 	To []string
+	// Balance spreads clients over To; the zero value is RoundRobin.
+	Balance Balance
 	// Bind, if valid, is the local address of upstream connections.
 	Bind netip.Addr
 
@@ -227,10 +230,20 @@ func (r *Rule) Problems() []error {
 		if len(r.To) == 0 {
 			rerr("to", errors.New("a mapping needs at least one destination"))
 		}
+		seenTo := map[string]bool{}
 		for _, d := range r.To {
-			if err := checkHostPort(d); err != nil {
+			ds, err := ParseDest(d)
+			if err != nil {
 				rerr("to", err)
+				continue
 			}
+			if seenTo[ds.Addr] {
+				rerr("to", fmt.Errorf("destination %s is listed twice", ds.Addr))
+			}
+			seenTo[ds.Addr] = true
+		}
+		if _, err := ParseBalance(r.Balance.String()); err != nil {
+			rerr("balance", err)
 		}
 		if len(r.Users) > 0 {
 			rerr("auth", errors.New("only http and socks5 rules take auth"))
@@ -241,6 +254,9 @@ func (r *Rule) Problems() []error {
 	default:
 		if len(r.To) > 0 {
 			rerr("to", fmt.Errorf("a %s proxy takes its destinations from its clients, not from to", r.Type))
+		}
+		if r.Balance != RoundRobin {
+			rerr("balance", fmt.Errorf("a %s proxy has no destinations to balance", r.Type))
 		}
 	}
 	if _, err := ParseCheck(r.Check.String()); err != nil {

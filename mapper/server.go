@@ -54,6 +54,7 @@ const (
 	RefuseAuth         = "auth"            // bad proxy credentials
 	RefuseDestination  = "destination"     // the proxy's destination policy denied it
 	RefuseAllDown      = "all_down"        // the health checks found every destination of the mapping down
+	RefuseDestsFull    = "dest_max_conns"  // every destination up has its max_conns
 )
 
 // Config configures a [Server]; a nil *Config means the zero value.
@@ -457,7 +458,9 @@ func (rt *running) listen() error {
 // its own listening addresses: every connection would dial the rule
 // again, without end, until the machine runs out of ports.
 func (rt *running) checkLoop() error {
-	for _, d := range rt.rule.To {
+	for _, s := range rt.rule.To {
+		ds, _ := ParseDest(s)
+		d := ds.Addr
 		dst, err := netip.ParseAddrPort(d)
 		if err != nil {
 			continue

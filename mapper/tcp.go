@@ -52,11 +52,20 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 	switch r.Type {
 	case TCP:
 		var err error
-		up, target, err = rt.dialMapping(ctx, client, local)
-		if errors.Is(err, ErrAllDown) {
+		var di int
+		up, target, di, err = rt.dialMapping(ctx, client, local)
+		switch {
+		case errors.Is(err, ErrAllDown):
 			rt.refuseAllDown(c, pending)
 			rt.refuse(client, RefuseAllDown, nil)
 			return
+		case errors.Is(err, ErrDestsFull):
+			c.SetLinger(0)
+			c.Close()
+			rt.refuse(client, RefuseDestsFull, nil)
+			return
+		case err == nil:
+			defer rt.dests.release(di)
 		}
 		if err != nil {
 			c.Close()
@@ -164,17 +173,21 @@ func trusted(ps []netip.Prefix, a netip.Addr) bool {
 
 // dialMapping connects to the mapping's next destination and sends the
 // PROXY protocol header if the rule wants one.
-func (rt *running) dialMapping(ctx context.Context, client, local netip.AddrPort) (*net.TCPConn, string, error) {
+// The destination's connection count is the caller's to release when
+// the error is nil.
+func (rt *running) dialMapping(ctx context.Context, client, local netip.AddrPort) (*net.TCPConn, string, int, error) {
 	dctx, cancel := context.WithTimeout(ctx, orDefault(rt.rule.DialTimeout, DefaultDialTimeout))
 	defer cancel()
-	nc, target, err := rt.dests.dial(dctx, rt.dialTCP, "tcp")
+	nc, di, err := rt.dests.dial(dctx, rt.dialTCP, "tcp", client.Addr())
 	if err != nil {
-		return nil, "", err
+		return nil, "", -1, err
 	}
+	target := rt.dests.addr(di)
 	up, ok := nc.(*net.TCPConn)
 	if !ok {
 		nc.Close()
-		return nil, target, errors.New("upstream is not a TCP connection")
+		rt.dests.release(di)
+		return nil, target, -1, errors.New("upstream is not a TCP connection")
 	}
 	if v := rt.rule.ProxyProtocol; v != 0 {
 		hdr, err := proxyHeader(v, client, local)
@@ -185,10 +198,11 @@ func (rt *running) dialMapping(ctx context.Context, client, local netip.AddrPort
 		}
 		if err != nil {
 			up.Close()
-			return nil, target, err
+			rt.dests.release(di)
+			return nil, target, -1, err
 		}
 	}
-	return up, target, nil
+	return up, target, di, nil
 }
 
 // bufferedRest returns the bytes br read past what was consumed.

@@ -208,9 +208,9 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 	if from.Addr().Is6() {
 		network = "udp" // a v6 client may map to either family
 	}
-	nc, target, err := rt.dests.dial(ctx, d.DialContext, network)
-	if err != nil && network == "udp4" {
-		nc, target, err = rt.dests.dial(ctx, d.DialContext, "udp")
+	nc, di, err := rt.dests.dial(ctx, d.DialContext, network, from.Addr())
+	if err != nil && network == "udp4" && !errors.Is(err, ErrDestsFull) {
+		nc, di, err = rt.dests.dial(ctx, d.DialContext, "udp", from.Addr())
 	}
 	if err != nil {
 		rt.releaseSource(from.Addr())
@@ -219,6 +219,7 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 		rt.log.Warn("udp session not started", "client", from.String(), "err", err.Error())
 		return nil
 	}
+	target := rt.dests.addr(di)
 	s := &udpSession{client: from, up: nc.(*net.UDPConn), target: target, start: time.Now()}
 	s.last.Store(s.start.UnixNano())
 	t.mu.Lock()
@@ -234,6 +235,7 @@ func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn,
 		delete(t.sessions, from)
 		t.mu.Unlock()
 		s.up.Close()
+		rt.dests.release(di)
 		rt.upstreamDelta(-1)
 		rt.releaseSource(from.Addr())
 		rt.active.Add(-1)

@@ -210,6 +210,7 @@ func newMapCmd() *cobra.Command {
 		hf            healthFlags
 		run           runFlags
 		proxyProtocol string
+		balance       string
 	)
 	cmd := &cobra.Command{
 		Use:   "map [tcp|udp] LISTEN DEST... [flags]",
@@ -218,7 +219,10 @@ func newMapCmd() *cobra.Command {
 
 LISTEN is HOST:PORT, :PORT (every address) or IFACE:PORT (the interface's
 IPv4 and IPv6 addresses, link-local IPv6 excepted). Several DESTs are used
-round-robin; one whose dial fails is skipped for 10s and re-checked.
+round-robin (--balance: leastconn, source, first); one whose dial fails is
+skipped for 10s and re-checked. A DEST may carry options after a space, in
+one argument: "10.0.0.5:80 weight=3 max_conns=100" (weight 1-256: its share
+against the others'; max_conns: connections to it at once).
 
 With --check (tcp, http or tls), each DEST is checked every
 --check-interval: one that fails --fall times in a row (checks, or dials of
@@ -235,6 +239,7 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 		Example: `  ports map 127.0.0.1:8080 127.0.0.1:80
   ports map :8080 10.0.0.5:80 10.0.0.6:80 --allow 192.168.1.0/24
   ports map 127.0.0.1:8080 127.0.0.1:8081 127.0.0.1:8082 --check http --check-path /health --check-interval 1s
+  ports map 127.0.0.1:8080 "127.0.0.1:8081 weight=3" 127.0.0.1:8082 --balance source
   ports map udp 127.0.0.1:5353 127.0.0.1:53
   ports map eth0:2222 10.0.0.7:22 --allow 10.0.0.0/8 --proxy-protocol v2 --metrics 127.0.0.1:9100`,
 		Args: cobra.ArbitraryArgs,
@@ -257,6 +262,11 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 			if err := hf.fill(&r); err != nil {
 				return err
 			}
+			b, err := mapper.ParseBalance(balance)
+			if err != nil {
+				return usagef("--balance: %v", err)
+			}
+			r.Balance = b
 			switch proxyProtocol {
 			case "":
 			case "v1":
@@ -275,6 +285,7 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 	rf.add(cmd.Flags(), "map")
 	hf.add(cmd.Flags())
 	run.add(cmd.Flags())
+	cmd.Flags().StringVar(&balance, "balance", "", "roundrobin (default), leastconn, source (a consistent hash of the client address) or first")
 	cmd.Flags().StringVar(&proxyProtocol, "proxy-protocol", "", "send a PROXY protocol header (v1 or v2) to the destination first")
 	return cmd
 }

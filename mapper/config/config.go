@@ -15,7 +15,10 @@
 // the config file), max_conns, max_conns_per_source, handshake_timeout,
 // dial_timeout, idle_timeout, fin_timeout (Go durations such as "30s"),
 // proxy_protocol ("v1" or "v2"), accept_proxy_from, connect_ports (a port
-// set such as "443,8443"), udp_session_cap, udp_idle_timeout; health
+// set such as "443,8443"), udp_session_cap, udp_idle_timeout; balance
+// ("roundrobin", "leastconn", "source" or "first"; each destination of
+// to may be followed by " weight=N" and " max_conns=N", as in
+// "10.0.0.5:80 weight=3 max_conns=100"); health
 // checks of a tcp mapping: check ("tcp", "http" or "tls"),
 // check_interval, check_timeout, rise, fall, check_path, check_status
 // (a range such as "200-399"); knock (a
@@ -82,6 +85,8 @@ type RuleConfig struct {
 	ConnectPorts      string   `toml:"connect_ports"`
 	UDPSessionCap     int      `toml:"udp_session_cap"`
 	UDPIdleTimeout    string   `toml:"udp_idle_timeout"`
+
+	Balance string `toml:"balance"` // roundrobin, leastconn, source or first
 
 	// Health checks of a tcp mapping's destinations (mapper.Rule.Check).
 	Check         string `toml:"check"` // tcp, http or tls
@@ -473,6 +478,11 @@ func convert(name string, rc RuleConfig, add func(key string, err error)) (mappe
 	r.IdleTimeout = dur("idle_timeout", rc.IdleTimeout)
 	r.FinTimeout = dur("fin_timeout", rc.FinTimeout)
 	r.UDPIdleTimeout = dur("udp_idle_timeout", rc.UDPIdleTimeout)
+	if b, err := mapper.ParseBalance(rc.Balance); err != nil {
+		bad("balance", err)
+	} else {
+		r.Balance = b
+	}
 	if c, err := mapper.ParseCheck(rc.Check); err != nil {
 		bad("check", err)
 	} else {

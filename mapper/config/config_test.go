@@ -232,3 +232,48 @@ check = "tcp"
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+func TestParseBalanceAndWeights(t *testing.T) {
+	rules, err := config.Parse("b.toml", []byte(`[[rule]]
+name = "web"
+type = "tcp"
+listen = "127.0.0.1:8080"
+to = ["127.0.0.1:81 weight=3 max_conns=50", "127.0.0.1:82"]
+balance = "leastconn"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rules[0]; r.Balance != mapper.LeastConn || len(r.To) != 2 {
+		t.Errorf("rule = %+v", r)
+	}
+	_, err = config.Parse("b.toml", []byte(`[[rule]]
+name = "a"
+type = "tcp"
+listen = "127.0.0.1:8080"
+to = ["127.0.0.1:81 weight=0", "127.0.0.1:82", "127.0.0.1:82 weight=2"]
+balance = "random"
+
+[[rule]]
+name = "p"
+type = "socks5"
+listen = "127.0.0.1:1080"
+balance = "source"
+`))
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse = %v, want a *config.Error", err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`b.toml:6: rule "a": balance: unknown balance "random" (want roundrobin, leastconn, source or first)`,
+		`b.toml:5: rule "a": to: destination "127.0.0.1:81 weight=0": weight "0" is not 1-256`,
+		`b.toml:12: rule "p": balance: a socks5 proxy has no destinations to balance`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
