@@ -75,11 +75,13 @@ type destState struct {
 	cur       int       // smooth weighted round-robin's current weight
 }
 
-func newDests(rt *running) *dests {
+// newDests makes the destinations to of rule rt (its To, a route's or
+// its DefaultTo).
+func newDests(rt *running, to []string) *dests {
 	r := &rt.rule
 	d := &dests{rule: r.Name, balance: r.Balance, downTime: orDefault(r.DownTime, DefaultDownTime), log: rt.log,
-		st: make([]destState, len(r.To))}
-	for _, s := range r.To {
+		st: make([]destState, len(to))}
+	for _, s := range to {
 		ds, _ := ParseDest(s) // checked by Validate
 		d.addrs = append(d.addrs, ds.Addr)
 		d.weight = append(d.weight, ds.Weight)

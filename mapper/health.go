@@ -175,7 +175,7 @@ func (rt *running) checker() healthCheck {
 // healthCheckLoop checks destination i every interval until ctx ends, the
 // first time after delay (checks of several destinations are spread
 // over one interval, as haproxy spreads its own).
-func (rt *running) healthCheckLoop(ctx context.Context, i int, delay time.Duration, check healthCheck) {
+func (rt *running) healthCheckLoop(ctx context.Context, d *dests, i int, delay time.Duration, check healthCheck) {
 	interval := orDefault(rt.rule.CheckInterval, DefaultCheckInterval)
 	timeout := orDefault(rt.rule.CheckTimeout, interval)
 	t := time.NewTimer(delay)
@@ -187,12 +187,12 @@ func (rt *running) healthCheckLoop(ctx context.Context, i int, delay time.Durati
 		case <-t.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, timeout)
-		err := check(cctx, rt.dests.addr(i))
+		err := check(cctx, d.addr(i))
 		cancel()
 		if ctx.Err() != nil {
 			return
 		}
-		rt.dests.mark(i, err == nil, true, err)
+		d.mark(i, err == nil, true, err)
 		t.Reset(interval)
 	}
 }

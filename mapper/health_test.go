@@ -257,6 +257,8 @@ func TestHealthPassiveFailureTakesOut(t *testing.T) {
 	}
 }
 
+var opensslServers atomic.Int32
+
 // opensslServer starts openssl s_server -www on a free loopback port
 // with a self-signed certificate for name that openssl req makes, and
 // returns its address and the certificate file.
@@ -271,8 +273,10 @@ func opensslServer(t *testing.T, name string, extra ...string) (addr, certFile s
 	if err != nil {
 		t.Fatalf("openssl req: %v\n%s", err, out)
 	}
-	port := porttest.FreePorts(t, 1)[0]
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	// An address of its own, so that two servers started one after the
+	// other cannot both be given one port that was free.
+	ap := porttest.FreePorts(t, 1)[0]
+	addr = fmt.Sprintf("127.66.0.%d:%d", 1+opensslServers.Add(1)%250, ap)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, openssl, append([]string{"s_server", "-accept", addr, "-cert", certFile, "-key", keyFile, "-quiet"}, extra...)...)
 	logs := &syncBuf{}

@@ -93,8 +93,14 @@ type Rule struct {
 	// and " max_conns=N" (see [Dest]). Without a Check, a destination
 	// whose dial fails is skipped for DownTime, and re-checked.
 	To []string
-	// Balance spreads clients over To; the zero value is RoundRobin.
+	// Balance spreads clients over To (and over each route's); the zero
+	// value is RoundRobin.
 	Balance Balance
+	// Routes, if any, choose a TCP mapping's destinations by the name
+	// its clients ask for (see [Route]); To is then empty, and DefaultTo
+	// serves the names no route has (without it they are refused).
+	Routes    []Route
+	DefaultTo []string
 	// Bind, if valid, is the local address of upstream connections.
 	Bind netip.Addr
 
@@ -227,20 +233,58 @@ func (r *Rule) Problems() []error {
 	switch {
 	case !typeOK:
 	case r.Type == TCP || r.Type == UDP:
-		if len(r.To) == 0 {
+		switch {
+		case len(r.Routes) > 0 && len(r.To) > 0:
+			rerr("to", errors.New("a rule with routes names its destinations in each route and in default_to"))
+		case len(r.Routes) > 0 && r.Type == UDP:
+			rerr("route", errors.New("udp mappings have no names to route by"))
+		case len(r.Routes) == 0 && len(r.DefaultTo) > 0:
+			rerr("default_to", errors.New("needs routes"))
+		case len(r.Routes) == 0 && len(r.To) == 0:
 			rerr("to", errors.New("a mapping needs at least one destination"))
 		}
-		seenTo := map[string]bool{}
-		for _, d := range r.To {
-			ds, err := ParseDest(d)
-			if err != nil {
-				rerr("to", err)
+		checkTo := func(field string, to []string) {
+			seenTo := map[string]bool{}
+			for _, d := range to {
+				ds, err := ParseDest(d)
+				if err != nil {
+					rerr(field, err)
+					continue
+				}
+				if seenTo[ds.Addr] {
+					rerr(field, fmt.Errorf("destination %s is listed twice", ds.Addr))
+				}
+				seenTo[ds.Addr] = true
+			}
+		}
+		checkTo("to", r.To)
+		checkTo("default_to", r.DefaultTo)
+		names := map[string]bool{}
+		for _, rt := range r.Routes {
+			kind, name := "sni", rt.SNI
+			if rt.Host != "" {
+				kind, name = "host", rt.Host
+			}
+			switch {
+			case rt.SNI != "" && rt.Host != "":
+				rerr("route", fmt.Errorf("a route has sni %q and host %q: give one", rt.SNI, rt.Host))
+				continue
+			case name == "":
+				rerr("route", errors.New("a route needs sni or host"))
 				continue
 			}
-			if seenTo[ds.Addr] {
-				rerr("to", fmt.Errorf("destination %s is listed twice", ds.Addr))
+			if err := checkRouteName(name); err != nil {
+				rerr("route."+kind, err)
 			}
-			seenTo[ds.Addr] = true
+			if key := kind + " " + strings.ToLower(name); names[key] {
+				rerr("route."+kind, fmt.Errorf("%q has two routes", name))
+			} else {
+				names[key] = true
+			}
+			if len(rt.To) == 0 {
+				rerr("route.to", fmt.Errorf("the route for %s %q has no destinations", kind, name))
+			}
+			checkTo("route.to", rt.To)
 		}
 		if _, err := ParseBalance(r.Balance.String()); err != nil {
 			rerr("balance", err)
@@ -254,6 +298,9 @@ func (r *Rule) Problems() []error {
 	default:
 		if len(r.To) > 0 {
 			rerr("to", fmt.Errorf("a %s proxy takes its destinations from its clients, not from to", r.Type))
+		}
+		if len(r.Routes) > 0 || len(r.DefaultTo) > 0 {
+			rerr("route", fmt.Errorf("a %s proxy takes its destinations from its clients, not from routes", r.Type))
 		}
 		if r.Balance != RoundRobin {
 			rerr("balance", fmt.Errorf("a %s proxy has no destinations to balance", r.Type))

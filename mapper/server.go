@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,6 +56,7 @@ const (
 	RefuseDestination  = "destination"     // the proxy's destination policy denied it
 	RefuseAllDown      = "all_down"        // the health checks found every destination of the mapping down
 	RefuseDestsFull    = "dest_max_conns"  // every destination up has its max_conns
+	RefuseUnknownName  = "unknown_name"    // no route for the TLS server name or HTTP Host, and no default_to
 )
 
 // Config configures a [Server]; a nil *Config means the zero value.
@@ -315,7 +317,10 @@ type running struct {
 
 	lns   []*net.TCPListener
 	pcs   []*net.UDPConn
-	dests *dests
+	dests *dests // a mapping's To; nil with routes
+
+	routes   *routeSet // nil without routes
+	destSets []*dests  // every destination set of the rule, for checks
 
 	active atomic.Int64
 	mu     sync.Mutex
@@ -348,7 +353,25 @@ func (s *Server) start(r Rule) (*running, error) {
 	rt := &running{s: s, rule: r, log: s.log.With("rule", r.Name), perSrc: map[netip.Addr]int{}}
 	rt.defMax, rt.fdLimit = defaultMaxConns()
 	if r.Type == TCP || r.Type == UDP {
-		rt.dests = newDests(rt)
+		if len(r.Routes) == 0 {
+			rt.dests = newDests(rt, r.To)
+			rt.destSets = append(rt.destSets, rt.dests)
+		} else {
+			rt.routes = &routeSet{}
+			for _, ro := range r.Routes {
+				rd := routeDests{name: strings.ToLower(ro.SNI + ro.Host), dests: newDests(rt, ro.To)}
+				if ro.SNI != "" {
+					rt.routes.sni = append(rt.routes.sni, rd)
+				} else {
+					rt.routes.host = append(rt.routes.host, rd)
+				}
+				rt.destSets = append(rt.destSets, rd.dests)
+			}
+			if len(r.DefaultTo) > 0 {
+				rt.routes.def = newDests(rt, r.DefaultTo)
+				rt.destSets = append(rt.destSets, rt.routes.def)
+			}
+		}
 	}
 	if r.Type == HTTP {
 		rt.upstreams = &httpproxy.Upstreams{Max: rt.maxConns(), Changed: rt.upstreamDelta}
@@ -382,19 +405,29 @@ func (s *Server) start(r Rule) (*running, error) {
 	}
 	if check := rt.checker(); check != nil {
 		every := orDefault(r.CheckInterval, DefaultCheckInterval)
-		for i := range r.To {
+		n, k := 0, 0
+		for _, d := range rt.destSets {
+			n += len(d.addrs)
+		}
+		for _, d := range rt.destSets {
+			for i := range d.addrs {
+				delay := every * time.Duration(k) / time.Duration(n)
+				k++
+				rt.loops.Add(1)
+				go func() { defer rt.loops.Done(); rt.healthCheckLoop(ctx, d, i, delay, check) }()
+			}
+		}
+	} else if r.Type == TCP {
+		for _, d := range rt.destSets {
+			if len(d.addrs) < 2 {
+				continue
+			}
 			rt.loops.Add(1)
 			go func() {
 				defer rt.loops.Done()
-				rt.healthCheckLoop(ctx, i, every*time.Duration(i)/time.Duration(len(r.To)), check)
+				d.healthLoop(ctx, orDefault(r.DownTime, DefaultDownTime)/2, rt.dialer().DialContext)
 			}()
 		}
-	} else if r.Type == TCP && len(r.To) > 1 {
-		rt.loops.Add(1)
-		go func() {
-			defer rt.loops.Done()
-			rt.dests.healthLoop(ctx, orDefault(r.DownTime, DefaultDownTime)/2, rt.dialer().DialContext)
-		}()
 	}
 	return rt, nil
 }
@@ -458,7 +491,13 @@ func (rt *running) listen() error {
 // its own listening addresses: every connection would dial the rule
 // again, without end, until the machine runs out of ports.
 func (rt *running) checkLoop() error {
-	for _, s := range rt.rule.To {
+	var all []string
+	all = append(all, rt.rule.To...)
+	all = append(all, rt.rule.DefaultTo...)
+	for _, ro := range rt.rule.Routes {
+		all = append(all, ro.To...)
+	}
+	for _, s := range all {
 		ds, _ := ParseDest(s)
 		d := ds.Addr
 		dst, err := netip.ParseAddrPort(d)
@@ -524,8 +563,8 @@ func (rt *running) halt() {
 	}
 	rt.closeListeners()
 	rt.loops.Wait()
-	if rt.dests != nil {
-		rt.dests.stop()
+	for _, d := range rt.destSets {
+		d.stop()
 	}
 }
 

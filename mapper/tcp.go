@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -53,10 +54,26 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 	case TCP:
 		var err error
 		var di int
-		up, target, di, err = rt.dialMapping(ctx, client, local)
+		ds, httpish := rt.dests, r.Check == CheckHTTP
+		if rt.routes != nil {
+			name, isTLS, read, err := peekName(c, pending, orDefault(r.HandshakeTimeout, DefaultHandshakeTimeout))
+			pending = read
+			if err != nil {
+				c.Close()
+				rt.refuse(client, RefuseHandshake, err)
+				return
+			}
+			if ds = rt.routes.match(name, isTLS); ds == nil {
+				rt.refuseUnknownName(c, isTLS)
+				rt.refuse(client, RefuseUnknownName, fmt.Errorf("%w %q", ErrUnknownName, name))
+				return
+			}
+			httpish = httpish || !isTLS
+		}
+		up, target, di, err = rt.dialMapping(ctx, ds, client, local)
 		switch {
 		case errors.Is(err, ErrAllDown):
-			rt.refuseAllDown(c, pending)
+			rt.refuseAllDown(c, pending, httpish)
 			rt.refuse(client, RefuseAllDown, nil)
 			return
 		case errors.Is(err, ErrDestsFull):
@@ -65,7 +82,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			rt.refuse(client, RefuseDestsFull, nil)
 			return
 		case err == nil:
-			defer rt.dests.release(di)
+			defer ds.release(di)
 		}
 		if err != nil {
 			c.Close()
@@ -175,18 +192,18 @@ func trusted(ps []netip.Prefix, a netip.Addr) bool {
 // PROXY protocol header if the rule wants one.
 // The destination's connection count is the caller's to release when
 // the error is nil.
-func (rt *running) dialMapping(ctx context.Context, client, local netip.AddrPort) (*net.TCPConn, string, int, error) {
+func (rt *running) dialMapping(ctx context.Context, ds *dests, client, local netip.AddrPort) (*net.TCPConn, string, int, error) {
 	dctx, cancel := context.WithTimeout(ctx, orDefault(rt.rule.DialTimeout, DefaultDialTimeout))
 	defer cancel()
-	nc, di, err := rt.dests.dial(dctx, rt.dialTCP, "tcp", client.Addr())
+	nc, di, err := ds.dial(dctx, rt.dialTCP, "tcp", client.Addr())
 	if err != nil {
 		return nil, "", -1, err
 	}
-	target := rt.dests.addr(di)
+	target := ds.addr(di)
 	up, ok := nc.(*net.TCPConn)
 	if !ok {
 		nc.Close()
-		rt.dests.release(di)
+		ds.release(di)
 		return nil, target, -1, errors.New("upstream is not a TCP connection")
 	}
 	if v := rt.rule.ProxyProtocol; v != 0 {
@@ -198,7 +215,7 @@ func (rt *running) dialMapping(ctx context.Context, client, local netip.AddrPort
 		}
 		if err != nil {
 			up.Close()
-			rt.dests.release(di)
+			ds.release(di)
 			return nil, target, -1, err
 		}
 	}
@@ -237,8 +254,8 @@ func (rt *running) dialTCP(ctx context.Context, network, addr string) (net.Conn,
 // whose destinations speak HTTP, a 503 response once the request head
 // came (an HTTP client takes an answer before its request as a broken
 // connection). The head is waited for at most a second and 64 KiB.
-func (rt *running) refuseAllDown(c *net.TCPConn, pending []byte) {
-	if rt.rule.Check != CheckHTTP {
+func (rt *running) refuseAllDown(c *net.TCPConn, pending []byte, httpish bool) {
+	if !httpish {
 		c.SetLinger(0)
 		c.Close()
 		return
@@ -255,11 +272,30 @@ func (rt *running) refuseAllDown(c *net.TCPConn, pending []byte) {
 			break
 		}
 	}
-	if _, err := io.WriteString(c, response503); err != nil {
+	answerAndClose(c, response503)
+}
+
+// answerAndClose sends a refusal and closes c, reading (a little) what
+// the client still sends, so that closing does not reset the answer
+// away before the client read it.
+func answerAndClose(c *net.TCPConn, answer string) {
+	if _, err := io.WriteString(c, answer); err != nil {
 		return
 	}
 	c.CloseWrite()
-	io.Copy(io.Discard, io.LimitReader(c, maxRefusedHead)) // a body, so that closing does not reset the answer away
+	io.Copy(io.Discard, io.LimitReader(c, maxRefusedHead))
+}
+
+// refuseUnknownName answers a name no route has: a TLS alert
+// unrecognized_name, or 421 Misdirected Request for HTTP.
+func (rt *running) refuseUnknownName(c *net.TCPConn, isTLS bool) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if isTLS {
+		answerAndClose(c, string(alertUnrecognizedName))
+		return
+	}
+	answerAndClose(c, response421)
 }
 
 // maxRefusedHead bounds what a refused HTTP client is read of.

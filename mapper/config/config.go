@@ -18,7 +18,11 @@
 // set such as "443,8443"), udp_session_cap, udp_idle_timeout; balance
 // ("roundrobin", "leastconn", "source" or "first"; each destination of
 // to may be followed by " weight=N" and " max_conns=N", as in
-// "10.0.0.5:80 weight=3 max_conns=100"); health
+// "10.0.0.5:80 weight=3 max_conns=100"); routes by name on one port
+// as [[rule.route]] tables with sni = "a.test" (the TLS ClientHello's
+// server name, read without terminating TLS) or host = "a.test" (the
+// HTTP Host), exact or "*.a.test", and their own to, with default_to
+// on the rule for the names no route has (else they are refused); health
 // checks of a tcp mapping: check ("tcp", "http" or "tls"),
 // check_interval, check_timeout, rise, fall, check_path, check_status
 // (a range such as "200-399"); knock (a
@@ -88,6 +92,11 @@ type RuleConfig struct {
 
 	Balance string `toml:"balance"` // roundrobin, leastconn, source or first
 
+	// Routing by name (mapper.Route): [[rule.route]] tables, and where
+	// the names no route has go.
+	Route     []RouteConfig `toml:"route"`
+	DefaultTo []string      `toml:"default_to"`
+
 	// Health checks of a tcp mapping's destinations (mapper.Rule.Check).
 	Check         string `toml:"check"` // tcp, http or tls
 	CheckInterval string `toml:"check_interval"`
@@ -104,6 +113,13 @@ type RuleConfig struct {
 	KnockWindow  string     `toml:"knock_window"`
 	KnockTimeout string     `toml:"knock_timeout"`
 	SPA          *SPAConfig `toml:"spa"`
+}
+
+// RouteConfig is one [[rule.route]] table: sni or host, and to.
+type RouteConfig struct {
+	SNI  string   `toml:"sni"`
+	Host string   `toml:"host"`
+	To   []string `toml:"to"`
 }
 
 type file struct {
@@ -478,6 +494,10 @@ func convert(name string, rc RuleConfig, add func(key string, err error)) (mappe
 	r.IdleTimeout = dur("idle_timeout", rc.IdleTimeout)
 	r.FinTimeout = dur("fin_timeout", rc.FinTimeout)
 	r.UDPIdleTimeout = dur("udp_idle_timeout", rc.UDPIdleTimeout)
+	for _, ro := range rc.Route {
+		r.Routes = append(r.Routes, mapper.Route{SNI: ro.SNI, Host: ro.Host, To: ro.To})
+	}
+	r.DefaultTo = rc.DefaultTo
 	if b, err := mapper.ParseBalance(rc.Balance); err != nil {
 		bad("balance", err)
 	} else {

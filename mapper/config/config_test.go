@@ -277,3 +277,65 @@ balance = "source"
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+func TestParseRoutes(t *testing.T) {
+	rules, err := config.Parse("r.toml", []byte(`[[rule]]
+name = "front"
+type = "tcp"
+listen = "127.0.0.1:8443"
+default_to = ["127.0.0.1:9000"]
+
+[[rule.route]]
+sni = "a.test"
+to = ["127.0.0.1:9001"]
+
+[[rule.route]]
+host = "*.b.test"
+to = ["127.0.0.1:9002 weight=2", "127.0.0.1:9003"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []mapper.Route{{SNI: "a.test", To: []string{"127.0.0.1:9001"}},
+		{Host: "*.b.test", To: []string{"127.0.0.1:9002 weight=2", "127.0.0.1:9003"}}}
+	if diff := cmp.Diff(want, rules[0].Routes); diff != "" || len(rules[0].DefaultTo) != 1 {
+		t.Errorf("routes (-want +got):\n%s; default_to %v", diff, rules[0].DefaultTo)
+	}
+	_, err = config.Parse("r.toml", []byte(`[[rule]]
+name = "front"
+type = "tcp"
+listen = "127.0.0.1:8443"
+to = ["127.0.0.1:9000"]
+
+[[rule.route]]
+sni = "a.test"
+host = "a.test"
+to = ["127.0.0.1:9001"]
+
+[[rule.route]]
+host = "bad name"
+
+[[rule.route]]
+sni = "*.c.test"
+to = ["127.0.0.1:9001"]
+colour = "blue"
+`))
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse = %v, want a *config.Error", err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, p.String())
+	}
+	wantProbs := []string{
+		`r.toml:18: rule.route.colour: unknown key`,
+		`r.toml:5: rule "front": to: a rule with routes names its destinations in each route and in default_to`,
+		`r.toml:1: rule "front": route: a route has sni "a.test" and host "a.test": give one`,
+		`r.toml:1: rule "front": route.host: "bad name" is not a host name or *.NAME`,
+		`r.toml:1: rule "front": route.to: the route for host "bad name" has no destinations`,
+	}
+	if diff := cmp.Diff(wantProbs, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
