@@ -21,8 +21,8 @@ type Check uint8
 const (
 	CheckNone Check = iota // no active check: a failed dial skips the destination for DownTime
 	CheckTCP               // a TCP connect
-	CheckHTTP              // an HTTP/1.1 GET of CheckPath answered with a status in CheckStatus
-	CheckTLS               // a TCP connect and a completed TLS handshake
+	CheckHTTP              // an HTTP/1.1 GET of CheckPath answered with a status in CheckStatus (over TLS with to_tls)
+	CheckTLS               // a TCP connect and a completed TLS handshake (verified as connections are with to_tls; else not)
 )
 
 func (c Check) String() string {
@@ -138,6 +138,13 @@ func (rt *running) checker() healthCheck {
 				return err
 			}
 			defer c.Close()
+			if r.ToTLS {
+				tc := tls.Client(c, rt.upstreamTLS(addr, []string{"http/1.1"}))
+				if err := tc.HandshakeContext(ctx); err != nil {
+					return fmt.Errorf("tls handshake: %w", err)
+				}
+				c = tc
+			}
 			host := addr
 			if h, p, err := net.SplitHostPort(addr); err == nil && (p == "80" || p == "443") {
 				host = h
@@ -163,7 +170,11 @@ func (rt *running) checker() healthCheck {
 				return err
 			}
 			defer c.Close()
-			if err := tls.Client(c, checkTLSConfig(addr)).HandshakeContext(ctx); err != nil {
+			cfg := checkTLSConfig(addr)
+			if r.ToTLS { // the check verifies as the connections will
+				cfg = rt.upstreamTLS(addr, nil)
+			}
+			if err := tls.Client(c, cfg).HandshakeContext(ctx); err != nil {
 				return fmt.Errorf("tls handshake: %w", err)
 			}
 			return nil

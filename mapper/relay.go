@@ -167,7 +167,7 @@ func (r *relay) result() (Reason, error) {
 
 // deadline sets src's read deadline under the lock, so a half-close on
 // the other direction cannot be overwritten by a stale idle deadline.
-func (r *relay) deadline(src *net.TCPConn) {
+func (r *relay) deadline(src net.Conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var d time.Time
@@ -182,7 +182,7 @@ func (r *relay) deadline(src *net.TCPConn) {
 
 // finished records that the direction reading from src ended cleanly and
 // starts the FIN timeout of the other one (other is its source).
-func (r *relay) finished(other *net.TCPConn) {
+func (r *relay) finished(other net.Conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.halfDone++

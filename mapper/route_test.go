@@ -27,6 +27,16 @@ func sClient(t *testing.T, addr, name, caFile string) (string, bool) {
 	return string(out), err == nil
 }
 
+// sClientArgs runs openssl s_client -connect addr with args.
+func sClientArgs(t *testing.T, addr string, args ...string) (string, bool) {
+	t.Helper()
+	openssl := porttest.LookTool(t, "openssl", "openssl")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, openssl, append([]string{"s_client", "-connect", addr}, args...)...).CombinedOutput()
+	return string(out), err == nil
+}
+
 // TestRouteBySNI: one port, two openssl s_server backends chosen by the
 // ClientHello's server name; each backend completes the handshake with
 // the client (its certificate verifies for the name asked); an unknown

@@ -104,6 +104,23 @@ type Rule struct {
 	// Bind, if valid, is the local address of upstream connections.
 	Bind netip.Addr
 
+	// TLSCert and TLSKey are PEM files of a certificate (chain) and its
+	// key: a TCP mapping with them terminates TLS (1.2 and 1.3) from its
+	// clients and relays the plaintext. A reload (Server.Apply) re-reads
+	// them for a rule it keeps: new handshakes get the new certificate,
+	// open connections go on.
+	TLSCert, TLSKey string
+	// ToTLS makes a TCP mapping speak TLS to its destinations, verifying
+	// them against ToCA (a PEM file; empty: the system's roots) for
+	// ToServerName (empty: the destination's host), unless
+	// ToInsecureSkipVerify. With termination too, the client's ALPN
+	// protocols are offered to the destination, and its choice is the
+	// client's.
+	ToTLS                bool
+	ToServerName         string
+	ToCA                 string
+	ToInsecureSkipVerify bool
+
 	// Check is the active health check of a TCP mapping's destinations
 	// (CheckNone: none, and the DownTime skip above). With a check, a
 	// destination leaves the rotation after Fall failures in a row
@@ -305,6 +322,22 @@ func (r *Rule) Problems() []error {
 		if r.Balance != RoundRobin {
 			rerr("balance", fmt.Errorf("a %s proxy has no destinations to balance", r.Type))
 		}
+	}
+	switch {
+	case (r.TLSCert == "") != (r.TLSKey == ""):
+		rerr("tls_cert", errors.New("tls_cert and tls_key go together"))
+	case r.TLSCert != "" && typeOK && r.Type != TCP:
+		rerr("tls_cert", errors.New("only tcp mappings terminate TLS"))
+	case r.TLSCert != "" && len(r.Routes) > 0:
+		rerr("tls_cert", errors.New("routes read the client's TLS without terminating it: a rule cannot have both"))
+	}
+	switch {
+	case r.ToTLS && typeOK && r.Type != TCP:
+		rerr("to_tls", errors.New("only tcp mappings originate TLS"))
+	case !r.ToTLS && (r.ToServerName != "" || r.ToCA != "" || r.ToInsecureSkipVerify):
+		rerr("to_tls", errors.New("to_server_name, to_ca and to_insecure_skip_verify need to_tls = true"))
+	case r.ToCA != "" && r.ToInsecureSkipVerify:
+		rerr("to_ca", errors.New("to_ca is not used with to_insecure_skip_verify"))
 	}
 	if _, err := ParseCheck(r.Check.String()); err != nil {
 		rerr("check", err)

@@ -1,7 +1,10 @@
 package mapper
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -142,6 +145,18 @@ func (s *Server) Apply(rules []Rule) error {
 		}
 		seen[r.Name] = true
 	}
+	// Certificates first, of kept rules too: a file that does not load
+	// fails the reload before anything changed.
+	certs := map[string]*tls.Certificate{}
+	for i := range rules {
+		if r := &rules[i]; r.TLSCert != "" {
+			c, err := loadCert(r)
+			if err != nil {
+				return err
+			}
+			certs[r.Name] = c
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -193,6 +208,13 @@ func (s *Server) Apply(rules []Rule) error {
 	for _, old := range drop {
 		delete(s.rules, old.rule.Name)
 		old.logStopped()
+	}
+	for _, r := range keep {
+		if rt := s.rules[r.Name]; rt.cert != nil && certs[r.Name] != nil {
+			if prev := rt.cert.cert.Swap(certs[r.Name]); !bytes.Equal(prev.Certificate[0], certs[r.Name].Certificate[0]) {
+				rt.log.Info("certificate reloaded", "tls_cert", r.TLSCert, "note", "new handshakes get it; open connections go on")
+			}
+		}
 	}
 	for _, rt := range started {
 		s.rules[rt.rule.Name] = rt
@@ -319,6 +341,9 @@ type running struct {
 	pcs   []*net.UDPConn
 	dests *dests // a mapping's To; nil with routes
 
+	cert *certHolder    // the certificate of a terminating rule; nil otherwise
+	toCA *x509.CertPool // to_ca; nil: the system's roots
+
 	routes   *routeSet // nil without routes
 	destSets []*dests  // every destination set of the rule, for checks
 
@@ -372,6 +397,21 @@ func (s *Server) start(r Rule) (*running, error) {
 				rt.destSets = append(rt.destSets, rt.routes.def)
 			}
 		}
+	}
+	if r.TLSCert != "" {
+		c, err := loadCert(&r)
+		if err != nil {
+			return nil, err
+		}
+		rt.cert = &certHolder{}
+		rt.cert.cert.Store(c)
+	}
+	if r.ToCA != "" {
+		pool, err := loadCA(&r)
+		if err != nil {
+			return nil, err
+		}
+		rt.toCA = pool
 	}
 	if r.Type == HTTP {
 		rt.upstreams = &httpproxy.Upstreams{Max: rt.maxConns(), Changed: rt.upstreamDelta}

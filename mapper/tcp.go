@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -48,12 +49,14 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 	defer rt.releaseSource(client.Addr())
 
 	var up *net.TCPConn
+	var tlsClient, tlsUp *tls.Conn
 	var target string
 	release := func() {}
 	switch r.Type {
 	case TCP:
 		var err error
 		var di int
+		var tc, uc *tls.Conn // the client's TLS when terminated, the destination's when originated
 		ds, httpish := rt.dests, r.Check == CheckHTTP
 		if rt.routes != nil {
 			name, isTLS, read, err := peekName(c, pending, orDefault(r.HandshakeTimeout, DefaultHandshakeTimeout))
@@ -70,7 +73,71 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			}
 			httpish = httpish || !isTLS
 		}
-		up, target, di, err = rt.dialMapping(ctx, ds, client, local)
+		// dial connects to a destination, and with to_tls completes the
+		// handshake with it, offering alpn.
+		dial := func(alpn []string) error {
+			var err error
+			up, target, di, err = rt.dialMapping(ctx, ds, client, local)
+			if err != nil || !r.ToTLS {
+				return err
+			}
+			uc = tls.Client(up, rt.upstreamTLS(target, alpn))
+			hctx, cancel := context.WithTimeout(ctx, orDefault(r.DialTimeout, DefaultDialTimeout))
+			herr := uc.HandshakeContext(hctx)
+			cancel()
+			if herr != nil {
+				up.Close()
+				ds.release(di)
+				up, uc = nil, nil
+				return fmt.Errorf("%w with %s: %v", ErrTLSHandshake, target, herr)
+			}
+			return nil
+		}
+		if rt.cert != nil {
+			// Terminate. With to_tls the destination is dialled during
+			// the client's handshake, offered the client's ALPN
+			// protocols, and its choice is the one the client gets.
+			cfg := rt.serverTLS()
+			dialed := false
+			if r.ToTLS {
+				cfg.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+					dialed = true
+					if err = dial(h.SupportedProtos); err != nil {
+						return nil, err
+					}
+					c2 := rt.serverTLS()
+					if p := uc.ConnectionState().NegotiatedProtocol; p != "" {
+						c2.NextProtos = []string{p}
+					}
+					return c2, nil
+				}
+			}
+			var under net.Conn = c
+			if len(pending) > 0 {
+				under = &prefixConn{TCPConn: c, pre: pending}
+				pending = nil
+			}
+			tc = tls.Server(under, cfg)
+			c.SetDeadline(time.Now().Add(orDefault(r.HandshakeTimeout, DefaultHandshakeTimeout)))
+			herr := tc.Handshake()
+			c.SetDeadline(time.Time{})
+			switch {
+			case herr != nil && dialed && err != nil: // the destination failed: below
+			case herr != nil:
+				c.Close()
+				if up != nil {
+					up.Close()
+					ds.release(di)
+				}
+				rt.refuse(client, RefuseHandshake, fmt.Errorf("%w: %v", ErrTLSHandshake, herr))
+				return
+			case !dialed:
+				err = dial(nil)
+			}
+			httpish = false // an answer would have to be in TLS: a reset says enough
+		} else {
+			err = dial(nil)
+		}
 		switch {
 		case errors.Is(err, ErrAllDown):
 			rt.refuseAllDown(c, pending, httpish)
@@ -83,6 +150,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			return
 		case err == nil:
 			defer ds.release(di)
+			tlsClient, tlsUp = tc, uc
 		}
 		if err != nil {
 			c.Close()
@@ -128,12 +196,25 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		rt.upstreamDelta(1)
 		release = func() { rt.upstreamDelta(-1) }
 	}
-	st := Relay(ctx, c, up, &RelayConfig{
+	rcfg := &RelayConfig{
 		IdleTimeout: r.IdleTimeout,
 		FinTimeout:  r.FinTimeout,
 		Pending:     pending,
 		Progress:    func(u, d int64) { rt.s.obs.Transferred(r.Name, u, d) },
-	})
+	}
+	var st Stats
+	if tlsClient != nil || tlsUp != nil {
+		var cc, uu streamConn = c, up
+		if tlsClient != nil {
+			cc = tlsClient
+		}
+		if tlsUp != nil {
+			uu = tlsUp
+		}
+		st = relayStream(ctx, cc, uu, rcfg)
+	} else {
+		st = Relay(ctx, c, up, rcfg)
+	}
 	release()
 	st.Duration = time.Since(start)
 	rt.s.obs.Closed(r.Name, st)

@@ -98,3 +98,67 @@ func TestMapHealthCheckCLI(t *testing.T) {
 		t.Errorf("the refusal is not counted:\n%s", metricsText(t, mx))
 	}
 }
+
+// opensslCert makes a self-signed certificate for cn with openssl req,
+// written over cert and key (through temporary files, renamed).
+func opensslCert(t *testing.T, cert, key, cn string) {
+	t.Helper()
+	openssl := needTool(t, "openssl")
+	out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+		"-days", "2", "-subj", "/CN="+cn, "-addext", "subjectAltName=DNS:"+cn,
+		"-keyout", key+".new", "-out", cert+".new").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl req: %v\n%s", err, out)
+	}
+	for _, p := range []string{cert, key} {
+		if err := os.Rename(p+".new", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestServeTLSWatchReloadsCertificate: `ports serve --watch` terminates
+// TLS with tls_cert/tls_key, checked with curl --cacert, and picks up a
+// renewed certificate without a change of the rule file.
+func TestServeTLSWatchReloadsCertificate(t *testing.T) {
+	web := webServer(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "site.pem"), filepath.Join(dir, "site.key")
+	opensslCert(t, cert, key, "one.test")
+	port := freePort(t)
+	cfg := filepath.Join(dir, "ports.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[[rule]]
+name = "site"
+type = "tcp"
+listen = "%s:%d"
+to = ["%s"]
+tls_cert = "site.pem"
+tls_key = "site.key"
+`, testHost, port, web)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := runBG(t, "serve", "-c", cfg, "--watch", "--watch-interval", "100ms")
+	lst := net.JoinHostPort(testHost, strconv.Itoa(port))
+	waitFor(t, "the rule", func() bool { return dialable(lst) })
+	fetch := func(cn, ca string) (string, error) {
+		return curl(t, "--cacert", ca, "--resolve", fmt.Sprintf("%s:%d:%s", cn, port, testHost), fmt.Sprintf("https://%s:%d/hello.txt", cn, port))
+	}
+	out, err := fetch("one.test", cert)
+	if err != nil || out != "hello through the proxy\n" {
+		t.Fatalf("curl --cacert one.test: %q, %v\n%s", out, err, m.stderr)
+	}
+	old := filepath.Join(dir, "one.pem")
+	data, _ := os.ReadFile(cert)
+	os.WriteFile(old, data, 0o600)
+	opensslCert(t, cert, key, "two.test")
+	waitFor(t, "the renewed certificate served", func() bool {
+		out, err := fetch("two.test", cert)
+		return err == nil && out == "hello through the proxy\n"
+	})
+	if out, err := fetch("one.test", old); err == nil {
+		t.Errorf("the old certificate is still served after the reload: %q", out)
+	}
+	if !strings.Contains(m.stderr.String(), "trigger=\"file changed\"") {
+		t.Errorf("no reload logged:\n%s", m.stderr)
+	}
+}

@@ -171,6 +171,27 @@ func validateCLI(r *mapper.Rule) error {
 }
 
 // healthFlags are the health-check flags of `ports map`.
+type tlsFlags struct {
+	cert, key      string
+	to             bool
+	toName, toCA   string
+	toInsecureSkip bool
+}
+
+func (f *tlsFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&f.cert, "tls-cert", "", "terminate TLS (1.2, 1.3) with this PEM certificate (chain) `FILE`; re-read on SIGHUP")
+	fs.StringVar(&f.key, "tls-key", "", "the PEM key `FILE` of --tls-cert")
+	fs.BoolVar(&f.to, "to-tls", false, "speak TLS to the destinations (verified against the system's roots or --to-ca)")
+	fs.StringVar(&f.toName, "to-server-name", "", "the name to verify a destination's certificate for (default: its host)")
+	fs.StringVar(&f.toCA, "to-ca", "", "verify destinations against the PEM certificates in `FILE`")
+	fs.BoolVar(&f.toInsecureSkip, "to-insecure-skip-verify", false, "do not verify the destinations' certificates")
+}
+
+func (f *tlsFlags) fill(r *mapper.Rule) {
+	r.TLSCert, r.TLSKey = f.cert, f.key
+	r.ToTLS, r.ToServerName, r.ToCA, r.ToInsecureSkipVerify = f.to, f.toName, f.toCA, f.toInsecureSkip
+}
+
 type healthFlags struct {
 	check        string
 	interval     time.Duration
@@ -208,6 +229,7 @@ func newMapCmd() *cobra.Command {
 	var (
 		rf            ruleFlags
 		hf            healthFlags
+		tf            tlsFlags
 		run           runFlags
 		proxyProtocol string
 		balance       string
@@ -230,6 +252,11 @@ clients) leaves the rotation until it passes --rise checks, as haproxy's
 check inter/rise/fall; each change is logged once. When every DEST is down
 clients are refused at once: a TCP reset, or with --check http a 503.
 
+--tls-cert and --tls-key terminate TLS (1.2 and 1.3) and relay the
+plaintext; --to-tls speaks TLS to the destinations. With both, the
+client's ALPN offer goes to the destination and its choice is the
+client's.
+
 A mapping that listens on anything but loopback must name who may use it
 with --allow, or it refuses to start: no open relay by accident.
 
@@ -240,6 +267,7 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
   ports map :8080 10.0.0.5:80 10.0.0.6:80 --allow 192.168.1.0/24
   ports map 127.0.0.1:8080 127.0.0.1:8081 127.0.0.1:8082 --check http --check-path /health --check-interval 1s
   ports map 127.0.0.1:8080 "127.0.0.1:8081 weight=3" 127.0.0.1:8082 --balance source
+  ports map :443 127.0.0.1:8080 --tls-cert site.pem --tls-key site.key --allow 192.168.1.0/24
   ports map udp 127.0.0.1:5353 127.0.0.1:53
   ports map eth0:2222 10.0.0.7:22 --allow 10.0.0.0/8 --proxy-protocol v2 --metrics 127.0.0.1:9100`,
 		Args: cobra.ArbitraryArgs,
@@ -262,6 +290,7 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 			if err := hf.fill(&r); err != nil {
 				return err
 			}
+			tf.fill(&r)
 			b, err := mapper.ParseBalance(balance)
 			if err != nil {
 				return usagef("--balance: %v", err)
@@ -284,6 +313,7 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 	}
 	rf.add(cmd.Flags(), "map")
 	hf.add(cmd.Flags())
+	tf.add(cmd.Flags())
 	run.add(cmd.Flags())
 	cmd.Flags().StringVar(&balance, "balance", "", "roundrobin (default), leastconn, source (a consistent hash of the client address) or first")
 	cmd.Flags().StringVar(&proxyProtocol, "proxy-protocol", "", "send a PROXY protocol header (v1 or v2) to the destination first")
@@ -491,6 +521,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		return err
 	}
 	svc.ready(srv, len(rules))
+	cur := rules // the running rules, whose TLS files --watch watches too
 	var tick <-chan time.Time
 	var sum [32]byte
 	if watch != "" {
@@ -501,7 +532,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		t := time.NewTicker(every)
 		defer t.Stop()
 		tick = t.C
-		sum = fileSum(watch)
+		sum = watchSum(watch, cur)
 	}
 	doReload := func(why string) {
 		svc.reloading(why)
@@ -515,6 +546,10 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 			return
 		}
 		log.Info("reloaded", "trigger", why, "rules", len(rs))
+		cur = rs
+		if watch != "" {
+			sum = watchSum(watch, cur)
+		}
 	}
 	for {
 		select {
@@ -527,7 +562,7 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		case <-hup:
 			doReload("SIGHUP")
 		case <-tick:
-			if s := fileSum(watch); s != sum {
+			if s := watchSum(watch, cur); s != sum {
 				sum = s
 				doReload("file changed")
 			}
@@ -545,4 +580,26 @@ func fileSum(path string) [32]byte {
 		return sha256.Sum256([]byte("error: " + err.Error()))
 	}
 	return sha256.Sum256(data)
+}
+
+// watchSum is fileSum of the rule file and of the TLS files of the
+// running rules (certificates, keys, CAs), so that --watch reloads a
+// renewed certificate as it reloads a changed rule file.
+func watchSum(path string, rules []mapper.Rule) [32]byte {
+	h := sha256.New()
+	add := func(p string) {
+		if p != "" {
+			s := fileSum(p)
+			h.Write(s[:])
+		}
+	}
+	add(path)
+	for _, r := range rules {
+		add(r.TLSCert)
+		add(r.TLSKey)
+		add(r.ToCA)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
 }

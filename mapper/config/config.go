@@ -22,7 +22,10 @@
 // as [[rule.route]] tables with sni = "a.test" (the TLS ClientHello's
 // server name, read without terminating TLS) or host = "a.test" (the
 // HTTP Host), exact or "*.a.test", and their own to, with default_to
-// on the rule for the names no route has (else they are refused); health
+// on the rule for the names no route has (else they are refused); TLS
+// termination with tls_cert and tls_key (PEM files, re-read on every
+// reload) and origination with to_tls = true, to_server_name, to_ca and
+// to_insecure_skip_verify (paths relative to the config file); health
 // checks of a tcp mapping: check ("tcp", "http" or "tls"),
 // check_interval, check_timeout, rise, fall, check_path, check_status
 // (a range such as "200-399"); knock (a
@@ -91,6 +94,15 @@ type RuleConfig struct {
 	UDPIdleTimeout    string   `toml:"udp_idle_timeout"`
 
 	Balance string `toml:"balance"` // roundrobin, leastconn, source or first
+
+	// TLS termination (tls_cert, tls_key: PEM files, relative to the
+	// config file) and origination (to_tls and the rest).
+	TLSCert              string `toml:"tls_cert"`
+	TLSKey               string `toml:"tls_key"`
+	ToTLS                bool   `toml:"to_tls"`
+	ToServerName         string `toml:"to_server_name"`
+	ToCA                 string `toml:"to_ca"`
+	ToInsecureSkipVerify bool   `toml:"to_insecure_skip_verify"`
 
 	// Routing by name (mapper.Route): [[rule.route]] tables, and where
 	// the names no route has go.
@@ -494,6 +506,14 @@ func convert(name string, rc RuleConfig, add func(key string, err error)) (mappe
 	r.IdleTimeout = dur("idle_timeout", rc.IdleTimeout)
 	r.FinTimeout = dur("fin_timeout", rc.FinTimeout)
 	r.UDPIdleTimeout = dur("udp_idle_timeout", rc.UDPIdleTimeout)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(filepath.Dir(name), p)
+	}
+	r.TLSCert, r.TLSKey, r.ToCA = rel(rc.TLSCert), rel(rc.TLSKey), rel(rc.ToCA)
+	r.ToTLS, r.ToServerName, r.ToInsecureSkipVerify = rc.ToTLS, rc.ToServerName, rc.ToInsecureSkipVerify
 	for _, ro := range rc.Route {
 		r.Routes = append(r.Routes, mapper.Route{SNI: ro.SNI, Host: ro.Host, To: ro.To})
 	}

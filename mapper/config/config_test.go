@@ -339,3 +339,47 @@ colour = "blue"
 		t.Errorf("problems (-want +got):\n%s", diff)
 	}
 }
+
+func TestParseTLS(t *testing.T) {
+	rules, err := config.Parse("/etc/ports/t.toml", []byte(`[[rule]]
+name = "front"
+type = "tcp"
+listen = "127.0.0.1:8443"
+to = ["127.0.0.1:9443"]
+tls_cert = "front.pem"
+tls_key = "/keys/front.key"
+to_tls = true
+to_server_name = "app.internal"
+to_ca = "ca.pem"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rules[0]
+	if r.TLSCert != "/etc/ports/front.pem" || r.TLSKey != "/keys/front.key" || !r.ToTLS || r.ToServerName != "app.internal" || r.ToCA != "/etc/ports/ca.pem" {
+		t.Errorf("rule = %+v", r)
+	}
+	_, err = config.Parse("t.toml", []byte(`[[rule]]
+name = "a"
+type = "tcp"
+listen = "127.0.0.1:8443"
+to = ["127.0.0.1:9443"]
+tls_cert = "a.pem"
+to_insecure_skip_verify = true
+`))
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Parse = %v, want a *config.Error", err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`t.toml:6: rule "a": tls_cert: tls_cert and tls_key go together`,
+		`t.toml:1: rule "a": to_tls: to_server_name, to_ca and to_insecure_skip_verify need to_tls = true`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
