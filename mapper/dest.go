@@ -71,6 +71,7 @@ type destState struct {
 	downUntil time.Time // without a check: skipped until then
 	down      bool      // as logged and observed
 	health    int       // with a check: haproxy's counter
+	drained   bool      // by Server.Drain: no new connections
 	active    int       // connections (UDP sessions) to it now
 	cur       int       // smooth weighted round-robin's current weight
 }
@@ -139,6 +140,7 @@ func (d *dests) pick(client netip.Addr) ([]int, error) {
 	for i := range n {
 		s := &d.st[i]
 		switch {
+		case s.drained:
 		case d.checked && s.down:
 		case !d.checked && now.Before(s.downUntil):
 			down = append(down, i)

@@ -9,6 +9,14 @@
 // most 1 MiB, never by wrapping a connection. Half-closes are passed on
 // with CloseWrite.
 //
+// A TCP mapping spreads its clients over its destinations by a
+// [Balance] (weights and per-destination caps in [Dest]), takes out
+// the ones its health [Check] (or failed dials) finds down, as
+// haproxy's check inter/rise/fall does, and may route one port by the
+// TLS server name or HTTP Host its clients ask for ([Route]). TLS is
+// terminated (TLSCert) or originated (ToTLS) with crypto/tls; those
+// connections are relayed through user space.
+//
 // Safety is closed by default: a rule listening on anything but
 // loopback needs a source allow-list (or, for proxies, users), or it
 // does not start ([OpenRelayError]); proxies reach only global unicast

@@ -113,7 +113,7 @@ func (rt *running) proxyHandshake(ctx context.Context, c *net.TCPConn, client ne
 			HandshakeTimeout: hto, IdleTimeout: r.IdleTimeout, Logger: log, Upstreams: rt.upstreams,
 			Forwarded: func(f httpproxy.Forward) {
 				fws.add(f)
-				rt.s.obs.Transferred(r.Name, f.Up, f.Down)
+				rt.transferred(f.Up, f.Down)
 				args := []any{"method", f.Method, "upstream", f.Upstream, "status", f.Status, "up", f.Up, "down", f.Down}
 				if f.Err != nil {
 					args = append(args, "err", f.Err.Error())

@@ -348,7 +348,9 @@ type running struct {
 	destSets []*dests  // every destination set of the rule, for checks
 
 	active atomic.Int64
-	mu     sync.Mutex
+	// For Server.Status: bytes each way and refusals since the start.
+	upBytes, downBytes, refused atomic.Int64
+	mu                          sync.Mutex
 	perSrc map[netip.Addr]int
 
 	defMax  int    // max_conns when the rule names none, from the descriptor limit
@@ -682,6 +684,7 @@ func (rt *running) refuse(client netip.AddrPort, reason string, err error) {
 		args = append(args, "err", err.Error())
 	}
 	rt.log.Warn("refused", args...)
+	rt.refused.Add(1)
 	rt.s.obs.Refused(rt.rule.Name, reason)
 }
 

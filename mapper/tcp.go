@@ -200,7 +200,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		IdleTimeout: r.IdleTimeout,
 		FinTimeout:  r.FinTimeout,
 		Pending:     pending,
-		Progress:    func(u, d int64) { rt.s.obs.Transferred(r.Name, u, d) },
+		Progress:    rt.transferred,
 	}
 	var st Stats
 	if tlsClient != nil || tlsUp != nil {

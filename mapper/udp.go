@@ -168,7 +168,7 @@ func (rt *running) forward(ctx context.Context, t *udpTable, pc *net.UDPConn, fr
 	s.last.Store(time.Now().UnixNano())
 	if _, err := s.up.Write(b); err == nil {
 		s.upB.Add(int64(len(b)))
-		rt.s.obs.Transferred(rt.rule.Name, int64(len(b)), 0)
+		rt.transferred(int64(len(b)), 0)
 	}
 }
 
@@ -290,6 +290,6 @@ func (rt *running) udpReplies(s *udpSession, pc *net.UDPConn) Reason {
 			continue
 		}
 		s.downB.Add(int64(n))
-		rt.s.obs.Transferred(rt.rule.Name, 0, int64(n))
+		rt.transferred(0, int64(n))
 	}
 }

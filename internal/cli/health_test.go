@@ -162,3 +162,63 @@ tls_key = "site.key"
 		t.Errorf("no reload logged:\n%s", m.stderr)
 	}
 }
+
+// TestServeStatusAndDrain: serve --control, then --status (table and
+// JSON) and --drain/--undrain through the socket, checked with curl.
+func TestServeStatusAndDrain(t *testing.T) {
+	pa, pb := freePort(t), freePort(t)
+	pyWeb(t, "A", pa)
+	pyWeb(t, "B", pb)
+	a, b := net.JoinHostPort(testHost, strconv.Itoa(pa)), net.JoinHostPort(testHost, strconv.Itoa(pb))
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "control.sock")
+	port := freePort(t)
+	cfg := filepath.Join(dir, "ports.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[[rule]]\nname = \"web\"\ntype = \"tcp\"\nlisten = \"%s:%d\"\nto = [\"%s\", \"%s\"]\ncheck = \"tcp\"\ncheck_interval = \"100ms\"\n",
+		testHost, port, a, b)), 0o600)
+	m := runBG(t, "serve", "-c", cfg, "--control", sock)
+	lst := net.JoinHostPort(testHost, strconv.Itoa(port))
+	waitFor(t, "the rule and the socket", func() bool { _, err := os.Stat(sock); return dialable(lst) && err == nil })
+	if out, err := curl(t, "-f", "http://"+lst+"/who.txt"); err != nil {
+		t.Fatalf("curl: %v %s", err, out)
+	}
+	code, out, stderr := run(t, "serve", "--control", sock, "--status")
+	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, a) || !strings.Contains(out, b) || !strings.Contains(out, "up") {
+		t.Fatalf("--status: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = run(t, "serve", "--control", sock, "--drain", "web/"+b)
+	if code != 0 {
+		t.Fatalf("--drain: exit %d %s%s", code, out, stderr)
+	}
+	for range 6 {
+		if out, _ := curl(t, "-f", "http://"+lst+"/who.txt"); strings.TrimSpace(out) != "A" {
+			t.Fatalf("with B drained curl got %q", out)
+		}
+	}
+	code, out, _ = run(t, "serve", "--control", sock, "--status", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"drained": true`) || !strings.Contains(out, `"version": 1`) {
+		t.Errorf("--status --format json after a drain: exit %d\n%s", code, out)
+	}
+	if code, _, stderr := run(t, "serve", "--control", sock, "--undrain", "web/"+b); code != 0 {
+		t.Fatalf("--undrain: %d %s", code, stderr)
+	}
+	seen := map[string]int{}
+	for range 6 {
+		out, _ := curl(t, "-f", "http://"+lst+"/who.txt")
+		seen[strings.TrimSpace(out)]++
+	}
+	if seen["B"] == 0 {
+		t.Errorf("after --undrain: %v, want B back", seen)
+	}
+	code, _, stderr = run(t, "serve", "--control", sock, "--drain", "web/127.0.0.1:1")
+	if code == 0 || !strings.Contains(stderr, "no such destination") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("--drain of an unknown destination: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := run(t, "serve", "--status"); code != ExitUsage || !strings.Contains(stderr, "--control") {
+		t.Errorf("--status without --control: exit %d %q", code, stderr)
+	}
+	m.stop(t)
+	if _, err := os.Stat(sock); err == nil {
+		t.Error("the control socket is left behind after the server stopped")
+	}
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,9 @@ import (
 	"net/netip"
 	"os"
 	ossignal "os/signal"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +26,7 @@ import (
 	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 	"github.com/portkit/ports/mapper/config"
+	"github.com/portkit/ports/mapper/control"
 	"github.com/portkit/ports/mapper/metrics"
 )
 
@@ -32,6 +36,7 @@ type runFlags struct {
 	metrics      string
 	metricsAllow []string
 	metricsACL   *acl.List // from metricsAllow, set by check
+	control      string    // serve's --control socket; "" for none
 }
 
 func (f *runFlags) add(fs *pflag.FlagSet) {
@@ -415,11 +420,14 @@ func cutUserPass(s string) (string, string, bool) {
 
 func newServeCmd() *cobra.Command {
 	var (
-		run      runFlags
-		file     string
-		check    bool
-		watch    bool
-		interval time.Duration
+		run            runFlags
+		file           string
+		check          bool
+		watch          bool
+		interval       time.Duration
+		status         bool
+		drain, undrain string
+		format         string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve -c FILE [flags]",
@@ -431,11 +439,23 @@ exits 2 if there is any (as for any bad configuration file: one that
 cannot be read, is not a regular file or is too large). SIGHUP, and with --watch a change of the file's
 content, reloads it: unchanged rules keep running with their connections,
 changed ones restart, removed ones stop accepting and let their TCP
-connections finish; a file with problems keeps the old rules and logs why.`,
+connections finish; a file with problems keeps the old rules and logs why.
+
+--control PATH serves a Unix socket (mode 0600; on Linux only the
+server's user and root are answered) through which --status prints the
+rules, their destinations with health and connections, bytes and
+refusals, and --drain RULE/DEST takes a destination out of rotation
+without a reload (--undrain puts it back; a restart of the rule forgets).`,
 		Example: `  ports serve -c ports.toml --check
-  ports serve -c ports.toml --watch --log-format json --metrics 127.0.0.1:9100`,
+  ports serve -c ports.toml --watch --log-format json --metrics 127.0.0.1:9100
+  ports serve -c ports.toml --control /run/ports/control.sock
+  ports serve --control /run/ports/control.sock --status
+  ports serve --control /run/ports/control.sock --drain web/10.0.0.6:80`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if status || drain != "" || undrain != "" {
+				return controlCommand(cmd.Context(), cmd.OutOrStdout(), run.control, status, drain, undrain, format)
+			}
 			if err := run.check(); err != nil {
 				return err
 			}
@@ -472,6 +492,11 @@ connections finish; a file with problems keeps the old rules and logs why.`,
 	fs.BoolVar(&check, "check", false, "only validate the file")
 	fs.BoolVar(&watch, "watch", false, "reload when the file's content changes")
 	fs.DurationVar(&interval, "watch-interval", time.Second, "how often --watch looks at the file")
+	fs.StringVar(&run.control, "control", "", "serve a control socket at `PATH` (owner-only), or with --status/--drain ask the server at PATH")
+	fs.BoolVar(&status, "status", false, "print the running server's rules and destinations (health, connections, bytes, refusals) from --control")
+	fs.StringVar(&drain, "drain", "", "take `RULE/DEST` out of rotation in the running server (open connections go on), through --control")
+	fs.StringVar(&undrain, "undrain", "", "put a drained `RULE/DEST` back, through --control")
+	fs.StringVar(&format, "format", "table", "--status output: table or json")
 	run.add(fs)
 	return cmd
 }
@@ -519,6 +544,18 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	if err := srv.Apply(rules); err != nil {
 		srv.Close()
 		return err
+	}
+	if run.control != "" {
+		ln, err := control.Listen(run.control)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); control.Serve(cctx, ln, srv, log) }()
+		defer func() { cancel(); <-done; os.Remove(run.control) }()
+		log.Info("control socket", "path", run.control)
 	}
 	svc.ready(srv, len(rules))
 	cur := rules // the running rules, whose TLS files --watch watches too
@@ -602,4 +639,85 @@ func watchSum(path string, rules []mapper.Rule) [32]byte {
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// controlCommand is serve --status, --drain and --undrain: a request
+// to a running server's control socket.
+func controlCommand(ctx context.Context, stdout io.Writer, path string, status bool, drain, undrain, format string) error {
+	if path == "" {
+		return usagef("--status, --drain and --undrain need --control PATH (the running server's socket)")
+	}
+	if n := btoi(status) + btoi(drain != "") + btoi(undrain != ""); n > 1 {
+		return usagef("give one of --status, --drain and --undrain")
+	}
+	if format != "table" && format != "json" {
+		return usagef("--format %q: want table or json", format)
+	}
+	if !status {
+		target, on := drain, true
+		if undrain != "" {
+			target, on = undrain, false
+		}
+		// The destination is HOST:PORT, whose host may hold no slash:
+		// the rule is what comes before the first one.
+		rule, dest, ok := strings.Cut(target, "/")
+		if !ok || rule == "" || dest == "" {
+			return usagef("--drain/--undrain %q: want RULE/HOST:PORT", target)
+		}
+		resp, err := control.Do(ctx, path, control.Request{Op: "drain", Rule: rule, Dest: dest, Drain: on})
+		if err != nil {
+			return err
+		}
+		what := "drained"
+		if !on {
+			what = "back in rotation"
+		}
+		fmt.Fprintf(stdout, "%s/%s: %s (%d)\n", rule, dest, what, resp.Changed)
+		return nil
+	}
+	resp, err := control.Do(ctx, path, control.Request{Op: "status"})
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(resp)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tTYPE\tLISTEN\tACTIVE\tBYTES UP\tBYTES DOWN\tREFUSED")
+	for _, r := range resp.Rules {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", r.Name, r.Type, strings.Join(r.Listen, ","), r.Active, r.Up, r.Down, r.Refused)
+	}
+	tw.Flush()
+	first := true
+	for _, r := range resp.Rules {
+		for _, d := range r.Dests {
+			if first {
+				fmt.Fprintln(stdout)
+				fmt.Fprintln(tw, "RULE\tROUTE\tDESTINATION\tWEIGHT\tSTATE\tACTIVE")
+				first = false
+			}
+			state := "up"
+			switch {
+			case d.Drained:
+				state = "drained"
+			case !d.Up:
+				state = "down"
+			}
+			route := d.Route
+			if route == "" {
+				route = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\n", r.Name, route, d.Addr, d.Weight, state, d.Active)
+		}
+	}
+	return tw.Flush()
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
