@@ -101,7 +101,10 @@ for r in $(seq "$rounds"); do
 		echo "round $r $n: $bps Gbit/s" >&2
 	done
 done
-if ! curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -q 'ports_map_bytes_total{direction="up",rule="map"}'; then
+# Read whole before grep: grep -q stops at the first match, and curl's
+# SIGPIPE would fail the pipeline (pipefail).
+metrics_text=$(curl -s "http://127.0.0.1:$metrics_port/metrics")
+if ! grep -q 'ports_map_bytes_total{direction="up",rule="map"}' <<<"$metrics_text"; then
 	bench_die "ports map served no byte counters on --metrics"
 fi
 cleanup_pids

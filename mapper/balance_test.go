@@ -272,3 +272,23 @@ func TestBalanceFirstAndDestCap(t *testing.T) {
 		t.Errorf("with room on A again the connection went to %s", name)
 	}
 }
+
+func FuzzParseStatusRange(f *testing.F) {
+	f.Add("200-399")
+	f.Add("204")
+	f.Add("599-100") // reversed
+	f.Add("-")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := mapper.ParseStatusRange(s)
+		if err != nil {
+			return
+		}
+		if r.Lo < 100 || r.Hi > 599 || r.Lo > r.Hi {
+			t.Fatalf("ParseStatusRange(%q) = %+v, out of 100-599", s, r)
+		}
+		again, err := mapper.ParseStatusRange(r.String())
+		if err != nil || again != r {
+			t.Fatalf("ParseStatusRange(%q) = %+v; its String %q parses to %+v, %v", s, r, r.String(), again, err)
+		}
+	})
+}

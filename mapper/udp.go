@@ -175,6 +175,7 @@ func (rt *running) forward(ctx context.Context, t *udpTable, pc *net.UDPConn, fr
 // newSession admits a new client and starts its session, or refuses it.
 func (rt *running) newSession(ctx context.Context, t *udpTable, pc *net.UDPConn, from netip.AddrPort) *udpSession {
 	refuse := func(reason string) *udpSession {
+		rt.refused.Add(1)
 		rt.s.obs.Refused(rt.rule.Name, reason)
 		t.refused.refuse(rt, from, reason)
 		return nil
