@@ -6,12 +6,20 @@
 //	                                         one 32-byte round trip then close; prints conns/s
 //	connbench rtt ADDR N                     N 32-byte round trips on one connection;
 //	                                         prints the median round trip in microseconds
+//	connbench sink ADDR                      run a server on ADDR that reads and discards
+//	connbench tlsconns ADDR N PARALLEL CA NAME  as conns, each connection a TLS handshake
+//	                                         (verified against the PEM file CA for NAME) first;
+//	                                         prints handshakes/s
+//	connbench tlsput ADDR SECONDS CA NAME    write for SECONDS over one TLS connection;
+//	                                         prints Gbit/s of plaintext
 //
 // Only loopback addresses are accepted, so a mistyped address sends
 // nothing anywhere else.
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -47,7 +55,7 @@ func atoi(s string) int {
 
 func main() {
 	if len(os.Args) < 3 {
-		die("usage: connbench echo ADDR | conns ADDR N PARALLEL | rtt ADDR N")
+		die("usage: connbench echo ADDR | conns ADDR N PARALLEL | rtt ADDR N | sink ADDR | tlsconns ADDR N PARALLEL CA NAME | tlsput ADDR SECONDS CA NAME")
 	}
 	addr := loopback(os.Args[2])
 	switch {
@@ -57,8 +65,14 @@ func main() {
 		conns(addr, atoi(os.Args[3]), atoi(os.Args[4]))
 	case os.Args[1] == "rtt" && len(os.Args) == 4:
 		rtt(addr, atoi(os.Args[3]))
+	case os.Args[1] == "sink" && len(os.Args) == 3:
+		sink(addr)
+	case os.Args[1] == "tlsconns" && len(os.Args) == 7:
+		tlsConns(addr, atoi(os.Args[3]), atoi(os.Args[4]), tlsConfig(os.Args[5], os.Args[6]))
+	case os.Args[1] == "tlsput" && len(os.Args) == 6:
+		tlsPut(addr, atoi(os.Args[3]), tlsConfig(os.Args[4], os.Args[5]))
 	default:
-		die("usage: connbench echo ADDR | conns ADDR N PARALLEL | rtt ADDR N")
+		die("usage: connbench echo ADDR | conns ADDR N PARALLEL | rtt ADDR N | sink ADDR | tlsconns ADDR N PARALLEL CA NAME | tlsput ADDR SECONDS CA NAME")
 	}
 }
 
@@ -137,4 +151,86 @@ func rtt(addr string, n int) {
 	}
 	slices.Sort(ds)
 	fmt.Printf("%.1f\n", float64(ds[len(ds)/2].Nanoseconds())/1e3)
+}
+
+func sink(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		die("%v", err)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			die("%v", err)
+		}
+		go func() {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}()
+	}
+}
+
+func tlsConfig(caFile, name string) *tls.Config {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		die("%v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		die("%s: no PEM certificate", caFile)
+	}
+	// No session resumption: every connection a full handshake.
+	return &tls.Config{RootCAs: pool, ServerName: name, ClientSessionCache: nil}
+}
+
+func tlsConns(addr string, n, parallel int, cfg *tls.Config) {
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg, buf := make([]byte, 32), make([]byte, 32)
+			for next.Add(1) <= int64(n) {
+				raw, err := net.Dial("tcp", addr)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				raw.SetDeadline(time.Now().Add(10 * time.Second))
+				c := tls.Client(raw, cfg)
+				if c.Handshake() != nil || roundTrip(c, msg, buf) != nil {
+					failed.Add(1)
+				}
+				raw.(*net.TCPConn).SetLinger(0)
+				raw.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		die("%d of %d TLS connections failed", f, n)
+	}
+	fmt.Printf("%.0f\n", float64(n)/el.Seconds())
+}
+
+func tlsPut(addr string, secs int, cfg *tls.Config) {
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		die("%v", err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	var total int64
+	start := time.Now()
+	for time.Since(start) < time.Duration(secs)*time.Second {
+		n, err := c.Write(buf)
+		total += int64(n)
+		if err != nil {
+			die("%v", err)
+		}
+	}
+	fmt.Printf("%.2f\n", float64(total)*8/time.Since(start).Seconds()/1e9)
 }
