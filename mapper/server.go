@@ -351,7 +351,7 @@ type running struct {
 	// For Server.Status: bytes each way and refusals since the start.
 	upBytes, downBytes, refused atomic.Int64
 	mu                          sync.Mutex
-	perSrc map[netip.Addr]int
+	perSrc                      map[netip.Addr]int
 
 	defMax  int    // max_conns when the rule names none, from the descriptor limit
 	fdLimit uint64 // RLIMIT_NOFILE when the rule started; 0: unknown

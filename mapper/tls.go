@@ -94,3 +94,21 @@ func (rt *running) upstreamTLS(addr string, alpn []string) *tls.Config {
 // ErrTLSHandshake is wrapped by the failure of a TLS handshake with a
 // client (termination) or a destination (origination).
 var ErrTLSHandshake = errors.New("tls handshake")
+
+// CheckTLSFiles loads the rule's tls_cert and tls_key and its to_ca,
+// as starting the rule would, so that a check of a config file finds a
+// file that does not load before a start or reload does. Its error is a
+// *RuleError naming the field.
+func (r *Rule) CheckTLSFiles() error {
+	if r.TLSCert != "" && r.TLSKey != "" {
+		if _, err := loadCert(r); err != nil {
+			return err
+		}
+	}
+	if r.ToCA != "" {
+		if _, err := loadCA(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -347,6 +347,17 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 			add(key, err)
 		}
 		if ok {
+			// The TLS files, as the start would load them.
+			if err := r.CheckTLSFiles(); err != nil {
+				if re, isRE := errors.AsType[*mapper.RuleError](err); isRE {
+					add(re.Field, re.Err)
+				} else {
+					add("tls_cert", err)
+				}
+				ok = false
+			}
+		}
+		if ok {
 			rules = append(rules, r)
 			listens = append(listens, ruleListen{rule: label, line: at("listen"), typ: r.Type, listen: r.Listen})
 		}

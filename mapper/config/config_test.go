@@ -1,7 +1,14 @@
 package config_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -340,14 +347,37 @@ colour = "blue"
 	}
 }
 
+// writeCertFiles writes a self-signed certificate and its key (PEM)
+// as dir/front.pem, dir/front.key and dir/ca.pem.
+func writeCertFiles(t *testing.T, dir string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "front.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	os.WriteFile(filepath.Join(dir, "front.pem"), cert, 0o600)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), cert, 0o600)
+	os.WriteFile(filepath.Join(dir, "front.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+}
+
 func TestParseTLS(t *testing.T) {
-	rules, err := config.Parse("/etc/ports/t.toml", []byte(`[[rule]]
+	dir := t.TempDir()
+	writeCertFiles(t, dir)
+	rules, err := config.Parse(filepath.Join(dir, "t.toml"), []byte(`[[rule]]
 name = "front"
 type = "tcp"
 listen = "127.0.0.1:8443"
 to = ["127.0.0.1:9443"]
 tls_cert = "front.pem"
-tls_key = "/keys/front.key"
+tls_key = "`+filepath.Join(dir, "front.key")+`"
 to_tls = true
 to_server_name = "app.internal"
 to_ca = "ca.pem"
@@ -356,7 +386,7 @@ to_ca = "ca.pem"
 		t.Fatal(err)
 	}
 	r := rules[0]
-	if r.TLSCert != "/etc/ports/front.pem" || r.TLSKey != "/keys/front.key" || !r.ToTLS || r.ToServerName != "app.internal" || r.ToCA != "/etc/ports/ca.pem" {
+	if r.TLSCert != filepath.Join(dir, "front.pem") || r.TLSKey != filepath.Join(dir, "front.key") || !r.ToTLS || r.ToServerName != "app.internal" || r.ToCA != filepath.Join(dir, "ca.pem") {
 		t.Errorf("rule = %+v", r)
 	}
 	_, err = config.Parse("t.toml", []byte(`[[rule]]
@@ -381,5 +411,38 @@ to_insecure_skip_verify = true
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseTLSFilesChecked(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad.pem"), []byte("not a certificate"), 0o600)
+	cfg := filepath.Join(dir, "t.toml")
+	os.WriteFile(cfg, []byte(`[[rule]]
+name = "a"
+type = "tcp"
+listen = "127.0.0.1:8443"
+to = ["127.0.0.1:9443"]
+tls_cert = "bad.pem"
+tls_key = "bad.pem"
+
+[[rule]]
+name = "b"
+type = "tcp"
+listen = "127.0.0.1:8444"
+to = ["127.0.0.1:9443"]
+to_tls = true
+to_ca = "missing.pem"
+`), 0o600)
+	_, err := config.Load(cfg)
+	var ce *config.Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 2 {
+		t.Fatalf("Load = %v, want two problems", err)
+	}
+	if p := ce.Problems[0].String(); !strings.Contains(p, `:6: rule "a": tls_cert: `) || !strings.Contains(p, "bad.pem") {
+		t.Errorf("problem %q", p)
+	}
+	if p := ce.Problems[1].String(); !strings.Contains(p, `:15: rule "b": to_ca: `) || !strings.Contains(p, "no such file") {
+		t.Errorf("problem %q", p)
 	}
 }
