@@ -294,6 +294,9 @@ func Parse(name string, data []byte) ([]mapper.Rule, error) {
 			if l, ok := lines[key]; ok {
 				return l
 			}
+			if l, ok := lines["route"]; ok && strings.HasPrefix(key, "route.") {
+				return l
+			}
 			if i < len(idx.headers) {
 				return idx.headers[i]
 			}
@@ -614,14 +617,16 @@ type lineIndex struct {
 }
 
 var (
-	ruleHeaderRE = regexp.MustCompile(`^\s*\[\[\s*rule\s*\]\]`)
-	tableRE      = regexp.MustCompile(`^\s*\[`)
-	keyRE        = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+|"[^"]*"|'[^']*')\s*=`)
+	ruleHeaderRE  = regexp.MustCompile(`^\s*\[\[\s*rule\s*\]\]`)
+	routeHeaderRE = regexp.MustCompile(`^\s*\[\[\s*rule\s*\.\s*route\s*\]\]`)
+	tableRE       = regexp.MustCompile(`^\s*\[`)
+	keyRE         = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+|"[^"]*"|'[^']*')\s*=`)
 )
 
 func scanLines(data []byte) *lineIndex {
 	idx := &lineIndex{all: map[string]int{}}
 	inRule := false
+	prefix := ""     // "route." inside a [[rule.route]] table
 	var multi string // the closing quotes of a multi-line string we are in
 	for n, line := range strings.Split(string(data), "\n") {
 		lineNo := n + 1
@@ -635,7 +640,16 @@ func scanLines(data []byte) *lineIndex {
 		case ruleHeaderRE.MatchString(line):
 			idx.headers = append(idx.headers, lineNo)
 			idx.rules = append(idx.rules, map[string]int{})
-			inRule = true
+			inRule, prefix = true, ""
+			continue
+		case routeHeaderRE.MatchString(line) && len(idx.rules) > 0:
+			// The rule's "route" is the line of its first route: the
+			// problems of a route (which name their value) point there.
+			r := idx.rules[len(idx.rules)-1]
+			if _, ok := r["route"]; !ok {
+				r["route"] = lineNo
+			}
+			inRule, prefix = true, "route."
 			continue
 		case tableRE.MatchString(line) && !keyRE.MatchString(line):
 			inRule = false
@@ -646,7 +660,7 @@ func scanLines(data []byte) *lineIndex {
 			if _, ok := idx.all[key]; !ok {
 				idx.all[key] = lineNo
 			}
-			if inRule {
+			if inRule && prefix == "" {
 				r := idx.rules[len(idx.rules)-1]
 				if _, ok := r[key]; !ok {
 					r[key] = lineNo

@@ -338,9 +338,9 @@ colour = "blue"
 	wantProbs := []string{
 		`r.toml:18: rule.route.colour: unknown key`,
 		`r.toml:5: rule "front": to: a rule with routes names its destinations in each route and in default_to`,
-		`r.toml:1: rule "front": route: a route has sni "a.test" and host "a.test": give one`,
-		`r.toml:1: rule "front": route.host: "bad name" is not a host name or *.NAME`,
-		`r.toml:1: rule "front": route.to: the route for host "bad name" has no destinations`,
+		`r.toml:7: rule "front": route: a route has sni "a.test" and host "a.test": give one`,
+		`r.toml:7: rule "front": route.host: "bad name" is not a host name or *.NAME`,
+		`r.toml:7: rule "front": route.to: the route for host "bad name" has no destinations`,
 	}
 	if diff := cmp.Diff(wantProbs, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
