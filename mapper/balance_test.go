@@ -126,7 +126,7 @@ func TestBalanceSourceStable(t *testing.T) {
 	_, c := nameServer(t, "C")
 	s, rec, _ := newHealthServer(t)
 	if err := s.Apply([]mapper.Rule{{Name: "src", Type: mapper.TCP, Listen: testListen, To: []string{a, b, c},
-		Balance: mapper.Source, Check: mapper.CheckTCP, CheckInterval: 50 * time.Millisecond, Fall: 1}}); err != nil {
+		Balance: mapper.Source, Check: mapper.CheckTCP, CheckInterval: 50 * time.Millisecond, CheckTimeout: checkTimeout, Fall: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	addr := s.Addrs("src")[0].String()

@@ -47,6 +47,11 @@ func (r *destRecorder) isUp(rule, dest string) (up, known bool) {
 	return up, known
 }
 
+// checkTimeout is the check timeout of the tests: long, so that a
+// loaded machine does not fail a check of a live destination (the
+// dead ones refuse, or close, at once).
+const checkTimeout = 10 * time.Second
+
 func newHealthServer(t *testing.T) (*mapper.Server, *destRecorder, *syncBuf) {
 	t.Helper()
 	rec := &destRecorder{recorder: newRecorder(), up: map[string]bool{}, gone: map[string]bool{}}
@@ -142,7 +147,7 @@ func TestHealthCheckHTTPTakesOutAndBringsBack(t *testing.T) {
 	a, b := newBackend(t, "A"), newBackend(t, "B")
 	s, rec, logs := newHealthServer(t)
 	if err := s.Apply([]mapper.Rule{{Name: "web", Type: mapper.TCP, Listen: testListen, To: []string{a.addr, b.addr},
-		Check: mapper.CheckHTTP, CheckInterval: 50 * time.Millisecond, Rise: 2, Fall: 2, CheckPath: "/health"}}); err != nil {
+		Check: mapper.CheckHTTP, CheckInterval: 50 * time.Millisecond, CheckTimeout: checkTimeout, Rise: 2, Fall: 2, CheckPath: "/health"}}); err != nil {
 		t.Fatal(err)
 	}
 	addr := s.Addrs("web")[0].String()
@@ -207,7 +212,7 @@ func TestHealthCheckAllDownTCPResets(t *testing.T) {
 	dead.Close()
 	s, rec, _ := newHealthServer(t)
 	if err := s.Apply([]mapper.Rule{{Name: "t", Type: mapper.TCP, Listen: testListen, To: []string{deadAddr.String()},
-		Check: mapper.CheckTCP, CheckInterval: 50 * time.Millisecond}}); err != nil {
+		Check: mapper.CheckTCP, CheckInterval: 50 * time.Millisecond, CheckTimeout: checkTimeout}}); err != nil {
 		t.Fatal(err)
 	}
 	porttest.WaitFor(t, "the destination marked down", func() bool { up, _ := rec.isUp("t", deadAddr.String()); return !up })
@@ -297,12 +302,16 @@ func opensslServer(t *testing.T, name string, extra ...string) (addr, certFile s
 
 func TestHealthCheckTLS(t *testing.T) {
 	tlsAddr, _ := opensslServer(t, "a.test", "-www")
-	l, plain := porttest.ListenTCP(t) // accepts, but speaks no TLS
+	l, plain := porttest.ListenTCP(t) // accepts, but answers a ClientHello with a close
 	var plainChecks atomic.Int32
-	porttest.Serve(l, func(c net.Conn) { plainChecks.Add(1); io.Copy(io.Discard, c) })
+	porttest.Serve(l, func(c net.Conn) {
+		plainChecks.Add(1)
+		c.Read(make([]byte, 512))
+		c.Close()
+	})
 	s, rec, logs := newHealthServer(t)
 	if err := s.Apply([]mapper.Rule{{Name: "tls", Type: mapper.TCP, Listen: testListen, To: []string{tlsAddr, plain.String()},
-		Check: mapper.CheckTLS, CheckInterval: 50 * time.Millisecond, CheckTimeout: 300 * time.Millisecond, Rise: 1, Fall: 1}}); err != nil {
+		Check: mapper.CheckTLS, CheckInterval: 50 * time.Millisecond, CheckTimeout: checkTimeout, Rise: 1, Fall: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	porttest.WaitFor(t, "the plain destination marked down", func() bool { up, _ := rec.isUp("tls", plain.String()); return !up })

@@ -51,7 +51,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 	var up *net.TCPConn
 	var tlsClient, tlsUp *tls.Conn
 	var target string
-	release := func() {}
+	release, releaseDest := func() {}, func() {}
 	switch r.Type {
 	case TCP:
 		var err error
@@ -149,7 +149,9 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			rt.refuse(client, RefuseDestsFull, nil)
 			return
 		case err == nil:
-			defer ds.release(di)
+			// Given back as the relay ends, before Closed is
+			// observed: whoever counts closes sees the count too.
+			releaseDest = func() { ds.release(di) }
 			tlsClient, tlsUp = tc, uc
 		}
 		if err != nil {
@@ -216,6 +218,7 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		st = Relay(ctx, c, up, rcfg)
 	}
 	release()
+	releaseDest()
 	st.Duration = time.Since(start)
 	rt.s.obs.Closed(r.Name, st)
 	args := []any{"client", client.String(), "upstream", target, "up", st.Up, "down", st.Down,

@@ -51,7 +51,7 @@ func TestMapHealthCheckCLI(t *testing.T) {
 	lst := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
 	mx := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	m := runBG(t, "map", lst, a, b, "--name", "web", "--check", "http", "--check-path", "/who.txt",
-		"--check-interval", "100ms", "--rise", "2", "--fall", "2", "--metrics", mx)
+		"--check-interval", "100ms", "--check-timeout", "10s", "--rise", "2", "--fall", "2", "--metrics", mx)
 	waitFor(t, "the mapping", func() bool { return dialable(lst) && dialable(mx) })
 	gauge := func(dest string, v int) string {
 		return fmt.Sprintf(`ports_map_destination_up{dest=%q,rule="web"} %d`, dest, v)
@@ -174,7 +174,7 @@ func TestServeStatusAndDrain(t *testing.T) {
 	sock := filepath.Join(dir, "control.sock")
 	port := freePort(t)
 	cfg := filepath.Join(dir, "ports.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("[[rule]]\nname = \"web\"\ntype = \"tcp\"\nlisten = \"%s:%d\"\nto = [\"%s\", \"%s\"]\ncheck = \"tcp\"\ncheck_interval = \"100ms\"\n",
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[[rule]]\nname = \"web\"\ntype = \"tcp\"\nlisten = \"%s:%d\"\nto = [\"%s\", \"%s\"]\ncheck = \"tcp\"\ncheck_interval = \"100ms\"\ncheck_timeout = \"10s\"\n",
 		testHost, port, a, b)), 0o600)
 	m := runBG(t, "serve", "-c", cfg, "--control", sock)
 	lst := net.JoinHostPort(testHost, strconv.Itoa(port))
