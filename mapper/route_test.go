@@ -103,3 +103,22 @@ func TestRouteByHost(t *testing.T) {
 	}
 	rec.waitRefused(t, "strict/"+mapper.RefuseUnknownName)
 }
+
+// TestRouteByHostAllDown: a host route whose destinations a check found
+// down answers 503 (the client speaks HTTP), not a reset.
+func TestRouteByHostAllDown(t *testing.T) {
+	dead, deadAddr := porttest.ListenTCP(t)
+	dead.Close()
+	s, rec, _ := newHealthServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "hd", Type: mapper.TCP, Listen: testListen,
+		Routes: []mapper.Route{{Host: "a.test", To: []string{deadAddr.String()}}},
+		Check:  mapper.CheckTCP, CheckInterval: 50 * time.Millisecond, CheckTimeout: checkTimeout}}); err != nil {
+		t.Fatal(err)
+	}
+	porttest.WaitFor(t, "the destination marked down", func() bool { up, _ := rec.isUp("hd", deadAddr.String()); return !up })
+	out, _ := porttest.Curl(t, "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: a.test", "http://"+s.Addrs("hd")[0].String()+"/")
+	if out != "503" {
+		t.Errorf("curl to a host route with every destination down: %q, want 503", out)
+	}
+	rec.waitRefused(t, "hd/"+mapper.RefuseAllDown)
+}
