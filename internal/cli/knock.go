@@ -148,6 +148,7 @@ func newKnockCmd() *cobra.Command {
 		userName       string
 		clientTimeout  int
 		digestType     string
+		serverCmd      string
 		kf             spaKeyFlags
 	)
 	cmd := &cobra.Command{
@@ -223,10 +224,10 @@ never overwritten).`,
 					host = args[0]
 				}
 				return sendSPA(ctx, cmd, host, network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
-					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
+					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" {
-				return usagef("-A, -a, -s, -M, --digest-type and --hmac-digest-type need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" {
+				return usagef("-A, -a, -s, -C, -M, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
@@ -268,6 +269,7 @@ never overwritten).`,
 	fs.StringVar(&userName, "user", "", "SPA: the user name in the packet (default: the current user)")
 	fs.IntVar(&clientTimeout, "fw-timeout", 0, "SPA: ask for access for this many seconds (the server may grant less)")
 	fs.StringVar(&digestType, "digest-type", "", "SPA: the message digest's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default SHA256)")
+	fs.StringVarP(&serverCmd, "server-cmd", "C", "", "SPA: ask the server to run this command (fwknop -C; its access.conf stanza needs ENABLE_CMD_EXEC Y) instead of opening ports")
 	kf.add(cmd)
 	return cmd
 }
@@ -280,6 +282,7 @@ type spaOpts struct {
 	user          string
 	clientTimeout int
 	digestType    string
+	serverCmd     string
 	portSet       bool
 	keys          *spaKeyFlags
 	verbose       bool
@@ -297,7 +300,13 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	if host == "" {
 		return usagef("missing HOST (or SPA_SERVER in the --key-file stanza)")
 	}
-	if len(o.access) == 0 {
+	if o.serverCmd == "" && len(o.access) == 0 {
+		o.serverCmd = rc.ServerCmd
+	}
+	if o.serverCmd != "" && len(o.access) > 0 {
+		return usagef("--server-cmd conflicts with -A: a command message opens no ports")
+	}
+	if len(o.access) == 0 && o.serverCmd == "" {
 		o.access = rc.Access
 	}
 	if o.allowIP == "" && !o.sourceIP {
@@ -316,8 +325,15 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	if o.user == "" {
 		o.user = rc.User
 	}
-	if len(o.access) == 0 {
-		return usagef("--spa needs -A proto/port: the ports to open")
+	if len(o.access) == 0 && o.serverCmd == "" {
+		return usagef("--spa needs -A proto/port: the ports to open (or -C, a command for the server)")
+	}
+	if o.serverCmd != "" && len(spa.SplitServerCommand(o.serverCmd)) == 0 {
+		return usagef("--server-cmd is empty")
+	}
+	if o.serverCmd != "" && o.clientTimeout > 0 {
+		// fwknop drops the timeout from a command message without a word.
+		return usagef("--fw-timeout has no meaning with --server-cmd")
 	}
 	var specs []string
 	for _, a := range o.access {
@@ -366,7 +382,10 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 		}
 	}
 	m := &spa.Message{User: name, Type: spa.AccessMsg, Access: ip + "," + strings.Join(specs, ","), DigestType: dt}
-	if o.clientTimeout > 0 {
+	switch {
+	case o.serverCmd != "":
+		m.Type, m.Access = spa.CommandMsg, ip+","+o.serverCmd
+	case o.clientTimeout > 0:
 		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
 	}
 	pkt, err := spa.Encode(m, keys, nil)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +157,53 @@ func TestIntegrationKnockdSPASniffPortICMP(t *testing.T) {
 		}
 		waitLog(t, "fwknop "+strings.Join(extra, " ")+" accepted", logs, func(s string) bool { return strings.Contains(s, "open to "+allow) })
 	}
+}
+
+// TestIntegrationSPAServerCmd: `ports knock --spa --server-cmd` makes a
+// command message that the real fwknopd runs (ENABLE_CMD_EXEC), and
+// `ports knockd --spa` runs the real fwknop client's -C, for the same
+// access.conf.
+func TestIntegrationSPAServerCmd(t *testing.T) {
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	access := filepath.Join(dir, "access.conf")
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nENABLE_CMD_EXEC Y\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n",
+		p.Prefix4, b64(keys.Enc), b64(keys.HMAC))), 0o600)
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nENABLE_UDP_SERVER Y;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, run)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-U", "-c", fconf, "-a", access, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "pid"))
+	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(flog.String(), "Kicking off UDP server") })
+
+	made := filepath.Join(dir, "by-fwknopd")
+	var kerr lockedBuffer
+	var code int
+	p.A.Do(func() error {
+		code = Run(t.Context(), []string{"knock", "--spa", "-C", "/usr/bin/touch " + made, "-a", p.A.Addr4.String(),
+			"--key-base64", b64(keys.Enc), "--hmac-key-base64", b64(keys.HMAC), p.B.Addr4.String()}, io.Discard, &kerr)
+		return nil
+	})
+	if code != 0 {
+		t.Fatalf("ports knock --spa -C: exit %d: %s", code, kerr.String())
+	}
+	porttest.WaitFor(t, "fwknopd to run our command", func() bool { return porttest.Exists(made) })
+
+	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort+1)
+	logs, _ := runIn(t, p.B, "knockd", "--spa", "-c", access, "--listen", listen.String())
+	waitLog(t, "knockd to listen", logs, func(s string) bool { return strings.Contains(s, "receiving SPA packets") })
+	made = filepath.Join(dir, "by-ports")
+	cmd := p.A.Command(context.Background(), fwknop, "-C", "/usr/bin/touch "+made, "-a", p.A.Addr4.String(), "-D", p.B.Addr4.String(), "-p", strconv.Itoa(int(listen.Port())),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fwknop: %v: %s", err, out)
+	}
+	porttest.WaitFor(t, "ports knockd to run fwknop's command", func() bool { return porttest.Exists(made) })
+	waitLog(t, "the command's exit", logs, func(s string) bool { return strings.Contains(s, "server command /usr/bin/touch: exited 0") })
 }

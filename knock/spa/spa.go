@@ -164,8 +164,12 @@ const (
 	hmacB64Len    = 43           // base64 of 32 bytes, unpadded
 	minPacket     = 64
 	maxPacket     = 1500
-	randLen       = 16
-	maxFields     = 10
+	// gnupgPacket is fwknop's MIN_GNUPG_MSG_SIZE: a packet this long or
+	// longer is taken for GnuPG-encrypted by fwknopd (fko_encryption_type),
+	// so it never reads a Rijndael packet that long.
+	gnupgPacket = 400
+	randLen     = 16
+	maxFields   = 10
 )
 
 var b64 = base64.RawStdEncoding
@@ -228,7 +232,11 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	buf = append(buf, bytes.Repeat([]byte{byte(pad)}, pad)...)
 	keys.Mode.crypt(block, iv, buf[start:], true)
 	enc := b64enc(buf)[len(b64SaltPrefix):]
-	return enc + keys.HMACType.hmacB64(keys.HMAC, b64SaltPrefix, enc), nil
+	pkt := enc + keys.HMACType.hmacB64(keys.HMAC, b64SaltPrefix, enc)
+	if len(pkt) >= gnupgPacket {
+		return "", fmt.Errorf("%w: the packet would have %d bytes: fwknopd takes one of %d or more for GnuPG-encrypted and refuses it (ask for fewer ports, or a shorter command)", ErrFormat, len(pkt), gnupgPacket)
+	}
+	return pkt, nil
 }
 
 // deriveKey is OpenSSL's EVP_BytesToKey with MD5 and one round, as
@@ -309,6 +317,9 @@ func verifyHMAC(packet string, hmacKey []byte, t DigestType) (string, error) {
 	}
 	if len(packet) < minPacket || len(packet) > maxPacket {
 		return "", fmt.Errorf("%w: %d bytes (want %d to %d)", ErrFormat, len(packet), minPacket, maxPacket)
+	}
+	if len(packet) >= gnupgPacket {
+		return "", fmt.Errorf("%w: %d bytes: fwknop takes a packet of %d bytes or more for GnuPG-encrypted (not supported), so fwknopd would refuse it too", ErrFormat, len(packet), gnupgPacket)
 	}
 	if !isB64(packet) {
 		return "", fmt.Errorf("%w: not base64", ErrFormat)
