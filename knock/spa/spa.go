@@ -48,16 +48,20 @@
 //	            HMAC_DIGEST_TYPE ENCRYPTION_MODE (CBC ECB CFB OFB CTR)
 //	            FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
 //	            REQUIRE_USERNAME REQUIRE_SOURCE_ADDRESS CMD_CYCLE_OPEN
-//	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER; fwknoprc KEY* HMAC_*
-//	            DIGEST_TYPE SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP
-//	            FW_TIMEOUT SPOOF_USER; stanzas tried in turn; a replay cache
-//	            that survives restarts
-//	refused     GnuPG, NAT, server commands, the legacy mode, packets
-//	            without HMAC, raw TCP transport (UDP, TCP, HTTP and, when
+//	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER ENABLE_CMD_EXEC CMD_EXEC_USER
+//	            CMD_EXEC_GROUP (server commands, fwknop -C); fwknoprc KEY*
+//	            HMAC_* DIGEST_TYPE SPA_SERVER SPA_SERVER_PORT ACCESS
+//	            ALLOW_IP FW_TIMEOUT SPOOF_USER SERVER_CMD; stanzas tried in
+//	            turn; a replay cache that survives restarts
+//	refused     GnuPG, NAT, CMD_SUDO_*, the legacy mode, packets
+//	            without HMAC, packets of 400 bytes or more (fwknopd takes
+//	            them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
 //	            sniffing, ICMP are read), ALLOW_IP resolve,
 //	            every other access.conf and fwknoprc key (named, with its
 //	            line)
-//	different   OPEN_PORTS is required and holds with CMD_CYCLE_OPEN too;
+//	different   OPEN_PORTS is required (unless ENABLE_CMD_EXEC) and holds
+//	            with CMD_CYCLE_OPEN too; server commands are killed after
+//	            CommandTimeout and run with no supplementary groups;
 //	            a client timeout is bounded by MAX_FW_TIMEOUT in the command
 //	            cycle too; commands run without a shell; $DST is known with
 //	            a socket too
