@@ -184,7 +184,8 @@ USE_HMAC            Y
 	}
 
 	for _, tc := range []struct{ line, want string }{
-		{"NAT_ACCESS 192.0.2.1,22", ":2: NAT_ACCESS is not supported by ports knock --spa"},
+		{"NAT_LOCAL Y", ":2: NAT_LOCAL Y is not supported by ports knock --spa (only N)"},
+		{"HTTP_PROXY 192.0.2.1", ":2: HTTP_PROXY is not supported by ports knock --spa"},
 		{"USE_HMAC N", ":2: USE_HMAC N is not supported by ports knock --spa (only Y)"},
 		{"ALLOW_IP resolve", ":2: ALLOW_IP: resolve is not supported"},
 		{"ENCRYPTION_MODE legacy", ":2: ENCRYPTION_MODE: encryption mode legacy cannot be used with an HMAC"},

@@ -91,6 +91,12 @@ type Stanza struct {
 	// groups (fwknopd keeps its own). ParseAccessFile looks them up.
 	CmdExecUser, CmdExecGroup string
 	cmdCred                   *credential // from CmdExecUser, CmdExecGroup; nil: as the server
+
+	// ForceNAT is FORCE_NAT ("IP PORT"): every access request granted by
+	// the stanza is forwarded to this address instead (a NAT access to
+	// it, whatever the packet asks), as fwknopd; it needs
+	// ServerConfig.NAT.
+	ForceNAT netip.AddrPort
 }
 
 // timeout is how long access lasts for a packet with this client
@@ -215,6 +221,8 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		case "CMD_CYCLE_OPEN":
 			st.CmdCycleOpen = value
 			_, err = knock.SplitCommand(value)
+		case "FORCE_NAT":
+			st.ForceNAT, err = parseForceNAT(value)
 		case "ENABLE_CMD_EXEC":
 			st.EnableCmdExec, err = yesNo(value)
 		case "CMD_EXEC_USER":
@@ -227,7 +235,7 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 				_, err = knock.SplitCommand(value)
 			}
 		default:
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP)", key)
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP, FORCE_NAT)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)
@@ -259,6 +267,23 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		}
 	}
 	return out, nil
+}
+
+// parseForceNAT parses FORCE_NAT's "IP PORT".
+func parseForceNAT(s string) (netip.AddrPort, error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return netip.AddrPort{}, fmt.Errorf("%q is not IP PORT", s)
+	}
+	a, err := netip.ParseAddr(f[0])
+	if err != nil || !a.Is4() {
+		return netip.AddrPort{}, fmt.Errorf("%q is not an IPv4 address", f[0])
+	}
+	n, err := strconv.ParseUint(f[1], 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Errorf("port %q is not from 1 to 65535", f[1])
+	}
+	return netip.AddrPortFrom(a, uint16(n)), nil
 }
 
 func seconds(s string) (time.Duration, error) {

@@ -37,6 +37,12 @@ type Grant struct {
 	Timestamp     int64 // the packet's
 	ClientTimeout int   // the packet's client timeout, seconds; 0 if none
 
+	// NAT, if valid, is where connections from AllowIP to the first of
+	// Ports are to be sent (fwknop -N, or the stanza's FORCE_NAT): the
+	// caller maps them there (knock/nftset.NATMap) instead of opening
+	// Ports on this host.
+	NAT netip.AddrPort
+
 	// Command is a command message's command (fwknop --server-cmd), run
 	// by the server for a stanza with ENABLE_CMD_EXEC; Ports is then
 	// empty and AllowIP the address the message names.
@@ -74,6 +80,12 @@ type ServerConfig struct {
 	// base64 (pings) are ignored without a log line.
 	SniffICMP bool
 
+	// NAT is fwknopd's ENABLE_IPT_FORWARDING: NAT access messages
+	// (fwknop -N) and stanzas with FORCE_NAT are granted, with Grant.NAT
+	// set, for OnGrant to apply. Without it they are refused (FORCE_NAT
+	// at NewServer, as fwknopd refuses it at start).
+	NAT bool
+
 	// Run runs CMD_CYCLE commands; nil means exec them directly.
 	Run knock.RunFunc
 }
@@ -93,6 +105,11 @@ type Server struct {
 func NewServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Access) == 0 {
 		return nil, errors.New("spa: empty access list")
+	}
+	for _, st := range cfg.Access {
+		if st.ForceNAT.IsValid() && !cfg.NAT {
+			return nil, fmt.Errorf("spa: the stanza on line %d has FORCE_NAT, which needs NAT (fwknopd's ENABLE_IPT_FORWARDING; knockd --spa --nat-map)", st.Line)
+		}
 	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
@@ -138,8 +155,13 @@ func (s *Server) HandleTo(packet []byte, src netip.AddrPort, dst netip.Addr) (*G
 	if g.Command != "" {
 		return s.command(g)
 	}
-	s.log.Info(fmt.Sprintf("%s: SPA packet accepted (user %q, stanza on line %d): %s open to %s for %v",
-		src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, joinPorts(g.Ports), g.AllowIP, g.Timeout))
+	if g.NAT.IsValid() {
+		s.log.Info(fmt.Sprintf("%s: SPA NAT access accepted (user %q, stanza on line %d): %s from %s forwarded to %s for %v",
+			src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, g.Ports[0], g.AllowIP, g.NAT, g.Timeout))
+	} else {
+		s.log.Info(fmt.Sprintf("%s: SPA packet accepted (user %q, stanza on line %d): %s open to %s for %v",
+			src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, joinPorts(g.Ports), g.AllowIP, g.Timeout))
+	}
 	if s.cfg.OnGrant != nil {
 		s.cfg.OnGrant(*g)
 	}
@@ -241,8 +263,14 @@ func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*G
 	if d := now.Sub(time.Unix(m.Timestamp, 0)); d > s.cfg.MaxAge || d < -s.cfg.MaxAge {
 		return nil, fmt.Errorf("%w: %v from this server's clock (at most %v)", ErrStale, d.Round(time.Second), s.cfg.MaxAge)
 	}
-	if m.Type != AccessMsg && m.Type != ClientTimeoutAccessMsg && m.Type != CommandMsg {
-		return nil, fmt.Errorf("%w: message type %d (only access requests and command messages are served)", ErrDenied, m.Type)
+	switch m.Type {
+	case AccessMsg, ClientTimeoutAccessMsg, CommandMsg:
+	case NATAccessMsg, ClientTimeoutNATAccessMsg:
+		if !s.cfg.NAT {
+			return nil, fmt.Errorf("%w: NAT access (fwknop -N) is not enabled here (knockd --spa --nat-map)", ErrDenied)
+		}
+	default:
+		return nil, fmt.Errorf("%w: message type %d: local NAT (fwknop --nat-local) is not supported", ErrDenied, m.Type)
 	}
 	if st.RequireUsername != "" && m.User != st.RequireUsername {
 		return nil, fmt.Errorf("%w: user %q is not %q", ErrDenied, m.User, st.RequireUsername)
@@ -265,8 +293,28 @@ func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*G
 			return nil, fmt.Errorf("%w: %s is not in OPEN_PORTS", ErrDenied, p)
 		}
 	}
-	return &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: st.timeout(m.ClientTimeout), User: m.User,
-		Timestamp: m.Timestamp, ClientTimeout: m.ClientTimeout}, nil
+	g := &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: st.timeout(m.ClientTimeout), User: m.User,
+		Timestamp: m.Timestamp, ClientTimeout: m.ClientTimeout}
+	switch {
+	case st.ForceNAT.IsValid():
+		g.NAT = st.ForceNAT
+	case m.Type.hasNAT():
+		if g.NAT, err = parseNATAccess(m.NATAccess); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// parseNATAccess parses a NAT access message's "IP,PORT" (fwknop -N).
+func parseNATAccess(s string) (netip.AddrPort, error) {
+	ip, port, ok := strings.Cut(s, ",")
+	a, err := netip.ParseAddr(ip)
+	n, perr := strconv.ParseUint(port, 10, 16)
+	if !ok || err != nil || !a.Is4() || perr != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: NAT access %q is not IPv4,PORT", ErrFormat, s)
+	}
+	return netip.AddrPortFrom(a, uint16(n)), nil
 }
 
 // grantCommand checks command message m against stanza i, as fwknopd:

@@ -49,11 +49,13 @@
 //	            FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
 //	            REQUIRE_USERNAME REQUIRE_SOURCE_ADDRESS CMD_CYCLE_OPEN
 //	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER ENABLE_CMD_EXEC CMD_EXEC_USER
-//	            CMD_EXEC_GROUP (server commands, fwknop -C); fwknoprc KEY*
-//	            HMAC_* DIGEST_TYPE SPA_SERVER SPA_SERVER_PORT ACCESS
-//	            ALLOW_IP FW_TIMEOUT SPOOF_USER SERVER_CMD; stanzas tried in
-//	            turn; a replay cache that survives restarts
-//	refused     GnuPG, NAT, CMD_SUDO_*, the legacy mode, packets
+//	            CMD_EXEC_GROUP (server commands, fwknop -C); NAT access
+//	            (fwknop -N) and FORCE_NAT with ServerConfig.NAT (the caller
+//	            applies Grant.NAT); fwknoprc KEY* HMAC_* DIGEST_TYPE
+//	            SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP FW_TIMEOUT
+//	            SPOOF_USER SERVER_CMD NAT_ACCESS; stanzas tried in turn; a
+//	            replay cache that survives restarts
+//	refused     GnuPG, local NAT, SNAT, CMD_SUDO_*, the legacy mode, packets
 //	            without HMAC, packets of 400 bytes or more (fwknopd takes
 //	            them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
 //	            sniffing, ICMP are read), ALLOW_IP resolve,
