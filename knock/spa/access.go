@@ -235,6 +235,9 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 				_, err = knock.SplitCommand(value)
 			}
 		default:
+			if strings.HasPrefix(key, "GPG_") {
+				return nil, fail("%s is not supported: ports reads Rijndael packets only (KEY or KEY_BASE64 with HMAC_KEY or HMAC_KEY_BASE64), not GnuPG-encrypted ones", key)
+			}
 			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP, FORCE_NAT)", key)
 		}
 		if err != nil {
