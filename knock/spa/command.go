@@ -79,7 +79,7 @@ func (s *Server) runCommand(ctx context.Context, st *Stanza, g Grant) {
 	if st.cmdCred != nil {
 		who = "as " + st.cmdCred.String()
 	}
-	ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CommandTimeout)
 	defer cancel()
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
@@ -92,6 +92,9 @@ func (s *Server) runCommand(ctx context.Context, st *Stanza, g Grant) {
 	cmd.Dir = "/"
 	out := &limitedBuffer{n: maxCommandOutput}
 	cmd.Stdout, cmd.Stderr = out, out
+	// A process the command left behind that holds its output open must
+	// not hold the command's slot (MaxCommands) for ever.
+	cmd.WaitDelay = time.Second
 	if err := st.cmdCred.apply(cmd); err != nil {
 		s.log.Error(fmt.Sprintf("%s: server command %q (stanza on line %d): %v", g.PacketSrc.Addr(), g.Command, st.Line, err))
 		return
@@ -101,7 +104,7 @@ func (s *Server) runCommand(ctx context.Context, st *Stanza, g Grant) {
 	status := "exited 0"
 	switch {
 	case ctx.Err() == context.DeadlineExceeded:
-		status = fmt.Sprintf("killed after %v", CommandTimeout)
+		status = fmt.Sprintf("killed after %v", s.cfg.CommandTimeout)
 	case err != nil:
 		status = err.Error()
 	}

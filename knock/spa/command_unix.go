@@ -59,11 +59,15 @@ func lookupCredential(userName, group string) (*credential, error) {
 	return c, nil
 }
 
-// apply makes cmd run as c, with no supplementary groups; nil: as is.
+// apply makes cmd run as c (nil: as this process), with no
+// supplementary groups, in a process group of its own, which is killed
+// whole when the command's time is up: what it started dies with it.
 func (c *credential) apply(cmd *exec.Cmd) error {
-	if c == nil {
-		return nil
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if c != nil {
+		attr.Credential = &syscall.Credential{Uid: c.uid, Gid: c.gid, Groups: []uint32{}}
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.uid, Gid: c.gid, Groups: []uint32{}}}
+	cmd.SysProcAttr = attr
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	return nil
 }

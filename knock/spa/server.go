@@ -86,6 +86,10 @@ type ServerConfig struct {
 	// at NewServer, as fwknopd refuses it at start).
 	NAT bool
 
+	// CommandTimeout bounds each server command (ENABLE_CMD_EXEC); 0
+	// means CommandTimeout.
+	CommandTimeout time.Duration
+
 	// Run runs CMD_CYCLE commands; nil means exec them directly.
 	Run knock.RunFunc
 }
@@ -113,6 +117,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = CommandTimeout
 	}
 	if cfg.Replay == nil {
 		cfg.Replay = newReplayCache(cfg.MaxAge)
