@@ -32,6 +32,9 @@ type matrixCase struct {
 	pass    bool   // passphrase keys (KEY, HMAC_KEY) instead of base64 ones
 	badKey  bool   // encrypted with other keys
 	replay  bool   // the previous case's packet again
+	nat     string // -N IP:PORT
+	local   bool   // --nat-local
+	command string // -C
 }
 
 // TestIntegrationInteropMatrix sends each case's packet, made once by the
@@ -41,7 +44,8 @@ type matrixCase struct {
 // the ports, the timeout within 2 s) or that both refuse, ours with a log
 // line. The cases span the digest and HMAC types, the encryption modes,
 // key forms, ports allowed or not, client timeouts, -s, stale packets,
-// wrong keys, unknown users and replays; it logs the rate of agreement
+// wrong keys, unknown users, NAT, local NAT and command messages to a
+// server that allows none, and replays; it logs the rate of agreement
 // in each direction and fails below 100%. (Server commands, the command
 // cycle, TCP/HTTP/ICMP and restarts have their own tests beside it.)
 func TestIntegrationInteropMatrix(t *testing.T) {
@@ -97,6 +101,10 @@ func TestIntegrationInteropMatrix(t *testing.T) {
 		matrixCase{name: "wrong keys", user: "hSHA256", allow: next(), ports: "tcp/22", badKey: true},
 		matrixCase{name: "unknown user", user: "mallory", allow: next(), ports: "tcp/22"},
 		matrixCase{name: "HMAC type the stanza does not use", user: "hSHA256", allow: next(), ports: "tcp/22", hmac: "SHA512"},
+		matrixCase{name: "-N to a server without NAT", user: "hSHA256", allow: next(), ports: "tcp/22", nat: "192.0.2.7:22"},
+		matrixCase{name: "-N with a client timeout, server without NAT", user: "hSHA256", allow: next(), ports: "tcp/22", nat: "192.0.2.7:2222", timeout: 10},
+		matrixCase{name: "--nat-local", user: "hSHA256", allow: next(), ports: "tcp/22", local: true},
+		matrixCase{name: "-C to stanzas without ENABLE_CMD_EXEC", user: "hSHA256", allow: next(), command: "/usr/bin/touch /nonexistent/x"},
 		matrixCase{name: "granted packet", user: "hSHA256", allow: next(), ports: "tcp/8080"},
 		matrixCase{name: "replay of it", replay: true},
 	)
@@ -112,7 +120,7 @@ func TestIntegrationInteropMatrix(t *testing.T) {
 		if c.allow != "" {
 			allow = []string{"-a", c.allow}
 		}
-		args := append([]string{"-A", c.ports, "-D", p.B.Addr4.String(), "-p", "9", "--no-save-args", "--rc-file", rc,
+		args := append([]string{"-D", p.B.Addr4.String(), "-p", "9", "--no-save-args", "--rc-file", rc,
 			"--spoof-user", c.user, "--save-packet", pkt}, allow...)
 		k := keys
 		if c.badKey {
@@ -122,6 +130,17 @@ func TestIntegrationInteropMatrix(t *testing.T) {
 			args = append(args, "--key-rijndael", pass, "--key-hmac", hpass)
 		} else {
 			args = append(args, "--key-base64-rijndael", b64(k.Enc), "--key-base64-hmac", b64(k.HMAC))
+		}
+		if c.command != "" {
+			args = append(args, "-C", c.command)
+		} else {
+			args = append(args, "-A", c.ports)
+		}
+		if c.nat != "" {
+			args = append(args, "-N", c.nat)
+		}
+		if c.local {
+			args = append(args, "--nat-local")
 		}
 		if c.digest != "" {
 			args = append(args, "--digest-type", c.digest)
@@ -176,6 +195,18 @@ func TestIntegrationInteropMatrix(t *testing.T) {
 		}
 		if c.timeout > 0 {
 			m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, c.timeout
+		}
+		switch {
+		case c.command != "":
+			m.Type, m.Access = spa.CommandMsg, allow+","+c.command
+		case c.nat != "":
+			m.NATAccess = strings.Replace(c.nat, ":", ",", 1)
+			m.Type = spa.NATAccessMsg
+			if c.timeout > 0 {
+				m.Type = spa.ClientTimeoutNATAccessMsg
+			}
+		case c.local:
+			m.Type, m.NATAccess = spa.LocalNATAccessMsg, allow+","+strings.TrimPrefix(c.ports, "tcp/")
 		}
 		if c.offset > 0 {
 			m.Timestamp = time.Now().Unix() - int64(c.offset)
