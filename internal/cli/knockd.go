@@ -246,6 +246,12 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	if err != nil {
 		return usagef("%v", err)
 	}
+	for _, st := range access {
+		if st.ForceNAT.IsValid() && o.nat == nil {
+			// fwknopd refuses it at start without ENABLE_IPT_FORWARDING.
+			return usagef("%s:%d: FORCE_NAT needs --nat-map (fwknopd's ENABLE_IPT_FORWARDING): the nftables map that forwards the connections", path, st.Line)
+		}
+	}
 	if maxAge <= 0 {
 		return usagef("--max-age must be positive, not %v", maxAge)
 	}
