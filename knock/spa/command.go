@@ -13,8 +13,10 @@ import (
 )
 
 // CommandTimeout is how long a command message's command may run before
-// it is killed: fwknopd's 5 s for commands run as root (it waits for
-// ever for those run as CMD_EXEC_USER; ports bounds them too).
+// it is killed. fwknopd 2.6.10 has no such bound: it waits for the
+// command, reading no other packet meanwhile (seen: a sleep 8 sent with
+// -C delays the next packet by 8 s); ports runs it beside the server and
+// bounds it (the 5 s fwknopd's code passes, and does not apply).
 const CommandTimeout = 5 * time.Second
 
 // MaxCommands is how many command messages' commands run at once; a
