@@ -148,6 +148,8 @@ func newKnockCmd() *cobra.Command {
 		userName       string
 		clientTimeout  int
 		digestType     string
+		serverCmd      string
+		natAccess      string
 		kf             spaKeyFlags
 	)
 	cmd := &cobra.Command{
@@ -171,7 +173,10 @@ HMAC_DIGEST_TYPE, the command line overriding them; a setting ports
 cannot honour, such as NAT_ACCESS or USE_GPG Y, is refused), or $` + envSPAKey + ` and
 $` + envSPAHMAC + `. --key-gen prints a new key pair, or with --key-file
 writes it to a new file only its owner may read (an existing file is
-never overwritten).`,
+never overwritten). -C CMD sends a command message instead (the server
+runs CMD if its stanza has ENABLE_CMD_EXEC Y), -N IP[:PORT] a NAT access
+request (the server forwards the first -A port to IP:PORT), as fwknop's
+options do.`,
 		Example: `  ports knock server.example 7000 8000:udp 9000
   ports knock -u -d 200 server.example 1111 2222 3333
   ports knock --key-gen --key-file ~/.ports-spa-keys
@@ -223,10 +228,10 @@ never overwritten).`,
 					host = args[0]
 				}
 				return sendSPA(ctx, cmd, host, network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
-					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
+					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, natAccess: natAccess, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" {
-				return usagef("-A, -a, -s, -M, --digest-type and --hmac-digest-type need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" || natAccess != "" {
+				return usagef("-A, -a, -s, -C, -N, -M, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
@@ -268,6 +273,8 @@ never overwritten).`,
 	fs.StringVar(&userName, "user", "", "SPA: the user name in the packet (default: the current user)")
 	fs.IntVar(&clientTimeout, "fw-timeout", 0, "SPA: ask for access for this many seconds (the server may grant less)")
 	fs.StringVar(&digestType, "digest-type", "", "SPA: the message digest's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default SHA256)")
+	fs.StringVarP(&serverCmd, "server-cmd", "C", "", "SPA: ask the server to run this command (fwknop -C; its access.conf stanza needs ENABLE_CMD_EXEC Y) instead of opening ports")
+	fs.StringVarP(&natAccess, "nat-access", "N", "", "SPA: ask to be forwarded to this internal IPv4 address and port (IP[:PORT], default the first -A port), as fwknop -N; the server needs NAT (fwknopd's ENABLE_IPT_FORWARDING, ports knockd --spa --nat-map)")
 	kf.add(cmd)
 	return cmd
 }
@@ -280,6 +287,8 @@ type spaOpts struct {
 	user          string
 	clientTimeout int
 	digestType    string
+	serverCmd     string
+	natAccess     string
 	portSet       bool
 	keys          *spaKeyFlags
 	verbose       bool
@@ -297,7 +306,13 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	if host == "" {
 		return usagef("missing HOST (or SPA_SERVER in the --key-file stanza)")
 	}
-	if len(o.access) == 0 {
+	if o.serverCmd == "" && len(o.access) == 0 {
+		o.serverCmd = rc.ServerCmd
+	}
+	if o.serverCmd != "" && len(o.access) > 0 {
+		return usagef("--server-cmd conflicts with -A: a command message opens no ports")
+	}
+	if len(o.access) == 0 && o.serverCmd == "" {
 		o.access = rc.Access
 	}
 	if o.allowIP == "" && !o.sourceIP {
@@ -316,8 +331,35 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	if o.user == "" {
 		o.user = rc.User
 	}
-	if len(o.access) == 0 {
-		return usagef("--spa needs -A proto/port: the ports to open")
+	if len(o.access) == 0 && o.serverCmd == "" {
+		return usagef("--spa needs -A proto/port: the ports to open (or -C, a command for the server)")
+	}
+	if o.serverCmd != "" && len(spa.SplitServerCommand(o.serverCmd)) == 0 {
+		return usagef("--server-cmd is empty")
+	}
+	if o.natAccess == "" && o.serverCmd == "" {
+		o.natAccess = rc.NATAccess
+	}
+	if o.serverCmd != "" && o.natAccess != "" {
+		return usagef("--server-cmd conflicts with --nat-access")
+	}
+	var nat netip.AddrPort
+	if o.natAccess != "" {
+		first, _ := spa.ParsePortSpec(o.access[0]) // checked above
+		if ap, err := netip.ParseAddrPort(o.natAccess); err == nil {
+			nat = ap
+		} else if a, err := netip.ParseAddr(o.natAccess); err == nil {
+			nat = netip.AddrPortFrom(a, uint16(first.Port))
+		} else {
+			return usagef("--nat-access %q is not IP or IP:PORT", o.natAccess)
+		}
+		if !nat.Addr().Is4() || nat.Port() == 0 {
+			return usagef("--nat-access %q: want an IPv4 address (fwknop's NAT access is IPv4) and a port from 1 to 65535", o.natAccess)
+		}
+	}
+	if o.serverCmd != "" && o.clientTimeout > 0 {
+		// fwknop drops the timeout from a command message without a word.
+		return usagef("--fw-timeout has no meaning with --server-cmd")
 	}
 	var specs []string
 	for _, a := range o.access {
@@ -366,7 +408,15 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 		}
 	}
 	m := &spa.Message{User: name, Type: spa.AccessMsg, Access: ip + "," + strings.Join(specs, ","), DigestType: dt}
-	if o.clientTimeout > 0 {
+	switch {
+	case o.serverCmd != "":
+		m.Type, m.Access = spa.CommandMsg, ip+","+o.serverCmd
+	case nat.IsValid() && o.clientTimeout > 0:
+		m.Type, m.ClientTimeout = spa.ClientTimeoutNATAccessMsg, o.clientTimeout
+		m.NATAccess = nat.Addr().String() + "," + strconv.Itoa(int(nat.Port()))
+	case nat.IsValid():
+		m.Type, m.NATAccess = spa.NATAccessMsg, nat.Addr().String()+","+strconv.Itoa(int(nat.Port()))
+	case o.clientTimeout > 0:
 		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
 	}
 	pkt, err := spa.Encode(m, keys, nil)

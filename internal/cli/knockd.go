@@ -33,6 +33,7 @@ func newKnockdCmd() *cobra.Command {
 		digestFile string
 		maxAge     time.Duration
 		nftSet     string
+		natMap     string
 		shell      bool
 	)
 	cmd := &cobra.Command{
@@ -53,8 +54,9 @@ reloads the file.
 With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
 KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
 ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
-REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER; stanzas are tried in turn
-as fwknopd does) and
+REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER, ENABLE_CMD_EXEC,
+CMD_EXEC_USER, CMD_EXEC_GROUP, FORCE_NAT; stanzas are tried in turn as
+fwknopd does) and
 receive fwknop SPA packets on UDP port 62201 (--listen; --tcp-listen
 also takes fwknop -P tcp and -P http packets over TCP), never answering,
 or with -i sniff them on that interface (AF_PACKET, as fwknopd does;
@@ -66,13 +68,24 @@ directory: $STATE_DIRECTORY, else /var/lib/ports as root, else
 $XDG_STATE_HOME/ports, else ~/.local/state/ports), written and synced
 before anything is granted, so that a packet is accepted once, restart
 or not; the CMD_CYCLE_OPEN command runs
-for what the access list grants. One log line per packet says why it was
+for what the access list grants, and the command of a command message
+(fwknop -C) for a stanza with ENABLE_CMD_EXEC Y, split at blanks as
+fwknopd splits it and run without a shell, as CMD_EXEC_USER, for at most
+5 s. One log line per packet says why it was
 rejected, or what it was granted.
 
 --nft-set FAMILY/TABLE/SET also adds each address let in to that nftables
 set (which must exist, with "flags timeout", and be used by a rule), with
 Cmd_Timeout (knock sequences) or the access timeout (SPA) as the element's
-timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
+timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.
+
+--nat-map FAMILY/TABLE/MAP (with --spa) grants NAT access, fwknopd's
+ENABLE_IPT_FORWARDING: for a packet of fwknop -N IP:PORT, or a stanza with
+FORCE_NAT IP PORT, it maps the client's address, protocol and first port
+asked for to IP:PORT in that nftables map, for the access timeout. The
+map and the rule that uses it are the administrator's (docs/SPA.md):
+  nft add map ip spa nat '{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }'
+  nft add rule ip spa pre dnat ip to ip saddr . meta l4proto . th dport map @nat`,
 		Example: `  ports knockd -c /etc/knockd.conf -i eth0
   ports knockd --spa -c /etc/fwknop/access.conf --digest-file /var/lib/ports/spa.cache`,
 		Args: noArgs,
@@ -112,10 +125,20 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 					return usagef("--icmp needs -i (ICMP is read by sniffing)")
 				}
 				spaOpt = spaServerOpts{port: uint16(spaPort), icmp: sniffICMP, tcp: tcpAddrs}
+				if natMap != "" {
+					name, err := nftset.ParseName(natMap)
+					if err != nil {
+						return usagef("--nat-map: %v", err)
+					}
+					if spaOpt.nat, err = nftset.OpenNATMap(name); err != nil {
+						return err
+					}
+					defer spaOpt.nat.Close()
+				}
 				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set, spaOpt)
 			}
-			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") || cmd.Flags().Changed("spa-port") || sniffICMP {
-				return usagef("--listen, --tcp-listen, --spa-port, --icmp, --digest-file and --max-age need --spa")
+			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") || cmd.Flags().Changed("spa-port") || sniffICMP || natMap != "" {
+				return usagef("--listen, --tcp-listen, --spa-port, --icmp, --nat-map, --digest-file and --max-age need --spa")
 			}
 			return runKnockd(ctx, cmd, config, iface, set, knock.ConfigOptions{Shell: shell})
 		},
@@ -132,6 +155,7 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
 	fs.BoolVar(&shell, "shell", false, "run Start_Command and Stop_Command through /bin/sh -c as knockd does, so that shell syntax works (%IP% is passed as $1, never pasted into the text); without it a command with shell syntax is refused")
 	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
+	fs.StringVar(&natMap, "nat-map", "", "SPA: grant NAT access (fwknop -N, FORCE_NAT; fwknopd's ENABLE_IPT_FORWARDING) by adding elements to this nftables DNAT map (FAMILY/TABLE/MAP: ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service, flags timeout)")
 	return cmd
 }
 
@@ -222,6 +246,12 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	if err != nil {
 		return usagef("%v", err)
 	}
+	for _, st := range access {
+		if st.ForceNAT.IsValid() && o.nat == nil {
+			// fwknopd refuses it at start without ENABLE_IPT_FORWARDING.
+			return usagef("%s:%d: FORCE_NAT needs --nat-map (fwknopd's ENABLE_IPT_FORWARDING): the nftables map that forwards the connections", path, st.Line)
+		}
+	}
 	if maxAge <= 0 {
 		return usagef("--max-age must be positive, not %v", maxAge)
 	}
@@ -255,9 +285,18 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	if err != nil {
 		return err
 	}
-	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log, SniffICMP: o.icmp}
-	if set != nil {
-		scfg.OnGrant = func(g spa.Grant) {
+	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log, SniffICMP: o.icmp, NAT: o.nat != nil}
+	scfg.OnGrant = func(g spa.Grant) {
+		switch {
+		case g.NAT.IsValid():
+			// As fwknopd: the first port asked for is forwarded.
+			p := g.Ports[0]
+			if err := o.nat.Add(g.AllowIP, uint8(p.Proto), uint16(p.Port), g.NAT, g.Timeout); err != nil {
+				log.Error(err.Error())
+			} else {
+				log.Info(fmt.Sprintf("%s: %s mapped to %s in the nftables NAT map for %v", g.AllowIP, p, g.NAT, g.Timeout))
+			}
+		case set != nil:
 			if err := set.Add(g.AllowIP, g.Timeout); err != nil {
 				log.Error(err.Error())
 			} else {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/portkit/ports/knock/nftset"
 	"github.com/portkit/ports/knock/spa"
 )
 
@@ -16,6 +17,7 @@ type spaServerOpts struct {
 	port uint16           // --spa-port
 	icmp bool             // --icmp
 	tcp  []netip.AddrPort // --tcp-listen
+	nat  *nftset.NATMap   // --nat-map
 }
 
 // parseTCPListen parses --tcp-listen: fwknop's -P tcp and -P http

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +157,173 @@ func TestIntegrationKnockdSPASniffPortICMP(t *testing.T) {
 		}
 		waitLog(t, "fwknop "+strings.Join(extra, " ")+" accepted", logs, func(s string) bool { return strings.Contains(s, "open to "+allow) })
 	}
+}
+
+// TestIntegrationSPAServerCmd: `ports knock --spa --server-cmd` makes a
+// command message that the real fwknopd runs (ENABLE_CMD_EXEC), and
+// `ports knockd --spa` runs the real fwknop client's -C, for the same
+// access.conf.
+func TestIntegrationSPAServerCmd(t *testing.T) {
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	access := filepath.Join(dir, "access.conf")
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE %s\nENABLE_CMD_EXEC Y\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n",
+		p.Prefix4, b64(keys.Enc), b64(keys.HMAC))), 0o600)
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nENABLE_UDP_SERVER Y;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, run)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-U", "-c", fconf, "-a", access, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "pid"))
+	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(flog.String(), "Kicking off UDP server") })
+
+	made := filepath.Join(dir, "by-fwknopd")
+	var kerr lockedBuffer
+	var code int
+	p.A.Do(func() error {
+		code = Run(t.Context(), []string{"knock", "--spa", "-C", "/usr/bin/touch " + made, "-a", p.A.Addr4.String(),
+			"--key-base64", b64(keys.Enc), "--hmac-key-base64", b64(keys.HMAC), p.B.Addr4.String()}, io.Discard, &kerr)
+		return nil
+	})
+	if code != 0 {
+		t.Fatalf("ports knock --spa -C: exit %d: %s", code, kerr.String())
+	}
+	porttest.WaitFor(t, "fwknopd to run our command", func() bool { return porttest.Exists(made) })
+
+	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort+1)
+	logs, _ := runIn(t, p.B, "knockd", "--spa", "-c", access, "--listen", listen.String())
+	waitLog(t, "knockd to listen", logs, func(s string) bool { return strings.Contains(s, "receiving SPA packets") })
+	made = filepath.Join(dir, "by-ports")
+	cmd := p.A.Command(context.Background(), fwknop, "-C", "/usr/bin/touch "+made, "-a", p.A.Addr4.String(), "-D", p.B.Addr4.String(), "-p", strconv.Itoa(int(listen.Port())),
+		"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc"))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fwknop: %v: %s", err, out)
+	}
+	porttest.WaitFor(t, "ports knockd to run fwknop's command", func() bool { return porttest.Exists(made) })
+	waitLog(t, "the command's exit", logs, func(s string) bool { return strings.Contains(s, "server command /usr/bin/touch: exited 0") })
+}
+
+// TestIntegrationSPANAT: NAT access, both ways against the real
+// fwknopd (ENABLE_IPT_FORWARDING, its iptables rules in namespace B) and
+// `ports knockd --spa --nat-map` (an nftables DNAT map in B): a packet of
+// `ports knock --spa -N` to fwknopd, and of the fwknop client's -N to
+// ours, each forward A's connections to a port of B on to a service of
+// C behind B; a stanza with FORCE_NAT forwards a plain access request,
+// for either. Before the packets, the ports are closed.
+func TestIntegrationSPANAT(t *testing.T) {
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	nft := porttest.LookTool(t, "nft", "nftables")
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
+	p := porttest.NewPair(t, nil)
+	bh := p.AddBehind(t)
+	dir := t.TempDir()
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	svc := netip.AddrPortFrom(bh.C.Addr4, 2222)
+	ln, err := bh.C.Listen("tcp4", svc.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "C here\n")
+			c.Close()
+		}
+	}()
+	// reaches reports whether A's connection to B's port is answered by C.
+	reaches := func(port uint16) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := p.A.Dial(ctx, "tcp4", netip.AddrPortFrom(p.B.Addr4, port).String())
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		return string(b) == "C here\n"
+	}
+
+	access := filepath.Join(dir, "access.conf")
+	k := fmt.Sprintf("KEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n", b64(keys.Enc), b64(keys.HMAC))
+	os.WriteFile(access, []byte("SOURCE ANY\nREQUIRE_USERNAME forced\nOPEN_PORTS tcp/2203,tcp/2204\nFORCE_NAT "+bh.C.Addr4.String()+" 2222\n"+k+
+		"\nSOURCE ANY\nOPEN_PORTS tcp/2201,tcp/2202,tcp/2205\n"+k), 0o600)
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nENABLE_UDP_SERVER Y;\nENABLE_IPT_FORWARDING Y;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, run)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-U", "-c", fconf, "-a", access, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "pid"))
+	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(flog.String(), "Kicking off UDP server") })
+	defer func() {
+		if t.Failed() {
+			t.Logf("fwknopd said:\n%s", flog)
+		}
+	}()
+
+	for _, args := range [][]string{
+		{"add", "table", "ip", "spatest"},
+		{"add", "map", "ip", "spatest", "nat", "{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }"},
+		{"add", "chain", "ip", "spatest", "pre", "{ type nat hook prerouting priority dstnat; }"},
+		{"add", "rule", "ip", "spatest", "pre", "dnat", "ip", "to", "ip", "saddr", ".", "meta", "l4proto", ".", "th", "dport", "map", "@nat"},
+	} {
+		if out, err := p.B.Command(context.Background(), nft, args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v: %s", args, err, out)
+		}
+	}
+	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort+1)
+	logs, _ := runIn(t, p.B, "knockd", "--spa", "-c", access, "--listen", listen.String(), "--nat-map", "ip/spatest/nat")
+	waitLog(t, "knockd to listen", logs, func(s string) bool { return strings.Contains(s, "receiving SPA packets") })
+
+	for _, port := range []uint16{2201, 2202, 2203, 2204, 2205} {
+		if reaches(port) {
+			t.Fatalf("before any packet, B:%d reaches C", port)
+		}
+	}
+	knock := func(args ...string) {
+		t.Helper()
+		var kerr lockedBuffer
+		var code int
+		p.A.Do(func() error {
+			code = Run(t.Context(), append(append([]string{"knock", "--spa", "-a", p.A.Addr4.String(),
+				"--key-base64", b64(keys.Enc), "--hmac-key-base64", b64(keys.HMAC)}, args...), p.B.Addr4.String()), io.Discard, &kerr)
+			return nil
+		})
+		if code != 0 {
+			t.Fatalf("ports knock --spa %q: exit %d: %s", args, code, kerr.String())
+		}
+	}
+	client := func(args ...string) {
+		t.Helper()
+		cmd := p.A.Command(context.Background(), fwknop, append([]string{"-a", p.A.Addr4.String(), "-D", p.B.Addr4.String(), "-p", strconv.Itoa(int(listen.Port())),
+			"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc")}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("fwknop: %v: %s", err, out)
+		}
+	}
+	knock("-N", svc.String(), "-A", "tcp/2201")
+	porttest.WaitFor(t, "fwknopd to forward B:2201 to C (ports knock -N)", func() bool { return reaches(2201) })
+	client("-N", svc.String(), "-A", "tcp/2202")
+	porttest.WaitFor(t, "ours to forward B:2202 to C (fwknop -N)", func() bool { return reaches(2202) })
+	knock("--user", "forced", "-A", "tcp/2204")
+	porttest.WaitFor(t, "fwknopd to forward B:2204 to C (FORCE_NAT)", func() bool { return reaches(2204) })
+	client("--spoof-user", "forced", "-A", "tcp/2203")
+	porttest.WaitFor(t, "ours to forward B:2203 to C (FORCE_NAT)", func() bool { return reaches(2203) })
+	rc := filepath.Join(dir, "ports-rc")
+	os.WriteFile(rc, []byte("[nat]\nNAT_ACCESS "+svc.String()+"\n"), 0o600)
+	knock("--rc-file", rc, "-n", "nat", "-A", "tcp/2205")
+	porttest.WaitFor(t, "fwknopd to forward B:2205 to C (fwknoprc NAT_ACCESS)", func() bool { return reaches(2205) })
+	waitLog(t, "our NAT log line", logs, func(s string) bool {
+		return strings.Contains(s, "tcp/2202 from "+p.A.Addr4.String()+" forwarded to "+svc.String())
+	})
 }

@@ -184,7 +184,8 @@ USE_HMAC            Y
 	}
 
 	for _, tc := range []struct{ line, want string }{
-		{"NAT_ACCESS 192.0.2.1,22", ":2: NAT_ACCESS is not supported by ports knock --spa"},
+		{"NAT_LOCAL Y", ":2: NAT_LOCAL Y is not supported by ports knock --spa (only N)"},
+		{"HTTP_PROXY 192.0.2.1", ":2: HTTP_PROXY is not supported by ports knock --spa"},
 		{"USE_HMAC N", ":2: USE_HMAC N is not supported by ports knock --spa (only Y)"},
 		{"ALLOW_IP resolve", ":2: ALLOW_IP: resolve is not supported"},
 		{"ENCRYPTION_MODE legacy", ":2: ENCRYPTION_MODE: encryption mode legacy cannot be used with an HMAC"},
@@ -213,5 +214,26 @@ func TestKnockdSPANoOpenPorts(t *testing.T) {
 	code, _, stderr := run(t, "knockd", "--spa", "-c", access)
 	if code != ExitUsage || !strings.Contains(stderr, access+":1: the stanza has no OPEN_PORTS") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
+
+// TestKnockdSPAStanzaRefusals: a stanza with FORCE_NAT needs --nat-map,
+// and CMD_EXEC_USER a user that exists; each is refused at load with its
+// line, as fwknopd refuses them at start.
+func TestKnockdSPAStanzaRefusals(t *testing.T) {
+	dir := t.TempDir()
+	k := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	for _, tc := range []struct{ stanza, want string }{
+		{"OPEN_PORTS tcp/22\nFORCE_NAT 192.0.2.7 22\n", ":1: FORCE_NAT needs --nat-map"},
+		{"OPEN_PORTS tcp/22\nFORCE_NAT 192.0.2.7\n", `:3: FORCE_NAT: "192.0.2.7" is not IP PORT`},
+		{"ENABLE_CMD_EXEC Y\nCMD_EXEC_USER no-such-user-here\n", `:1: CMD_EXEC_USER "no-such-user-here": user: unknown user no-such-user-here`},
+		{"ENABLE_CMD_EXEC maybe\n", `:2: ENABLE_CMD_EXEC: "maybe" is not Y or N`},
+	} {
+		access := filepath.Join(dir, "access.conf")
+		os.WriteFile(access, []byte("SOURCE ANY\n"+tc.stanza+"KEY_BASE64 "+k+"\nHMAC_KEY_BASE64 "+k+"\n"), 0o600)
+		code, _, stderr := run(t, "knockd", "--spa", "-c", access)
+		if code != ExitUsage || !strings.Contains(stderr, access+tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, %q; want exit 2 and %q", tc.stanza, code, stderr, tc.want)
+		}
 	}
 }

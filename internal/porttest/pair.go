@@ -364,3 +364,58 @@ func isPermission(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "Operation not permitted") || strings.Contains(msg, "Permission denied")
 }
+
+// Behind is a third namespace, C, joined to B of a [Pair] by a veth pair
+// of its own: a host behind the gateway B, for forwarding and NAT tests.
+// Its fields must not be changed.
+type Behind struct {
+	C       *Host        // C.Link and C.Addr4 are its end of the link to B
+	BLink   string       // B's end of the link to C
+	BAddr4  netip.Addr   // B's IPv4 address on BLink
+	Prefix4 netip.Prefix // the IPv4 /30 of the link between B and C
+}
+
+// AddBehind creates C behind p.B: B forwards IPv4 between its two links,
+// and C routes p.Prefix4 (A) through B, so that A can reach C through B
+// and C can answer; A has no route to C's link (B must translate, as a
+// NAT gateway does). No namespace gets a default route. C and its link
+// are removed when the test ends. Call it from the test goroutine.
+func (p *Pair) AddBehind(t testing.TB) *Behind {
+	t.Helper()
+	pre := randomPrefix4()
+	for pre.Overlaps(p.Prefix4) {
+		pre = randomPrefix4()
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(p.A.Name, "ptest-"), "-a")
+	bh := &Behind{
+		C:       &Host{Name: "ptest-" + id + "-c", Link: "pt-" + id + "-c", Addr4: pre.Addr().Next().Next()},
+		BLink:   "pt-" + id + "-x",
+		BAddr4:  pre.Addr().Next(),
+		Prefix4: pre,
+	}
+	if _, err := runIP("", "netns", "add", bh.C.Name); err != nil {
+		t.Fatalf("porttest: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := runIP("", "netns", "delete", bh.C.Name); err != nil {
+			t.Errorf("porttest: %v", err)
+		}
+	})
+	mustIP(t, "link", "add", bh.BLink, "netns", p.B.Name, "type", "veth", "peer", "name", bh.C.Link, "netns", bh.C.Name)
+	mustIP(t, "-n", bh.C.Name, "link", "set", "lo", "up")
+	mustIP(t, "-n", p.B.Name, "addr", "add", netip.PrefixFrom(bh.BAddr4, pre.Bits()).String(), "dev", bh.BLink)
+	mustIP(t, "-n", bh.C.Name, "addr", "add", netip.PrefixFrom(bh.C.Addr4, pre.Bits()).String(), "dev", bh.C.Link)
+	mustIP(t, "-n", p.B.Name, "link", "set", bh.BLink, "up")
+	mustIP(t, "-n", bh.C.Name, "link", "set", bh.C.Link, "up")
+	mustIP(t, "-n", bh.C.Name, "route", "add", p.Prefix4.String(), "via", bh.BAddr4.String())
+	if err := p.B.Do(func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644) }); err != nil {
+		t.Fatalf("porttest: enabling forwarding in %s: %v", p.B.Name, err)
+	}
+	waitReady(t, bh.C)
+	for _, family := range []string{"-4", "-6"} {
+		if out := mustIP(t, "-n", bh.C.Name, family, "route", "show", "default"); strings.TrimSpace(out) != "" {
+			t.Fatalf("porttest: namespace %s has a default route (ip %s): %s", bh.C.Name, family, out)
+		}
+	}
+	return bh
+}

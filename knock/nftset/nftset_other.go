@@ -3,3 +3,5 @@
 package nftset
 
 func open(Name) (osImpl, error) { return nil, ErrNotImplemented }
+
+func openNAT(Name) (natImpl, error) { return nil, ErrNotImplemented }

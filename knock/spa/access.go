@@ -76,6 +76,27 @@ type Stanza struct {
 	// shell.
 	CmdCycleOpen, CmdCycleClose string
 	CmdCycleTimer               time.Duration
+
+	// EnableCmdExec is ENABLE_CMD_EXEC: the stanza runs the command of a
+	// command message (fwknop --server-cmd) instead of refusing it. As
+	// fwknopd 2.6.10 does, the command is split into words at blanks
+	// only (no quotes, no escapes: fwknopd's strtoargv) and run without
+	// a shell, with an empty environment, in /, for at most
+	// CommandTimeout; OPEN_PORTS does not apply to it.
+	EnableCmdExec bool
+
+	// CmdExecUser and CmdExecGroup are CMD_EXEC_USER and CMD_EXEC_GROUP:
+	// the command runs as this user (empty or root: as the server) and
+	// group (empty: the user's primary group), with no supplementary
+	// groups (fwknopd keeps its own). ParseAccessFile looks them up.
+	CmdExecUser, CmdExecGroup string
+	cmdCred                   *credential // from CmdExecUser, CmdExecGroup; nil: as the server
+
+	// ForceNAT is FORCE_NAT ("IP PORT"): every access request granted by
+	// the stanza is forwarded to this address instead (a NAT access to
+	// it, whatever the packet asks), as fwknopd; it needs
+	// ServerConfig.NAT.
+	ForceNAT netip.AddrPort
 }
 
 // timeout is how long access lasts for a packet with this client
@@ -200,13 +221,24 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		case "CMD_CYCLE_OPEN":
 			st.CmdCycleOpen = value
 			_, err = knock.SplitCommand(value)
+		case "FORCE_NAT":
+			st.ForceNAT, err = parseForceNAT(value)
+		case "ENABLE_CMD_EXEC":
+			st.EnableCmdExec, err = yesNo(value)
+		case "CMD_EXEC_USER":
+			st.CmdExecUser = value
+		case "CMD_EXEC_GROUP":
+			st.CmdExecGroup = value
 		case "CMD_CYCLE_CLOSE":
 			st.CmdCycleClose = value
 			if value != "NONE" {
 				_, err = knock.SplitCommand(value)
 			}
 		default:
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER)", key)
+			if strings.HasPrefix(key, "GPG_") {
+				return nil, fail("%s is not supported: ports reads Rijndael packets only (KEY or KEY_BASE64 with HMAC_KEY or HMAC_KEY_BASE64), not GnuPG-encrypted ones", key)
+			}
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP, FORCE_NAT)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)
@@ -218,18 +250,43 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: no SOURCE stanza", name)
 	}
-	for _, st := range out {
+	for i := range out {
+		st := &out[i]
+		if st.CmdExecUser != "" || st.CmdExecGroup != "" {
+			cred, err := lookupCredential(st.CmdExecUser, st.CmdExecGroup)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", name, st.Line, err)
+			}
+			st.cmdCred = cred
+		}
 		if len(st.Keys.Enc) == 0 || len(st.Keys.HMAC) == 0 {
 			return nil, fmt.Errorf("%s:%d: the stanza needs KEY or KEY_BASE64 and HMAC_KEY or HMAC_KEY_BASE64", name, st.Line)
 		}
 		if len(st.Keys.Enc) > 32 {
 			return nil, fmt.Errorf("%s:%d: the encryption key has %d bytes, at most 32", name, st.Line, len(st.Keys.Enc))
 		}
-		if len(st.OpenPorts) == 0 {
+		if len(st.OpenPorts) == 0 && !st.EnableCmdExec {
 			return nil, fmt.Errorf("%s:%d: the stanza has no OPEN_PORTS: fwknopd would grant any port a packet asks for, ports grants only the ports listed (add OPEN_PORTS)", name, st.Line)
 		}
 	}
 	return out, nil
+}
+
+// parseForceNAT parses FORCE_NAT's "IP PORT".
+func parseForceNAT(s string) (netip.AddrPort, error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return netip.AddrPort{}, fmt.Errorf("%q is not IP PORT", s)
+	}
+	a, err := netip.ParseAddr(f[0])
+	if err != nil || !a.Is4() {
+		return netip.AddrPort{}, fmt.Errorf("%q is not an IPv4 address", f[0])
+	}
+	n, err := strconv.ParseUint(f[1], 10, 16)
+	if err != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Errorf("port %q is not from 1 to 65535", f[1])
+	}
+	return netip.AddrPortFrom(a, uint16(n)), nil
 }
 
 func seconds(s string) (time.Duration, error) {

@@ -47,6 +47,8 @@ type RC struct {
 	AllowIP    string     // ALLOW_IP: an address, or "source" (fwknop -s)
 	FWTimeout  int        // FW_TIMEOUT (or CLIENT_TIMEOUT), seconds
 	User       string     // SPOOF_USER
+	ServerCmd  string     // SERVER_CMD (fwknop -C)
+	NATAccess  string     // NAT_ACCESS (fwknop -N): IP or IP:PORT
 }
 
 // rcIgnored are fwknoprc settings that change nothing in the packet, or
@@ -64,7 +66,7 @@ var rcIgnored = map[string]string{
 // overrides it; without a stanza name, the lines before any section and
 // [default] count (the form of --key-gen's output). Every setting that
 // shapes the packet is read (see RC); one ports cannot honour (GnuPG,
-// NAT, server commands, another mode or transport, ALLOW_IP resolve, ...)
+// local NAT, another mode or transport, ALLOW_IP resolve, ...)
 // is refused with its line, never ignored. name is used in errors.
 func ParseRCFile(r io.Reader, name, stanza string) (*RC, error) {
 	rc := &RC{}
@@ -162,6 +164,10 @@ func ParseRCFile(r io.Reader, name, stanza string) (*RC, error) {
 			}
 		case "SPOOF_USER":
 			rc.User = value
+		case "SERVER_CMD":
+			rc.ServerCmd = value
+		case "NAT_ACCESS":
+			rc.NATAccess = value
 		default:
 			want, ok := rcIgnored[key]
 			if !ok {

@@ -36,6 +36,17 @@ type Grant struct {
 
 	Timestamp     int64 // the packet's
 	ClientTimeout int   // the packet's client timeout, seconds; 0 if none
+
+	// NAT, if valid, is where connections from AllowIP to the first of
+	// Ports are to be sent (fwknop -N, or the stanza's FORCE_NAT): the
+	// caller maps them there (knock/nftset.NATMap) instead of opening
+	// Ports on this host.
+	NAT netip.AddrPort
+
+	// Command is a command message's command (fwknop --server-cmd), run
+	// by the server for a stanza with ENABLE_CMD_EXEC; Ports is then
+	// empty and AllowIP the address the message names.
+	Command string
 }
 
 // ServerConfig configures NewServer.
@@ -59,7 +70,8 @@ type ServerConfig struct {
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
 
-	// OnGrant, if not nil, is called for each grant (a Gate records it).
+	// OnGrant, if not nil, is called for each access grant (a Gate
+	// records it); not for command messages, which open nothing.
 	OnGrant func(Grant)
 
 	// SniffICMP makes Sniff also take SPA packets carried in ICMP
@@ -67,6 +79,16 @@ type ServerConfig struct {
 	// does when its PCAP_FILTER lets ICMP in. Messages whose data is not
 	// base64 (pings) are ignored without a log line.
 	SniffICMP bool
+
+	// NAT is fwknopd's ENABLE_IPT_FORWARDING: NAT access messages
+	// (fwknop -N) and stanzas with FORCE_NAT are granted, with Grant.NAT
+	// set, for OnGrant to apply. Without it they are refused (FORCE_NAT
+	// at NewServer, as fwknopd refuses it at start).
+	NAT bool
+
+	// CommandTimeout bounds each server command (ENABLE_CMD_EXEC); 0
+	// means CommandTimeout.
+	CommandTimeout time.Duration
 
 	// Run runs CMD_CYCLE commands; nil means exec them directly.
 	Run knock.RunFunc
@@ -78,6 +100,7 @@ type Server struct {
 	cfg     ServerConfig
 	log     *slog.Logger
 	pending sync.WaitGroup
+	cmds    chan struct{} // one token per running server command
 	ctx     context.Context
 	cancel  context.CancelFunc
 }
@@ -87,8 +110,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Access) == 0 {
 		return nil, errors.New("spa: empty access list")
 	}
+	for _, st := range cfg.Access {
+		if st.ForceNAT.IsValid() && !cfg.NAT {
+			return nil, fmt.Errorf("spa: the stanza on line %d has FORCE_NAT, which needs NAT (fwknopd's ENABLE_IPT_FORWARDING; knockd --spa --nat-map)", st.Line)
+		}
+	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = CommandTimeout
 	}
 	if cfg.Replay == nil {
 		cfg.Replay = newReplayCache(cfg.MaxAge)
@@ -102,7 +133,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			return exec.CommandContext(ctx, argv[0], argv[1:]...).Run()
 		}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, cmds: make(chan struct{}, MaxCommands)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -111,7 +142,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 }
 
 // Handle checks one packet from src, logs the outcome, and on success
-// calls OnGrant and starts the stanza's command cycle.
+// calls OnGrant and starts the stanza's command cycle, or for a command
+// message (ENABLE_CMD_EXEC) starts its command.
 func (s *Server) Handle(packet []byte, src netip.AddrPort) (*Grant, error) {
 	return s.HandleTo(packet, src, netip.Addr{})
 }
@@ -127,12 +159,41 @@ func (s *Server) HandleTo(packet []byte, src netip.AddrPort, dst netip.Addr) (*G
 		s.log.Warn(fmt.Sprintf("%s: SPA packet rejected: %v", src.Addr(), err))
 		return nil, err
 	}
-	s.log.Info(fmt.Sprintf("%s: SPA packet accepted (user %q, stanza on line %d): %s open to %s for %v",
-		src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, joinPorts(g.Ports), g.AllowIP, g.Timeout))
+	if g.Command != "" {
+		return s.command(g)
+	}
+	if g.NAT.IsValid() {
+		s.log.Info(fmt.Sprintf("%s: SPA NAT access accepted (user %q, stanza on line %d): %s from %s forwarded to %s for %v",
+			src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, g.Ports[0], g.AllowIP, g.NAT, g.Timeout))
+	} else {
+		s.log.Info(fmt.Sprintf("%s: SPA packet accepted (user %q, stanza on line %d): %s open to %s for %v",
+			src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, joinPorts(g.Ports), g.AllowIP, g.Timeout))
+	}
 	if s.cfg.OnGrant != nil {
 		s.cfg.OnGrant(*g)
 	}
 	s.cycle(*g)
+	return g, nil
+}
+
+// command starts the command of a granted command message, unless
+// MaxCommands already run.
+func (s *Server) command(g *Grant) (*Grant, error) {
+	select {
+	case s.cmds <- struct{}{}:
+	default:
+		err := fmt.Errorf("%w (%d): command message refused", ErrBusy, MaxCommands)
+		s.log.Warn(fmt.Sprintf("%s: SPA packet rejected: %v", g.PacketSrc.Addr(), err))
+		return nil, err
+	}
+	st := &s.cfg.Access[g.Stanza]
+	s.log.Info(fmt.Sprintf("%s: SPA command message accepted (user %q, stanza on line %d, for %s): %q",
+		g.PacketSrc.Addr(), g.User, st.Line, g.AllowIP, g.Command))
+	s.pending.Add(1)
+	go func() {
+		defer func() { <-s.cmds; s.pending.Done() }()
+		s.runCommand(s.ctx, st, *g)
+	}()
 	return g, nil
 }
 
@@ -146,7 +207,7 @@ func joinPorts(ps []PortSpec) string {
 
 func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 	srcIP := src.Addr().Unmap()
-	if len(packet) < minPacket || len(packet) > maxPacket || !isB64(packet) {
+	if len(packet) < minPacket || len(packet) >= gnupgPacket || !isB64(packet) {
 		_, err := VerifyHMAC(packet, []byte{0})
 		return nil, err
 	}
@@ -209,11 +270,20 @@ func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*G
 	if d := now.Sub(time.Unix(m.Timestamp, 0)); d > s.cfg.MaxAge || d < -s.cfg.MaxAge {
 		return nil, fmt.Errorf("%w: %v from this server's clock (at most %v)", ErrStale, d.Round(time.Second), s.cfg.MaxAge)
 	}
-	if m.Type != AccessMsg && m.Type != ClientTimeoutAccessMsg {
-		return nil, fmt.Errorf("%w: message type %d (only access requests are served)", ErrDenied, m.Type)
+	switch m.Type {
+	case AccessMsg, ClientTimeoutAccessMsg, CommandMsg:
+	case NATAccessMsg, ClientTimeoutNATAccessMsg:
+		if !s.cfg.NAT {
+			return nil, fmt.Errorf("%w: NAT access (fwknop -N) is not enabled here (knockd --spa --nat-map)", ErrDenied)
+		}
+	default:
+		return nil, fmt.Errorf("%w: message type %d: local NAT (fwknop --nat-local) is not supported", ErrDenied, m.Type)
 	}
 	if st.RequireUsername != "" && m.User != st.RequireUsername {
 		return nil, fmt.Errorf("%w: user %q is not %q", ErrDenied, m.User, st.RequireUsername)
+	}
+	if m.Type == CommandMsg {
+		return s.grantCommand(i, m, src)
 	}
 	ip, specs, err := ParseAccess(m.Access)
 	if err != nil {
@@ -230,8 +300,52 @@ func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*G
 			return nil, fmt.Errorf("%w: %s is not in OPEN_PORTS", ErrDenied, p)
 		}
 	}
-	return &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: st.timeout(m.ClientTimeout), User: m.User,
-		Timestamp: m.Timestamp, ClientTimeout: m.ClientTimeout}, nil
+	g := &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, Ports: specs, Timeout: st.timeout(m.ClientTimeout), User: m.User,
+		Timestamp: m.Timestamp, ClientTimeout: m.ClientTimeout}
+	switch {
+	case st.ForceNAT.IsValid():
+		g.NAT = st.ForceNAT
+	case m.Type.hasNAT():
+		if g.NAT, err = parseNATAccess(m.NATAccess); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// parseNATAccess parses a NAT access message's "IP,PORT" (fwknop -N).
+func parseNATAccess(s string) (netip.AddrPort, error) {
+	ip, port, ok := strings.Cut(s, ",")
+	a, err := netip.ParseAddr(ip)
+	n, perr := strconv.ParseUint(port, 10, 16)
+	if !ok || err != nil || !a.Is4() || perr != nil || n == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: NAT access %q is not IPv4,PORT", ErrFormat, s)
+	}
+	return netip.AddrPortFrom(a, uint16(n)), nil
+}
+
+// grantCommand checks command message m against stanza i, as fwknopd:
+// the address (0.0.0.0 and REQUIRE_SOURCE_ADDRESS), then ENABLE_CMD_EXEC;
+// OPEN_PORTS does not apply.
+func (s *Server) grantCommand(i int, m *Message, src netip.AddrPort) (*Grant, error) {
+	st := &s.cfg.Access[i]
+	ip, cmd, err := parseCommand(m.Access)
+	if err != nil {
+		return nil, err
+	}
+	if ip.IsUnspecified() {
+		if st.RequireSourceAddress {
+			return nil, fmt.Errorf("%w: request for 0.0.0.0 with REQUIRE_SOURCE_ADDRESS", ErrDenied)
+		}
+		ip = src.Addr().Unmap()
+	}
+	if st.CmdCycleOpen != "" {
+		return nil, fmt.Errorf("%w: command message to a stanza with CMD_CYCLE_OPEN", ErrDenied)
+	}
+	if !st.EnableCmdExec {
+		return nil, fmt.Errorf("%w: command messages are not allowed (the stanza has no ENABLE_CMD_EXEC Y)", ErrDenied)
+	}
+	return &Grant{Stanza: i, AllowIP: ip, PacketSrc: src, User: m.User, Timestamp: m.Timestamp, Command: cmd}, nil
 }
 
 // stanzaError is why one stanza whose keys fit a packet refused it.

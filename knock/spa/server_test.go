@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,5 +46,59 @@ func TestServeWildcardDst(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no grant")
+	}
+}
+
+// TestNATMessages: a NAT access message is granted with Grant.NAT only
+// by a server with NAT (the first port asked for, as fwknopd), FORCE_NAT
+// overrides what the packet asks, local NAT is refused, and a FORCE_NAT
+// stanza without NAT is refused at NewServer; each refusal says why.
+func TestNATMessages(t *testing.T) {
+	keys, _ := spa.GenerateKeys(nil)
+	src := netip.MustParseAddrPort("198.51.100.9:4000")
+	st := spa.Stanza{OpenPorts: []spa.PortSpec{{Proto: 6, Port: 22}, {Proto: 17, Port: 53}}, Keys: keys}
+	forced := st
+	forced.RequireUsername, forced.ForceNAT = "forced", netip.MustParseAddrPort("10.0.0.9:2222")
+	pkt := func(m spa.Message) []byte {
+		t.Helper()
+		if m.User == "" {
+			m.User = "u"
+		}
+		s, err := spa.Encode(&m, keys, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(s)
+	}
+	plain, err := spa.NewServer(spa.ServerConfig{Access: []spa.Stanza{st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Handle(pkt(spa.Message{Type: spa.NATAccessMsg, Access: "198.51.100.9,tcp/22", NATAccess: "10.0.0.2,22"}), src); err == nil || !strings.Contains(err.Error(), "NAT access (fwknop -N) is not enabled here") {
+		t.Errorf("NAT message to a server without NAT: %v", err)
+	}
+	if _, err := spa.NewServer(spa.ServerConfig{Access: []spa.Stanza{forced}}); err == nil || !strings.Contains(err.Error(), "FORCE_NAT, which needs NAT") {
+		t.Errorf("FORCE_NAT without NAT: %v", err)
+	}
+	srv, err := spa.NewServer(spa.ServerConfig{Access: []spa.Stanza{forced, st}, NAT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := srv.Handle(pkt(spa.Message{Type: spa.ClientTimeoutNATAccessMsg, Access: "198.51.100.9,udp/53,tcp/22", NATAccess: "10.0.0.2,5353", ClientTimeout: 9}), src)
+	if err != nil || g.NAT != netip.MustParseAddrPort("10.0.0.2:5353") || g.Ports[0] != (spa.PortSpec{Proto: 17, Port: 53}) || g.Timeout != 9*time.Second {
+		t.Errorf("NAT message: %+v, %v", g, err)
+	}
+	if _, err := srv.Handle(pkt(spa.Message{Type: spa.NATAccessMsg, Access: "198.51.100.9,tcp/23", NATAccess: "10.0.0.2,22"}), src); err == nil || !strings.Contains(err.Error(), "tcp/23 is not in OPEN_PORTS") {
+		t.Errorf("NAT message for a port not in OPEN_PORTS: %v", err)
+	}
+	if _, err := srv.Handle(pkt(spa.Message{Type: spa.NATAccessMsg, Access: "198.51.100.9,tcp/22", NATAccess: "fwknop.example,22"}), src); err == nil || !strings.Contains(err.Error(), `NAT access "fwknop.example,22" is not IPv4,PORT`) {
+		t.Errorf("NAT message with a name: %v", err)
+	}
+	g, err = srv.Handle(pkt(spa.Message{User: "forced", Type: spa.AccessMsg, Access: "198.51.100.9,tcp/22"}), src)
+	if err != nil || g.NAT != forced.ForceNAT {
+		t.Errorf("access message to a FORCE_NAT stanza: %+v, %v", g, err)
+	}
+	if _, err := srv.Handle(pkt(spa.Message{Type: spa.LocalNATAccessMsg, Access: "198.51.100.9,tcp/22", NATAccess: "127.0.0.1,22"}), src); err == nil || !strings.Contains(err.Error(), "local NAT (fwknop --nat-local) is not supported") {
+		t.Errorf("local NAT message: %v", err)
 	}
 }

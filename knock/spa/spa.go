@@ -48,16 +48,22 @@
 //	            HMAC_DIGEST_TYPE ENCRYPTION_MODE (CBC ECB CFB OFB CTR)
 //	            FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
 //	            REQUIRE_USERNAME REQUIRE_SOURCE_ADDRESS CMD_CYCLE_OPEN
-//	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER; fwknoprc KEY* HMAC_*
-//	            DIGEST_TYPE SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP
-//	            FW_TIMEOUT SPOOF_USER; stanzas tried in turn; a replay cache
-//	            that survives restarts
-//	refused     GnuPG, NAT, server commands, the legacy mode, packets
-//	            without HMAC, raw TCP transport (UDP, TCP, HTTP and, when
+//	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER ENABLE_CMD_EXEC CMD_EXEC_USER
+//	            CMD_EXEC_GROUP (server commands, fwknop -C); NAT access
+//	            (fwknop -N) and FORCE_NAT with ServerConfig.NAT (the caller
+//	            applies Grant.NAT); fwknoprc KEY* HMAC_* DIGEST_TYPE
+//	            SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP FW_TIMEOUT
+//	            SPOOF_USER SERVER_CMD NAT_ACCESS; stanzas tried in turn; a
+//	            replay cache that survives restarts
+//	refused     GnuPG, local NAT, SNAT, CMD_SUDO_*, the legacy mode, packets
+//	            without HMAC, packets of 400 bytes or more (fwknopd takes
+//	            them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
 //	            sniffing, ICMP are read), ALLOW_IP resolve,
 //	            every other access.conf and fwknoprc key (named, with its
 //	            line)
-//	different   OPEN_PORTS is required and holds with CMD_CYCLE_OPEN too;
+//	different   OPEN_PORTS is required (unless ENABLE_CMD_EXEC) and holds
+//	            with CMD_CYCLE_OPEN too; server commands are killed after
+//	            CommandTimeout and run with no supplementary groups;
 //	            a client timeout is bounded by MAX_FW_TIMEOUT in the command
 //	            cycle too; commands run without a shell; $DST is known with
 //	            a socket too
@@ -164,8 +170,12 @@ const (
 	hmacB64Len    = 43           // base64 of 32 bytes, unpadded
 	minPacket     = 64
 	maxPacket     = 1500
-	randLen       = 16
-	maxFields     = 10
+	// gnupgPacket is fwknop's MIN_GNUPG_MSG_SIZE: a packet this long or
+	// longer is taken for GnuPG-encrypted by fwknopd (fko_encryption_type),
+	// so it never reads a Rijndael packet that long.
+	gnupgPacket = 400
+	randLen     = 16
+	maxFields   = 10
 )
 
 var b64 = base64.RawStdEncoding
@@ -228,7 +238,11 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	buf = append(buf, bytes.Repeat([]byte{byte(pad)}, pad)...)
 	keys.Mode.crypt(block, iv, buf[start:], true)
 	enc := b64enc(buf)[len(b64SaltPrefix):]
-	return enc + keys.HMACType.hmacB64(keys.HMAC, b64SaltPrefix, enc), nil
+	pkt := enc + keys.HMACType.hmacB64(keys.HMAC, b64SaltPrefix, enc)
+	if len(pkt) >= gnupgPacket {
+		return "", fmt.Errorf("%w: the packet would have %d bytes: fwknopd takes one of %d or more for GnuPG-encrypted and refuses it (ask for fewer ports, or a shorter command)", ErrFormat, len(pkt), gnupgPacket)
+	}
+	return pkt, nil
 }
 
 // deriveKey is OpenSSL's EVP_BytesToKey with MD5 and one round, as
@@ -309,6 +323,9 @@ func verifyHMAC(packet string, hmacKey []byte, t DigestType) (string, error) {
 	}
 	if len(packet) < minPacket || len(packet) > maxPacket {
 		return "", fmt.Errorf("%w: %d bytes (want %d to %d)", ErrFormat, len(packet), minPacket, maxPacket)
+	}
+	if len(packet) >= gnupgPacket {
+		return "", fmt.Errorf("%w: %d bytes: fwknop takes a packet of %d bytes or more for GnuPG-encrypted (not supported), so fwknopd would refuse it too", ErrFormat, len(packet), gnupgPacket)
 	}
 	if !isB64(packet) {
 		return "", fmt.Errorf("%w: not base64", ErrFormat)
