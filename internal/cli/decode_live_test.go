@@ -38,7 +38,7 @@ func TestIntegrationDecodeRealTrafficAsTcpdump(t *testing.T) {
 		}
 	}
 	file := filepath.Join(t.TempDir(), "live.pcap")
-	capture := p.A.Command(ctx, tcpdump, "-Z", "root", "--immediate-mode", "-i", p.A.Link, "-U", "-w", file)
+	capture := p.A.Command(ctx, tcpdump, "-Z", "root", "--immediate-mode", "-B", "8192", "-i", p.A.Link, "-U", "-w", file)
 	stderr, err := capture.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,16 @@ func TestIntegrationDecodeRealTrafficAsTcpdump(t *testing.T) {
 			c.Close()
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // the last packets reach the capture
+	// The last packets reach the file (tcpdump -U writes each one as it
+	// reads it; a loaded machine may take a while) before tcpdump stops.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		out, _ := exec.Command(tcpdump, "-nn", "-r", file).Output() // the last record may be half written
+		if strings.Contains(string(out), "udp port 9 unreachable") && strings.Contains(string(out), "ICMP6, destination unreachable") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	capture.Process.Signal(syscall.SIGINT)
 	if err := capture.Wait(); err != nil {
 		t.Logf("tcpdump: %v", err)
