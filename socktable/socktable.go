@@ -130,6 +130,36 @@ type Socket struct {
 	ProcsHidden bool
 }
 
+// IsListener reports whether s is a TCP socket in LISTEN or a bound,
+// unconnected UDP socket (UNCONN): what `ss -tul` lists.
+func (s *Socket) IsListener() bool {
+	switch s.Proto {
+	case ports.ProtoTCP:
+		return s.State == StateListen
+	case ports.ProtoUDP:
+		return s.State == StateClose
+	}
+	return false
+}
+
+// HasPeer reports whether s has a remote endpoint. A socket without one
+// has the zero Remote or an unspecified address with port 0.
+func (s *Socket) HasPeer() bool {
+	return s.Remote.Port() != 0 || (s.Remote.Addr().IsValid() && !s.Remote.Addr().IsUnspecified())
+}
+
+// ServerPort returns the port of s's server side, its well-known side:
+// the local port of a listener or of a socket without a peer; otherwise
+// the one ports.ServerPort picks from the local and remote ports with
+// the evidence given.
+func (s *Socket) ServerPort(evidence ...func(ports.Port) bool) ports.Port {
+	lp := ports.Port(s.Local.Port())
+	if s.IsListener() || !s.HasPeer() {
+		return lp
+	}
+	return ports.ServerPort(lp, ports.Port(s.Remote.Port()), evidence...)
+}
+
 // Is6 reports whether the socket is IPv6 (an IPv4-mapped local address
 // counts as IPv6: the socket is an AF_INET6 one).
 func (s *Socket) Is6() bool { return s.Local.Addr().Is6() }

@@ -85,11 +85,11 @@ func (t *topSource) Snapshot(ctx context.Context) (*tui.Snapshot, error) {
 		o := &out[i]
 		*o = tui.Socket{
 			Proto: s.Proto, State: s.State, Local: s.Local, Remote: s.Remote, Inode: s.Inode, UID: s.UID,
-			Listener:    isListener(s),
+			Listener:    s.IsListener(),
 			ServicePort: sp,
 			Service:     v.serviceName(s.Proto, sp),
 			Class:       ports.Port(sp).Class().String(),
-			Ephemeral:   v.hostOK && !isListener(s) && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening[listenKey{s.Proto, s.Local.Port()}],
+			Ephemeral:   v.hostOK && !s.IsListener() && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening[listenKey{s.Proto, s.Local.Port()}],
 		}
 		if e, ok := t.procs[s.Inode]; ok && s.Inode != 0 {
 			o.Procs, o.ProcsHidden = e.procs, e.hidden
