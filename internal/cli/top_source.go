@@ -84,8 +84,7 @@ func (t *topSource) Snapshot(ctx context.Context) (*tui.Snapshot, error) {
 		sp := v.servicePort(s)
 		o := &out[i]
 		*o = tui.Socket{
-			Proto: s.Proto, State: s.State, Local: s.Local, Remote: s.Remote, Inode: s.Inode, UID: s.UID,
-			Listener:    s.IsListener(),
+			Socket:      *s,
 			ServicePort: sp,
 			Service:     v.serviceName(s.Proto, sp),
 			Class:       ports.Port(sp).Class().String(),

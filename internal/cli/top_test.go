@@ -98,7 +98,7 @@ func TestTopSource(t *testing.T) {
 	if s == nil {
 		t.Fatalf("no listener %s in the snapshot", lap)
 	}
-	if !s.Listener || s.State != socktable.StateListen || len(s.Procs) == 0 || s.Procs[0].PID != os.Getpid() {
+	if !s.IsListener() || s.State != socktable.StateListen || len(s.Procs) == 0 || s.Procs[0].PID != os.Getpid() {
 		t.Errorf("listener %s: %+v, want LISTEN held by pid %d", lap, s, os.Getpid())
 	}
 	if s.ServicePort != uint16(l.Addr().(*net.TCPAddr).Port) || s.Class == "" {
@@ -133,7 +133,7 @@ func TestTopSource(t *testing.T) {
 		if len(s.Procs) == 0 || s.Procs[0].PID != os.Getpid() {
 			t.Errorf("%s -> %s: processes %+v, want this one", s.Local, s.Remote, s.Procs)
 		}
-		if s.Listener {
+		if s.IsListener() {
 			t.Errorf("%s -> %s is marked a listener", s.Local, s.Remote)
 		}
 	}
