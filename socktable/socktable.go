@@ -107,6 +107,43 @@ func StatesOf(ss ...State) States {
 	return m
 }
 
+// The state groups ParseStates takes besides the states' names.
+const (
+	// Connected is every state but LISTEN and UNCONN: a socket with a
+	// peer, or becoming or ceasing to be one (ss's "connected").
+	Connected States = AllStates &^ (1<<StateListen | 1<<StateClose | 1<<StateUnknown)
+	// Synchronized is Connected without SYN-SENT: the handshake has
+	// reached the other side (ss's "synchronized").
+	Synchronized States = Connected &^ (1 << StateSynSent)
+)
+
+// ParseStates parses a comma-separated list of states (ParseState's
+// names) and state groups: "all", "connected" and "synchronized", as ss's
+// state filter spells them. The result is their union.
+func ParseStates(list string) (States, error) {
+	var m States
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		switch strings.ToLower(name) {
+		case "all":
+			m |= AllStates
+			continue
+		case "connected":
+			m |= Connected
+			continue
+		case "synchronized":
+			m |= Synchronized
+			continue
+		}
+		s, err := ParseState(name)
+		if err != nil {
+			return 0, err
+		}
+		m |= StatesOf(s)
+	}
+	return m, nil
+}
+
 // Has reports whether m holds s.
 func (m States) Has(s State) bool { return m&(1<<s) != 0 }
 

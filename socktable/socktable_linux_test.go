@@ -3,6 +3,7 @@ package socktable
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -319,6 +320,52 @@ func TestSocketMethodsAgreeWithSS(t *testing.T) {
 		}
 		if got := s.ServerPort(isServer); uint16(got) != m.server {
 			t.Errorf("%s -> %s: ServerPort %d, want %d", key, s.Remote, got, m.server)
+		}
+	}
+}
+
+// TestParseStatesAgreesWithSS lists the test's own sockets (a TCP
+// listener and a connection to it, and a bound UDP socket) through each
+// state group ParseStates knows and through ss's state filter of the
+// same name, and compares the counts.
+func TestParseStatesAgreesWithSS(t *testing.T) {
+	ssPath := porttest.LookTool(t, "ss", "iproute2")
+	l, lap := porttest.ListenTCP(t)
+	c, err := net.Dial("tcp4", lap.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, uap := porttest.ListenUDP(t)
+	cport := c.LocalAddr().(*net.TCPAddr).AddrPort().Port()
+	mine := []uint16{lap.Port(), uap.Port(), cport}
+	var rs []ports.Range
+	var expr []string
+	for _, p := range mine {
+		rs = append(rs, ports.Range{First: ports.Port(p), Last: ports.Port(p)})
+		expr = append(expr, fmt.Sprintf("sport = :%d", p))
+	}
+	for _, group := range []string{"all", "connected", "synchronized"} {
+		out, err := exec.Command(ssPath, "-Hn4tua", "state", group, "( "+strings.Join(expr, " or ")+" )").Output()
+		if err != nil {
+			t.Fatalf("ss state %s: %v", group, err)
+		}
+		want := strings.Count(string(out), "\n")
+		m, err := ParseStates(group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		socks, err := Append(context.Background(), nil, &Options{States: m, LocalPorts: rs, Family: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(socks) != want {
+			t.Errorf("%s: %d sockets %v, ss lists %d:\n%s", group, len(socks), socks, want, out)
 		}
 	}
 }

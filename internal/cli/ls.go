@@ -162,29 +162,12 @@ array in JSON) and exits 0, as ss does.`,
 	return cmd
 }
 
-// parseStates parses --state: a comma list of socket states, or
-// "connected" (all but LISTEN and UNCONN), "synchronized" (connected but
-// not SYN-SENT) and "all".
+// parseStates parses --state: socktable.ParseStates's list of states
+// and groups.
 func parseStates(arg string) (socktable.States, error) {
-	var m socktable.States
-	for _, name := range strings.Split(arg, ",") {
-		name = strings.TrimSpace(name)
-		switch strings.ToLower(name) {
-		case "all":
-			m |= socktable.AllStates
-			continue
-		case "connected":
-			m |= socktable.AllStates &^ socktable.StatesOf(socktable.StateListen, socktable.StateClose, socktable.StateUnknown)
-			continue
-		case "synchronized":
-			m |= socktable.AllStates &^ socktable.StatesOf(socktable.StateListen, socktable.StateClose, socktable.StateUnknown, socktable.StateSynSent)
-			continue
-		}
-		s, err := socktable.ParseState(name)
-		if err != nil {
-			return 0, usagef("--state: %v", err)
-		}
-		m |= socktable.StatesOf(s)
+	m, err := socktable.ParseStates(arg)
+	if err != nil {
+		return 0, usagef("--state: %v", err)
 	}
 	return m, nil
 }
