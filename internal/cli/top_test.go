@@ -55,8 +55,8 @@ func TestTopUsage(t *testing.T) {
 		}
 	}
 	for arg, want := range map[string]time.Duration{"2s": 2 * time.Second, "500ms": 500 * time.Millisecond, "5": 5 * time.Second, "0.25": 250 * time.Millisecond} {
-		if got, err := parseTopInterval(arg); err != nil || got != want {
-			t.Errorf("parseTopInterval(%q) = %v, %v; want %v", arg, got, err, want)
+		if got, err := parseInterval("interval", arg, minTopInterval); err != nil || got != want {
+			t.Errorf("parseInterval(interval, %q) = %v, %v; want %v", arg, got, err, want)
 		}
 	}
 }
