@@ -138,7 +138,7 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.`,
 func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set, opts knock.ConfigOptions) error {
 	cfg, err := knock.LoadConfigWith(path, opts)
 	if err != nil {
-		return configFileError(err)
+		return configError(cmd.ErrOrStderr(), err, false)
 	}
 	logs := []io.Writer{cmd.ErrOrStderr()}
 	if cfg.LogFile != "" {
@@ -220,7 +220,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	access, err := spa.ParseAccessFile(bytes.NewReader(data), path)
 	if err != nil {
-		return usagef("%v", err)
+		return configError(cmd.ErrOrStderr(), err, false)
 	}
 	if maxAge <= 0 {
 		return usagef("--max-age must be positive, not %v", maxAge)

@@ -360,14 +360,7 @@ connections finish; a file with problems keeps the old rules and logs why.`,
 			}
 			rules, err := config.Load(file)
 			if err != nil {
-				var ce *config.Error
-				if errors.As(err, &ce) {
-					for _, p := range ce.Problems {
-						fmt.Fprintln(cmd.ErrOrStderr(), p.String())
-					}
-					return errBadConfig
-				}
-				return configFileError(err)
+				return configError(cmd.ErrOrStderr(), err, true)
 			}
 			if check {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rules, no problems\n", file, len(rules))
