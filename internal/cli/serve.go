@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	ossignal "os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +16,6 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
-	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 	"github.com/portkit/ports/mapper/config"
 	"github.com/portkit/ports/mapper/metrics"
@@ -416,10 +411,14 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	}
 	// SIGHUP is caught before the listeners open, so whoever sees them
 	// may signal a reload.
-	hup := make(chan os.Signal, 1)
+	var r *reloads
 	if reload != nil {
-		ossignal.Notify(hup, syscall.SIGHUP)
-		defer ossignal.Stop(hup)
+		every := time.Duration(0)
+		if len(interval) > 0 {
+			every = interval[0]
+		}
+		r = newReloads(watch, config.MaxFileSize, every)
+		defer r.Stop()
 	}
 	srv := mapper.New(cfg)
 	if err := srv.Apply(rules); err != nil {
@@ -427,58 +426,28 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		return err
 	}
 	svc.ready(srv, len(rules))
-	var tick <-chan time.Time
-	var sum [32]byte
-	if watch != "" {
-		every := time.Second
-		if len(interval) > 0 {
-			every = interval[0]
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		tick = t.C
-		sum = fileSum(watch)
-	}
-	doReload := func(why string) {
-		svc.reloading(why)
-		rs, err := reload()
-		if err == nil {
-			err = srv.Apply(rs)
-		}
-		svc.reloaded(srv, err)
-		if err != nil {
-			log.Error("reload failed; the old rules keep running", "trigger", why, "err", err.Error())
-			return
-		}
-		log.Info("reloaded", "trigger", why, "rules", len(rs))
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			svc.stopping()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(sctx)
-			return nil
-		case <-hup:
-			doReload("SIGHUP")
-		case <-tick:
-			if s := fileSum(watch); s != sum {
-				sum = s
-				doReload("file changed")
+	if r != nil {
+		var n int
+		r.run(ctx, svc, func() error {
+			rs, err := reload()
+			if err == nil {
+				err = srv.Apply(rs) // on an error, Apply keeps the old rules
 			}
-		}
+			n = len(rs)
+			return err
+		}, func(why string, err error) {
+			svc.reloaded(srv, err)
+			if err != nil {
+				log.Error("reload failed; the old rules keep running", "trigger", why, "err", err.Error())
+				return
+			}
+			log.Info("reloaded", "trigger", why, "rules", n)
+		})
 	}
-}
-
-// fileSum is what --watch compares: the hash of the file's content, or
-// of why it cannot be read (a FIFO or /dev/zero is refused by cfgfile,
-// never read), so that a file turning bad is a change, and reloaded (and
-// refused, keeping the old rules) once.
-func fileSum(path string) [32]byte {
-	data, err := cfgfile.Read(path, config.MaxFileSize)
-	if err != nil {
-		return sha256.Sum256([]byte("error: " + err.Error()))
-	}
-	return sha256.Sum256(data)
+	<-ctx.Done()
+	svc.stopping()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	return nil
 }
