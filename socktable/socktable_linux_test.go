@@ -204,7 +204,7 @@ func TestNetNSErrors(t *testing.T) {
 			t.Errorf("NetNS %q: error %q does not name it", ns, err)
 		}
 		// The user's terms: what is wrong with the namespace, not the
-		// package or the system call (issue 13, item 13).
+		// package or the system call.
 		var nse *NetNSError
 		if !errors.As(err, &nse) || nse.Name != ns || strings.Contains(err.Error(), "socktable") || strings.Contains(err.Error(), "setns") {
 			t.Errorf("NetNS %q: error %q is not a NetNSError in the user's terms", ns, err)
