@@ -39,28 +39,9 @@
 //
 // # Compatibility with fwknop
 //
-// docs/SPA.md lists every fwknop option and access.conf and fwknoprc key.
-// In short:
-//
-//	supported   digest types MD5 SHA1 SHA256 SHA384 SHA512 SHA3_256 SHA3_512
-//	            (message digest and HMAC, both sides); access.conf SOURCE
-//	            OPEN_PORTS KEY KEY_BASE64 HMAC_KEY HMAC_KEY_BASE64
-//	            HMAC_DIGEST_TYPE ENCRYPTION_MODE (CBC ECB CFB OFB CTR)
-//	            FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
-//	            REQUIRE_USERNAME REQUIRE_SOURCE_ADDRESS CMD_CYCLE_OPEN
-//	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER; fwknoprc KEY* HMAC_*
-//	            DIGEST_TYPE SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP
-//	            FW_TIMEOUT SPOOF_USER; stanzas tried in turn; a replay cache
-//	            that survives restarts
-//	refused     GnuPG, NAT, server commands, the legacy mode, packets
-//	            without HMAC, raw TCP transport (UDP, TCP, HTTP and, when
-//	            sniffing, ICMP are read), ALLOW_IP resolve,
-//	            every other access.conf and fwknoprc key (named, with its
-//	            line)
-//	different   OPEN_PORTS is required and holds with CMD_CYCLE_OPEN too;
-//	            a client timeout is bounded by MAX_FW_TIMEOUT in the command
-//	            cycle too; commands run without a shell; $DST is known with
-//	            a socket too
+// docs/SPA.md lists every fwknop option and access.conf and fwknoprc key,
+// and what this package supports, refuses (GnuPG, NAT, packets without
+// HMAC, among others) or does differently.
 //
 // This is the product's core, so it is written here from the format
 // (read in fwknop's lib/fko_*.c) on the standard library's crypto, rather
