@@ -125,7 +125,7 @@ func TestParseEndpointErrors(t *testing.T) {
 		{"http://h:99999/", nil, "URL", 9, `"99999" is not a port number`, false},
 		{"http://h:8x/", nil, "URL", -1, "", false},
 		{"http://[::1/", nil, "URL", -1, "", false},
-		// net/url's message without net/netip's Go call (issue 13, item 13).
+		// net/url's message without net/netip's Go call.
 		{"http://[::gg]:80/", nil, "URL", -1, `invalid host: each colon-separated field must have at least one digit (at "gg")`, false},
 		// Found by FuzzParseEndpoint: "://" after the first byte sends the
 		// input to url.Parse, which takes "//host:port" without a scheme,

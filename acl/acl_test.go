@@ -53,7 +53,7 @@ func TestParseListErrors(t *testing.T) {
 		{[]string{"10.0.0.0/33"}, nil, `allow: invalid CIDR prefix "10.0.0.0/33"`},
 		{nil, []string{"bogus"}, `deny: invalid CIDR prefix "bogus": not an address or prefix`},
 		{[]string{""}, nil, `allow: invalid CIDR prefix "": empty`},
-		// No Go calls in the message (issue 13, item 13).
+		// No Go calls in the message.
 		{nil, []string{"300.0.0.0/8"}, `deny: invalid CIDR prefix "300.0.0.0/8": IPv4 field has value >255`},
 		{[]string{"fe80::1%eth0"}, nil, "zones are not allowed"},
 	} {

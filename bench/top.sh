@@ -9,8 +9,8 @@
 # (utime+stime from /proc/PID/stat, plus its children's for watch, which
 # runs ss) over the measured window.
 #
-# The target: at most 5% of one core at the default refresh (2s)
-# with 10,000 sockets.
+# Target: at most 5% of one core at the default refresh (2s) with
+# 10,000 sockets.
 #
 # Usage: bench/top.sh
 # Environment: SOCKETS (10000), DURATION (60), WARMUP (5), INTERVAL (2,

@@ -164,64 +164,27 @@ type Config struct {
 	BufferSize int
 }
 
-// Direction is whether a packet was received by the host or sent by it.
-type Direction uint8
-
-// Directions. The zero value is DirectionUnknown.
-const (
-	DirectionUnknown Direction = iota
-	// DirectionIn is a packet that arrived on the interface: addressed to
-	// this host, broadcast, multicast, or (in promiscuous mode) to
-	// another host.
-	DirectionIn
-	// DirectionOut is a packet that this host sent on the interface.
-	DirectionOut
-)
-
-// String returns "in", "out" or "unknown".
-func (d Direction) String() string {
-	switch d {
-	case DirectionIn:
-		return "in"
-	case DirectionOut:
-		return "out"
-	}
-	return "unknown"
-}
-
-// Packet is one captured packet.
+// Packet is one captured packet: pcapfile's Packet, so that a live
+// capture and a capture file yield the same thing. Packets fills every
+// field but BadFraction and InterfaceIndex: LinkType is the Handle's,
+// Ifindex the interface the packet passed, Direction whether it came in
+// or went out.
 //
 // Data aliases the Handle's buffer: it is valid only until the next step
 // of the iteration that yielded it, which overwrites it. Copy it (for
 // example with bytes.Clone) to keep it.
-type Packet struct {
-	// Timestamp is when the kernel received or sent the packet, in
-	// nanoseconds since the Unix epoch; see Time.
-	Timestamp int64
+type Packet = pcapfile.Packet
 
-	// Data is the captured bytes, starting with the link header of the
-	// Handle's LinkType; CaptureLength of them. See the aliasing rule
-	// above.
-	Data []byte
+// Direction is pcapfile's Direction: whether a packet was received by
+// the host or sent by it.
+type Direction = pcapfile.Direction
 
-	// CaptureLength is len(Data): Length, or the snapshot length if that
-	// is smaller.
-	CaptureLength int
-
-	// Length is the packet's whole length, with its link header, even
-	// when the snapshot length cut Data short.
-	Length int
-
-	// Ifindex is the index of the interface the packet passed (useful
-	// with AnyInterface).
-	Ifindex int
-
-	// Direction says whether the packet came in or went out.
-	Direction Direction
-}
-
-// Time returns Timestamp as a time.Time.
-func (p *Packet) Time() time.Time { return time.Unix(0, p.Timestamp) }
+// Directions.
+const (
+	DirectionUnknown = pcapfile.DirectionUnknown
+	DirectionIn      = pcapfile.DirectionIn
+	DirectionOut     = pcapfile.DirectionOut
+)
 
 // Stats counts packets since the Handle was opened.
 type Stats struct {

@@ -330,6 +330,7 @@ func (h *linuxHandle) next(p *Packet) error {
 		Data:          h.buf[start : start+n : start+n],
 		CaptureLength: n,
 		Length:        origLen,
+		LinkType:      h.link,
 		Ifindex:       int(h.from.Ifindex),
 		Direction:     direction(h.from.Pkttype),
 	}

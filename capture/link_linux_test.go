@@ -66,6 +66,11 @@ func TestIntegrationVLAN(t *testing.T) {
 	if p := got[len(got)-1]; !bytes.Equal(p.Data, frame) || p.Length != len(frame) || p.Direction != capture.DirectionIn {
 		t.Errorf("on %s: %s, length %d\n got % x\nwant % x", pair.A.Link, p.Direction, p.Length, p.Data, frame)
 	}
+	// A capture's packets are pcapfile's, with their link type and
+	// interface, as a file's are.
+	if p := got[len(got)-1]; p.LinkType != pcapfile.LinkTypeEthernet || p.LinkType != eth.LinkType() || p.Ifindex == 0 || p.CaptureLength != len(p.Data) {
+		t.Errorf("on %s: link type %v (handle %v), ifindex %d, capture length %d of %d", pair.A.Link, p.LinkType, eth.LinkType(), p.Ifindex, p.CaptureLength, len(p.Data))
+	}
 
 	got = readUntil(t, anyH, readTimeout, isOurs)
 	p := got[len(got)-1]

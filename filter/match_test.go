@@ -280,8 +280,8 @@ func BenchmarkCompile(b *testing.B) {
 
 // TestAlwaysTrueKeepsShortFrames checks that filters that are always
 // true compile to "accept" and keep frames shorter than their link
-// header, as libpcap's optimizer makes them (issue 23: they dropped 22
-// of 4,770 Ethernet frames and a 15-byte SLL frame).
+// header, as libpcap's optimizer makes them (once, 22 of 4,770 Ethernet
+// frames and a 15-byte SLL frame were dropped).
 func TestAlwaysTrueKeepsShortFrames(t *testing.T) {
 	for _, f := range []string{"ip or not ip", "not ip6 or ip6", "ip6 or arp or not (ip6 or arp)", "1 = 1", "port 80 or 1 = 1"} {
 		for _, link := range linkTypes {

@@ -162,6 +162,19 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ConfigOptions change how a configuration file is read.
+//
+// Start_Command and Stop_Command are split into words as a POSIX shell
+// would split them (single quotes, double quotes with backslash escapes,
+// backslashes), and only then is %IP% replaced, inside each word, by the
+// knocking address; the words are run directly (execve), never through
+// sh -c. Shell syntax (pipes, redirections, ;, $VAR, backquotes, $(...))
+// would therefore not mean what it means to knockd, so a command with
+// any ([ShellSyntax]) is refused when the file is read, naming its line:
+// write a script and call it, or name /bin/sh -c '...' explicitly, where
+// %IP% stays one argument. Or opt in with Shell (`ports knockd --shell`):
+// the commands then run through /bin/sh -c as knockd runs them, except
+// that %IP% is never pasted into the script's text but passed as its
+// first argument ([ShellCommand]).
 type ConfigOptions struct {
 	// Shell accepts commands with shell syntax, to be run through
 	// /bin/sh as knockd runs them: see Door.Shell.

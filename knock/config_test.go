@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/wire"
 )
 
@@ -82,6 +83,10 @@ func TestParseConfigErrors(t *testing.T) {
 		var se *SyntaxError
 		if err != nil && !errors.As(err, &se) {
 			t.Errorf("ParseConfig(%q): %T is not a *SyntaxError", tt.conf, err)
+		}
+		// The same, in the shape every configuration parser gives.
+		if ps := cfgfile.ProblemsOf(err); len(ps) != 1 || ps[0].String() != tt.want || ps[0].File != "c.conf" {
+			t.Errorf("ParseConfig(%q): problems %+v, want one: %s", tt.conf, ps, tt.want)
 		}
 	}
 }

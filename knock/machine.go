@@ -97,7 +97,23 @@ type attempt struct {
 
 // Machine is knockd's per-source knock state machine, without I/O: feed
 // it hits in time order with Observe. It is not safe for concurrent use.
-// See the package documentation for the rules it follows.
+// It follows knockd 0.8's sniff() and process_attempt():
+//
+//   - Only packets to a port of some sequence are considered (knockd's
+//     pcap filter admits nothing else), and for TCP only those whose flags
+//     match the door's TCPFlags: packets to any other port, and TCP
+//     packets with other flags, are ignored and do not reset anything.
+//   - A source with no attempt in progress starts one for every door whose
+//     first knock the packet matches.
+//   - A source with attempts in progress advances each attempt whose next
+//     knock the packet matches, and invalidates each other one (a knock on
+//     a port of a sequence out of order resets it). A packet that
+//     invalidates an attempt does not start a new one.
+//   - The timeout counts from the first knock; an expired attempt is
+//     dropped when the next packet arrives, so a late knock can only start
+//     a new attempt.
+//   - A completed attempt runs the door's command; on the next packet the
+//     source starts afresh.
 //
 // At most MaxAttempts attempts are tracked. When a first knock needs
 // room, the oldest attempt still at stage 1 is dropped (a flood of

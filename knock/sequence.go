@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/cfgfile"
 )
 
 // Knock is one step of a sequence: a port and its protocol, ProtoTCP or
@@ -62,6 +63,19 @@ func (e *SyntaxError) Error() string {
 		fmt.Fprintf(&b, ": %q", e.Input)
 	}
 	return b.String()
+}
+
+// FileProblems returns e as a configuration file's problem, when it is
+// one (it names a file); nil for a sequence or command line.
+func (e *SyntaxError) FileProblems() []cfgfile.Problem {
+	if e.File == "" {
+		return nil
+	}
+	msg := e.Msg
+	if e.Input != "" {
+		msg += fmt.Sprintf(": %q", e.Input)
+	}
+	return []cfgfile.Problem{{File: e.File, Line: e.Line, Msg: msg}}
 }
 
 // ParseKnock parses one knock, "PORT" or "PORT:tcp" or "PORT:udp" (the

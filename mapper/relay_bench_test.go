@@ -14,7 +14,7 @@ import (
 // BenchmarkRelayStream streams 64 MiB per iteration one way through a
 // relay between two loopback connections: mapper.Relay with a Progress
 // callback (as a mapping meters), against the bare io.Copy both ways of
-// bench/gofwd, the reference the issue names. b.SetBytes gives MB/s.
+// bench/gofwd, the reference forwarder. b.SetBytes gives MB/s.
 func BenchmarkRelayStream(b *testing.B) {
 	for _, tc := range []struct {
 		name  string

@@ -59,39 +59,8 @@
 //
 // # Performance
 //
-// The issue asked for gopacket's pcapgo (pure Go), or an own reader if it
-// measurably wins. It does: BenchmarkRead and BenchmarkReadFile read the
-// same 200,000 packets of 128 bytes (a 28.8 MB pcap written by this
-// package's Writer, and the same as pcapng with an epb_flags option on
-// each packet), go1.26 on linux/amd64, 2 cores of
-// an AMD EPYC shared with other work (best of 10 runs of 1,000,000
-// packets; medians were up to 1.5 times slower for every reader alike):
-//
-//	                                  ns/packet   packets/s   allocs/packet
-//	pcap from memory
-//	  pcapfile (Next)                      11.4      87 M          0
-//	  pcapgo ZeroCopyReadPacketData        35.8      28 M          0
-//	  pcapgo ReadPacketData                58.0      17 M          1
-//	pcapng from memory
-//	  pcapfile (Next)                      21.4      47 M          0
-//	  pcapgo ZeroCopyReadPacketData        84.0      12 M          1
-//	  pcapgo ReadPacketData               136.9       7.3 M        3 (with WantMixedLinkType)
-//	pcap file of 200 MB (1.4 M packets, page cache)
-//	  pcapfile                             11.9      84 M          0
-//	  pcapgo ZeroCopyReadPacketData        57.8      17 M          0
-//	  pcapgo with a 256 KiB bufio.Reader   36.1      28 M          0
-//
-// so this reader is 3 to 4 times faster than pcapgo's fastest API, and
-// reads a 200 MB file in about 17 ms once it is cached. The reasons: it
-// does its own buffering, reading 256 KiB at a time, and hands out Data
-// in place where pcapgo copies each packet a second time, from its
-// bufio.Reader into its packet buffer; it decodes each header from one
-// buffered slice, with byte-order branches the compiler inlines, instead
-// of an io.ReadFull per header; its timestamp is one multiplication,
-// where pcapgo builds a time.Time; and its pcapng reader allocates nothing
-// for packet options (pcapgo allocates the epb_flags it decodes, even
-// for ZeroCopyReadPacketData). The package also needs no dependency
-// outside the standard library. pcapgo remains the test oracle: every
-// testdata capture, generated pcapng input and the Writer's output are
-// compared with what it reads.
+// The reader does its own buffering (256 KiB reads) and hands out Data in
+// place, so reading allocates nothing; it is about 3 to 4 times faster
+// than gopacket's pcapgo, which remains the tests' oracle. The figures
+// are in docs/BENCHMARKS.md.
 package pcapfile

@@ -81,6 +81,41 @@ type Packet struct {
 	// LinkType says how to decode the start of Data: the file's link type
 	// (pcap) or that of the packet's interface (pcapng).
 	LinkType LinkType
+
+	// Direction is whether the host received or sent the packet, where
+	// the source knows: a live capture (package capture) says; the
+	// Reader leaves it DirectionUnknown.
+	Direction Direction
+
+	// Ifindex is the operating system's index of the interface the
+	// packet passed, for a live capture (useful on the "any" interface);
+	// 0 from a file.
+	Ifindex int
+}
+
+// Direction is whether a packet was received by the host or sent by it.
+type Direction uint8
+
+// Directions. The zero value is DirectionUnknown.
+const (
+	DirectionUnknown Direction = iota
+	// DirectionIn is a packet that arrived on the interface: addressed to
+	// this host, broadcast, multicast, or (in promiscuous mode) to
+	// another host.
+	DirectionIn
+	// DirectionOut is a packet that this host sent on the interface.
+	DirectionOut
+)
+
+// String returns "in", "out" or "unknown".
+func (d Direction) String() string {
+	switch d {
+	case DirectionIn:
+		return "in"
+	case DirectionOut:
+		return "out"
+	}
+	return "unknown"
 }
 
 // Time returns Timestamp as a time.Time in UTC.

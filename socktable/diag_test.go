@@ -250,3 +250,24 @@ func TestParseState(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStates(t *testing.T) {
+	for in, want := range map[string]States{
+		"listen":                StatesOf(StateListen),
+		"unconn, LISTEN":        StatesOf(StateClose, StateListen),
+		"all":                   AllStates,
+		"connected":             StatesOf(StateEstablished, StateSynSent, StateSynRecv, StateFinWait1, StateFinWait2, StateTimeWait, StateCloseWait, StateLastAck, StateClosing, StateNewSynRecv),
+		"synchronized":          StatesOf(StateEstablished, StateSynRecv, StateFinWait1, StateFinWait2, StateTimeWait, StateCloseWait, StateLastAck, StateClosing, StateNewSynRecv),
+		"synchronized,syn-sent": Connected,
+		"Connected,listen":      Connected | StatesOf(StateListen),
+	} {
+		if got, err := ParseStates(in); err != nil || got != want {
+			t.Errorf("ParseStates(%q) = %b, %v; want %b", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "listen,", "listen,bogus", "connect"} {
+		if _, err := ParseStates(bad); err == nil {
+			t.Errorf("ParseStates(%q) succeeded", bad)
+		}
+	}
+}

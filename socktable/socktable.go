@@ -107,6 +107,43 @@ func StatesOf(ss ...State) States {
 	return m
 }
 
+// The state groups ParseStates takes besides the states' names.
+const (
+	// Connected is every state but LISTEN and UNCONN: a socket with a
+	// peer, or becoming or ceasing to be one (ss's "connected").
+	Connected States = AllStates &^ (1<<StateListen | 1<<StateClose | 1<<StateUnknown)
+	// Synchronized is Connected without SYN-SENT: the handshake has
+	// reached the other side (ss's "synchronized").
+	Synchronized States = Connected &^ (1 << StateSynSent)
+)
+
+// ParseStates parses a comma-separated list of states (ParseState's
+// names) and state groups: "all", "connected" and "synchronized", as ss's
+// state filter spells them. The result is their union.
+func ParseStates(list string) (States, error) {
+	var m States
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		switch strings.ToLower(name) {
+		case "all":
+			m |= AllStates
+			continue
+		case "connected":
+			m |= Connected
+			continue
+		case "synchronized":
+			m |= Synchronized
+			continue
+		}
+		s, err := ParseState(name)
+		if err != nil {
+			return 0, err
+		}
+		m |= StatesOf(s)
+	}
+	return m, nil
+}
+
 // Has reports whether m holds s.
 func (m States) Has(s State) bool { return m&(1<<s) != 0 }
 
@@ -128,6 +165,36 @@ type Socket struct {
 	// could not be read (another user's, without root): the owner may be
 	// among them.
 	ProcsHidden bool
+}
+
+// IsListener reports whether s is a TCP socket in LISTEN or a bound,
+// unconnected UDP socket (UNCONN): what `ss -tul` lists.
+func (s *Socket) IsListener() bool {
+	switch s.Proto {
+	case ports.ProtoTCP:
+		return s.State == StateListen
+	case ports.ProtoUDP:
+		return s.State == StateClose
+	}
+	return false
+}
+
+// HasPeer reports whether s has a remote endpoint. A socket without one
+// has the zero Remote or an unspecified address with port 0.
+func (s *Socket) HasPeer() bool {
+	return s.Remote.Port() != 0 || (s.Remote.Addr().IsValid() && !s.Remote.Addr().IsUnspecified())
+}
+
+// ServerPort returns the port of s's server side, its well-known side:
+// the local port of a listener or of a socket without a peer; otherwise
+// the one ports.ServerPort picks from the local and remote ports with
+// the evidence given.
+func (s *Socket) ServerPort(evidence ...func(ports.Port) bool) ports.Port {
+	lp := ports.Port(s.Local.Port())
+	if s.IsListener() || !s.HasPeer() {
+		return lp
+	}
+	return ports.ServerPort(lp, ports.Port(s.Remote.Port()), evidence...)
 }
 
 // Is6 reports whether the socket is IPv6 (an IPv4-mapped local address

@@ -3,9 +3,11 @@ package socktable
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -202,7 +204,7 @@ func TestNetNSErrors(t *testing.T) {
 			t.Errorf("NetNS %q: error %q does not name it", ns, err)
 		}
 		// The user's terms: what is wrong with the namespace, not the
-		// package or the system call (issue 13, item 13).
+		// package or the system call.
 		var nse *NetNSError
 		if !errors.As(err, &nse) || nse.Name != ns || strings.Contains(err.Error(), "socktable") || strings.Contains(err.Error(), "setns") {
 			t.Errorf("NetNS %q: error %q is not a NetNSError in the user's terms", ns, err)
@@ -215,5 +217,155 @@ func TestNetNSErrors(t *testing.T) {
 	_, err = Append(context.Background(), nil, &Options{NetNS: "/proc/self/status"})
 	if err == nil || !strings.Contains(err.Error(), "/proc/self/status is not a network namespace") {
 		t.Errorf("a file that is not a namespace: %v", err)
+	}
+}
+
+// TestSocketMethodsAgreeWithSS opens a TCP listener with a connection to
+// it and a bound and a connected UDP socket, and checks IsListener,
+// HasPeer and ServerPort against what ss reports: the sockets `ss -tul`
+// lists are the listeners, and the ones with a peer are those whose peer
+// column is not a wildcard.
+func TestSocketMethodsAgreeWithSS(t *testing.T) {
+	ssPath := porttest.LookTool(t, "ss", "iproute2")
+	l, lap := porttest.ListenTCP(t)
+	c, err := net.Dial("tcp4", lap.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, uap := porttest.ListenUDP(t)
+	connected, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(uap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer connected.Close()
+	cap := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	ucap := connected.LocalAddr().(*net.UDPAddr).AddrPort()
+	none := netip.AddrPort{}
+	// The test's sockets, and the port of each one's server side.
+	mine := []struct {
+		proto         ports.Proto
+		local, remote netip.AddrPort
+		server        uint16
+	}{
+		{ports.ProtoTCP, lap, none, lap.Port()},
+		{ports.ProtoTCP, lap, cap, lap.Port()},
+		{ports.ProtoTCP, cap, lap, lap.Port()},
+		{ports.ProtoUDP, uap, none, uap.Port()},
+		{ports.ProtoUDP, ucap, uap, uap.Port()},
+	}
+
+	// ss's view: the peers of each "netid local" of ours.
+	ssList := func(args ...string) map[string][]string {
+		out, err := exec.Command(ssPath, append([]string{"-Hn4"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("ss %v: %v", args, err)
+		}
+		m := map[string][]string{}
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 6 {
+				m[f[0]+" "+f[4]] = append(m[f[0]+" "+f[4]], f[5])
+			}
+		}
+		return m
+	}
+	listening, all := ssList("-tul"), ssList("-tua")
+
+	var rs []ports.Range
+	for _, m := range mine {
+		rs = append(rs, ports.Range{First: ports.Port(m.local.Port()), Last: ports.Port(m.local.Port())})
+	}
+	socks, err := Append(context.Background(), nil, &Options{LocalPorts: rs, Family: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// isServer tells ServerPort which ports are the test's servers': the
+	// ports alone cannot (either may be the lower, or ephemeral).
+	isServer := func(p ports.Port) bool { return uint16(p) == lap.Port() || uint16(p) == uap.Port() }
+	for _, m := range mine {
+		var s *Socket
+		for i := range socks {
+			if socks[i].Proto == m.proto && socks[i].Local == m.local && (socks[i].Remote == m.remote || !m.remote.IsValid() && !socks[i].HasPeer()) {
+				s = &socks[i]
+			}
+		}
+		key := m.proto.String() + " " + m.local.String()
+		if s == nil {
+			t.Errorf("%s -> %v: not listed", key, m.remote)
+			continue
+		}
+		// The ss line of this socket: its peer, or the wildcard.
+		peerIn := func(peers []string) bool {
+			for _, p := range peers {
+				if m.remote.IsValid() && p == m.remote.String() || !m.remote.IsValid() && strings.HasSuffix(p, ":*") {
+					return true
+				}
+			}
+			return false
+		}
+		if !peerIn(all[key]) {
+			t.Errorf("%s -> %v: ss -tua does not list it (peers %q)", key, m.remote, all[key])
+			continue
+		}
+		if isL := peerIn(listening[key]); s.IsListener() != isL {
+			t.Errorf("%s (%v): IsListener %v, but ss -tul lists it: %v", key, s.State, s.IsListener(), isL)
+		}
+		if s.HasPeer() != m.remote.IsValid() {
+			t.Errorf("%s (%v): HasPeer %v, but ss's peer is %v", key, s.State, s.HasPeer(), m.remote)
+		}
+		if got := s.ServerPort(isServer); uint16(got) != m.server {
+			t.Errorf("%s -> %s: ServerPort %d, want %d", key, s.Remote, got, m.server)
+		}
+	}
+}
+
+// TestParseStatesAgreesWithSS lists the test's own sockets (a TCP
+// listener and a connection to it, and a bound UDP socket) through each
+// state group ParseStates knows and through ss's state filter of the
+// same name, and compares the counts.
+func TestParseStatesAgreesWithSS(t *testing.T) {
+	ssPath := porttest.LookTool(t, "ss", "iproute2")
+	l, lap := porttest.ListenTCP(t)
+	c, err := net.Dial("tcp4", lap.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_, uap := porttest.ListenUDP(t)
+	cport := c.LocalAddr().(*net.TCPAddr).AddrPort().Port()
+	mine := []uint16{lap.Port(), uap.Port(), cport}
+	var rs []ports.Range
+	var expr []string
+	for _, p := range mine {
+		rs = append(rs, ports.Range{First: ports.Port(p), Last: ports.Port(p)})
+		expr = append(expr, fmt.Sprintf("sport = :%d", p))
+	}
+	for _, group := range []string{"all", "connected", "synchronized"} {
+		out, err := exec.Command(ssPath, "-Hn4tua", "state", group, "( "+strings.Join(expr, " or ")+" )").Output()
+		if err != nil {
+			t.Fatalf("ss state %s: %v", group, err)
+		}
+		want := strings.Count(string(out), "\n")
+		m, err := ParseStates(group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		socks, err := Append(context.Background(), nil, &Options{States: m, LocalPorts: rs, Family: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(socks) != want {
+			t.Errorf("%s: %d sockets %v, ss lists %d:\n%s", group, len(socks), socks, want, out)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package cfgfile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -61,5 +62,22 @@ func TestReadMissing(t *testing.T) {
 	_, err := Read(p, 0)
 	if !errors.Is(err, os.ErrNotExist) || err.Error() != p+": no such file or directory" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	ps := Problems{{File: "a.conf", Line: 3, Msg: "bad key"}, {File: "a.conf", Msg: "no rules"}}
+	if got, want := ps.Error(), "a.conf:3: bad key (and 1 more problem)"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if got, want := ps[1].String(), "a.conf: no rules"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	wrapped := fmt.Errorf("loading: %w", ps)
+	if got := ProblemsOf(wrapped); len(got) != 2 || got[0] != ps[0] {
+		t.Errorf("ProblemsOf(wrapped) = %v, want %v", got, ps)
+	}
+	if got := ProblemsOf(&Error{Path: "a.conf", Err: ErrTooLarge}); got != nil {
+		t.Errorf("ProblemsOf(a read error) = %v, want nil", got)
 	}
 }

@@ -135,19 +135,18 @@ func openCapture(ctx context.Context, iface, expr string, snaplen int, promisc b
 	return h, nil
 }
 
-// liveFrames adapts a capture to the frames decode and flows read.
+// liveFrames numbers a capture's packets, for decode and flows.
 func liveFrames(ctx context.Context, h *capture.Handle) iter.Seq2[*frame, error] {
 	return func(yield func(*frame, error) bool) {
 		var fr frame
 		n := 0
-		link := h.LinkType()
 		for p, err := range h.Packets(ctx) {
 			if err != nil {
 				yield(nil, err)
 				return
 			}
 			n++
-			fr = frame{N: n, Time: p.Timestamp, Link: link, Data: p.Data, OrigLen: p.Length}
+			fr = frame{N: n, Packet: p}
 			if !yield(&fr, nil) {
 				return
 			}

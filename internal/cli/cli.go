@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/internal/render"
 )
 
@@ -54,6 +55,24 @@ var errBadConfig error = &usageError{errSilent}
 // configFileError is err, the refusal of a configuration file, as the
 // usage error of a bad configuration file.
 func configFileError(err error) error { return &usageError{err} }
+
+// configError reports a configuration file that could not be loaded,
+// for every command: the problems come from cfgfile.ProblemsOf, whichever
+// parser found them, and read as FILE:LINE: MESSAGE. With list (serve,
+// whose parser reports every problem of a rule file) they are printed
+// one per line and the command ends with errBadConfig; otherwise
+// (knockd, whose parsers stop at the first problem), and for a file that
+// could not be read, err is the command's one-line usage error.
+func configError(stderr io.Writer, err error, list bool) error {
+	ps := cfgfile.ProblemsOf(err)
+	if !list || len(ps) == 0 {
+		return configFileError(err)
+	}
+	for _, p := range ps {
+		fmt.Fprintln(stderr, p.String())
+	}
+	return errBadConfig
+}
 
 // Run runs the ports command line args (without the program name) and
 // returns the process exit code. It never calls os.Exit, so tests can run

@@ -53,7 +53,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"free", "--bind", "nonsense"}, ExitUsage, `"nonsense"`},
 		{[]string{"free", "-n", "x"}, ExitUsage, `"x"`},
 		// Empty and out-of-range values are usage errors naming the flag,
-		// not "no filter" or the defaults (issue 13, item 8).
+		// not "no filter" or the defaults.
 		{[]string{"scan", "-p", "", "127.0.0.1"}, ExitUsage, "-p/--ports: empty value"},
 		{[]string{"ls", "--port", ""}, ExitUsage, "--port: empty value"},
 		{[]string{"info", "--search", ""}, ExitUsage, "--search: empty QUERY"},
@@ -196,7 +196,7 @@ func TestInfoTable(t *testing.T) {
 
 // TestInfoRelatedNamesTheAdjacentPort: http-rpc-epmap (593) is related to
 // http-alt through http-alt's port 591, not the 8080 asked about, and the
-// line says so (issue 13, item 18).
+// line says so.
 func TestInfoRelatedNamesTheAdjacentPort(t *testing.T) {
 	code, out, _ := run(t, "info", "8080")
 	if code != ExitOK {
@@ -381,8 +381,7 @@ func TestNoDuplicateFlags(t *testing.T) {
 }
 
 // TestJSONVocabulary: numbers are numbers, a wildcard is named, and a
-// checksum's status uses the words of the -v view (issue 13, item 18;
-// docs/JSON.md).
+// checksum's status uses the words of the -v view (docs/JSON.md).
 func TestJSONVocabulary(t *testing.T) {
 	code, out, stderr := run(t, "info", "--json", "11212")
 	if code != ExitOK {

@@ -202,8 +202,8 @@ func (d *decoder) close() error {
 }
 
 func (d *decoder) frame(fr *frame) error {
-	err := d.p.Decode(fr.Link, fr.Data, fr.OrigLen)
-	d.undecoded.add(err, fr.Link)
+	err := d.p.Decode(fr.LinkType, fr.Data, fr.Length)
+	d.undecoded.add(err, fr.LinkType)
 	if errors.Is(err, wire.ErrUnsupportedLinkType) {
 		err = nil // said once, at the end
 	}
@@ -426,21 +426,21 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	p := &d.p
 	if len(fr.Data) == 0 {
 		b = append(b, "[Invalid header: caplen==0"...)
-		if fr.OrigLen == 0 {
+		if fr.Length == 0 {
 			b = append(b, ", len==0"...)
 		}
 		return append(b, "]\n"...)
 	}
-	if fr.OrigLen < len(fr.Data) {
+	if fr.Length < len(fr.Data) {
 		// libpcap's readers pass such a record; tcpdump refuses to
 		// decode it, with this line.
 		b = append(b, "[Invalid header: len("...)
-		b = strconv.AppendInt(b, int64(fr.OrigLen), 10)
+		b = strconv.AppendInt(b, int64(fr.Length), 10)
 		b = append(b, ") < caplen("...)
 		b = strconv.AppendInt(b, int64(len(fr.Data)), 10)
 		return append(b, ")]\n"...)
 	}
-	b = d.appendTime(b, fr.Time, fr.BadFraction)
+	b = d.appendTime(b, fr.Timestamp, fr.BadFraction)
 	b = append(b, ' ')
 	if p.Layers.Has(wire.LayerSLL2) {
 		// tcpdump names the interface (by its index, on the reading
@@ -500,7 +500,7 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	case (p.Link.EtherType == wire.EtherTypeIPv4 || p.Link.EtherType == wire.EtherTypeIPv6) && len(p.Payload) > 0 && p.Payload[0]>>4 != versionOf(p.Link.EtherType):
 		// The link layer says one IP version, the packet another.
 		v := p.Payload[0] >> 4
-		switch fr.Link {
+		switch fr.LinkType {
 		case pcapfile.LinkTypeRaw, pcapfile.LinkTypeIPv4, pcapfile.LinkTypeIPv6:
 			// Raw IP: tcpdump goes by the version nibble alone.
 			b = append(b, "unknown ip "...)
@@ -517,13 +517,13 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, "IP"...)
 		b = strconv.AppendUint(b, uint64(v), 10)
 		return append(b, " (invalid)\n"...)
-	case fr.Link == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
+	case fr.LinkType == pcapfile.LinkTypeRaw && p.Link.EtherType == 0:
 		// Raw IP that is neither version: tcpdump's words.
 		b = append(b, "unknown ip "...)
 		return append(strconv.AppendUint(b, uint64(fr.Data[0]>>4), 10), '\n')
 	case p.Layers == 0: // not even the link layer: an unsupported link type
 		b = append(b, "link-type "...)
-		b = append(b, fr.Link.String()...)
+		b = append(b, fr.LinkType.String()...)
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(p.WireLen), 10)
 		return d.appendTail(b, derr, true)
@@ -533,7 +533,7 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 	case p.Link.EtherType.IsVLAN():
 		// The frame ends inside a VLAN tag.
 		return append(b, " [|vlan]\n"...)
-	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType == 0x9000 && fr.Link == pcapfile.LinkTypeEthernet:
+	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType == 0x9000 && fr.LinkType == pcapfile.LinkTypeEthernet:
 		return append(appendLoopback(b, fr.Data[min(int(p.Link.HeaderLen), len(fr.Data)):], p.WireLen-int(p.Link.HeaderLen)), '\n')
 	case p.Layers.Has(wire.LayerEthernet) && p.Link.EtherType >= 0x0600 && (isHex(p.Link.EtherType.String()) || tcpdumpEtherNames[p.Link.EtherType] != ""):
 		// A protocol tcpdump does not decode either (it may name it):

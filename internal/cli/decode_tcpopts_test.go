@@ -33,7 +33,7 @@ func FuzzDecodeLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, link uint8, data []byte, extra int) {
 		var out bytes.Buffer
 		d := newDecoder(&out, render.Table, false, true)
-		fr := &frame{N: 1, Link: pcapfile.LinkType(link), Data: data, OrigLen: len(data) + max(0, min(extra, 1<<16))}
+		fr := &frame{N: 1, Packet: pcapfile.Packet{LinkType: pcapfile.LinkType(link), Data: data, Length: len(data) + max(0, min(extra, 1<<16))}}
 		if err := d.frame(fr); err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ const offloadNote = "outgoing packets captured on the sending host often carry a
 // per header, as the seeds read a captured HTTP packet field by field.
 func (d *decoder) appendVerbose(b []byte, fr *frame, derr error, st seqView) []byte {
 	p := &d.p
-	ts := time.Unix(0, fr.Time).UTC()
+	ts := time.Unix(0, fr.Timestamp).UTC()
 	b = fmt.Appendf(b, "Packet %d: %d bytes on the wire, %d captured, %s\n", fr.N, p.WireLen, p.CapLen, ts.Format(time.RFC3339Nano))
 	l := &p.Link
 	switch {
@@ -204,7 +204,7 @@ func checksumV1(c wire.Checksum) render.ChecksumV1 {
 func (d *decoder) packetV1(fr *frame, derr error, st seqView, first bool) render.PacketV1 {
 	p := &d.p
 	v := render.PacketV1{
-		N: fr.N, Time: time.Unix(0, fr.Time).UTC().Format(time.RFC3339Nano),
+		N: fr.N, Time: time.Unix(0, fr.Timestamp).UTC().Format(time.RFC3339Nano),
 		Length: p.WireLen, CapLen: p.CapLen, PayloadLen: p.PayloadLen, Truncated: p.Truncated,
 		Link: render.LinkV1{Type: p.Link.Type.String(), EtherType: p.Link.EtherType.String()},
 	}

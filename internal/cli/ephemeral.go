@@ -101,7 +101,7 @@ func ephemeralReport(host hostports.Info, ss []socktable.Socket, top int, warn f
 	// share it: they take no ephemeral port.
 	listening := map[listenKey]bool{}
 	for i := range ss {
-		if isListener(&ss[i]) {
+		if ss[i].IsListener() {
 			listening[listenKey{ss[i].Proto, ss[i].Local.Port()}] = true
 		}
 	}
@@ -120,7 +120,7 @@ func ephemeralReport(host hostports.Info, ss []socktable.Socket, top int, warn f
 		if !host.InEphemeral(ports.Port(s.Local.Port())) {
 			continue
 		}
-		if !isListener(s) && listening[listenKey{s.Proto, s.Local.Port()}] {
+		if !s.IsListener() && listening[listenKey{s.Proto, s.Local.Port()}] {
 			continue
 		}
 		use := &rep.TCP
@@ -138,7 +138,7 @@ func ephemeralReport(host hostports.Info, ss []socktable.Socket, top int, warn f
 			usedPorts[pk] = true
 			use.Ports++
 		}
-		if isListener(s) || !hasPeer(s) {
+		if s.IsListener() || !s.HasPeer() {
 			continue
 		}
 		k := destKey{s.Proto, netip.AddrPortFrom(s.Remote.Addr().Unmap(), s.Remote.Port())}

@@ -116,8 +116,8 @@ table is printed at the end.`,
 					}
 					return err
 				}
-				undecoded.add(dec.Decode(&p, fr.Link, fr.Data, fr.OrigLen), fr.Link)
-				if err := fl.add(&p, fr.Time); err != nil {
+				undecoded.add(dec.Decode(&p, fr.LinkType, fr.Data, fr.Length), fr.LinkType)
+				if err := fl.add(&p, fr.Timestamp); err != nil {
 					return err
 				}
 			}

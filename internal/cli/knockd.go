@@ -162,7 +162,7 @@ map and the rule that uses it are the administrator's (docs/SPA.md):
 func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set, opts knock.ConfigOptions) error {
 	cfg, err := knock.LoadConfigWith(path, opts)
 	if err != nil {
-		return configFileError(err)
+		return configError(cmd.ErrOrStderr(), err, false)
 	}
 	logs := []io.Writer{cmd.ErrOrStderr()}
 	if cfg.LogFile != "" {
@@ -206,26 +206,26 @@ func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set 
 		return err
 	}
 	defer srv.Close()
-	hup := make(chan os.Signal, 1)
-	ossignal.Notify(hup, syscall.SIGHUP)
-	defer ossignal.Stop(hup)
+	r := newReloads("", 0, 0)
+	defer r.Stop()
 	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				svc.reloading("SIGHUP")
-				c, err := knock.LoadConfigWith(path, opts)
-				if err != nil {
-					log.Error(fmt.Sprintf("reload: %v: keeping the old configuration", err))
-					svc.knockdReloaded(0, err)
-					continue
-				}
-				srv.Reload(c)
-				svc.knockdReloaded(len(c.Doors), nil)
+		var doors int
+		r.run(ctx, svc, func() error {
+			c, err := knock.LoadConfigWith(path, opts)
+			if err != nil {
+				return err // the old doors stay
 			}
-		}
+			srv.Reload(c)
+			doors = len(c.Doors)
+			return nil
+		}, func(_ string, err error) {
+			if err != nil {
+				log.Error(fmt.Sprintf("reload: %v: keeping the old configuration", err))
+				svc.knockdReloaded(0, err)
+				return
+			}
+			svc.knockdReloaded(doors, nil)
+		})
 	}()
 	log.Info(fmt.Sprintf("starting on %s with %d doors", iface, len(cfg.Doors)))
 	err = srv.Sniff(ctx, iface)
@@ -244,7 +244,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	access, err := spa.ParseAccessFile(bytes.NewReader(data), path)
 	if err != nil {
-		return usagef("%v", err)
+		return configError(cmd.ErrOrStderr(), err, false)
 	}
 	for _, st := range access {
 		if st.ForceNAT.IsValid() && o.nat == nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +32,7 @@ func newLsCmd() *cobra.Command {
 		v4, v6   bool
 		netns    string
 		noProcs  bool
-		watchArg string
+		watch    = intervalFlag{name: "watch"}
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -72,8 +71,8 @@ array in JSON) and exits 0, as ss does.`,
   ports ls --proc nginx --json
   ports ls --watch=5s -t`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 && cmd.Flags().Changed("watch") && watchArg == defaultWatch.String() {
-				if _, err := parseInterval(args[0]); err == nil {
+			if len(args) > 0 && cmd.Flags().Changed("watch") && watch.raw == defaultWatch.String() {
+				if _, err := parseInterval(watch.name, args[0], watch.min); err == nil {
 					return usagef("unexpected argument %q: write --watch=%s, with '='", args[0], args[0])
 				}
 			}
@@ -133,7 +132,7 @@ array in JSON) and exits 0, as ss does.`,
 			}
 			var every time.Duration
 			if fs.Changed("watch") {
-				if every, err = parseInterval(watchArg); err != nil {
+				if every, err = watch.get(); err != nil {
 					return err
 				}
 			}
@@ -157,53 +156,18 @@ array in JSON) and exits 0, as ss does.`,
 	fs.BoolVarP(&v6, "ipv6", "6", false, "IPv6 sockets only (with -4: both)")
 	fs.StringVar(&netns, "netns", "", "list the sockets of network namespace `NAME|PATH` (Linux)")
 	fs.BoolVar(&noProcs, "no-procs", false, "do not look for processes (faster)")
-	fs.StringVar(&watchArg, "watch", "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)")
-	fs.Lookup("watch").NoOptDefVal = defaultWatch.String()
+	watch.add(fs, "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)").NoOptDefVal = defaultWatch.String()
 	return cmd
 }
 
-// parseStates parses --state: a comma list of socket states, or
-// "connected" (all but LISTEN and UNCONN), "synchronized" (connected but
-// not SYN-SENT) and "all".
+// parseStates parses --state: socktable.ParseStates's list of states
+// and groups.
 func parseStates(arg string) (socktable.States, error) {
-	var m socktable.States
-	for _, name := range strings.Split(arg, ",") {
-		name = strings.TrimSpace(name)
-		switch strings.ToLower(name) {
-		case "all":
-			m |= socktable.AllStates
-			continue
-		case "connected":
-			m |= socktable.AllStates &^ socktable.StatesOf(socktable.StateListen, socktable.StateClose, socktable.StateUnknown)
-			continue
-		case "synchronized":
-			m |= socktable.AllStates &^ socktable.StatesOf(socktable.StateListen, socktable.StateClose, socktable.StateUnknown, socktable.StateSynSent)
-			continue
-		}
-		s, err := socktable.ParseState(name)
-		if err != nil {
-			return 0, usagef("--state: %v", err)
-		}
-		m |= socktable.StatesOf(s)
+	m, err := socktable.ParseStates(arg)
+	if err != nil {
+		return 0, usagef("--state: %v", err)
 	}
 	return m, nil
-}
-
-// parseInterval parses the --watch interval: a Go duration ("500ms",
-// "5s") or a number of seconds ("5", "0.5").
-func parseInterval(arg string) (time.Duration, error) {
-	d, err := time.ParseDuration(arg)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(arg, 64)
-		if ferr != nil {
-			return 0, usagef("--watch %q is not an interval such as 2s, 500ms or 5", arg)
-		}
-		d = time.Duration(f * float64(time.Second))
-	}
-	if d <= 0 {
-		return 0, usagef("--watch %q: the interval must be positive", arg)
-	}
-	return d, nil
 }
 
 // lsRun lists sockets once or again and again.

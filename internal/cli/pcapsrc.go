@@ -15,17 +15,12 @@ import (
 	"github.com/portkit/ports/pcapfile"
 )
 
-// frame is one captured packet from a file or an interface. Data aliases
-// the source's buffer until the next frame.
+// frame is a captured packet, from a file or an interface, with its
+// number in the capture (from 1). Data aliases the source's buffer
+// until the next frame.
 type frame struct {
-	N    int
-	Time int64 // ns since the epoch
-	// BadFraction is a pcap record's out-of-range sub-second field, in
-	// ns (see pcapfile.Packet); 0 when valid.
-	BadFraction int64
-	Link        pcapfile.LinkType
-	Data        []byte
-	OrigLen     int
+	N int
+	pcapfile.Packet
 }
 
 // openFile opens a capture file; "-" is standard input.
@@ -119,7 +114,7 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 					continue
 				}
 			}
-			fr = frame{N: n, Time: p.Timestamp, BadFraction: p.BadFraction, Link: p.LinkType, Data: p.Data, OrigLen: p.Length}
+			fr = frame{N: n, Packet: *p}
 			if !yield(&fr, nil) {
 				return
 			}

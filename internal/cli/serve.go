@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	ossignal "os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -23,7 +20,6 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/acl"
-	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 	"github.com/portkit/ports/mapper/config"
 	"github.com/portkit/ports/mapper/control"
@@ -467,14 +463,7 @@ without a reload (--undrain puts it back; a restart of the rule forgets).`,
 			}
 			rules, err := config.Load(file)
 			if err != nil {
-				var ce *config.Error
-				if errors.As(err, &ce) {
-					for _, p := range ce.Problems {
-						fmt.Fprintln(cmd.ErrOrStderr(), p.String())
-					}
-					return errBadConfig
-				}
-				return configFileError(err)
+				return configError(cmd.ErrOrStderr(), err, true)
 			}
 			if check {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rules, no problems\n", file, len(rules))
@@ -535,10 +524,14 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 	}
 	// SIGHUP is caught before the listeners open, so whoever sees them
 	// may signal a reload.
-	hup := make(chan os.Signal, 1)
+	var r *reloads
 	if reload != nil {
-		ossignal.Notify(hup, syscall.SIGHUP)
-		defer ossignal.Stop(hup)
+		every := time.Duration(0)
+		if len(interval) > 0 {
+			every = interval[0]
+		}
+		r = newReloads(watch, config.MaxFileSize, every)
+		defer r.Stop()
 	}
 	srv := mapper.New(cfg)
 	if err := srv.Apply(rules); err != nil {
@@ -558,86 +551,49 @@ func runRules(ctx context.Context, stderr io.Writer, run runFlags, rules []mappe
 		log.Info("control socket", "path", run.control)
 	}
 	svc.ready(srv, len(rules))
-	cur := rules // the running rules, whose TLS files --watch watches too
-	var tick <-chan time.Time
-	var sum [32]byte
-	if watch != "" {
-		every := time.Second
-		if len(interval) > 0 {
-			every = interval[0]
-		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		tick = t.C
-		sum = watchSum(watch, cur)
+	if r != nil {
+		// --watch also watches the running rules' TLS files, so a renewed
+		// certificate is reloaded as a changed rule file is.
+		cur := rules
+		r.watchAlso(func() []string { return tlsFiles(cur) })
+		var n int
+		r.run(ctx, svc, func() error {
+			rs, err := reload()
+			if err == nil {
+				err = srv.Apply(rs) // on an error, Apply keeps the old rules
+			}
+			if err == nil {
+				cur = rs
+			}
+			n = len(rs)
+			return err
+		}, func(why string, err error) {
+			svc.reloaded(srv, err)
+			if err != nil {
+				log.Error("reload failed; the old rules keep running", "trigger", why, "err", err.Error())
+				return
+			}
+			log.Info("reloaded", "trigger", why, "rules", n)
+		})
 	}
-	doReload := func(why string) {
-		svc.reloading(why)
-		rs, err := reload()
-		if err == nil {
-			err = srv.Apply(rs)
-		}
-		svc.reloaded(srv, err)
-		if err != nil {
-			log.Error("reload failed; the old rules keep running", "trigger", why, "err", err.Error())
-			return
-		}
-		log.Info("reloaded", "trigger", why, "rules", len(rs))
-		cur = rs
-		if watch != "" {
-			sum = watchSum(watch, cur)
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			svc.stopping()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(sctx)
-			return nil
-		case <-hup:
-			doReload("SIGHUP")
-		case <-tick:
-			if s := watchSum(watch, cur); s != sum {
-				sum = s
-				doReload("file changed")
+	<-ctx.Done()
+	svc.stopping()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	return nil
+}
+
+// tlsFiles are the certificate, key and CA files the rules read.
+func tlsFiles(rules []mapper.Rule) []string {
+	var out []string
+	for _, r := range rules {
+		for _, f := range []string{r.TLSCert, r.TLSKey, r.ToCA} {
+			if f != "" {
+				out = append(out, f)
 			}
 		}
 	}
-}
-
-// fileSum is what --watch compares: the hash of the file's content, or
-// of why it cannot be read (a FIFO or /dev/zero is refused by cfgfile,
-// never read), so that a file turning bad is a change, and reloaded (and
-// refused, keeping the old rules) once.
-func fileSum(path string) [32]byte {
-	data, err := cfgfile.Read(path, config.MaxFileSize)
-	if err != nil {
-		return sha256.Sum256([]byte("error: " + err.Error()))
-	}
-	return sha256.Sum256(data)
-}
-
-// watchSum is fileSum of the rule file and of the TLS files of the
-// running rules (certificates, keys, CAs), so that --watch reloads a
-// renewed certificate as it reloads a changed rule file.
-func watchSum(path string, rules []mapper.Rule) [32]byte {
-	h := sha256.New()
-	add := func(p string) {
-		if p != "" {
-			s := fileSum(p)
-			h.Write(s[:])
-		}
-	}
-	add(path)
-	for _, r := range rules {
-		add(r.TLSCert)
-		add(r.TLSKey)
-		add(r.ToCA)
-	}
-	var out [32]byte
-	h.Sum(out[:0])
 	return out
 }
 

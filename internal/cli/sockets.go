@@ -22,23 +22,6 @@ import (
 // UDP UNCONN (bound, not connected), as `ss -tul` shows them.
 var listenerStates = socktable.StatesOf(socktable.StateListen, socktable.StateClose)
 
-// isListener reports whether s is a TCP listener or a bound, unconnected
-// UDP socket.
-func isListener(s *socktable.Socket) bool {
-	switch s.Proto {
-	case ports.ProtoTCP:
-		return s.State == socktable.StateListen
-	case ports.ProtoUDP:
-		return s.State == socktable.StateClose
-	}
-	return false
-}
-
-// hasPeer reports whether s has a remote endpoint.
-func hasPeer(s *socktable.Socket) bool {
-	return s.Remote.Port() != 0 || (s.Remote.Addr().IsValid() && !s.Remote.Addr().IsUnspecified())
-}
-
 // portFilter is a port set from the command line, matched per protocol.
 type portFilter struct {
 	set ports.Set
@@ -79,7 +62,7 @@ func (f *portFilter) matchLocal(s *socktable.Socket) bool {
 
 // matchRemote reports whether s has a peer whose port is in the set.
 func (f *portFilter) matchRemote(s *socktable.Socket) bool {
-	return hasPeer(s) && f.set.Contains(s.Proto, ports.Port(s.Remote.Port()))
+	return s.HasPeer() && f.set.Contains(s.Proto, ports.Port(s.Remote.Port()))
 }
 
 // sockQuery is a listing of sockets with the filters the library cannot
@@ -118,7 +101,7 @@ func (q *sockQuery) list(ctx context.Context) ([]socktable.Socket, error) {
 }
 
 func (q *sockQuery) keep(s *socktable.Socket) bool {
-	if q.listenOnly && !isListener(s) {
+	if q.listenOnly && !s.IsListener() {
 		return false
 	}
 	if q.port != nil && !q.port.matchLocal(s) && !(q.matchRemote && q.port.matchRemote(s)) {
@@ -259,7 +242,7 @@ func (v *sockView) convert(ss []socktable.Socket) []render.SocketV1 {
 // that a connection on such a port is known to be the server's side.
 func (v *sockView) learnListeners(ss []socktable.Socket) {
 	for i := range ss {
-		if isListener(&ss[i]) {
+		if ss[i].IsListener() {
 			v.listening[listenKey{ss[i].Proto, ss[i].Local.Port()}] = true
 		}
 	}
@@ -269,7 +252,7 @@ func (v *sockView) learnListeners(ss []socktable.Socket) {
 // side v cannot tell without knowing the listeners.
 func needListeners(ss []socktable.Socket) bool {
 	for i := range ss {
-		if !isListener(&ss[i]) && hasPeer(&ss[i]) {
+		if !ss[i].IsListener() && ss[i].HasPeer() {
 			return true
 		}
 	}
@@ -279,18 +262,18 @@ func needListeners(ss []socktable.Socket) bool {
 // servicePort returns the well-known side of s: the local port of a
 // listener or of a server's connection, the remote port of a client's.
 func (v *sockView) servicePort(s *socktable.Socket) uint16 {
-	lp, rp := s.Local.Port(), s.Remote.Port()
-	if isListener(s) || !hasPeer(s) || v.listening[listenKey{s.Proto, lp}] {
-		return lp
-	}
-	// A listener here on the remote port: most likely a connection to
-	// it. Then a port outside the ephemeral range; then the lower.
+	// A listener here on the local port: the connection is one it
+	// accepted. On the remote port: most likely a connection to it. Then
+	// a port outside the ephemeral range; then the lower.
+	lp := ports.Port(s.Local.Port())
+	accepted := v.listening[listenKey{s.Proto, uint16(lp)}]
+	acceptedHere := func(p ports.Port) bool { return accepted && p == lp }
 	listening := func(p ports.Port) bool { return v.listening[listenKey{s.Proto, uint16(p)}] }
 	var fixed func(ports.Port) bool
 	if v.hostOK {
 		fixed = func(p ports.Port) bool { return !v.host.InEphemeral(p) }
 	}
-	return uint16(ports.ServerPort(ports.Port(lp), ports.Port(rp), listening, fixed))
+	return uint16(s.ServerPort(acceptedHere, listening, fixed))
 }
 
 // serviceName returns the first registered name for p.
@@ -325,10 +308,10 @@ func (v *sockView) socketV1(s *socktable.Socket) render.SocketV1 {
 		Service:     v.serviceName(s.Proto, sp),
 		ServicePort: sp,
 		Class:       ports.Port(sp).Class().String(),
-		Ephemeral:   v.hostOK && !isListener(s) && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening[listenKey{s.Proto, s.Local.Port()}],
+		Ephemeral:   v.hostOK && !s.IsListener() && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening[listenKey{s.Proto, s.Local.Port()}],
 		ProcsHidden: s.ProcsHidden,
 	}
-	if hasPeer(s) {
+	if s.HasPeer() {
 		r := render.AddrPortOf(s.Remote)
 		out.Remote = &r
 	}

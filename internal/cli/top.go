@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -21,15 +20,19 @@ import (
 	"github.com/portkit/ports/socktable"
 )
 
+// minTopInterval is the shortest --interval of top: each refresh dumps
+// every socket and its counters.
+const minTopInterval = 100 * time.Millisecond
+
 func newTopCmd() *cobra.Command {
 	var (
-		intervalArg string
-		netns       string
-		listening   bool
-		tcp, udp    bool
-		v4, v6      bool
-		filter      string
-		sigArg      string
+		interval  = intervalFlag{name: "interval", min: minTopInterval}
+		netns     string
+		listening bool
+		tcp, udp  bool
+		v4, v6    bool
+		filter    string
+		sigArg    string
 	)
 	cmd := &cobra.Command{
 		Use:   "top",
@@ -62,7 +65,7 @@ to read the sockets from a script, use 'ports ls --watch', or 'ports ls -a
   sudo ports top --netns blue`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			every, err := parseTopInterval(intervalArg)
+			every, err := interval.get()
 			if err != nil {
 				return err
 			}
@@ -132,7 +135,7 @@ to read the sockets from a script, use 'ports ls --watch', or 'ports ls -a
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&intervalArg, "interval", tui.DefaultInterval.String(), "refresh every `INTERVAL` (500ms, 5s, or a number of seconds)")
+	interval.add(fs, tui.DefaultInterval.String(), "refresh every `INTERVAL` (500ms, 5s, or a number of seconds)")
 	fs.StringVar(&netns, "netns", "", "show the sockets of network namespace `NAME|PATH` (Linux)")
 	fs.BoolVarP(&listening, "listening", "l", false, "start with listening sockets only (the l key toggles)")
 	fs.BoolVarP(&tcp, "tcp", "t", false, "start with TCP sockets only")
@@ -142,23 +145,6 @@ to read the sockets from a script, use 'ports ls --watch', or 'ports ls -a
 	fs.StringVar(&filter, "filter", "", "start with this filter `TEXT` (port, process, address or state)")
 	fs.StringVarP(&sigArg, "signal", "s", "TERM", "the signal the k key sends: a `NAME` (TERM, KILL, HUP, INT...) or number")
 	return cmd
-}
-
-// parseTopInterval parses --interval: a Go duration or a number of
-// seconds, at least 100ms.
-func parseTopInterval(arg string) (time.Duration, error) {
-	d, err := time.ParseDuration(arg)
-	if err != nil {
-		f, ferr := strconv.ParseFloat(arg, 64)
-		if ferr != nil {
-			return 0, usagef("--interval %q is not an interval such as 2s, 500ms or 5", arg)
-		}
-		d = time.Duration(f * float64(time.Second))
-	}
-	if d < 100*time.Millisecond {
-		return 0, usagef("--interval %q: the interval must be at least 100ms", arg)
-	}
-	return d, nil
 }
 
 // topSignal parses --signal. Where the default TERM cannot be sent

@@ -55,8 +55,8 @@ func TestTopUsage(t *testing.T) {
 		}
 	}
 	for arg, want := range map[string]time.Duration{"2s": 2 * time.Second, "500ms": 500 * time.Millisecond, "5": 5 * time.Second, "0.25": 250 * time.Millisecond} {
-		if got, err := parseTopInterval(arg); err != nil || got != want {
-			t.Errorf("parseTopInterval(%q) = %v, %v; want %v", arg, got, err, want)
+		if got, err := parseInterval("interval", arg, minTopInterval); err != nil || got != want {
+			t.Errorf("parseInterval(interval, %q) = %v, %v; want %v", arg, got, err, want)
 		}
 	}
 }
@@ -85,10 +85,6 @@ func TestTopSource(t *testing.T) {
 	next := acceptAll(t, l)
 	lap := l.Addr().String()
 	src := newTopSource("")
-	// A clock that moves 1 ms per reading: the 30 s resync never comes
-	// within the test, and procsAt changes when the cache is emptied.
-	tick := time.Now()
-	src.now = func() time.Time { tick = tick.Add(time.Millisecond); return tick }
 	ctx := context.Background()
 	snap, err := src.Snapshot(ctx)
 	if err != nil {
@@ -98,7 +94,7 @@ func TestTopSource(t *testing.T) {
 	if s == nil {
 		t.Fatalf("no listener %s in the snapshot", lap)
 	}
-	if !s.Listener || s.State != socktable.StateListen || len(s.Procs) == 0 || s.Procs[0].PID != os.Getpid() {
+	if !s.IsListener() || s.State != socktable.StateListen || len(s.Procs) == 0 || s.Procs[0].PID != os.Getpid() {
 		t.Errorf("listener %s: %+v, want LISTEN held by pid %d", lap, s, os.Getpid())
 	}
 	if s.ServicePort != uint16(l.Addr().(*net.TCPAddr).Port) || s.Class == "" {
@@ -133,7 +129,7 @@ func TestTopSource(t *testing.T) {
 		if len(s.Procs) == 0 || s.Procs[0].PID != os.Getpid() {
 			t.Errorf("%s -> %s: processes %+v, want this one", s.Local, s.Remote, s.Procs)
 		}
-		if s.Listener {
+		if s.IsListener() {
 			t.Errorf("%s -> %s is marked a listener", s.Local, s.Remote)
 		}
 	}
@@ -148,22 +144,17 @@ func TestTopSource(t *testing.T) {
 			t.Error("client end: no counters")
 		}
 	}
-	// Nothing new: nothing is looked up, unless the cache was emptied
-	// because the machine's sockets became far fewer (other packages'
-	// tests run alongside and close thousands at once).
-	before := src.procsAt
-	if _, err := src.Snapshot(ctx); err != nil {
+	// Nothing new: the processes come from the poller's cache (that it
+	// looks nothing up again is socktable's
+	// TestIntegrationPollerLooksUpOnlyNewSockets, where no other test's
+	// sockets come and go).
+	snap, err = src.Snapshot(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !src.procsAt.Equal(before) {
-		t.Logf("the process cache was emptied (%d sockets now): not checking the lookups", len(src.buf))
-		return
-	}
-	for ino := range src.lookedUp {
-		for _, s := range []*tui.Socket{client, server} {
-			if s.Inode == ino {
-				t.Errorf("a known socket (inode %d) was looked up again", ino)
-			}
+	for _, s := range []*tui.Socket{findSock(snap, c.LocalAddr().String(), lap), findSock(snap, lap, c.LocalAddr().String())} {
+		if s == nil || len(s.Procs) == 0 || s.Procs[0].PID != os.Getpid() {
+			t.Errorf("again: %+v, want the connection's ends held by this process", s)
 		}
 	}
 }

@@ -60,7 +60,7 @@ it), who prints one line on stderr and exits 1, so that scripts can test
 			var socks []render.SocketV1
 			for _, wantListener := range []bool{true, false} {
 				for i := range ss {
-					if isListener(&ss[i]) == wantListener {
+					if ss[i].IsListener() == wantListener {
 						socks = append(socks, v.socketV1(&ss[i]))
 					}
 				}

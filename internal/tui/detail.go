@@ -49,7 +49,7 @@ func (m *Model) openDetail() tea.Cmd {
 		proto, port = s.Proto, s.ServicePort
 	case g != nil:
 		for _, si := range g.socks {
-			if t := &m.snap.Sockets[si]; t.Listener && int(t.Local.Port()) == g.minPort {
+			if t := &m.snap.Sockets[si]; t.IsListener() && int(t.Local.Port()) == g.minPort {
 				proto, port = t.Proto, t.Local.Port()
 				break
 			}

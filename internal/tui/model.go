@@ -529,14 +529,14 @@ func (m *Model) killTarget() (killTarget, string) {
 	var proto ports.Proto
 	if r.kind == rowSock {
 		s := &m.snap.Sockets[r.s]
-		if !s.Listener && r.depth < 2 {
+		if !s.IsListener() && r.depth < 2 {
 			return killTarget{}, "k kills listeners: select a listening socket or its process"
 		}
 		port, proto = int(s.Local.Port()), s.Proto
 	}
 	for _, si := range g.socks {
 		s := &m.snap.Sockets[si]
-		if s.Listener && (port < 0 || int(s.Local.Port()) == port && s.Proto == proto) {
+		if s.IsListener() && (port < 0 || int(s.Local.Port()) == port && s.Proto == proto) {
 			t.where = append(t.where, s.Local.String()+"/"+s.Proto.String())
 		}
 	}

@@ -31,13 +31,13 @@ func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 // a TIME-WAIT socket without a process and another user's listener.
 func machine() []Socket {
 	return []Socket{
-		{Proto: ports.ProtoTCP, State: socktable.StateListen, Local: ap("0.0.0.0:80"), Inode: 1, Listener: true, ServicePort: 80, Service: "http", Class: "system", Procs: []socktable.Process{nginx}, HasCounters: true},
-		{Proto: ports.ProtoTCP, State: socktable.StateListen, Local: ap("[::]:443"), Inode: 2, Listener: true, ServicePort: 443, Service: "https", Class: "system", Procs: []socktable.Process{nginx}, HasCounters: true},
-		{Proto: ports.ProtoUDP, State: socktable.StateClose, Local: ap("0.0.0.0:53"), Inode: 3, Listener: true, ServicePort: 53, Service: "domain", Class: "system", Procs: []socktable.Process{dnsmasq}},
-		{Proto: ports.ProtoTCP, State: socktable.StateEstablished, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.9:50000"), Inode: 4, ServicePort: 80, Service: "http", Class: "system", Procs: []socktable.Process{nginx}, HasCounters: true, BytesAcked: 1000, BytesReceived: 500},
-		{Proto: ports.ProtoTCP, State: socktable.StateEstablished, Local: ap("10.0.0.1:40000"), Remote: ap("93.184.216.34:443"), Inode: 5, ServicePort: 443, Service: "https", Class: "system", Ephemeral: true, Procs: []socktable.Process{curl}, HasCounters: true, BytesAcked: 100, BytesReceived: 10000},
-		{Proto: ports.ProtoTCP, State: socktable.StateTimeWait, Local: ap("10.0.0.1:40001"), Remote: ap("93.184.216.34:443"), ServicePort: 443, Service: "https", Class: "system", Ephemeral: true},
-		{Proto: ports.ProtoTCP, State: socktable.StateListen, Local: ap("127.0.0.1:5432"), Inode: 7, Listener: true, ServicePort: 5432, Service: "postgresql", Class: "user", ProcsHidden: true, HasCounters: true},
+		{Socket: socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateListen, Local: ap("0.0.0.0:80"), Inode: 1, Procs: []socktable.Process{nginx}}, ServicePort: 80, Service: "http", Class: "system", HasCounters: true},
+		{Socket: socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateListen, Local: ap("[::]:443"), Inode: 2, Procs: []socktable.Process{nginx}}, ServicePort: 443, Service: "https", Class: "system", HasCounters: true},
+		{Socket: socktable.Socket{Proto: ports.ProtoUDP, State: socktable.StateClose, Local: ap("0.0.0.0:53"), Inode: 3, Procs: []socktable.Process{dnsmasq}}, ServicePort: 53, Service: "domain", Class: "system"},
+		{Socket: socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateEstablished, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.9:50000"), Inode: 4, Procs: []socktable.Process{nginx}}, ServicePort: 80, Service: "http", Class: "system", HasCounters: true, BytesAcked: 1000, BytesReceived: 500},
+		{Socket: socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateEstablished, Local: ap("10.0.0.1:40000"), Remote: ap("93.184.216.34:443"), Inode: 5, Procs: []socktable.Process{curl}}, ServicePort: 443, Service: "https", Class: "system", Ephemeral: true, HasCounters: true, BytesAcked: 100, BytesReceived: 10000},
+		{Socket: socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateTimeWait, Local: ap("10.0.0.1:40001"), Remote: ap("93.184.216.34:443")}, ServicePort: 443, Service: "https", Class: "system", Ephemeral: true},
+		{Socket: socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateListen, Local: ap("127.0.0.1:5432"), Inode: 7, ProcsHidden: true}, ServicePort: 5432, Service: "postgresql", Class: "user", HasCounters: true},
 	}
 }
 
@@ -172,7 +172,7 @@ func TestRates(t *testing.T) {
 	socks := machine()
 	socks[3].BytesAcked, socks[3].BytesReceived = 5000, 2500 // +4000, +2000 in 2s
 	socks[4].BytesAcked, socks[4].BytesReceived = 50, 20     // lower: a new socket on a reused inode
-	socks = append(socks, Socket{Proto: ports.ProtoTCP, State: socktable.StateEstablished, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.8:1234"), Inode: 9, Procs: []socktable.Process{nginx}, HasCounters: true, BytesAcked: 600, BytesReceived: 200})
+	socks = append(socks, Socket{Socket: socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateEstablished, Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.8:1234"), Inode: 9, Procs: []socktable.Process{nginx}}, HasCounters: true, BytesAcked: 600, BytesReceived: 200})
 	m.Update(snapshotMsg{snap: snapshotAt(2, socks)})
 	got := map[uint64]rate{}
 	for i, r := range m.rates {
@@ -651,10 +651,12 @@ func TestSizes(t *testing.T) {
 	long := socktable.Process{PID: 4242, Name: "a-process-with-a-very-long-name-indeed", User: "someone-with-a-long-name"}
 	for i := range 500 {
 		socks = append(socks, Socket{
-			Proto: ports.ProtoTCP, State: socktable.StateEstablished,
-			Local:  netip.AddrPortFrom(netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678"), uint16(40000+i)),
-			Remote: ap("[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:443"), Inode: uint64(100 + i),
-			Service: "https", Class: "system", Procs: []socktable.Process{long}, HasCounters: true,
+			Socket: socktable.Socket{
+				Proto: ports.ProtoTCP, State: socktable.StateEstablished,
+				Local:  netip.AddrPortFrom(netip.MustParseAddr("2001:db8:1234:5678:9abc:def0:1234:5678"), uint16(40000+i)),
+				Remote: ap("[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:443"), Inode: uint64(100 + i), Procs: []socktable.Process{long},
+			},
+			Service: "https", Class: "system", HasCounters: true,
 		})
 	}
 	m := newModel(t, Config{Kill: func(int) error { return nil }, Info: func(context.Context, ports.Proto, uint16) (string, error) {

@@ -133,7 +133,7 @@ func buildGroups(socks []Socket, rates []rate) []group {
 		}
 		g := &groups[gi]
 		g.socks = append(g.socks, int32(i))
-		if s.Listener {
+		if s.IsListener() {
 			g.listens++
 			g.minPort = min(g.minPort, int(s.Local.Port()))
 		}
@@ -159,7 +159,7 @@ type view struct {
 
 // shows reports whether s passes the toggles.
 func (v *view) shows(s *Socket) bool {
-	if v.listenOnly && !s.Listener {
+	if v.listenOnly && !s.IsListener() {
 		return false
 	}
 	if (v.proto == ports.ProtoTCP || v.proto == ports.ProtoUDP) && s.Proto != v.proto {
@@ -298,7 +298,7 @@ func buildRows(v *view, socks []Socket, rates []rate, groups []group, hay func(i
 		}
 		gr := row{kind: rowGroup, g: gi}
 		for _, si := range shown {
-			if socks[si].Listener {
+			if socks[si].IsListener() {
 				gr.listens++
 			} else {
 				gr.others++
@@ -310,7 +310,7 @@ func buildRows(v *view, socks []Socket, rates []rate, groups []group, hay func(i
 		}
 		listeners, others = listeners[:0], others[:0]
 		for _, si := range shown {
-			if socks[si].Listener {
+			if socks[si].IsListener() {
 				listeners = append(listeners, si)
 			} else {
 				others = append(others, si)

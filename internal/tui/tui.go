@@ -12,7 +12,6 @@ package tui
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
 	"github.com/portkit/ports"
@@ -22,19 +21,12 @@ import (
 // DefaultInterval is the refresh interval when Config.Interval is 0.
 const DefaultInterval = 2 * time.Second
 
-// Socket is one socket as the view shows it: socktable's socket with what
-// the caller worked out about it (its service, whether it listens) and
-// its byte counters.
+// Socket is one socket as the view shows it: socktable's socket (whose
+// IsListener and HasPeer the view uses) with what the caller worked out
+// about it (its service) and its byte counters. Its Procs are shared
+// between snapshots: never modified.
 type Socket struct {
-	Proto  ports.Proto
-	State  socktable.State
-	Local  netip.AddrPort
-	Remote netip.AddrPort // the zero AddrPort, or an unspecified address, when there is no peer
-	Inode  uint64         // names the socket across snapshots (Linux); 0 where there is none
-	UID    uint32
-	// Listener is set for a TCP socket in LISTEN and a bound,
-	// unconnected UDP socket.
-	Listener bool
+	socktable.Socket
 	// ServicePort is the socket's well-known side: the local port of a
 	// listener or of a server's connection, the remote port of a
 	// client's. Service is its registered name ("" for none), Class its
@@ -44,19 +36,12 @@ type Socket struct {
 	Class       string
 	// Ephemeral is set when the local port lies in the ephemeral range
 	// and was picked by the kernel (the socket is no listener's).
-	Ephemeral   bool
-	Procs       []socktable.Process // shared between snapshots: never modified
-	ProcsHidden bool                // some processes could not be read (needs root)
+	Ephemeral bool
 	// HasCounters is set when BytesAcked and BytesReceived were read
 	// (TCP sockets with a tcp_info, on Linux).
 	HasCounters   bool
 	BytesAcked    uint64 // sent and acknowledged by the peer
 	BytesReceived uint64
-}
-
-// HasPeer reports whether s has a remote endpoint.
-func (s *Socket) HasPeer() bool {
-	return s.Remote.Port() != 0 || (s.Remote.Addr().IsValid() && !s.Remote.Addr().IsUnspecified())
 }
 
 // Snapshot is the machine's sockets at one moment.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/knock"
 )
 
@@ -142,14 +143,16 @@ func (s *Stanza) allowsPort(p PortSpec) bool {
 // ParseAccessFile parses the subset of fwknopd's access.conf described
 // by Stanza: lines "NAME VALUE" (or "NAME: VALUE"), # comments, each
 // SOURCE line starting a stanza. Other fwknopd variables are refused by
-// name, so that nothing is silently ignored. name is used in errors,
-// which name the line.
+// name, so that nothing is silently ignored. name is used in errors: a
+// problem of the content is an error whose FileProblems method gives
+// the file, line and message, as the other configuration parsers of
+// this module do.
 func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 	var out []Stanza
 	sc := bufio.NewScanner(r)
 	line := 0
 	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...))
+		return cfgfile.Problems{{File: name, Line: line, Msg: fmt.Sprintf(format, args...)}}
 	}
 	for sc.Scan() {
 		line++
@@ -248,25 +251,25 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no SOURCE stanza", name)
+		return nil, cfgfile.Problems{{File: name, Msg: "no SOURCE stanza"}}
 	}
 	for i := range out {
 		st := &out[i]
 		if st.CmdExecUser != "" || st.CmdExecGroup != "" {
 			cred, err := lookupCredential(st.CmdExecUser, st.CmdExecGroup)
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", name, st.Line, err)
+				return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: err.Error()}}
 			}
 			st.cmdCred = cred
 		}
 		if len(st.Keys.Enc) == 0 || len(st.Keys.HMAC) == 0 {
-			return nil, fmt.Errorf("%s:%d: the stanza needs KEY or KEY_BASE64 and HMAC_KEY or HMAC_KEY_BASE64", name, st.Line)
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "the stanza needs KEY or KEY_BASE64 and HMAC_KEY or HMAC_KEY_BASE64"}}
 		}
 		if len(st.Keys.Enc) > 32 {
-			return nil, fmt.Errorf("%s:%d: the encryption key has %d bytes, at most 32", name, st.Line, len(st.Keys.Enc))
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: fmt.Sprintf("the encryption key has %d bytes, at most 32", len(st.Keys.Enc))}}
 		}
 		if len(st.OpenPorts) == 0 && !st.EnableCmdExec {
-			return nil, fmt.Errorf("%s:%d: the stanza has no OPEN_PORTS: fwknopd would grant any port a packet asks for, ports grants only the ports listed (add OPEN_PORTS)", name, st.Line)
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "the stanza has no OPEN_PORTS: fwknopd would grant any port a packet asks for, ports grants only the ports listed (add OPEN_PORTS)"}}
 		}
 	}
 	return out, nil

@@ -3,6 +3,8 @@ package spa
 import (
 	"strings"
 	"testing"
+
+	"github.com/portkit/ports/internal/cfgfile"
 )
 
 func FuzzParseAccessFile(f *testing.F) {
@@ -16,6 +18,11 @@ func FuzzParseAccessFile(f *testing.F) {
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.conf") || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error not one line naming the file: %q", err)
+			}
+			// A problem of the content (not of reading) is in the shape
+			// every configuration parser gives, and reads the same.
+			if ps := cfgfile.ProblemsOf(err); ps != nil && (len(ps) != 1 || ps[0].String() != err.Error() || ps[0].File != "fuzz.conf") {
+				t.Fatalf("problems %+v of %q", ps, err)
 			}
 			return
 		}

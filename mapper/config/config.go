@@ -149,20 +149,7 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		fmt.Fprintf(&b, ":%d", p.Line)
-	}
-	b.WriteString(": ")
-	if p.Rule != "" {
-		fmt.Fprintf(&b, "rule %q: ", p.Rule)
-	}
-	if p.Key != "" {
-		b.WriteString(p.Key + ": ")
-	}
-	b.WriteString(p.Msg)
-	return b.String()
+	return (&Error{Problems: []Problem{p}}).FileProblems()[0].String()
 }
 
 // ErrTooDeep is the cause of the problem of a file nested deeper than
@@ -188,6 +175,23 @@ func (e *Error) Error() string {
 		s += ")"
 	}
 	return s
+}
+
+// FileProblems returns the problems in the shape of every configuration
+// parser of this module: the rule and key, when known, lead the message.
+func (e *Error) FileProblems() []cfgfile.Problem {
+	out := make([]cfgfile.Problem, len(e.Problems))
+	for i, p := range e.Problems {
+		msg := p.Msg
+		if p.Key != "" {
+			msg = p.Key + ": " + msg
+		}
+		if p.Rule != "" {
+			msg = fmt.Sprintf("rule %q: ", p.Rule) + msg
+		}
+		out[i] = cfgfile.Problem{File: p.File, Line: p.Line, Msg: msg}
+	}
+	return out
 }
 
 // Unwrap gives the causes of the problems that have one, so that

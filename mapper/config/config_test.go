@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/portkit/ports/internal/cfgfile"
 	"github.com/portkit/ports/mapper"
 	"github.com/portkit/ports/mapper/config"
 )
@@ -96,6 +97,14 @@ listen = "127.0.0.1:82"
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	// The same, in the shape every configuration parser gives.
+	got = got[:0]
+	for _, p := range cfgfile.ProblemsOf(err) {
+		got = append(got, p.String())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cfgfile.ProblemsOf (-want +got):\n%s", diff)
 	}
 }
 

@@ -61,7 +61,7 @@ func TestScanDepthOverLine(t *testing.T) {
 }
 
 // deepFile is a rule file with an unknown key whose value is n inline
-// tables, one in the other, as in issue 20: {a = {a = … 1 …}}.
+// tables, one in the other: {a = {a = … 1 …}}.
 func deepFile(n int) []byte {
 	return []byte("[[rule]]\nname = \"a\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:1\"\nto = [\"127.0.0.1:2\"]\nx = " +
 		strings.Repeat("{a = ", n) + "1" + strings.Repeat("}", n) + "\n")
