@@ -282,12 +282,11 @@ func kindWord(w string) (Kind, bool) {
 // the subset, which gets a clearer error than "unknown word".
 func isUnsupported(w string) bool {
 	switch w {
-	case "gateway", "protochain", "mpls", "pppoed", "pppoes", "geneve", "vxlan",
-		"decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat",
-		"moprc", "mopdl", "wlan", "type", "subtype", "dir", "inbound", "outbound",
+	case "gateway", "protochain", "geneve", "vxlan",
+		"wlan", "type", "subtype", "dir",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
 		"subrulenum", "action", "fddi", "tr",
-		"llc", "slip", "ppp", "radio", "ra", "ta",
+		"slip", "ppp", "radio", "ra", "ta",
 		"addr1", "addr2", "addr3", "addr4", "bpf", "clnp", "esis", "isis", "l1", "l2",
 		"iih", "lsp", "snp", "csnp", "psnp", "hdpk", "ifindex":
 		return true
@@ -314,6 +313,28 @@ func isValue(t token) bool {
 var linkKeywords = map[string]bool{
 	"less": true, "greater": true, "vlan": true, "broadcast": true, "multicast": true, "proto": true,
 	"mask": true, // of "net A mask M"
+	"mpls": true, "pppoed": true, "pppoes": true, "llc": true, "inbound": true, "outbound": true,
+	"decnet": true, "atalk": true, "aarp": true, "iso": true, "stp": true, "ipx": true, "netbeui": true,
+	"lat": true, "sca": true, "mopdl": true, "moprc": true,
+}
+
+// linkProtoWords are the words that stand for an "ether proto" of their
+// own, as in libpcap: "stp" is "ether proto \stp", 0x42.
+var linkProtoWords = map[string]uint32{
+	"decnet": etherDECnet, "atalk": etherATalk, "aarp": etherAARP, "lat": etherLAT, "sca": etherSCA,
+	"mopdl": etherMOPDL, "moprc": etherMOPRC,
+	"iso": llcISO, "stp": llcSTP, "ipx": llcIPX, "netbeui": llcNetBEUI,
+}
+
+// llcTypes are the frame types "llc" takes: the mask of the control
+// byte's bits that tell it and their value, as libpcap's gen_llc_s_subtype
+// and gen_llc_u_subtype compare them. "i" is tested apart (its low bit
+// is clear).
+var llcTypes = map[string]struct{ mask, val uint32 }{
+	"s": {3, 1}, "u": {3, 3},
+	"rr": {0x0f, 0x01}, "rnr": {0x0f, 0x05}, "rej": {0x0f, 0x09},
+	"ui": {0xef, 0x03}, "ua": {0xef, 0x63}, "disc": {0xef, 0x43}, "dm": {0xef, 0x0f},
+	"sabme": {0xef, 0x6f}, "test": {0xef, 0xe3}, "xid": {0xef, 0xaf}, "frmr": {0xef, 0x87},
 }
 
 // tryRelation parses a relation at the token t if the text there is
@@ -1337,6 +1358,55 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 	case "proto":
 		p.next()
 		return p.ipProto(ProtoNone, t)
+	case "mpls", "pppoes":
+		p.next()
+		pr := Primitive{Kind: KindMPLS}
+		limit, what := uint32(1<<20-1), "MPLS label"
+		if t.text == "pppoes" {
+			pr.Kind, limit, what = KindPPPoES, 0xffff, "PPPoE session number"
+		}
+		if n := p.peek(); n.kind == tWord && (mayStartArith(n) && !isArithConst(n.text)) {
+			v, nt, err := number(t)
+			if err != nil {
+				return nil, err, true
+			}
+			if v > limit {
+				return nil, p.errorf(nt, "%s %d greater than maximum %d", what, v, limit), true
+			}
+			pr.Num, pr.HasNum = v, true
+		}
+		return prim(pr)
+	case "pppoed":
+		p.next()
+		return prim(Primitive{Kind: KindPPPoED})
+	case "inbound":
+		p.next()
+		return prim(Primitive{Kind: KindInbound})
+	case "outbound":
+		p.next()
+		return prim(Primitive{Kind: KindOutbound})
+	case "llc":
+		p.next()
+		pr := Primitive{Kind: KindLLC}
+		if n := p.peek(); n.kind == tWord {
+			if _, ok := llcTypes[n.text]; !ok && n.text != "i" {
+				return nil, p.errorf(n, "unknown LLC type name '%s'", n.text), true
+			}
+			p.next()
+			pr.LLC = n.text
+		}
+		return prim(pr)
+	case "decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat", "sca", "mopdl", "moprc":
+		p.next()
+		if n := p.peek(); n.kind == tWord {
+			if _, isKind := kindWord(n.text); isKind || n.text == "src" || n.text == "dst" || n.text == "proto" {
+				if t.text == "decnet" || t.text == "iso" {
+					return nil, p.errorf(t, "not supported: %s %s (pcap-filter feature)", t.text, n.text), true
+				}
+				return nil, p.errorf(t, "'%s' modifier applied to %s", t.text, n.text), true
+			}
+		}
+		return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: linkProtoWords[t.text]})
 	case "broadcast":
 		p.next()
 		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
@@ -1373,7 +1443,7 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 			return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: et})
 		}
 		if v.kind == tWord && strings.HasPrefix(v.text, "\\") {
-			return nil, p.errorf(v, "not supported: ether proto %s (pcap-filter feature)", v.text), true
+			return nil, p.errorf(v, "unknown ether proto '%s'", v.text[1:]), true
 		}
 		num, nt, err := number(n)
 		if err != nil {
@@ -1398,7 +1468,11 @@ func isArithConst(w string) bool { _, ok := arithConstants[w]; return ok }
 
 // etherProtoNames are the protocol names "ether proto" takes, written
 // with a backslash because they are keywords.
-var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\arp`: etherARP, `\rarp`: etherRARP}
+var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\arp`: etherARP, `\rarp`: etherRARP,
+	`\decnet`: etherDECnet, `\atalk`: etherATalk, `\aarp`: etherAARP, `\lat`: etherLAT, `\sca`: etherSCA,
+	`\mopdl`: etherMOPDL, `\moprc`: etherMOPRC,
+	`\iso`: llcISO, `\stp`: llcSTP, `\ipx`: llcIPX, `\netbeui`: llcNetBEUI,
+	`\loopback`: etherLoopback, "loopback": etherLoopback}
 
 // ipProtoNames are the protocol names "proto" takes, written with a
 // backslash as in tcpdump (they are keywords), by their /etc/protocols
