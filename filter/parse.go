@@ -38,8 +38,17 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 // Service names ("port http") are looked up in the IANA registry
 // (registry.Default) while parsing, so that an unknown name is a syntax
 // error; the Expr keeps the name.
-func Parse(expr string) (*Expr, error) {
+func Parse(expr string) (*Expr, error) { return ParseConfig(expr, nil) }
+
+// ParseConfig is Parse with the options of cfg; a nil cfg is Parse's.
+// With cfg.Resolver set, host names are looked up while parsing (see
+// [Resolver]); an error the Resolver returns is wrapped in the
+// *SyntaxError, which also wraps ErrUnknownHost.
+func ParseConfig(expr string, cfg *Config) (*Expr, error) {
 	p := &parser{src: expr}
+	if cfg != nil {
+		p.res = cfg.Resolver
+	}
 	p.lex()
 	if len(p.toks) == 0 {
 		return nil, nil
@@ -100,6 +109,8 @@ type parser struct {
 	last qual
 	// bad is the error for the tBad token, if any.
 	bad *SyntaxError
+	// res looks up host names, if set.
+	res Resolver
 }
 
 // qual is the qualifiers of a primitive: what a bare value repeats.
@@ -596,6 +607,9 @@ func (p *parser) parseValue(q qual, depth int) (*Expr, error) {
 		if !isValue(t) {
 			return nil, p.errorf(t, "expected %s, not '%s', in the list for '%s'", valueWant(q.kind), t.text, q.kind)
 		}
+		if e, err, ok := p.hostName(q, t); ok {
+			return e, err
+		}
 		prim, err := p.makePrimitive(q, t)
 		if err != nil {
 			if p.peek().kind == tWord && !looksLikeValue(t.text) {
@@ -729,11 +743,98 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 		return nil, p.errorf(t, "expected %s after '%s', not '%s'", valueWant(q.kind), after, t.text)
 	}
 	p.next()
+	if e, err, ok := p.hostName(q, t); ok {
+		return e, err
+	}
 	prim, err := p.makePrimitive(q, t)
 	if err != nil {
 		return nil, err
 	}
 	return &Expr{Op: OpPrim, Prim: prim}, nil
+}
+
+// hostName resolves the value t of a host or ether host primitive with
+// qualifiers q if it is a host name and a Resolver is set, as tcpdump
+// does: "host NAME" is "host A or host B ..." over the name's addresses
+// in the Resolver's order (IPv4 ones only under ip, arp and rarp, IPv6
+// ones only under ip6), "ether host NAME" the name's Ethernet address.
+// It reports false for a value that is not a name.
+func (p *parser) hostName(q qual, t token) (*Expr, error, bool) {
+	w := t.text
+	if q.kind != KindHost || p.res == nil || !isHostName(w) {
+		return nil, nil, false
+	}
+	if q.proto == ProtoEther {
+		if _, ok := parseMAC(w); ok {
+			return nil, nil, false
+		}
+		m, err := p.res.LookupEther(w)
+		if err != nil {
+			return nil, p.resolveError(t, err), true
+		}
+		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindEtherHost, Proto: ProtoEther, Dir: q.dir, MAC: m}}, nil, true
+	}
+	if _, err := parseHost(w); err == nil {
+		return nil, nil, false
+	}
+	if _, ok := hostAsNet(w); ok {
+		return nil, nil, false
+	}
+	e, err := p.lookupHosts(t, q.proto, q.dir)
+	return e, err, true
+}
+
+// lookupHosts resolves the name t to "host A or host B ..." with
+// protocol proto and direction dir.
+func (p *parser) lookupHosts(t token, proto Proto, dir Dir) (*Expr, error) {
+	addrs, err := p.res.LookupHost(t.text)
+	if err != nil {
+		return nil, p.resolveError(t, err)
+	}
+	var e *Expr
+	for _, a := range addrs {
+		if !a.IsValid() || a.Zone() != "" ||
+			a.Is4() && proto == ProtoIP6 || a.Is6() && (proto == ProtoIP || proto == ProtoARP || proto == ProtoRARP) {
+			continue
+		}
+		x := &Expr{Op: OpPrim, Prim: Primitive{Kind: KindHost, Proto: proto, Dir: dir, Net: netip.PrefixFrom(a, a.BitLen())}}
+		if e == nil {
+			e = x
+		} else {
+			e = &Expr{Op: OpOr, X: e, Y: x}
+		}
+	}
+	if e == nil {
+		msg := fmt.Sprintf("unknown host '%s'", t.text)
+		if proto != ProtoNone {
+			msg += " for specified address family"
+		}
+		se := p.errorf(t, "%s", msg)
+		if se != p.bad {
+			se.Err = ErrUnknownHost
+		}
+		return nil, se
+	}
+	return e, nil
+}
+
+// resolveError is the error for a name the Resolver cannot look up.
+func (p *parser) resolveError(t token, err error) error {
+	se := p.errorf(t, "%v", err)
+	if se != p.bad {
+		se.Err = err
+		if !errors.Is(err, ErrUnknownHost) {
+			se.Err = fmt.Errorf("%w: %w", ErrUnknownHost, err)
+		}
+	}
+	return se
+}
+
+// gateway refuses "[proto] gateway NAME" (t is gateway) as libpcap 1.10
+// does when built with IPv6, as Debian's is: its gen_gateway handles
+// IPv4 hosts only, and is compiled out there.
+func (p *parser) gateway(t token) error {
+	return p.errorf(t, "'gateway' not supported in this configuration (libpcap 1.10 with IPv6, as tcpdump)")
 }
 
 // looksLikeValue reports whether w reads as an address or number.
@@ -1035,7 +1136,7 @@ func parseHost(w string) (netip.Addr, error) {
 	if strings.Count(w, ".") == 3 && strings.Trim(w, "0123456789.") == "" {
 		return netip.Addr{}, fmt.Errorf("invalid IPv4 address '%s'", w)
 	}
-	return netip.Addr{}, fmt.Errorf("'%s' is not an IP address (host names are not supported)", w)
+	return netip.Addr{}, fmt.Errorf("'%s' is not an IP address (host names need a resolver: filter.Config.Resolver)", w)
 }
 
 // parseNet parses the network of a net primitive: ADDR/LEN, IPv4 with
@@ -1407,6 +1508,8 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 			}
 		}
 		return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: linkProtoWords[t.text]})
+	case "gateway":
+		return nil, p.gateway(t), true
 	case "broadcast":
 		p.next()
 		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
@@ -1423,6 +1526,8 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 		return nil, nil, false
 	}
 	switch {
+	case n.text == "gateway":
+		return nil, p.gateway(n), true
 	case n.text == "multicast" && (pr == ProtoEther || pr == ProtoIP || pr == ProtoIP6):
 		p.next()
 		p.next()

@@ -195,7 +195,7 @@ func TestSyntaxError(t *testing.T) {
 		{"host 10.0.0.0/8", 5, "'10.0.0.0/8' has a mask, which only a network takes: use net, not host"},
 		{"host fe80::1%eth0", 5, "'fe80::1%eth0': IPv6 zones are not supported"},
 		{"host fe80:::1", 5, "invalid IPv6 address 'fe80:::1'"},
-		{"host example.com", 5, "'example.com' is not an IP address (host names are not supported)"},
+		{"host example.com", 5, "'example.com' is not an IP address (host names need a resolver: filter.Config.Resolver)"},
 		{"tcp host 1.2.3.4", 0, "'tcp' modifier applied to host (only ip, ip6, arp and rarp qualify host)"},
 		{"icmp src 1.2.3.4", 0, "'icmp' modifier applied to host (only ip, ip6, arp and rarp qualify host)"},
 		{"ip port 80", 0, "illegal qualifier 'ip' of 'port' (only tcp, udp and sctp qualify port)"},
