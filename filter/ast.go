@@ -162,7 +162,8 @@ func (k Kind) String() string {
 //	KindRel        Rel
 //	KindEtherHost  Dir, MAC (Proto is ProtoEther)
 //	KindEtherProto Num, an EtherType (Proto is ProtoEther)
-//	KindBroadcast  (Proto is ProtoEther)
+//	KindBroadcast  Proto: ProtoEther, or ProtoIP (destination 0.0.0.0 or
+//	               255.255.255.255, tcpdump's netmask for a file)
 //	KindMulticast  Proto: ProtoEther, ProtoIP or ProtoIP6
 //	KindVLAN       HasNum, Num: the VLAN ID if one is given
 //	KindIPProto    Proto (ProtoIP, ProtoIP6 or ProtoNone), Num: an IP protocol number
@@ -268,7 +269,7 @@ func (p Primitive) String() string {
 	case KindEtherProto:
 		return "ether proto " + strconv.FormatUint(uint64(p.Num), 10)
 	case KindBroadcast:
-		return "ether broadcast"
+		return p.Proto.String() + " broadcast"
 	case KindMulticast:
 		return p.Proto.String() + " multicast"
 	case KindIPProto:

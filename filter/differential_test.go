@@ -80,6 +80,8 @@ var diffPrimitives = []string{
 	"ether proto loopback", "ether proto 100", "ether proto 6", "ether proto 1500", "ether proto 1501",
 	"ether proto 0x88cc", "vlan and stp", "vlan and ipx", "vlan and atalk",
 	"inbound", "outbound", "inbound and ip", "not outbound and tcp",
+	"ip broadcast", "ip broadcast or ether broadcast", "vlan and ip broadcast", "ip proto ospf", "ip proto \\ospf",
+	"ip6 proto ipv6-icmp", "proto gre", "ip proto \\ip", "ip6 proto \\ipv6-frag",
 }
 
 // diffOnly narrows the differential test to the expressions that
@@ -110,13 +112,14 @@ var diffRefused = []string{
 	"mpls 1048576", "pppoes 65536", "pppoed 5", "llc foo", "llc 3", "mpls and vlan", "mpls and arp", "mpls and pppoes",
 	"mpls and pppoed", "mpls and stp", "pppoes and vlan", "pppoes and llc", "pppoes and ether host 1:2:3:4:5:6",
 	"pppoes and broadcast", "stp host 1.2.3.4", "ether proto \\dn", "ether proto \\tcp", "ether proto \\mpls",
-	"vxlan 5", "pppoes and inbound",
+	"vxlan 5", "pppoes and inbound", "ether 00:01:02:03:04:05", "ip proto tcp", "ip proto \\nosuch", "ip proto nosuch",
+	"ip6 broadcast", "arp broadcast",
 }
 
 // diffUnsupported are expressions tcpdump takes that this package
 // refuses with "not supported".
 var diffUnsupported = []string{
-	"geneve", "geneve 5", "geneve and ip", "protochain 6", "ip6 protochain 58", "ip broadcast",
+	"geneve", "geneve 5", "geneve and ip", "protochain 6", "ip6 protochain 58",
 	"clnp", "isis", "decnet host 1.2", "iso proto \\clnp",
 }
 

@@ -32,6 +32,11 @@ fe80::1%eth0   pt-zone
 0:1:2:3:4:5       pt-far
 8:0:20:1:2:3      pt-mac
 `
+	testNetworks = `# networks of TestHostNamesAsTcpdump
+localnet 192.168
+pt-net   172.21.79 pt-net-alias
+pt-exact 192.168.1.11
+`
 )
 
 // hostNameExprs are compared with tcpdump over the synthetic captures.
@@ -41,12 +46,13 @@ var hostNameExprs = []string{
 	"host pt-one or pt-six", "tcp and host pt-both", "not host pt-one and ip",
 	"src host pt-one and dst host pt-far", "host 10.10.0.3 or pt-one",
 	"ether host pt-gw", "ether src pt-gw", "ether dst pt-far", "ether host pt-mac", "ether host pt-gw or pt-far",
+	"net localnet", "src net pt-net", "net pt-net-alias or localnet", "ip dst net pt-net", "net pt-exact",
 }
 
 // hostNameRefused are refused by tcpdump (with these tables) and here.
 var hostNameRefused = []string{
 	"host pt-none", "ip host pt-six", "ip6 host pt-one", "arp host pt-six", "ether host pt-one",
-	"gateway pt-one", "gateway pt-six", "gateway 1.2.3.4", "host pt-zone", "src gateway pt-gw",
+	"net pt-nonet", "ip6 net localnet", "gateway pt-one", "gateway pt-six", "gateway 1.2.3.4", "host pt-zone", "src gateway pt-gw",
 	// libpcap 1.10 built with IPv6 (Debian's) refuses gateway.
 	"gateway pt-gw", "ip gateway pt-gw", "arp gateway pt-gw",
 }
@@ -84,6 +90,7 @@ func tcpdumpWithTables(t *testing.T, tcpdump string) string {
 	for name, body := range map[string]string{
 		"hosts": testHosts, "ethers": testEthers,
 		"nsswitch.conf": "hosts: files\nethers: files\nnetworks: files\nprotocols: files\nservices: files\npasswd: files\ngroup: files\n",
+		"networks":      testNetworks,
 		"host.conf":     "multi on\n",
 		"gai.conf":      "",
 	} {
@@ -106,7 +113,7 @@ func tcpdumpWithTables(t *testing.T, tcpdump string) string {
 // synthetic captures, and the same names refused.
 func TestHostNamesAsTcpdump(t *testing.T) {
 	tcpdump := tcpdumpWithTables(t, lookTcpdump(t))
-	res, err := ReadHosts(strings.NewReader(testHosts), strings.NewReader(testEthers))
+	res, err := ReadHosts(strings.NewReader(testHosts), strings.NewReader(testEthers), strings.NewReader(testNetworks))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +185,7 @@ func TestHostNamesAsTcpdump(t *testing.T) {
 }
 
 func TestReadHosts(t *testing.T) {
-	h, err := ReadHosts(strings.NewReader(testHosts), strings.NewReader(testEthers))
+	h, err := ReadHosts(strings.NewReader(testHosts), strings.NewReader(testEthers), strings.NewReader(testNetworks))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +220,7 @@ func TestReadHosts(t *testing.T) {
 	}
 	// Too large a table.
 	big := strings.NewReader(strings.Repeat("# comment line\n", MaxHostsSize/15+2))
-	if _, err := ReadHosts(big, nil); err == nil || !strings.Contains(err.Error(), "larger than the limit") {
+	if _, err := ReadHosts(big, nil, nil); err == nil || !strings.Contains(err.Error(), "larger than the limit") {
 		t.Errorf("ReadHosts(huge) = %v, want a size error", err)
 	}
 	if !slices.Equal([]bool{isHostName("a.b-c"), isHostName("10.0.0.1"), isHostName("a..b"), isHostName("-x")}, []bool{true, false, false, false}) {

@@ -36,6 +36,11 @@ func lowerLink(p Primitive, ll *linkLayer) (*node, error) {
 	case KindEtherProto:
 		return ll.etherType(p.Num), nil
 	case KindBroadcast:
+		if p.Proto == ProtoIP {
+			// As tcpdump reading a file, whose netmask is 0: all ones
+			// or all zeros is the broadcast address.
+			return and(ll.ipv4(), or(eq(4, nl+ip4Dst, 0), eq(4, nl+ip4Dst, 0xffffffff))), nil
+		}
 		if ll.link != pcapfile.LinkTypeEthernet || ll.ppp {
 			return nil, fmt.Errorf("filter: broadcast: not a broadcast link (%v)", ll.linkName())
 		}

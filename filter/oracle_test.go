@@ -733,6 +733,8 @@ func oracleModels(e *Expr) bool {
 	switch p := e.Prim; p.Kind {
 	case KindMPLS, KindPPPoED, KindPPPoES, KindLLC, KindInbound, KindOutbound:
 		return false
+	case KindBroadcast:
+		return p.Proto != ProtoIP
 	case KindEtherProto:
 		return p.Num > etherMTU && p.Num != etherIPX && p.Num != etherATalk && p.Num != etherAARP
 	}

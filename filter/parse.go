@@ -687,9 +687,9 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 			if t.kind == tEOF {
 				return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s'", protoTok.text)
 			}
-			return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s', not '%s'", protoTok.text, t.text)
 		}
-		q.kind, hasKind = KindHost, true // "ether 1:2:3:4:5:6"
+		// "ether 1:2:3:4:5:6" is a syntax error in tcpdump too.
+		return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s', not '%s'", protoTok.text, t.text)
 	}
 	if t := p.peek(); q.proto != ProtoNone && !hasDir && !hasKind && t.kind == tWord && isUnsupported(t.text) {
 		return nil, p.errorf(t, "not supported: %s (pcap-filter feature)", t.text) // "ip6 protochain 58"
@@ -818,6 +818,26 @@ func (p *parser) lookupHosts(t token, proto Proto, dir Dir) (*Expr, error) {
 	return e, nil
 }
 
+// network resolves the network name t ("net localnet") through a
+// NetworkResolver, as libpcap 1.10 does: the network number aligned
+// left as a short "net A.B" is, but compared as a whole address, so
+// that 192.168 is 192.168.0.0/32 (tcpdump's program tests that one
+// address: its mask is computed and not used).
+func (p *parser) network(t token) (netip.Prefix, error) {
+	nr, ok := p.res.(NetworkResolver)
+	if !ok {
+		return netip.Prefix{}, p.errorf(t, "'%s' is not a network (network names need a resolver that knows them: filter.NetworkResolver)", t.text)
+	}
+	v, err := nr.LookupNetwork(t.text)
+	if err != nil {
+		return netip.Prefix{}, p.resolveError(t, err)
+	}
+	for v != 0 && v&0xff000000 == 0 {
+		v <<= 8
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 32), nil
+}
+
 // resolveError is the error for a name the Resolver cannot look up.
 func (p *parser) resolveError(t token, err error) error {
 	se := p.errorf(t, "%v", err)
@@ -905,6 +925,12 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 			break
 		}
 		n, err := parseNet(w)
+		if err != nil && isHostName(w) && !strings.Contains(w, "/") {
+			n, err = p.network(t)
+			if err != nil {
+				return prim, err
+			}
+		}
 		if err != nil {
 			return prim, p.errorf(t, "%s", err.Error())
 		}
@@ -1536,9 +1562,13 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 		p.next()
 		p.next()
 		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
+	case n.text == "broadcast" && pr == ProtoIP:
+		p.next()
+		p.next()
+		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoIP})
 	case n.text == "broadcast":
 		p.next()
-		return nil, p.errorf(n, "not supported: %s broadcast (pcap-filter feature)", t.text), true
+		return nil, p.errorf(n, "only link-layer/IP broadcast filters supported, not '%s broadcast'", t.text), true
 	case n.text == "proto" && pr == ProtoEther:
 		p.next()
 		p.next()
@@ -1579,21 +1609,17 @@ var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\a
 	`\iso`: llcISO, `\stp`: llcSTP, `\ipx`: llcIPX, `\netbeui`: llcNetBEUI,
 	`\loopback`: etherLoopback, "loopback": etherLoopback}
 
-// ipProtoNames are the protocol names "proto" takes, written with a
-// backslash as in tcpdump (they are keywords), by their /etc/protocols
-// numbers.
-var ipProtoNames = map[string]uint32{`\icmp`: 1, `\igmp`: 2, `\tcp`: 6, `\udp`: 17, `\gre`: 47,
-	`\esp`: 50, `\ah`: 51, `\pim`: 103, `\vrrp`: 112, `\sctp`: 132}
-
 // ipProto parses the number or name after "proto" (the token after).
 func (p *parser) ipProto(pr Proto, after token) (*Expr, error, bool) {
 	v := p.peek()
-	if n, ok := ipProtoNames[v.text]; ok && v.kind == tWord {
+	if name, escaped := strings.CutPrefix(v.text, "\\"); v.kind == tWord && (escaped || isValue(v) && !looksLikeValue(v.text) && numberError(v.text) == "") {
+		// A name of /etc/protocols; a keyword only with a backslash.
+		n, ok := ipProtocols[name]
+		if !ok {
+			return nil, p.errorf(v, "unknown ip proto '%s'", name), true
+		}
 		p.next()
 		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindIPProto, Proto: pr, Num: n}}, nil, true
-	}
-	if v.kind == tWord && strings.HasPrefix(v.text, "\\") {
-		return nil, p.errorf(v, "unknown ip proto '%s'", v.text[1:]), true
 	}
 	n, ok := parseNumber(v.text)
 	if v.kind != tWord || !ok {

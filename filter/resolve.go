@@ -30,6 +30,16 @@ type Resolver interface {
 	LookupEther(name string) ([6]byte, error)
 }
 
+// A NetworkResolver is a Resolver that also knows network names
+// ("net NAME"), as /etc/networks lists them.
+type NetworkResolver interface {
+	Resolver
+	// LookupNetwork returns the network number of name, right-aligned
+	// as /etc/networks writes it (192.168 is 0xc0a8); the filter aligns
+	// it left, as tcpdump does ("net 192.168").
+	LookupNetwork(name string) (uint32, error)
+}
+
 // ErrUnknownHost is wrapped by the error for a host name the Resolver
 // does not know, and by a Resolver's own error for one.
 var ErrUnknownHost = errors.New("unknown host")
@@ -45,17 +55,19 @@ const MaxHostsSize = 8 << 20
 // the order of the file. A Hosts never changes once read, and may be
 // used from several goroutines at once.
 type Hosts struct {
-	addrs  map[string][]netip.Addr
-	ethers map[string][6]byte
+	addrs    map[string][]netip.Addr
+	ethers   map[string][6]byte
+	networks map[string]uint32
 }
 
-// ReadHosts reads a hosts table from hosts and an ethers table from
-// ethers; either may be nil. Lines may have comments after '#'; a line
-// whose address does not parse, and an address with a zone, are skipped,
-// as the C library skips them. Reading more than MaxHostsSize bytes from
-// either is an error.
-func ReadHosts(hosts, ethers io.Reader) (*Hosts, error) {
-	h := &Hosts{addrs: map[string][]netip.Addr{}, ethers: map[string][6]byte{}}
+// ReadHosts reads a hosts table from hosts, an ethers table from ethers
+// and a networks table (a name, then a network number such as 192.168,
+// then aliases) from networks; any may be nil. Lines may have comments
+// after '#'; a line whose address does not parse, and an address with a
+// zone, are skipped, as the C library skips them. Reading more than
+// MaxHostsSize bytes from any is an error.
+func ReadHosts(hosts, ethers, networks io.Reader) (*Hosts, error) {
+	h := &Hosts{addrs: map[string][]netip.Addr{}, ethers: map[string][6]byte{}, networks: map[string]uint32{}}
 	err := eachLine(hosts, "hosts", func(fields []string) {
 		a, err := netip.ParseAddr(fields[0])
 		if err != nil || a.Zone() != "" || len(fields) < 2 {
@@ -81,7 +93,33 @@ func ReadHosts(hosts, ethers io.Reader) (*Hosts, error) {
 	if err != nil {
 		return nil, err
 	}
+	err = eachLine(networks, "networks", func(fields []string) {
+		if len(fields) < 2 {
+			return
+		}
+		v, _, ok := parseDotted(fields[1])
+		if !ok {
+			return
+		}
+		for _, name := range append(fields[:1:1], fields[2:]...) {
+			if k := strings.ToLower(name); !hasKey(h.networks, k) {
+				h.networks[k] = v
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// LookupNetwork returns the network number of name in the networks
+// table.
+func (h *Hosts) LookupNetwork(name string) (uint32, error) {
+	if v, ok := h.networks[strings.ToLower(name)]; ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("unknown network '%s'", name)
 }
 
 func hasKey[V any](m map[string]V, k string) bool { _, ok := m[k]; return ok }

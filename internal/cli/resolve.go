@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -15,9 +16,13 @@ import (
 	"github.com/portkit/ports/internal/cfgfile"
 )
 
-// ethersPath is the table of Ethernet addresses by name that "ether
-// host NAME" reads, as tcpdump's (the C library's ether_hostton).
-const ethersPath = "/etc/ethers"
+// The tables of Ethernet addresses and of networks by name that "ether
+// host NAME" and "net NAME" read, as tcpdump's (the C library's
+// ether_hostton and getnetbyname).
+const (
+	ethersPath   = "/etc/ethers"
+	networksPath = "/etc/networks"
+)
 
 // lookupTimeout bounds one host name lookup of a filter.
 const lookupTimeout = 10 * time.Second
@@ -28,10 +33,11 @@ var newFilterResolver = func() filter.Resolver { return &systemResolver{} }
 
 // systemResolver looks host names up as tcpdump does: through the
 // system's resolver (which reads /etc/hosts first), and Ethernet
-// addresses in /etc/ethers, read on the first "ether host NAME".
+// addresses in /etc/ethers and networks in /etc/networks, read on the
+// first name that needs them.
 type systemResolver struct {
 	once   sync.Once
-	ethers *filter.Hosts
+	tables *filter.Hosts
 	err    error
 }
 
@@ -53,19 +59,36 @@ func (r *systemResolver) LookupHost(name string) ([]netip.Addr, error) {
 }
 
 func (r *systemResolver) LookupEther(name string) ([6]byte, error) {
-	r.once.Do(func() {
-		b, err := cfgfile.Read(ethersPath, filter.MaxHostsSize)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			r.ethers, _ = filter.ReadHosts(nil, nil)
-		case err != nil:
-			r.err = err
-		default:
-			r.ethers, r.err = filter.ReadHosts(nil, bytes.NewReader(b))
-		}
-	})
-	if r.err != nil {
-		return [6]byte{}, r.err
+	if err := r.load(); err != nil {
+		return [6]byte{}, err
 	}
-	return r.ethers.LookupEther(name)
+	return r.tables.LookupEther(name)
+}
+
+func (r *systemResolver) LookupNetwork(name string) (uint32, error) {
+	if err := r.load(); err != nil {
+		return 0, err
+	}
+	return r.tables.LookupNetwork(name)
+}
+
+// load reads /etc/ethers and /etc/networks, once; a missing file is an
+// empty table.
+func (r *systemResolver) load() error {
+	r.once.Do(func() {
+		var files [2]io.Reader
+		for i, path := range []string{ethersPath, networksPath} {
+			b, err := cfgfile.Read(path, filter.MaxHostsSize)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+			case err != nil:
+				r.err = err
+				return
+			default:
+				files[i] = bytes.NewReader(b)
+			}
+		}
+		r.tables, r.err = filter.ReadHosts(nil, files[0], files[1])
+	})
+	return r.err
 }

@@ -12,7 +12,7 @@ import (
 // table of its own, never the machine's resolver.
 func useHosts(t *testing.T, hosts, ethers string) {
 	t.Helper()
-	h, err := filter.ReadHosts(strings.NewReader(hosts), strings.NewReader(ethers))
+	h, err := filter.ReadHosts(strings.NewReader(hosts), strings.NewReader(ethers), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
