@@ -293,7 +293,7 @@ func kindWord(w string) (Kind, bool) {
 // the subset, which gets a clearer error than "unknown word".
 func isUnsupported(w string) bool {
 	switch w {
-	case "gateway", "protochain", "geneve", "vxlan",
+	case "gateway", "protochain", "geneve",
 		"wlan", "type", "subtype", "dir",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
 		"subrulenum", "action", "fddi", "tr",
@@ -709,6 +709,11 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 			return nil, p.errorf(first, "byte offsets ('%s') are not supported", first.text)
 		case looksLikeValue(first.text):
 			return nil, p.errorf(first, "'%s' needs a qualifier, such as host, net or port, in front of it", first.text)
+		}
+		if first.text == "vxlan" {
+			// Newer libpcap has it; Debian's 1.10, the reference here,
+			// does not (a syntax error in its tcpdump).
+			return nil, p.errorf(first, "unknown word 'vxlan' (not in libpcap 1.10's filter language)")
 		}
 		return nil, p.errorf(first, "unknown word '%s'", first.text)
 	}

@@ -216,6 +216,7 @@ func TestSyntaxError(t *testing.T) {
 		{"or tcp", 0, "expected a primitive before 'or'"},
 		{"tcp and or udp", 8, "expected a primitive before 'or'"},
 		{"geneve and tcp", 0, "not supported: geneve (pcap-filter feature)"},
+		{"vxlan 5", 0, "unknown word 'vxlan' (not in libpcap 1.10's filter language)"},
 		{"mpls 1048576", 5, "MPLS label 1048576 greater than maximum 1048575"},
 		{"pppoes 65536", 7, "PPPoE session number 65536 greater than maximum 65535"},
 		{"llc foo", 4, "unknown LLC type name 'foo'"},
