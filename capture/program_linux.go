@@ -82,8 +82,9 @@ func skipProgram(skip skipMode) []bpf.Instruction {
 // uncook rewrites a program compiled for LinkTypeLinuxSLL to run over the
 // packet without the SLL header in front, returning kernelSnap for an
 // accepted packet. Jumps are relative and every instruction is replaced
-// by one, so they stay right. A program that reads other fields of the
-// SLL header is refused; package filter emits none.
+// by one, so they stay right. Of the SLL header, the protocol and the
+// packet type become the kernel's extensions; a program that reads its
+// other fields is refused.
 func uncook(prog []bpf.Instruction, kernelSnap int) ([]bpf.Instruction, error) {
 	const protoOff = 14 // the SLL protocol field
 	out := make([]bpf.Instruction, len(prog))
@@ -94,6 +95,10 @@ func uncook(prog []bpf.Instruction, kernelSnap int) ([]bpf.Instruction, error) {
 			switch {
 			case in.Off == protoOff && in.Size == 2:
 				ins = bpf.LoadExtension{Num: bpf.ExtProto}
+			case in.Off == 0 && in.Size == 2:
+				// The packet type (inbound, outbound): the kernel's
+				// sll_pkttype, which the SLL header carries.
+				ins = bpf.LoadExtension{Num: bpf.ExtType}
 			case in.Off >= sllLen:
 				in.Off -= sllLen
 				ins = in

@@ -57,8 +57,12 @@ func arp(sender, target string) []byte {
 }
 
 // sll puts a cooked header with protocol proto in front of payload.
-func sll(proto uint16, payload []byte) []byte {
+func sll(proto uint16, payload []byte) []byte { return sllType(0, proto, payload) }
+
+// sllType is sll with the packet type ptype (4 for one the host sent).
+func sllType(ptype, proto uint16, payload []byte) []byte {
 	h := make([]byte, sllLen, sllLen+len(payload))
+	binary.BigEndian.PutUint16(h[0:], ptype)
 	binary.BigEndian.PutUint16(h[2:], 1)
 	binary.BigEndian.PutUint16(h[4:], 6)
 	binary.BigEndian.PutUint16(h[14:], proto)
@@ -75,20 +79,26 @@ func TestUncook(t *testing.T) {
 		name  string
 		proto uint16
 		net   []byte
+		ptype uint16
 	}{
-		{"udp 53", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 0)},
-		{"tcp 5555", 0x0800, ipv4("10.0.0.1", "10.0.0.3", 6, 80, 5555, 0)},
-		{"udp fragment", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 10)},
-		{"udp6 53", 0x86dd, ipv6("fd00::1", "fd00::2", 17, 53, 40000)},
-		{"icmp6", 0x86dd, ipv6("fd00::1", "fd00::2", 58, 0, 0)},
-		{"arp", 0x0806, arp("10.0.0.1", "10.0.0.9")},
-		{"short ip", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 0)[:22]},
-		{"other", 0x88b5, []byte("hello, world, this is not ip")},
+		{"udp 53 sent", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 0), 4},
+		{"udp 53 multicast", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 0), 2},
+		{"pppoe discovery", 0x8863, []byte("\x11\x09\x00\x00\x00\x00"), 0},
+		{"stp", 4, []byte("\x42\x42\x03\x00\x00\x00\x00"), 0},
+		{"udp 53", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 0), 0},
+		{"tcp 5555", 0x0800, ipv4("10.0.0.1", "10.0.0.3", 6, 80, 5555, 0), 0},
+		{"udp fragment", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 10), 0},
+		{"udp6 53", 0x86dd, ipv6("fd00::1", "fd00::2", 17, 53, 40000), 0},
+		{"icmp6", 0x86dd, ipv6("fd00::1", "fd00::2", 58, 0, 0), 0},
+		{"arp", 0x0806, arp("10.0.0.1", "10.0.0.9"), 0},
+		{"short ip", 0x0800, ipv4("10.0.0.1", "10.0.0.2", 17, 1234, 53, 0)[:22], 0},
+		{"other", 0x88b5, []byte("hello, world, this is not ip"), 0},
 	}
 	exprs := []string{
 		"", "udp port 53", "tcp", "ip6", "arp", "host 10.0.0.1", "not port 53",
 		"src net 10.0.0.0/8 and dst port 5555", "udp or ip6", "portrange 50-60",
 		"icmp6", "host 10.0.0.9", "ip and not tcp", "dst host fd00::2 and udp",
+		"inbound", "outbound and udp", "not inbound or arp", "pppoed or stp", "ipx", "ether proto 100",
 	}
 	const snaplen = 1000
 	for _, expr := range exprs {
@@ -110,13 +120,16 @@ func TestUncook(t *testing.T) {
 				if e, ok := ins.(bpf.LoadExtension); ok && e.Num == bpf.ExtProto {
 					ins = bpf.LoadConstant{Dst: bpf.RegA, Val: uint32(p.proto)}
 				}
+				if e, ok := ins.(bpf.LoadExtension); ok && e.Num == bpf.ExtType {
+					ins = bpf.LoadConstant{Dst: bpf.RegA, Val: uint32(p.ptype)}
+				}
 				prog[i] = ins
 			}
 			vm, err := bpf.NewVM(prog)
 			if err != nil {
 				t.Fatalf("%q: %v", expr, err)
 			}
-			want, err := origVM.Run(sll(p.proto, p.net))
+			want, err := origVM.Run(sllType(p.ptype, p.proto, p.net))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,9 +148,10 @@ func TestUncook(t *testing.T) {
 		}
 	}
 
-	// A load from the SLL header other than the protocol is refused.
-	if _, err := uncook([]bpf.Instruction{bpf.LoadAbsolute{Off: 0, Size: 2}, bpf.RetA{}}, 100); err == nil {
-		t.Error("uncook accepted a load of the packet type")
+	// A load from the SLL header other than the protocol and the packet
+	// type is refused.
+	if _, err := uncook([]bpf.Instruction{bpf.LoadAbsolute{Off: 6, Size: 4}, bpf.RetA{}}, 100); err == nil {
+		t.Error("uncook accepted a load of the link-layer address")
 	}
 }
 

@@ -591,7 +591,7 @@ func lowerArith(a *Arith, ll *linkLayer, depth int) (*value, []*node, error) {
 		var check *node
 		switch a.Proto {
 		case ProtoEther:
-			check = tru
+			check, v.off = tru, ll.linkOff
 		case ProtoIP:
 			check, v.off = ll.ipv4(), nl
 		case ProtoIP6:

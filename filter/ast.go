@@ -131,10 +131,17 @@ const (
 	KindMulticast              // ether, ip or ip6 multicast
 	KindVLAN                   // vlan [ID]
 	KindIPProto                // [ip|ip6] proto N
+	KindMPLS                   // mpls [LABEL]
+	KindPPPoED                 // pppoed: PPPoE discovery
+	KindPPPoES                 // pppoes [ID]: PPPoE session
+	KindLLC                    // llc [TYPE]: an 802.2 LLC frame on Ethernet
+	KindInbound                // inbound: a Linux cooked (SLL) packet not sent by the host
+	KindOutbound               // outbound: one the host sent
 )
 
 var kindNames = [...]string{KindProto: "proto", KindHost: "host", KindNet: "net", KindPort: "port", KindPortRange: "portrange",
-	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan", KindIPProto: "proto"}
+	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan", KindIPProto: "proto",
+	KindMPLS: "mpls", KindPPPoED: "pppoed", KindPPPoES: "pppoes", KindLLC: "llc", KindInbound: "inbound", KindOutbound: "outbound"}
 
 // String returns the keyword ("host", "portrange"), "proto" for
 // KindProto, or "kind(N)".
@@ -155,10 +162,22 @@ func (k Kind) String() string {
 //	KindRel        Rel
 //	KindEtherHost  Dir, MAC (Proto is ProtoEther)
 //	KindEtherProto Num, an EtherType (Proto is ProtoEther)
-//	KindBroadcast  (Proto is ProtoEther)
+//	KindBroadcast  Proto: ProtoEther, or ProtoIP (destination 0.0.0.0 or
+//	               255.255.255.255, tcpdump's netmask for a file)
 //	KindMulticast  Proto: ProtoEther, ProtoIP or ProtoIP6
 //	KindVLAN       HasNum, Num: the VLAN ID if one is given
 //	KindIPProto    Proto (ProtoIP, ProtoIP6 or ProtoNone), Num: an IP protocol number
+//	KindMPLS       HasNum, Num: the label if one is given
+//	KindPPPoED     nothing
+//	KindPPPoES     HasNum, Num: the session ID if one is given
+//	KindLLC        LLC: "" for any LLC frame, else the frame type (i, s, u) or
+//	               the S or U frame's name (rr, ui, xid, ...)
+//	KindInbound    nothing
+//	KindOutbound   nothing
+//
+// The protocol names of "ether proto" and the words that stand for one
+// (stp, ipx, decnet, atalk, ...) are a KindEtherProto with their number,
+// as in libpcap, where "stp" is "ether proto 0x42".
 //
 // Unused fields are zero.
 type Primitive struct {
@@ -187,6 +206,8 @@ type Primitive struct {
 	HasNum bool
 	// Rel is the relation of KindRel.
 	Rel *Relation
+	// LLC is the frame type of KindLLC.
+	LLC string
 }
 
 // String returns the filter text of e, which Parse turns back into an
@@ -248,7 +269,7 @@ func (p Primitive) String() string {
 	case KindEtherProto:
 		return "ether proto " + strconv.FormatUint(uint64(p.Num), 10)
 	case KindBroadcast:
-		return "ether broadcast"
+		return p.Proto.String() + " broadcast"
 	case KindMulticast:
 		return p.Proto.String() + " multicast"
 	case KindIPProto:
@@ -256,11 +277,18 @@ func (p Primitive) String() string {
 			return "proto " + strconv.FormatUint(uint64(p.Num), 10)
 		}
 		return p.Proto.String() + " proto " + strconv.FormatUint(uint64(p.Num), 10)
-	case KindVLAN:
+	case KindVLAN, KindMPLS, KindPPPoES:
 		if p.HasNum {
-			return "vlan " + strconv.FormatUint(uint64(p.Num), 10)
+			return p.Kind.String() + " " + strconv.FormatUint(uint64(p.Num), 10)
 		}
-		return "vlan"
+		return p.Kind.String()
+	case KindPPPoED, KindInbound, KindOutbound:
+		return p.Kind.String()
+	case KindLLC:
+		if p.LLC != "" {
+			return "llc " + p.LLC
+		}
+		return "llc"
 	}
 	if p.Proto != ProtoNone {
 		b.WriteString(p.Proto.String())

@@ -359,6 +359,7 @@ func syntheticCaptures(real []capPkt) []syntheticCapture {
 				c.pkts = append(c.pkts, capPkt{data: tagged, origLen: cp.origLen + 4, link: s.link, what: p.what + " (802.1Q)"})
 			}
 		}
+		c.pkts = append(c.pkts, linkFrames(s.link, l3)...)
 		for n := range 6 {
 			runt := []byte{0x45, 0x60, 0x00, 0x02, 0x08, 0x00}[:n]
 			c.pkts = append(c.pkts, capPkt{data: runt, origLen: 60, link: s.link, what: fmt.Sprintf("runt of %d bytes", n)})

@@ -261,6 +261,61 @@ const (
 	ipprotoFrg = 44 // IPv6 Fragment header
 )
 
+// Link-layer protocol numbers: EtherTypes, and the 802.2 LLC SAPs that
+// libpcap takes in their place (all at most 1500, the largest 802.3
+// length, so never an EtherType).
+const (
+	etherMOPDL    = 0x6001
+	etherMOPRC    = 0x6002
+	etherDECnet   = 0x6003
+	etherLAT      = 0x6004
+	etherSCA      = 0x6007
+	etherATalk    = 0x809b
+	etherAARP     = 0x80f3
+	etherIPX      = 0x8137
+	etherMPLS     = 0x8847
+	etherPPPoED   = 0x8863
+	etherPPPoES   = 0x8864
+	etherLoopback = 0x9000
+	etherMTU      = 1500
+	llcIP         = 0x06
+	llcSTP        = 0x42
+	llcIPX        = 0xe0
+	llcNetBEUI    = 0xf0
+	llcISO        = 0xfe
+	llcSNAP       = 0xaa
+	sllP8023      = 1 // Linux's ETH_P_802_3: Novell 802.3 frames, in the SLL protocol field
+	sllP8022      = 4 // ETH_P_802_2: 802.2 LLC frames
+	pppMPLS       = 0x0281
+	pppoeHdrLen   = 6
+	sllOutgoing   = 4 // the SLL packet type of a packet the host sent (PACKET_OUTGOING)
+)
+
+// pppType maps an EtherType to the PPP protocol number for the same
+// protocol, as libpcap does for the PPP header inside a PPPoE session;
+// others stay as they are.
+func pppType(t uint32) uint32 {
+	switch t {
+	case etherIPv4:
+		return 0x21
+	case etherIPv6:
+		return 0x57
+	case etherDECnet:
+		return 0x27
+	case etherATalk:
+		return 0x29
+	case 0x0600: // Xerox NS
+		return 0x25
+	case llcISO:
+		return 0x23
+	case llcSTP:
+		return 0x31
+	case llcIPX:
+		return 0x2b
+	}
+	return t
+}
+
 // IP protocol numbers.
 const (
 	ipprotoICMP  = 1
@@ -274,15 +329,51 @@ const (
 // and where the network header starts. A vlan primitive moves the
 // EtherType and the network header 4 bytes on for every primitive after
 // it in the filter's text, as in libpcap.
+//
+// mpls and pppoes move things on too, as in libpcap: each mpls moves the
+// network header (only) 4 bytes on, after which the network protocol is
+// told by the IP version nibble; pppoes makes the link PPP from there
+// on, its header (protocol field) right after the PPPoE header.
 type linkLayer struct {
 	link    pcapfile.LinkType
 	typeOff uint32 // the EtherType's offset, on links that have one
 	hasType bool
 	nlBase  uint32
 	shift   uint32 // 4 for each vlan seen
+	// mplsOff is 4 for each mpls seen, mpls the number of labels.
+	mplsOff uint32
+	mpls    int
+	// ppp is set after a pppoes: typeOff is then the PPP protocol
+	// field's offset, linkOff where the PPP header starts (ether[0]).
+	ppp     bool
+	linkOff uint32
+	// err is what made a primitive impossible here (an ARP test after
+	// mpls), for lowerPrim to return.
+	err error
 	// order is the byte order of a NULL link's address family.
 	order binary.ByteOrder
 }
+
+// fail records err for lowerPrim, unless an error came first, and
+// returns a node that stands in for the test.
+func (ll *linkLayer) fail(format string, args ...any) *node {
+	if ll.err == nil {
+		ll.err = fmt.Errorf("filter: "+format, args...)
+	}
+	return fls
+}
+
+// linkName is the link type as tcpdump's errors name it.
+func (ll *linkLayer) linkName() string {
+	if ll.ppp {
+		return "PPP"
+	}
+	return ll.link.String()
+}
+
+// llcOff is the offset of the byte after the EtherType, where an 802.2
+// LLC header starts.
+func (ll *linkLayer) llcOff() uint32 { return ll.typeOff + ll.shift + 2 }
 
 // afINET6 lists the address families libpcap takes for IPv6 on
 // loopback links: BSD/NetBSD/OpenBSD, FreeBSD and Darwin. (Linux's 10
@@ -308,7 +399,7 @@ func linkFor(l pcapfile.LinkType) (linkLayer, error) {
 }
 
 // nl is the offset of the network header.
-func (ll *linkLayer) nl() uint32 { return ll.nlBase + ll.shift }
+func (ll *linkLayer) nl() uint32 { return ll.nlBase + ll.shift + ll.mplsOff }
 
 // family tests a loopback address family, a 32-bit word in ll.order.
 func (ll *linkLayer) family(v uint32) *node {
@@ -317,21 +408,93 @@ func (ll *linkLayer) family(v uint32) *node {
 	return eq(4, 0, binary.BigEndian.Uint32(b[:]))
 }
 
-// etherType tests the link's protocol field for t (an EtherType), as
-// libpcap's "ether proto" does on each link.
+// etherType tests the link's protocol field for t (an EtherType, or an
+// LLC SAP up to 1500), as libpcap's gen_linktype ("ether proto") does
+// on each link: on Ethernet and Linux SLL a SAP means an 802.2 frame
+// with that SAP, and IPX, AppleTalk and AARP also match their 802.2 and
+// SNAP encapsulations; after pppoes the PPP protocol number for t; after
+// mpls only IPv4 and IPv6, by the version nibble.
 func (ll *linkLayer) etherType(t uint32) *node {
-	switch {
-	case ll.hasType:
-		return eq(2, ll.typeOff+ll.shift, t)
-	case t == etherIPv4:
-		return ll.ipv4()
-	case t == etherIPv6:
-		return ll.ipv6()
+	if ll.mpls > 0 {
+		switch t {
+		case etherIPv4:
+			return ll.mplsIP(0x40)
+		case etherIPv6:
+			return ll.mplsIP(0x60)
+		}
+		return ll.fail("unsupported protocol over mpls")
 	}
-	return fls
+	if ll.ppp {
+		return eq(2, ll.typeOff, pppType(t))
+	}
+	if !ll.hasType {
+		switch t {
+		case etherIPv4:
+			return ll.ipv4()
+		case etherIPv6:
+			return ll.ipv6()
+		}
+		return fls
+	}
+	typ := ll.typeOff + ll.shift
+	llc := ll.llcOff()
+	// snap tests for an LLC SNAP header with OUI org and type et, as
+	// libpcap's gen_snap: the last four bytes, then the first four.
+	snap := func(org, et uint32) *node {
+		return and(eq(4, llc+4, org<<16|et), eq(4, llc, llcSNAP<<24|llcSNAP<<16|0x03<<8|org>>16))
+	}
+	switch ll.link {
+	case pcapfile.LinkTypeEthernet:
+		is8023 := not(cmpNode(2, typ, bpf.JumpGreaterThan, etherMTU))
+		switch t {
+		case llcISO, llcIP, llcNetBEUI:
+			return and(is8023, eq(2, llc, t<<8|t))
+		case llcIPX:
+			// Ethernet II, or 802.3 with SNAP, an IPX SAP or Novell's
+			// raw 0xffff.
+			return or(eq(2, typ, etherIPX),
+				and(is8023, or(snap(0, etherIPX), eq(1, llc, llcIPX), eq(2, llc, 0xffff))))
+		case etherATalk:
+			return or(eq(2, typ, t), and(is8023, snap(0x080007, t)))
+		case etherAARP:
+			return or(eq(2, typ, t), and(is8023, snap(0, t)))
+		}
+		if t <= etherMTU {
+			return and(is8023, eq(1, llc, t))
+		}
+		return eq(2, typ, t)
+	case pcapfile.LinkTypeLinuxSLL:
+		is8022 := eq(2, typ, sllP8022)
+		switch t {
+		case llcISO, llcIP, llcNetBEUI:
+			return and(is8022, eq(2, llc, t<<8|t))
+		case llcIPX:
+			return or(eq(2, typ, etherIPX), eq(2, typ, sllP8023),
+				and(is8022, or(eq(1, llc, llcIPX), snap(0, etherIPX))))
+		case etherATalk:
+			return or(eq(2, typ, t), and(is8022, snap(0x080007, t)))
+		case etherAARP:
+			return or(eq(2, typ, t), and(is8022, snap(0, t)))
+		}
+		if t <= etherMTU {
+			return and(is8022, eq(1, llc, t))
+		}
+	}
+	return eq(2, typ, t)
+}
+
+// mplsIP tests for IPv4 (version 0x40) or IPv6 (0x60) after an MPLS
+// label, as libpcap: the label is the bottom of the stack and the
+// version nibble matches.
+func (ll *linkLayer) mplsIP(version uint32) *node {
+	nl := ll.nl()
+	return and(maskEq(1, nl-2, 1, 1), maskEq(1, nl, 0xf0, version))
 }
 
 func (ll *linkLayer) ipv4() *node {
+	if ll.mpls > 0 || ll.ppp {
+		return ll.etherType(etherIPv4)
+	}
 	switch ll.link {
 	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		return ll.family(2)
@@ -346,6 +509,9 @@ func (ll *linkLayer) ipv4() *node {
 }
 
 func (ll *linkLayer) ipv6() *node {
+	if ll.mpls > 0 || ll.ppp {
+		return ll.etherType(etherIPv6)
+	}
 	switch ll.link {
 	case pcapfile.LinkTypeNull, pcapfile.LinkTypeLoop:
 		v6 := fls
@@ -367,14 +533,14 @@ func (ll *linkLayer) arp() *node {
 	if !ll.hasType {
 		return fls
 	}
-	return eq(2, ll.typeOff+ll.shift, etherARP)
+	return ll.etherType(etherARP)
 }
 
 func (ll *linkLayer) rarp() *node {
 	if !ll.hasType {
 		return fls
 	}
-	return eq(2, ll.typeOff+ll.shift, etherRARP)
+	return ll.etherType(etherRARP)
 }
 
 func lowerExpr(e *Expr, ll *linkLayer) (*node, error) {
@@ -513,7 +679,17 @@ func protoNumber(p Proto) uint32 {
 	return 0
 }
 
+// lowerPrim lowers one primitive, or returns the error that a test on
+// the link (as the primitives before it left it) recorded.
 func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
+	n, err := lowerPrim1(p, ll)
+	if err == nil && ll.err != nil {
+		err = ll.err
+	}
+	return n, err
+}
+
+func lowerPrim1(p Primitive, ll *linkLayer) (*node, error) {
 	nl := ll.nl()
 	switch p.Kind {
 	case KindProto:
@@ -547,7 +723,8 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 			return v6(), nil
 		}
 		return or(v4(), v6()), nil
-	case KindEtherHost, KindEtherProto, KindBroadcast, KindMulticast, KindVLAN:
+	case KindEtherHost, KindEtherProto, KindBroadcast, KindMulticast, KindVLAN,
+		KindMPLS, KindPPPoED, KindPPPoES, KindLLC, KindInbound, KindOutbound:
 		return lowerLink(p, ll)
 	case KindHost, KindNet:
 		if !p.Net.IsValid() {
@@ -558,14 +735,15 @@ func lowerPrim(p Primitive, ll *linkLayer) (*node, error) {
 			if p.Proto == ProtoNone || p.Proto == ProtoIP {
 				ip4 = and(ll.ipv4(), dirAddr(p.Dir, nl+ip4Src, nl+ip4Dst, p))
 			}
-			if p.Proto == ProtoNone || p.Proto == ProtoARP {
+			// As libpcap: after mpls, a host without a protocol is IPv4 only.
+			if p.Proto == ProtoNone && ll.mpls == 0 || p.Proto == ProtoARP {
 				arp = and(ll.arp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
 			}
-			if p.Proto == ProtoNone {
+			if p.Proto == ProtoNone && ll.mpls == 0 || p.Proto == ProtoRARP {
 				rarp = and(ll.rarp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
 			}
 			switch p.Proto {
-			case ProtoNone, ProtoIP, ProtoARP:
+			case ProtoNone, ProtoIP, ProtoARP, ProtoRARP:
 				return or(ip4, arp, rarp), nil
 			}
 		} else if p.Proto == ProtoNone || p.Proto == ProtoIP6 {

@@ -58,6 +58,30 @@ var diffPrimitives = []string{
 	"igmp", "igrp", "pim", "vrrp", "carp", "ah", "esp", "igmp[0] = 0x11", "pim[0] & 0xf = 0", "vrrp[1] > 0",
 	"ip6 and pim", "esp or ah", "igrp[0:2] != 0",
 	"ip proto 17", "ip proto \\tcp", "ip6 proto 58", "ip6 proto 6", "proto 6", "proto \\udp",
+	"rarp host 172.21.79.97", "rarp src host 10.0.0.1",
+	// MPLS, PPPoE, LLC and the link protocols with names.
+	"mpls", "mpls 100", "mpls 101", "mpls 7", "mpls and mpls", "mpls and mpls 201 and ip6",
+	"mpls and ip", "mpls and ip6", "mpls and tcp", "mpls and udp port 53", "mpls and host 192.168.1.11",
+	"mpls and mpls and mpls and ip", "mpls 100 and tcp[tcpflags] & tcp-syn != 0", "mpls and ip[0] = 0x45",
+	"mpls and ether[12:2] = 0x8847", "mpls and ip multicast", "vlan and mpls", "vlan and mpls 100 and ip",
+	"mpls and not ip", "ip or mpls and ip", "mpls and ether proto 0x800", "mpls and llc",
+	"pppoed", "pppoes", "pppoes 0x1000", "pppoes 4097", "pppoes and ip", "pppoes and ip6",
+	"pppoes and tcp port 80", "pppoes and host 192.168.1.11", "pppoes and ether[0] = 0x11",
+	"pppoes and ip[9] = 6", "pppoes and arp", "pppoes and rarp", "pppoes and stp", "pppoes and ipx",
+	"pppoes and iso", "pppoes and decnet", "pppoes and atalk", "pppoes and mpls", "pppoes and mpls 33 and ip",
+	"pppoes and pppoes", "pppoes and pppoed", "vlan and pppoes and ip", "pppoes or ip", "ip or pppoes and ip",
+	"pppoes and ether proto 0x0600", "pppoes 7 and mpls",
+	"llc", "llc i", "llc s", "llc u", "llc rr", "llc rnr", "llc rej", "llc ui", "llc ua", "llc disc",
+	"llc dm", "llc sabme", "llc test", "llc xid", "llc frmr", "vlan and llc", "vlan and llc u", "llc and ip",
+	"stp", "ipx", "netbeui", "iso", "atalk", "aarp", "decnet", "sca", "lat", "mopdl", "moprc",
+	"ether proto \\decnet", "ether proto \\atalk", "ether proto \\aarp", "ether proto \\sca",
+	"ether proto \\lat", "ether proto \\mopdl", "ether proto \\moprc", "ether proto \\iso",
+	"ether proto \\stp", "ether proto \\ipx", "ether proto \\netbeui", "ether proto \\loopback",
+	"ether proto loopback", "ether proto 100", "ether proto 6", "ether proto 1500", "ether proto 1501",
+	"ether proto 0x88cc", "vlan and stp", "vlan and ipx", "vlan and atalk",
+	"inbound", "outbound", "inbound and ip", "not outbound and tcp",
+	"ip broadcast", "ip broadcast or ether broadcast", "vlan and ip broadcast", "ip proto ospf", "ip proto \\ospf",
+	"ip6 proto ipv6-icmp", "proto gre", "ip proto \\ip", "ip6 proto \\ipv6-frag",
 }
 
 // diffOnly narrows the differential test to the expressions that
@@ -85,13 +109,18 @@ var diffRefused = []string{
 	"portrange ftp-data-ftp", "udp portrange login-shell", "sctp port login", "sctp portrange exec-login", "tcp portrange biff-who",
 	"portrange 70000-1", "portrange 0x10-20", "gre", "net ::1 mask ffff::", "net 10 mask 255.0.0.0", "net 172.16.0.1 mask 255.255.0.0", "host 10.0.0.0/8", "host 172.16.16.140/32",
 	"ip6 host ::1/64", "host fe80::/16", "net 0xAC110000/16", "ah[0] = 1", "esp[0] = 1", "igmp host 1.2.3.4", "pim port 1",
+	"mpls 1048576", "pppoes 65536", "pppoed 5", "llc foo", "llc 3", "mpls and vlan", "mpls and arp", "mpls and pppoes",
+	"mpls and pppoed", "mpls and stp", "pppoes and vlan", "pppoes and llc", "pppoes and ether host 1:2:3:4:5:6",
+	"pppoes and broadcast", "stp host 1.2.3.4", "ether proto \\dn", "ether proto \\tcp", "ether proto \\mpls",
+	"vxlan 5", "pppoes and inbound", "ether 00:01:02:03:04:05", "ip proto tcp", "ip proto \\nosuch", "ip proto nosuch",
+	"ip6 broadcast", "arp broadcast",
 }
 
 // diffUnsupported are expressions tcpdump takes that this package
 // refuses with "not supported".
 var diffUnsupported = []string{
-	"mpls", "pppoes", "pppoed", "geneve", "protochain 6", "ip6 protochain 58", "ip broadcast", "llc",
-	"ether proto \\atalk", "decnet", "stp", "iso", "clnp", "isis",
+	"geneve", "geneve 5", "geneve and ip", "protochain 6", "ip6 protochain 58",
+	"clnp", "isis", "decnet host 1.2", "iso proto \\clnp",
 }
 
 // diffExpressions returns the differential test's expressions: every

@@ -4,9 +4,12 @@
 // a file (see [Matcher]). It takes the primitives of IP, IPv6, TCP, UDP,
 // SCTP, ICMP, ICMPv6, ARP and RARP, byte offsets with arithmetic and
 // comparisons (tcp[tcpflags] & tcp-syn != 0), len, less and greater, and
-// the Ethernet and VLAN primitives (ether host, ether proto, broadcast,
-// multicast, vlan [ID]); the rest of pcap-filter(7) is refused with
-// "not supported: WORD (pcap-filter feature)". A filter keeps the packets
+// the link-layer primitives (ether host, ether proto and its names,
+// broadcast, multicast, vlan, mpls, pppoed, pppoes, llc, inbound,
+// outbound); host and network names through a [Resolver] given to
+// [ParseConfig], looked up once as tcpdump does. The rest of
+// pcap-filter(7) is refused with "not supported: WORD (pcap-filter
+// feature)". A filter keeps the packets
 // that tcpdump keeps, also those too short for the fields it names: the
 // compiler reduces its programs as libpcap's optimizer does. The tests
 // check that against tcpdump itself, over real and synthetic captures of

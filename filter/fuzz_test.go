@@ -120,8 +120,14 @@ func checkCompiled(t *testing.T, e *Expr, link pcapfile.LinkType, pkt []byte) {
 // Ethernet), as tcpdump refuses it.
 func isLinkError(err error) bool {
 	msg := err.Error()
-	return strings.Contains(msg, "supported only on Ethernet") || strings.Contains(msg, "not a broadcast link") ||
-		strings.Contains(msg, "no VLAN support")
+	for _, m := range []string{"supported only on Ethernet", "not a broadcast link", "no VLAN support",
+		"no MPLS support", "no VLAN match after MPLS", "unsupported protocol over mpls", "'llc' not supported for",
+		"inbound/outbound not supported"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkProgram runs prog, compiled from e for link, in the package's

@@ -79,6 +79,9 @@ func evalOracleOrder(e *Expr, link pcapfile.LinkType, order binary.ByteOrder, pk
 	if e == nil {
 		return true, true
 	}
+	if !oracleModels(e) {
+		return false, false
+	}
 	o := &oracle{link: link, pkt: pkt, wire: uint32(wire), shifts: map[*Expr]int{}, order: order}
 	// A vlan moves what follows it in the text by 4 bytes.
 	sh := 0
@@ -712,4 +715,28 @@ func constArith(a *Arith) bool {
 		return false
 	}
 	return constArith(a.X) && constArith(a.Y)
+}
+
+// oracleModels reports whether the evaluator models every primitive of
+// e. It leaves out the link-level encapsulations (mpls, pppoes, pppoed,
+// llc, inbound, outbound) and the link protocols that libpcap tests
+// through 802.2 LLC and SNAP (an "ether proto" of 1500 or less, IPX,
+// AppleTalk, AARP): TestDifferentialTcpdump checks those against
+// tcpdump itself.
+func oracleModels(e *Expr) bool {
+	if e == nil {
+		return true
+	}
+	if e.Op != OpPrim {
+		return oracleModels(e.X) && oracleModels(e.Y)
+	}
+	switch p := e.Prim; p.Kind {
+	case KindMPLS, KindPPPoED, KindPPPoES, KindLLC, KindInbound, KindOutbound:
+		return false
+	case KindBroadcast:
+		return p.Proto != ProtoIP
+	case KindEtherProto:
+		return p.Num > etherMTU && p.Num != etherIPX && p.Num != etherATalk && p.Num != etherAARP
+	}
+	return true
 }

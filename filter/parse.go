@@ -38,8 +38,17 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 // Service names ("port http") are looked up in the IANA registry
 // (registry.Default) while parsing, so that an unknown name is a syntax
 // error; the Expr keeps the name.
-func Parse(expr string) (*Expr, error) {
+func Parse(expr string) (*Expr, error) { return ParseConfig(expr, nil) }
+
+// ParseConfig is Parse with the options of cfg; a nil cfg is Parse's.
+// With cfg.Resolver set, host names are looked up while parsing (see
+// [Resolver]); an error the Resolver returns is wrapped in the
+// *SyntaxError, which also wraps ErrUnknownHost.
+func ParseConfig(expr string, cfg *Config) (*Expr, error) {
 	p := &parser{src: expr}
+	if cfg != nil {
+		p.res = cfg.Resolver
+	}
 	p.lex()
 	if len(p.toks) == 0 {
 		return nil, nil
@@ -100,6 +109,8 @@ type parser struct {
 	last qual
 	// bad is the error for the tBad token, if any.
 	bad *SyntaxError
+	// res looks up host names, if set.
+	res Resolver
 }
 
 // qual is the qualifiers of a primitive: what a bare value repeats.
@@ -282,12 +293,11 @@ func kindWord(w string) (Kind, bool) {
 // the subset, which gets a clearer error than "unknown word".
 func isUnsupported(w string) bool {
 	switch w {
-	case "gateway", "protochain", "mpls", "pppoed", "pppoes", "geneve", "vxlan",
-		"decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat",
-		"moprc", "mopdl", "wlan", "type", "subtype", "dir", "inbound", "outbound",
+	case "gateway", "protochain", "geneve",
+		"wlan", "type", "subtype", "dir",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
 		"subrulenum", "action", "fddi", "tr",
-		"llc", "slip", "ppp", "radio", "ra", "ta",
+		"slip", "ppp", "radio", "ra", "ta",
 		"addr1", "addr2", "addr3", "addr4", "bpf", "clnp", "esis", "isis", "l1", "l2",
 		"iih", "lsp", "snp", "csnp", "psnp", "hdpk", "ifindex":
 		return true
@@ -314,6 +324,28 @@ func isValue(t token) bool {
 var linkKeywords = map[string]bool{
 	"less": true, "greater": true, "vlan": true, "broadcast": true, "multicast": true, "proto": true,
 	"mask": true, // of "net A mask M"
+	"mpls": true, "pppoed": true, "pppoes": true, "llc": true, "inbound": true, "outbound": true,
+	"decnet": true, "atalk": true, "aarp": true, "iso": true, "stp": true, "ipx": true, "netbeui": true,
+	"lat": true, "sca": true, "mopdl": true, "moprc": true,
+}
+
+// linkProtoWords are the words that stand for an "ether proto" of their
+// own, as in libpcap: "stp" is "ether proto \stp", 0x42.
+var linkProtoWords = map[string]uint32{
+	"decnet": etherDECnet, "atalk": etherATalk, "aarp": etherAARP, "lat": etherLAT, "sca": etherSCA,
+	"mopdl": etherMOPDL, "moprc": etherMOPRC,
+	"iso": llcISO, "stp": llcSTP, "ipx": llcIPX, "netbeui": llcNetBEUI,
+}
+
+// llcTypes are the frame types "llc" takes: the mask of the control
+// byte's bits that tell it and their value, as libpcap's gen_llc_s_subtype
+// and gen_llc_u_subtype compare them. "i" is tested apart (its low bit
+// is clear).
+var llcTypes = map[string]struct{ mask, val uint32 }{
+	"s": {3, 1}, "u": {3, 3},
+	"rr": {0x0f, 0x01}, "rnr": {0x0f, 0x05}, "rej": {0x0f, 0x09},
+	"ui": {0xef, 0x03}, "ua": {0xef, 0x63}, "disc": {0xef, 0x43}, "dm": {0xef, 0x0f},
+	"sabme": {0xef, 0x6f}, "test": {0xef, 0xe3}, "xid": {0xef, 0xaf}, "frmr": {0xef, 0x87},
 }
 
 // tryRelation parses a relation at the token t if the text there is
@@ -575,6 +607,9 @@ func (p *parser) parseValue(q qual, depth int) (*Expr, error) {
 		if !isValue(t) {
 			return nil, p.errorf(t, "expected %s, not '%s', in the list for '%s'", valueWant(q.kind), t.text, q.kind)
 		}
+		if e, err, ok := p.hostName(q, t); ok {
+			return e, err
+		}
 		prim, err := p.makePrimitive(q, t)
 		if err != nil {
 			if p.peek().kind == tWord && !looksLikeValue(t.text) {
@@ -652,9 +687,9 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 			if t.kind == tEOF {
 				return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s'", protoTok.text)
 			}
-			return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s', not '%s'", protoTok.text, t.text)
 		}
-		q.kind, hasKind = KindHost, true // "ether 1:2:3:4:5:6"
+		// "ether 1:2:3:4:5:6" is a syntax error in tcpdump too.
+		return nil, p.errorf(t, "expected host, src, dst, proto, broadcast, multicast or an offset after '%s', not '%s'", protoTok.text, t.text)
 	}
 	if t := p.peek(); q.proto != ProtoNone && !hasDir && !hasKind && t.kind == tWord && isUnsupported(t.text) {
 		return nil, p.errorf(t, "not supported: %s (pcap-filter feature)", t.text) // "ip6 protochain 58"
@@ -674,6 +709,11 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 			return nil, p.errorf(first, "byte offsets ('%s') are not supported", first.text)
 		case looksLikeValue(first.text):
 			return nil, p.errorf(first, "'%s' needs a qualifier, such as host, net or port, in front of it", first.text)
+		}
+		if first.text == "vxlan" {
+			// Newer libpcap has it; Debian's 1.10, the reference here,
+			// does not (a syntax error in its tcpdump).
+			return nil, p.errorf(first, "unknown word 'vxlan' (not in libpcap 1.10's filter language)")
 		}
 		return nil, p.errorf(first, "unknown word '%s'", first.text)
 	}
@@ -708,11 +748,118 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 		return nil, p.errorf(t, "expected %s after '%s', not '%s'", valueWant(q.kind), after, t.text)
 	}
 	p.next()
+	if e, err, ok := p.hostName(q, t); ok {
+		return e, err
+	}
 	prim, err := p.makePrimitive(q, t)
 	if err != nil {
 		return nil, err
 	}
 	return &Expr{Op: OpPrim, Prim: prim}, nil
+}
+
+// hostName resolves the value t of a host or ether host primitive with
+// qualifiers q if it is a host name and a Resolver is set, as tcpdump
+// does: "host NAME" is "host A or host B ..." over the name's addresses
+// in the Resolver's order (IPv4 ones only under ip, arp and rarp, IPv6
+// ones only under ip6), "ether host NAME" the name's Ethernet address.
+// It reports false for a value that is not a name.
+func (p *parser) hostName(q qual, t token) (*Expr, error, bool) {
+	w := t.text
+	if q.kind != KindHost || p.res == nil || !isHostName(w) {
+		return nil, nil, false
+	}
+	if q.proto == ProtoEther {
+		if _, ok := parseMAC(w); ok {
+			return nil, nil, false
+		}
+		m, err := p.res.LookupEther(w)
+		if err != nil {
+			return nil, p.resolveError(t, err), true
+		}
+		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindEtherHost, Proto: ProtoEther, Dir: q.dir, MAC: m}}, nil, true
+	}
+	if _, err := parseHost(w); err == nil {
+		return nil, nil, false
+	}
+	if _, ok := hostAsNet(w); ok {
+		return nil, nil, false
+	}
+	e, err := p.lookupHosts(t, q.proto, q.dir)
+	return e, err, true
+}
+
+// lookupHosts resolves the name t to "host A or host B ..." with
+// protocol proto and direction dir.
+func (p *parser) lookupHosts(t token, proto Proto, dir Dir) (*Expr, error) {
+	addrs, err := p.res.LookupHost(t.text)
+	if err != nil {
+		return nil, p.resolveError(t, err)
+	}
+	var e *Expr
+	for _, a := range addrs {
+		if !a.IsValid() || a.Zone() != "" ||
+			a.Is4() && proto == ProtoIP6 || a.Is6() && (proto == ProtoIP || proto == ProtoARP || proto == ProtoRARP) {
+			continue
+		}
+		x := &Expr{Op: OpPrim, Prim: Primitive{Kind: KindHost, Proto: proto, Dir: dir, Net: netip.PrefixFrom(a, a.BitLen())}}
+		if e == nil {
+			e = x
+		} else {
+			e = &Expr{Op: OpOr, X: e, Y: x}
+		}
+	}
+	if e == nil {
+		msg := fmt.Sprintf("unknown host '%s'", t.text)
+		if proto != ProtoNone {
+			msg += " for specified address family"
+		}
+		se := p.errorf(t, "%s", msg)
+		if se != p.bad {
+			se.Err = ErrUnknownHost
+		}
+		return nil, se
+	}
+	return e, nil
+}
+
+// network resolves the network name t ("net localnet") through a
+// NetworkResolver, as libpcap 1.10 does: the network number aligned
+// left as a short "net A.B" is, but compared as a whole address, so
+// that 192.168 is 192.168.0.0/32 (tcpdump's program tests that one
+// address: its mask is computed and not used).
+func (p *parser) network(t token) (netip.Prefix, error) {
+	nr, ok := p.res.(NetworkResolver)
+	if !ok {
+		return netip.Prefix{}, p.errorf(t, "'%s' is not a network (network names need a resolver that knows them: filter.NetworkResolver)", t.text)
+	}
+	v, err := nr.LookupNetwork(t.text)
+	if err != nil {
+		return netip.Prefix{}, p.resolveError(t, err)
+	}
+	for v != 0 && v&0xff000000 == 0 {
+		v <<= 8
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 32), nil
+}
+
+// resolveError is the error for a name the Resolver cannot look up.
+func (p *parser) resolveError(t token, err error) error {
+	se := p.errorf(t, "%v", err)
+	if se != p.bad {
+		se.Err = err
+		if !errors.Is(err, ErrUnknownHost) {
+			se.Err = fmt.Errorf("%w: %w", ErrUnknownHost, err)
+		}
+	}
+	return se
+}
+
+// gateway refuses "[proto] gateway NAME" (t is gateway) as libpcap 1.10
+// does when built with IPv6, as Debian's is: its gen_gateway handles
+// IPv4 hosts only, and is compiled out there.
+func (p *parser) gateway(t token) error {
+	return p.errorf(t, "'gateway' not supported in this configuration (libpcap 1.10 with IPv6, as tcpdump)")
 }
 
 // looksLikeValue reports whether w reads as an address or number.
@@ -783,6 +930,12 @@ func (p *parser) makePrimitive(q qual, t token) (Primitive, error) {
 			break
 		}
 		n, err := parseNet(w)
+		if err != nil && isHostName(w) && !strings.Contains(w, "/") {
+			n, err = p.network(t)
+			if err != nil {
+				return prim, err
+			}
+		}
 		if err != nil {
 			return prim, p.errorf(t, "%s", err.Error())
 		}
@@ -1014,7 +1167,7 @@ func parseHost(w string) (netip.Addr, error) {
 	if strings.Count(w, ".") == 3 && strings.Trim(w, "0123456789.") == "" {
 		return netip.Addr{}, fmt.Errorf("invalid IPv4 address '%s'", w)
 	}
-	return netip.Addr{}, fmt.Errorf("'%s' is not an IP address (host names are not supported)", w)
+	return netip.Addr{}, fmt.Errorf("'%s' is not an IP address (host names need a resolver: filter.Config.Resolver)", w)
 }
 
 // parseNet parses the network of a net primitive: ADDR/LEN, IPv4 with
@@ -1337,6 +1490,57 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 	case "proto":
 		p.next()
 		return p.ipProto(ProtoNone, t)
+	case "mpls", "pppoes":
+		p.next()
+		pr := Primitive{Kind: KindMPLS}
+		limit, what := uint32(1<<20-1), "MPLS label"
+		if t.text == "pppoes" {
+			pr.Kind, limit, what = KindPPPoES, 0xffff, "PPPoE session number"
+		}
+		if n := p.peek(); n.kind == tWord && (mayStartArith(n) && !isArithConst(n.text)) {
+			v, nt, err := number(t)
+			if err != nil {
+				return nil, err, true
+			}
+			if v > limit {
+				return nil, p.errorf(nt, "%s %d greater than maximum %d", what, v, limit), true
+			}
+			pr.Num, pr.HasNum = v, true
+		}
+		return prim(pr)
+	case "pppoed":
+		p.next()
+		return prim(Primitive{Kind: KindPPPoED})
+	case "inbound":
+		p.next()
+		return prim(Primitive{Kind: KindInbound})
+	case "outbound":
+		p.next()
+		return prim(Primitive{Kind: KindOutbound})
+	case "llc":
+		p.next()
+		pr := Primitive{Kind: KindLLC}
+		if n := p.peek(); n.kind == tWord {
+			if _, ok := llcTypes[n.text]; !ok && n.text != "i" {
+				return nil, p.errorf(n, "unknown LLC type name '%s'", n.text), true
+			}
+			p.next()
+			pr.LLC = n.text
+		}
+		return prim(pr)
+	case "decnet", "atalk", "aarp", "iso", "stp", "ipx", "netbeui", "lat", "sca", "mopdl", "moprc":
+		p.next()
+		if n := p.peek(); n.kind == tWord {
+			if _, isKind := kindWord(n.text); isKind || n.text == "src" || n.text == "dst" || n.text == "proto" {
+				if t.text == "decnet" || t.text == "iso" {
+					return nil, p.errorf(t, "not supported: %s %s (pcap-filter feature)", t.text, n.text), true
+				}
+				return nil, p.errorf(t, "'%s' modifier applied to %s", t.text, n.text), true
+			}
+		}
+		return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: linkProtoWords[t.text]})
+	case "gateway":
+		return nil, p.gateway(t), true
 	case "broadcast":
 		p.next()
 		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
@@ -1353,6 +1557,8 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 		return nil, nil, false
 	}
 	switch {
+	case n.text == "gateway":
+		return nil, p.gateway(n), true
 	case n.text == "multicast" && (pr == ProtoEther || pr == ProtoIP || pr == ProtoIP6):
 		p.next()
 		p.next()
@@ -1361,9 +1567,13 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 		p.next()
 		p.next()
 		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoEther})
+	case n.text == "broadcast" && pr == ProtoIP:
+		p.next()
+		p.next()
+		return prim(Primitive{Kind: KindBroadcast, Proto: ProtoIP})
 	case n.text == "broadcast":
 		p.next()
-		return nil, p.errorf(n, "not supported: %s broadcast (pcap-filter feature)", t.text), true
+		return nil, p.errorf(n, "only link-layer/IP broadcast filters supported, not '%s broadcast'", t.text), true
 	case n.text == "proto" && pr == ProtoEther:
 		p.next()
 		p.next()
@@ -1373,7 +1583,7 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 			return prim(Primitive{Kind: KindEtherProto, Proto: ProtoEther, Num: et})
 		}
 		if v.kind == tWord && strings.HasPrefix(v.text, "\\") {
-			return nil, p.errorf(v, "not supported: ether proto %s (pcap-filter feature)", v.text), true
+			return nil, p.errorf(v, "unknown ether proto '%s'", v.text[1:]), true
 		}
 		num, nt, err := number(n)
 		if err != nil {
@@ -1398,23 +1608,23 @@ func isArithConst(w string) bool { _, ok := arithConstants[w]; return ok }
 
 // etherProtoNames are the protocol names "ether proto" takes, written
 // with a backslash because they are keywords.
-var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\arp`: etherARP, `\rarp`: etherRARP}
-
-// ipProtoNames are the protocol names "proto" takes, written with a
-// backslash as in tcpdump (they are keywords), by their /etc/protocols
-// numbers.
-var ipProtoNames = map[string]uint32{`\icmp`: 1, `\igmp`: 2, `\tcp`: 6, `\udp`: 17, `\gre`: 47,
-	`\esp`: 50, `\ah`: 51, `\pim`: 103, `\vrrp`: 112, `\sctp`: 132}
+var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\arp`: etherARP, `\rarp`: etherRARP,
+	`\decnet`: etherDECnet, `\atalk`: etherATalk, `\aarp`: etherAARP, `\lat`: etherLAT, `\sca`: etherSCA,
+	`\mopdl`: etherMOPDL, `\moprc`: etherMOPRC,
+	`\iso`: llcISO, `\stp`: llcSTP, `\ipx`: llcIPX, `\netbeui`: llcNetBEUI,
+	`\loopback`: etherLoopback, "loopback": etherLoopback}
 
 // ipProto parses the number or name after "proto" (the token after).
 func (p *parser) ipProto(pr Proto, after token) (*Expr, error, bool) {
 	v := p.peek()
-	if n, ok := ipProtoNames[v.text]; ok && v.kind == tWord {
+	if name, escaped := strings.CutPrefix(v.text, "\\"); v.kind == tWord && (escaped || isValue(v) && !looksLikeValue(v.text) && numberError(v.text) == "") {
+		// A name of /etc/protocols; a keyword only with a backslash.
+		n, ok := ipProtocols[name]
+		if !ok {
+			return nil, p.errorf(v, "unknown ip proto '%s'", name), true
+		}
 		p.next()
 		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindIPProto, Proto: pr, Num: n}}, nil, true
-	}
-	if v.kind == tWord && strings.HasPrefix(v.text, "\\") {
-		return nil, p.errorf(v, "unknown ip proto '%s'", v.text[1:]), true
 	}
 	n, ok := parseNumber(v.text)
 	if v.kind != tWord || !ok {

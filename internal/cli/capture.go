@@ -124,12 +124,16 @@ or CAP_NET_RAW.`,
 
 // openCapture opens a live capture, turning a bad filter into a usage
 // error.
+//
+// Host names are looked up here, once; the capture gets the filter
+// with their addresses written out (Expr.String).
 func openCapture(ctx context.Context, iface, expr string, snaplen int, promisc bool) (*capture.Handle, error) {
-	h, err := capture.Open(ctx, iface, &capture.Config{Snaplen: snaplen, Filter: expr, Promiscuous: promisc})
+	e, err := parseFilter(expr)
 	if err != nil {
-		if _, perr := parseFilter(expr); perr != nil {
-			return nil, perr
-		}
+		return nil, err
+	}
+	h, err := capture.Open(ctx, iface, &capture.Config{Snaplen: snaplen, Filter: e.String(), Promiscuous: promisc})
+	if err != nil {
 		return nil, err
 	}
 	return h, nil

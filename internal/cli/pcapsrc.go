@@ -68,7 +68,8 @@ func fileError(name string, err error) error {
 // (tcpdump's language; "" keeps all) keeps. name is the file's name,
 // for errors ("-" is standard input).
 func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (iter.Seq2[*frame, error], error) {
-	if _, err := parseFilter(expr); err != nil {
+	e, err := parseFilter(expr)
+	if err != nil {
 		return nil, err
 	}
 	pr, err := pcapfile.NewReader(r)
@@ -100,10 +101,8 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 				key := matcherKey{p.LinkType, order == binary.BigEndian}
 				m, ok := matchers[key]
 				if !ok {
-					e, perr := filter.Parse(expr)
-					if perr == nil {
-						m, perr = e.MatcherOrder(p.LinkType, order)
-					}
+					var perr error
+					m, perr = e.MatcherOrder(p.LinkType, order)
 					if perr != nil {
 						yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, perr))
 						return
@@ -126,9 +125,10 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 // tcpdump does.
 func filterArgs(args []string) string { return strings.Join(args, " ") }
 
-// parseFilter checks a filter expression; a bad one is a usage error.
+// parseFilter parses a filter expression, looking its host names up
+// once, as tcpdump does; a bad one is a usage error.
 func parseFilter(expr string) (*filter.Expr, error) {
-	e, err := filter.Parse(expr)
+	e, err := filter.ParseConfig(expr, &filter.Config{Resolver: newFilterResolver()})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
