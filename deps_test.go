@@ -45,6 +45,7 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./scan/probe", direct: []string{"os", "os/exec", "net", "syscall", "unsafe"}}, // payloads and parsers only: no I/O, std only
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
+		{pkg: "./scan/report", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
 		// The proxy building blocks.
 		{pkg: "./acl", direct: []string{"os", "os/exec"}, deps: []string{"os/exec"}},                                                         // std only
 		{pkg: "./proxyproto", direct: []string{"net", "os", "syscall"}, deps: []string{"net", "os/exec"}},                                    // std + root; netip only
@@ -134,6 +135,7 @@ var moduleImports = map[string][]string{
 	"capture":                    {"filter", "pcapfile"},
 	"scan/probe":                 {""},
 	"scan":                       {"", "scan/probe"},
+	"scan/report":                {"", "registry", "scan"},
 	"acl":                        {""},
 	"proxyproto":                 {""},
 	"socks":                      {"", "acl"},
