@@ -489,10 +489,8 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 	case errors.Is(err, syscall.ECONNREFUSED):
 		h.sample(rtt)
 		r.State, r.Reason, r.RTT = StateClosed, ReasonConnRefused, rtt
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		r.State, r.Reason, r.RTT = StateFiltered, ReasonHostUnreach, rtt
-	case errors.Is(err, syscall.ENETUNREACH):
-		r.State, r.Reason, r.RTT = StateFiltered, ReasonNetUnreach, rtt
+	case unreachReason(err) != "":
+		r.State, r.Reason, r.RTT = StateFiltered, unreachReason(err), rtt
 	case isTimeout(err):
 		p.resErrors = 0
 		if lateTimeout(rtt, timeout) && p.late < maxLateTries {

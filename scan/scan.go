@@ -67,8 +67,6 @@ const (
 	ReasonSynAck      = "syn-ack"      // the handshake completed (connect scan) or a SYN-ACK came back
 	ReasonConnRefused = "conn-refused" // connect(2) failed with ECONNREFUSED: a RST came back
 	ReasonNoResponse  = "no-response"  // nothing came back, after every retry
-	ReasonHostUnreach = "host-unreach" // EHOSTUNREACH: ICMP host unreachable, or no neighbour answered
-	ReasonNetUnreach  = "net-unreach"  // ENETUNREACH: ICMP network unreachable, or no route
 )
 
 // Result is the outcome of probing one port of one host.
