@@ -20,7 +20,7 @@ func ExampleRun() {
 	for _, p := range scan.TopPorts(ports.ProtoTCP, 100) {
 		set.Add(ports.ProtoTCP, ports.Range{First: p, Last: p})
 	}
-	plan := &scan.Plan{Ports: set, Identify: true}
+	plan := &scan.Plan{Options: scan.Options{Ports: set}, Identify: true}
 	targets := []scan.Target{{Addr: netip.MustParseAddr("127.0.0.1")}}
 	rep := &report.Scan{Args: "example", Start: time.Now(), Ports: set, TCP: plan.TCPEngine()}
 	for h, err := range scan.Run(context.Background(), targets, plan) {

@@ -45,17 +45,18 @@ const identifyWorkers = 16
 // Plan is what [Run] does: which ports, with which engines, and what
 // comes before and after the port probes. The zero Plan scans no port.
 type Plan struct {
-	// Ports are the ports to scan: its TCP ports with the TCP engine,
-	// then its UDP ports with UDPScan. It takes the place of the Ports
-	// of SYN, Connect and UDP.
-	Ports ports.Set
+	// Options are those of every engine, in place of the engine
+	// configs' own: its TCP ports are scanned with the TCP engine, then
+	// its UDP ports with UDPScan; OpenIn opens every socket of the scan,
+	// service detection's too.
+	Options
 
 	// TCP chooses the TCP engine; EngineAuto picks SYN when it can.
 	TCP Engine
 
-	// SYN, Connect and UDP configure the engines (rates, retries,
-	// timeouts, seed and shard, hooks). Only the engines that run are
-	// used.
+	// SYN, Connect and UDP configure what is particular to each engine
+	// (seed and shard, concurrency, window...). Only the engines that
+	// run are used.
 	SYN     SYNConfig
 	Connect ConnectConfig
 	UDP     UDPConfig
@@ -475,7 +476,7 @@ func (p *Plan) stream(ctx context.Context, addrs []netip.Addr, engine Engine) (i
 			switch engine {
 			case EngineSYN:
 				cfg := p.SYN
-				cfg.Ports = p.Ports
+				cfg.Options = p.Options
 				if p.Checkpoint != nil {
 					tcp = p.Checkpoint.scan(ctx, addrs, &cfg)
 				} else {
@@ -483,7 +484,7 @@ func (p *Plan) stream(ctx context.Context, addrs []netip.Addr, engine Engine) (i
 				}
 			default:
 				cfg := p.Connect
-				cfg.Ports = p.Ports
+				cfg.Options = p.Options
 				tcp = ConnectScan(ctx, addrs, &cfg)
 			}
 			for r, err := range tcp {
@@ -500,7 +501,7 @@ func (p *Plan) stream(ctx context.Context, addrs []netip.Addr, engine Engine) (i
 		}
 		if p.Ports.Len(ports.ProtoUDP) > 0 {
 			cfg := p.UDP
-			cfg.Ports = p.Ports
+			cfg.Options = p.Options
 			for r, err := range UDPScan(ctx, addrs, &cfg) {
 				if !yield(runItem{r: r, err: err}) {
 					return
@@ -552,7 +553,10 @@ func (p *Plan) stream(ctx context.Context, addrs []netip.Addr, engine Engine) (i
 				r := it.r
 				wg.Go(func() {
 					defer func() { <-sem }()
-					identifyResult(ictx, &r, p.IdentifyTimeout)
+					p.open(func() error {
+						identifyResult(ictx, &r, p.IdentifyTimeout)
+						return nil
+					})
 					send(runItem{r: r})
 				})
 			}

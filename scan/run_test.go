@@ -41,7 +41,7 @@ func TestRunConnect(t *testing.T) {
 	lo := netip.MustParseAddr("127.0.0.1")
 	set, open, closed := loopbackSet(t, 2, 3)
 	var seen []Result
-	plan := &Plan{Ports: set, TCP: EngineConnect, OnResult: func(r Result, err error) {
+	plan := &Plan{Options: Options{Ports: set}, TCP: EngineConnect, OnResult: func(r Result, err error) {
 		if err != nil {
 			t.Errorf("%v: %v", r.AddrPort(), err)
 		}
@@ -97,7 +97,7 @@ func TestRunDiscover(t *testing.T) {
 	set, _, _ := loopbackSet(t, 1, 1)
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	probed := map[netip.Addr]int{}
-	plan := &Plan{Ports: set, TCP: EngineConnect,
+	plan := &Plan{Options: Options{Ports: set}, TCP: EngineConnect,
 		Discover: func(ctx context.Context, targets []Target) iter.Seq2[HostStatus, error] {
 			return func(yield func(HostStatus, error) bool) {
 				if !yield(HostStatus{Addr: down, State: HostDown, Reason: ReasonNoResponse}, nil) {
@@ -135,7 +135,7 @@ func TestRunDiscover(t *testing.T) {
 func TestRunDiscoverError(t *testing.T) {
 	set, _, _ := loopbackSet(t, 1, 0)
 	boom := errors.New("no interface")
-	plan := &Plan{Ports: set, TCP: EngineConnect,
+	plan := &Plan{Options: Options{Ports: set}, TCP: EngineConnect,
 		Discover: func(ctx context.Context, targets []Target) iter.Seq2[HostStatus, error] {
 			return func(yield func(HostStatus, error) bool) { yield(HostStatus{}, boom) }
 		},
@@ -162,7 +162,7 @@ func TestRunIdentify(t *testing.T) {
 	})
 	var set ports.Set
 	set.Add(ports.ProtoTCP, ports.Range{First: ports.Port(ap.Port()), Last: ports.Port(ap.Port())})
-	plan := &Plan{Ports: set, TCP: EngineConnect, Identify: true}
+	plan := &Plan{Options: Options{Ports: set}, TCP: EngineConnect, Identify: true}
 	n := 0
 	for h, err := range Run(t.Context(), []Target{{Addr: ap.Addr()}}, plan) {
 		if err != nil {
@@ -203,7 +203,7 @@ func TestRunCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	var got []string
-	for h, err := range Run(ctx, []Target{{Addr: netip.MustParseAddr("127.0.0.1")}}, &Plan{Ports: set, TCP: EngineConnect}) {
+	for h, err := range Run(ctx, []Target{{Addr: netip.MustParseAddr("127.0.0.1")}}, &Plan{Options: Options{Ports: set}, TCP: EngineConnect}) {
 		switch {
 		case h != nil:
 			got = append(got, "host")

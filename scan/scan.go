@@ -14,8 +14,8 @@
 // one goroutine and one net.Dialer per connect: that engine is part of
 // the core too (a scan of all ports makes 65,535 connects, and the
 // dialer's goroutines, timers and poller cost more CPU than the kernel's
-// own work). Other systems, and a ConnectConfig with a Dial function,
-// use net.Dialer.
+// own work). Other systems use net.Dialer. Every scan opens its sockets
+// through one hook, Options.OpenIn (another network namespace, say).
 //
 // Scans send traffic to the addresses they are given and nowhere else.
 package scan

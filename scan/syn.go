@@ -32,7 +32,7 @@ const (
 	// scan slows down by itself when it finds that a host drops more
 	// replies at this rate than at a lower one.
 	DefaultSYNRate = 250000
-	// defaultSYNRetries is SYNConfig.MaxRetries when it is 0: five tries
+	// defaultSYNRetries is the SYN scan's MaxRetries when it is 0: five tries
 	// in all. At 5% loss each way a try fails with p = 1-0.95² ≈ 0.0975,
 	// and five in a row with p ≈ 9e-6, far below the 0.1% of missed open
 	// ports the project allows.
@@ -58,26 +58,13 @@ const (
 )
 
 // SYNConfig configures [SYNScan]. A nil *SYNConfig means the zero value,
-// which scans no ports; every other zero field is a default.
+// which scans no ports; every other zero field is a default. Its
+// retries are rounds: each probes again the ports still silent after
+// the last; when the scan finds a host that limits its reply rate, it
+// slows down and may add as many rounds again. OpenIn opens all its
+// sockets in one call.
 type SYNConfig struct {
-	// Ports are the TCP ports to scan, see ports.Set.Ports(ports.ProtoTCP).
-	Ports ports.Set
-
-	// Rate is the largest number of SYNs sent per second, retries
-	// included. 0 means DefaultSYNRate.
-	Rate float64
-
-	// MaxRetries is how many more rounds probe the ports still silent
-	// after the first; a port silent then is filtered, "no-response". 0
-	// means 4; a negative value means no retries. When the scan finds a
-	// host that limits its reply rate, it slows down and may add as many
-	// rounds again.
-	MaxRetries int
-
-	// Timeout is how long the scan waits for replies after the last
-	// probe of a round. 0 means adaptive: srtt + 4*rttvar over the round
-	// trips measured, at least 50ms, and InitialTimeout before the first.
-	Timeout time.Duration
+	Options
 
 	// Seed orders the probes: every (target, port) pair is visited in a
 	// pseudo-random order that depends on Seed alone, so that scans with
@@ -103,17 +90,8 @@ type SYNConfig struct {
 	// two results; the *SYNProgress is the callee's to keep.
 	Checkpoint func(*SYNProgress)
 
-	// OpenIn, if not nil, is called with the function that opens the
-	// scan's sockets and must run it, for instance in another network
-	// namespace (the sockets then stay there). nil runs it directly.
-	OpenIn func(open func() error) error
-
 	// Stats, if not nil, receives the scan's counters when it ends.
 	Stats *SYNStats
-
-	// Logger receives debug messages about rounds and rates. nil means
-	// none.
-	Logger *slog.Logger
 }
 
 // SYNStats counts what a SYN scan sent and received.
@@ -267,11 +245,7 @@ func SYNScan(ctx context.Context, targets []netip.Addr, cfg *SYNConfig) iter.Seq
 		if s.total == 0 {
 			return
 		}
-		open := s.open
-		if s.cfg.OpenIn != nil {
-			open = func() error { return s.cfg.OpenIn(s.open) }
-		}
-		if err := open(); err != nil {
+		if err := s.cfg.open(s.open); err != nil {
 			yield(Result{}, err)
 			return
 		}
@@ -368,7 +342,8 @@ type synScanner struct {
 	lports  []uint16 // source port of each round, cycling
 	io      synIO
 	rate    float64
-	tries   int
+	tries   int // rounds allowed: tries0, and more for a host that limits its rate
+	tries0  int // 1 + the retries configured
 	start   time.Time
 	fprint  string
 
@@ -423,9 +398,13 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	if cfg == nil {
 		cfg = &SYNConfig{}
 	}
-	s := &synScanner{cfg: *cfg, log: cfg.Logger, rate: cfg.Rate, tries: 1}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	s := &synScanner{cfg: *cfg, log: cfg.logger(), rate: cfg.Rate, tries0: 1 + cfg.retries(defaultSYNRetries)}
+	s.tries = s.tries0
+	if s.rate == 0 {
+		s.rate = DefaultSYNRate
 	}
 	s.hostIdx = make(map[netip.Addr]int32, len(targets))
 	for i, a := range targets {
@@ -449,21 +428,6 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	}
 	s.np = uint64(len(s.plist))
 	s.total = uint64(len(s.hosts)) * s.np
-	switch {
-	case !(cfg.Rate >= 0):
-		return nil, fmt.Errorf("scan: invalid rate %v", cfg.Rate)
-	case cfg.Rate == 0:
-		s.rate = DefaultSYNRate
-	}
-	switch {
-	case cfg.MaxRetries == 0:
-		s.tries += defaultSYNRetries
-	case cfg.MaxRetries > 0:
-		s.tries += cfg.MaxRetries
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("scan: negative timeout %v", cfg.Timeout)
-	}
 	shard, shards := cfg.Shard, cfg.Shards
 	if shards == 0 && shard == 0 {
 		shard, shards = 1, 1
@@ -540,7 +504,7 @@ func (s *synScanner) open() error {
 	for _, a := range s.hosts {
 		fam[b2i(a.Is6())] = true
 	}
-	io, err := openSYNIO(fam, min(2*s.tries0(), maxSourcePorts))
+	io, err := openSYNIO(fam, min(2*s.tries0, maxSourcePorts))
 	if err != nil {
 		return err
 	}
@@ -628,7 +592,7 @@ func (s *synScanner) run(ctx context.Context) {
 				s.rate = s.baseRate() / 4
 				s.rateLimited = true
 				abTest = true
-				if s.tries < 2*s.tries0() {
+				if s.tries < 2*s.tries0 {
 					s.tries++
 				}
 				s.log.Debug("scan: syn: host limits its reply rate, slowing down", "rate", s.rate)
@@ -641,16 +605,6 @@ func (s *synScanner) run(ctx context.Context) {
 	s.io.close()
 	wg.Wait()
 	s.finish(ctx)
-}
-
-func (s *synScanner) tries0() int {
-	switch {
-	case s.cfg.MaxRetries == 0:
-		return 1 + defaultSYNRetries
-	case s.cfg.MaxRetries > 0:
-		return 1 + s.cfg.MaxRetries
-	}
-	return 1
 }
 
 // sendRound sends a SYN for every pending pair from position from on. In

@@ -239,9 +239,8 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	if o.concurrency < 0 {
 		return usagef("--concurrency %d: want 1 or more", o.concurrency)
 	}
-	c, syn := &p.plan.Connect, &p.plan.SYN
-	c.Timeout, c.Rate, c.Concurrency, c.MaxRetries = o.timeout, o.rate, o.concurrency, retries
-	syn.Timeout, syn.Rate, syn.MaxRetries = o.timeout, o.rate, retries
+	p.plan.Timeout, p.plan.Rate, p.plan.MaxRetries = o.timeout, o.rate, retries
+	p.plan.Connect.Concurrency = o.concurrency
 	if err := p.planUDP(o); err != nil {
 		return err
 	}

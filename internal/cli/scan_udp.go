@@ -78,16 +78,12 @@ func scanPortSet(o *scanOpts, topSet bool) (ports.Set, error) {
 	return set, nil
 }
 
-// planUDP fills in what -sU and -sV need, from the checked TCP settings.
+// planUDP fills in what -sU and -sV need.
 func (p *scanPlan) planUDP(o *scanOpts) error {
 	if o.udpWait < 0 {
 		return usagef("--udp-ratelimit-wait %v: want 0s or more", o.udpWait)
 	}
-	c := &p.plan.Connect
-	p.plan.UDP = scan.UDPConfig{
-		Timeout: c.Timeout, Rate: c.Rate, MaxRetries: c.MaxRetries,
-		Window: c.Concurrency, RateLimitWait: o.udpWait,
-	}
+	p.plan.UDP = scan.UDPConfig{Window: o.concurrency, RateLimitWait: o.udpWait}
 	if o.udpWait == 0 {
 		p.plan.UDP.RateLimitWait = -1
 	}

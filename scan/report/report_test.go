@@ -242,7 +242,7 @@ func TestRunXMLAsNmap(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	plan := &scan.Plan{Ports: set, TCP: scan.EngineConnect}
+	plan := &scan.Plan{Options: scan.Options{Ports: set}, TCP: scan.EngineConnect}
 	start := time.Now()
 	var hosts []*report.Host
 	for h, err := range scan.Run(ctx, []scan.Target{{Addr: lo}}, plan) {
