@@ -25,10 +25,8 @@ const ReasonReset = "reset"
 
 const (
 	// DefaultSYNRate is the SYN scan's send rate, in packets per second,
-	// when SYNConfig.Rate is 0: 65,535 ports in about a quarter of a
-	// second, if the system keeps up (see docs/BENCHMARKS.md: on a shared
-	// 2-CPU machine the kernel's own work for each SYN and its answer
-	// holds a scan of a namespace host to about 100,000 a second). The
+	// when Rate is 0: 65,535 ports in about a quarter of a second, if the
+	// system keeps up (docs/BENCHMARKS.md has the rates reached). The
 	// scan slows down by itself when it finds that a host drops more
 	// replies at this rate than at a lower one.
 	DefaultSYNRate = 250000
@@ -173,58 +171,12 @@ var ErrResume = errors.New("scan: the resume state is for another scan (seed, sh
 // the answer's TTL or hop limit. A port whose probe got both a SYN-ACK
 // and a RST is yielded again, with a [ConflictError].
 //
-// How it works, and why:
-//
-//   - The sequence number of each SYN is a cookie, SipHash-2-4 with a
-//     key drawn for each scan over both addresses and ports. A SYN-ACK
-//     counts only if it acknowledges cookie+1, a RST only if it carries
-//     ACK and acknowledges cookie+1 (RFC 9293's reply to a SYN at a
-//     closed port), an ICMP error only if it quotes the cookie. Anything
-//     else is stray, counted in SYNStats and ignored, so a forged or
-//     stray packet cannot make a port open. The send path keeps no state
-//     per probe beyond the 2 bits that say whether the probe is answered.
-//   - Each round of probes comes from a source port of its own (masscan
-//     uses one port per scan, nmap varies them), a free port that the
-//     scan reserves by binding a TCP socket to it (without listening),
-//     so that no connection of the system can take it during the scan,
-//     and the receive side can match replies by port (a BPF filter). One
-//     port per round, and not per scan, because a retry must not look
-//     like a retransmission: when a SYN-ACK is lost, the target keeps the
-//     half-open connection, and Linux answers a repeated SYN on the same
-//     4-tuple at most once per 500 ms (tcp_invalid_ratelimit), so fast
-//     retries from the same port go unanswered until the target's own
-//     SYN-ACK retransmission a second later. The kernel sees the
-//     SYN-ACKs for a port without a connection and answers them with a
-//     RST, which closes the half-open connection on the target; nmap
-//     relies on the same.
-//   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
-//     keyed permutation of all (target, port) pairs (see Seed, Shard).
-//     Replies are read in batches (recvmmsg) by a reader that polls its
-//     raw socket, sleeping about half a millisecond when it is empty, instead
-//     of waiting in the runtime's poller: a wake-up per reply cost more
-//     CPU than the reading (see docs/BENCHMARKS.md), and an RTT measured
-//     may come out up to about a millisecond too long.
-//   - Rounds: after each round the scan waits for late replies, then
-//     probes again only the ports still silent, up to MaxRetries times.
-//   - Random loss and rate limits are told apart by an A/B test: in the
-//     first retry round (and the next ones while limits are found) the
-//     first half of the silent ports, by position, is probed at the
-//     current rate and the second half at a quarter of the rate the last
-//     full round really reached (the system may send slower than Rate).
-//     The halves are random samples of the same ports, so under random
-//     loss they answer in the same proportion; if the slow half answers
-//     half again as often (with at least 20 answers), the host limits its
-//     rate: the scan slows down to that quarter, tests again in the next
-//     round, and allows one more round (at most MaxRetries more in all).
-//     Otherwise the rate stays, and the retries alone make up for the
-//     loss. Rate limits of a few packets per second, such as Linux's
-//     limit on ICMP errors, are below what this can find in bounded time:
-//     the ports they hide end up filtered, "no-response".
-//   - A host probed on 100 ports or more that SYN-ACKs 90% of them is a
-//     SYN proxy or tarpit: instead of its open ports the scan yields one
-//     *TarpitError. Open ports of a host are therefore held back until
-//     the host has also refused (RST or ICMP) 1/20 of its ports, or until
-//     the scan ends.
+// Replies are verified against a keyed cookie in each SYN's sequence
+// number, so a forged or stray packet cannot make a port open; silent
+// ports are probed again in rounds, and an A/B test of two rates tells
+// a host that limits its reply rate (the scan slows down) from random
+// loss; a host that SYN-ACKs nearly every port is one *TarpitError.
+// The design notes are at synScanner.
 //
 // Opening the raw sockets needs root or CAP_NET_RAW; without it the scan
 // yields one error that wraps os.ErrPermission. On systems other than
@@ -325,6 +277,60 @@ type outSeg struct {
 	idx uint64 // the pair
 }
 
+// How the SYN scan works, and why:
+//
+//   - The sequence number of each SYN is a cookie, SipHash-2-4 with a
+//     key drawn for each scan over both addresses and ports. A SYN-ACK
+//     counts only if it acknowledges cookie+1, a RST only if it carries
+//     ACK and acknowledges cookie+1 (RFC 9293's reply to a SYN at a
+//     closed port), an ICMP error only if it quotes the cookie. Anything
+//     else is stray, counted in SYNStats and ignored, so a forged or
+//     stray packet cannot make a port open. The send path keeps no state
+//     per probe beyond the 2 bits that say whether the probe is answered.
+//   - Each round of probes comes from a source port of its own (masscan
+//     uses one port per scan, nmap varies them), a free port that the
+//     scan reserves by binding a TCP socket to it (without listening),
+//     so that no connection of the system can take it during the scan,
+//     and the receive side can match replies by port (a BPF filter). One
+//     port per round, and not per scan, because a retry must not look
+//     like a retransmission: when a SYN-ACK is lost, the target keeps the
+//     half-open connection, and Linux answers a repeated SYN on the same
+//     4-tuple at most once per 500 ms (tcp_invalid_ratelimit), so fast
+//     retries from the same port go unanswered until the target's own
+//     SYN-ACK retransmission a second later. The kernel sees the
+//     SYN-ACKs for a port without a connection and answers them with a
+//     RST, which closes the half-open connection on the target; nmap
+//     relies on the same.
+//   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
+//     keyed permutation of all (target, port) pairs (see Seed, Shard).
+//     Replies are read in batches (recvmmsg) by a reader that polls its
+//     raw socket, sleeping about half a millisecond when it is empty, instead
+//     of waiting in the runtime's poller: a wake-up per reply cost more
+//     CPU than the reading (see docs/BENCHMARKS.md), and an RTT measured
+//     may come out up to about a millisecond too long.
+//   - Rounds: after each round the scan waits for late replies, then
+//     probes again only the ports still silent, up to MaxRetries times.
+//   - Random loss and rate limits are told apart by an A/B test: in the
+//     first retry round (and the next ones while limits are found) the
+//     first half of the silent ports, by position, is probed at the
+//     current rate and the second half at a quarter of the rate the last
+//     full round really reached (the system may send slower than Rate).
+//     The halves are random samples of the same ports, so under random
+//     loss they answer in the same proportion; if the slow half answers
+//     half again as often (with at least 20 answers), the host limits its
+//     rate: the scan slows down to that quarter, tests again in the next
+//     round, and allows one more round (at most MaxRetries more in all).
+//     Otherwise the rate stays, and the retries alone make up for the
+//     loss. Rate limits of a few packets per second, such as Linux's
+//     limit on ICMP errors, are below what this can find in bounded time:
+//     the ports they hide end up filtered, "no-response".
+//   - A host probed on 100 ports or more that SYN-ACKs 90% of them is a
+//     SYN proxy or tarpit: instead of its open ports the scan yields one
+//     *TarpitError. Open ports of a host are therefore held back until
+//     the host has also refused (RST or ICMP) 1/20 of its ports, or until
+//     the scan ends.
+//
+// synScanner is one SYN scan.
 type synScanner struct {
 	cfg     SYNConfig
 	log     *slog.Logger
