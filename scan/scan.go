@@ -17,6 +17,12 @@
 // own work). Other systems use net.Dialer. Every scan opens its sockets
 // through one hook, Options.OpenIn (another network namespace, say).
 //
+// [Run] puts a whole scan together as a [Plan] says: host discovery
+// (Plan.Discover, a hook), the TCP engine, then UDP, then service
+// detection, yielding each [Host] as soon as it is done; package
+// scan/report turns hosts into nmap's XML, greppable and JSON-lines
+// outputs. A [Checkpoint] lets an interrupted SYN scan continue.
+//
 // Scans send traffic to the addresses they are given and nowhere else.
 package scan
 
