@@ -141,15 +141,15 @@ type Host struct {
 	Latency   time.Duration    // discovery's round trip; 0 without discovery
 	MAC       net.HardwareAddr // discovery's, on the local link; nil otherwise
 
-	// Results holds every port's result, by port then protocol: a port
-	// whose probe got conflicting replies holds the *ConflictError's
-	// result (state unknown), and a probe that failed its result with
-	// StateUnknown and the reason "error".
-	Results []Result
+	// results are every port's, kept small (see Results): a scan of
+	// every port of a host holds 65,535 of them.
+	results []hostPort
+	sorted  bool
+
 	// Tarpit is set when the host SYN-ACKed (nearly) every port probed:
-	// its open ports are not in Results.
+	// its open ports are not among its results.
 	Tarpit *TarpitError
-	// Errors counts the probes that failed (Results with the reason
+	// Errors counts the probes that failed (results with the reason
 	// "error").
 	Errors int
 	// Times are the round-trip statistics of its answered probes, as
@@ -166,11 +166,86 @@ type RTTStats struct {
 	Samples               int
 }
 
+// Results yields every port's result, by port then protocol: a port
+// whose probe got conflicting replies has the *ConflictError's result
+// (state unknown), and a probe that failed its result with StateUnknown
+// and the reason "error". Results are kept in a small form, without the
+// address and with the rare ICMP and service details apart, and made
+// whole as they are yielded.
+//
+// A Host from Run is sorted when yielded; for one built with Add, the
+// first call sorts its results, so it must not run concurrently with
+// another.
+func (h *Host) Results() iter.Seq[Result] {
+	h.sort()
+	return func(yield func(Result) bool) {
+		for _, hp := range h.results {
+			r := Result{Addr: h.Addr, Port: hp.port, Proto: hp.proto, State: hp.state, Reason: hp.reason,
+				RTT: hp.rtt, Tries: int(hp.tries), TTL: hp.ttl}
+			if hp.extra != nil {
+				r.ICMP, r.Service = hp.extra.icmp, hp.extra.service
+			}
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+func (h *Host) sort() {
+	if !h.sorted {
+		slices.SortFunc(h.results, func(a, b hostPort) int {
+			return cmp.Or(cmp.Compare(a.port, b.port), cmp.Compare(a.proto.String(), b.proto.String()))
+		})
+		h.sorted = true
+	}
+}
+
+// Len returns the number of results.
+func (h *Host) Len() int { return len(h.results) }
+
+// Add adds r to the results, or replaces the result of r's port and
+// protocol: for a host built other than by Run.
+func (h *Host) Add(r Result) {
+	if i := h.find(r.Port, r.Proto); i >= 0 {
+		h.results[i] = compact(r)
+		return
+	}
+	h.results = append(h.results, compact(r))
+	h.sorted = false
+}
+
+func (h *Host) find(port ports.Port, proto ports.Proto) int {
+	for i := len(h.results) - 1; i >= 0; i-- {
+		if hp := &h.results[i]; hp.port == port && hp.proto == proto {
+			return i
+		}
+	}
+	return -1
+}
+
+// StateFromPorts is the state of the host that its results and Tarpit
+// say, as nmap -Pn gives it: up for the first open port, with its
+// reason and TTL, else for the first closed one, else for a tarpit
+// ("syn-ack"); down with "no-response" otherwise.
+func (h *Host) StateFromPorts() (HostState, string, uint8) {
+	if r, ok := upBy(h.Results(), StateOpen); ok {
+		return HostUp, r.Reason, r.TTL
+	}
+	if r, ok := upBy(h.Results(), StateClosed); ok {
+		return HostUp, r.Reason, r.TTL
+	}
+	if h.Tarpit != nil {
+		// A tarpit or SYN proxy answers: what it answers says nothing
+		// of the ports, but the address is up.
+		return HostUp, ReasonSynAck, 0
+	}
+	return HostDown, ReasonNoResponse, 0
+}
+
 // hostAgg gathers a host's results while the scan runs.
 type hostAgg struct {
 	h          Host
-	results    []hostPort
-	seen       map[portKey]int // index in results
 	conflicted map[ports.Port]bool
 	tcpLeft    int // TCP results still expected, when countable; -1: until the TCP stage ends
 	udpLeft    int
@@ -178,13 +253,7 @@ type hostAgg struct {
 	yielded    bool
 }
 
-type portKey struct {
-	port  ports.Port
-	proto ports.Proto
-}
-
-// hostPort is a Result within its host, small: a scan of every port of
-// a host keeps 65,535 of them until the host is done.
+// hostPort is a Result within its host: 40 bytes.
 type hostPort struct {
 	rtt    time.Duration
 	reason string
@@ -201,18 +270,25 @@ type portExtra struct {
 	service sprobe.Service
 }
 
-func (a *hostAgg) put(r Result) {
+func compact(r Result) hostPort {
 	hp := hostPort{rtt: r.RTT, reason: r.Reason, port: r.Port, tries: uint16(min(r.Tries, 1<<16-1)), proto: r.Proto, state: r.State, ttl: r.TTL}
 	if !r.ICMP.IsZero() || !r.Service.IsZero() {
 		hp.extra = &portExtra{icmp: r.ICMP, service: r.Service}
 	}
-	k := portKey{r.Port, r.Proto}
-	if i, ok := a.seen[k]; ok {
-		a.results[i] = hp
-		return
+	return hp
+}
+
+// put adds r; replace says it takes the place of an earlier result of
+// its port (a conflict), which is then not counted again.
+func (a *hostAgg) put(r Result, replace bool) {
+	h := &a.h
+	if replace {
+		if i := h.find(r.Port, r.Proto); i >= 0 {
+			h.results[i] = compact(r)
+			return
+		}
 	}
-	a.seen[k] = len(a.results)
-	a.results = append(a.results, hp)
+	h.results = append(h.results, compact(r))
 	switch r.Proto {
 	case ports.ProtoTCP:
 		if a.tcpLeft > 0 {
@@ -229,48 +305,18 @@ func (a *hostAgg) done() bool { return a.tcpLeft == 0 && a.udpLeft == 0 }
 
 // host finishes the aggregate.
 func (a *hostAgg) host() *Host {
-	h := a.h
-	h.Results = make([]Result, len(a.results))
-	for i, hp := range a.results {
-		r := Result{Addr: h.Addr, Port: hp.port, Proto: hp.proto, State: hp.state, Reason: hp.reason,
-			RTT: hp.rtt, Tries: int(hp.tries), TTL: hp.ttl}
-		if hp.extra != nil {
-			r.ICMP, r.Service = hp.extra.icmp, hp.extra.service
-		}
-		h.Results[i] = r
-	}
-	slices.SortFunc(h.Results, func(a, b Result) int {
-		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto.String(), b.Proto.String()))
-	})
+	h := &a.h
+	h.sort()
 	h.Times = a.rtt.stats()
 	if h.State == HostUnknown {
-		h.State, h.Reason, h.ReasonTTL = StateFromPorts(h.Results, h.Tarpit)
+		h.State, h.Reason, h.ReasonTTL = h.StateFromPorts()
 	}
-	return &h
-}
-
-// StateFromPorts is the state of a host that results (by port) and
-// tarpit (nil if none) say, as nmap -Pn gives it: up for the first open
-// port, with its reason and TTL, else for the first closed one, else
-// for a tarpit ("syn-ack"); down with "no-response" otherwise.
-func StateFromPorts(results []Result, tarpit *TarpitError) (HostState, string, uint8) {
-	if r, ok := upBy(results, StateOpen); ok {
-		return HostUp, r.Reason, r.TTL
-	}
-	if r, ok := upBy(results, StateClosed); ok {
-		return HostUp, r.Reason, r.TTL
-	}
-	if tarpit != nil {
-		// A tarpit or SYN proxy answers: what it answers says nothing
-		// of the ports, but the address is up.
-		return HostUp, ReasonSynAck, 0
-	}
-	return HostDown, ReasonNoResponse, 0
+	return h
 }
 
 // upBy returns the first result in state st.
-func upBy(rs []Result, st State) (Result, bool) {
-	for _, r := range rs {
+func upBy(rs iter.Seq[Result], st State) (Result, bool) {
+	for r := range rs {
 		if r.State == st {
 			return r, true
 		}
@@ -337,7 +383,7 @@ func Run(ctx context.Context, targets []Target, p *Plan) iter.Seq2[*Host, error]
 				yield(nil, fmt.Errorf("scan: target %s is given twice", t.Addr))
 				return
 			}
-			a := &hostAgg{h: Host{Target: t}, seen: map[portKey]int{}}
+			a := &hostAgg{h: Host{Target: t}}
 			aggs[i], byAddr[t.Addr] = a, a
 		}
 		engine := plan.TCPEngine()
@@ -372,7 +418,14 @@ func Run(ctx context.Context, targets []Target, p *Plan) iter.Seq2[*Host, error]
 			addrs = append(addrs, a.h.Addr)
 		}
 		ntcp, nudp := plan.Ports.Len(ports.ProtoTCP), plan.Ports.Len(ports.ProtoUDP)
+		shards := max(plan.Connect.Shards, 1)
+		if engine == EngineSYN {
+			shards = max(plan.SYN.Shards, 1)
+		}
 		for _, a := range aggs {
+			if a.h.State != HostDown {
+				a.h.results = make([]hostPort, 0, ntcp/shards+nudp)
+			}
 			a.tcpLeft, a.udpLeft = ntcp, nudp
 			if ntcp > 0 && (engine == EngineSYN || plan.Connect.Shards > 1) {
 				a.tcpLeft = -1
@@ -451,7 +504,7 @@ func Run(ctx context.Context, targets []Target, p *Plan) iter.Seq2[*Host, error]
 			if r.State == StateOpen || r.State == StateClosed {
 				a.rtt.sample(r.RTT)
 			}
-			a.put(r)
+			a.put(r, conflict != nil)
 			if plan.OnResult != nil {
 				plan.OnResult(r, err)
 			}
@@ -470,6 +523,10 @@ func Run(ctx context.Context, targets []Target, p *Plan) iter.Seq2[*Host, error]
 // Identify on their results, marking the end of each engine. stop ends
 // it and waits for its goroutines.
 func (p *Plan) stream(ctx context.Context, addrs []netip.Addr, engine Engine) (iter.Seq[runItem], func()) {
+	// The engines run on ictx, so that stop ends one that waits for its
+	// next result rather than for its next yield.
+	ictx, cancel := context.WithCancel(ctx)
+	ctx = ictx
 	scans := func(yield func(runItem) bool) {
 		if p.Ports.Len(ports.ProtoTCP) > 0 {
 			var tcp iter.Seq2[Result, error]
@@ -514,9 +571,8 @@ func (p *Plan) stream(ctx context.Context, addrs []netip.Addr, engine Engine) (i
 		}
 	}
 	if !p.Identify {
-		return scans, func() {}
+		return scans, cancel
 	}
-	ictx, cancel := context.WithCancel(ctx)
 	out := make(chan runItem)
 	var started sync.Once
 	start := func() {

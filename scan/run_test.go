@@ -61,6 +61,7 @@ func TestRunConnect(t *testing.T) {
 		t.Fatalf("%d hosts, want 1", len(hosts))
 	}
 	h := hosts[0]
+	results := slices.Collect(h.Results())
 	if h.Addr != lo || h.Name != "lo" || h.State != HostUp || h.Reason != ReasonSynAck {
 		t.Errorf("host %v %q: %v %q, want up syn-ack", h.Addr, h.Name, h.State, h.Reason)
 	}
@@ -72,18 +73,18 @@ func TestRunConnect(t *testing.T) {
 		want[p] = "closed"
 	}
 	got := map[ports.Port]string{}
-	for i, r := range h.Results {
+	for i, r := range results {
 		got[r.Port] = r.State.String()
-		if i > 0 && h.Results[i-1].Port >= r.Port {
-			t.Errorf("results not by port: %d then %d", h.Results[i-1].Port, r.Port)
+		if i > 0 && results[i-1].Port >= r.Port {
+			t.Errorf("results not by port: %d then %d", results[i-1].Port, r.Port)
 		}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
 	}
 	slices.SortFunc(seen, func(a, b Result) int { return int(a.Port) - int(b.Port) })
-	if !slices.Equal(seen, h.Results) {
-		t.Errorf("Host.Results %+v\nOnResult saw %+v", h.Results, seen)
+	if !slices.Equal(seen, results) {
+		t.Errorf("Host.Results %+v\nOnResult saw %+v", results, seen)
 	}
 	if h.Times.Samples != len(want) || h.Times.SRTT <= 0 || h.Times.Timeout < MinTimeout {
 		t.Errorf("Times = %+v, want %d samples", h.Times, len(want))
@@ -116,12 +117,12 @@ func TestRunDiscover(t *testing.T) {
 		order = append(order, h.Addr)
 		switch h.Addr {
 		case down:
-			if h.State != HostDown || len(h.Results) != 0 || len(probed) != 0 {
-				t.Errorf("down host: %v, %d results, %d probes done before it", h.State, len(h.Results), len(probed))
+			if h.State != HostDown || h.Len() != 0 || len(probed) != 0 {
+				t.Errorf("down host: %v, %d results, %d probes done before it", h.State, h.Len(), len(probed))
 			}
 		case up:
-			if h.State != HostUp || h.Reason != "arp-response" || h.Latency != time.Millisecond || h.MAC.String() != mac.String() || len(h.Results) != 2 {
-				t.Errorf("up host: %v %q %v %v, %d results", h.State, h.Reason, h.Latency, h.MAC, len(h.Results))
+			if h.State != HostUp || h.Reason != "arp-response" || h.Latency != time.Millisecond || h.MAC.String() != mac.String() || h.Len() != 2 {
+				t.Errorf("up host: %v %q %v %v, %d results", h.State, h.Reason, h.Latency, h.MAC, h.Len())
 			}
 		}
 	}
@@ -169,8 +170,9 @@ func TestRunIdentify(t *testing.T) {
 			t.Fatal(err)
 		}
 		n++
-		if len(h.Results) != 1 || h.Results[0].Service.Name != "ssh" || h.Results[0].Service.Product != "OpenSSH" {
-			t.Errorf("results %+v, want ssh OpenSSH", h.Results)
+		rs := slices.Collect(h.Results())
+		if len(rs) != 1 || rs[0].Service.Name != "ssh" || rs[0].Service.Product != "OpenSSH" {
+			t.Errorf("results %+v, want ssh OpenSSH", rs)
 		}
 	}
 	if n != 1 {

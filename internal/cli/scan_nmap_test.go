@@ -236,7 +236,7 @@ func TestScanFoldsManyOpenFiltered(t *testing.T) {
 	for _, n := range []int{report.MaxOpenFiltered, report.MaxOpenFiltered + 1} {
 		sh := &scan.Host{Target: scan.Target{Addr: a}}
 		for i := range n {
-			sh.Results = append(sh.Results, scan.Result{Addr: a, Port: ports.Port(1000 + i), Proto: ports.ProtoUDP, State: scan.StateOpenFiltered, Reason: "no-response"})
+			sh.Add(scan.Result{Addr: a, Port: ports.Port(1000 + i), Proto: ports.ProtoUDP, State: scan.StateOpenFiltered, Reason: "no-response"})
 		}
 		o := &scanOpts{}
 		h := report.NewHost(sh, &report.Options{AllStates: o.allStates})
@@ -590,7 +590,7 @@ func (e xmlExtraPorts) count(reason string) int {
 func TestScanTarpitHostIsNotSilent(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
 	sh := &scan.Host{Target: scan.Target{Addr: a}, Tarpit: &scan.TarpitError{Addr: a, Open: 1000, Probed: 1000}}
-	sh.State, sh.Reason, sh.ReasonTTL = scan.StateFromPorts(sh.Results, sh.Tarpit)
+	sh.State, sh.Reason, sh.ReasonTTL = sh.StateFromPorts()
 	h := report.NewHost(sh, nil)
 	var b bytes.Buffer
 	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {

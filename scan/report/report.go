@@ -155,7 +155,7 @@ func NewHost(h *scan.Host, opts *Options) *Host {
 	}
 	var icmp map[icmpSeen]int
 	openFiltered := 0
-	for _, r := range h.Results {
+	for r := range h.Results() {
 		if r.State == scan.StateFiltered && !r.ICMP.IsZero() {
 			if icmp == nil {
 				icmp = map[icmpSeen]int{}

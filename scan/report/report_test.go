@@ -32,13 +32,12 @@ func tcp(a netip.Addr, p ports.Port, st scan.State, reason string) scan.Result {
 // AllStates, and the fold of many open|filtered ports.
 func TestNewHostLists(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
-	h := &scan.Host{Target: scan.Target{Addr: a}, State: scan.HostUp, Results: []scan.Result{
-		tcp(a, 22, scan.StateOpen, scan.ReasonSynAck),
-		tcp(a, 23, scan.StateClosed, scan.ReasonReset),
-		tcp(a, 24, scan.StateFiltered, scan.ReasonNoResponse),
-	}}
+	h := &scan.Host{Target: scan.Target{Addr: a}, State: scan.HostUp}
+	h.Add(tcp(a, 22, scan.StateOpen, scan.ReasonSynAck))
+	h.Add(tcp(a, 23, scan.StateClosed, scan.ReasonReset))
+	h.Add(tcp(a, 24, scan.StateFiltered, scan.ReasonNoResponse))
 	for i := range report.MaxOpenFiltered + 1 {
-		h.Results = append(h.Results, scan.Result{Addr: a, Port: ports.Port(1000 + i), Proto: ports.ProtoUDP, State: scan.StateOpenFiltered, Reason: scan.ReasonNoResponse})
+		h.Add(scan.Result{Addr: a, Port: ports.Port(1000 + i), Proto: ports.ProtoUDP, State: scan.StateOpenFiltered, Reason: scan.ReasonNoResponse})
 	}
 	listed := func(rh *report.Host) []string {
 		var out []string
@@ -59,8 +58,8 @@ func TestNewHostLists(t *testing.T) {
 		t.Errorf("ExtraStates = %v, %d open|filtered", states, len(groups[scan.StateOpenFiltered]))
 	}
 	all := report.NewHost(h, &report.Options{AllStates: true})
-	if len(all.Ports) != len(h.Results) || len(all.Extra) != 0 {
-		t.Errorf("AllStates: %d listed, %d counted; want %d, 0", len(all.Ports), len(all.Extra), len(h.Results))
+	if len(all.Ports) != h.Len() || len(all.Extra) != 0 {
+		t.Errorf("AllStates: %d listed, %d counted; want %d, 0", len(all.Ports), len(all.Extra), h.Len())
 	}
 	if p := all.Ports[0]; p.Service != "ssh" || p.Method != "table" {
 		t.Errorf("port 22: service %q method %q, want ssh from the table", p.Service, p.Method)
@@ -76,11 +75,11 @@ func TestNewHostQuiet(t *testing.T) {
 	for p := range ports.Port(3) {
 		r := tcp(a, 10+p, scan.StateFiltered, scan.ReasonAdminProhibited)
 		r.ICMP = scan.ICMPInfo{From: gw, Type: 3, Code: 13}
-		h.Results = append(h.Results, r)
+		h.Add(r)
 	}
 	r := tcp(a, 20, scan.StateFiltered, scan.ReasonHostUnreach)
 	r.ICMP = scan.ICMPInfo{From: gw, Type: 3, Code: 1}
-	h.Results = append(h.Results, r)
+	h.Add(r)
 	want := "filtered by ICMP type 3 code 13 from 192.0.2.1 (admin-prohibited) on 3 ports, by other ICMP errors on 1 more"
 	if got := report.NewHost(h, nil).Quiet(); got != want {
 		t.Errorf("Quiet = %q, want %q", got, want)
@@ -95,16 +94,19 @@ func sampleScan() *report.Scan {
 	a := netip.MustParseAddr("192.0.2.7")
 	b := netip.MustParseAddr("2001:db8::9")
 	up := &scan.Host{Target: scan.Target{Addr: a, Name: "web"}, State: scan.HostUp, Reason: scan.ReasonSynAck, ReasonTTL: 64,
-		Times: scan.RTTStats{SRTT: 350 * time.Microsecond, RTTVar: 100 * time.Microsecond, Timeout: 100 * time.Millisecond, Samples: 3},
-		Results: []scan.Result{
-			tcp(a, 22, scan.StateOpen, scan.ReasonSynAck),
-			tcp(a, 23, scan.StateClosed, scan.ReasonReset),
-			tcp(a, 24, scan.StateClosed, scan.ReasonReset),
-			tcp(a, 443, scan.StateOpen, scan.ReasonSynAck),
-			{Addr: a, Port: 53, Proto: ports.ProtoUDP, State: scan.StateOpen, Reason: scan.ReasonUDPResponse,
-				Service: sprobe.Service{Name: "domain", Product: "dnsmasq", Version: "2.90"}},
-		}}
-	up.Results[3].Service = sprobe.Service{Name: "http", Product: "nginx", Info: "HTTP 200; TLS 1.3", Tunnel: "ssl"}
+		Times: scan.RTTStats{SRTT: 350 * time.Microsecond, RTTVar: 100 * time.Microsecond, Timeout: 100 * time.Millisecond, Samples: 3}}
+	https := tcp(a, 443, scan.StateOpen, scan.ReasonSynAck)
+	https.Service = sprobe.Service{Name: "http", Product: "nginx", Info: "HTTP 200; TLS 1.3", Tunnel: "ssl"}
+	for _, r := range []scan.Result{
+		tcp(a, 22, scan.StateOpen, scan.ReasonSynAck),
+		tcp(a, 23, scan.StateClosed, scan.ReasonReset),
+		tcp(a, 24, scan.StateClosed, scan.ReasonReset),
+		https,
+		{Addr: a, Port: 53, Proto: ports.ProtoUDP, State: scan.StateOpen, Reason: scan.ReasonUDPResponse,
+			Service: sprobe.Service{Name: "domain", Product: "dnsmasq", Version: "2.90"}},
+	} {
+		up.Add(r)
+	}
 	down := &scan.Host{Target: scan.Target{Addr: b}, State: scan.HostDown, Reason: scan.ReasonNoResponse,
 		Times: scan.RTTStats{Timeout: scan.InitialTimeout}}
 	var set ports.Set
