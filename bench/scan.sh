@@ -15,6 +15,11 @@
 #              0 leaves them out)
 #   NMAP_LOSS_CAP   timeout of one nmap run with loss (default 10m)
 #   PORTS_BIN  to benchmark a built binary
+#   PORTS_BASE a second built binary (the commit before a change, say),
+#              run as base-sS and base-sT in the clean-link table, so
+#              that before and after are measured in the same run
+#   MASSCAN    0 leaves masscan out (on a loaded machine it can hang
+#              waiting for its receive thread)
 #
 # Prints, for each link, the cmdbench table (wall time, CPU, peak RSS)
 # and a recall table: open ports found of 100, ports wrongly reported
@@ -28,7 +33,7 @@ script_args=("$@")
 need_peer ip "Debian: apt-get install iproute2"
 need_peer nft "Debian: apt-get install nftables"
 need_peer nmap "Debian: apt-get install nmap"
-need_peer masscan "Debian: apt-get install masscan"
+[[ ${MASSCAN:-1} == 0 ]] || need_peer masscan "Debian: apt-get install masscan"
 [[ $(id -u) == 0 ]] || bench_die "needs root (network namespaces, raw sockets)"
 
 bench_setup
@@ -134,9 +139,15 @@ recall_table() {
 
 echo "## Clean link"
 echo
+clean=("${cmds[@]:0:4}")
+[[ ${MASSCAN:-1} == 0 ]] || clean+=("${cmds[4]}")
+if [[ -n ${PORTS_BASE:-} ]]; then
+	base=$(realpath "$PORTS_BASE") || bench_die "PORTS_BASE=$PORTS_BASE not found"
+	clean+=("base-sS=${in_a[*]} $base scan -sS -p- $ipB" "base-sT=${in_a[*]} $base scan -sT -p- $ipB")
+fi
 args_for clean
-cmdbench -check -runs "${RUNS:-5}" -warmup 1 -timeout 2m "${run_args[@]}" -- "${cmds[@]}"
-recall_table "${cmds[@]}"
+cmdbench -check -runs "${RUNS:-5}" -warmup 1 -timeout 2m "${run_args[@]}" -- "${clean[@]}"
+recall_table "${clean[@]}"
 
 [[ ${LOSS_RUNS:-3} != 0 ]] || exit 0
 echo
@@ -144,7 +155,9 @@ echo "## 5% loss each way"
 echo
 set_loss 50
 args_for loss
-cmdbench -check -runs "${LOSS_RUNS:-3}" -warmup 0 -timeout 2m "${run_args[@]}" -- "${cmds[0]}" "${cmds[1]}" "${cmds[4]}"
+loss=("${cmds[0]}" "${cmds[1]}")
+[[ ${MASSCAN:-1} == 0 ]] || loss+=("${cmds[4]}")
+cmdbench -check -runs "${LOSS_RUNS:-3}" -warmup 0 -timeout 2m "${run_args[@]}" -- "${loss[@]}"
 recall_table "${cmds[0]}" "${cmds[1]}" "${cmds[4]}"
 [[ ${NMAP_LOSS_RUNS:-1} != 0 ]] || exit 0
 echo

@@ -33,7 +33,7 @@ const (
 )
 
 const (
-	// defaultRetries is the number of retries when MaxRetries is 0: four
+	// defaultRetries is the connect scan's MaxRetries when it is 0: four
 	// tries, as a connect lost to 5% loss each way (p ≈ 0.0975 per try)
 	// is then missed with p ≈ 1e-4.
 	defaultRetries = 3
@@ -59,10 +59,17 @@ const (
 
 // ConnectConfig configures [ConnectScan]. A nil *ConnectConfig means the
 // zero value, which scans no ports; every other zero field is a default.
+//
+// With the adaptive Timeout, a port's timeout doubles for each of its
+// tries that timed out (up to MaxTimeout), as TCP backs off its
+// retransmissions: a pause of the scanning process longer than the
+// timeout times out every connect in flight, and their retries, sent at
+// once, would meet the same pause. A try whose timeout the scan noticed
+// late (by more than a quarter of it and 10 ms: the process was not
+// running, and an answer may have gone unseen) does not count against
+// MaxRetries, at most twice per port.
 type ConnectConfig struct {
-	// Ports are the ports to scan: those Ports holds for TCP, see
-	// ports.Set.Ports(ports.ProtoTCP).
-	Ports ports.Set
+	Options
 
 	// Concurrency is the largest number of connects in flight at once.
 	// 0 means as many as file descriptors allow: the soft RLIMIT_NOFILE
@@ -73,39 +80,6 @@ type ConnectConfig struct {
 	// lowers its concurrency, backs off and tries that port again.
 	Concurrency int
 
-	// Timeout is how long one connect may wait for an answer. 0 means
-	// adaptive, per host, as TCP computes its retransmission timeout
-	// (RFC 6298): srtt + 4*rttvar over the round-trip times of the
-	// connects that host answered, clamped to [MinTimeout, MaxTimeout],
-	// and InitialTimeout before the first answer; doubled for each try
-	// of a port that timed out before (up to MaxTimeout), as TCP backs
-	// off its retransmissions. The backoff matters on a loaded machine:
-	// a pause of the scanning process longer than the timeout times out
-	// every connect in flight, and their retries, sent at once, would
-	// meet the same pause.
-	Timeout time.Duration
-
-	// MaxRetries is how many more times a port is probed after a connect
-	// timed out; a port still silent then is filtered, "no-response".
-	// 0 means 3; a negative value means no retries. A try whose timeout
-	// the scan noticed late (by more than a quarter of it and 10 ms: the
-	// process was not running, and an answer may have gone unseen) does
-	// not count, at most twice per port.
-	MaxRetries int
-
-	// Rate is the largest number of connects started per second, retries
-	// included. 0 means unlimited.
-	Rate float64
-
-	// Dial opens the connections; it must honour ctx, whose deadline is
-	// the probe's timeout, and should return the errors net.Dialer does
-	// (a *net.OpError wrapping a syscall.Errno). nil means the scan's own
-	// connects on Linux (non-blocking sockets and epoll; see the package
-	// doc) and (*net.Dialer).DialContext of a zero net.Dialer elsewhere.
-	// It is a seam for dialing from elsewhere, such as another network
-	// namespace.
-	Dial func(ctx context.Context, network, address string) (net.Conn, error)
-
 	// Seed, Shard and Shards order and split the scan as in SYNConfig:
 	// with Seed not 0 the (target, port) pairs are probed in the
 	// pseudo-random order Seed gives, and with Shards N > 1 only every
@@ -113,10 +87,6 @@ type ConnectConfig struct {
 	// hosts interleaved, ports in increasing order.
 	Seed          uint64
 	Shard, Shards int
-
-	// Logger receives debug messages about retries and back-offs. nil
-	// means none.
-	Logger *slog.Logger
 }
 
 // ConnectScan probes every TCP port of cfg.Ports on every target with a
@@ -216,7 +186,8 @@ type connectScanner struct {
 	interval    time.Duration // between connect starts; 0: unlimited
 	maxBackoff  time.Duration // after resource errors
 	dial        func(ctx context.Context, network, address string) (net.Conn, error)
-	native      bool // no Dial given: runNative may make the connects itself
+	openIn      func(open func() error) error // Options.open
+	native      bool                          // runNative may make the connects itself (tests turn it off)
 	log         *slog.Logger
 }
 
@@ -224,13 +195,18 @@ func newConnectScanner(targets []netip.Addr, cfg *ConnectConfig) (*connectScanne
 	if cfg == nil {
 		cfg = &ConnectConfig{}
 	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	s := &connectScanner{
-		hosts:   make([]hostState, len(targets)),
-		ports:   slices.Collect(cfg.Ports.Ports(ports.ProtoTCP)),
-		timeout: cfg.Timeout,
-		retries: cfg.MaxRetries,
-		dial:    cfg.Dial,
-		log:     cfg.Logger,
+		hosts:    make([]hostState, len(targets)),
+		ports:    slices.Collect(cfg.Ports.Ports(ports.ProtoTCP)),
+		timeout:  cfg.Timeout,
+		retries:  cfg.retries(defaultRetries),
+		interval: cfg.interval(),
+		openIn:   cfg.open,
+		native:   true,
+		log:      cfg.logger(),
 
 		maxBackoff: maxBackoff,
 	}
@@ -256,33 +232,20 @@ func newConnectScanner(targets []netip.Addr, cfg *ConnectConfig) (*connectScanne
 		o := newShardOrder(uint64(s.total), seed, uint64(shard-1), uint64(shards))
 		s.order, s.total = &o, int(o.len)
 	}
-	switch {
-	case s.retries == 0:
-		s.retries = defaultRetries
-	case s.retries < 0:
-		s.retries = 0
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("scan: negative timeout %v", cfg.Timeout)
-	}
-	if !(cfg.Rate >= 0) { // also NaN
-		return nil, fmt.Errorf("scan: invalid rate %v", cfg.Rate)
-	}
-	if cfg.Rate > 0 {
-		s.interval = max(time.Duration(float64(time.Second)/cfg.Rate), 1)
-	}
 	s.concurrency = cfg.Concurrency
 	if s.concurrency <= 0 {
 		s.concurrency = defaultConcurrency()
 	}
 	s.concurrency = max(1, min(s.concurrency, s.total))
-	if s.dial == nil {
-		s.native = true
-		var d net.Dialer
-		s.dial = d.DialContext
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	// net.Dialer where the native engine does not run; its sockets are
+	// opened through OpenIn too.
+	s.dial = func(ctx context.Context, network, address string) (c net.Conn, err error) {
+		err = s.openIn(func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, address)
+			return err
+		})
+		return c, err
 	}
 	return s, nil
 }
@@ -489,10 +452,8 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 	case errors.Is(err, syscall.ECONNREFUSED):
 		h.sample(rtt)
 		r.State, r.Reason, r.RTT = StateClosed, ReasonConnRefused, rtt
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		r.State, r.Reason, r.RTT = StateFiltered, ReasonHostUnreach, rtt
-	case errors.Is(err, syscall.ENETUNREACH):
-		r.State, r.Reason, r.RTT = StateFiltered, ReasonNetUnreach, rtt
+	case unreachReason(err) != "":
+		r.State, r.Reason, r.RTT = StateFiltered, unreachReason(err), rtt
 	case isTimeout(err):
 		p.resErrors = 0
 		if lateTimeout(rtt, timeout) && p.late < maxLateTries {

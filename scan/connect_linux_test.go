@@ -92,7 +92,8 @@ func TestConnectLowRlimit(t *testing.T) {
 			}
 			var logs countHandler
 			got := collect(t, ConnectScan(ctx, []netip.Addr{addr}, &ConnectConfig{
-				Ports: portRange(first, last), Concurrency: conc, Logger: slog.New(&logs),
+				Options:     Options{Ports: portRange(first, last), Logger: slog.New(&logs)},
+				Concurrency: conc,
 			}))
 			t.Logf("%d back-offs for lack of resources", logs.n.Load())
 			if diff := cmp.Diff(wantStates, states(got)); diff != "" {
@@ -123,7 +124,7 @@ func TestIntegrationConnectLossDefaults(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 		defer cancel()
-		for r, err := range ConnectScan(ctx, targets, &ConnectConfig{Ports: portRange(1, last)}) {
+		for r, err := range ConnectScan(ctx, targets, &ConnectConfig{Options: Options{Ports: portRange(1, last)}}) {
 			if err != nil {
 				t.Fatal(err)
 			}

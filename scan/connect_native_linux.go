@@ -299,7 +299,11 @@ func (n *nativeScan) start(p probe, now time.Time) bool {
 		sa = &unix.SockaddrInet6{Port: int(p.port), Addr: a.As16()}
 	}
 	n.inflight++
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	var fd int
+	err := s.openIn(func() (err error) {
+		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+		return err
+	})
 	if err != nil {
 		return n.done(p, err, 0, timeout)
 	}

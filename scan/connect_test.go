@@ -123,7 +123,7 @@ func TestConnectLoopback(t *testing.T) {
 			open := listenLoopback(t, addr, 5, first+150, last-150)
 			ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 			defer cancel()
-			got := collect(t, ConnectScan(ctx, []netip.Addr{addr}, &ConnectConfig{Ports: portRange(first, last)}))
+			got := collect(t, ConnectScan(ctx, []netip.Addr{addr}, &ConnectConfig{Options: Options{Ports: portRange(first, last)}}))
 			wantStates := make(map[netip.AddrPort]string)
 			want(addr, open, first, last, wantStates)
 			if diff := cmp.Diff(wantStates, states(got)); diff != "" {
@@ -144,9 +144,9 @@ func TestConnectConfigErrors(t *testing.T) {
 		targets []netip.Addr
 		cfg     *ConnectConfig
 	}{
-		{"invalid target", []netip.Addr{{}}, &ConnectConfig{Ports: portRange(1, 1)}},
-		{"negative timeout", []netip.Addr{netip.IPv6Loopback()}, &ConnectConfig{Timeout: -1}},
-		{"negative rate", []netip.Addr{netip.IPv6Loopback()}, &ConnectConfig{Rate: -1}},
+		{"invalid target", []netip.Addr{{}}, &ConnectConfig{Options: Options{Ports: portRange(1, 1)}}},
+		{"negative timeout", []netip.Addr{netip.IPv6Loopback()}, &ConnectConfig{Options: Options{Timeout: -1}}},
+		{"negative rate", []netip.Addr{netip.IPv6Loopback()}, &ConnectConfig{Options: Options{Rate: -1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := 0
@@ -223,10 +223,13 @@ func TestConnectSeam(t *testing.T) {
 		Err    bool
 	}
 	got := make(map[ports.Port]res)
-	fastBackoff := func(s *connectScanner) { s.maxBackoff = 10 * time.Millisecond }
+	fakeDial := func(s *connectScanner) {
+		s.maxBackoff = 10 * time.Millisecond
+		s.dial, s.native = dial, false
+	}
 	for r, err := range connectScan(ctx, []netip.Addr{addr}, &ConnectConfig{
-		Ports: portRange(1, 9), Timeout: 20 * time.Millisecond, Dial: dial,
-	}, fastBackoff) {
+		Options: Options{Ports: portRange(1, 9), Timeout: 20 * time.Millisecond},
+	}, fakeDial) {
 		got[r.Port] = res{r.State.String(), r.Reason, r.Tries, err != nil}
 		if r.Port == 9 && !errors.Is(err, syscall.EPERM) {
 			t.Errorf("port 9: error %v, want one wrapping EPERM", err)
@@ -263,7 +266,8 @@ func TestConnectBreak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	n := 0
 	for _, err := range ConnectScan(t.Context(), []netip.Addr{addr}, &ConnectConfig{
-		Ports: portRange(first, first+1999), Concurrency: 64,
+		Options:     Options{Ports: portRange(first, first+1999)},
+		Concurrency: 64,
 	}) {
 		if err != nil {
 			t.Fatal(err)
@@ -291,7 +295,8 @@ func TestConnectCancel(t *testing.T) {
 	var last error
 	n := 0
 	for _, err := range ConnectScan(ctx, []netip.Addr{netip.MustParseAddr("127.0.0.1")}, &ConnectConfig{
-		Ports: portRange(first, first+1999), Concurrency: 8,
+		Options:     Options{Ports: portRange(first, first+1999)},
+		Concurrency: 8,
 	}) {
 		if n++; n == 3 {
 			cancel()
@@ -309,7 +314,7 @@ func TestConnectRate(t *testing.T) {
 	first := randomBase(20)
 	start := time.Now()
 	got := collect(t, ConnectScan(t.Context(), []netip.Addr{netip.MustParseAddr("127.0.0.1")}, &ConnectConfig{
-		Ports: portRange(first, first+19), Rate: 200,
+		Options: Options{Ports: portRange(first, first+19), Rate: 200},
 	}))
 	if len(got) != 20 {
 		t.Errorf("%d results, want 20", len(got))
@@ -352,11 +357,9 @@ func listenB(t *testing.T, p *porttest.Pair, n, first, last int) map[netip.AddrP
 // pairConfig returns a config scanning 1-2000 from inside p.A.
 func pairConfig(p *porttest.Pair) *ConnectConfig {
 	return &ConnectConfig{
-		Ports: portRange(1, 2000),
-		// Each dial runs on a thread of its own switched into A; keep the
-		// number of such threads modest.
+		// Each socket is opened on a thread of its own switched into A.
+		Options:     Options{Ports: portRange(1, 2000), OpenIn: p.A.Do},
 		Concurrency: 128,
-		Dial:        p.A.Dial,
 	}
 }
 
@@ -475,7 +478,7 @@ func TestStateString(t *testing.T) {
 
 // BenchmarkConnectLoopback scans 10,000 closed loopback ports with the
 // default engine (on Linux the native one) and with net.Dialer (the
-// engine of other systems and of ConnectConfig.Dial), in the same run.
+// engine of other systems), in the same run.
 func BenchmarkConnectLoopback(b *testing.B) {
 	addr := netip.MustParseAddr("127.0.0.1")
 	first := randomBase(10000)
@@ -487,7 +490,7 @@ func BenchmarkConnectLoopback(b *testing.B) {
 			n := 0
 			start := time.Now()
 			for b.Loop() {
-				for _, err := range connectScan(b.Context(), []netip.Addr{addr}, &ConnectConfig{Ports: set}, tweak) {
+				for _, err := range connectScan(b.Context(), []netip.Addr{addr}, &ConnectConfig{Options: Options{Ports: set}}, tweak) {
 					if err != nil {
 						b.Fatal(err)
 					}

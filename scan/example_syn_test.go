@@ -16,7 +16,7 @@ import (
 func ExampleSYNScan() {
 	var set ports.Set
 	set.Add(ports.ProtoTCP, ports.Range{First: 1, Last: 1024})
-	cfg := &scan.SYNConfig{Ports: set, Seed: 42, Shard: 1, Shards: 2}
+	cfg := &scan.SYNConfig{Options: scan.Options{Ports: set}, Seed: 42, Shard: 1, Shards: 2}
 	targets := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	for r, err := range scan.SYNScan(context.Background(), targets, cfg) {
 		var tarpit *scan.TarpitError

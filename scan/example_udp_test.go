@@ -17,7 +17,7 @@ func ExampleUDPScan() {
 	defer cancel()
 	set, _ := ports.ParseSet("U:53,123", nil)
 	targets := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	for r, err := range scan.UDPScan(ctx, targets, &scan.UDPConfig{Ports: set}) {
+	for r, err := range scan.UDPScan(ctx, targets, &scan.UDPConfig{Options: scan.Options{Ports: set}}) {
 		if err != nil {
 			fmt.Println(err)
 			continue

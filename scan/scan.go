@@ -14,8 +14,14 @@
 // one goroutine and one net.Dialer per connect: that engine is part of
 // the core too (a scan of all ports makes 65,535 connects, and the
 // dialer's goroutines, timers and poller cost more CPU than the kernel's
-// own work). Other systems, and a ConnectConfig with a Dial function,
-// use net.Dialer.
+// own work). Other systems use net.Dialer. Every scan opens its sockets
+// through one hook, Options.OpenIn (another network namespace, say).
+//
+// [Run] puts a whole scan together as a [Plan] says: host discovery
+// (Plan.Discover, a hook), the TCP engine, then UDP, then service
+// detection, yielding each [Host] as soon as it is done; package
+// scan/report turns hosts into nmap's XML, greppable and JSON-lines
+// outputs. A [Checkpoint] lets an interrupted SYN scan continue.
 //
 // Scans send traffic to the addresses they are given and nowhere else.
 package scan
@@ -67,8 +73,6 @@ const (
 	ReasonSynAck      = "syn-ack"      // the handshake completed (connect scan) or a SYN-ACK came back
 	ReasonConnRefused = "conn-refused" // connect(2) failed with ECONNREFUSED: a RST came back
 	ReasonNoResponse  = "no-response"  // nothing came back, after every retry
-	ReasonHostUnreach = "host-unreach" // EHOSTUNREACH: ICMP host unreachable, or no neighbour answered
-	ReasonNetUnreach  = "net-unreach"  // ENETUNREACH: ICMP network unreachable, or no route
 )
 
 // Result is the outcome of probing one port of one host.

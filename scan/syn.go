@@ -19,31 +19,18 @@ import (
 	"github.com/portkit/ports"
 )
 
-// More reasons, in nmap's words, for the SYN scan.
-const (
-	ReasonReset           = "reset"            // a RST answered the SYN: closed
-	ReasonPortUnreach     = "port-unreach"     // ICMP port unreachable (ICMPv6 code 4)
-	ReasonProtoUnreach    = "proto-unreach"    // ICMP protocol unreachable
-	ReasonNetProhibited   = "net-prohibited"   // ICMP code 9
-	ReasonHostProhibited  = "host-prohibited"  // ICMP code 10
-	ReasonAdminProhibited = "admin-prohibited" // ICMP code 13, ICMPv6 code 1
-	ReasonNoRoute         = "no-route"         // ICMPv6 code 0
-	ReasonBeyondScope     = "beyond-scope"     // ICMPv6 code 2
-	ReasonAddrUnreach     = "addr-unreach"     // ICMPv6 code 3
-	ReasonRejectRoute     = "reject-route"     // ICMPv6 codes 5 and 6
-	ReasonUnreach         = "unreach"          // another ICMP unreachable code
-)
+// ReasonReset is the SYN scan's reason for a closed port: a RST
+// answered the SYN. The ICMP reasons are in icmp.go.
+const ReasonReset = "reset"
 
 const (
 	// DefaultSYNRate is the SYN scan's send rate, in packets per second,
-	// when SYNConfig.Rate is 0: 65,535 ports in about a quarter of a
-	// second, if the system keeps up (see docs/BENCHMARKS.md: on a shared
-	// 2-CPU machine the kernel's own work for each SYN and its answer
-	// holds a scan of a namespace host to about 100,000 a second). The
+	// when Rate is 0: 65,535 ports in about a quarter of a second, if the
+	// system keeps up (docs/BENCHMARKS.md has the rates reached). The
 	// scan slows down by itself when it finds that a host drops more
 	// replies at this rate than at a lower one.
 	DefaultSYNRate = 250000
-	// defaultSYNRetries is SYNConfig.MaxRetries when it is 0: five tries
+	// defaultSYNRetries is the SYN scan's MaxRetries when it is 0: five tries
 	// in all. At 5% loss each way a try fails with p = 1-0.95² ≈ 0.0975,
 	// and five in a row with p ≈ 9e-6, far below the 0.1% of missed open
 	// ports the project allows.
@@ -69,26 +56,13 @@ const (
 )
 
 // SYNConfig configures [SYNScan]. A nil *SYNConfig means the zero value,
-// which scans no ports; every other zero field is a default.
+// which scans no ports; every other zero field is a default. Its
+// retries are rounds: each probes again the ports still silent after
+// the last; when the scan finds a host that limits its reply rate, it
+// slows down and may add as many rounds again. OpenIn opens all its
+// sockets in one call.
 type SYNConfig struct {
-	// Ports are the TCP ports to scan, see ports.Set.Ports(ports.ProtoTCP).
-	Ports ports.Set
-
-	// Rate is the largest number of SYNs sent per second, retries
-	// included. 0 means DefaultSYNRate.
-	Rate float64
-
-	// MaxRetries is how many more rounds probe the ports still silent
-	// after the first; a port silent then is filtered, "no-response". 0
-	// means 4; a negative value means no retries. When the scan finds a
-	// host that limits its reply rate, it slows down and may add as many
-	// rounds again.
-	MaxRetries int
-
-	// Timeout is how long the scan waits for replies after the last
-	// probe of a round. 0 means adaptive: srtt + 4*rttvar over the round
-	// trips measured, at least 50ms, and InitialTimeout before the first.
-	Timeout time.Duration
+	Options
 
 	// Seed orders the probes: every (target, port) pair is visited in a
 	// pseudo-random order that depends on Seed alone, so that scans with
@@ -114,17 +88,8 @@ type SYNConfig struct {
 	// two results; the *SYNProgress is the callee's to keep.
 	Checkpoint func(*SYNProgress)
 
-	// OpenIn, if not nil, is called with the function that opens the
-	// scan's sockets and must run it, for instance in another network
-	// namespace (the sockets then stay there). nil runs it directly.
-	OpenIn func(open func() error) error
-
 	// Stats, if not nil, receives the scan's counters when it ends.
 	Stats *SYNStats
-
-	// Logger receives debug messages about rounds and rates. nil means
-	// none.
-	Logger *slog.Logger
 }
 
 // SYNStats counts what a SYN scan sent and received.
@@ -206,58 +171,12 @@ var ErrResume = errors.New("scan: the resume state is for another scan (seed, sh
 // the answer's TTL or hop limit. A port whose probe got both a SYN-ACK
 // and a RST is yielded again, with a [ConflictError].
 //
-// How it works, and why:
-//
-//   - The sequence number of each SYN is a cookie, SipHash-2-4 with a
-//     key drawn for each scan over both addresses and ports. A SYN-ACK
-//     counts only if it acknowledges cookie+1, a RST only if it carries
-//     ACK and acknowledges cookie+1 (RFC 9293's reply to a SYN at a
-//     closed port), an ICMP error only if it quotes the cookie. Anything
-//     else is stray, counted in SYNStats and ignored, so a forged or
-//     stray packet cannot make a port open. The send path keeps no state
-//     per probe beyond the 2 bits that say whether the probe is answered.
-//   - Each round of probes comes from a source port of its own (masscan
-//     uses one port per scan, nmap varies them), a free port that the
-//     scan reserves by binding a TCP socket to it (without listening),
-//     so that no connection of the system can take it during the scan,
-//     and the receive side can match replies by port (a BPF filter). One
-//     port per round, and not per scan, because a retry must not look
-//     like a retransmission: when a SYN-ACK is lost, the target keeps the
-//     half-open connection, and Linux answers a repeated SYN on the same
-//     4-tuple at most once per 500 ms (tcp_invalid_ratelimit), so fast
-//     retries from the same port go unanswered until the target's own
-//     SYN-ACK retransmission a second later. The kernel sees the
-//     SYN-ACKs for a port without a connection and answers them with a
-//     RST, which closes the half-open connection on the target; nmap
-//     relies on the same.
-//   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
-//     keyed permutation of all (target, port) pairs (see Seed, Shard).
-//     Replies are read in batches (recvmmsg) by a reader that polls its
-//     raw socket, sleeping about half a millisecond when it is empty, instead
-//     of waiting in the runtime's poller: a wake-up per reply cost more
-//     CPU than the reading (see docs/BENCHMARKS.md), and an RTT measured
-//     may come out up to about a millisecond too long.
-//   - Rounds: after each round the scan waits for late replies, then
-//     probes again only the ports still silent, up to MaxRetries times.
-//   - Random loss and rate limits are told apart by an A/B test: in the
-//     first retry round (and the next ones while limits are found) the
-//     first half of the silent ports, by position, is probed at the
-//     current rate and the second half at a quarter of the rate the last
-//     full round really reached (the system may send slower than Rate).
-//     The halves are random samples of the same ports, so under random
-//     loss they answer in the same proportion; if the slow half answers
-//     half again as often (with at least 20 answers), the host limits its
-//     rate: the scan slows down to that quarter, tests again in the next
-//     round, and allows one more round (at most MaxRetries more in all).
-//     Otherwise the rate stays, and the retries alone make up for the
-//     loss. Rate limits of a few packets per second, such as Linux's
-//     limit on ICMP errors, are below what this can find in bounded time:
-//     the ports they hide end up filtered, "no-response".
-//   - A host probed on 100 ports or more that SYN-ACKs 90% of them is a
-//     SYN proxy or tarpit: instead of its open ports the scan yields one
-//     *TarpitError. Open ports of a host are therefore held back until
-//     the host has also refused (RST or ICMP) 1/20 of its ports, or until
-//     the scan ends.
+// Replies are verified against a keyed cookie in each SYN's sequence
+// number, so a forged or stray packet cannot make a port open; silent
+// ports are probed again in rounds, and an A/B test of two rates tells
+// a host that limits its reply rate (the scan slows down) from random
+// loss; a host that SYN-ACKs nearly every port is one *TarpitError.
+// The design notes are at synScanner.
 //
 // Opening the raw sockets needs root or CAP_NET_RAW; without it the scan
 // yields one error that wraps os.ErrPermission. On systems other than
@@ -278,11 +197,7 @@ func SYNScan(ctx context.Context, targets []netip.Addr, cfg *SYNConfig) iter.Seq
 		if s.total == 0 {
 			return
 		}
-		open := s.open
-		if s.cfg.OpenIn != nil {
-			open = func() error { return s.cfg.OpenIn(s.open) }
-		}
-		if err := open(); err != nil {
+		if err := s.cfg.open(s.open); err != nil {
 			yield(Result{}, err)
 			return
 		}
@@ -362,6 +277,60 @@ type outSeg struct {
 	idx uint64 // the pair
 }
 
+// How the SYN scan works, and why:
+//
+//   - The sequence number of each SYN is a cookie, SipHash-2-4 with a
+//     key drawn for each scan over both addresses and ports. A SYN-ACK
+//     counts only if it acknowledges cookie+1, a RST only if it carries
+//     ACK and acknowledges cookie+1 (RFC 9293's reply to a SYN at a
+//     closed port), an ICMP error only if it quotes the cookie. Anything
+//     else is stray, counted in SYNStats and ignored, so a forged or
+//     stray packet cannot make a port open. The send path keeps no state
+//     per probe beyond the 2 bits that say whether the probe is answered.
+//   - Each round of probes comes from a source port of its own (masscan
+//     uses one port per scan, nmap varies them), a free port that the
+//     scan reserves by binding a TCP socket to it (without listening),
+//     so that no connection of the system can take it during the scan,
+//     and the receive side can match replies by port (a BPF filter). One
+//     port per round, and not per scan, because a retry must not look
+//     like a retransmission: when a SYN-ACK is lost, the target keeps the
+//     half-open connection, and Linux answers a repeated SYN on the same
+//     4-tuple at most once per 500 ms (tcp_invalid_ratelimit), so fast
+//     retries from the same port go unanswered until the target's own
+//     SYN-ACK retransmission a second later. The kernel sees the
+//     SYN-ACKs for a port without a connection and answers them with a
+//     RST, which closes the half-open connection on the target; nmap
+//     relies on the same.
+//   - Probes go out in batches (sendmmsg) at cfg.Rate, in the order of a
+//     keyed permutation of all (target, port) pairs (see Seed, Shard).
+//     Replies are read in batches (recvmmsg) by a reader that polls its
+//     raw socket, sleeping about half a millisecond when it is empty, instead
+//     of waiting in the runtime's poller: a wake-up per reply cost more
+//     CPU than the reading (see docs/BENCHMARKS.md), and an RTT measured
+//     may come out up to about a millisecond too long.
+//   - Rounds: after each round the scan waits for late replies, then
+//     probes again only the ports still silent, up to MaxRetries times.
+//   - Random loss and rate limits are told apart by an A/B test: in the
+//     first retry round (and the next ones while limits are found) the
+//     first half of the silent ports, by position, is probed at the
+//     current rate and the second half at a quarter of the rate the last
+//     full round really reached (the system may send slower than Rate).
+//     The halves are random samples of the same ports, so under random
+//     loss they answer in the same proportion; if the slow half answers
+//     half again as often (with at least 20 answers), the host limits its
+//     rate: the scan slows down to that quarter, tests again in the next
+//     round, and allows one more round (at most MaxRetries more in all).
+//     Otherwise the rate stays, and the retries alone make up for the
+//     loss. Rate limits of a few packets per second, such as Linux's
+//     limit on ICMP errors, are below what this can find in bounded time:
+//     the ports they hide end up filtered, "no-response".
+//   - A host probed on 100 ports or more that SYN-ACKs 90% of them is a
+//     SYN proxy or tarpit: instead of its open ports the scan yields one
+//     *TarpitError. Open ports of a host are therefore held back until
+//     the host has also refused (RST or ICMP) 1/20 of its ports, or until
+//     the scan ends.
+//
+// synScanner is one SYN scan.
 type synScanner struct {
 	cfg     SYNConfig
 	log     *slog.Logger
@@ -379,7 +348,8 @@ type synScanner struct {
 	lports  []uint16 // source port of each round, cycling
 	io      synIO
 	rate    float64
-	tries   int
+	tries   int // rounds allowed: tries0, and more for a host that limits its rate
+	tries0  int // 1 + the retries configured
 	start   time.Time
 	fprint  string
 
@@ -434,9 +404,13 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	if cfg == nil {
 		cfg = &SYNConfig{}
 	}
-	s := &synScanner{cfg: *cfg, log: cfg.Logger, rate: cfg.Rate, tries: 1}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	s := &synScanner{cfg: *cfg, log: cfg.logger(), rate: cfg.Rate, tries0: 1 + cfg.retries(defaultSYNRetries)}
+	s.tries = s.tries0
+	if s.rate == 0 {
+		s.rate = DefaultSYNRate
 	}
 	s.hostIdx = make(map[netip.Addr]int32, len(targets))
 	for i, a := range targets {
@@ -460,21 +434,6 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	}
 	s.np = uint64(len(s.plist))
 	s.total = uint64(len(s.hosts)) * s.np
-	switch {
-	case !(cfg.Rate >= 0):
-		return nil, fmt.Errorf("scan: invalid rate %v", cfg.Rate)
-	case cfg.Rate == 0:
-		s.rate = DefaultSYNRate
-	}
-	switch {
-	case cfg.MaxRetries == 0:
-		s.tries += defaultSYNRetries
-	case cfg.MaxRetries > 0:
-		s.tries += cfg.MaxRetries
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("scan: negative timeout %v", cfg.Timeout)
-	}
 	shard, shards := cfg.Shard, cfg.Shards
 	if shards == 0 && shard == 0 {
 		shard, shards = 1, 1
@@ -551,7 +510,7 @@ func (s *synScanner) open() error {
 	for _, a := range s.hosts {
 		fam[b2i(a.Is6())] = true
 	}
-	io, err := openSYNIO(fam, min(2*s.tries0(), maxSourcePorts))
+	io, err := openSYNIO(fam, min(2*s.tries0, maxSourcePorts))
 	if err != nil {
 		return err
 	}
@@ -560,7 +519,7 @@ func (s *synScanner) open() error {
 	for i, a := range s.hosts {
 		src, err := io.source(a)
 		if err != nil {
-			if reason := sendErrReason(err); reason != "" {
+			if reason := unreachReason(err); reason != "" {
 				// No route: the host's ports are filtered, as a
 				// connect scan finds them, and nothing is sent there.
 				s.unreach[i] = reason
@@ -639,7 +598,7 @@ func (s *synScanner) run(ctx context.Context) {
 				s.rate = s.baseRate() / 4
 				s.rateLimited = true
 				abTest = true
-				if s.tries < 2*s.tries0() {
+				if s.tries < 2*s.tries0 {
 					s.tries++
 				}
 				s.log.Debug("scan: syn: host limits its reply rate, slowing down", "rate", s.rate)
@@ -652,16 +611,6 @@ func (s *synScanner) run(ctx context.Context) {
 	s.io.close()
 	wg.Wait()
 	s.finish(ctx)
-}
-
-func (s *synScanner) tries0() int {
-	switch {
-	case s.cfg.MaxRetries == 0:
-		return 1 + defaultSYNRetries
-	case s.cfg.MaxRetries > 0:
-		return 1 + s.cfg.MaxRetries
-	}
-	return 1
 }
 
 // sendRound sends a SYN for every pending pair from position from on. In
@@ -820,7 +769,7 @@ func (s *synScanner) sendFailed(ctx context.Context, o outSeg, err error) {
 	s.pending.Add(-1)
 	r := Result{Addr: o.dst, Port: s.plist[o.idx%s.np], Proto: ports.ProtoTCP, Tries: int(s.round.Load()) + 1}
 	var perr error
-	switch reason := sendErrReason(err); reason {
+	switch reason := unreachReason(err); reason {
 	case "":
 		perr = &ProbeError{Op: "send SYN", Proto: ports.ProtoTCP, Addr: r.AddrPort(), Err: err}
 	default:
@@ -1022,7 +971,8 @@ func (s *synScanner) verify(r *reply) (uint64, string, bool) {
 		}
 	case replyICMP:
 		if r.Seq == ck {
-			return probeDone, icmpReason(r.Target.Is6(), r.ICMPCode), true
+			_, reason := icmpState(r.Target.Is6(), r.ICMPType, r.ICMPCode)
+			return probeDone, reason, true
 		}
 	}
 	return 0, "", false

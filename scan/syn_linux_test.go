@@ -63,7 +63,7 @@ func TestIntegrationSYNNetNS(t *testing.T) {
 	p := synPair(t, nil)
 	open := listenB(t, p, 20, 1, 3000)
 	var st SYNStats
-	got := synScanPair(t, p, &SYNConfig{Ports: portRange(1, 3000), Stats: &st})
+	got := synScanPair(t, p, &SYNConfig{Options: Options{Ports: portRange(1, 3000)}, Stats: &st})
 	if len(got) != 2*3000 {
 		t.Errorf("%d results, want %d", len(got), 2*3000)
 	}
@@ -91,7 +91,7 @@ func TestIntegrationSYNLoss(t *testing.T) {
 	found, total := 0, 0
 	for run := range 4 {
 		var st SYNStats
-		got := synScanPair(t, p, &SYNConfig{Ports: portRange(1, 5000), Stats: &st})
+		got := synScanPair(t, p, &SYNConfig{Options: Options{Ports: portRange(1, 5000)}, Stats: &st})
 		if len(got) != 2*5000 {
 			t.Errorf("run %d: %d results, want %d", run, len(got), 2*5000)
 		}
@@ -147,7 +147,7 @@ func TestIntegrationSYNFiltered(t *testing.T) {
 		tcp dport 501-1000 reject with icmpx admin-prohibited
 	}
 }`)
-	got := synScanPair(t, p, &SYNConfig{Ports: portRange(1, 1000), MaxRetries: 2})
+	got := synScanPair(t, p, &SYNConfig{Options: Options{Ports: portRange(1, 1000), MaxRetries: 2}})
 	if len(got) != 2000 {
 		t.Errorf("%d results, want 2000", len(got))
 	}
@@ -169,7 +169,7 @@ func TestIntegrationSYNAllDropped(t *testing.T) {
 	p := synPair(t, nil)
 	p.SetLoss(t, 1)
 	var st SYNStats
-	got := synScanPair(t, p, &SYNConfig{Ports: portRange(1, 65535), Stats: &st})
+	got := synScanPair(t, p, &SYNConfig{Options: Options{Ports: portRange(1, 65535)}, Stats: &st})
 	if len(got) != 2*65535 {
 		t.Errorf("%d results, want %d", len(got), 2*65535)
 	}
@@ -267,7 +267,7 @@ func TestIntegrationSYNForged(t *testing.T) {
 		}
 	})
 	var st SYNStats
-	cfg := &SYNConfig{Ports: portRange(1, 2000), Stats: &st, OpenIn: p.A.Do}
+	cfg := &SYNConfig{Options: Options{Ports: portRange(1, 2000), OpenIn: p.A.Do}, Stats: &st}
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
 	got := collect(t, SYNScan(ctx, []netip.Addr{p.B.Addr4}, cfg))
@@ -302,7 +302,7 @@ func TestIntegrationSYNTarpit(t *testing.T) {
 	responder(t, p.B, func(syn reply) [][]byte {
 		return [][]byte{tcpSegment(syn.Local, syn.Target, syn.TPort, syn.LPort, 777, syn.Seq+1, tcpSYN|tcpACK)}
 	})
-	cfg := &SYNConfig{Ports: portRange(1, 1000), OpenIn: p.A.Do}
+	cfg := &SYNConfig{Options: Options{Ports: portRange(1, 1000), OpenIn: p.A.Do}}
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
 	var tarpits []*TarpitError
@@ -341,7 +341,7 @@ func TestIntegrationSYNRateLimit(t *testing.T) {
 	}
 }`)
 	var st SYNStats
-	got := synScanPair(t, p, &SYNConfig{Ports: portRange(1, 5000), Stats: &st})
+	got := synScanPair(t, p, &SYNConfig{Options: Options{Ports: portRange(1, 5000)}, Stats: &st})
 	t.Logf("stats %+v", st)
 	if n := checkRecall(t, got, open); n != len(open) {
 		t.Errorf("found %d of %d open ports", n, len(open))
@@ -359,7 +359,7 @@ func TestIntegrationSYNShardsResume(t *testing.T) {
 	defer cancel()
 	count := map[netip.AddrPort]int{}
 	for shard := 1; shard <= 3; shard++ {
-		cfg := &SYNConfig{Ports: portRange(1, 1500), Seed: 12345, Shard: shard, Shards: 3, OpenIn: p.A.Do}
+		cfg := &SYNConfig{Options: Options{Ports: portRange(1, 1500), OpenIn: p.A.Do}, Seed: 12345, Shard: shard, Shards: 3}
 		// Shard 2 is interrupted after 200 results and resumed.
 		var last *SYNProgress
 		cfg.Checkpoint = func(p *SYNProgress) { last = p }
@@ -423,7 +423,7 @@ func TestIntegrationSYNNoRoute(t *testing.T) {
 	p := synPair(t, nil)
 	nowhere := netip.MustParseAddr("198.51.100.1") // TEST-NET-2, not routed from A
 	var st SYNStats
-	cfg := &SYNConfig{Ports: portRange(1, 100), OpenIn: p.A.Do, Stats: &st}
+	cfg := &SYNConfig{Options: Options{Ports: portRange(1, 100), OpenIn: p.A.Do}, Stats: &st}
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
 	got := collect(t, SYNScan(ctx, []netip.Addr{p.B.Addr4, nowhere}, cfg))
@@ -456,7 +456,7 @@ func TestIntegrationSYNConflictingReplies(t *testing.T) {
 	responder(t, p.B, func(syn reply) [][]byte {
 		return [][]byte{tcpSegment(syn.Local, syn.Target, syn.TPort, syn.LPort, 0, syn.Seq+1, tcpRST|tcpACK)}
 	})
-	cfg := &SYNConfig{Ports: portRange(1, 300), OpenIn: p.A.Do}
+	cfg := &SYNConfig{Options: Options{Ports: portRange(1, 300), OpenIn: p.A.Do}}
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
 	final := map[netip.AddrPort]Result{}

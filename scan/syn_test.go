@@ -54,7 +54,7 @@ func TestCookie(t *testing.T) {
 // TestVerify checks which replies the scanner accepts, without sockets.
 func TestVerify(t *testing.T) {
 	target := netip.MustParseAddr("198.18.0.2")
-	s, err := newSYNScanner([]netip.Addr{target}, &SYNConfig{Ports: portRange(1, 100)})
+	s, err := newSYNScanner([]netip.Addr{target}, &SYNConfig{Options: Options{Ports: portRange(1, 100)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestParseReply(t *testing.T) {
 	if r != want {
 		t.Errorf("got %+v, want %+v", r, want)
 	}
-	if got := icmpReason(false, r.ICMPCode); got != ReasonPortUnreach {
+	if _, got := icmpState(false, r.ICMPType, r.ICMPCode); got != ReasonPortUnreach {
 		t.Errorf("reason %q", got)
 	}
 	// Our own SYN, seen on loopback, is no reply.
@@ -285,7 +285,7 @@ func TestConnectShards(t *testing.T) {
 	count := map[netip.AddrPort]int{}
 	for shard := 1; shard <= 3; shard++ {
 		ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
-		cfg := &ConnectConfig{Ports: portRange(first, first+299), Seed: 5, Shard: shard, Shards: 3, Concurrency: 1}
+		cfg := &ConnectConfig{Options: Options{Ports: portRange(first, first+299)}, Seed: 5, Shard: shard, Shards: 3, Concurrency: 1}
 		var order []netip.AddrPort
 		for r, err := range ConnectScan(ctx, addrs, cfg) {
 			if err != nil {

@@ -22,7 +22,7 @@ import (
 const ReasonUDPResponse = "udp-response"
 
 const (
-	// defaultUDPRetries is the number of UDP retries when MaxRetries is 0:
+	// defaultUDPRetries is the UDP scan's MaxRetries when it is 0:
 	// one more than for TCP, since a silent UDP port costs no more than a
 	// timeout and a reply lost to 5% loss each way (about 10% of round
 	// trips) must be missed four times in a row to lose an open port.
@@ -49,24 +49,11 @@ const (
 var errUDPUnsupported = fmt.Errorf("scan: UDP scan is not implemented on this system: %w", errors.ErrUnsupported)
 
 // UDPConfig configures [UDPScan]. A nil *UDPConfig means the zero value,
-// which scans no ports; every other zero field is a default.
+// which scans no ports; every other zero field is a default. The
+// adaptive Timeout uses the round trips of the replies and ICMP errors
+// each host sent; a port silent after its retries is open|filtered.
 type UDPConfig struct {
-	// Ports are the ports to scan: those Ports holds for UDP.
-	Ports ports.Set
-
-	// Timeout is how long a probe waits for an answer. 0 means adaptive,
-	// per host, as for ConnectConfig.Timeout, from the round trips of the
-	// replies and ICMP errors the host sent.
-	Timeout time.Duration
-
-	// MaxRetries is how many more times a silent port is probed; a port
-	// still silent then is open|filtered, "no-response". 0 means 3; a
-	// negative value means no retries.
-	MaxRetries int
-
-	// Rate is the largest number of probes sent per second, retries
-	// included. 0 means unlimited.
-	Rate float64
+	Options
 
 	// Window is the largest number of probes awaiting an answer at once.
 	// 0 means 512.
@@ -83,16 +70,6 @@ type UDPConfig struct {
 	// probe from package probe (probe.ForUDPPort), or an empty datagram
 	// for ports without one.
 	Payload func(port ports.Port) []byte
-
-	// ListenPacket opens the scan's sockets: network "udp4" or "udp6",
-	// address "0.0.0.0:0" or "[::]:0". The connection must be a
-	// *net.UDPConn. nil means net.ListenPacket. It is a seam for scanning
-	// from elsewhere, such as another network namespace.
-	ListenPacket func(network, address string) (net.PacketConn, error)
-
-	// Logger receives debug messages about rate limiting and pacing. nil
-	// means none.
-	Logger *slog.Logger
 }
 
 // UDPScan sends a UDP probe to every port of cfg.Ports on every target,
@@ -283,18 +260,28 @@ func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
 	if cfg == nil {
 		cfg = &UDPConfig{}
 	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	s := &udpScanner{
-		byAddr:  map[netip.Addr]int{},
-		ports:   slices.Collect(cfg.Ports.Ports(ports.ProtoUDP)),
-		portIdx: map[ports.Port]int{},
-		timeout: cfg.Timeout,
-		retries: cfg.MaxRetries,
-		window:  cfg.Window,
-		rlWait:  cfg.RateLimitWait,
-		listen:  cfg.ListenPacket,
-		log:     cfg.Logger,
+		byAddr:   map[netip.Addr]int{},
+		ports:    slices.Collect(cfg.Ports.Ports(ports.ProtoUDP)),
+		portIdx:  map[ports.Port]int{},
+		timeout:  cfg.Timeout,
+		retries:  cfg.retries(defaultUDPRetries),
+		interval: cfg.interval(),
+		window:   cfg.Window,
+		rlWait:   cfg.RateLimitWait,
+		log:      cfg.logger(),
 
 		newTransport: newUDPTransport,
+	}
+	s.listen = func(network, address string) (c net.PacketConn, err error) {
+		err = cfg.open(func() error {
+			c, err = net.ListenPacket(network, address)
+			return err
+		})
+		return c, err
 	}
 	for i, a := range targets {
 		if !a.IsValid() {
@@ -308,35 +295,14 @@ func newUDPScanner(targets []netip.Addr, cfg *UDPConfig) (*udpScanner, error) {
 		s.byAddr[key] = len(s.hosts)
 		s.hosts = append(s.hosts, udpHost{hostState: hostState{addr: a}})
 	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("scan: negative timeout %v", cfg.Timeout)
-	}
-	if !(cfg.Rate >= 0) {
-		return nil, fmt.Errorf("scan: invalid rate %v", cfg.Rate)
-	}
 	if cfg.Window < 0 {
 		return nil, fmt.Errorf("scan: negative window %d", cfg.Window)
-	}
-	if cfg.Rate > 0 {
-		s.interval = max(time.Duration(float64(time.Second)/cfg.Rate), 1)
-	}
-	switch {
-	case s.retries == 0:
-		s.retries = defaultUDPRetries
-	case s.retries < 0:
-		s.retries = 0
 	}
 	if s.window == 0 {
 		s.window = defaultUDPWindow
 	}
 	if s.rlWait == 0 {
 		s.rlWait = defaultRateLimitWait
-	}
-	if s.listen == nil {
-		s.listen = net.ListenPacket
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.payloads = make([][]byte, len(s.ports))
 	s.probes = make([]*sprobe.UDPProbe, len(s.ports))
@@ -716,11 +682,8 @@ func (s *udpScanner) judge(h *udpHost, now time.Time) {
 
 // localError turns a send that failed for lack of a route into a result.
 func localError(err error) (Result, bool) {
-	switch {
-	case errors.Is(err, syscall.ENETUNREACH):
-		return Result{State: StateFiltered, Reason: ReasonNetUnreach}, true
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		return Result{State: StateFiltered, Reason: ReasonHostUnreach}, true
+	if reason := unreachReason(err); reason != "" {
+		return Result{State: StateFiltered, Reason: reason}, true
 	}
 	return Result{}, false
 }

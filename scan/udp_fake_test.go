@@ -160,7 +160,7 @@ func randomOpen(n, of int) map[ports.Port]bool {
 // than the burst.
 func TestUDPFakeRateLimit(t *testing.T) {
 	h := &fakeUDPHost{open: randomOpen(10, 300), burst: 6, refill: 20 * time.Millisecond}
-	got, msgs, sent := fakeScan(t, h, 300, UDPConfig{Timeout: 50 * time.Millisecond, RateLimitWait: 2 * time.Second})
+	got, msgs, sent := fakeScan(t, h, 300, UDPConfig{Options: Options{Timeout: 50 * time.Millisecond}, RateLimitWait: 2 * time.Second})
 	closed := 0
 	for ap, r := range got {
 		switch {
@@ -189,7 +189,7 @@ func TestUDPFakeRateLimit(t *testing.T) {
 // one: no slow phase, every port gets its retries, nothing is lost.
 func TestUDPFakeLoss(t *testing.T) {
 	h := &fakeUDPHost{open: randomOpen(10, 300), loss: 0.05}
-	got, msgs, _ := fakeScan(t, h, 300, UDPConfig{Timeout: 50 * time.Millisecond})
+	got, msgs, _ := fakeScan(t, h, 300, UDPConfig{Options: Options{Timeout: 50 * time.Millisecond}})
 	if countMsgs(msgs, "rate-limit ICMP") != 0 {
 		t.Errorf("random loss taken for rate limiting; log: %q", msgs)
 	}
@@ -209,7 +209,7 @@ func TestUDPFakeFirewall(t *testing.T) {
 		silent[ports.Port(p)] = true
 	}
 	h := &fakeUDPHost{silent: silent}
-	got, msgs, sent := fakeScan(t, h, 200, UDPConfig{Timeout: 20 * time.Millisecond})
+	got, msgs, sent := fakeScan(t, h, 200, UDPConfig{Options: Options{Timeout: 20 * time.Millisecond}})
 	if countMsgs(msgs, "rate-limit ICMP") != 0 {
 		t.Errorf("a silent host taken for rate limiting; log: %q", msgs)
 	}
@@ -232,7 +232,7 @@ func TestUDPFakeSilentAndClosed(t *testing.T) {
 		silent[ports.Port(p)] = true
 	}
 	h := &fakeUDPHost{silent: silent}
-	got, msgs, _ := fakeScan(t, h, 200, UDPConfig{Timeout: 20 * time.Millisecond, RateLimitWait: time.Hour})
+	got, msgs, _ := fakeScan(t, h, 200, UDPConfig{Options: Options{Timeout: 20 * time.Millisecond}, RateLimitWait: time.Hour})
 	if countMsgs(msgs, "ending it") != 1 {
 		t.Errorf("the slow phase did not end for lack of answers; log %q", msgs)
 	}
@@ -253,7 +253,7 @@ func TestUDPFakeSilentAndClosed(t *testing.T) {
 // phase must still find closed ports, and report none open.
 func TestUDPFakeDrainedBucket(t *testing.T) {
 	h := &fakeUDPHost{open: randomOpen(3, 100), burst: 6, refill: 100 * time.Millisecond, empty: true}
-	got, msgs, _ := fakeScan(t, h, 100, UDPConfig{Timeout: 20 * time.Millisecond, RateLimitWait: 3 * time.Second})
+	got, msgs, _ := fakeScan(t, h, 100, UDPConfig{Options: Options{Timeout: 20 * time.Millisecond}, RateLimitWait: 3 * time.Second})
 	closed := 0
 	for ap, r := range got {
 		if h.open[ports.Port(ap.Port())] != (r.State == StateOpen) {

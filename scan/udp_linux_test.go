@@ -171,7 +171,7 @@ func setICMPRateLimit(t *testing.T, h *porttest.Host, ms int) {
 }
 
 func udpPairConfig(p *porttest.Pair) *UDPConfig {
-	return &UDPConfig{Ports: udpTestSet(), ListenPacket: p.A.ListenPacket}
+	return &UDPConfig{Options: Options{Ports: udpTestSet(), OpenIn: p.A.Do}}
 }
 
 // TestIntegrationUDPNetNS scans 1,006 ports of each address of a
@@ -272,7 +272,7 @@ func TestIntegrationUDPRateLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
 	var logs msgCounter
-	cfg := &UDPConfig{Ports: set, ListenPacket: p.A.ListenPacket, RateLimitWait: 15 * time.Second, Logger: slog.New(&logs)}
+	cfg := &UDPConfig{Options: Options{Ports: set, OpenIn: p.A.Do, Logger: slog.New(&logs)}, RateLimitWait: 15 * time.Second}
 	got := collect(t, UDPScan(ctx, []netip.Addr{p.B.Addr4}, cfg))
 	byState := map[string]int{}
 	for ap, r := range got {
@@ -303,7 +303,7 @@ func TestIntegrationUDPFiltered(t *testing.T) {
 	p.SetLoss(t, 1)
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
-	cfg := &UDPConfig{Ports: udpRange(1, 100), ListenPacket: p.A.ListenPacket}
+	cfg := &UDPConfig{Options: Options{Ports: udpRange(1, 100), OpenIn: p.A.Do}}
 	got := collect(t, UDPScan(ctx, []netip.Addr{p.B.Addr4, p.B.Addr6}, cfg))
 	if len(got) != 200 {
 		t.Errorf("%d results, want 200", len(got))
@@ -324,7 +324,7 @@ func TestIntegrationUDPUnreachable(t *testing.T) {
 	ghost6 := p.B.Addr6.Next().Next() // on the link, but nobody has it
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
-	cfg := &UDPConfig{Ports: udpRange(40000, 40004), ListenPacket: p.A.ListenPacket}
+	cfg := &UDPConfig{Options: Options{Ports: udpRange(40000, 40004), OpenIn: p.A.Do}}
 	got := map[netip.AddrPort]Result{}
 	for r, err := range UDPScan(ctx, []netip.Addr{ghost6}, cfg) {
 		if err != nil {
@@ -365,7 +365,7 @@ func TestIntegrationUDPIdentify(t *testing.T) {
 		ap := netip.AddrPortFrom(addr, uint16(port))
 		var set ports.Set
 		set.Add(ports.ProtoUDP, ports.Range{First: ports.Port(port), Last: ports.Port(port)})
-		got := collect(t, UDPScan(t.Context(), []netip.Addr{addr}, &UDPConfig{Ports: set, ListenPacket: p.A.ListenPacket, Timeout: 200 * time.Millisecond}))
+		got := collect(t, UDPScan(t.Context(), []netip.Addr{addr}, &UDPConfig{Options: Options{Ports: set, OpenIn: p.A.Do, Timeout: 200 * time.Millisecond}}))
 		if r := got[ap]; r.State != StateOpenFiltered {
 			t.Errorf("%v: %+v, want open|filtered (dnsmasq ignores an empty datagram)", ap, r)
 		}

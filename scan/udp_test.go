@@ -100,12 +100,12 @@ func TestUDPLoopback(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
-	got := collect(t, UDPScan(ctx, targets, &UDPConfig{Ports: portRange(first, last).Clone()}))
+	got := collect(t, UDPScan(ctx, targets, &UDPConfig{Options: Options{Ports: portRange(first, last).Clone()}}))
 	// portRange holds TCP ports; the scan wants UDP ones.
 	if len(got) != 0 {
 		t.Fatalf("a set of TCP ports gave %d UDP results", len(got))
 	}
-	got = collect(t, UDPScan(ctx, targets, &UDPConfig{Ports: set}))
+	got = collect(t, UDPScan(ctx, targets, &UDPConfig{Options: Options{Ports: set}}))
 	if diff := cmp.Diff(wantStates, states(got)); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
 	}
@@ -125,11 +125,11 @@ func TestUDPConfigErrors(t *testing.T) {
 		cfg     *UDPConfig
 		want    string
 	}{
-		{"invalid target", []netip.Addr{{}}, &UDPConfig{Ports: udpRange(1, 2)}, "target 0 is not a valid address"},
-		{"duplicate", []netip.Addr{lo, lo}, &UDPConfig{Ports: udpRange(1, 2)}, "given twice"},
-		{"timeout", []netip.Addr{lo}, &UDPConfig{Ports: udpRange(1, 2), Timeout: -1}, "negative timeout"},
-		{"rate", []netip.Addr{lo}, &UDPConfig{Ports: udpRange(1, 2), Rate: -1}, "invalid rate"},
-		{"window", []netip.Addr{lo}, &UDPConfig{Ports: udpRange(1, 2), Window: -1}, "negative window"},
+		{"invalid target", []netip.Addr{{}}, &UDPConfig{Options: Options{Ports: udpRange(1, 2)}}, "target 0 is not a valid address"},
+		{"duplicate", []netip.Addr{lo, lo}, &UDPConfig{Options: Options{Ports: udpRange(1, 2)}}, "given twice"},
+		{"timeout", []netip.Addr{lo}, &UDPConfig{Options: Options{Ports: udpRange(1, 2), Timeout: -1}}, "negative timeout"},
+		{"rate", []netip.Addr{lo}, &UDPConfig{Options: Options{Ports: udpRange(1, 2), Rate: -1}}, "invalid rate"},
+		{"window", []netip.Addr{lo}, &UDPConfig{Options: Options{Ports: udpRange(1, 2)}, Window: -1}, "negative window"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := 0
@@ -160,7 +160,7 @@ func TestUDPBreak(t *testing.T) {
 	set.Add(ports.ProtoUDP, ports.Range{First: ports.Port(ap.Port()), Last: ports.Port(ap.Port())})
 	set.Add(ports.ProtoUDP, ports.Range{First: 1, Last: 100})
 	n := 0
-	for r, err := range UDPScan(t.Context(), []netip.Addr{ap.Addr()}, &UDPConfig{Ports: set, Timeout: time.Minute}) {
+	for r, err := range UDPScan(t.Context(), []netip.Addr{ap.Addr()}, &UDPConfig{Options: Options{Ports: set, Timeout: time.Minute}}) {
 		if err != nil {
 			t.Fatalf("%+v: %v", r, err)
 		}
@@ -173,7 +173,7 @@ func TestUDPBreak(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var last error
-	for r, err := range UDPScan(ctx, []netip.Addr{ap.Addr()}, &UDPConfig{Ports: set, Timeout: time.Minute}) {
+	for r, err := range UDPScan(ctx, []netip.Addr{ap.Addr()}, &UDPConfig{Options: Options{Ports: set, Timeout: time.Minute}}) {
 		if err != nil {
 			last = err
 			continue
