@@ -34,6 +34,7 @@ func newLsCmd() *cobra.Command {
 		netns    string
 		noProcs  bool
 		watchArg string
+		info     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -137,7 +138,7 @@ array in JSON) and exits 0, as ss does.`,
 					return err
 				}
 			}
-			l := &lsRun{q: q, format: format, procs: !noProcs, w: cmd.OutOrStdout()}
+			l := &lsRun{q: q, format: format, procs: !noProcs, info: info, w: cmd.OutOrStdout()}
 			if every == 0 {
 				return l.once(cmd.Context())
 			}
@@ -159,6 +160,7 @@ array in JSON) and exits 0, as ss does.`,
 	fs.BoolVar(&noProcs, "no-procs", false, "do not look for processes (faster)")
 	fs.StringVar(&watchArg, "watch", "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)")
 	fs.Lookup("watch").NoOptDefVal = defaultWatch.String()
+	fs.BoolVarP(&info, "info", "i", false, "show TCP internals, as ss -tin -o -m: rtt, cwnd, bytes, retransmits, rates, timers, memory")
 	return cmd
 }
 
@@ -211,6 +213,7 @@ type lsRun struct {
 	q      *sockQuery
 	format render.Format
 	procs  bool
+	info   bool // -i: TCP internals
 	w      io.Writer
 }
 
@@ -227,6 +230,7 @@ func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, err
 			listeners, _ = socktable.Append(ctx, nil, &socktable.Options{States: listenerStates, NetNS: l.q.opts.NetNS, Protos: l.q.opts.Protos})
 		}
 	}()
+	internals := l.startInternals(ctx)
 	ss, err := l.q.list(ctx)
 	<-done
 	if err != nil {
@@ -235,7 +239,11 @@ func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, err
 	v := newSockView(l.procs)
 	v.learnListeners(ss)
 	v.learnListeners(listeners)
-	return v.convert(ss), v, nil
+	out := v.convert(ss)
+	if err := internals.attach(ss, out); err != nil {
+		return nil, nil, err
+	}
+	return out, v, nil
 }
 
 func (l *lsRun) once(ctx context.Context) error {
@@ -252,6 +260,9 @@ func writeSockets(w io.Writer, format render.Format, socks []render.SocketV1, pr
 	var row []byte
 	out := render.NewStream(w, format, func(tw io.Writer, s render.SocketV1) error {
 		row = append(render.AppendSocketRow(row[:0], s, procs), '\n')
+		if s.TCP != nil {
+			row = append(render.AppendTCPInternals(row, s.TCP), '\n')
+		}
 		_, err := tw.Write(row)
 		return err
 	})
