@@ -35,6 +35,7 @@ func newLsCmd() *cobra.Command {
 		noProcs  bool
 		watchArg string
 		info     bool
+		kill     killFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -138,6 +139,9 @@ array in JSON) and exits 0, as ss does.`,
 					return err
 				}
 			}
+			if kill.kill {
+				return kill.run(cmd, q, every)
+			}
 			l := &lsRun{q: q, format: format, procs: !noProcs, info: info, w: cmd.OutOrStdout()}
 			if every == 0 {
 				return l.once(cmd.Context())
@@ -160,6 +164,7 @@ array in JSON) and exits 0, as ss does.`,
 	fs.BoolVar(&noProcs, "no-procs", false, "do not look for processes (faster)")
 	fs.StringVar(&watchArg, "watch", "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)")
 	fs.Lookup("watch").NoOptDefVal = defaultWatch.String()
+	kill.add(fs)
 	fs.BoolVarP(&info, "info", "i", false, "show TCP internals, as ss -tin -o -m: rtt, cwnd, bytes, retransmits, rates, timers, memory")
 	return cmd
 }
