@@ -235,8 +235,17 @@ func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, err
 			listeners, _ = socktable.Append(ctx, nil, &socktable.Options{States: listenerStates, NetNS: l.q.opts.NetNS, Protos: l.q.opts.Protos})
 		}
 	}()
-	internals := l.startInternals(ctx)
-	ss, err := l.q.list(ctx)
+	var (
+		ss        []socktable.Socket
+		internals *lsInternals
+		err       error
+	)
+	if l.info && !l.procs {
+		ss, internals, err = l.listInternals(ctx)
+	} else {
+		internals = l.startInternals(ctx)
+		ss, err = l.q.list(ctx)
+	}
 	<-done
 	if err != nil {
 		return nil, nil, err

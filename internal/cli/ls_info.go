@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
@@ -49,6 +50,44 @@ func (l *lsRun) startInternals(ctx context.Context) *lsInternals {
 		}
 	}()
 	return in
+}
+
+// listInternals is the listing of -i without processes: one dump gives
+// both the TCP sockets and their internals (List's would only repeat
+// it), and UDP sockets come from List.
+func (l *lsRun) listInternals(ctx context.Context) ([]socktable.Socket, *lsInternals, error) {
+	q := l.q
+	opts := q.opts
+	if q.port != nil && !q.matchRemote {
+		opts.LocalPorts = q.port.ranges()
+	}
+	in := &lsInternals{done: make(chan struct{}), m: map[detailKey]*render.TCPInternalsV1{}}
+	close(in.done)
+	var all []socktable.Socket
+	if len(opts.Protos) == 0 || slices.Contains(opts.Protos, ports.ProtoTCP) {
+		for d, err := range socktable.Details(ctx, &opts) {
+			if err != nil {
+				return nil, nil, fmt.Errorf("-i: %w", err)
+			}
+			all = append(all, d.Socket)
+			in.m[detailKey{d.Socket.Local, d.Socket.Remote, d.Socket.Inode}] = internalsV1(&d)
+		}
+	}
+	if len(opts.Protos) == 0 || slices.Contains(opts.Protos, ports.ProtoUDP) {
+		udp := opts
+		udp.Protos = []ports.Proto{ports.ProtoUDP}
+		var err error
+		if all, err = socktable.Append(ctx, all, &udp); err != nil {
+			return nil, nil, err
+		}
+	}
+	out := all[:0]
+	for i := range all {
+		if q.keep(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return sortSockets(out), in, nil
 }
 
 // attach waits for the internals and gives them to the TCP sockets of

@@ -110,6 +110,21 @@ func TestIntegrationLsInfoVsSS(t *testing.T) {
 		t.Errorf("timer: ports %+v, ss %s", mine.TCP.Timer, tm)
 	}
 
+	// With processes the internals come from a dump of their own,
+	// matched to List's sockets: the same connection has them.
+	withProcs := false
+	for _, s := range runJSON(t, "ls", "-i", "-a", "--netns", pair.B.Name, "--format", "json") {
+		if s.Remote != nil && s.Local.String() == local && s.Remote.String() == peer {
+			withProcs = s.TCP != nil && s.TCP.Info != nil && s.TCP.Info.BytesAcked == i.BytesAcked && len(s.Processes) > 0
+		}
+		if s.Proto == "udp" && s.TCP != nil {
+			t.Errorf("a UDP socket has TCP internals: %+v", s)
+		}
+	}
+	if !withProcs {
+		t.Errorf("ls -i (with processes): the connection %s -> %s has no internals, or no process", local, peer)
+	}
+
 	// The table: a detail line under the socket's row, with ss's words.
 	code, table, stderr := run(t, "ls", "-i", "-a", "-t", "--no-procs", "--netns", pair.B.Name)
 	if code != ExitOK {
