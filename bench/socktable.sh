@@ -7,7 +7,9 @@
 #   without processes: `ss -tan` (baseline), `ports ls -a --no-procs`
 #                      as a table and as JSON lines;
 #   with processes:    `ss -tanp` (baseline), `ports ls -a`,
-#                      `netstat -tanp`, `lsof -nP -iTCP`.
+#                      `netstat -tanp`, `lsof -nP -iTCP`;
+#   TCP internals:     `ss -tin` (baseline), `ports ls -i -a -t --no-procs`
+#                      (INFO=0 leaves this part out).
 #
 # Usage: bench/socktable.sh [cmdbench flags]   e.g. bench/socktable.sh -runs 20
 # The defaults are -runs 10 -warmup 2 (the commands take up to a second);
@@ -101,3 +103,16 @@ cmdbench -check -runs 10 -warmup 2 "${run_args[@]}" -- \
 	"${ports_procs[@]}" \
 	'netstat=netstat -tanp' \
 	'lsof=lsof -nP -iTCP'
+if [[ ${INFO:-1} == 1 ]]; then
+	ports_info=('ports-i=ports ls -i -a -t --no-procs')
+	[[ $peers_only == 1 ]] && ports_info=()
+	echo
+	echo "### TCP internals"
+	echo
+	sockets_line
+	echo
+	args_for info
+	cmdbench -check -runs 10 -warmup 2 "${run_args[@]}" -- \
+		'ss-i=ss -tin' \
+		"${ports_info[@]}"
+fi

@@ -28,9 +28,10 @@ func newKillCmd() *cobra.Command {
 		dryRun bool
 		yes    bool
 		netns  string
+		conn   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "kill PORT[/PROTO]",
+		Use:   "kill PORT[/PROTO] | kill --conn LOCAL PEER",
 		Short: "Signal the processes listening on a port",
 		Long: `Send a signal (TERM unless --signal says otherwise) to the processes that
 listen on PORT: those holding a TCP socket in LISTEN or a bound UDP
@@ -44,12 +45,32 @@ question. When stdin is not a terminal kill refuses (exit 2) unless --yes
 or --dry-run is given. --dry-run says what would be signalled.
 
 Another user's processes need root to be seen, and to be signalled. On
-Windows only --signal KILL is supported.`,
+Windows only --signal KILL is supported.
+
+--conn LOCAL PEER closes one connection instead, leaving its process
+alone: the TCP or connected UDP socket from LOCAL to PEER (ADDR:PORT
+each, IPv6 in brackets) is destroyed through the kernel's sock_diag
+SOCK_DESTROY, as ss -K does; a TCP peer gets a reset and the process
+sees ECONNABORTED. The questions are asked as for a process. It needs
+root (CAP_NET_ADMIN) and a Linux kernel built with
+CONFIG_INET_DIAG_DESTROY; without it, kill says so and exits 1.`,
 		Example: `  ports kill 8080
   ports kill --dry-run 3000
-  ports kill -y --signal KILL 5432/tcp`,
-		Args: onePort,
+  ports kill -y --signal KILL 5432/tcp
+  ports kill --conn 10.0.0.5:44312 10.0.0.9:5432`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if conn {
+				return connArgs(args)
+			}
+			return onePort(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if conn {
+				if cmd.Flags().Changed("signal") {
+					return usagef("--signal does not apply to --conn: a connection is closed, not signalled")
+				}
+				return killConn(cmd, args, netns, yes, dryRun)
+			}
 			sig, err := parseSignal(sigArg)
 			if err != nil {
 				return err
@@ -125,6 +146,7 @@ Windows only --signal KILL is supported.`,
 	fs.BoolVar(&dryRun, "dry-run", false, "only say what would be signalled")
 	fs.BoolVarP(&yes, "yes", "y", false, "do not ask before signalling")
 	fs.StringVar(&netns, "netns", "", "look in network namespace `NAME|PATH` (Linux)")
+	fs.BoolVar(&conn, "conn", false, "close the one connection LOCAL PEER (sock_diag destroy, as ss -K), not a process")
 	return cmd
 }
 

@@ -33,6 +33,8 @@ func newLsCmd() *cobra.Command {
 		netns    string
 		noProcs  bool
 		watch    = intervalFlag{name: "watch"}
+		info     bool
+		kill     killFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -136,7 +138,10 @@ array in JSON) and exits 0, as ss does.`,
 					return err
 				}
 			}
-			l := &lsRun{q: q, format: format, procs: !noProcs, w: cmd.OutOrStdout()}
+			if kill.kill {
+				return kill.run(cmd, q, every)
+			}
+			l := &lsRun{q: q, format: format, procs: !noProcs, info: info, w: cmd.OutOrStdout()}
 			if every == 0 {
 				return l.once(cmd.Context())
 			}
@@ -157,6 +162,8 @@ array in JSON) and exits 0, as ss does.`,
 	fs.StringVar(&netns, "netns", "", "list the sockets of network namespace `NAME|PATH` (Linux)")
 	fs.BoolVar(&noProcs, "no-procs", false, "do not look for processes (faster)")
 	watch.add(fs, "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)").NoOptDefVal = defaultWatch.String()
+	kill.add(fs)
+	fs.BoolVarP(&info, "info", "i", false, "show TCP internals, as ss -tin -o -m: rtt, cwnd, bytes, retransmits, rates, timers, memory")
 	return cmd
 }
 
@@ -175,6 +182,7 @@ type lsRun struct {
 	q      *sockQuery
 	format render.Format
 	procs  bool
+	info   bool // -i: TCP internals
 	w      io.Writer
 }
 
@@ -191,7 +199,17 @@ func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, err
 			listeners, _ = socktable.Append(ctx, nil, &socktable.Options{States: listenerStates, NetNS: l.q.opts.NetNS, Protos: l.q.opts.Protos})
 		}
 	}()
-	ss, err := l.q.list(ctx)
+	var (
+		ss        []socktable.Socket
+		internals *lsInternals
+		err       error
+	)
+	if l.info && !l.procs {
+		ss, internals, err = l.listInternals(ctx)
+	} else {
+		internals = l.startInternals(ctx)
+		ss, err = l.q.list(ctx)
+	}
 	<-done
 	if err != nil {
 		return nil, nil, err
@@ -199,7 +217,11 @@ func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, err
 	v := newSockView(l.procs)
 	v.learnListeners(ss)
 	v.learnListeners(listeners)
-	return v.convert(ss), v, nil
+	out := v.convert(ss)
+	if err := internals.attach(ss, out); err != nil {
+		return nil, nil, err
+	}
+	return out, v, nil
 }
 
 func (l *lsRun) once(ctx context.Context) error {
@@ -216,6 +238,9 @@ func writeSockets(w io.Writer, format render.Format, socks []render.SocketV1, pr
 	var row []byte
 	out := render.NewStream(w, format, func(tw io.Writer, s render.SocketV1) error {
 		row = append(render.AppendSocketRow(row[:0], s, procs), '\n')
+		if s.TCP != nil {
+			row = append(render.AppendTCPInternals(row, s.TCP), '\n')
+		}
 		_, err := tw.Write(row)
 		return err
 	})

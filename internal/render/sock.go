@@ -33,6 +33,8 @@ type SocketV1 struct {
 	// ProcsHidden is set when some processes could not be read (another
 	// user's, without root): the owner may be among them.
 	ProcsHidden bool `json:"procs_hidden"`
+	// TCP holds a TCP socket's internals, with `ports ls -i` only.
+	TCP *TCPInternalsV1 `json:"tcp,omitempty"`
 }
 
 // AddrPortV1 is an IP address and a port. Addr is "0.0.0.0" or "::" for
