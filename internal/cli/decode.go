@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/app"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/registry"
@@ -643,6 +644,22 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(pay), 10)
+		if pay > 0 {
+			if pr := app.TcpdumpTCP(uint16(t.SrcPort), uint16(t.DstPort)); pr == app.PrintHTTP || pr == app.PrintDNS {
+				// tcpdump's text for the payload, which marks a cut
+				// of its own.
+				var data []byte
+				if ipb := ipPayloadBytes(fr, p); len(ipb) > t.HeaderLen() {
+					data = ipb[t.HeaderLen():]
+				}
+				if pr == app.PrintHTTP {
+					b = app.AppendHTTP(append(b, ": "...), data, pay)
+				} else {
+					b = app.AppendDNS(b, data, pay, app.DNSOptions{OverTCP: true})
+				}
+				return d.appendTail(b, derr, false)
+			}
+		}
 		if p.TruncatedAt == wire.LayerTCP {
 			// The header is whole: tcpdump marks only a payload it
 			// decodes, not the TCP layer.
@@ -652,6 +669,21 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
 		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
+		if pr := app.TcpdumpUDP(uint16(u.SrcPort), uint16(u.DstPort)); (pr == app.PrintDNS || pr == app.PrintMDNS) && u.Length >= 8 {
+			// tcpdump's text in place of "UDP, length N", for the
+			// datagram's length by the UDP header or, if shorter, the
+			// IP header; it reads as far as the IP length.
+			var data []byte
+			if ipb := ipPayloadBytes(fr, p); len(ipb) > 8 {
+				data = ipb[8:]
+			}
+			b = append(b, ": "...)
+			b = app.AppendDNS(b, data, min(int(u.Length), ipPayloadLen(p))-8, app.DNSOptions{MDNS: pr == app.PrintMDNS})
+			// A UDP length beyond the IP payload (the one error of a
+			// whole UDP header) is no error to tcpdump here: it goes
+			// by the shorter.
+			return d.appendTail(b, nil, false)
+		}
 		if !p.IP.IsFragment() && !(u.Length == 0 && p.IP.Version == 6) {
 			if u.Length < 8 {
 				b = append(b, ": truncated-udplength "...)
