@@ -41,6 +41,7 @@ func TestDependencyRules(t *testing.T) {
 		// The dissectors: payload bytes in, text and fields out; no I/O,
 		// and no fmt on the allocation-free path.
 		{pkg: "./app", direct: []string{"os", "os/exec", "net", "syscall", "io/fs", "unsafe", "fmt"}},
+		{pkg: "./stream", direct: []string{"os", "os/exec", "net", "syscall", "io/fs", "unsafe", "fmt"}},
 		{pkg: "./pcapfile", direct: []string{"os", "net", "syscall", "unsafe"}, deps: []string{mod + "/wire", mod + "/filter"}},
 		{pkg: "./filter", direct: []string{"os", "net", "syscall", "os/exec", "unsafe"}, deps: []string{"github.com/gopacket/gopacket"},
 			allowed: []string{"golang.org/x/net/bpf"}},
@@ -131,6 +132,7 @@ var moduleImports = map[string][]string{
 	"pcapfile":                   nil,
 	"wire":                       {"", "pcapfile"},
 	"app":                        nil,
+	"stream":                     nil,
 	"filter":                     {"", "pcapfile", "registry"},
 	"flow":                       {""},
 	"hostports":                  {""},
