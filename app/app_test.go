@@ -211,3 +211,71 @@ func ExampleAppendHTTP() {
 	fmt.Println(string(AppendHTTP(nil, req, len(req))))
 	// Output: HTTP: GET /index.html HTTP/1.1
 }
+
+// FuzzStreamHead: any stream start, cut anywhere: no panic; a result
+// at a cut is the result on the whole or ErrShort; HTTP fields alias
+// the data.
+func FuzzStreamHead(f *testing.F) {
+	f.Add([]byte("GET /index.html HTTP/1.1\r\nHost: a.test\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 200 OK\r\nServer: x\r\n\r\n"))
+	f.Add([]byte("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"))
+	f.Add(clientHello(f))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var whole, part StreamHead
+		werr := whole.Decode(data)
+		for n := range len(data) {
+			err := part.Decode(data[:n])
+			if err == nil && werr != nil {
+				// A message complete at n stays so: only the HTTP
+				// header's end may move (a longer \n\n search).
+				if part.Kind != KindHTTP {
+					t.Fatalf("complete at %d (%v), not whole: %v", n, part.Kind, werr)
+				}
+			}
+		}
+		if werr == nil && whole.Kind == KindHTTP && whole.Host != nil && !bytes.Contains(data, whole.Host) {
+			t.Fatalf("host %q not in the data", whole.Host)
+		}
+		_ = whole.AppendSummary(nil)
+	})
+}
+
+// clientHello is a ClientHello with SNI a.test and ALPN h2,http/1.1.
+func clientHello(t testing.TB) []byte {
+	ext := func(typ uint16, body []byte) []byte {
+		return append([]byte{byte(typ >> 8), byte(typ), byte(len(body) >> 8), byte(len(body))}, body...)
+	}
+	sni := append([]byte{0, 9, 0, 0, 6}, "a.test"...)
+	alpn := append([]byte{0, 12, 2}, "h2\x08http/1.1"...)
+	exts := append(append(ext(0, sni), ext(16, alpn)...), ext(43, []byte{4, 3, 4, 3, 3})...)
+	body := append([]byte{3, 3}, make([]byte, 32)...)
+	body = append(body, 0, 0, 4, 0x13, 0x01, 0x13, 0x02, 1, 0)
+	body = append(body, byte(len(exts)>>8), byte(len(exts)))
+	body = append(body, exts...)
+	hs := append([]byte{1, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	return append([]byte{22, 3, 1, byte(len(hs) >> 8), byte(len(hs))}, hs...)
+}
+
+func TestTLSClientHello(t *testing.T) {
+	var h StreamHead
+	ch := clientHello(t)
+	if err := h.Decode(ch[:len(ch)-1]); err != ErrShort {
+		t.Fatalf("cut: %v", err)
+	}
+	if err := h.Decode(ch); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(h.AppendSummary(nil)); got != "TLS ClientHello SNI a.test ALPN h2,http/1.1" {
+		t.Errorf("summary %q", got)
+	}
+	if v := h.TLS.Versions(nil); len(v) != 2 || v[0] != 0x0304 || h.TLS.NumCiphers != 2 {
+		t.Errorf("versions %x, %d ciphers", v, h.TLS.NumCiphers)
+	}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() {
+		_ = h.Decode(ch)
+		buf = h.AppendSummary(buf[:0])
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}

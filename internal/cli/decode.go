@@ -21,6 +21,7 @@ import (
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/registry"
+	"github.com/portkit/ports/stream"
 	"github.com/portkit/ports/wire"
 )
 
@@ -145,6 +146,12 @@ type decoder struct {
 	// undecoded counts the packets of link types the decoder does not
 	// know: the command says so once, at the end.
 	undecoded undecodedLinks
+	// reasm puts the start of each TCP direction back together; head
+	// is what it says, valid for this packet when headOK (the segment
+	// that completed it).
+	reasm  *stream.Reassembler
+	head   app.StreamHead
+	headOK bool
 }
 
 // undecodedLinks counts packets of link types that wire does not decode.
@@ -181,6 +188,7 @@ func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decod
 	d := &decoder{
 		w: bufio.NewWriterSize(w, 256<<10), format: format, verbose: verbose, explain: explain,
 		reg: registry.Default(), dirs: map[dirKey]dirState{}, seqs: map[seqKey]seqBase{}, zone: time.Local, names: map[uint32]string{},
+		reasm: stream.New(nil),
 	}
 	if format != render.Table {
 		d.enc = json.NewEncoder(d.w)
@@ -210,6 +218,7 @@ func (d *decoder) frame(fr *frame) error {
 	}
 	d.n++
 	st, first := d.track(&d.p)
+	d.headOK = d.streamHead(fr)
 	switch d.format {
 	case render.Table:
 		if d.verbose {
@@ -658,6 +667,11 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 					b = app.AppendDNS(b, data, pay, app.DNSOptions{OverTCP: true})
 				}
 				return d.appendTail(b, derr, false)
+			} else if pr == app.PrintNone && d.headOK {
+				// Where tcpdump prints the length only, what the stream
+				// says, after it: tcpdump's line stays a prefix of ours.
+				b = d.head.AppendSummary(append(b, ": "...))
+				return d.appendTail(b, derr, false)
 			}
 		}
 		if p.TruncatedAt == wire.LayerTCP {
@@ -936,4 +950,43 @@ func layerWord(l wire.Layer) string {
 		return "icmp6"
 	}
 	return "ether"
+}
+
+// streamHead feeds a TCP segment to the reassembler and reports whether
+// it completed the start of its direction's stream as a message that
+// d.head now holds (TLS hello, HTTP header, SSH banner): once per
+// direction, at the segment that completes it.
+func (d *decoder) streamHead(fr *frame) bool {
+	p := &d.p
+	if !p.Layers.Has(wire.LayerTCP) || p.IP.FragOffset != 0 {
+		return false
+	}
+	t := &p.TCP
+	k := stream.Key{Src: p.IP.Src.As16(), Dst: p.IP.Dst.As16(), SrcPort: uint16(t.SrcPort), DstPort: uint16(t.DstPort)}
+	var payload []byte
+	if ipb := ipPayloadBytes(fr, p); len(ipb) > t.HeaderLen() {
+		payload = ipb[t.HeaderLen():]
+	}
+	syn := t.Flags.Has(wire.TCPSyn)
+	if t.Flags&(wire.TCPRst|wire.TCPFin) != 0 && len(payload) == 0 {
+		d.reasm.Forget(k) // the connection ends: its ports may come again
+		return false
+	}
+	if len(payload) == 0 && !syn {
+		return false
+	}
+	head, grew := d.reasm.Add(k, t.Seq, syn, payload)
+	if !grew {
+		return false
+	}
+	switch err := d.head.Decode(head); err {
+	case nil:
+		d.reasm.Done(k)
+		return true
+	case app.ErrShort:
+		return false
+	default:
+		d.reasm.Done(k) // nothing this package knows starts the stream
+		return false
+	}
 }

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -284,5 +287,95 @@ func TestDecodeMutatedDNSAsTcpdump(t *testing.T) {
 	}
 	if bad > 0 {
 		t.Errorf("%d of %d lines differ", bad, len(want))
+	}
+}
+
+// goClientHello is the first flight of crypto/tls's client for SNI
+// a.test and ALPN h2, http/1.1: a real ClientHello.
+func goClientHello(t *testing.T) []byte {
+	t.Helper()
+	c, s := net.Pipe()
+	defer s.Close()
+	go func() {
+		tc := tls.Client(c, &tls.Config{ServerName: "a.test", NextProtos: []string{"h2", "http/1.1"}})
+		tc.Handshake() // fails when s closes; only its first write matters
+		c.Close()
+	}()
+	buf := make([]byte, 64<<10)
+	n, err := io.ReadAtLeast(s, buf, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for need := 5 + int(binary.BigEndian.Uint16(buf[3:])); n < need; {
+		m, err := s.Read(buf[n:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += m
+	}
+	return buf[:n]
+}
+
+// TestDecodeShuffledOneByteSegments: a ClientHello to port 443 and an
+// HTTP request to port 8088, each cut into 1-byte segments shuffled,
+// some sent twice, in a capture the test writes: every line is
+// tcpdump's, and the summary comes once, on the segment that brings
+// the last missing byte.
+func TestDecodeShuffledOneByteSegments(t *testing.T) {
+	hello := goClientHello(t)
+	req := []byte("GET /index.html HTTP/1.1\r\nHost: a.test\r\nUser-Agent: t\r\n\r\n")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var frames []frameSpec
+	type want struct {
+		frame   int
+		summary string
+	}
+	var wants []want
+	for _, c := range []struct {
+		port    ports.Port
+		msg     []byte
+		summary string
+	}{
+		{443, hello, ": TLS ClientHello SNI a.test ALPN h2,http/1.1"},
+		{8088, req, ": HTTP GET /index.html Host: a.test"},
+	} {
+		seg := func(flags wire.TCPFlags, seq uint32, payload []byte) []byte {
+			return ipFrame(t, false, func(p *wire.Packet) {
+				p.TCP = wire.TCP{SrcPort: 40000, DstPort: c.port, Seq: seq, Ack: 1, Flags: flags, Window: 512}
+				p.TCP.Options.Raw = []byte{}
+			}, wire.LayerTCP, payload)
+		}
+		frames = append(frames, frameSpec{data: seg(wire.TCPSyn, 999, nil)})
+		order := rng.Perm(len(c.msg))
+		order = append(order, order[:len(order)/4]...) // repeats, after
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		seen := map[int]bool{}
+		for _, i := range order {
+			frames = append(frames, frameSpec{data: seg(wire.TCPAck|wire.TCPPsh, 1000+uint32(i), c.msg[i:i+1])})
+			seen[i] = true
+			if len(seen) == len(c.msg) && (len(wants) == 0 || wants[len(wants)-1].summary != c.summary) {
+				wants = append(wants, want{len(frames) - 1, c.summary})
+			}
+		}
+	}
+	file := writeFrames(t, "shuffled.pcap", pcapfile.LinkTypeEthernet, frames)
+	got := decodeOut(t, file)
+	diffLines(t, file, got, tcpdumpOut(t, file))
+	for _, w := range wants {
+		n := 0
+		for i, l := range got {
+			if strings.Contains(l, w.summary) {
+				n++
+				if i != w.frame || !strings.HasSuffix(l, ", length 1"+w.summary) {
+					t.Errorf("summary on packet %d, want %d: %s", i+1, w.frame+1, l)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%q on %d lines, want 1", w.summary, n)
+		}
+	}
+	if len(wants) != 2 {
+		t.Fatalf("wants %v", wants)
 	}
 }
