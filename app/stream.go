@@ -192,7 +192,6 @@ func appendPrintable(b, s []byte) []byte {
 	return b
 }
 
-
 func firstField(b []byte) []byte {
 	f, _, _ := bytes.Cut(b, []byte(" "))
 	return bytes.TrimRight(f, "\r")
