@@ -39,8 +39,11 @@ func newDecodeCmd() *cobra.Command {
 as tcpdump -nn does: time, addresses and ports (with the service name of
 the server's port), TCP flags, sequence numbers (by tcpdump's rule:
 absolute on a SYN and on the first segment seen of a connection,
-relative to it after), window, options and length. A packet the capture cut short ends in
-[|tcp] (or the layer cut). FILTER is tcpdump's filter language (see
+relative to it after), window, options and length; DNS and HTTP request and status lines as
+tcpdump prints them; after the length, where tcpdump prints nothing
+more, what the TCP stream says (a TLS hello's SNI and ALPN, an HTTP
+request, an SSH banner), once its segments complete it. A packet the
+capture cut short ends in [|tcp] (or the layer cut). FILTER is tcpdump's filter language (see
 docs/FILTERS.md).
 
 -v prints every header field by layer, with checksums verified; --explain

@@ -316,8 +316,8 @@ func goClientHello(t *testing.T) []byte {
 	return buf[:n]
 }
 
-// TestDecodeShuffledOneByteSegments: a ClientHello to port 443 and an
-// HTTP request to port 8088, each cut into 1-byte segments shuffled,
+// TestDecodeShuffledOneByteSegments: a ClientHello to port 443, an
+// HTTP request to port 8088 and an SSH banner to 2222, each cut into 1-byte segments shuffled,
 // some sent twice, in a capture the test writes: every line is
 // tcpdump's, and the summary comes once, on the segment that brings
 // the last missing byte.
@@ -338,6 +338,7 @@ func TestDecodeShuffledOneByteSegments(t *testing.T) {
 	}{
 		{443, hello, ": TLS ClientHello SNI a.test ALPN h2,http/1.1"},
 		{8088, req, ": HTTP GET /index.html Host: a.test"},
+		{2222, []byte("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"), ": SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"},
 	} {
 		seg := func(flags wire.TCPFlags, seq uint32, payload []byte) []byte {
 			return ipFrame(t, false, func(p *wire.Packet) {
@@ -375,7 +376,7 @@ func TestDecodeShuffledOneByteSegments(t *testing.T) {
 			t.Errorf("%q on %d lines, want 1", w.summary, n)
 		}
 	}
-	if len(wants) != 2 {
+	if len(wants) != 3 {
 		t.Fatalf("wants %v", wants)
 	}
 }
