@@ -978,8 +978,14 @@ func (d *decoder) streamHead(fr *frame) bool {
 	if len(payload) == 0 && !syn {
 		return false
 	}
+	// A segment the capture cut (a snap length) leaves a hole no later
+	// segment fills: what is not whole by its end never will be.
+	cut := len(payload) < ipPayloadLen(p)-t.HeaderLen()
 	head, grew := d.reasm.Add(k, t.Seq, syn, payload)
 	if !grew {
+		if cut {
+			d.reasm.Done(k)
+		}
 		return false
 	}
 	switch err := d.head.Decode(head); err {
@@ -987,6 +993,9 @@ func (d *decoder) streamHead(fr *frame) bool {
 		d.reasm.Done(k)
 		return true
 	case app.ErrShort:
+		if cut {
+			d.reasm.Done(k)
+		}
 		return false
 	default:
 		d.reasm.Done(k) // nothing this package knows starts the stream

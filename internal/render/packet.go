@@ -178,4 +178,10 @@ type FlowV1 struct {
 	Handshake   bool    `json:"handshake"`
 	RetransOut  uint64  `json:"retransmits_c2s"`
 	RetransIn   uint64  `json:"retransmits_s2c"`
+	// The application found by content (tls, http, ssh), its SNI or
+	// Host, and whether it is not what the server port's registered
+	// service promises.
+	App         string `json:"app,omitempty"`
+	AppName     string `json:"app_name,omitempty"`
+	AppMismatch bool   `json:"app_mismatch,omitempty"`
 }
