@@ -279,3 +279,23 @@ func TestTLSClientHello(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+func TestChunkLine(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		last bool
+		err  error
+	}{
+		{"1a\r\n", 4 + 26 + 2, false, nil},
+		{"A;ext=1\r\nxxxxxxxxxx\r\n", 9 + 10 + 2, false, nil},
+		{"0\r\n\r\n", 5, true, nil},
+		{"1a", 0, false, ErrShort},
+		{"zz\r\n", 0, false, ErrNotThis},
+	} {
+		n, last, err := ChunkLine([]byte(c.in))
+		if n != c.n || last != c.last || err != c.err {
+			t.Errorf("%q: %d %v %v, want %d %v %v", c.in, n, last, err, c.n, c.last, c.err)
+		}
+	}
+}

@@ -8,13 +8,14 @@ import (
 
 // DNS is a DNS message's fields, decoded in place by
 // golang.org/x/net/dns/dnsmessage (which allocates nothing for these):
-// the header, the first questions and the first answers.
+// the header, the first questions and the first records of the answer,
+// authority and additional sections, in that order.
 type DNS struct {
 	Header    dnsmessage.Header
 	Questions [4]dnsmessage.Question
 	NumQ      int
-	Answers   [16]DNSAnswer
-	NumA      int
+	Answers   [32]DNSAnswer
+	NumA      int // records in Answers, of all three sections
 	// Counts of the sections, as the header gives them.
 	QDCount, ANCount, NSCount, ARCount uint16
 }
@@ -22,13 +23,14 @@ type DNS struct {
 // DNSAnswer is one answer record: Addr for A and AAAA, Target for CNAME,
 // NS, PTR, MX and SRV (with Pref, or Port), nothing more for others.
 type DNSAnswer struct {
-	Name   dnsmessage.Name
-	Type   dnsmessage.Type
-	TTL    uint32
-	Addr   netip.Addr
-	Target dnsmessage.Name
-	Pref   uint16
-	Port   uint16
+	Section uint8 // 1 answer, 2 authority, 3 additional
+	Name    dnsmessage.Name
+	Type    dnsmessage.Type
+	TTL     uint32
+	Addr    netip.Addr
+	Target  dnsmessage.Name
+	Pref    uint16
+	Port    uint16
 }
 
 // Decode reads msg (without TCP's length prefix). It stops at the
@@ -61,16 +63,30 @@ func (m *DNS) Decode(msg []byte) error {
 			m.NumQ++
 		}
 	}
+	section := uint8(1)
 	for m.NumA < len(m.Answers) {
-		rh, err := p.AnswerHeader()
+		var rh dnsmessage.ResourceHeader
+		var err error
+		switch section {
+		case 1:
+			rh, err = p.AnswerHeader()
+		case 2:
+			rh, err = p.AuthorityHeader()
+		default:
+			rh, err = p.AdditionalHeader()
+		}
 		if err == dnsmessage.ErrSectionDone {
-			return nil
+			if section == 3 {
+				return nil
+			}
+			section++
+			continue
 		}
 		if err != nil {
 			return err
 		}
 		a := &m.Answers[m.NumA]
-		a.Name, a.Type, a.TTL = rh.Name, rh.Type, rh.TTL
+		a.Section, a.Name, a.Type, a.TTL = section, rh.Name, rh.Type, rh.TTL
 		switch rh.Type {
 		case dnsmessage.TypeA:
 			r, err := p.AResource()
@@ -115,7 +131,15 @@ func (m *DNS) Decode(msg []byte) error {
 			}
 			a.Target, a.Port = r.Target, r.Port
 		default:
-			if err := p.SkipAnswer(); err != nil {
+			switch section {
+			case 1:
+				err = p.SkipAnswer()
+			case 2:
+				err = p.SkipAuthority()
+			default:
+				err = p.SkipAdditional()
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -38,6 +38,84 @@ type StreamHead struct {
 	ContentType, ContentLength      []byte
 	// SSH: the identification line without its CR LF.
 	Banner []byte
+	// headerLen is the HTTP header's length, its blank line included.
+	headerLen int
+	chunked   bool
+}
+
+// Chunked reports whether the HTTP message's body is chunked: its
+// length is told chunk by chunk ([ChunkLine]) after the header
+// (HeaderLen bytes).
+func (s *StreamHead) Chunked() bool { return s.Kind == KindHTTP && s.chunked }
+
+// HeaderLen is the HTTP header's length, its blank line included.
+func (s *StreamHead) HeaderLen() int { return s.headerLen }
+
+// ChunkLine reads the size line of a chunk of a chunked body (RFC 9112
+// §7.1) at the start of data and returns how many bytes the chunk takes
+// (line, data and CR LF; for the last chunk, its line and the blank
+// line that ends an empty trailer), so that it can be skipped before it
+// has all come. ErrShort: the line has not; ErrNotThis: it is not one.
+func ChunkLine(data []byte) (n int, last bool, err error) {
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		if len(data) > 1024 {
+			return 0, false, ErrNotThis
+		}
+		return 0, false, ErrShort
+	}
+	size, digits := 0, 0
+	for _, c := range data[:i] {
+		var v int
+		switch {
+		case c >= '0' && c <= '9':
+			v = int(c - '0')
+		case c >= 'a' && c <= 'f':
+			v = int(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			v = int(c-'A') + 10
+		default:
+			v = -1
+		}
+		if v < 0 {
+			break
+		}
+		if size > 1<<40 {
+			return 0, false, ErrNotThis
+		}
+		size, digits = size*16+v, digits+1
+	}
+	if digits == 0 {
+		return 0, false, ErrNotThis
+	}
+	if size == 0 {
+		return i + 1 + 2, true, nil // no trailer fields
+	}
+	return i + 1 + size + 2, false, nil
+}
+
+// MessageLen is the length of the HTTP message recognised, header and
+// body, where the header tells it (Content-Length, or no body), so that
+// the next message of the stream can be found; 0 where it does not
+// (chunked, or a response delimited by the connection's end).
+func (s *StreamHead) MessageLen() int {
+	if s.Kind != KindHTTP || s.chunked {
+		return 0
+	}
+	if s.ContentLength != nil {
+		n := 0
+		for _, c := range s.ContentLength {
+			if !isDigit(c) || n > 1<<40 {
+				return 0
+			}
+			n = n*10 + int(c-'0')
+		}
+		return s.headerLen + n
+	}
+	if s.Method != nil || s.Status/100 == 1 || s.Status == 204 || s.Status == 304 {
+		return s.headerLen
+	}
+	return 0
 }
 
 // maxHead bounds what Decode looks for: an HTTP header or a banner
@@ -98,6 +176,7 @@ func (s *StreamHead) decodeHTTP(data []byte) error {
 		return s.shortIfPrefix(data, line)
 	}
 	end := bytes.Index(data, []byte("\r\n\r\n"))
+	s.headerLen = end + 4
 	if end < 0 {
 		if end = bytes.Index(data, []byte("\n\n")); end < 0 {
 			if len(data) >= maxHead {
@@ -105,6 +184,7 @@ func (s *StreamHead) decodeHTTP(data []byte) error {
 			}
 			return ErrShort
 		}
+		s.headerLen = end + 2
 	}
 	for hdr := data[min(len(line), end):end]; len(hdr) > 0; {
 		var l []byte
@@ -125,6 +205,8 @@ func (s *StreamHead) decodeHTTP(data []byte) error {
 			s.ContentType = val
 		case asciiEqualFold(name, "CONTENT-LENGTH"):
 			s.ContentLength = val
+		case asciiEqualFold(name, "TRANSFER-ENCODING"):
+			s.chunked = true
 		}
 	}
 	s.Kind = KindHTTP

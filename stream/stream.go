@@ -231,6 +231,37 @@ func (r *Reassembler) Done(k Key) {
 	}
 }
 
+// Skip moves the start of direction k's stream n bytes on, past a
+// message read (and its body, which need not have come yet): the head
+// then begins with the next message, and MaxFlowBytes counts from
+// there. Bytes received beyond the old head's contiguous part are
+// dropped with it.
+func (r *Reassembler) Skip(k Key, n int) {
+	d := r.dirs[k]
+	if d == nil || d.done || n <= 0 {
+		return
+	}
+	var rest []byte
+	if n < d.contig {
+		rest = append(rest, d.buf[n:d.contig]...)
+	}
+	r.free(d)
+	d.start += uint32(n)
+	d.synned = true // what came before is read
+	if len(rest) > 0 {
+		r.Add(k, d.start, false, rest)
+	}
+}
+
+// Head is the start of direction k's stream received without a gap,
+// as Add last returned it.
+func (r *Reassembler) Head(k Key) []byte {
+	if d := r.dirs[k]; d != nil {
+		return d.buf[:d.contig]
+	}
+	return nil
+}
+
 // Forget drops direction k (at the connection's end), so that a new
 // connection of the same ports starts afresh.
 func (r *Reassembler) Forget(k Key) {

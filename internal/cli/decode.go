@@ -155,6 +155,9 @@ type decoder struct {
 	reasm  *stream.Reassembler
 	head   app.StreamHead
 	headOK bool
+	// chunked are the directions inside a chunked HTTP body, skipped
+	// chunk by chunk to the next message.
+	chunked map[stream.Key]bool
 }
 
 // undecodedLinks counts packets of link types that wire does not decode.
@@ -191,7 +194,7 @@ func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decod
 	d := &decoder{
 		w: bufio.NewWriterSize(w, 256<<10), format: format, verbose: verbose, explain: explain,
 		reg: registry.Default(), dirs: map[dirKey]dirState{}, seqs: map[seqKey]seqBase{}, zone: time.Local, names: map[uint32]string{},
-		reasm: stream.New(nil),
+		reasm: stream.New(nil), chunked: map[stream.Key]bool{},
 	}
 	if format != render.Table {
 		d.enc = json.NewEncoder(d.w)
@@ -973,6 +976,7 @@ func (d *decoder) streamHead(fr *frame) bool {
 	syn := t.Flags.Has(wire.TCPSyn)
 	if t.Flags&(wire.TCPRst|wire.TCPFin) != 0 && len(payload) == 0 {
 		d.reasm.Forget(k) // the connection ends: its ports may come again
+		delete(d.chunked, k)
 		return false
 	}
 	if len(payload) == 0 && !syn {
@@ -988,9 +992,35 @@ func (d *decoder) streamHead(fr *frame) bool {
 		}
 		return false
 	}
+	for d.chunked[k] && len(head) > 0 {
+		n, last, err := app.ChunkLine(head)
+		if err == app.ErrShort {
+			return false
+		}
+		if err != nil || last {
+			delete(d.chunked, k)
+		}
+		if err != nil {
+			d.reasm.Done(k)
+			return false
+		}
+		d.reasm.Skip(k, n)
+		head = d.reasm.Head(k)
+	}
+	if len(head) == 0 {
+		return false
+	}
 	switch err := d.head.Decode(head); err {
 	case nil:
-		d.reasm.Done(k)
+		switch n := d.head.MessageLen(); {
+		case n > 0:
+			d.reasm.Skip(k, n) // the next request or response of the connection
+		case d.head.Chunked() && len(d.chunked) < stream.DefaultMaxDirs:
+			d.reasm.Skip(k, d.head.HeaderLen())
+			d.chunked[k] = true
+		default:
+			d.reasm.Done(k)
+		}
 		return true
 	case app.ErrShort:
 		if cut {

@@ -109,8 +109,84 @@ func (d *decoder) appendVerbose(b []byte, fr *frame, derr error, st seqView) []b
 	if p.Truncated {
 		b = fmt.Appendf(b, "  truncated in %s [|%s]: %d of %d bytes captured\n", p.TruncatedAt, layerWord(p.TruncatedAt), p.CapLen, p.WireLen)
 	}
+	if v := d.appV1(fr); v != nil {
+		b = appendAppVerbose(b, v)
+	}
 	if derr != nil {
 		b = fmt.Appendf(b, "  malformed: %v\n", derr)
+	}
+	return append(b, '\n')
+}
+
+// appendAppVerbose writes the application layer's fields by name, as
+// the JSON app object has them.
+func appendAppVerbose(b []byte, v *render.AppV1) []byte {
+	b = fmt.Appendf(b, "  %-9s", strings.ToUpper(v.Protocol))
+	sep := " "
+	field := func(name string, val any) {
+		switch x := val.(type) {
+		case string:
+			if x == "" {
+				return
+			}
+		case int:
+			if x == 0 {
+				return
+			}
+		case []string:
+			if len(x) == 0 {
+				return
+			}
+			val = strings.Join(x, ",")
+		}
+		b = fmt.Appendf(b, "%s%s %v", sep, name, val)
+		sep = ", "
+	}
+	switch v.Protocol {
+	case "dns", "mdns":
+		field("id", int(*v.ID))
+		if v.Response {
+			field("response", "yes")
+		}
+		field("opcode", v.Opcode)
+		field("rcode", v.Rcode)
+		field("flags", v.Flags)
+		c := v.Counts
+		b = fmt.Appendf(b, "%squestions %d, answers %d, authority %d, additional %d\n", sep, c[0], c[1], c[2], c[3])
+		for _, q := range v.Questions {
+			b = fmt.Appendf(b, "            question %s %s %s\n", q.Name, q.Type, q.Class)
+		}
+		for _, sec := range []struct {
+			name string
+			rrs  []render.DNSRRV1
+		}{{"answer", v.Answers}, {"authority", v.Authority}, {"additional", v.Additional}} {
+			for _, a := range sec.rrs {
+				b = fmt.Appendf(b, "            %s %s %s ttl %d %s\n", sec.name, a.Name, a.Type, a.TTL, a.Data)
+			}
+		}
+		return b
+	case "http":
+		field("method", v.Method)
+		field("uri", v.URI)
+		field("version", v.Version)
+		field("status", v.Status)
+		field("reason", v.Reason)
+		field("host", v.Host)
+		field("user-agent", v.UserAgent)
+		field("server", v.Server)
+		field("content-type", v.ContentType)
+		field("content-length", v.ContentLength)
+	case "tls":
+		field("handshake", v.Handshake)
+		field("record version", v.RecordVersion)
+		field("version", v.Version)
+		field("sni", v.SNI)
+		field("alpn", v.ALPN)
+		field("supported versions", v.SupportedVersions)
+		field("ciphers offered", v.Ciphers)
+		field("cipher", v.Cipher)
+	case "ssh":
+		field("banner", v.Banner)
 	}
 	return append(b, '\n')
 }
@@ -335,7 +411,14 @@ func (d *decoder) appV1(fr *frame) *render.AppV1 {
 		case a.Target.Length > 0:
 			rr.Data = a.Target.String()
 		}
-		v.Answers = append(v.Answers, rr)
+		switch a.Section {
+		case 1:
+			v.Answers = append(v.Answers, rr)
+		case 2:
+			v.Authority = append(v.Authority, rr)
+		default:
+			v.Additional = append(v.Additional, rr)
+		}
 	}
 	return v
 }

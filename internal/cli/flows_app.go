@@ -94,6 +94,12 @@ func (fa *flowApps) add(p *wire.Packet, src, dst netip.AddrPort) {
 			s.name = string(h.Host)
 		}
 		fa.seen[ak] = s
+		if s.name == "" && fa.head.Kind == app.KindHTTP {
+			if n := fa.head.MessageLen(); n > 0 {
+				fa.reasm.Skip(k, n) // a later request may name the Host
+				return
+			}
+		}
 	}
 	fa.reasm.Done(k)
 }

@@ -27,14 +27,16 @@ type AppV1 struct {
 	Protocol string `json:"protocol"` // dns, mdns, http, tls, ssh
 
 	// DNS
-	ID        *uint16    `json:"id,omitempty"`
-	Response  bool       `json:"response,omitempty"`
-	Opcode    string     `json:"opcode,omitempty"`
-	Rcode     string     `json:"rcode,omitempty"`
-	Flags     []string   `json:"flags,omitempty"`  // aa, tc, rd, ra, ad, cd
-	Counts    *[4]uint16 `json:"counts,omitempty"` // questions, answers, authority, additional
-	Questions []DNSQV1   `json:"questions,omitempty"`
-	Answers   []DNSRRV1  `json:"answers,omitempty"`
+	ID         *uint16    `json:"id,omitempty"`
+	Response   bool       `json:"response,omitempty"`
+	Opcode     string     `json:"opcode,omitempty"`
+	Rcode      string     `json:"rcode,omitempty"`
+	Flags      []string   `json:"flags,omitempty"`  // aa, tc, rd, ra, ad, cd
+	Counts     *[4]uint16 `json:"counts,omitempty"` // questions, answers, authority, additional
+	Questions  []DNSQV1   `json:"questions,omitempty"`
+	Answers    []DNSRRV1  `json:"answers,omitempty"`
+	Authority  []DNSRRV1  `json:"authority,omitempty"`
+	Additional []DNSRRV1  `json:"additional,omitempty"`
 
 	// HTTP
 	Method        string `json:"method,omitempty"`
