@@ -299,3 +299,45 @@ func TestChunkLine(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDNSDecode: any message: no panic; what Decode keeps agrees with
+// the header's counts and with the text tcpdump's printer makes of the
+// first question.
+func FuzzDNSDecode(f *testing.F) {
+	f.Add(sampleReply(f))
+	f.Add([]byte("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		var m DNS
+		err := m.Decode(msg)
+		if m.NumQ > int(m.QDCount) || m.NumA > int(m.ANCount)+int(m.NSCount)+int(m.ARCount) {
+			t.Fatalf("%d questions, %d records for counts %d/%d/%d/%d", m.NumQ, m.NumA, m.QDCount, m.ANCount, m.NSCount, m.ARCount)
+		}
+		if err == nil && m.NumQ == 1 && m.QDCount == 1 && !m.Header.Response && msg[2]&0x78 == 0 {
+			line := string(AppendDNS(nil, msg, len(msg), DNSOptions{}))
+			if q := m.Questions[0].Name.String(); isPlainName(q) && !strings.Contains(line, "? "+q) {
+				t.Fatalf("question %q not in %q", q, line)
+			}
+		}
+	})
+}
+
+// isPlainName: letters, digits, hyphens and dots only (tcpdump and
+// dnsmessage escape others differently).
+func isPlainName(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func FuzzChunkLine(f *testing.F) {
+	f.Add([]byte("1a;x\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, last, err := ChunkLine(data)
+		if err == nil && (n < 3 || last && n != bytes.IndexByte(data, '\n')+3) {
+			t.Fatalf("%q: %d %v", data, n, last)
+		}
+	})
+}
