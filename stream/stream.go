@@ -137,10 +137,17 @@ func (r *Reassembler) Add(k Key, seq uint32, syn bool, payload []byte) (head []b
 	if !r.grow(d, end) {
 		return nil, false
 	}
-	for i := off; i < end; i++ {
-		if d.have[i>>6]&(1<<(i&63)) == 0 {
-			d.buf[i] = payload[i-off]
-			d.have[i>>6] |= 1 << (i & 63)
+	if !anySet(d.have, off, end) {
+		// The common case, new bytes only: one copy, whole words of
+		// the bitmap at a time.
+		copy(d.buf[off:end], payload)
+		setRange(d.have, off, end)
+	} else {
+		for i := off; i < end; i++ {
+			if d.have[i>>6]&(1<<(i&63)) == 0 {
+				d.buf[i] = payload[i-off]
+				d.have[i>>6] |= 1 << (i & 63)
+			}
 		}
 	}
 	before := d.contig
@@ -277,3 +284,32 @@ func (r *Reassembler) Buffered() int { return r.total }
 
 // Dropped counts the directions dropped to stay within the bounds.
 func (r *Reassembler) Dropped() int { return r.dropped }
+
+// rangeMask is the bits of word w that fall in [lo, hi).
+func rangeMask(w, lo, hi int) uint64 {
+	m := ^uint64(0)
+	if w == lo>>6 {
+		m &= ^uint64(0) << (lo & 63)
+	}
+	if w == (hi-1)>>6 {
+		m &= ^uint64(0) >> (63 - (hi-1)&63)
+	}
+	return m
+}
+
+// anySet reports whether a bit in [lo, hi) is set.
+func anySet(bm []uint64, lo, hi int) bool {
+	for w := lo >> 6; w <= (hi-1)>>6; w++ {
+		if bm[w]&rangeMask(w, lo, hi) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// setRange sets the bits [lo, hi).
+func setRange(bm []uint64, lo, hi int) {
+	for w := lo >> 6; w <= (hi-1)>>6; w++ {
+		bm[w] |= rangeMask(w, lo, hi)
+	}
+}

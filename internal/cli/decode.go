@@ -968,6 +968,9 @@ func (d *decoder) streamHead(fr *frame) bool {
 		return false
 	}
 	t := &p.TCP
+	if d.format == render.Table && !d.verbose && app.TcpdumpTCP(uint16(t.SrcPort), uint16(t.DstPort)) != app.PrintNone {
+		return false // the line shows tcpdump's text there, not ours
+	}
 	k := stream.Key{Src: p.IP.Src.As16(), Dst: p.IP.Dst.As16(), SrcPort: uint16(t.SrcPort), DstPort: uint16(t.DstPort)}
 	var payload []byte
 	if ipb := ipPayloadBytes(fr, p); len(ipb) > t.HeaderLen() {
