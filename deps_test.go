@@ -38,6 +38,10 @@ func TestDependencyRules(t *testing.T) {
 		// LinkType.String, and only for an unsupported link type), so
 		// pcapfile must never depend on wire.
 		{pkg: "./wire", direct: []string{"os", "os/exec", "net", "syscall", "io/fs", "unsafe", "fmt"}},
+		// The dissectors: payload bytes in, text and fields out; no I/O,
+		// and no fmt on the allocation-free path.
+		{pkg: "./app", direct: []string{"os", "os/exec", "net", "syscall", "io/fs", "unsafe", "fmt"}, allowed: []string{"golang.org/x/net/dns/dnsmessage"}},
+		{pkg: "./stream", direct: []string{"os", "os/exec", "net", "syscall", "io/fs", "unsafe", "fmt"}},
 		{pkg: "./pcapfile", direct: []string{"os", "net", "syscall", "unsafe"}, deps: []string{mod + "/wire", mod + "/filter"}},
 		{pkg: "./filter", direct: []string{"os", "net", "syscall", "os/exec", "unsafe"}, deps: []string{"github.com/gopacket/gopacket"},
 			allowed: []string{"golang.org/x/net/bpf"}},
@@ -129,6 +133,8 @@ var moduleImports = map[string][]string{
 	"registry/internal/gen":      {"", "registry/internal/regindex"},
 	"pcapfile":                   nil,
 	"wire":                       {"", "pcapfile"},
+	"app":                        nil,
+	"stream":                     nil,
 	"filter":                     {"", "pcapfile", "registry"},
 	"flow":                       {""},
 	"hostports":                  {""},
@@ -155,9 +161,9 @@ var moduleImports = map[string][]string{
 	"internal/systemd":           {"mapper"},
 	"internal/tui":               {"", "socktable"},
 	"internal/porttest":          {"", "hostports"},
-	"internal/cli": {"", "acl", "capture", "filter", "flow", "hostports", "internal/cfgfile", "internal/ratelog",
+	"internal/cli": {"", "acl", "app", "capture", "filter", "flow", "hostports", "internal/cfgfile", "internal/ratelog",
 		"internal/render", "internal/statedir", "internal/systemd", "internal/tui", "knock", "knock/nftset", "knock/spa",
-		"mapper", "mapper/config", "mapper/control", "mapper/metrics", "pcapfile", "registry", "scan", "scan/report", "socktable", "wire"},
+		"mapper", "mapper/config", "mapper/control", "mapper/metrics", "pcapfile", "registry", "scan", "scan/report", "socktable", "stream", "wire"},
 	"cmd/ports":        {"internal/cli"},
 	"packaging/genman": {"internal/cli"},
 	"bench/mkpcap":     {"pcapfile"},

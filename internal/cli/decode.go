@@ -17,9 +17,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/app"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/registry"
+	"github.com/portkit/ports/stream"
 	"github.com/portkit/ports/wire"
 )
 
@@ -37,8 +39,11 @@ func newDecodeCmd() *cobra.Command {
 as tcpdump -nn does: time, addresses and ports (with the service name of
 the server's port), TCP flags, sequence numbers (by tcpdump's rule:
 absolute on a SYN and on the first segment seen of a connection,
-relative to it after), window, options and length. A packet the capture cut short ends in
-[|tcp] (or the layer cut). FILTER is tcpdump's filter language (see
+relative to it after), window, options and length; DNS and HTTP request and status lines as
+tcpdump prints them; after the length, where tcpdump prints nothing
+more, what the TCP stream says (a TLS hello's SNI and ALPN, an HTTP
+request, an SSH banner), once its segments complete it. A packet the
+capture cut short ends in [|tcp] (or the layer cut). FILTER is tcpdump's filter language (see
 docs/FILTERS.md).
 
 -v prints every header field by layer, with checksums verified; --explain
@@ -144,6 +149,15 @@ type decoder struct {
 	// undecoded counts the packets of link types the decoder does not
 	// know: the command says so once, at the end.
 	undecoded undecodedLinks
+	// reasm puts the start of each TCP direction back together; head
+	// is what it says, valid for this packet when headOK (the segment
+	// that completed it).
+	reasm  *stream.Reassembler
+	head   app.StreamHead
+	headOK bool
+	// chunked are the directions inside a chunked HTTP body, skipped
+	// chunk by chunk to the next message.
+	chunked map[stream.Key]bool
 }
 
 // undecodedLinks counts packets of link types that wire does not decode.
@@ -180,6 +194,7 @@ func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decod
 	d := &decoder{
 		w: bufio.NewWriterSize(w, 256<<10), format: format, verbose: verbose, explain: explain,
 		reg: registry.Default(), dirs: map[dirKey]dirState{}, seqs: map[seqKey]seqBase{}, zone: time.Local, names: map[uint32]string{},
+		reasm: stream.New(nil), chunked: map[stream.Key]bool{},
 	}
 	if format != render.Table {
 		d.enc = json.NewEncoder(d.w)
@@ -209,6 +224,7 @@ func (d *decoder) frame(fr *frame) error {
 	}
 	d.n++
 	st, first := d.track(&d.p)
+	d.headOK = d.streamHead(fr)
 	switch d.format {
 	case render.Table:
 		if d.verbose {
@@ -643,6 +659,27 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		}
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(pay), 10)
+		if pay > 0 {
+			if pr := app.TcpdumpTCP(uint16(t.SrcPort), uint16(t.DstPort)); pr == app.PrintHTTP || pr == app.PrintDNS {
+				// tcpdump's text for the payload, which marks a cut
+				// of its own.
+				var data []byte
+				if ipb := ipPayloadBytes(fr, p); len(ipb) > t.HeaderLen() {
+					data = ipb[t.HeaderLen():]
+				}
+				if pr == app.PrintHTTP {
+					b = app.AppendHTTP(append(b, ": "...), data, pay)
+				} else {
+					b = app.AppendDNS(b, data, pay, app.DNSOptions{OverTCP: true})
+				}
+				return d.appendTail(b, derr, false)
+			} else if pr == app.PrintNone && d.headOK {
+				// Where tcpdump prints the length only, what the stream
+				// says, after it: tcpdump's line stays a prefix of ours.
+				b = d.head.AppendSummary(append(b, ": "...))
+				return d.appendTail(b, derr, false)
+			}
+		}
 		if p.TruncatedAt == wire.LayerTCP {
 			// The header is whole: tcpdump marks only a payload it
 			// decodes, not the TCP layer.
@@ -652,6 +689,21 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
 		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
+		if pr := app.TcpdumpUDP(uint16(u.SrcPort), uint16(u.DstPort)); (pr == app.PrintDNS || pr == app.PrintMDNS) && u.Length >= 8 {
+			// tcpdump's text in place of "UDP, length N", for the
+			// datagram's length by the UDP header or, if shorter, the
+			// IP header; it reads as far as the IP length.
+			var data []byte
+			if ipb := ipPayloadBytes(fr, p); len(ipb) > 8 {
+				data = ipb[8:]
+			}
+			b = append(b, ": "...)
+			b = app.AppendDNS(b, data, min(int(u.Length), ipPayloadLen(p))-8, app.DNSOptions{MDNS: pr == app.PrintMDNS})
+			// A UDP length beyond the IP payload (the one error of a
+			// whole UDP header) is no error to tcpdump here: it goes
+			// by the shorter.
+			return d.appendTail(b, nil, false)
+		}
 		if !p.IP.IsFragment() && !(u.Length == 0 && p.IP.Version == 6) {
 			if u.Length < 8 {
 				b = append(b, ": truncated-udplength "...)
@@ -904,4 +956,82 @@ func layerWord(l wire.Layer) string {
 		return "icmp6"
 	}
 	return "ether"
+}
+
+// streamHead feeds a TCP segment to the reassembler and reports whether
+// it completed the start of its direction's stream as a message that
+// d.head now holds (TLS hello, HTTP header, SSH banner): once per
+// direction, at the segment that completes it.
+func (d *decoder) streamHead(fr *frame) bool {
+	p := &d.p
+	if !p.Layers.Has(wire.LayerTCP) || p.IP.FragOffset != 0 {
+		return false
+	}
+	t := &p.TCP
+	if d.format == render.Table && !d.verbose && app.TcpdumpTCP(uint16(t.SrcPort), uint16(t.DstPort)) != app.PrintNone {
+		return false // the line shows tcpdump's text there, not ours
+	}
+	k := stream.Key{Src: p.IP.Src.As16(), Dst: p.IP.Dst.As16(), SrcPort: uint16(t.SrcPort), DstPort: uint16(t.DstPort)}
+	var payload []byte
+	if ipb := ipPayloadBytes(fr, p); len(ipb) > t.HeaderLen() {
+		payload = ipb[t.HeaderLen():]
+	}
+	syn := t.Flags.Has(wire.TCPSyn)
+	if t.Flags&(wire.TCPRst|wire.TCPFin) != 0 && len(payload) == 0 {
+		d.reasm.Forget(k) // the connection ends: its ports may come again
+		delete(d.chunked, k)
+		return false
+	}
+	if len(payload) == 0 && !syn {
+		return false
+	}
+	// A segment the capture cut (a snap length) leaves a hole no later
+	// segment fills: what is not whole by its end never will be.
+	cut := len(payload) < ipPayloadLen(p)-t.HeaderLen()
+	head, grew := d.reasm.Add(k, t.Seq, syn, payload)
+	if !grew {
+		if cut {
+			d.reasm.Done(k)
+		}
+		return false
+	}
+	for d.chunked[k] && len(head) > 0 {
+		n, last, err := app.ChunkLine(head)
+		if err == app.ErrShort {
+			return false
+		}
+		if err != nil || last {
+			delete(d.chunked, k)
+		}
+		if err != nil {
+			d.reasm.Done(k)
+			return false
+		}
+		d.reasm.Skip(k, n)
+		head = d.reasm.Head(k)
+	}
+	if len(head) == 0 {
+		return false
+	}
+	switch err := d.head.Decode(head); err {
+	case nil:
+		switch n := d.head.MessageLen(); {
+		case n > 0:
+			d.reasm.Skip(k, n) // the next request or response of the connection
+		case d.head.Chunked() && len(d.chunked) < stream.DefaultMaxDirs:
+			d.reasm.Skip(k, d.head.HeaderLen())
+			d.chunked[k] = true
+		default:
+			d.reasm.Done(k)
+		}
+		return true
+	case app.ErrShort:
+		if cut {
+			d.reasm.Done(k)
+		}
+		return false
+	default:
+		d.reasm.Done(k) // nothing this package knows starts the stream
+		return false
+	}
 }

@@ -307,3 +307,68 @@ func TestIntegrationCaptureLinesAsTcpdump(t *testing.T) {
 		t.Errorf("tcpdump saw %q", want)
 	}
 }
+
+// TestIntegrationCaptureAppSummaryLive: ports capture adds what the
+// stream says after tcpdump's line, live: an HTTP request on a port
+// tcpdump has no printer for, echoed back.
+func TestIntegrationCaptureAppSummaryLive(t *testing.T) {
+	requireCapture(t)
+	tcpdump := needTcpdump(t)
+	l, addr := porttest.ListenTCP(t)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c)
+		c.Close()
+	}()
+	const n = 8 // SYN, SYN-ACK, ACK, data, ACK, echo, ACK... and the FINs
+	expr := "tcp port " + strconv.Itoa(int(addr.Port()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	td := exec.CommandContext(ctx, tcpdump, "-nn", "-l", "--immediate-mode", "-i", "lo", "-c", strconv.Itoa(n), expr)
+	tdErr, _ := td.StderrPipe()
+	var tdOut strings.Builder
+	td.Stdout = &tdOut
+	if err := td.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(tdErr)
+	for sc.Scan() && !strings.Contains(sc.Text(), "listening on") {
+	}
+	go io.Copy(io.Discard, tdErr)
+	var out, errb porttest.LogBuffer
+	done := make(chan int)
+	go func() { done <- Run(ctx, []string{"capture", "-i", "lo", "-c", strconv.Itoa(n), expr}, &out, &errb) }()
+	// ports capture says "listening on" once its socket is open.
+	porttest.WaitFor(t, "ports capture to listen", func() bool { return strings.Contains(errb.String(), "listening on") })
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "GET /live HTTP/1.1\r\nHost: live.test\r\n\r\n"
+	c.Write([]byte(req))
+	io.ReadFull(c, make([]byte, len(req)))
+	c.Close()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("capture: exit %d: %s", code, errb.String())
+	}
+	if err := td.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v", err)
+	}
+	untimed := func(lines []string) []string {
+		for i, l := range lines {
+			if _, rest, ok := strings.Cut(l, " "); ok {
+				lines[i] = rest
+			}
+		}
+		return lines
+	}
+	got, want := untimed(packetLines(out.String())), untimed(packetLines(tdOut.String()))
+	diffLines(t, "lo", got, want)
+	// The request and its echo: each direction's stream starts with it.
+	if n := strings.Count(strings.Join(got, "\n"), ": HTTP GET /live Host: live.test"); n != 2 {
+		t.Errorf("%d summaries, want 2:\n%s", n, strings.Join(got, "\n"))
+	}
+}

@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/app"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/wire"
 )
@@ -105,8 +109,84 @@ func (d *decoder) appendVerbose(b []byte, fr *frame, derr error, st seqView) []b
 	if p.Truncated {
 		b = fmt.Appendf(b, "  truncated in %s [|%s]: %d of %d bytes captured\n", p.TruncatedAt, layerWord(p.TruncatedAt), p.CapLen, p.WireLen)
 	}
+	if v := d.appV1(fr); v != nil {
+		b = appendAppVerbose(b, v)
+	}
 	if derr != nil {
 		b = fmt.Appendf(b, "  malformed: %v\n", derr)
+	}
+	return append(b, '\n')
+}
+
+// appendAppVerbose writes the application layer's fields by name, as
+// the JSON app object has them.
+func appendAppVerbose(b []byte, v *render.AppV1) []byte {
+	b = fmt.Appendf(b, "  %-9s", strings.ToUpper(v.Protocol))
+	sep := " "
+	field := func(name string, val any) {
+		switch x := val.(type) {
+		case string:
+			if x == "" {
+				return
+			}
+		case int:
+			if x == 0 {
+				return
+			}
+		case []string:
+			if len(x) == 0 {
+				return
+			}
+			val = strings.Join(x, ",")
+		}
+		b = fmt.Appendf(b, "%s%s %v", sep, name, val)
+		sep = ", "
+	}
+	switch v.Protocol {
+	case "dns", "mdns":
+		field("id", int(*v.ID))
+		if v.Response {
+			field("response", "yes")
+		}
+		field("opcode", v.Opcode)
+		field("rcode", v.Rcode)
+		field("flags", v.Flags)
+		c := v.Counts
+		b = fmt.Appendf(b, "%squestions %d, answers %d, authority %d, additional %d\n", sep, c[0], c[1], c[2], c[3])
+		for _, q := range v.Questions {
+			b = fmt.Appendf(b, "            question %s %s %s\n", q.Name, q.Type, q.Class)
+		}
+		for _, sec := range []struct {
+			name string
+			rrs  []render.DNSRRV1
+		}{{"answer", v.Answers}, {"authority", v.Authority}, {"additional", v.Additional}} {
+			for _, a := range sec.rrs {
+				b = fmt.Appendf(b, "            %s %s %s ttl %d %s\n", sec.name, a.Name, a.Type, a.TTL, a.Data)
+			}
+		}
+		return b
+	case "http":
+		field("method", v.Method)
+		field("uri", v.URI)
+		field("version", v.Version)
+		field("status", v.Status)
+		field("reason", v.Reason)
+		field("host", v.Host)
+		field("user-agent", v.UserAgent)
+		field("server", v.Server)
+		field("content-type", v.ContentType)
+		field("content-length", v.ContentLength)
+	case "tls":
+		field("handshake", v.Handshake)
+		field("record version", v.RecordVersion)
+		field("version", v.Version)
+		field("sni", v.SNI)
+		field("alpn", v.ALPN)
+		field("supported versions", v.SupportedVersions)
+		field("ciphers offered", v.Ciphers)
+		field("cipher", v.Cipher)
+	case "ssh":
+		field("banner", v.Banner)
 	}
 	return append(b, '\n')
 }
@@ -264,7 +344,149 @@ func (d *decoder) packetV1(fr *frame, derr error, st seqView, first bool) render
 	if d.explain && first {
 		v.Explain = d.explainLines(p)
 	}
+	v.App = d.appV1(fr)
 	return v
+}
+
+// appV1 is the JSON view of the application layer: DNS on the ports
+// tcpdump gives it, or what the start of a TCP stream says, on the
+// segment that completes it.
+func (d *decoder) appV1(fr *frame) *render.AppV1 {
+	p := &d.p
+	if d.headOK {
+		return streamHeadV1(&d.head)
+	}
+	var msg []byte
+	proto := "dns"
+	switch {
+	case p.Layers.Has(wire.LayerUDP) && p.IP.FragOffset == 0:
+		pr := app.TcpdumpUDP(uint16(p.UDP.SrcPort), uint16(p.UDP.DstPort))
+		if pr != app.PrintDNS && pr != app.PrintMDNS {
+			return nil
+		}
+		if pr == app.PrintMDNS {
+			proto = "mdns"
+		}
+		msg = p.Payload
+	case p.Layers.Has(wire.LayerTCP) && app.TcpdumpTCP(uint16(p.TCP.SrcPort), uint16(p.TCP.DstPort)) == app.PrintDNS:
+		if len(p.Payload) < 14 || int(binary.BigEndian.Uint16(p.Payload)) != len(p.Payload)-2 {
+			return nil
+		}
+		msg = p.Payload[2:]
+	default:
+		return nil
+	}
+	if len(msg) < 12 {
+		return nil
+	}
+	var m app.DNS
+	err := m.Decode(msg)
+	h := m.Header
+	id := uint16(msg[0])<<8 | uint16(msg[1])
+	v := &render.AppV1{Protocol: proto, ID: &id, Response: msg[2]&0x80 != 0, Counts: &[4]uint16{m.QDCount, m.ANCount, m.NSCount, m.ARCount}}
+	if err == nil || m.NumQ > 0 || m.NumA > 0 {
+		v.Opcode = strconv.Itoa(int(h.OpCode))
+		v.Rcode = strings.TrimPrefix(h.RCode.String(), "RCode")
+	}
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{h.Authoritative, "aa"}, {h.Truncated, "tc"}, {h.RecursionDesired, "rd"}, {h.RecursionAvailable, "ra"}, {h.AuthenticData, "ad"}, {h.CheckingDisabled, "cd"}} {
+		if f.on {
+			v.Flags = append(v.Flags, f.name)
+		}
+	}
+	for _, q := range m.Questions[:m.NumQ] {
+		v.Questions = append(v.Questions, render.DNSQV1{Name: q.Name.String(), Type: dnsTypeName(uint16(q.Type)), Class: dnsClassName(uint16(q.Class))})
+	}
+	for _, a := range m.Answers[:m.NumA] {
+		rr := render.DNSRRV1{Name: a.Name.String(), Type: dnsTypeName(uint16(a.Type)), TTL: a.TTL}
+		switch {
+		case a.Addr.IsValid():
+			rr.Data = a.Addr.String()
+		case a.Type == 15: // MX
+			rr.Data = strconv.Itoa(int(a.Pref)) + " " + a.Target.String()
+		case a.Type == 33: // SRV
+			rr.Data = a.Target.String() + ":" + strconv.Itoa(int(a.Port))
+		case a.Target.Length > 0:
+			rr.Data = a.Target.String()
+		}
+		switch a.Section {
+		case 1:
+			v.Answers = append(v.Answers, rr)
+		case 2:
+			v.Authority = append(v.Authority, rr)
+		default:
+			v.Additional = append(v.Additional, rr)
+		}
+	}
+	return v
+}
+
+// dnsClassName names a class as tcpdump does (the mDNS QU bit aside).
+func dnsClassName(c uint16) string {
+	switch c &^ 0x8000 {
+	case 1:
+		return "IN"
+	case 3:
+		return "CHAOS"
+	case 4:
+		return "HS"
+	case 255:
+		return "ANY"
+	}
+	return strconv.Itoa(int(c))
+}
+
+func dnsTypeName(t uint16) string {
+	if n := app.DNSTypeName(t); n != "" {
+		return n
+	}
+	return "Type" + strconv.Itoa(int(t))
+}
+
+func streamHeadV1(h *app.StreamHead) *render.AppV1 {
+	v := &render.AppV1{Protocol: h.Kind.String()}
+	switch h.Kind {
+	case app.KindHTTP:
+		v.Method, v.URI, v.Version, v.Reason = string(h.Method), string(h.Target), string(h.Version), string(h.Reason)
+		v.Status, v.Host, v.UserAgent, v.Server = h.Status, string(h.Host), string(h.UserAgent), string(h.Server)
+		v.ContentType, v.ContentLength = string(h.ContentType), string(h.ContentLength)
+	case app.KindSSH:
+		v.Banner = string(h.Banner)
+	case app.KindTLS:
+		t := &h.TLS
+		v.RecordVersion = tlsVersion(t.RecordVersion)
+		if t.Type == 1 {
+			v.Handshake, v.SNI, v.Ciphers = "client_hello", string(t.SNI), t.NumCiphers
+			for _, ver := range t.Versions(nil) {
+				v.SupportedVersions = append(v.SupportedVersions, tlsVersion(ver))
+			}
+		} else {
+			v.Handshake, v.Version = "server_hello", tlsVersion(t.Selected)
+			v.Cipher = "0x" + strconv.FormatUint(uint64(t.Cipher)|0x10000, 16)[1:]
+		}
+		if t.HasALPN() {
+			v.ALPN = strings.Split(string(t.AppendALPN(nil, "\x00")), "\x00")
+		}
+	}
+	return v
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case 0x0300:
+		return "SSL 3.0"
+	case 0x0301:
+		return "TLS 1.0"
+	case 0x0302:
+		return "TLS 1.1"
+	case 0x0303:
+		return "TLS 1.2"
+	case 0x0304:
+		return "TLS 1.3"
+	}
+	return "0x" + strconv.FormatUint(uint64(v)|0x10000, 16)[1:]
 }
 
 func quotedV1(q *wire.Quoted) *render.QuotedV1 {

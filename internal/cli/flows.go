@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/app"
 	"github.com/portkit/ports/flow"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/registry"
@@ -34,6 +35,7 @@ func newFlowsCmd() *cobra.Command {
 		limit  int
 		idle   time.Duration
 		iface  string
+		appArg string
 	)
 	cmd := &cobra.Command{
 		Use:   "flows FILE [FILTER...] | flows -i IFACE [FILTER...]",
@@ -46,6 +48,12 @@ by direction (client to server, server to client); state is the TCP
 state the packets show: syn-sent, established, closing, closed, reset,
 or incomplete when the capture began mid-connection. FILTER is tcpdump's
 filter language.
+
+APP is the protocol the connection carries, found by content at the
+start of its streams (tls, http, ssh), with the TLS SNI or HTTP Host
+when seen, and a ! when it is not what the server port's registered
+service promises (ssh! on 443, http! on 8088, tls! on 80); --app NAME
+keeps only those flows.
 
 Memory stays bounded: a flow idle longer than --idle (in capture time)
 is finished. With --format jsonl flows are written as they finish, in
@@ -79,6 +87,9 @@ table is printed at the end.`,
 			if limit < 0 {
 				return usagef("-n must be positive, not %d", limit)
 			}
+			if appArg != "" && !slices.Contains(appNames, appArg) {
+				return usagef("--app %q: want one of %s", appArg, strings.Join(appNames, ", "))
+			}
 			var frames iter.Seq2[*frame, error]
 			if iface != "" && len(args) > 0 && looksLikeFile(args[0]) {
 				return usagef("-i %s and FILE %q exclude each other: read a file or capture live, not both", iface, args[0])
@@ -101,6 +112,7 @@ table is printed at the end.`,
 				}
 			}
 			fl := newFlowLister(cmd.OutOrStdout(), format, less, limit, idle)
+			fl.appOnly = appArg
 			var p wire.Packet
 			dec := wire.Decoder{SkipChecksums: true}
 			var undecoded undecodedLinks
@@ -136,6 +148,7 @@ table is printed at the end.`,
 	fs.IntVarP(&limit, "limit", "n", 0, "show only the first N flows in that order")
 	fs.DurationVar(&idle, "idle", 2*time.Minute, "finish a flow idle this long (capture time)")
 	fs.StringVarP(&iface, "interface", "i", "", "capture live on this interface instead of reading FILE")
+	fs.StringVar(&appArg, "app", "", "keep only the flows carrying this protocol, by content: "+strings.Join(appNames, ", "))
 	return cmd
 }
 
@@ -166,7 +179,7 @@ var flowOrders = map[string]func(a, b *keptFlow) int{
 }
 
 // keptFlow is a finished flow as the table and json views keep it until
-// the end: 120 bytes of values, no pointers, so that a capture of
+// the end: 128 bytes of values, no pointers, so that a capture of
 // millions of connections fits (docs/BENCHMARKS.md). Its strings are
 // made only when it is printed.
 type keptFlow struct {
@@ -180,6 +193,8 @@ type keptFlow struct {
 	bytes          [2]uint64
 	payload        [2]uint64
 	retrans        [2]uint64
+	app            app.Kind
+	appName        int32 // index in flowLister.appNames + 1; 0 for none
 }
 
 const (
@@ -239,28 +254,49 @@ type flowLister struct {
 	seg    flow.Segment
 	emit   func(*flow.Flow)
 	err    error
+	// apps recognises what each connection carries; appNames holds the
+	// names (SNI, Host) kept flows refer to; appOnly is --app.
+	apps     *flowApps
+	appNames []string
+	appOnly  string
 }
 
 func newFlowLister(w io.Writer, format render.Format, less func(a, b *keptFlow) int, limit int, idle time.Duration) *flowLister {
 	reg := registry.Default()
-	fl := &flowLister{w: w, format: format, less: less, limit: limit, reg: reg}
+	fl := &flowLister{w: w, format: format, less: less, limit: limit, reg: reg, apps: newFlowApps()}
 	fl.tab = flow.New(&flow.Config{IdleTimeout: idle, IsService: reg.Registered})
 	fl.out = render.NewStream(w, format, writeFlowRow)
 	fl.emit = func(f *flow.Flow) {
+		a := fl.apps.take(f.Client, f.Server)
+		if fl.appOnly != "" && a.kind.String() != fl.appOnly {
+			return
+		}
 		if fl.format == render.JSONL {
-			if err := fl.out.Write(fl.flowV1(f)); err != nil && fl.err == nil {
+			if err := fl.out.Write(fl.flowV1(f, a)); err != nil && fl.err == nil {
 				fl.err = err
 			}
 			return
 		}
-		fl.keep(keepFlow(f))
+		k := keepFlow(f)
+		k.app = a.kind
+		if a.name != "" {
+			fl.appNames = append(fl.appNames, a.name)
+			k.appName = int32(len(fl.appNames))
+		}
+		fl.keep(k)
 		// Keep memory bounded under --limit: trim to the best N now and then.
 		if fl.limit > 0 && fl.nkept >= 4*fl.limit+1024 {
 			idx := fl.sorted()
 			best := make([]keptFlow, fl.limit)
+			var names []string
 			for i, j := range idx[:fl.limit] {
 				best[i] = *fl.at(j)
+				if n := best[i].appName; n > 0 {
+					names = append(names, fl.appNames[n-1])
+					best[i].appName = int32(len(names))
+				}
 			}
+			fl.appNames = names
 			fl.kept, fl.nkept = nil, 0
 			for _, k := range best {
 				fl.keep(k)
@@ -308,6 +344,7 @@ func (fl *flowLister) add(p *wire.Packet, ts int64) error {
 	default:
 		s.Proto = p.IP.Protocol
 	}
+	fl.apps.add(p, src, dst)
 	fl.tab.Add(s, fl.emit)
 	return fl.err
 }
@@ -325,8 +362,13 @@ func (fl *flowLister) finish() error {
 		idx = idx[:fl.limit]
 	}
 	row := func(i int) render.FlowV1 {
-		f := fl.at(idx[i]).flow()
-		return fl.flowV1(&f)
+		k := fl.at(idx[i])
+		f := k.flow()
+		a := appSeen{kind: k.app}
+		if k.appName > 0 {
+			a.name = fl.appNames[k.appName-1]
+		}
+		return fl.flowV1(&f, a)
 	}
 	if fl.format == render.Table {
 		// The table is aligned in two passes over the kept flows, not by
@@ -341,7 +383,7 @@ func (fl *flowLister) finish() error {
 	return fl.out.Close()
 }
 
-const flowHeader = "PROTO\tCLIENT\tSERVER\tSERVICE\tSTATE\tPKTS C>S\tPKTS S>C\tBYTES C>S\tBYTES S>C\tRETRANS\tSTART\tDURATION\n"
+const flowHeader = "PROTO\tCLIENT\tSERVER\tSERVICE\tAPP\tSTATE\tPKTS C>S\tPKTS S>C\tBYTES C>S\tBYTES S>C\tRETRANS\tSTART\tDURATION\n"
 
 // writeFlowTable writes the header and n rows in columns two spaces
 // apart (as render's table does), the last column unpadded: a first pass
@@ -400,7 +442,7 @@ func writeFlowTable(w io.Writer, n int, row func(int) render.FlowV1) error {
 	return bw.Flush()
 }
 
-func (fl *flowLister) flowV1(f *flow.Flow) render.FlowV1 {
+func (fl *flowLister) flowV1(f *flow.Flow, a appSeen) render.FlowV1 {
 	v := render.FlowV1{
 		Proto: f.Proto.String(), Client: f.Client.String(), Server: f.Server.String(), ClientBySYN: f.ClientBySYN,
 		Start: f.Start.UTC().Format(time.RFC3339Nano), DurationSec: f.Duration().Seconds(),
@@ -416,6 +458,9 @@ func (fl *flowLister) flowV1(f *flow.Flow) render.FlowV1 {
 			break
 		}
 	}
+	if a.kind != app.KindNone {
+		v.App, v.AppName, v.AppMismatch = a.kind.String(), a.name, mismatch(a.kind, v.Service)
+	}
 	return v
 }
 
@@ -428,7 +473,17 @@ func writeFlowRow(w io.Writer, f render.FlowV1) error {
 	if t, err := time.Parse(time.RFC3339Nano, f.Start); err == nil {
 		start = t.Local().Format("15:04:05.000")
 	}
-	_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Proto, f.Client, f.Server, svc, f.State,
+	appCol := "-"
+	if f.App != "" {
+		appCol = f.App
+		if f.AppMismatch {
+			appCol += "!"
+		}
+		if f.AppName != "" {
+			appCol += " " + f.AppName
+		}
+	}
+	_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Proto, f.Client, f.Server, svc, appCol, f.State,
 		f.PacketsOut, f.PacketsIn, f.BytesOut, f.BytesIn, f.RetransOut+f.RetransIn, start,
 		strconv.FormatFloat(f.DurationSec, 'f', 3, 64)+"s")
 	return err

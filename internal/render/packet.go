@@ -16,6 +16,66 @@ type PacketV1 struct {
 	TruncatedAt string   `json:"truncated_at,omitempty"` // the layer cut short: "tcp", "ipv4"...
 	Error       string   `json:"error,omitempty"`        // a malformed header
 	Explain     []string `json:"explain,omitempty"`
+	App         *AppV1   `json:"app,omitempty"` // the application layer, when recognised
+}
+
+// AppV1 is what the payload says: DNS (by tcpdump's ports), or TLS,
+// HTTP/1.x or SSH at the start of a TCP stream (by content), put back
+// together from its segments and shown on the segment that completes
+// it.
+type AppV1 struct {
+	Protocol string `json:"protocol"` // dns, mdns, http, tls, ssh
+
+	// DNS
+	ID         *uint16    `json:"id,omitempty"`
+	Response   bool       `json:"response,omitempty"`
+	Opcode     string     `json:"opcode,omitempty"`
+	Rcode      string     `json:"rcode,omitempty"`
+	Flags      []string   `json:"flags,omitempty"`  // aa, tc, rd, ra, ad, cd
+	Counts     *[4]uint16 `json:"counts,omitempty"` // questions, answers, authority, additional
+	Questions  []DNSQV1   `json:"questions,omitempty"`
+	Answers    []DNSRRV1  `json:"answers,omitempty"`
+	Authority  []DNSRRV1  `json:"authority,omitempty"`
+	Additional []DNSRRV1  `json:"additional,omitempty"`
+
+	// HTTP
+	Method        string `json:"method,omitempty"`
+	URI           string `json:"uri,omitempty"`
+	Version       string `json:"version,omitempty"` // also TLS: the ServerHello's
+	Status        int    `json:"status,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	Host          string `json:"host,omitempty"`
+	UserAgent     string `json:"user_agent,omitempty"`
+	Server        string `json:"server,omitempty"`
+	ContentType   string `json:"content_type,omitempty"`
+	ContentLength string `json:"content_length,omitempty"`
+
+	// TLS
+	Handshake         string   `json:"handshake,omitempty"` // client_hello, server_hello
+	RecordVersion     string   `json:"record_version,omitempty"`
+	SNI               string   `json:"sni,omitempty"`
+	ALPN              []string `json:"alpn,omitempty"`
+	SupportedVersions []string `json:"supported_versions,omitempty"`
+	Ciphers           int      `json:"ciphers,omitempty"` // how many the client offers
+	Cipher            string   `json:"cipher,omitempty"`  // the server's choice
+
+	// SSH
+	Banner string `json:"banner,omitempty"`
+}
+
+// DNSQV1 is a question.
+type DNSQV1 struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Class string `json:"class"`
+}
+
+// DNSRRV1 is an answer record.
+type DNSRRV1 struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	TTL  uint32 `json:"ttl"`
+	Data string `json:"data,omitempty"` // the address, or the target name ("10 mx.a.test." for MX, "mx.a.test.:5060" for SRV)
 }
 
 // LinkV1 is the link-layer header.
@@ -120,4 +180,10 @@ type FlowV1 struct {
 	Handshake   bool    `json:"handshake"`
 	RetransOut  uint64  `json:"retransmits_c2s"`
 	RetransIn   uint64  `json:"retransmits_s2c"`
+	// The application found by content (tls, http, ssh), its SNI or
+	// Host, and whether it is not what the server port's registered
+	// service promises.
+	App         string `json:"app,omitempty"`
+	AppName     string `json:"app_name,omitempty"`
+	AppMismatch bool   `json:"app_mismatch,omitempty"`
 }

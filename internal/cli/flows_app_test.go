@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/pcapfile"
+	"github.com/portkit/ports/wire"
+)
+
+// connFrames is one TCP connection from 10.0.0.1:cport to
+// 10.0.0.2:sport: the handshake, the client's message, the server's
+// answer (if any), cut into segments of at most seg bytes, and the FINs.
+func connFrames(t *testing.T, cport, sport ports.Port, toServer, toClient []byte, seg int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	f := func(fromClient bool, flags wire.TCPFlags, seq, ack uint32, payload []byte) {
+		sp, dp := cport, sport
+		if !fromClient {
+			sp, dp = sport, cport
+		}
+		out = append(out, ipFrame(t, false, func(p *wire.Packet) {
+			if !fromClient {
+				p.IP.Src, p.IP.Dst = p.IP.Dst, p.IP.Src
+			}
+			p.TCP = wire.TCP{SrcPort: sp, DstPort: dp, Seq: seq, Ack: ack, Flags: flags, Window: 512}
+			p.TCP.Options.Raw = []byte{}
+		}, wire.LayerTCP, payload))
+	}
+	const c0, s0 = 1000, 5000
+	f(true, wire.TCPSyn, c0, 0, nil)
+	f(false, wire.TCPSyn|wire.TCPAck, s0, c0+1, nil)
+	f(true, wire.TCPAck, c0+1, s0+1, nil)
+	for i := 0; i < len(toServer); i += seg {
+		f(true, wire.TCPAck|wire.TCPPsh, c0+1+uint32(i), s0+1, toServer[i:min(i+seg, len(toServer))])
+	}
+	for i := 0; i < len(toClient); i += seg {
+		f(false, wire.TCPAck|wire.TCPPsh, s0+1+uint32(i), c0+1+uint32(len(toServer)), toClient[i:min(i+seg, len(toClient))])
+	}
+	f(true, wire.TCPFin|wire.TCPAck, c0+1+uint32(len(toServer)), s0+1+uint32(len(toClient)), nil)
+	f(false, wire.TCPFin|wire.TCPAck, s0+1+uint32(len(toClient)), c0+2+uint32(len(toServer)), nil)
+	f(true, wire.TCPAck, c0+2+uint32(len(toServer)), s0+2+uint32(len(toClient)), nil)
+	return out
+}
+
+// TestFlowsAppColumn: the APP column names what each connection
+// carries, by content, with its SNI or Host, and marks the protocol a
+// server port's registered service does not promise: SSH on 443, HTTP
+// on 8088, TLS on 80 are marked, HTTP on 80 is not; --app keeps one
+// protocol's flows.
+func TestFlowsAppColumn(t *testing.T) {
+	req := []byte("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	resp := []byte("HTTP/1.0 200 OK\r\nServer: t\r\n\r\nhello")
+	var frames [][]byte
+	frames = append(frames, connFrames(t, 40001, 443, []byte("SSH-2.0-t\r\n"), []byte("SSH-2.0-OpenSSH_9.2p1\r\n"), 100)...)
+	frames = append(frames, connFrames(t, 40002, 8088, req, resp, 7)...)
+	frames = append(frames, connFrames(t, 40003, 80, goClientHello(t), nil, 100)...)
+	frames = append(frames, connFrames(t, 40004, 80, req, resp, 100)...)
+	frames = append(frames, connFrames(t, 40005, 9999, []byte("\x00\x01binary"), nil, 100)...)
+	file := writeTestCapture(t, "apps.pcap", pcapfile.LinkTypeEthernet, frames...)
+	code, out, stderr := run(t, "flows", "--format", "json", file)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var flows []render.FlowV1
+	if err := json.Unmarshal([]byte(out), &flows); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][3]string{ // server: app, name, mismatch
+		"10.0.0.2:443":  {"ssh", "", "true"},
+		"10.0.0.2:8088": {"http", "a.test", "true"},
+		"10.0.0.2:80":   {"", "", ""}, // two flows: checked below
+		"10.0.0.2:9999": {"", "", "false"},
+	}
+	seen80 := map[string]bool{}
+	for _, f := range flows {
+		if f.Server == "10.0.0.2:80" {
+			seen80[f.App+" "+f.AppName+" "+map[bool]string{true: "!", false: "="}[f.AppMismatch]] = true
+			continue
+		}
+		w, ok := want[f.Server]
+		if !ok {
+			t.Errorf("unexpected flow %+v", f)
+			continue
+		}
+		if got := [3]string{f.App, f.AppName, strings.ToLower(map[bool]string{true: "true", false: "false"}[f.AppMismatch])}; got != w {
+			t.Errorf("%s: app %v, want %v", f.Server, got, w)
+		}
+	}
+	if !seen80["tls a.test !"] || !seen80["http a.test ="] || len(seen80) != 2 {
+		t.Errorf("port 80 flows: %v; want TLS marked and HTTP not", seen80)
+	}
+	code, out, _ = run(t, "flows", file)
+	for _, s := range []string{"ssh!", "http! a.test", "tls! a.test", "http a.test"} {
+		if code != ExitOK || !strings.Contains(out, "  "+s+" ") {
+			t.Errorf("table lacks %q:\n%s", s, out)
+		}
+	}
+	code, out, _ = run(t, "flows", "--app", "tls", "--format", "jsonl", file)
+	if code != ExitOK || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"app":"tls"`) {
+		t.Errorf("--app tls: %q", out)
+	}
+	if code, _, stderr := run(t, "flows", "--app", "gopher", file); code != ExitUsage || !strings.Contains(stderr, "--app \"gopher\": want one of tls, http, ssh") {
+		t.Errorf("--app gopher: exit %d, %q", code, stderr)
+	}
+}
