@@ -390,6 +390,10 @@ func sendErrReason(err error) string {
 		return ReasonNetUnreach
 	case errors.Is(err, unix.EHOSTUNREACH):
 		return ReasonHostUnreach
+	case errors.Is(err, unix.EACCES):
+		// connect(2) of a datagram socket, or a send, to a broadcast
+		// address without SO_BROADCAST.
+		return ReasonBroadcast
 	}
 	return ""
 }
