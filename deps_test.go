@@ -45,6 +45,7 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./scan/probe", direct: []string{"os", "os/exec", "net", "syscall", "unsafe"}}, // payloads and parsers only: no I/O, std only
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
+		{pkg: "./scan/report", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
 		// The proxy building blocks.
 		{pkg: "./acl", direct: []string{"os", "os/exec"}, deps: []string{"os/exec"}},                                                         // std only
 		{pkg: "./proxyproto", direct: []string{"net", "os", "syscall"}, deps: []string{"net", "os/exec"}},                                    // std + root; netip only
@@ -134,6 +135,7 @@ var moduleImports = map[string][]string{
 	"capture":                    {"filter", "pcapfile"},
 	"scan/probe":                 {""},
 	"scan":                       {"", "scan/probe"},
+	"scan/report":                {"", "registry", "scan"},
 	"acl":                        {""},
 	"proxyproto":                 {""},
 	"socks":                      {"", "acl"},
@@ -147,13 +149,13 @@ var moduleImports = map[string][]string{
 	"internal/cfgfile":           nil,
 	"internal/statedir":          nil,
 	"internal/ratelog":           nil,
-	"internal/render":            nil,
+	"internal/render":            {"scan/report"},
 	"internal/systemd":           {"mapper"},
 	"internal/tui":               {"", "socktable"},
 	"internal/porttest":          {"", "hostports"},
 	"internal/cli": {"", "acl", "capture", "filter", "flow", "hostports", "internal/cfgfile", "internal/ratelog",
 		"internal/render", "internal/statedir", "internal/systemd", "internal/tui", "knock", "knock/nftset", "knock/spa",
-		"mapper", "mapper/config", "mapper/metrics", "pcapfile", "registry", "scan", "socktable", "wire"},
+		"mapper", "mapper/config", "mapper/metrics", "pcapfile", "registry", "scan", "scan/report", "socktable", "wire"},
 	"cmd/ports":        {"internal/cli"},
 	"packaging/genman": {"internal/cli"},
 	"bench/mkpcap":     {"pcapfile"},

@@ -490,7 +490,7 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
 		h.answered.Store(true)
 	}
-	if reason := hostUnreachReason(err); reason != "" && !h.answered.Load() {
+	if reason := hostErrReason(err); reason != "" && !h.answered.Load() {
 		// The system or a router says the host cannot be reached, and
 		// it never answered: every port would fail the same way, and
 		// each would cost a neighbour resolution or a timeout. One
@@ -516,10 +516,8 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 	case errors.Is(err, syscall.ECONNREFUSED):
 		h.sample(rtt)
 		r.State, r.Reason, r.RTT = StateClosed, ReasonConnRefused, rtt
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		r.State, r.Reason, r.RTT = StateFiltered, ReasonHostUnreach, rtt
-	case errors.Is(err, syscall.ENETUNREACH):
-		r.State, r.Reason, r.RTT = StateFiltered, ReasonNetUnreach, rtt
+	case unreachReason(err) != "":
+		r.State, r.Reason, r.RTT = StateFiltered, unreachReason(err), rtt
 	case isTimeout(err), errors.Is(err, errHangup), errors.Is(err, syscall.ECONNRESET):
 		// A reset or hang-up of a connect that never connected says
 		// nothing of the port (a SYN-ACK would have connected, a RST
@@ -549,21 +547,6 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 // errHangup is a non-blocking connect that ended in a hang-up with no
 // error on the socket.
 var errHangup = errors.New("connect ended with no error and no connection")
-
-// hostUnreachReason is the reason of a connect error that says the host
-// cannot be reached at all, or "".
-func hostUnreachReason(err error) string {
-	switch {
-	case err == nil:
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		return ReasonHostUnreach
-	case errors.Is(err, syscall.ENETUNREACH):
-		return ReasonNetUnreach
-	case errors.Is(err, syscall.EACCES):
-		return ReasonBroadcast // connect(2) to a broadcast address
-	}
-	return ""
-}
 
 // lateTimeout reports whether a connect that timed out after elapsed,
 // with a deadline timeout after its start, was noticed late: by more

@@ -410,7 +410,7 @@ func (d *discoverer) run(ctx context.Context) {
 			d.sent.Add(uint64(n))
 			next = next.Add(time.Duration(max(n, 1)) * interval)
 			if err != nil {
-				reason := sendErrReason(err)
+				reason := hostErrReason(err)
 				if reason == "" {
 					reason = ReasonUnreach
 				}

@@ -74,7 +74,7 @@ func (d *discoverer) open() error {
 		}
 		src, err := sourceAddr(a)
 		if err != nil {
-			e := &HostError{Addr: a, Reason: sendErrReason(err), Err: err}
+			e := &HostError{Addr: a, Reason: hostErrReason(err), Err: err}
 			if e.Reason == "" {
 				e.Reason = ReasonUnreach
 			}
@@ -526,7 +526,7 @@ func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 	hi := d.hostIdx[target]
 	code := m[1]
 	if from == target {
-		d.answered(hi, icmpReason(v6, code), nil, 0)
+		d.answered(hi, unreachCodeReason(v6, code), nil, 0)
 		return
 	}
 	d.replies.Add(1)
@@ -535,7 +535,7 @@ func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 		if v6 {
 			typ = 1
 		}
-		d.decide(int(hi), HostResult{Reason: icmpReason(v6, code), ICMP: ICMPInfo{From: from, V6: v6, Type: typ, Code: code}})
+		d.decide(int(hi), HostResult{Reason: unreachCodeReason(v6, code), ICMP: ICMPInfo{From: from, V6: v6, Type: typ, Code: code}})
 	}
 }
 

@@ -1,13 +1,41 @@
 package scan
 
+import (
+	"errors"
+	"syscall"
+)
+
 // The one table of what an ICMP or ICMPv6 Destination Unreachable
-// message means for a probed port, for the SYN and the UDP scan alike:
-// port unreachable is closed, every other code filtered, each with the
+// message means for a probed port, for the SYN and the UDP scan alike,
+// and of the errors by which the kernel reports one (or the lack of a
+// route) to the connect and UDP scans and to the SYN scan's sends: port
+// unreachable is closed, every other code filtered, each with the
 // reason nmap's XML gives it. The codes are RFC 792's and RFC 4443's.
 
-// icmpUnreach returns the state and reason of a Destination Unreachable
-// message (ICMP type 3, ICMPv6 type 1) with code.
-func icmpUnreach(v6 bool, code uint8) (State, string) {
+// Reasons, in nmap's words, for a port that an ICMP error (or the
+// kernel's report of one) closed or filtered.
+const (
+	ReasonPortUnreach     = "port-unreach"     // ICMP code 3, ICMPv6 code 4: closed
+	ReasonNetUnreach      = "net-unreach"      // ICMP code 0; ENETUNREACH: no route
+	ReasonHostUnreach     = "host-unreach"     // ICMP code 1; EHOSTUNREACH, EHOSTDOWN: no neighbour answered
+	ReasonProtoUnreach    = "proto-unreach"    // ICMP code 2
+	ReasonNetProhibited   = "net-prohibited"   // ICMP code 9
+	ReasonHostProhibited  = "host-prohibited"  // ICMP code 10
+	ReasonAdminProhibited = "admin-prohibited" // ICMP code 13, ICMPv6 code 1
+	ReasonNoRoute         = "no-route"         // ICMPv6 code 0
+	ReasonBeyondScope     = "beyond-scope"     // ICMPv6 code 2
+	ReasonAddrUnreach     = "addr-unreach"     // ICMPv6 code 3
+	ReasonRejectRoute     = "reject-route"     // ICMPv6 codes 5 and 6
+	ReasonUnreach         = "unreach"          // another ICMP unreachable code
+)
+
+// icmpState is the state and reason of an ICMP (v6 false) or ICMPv6
+// error of type typ and code; StateUnknown and "" for a type other than
+// Destination Unreachable (ICMP type 3, ICMPv6 type 1).
+func icmpState(v6 bool, typ, code uint8) (State, string) {
+	if v6 && typ != 1 || !v6 && typ != 3 {
+		return StateUnknown, ""
+	}
 	if !v6 {
 		switch code {
 		case 0:
@@ -44,18 +72,16 @@ func icmpUnreach(v6 bool, code uint8) (State, string) {
 	return StateFiltered, ReasonUnreach
 }
 
-// icmpReason is the reason of a Destination Unreachable message.
-func icmpReason(v6 bool, code uint8) string {
-	_, reason := icmpUnreach(v6, code)
-	return reason
-}
-
-// icmpState is the state and reason of an ICMP error of type typ and
-// code; StateUnknown and "" for a type other than Destination
-// Unreachable.
-func icmpState(v6 bool, typ, code uint8) (State, string) {
-	if v6 && typ != 1 || !v6 && typ != 3 {
-		return StateUnknown, ""
+// unreachReason is the reason of a filtered port for an error by which
+// the kernel says the host cannot be reached (an ICMP unreachable it
+// received, or no route or neighbour), or "" if err says nothing about
+// the port.
+func unreachReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENETUNREACH):
+		return ReasonNetUnreach
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
+		return ReasonHostUnreach
 	}
-	return icmpUnreach(v6, code)
+	return ""
 }

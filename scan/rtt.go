@@ -13,6 +13,7 @@ type rttEstimator struct {
 	mu     sync.Mutex
 	srtt   time.Duration // 0: no sample yet
 	rttvar time.Duration
+	n      int // samples
 }
 
 // sample adds a measured round trip.
@@ -20,6 +21,7 @@ func (e *rttEstimator) sample(rtt time.Duration) {
 	rtt = max(rtt, 1)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.n++
 	if e.srtt == 0 {
 		e.srtt, e.rttvar = rtt, rtt/2
 		return
@@ -48,4 +50,13 @@ func (e *rttEstimator) empty() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.srtt == 0
+}
+
+// stats returns the estimate as RTTStats, with Timeout clamped to
+// [MinTimeout, MaxTimeout].
+func (e *rttEstimator) stats() RTTStats {
+	e.mu.Lock()
+	srtt, rttvar, n := e.srtt, e.rttvar, e.n
+	e.mu.Unlock()
+	return RTTStats{SRTT: srtt, RTTVar: rttvar, Timeout: e.rto(MinTimeout), Samples: n}
 }

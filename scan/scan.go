@@ -21,7 +21,9 @@
 package scan
 
 import (
+	"errors"
 	"net/netip"
+	"syscall"
 	"strconv"
 	"time"
 
@@ -67,8 +69,6 @@ const (
 	ReasonSynAck      = "syn-ack"      // the handshake completed (connect scan) or a SYN-ACK came back
 	ReasonConnRefused = "conn-refused" // connect(2) failed with ECONNREFUSED: a RST came back
 	ReasonNoResponse  = "no-response"  // nothing came back, after every retry
-	ReasonHostUnreach = "host-unreach" // EHOSTUNREACH: ICMP host unreachable, or no neighbour answered
-	ReasonNetUnreach  = "net-unreach"  // ENETUNREACH: ICMP network unreachable, or no route
 )
 
 // Result is the outcome of probing one port of one host.
@@ -203,4 +203,29 @@ func hostLevelICMP(v6 bool, code uint8) bool {
 		return code == 0 || code == 3
 	}
 	return code == 0 || code == 1
+}
+
+// hostErrReason is the reason of an error by which the system says a
+// whole host cannot be reached (no route, no neighbour, a broadcast
+// address), or "".
+func hostErrReason(err error) string {
+	if r := unreachReason(err); r != "" {
+		return r
+	}
+	if errors.Is(err, syscall.EACCES) {
+		// connect(2) or send to a broadcast address without SO_BROADCAST.
+		return ReasonBroadcast
+	}
+	return ""
+}
+
+// unreachCodeReason is the reason of a Destination Unreachable message
+// (ICMP type 3, ICMPv6 type 1) with code.
+func unreachCodeReason(v6 bool, code uint8) string {
+	typ := uint8(3)
+	if v6 {
+		typ = 1
+	}
+	_, r := icmpState(v6, typ, code)
+	return r
 }

@@ -19,20 +19,9 @@ import (
 	"github.com/portkit/ports"
 )
 
-// More reasons, in nmap's words, for the SYN scan.
-const (
-	ReasonReset           = "reset"            // a RST answered the SYN: closed
-	ReasonPortUnreach     = "port-unreach"     // ICMP port unreachable (ICMPv6 code 4)
-	ReasonProtoUnreach    = "proto-unreach"    // ICMP protocol unreachable
-	ReasonNetProhibited   = "net-prohibited"   // ICMP code 9
-	ReasonHostProhibited  = "host-prohibited"  // ICMP code 10
-	ReasonAdminProhibited = "admin-prohibited" // ICMP code 13, ICMPv6 code 1
-	ReasonNoRoute         = "no-route"         // ICMPv6 code 0
-	ReasonBeyondScope     = "beyond-scope"     // ICMPv6 code 2
-	ReasonAddrUnreach     = "addr-unreach"     // ICMPv6 code 3
-	ReasonRejectRoute     = "reject-route"     // ICMPv6 codes 5 and 6
-	ReasonUnreach         = "unreach"          // another ICMP unreachable code
-)
+// ReasonReset is the SYN scan's reason for a closed port: a RST
+// answered the SYN. The ICMP reasons are in icmp.go.
+const ReasonReset = "reset"
 
 const (
 	// DefaultSYNRate is the SYN scan's send rate, in packets per second,
@@ -564,7 +553,7 @@ func (s *synScanner) open() error {
 		if err != nil {
 			// No route, a broadcast address: a result for the host,
 			// nothing sent there, and the scan goes on.
-			e := &HostError{Addr: a, Reason: sendErrReason(err), Err: err}
+			e := &HostError{Addr: a, Reason: hostErrReason(err), Err: err}
 			if e.Reason == "" {
 				e.Reason = ReasonUnreach
 			}
@@ -826,7 +815,7 @@ func (s *synScanner) sendFailed(ctx context.Context, o outSeg, err error) {
 	s.pending.Add(-1)
 	r := Result{Addr: o.dst, Port: s.plist[o.idx%s.np], Proto: ports.ProtoTCP, Tries: int(s.round.Load()) + 1}
 	var perr error
-	switch reason := sendErrReason(err); reason {
+	switch reason := unreachReason(err); reason {
 	case "":
 		perr = &ProbeError{Op: "send SYN", Proto: ports.ProtoTCP, Addr: r.AddrPort(), Err: err}
 	default:
@@ -1101,7 +1090,8 @@ func (s *synScanner) verify(r *reply) (uint64, string, bool) {
 		}
 	case replyICMP:
 		if r.Seq == ck {
-			return probeDone, icmpReason(r.Target.Is6(), r.ICMPCode), true
+			_, reason := icmpState(r.Target.Is6(), r.ICMPType, r.ICMPCode)
+			return probeDone, reason, true
 		}
 	}
 	return 0, "", false

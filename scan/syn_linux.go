@@ -382,22 +382,6 @@ func (l *linuxSYN) send(batch []outSeg) (int, error) {
 	return sent, nil
 }
 
-// sendErrReason returns the reason of a filtered port for the error that
-// refused its SYN, or "" if the error says nothing about the port.
-func sendErrReason(err error) string {
-	switch {
-	case errors.Is(err, unix.ENETUNREACH):
-		return ReasonNetUnreach
-	case errors.Is(err, unix.EHOSTUNREACH):
-		return ReasonHostUnreach
-	case errors.Is(err, unix.EACCES):
-		// connect(2) of a datagram socket, or a send, to a broadcast
-		// address without SO_BROADCAST.
-		return ReasonBroadcast
-	}
-	return ""
-}
-
 func (l *linuxSYN) receive(fn func(b []byte, v6, icmp bool, from netip.Addr, hop uint8)) {
 	var wg sync.WaitGroup
 	for _, s := range append(l.tcp[:], l.icmp[:]...) {

@@ -17,5 +17,3 @@ var errSYNUnsupported = fmt.Errorf("scan: the SYN scan is not implemented on %s:
 func SYNAvailable() error { return errSYNUnsupported }
 
 func openSYNIO([2]bool, int) (synIO, error) { return nil, errSYNUnsupported }
-
-func sendErrReason(error) string { return "" }

@@ -221,7 +221,7 @@ func TestParseReply(t *testing.T) {
 	if r != want {
 		t.Errorf("got %+v, want %+v", r, want)
 	}
-	if got := icmpReason(false, r.ICMPCode); got != ReasonPortUnreach {
+	if _, got := icmpState(false, r.ICMPType, r.ICMPCode); got != ReasonPortUnreach {
 		t.Errorf("reason %q", got)
 	}
 	// Our own SYN, seen on loopback, is no reply.

@@ -716,11 +716,8 @@ func (s *udpScanner) judge(h *udpHost, now time.Time) {
 
 // localError turns a send that failed for lack of a route into a result.
 func localError(err error) (Result, bool) {
-	switch {
-	case errors.Is(err, syscall.ENETUNREACH):
-		return Result{State: StateFiltered, Reason: ReasonNetUnreach}, true
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.EHOSTDOWN):
-		return Result{State: StateFiltered, Reason: ReasonHostUnreach}, true
+	if reason := unreachReason(err); reason != "" {
+		return Result{State: StateFiltered, Reason: reason}, true
 	}
 	return Result{}, false
 }

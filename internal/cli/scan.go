@@ -14,9 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
-	"github.com/portkit/ports/registry"
 	"github.com/portkit/ports/scan"
 )
 
@@ -193,23 +191,14 @@ func scanRewriteArgs(args []string) []string {
 	return out
 }
 
-// scanTarget is one address to scan and the name it came from.
-type scanTarget struct {
-	addr netip.Addr
-	name string
-}
-
 // scanPlan is a checked command line, ready to scan.
 type scanPlan struct {
-	targets    []scanTarget
+	targets    []scan.Target
 	unresolved int
-	set        ports.Set // TCP ports
-	cfg        scan.ConnectConfig
-	syn        bool // SYN scan, with synCfg
-	synCfg     scan.SYNConfig
-	shards     int // of the SYN scan, for the progress bar
+	plan       scan.Plan // its Ports are those of every protocol scanned
+	syn        bool      // SYN scan, else connect
+	shards     int       // of the scan, for the progress bar
 	format     render.Format
-	ext        scanExt // -sU and -sV: scan_udp.go
 }
 
 func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
@@ -227,17 +216,18 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	if err := scanSYNFlags(o, p, fs.Changed("seed")); err != nil {
 		return err
 	}
-	if p.set, err = scanPortSet(o, fs.Changed("top")); err != nil {
+	if p.plan.Ports, err = scanPortSet(o, fs.Changed("top")); err != nil {
 		return err
 	}
+	retries := 0
 	if fs.Changed("max-retries") {
 		switch {
 		case o.maxRetries < 0:
 			return usagef("--max-retries %d: want 0 or more", o.maxRetries)
 		case o.maxRetries == 0:
-			p.cfg.MaxRetries = -1
+			retries = -1
 		default:
-			p.cfg.MaxRetries = o.maxRetries
+			retries = o.maxRetries
 		}
 	}
 	if o.timeout < 0 || fs.Changed("timeout") && o.timeout == 0 {
@@ -249,8 +239,9 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 	if o.concurrency < 0 {
 		return usagef("--concurrency %d: want 1 or more", o.concurrency)
 	}
-	p.cfg.Ports, p.cfg.Timeout, p.cfg.Rate, p.cfg.Concurrency = p.set, o.timeout, o.rate, o.concurrency
-	p.synCfg.Ports, p.synCfg.Timeout, p.synCfg.Rate, p.synCfg.MaxRetries = p.set, o.timeout, o.rate, p.cfg.MaxRetries
+	c, syn := &p.plan.Connect, &p.plan.SYN
+	c.Timeout, c.Rate, c.Concurrency, c.MaxRetries = o.timeout, o.rate, o.concurrency, retries
+	syn.Timeout, syn.Rate, syn.MaxRetries = o.timeout, o.rate, retries
 	if err := p.planUDP(o); err != nil {
 		return err
 	}
@@ -327,7 +318,7 @@ func (p *scanPlan) resolve(ctx context.Context, specs []string, topts *scan.Targ
 		case err == nil:
 			if !seen[t.Addr] {
 				seen[t.Addr] = true
-				p.targets = append(p.targets, scanTarget{t.Addr, t.Name})
+				p.targets = append(p.targets, t)
 			}
 		case errors.Is(err, scan.ErrNoTargets):
 			return usagef("missing TARGET: an address, CIDR block, range or host name to scan")
@@ -343,27 +334,6 @@ func (p *scanPlan) resolve(ctx context.Context, specs []string, topts *scan.Targ
 	return nil
 }
 
-// serviceNames caches registry names of TCP ports.
-type serviceNames struct {
-	reg   *registry.Registry
-	names map[ports.Port]string
-}
-
-func (s *serviceNames) name(p ports.Port) string {
-	if n, ok := s.names[p]; ok {
-		return n
-	}
-	n := ""
-	for rec := range s.reg.Port(ports.ProtoTCP, p) {
-		if rec.Name != "" {
-			n = rec.Name
-			break
-		}
-	}
-	s.names[p] = n
-	return n
-}
-
 // scanSYNFlags checks --seed, --shard and --resume, and decides between
 // the SYN and the connect scan: -sS, -sT, or SYN when a raw socket can be
 // opened.
@@ -374,10 +344,10 @@ func scanSYNFlags(o *scanOpts, p *scanPlan, seedSet bool) error {
 		if err != nil {
 			return err
 		}
-		p.synCfg.Shard, p.synCfg.Shards, p.shards = i, n, n
-		p.cfg.Shard, p.cfg.Shards = i, n
+		p.plan.SYN.Shard, p.plan.SYN.Shards, p.shards = i, n, n
+		p.plan.Connect.Shard, p.plan.Connect.Shards = i, n
 	}
-	p.synCfg.Seed, p.cfg.Seed = o.seed, o.seed
+	p.plan.SYN.Seed, p.plan.Connect.Seed = o.seed, o.seed
 	if seedSet && o.seed == 0 {
 		return usagef("--seed 0: want a seed of 1 or more (0 means a random one)")
 	}
@@ -401,6 +371,10 @@ func scanSYNFlags(o *scanOpts, p *scanPlan, seedSet bool) error {
 		if !p.syn && needSYN != "" {
 			return &runError{fmt.Errorf("%s needs the SYN scan, which needs raw sockets: run as root or give the binary CAP_NET_RAW", needSYN)}
 		}
+	}
+	p.plan.TCP = scan.EngineConnect
+	if p.syn {
+		p.plan.TCP = scan.EngineSYN
 	}
 	return nil
 }

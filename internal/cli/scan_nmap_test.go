@@ -19,9 +19,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/scan"
+	"github.com/portkit/ports/scan/report"
 )
 
 // nmapPorts is the part of an -oX file (nmap's or ours) these tests
@@ -97,18 +99,18 @@ func TestScanNotShownOnlyNonZero(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
 	open := render.ScanResultV1{Addr: a.String(), Port: 22, Proto: "tcp", State: "open", Reason: "syn-ack"}
 	tests := []struct {
-		hidden []hiddenPort
+		hidden []report.Extra
 		want   string // "" : no such line at all
 	}{
 		{nil, ""},
-		{[]hiddenPort{{port: 1, state: scan.StateClosed}, {port: 2, state: scan.StateClosed}}, "2 closed ports not shown"},
-		{[]hiddenPort{{port: 1, state: scan.StateFiltered}}, "1 filtered ports not shown"},
-		{[]hiddenPort{{port: 1, state: scan.StateClosed}, {port: 3, proto: 1, state: scan.StateOpenFiltered}}, "1 closed, 1 open|filtered ports not shown"},
+		{[]report.Extra{{Port: 1, State: scan.StateClosed}, {Port: 2, State: scan.StateClosed}}, "2 closed ports not shown"},
+		{[]report.Extra{{Port: 1, State: scan.StateFiltered}}, "1 filtered ports not shown"},
+		{[]report.Extra{{Port: 1, State: scan.StateClosed}, {Port: 3, Proto: 1, State: scan.StateOpenFiltered}}, "1 closed, 1 open|filtered ports not shown"},
 	}
 	for _, tt := range tests {
-		h := &scanHost{scanTarget: scanTarget{addr: a}, results: []render.ScanResultV1{open}, hidden: tt.hidden}
+		h := &report.Host{Addr: a, Up: true, Ports: []render.ScanResultV1{open}, Extra: tt.hidden}
 		var b bytes.Buffer
-		if err := writeScanListing(&b, render.Table, &scanOpts{}, []*scanHost{h}); err != nil {
+		if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
 			t.Fatal(err)
 		}
 		out := b.String()
@@ -231,19 +233,20 @@ func TestScanUDPListsOpenFilteredAsNmap(t *testing.T) {
 // open|filtered ports are counted, not listed, as nmap does.
 func TestScanFoldsManyOpenFiltered(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
-	for _, n := range []int{maxOpenFiltered, maxOpenFiltered + 1} {
-		h := &scanHost{scanTarget: scanTarget{addr: a}}
+	for _, n := range []int{report.MaxOpenFiltered, report.MaxOpenFiltered + 1} {
+		sh := &scan.Host{Target: scan.Target{Addr: a}}
 		for i := range n {
-			h.results = append(h.results, render.ScanResultV1{Addr: a.String(), Port: uint16(1000 + i), Proto: "udp", State: "open|filtered", Reason: "no-response"})
+			sh.Results = append(sh.Results, scan.Result{Addr: a, Port: ports.Port(1000 + i), Proto: ports.ProtoUDP, State: scan.StateOpenFiltered, Reason: "no-response"})
 		}
 		o := &scanOpts{}
-		kept := o.foldOpenFiltered(h)
+		h := report.NewHost(sh, &report.Options{AllStates: o.allStates})
+		kept := h.Ports
 		var b bytes.Buffer
-		if err := writeScanListing(&b, render.Table, o, []*scanHost{h}); err != nil {
+		if err := writeScanListing(&b, render.Table, o, []*report.Host{h}); err != nil {
 			t.Fatal(err)
 		}
 		listed := strings.Count(b.String(), "/udp")
-		if n <= maxOpenFiltered && (listed != n || len(kept) != n) || n > maxOpenFiltered && (listed != 0 || !strings.Contains(b.String(), fmt.Sprintf("%d open|filtered ports not shown", n))) {
+		if n <= report.MaxOpenFiltered && (listed != n || len(kept) != n) || n > report.MaxOpenFiltered && (listed != 0 || !strings.Contains(b.String(), fmt.Sprintf("%d open|filtered ports not shown", n))) {
 			t.Errorf("%d open|filtered: %d listed, %d kept:\n%s", n, listed, len(kept), b.String())
 		}
 	}
@@ -586,15 +589,17 @@ func (e xmlExtraPorts) count(reason string) int {
 // is listed) is said to answer, not "no answer".
 func TestScanTarpitHostIsNotSilent(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
-	h := &scanHost{scanTarget: scanTarget{addr: a}, tarpit: &scan.TarpitError{Addr: a, Open: 1000, Probed: 1000}}
+	sh := &scan.Host{Target: scan.Target{Addr: a}, Tarpit: &scan.TarpitError{Addr: a, Open: 1000, Probed: 1000}}
+	sh.State, sh.Reason, sh.ReasonTTL = scan.StateFromPorts(sh.Results, sh.Tarpit)
+	h := report.NewHost(sh, nil)
 	var b bytes.Buffer
-	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*scanHost{h}); err != nil {
+	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
 		t.Fatal(err)
 	}
 	if out := b.String(); strings.Contains(out, "no answer") || !strings.Contains(out, "SYN proxy or tarpit") {
 		t.Errorf("tarpit listing:\n%s", out)
 	}
-	if up, reason := h.up(); !up || reason != "syn-ack" {
+	if up, reason := h.Up, h.Reason; !up || reason != "syn-ack" {
 		t.Errorf("tarpit host up() = %v, %q; want up, syn-ack", up, reason)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/scan"
+	"github.com/portkit/ports/scan/report"
 )
 
 // scanChildEnv holds the JSON argument list of a `ports` run by
@@ -263,10 +264,10 @@ func TestIntegrationScanResume(t *testing.T) {
 // tarpit's open ports in the table.
 func TestScanTarpitListing(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
-	h := &scanHost{scanTarget: scanTarget{addr: a}, tarpit: &scan.TarpitError{Addr: a, Open: 998, Probed: 1000},
-		results: []render.ScanResultV1{{Addr: a.String(), Port: 9, Proto: "tcp", State: "closed", Reason: "reset"}}}
+	h := &report.Host{Addr: a, Up: true, Tarpit: &scan.TarpitError{Addr: a, Open: 998, Probed: 1000},
+		Ports: []render.ScanResultV1{{Addr: a.String(), Port: 9, Proto: "tcp", State: "closed", Reason: "reset"}}}
 	var b bytes.Buffer
-	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*scanHost{h}); err != nil {
+	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
 		t.Fatal(err)
 	}
 	want := "host 192.0.2.7 answers SYN-ACK on every port probed (SYN proxy or tarpit): 998 ports not listed"
