@@ -556,3 +556,30 @@ func (d *discoverer) echoID(src, dst netip.Addr) uint16 {
 	c := d.key.cookie(src, dst, 0, 0)
 	return uint16(c) ^ uint16(c>>16)
 }
+
+// DiscoverStage returns a Plan.Discover stage that runs Discover with
+// cfg over the targets: each host is up or down with Discover's reason,
+// round trip and MAC address.
+func DiscoverStage(cfg *DiscoverConfig) func(ctx context.Context, targets []Target) iter.Seq2[HostStatus, error] {
+	return func(ctx context.Context, targets []Target) iter.Seq2[HostStatus, error] {
+		addrs := make([]netip.Addr, len(targets))
+		for i, t := range targets {
+			addrs[i] = t.Addr
+		}
+		return func(yield func(HostStatus, error) bool) {
+			for r, err := range Discover(ctx, addrs, cfg) {
+				if err != nil {
+					yield(HostStatus{}, err)
+					return
+				}
+				st := HostStatus{Addr: r.Addr, State: HostDown, Reason: r.Reason, ReasonTTL: r.TTL, Latency: r.RTT, MAC: r.MAC}
+				if r.Up {
+					st.State = HostUp
+				}
+				if !yield(st, nil) {
+					return
+				}
+			}
+		}
+	}
+}

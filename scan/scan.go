@@ -23,8 +23,8 @@ package scan
 import (
 	"errors"
 	"net/netip"
-	"syscall"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/portkit/ports"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/scan"
 )
@@ -21,7 +22,7 @@ import (
 // scanNmapFlags are nmap's multi-letter single-dash options. pflag reads
 // "-oX" as -o with the value "X", so the command parses its own flags and
 // turns these into their long forms ("--oX") first.
-var scanNmapFlags = []string{"iL", "oJ", "oG", "oX", "sT", "sS", "sU", "sV"}
+var scanNmapFlags = []string{"iL", "oJ", "oG", "oX", "sT", "sS", "sU", "sV", "sn", "Pn"}
 
 // scanOpts is the command line of `ports scan`.
 type scanOpts struct {
@@ -35,6 +36,7 @@ type scanOpts struct {
 	top            int
 	excludePorts   string
 	sT, sS, sU, sV bool
+	sn, pn         bool // -sn: discovery only; -Pn: no discovery
 	rate           float64
 	maxRetries     int
 	timeout        time.Duration
@@ -156,6 +158,8 @@ A scan that completes exits 0, open ports or not.`,
 	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; the default with root or CAP_NET_RAW)")
 	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; with -sS or -sT: both)")
 	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV)")
+	fs.BoolVar(&o.sn, "sn", false, "host discovery only: list the hosts that are up, no port scan (-sn)")
+	fs.BoolVar(&o.pn, "Pn", false, "no host discovery: scan every target's ports (-Pn)")
 	fs.DurationVar(&o.udpWait, "udp-ratelimit-wait", 20*time.Second, "with -sU, spend at most `DUR` per host re-probing silent ports slowly when it rate-limits ICMP errors (0s: do not)")
 	fs.Float64Var(&o.rate, "rate", 0, "send at most `N` SYNs (-sS; default 250000) or start at most N connects (-sT; default no limit) per second")
 	fs.IntVar(&o.maxRetries, "max-retries", 0, "probe a silent port at most `N` more times (default 4 for -sS, 3 for -sT)")
@@ -193,12 +197,13 @@ func scanRewriteArgs(args []string) []string {
 
 // scanPlan is a checked command line, ready to scan.
 type scanPlan struct {
-	targets    []scan.Target
-	unresolved int
-	plan       scan.Plan // its Ports are those of every protocol scanned
-	syn        bool      // SYN scan, else connect
-	shards     int       // of the scan, for the progress bar
-	format     render.Format
+	targets      []scan.Target
+	unresolved   int
+	plan         scan.Plan // its Ports are those of every protocol scanned
+	syn          bool      // SYN scan, else connect
+	discoverOnly bool      // -sn
+	shards       int       // of the scan, for the progress bar
+	format       render.Format
 }
 
 func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
@@ -284,6 +289,17 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 			return errSilent
 		}
 		return &runError{errors.New("no targets left to scan after the exclusions")}
+	}
+	if o.sn && o.pn {
+		return usagef("-sn and -Pn conflict: -sn is discovery alone, -Pn no discovery")
+	}
+	// Discovery first when there is more than one address, as nmap's.
+	if o.sn || !o.pn && len(p.targets) > 1 {
+		p.plan.Discover = scan.DiscoverStage(&scan.DiscoverConfig{Timeout: o.timeout, MaxRetries: retries})
+	}
+	if o.sn {
+		p.plan.Ports = ports.Set{}
+		p.discoverOnly = true
 	}
 	if err := scanExec(ctx, cmd, o, p, raw); err != nil {
 		return err

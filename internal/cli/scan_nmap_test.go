@@ -110,7 +110,7 @@ func TestScanNotShownOnlyNonZero(t *testing.T) {
 	for _, tt := range tests {
 		h := &report.Host{Addr: a, Up: true, Ports: []render.ScanResultV1{open}, Extra: tt.hidden}
 		var b bytes.Buffer
-		if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
+		if err := writeScanListing(&b, render.Table, &scanOpts{}, nil, []*report.Host{h}); err != nil {
 			t.Fatal(err)
 		}
 		out := b.String()
@@ -242,7 +242,7 @@ func TestScanFoldsManyOpenFiltered(t *testing.T) {
 		h := report.NewHost(sh, &report.Options{AllStates: o.allStates})
 		kept := h.Ports
 		var b bytes.Buffer
-		if err := writeScanListing(&b, render.Table, o, []*report.Host{h}); err != nil {
+		if err := writeScanListing(&b, render.Table, o, nil, []*report.Host{h}); err != nil {
 			t.Fatal(err)
 		}
 		listed := strings.Count(b.String(), "/udp")
@@ -593,7 +593,7 @@ func TestScanTarpitHostIsNotSilent(t *testing.T) {
 	sh.State, sh.Reason, sh.ReasonTTL = scan.StateFromPorts(sh.Results, sh.Tarpit)
 	h := report.NewHost(sh, nil)
 	var b bytes.Buffer
-	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
+	if err := writeScanListing(&b, render.Table, &scanOpts{}, nil, []*report.Host{h}); err != nil {
 		t.Fatal(err)
 	}
 	if out := b.String(); strings.Contains(out, "no answer") || !strings.Contains(out, "SYN proxy or tarpit") {
