@@ -160,7 +160,7 @@ type discoverer struct {
 	skip    []*HostError // for kindSkip
 	state   []atomic.Uint32
 	sentAt  []atomic.Int64 // ns since start of the host's last probe
-	tries   []uint8
+	tries   []atomic.Uint32 // rounds sent to each host
 	key     sipKey
 	lport   uint16
 	io      discIO
@@ -295,7 +295,7 @@ func newDiscoverer(targets []netip.Addr, cfg *DiscoverConfig) (*discoverer, erro
 		d.hosts = append(d.hosts, a)
 	}
 	n := len(d.hosts)
-	d.state, d.sentAt, d.tries = make([]atomic.Uint32, n), make([]atomic.Int64, n), make([]uint8, n)
+	d.state, d.sentAt, d.tries = make([]atomic.Uint32, n), make([]atomic.Int64, n), make([]atomic.Uint32, n)
 	var kb [16]byte
 	rand.Read(kb[:])
 	d.key = sipKey{binary.LittleEndian.Uint64(kb[:8]), binary.LittleEndian.Uint64(kb[8:])}
@@ -332,7 +332,7 @@ func (d *discoverer) decide(hi int, r HostResult) bool {
 		d.down.Add(1)
 	}
 	r.Addr = d.hosts[hi]
-	r.Tries = int(d.tries[hi])
+	r.Tries = int(d.tries[hi].Load())
 	select {
 	case d.out <- r:
 	case <-d.ctx.Done():
@@ -404,7 +404,7 @@ func (d *discoverer) run(ctx context.Context) {
 			} else if dl < -10*time.Millisecond {
 				next = time.Now()
 			}
-			d.tries[hi]++
+			d.tries[hi].Add(1)
 			d.sentAt[hi].Store(int64(d.since()))
 			n, err := d.io.sendProbes(d, hi)
 			d.sent.Add(uint64(n))
@@ -492,7 +492,7 @@ func (d *discoverer) runConnect(ctx context.Context) {
 			if d.state[hi].Load() != hostPending {
 				continue
 			}
-			d.tries[hi]++
+			d.tries[hi].Add(1)
 			for _, p := range pl {
 				if time.Until(next) > 0 {
 					time.Sleep(time.Until(next))

@@ -266,7 +266,7 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 	// Off-link: echo (and timestamp), SYN to 443, ACK to 80.
 	v := b2i(dst.Is6())
 	id := d.echoID(src, dst)
-	seq := uint16(d.tries[hi])
+	seq := uint16(d.tries[hi].Load())
 	sent := 0
 	var firstErr error
 	note := func(err error) {
@@ -288,8 +288,10 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 		b = append(b, 128, 0, 0, 0, byte(id>>8), byte(id), byte(seq>>8), byte(seq))
 		note(l.sendto(l.icmp[1], b, sa))
 	}
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Addr: dst.As4()}
-	if v == 1 {
+	var sa unix.Sockaddr
+	if v == 0 {
+		sa = &unix.SockaddrInet4{Addr: dst.As4()}
+	} else {
 		sa = &unix.SockaddrInet6{Addr: dst.As16()}
 	}
 	syn := appendSYN(buf[:0], src, dst, d.lport, discoverSYNPort, d.key.cookie(src, dst, d.lport, discoverSYNPort))

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/portkit/ports/internal/porttest"
 )
@@ -164,5 +165,110 @@ func TestIntegrationDiscoverLink(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIntegrationDiscoverOffLink: a /27 behind a router namespace (no
+// default route anywhere), reached with 5% loss each way between the
+// scanner and the router: the ICMP and TCP probes find the live hosts,
+// among them one that drops ICMP but has port 443 open (up by its
+// SYN-ACK); a host that drops every probe is down, and a SYN scan of it
+// (-Pn) still finds its open port; absent hosts are down by the
+// router's ICMP host unreachable. nmap -sn finds the same hosts up.
+func TestIntegrationDiscoverOffLink(t *testing.T) {
+	rt := porttest.NewRouted(t, &porttest.PairConfig{Loss: 0.05})
+	if err := rt.A.Do(SYNAvailable); err != nil {
+		t.Skipf("needs CAP_NET_RAW: %v", err)
+	}
+	far := netip.MustParsePrefix("10.88.2.0/27")
+	all, noICMP, silent := netip.MustParseAddr("10.88.2.2"), netip.MustParseAddr("10.88.2.5"), netip.MustParseAddr("10.88.2.9")
+	rt.AddFar(t, far, netip.MustParseAddr("10.88.2.1"), all, noICMP, silent)
+	far6 := netip.MustParsePrefix("fd88:2::/123")
+	all6 := netip.MustParseAddr("fd88:2::2")
+	rt.AddFar(t, far6, netip.MustParseAddr("fd88:2::1"), all6)
+	// The router answers for every absent host: lift its ICMP rate limits.
+	// Its neighbour resolution gives up after one solicitation of 100ms,
+	// not three of a second, so that its errors come while discovery
+	// still listens.
+	link := rt.Far.A.Link
+	sysctl(t, rt.R, "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0",
+		"net.ipv4.icmp_msgs_per_sec=1000000", "net.ipv4.icmp_msgs_burst=1000000",
+		"net.ipv4.neigh."+link+".mcast_solicit=1", "net.ipv4.neigh."+link+".retrans_time_ms=100",
+		"net.ipv6.neigh."+link+".mcast_solicit=1", "net.ipv6.neigh."+link+".retrans_time_ms=100")
+	nft(t, rt.T, `table inet f {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip daddr 10.88.2.5 meta l4proto icmp drop
+		ip daddr 10.88.2.5 tcp dport != 443 drop
+		ip daddr 10.88.2.9 tcp dport != 22 drop
+		ip daddr 10.88.2.9 meta l4proto != tcp drop
+	}
+}`)
+	for _, ap := range []string{"10.88.2.5:443", "10.88.2.9:22"} {
+		l, err := rt.T.Listen("tcp", ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+	}
+	var targets []netip.Addr
+	for a := far.Addr(); far.Contains(a); a = a.Next() {
+		if a != netip.MustParseAddr("10.88.2.1") {
+			targets = append(targets, a)
+		}
+	}
+	for a := far6.Addr().Next().Next(); far6.Contains(a); a = a.Next() {
+		targets = append(targets, a)
+	}
+	// The router's first neighbour solicitation on a link created a
+	// moment ago waits for duplicate address detection (a second or
+	// two); a connect from R to each live host gets that done first, as
+	// on a network that has been up for more than a second.
+	for _, ap := range []string{"10.88.2.2:7", "10.88.2.5:443", "10.88.2.9:22", "[fd88:2::2]:7"} {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		if c, err := rt.R.Dial(ctx, "tcp", ap); err == nil {
+			c.Close()
+		}
+		cancel()
+	}
+	p := &porttest.Pair{A: rt.A}
+	for run := range 3 {
+		var st DiscoverStats
+		got := discover(t, p, targets, &DiscoverConfig{Stats: &st})
+		want := []netip.Addr{all, noICMP, all6}
+		slices.SortFunc(want, netip.Addr.Compare)
+		if up := upSet(got); !slices.Equal(up, want) {
+			t.Errorf("run %d: up %v, want %v", run, up, want)
+		}
+		if r := got[noICMP]; r.Reason != ReasonSynAck {
+			t.Errorf("run %d: %v: %+v, want up by its SYN-ACK", run, noICMP, r)
+		}
+		unreach := 0
+		for _, a := range targets {
+			r := got[a]
+			if r.Up || a == silent || a == far.Addr() || a == lastAddr(far) {
+				continue
+			}
+			if r.Reason == ReasonHostUnreach || r.Reason == ReasonAddrUnreach {
+				unreach++
+				if r.ICMP.From != rt.Near.B.Addr4 && r.ICMP.From != rt.Near.B.Addr6 {
+					t.Errorf("run %d: %v: %+v: not from the router", run, a, r)
+				}
+			} else {
+				t.Errorf("run %d: absent %v: %+v, want host unreachable from the router", run, a, r)
+			}
+		}
+		t.Logf("run %d: %d absent hosts unreachable; stats %+v", run, unreach, st)
+	}
+	ref := nmapUp(t, rt.A, "-sn", "--exclude", "10.88.2.1", far.String())
+	if want := []netip.Addr{all, noICMP}; !slices.Equal(ref, want) {
+		t.Errorf("nmap -sn: %v up, want %v", ref, want)
+	}
+	// -Pn: the silent host's open port is found by the port scan alone.
+	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+	defer cancel()
+	res := collect(t, SYNScan(ctx, []netip.Addr{silent}, &SYNConfig{Ports: portRange(1, 100), OpenIn: rt.A.Do}))
+	if r := res[netip.AddrPortFrom(silent, 22)]; r.State != StateOpen {
+		t.Errorf("SYN scan of %v: port 22 %+v, want open", silent, r)
 	}
 }
