@@ -159,7 +159,7 @@ type discoverer struct {
 	srcs    []netip.Addr
 	skip    []*HostError // for kindSkip
 	state   []atomic.Uint32
-	sentAt  []atomic.Int64 // ns since start of the host's last probe
+	sentAt  []atomic.Int64  // ns since start of the host's last probe
 	tries   []atomic.Uint32 // rounds sent to each host
 	key     sipKey
 	lport   uint16
