@@ -85,6 +85,19 @@ removed when the scan finishes). It needs -sS. The XML of an
 interrupted scan says exit="error", as nmap's does. --seed and --shard
 work with -sT too.
 
+With more than one address to scan, host discovery comes first, as
+nmap's: ARP (IPv4) or a neighbour solicitation (IPv6) to hosts on a local
+link, ICMP echo and timestamp, a SYN to 443 and an ACK to 80 to the
+others (TCP connects to 80, 443 and 22 without raw sockets); silent hosts
+are asked again (--max-retries), and only the hosts up are port-scanned
+and listed, then "N hosts up of M scanned". -sn does discovery alone and
+lists each host up with the reason (arp-response, echo-reply, syn-ack,
+reset...), the latency and, on a local link, the MAC address. -Pn skips
+discovery and scans every target. A broadcast address, a target with no
+route, or a host unreachable (no ARP answer, an ICMP host unreachable
+before any answer) gets one line of its own ("skipped: broadcast
+address", "no route", "host unreachable") and the scan goes on.
+
 TARGETs are addresses (192.0.2.1, 2001:db8::1), CIDR blocks
 (192.0.2.0/24), nmap octet ranges (10.0.0.1-20, 10.0.0.*) and host names;
 -iL FILE reads more from a file (white space separated, # comments).
@@ -100,7 +113,8 @@ The table lists the open ports of each host, then how many closed,
 filtered (and open|filtered) ports it does not show; --all-states (-v)
 shows them.
 --format json|jsonl writes the same results as JSON (jsonl as they
-arrive). -oJ FILE writes every result as JSON lines, -oG FILE nmap's
+arrive). -oJ FILE writes the open (and open|filtered) ports as JSON
+lines, every port with --all-states, and a host record per host, -oG FILE nmap's
 greppable format, -oX FILE nmap's XML ("-" is standard output, in place of
 the table). nmap's single-dash spellings (-iL, -oX, -sT) work, as do
 --iL, --oX, --sT.
