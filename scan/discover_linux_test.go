@@ -272,3 +272,30 @@ func TestIntegrationDiscoverOffLink(t *testing.T) {
 		t.Errorf("SYN scan of %v: port 22 %+v, want open", silent, r)
 	}
 }
+
+// TestIntegrationDiscoverUnprivileged: without raw sockets, discovery
+// connects to a few ports: the live hosts of a /24 refuse or accept
+// them (up), the absent ones fail or time out (down); the same hosts up
+// as ARP finds.
+func TestIntegrationDiscoverUnprivileged(t *testing.T) {
+	p := porttest.NewPair(t, nil)
+	sn := newSubnet(t, p, "10.77.0.0/24", []string{"10.77.0.2", "10.77.0.119"}, 0, portRange(1, 1))
+	l, err := p.B.Listen("tcp", "10.77.0.119:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := discover(t, p, sn.targets, &DiscoverConfig{Unprivileged: true, Dial: p.A.Dial})
+	if up := upSet(got); !slices.Equal(up, sn.live) {
+		t.Errorf("up %v, want %v", up, sn.live)
+	}
+	if r := got[netip.MustParseAddr("10.77.0.2")]; r.Reason != ReasonConnRefused {
+		t.Errorf("10.77.0.2: %+v, want up by conn-refused", r)
+	}
+	if r := got[netip.MustParseAddr("10.77.0.119")]; r.Reason != ReasonSynAck && r.Reason != ReasonConnRefused {
+		t.Errorf("10.77.0.119: %+v, want up by a connect", r)
+	}
+	if r := got[netip.MustParseAddr("10.77.0.255")]; r.Up {
+		t.Errorf("broadcast: %+v", r)
+	}
+}
