@@ -388,18 +388,15 @@ func (d *discoverer) run(ctx context.Context) {
 			if d.state[hi].Load() != hostPending || d.kind[hi] >= kindLocal {
 				continue
 			}
-			if dl := time.Until(next); dl > 0 {
-				if dl > time.Millisecond {
-					t := time.NewTimer(dl)
-					select {
-					case <-t.C:
-					case <-ctx.Done():
-						t.Stop()
-						return
-					}
-				} else {
-					for time.Now().Before(next) {
-					}
+			// Probes go out in bursts of up to a millisecond's worth: a
+			// timer per probe would cost more than the probe.
+			if dl := time.Until(next); dl > time.Millisecond {
+				t := time.NewTimer(dl)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
 				}
 			} else if dl < -10*time.Millisecond {
 				next = time.Now()
