@@ -879,6 +879,11 @@ func (s *synScanner) resolveNeighbours(ctx context.Context) {
 	if s.round.Load() > 0 || s.next.Load() > 0 {
 		return // resumed: the first round was sent
 	}
+	if len(s.hosts) < 2 {
+		// One host costs the kernel's resolution once, at worst: not
+		// worth a socket and a round trip before the scan.
+		return
+	}
 	var hosts []netip.Addr
 	for hi, a := range s.hosts {
 		if s.unreach[hi] == nil {
