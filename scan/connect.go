@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -138,6 +139,9 @@ func connectScan(ctx context.Context, targets []netip.Addr, cfg *ConnectConfig, 
 			}
 		}()
 		for it := range out {
+			if it.skip {
+				continue
+			}
 			if !yield(it.r, it.err) {
 				return
 			}
@@ -150,8 +154,9 @@ func connectScan(ctx context.Context, targets []netip.Addr, cfg *ConnectConfig, 
 
 // item is one value for the iterator.
 type item struct {
-	r   Result
-	err error
+	r    Result
+	err  error
+	skip bool // a port of a host already ended by a HostError: not yielded
 }
 
 // probe is one port of one target still to be probed.
@@ -404,6 +409,9 @@ func (s *connectScanner) connect(ctx context.Context, p *probe, out chan<- item)
 		// timed out waits twice as long on its next try.
 		timeout = min(h.timeout()<<min(p.tries+p.late, 8), MaxTimeout)
 	}
+	if h.dead.Load() && !h.answered.Load() {
+		return doneFinal // the host was ended as unreachable
+	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
 	c, err := s.dial(dctx, "tcp", ap.String())
@@ -437,6 +445,25 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 	ap := netip.AddrPortFrom(h.addr, uint16(p.port))
 	r := Result{Addr: h.addr, Port: p.port, Proto: ports.ProtoTCP, Tries: p.tries + p.late + 1}
 	var perr error
+	if h.dead.Load() && !h.answered.Load() {
+		// The host was ended as unreachable: its other ports are not
+		// probed, nor reported one by one.
+		return doneFinal, item{skip: true}
+	}
+	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+		h.answered.Store(true)
+	}
+	if reason := hostErrReason(err); reason != "" && !h.answered.Load() {
+		// The system or a router says the host cannot be reached, and
+		// it never answered: every port would fail the same way, and
+		// each would cost a neighbour resolution or a timeout. One
+		// result for the host.
+		if !h.dead.CompareAndSwap(false, true) {
+			return doneFinal, item{skip: true}
+		}
+		r.State, r.Reason, r.Port = StateFiltered, reason, 0
+		return doneFinal, item{r: r, err: &HostError{Addr: h.addr, Reason: reason, Err: err}}
+	}
 	switch {
 	case err == nil:
 		h.sample(rtt)
@@ -454,7 +481,10 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 		r.State, r.Reason, r.RTT = StateClosed, ReasonConnRefused, rtt
 	case unreachReason(err) != "":
 		r.State, r.Reason, r.RTT = StateFiltered, unreachReason(err), rtt
-	case isTimeout(err):
+	case isTimeout(err), errors.Is(err, errHangup), errors.Is(err, syscall.ECONNRESET):
+		// A reset or hang-up of a connect that never connected says
+		// nothing of the port (a SYN-ACK would have connected, a RST
+		// been refused): a try lost, as a timeout.
 		p.resErrors = 0
 		if lateTimeout(rtt, timeout) && p.late < maxLateTries {
 			// The scan noticed its deadline late: it was not running (a
@@ -474,8 +504,12 @@ func (s *connectScanner) classify(p *probe, err error, rtt, timeout time.Duratio
 	default:
 		perr = &ProbeError{Op: "connect", Proto: ports.ProtoTCP, Addr: ap, Err: err}
 	}
-	return doneFinal, item{r, perr}
+	return doneFinal, item{r: r, err: perr}
 }
+
+// errHangup is a non-blocking connect that ended in a hang-up with no
+// error on the socket.
+var errHangup = errors.New("connect ended with no error and no connection")
 
 // lateTimeout reports whether a connect that timed out after elapsed,
 // with a deadline timeout after its start, was noticed late: by more
@@ -503,6 +537,9 @@ func closeReset(c net.Conn) {
 // hostState is what the scan knows about one target.
 type hostState struct {
 	addr netip.Addr
+
+	answered atomic.Bool // a connect was made or refused
+	dead     atomic.Bool // ended by a HostError
 
 	rtt rttEstimator
 }

@@ -299,6 +299,9 @@ func (n *nativeScan) start(p probe, now time.Time) bool {
 		sa = &unix.SockaddrInet6{Port: int(p.port), Addr: a.As16()}
 	}
 	n.inflight++
+	if h.dead.Load() && !h.answered.Load() {
+		return n.done(p, nil, 0, timeout) // classify skips it
+	}
 	var fd int
 	err := s.openIn(func() (err error) {
 		fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
@@ -345,7 +348,7 @@ func connectOutcome(fd int, hup bool) error {
 	case errno != 0:
 		return unix.Errno(errno)
 	case hup:
-		return unix.ECONNRESET
+		return errHangup
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -228,7 +229,10 @@ func TestConnectSeam(t *testing.T) {
 		s.dial, s.native = dial, false
 	}
 	for r, err := range connectScan(ctx, []netip.Addr{addr}, &ConnectConfig{
-		Options: Options{Ports: portRange(1, 9), Timeout: 20 * time.Millisecond},
+		// One connect at a time, in port order: the host has answered on
+		// ports 1 and 2 before 3 and 4 say it is unreachable, so that
+		// those are per-port results, not the end of the host.
+		Options: Options{Ports: portRange(1, 9), Timeout: 20 * time.Millisecond}, Concurrency: 1,
 	}, fakeDial) {
 		got[r.Port] = res{r.State.String(), r.Reason, r.Tries, err != nil}
 		if r.Port == 9 && !errors.Is(err, syscall.EPERM) {
@@ -517,5 +521,50 @@ func TestLateTimeout(t *testing.T) {
 		if got := lateTimeout(c.elapsed, c.timeout); got != c.want {
 			t.Errorf("lateTimeout(%v, %v) = %v, want %v", c.elapsed, c.timeout, got, c.want)
 		}
+	}
+}
+
+// TestConnectUnreachableHostEndsAtOnce: a host whose first connect fails
+// with EHOSTUNREACH (ARP got no answer) before it answered anything gets
+// one result for the host, a *HostError, and no connects nor results for
+// its other ports; a host that answered keeps per-port results.
+func TestConnectUnreachableHostEndsAtOnce(t *testing.T) {
+	absent, live := netip.MustParseAddr("192.0.2.9"), netip.MustParseAddr("192.0.2.10")
+	var dials atomic.Int64
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		ap := netip.MustParseAddrPort(address)
+		if ap.Addr() == absent {
+			dials.Add(1)
+			return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}
+		}
+		return nil, &net.OpError{Op: "dial", Net: network, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
+	defer cancel()
+	var hostErrs []*HostError
+	perPort := map[netip.Addr]int{}
+	for r, err := range connectScan(ctx, []netip.Addr{absent, live}, &ConnectConfig{Options: Options{Ports: portRange(1, 1000)}, Concurrency: 1},
+		func(s *connectScanner) { s.dial, s.native = dial, false }) {
+		var he *HostError
+		switch {
+		case errors.As(err, &he):
+			hostErrs = append(hostErrs, he)
+			if r.Port != 0 || r.Reason != ReasonHostUnreach || r.State != StateFiltered {
+				t.Errorf("host result %+v", r)
+			}
+		case err != nil:
+			t.Fatalf("%+v: %v", r, err)
+		default:
+			perPort[r.Addr]++
+		}
+	}
+	if len(hostErrs) != 1 || hostErrs[0].Addr != absent || !errors.Is(hostErrs[0], syscall.EHOSTUNREACH) {
+		t.Errorf("host errors %v, want one for %v wrapping EHOSTUNREACH", hostErrs, absent)
+	}
+	if perPort[absent] != 0 || perPort[live] != 1000 {
+		t.Errorf("per-port results %v, want 0 for %v and 1000 for %v", perPort, absent, live)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connects to the absent host, want 1", n)
 	}
 }

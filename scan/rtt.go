@@ -45,6 +45,13 @@ func (e *rttEstimator) rto(lo time.Duration) time.Duration {
 	return min(max(e.srtt+4*e.rttvar, lo), MaxTimeout)
 }
 
+// empty reports whether no round trip has been measured yet.
+func (e *rttEstimator) empty() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.srtt == 0
+}
+
 // stats returns the estimate as RTTStats, with Timeout clamped to
 // [MinTimeout, MaxTimeout].
 func (e *rttEstimator) stats() RTTStats {

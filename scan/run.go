@@ -149,6 +149,10 @@ type Host struct {
 	// Tarpit is set when the host SYN-ACKed (nearly) every port probed:
 	// its open ports are not among its results.
 	Tarpit *TarpitError
+	// Unreachable is set when the TCP engine ended the host at once,
+	// without results for its ports: a broadcast address, no route, or
+	// a neighbour that did not answer (State is then down).
+	Unreachable *HostError
 	// Errors counts the probes that failed (results with the reason
 	// "error").
 	Errors int
@@ -481,7 +485,25 @@ func Run(ctx context.Context, targets []Target, p *Plan) iter.Seq2[*Host, error]
 			}
 			var tarpit *TarpitError
 			var conflict *ConflictError
+			var hostErr *HostError
 			switch {
+			case errors.As(err, &hostErr):
+				// The engine ended the whole host (broadcast, no route,
+				// no neighbour): down, with no port of its own.
+				a.h.State, a.h.Reason, a.h.Unreachable = HostDown, hostErr.Reason, hostErr
+				if plan.OnResult != nil {
+					plan.OnResult(r, err)
+				}
+				if r.Proto == ports.ProtoTCP || r.Proto == 0 {
+					a.tcpLeft = 0
+				}
+				if a.done() {
+					a.yielded = true
+					if !yield(a.host(), nil) {
+						return
+					}
+				}
+				continue
 			case errors.As(err, &tarpit):
 				a.h.Tarpit = tarpit
 				if plan.OnResult != nil {

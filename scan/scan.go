@@ -27,8 +27,10 @@
 package scan
 
 import (
+	"errors"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/portkit/ports"
@@ -140,3 +142,96 @@ func (e *ProbeError) Error() string {
 
 // Unwrap returns e.Err.
 func (e *ProbeError) Unwrap() error { return e.Err }
+
+// ReasonBroadcast is the reason of a target the scans skip because it is
+// the broadcast address of a directly connected network: probing it
+// would reach every host of the link, or none (the kernel refuses to
+// send there without SO_BROADCAST).
+const ReasonBroadcast = "broadcast"
+
+// HostError is yielded, with a Result naming only the host (Port 0,
+// StateFiltered, Reason set), when a scan ends a whole target at once
+// instead of probing (the rest of) its ports: a broadcast address, no
+// route to it, or an ICMP host or network unreachable (or a neighbour
+// that did not answer ARP or NDP) before the host answered anything.
+// The scan goes on with the other targets; the host's ports get no
+// Result of their own.
+type HostError struct {
+	Addr   netip.Addr
+	Reason string // ReasonBroadcast, ReasonNetUnreach, ReasonHostUnreach, or another Reason
+	ICMP   ICMPInfo
+	Err    error // the system's error that said so, if any
+}
+
+func (e *HostError) Error() string {
+	s := "scan: " + e.Addr.String() + ": " + e.Describe()
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Describe says in a few words why the host was not scanned: "skipped:
+// broadcast address", "no route", "host unreachable (ICMP type 3 code 1
+// from 192.0.2.1)".
+func (e *HostError) Describe() string {
+	var s string
+	switch e.Reason {
+	case ReasonBroadcast:
+		return "skipped: broadcast address"
+	case ReasonNetUnreach:
+		s = "no route"
+		if !e.ICMP.IsZero() {
+			s = "network unreachable"
+		}
+	case ReasonHostUnreach, ReasonAddrUnreach:
+		s = "host unreachable"
+	case ReasonNoRoute:
+		s = "no route"
+	default:
+		s = "unreachable (" + e.Reason + ")"
+	}
+	if !e.ICMP.IsZero() {
+		s += " (" + e.ICMP.String() + ")"
+	}
+	return s
+}
+
+// Unwrap returns e.Err.
+func (e *HostError) Unwrap() error { return e.Err }
+
+// hostLevelICMP reports whether an ICMP or ICMPv6 unreachable code says
+// the whole host cannot be reached (network or host unreachable, no
+// route, address unreachable: what a router or the local stack sends
+// when neighbour resolution fails), rather than something about one port.
+func hostLevelICMP(v6 bool, code uint8) bool {
+	if v6 {
+		return code == 0 || code == 3
+	}
+	return code == 0 || code == 1
+}
+
+// hostErrReason is the reason of an error by which the system says a
+// whole host cannot be reached (no route, no neighbour, a broadcast
+// address), or "".
+func hostErrReason(err error) string {
+	if r := unreachReason(err); r != "" {
+		return r
+	}
+	if errors.Is(err, syscall.EACCES) {
+		// connect(2) or send to a broadcast address without SO_BROADCAST.
+		return ReasonBroadcast
+	}
+	return ""
+}
+
+// unreachCodeReason is the reason of a Destination Unreachable message
+// (ICMP type 3, ICMPv6 type 1) with code.
+func unreachCodeReason(v6 bool, code uint8) string {
+	typ := uint8(3)
+	if v6 {
+		typ = 1
+	}
+	_, r := icmpState(v6, typ, code)
+	return r
+}

@@ -336,7 +336,7 @@ type synScanner struct {
 	log     *slog.Logger
 	hosts   []netip.Addr
 	srcs    []netip.Addr // source address for each host
-	unreach []string     // for each host: why it cannot be reached (no route), or ""
+	unreach []*HostError // for each host: why it is not probed (no route, broadcast), or nil
 	hostIdx map[netip.Addr]int32
 	plist   []ports.Port
 	pidx    []int32 // port -> index in plist, or -1
@@ -368,7 +368,8 @@ type synScanner struct {
 
 	// per host, for tarpits
 	opens, refusals []atomic.Int32
-	probed          []int32 // sender only
+	answered        []atomic.Int32 // TCP answers (SYN-ACK or RST) per host
+	probed          []int32        // sender only
 	holdMu          sync.Mutex
 	streaming       []bool
 	held            [][]Result
@@ -474,6 +475,7 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	s.sendTimes = make([]atomic.Uint32, s.order.len/timeSlot+1)
 	nh := len(s.hosts)
 	s.opens, s.refusals = make([]atomic.Int32, nh), make([]atomic.Int32, nh)
+	s.answered = make([]atomic.Int32, nh)
 	s.probed, s.streaming, s.held = make([]int32, nh), make([]bool, nh), make([][]Result, nh)
 	s.out = make(chan synItem, 1024)
 	return s, nil
@@ -515,18 +517,21 @@ func (s *synScanner) open() error {
 		return err
 	}
 	s.srcs = make([]netip.Addr, len(s.hosts))
-	s.unreach = make([]string, len(s.hosts))
+	s.unreach = make([]*HostError, len(s.hosts))
 	for i, a := range s.hosts {
 		src, err := io.source(a)
 		if err != nil {
-			if reason := unreachReason(err); reason != "" {
-				// No route: the host's ports are filtered, as a
-				// connect scan finds them, and nothing is sent there.
-				s.unreach[i] = reason
-				continue
+			// No route, a broadcast address: a result for the host,
+			// nothing sent there, and the scan goes on.
+			e := &HostError{Addr: a, Reason: hostErrReason(err), Err: err}
+			if e.Reason == "" {
+				e.Reason = ReasonUnreach
 			}
-			io.close()
-			return fmt.Errorf("scan: find the source address for %s: %w", a, err)
+			if e.Reason == ReasonBroadcast {
+				e.Err = nil
+			}
+			s.unreach[i] = e
+			continue
 		}
 		s.srcs[i] = src.Unmap()
 	}
@@ -557,11 +562,12 @@ func (s *synScanner) run(ctx context.Context) {
 	stop := context.AfterFunc(ctx, s.io.close)
 	defer stop()
 
-	for hi, reason := range s.unreach {
-		if reason != "" {
-			s.finishHost(ctx, hi, reason)
+	for hi, e := range s.unreach {
+		if e != nil {
+			s.finishHost(ctx, hi, e)
 		}
 	}
+	s.resolveNeighbours(ctx)
 	firstRound := int(s.round.Load())
 	var prevAnswers int64
 	abTest := false
@@ -773,7 +779,12 @@ func (s *synScanner) sendFailed(ctx context.Context, o outSeg, err error) {
 	case "":
 		perr = &ProbeError{Op: "send SYN", Proto: ports.ProtoTCP, Addr: r.AddrPort(), Err: err}
 	default:
+		// The system cannot reach the host at all: its other ports
+		// would fail the same way.
 		r.State, r.Reason = StateFiltered, reason
+		s.emit(ctx, synItem{r: r})
+		s.finishHost(ctx, int(o.idx/s.np), &HostError{Addr: o.dst, Reason: reason, Err: err})
+		return
 	}
 	s.emit(ctx, synItem{r: r, err: perr})
 }
@@ -787,9 +798,14 @@ func (s *synScanner) waitRound(ctx context.Context, lastSend time.Time) {
 		wait = s.adaptiveWait()
 	}
 	limit := lastSend.Add(max(10*wait, time.Second))
+	var lastNeigh time.Time
 	for {
 		if s.pending.Load() <= 0 || ctx.Err() != nil {
 			return
+		}
+		if time.Since(lastNeigh) >= neighPoll {
+			lastNeigh = time.Now()
+			s.endFailedNeighbours(ctx)
 		}
 		deadline := lastSend.Add(wait)
 		if lr := s.start.Add(time.Duration(s.lastReply.Load())).Add(wait); lr.After(deadline) {
@@ -813,6 +829,60 @@ func (s *synScanner) waitRound(ctx context.Context, lastSend time.Time) {
 }
 
 func (s *synScanner) adaptiveWait() time.Duration { return s.rtt.rto(minSYNWait) }
+
+// resolveNeighbours asks ARP or NDP for the targets on local links
+// before the first round, and ends those that do not answer: the kernel
+// would queue every SYN to them for seconds while it resolves them
+// itself (the queued SYNs filling the send buffer), and then drop them.
+// nmap resolves its neighbours itself too, even with -Pn.
+func (s *synScanner) resolveNeighbours(ctx context.Context) {
+	if s.round.Load() > 0 || s.next.Load() > 0 {
+		return // resumed: the first round was sent
+	}
+	if len(s.hosts) < 2 {
+		// One host costs the kernel's resolution once, at worst: not
+		// worth a socket and a round trip before the scan.
+		return
+	}
+	var hosts []netip.Addr
+	for hi, a := range s.hosts {
+		if s.unreach[hi] == nil {
+			hosts = append(hosts, a)
+		}
+	}
+	cfg := &DiscoverConfig{linkOnly: true, OpenIn: s.cfg.OpenIn, MaxRetries: s.cfg.MaxRetries, Logger: s.log}
+	for r, err := range Discover(ctx, hosts, cfg) {
+		if err != nil {
+			s.log.Debug("scan: syn: no neighbour resolution", "err", err)
+			return
+		}
+		if !r.Up {
+			reason := r.Reason
+			if reason == ReasonNoResponse {
+				reason = ReasonHostUnreach
+			}
+			s.finishHost(ctx, int(s.hostIdx[r.Addr]), &HostError{Addr: r.Addr, Reason: reason})
+		}
+	}
+}
+
+// neighPoll is how often a scan reads the neighbour tables while it
+// waits for replies.
+const neighPoll = 100 * time.Millisecond
+
+// endFailedNeighbours ends the hosts that have not answered and whose
+// ARP or NDP resolution failed, after the scan's own probes to them
+// (sending to a failed neighbour makes the kernel resolve it again, so
+// a failure seen after a round was sent is this scan's).
+func (s *synScanner) endFailedNeighbours(ctx context.Context) {
+	failedNeighbours(func(a netip.Addr) {
+		hi, ok := s.hostIdx[a]
+		if !ok || s.answered[hi].Load() != 0 || s.probed[hi] == 0 {
+			return
+		}
+		s.finishHost(ctx, int(hi), &HostError{Addr: a, Reason: ReasonHostUnreach})
+	})
+}
 
 // lingerForLateReplies keeps reading for one wait after the last reply
 // once every probe is answered: a second, conflicting answer to a probe
@@ -864,6 +934,20 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 	if !mine {
 		s.stray.Add(1)
 		return
+	}
+	if st == probeDone && hostLevelICMP(v6, r.ICMPCode) && s.answered[hi].Load() == 0 {
+		// Host or network unreachable (from a router, or from our own
+		// stack when ARP or NDP got no answer) before the host answered
+		// anything: every pending probe of the host would meet the same
+		// fate, so they end now, as one result for the host.
+		s.replies.Add(1)
+		s.lastReply.Store(int64(s.since()))
+		s.finishHost(s.ctx, int(hi), &HostError{Addr: r.Target, Reason: reason,
+			ICMP: ICMPInfo{From: r.From, V6: v6, Type: r.ICMPType, Code: r.ICMPCode}})
+		return
+	}
+	if st != probeDone {
+		s.answered[hi].Add(1)
 	}
 	if !s.state.finish(idx, st) {
 		s.dups.Add(1)
@@ -1012,18 +1096,23 @@ func (s *synScanner) emit(ctx context.Context, it synItem) {
 	}
 }
 
-// finishHost decides every pair of host hi in the shard as filtered for
-// reason, without probing it.
-func (s *synScanner) finishHost(ctx context.Context, hi int, reason string) {
+// finishHost decides every pending pair of host hi in the shard without
+// probing it further, and yields one Result for the host with e.
+func (s *synScanner) finishHost(ctx context.Context, hi int, e *HostError) {
+	var marks []uint64
 	for pi := range s.np {
 		idx := uint64(hi)*s.np + pi
 		if _, mine := s.order.position(idx); !mine || !s.state.finish(idx, probeDone) {
 			continue
 		}
 		s.pending.Add(-1)
-		s.emit(ctx, synItem{r: Result{Addr: s.hosts[hi], Port: s.plist[pi], Proto: ports.ProtoTCP,
-			State: StateFiltered, Reason: reason}})
+		marks = append(marks, idx)
 	}
+	if len(marks) == 0 {
+		return // decided already, by the replies or another error
+	}
+	s.emit(ctx, synItem{r: Result{Addr: s.hosts[hi], Proto: ports.ProtoTCP, State: StateFiltered, Reason: e.Reason,
+		ICMP: e.ICMP, Tries: int(s.round.Load()) + 1}, err: e, marks: marks, noPair: true})
 }
 
 // finish yields the silent pairs as filtered, and the held open ports

@@ -417,8 +417,9 @@ func TestIntegrationSYNShardsResume(t *testing.T) {
 }
 
 // TestIntegrationSYNNoRoute scans, besides B, an address A has no route
-// to (A has no default route, so nothing can be sent there): its ports
-// are filtered, net-unreach, and B's are scanned as usual.
+// to (A has no default route, so nothing can be sent there): it gets one
+// result for the host, net-unreach ("no route"), none per port, and B's
+// ports are scanned as usual.
 func TestIntegrationSYNNoRoute(t *testing.T) {
 	p := synPair(t, nil)
 	nowhere := netip.MustParseAddr("198.51.100.1") // TEST-NET-2, not routed from A
@@ -426,17 +427,31 @@ func TestIntegrationSYNNoRoute(t *testing.T) {
 	cfg := &SYNConfig{Options: Options{Ports: portRange(1, 100), OpenIn: p.A.Do}, Stats: &st}
 	ctx, cancel := context.WithTimeout(t.Context(), scanTimeout)
 	defer cancel()
-	got := collect(t, SYNScan(ctx, []netip.Addr{p.B.Addr4, nowhere}, cfg))
-	if len(got) != 200 {
-		t.Errorf("%d results, want 200", len(got))
+	got := map[netip.AddrPort]Result{}
+	var hostErrs []*HostError
+	for r, err := range SYNScan(ctx, []netip.Addr{p.B.Addr4, nowhere}, cfg) {
+		var he *HostError
+		if errors.As(err, &he) {
+			hostErrs = append(hostErrs, he)
+			if r.Addr != nowhere || r.Port != 0 || r.Reason != ReasonNetUnreach {
+				t.Errorf("host result %+v", r)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[r.AddrPort()] = r
+	}
+	if len(hostErrs) != 1 || hostErrs[0].Addr != nowhere || hostErrs[0].Describe() != "no route" {
+		t.Errorf("host errors %v, want one: %v: no route", hostErrs, nowhere)
+	}
+	if len(got) != 100 {
+		t.Errorf("%d port results, want 100 (B's only)", len(got))
 	}
 	for ap, r := range got {
-		want := "closed/reset"
-		if ap.Addr() == nowhere {
-			want = "filtered/net-unreach"
-		}
-		if s := r.State.String() + "/" + r.Reason; s != want {
-			t.Errorf("%v: %s, want %s", ap, s, want)
+		if s := r.State.String() + "/" + r.Reason; ap.Addr() != p.B.Addr4 || s != "closed/reset" {
+			t.Errorf("%v: %s, want B's, closed/reset", ap, s)
 		}
 	}
 	if st.Sent != 100 {

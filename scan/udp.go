@@ -339,7 +339,7 @@ func (s *udpScanner) finish(hi, pi int, r Result, err error) bool {
 	s.left--
 	r.Addr, r.Port, r.Proto, r.Tries = s.hosts[hi].addr, s.ports[pi], ports.ProtoUDP, st.tries
 	select {
-	case s.out <- item{r, err}:
+	case s.out <- item{r: r, err: err}:
 		return true
 	case <-s.ctx.Done():
 		return false

@@ -3,7 +3,9 @@
 // accepts and closes connections until its standard input closes or it
 // gets SIGTERM or SIGINT.
 //
-//	scanhold -addr 198.18.0.2 -n 100 [-seed S]
+//	scanhold -addr 198.18.0.2 -n 100 [-seed S] [-max P]
+//
+// -max P draws the ports from 1 to P (default 65535).
 //
 // Run it inside the benchmark's target namespace (ip netns exec).
 package main
@@ -26,10 +28,11 @@ func main() {
 	addr := flag.String("addr", "", "listen on this `ADDRESS` (required)")
 	n := flag.Int("n", 100, "number of ports")
 	seed := flag.Uint64("seed", 0, "random seed (0: random)")
+	maxPort := flag.Int("max", 65535, "draw the ports from 1 to `P`")
 	flag.Parse()
 	a, err := netip.ParseAddr(*addr)
-	if err != nil || *n < 1 || *n > 60000 {
-		fmt.Fprintln(os.Stderr, "scanhold: want -addr ADDRESS and -n from 1 to 60000")
+	if err != nil || *n < 1 || *n > 60000 || *maxPort < 1 || *maxPort > 65535 || *n > *maxPort/2 {
+		fmt.Fprintln(os.Stderr, "scanhold: want -addr ADDRESS, -n from 1 to 60000 and -max from 2n to 65535")
 		os.Exit(2)
 	}
 	rng := rand.New(rand.NewPCG(*seed, *seed^0x5eed))
@@ -38,7 +41,7 @@ func main() {
 	}
 	var got []string
 	for len(got) < *n {
-		port := 1 + rng.IntN(65535)
+		port := 1 + rng.IntN(*maxPort)
 		l, err := net.Listen("tcp", netip.AddrPortFrom(a, uint16(port)).String())
 		if err != nil {
 			continue // in use, or taken already

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/scan"
 )
@@ -21,7 +22,7 @@ import (
 // scanNmapFlags are nmap's multi-letter single-dash options. pflag reads
 // "-oX" as -o with the value "X", so the command parses its own flags and
 // turns these into their long forms ("--oX") first.
-var scanNmapFlags = []string{"iL", "oJ", "oG", "oX", "sT", "sS", "sU", "sV"}
+var scanNmapFlags = []string{"iL", "oJ", "oG", "oX", "sT", "sS", "sU", "sV", "sn", "Pn"}
 
 // scanOpts is the command line of `ports scan`.
 type scanOpts struct {
@@ -35,6 +36,7 @@ type scanOpts struct {
 	top            int
 	excludePorts   string
 	sT, sS, sU, sV bool
+	sn, pn         bool // -sn: discovery only; -Pn: no discovery
 	rate           float64
 	maxRetries     int
 	timeout        time.Duration
@@ -83,6 +85,19 @@ removed when the scan finishes). It needs -sS. The XML of an
 interrupted scan says exit="error", as nmap's does. --seed and --shard
 work with -sT too.
 
+With more than one address to scan, host discovery comes first, as
+nmap's: ARP (IPv4) or a neighbour solicitation (IPv6) to hosts on a local
+link, ICMP echo and timestamp, a SYN to 443 and an ACK to 80 to the
+others (TCP connects to 80, 443 and 22 without raw sockets); silent hosts
+are asked again (--max-retries), and only the hosts up are port-scanned
+and listed, then "N hosts up of M scanned". -sn does discovery alone and
+lists each host up with the reason (arp-response, echo-reply, syn-ack,
+reset...), the latency and, on a local link, the MAC address. -Pn skips
+discovery and scans every target. A broadcast address, a target with no
+route, or a host unreachable (no ARP answer, an ICMP host unreachable
+before any answer) gets one line of its own ("skipped: broadcast
+address", "no route", "host unreachable") and the scan goes on.
+
 TARGETs are addresses (192.0.2.1, 2001:db8::1), CIDR blocks
 (192.0.2.0/24), nmap octet ranges (10.0.0.1-20, 10.0.0.*) and host names;
 -iL FILE reads more from a file (white space separated, # comments).
@@ -98,7 +113,8 @@ The table lists the open ports of each host, then how many closed,
 filtered (and open|filtered) ports it does not show; --all-states (-v)
 shows them.
 --format json|jsonl writes the same results as JSON (jsonl as they
-arrive). -oJ FILE writes every result as JSON lines, -oG FILE nmap's
+arrive). -oJ FILE writes the open (and open|filtered) ports as JSON
+lines, every port with --all-states, and a host record per host, -oG FILE nmap's
 greppable format, -oX FILE nmap's XML ("-" is standard output, in place of
 the table). nmap's single-dash spellings (-iL, -oX, -sT) work, as do
 --iL, --oX, --sT.
@@ -156,6 +172,8 @@ A scan that completes exits 0, open ports or not.`,
 	fs.BoolVar(&o.sS, "sS", false, "TCP SYN scan (-sS; the default with root or CAP_NET_RAW)")
 	fs.BoolVar(&o.sU, "sU", false, "UDP scan (-sU; with -sS or -sT: both)")
 	fs.BoolVar(&o.sV, "sV", false, "service version detection (-sV)")
+	fs.BoolVar(&o.sn, "sn", false, "host discovery only: list the hosts that are up, no port scan (-sn)")
+	fs.BoolVar(&o.pn, "Pn", false, "no host discovery: scan every target's ports (-Pn)")
 	fs.DurationVar(&o.udpWait, "udp-ratelimit-wait", 20*time.Second, "with -sU, spend at most `DUR` per host re-probing silent ports slowly when it rate-limits ICMP errors (0s: do not)")
 	fs.Float64Var(&o.rate, "rate", 0, "send at most `N` SYNs (-sS; default 250000) or start at most N connects (-sT; default no limit) per second")
 	fs.IntVar(&o.maxRetries, "max-retries", 0, "probe a silent port at most `N` more times (default 4 for -sS, 3 for -sT)")
@@ -193,12 +211,13 @@ func scanRewriteArgs(args []string) []string {
 
 // scanPlan is a checked command line, ready to scan.
 type scanPlan struct {
-	targets    []scan.Target
-	unresolved int
-	plan       scan.Plan // its Ports are those of every protocol scanned
-	syn        bool      // SYN scan, else connect
-	shards     int       // of the scan, for the progress bar
-	format     render.Format
+	targets      []scan.Target
+	unresolved   int
+	plan         scan.Plan // its Ports are those of every protocol scanned
+	syn          bool      // SYN scan, else connect
+	discoverOnly bool      // -sn
+	shards       int       // of the scan, for the progress bar
+	format       render.Format
 }
 
 func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
@@ -283,6 +302,17 @@ func runScan(cmd *cobra.Command, o *scanOpts, raw, args []string) error {
 			return errSilent
 		}
 		return &runError{errors.New("no targets left to scan after the exclusions")}
+	}
+	if o.sn && o.pn {
+		return usagef("-sn and -Pn conflict: -sn is discovery alone, -Pn no discovery")
+	}
+	// Discovery first when there is more than one address, as nmap's.
+	if o.sn || !o.pn && len(p.targets) > 1 {
+		p.plan.Discover = scan.DiscoverStage(&scan.DiscoverConfig{Timeout: o.timeout, MaxRetries: retries})
+	}
+	if o.sn {
+		p.plan.Ports = ports.Set{}
+		p.discoverOnly = true
 	}
 	if err := scanExec(ctx, cmd, o, p, raw); err != nil {
 		return err

@@ -110,7 +110,7 @@ func TestScanNotShownOnlyNonZero(t *testing.T) {
 	for _, tt := range tests {
 		h := &report.Host{Addr: a, Up: true, Ports: []render.ScanResultV1{open}, Extra: tt.hidden}
 		var b bytes.Buffer
-		if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
+		if err := writeScanListing(&b, render.Table, &scanOpts{}, nil, []*report.Host{h}); err != nil {
 			t.Fatal(err)
 		}
 		out := b.String()
@@ -242,7 +242,7 @@ func TestScanFoldsManyOpenFiltered(t *testing.T) {
 		h := report.NewHost(sh, &report.Options{AllStates: o.allStates})
 		kept := h.Ports
 		var b bytes.Buffer
-		if err := writeScanListing(&b, render.Table, o, []*report.Host{h}); err != nil {
+		if err := writeScanListing(&b, render.Table, o, nil, []*report.Host{h}); err != nil {
 			t.Fatal(err)
 		}
 		listed := strings.Count(b.String(), "/udp")
@@ -264,6 +264,9 @@ func scanFilePorts(t *testing.T, jf, gf, xf string) (oJ, oG, oX map[string]int) 
 		t.Fatal(err)
 	}
 	for _, l := range parseScanJSONL(t, string(j)) {
+		if l.Port == 0 {
+			continue // a host record
+		}
 		oJ[fmt.Sprintf("%d/%s %s", l.Port, l.Proto, l.State)]++
 	}
 	g, err := os.ReadFile(gf)
@@ -312,7 +315,8 @@ func TestIntegrationScanResumeKeepsOutputFiles(t *testing.T) {
 		jf, gf, xf = filepath.Join(dir, name+".jsonl"), filepath.Join(dir, name+".gnmap"), filepath.Join(dir, name+".xml")
 		// 1,000 SYNs a second: 3,000 ports take 3 s, and the progress is
 		// saved every second.
-		return []string{"scan", "-sS", "-p", "1-3000", "--rate", "1000", "-oJ", jf, "-oG", gf, "-oX", xf, p.B.Addr4.String()}, jf, gf, xf
+		// --all-states: -oJ writes every port.
+		return []string{"scan", "-sS", "-p", "1-3000", "--rate", "1000", "--all-states", "-oJ", jf, "-oG", gf, "-oX", xf, p.B.Addr4.String()}, jf, gf, xf
 	}
 	args, jf, gf, xf := files("resumed")
 	state := filepath.Join(dir, "resume.json")
@@ -593,7 +597,7 @@ func TestScanTarpitHostIsNotSilent(t *testing.T) {
 	sh.State, sh.Reason, sh.ReasonTTL = sh.StateFromPorts()
 	h := report.NewHost(sh, nil)
 	var b bytes.Buffer
-	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
+	if err := writeScanListing(&b, render.Table, &scanOpts{}, nil, []*report.Host{h}); err != nil {
 		t.Fatal(err)
 	}
 	if out := b.String(); strings.Contains(out, "no answer") || !strings.Contains(out, "SYN proxy or tarpit") {

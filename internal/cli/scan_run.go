@@ -127,7 +127,10 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		done.Add(1)
 		var tarpit *scan.TarpitError
 		var conflict *scan.ConflictError
+		var hostErr *scan.HostError
 		switch {
+		case errors.As(perr, &hostErr):
+			return // the host's own result, in its listing: not a failed probe
 		case errors.As(perr, &tarpit):
 			if !listing || p.format != render.Table {
 				warn("%s", report.TarpitLine(tarpit))
@@ -149,7 +152,9 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 			return
 		}
 		v := report.PortOf(p.targets[index[r.Addr]], r)
-		if jl != nil {
+		// -oJ writes what the listing shows: open and open|filtered
+		// ports, unless --all-states; the host record counts the rest.
+		if jl != nil && (o.allStates || r.State == scan.StateOpen || r.State == scan.StateOpenFiltered) {
 			if err := jl.Write(v); err != nil {
 				outErr = fmt.Errorf("-oJ: %w", err)
 			}
@@ -170,6 +175,11 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		}
 		rh := report.NewHost(h, ropts)
 		hosts[index[h.Addr]] = rh
+		if jl != nil && outErr == nil {
+			if err := jl.WriteHost(rh); err != nil {
+				outErr = fmt.Errorf("-oJ: %w", err)
+			}
+		}
 		if stream != nil && !o.allStates && outErr == nil {
 			for _, v := range rh.Ports {
 				if v.State == "open|filtered" {
@@ -194,7 +204,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		}
 	}
 	if listing && p.format != render.JSONL {
-		if err := writeScanListing(stdout, p.format, o, hosts); err != nil {
+		if err := writeScanListing(stdout, p.format, o, p, hosts); err != nil {
 			return err
 		}
 	}
@@ -300,7 +310,7 @@ func scanProgress(w io.Writer, done *atomic.Int64, total int, start time.Time) f
 }
 
 // writeScanListing writes the table, or a JSON array, of the ports shown.
-func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*report.Host) error {
+func writeScanListing(w io.Writer, format render.Format, o *scanOpts, p *scanPlan, hosts []*report.Host) error {
 	if format == render.JSON {
 		out := render.NewStream[render.ScanResultV1](w, render.JSON, nil)
 		for _, h := range hosts {
@@ -315,16 +325,38 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*r
 	bw := bufio.NewWriter(w)
 	a := render.NewAligner(bw)
 	var row []byte
-	for i, h := range hosts {
-		if i > 0 {
+	up, n := 0, 0
+	for _, h := range hosts {
+		if h == nil {
+			continue
+		}
+		if h.Up {
+			up++
+		}
+		// After discovery, as nmap, only the hosts up are listed.
+		if !h.Up && p != nil && p.plan.Discover != nil {
+			continue
+		}
+		if n > 0 {
 			a.Write([]byte("\n"))
 		}
+		n++
 		title := "scan report for " + h.Addr.String()
 		if h.Name != "" {
 			title = "scan report for " + h.Name + " (" + h.Addr.String() + ")"
 		}
-		if !h.Up {
+		switch {
+		case !h.Up:
 			title += ": " + h.Quiet()
+		case p != nil && p.discoverOnly:
+			title += ": up (" + h.Reason
+			if h.Latency > 0 {
+				title += fmt.Sprintf(", %.2fms", float64(h.Latency.Microseconds())/1000)
+			}
+			if len(h.MAC) > 0 {
+				title += ", MAC " + h.MAC.String()
+			}
+			title += ")"
 		}
 		a.Write([]byte(title + "\n"))
 		if h.Tarpit != nil {
@@ -341,8 +373,21 @@ func writeScanListing(w io.Writer, format render.Format, o *scanOpts, hosts []*r
 			a.Write([]byte(line + "\n"))
 		}
 	}
+	if len(hosts) > 1 || p != nil && p.plan.Discover != nil {
+		if n > 0 {
+			a.Write([]byte("\n"))
+		}
+		a.Write([]byte(fmt.Sprintf("%d %s up of %d scanned\n", up, plural(up, "host", "hosts"), len(hosts))))
+	}
 	if err := a.Flush(); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -267,7 +267,7 @@ func TestScanTarpitListing(t *testing.T) {
 	h := &report.Host{Addr: a, Up: true, Tarpit: &scan.TarpitError{Addr: a, Open: 998, Probed: 1000},
 		Ports: []render.ScanResultV1{{Addr: a.String(), Port: 9, Proto: "tcp", State: "closed", Reason: "reset"}}}
 	var b bytes.Buffer
-	if err := writeScanListing(&b, render.Table, &scanOpts{}, []*report.Host{h}); err != nil {
+	if err := writeScanListing(&b, render.Table, &scanOpts{}, nil, []*report.Host{h}); err != nil {
 		t.Fatal(err)
 	}
 	want := "host 192.0.2.7 answers SYN-ACK on every port probed (SYN proxy or tarpit): 998 ports not listed"

@@ -255,8 +255,19 @@ func TestScanOutputFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lines := parseScanJSONL(t, string(j)); len(lines) != hi-lo+1 {
-		t.Errorf("-oJ: %d results, want %d", len(lines), hi-lo+1)
+	// -oJ writes what the listing shows (the open ports) and the host
+	// record, which counts the rest.
+	lines := parseScanJSONL(t, string(j))
+	if len(lines) != len(open)+1 {
+		t.Errorf("-oJ: %d lines, want %d (the open ports and the host record)", len(lines), len(open)+1)
+	}
+	for _, l := range lines[:max(len(lines)-1, 0)] {
+		if l.State != "open" {
+			t.Errorf("-oJ: a %s port without --all-states: %+v", l.State, l)
+		}
+	}
+	if !strings.Contains(string(j), `"record":"host"`) || !strings.Contains(string(j), fmt.Sprintf(`"closed":%d`, hi-lo+1-len(open))) {
+		t.Errorf("-oJ: no host record counting %d closed ports:\n%s", hi-lo+1-len(open), j)
 	}
 
 	nmap, err := exec.LookPath("nmap")

@@ -112,20 +112,24 @@ func WriteXML(w io.Writer, s *Scan) error {
 	for _, h := range s.Hosts {
 		xh := nmapHost{StartTime: s.Start.Unix(), EndTime: s.End.Unix(),
 			Status:  nmapStatus{State: "up", Reason: h.Reason, ReasonTTL: h.ReasonTTL},
-			Address: nmapAddress{Addr: h.Addr.String(), AddrType: "ipv4"},
+			Address: []nmapAddress{{Addr: h.Addr.String(), AddrType: "ipv4"}},
 			Times:   nmapTimes{SRTT: -1, RTTVar: -1, To: h.Times.Timeout.Microseconds()},
 		}
 		if h.Times.Samples > 0 {
 			xh.Times.SRTT, xh.Times.RTTVar = h.Times.SRTT.Microseconds(), h.Times.RTTVar.Microseconds()
 		}
 		if !h.Up {
-			xh.Status.State, xh.Status.Reason = "down", scan.ReasonNoResponse
+			xh.Status.State, xh.Status.Reason = "down", orDefault(h.Reason, scan.ReasonNoResponse)
 			run.RunStats.Hosts.Down++
 		} else {
 			run.RunStats.Hosts.Up++
 		}
 		if h.Addr.Is6() {
-			xh.Address.AddrType = "ipv6"
+			xh.Address[0].AddrType = "ipv6"
+		}
+		if len(h.MAC) > 0 {
+			// nmap writes MAC addresses in capitals.
+			xh.Address = append(xh.Address, nmapAddress{Addr: strings.ToUpper(h.MAC.String()), AddrType: "mac"})
 		}
 		if h.Name != "" {
 			xh.Hostnames.Hostnames = []nmapHostname{{Name: h.Name, Type: "user"}}

@@ -44,7 +44,7 @@ type nmapHost struct {
 	StartTime int64         `xml:"starttime,attr"`
 	EndTime   int64         `xml:"endtime,attr"`
 	Status    nmapStatus    `xml:"status"`
-	Address   nmapAddress   `xml:"address"`
+	Address   []nmapAddress `xml:"address"` // the IP address, then the MAC address on a local link
 	Hostnames nmapHostnames `xml:"hostnames"`
 	Ports     nmapPorts     `xml:"ports"`
 	Times     nmapTimes     `xml:"times"`
@@ -60,7 +60,7 @@ type nmapStatus struct {
 // nmapAddress is a host's address.
 type nmapAddress struct {
 	Addr     string `xml:"addr,attr"`
-	AddrType string `xml:"addrtype,attr"` // ipv4 or ipv6
+	AddrType string `xml:"addrtype,attr"` // ipv4, ipv6 or mac
 }
 
 // nmapHostnames holds the names of a host.

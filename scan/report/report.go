@@ -140,6 +140,11 @@ type Host struct {
 	Tarpit *scan.TarpitError
 	Times  scan.RTTStats
 
+	// Unreachable says why the scan ended the host without probing its
+	// ports ("skipped: broadcast address", "no route", "host
+	// unreachable"), or is "".
+	Unreachable string
+
 	quiet string
 }
 
@@ -148,6 +153,9 @@ type Host struct {
 func NewHost(h *scan.Host, opts *Options) *Host {
 	out := &Host{Addr: h.Addr, Name: h.Name, Up: h.State == scan.HostUp, Reason: h.Reason, ReasonTTL: int(h.ReasonTTL),
 		Latency: h.Latency, MAC: h.MAC, Tarpit: h.Tarpit, Times: h.Times}
+	if h.Unreachable != nil {
+		out.Unreachable = h.Unreachable.Describe()
+	}
 	all := opts != nil && opts.AllStates
 	type icmpSeen struct {
 		info   scan.ICMPInfo
@@ -210,6 +218,9 @@ func NewHost(h *scan.Host, opts *Options) *Host {
 // errors that filtered its ports ("filtered by ICMP type 3 code 13 from
 // 192.0.2.1 (admin-prohibited) on 1000 ports").
 func (h *Host) Quiet() string {
+	if h.Unreachable != "" {
+		return h.Unreachable
+	}
 	if h.quiet == "" {
 		return "no answer"
 	}
@@ -274,3 +285,47 @@ func NewJSONLines(w io.Writer) *JSONLines {
 
 // Write writes p as one line.
 func (j *JSONLines) Write(p Port) error { return j.enc.Encode(p) }
+
+// HostRecord is the JSON line of one host, beside its ports' lines:
+// "record" is "host" (port lines have none), the state and why, the
+// round trip and MAC address of discovery, and the count of the host's
+// ports by state (those not written as lines included).
+type HostRecord struct {
+	Record    string         `json:"record"` // "host"
+	Addr      string         `json:"addr"`
+	Host      string         `json:"host,omitempty"`
+	State     string         `json:"state"`  // up or down
+	Reason    string         `json:"reason"` // arp-response, echo-reply, syn-ack, no-response, broadcast...
+	LatencyMs float64        `json:"latency_ms,omitempty"`
+	MAC       string         `json:"mac,omitempty"`
+	Note      string         `json:"note,omitempty"` // why the host was not scanned: "skipped: broadcast address"
+	Ports     map[string]int `json:"ports,omitempty"`
+}
+
+// RecordOf returns h's host record.
+func RecordOf(h *Host) HostRecord {
+	rec := HostRecord{Record: "host", Addr: h.Addr.String(), Host: h.Name, State: "down", Reason: orDefault(h.Reason, scan.ReasonNoResponse),
+		LatencyMs: millis(h.Latency), Note: h.Unreachable}
+	if h.Up {
+		rec.State = "up"
+	}
+	if len(h.MAC) > 0 {
+		rec.MAC = h.MAC.String()
+	}
+	for _, p := range h.Ports {
+		if rec.Ports == nil {
+			rec.Ports = map[string]int{}
+		}
+		rec.Ports[p.State]++
+	}
+	for _, e := range h.Extra {
+		if rec.Ports == nil {
+			rec.Ports = map[string]int{}
+		}
+		rec.Ports[e.State.String()]++
+	}
+	return rec
+}
+
+// WriteHost writes h's host record as one line.
+func (j *JSONLines) WriteHost(h *Host) error { return j.enc.Encode(RecordOf(h)) }

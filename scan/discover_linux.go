@@ -1,0 +1,582 @@
+package scan
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// linuxDisc is the Linux discIO: an AF_PACKET socket for ARP, raw ICMP,
+// ICMPv6 and TCP sockets for the other probes, and a bound TCP socket
+// holding the source port of the TCP probes.
+type linuxDisc struct {
+	arp       *rawSock
+	icmp, tcp [2]*rawSock
+	hold      int
+	once      sync.Once
+}
+
+// open reads the interfaces, sorts the targets by how they are probed,
+// and opens the sockets that needs.
+func (d *discoverer) open() error {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return fmt.Errorf("scan: discovery: list interfaces: %w", err)
+	}
+	type onLink struct {
+		pfx  netip.Prefix
+		link int // index in d.links
+	}
+	var prefixes []onLink
+	local := map[netip.Addr]bool{}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil || ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		li := -1
+		if ifc.Flags&net.FlagLoopback == 0 && len(ifc.HardwareAddr) == 6 && len(d.links) < 255 {
+			li = len(d.links)
+			d.links = append(d.links, discLink{ifindex: ifc.Index, mac: ifc.HardwareAddr})
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			ip = ip.Unmap()
+			local[ip] = true
+			ones, _ := ipn.Mask.Size()
+			if li >= 0 {
+				prefixes = append(prefixes, onLink{netip.PrefixFrom(ip, ones).Masked(), li})
+			}
+		}
+	}
+	n := len(d.hosts)
+	d.kind, d.link, d.srcs, d.skip = make([]uint8, n), make([]uint8, n), make([]netip.Addr, n), make([]*HostError, n)
+	var need struct{ arp, icmp4, icmp6, tcp4, tcp6 bool }
+	d.allLink = true
+	for hi, a := range d.hosts {
+		if local[a] || a.IsLoopback() {
+			d.kind[hi] = kindLocal
+			continue
+		}
+		src, err := sourceAddr(a)
+		if err != nil {
+			e := &HostError{Addr: a, Reason: hostErrReason(err), Err: err}
+			if e.Reason == "" {
+				e.Reason = ReasonUnreach
+			}
+			d.kind[hi], d.skip[hi] = kindSkip, e
+			continue
+		}
+		d.srcs[hi] = src.Unmap()
+		k := kindRemote
+		for _, p := range prefixes {
+			if p.pfx.Contains(a) && (a.Is4() == p.pfx.Addr().Is4()) {
+				if a.Is4() && p.pfx.Bits() < 31 && a == lastAddr(p.pfx) {
+					d.kind[hi], d.skip[hi] = kindSkip, &HostError{Addr: a, Reason: ReasonBroadcast}
+					k = kindSkip
+					break
+				}
+				k = kindARP
+				if a.Is6() {
+					k = kindNDP
+				}
+				d.link[hi] = uint8(p.link)
+				break
+			}
+		}
+		if k == kindSkip {
+			continue
+		}
+		if k == kindRemote && d.cfg.linkOnly {
+			// The SYN scan probes it anyway; nothing to resolve.
+			d.kind[hi], d.skip[hi] = kindLocal, nil
+			continue
+		}
+		d.kind[hi] = k
+		switch {
+		case k == kindARP:
+			need.arp = true
+		case k == kindNDP:
+			need.icmp6 = true
+		case a.Is4():
+			need.icmp4, need.tcp4 = true, true
+			d.allLink = false
+		default:
+			need.icmp6, need.tcp6 = true, true
+			d.allLink = false
+		}
+	}
+	l := &linuxDisc{hold: -1}
+	ok := false
+	defer func() {
+		if !ok {
+			l.close()
+		}
+	}()
+	if need.arp {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
+		if err != nil {
+			return discRawErr(err)
+		}
+		l.arp = &rawSock{fd: fd}
+	}
+	if need.tcp4 || need.tcp6 {
+		fd, port, err := reservePort(need.tcp6)
+		if err != nil {
+			return err
+		}
+		l.hold, d.lport = fd, port
+	}
+	open := func(v6 bool, proto int, prog []unix.SockFilter) (*rawSock, error) {
+		family := unix.AF_INET
+		if v6 {
+			family = unix.AF_INET6
+		}
+		fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		if err != nil {
+			return nil, discRawErr(err)
+		}
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20) != nil {
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+		}
+		if v6 {
+			unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1)
+		}
+		fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
+		}
+		return &rawSock{fd: fd, v6: v6, icmp: proto != unix.IPPROTO_TCP, family: family}, nil
+	}
+	if need.icmp4 {
+		if l.icmp[0], err = open(false, unix.IPPROTO_ICMP, icmpTypeFilter(false, 0, 3, 14)); err != nil {
+			return err
+		}
+	}
+	if need.icmp6 {
+		if l.icmp[1], err = open(true, unix.IPPROTO_ICMPV6, icmpTypeFilter(true, 129, 136, 1)); err != nil {
+			return err
+		}
+		// Neighbour discovery messages must have a hop limit of 255
+		// (RFC 4861 section 7.1).
+		unix.SetsockoptInt(l.icmp[1].fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, 255)
+		unix.SetsockoptInt(l.icmp[1].fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, 255)
+	}
+	if need.tcp4 {
+		if l.tcp[0], err = open(false, unix.IPPROTO_TCP, replyFilter(false, false, []uint16{d.lport})); err != nil {
+			return err
+		}
+	}
+	if need.tcp6 {
+		if l.tcp[1], err = open(true, unix.IPPROTO_TCP, replyFilter(true, false, []uint16{d.lport})); err != nil {
+			return err
+		}
+	}
+	ok = true
+	d.io = l
+	return nil
+}
+
+// lastAddr is the highest address of p: the broadcast address of an
+// IPv4 network.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	v := binary.BigEndian.Uint32(b[:]) | (1<<(32-p.Bits()) - 1)
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func discRawErr(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (root or CAP_NET_RAW): %w", errNoRaw, os.NewSyscallError("socket", err))
+	}
+	return fmt.Errorf("scan: discovery: open raw socket: %w", os.NewSyscallError("socket", err))
+}
+
+// sourceAddr returns the address the kernel would send from to dst.
+func sourceAddr(dst netip.Addr) (netip.Addr, error) { return (*linuxSYN)(nil).source(dst) }
+
+// icmpTypeFilter is a classic BPF program that keeps ICMP (IPv4 raw
+// sockets see the IP header) or ICMPv6 messages of the given types.
+func icmpTypeFilter(v6 bool, types ...uint16) []unix.SockFilter {
+	const (
+		ldxMSH = unix.BPF_LDX | unix.BPF_B | unix.BPF_MSH
+		ldbInd = unix.BPF_LD | unix.BPF_B | unix.BPF_IND
+		ldbAbs = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
+		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+		ret    = unix.BPF_RET | unix.BPF_K
+	)
+	prog := []unix.SockFilter{{Code: ldxMSH, K: 0}, {Code: ldbInd, K: 0}}
+	if v6 {
+		prog = []unix.SockFilter{{Code: ldbAbs, K: 0}}
+	}
+	for i, v := range types {
+		prog = append(prog, unix.SockFilter{Code: jeq, Jt: uint8(len(types) - 1 - i), K: uint32(v)})
+	}
+	prog[len(prog)-1].Jf = 1
+	return append(prog, unix.SockFilter{Code: ret, K: 0xffff}, unix.SockFilter{Code: ret, K: 0})
+}
+
+// sendProbes sends host hi's probes of one round.
+func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
+	dst, src := d.hosts[hi], d.srcs[hi]
+	var buf [64]byte
+	switch d.kind[hi] {
+	case kindARP:
+		lk := d.links[d.link[hi]]
+		b := buf[:0]
+		b = append(b, 0, 1, 8, 0, 6, 4, 0, 1) // Ethernet, IPv4, request
+		b = append(b, lk.mac...)
+		s4, d4 := src.As4(), dst.As4()
+		b = append(b, s4[:]...)
+		b = append(b, 0, 0, 0, 0, 0, 0)
+		b = append(b, d4[:]...)
+		sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: lk.ifindex, Halen: 6,
+			Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+		return 1, l.sendto(l.arp, b, sa)
+	case kindNDP:
+		lk := d.links[d.link[hi]]
+		t := dst.As16()
+		b := buf[:0]
+		b = append(b, 135, 0, 0, 0, 0, 0, 0, 0) // neighbour solicitation; the kernel sums it
+		b = append(b, t[:]...)
+		b = append(b, 1, 1) // source link-layer address
+		b = append(b, lk.mac...)
+		// To the solicited-node multicast address of the target, on its link.
+		m := [16]byte{0xff, 0x02, 11: 1, 12: 0xff, 13: t[13], 14: t[14], 15: t[15]}
+		return 1, l.sendto(l.icmp[1], b, &unix.SockaddrInet6{Addr: m, ZoneId: uint32(lk.ifindex)})
+	}
+	// Off-link: echo (and timestamp), SYN to 443, ACK to 80.
+	v := b2i(dst.Is6())
+	id := d.echoID(src, dst)
+	seq := uint16(d.tries[hi].Load())
+	sent := 0
+	var firstErr error
+	note := func(err error) {
+		if err == nil {
+			sent++
+		} else if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if v == 0 {
+		sa := &unix.SockaddrInet4{Addr: dst.As4()}
+		echo := icmpEcho(buf[:0], 8, id, seq)
+		note(l.sendto(l.icmp[0], echo, sa))
+		ts := icmpEcho(buf[16:16], 13, id, seq) // 12 bytes of timestamps, zero
+		note(l.sendto(l.icmp[0], ts, sa))
+	} else {
+		sa := &unix.SockaddrInet6{Addr: dst.As16()}
+		b := buf[:0]
+		b = append(b, 128, 0, 0, 0, byte(id>>8), byte(id), byte(seq>>8), byte(seq))
+		note(l.sendto(l.icmp[1], b, sa))
+	}
+	var sa unix.Sockaddr
+	if v == 0 {
+		sa = &unix.SockaddrInet4{Addr: dst.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Addr: dst.As16()}
+	}
+	syn := appendSYN(buf[:0], src, dst, d.lport, discoverSYNPort, d.key.cookie(src, dst, d.lport, discoverSYNPort))
+	note(l.sendto(l.tcp[v], syn, sa))
+	ack := appendACK(buf[:0], src, dst, d.lport, discoverACKPort, d.key.cookie(src, dst, d.lport, discoverACKPort))
+	note(l.sendto(l.tcp[v], ack, sa))
+	if sent > 0 {
+		return sent, nil
+	}
+	return 0, firstErr
+}
+
+// icmpEcho appends an ICMP echo (typ 8) or timestamp (typ 13) request
+// with its checksum; a timestamp request has 12 bytes of zero times.
+func icmpEcho(b []byte, typ uint8, id, seq uint16) []byte {
+	start := len(b)
+	b = append(b, typ, 0, 0, 0, byte(id>>8), byte(id), byte(seq>>8), byte(seq))
+	if typ == 13 {
+		b = append(b, make([]byte, 12)...)
+	}
+	m := b[start:]
+	var sum uint32
+	for i := 0; i+1 < len(m); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(m[i:]))
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(m[2:], ^uint16(sum))
+	return b
+}
+
+// appendACK appends a bare TCP ACK from src:sport to dst:dport whose
+// sequence and acknowledgment numbers are both ck: a host answers it
+// with a RST of sequence number ck (RFC 9293), an ICMP error quotes ck.
+func appendACK(b []byte, src, dst netip.Addr, sport, dport uint16, ck uint32) []byte {
+	start := len(b)
+	b = binary.BigEndian.AppendUint16(b, sport)
+	b = binary.BigEndian.AppendUint16(b, dport)
+	b = binary.BigEndian.AppendUint32(b, ck)
+	b = binary.BigEndian.AppendUint32(b, ck)
+	b = append(b, 5<<4, tcpACK)
+	b = binary.BigEndian.AppendUint16(b, 1024)
+	b = append(b, 0, 0, 0, 0)
+	seg := b[start:]
+	binary.BigEndian.PutUint16(seg[16:], tcpChecksum(src, dst, seg))
+	return b
+}
+
+// sendto sends b on s to sa, waiting out a full send buffer.
+func (l *linuxDisc) sendto(s *rawSock, b []byte, sa unix.Sockaddr) error {
+	if s == nil {
+		return errors.New("no socket for the address family")
+	}
+	for {
+		var err error
+		if !s.syscall(func(fd uintptr) { err = unix.Sendto(int(fd), b, unix.MSG_DONTWAIT, sa) }) {
+			return os.ErrClosed
+		}
+		switch {
+		case err == unix.EAGAIN || err == unix.ENOBUFS:
+			time.Sleep(100 * time.Microsecond)
+			continue
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return os.NewSyscallError("sendto", err)
+		}
+		return nil
+	}
+}
+
+func (l *linuxDisc) receive(d *discoverer) {
+	var wg sync.WaitGroup
+	if l.arp != nil {
+		wg.Go(func() { l.arp.receive(func(b []byte, _, _ bool, _ netip.Addr, _ uint8) { d.arpAnswer(b) }) })
+	}
+	for _, s := range []*rawSock{l.icmp[0], l.icmp[1], l.tcp[0], l.tcp[1]} {
+		if s != nil {
+			wg.Go(func() { s.receive(d.ipAnswer) })
+		}
+	}
+	wg.Wait()
+}
+
+func (l *linuxDisc) close() {
+	l.once.Do(func() {
+		for _, s := range []*rawSock{l.arp, l.icmp[0], l.icmp[1], l.tcp[0], l.tcp[1]} {
+			if s != nil {
+				s.close()
+			}
+		}
+		if l.hold >= 0 {
+			unix.Close(l.hold)
+		}
+	})
+}
+
+// arpAnswer reads an ARP message: a reply (or a request, which says as
+// much) from a target we asked about, to our address, says it is up.
+func (d *discoverer) arpAnswer(b []byte) {
+	if len(b) < 28 || binary.BigEndian.Uint16(b[0:]) != 1 || binary.BigEndian.Uint16(b[2:]) != 0x0800 || b[4] != 6 || b[5] != 4 {
+		return
+	}
+	if op := binary.BigEndian.Uint16(b[6:]); op != 2 {
+		return
+	}
+	spa := netip.AddrFrom4([4]byte(b[14:18]))
+	tpa := netip.AddrFrom4([4]byte(b[24:28]))
+	hi, ok := d.hostIdx[spa]
+	if !ok || d.kind[hi] != kindARP || d.srcs[hi] != tpa {
+		d.stray.Add(1)
+		return
+	}
+	d.answered(hi, ReasonARPResponse, net.HardwareAddr(append([]byte(nil), b[8:14]...)), 0)
+}
+
+// ipAnswer reads a packet from a raw ICMP, ICMPv6 or TCP socket.
+func (d *discoverer) ipAnswer(b []byte, v6, icmp bool, from netip.Addr, hop uint8) {
+	ttl := hop
+	if !v6 {
+		if len(b) < 20 || b[0]>>4 != 4 {
+			return
+		}
+		ihl := int(b[0]&15) * 4
+		if ihl < 20 || len(b) < ihl {
+			return
+		}
+		ttl = b[8]
+		from = netip.AddrFrom4([4]byte(b[12:16]))
+		if icmp {
+			d.icmpAnswer(b[ihl:], false, from, ttl)
+			return
+		}
+	} else if icmp {
+		d.icmpAnswer(b, true, from, ttl)
+		return
+	}
+	var r reply
+	if !parseReply(&r, b, v6, false) {
+		return
+	}
+	if v6 {
+		r.Target = from
+	}
+	hi, ok := d.hostIdx[r.Target]
+	if !ok || r.LPort != d.lport || d.kind[hi] != kindRemote {
+		d.stray.Add(1)
+		return
+	}
+	src := d.srcs[hi]
+	ck := d.key.cookie(src, r.Target, d.lport, r.TPort)
+	switch {
+	case r.TPort == discoverSYNPort && r.Kind == replySYNACK && r.Ack == ck+1:
+		d.answered(hi, ReasonSynAck, nil, ttl)
+	case r.TPort == discoverSYNPort && r.Kind == replyRST && r.Flags&tcpACK != 0 && r.Ack == ck+1:
+		d.answered(hi, ReasonReset, nil, ttl)
+	case r.TPort == discoverACKPort && r.Kind == replyRST && r.Seq == ck:
+		d.answered(hi, ReasonReset, nil, ttl)
+	default:
+		d.stray.Add(1)
+	}
+}
+
+// icmpAnswer reads an ICMP or ICMPv6 message m from from.
+func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
+	if len(m) < 8 {
+		return
+	}
+	typ := m[0]
+	switch {
+	case !v6 && (typ == 0 || typ == 14), v6 && typ == 129:
+		hi, ok := d.hostIdx[from]
+		if !ok || d.kind[hi] != kindRemote || binary.BigEndian.Uint16(m[4:]) != d.echoID(d.srcs[hi], from) {
+			d.stray.Add(1)
+			return
+		}
+		reason := ReasonEchoReply
+		if typ == 14 {
+			reason = ReasonTimestampReply
+		}
+		d.answered(hi, reason, nil, ttl)
+	case v6 && typ == 136:
+		if len(m) < 24 {
+			return
+		}
+		t := netip.AddrFrom16([16]byte(m[8:24]))
+		hi, ok := d.hostIdx[t]
+		if !ok || d.kind[hi] != kindNDP {
+			d.stray.Add(1)
+			return
+		}
+		var mac net.HardwareAddr
+		for opts := m[24:]; len(opts) >= 8; {
+			l := int(opts[1]) * 8
+			if l == 0 || l > len(opts) {
+				break
+			}
+			if opts[0] == 2 && l >= 8 {
+				mac = append(net.HardwareAddr(nil), opts[2:8]...)
+			}
+			opts = opts[l:]
+		}
+		d.answered(hi, ReasonNDResponse, mac, ttl)
+	case !v6 && typ == 3, v6 && typ == 1:
+		d.unreachAnswer(m, v6, from)
+	}
+}
+
+// unreachAnswer reads an ICMP destination unreachable about one of our
+// probes: from the target itself it says the host is up; a host or
+// network unreachable from a router says it is down.
+func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
+	var r reply
+	target, ok := netip.Addr{}, false
+	if parseICMP(&r, m, v6) {
+		hi, found := d.hostIdx[r.Target]
+		if found && d.kind[hi] == kindRemote && r.LPort == d.lport && r.Seq == d.key.cookie(d.srcs[hi], r.Target, d.lport, r.TPort) {
+			target, ok = r.Target, true
+		}
+	} else if q, qok := quotedEcho(m, v6); qok {
+		hi, found := d.hostIdx[q]
+		if found && d.kind[hi] == kindRemote {
+			id := binary.BigEndian.Uint16(m[quotedEchoOff(m, v6)+4:])
+			if id == d.echoID(d.srcs[hi], q) {
+				target, ok = q, true
+			}
+		}
+	}
+	if !ok {
+		d.stray.Add(1)
+		return
+	}
+	hi := d.hostIdx[target]
+	code := m[1]
+	if from == target {
+		d.answered(hi, unreachCodeReason(v6, code), nil, 0)
+		return
+	}
+	d.replies.Add(1)
+	if hostLevelICMP(v6, code) {
+		typ := uint8(3)
+		if v6 {
+			typ = 1
+		}
+		d.decide(int(hi), HostResult{Reason: unreachCodeReason(v6, code), ICMP: ICMPInfo{From: from, V6: v6, Type: typ, Code: code}})
+	}
+}
+
+// quotedEchoOff is the offset in m of the ICMP header that an ICMP error
+// m quotes, or -1.
+func quotedEchoOff(m []byte, v6 bool) int {
+	q := 8
+	if !v6 {
+		if len(m) < q+20 || m[q]>>4 != 4 || m[q+9] != 1 {
+			return -1
+		}
+		q += int(m[q]&15) * 4
+	} else {
+		if len(m) < q+40 || m[q]>>4 != 6 || m[q+6] != 58 {
+			return -1
+		}
+		q += 40
+	}
+	if len(m) < q+8 {
+		return -1
+	}
+	return q
+}
+
+// quotedEcho returns the destination of the echo or timestamp request
+// that the ICMP error m quotes.
+func quotedEcho(m []byte, v6 bool) (netip.Addr, bool) {
+	off := quotedEchoOff(m, v6)
+	if off < 0 {
+		return netip.Addr{}, false
+	}
+	if !v6 {
+		if t := m[off]; t != 8 && t != 13 {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom4([4]byte(m[8+16 : 8+20])), true
+	}
+	if m[off] != 128 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom16([16]byte(m[8+24 : 8+40])), true
+}
