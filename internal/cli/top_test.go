@@ -290,7 +290,11 @@ func TestTopTmux(t *testing.T) {
 		fmt.Sprintf("Process    %s (pid %d)", me, os.Getpid()),
 		"User       ",
 		"Command    " + os.Args[0],
-		fmt.Sprintf("here now: %s (pid %d) on %s/tcp", me, os.Getpid(), addr),
+		// The first process found holding the socket: another test's
+		// child between fork and exec holds it too for a moment, so
+		// only the name is certain.
+		fmt.Sprintf("here now: %s (pid ", me),
+		fmt.Sprintf(") on %s/tcp", addr),
 	} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("details lack %q:\n%s", want, screen)

@@ -324,11 +324,13 @@ func TestIntegrationClientTimeout(t *testing.T) {
 				m.ClientTimeout = 500
 			}
 		}
+		// Before Encode: fwknopd may count from the packet's timestamp,
+		// in whole seconds, which must not be before sent.
+		sent = time.Now()
 		pkt, err := spa.Encode(&m, keys, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sent = time.Now()
 		if err := p.A.Do(func() error {
 			return spa.Send(context.Background(), netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort), pkt)
 		}); err != nil {
