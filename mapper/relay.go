@@ -74,6 +74,18 @@ func Relay(ctx context.Context, client, upstream *net.TCPConn, cfg *RelayConfig)
 	if cfg == nil {
 		cfg = &RelayConfig{}
 	}
+	return runRelay(ctx, client, upstream, cfg, func(r *relay, up bool) int64 {
+		if up {
+			return r.copy(upstream, client, true)
+		}
+		return r.copy(client, upstream, false)
+	})
+}
+
+// runRelay is the relay both Relay and relayStream run: the pending
+// bytes written first, then move in each direction (up: client to
+// upstream), until both end or ctx is canceled.
+func runRelay(ctx context.Context, client, upstream streamConn, cfg *RelayConfig, move func(r *relay, up bool) int64) Stats {
 	r := &relay{
 		idle:  orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
 		fin:   orDefault(cfg.FinTimeout, DefaultFinTimeout),
@@ -113,9 +125,9 @@ func Relay(ctx context.Context, client, upstream *net.TCPConn, cfg *RelayConfig)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		down = r.copy(client, upstream, false)
+		down = move(r, false)
 	}()
-	st.Up += r.copy(upstream, client, true)
+	st.Up += move(r, true)
 	wg.Wait()
 	client.Close()
 	upstream.Close()

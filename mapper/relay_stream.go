@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -26,54 +25,12 @@ const streamBufSize = 16 << 10
 // space: the same timeouts, half-closes (a TLS close_notify, then the
 // TCP FIN) and resets, with a buffer per direction.
 func relayStream(ctx context.Context, client, upstream streamConn, cfg *RelayConfig) Stats {
-	r := &relay{
-		idle:  orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
-		fin:   orDefault(cfg.FinTimeout, DefaultFinTimeout),
-		prog:  cfg.Progress,
-		start: time.Now(),
-	}
-	r.last.Store(r.start.UnixNano())
-	stop := context.AfterFunc(ctx, func() {
-		r.setReason(ReasonCanceled, nil)
-		client.Close()
-		upstream.Close()
+	return runRelay(ctx, client, upstream, cfg, func(r *relay, up bool) int64 {
+		if up {
+			return r.copyStream(upstream, client, true)
+		}
+		return r.copyStream(client, upstream, false)
 	})
-	defer stop()
-	var st Stats
-	if len(cfg.Pending) > 0 {
-		if r.idle > 0 {
-			upstream.SetWriteDeadline(time.Now().Add(r.idle))
-		}
-		n, err := upstream.Write(cfg.Pending)
-		upstream.SetWriteDeadline(time.Time{})
-		st.Up += int64(n)
-		if r.prog != nil {
-			r.prog(int64(n), 0)
-		}
-		if err != nil {
-			r.setReason(ReasonReset, err)
-			client.Close()
-			upstream.Close()
-			st.Duration = time.Since(r.start)
-			st.Reason, st.Err = r.result()
-			return st
-		}
-	}
-	var wg sync.WaitGroup
-	var down int64
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		down = r.copyStream(client, upstream, false)
-	}()
-	st.Up += r.copyStream(upstream, client, true)
-	wg.Wait()
-	client.Close()
-	upstream.Close()
-	st.Down = down
-	st.Duration = time.Since(r.start)
-	st.Reason, st.Err = r.result()
-	return st
 }
 
 // copyStream moves src → dst until EOF or an error, as relay.copy.
