@@ -156,8 +156,9 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		}
 		if err != nil {
 			c.Close()
-			rt.s.obs.Failed(r.Name, "dial")
+			// Logged before it is counted: whoever waits for the count sees the line.
 			rt.log.Warn("conn end", "client", client.String(), "reason", "dial", "err", err.Error())
+			rt.s.obs.Failed(r.Name, "dial")
 			return
 		}
 	default:
