@@ -53,6 +53,12 @@ func (r *recorder) Refused(rule, reason string) {
 }
 func (r *recorder) Failed(rule, stage string) { r.mu.Lock(); r.failed[rule+"/"+stage]++; r.mu.Unlock() }
 
+func (r *recorder) closedCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.closed)
+}
+
 func (r *recorder) waitClosed(t *testing.T, n int) []mapper.Stats {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -289,6 +295,92 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	if st := rec.waitClosed(t, 1)[0]; st.Reason != mapper.ReasonIdle {
 		t.Errorf("reason %q, want idle", st.Reason)
+	}
+}
+
+// TestIdleTimeoutCountsEitherWay: bytes moving one way keep the
+// connection alive although the other way (a sink that never answers)
+// moves none for longer than the idle timeout; once the bytes stop, the
+// relay ends as idle.
+func TestIdleTimeoutCountsEitherWay(t *testing.T) {
+	l, up := porttest.ListenTCP(t)
+	porttest.Serve(l, func(c net.Conn) { io.Copy(io.Discard, c) })
+	s, rec, _ := newServer(t)
+	const idle = time.Second
+	if err := s.Apply([]mapper.Rule{{Name: "oneway", Type: mapper.TCP, Listen: testListen, To: []string{up.String()}, IdleTimeout: idle}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.Addrs("oneway")[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A byte every 20 ms for 2.5 idle timeouts: the downward direction
+	// sees nothing all that time.
+	sent := 0
+	for end := time.Now().Add(5 * idle / 2); time.Now().Before(end); sent++ {
+		if _, err := c.Write([]byte{'x'}); err != nil {
+			t.Fatalf("write %d: %v (the relay ended while bytes moved)", sent, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := rec.closedCount(); n != 0 {
+		t.Fatalf("%d relays ended while bytes moved up", n)
+	}
+	st := rec.waitClosed(t, 1)[0]
+	if st.Reason != mapper.ReasonIdle || st.Up != int64(sent) || st.Down != 0 {
+		t.Errorf("stats %+v, want idle after %d bytes up, none down", st, sent)
+	}
+}
+
+// TestRelayBulkThenSmall alternates bulk transfers (spliced) with small
+// ones (read and written) on one connection: every byte arrives, in
+// order, and the small round trips are answered without waiting for more.
+func TestRelayBulkThenSmall(t *testing.T) {
+	s, rec, _, _ := newEchoServer(t, mapper.Rule{Name: "mixed", Type: mapper.TCP})
+	c, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(s.Addrs("mixed")[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	var total int64
+	for round := range 3 {
+		bulk := make([]byte, 1<<20+round*4099)
+		for i := range bulk {
+			bulk[i] = byte(i*7 + round)
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := c.Write(bulk); errc <- err }()
+		got := make([]byte, len(bulk))
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("round %d: bulk echo: %v", round, err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, bulk) {
+			t.Fatalf("round %d: bulk echo differs", round)
+		}
+		for i := range 5 {
+			msg := []byte(fmt.Sprintf("small %d.%d", round, i))
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			back := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, back); err != nil || !bytes.Equal(back, msg) {
+				t.Fatalf("round %d: small echo %q, %v; want %q", round, back, err, msg)
+			}
+			total += int64(len(msg))
+		}
+		total += int64(len(bulk))
+	}
+	c.CloseWrite()
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Fatalf("after the half-close: %d more bytes, %v; want EOF", len(rest), err)
+	}
+	if st := rec.waitClosed(t, 1)[0]; st.Up != total || st.Down != total || st.Reason != mapper.ReasonDone {
+		t.Errorf("stats %+v, want %d bytes each way, done", st, total)
 	}
 }
 

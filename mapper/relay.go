@@ -64,9 +64,10 @@ type Stats struct {
 
 // Relay copies bytes both ways between client and upstream until both
 // directions have ended, then closes both connections. It copies between
-// the bare *net.TCPConn values, so that on Linux the kernel's splice(2)
-// moves the data without copying it through user space; metering and
-// deadlines happen between chunks of at most 1 MiB. When one side sends
+// the bare *net.TCPConn values: on Linux small transfers are read and
+// written through a pooled buffer, and bulk ones are moved by the
+// kernel's splice(2) without copying them through user space; metering
+// happens between chunks of at most 1 MiB. When one side sends
 // FIN, Relay half-closes the other (CloseWrite) and gives the remaining
 // direction FinTimeout to finish; a reset on one side is passed on as a
 // reset. A canceled ctx ends the relay at once.
@@ -179,12 +180,15 @@ func (r *relay) result() (Reason, error) {
 
 // deadline sets src's read deadline under the lock, so a half-close on
 // the other direction cannot be overwritten by a stale idle deadline.
+// The idle deadline counts from the last byte moved either way, so a
+// copy need not renew it after every chunk (a timer change each): only
+// when it fires and bytes moved since.
 func (r *relay) deadline(src net.Conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var d time.Time
 	if r.idle > 0 {
-		d = time.Now().Add(r.idle)
+		d = time.Unix(0, r.last.Load()).Add(r.idle)
 	}
 	if !r.finAt.IsZero() && (d.IsZero() || r.finAt.Before(d)) {
 		d = r.finAt
@@ -210,21 +214,53 @@ func (r *relay) finished(other net.Conn) {
 	}
 }
 
-// copy moves src → dst in chunks until EOF or an error and returns the
-// bytes moved. up says which way it goes, for Progress.
+// copy moves src → dst until EOF or an error and returns the bytes
+// moved. up says which way it goes, for Progress.
+//
+// Small transfers (the requests and answers of short connections) go
+// through a pooled buffer, taken only once src is readable: one read and
+// one write each, where a splice costs an ioctl and two splices through
+// a pipe. A read that fills the buffer means a bulk flow, and the copy
+// splices from then on, back to reads when a splice moves less than a
+// buffer (as haproxy's splice-auto does).
 func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 	var total int64
 	lr := &io.LimitedReader{R: src}
+	splicing := !smallReads
+	r.deadline(src)
 	for {
-		r.deadline(src)
 		var n int64
-		avail, err := readable(src)
-		if err == nil {
-			lr.N = int64(min(avail, chunk))
-			// TCPConn.ReadFrom sees an *io.LimitedReader over a *TCPConn
-			// and splices (Linux); elsewhere it falls back to a buffered
-			// copy.
-			n, err = dst.ReadFrom(lr)
+		var err error
+		eof, wrote := false, false // src ended; the error is dst's
+		if splicing {
+			avail, rerr := readable(src)
+			err = rerr
+			if err == nil {
+				lr.N = int64(min(avail, chunk))
+				// TCPConn.ReadFrom sees an *io.LimitedReader over a
+				// *TCPConn and splices (Linux); elsewhere it falls back
+				// to a buffered copy.
+				n, err = dst.ReadFrom(lr)
+				eof = err == nil && lr.N > 0 // EOF from src before the bytes it said it had
+				splicing = !smallReads || n >= smallBufSize
+			}
+		} else {
+			bp, m, rerr := readChunk(src)
+			err = rerr
+			if m > 0 {
+				w, werr := dst.Write((*bp)[:m])
+				n = int64(w)
+				if werr != nil {
+					err, wrote = werr, true
+				}
+				splicing = m == len(*bp)
+			}
+			if bp != nil {
+				smallBufs.Put(bp)
+			}
+			if err == io.EOF {
+				err, eof = nil, true
+			}
 		}
 		total += n
 		if n > 0 {
@@ -237,16 +273,17 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 				}
 			}
 		}
+		if eof {
+			dst.CloseWrite()
+			r.finished(dst) // dst is the other direction's source
+			return total
+		}
 		if err == nil {
-			if lr.N > 0 { // EOF from src before the bytes it said it had
-				dst.CloseWrite()
-				r.finished(dst) // dst is the other direction's source
-				return total
-			}
 			continue
 		}
-		if isTimeout(err) {
+		if isTimeout(err) && !wrote {
 			if n > 0 {
+				r.deadline(src)
 				continue
 			}
 			r.mu.Lock()
@@ -256,7 +293,8 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 			if !finAt.IsZero() && !now.Before(finAt) {
 				r.setReason(ReasonFinTimeout, nil)
 			} else if r.idle > 0 && now.Sub(time.Unix(0, r.last.Load())) < r.idle {
-				continue // the other direction is busy: not idle
+				r.deadline(src)
+				continue // bytes moved since the deadline was set: not idle
 			} else {
 				r.setReason(ReasonIdle, nil)
 			}
@@ -274,6 +312,15 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 		return total
 	}
 }
+
+// smallBufSize is the buffer of a relay's small reads: haproxy's
+// default bufsize.
+const smallBufSize = 16 << 10
+
+var smallBufs = sync.Pool{New: func() any {
+	b := make([]byte, smallBufSize)
+	return &b
+}}
 
 func isTimeout(err error) bool {
 	if errors.Is(err, os.ErrDeadlineExceeded) {

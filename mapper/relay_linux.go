@@ -1,6 +1,7 @@
 package mapper
 
 import (
+	"io"
 	"net"
 	"os"
 
@@ -51,4 +52,47 @@ func readable(src *net.TCPConn) (int, error) {
 		err = perr
 	}
 	return n, err
+}
+
+// smallReads says readChunk reads without holding a buffer while it
+// waits; elsewhere the relay always goes through ReadFrom.
+const smallReads = true
+
+// readChunk waits until src is readable, then reads what is there into
+// a buffer from smallBufs (taken only then, so an idle connection holds
+// none) and returns it, its filled length and the error (io.EOF at the
+// end). A non-nil buffer goes back to smallBufs with the caller. The
+// wait honours src's read deadline.
+func readChunk(src *net.TCPConn) (*[]byte, int, error) {
+	rc, err := src.SyscallConn()
+	if err != nil {
+		return nil, 0, err
+	}
+	var bp *[]byte
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		if bp == nil {
+			bp = smallBufs.Get().(*[]byte)
+		}
+		for {
+			n, rerr = unix.Read(int(fd), *bp)
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		if rerr == unix.EAGAIN {
+			return false // wait for the poller
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return bp, 0, err
+	case rerr != nil:
+		return bp, 0, os.NewSyscallError("read", rerr)
+	case n == 0:
+		return bp, 0, io.EOF
+	}
+	return bp, n, nil
 }
