@@ -431,6 +431,17 @@ func TestRuleValidation(t *testing.T) {
 		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"300.1.1.1:80"}}, "300 is out of range 0-255"},
 		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"1.2.3:80"}}, "not an IPv4 address"},
 		{mapper.Rule{Name: "a", Type: mapper.UDP, Listen: "127.0.0.1:1", To: []string{"[::gg]:53"}}, "not an IPv6 address"},
+		// Termination with routes routes by SNI; ALPN answers clients of
+		// a terminate-only rule.
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", TLSCert: "c", TLSKey: "k",
+			Routes: []mapper.Route{{Host: "a.test", To: []string{"127.0.0.1:2"}}}}, "give sni routes"},
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"127.0.0.1:2"}, ALPN: []string{"h2"}}, "needs tls_cert"},
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"127.0.0.1:2"}, TLSCert: "c", TLSKey: "k",
+			ToTLS: true, ALPN: []string{"h2"}}, "the destination chooses"},
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"127.0.0.1:2"}, TLSCert: "c", TLSKey: "k",
+			ALPN: []string{"h2", "h2"}}, `"h2" is listed twice`},
+		{mapper.Rule{Name: "a", Type: mapper.TCP, Listen: "127.0.0.1:1", To: []string{"127.0.0.1:2"}, TLSCert: "c", TLSKey: "k",
+			ALPN: []string{""}}, "not 1 to 255 bytes"},
 	} {
 		err := tc.rule.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

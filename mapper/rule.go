@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -110,6 +111,13 @@ type Rule struct {
 	// them for a rule it keeps: new handshakes get the new certificate,
 	// open connections go on.
 	TLSCert, TLSKey string
+	// ALPN are the application protocols (such as "h2" and "http/1.1")
+	// a terminating rule without ToTLS answers a client's ALPN offer
+	// from: the first of them, in this order, that the client offers;
+	// a client that offers only others is refused with the TLS alert
+	// no_application_protocol, and one that offers none gets none.
+	// Empty: no ALPN. With ToTLS the destination chooses instead.
+	ALPN []string
 	// ToTLS makes a TCP mapping speak TLS to its destinations, verifying
 	// them against ToCA (a PEM file; empty: the system's roots) for
 	// ToServerName (empty: the destination's host), unless
@@ -328,8 +336,26 @@ func (r *Rule) Problems() []error {
 		rerr("tls_cert", errors.New("tls_cert and tls_key go together"))
 	case r.TLSCert != "" && typeOK && r.Type != TCP:
 		rerr("tls_cert", errors.New("only tcp mappings terminate TLS"))
-	case r.TLSCert != "" && len(r.Routes) > 0:
-		rerr("tls_cert", errors.New("routes read the client's TLS without terminating it: a rule cannot have both"))
+	case r.TLSCert != "" && slices.ContainsFunc(r.Routes, func(ro Route) bool { return ro.Host != "" }):
+		rerr("route.host", errors.New("a terminating rule routes by the server name of the handshake it terminates: give sni routes"))
+	}
+	switch {
+	case len(r.ALPN) == 0:
+	case r.TLSCert == "":
+		rerr("alpn", errors.New("alpn answers the clients of a terminating rule: it needs tls_cert"))
+	case r.ToTLS:
+		rerr("alpn", errors.New("with to_tls the destination chooses the protocol from the client's offer: alpn is not used"))
+	default:
+		seen := map[string]bool{}
+		for _, p := range r.ALPN {
+			switch {
+			case len(p) == 0 || len(p) > 255:
+				rerr("alpn", fmt.Errorf("protocol %q is not 1 to 255 bytes", p))
+			case seen[p]:
+				rerr("alpn", fmt.Errorf("protocol %q is listed twice", p))
+			}
+			seen[p] = true
+		}
 	}
 	switch {
 	case r.ToTLS && typeOK && r.Type != TCP:

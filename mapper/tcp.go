@@ -61,6 +61,11 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		if rt.routes != nil {
 			name, isTLS, read, err := peekName(c, pending, orDefault(r.HandshakeTimeout, DefaultHandshakeTimeout))
 			pending = read
+			if err == nil && !isTLS && rt.cert != nil {
+				// A terminating rule routes by the name of the
+				// handshake: a client that does not start one has none.
+				err = fmt.Errorf("%w: the client did not start with a TLS ClientHello", ErrTLSHandshake)
+			}
 			if err != nil {
 				c.Close()
 				rt.refuse(client, RefuseHandshake, err)

@@ -57,9 +57,10 @@ func loadCert(r *Rule) (*tls.Certificate, error) {
 }
 
 // serverTLS is the configuration of a terminating rule: TLS 1.2 and
-// 1.3 only, the certificate from the holder.
+// 1.3 only, the certificate from the holder, the rule's ALPN list
+// (crypto/tls picks the first of it the client offers).
 func (rt *running) serverTLS() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: rt.cert.get}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: rt.cert.get, NextProtos: rt.rule.ALPN}
 }
 
 // loadCA reads a to_ca file of PEM certificates.

@@ -29,12 +29,20 @@ import (
 // returns the two paths.
 func writeCert(t *testing.T, dir, prefix, cn string, ips ...netip.Addr) (certFile, keyFile string) {
 	t.Helper()
+	return writeCertNames(t, dir, prefix, []string{cn}, ips...)
+}
+
+// writeCertNames is writeCert for a certificate with several DNS names,
+// the first also its common name.
+func writeCertNames(t *testing.T, dir, prefix string, names []string, ips ...netip.Addr) (certFile, keyFile string) {
+	t.Helper()
+	cn := names[0]
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: names,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true}
@@ -220,5 +228,81 @@ func TestTLSALPNPassedOn(t *testing.T) {
 		if !strings.Contains(out, want) || !strings.Contains(out, "subject=CN = front.test") {
 			t.Errorf("rule %s: s_client -alpn h2,http/1.1: want %q from a handshake with front.test:\n%s", rule, want, out)
 		}
+	}
+}
+
+// TestTLSTerminationRoutesBySNI: a terminating rule routes by the server
+// name of the handshake it terminates: curl --cacert for a.test and
+// b.test through one port reaches two plain HTTP backends; an unknown
+// name gets the alert unrecognized_name, and a client that sends no
+// ClientHello is refused.
+func TestTLSTerminationRoutesBySNI(t *testing.T) {
+	a, b := newBackend(t, "A"), newBackend(t, "B")
+	cert, key := writeCertNames(t, t.TempDir(), "", []string{"a.test", "b.test", "c.test"})
+	s, rec, logs := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "termsni", Type: mapper.TCP, Listen: testListen, TLSCert: cert, TLSKey: key,
+		Routes: []mapper.Route{{SNI: "a.test", To: []string{a.addr}}, {SNI: "b.test", To: []string{b.addr}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addrs("termsni")[0]
+	port := itoa(addr.Port())
+	for name, want := range map[string]string{"a.test": "A", "b.test": "B"} {
+		out, code := porttest.Curl(t, "--cacert", cert, "--resolve", name+":"+port+":"+addr.Addr().String(), "https://"+name+":"+port+"/")
+		if code != 0 || out != want {
+			t.Errorf("curl https://%s through the terminating rule: %q (exit %d), want %q", name, out, code, want)
+		}
+	}
+	// c.test is in the certificate, but no route has it.
+	out, ok := sClient(t, addr.String(), "c.test", cert)
+	if ok || !strings.Contains(out, "unrecognized name") {
+		t.Errorf("s_client -servername c.test: ok=%v, want the alert unrecognized name:\n%s", ok, out)
+	}
+	rec.waitRefused(t, "termsni/"+mapper.RefuseUnknownName)
+	if out, code := porttest.Curl(t, "http://"+addr.String()+"/"); code == 0 {
+		t.Errorf("plain HTTP to the terminating rule: %q, exit 0; want a refusal", out)
+	}
+	rec.waitRefused(t, "termsni/"+mapper.RefuseHandshake)
+	if !strings.Contains(logs.String(), "did not start with a TLS ClientHello") {
+		t.Errorf("the plain HTTP client's refusal does not say why:\n%s", logs)
+	}
+}
+
+// TestTLSTerminationALPN: a terminate-only rule answers the client's ALPN
+// offer from its list, in the list's order (openssl s_client -alpn);
+// an offer with none of them is refused with no_application_protocol;
+// curl --http1.1 gets http/1.1 and its answer.
+func TestTLSTerminationALPN(t *testing.T) {
+	web := newBackend(t, "A")
+	cert, key := writeCert(t, t.TempDir(), "", "a.test")
+	s, rec, _ := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "alpn", Type: mapper.TCP, Listen: testListen, To: []string{web.addr},
+		TLSCert: cert, TLSKey: key, ALPN: []string{"h2", "http/1.1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addrs("alpn")[0]
+	for _, tc := range []struct{ offer, want string }{
+		{"http/1.1", "ALPN protocol: http/1.1"},
+		{"http/1.1,h2", "ALPN protocol: h2"}, // the rule's order, not the client's
+		{"", "No ALPN negotiated"},
+	} {
+		args := []string{"-servername", "a.test", "-CAfile", cert, "-verify_return_error"}
+		if tc.offer != "" {
+			args = append(args, "-alpn", tc.offer)
+		}
+		out, ok := sClientArgs(t, addr.String(), args...)
+		if !ok || !strings.Contains(out, tc.want) {
+			t.Errorf("s_client -alpn %q: ok=%v, want %q:\n%s", tc.offer, ok, tc.want, out)
+		}
+	}
+	out, ok := sClientArgs(t, addr.String(), "-servername", "a.test", "-alpn", "spdy/3")
+	if ok || !strings.Contains(out, "no application protocol") {
+		t.Errorf("s_client -alpn spdy/3: ok=%v, want the alert no application protocol:\n%s", ok, out)
+	}
+	rec.waitRefused(t, "alpn/"+mapper.RefuseHandshake)
+	port := itoa(addr.Port())
+	got, code := porttest.Curl(t, "--http1.1", "-w", " %{http_version}", "--cacert", cert,
+		"--resolve", "a.test:"+port+":"+addr.Addr().String(), "https://a.test:"+port+"/")
+	if code != 0 || got != "A 1.1" {
+		t.Errorf("curl --http1.1: %q (exit %d), want \"A 1.1\"", got, code)
 	}
 }
