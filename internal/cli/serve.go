@@ -174,6 +174,7 @@ func validateCLI(r *mapper.Rule) error {
 // healthFlags are the health-check flags of `ports map`.
 type tlsFlags struct {
 	cert, key      string
+	alpn           []string
 	to             bool
 	toName, toCA   string
 	toInsecureSkip bool
@@ -182,6 +183,7 @@ type tlsFlags struct {
 func (f *tlsFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cert, "tls-cert", "", "terminate TLS (1.2, 1.3) with this PEM certificate (chain) `FILE`; re-read on SIGHUP")
 	fs.StringVar(&f.key, "tls-key", "", "the PEM key `FILE` of --tls-cert")
+	fs.StringSliceVar(&f.alpn, "alpn", nil, "answer the clients' ALPN offers from these `PROTOCOLS` (h2,http/1.1: the first offered wins; --tls-cert without --to-tls)")
 	fs.BoolVar(&f.to, "to-tls", false, "speak TLS to the destinations (verified against the system's roots or --to-ca)")
 	fs.StringVar(&f.toName, "to-server-name", "", "the name to verify a destination's certificate for (default: its host)")
 	fs.StringVar(&f.toCA, "to-ca", "", "verify destinations against the PEM certificates in `FILE`")
@@ -189,7 +191,7 @@ func (f *tlsFlags) add(fs *pflag.FlagSet) {
 }
 
 func (f *tlsFlags) fill(r *mapper.Rule) {
-	r.TLSCert, r.TLSKey = f.cert, f.key
+	r.TLSCert, r.TLSKey, r.ALPN = f.cert, f.key, f.alpn
 	r.ToTLS, r.ToServerName, r.ToCA, r.ToInsecureSkipVerify = f.to, f.toName, f.toCA, f.toInsecureSkip
 }
 
@@ -234,6 +236,7 @@ func newMapCmd() *cobra.Command {
 		run           runFlags
 		proxyProtocol string
 		balance       string
+		sni, host     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "map [tcp|udp] LISTEN DEST... [flags]",
@@ -256,7 +259,15 @@ clients are refused at once: a TCP reset, or with --check http a 503.
 --tls-cert and --tls-key terminate TLS (1.2 and 1.3) and relay the
 plaintext; --to-tls speaks TLS to the destinations. With both, the
 client's ALPN offer goes to the destination and its choice is the
-client's.
+client's; with --tls-cert alone, --alpn answers it.
+
+--sni NAME=DEST[,DEST...] and --host NAME=DEST[,DEST...] (repeatable)
+route one port to many services by the TLS server name (read from the
+ClientHello without terminating, so the DEST completes the handshake;
+with --tls-cert, the name of the handshake terminated here) or by the
+HTTP Host; NAME is exact or *.NAME. The DESTs after LISTEN then serve
+the names no route has; without any, those are refused (a TLS alert
+unrecognized_name, or 421).
 
 A mapping that listens on anything but loopback must name who may use it
 with --allow, or it refuses to start: no open relay by accident.
@@ -269,6 +280,8 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
   ports map 127.0.0.1:8080 127.0.0.1:8081 127.0.0.1:8082 --check http --check-path /health --check-interval 1s
   ports map 127.0.0.1:8080 "127.0.0.1:8081 weight=3" 127.0.0.1:8082 --balance source
   ports map :443 127.0.0.1:8080 --tls-cert site.pem --tls-key site.key --allow 192.168.1.0/24
+  ports map :443 --sni a.test=10.0.0.5:443 --sni "*.b.test=10.0.0.6:443,10.0.0.7:443" --allow 192.168.1.0/24
+  ports map 127.0.0.1:8080 127.0.0.1:9000 --host a.test=127.0.0.1:9001
   ports map udp 127.0.0.1:5353 127.0.0.1:53
   ports map eth0:2222 10.0.0.7:22 --allow 10.0.0.0/8 --proxy-protocol v2 --metrics 127.0.0.1:9100`,
 		Args: cobra.ArbitraryArgs,
@@ -281,10 +294,22 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 				r.Type, _ = mapper.ParseType(args[0])
 				args = args[1:]
 			}
-			if len(args) < 2 {
-				return usagef("need LISTEN and at least one DEST")
+			routes, err := parseRouteFlags(sni, host)
+			if err != nil {
+				return err
 			}
-			r.Listen, r.To = args[0], args[1:]
+			switch {
+			case len(args) == 0:
+				return usagef("need LISTEN")
+			case len(args) < 2 && len(routes) == 0:
+				return usagef("need LISTEN and at least one DEST (or --sni, --host)")
+			}
+			r.Listen = args[0]
+			if len(routes) > 0 {
+				r.Routes, r.DefaultTo = routes, args[1:]
+			} else {
+				r.To = args[1:]
+			}
 			if err := rf.fill(&r); err != nil {
 				return err
 			}
@@ -318,7 +343,33 @@ Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 	run.add(cmd.Flags())
 	cmd.Flags().StringVar(&balance, "balance", "", "roundrobin (default), leastconn, source (a consistent hash of the client address) or first")
 	cmd.Flags().StringVar(&proxyProtocol, "proxy-protocol", "", "send a PROXY protocol header (v1 or v2) to the destination first")
+	cmd.Flags().StringArrayVar(&sni, "sni", nil, "route TLS server name `NAME=DEST[,DEST...]` (exact or *.NAME; repeatable)")
+	cmd.Flags().StringArrayVar(&host, "host", nil, "route HTTP Host `NAME=DEST[,DEST...]` (exact or *.NAME; repeatable)")
 	return cmd
+}
+
+// parseRouteFlags turns --sni and --host values into routes, in order.
+func parseRouteFlags(sni, host []string) ([]mapper.Route, error) {
+	var routes []mapper.Route
+	for _, kind := range []struct {
+		flag string
+		vals []string
+	}{{"--sni", sni}, {"--host", host}} {
+		for _, v := range kind.vals {
+			name, dests, ok := strings.Cut(v, "=")
+			if !ok || name == "" || dests == "" {
+				return nil, usagef("%s %q: want NAME=DEST[,DEST...]", kind.flag, v)
+			}
+			ro := mapper.Route{To: strings.Split(dests, ",")}
+			if kind.flag == "--sni" {
+				ro.SNI = name
+			} else {
+				ro.Host = name
+			}
+			routes = append(routes, ro)
+		}
+	}
+	return routes, nil
 }
 
 func newProxyCmd() *cobra.Command {

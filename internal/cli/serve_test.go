@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -465,4 +466,43 @@ func TestMapUDPMaxConnsAndIdleTimeout(t *testing.T) {
 	waitFor(t, "a session idle end", func() bool {
 		return strings.Contains(m.stderr.String(), "proto=udp") && strings.Contains(m.stderr.String(), "reason=idle")
 	})
+}
+
+// TestMapRouteFlags: `ports map LISTEN DEFAULT --host NAME=DEST` routes
+// by the HTTP Host curl sends (-H Host:), exact and wildcard, the rest to
+// the DEST after LISTEN; malformed route flags are usage errors.
+func TestMapRouteFlags(t *testing.T) {
+	named := func(name string) string {
+		web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		t.Cleanup(web.Close)
+		return strings.TrimPrefix(web.URL, "http://")
+	}
+	a, b, b2, def := named("A"), named("B"), named("B"), named("default")
+	lst := net.JoinHostPort(testHost, strconv.Itoa(freePort(t)))
+	m := runBG(t, "map", lst, def, "--host", "a.test="+a, "--host", "*.b.test="+b+" weight=2,"+b2, "--allow", "127.0.0.0/8")
+	waitFor(t, "the mapping", func() bool { return dialable(lst) })
+	for host, want := range map[string]string{"a.test": "A", "www.b.test": "B", "c.test": "default"} {
+		if out, code := porttest.Curl(t, "-H", "Host: "+host, "http://"+lst+"/"); code != 0 || out != want {
+			t.Errorf("curl -H 'Host: %s': %q (exit %d), want %q", host, out, code, want)
+		}
+	}
+	if code := m.stop(t); code != 0 {
+		t.Errorf("ports map exited %d:\n%s", code, m.stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"map", "127.0.0.1:1", "--sni", "a.test"}, `--sni "a.test": want NAME=DEST[,DEST...]`},
+		{[]string{"map", "127.0.0.1:1", "--host", "=127.0.0.1:2"}, `--host "=127.0.0.1:2": want NAME=DEST[,DEST...]`},
+		{[]string{"map", "127.0.0.1:1", "--host", "a..test=127.0.0.1:2"}, `"a..test" is not a host name`},
+		{[]string{"map", "127.0.0.1:1", "--host", "a.test=127.0.0.1:2", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, "give sni routes"},
+		{[]string{"map", "127.0.0.1:1", "127.0.0.1:2", "--alpn", "h2"}, "alpn: alpn answers the clients of a terminating rule: it needs tls_cert"},
+		{[]string{"map", "127.0.0.1:1"}, "need LISTEN and at least one DEST (or --sni, --host)"},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want %d and one line with %q", tc.args, code, stderr, ExitUsage, tc.want)
+		}
+	}
 }

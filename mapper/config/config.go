@@ -24,7 +24,9 @@
 // HTTP Host), exact or "*.a.test", and their own to, with default_to
 // on the rule for the names no route has (else they are refused); TLS
 // termination with tls_cert and tls_key (PEM files, re-read on every
-// reload) and origination with to_tls = true, to_server_name, to_ca and
+// reload; with sni routes, the terminated handshake's name routes) and
+// alpn (["h2", "http/1.1"]: the protocols a terminate-only rule answers
+// its clients' ALPN offers from, in that order) and origination with to_tls = true, to_server_name, to_ca and
 // to_insecure_skip_verify (paths relative to the config file); health
 // checks of a tcp mapping: check ("tcp", "http" or "tls"),
 // check_interval, check_timeout, rise, fall, check_path, check_status
@@ -97,12 +99,13 @@ type RuleConfig struct {
 
 	// TLS termination (tls_cert, tls_key: PEM files, relative to the
 	// config file) and origination (to_tls and the rest).
-	TLSCert              string `toml:"tls_cert"`
-	TLSKey               string `toml:"tls_key"`
-	ToTLS                bool   `toml:"to_tls"`
-	ToServerName         string `toml:"to_server_name"`
-	ToCA                 string `toml:"to_ca"`
-	ToInsecureSkipVerify bool   `toml:"to_insecure_skip_verify"`
+	TLSCert              string   `toml:"tls_cert"`
+	TLSKey               string   `toml:"tls_key"`
+	ALPN                 []string `toml:"alpn"`
+	ToTLS                bool     `toml:"to_tls"`
+	ToServerName         string   `toml:"to_server_name"`
+	ToCA                 string   `toml:"to_ca"`
+	ToInsecureSkipVerify bool     `toml:"to_insecure_skip_verify"`
 
 	// Routing by name (mapper.Route): [[rule.route]] tables, and where
 	// the names no route has go.
@@ -532,6 +535,7 @@ func convert(name string, rc RuleConfig, add func(key string, err error)) (mappe
 	}
 	r.TLSCert, r.TLSKey, r.ToCA = rel(rc.TLSCert), rel(rc.TLSKey), rel(rc.ToCA)
 	r.ToTLS, r.ToServerName, r.ToInsecureSkipVerify = rc.ToTLS, rc.ToServerName, rc.ToInsecureSkipVerify
+	r.ALPN = rc.ALPN
 	for _, ro := range rc.Route {
 		r.Routes = append(r.Routes, mapper.Route{SNI: ro.SNI, Host: ro.Host, To: ro.To})
 	}

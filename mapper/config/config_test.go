@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -390,6 +391,17 @@ tls_key = "`+filepath.Join(dir, "front.key")+`"
 to_tls = true
 to_server_name = "app.internal"
 to_ca = "ca.pem"
+
+[[rule]]
+name = "h2"
+type = "tcp"
+listen = "127.0.0.1:8444"
+tls_cert = "front.pem"
+tls_key = "front.key"
+alpn = ["h2", "http/1.1"]
+[[rule.route]]
+sni = "a.test"
+to = ["127.0.0.1:9001"]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -397,6 +409,9 @@ to_ca = "ca.pem"
 	r := rules[0]
 	if r.TLSCert != filepath.Join(dir, "front.pem") || r.TLSKey != filepath.Join(dir, "front.key") || !r.ToTLS || r.ToServerName != "app.internal" || r.ToCA != filepath.Join(dir, "ca.pem") {
 		t.Errorf("rule = %+v", r)
+	}
+	if r := rules[1]; !slices.Equal(r.ALPN, []string{"h2", "http/1.1"}) || len(r.Routes) != 1 || r.Routes[0].SNI != "a.test" || r.TLSCert == "" {
+		t.Errorf("a terminating rule with alpn and an sni route = %+v", r)
 	}
 	_, err = config.Parse("t.toml", []byte(`[[rule]]
 name = "a"
