@@ -227,13 +227,21 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 	var total int64
 	lr := &io.LimitedReader{R: src}
 	splicing := !smallReads
+	// One RawConn for every wait (SyscallConn allocates one per call).
+	rc, err := src.SyscallConn()
+	if err != nil {
+		r.setReason(ReasonReset, err)
+		src.Close()
+		dst.Close()
+		return 0
+	}
 	r.deadline(src)
 	for {
 		var n int64
 		var err error
 		eof, wrote := false, false // src ended; the error is dst's
 		if splicing {
-			avail, rerr := readable(src)
+			avail, rerr := readable(rc)
 			err = rerr
 			if err == nil {
 				lr.N = int64(min(avail, chunk))
@@ -245,7 +253,7 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 				splicing = !smallReads || n >= smallBufSize
 			}
 		} else {
-			bp, m, rerr := readChunk(src)
+			bp, m, rerr := readChunk(rc)
 			err = rerr
 			if m > 0 {
 				w, werr := dst.Write((*bp)[:m])

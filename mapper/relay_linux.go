@@ -2,14 +2,15 @@ package mapper
 
 import (
 	"io"
-	"net"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// readable waits until src has something to read (data, EOF or an
-// error) and returns how many bytes can be read at once, at least 1.
+// readable waits until the socket of rc has something to read (data,
+// EOF or an error) and returns how many bytes can be read at once, at
+// least 1.
 //
 // It exists because Go's splice path takes a pipe (two descriptors) from
 // its pool for each ReadFrom and keeps it while it waits for data: a relay
@@ -17,16 +18,12 @@ import (
 // idle connection would cost six instead of two. Waiting here first, on
 // the socket alone, and then splicing exactly what is there (the
 // splice returns without waiting again) keeps the pipes for bytes that
-// move. The wait honours src's read deadline.
-func readable(src *net.TCPConn) (int, error) {
-	rc, err := src.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
+// move. The wait honours the socket's read deadline.
+func readable(rc syscall.RawConn) (int, error) {
 	n := 1
 	var peek [1]byte
 	var perr error
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		// Bytes queued: the common case, one system call.
 		if v, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ); e == nil && v > 0 {
 			n = v
@@ -58,20 +55,16 @@ func readable(src *net.TCPConn) (int, error) {
 // waits; elsewhere the relay always goes through ReadFrom.
 const smallReads = true
 
-// readChunk waits until src is readable, then reads what is there into
+// readChunk waits until the socket of rc is readable, then reads what is there into
 // a buffer from smallBufs (taken only then, so an idle connection holds
 // none) and returns it, its filled length and the error (io.EOF at the
 // end). A non-nil buffer goes back to smallBufs with the caller. The
-// wait honours src's read deadline.
-func readChunk(src *net.TCPConn) (*[]byte, int, error) {
-	rc, err := src.SyscallConn()
-	if err != nil {
-		return nil, 0, err
-	}
+// wait honours the socket's read deadline.
+func readChunk(rc syscall.RawConn) (*[]byte, int, error) {
 	var bp *[]byte
 	var n int
 	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		if bp == nil {
 			bp = smallBufs.Get().(*[]byte)
 		}

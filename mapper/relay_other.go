@@ -4,13 +4,13 @@ package mapper
 
 import (
 	"errors"
-	"net"
+	"syscall"
 )
 
 // readable returns a whole chunk at once: without splice, ReadFrom
 // holds nothing but its buffer while it waits.
-func readable(*net.TCPConn) (int, error) { return chunk, nil }
+func readable(syscall.RawConn) (int, error) { return chunk, nil }
 
 const smallReads = false
 
-func readChunk(*net.TCPConn) (*[]byte, int, error) { return nil, 0, errors.ErrUnsupported }
+func readChunk(syscall.RawConn) (*[]byte, int, error) { return nil, 0, errors.ErrUnsupported }
