@@ -13,8 +13,8 @@ import (
 )
 
 // chunk is how many bytes one splice-capable copy call moves at most
-// before the relay meters them and renews its deadlines. Go's splice path
-// moves at most 1 MiB per splice(2) call anyway.
+// before the relay meters them. Go's splice path moves at most 1 MiB per
+// splice(2) call anyway.
 const chunk = 1 << 20
 
 // Default timeouts of a relay (see [RelayConfig]).
