@@ -306,3 +306,26 @@ func TestTLSTerminationALPN(t *testing.T) {
 		t.Errorf("curl --http1.1: %q (exit %d), want \"A 1.1\"", got, code)
 	}
 }
+
+// TestTLSTerminationRoutesBySNIToTLS: terminating, routing by SNI and
+// originating TLS to each route's openssl s_server: the route's
+// destination answers the client's ALPN offer (h2 from the one started
+// with -alpn, none from the other), through the rule's certificate.
+func TestTLSTerminationRoutesBySNIToTLS(t *testing.T) {
+	h2Addr, _ := opensslServer(t, "a.internal", "-www", "-alpn", "h2,http/1.1")
+	plainAddr, _ := opensslServer(t, "b.internal", "-www")
+	cert, key := writeCertNames(t, t.TempDir(), "", []string{"front.test", "a.test", "b.test"})
+	s, _, _ := newServer(t)
+	if err := s.Apply([]mapper.Rule{{Name: "sniorig", Type: mapper.TCP, Listen: testListen, TLSCert: cert, TLSKey: key,
+		ToTLS: true, ToInsecureSkipVerify: true,
+		Routes: []mapper.Route{{SNI: "a.test", To: []string{h2Addr}}, {SNI: "b.test", To: []string{plainAddr}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addrs("sniorig")[0].String()
+	for name, want := range map[string]string{"a.test": "ALPN protocol: h2", "b.test": "No ALPN negotiated"} {
+		out, ok := sClientArgs(t, addr, "-servername", name, "-alpn", "h2,http/1.1", "-CAfile", cert, "-verify_return_error", "-verify_hostname", name)
+		if !ok || !strings.Contains(out, want) || !strings.Contains(out, "subject=CN = front.test") {
+			t.Errorf("s_client -servername %s -alpn h2,http/1.1: ok=%v, want %q through front.test's certificate:\n%s", name, ok, want, out)
+		}
+	}
+}
