@@ -183,7 +183,7 @@ type tlsFlags struct {
 func (f *tlsFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.cert, "tls-cert", "", "terminate TLS (1.2, 1.3) with this PEM certificate (chain) `FILE`; re-read on SIGHUP")
 	fs.StringVar(&f.key, "tls-key", "", "the PEM key `FILE` of --tls-cert")
-	fs.StringSliceVar(&f.alpn, "alpn", nil, "answer the clients' ALPN offers from these `PROTOCOLS` (h2,http/1.1: the first offered wins; --tls-cert without --to-tls)")
+	fs.StringSliceVar(&f.alpn, "alpn", nil, "answer the clients' ALPN offers from these `PROTOCOLS` (h2,http/1.1: the first of these the client offers; --tls-cert without --to-tls)")
 	fs.BoolVar(&f.to, "to-tls", false, "speak TLS to the destinations (verified against the system's roots or --to-ca)")
 	fs.StringVar(&f.toName, "to-server-name", "", "the name to verify a destination's certificate for (default: its host)")
 	fs.StringVar(&f.toCA, "to-ca", "", "verify destinations against the PEM certificates in `FILE`")
@@ -272,7 +272,8 @@ unrecognized_name, or 421).
 A mapping that listens on anything but loopback must name who may use it
 with --allow, or it refuses to start: no open relay by accident.
 
-TCP bytes are moved by the kernel (splice) between the two sockets.
+Bulk TCP transfers are moved by the kernel (splice) between the two
+sockets; small ones are read and written through a pooled buffer.
 Each connection end is logged with its bytes each way and duration.
 Stops on SIGINT/SIGTERM, letting connections finish for up to 5s.`,
 		Example: `  ports map 127.0.0.1:8080 127.0.0.1:80
