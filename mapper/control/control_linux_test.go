@@ -71,10 +71,17 @@ func TestStatusAndDrain(t *testing.T) {
 	addr := srv.Addrs("web")[0].String()
 	who(t, addr)
 	ctx := context.Background()
-	resp, err := control.Do(ctx, path, control.Request{Op: "status"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The relay counts bytes once its write returns, which may be after
+	// the client read them: wait for the count the test then checks.
+	var resp *control.Response
+	porttest.WaitFor(t, "the bytes of the connection counted", func() bool {
+		var err error
+		resp, err = control.Do(ctx, path, control.Request{Op: "status"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.Rules) == 1 && resp.Rules[0].Down > 0
+	})
 	if len(resp.Rules) != 1 || resp.Rules[0].Name != "web" || len(resp.Rules[0].Dests) != 2 {
 		t.Fatalf("status %+v", resp)
 	}
@@ -108,7 +115,7 @@ func TestStatusAndDrain(t *testing.T) {
 	if seen["B"] != 4 {
 		t.Errorf("after putting B back (weight 2): %v, want 4 of 6 on B", seen)
 	}
-	_, err = control.Do(ctx, path, control.Request{Op: "drain", Rule: "web", Dest: "127.0.0.1:1", Drain: true})
+	_, err := control.Do(ctx, path, control.Request{Op: "drain", Rule: "web", Dest: "127.0.0.1:1", Drain: true})
 	if err == nil || !strings.Contains(err.Error(), "no such destination") || !strings.Contains(err.Error(), a) {
 		t.Errorf("drain of an unknown destination: %v", err)
 	}
