@@ -70,6 +70,9 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./knock/spa", deps: []string{mod + "/scan", mod + "/socktable"},
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		// nfteval reads the ruleset over netlink with google/nftables.
+		{pkg: "./nfteval", deps: []string{mod + "/scan", mod + "/socktable", mod + "/capture", mod + "/registry"},
+			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./knock/nftset", deps: []string{mod + "/scan", mod + "/socktable", mod + "/capture"},
 			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},
 	}
@@ -154,6 +157,7 @@ var moduleImports = map[string][]string{
 	"knock":                      {"", "capture", "filter", "internal/cfgfile", "wire"},
 	"knock/spa":                  {"", "capture", "internal/cfgfile", "knock", "wire"},
 	"knock/nftset":               nil,
+	"nfteval":                    {""},
 	"internal/cfgfile":           nil,
 	"internal/statedir":          nil,
 	"internal/ratelog":           nil,
