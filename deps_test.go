@@ -73,6 +73,8 @@ func TestDependencyRules(t *testing.T) {
 		// nfteval reads the ruleset over netlink with google/nftables.
 		{pkg: "./nfteval", deps: []string{mod + "/scan", mod + "/socktable", mod + "/capture", mod + "/registry"},
 			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},
+		{pkg: "./exposure", deps: []string{mod + "/scan", mod + "/capture", mod + "/mapper"},
+			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},
 		{pkg: "./knock/nftset", deps: []string{mod + "/scan", mod + "/socktable", mod + "/capture"},
 			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},
 	}
@@ -158,6 +160,7 @@ var moduleImports = map[string][]string{
 	"knock/spa":                  {"", "capture", "internal/cfgfile", "knock", "wire"},
 	"knock/nftset":               nil,
 	"nfteval":                    {""},
+	"exposure":                   {"", "nfteval", "registry", "socktable"},
 	"internal/cfgfile":           nil,
 	"internal/statedir":          nil,
 	"internal/ratelog":           nil,
@@ -165,9 +168,9 @@ var moduleImports = map[string][]string{
 	"internal/systemd":           {"mapper"},
 	"internal/tui":               {"", "socktable"},
 	"internal/porttest":          {"", "hostports"},
-	"internal/cli": {"", "acl", "app", "capture", "filter", "flow", "hostports", "internal/cfgfile", "internal/ratelog",
+	"internal/cli": {"", "acl", "app", "capture", "exposure", "filter", "flow", "hostports", "internal/cfgfile", "internal/ratelog",
 		"internal/render", "internal/statedir", "internal/systemd", "internal/tui", "knock", "knock/nftset", "knock/spa",
-		"mapper", "mapper/config", "mapper/control", "mapper/metrics", "pcapfile", "registry", "scan", "scan/report", "socktable", "stream", "wire"},
+		"mapper", "mapper/config", "mapper/control", "mapper/metrics", "nfteval", "pcapfile", "registry", "scan", "scan/report", "socktable", "stream", "wire"},
 	"cmd/ports":        {"internal/cli"},
 	"packaging/genman": {"internal/cli"},
 	"bench/mkpcap":     {"pcapfile"},
