@@ -429,15 +429,21 @@ type unknownExpr struct{ why string }
 
 func (u *unknownExpr) Error() string { return u.why }
 
-// runRule evaluates one rule. An undetermined match is harmless when the
-// rest of the rule could not change the verdict or the packet (a
-// counter); otherwise the rule is not evaluated.
+// runRule evaluates one rule. After a match the connection does not
+// decide, the rest of the rule still runs: a later match that fails
+// means the rule does not apply either way, and a rule that ends with
+// no verdict and no statement (a counter) changes nothing; only a
+// verdict or statement reached after it makes the rule not evaluated.
 func (rs *linuxRuleset) runRule(ch *chain, rule *nftables.Rule, pkt *packet) (ruleVerdict, Result) {
 	var g regs
+	var undecided *undetermined
 	notEval := func(why string) (ruleVerdict, Result) {
 		return ruleVerdict{kind: vFinal}, Result{Rule: ruleOf(ch, rule.Handle), Reason: why}
 	}
-	for n, e := range rule.Exprs {
+	for _, e := range rule.Exprs {
+		if undecided != nil && !harmless(e) {
+			return notEval(undecided.why)
+		}
 		v, final, err := rs.step(ch, e, &g, pkt)
 		if err == nil {
 			if final != nil {
@@ -454,45 +460,33 @@ func (rs *linuxRuleset) runRule(ch *chain, rule *nftables.Rule, pkt *packet) (ru
 		}
 		var u *undetermined
 		if errors.As(err, &u) {
-			if harmless(rule.Exprs[n+1:]) {
-				return ruleVerdict{}, Result{}
+			if undecided == nil {
+				undecided = u
 			}
-			return notEval(u.why)
+			continue
 		}
 		return notEval(err.Error())
 	}
 	return ruleVerdict{}, Result{}
 }
 
-// harmless reports whether exprs can neither give a verdict nor change
-// anything a later rule sees.
-func harmless(exprs []expr.Any) bool {
-	for _, e := range exprs {
-		switch e := e.(type) {
-		case *expr.Counter, *expr.Log, *expr.Cmp, *expr.Range, *expr.Bitwise, *expr.Byteorder:
-		case *expr.Payload:
-			if e.OperationType != expr.PayloadLoad {
-				return false
-			}
-		case *expr.Meta:
-			if e.SourceRegister {
-				return false
-			}
-		case *expr.Ct:
-			if e.SourceRegister {
-				return false
-			}
-		case *expr.Lookup:
-			if e.IsDestRegSet {
-				return false
-			}
-		case *expr.Immediate:
-			if e.Register == 0 {
-				return false
-			}
-		default:
-			return false
-		}
+// harmless reports whether e can neither give a verdict nor change
+// anything a later rule sees: a match, a load or a counter.
+func harmless(e expr.Any) bool {
+	switch e := e.(type) {
+	case *expr.Counter, *expr.Log, *expr.Cmp, *expr.Range, *expr.Bitwise, *expr.Byteorder:
+	case *expr.Payload:
+		return e.OperationType == expr.PayloadLoad
+	case *expr.Meta:
+		return !e.SourceRegister
+	case *expr.Ct:
+		return !e.SourceRegister
+	case *expr.Lookup:
+		return !e.IsDestRegSet
+	case *expr.Immediate:
+		return e.Register != 0
+	default:
+		return false
 	}
 	return true
 }

@@ -155,22 +155,34 @@ func writeAudit(cmd *cobra.Command, format render.Format, a render.AuditV1) erro
 	var notEvalOrder []string
 	for _, p := range a.Ports {
 		var reach []string
-		for _, r := range p.Reaches {
+		for i := 0; i < len(p.Reaches); {
+			// One cell per interface when its addresses agree.
+			r := p.Reaches[i]
+			j := i
+			same := true
+			for ; j < len(p.Reaches) && p.Reaches[j].Interface == r.Interface; j++ {
+				same = same && reachWord(p.Reaches[j]) == reachWord(r)
+			}
 			side := "int"
 			if r.External {
 				side = "ext"
 			}
-			v := r.Verdict
-			if r.Reject {
-				v = "rejected"
-			}
-			if r.Verdict == nfteval.NotEvaluated.String() {
-				if _, ok := notEval[r.Rule]; !ok {
-					notEvalOrder = append(notEvalOrder, r.Rule)
+			for k := i; k < j; k++ {
+				x := p.Reaches[k]
+				if x.Verdict == nfteval.NotEvaluated.String() {
+					if _, ok := notEval[x.Rule]; !ok {
+						notEvalOrder = append(notEvalOrder, x.Rule)
+					}
+					notEval[x.Rule] = x.Reason
 				}
-				notEval[r.Rule] = r.Reason
+				if !same {
+					reach = append(reach, fmt.Sprintf("%s(%s) %s: %s", x.Interface, side, x.Addr, reachWord(x)))
+				}
 			}
-			reach = append(reach, fmt.Sprintf("%s(%s) %s: %s", r.Interface, side, r.Addr, v))
+			if same {
+				reach = append(reach, fmt.Sprintf("%s(%s): %s", r.Interface, side, reachWord(r)))
+			}
+			i = j
 		}
 		reachCell := "-"
 		if len(reach) > 0 {
@@ -208,4 +220,12 @@ func writeAudit(cmd *cobra.Command, format render.Format, a render.AuditV1) erro
 	_, err := fmt.Fprintf(w, "%d listening, %d exposed to the outside, %d maybe exposed (a rule not evaluated), %d flagged and exposed\n",
 		s.Listening, s.Exposed, s.MaybeExposed, s.Flagged)
 	return err
+}
+
+// reachWord is a verdict as the table shows it.
+func reachWord(r render.AuditReachV1) string {
+	if r.Reject {
+		return "rejected"
+	}
+	return r.Verdict
 }
