@@ -39,6 +39,7 @@ type chain struct {
 type set struct {
 	s     *nftables.Set
 	elems []nftables.SetElement // sorted by key; for interval sets ends before starts at equal keys
+	exact map[string]int        // key -> index in elems, for the sets without intervals
 }
 
 type linuxRuleset struct {
@@ -104,7 +105,14 @@ func load() (rulesetImpl, error) {
 				}
 				return 0
 			})
-			rs.sets[key(t.Family, t.Name, s.Name)] = &set{s: s, elems: elems}
+			x := &set{s: s, elems: elems}
+			if !s.Interval {
+				x.exact = make(map[string]int, len(elems))
+				for i, el := range elems {
+					x.exact[string(el.Key)] = i
+				}
+			}
+			rs.sets[key(t.Family, t.Name, s.Name)] = x
 		}
 	}
 	chains, err := c.ListChains()
@@ -848,10 +856,8 @@ func setKeyLen(s *set) int {
 // find returns the element matching key, or nil.
 func (s *set) find(key []byte) *nftables.SetElement {
 	if !s.s.Interval {
-		for i := range s.elems {
-			if bytes.Equal(s.elems[i].Key, key) {
-				return &s.elems[i]
-			}
+		if i, ok := s.exact[string(key)]; ok {
+			return &s.elems[i]
 		}
 		return nil
 	}
