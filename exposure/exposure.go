@@ -6,6 +6,11 @@
 // holds the socket, and whether the port is one IANA reports
 // unauthorized use of or one trojans are known to listen on.
 //
+// A connection may arrive on any interface for any of the machine's
+// addresses (Linux's weak host model): an internal address is exposed
+// when the firewall lets a connection for it in through an external
+// interface.
+//
 // It is the library behind `ports audit`: it takes the sockets (package
 // socktable), the network (ReadNetwork) and a firewall (package
 // nfteval) and joins them; it does no I/O of its own but ReadNetwork's.
@@ -93,9 +98,10 @@ type Firewall interface {
 }
 
 // Reach is one way in to a socket: a new connection arriving on an
-// interface for one of its addresses.
+// interface for one of the addresses the socket listens on, which may
+// be another interface's.
 type Reach struct {
-	Interface string
+	Interface string // the interface it arrives on
 	External  bool
 	Addr      netip.Addr // the address the client connects to
 	From      netip.Addr // the client the verdict is for; invalid: any client
@@ -134,8 +140,13 @@ func (k FlagKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil
 type Entry struct {
 	Socket socktable.Socket
 	Scope  Scope
-	// Reaches are the ways in from outside this machine, one per
-	// non-loopback interface address the socket listens on.
+	// Interfaces hold the addresses it listens on: the one interface
+	// of ScopeInterface, every non-loopback one of ScopeWildcard.
+	Interfaces []string
+	// Reaches are the ways in from outside this machine: for each
+	// non-loopback interface a connection may arrive on, each address
+	// the socket listens on (an interface's own link-local addresses
+	// only on it).
 	Reaches []Reach
 	// Exposed is set when a connection through an external interface
 	// is accepted; MaybeExposed when one is not evaluated.
@@ -182,6 +193,7 @@ func Audit(sockets []socktable.Socket, cfg *Config) []Entry {
 			}
 		}
 		a := s.Local.Addr()
+		var targets []netip.Addr
 		switch {
 		case a.Unmap().IsLoopback():
 			e.Scope = ScopeLoopback
@@ -191,22 +203,40 @@ func Audit(sockets []socktable.Socket, cfg *Config) []Entry {
 				if ifc.Loopback {
 					continue
 				}
+				e.Interfaces = append(e.Interfaces, ifc.Name)
 				for _, p := range ifc.Addrs {
 					// An AF_INET6 wildcard takes IPv4 too unless it is
 					// v6only, which the socket listing does not tell.
 					if p.Addr().Is4() && a.Is4() || a.Is6() {
-						e.Reaches = append(e.Reaches, reach(cfg, &ifc, p.Addr(), s))
+						targets = append(targets, p.Addr())
 					}
 				}
 			}
 		default:
 			if ifc := cfg.Network.owner(a.Unmap()); ifc != nil && !ifc.Loopback {
 				e.Scope = ScopeInterface
-				e.Reaches = append(e.Reaches, reach(cfg, ifc, a.Unmap(), s))
+				e.Interfaces = []string{ifc.Name}
+				targets = []netip.Addr{a.Unmap()}
 			} else if ifc != nil {
 				e.Scope = ScopeLoopback
 			} else {
 				e.Scope = ScopeUnknown
+			}
+		}
+		// Linux takes a packet for any of its addresses on any
+		// interface (the weak host model): a router beyond an external
+		// interface that routes an internal network through this
+		// machine reaches an internal address too. Only link-local
+		// addresses stay on their own link.
+		for _, arr := range cfg.Network.Interfaces {
+			if arr.Loopback {
+				continue
+			}
+			for _, t := range targets {
+				if (t.IsLinkLocalUnicast() || t.IsLoopback()) && cfg.Network.owner(t).Name != arr.Name {
+					continue
+				}
+				e.Reaches = append(e.Reaches, reach(cfg, &arr, t, s))
 			}
 		}
 		for _, r := range e.Reaches {

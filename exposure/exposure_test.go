@@ -146,7 +146,7 @@ func TestAuditScopes(t *testing.T) {
 	n := &Network{Interfaces: []Interface{
 		{Name: "lo", Index: 1, Loopback: true, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}},
 		{Name: "eth0", Index: 2, External: true, Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24"), netip.MustParsePrefix("fd00::2/64")}},
-		{Name: "eth1", Index: 3, Addrs: []netip.Prefix{netip.MustParsePrefix("198.19.0.2/24")}},
+		{Name: "eth1", Index: 3, Addrs: []netip.Prefix{netip.MustParsePrefix("198.19.0.2/24"), netip.MustParsePrefix("fe80::2/64")}},
 	}}
 	fw := verdictByIf{"eth0": nfteval.Accepted, "eth1": nfteval.Accepted}
 	sock := func(proto ports.Proto, ap string, st socktable.State) socktable.Socket {
@@ -168,7 +168,16 @@ func TestAuditScopes(t *testing.T) {
 		scope   Scope
 		reaches int
 		exposed bool
-	}{{ScopeLoopback, 0, false}, {ScopeInterface, 1, false}, {ScopeWildcard, 2, true}, {ScopeWildcard, 3, true}, {ScopeUnknown, 0, false}, {ScopeInterface, 1, true}}
+	}{
+		{ScopeLoopback, 0, false},
+		// eth1's address, from eth1 and, weak host, from eth0.
+		{ScopeInterface, 2, true},
+		{ScopeWildcard, 4, true}, // 2 interfaces x 2 IPv4 addresses
+		// and the IPv6 ones, eth1's link-local only from eth1
+		{ScopeWildcard, 7, true},
+		{ScopeUnknown, 0, false},
+		{ScopeInterface, 2, true},
+	}
 	for i, w := range want {
 		e := es[i]
 		if e.Scope != w.scope || len(e.Reaches) != w.reaches || e.Exposed != w.exposed || e.Root {
@@ -183,7 +192,7 @@ func TestAuditScopes(t *testing.T) {
 			t.Errorf("reach via %s: from %v, want %s", r.Interface, r.From, want)
 		}
 	}
-	if s := Summarize(es); s.Listening != 6 || s.Exposed != 3 {
+	if s := Summarize(es); s.Listening != 6 || s.Exposed != 4 {
 		t.Errorf("summary %+v", s)
 	}
 }

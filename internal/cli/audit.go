@@ -101,7 +101,7 @@ func auditV1(es []exposure.Entry) render.AuditV1 {
 	for _, e := range es {
 		p := render.AuditPortV1{
 			Proto: e.Socket.Proto.String(), Local: render.AddrPortOf(e.Socket.Local), Listens: e.Scope.String(),
-			Reaches: []render.AuditReachV1{}, Exposed: e.Exposed, MaybeExposed: e.MaybeExposed,
+			Interfaces: append([]string{}, e.Interfaces...), Reaches: []render.AuditReachV1{}, Exposed: e.Exposed, MaybeExposed: e.MaybeExposed,
 			Processes: processesV1(e.Socket.Procs), ProcsHidden: e.Socket.ProcsHidden, UID: e.Socket.UID, Root: e.Root,
 			Flags: []render.AuditFlagV1{},
 		}
@@ -207,7 +207,11 @@ func writeAudit(cmd *cobra.Command, format render.Format, a render.AuditV1) erro
 		if len(fl) > 0 {
 			flags = strings.Join(fl, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Proto, p.Local, p.Listens, reachCell,
+		listens := p.Listens
+		if p.Listens == "interface" {
+			listens = p.Interfaces[0]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Proto, p.Local, listens, reachCell,
 			render.ProcessesCell(p.Processes, p.ProcsHidden), user, root, flags)
 	}
 	if err := tw.Flush(); err != nil {

@@ -9,9 +9,10 @@ import (
 // Exposed is a host under test, X, with two links: one to Router, which
 // X uses as its default route (IPv4 and IPv6), and one to Peer, which it
 // has no route beyond. It is the machine of `ports audit`'s test: one
-// external interface and one internal one. Router has no default route
-// and no link but the one to X, so nothing X sends anywhere can leave
-// the test. Its fields must not be changed.
+// external interface and one internal one. Router routes the networks
+// of X's link to Peer through X, as an upstream router may; it has no
+// default route and no link but the one to X, so nothing X sends
+// anywhere can leave the test. Its fields must not be changed.
 type Exposed struct {
 	X      *Host // X.Link, X.Addr4 and X.Addr6 are its end of the link to Router
 	XPeer  *Host // X's end of the link to Peer (XPeer.Name is X's)
@@ -34,6 +35,8 @@ func NewExposed(t testing.TB) *Exposed {
 	waitReady(t, xp)
 	mustIP(t, "-n", x.Name, "-4", "route", "add", "default", "via", up.B.Addr4.String(), "dev", x.Link)
 	mustIP(t, "-n", x.Name, "-6", "route", "add", "default", "via", up.B.Addr6.String(), "dev", x.Link)
+	mustIP(t, "-n", up.B.Name, "route", "add", side.Prefix4.String(), "via", x.Addr4.String())
+	mustIP(t, "-n", up.B.Name, "route", "add", side.Prefix6.String(), "via", x.Addr6.String())
 	// The safety of the test rests on this: the router goes nowhere.
 	for _, h := range []*Host{up.B, side.B} {
 		for _, family := range []string{"-4", "-6"} {

@@ -15,8 +15,11 @@ type AuditPortV1 struct {
 	// wildcard (every interface) or "no interface" (an address no
 	// interface holds).
 	Listens string `json:"listens"`
-	// Reaches are the ways in from outside: one per non-loopback
-	// interface address the socket listens on; [] for loopback.
+	// Interfaces hold the addresses it listens on ([] for loopback).
+	Interfaces []string `json:"interfaces"`
+	// Reaches are the ways in from outside: for each non-loopback
+	// interface a connection may arrive on, each address the socket
+	// listens on; [] for loopback.
 	Reaches []AuditReachV1 `json:"reaches"`
 	// Exposed: a new connection through an external interface is
 	// accepted. MaybeExposed: not exposed, but such a verdict was not
@@ -33,7 +36,7 @@ type AuditPortV1 struct {
 // AuditReachV1 is one interface address a client from outside could
 // connect to, and the firewall's verdict.
 type AuditReachV1 struct {
-	Interface string `json:"interface"`
+	Interface string `json:"interface"` // the interface the connection arrives on
 	// External is set when a default route goes through the interface.
 	External bool   `json:"external"`
 	Addr     string `json:"addr"`
