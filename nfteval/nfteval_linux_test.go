@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -155,6 +156,11 @@ table inet t {
 		iifname @ifs tcp dport 1047 accept
 		ip saddr != 10.0.0.0/8 tcp dport 1048 reject
 		meta l4proto tcp tcp dport 1049 accept
+		ip daddr %[2]s tcp dport 1050 accept
+		ip daddr %[4]s tcp dport 1051 accept
+		ip6 daddr %[5]s tcp dport 1051 accept
+		oifname %[1]q tcp dport 1052 accept
+		iif %[1]q tcp dport 1053 accept
 		tcp dport 1060 jump sub
 		tcp dport 1061 goto sub2
 		tcp dport 1062 jump sub2
@@ -178,7 +184,7 @@ table ip pre {
 		tcp dport 1001 accept
 	}
 }
-`, p.A.Link, p.B.Addr4, p.Prefix6)
+`, p.A.Link, p.B.Addr4, p.Prefix6, p.A.Addr4, p.A.Addr6)
 	nftLoad(t, p.A, rules)
 	A := nfteval.Accepted
 	D := nfteval.Dropped
@@ -187,7 +193,7 @@ table ip pre {
 		{1001, A}, {1002, D}, {1003, D}, {1004, D}, {1010, A}, {1019, A}, {1009, D}, {1020, A}, {1021, D},
 		{1025, A}, {2005, A}, {2010, D}, {2020, A}, {1030, A}, {1031, D}, {1032, D}, {1040, A}, {1041, D},
 		{1042, A}, {1043, D}, {1044, D}, {1045, A}, {1046, D}, {1047, A}, {1048, D}, {1049, A}, {1060, A}, {1061, D},
-		{1062, D}, {1070, N}, {1071, N}, {1099, D},
+		{1062, D}, {1050, D}, {1051, A}, {1052, D}, {1053, A}, {1070, N}, {1071, N}, {1099, D},
 	}
 	var ps []uint16
 	for _, w := range wants4 {
@@ -195,12 +201,22 @@ table ip pre {
 	}
 	listenAll(t, p.A, ps)
 	rs := loadRuleset(t, p.A)
+	var idx int
+	if err := p.A.Do(func() error {
+		ifc, err := net.InterfaceByName(p.A.Link)
+		if err == nil {
+			idx = ifc.Index
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	for _, fam := range []struct {
 		src, dst netip.Addr
 	}{{p.B.Addr4, p.A.Addr4}, {p.B.Addr6, p.A.Addr6}} {
 		got := probe(t, p.B, fam.dst, ps)
 		for _, w := range wants4 {
-			c := nfteval.Conn{IIf: p.A.Link, Src: fam.src, Dst: fam.dst, Proto: ports.ProtoTCP, DstPort: w.port}
+			c := nfteval.Conn{IIf: p.A.Link, IIfIdx: idx, Src: fam.src, Dst: fam.dst, Proto: ports.ProtoTCP, DstPort: w.port}
 			r := rs.Eval(c)
 			v := w.v
 			if fam.dst.Is6() {
@@ -352,5 +368,30 @@ func TestIntegrationEvalIptables(t *testing.T) {
 		if !agrees(r, got[w.port]) {
 			t.Errorf("port %d: evaluator says %v, the kernel's answer was %v", w.port, r, got[w.port])
 		}
+	}
+}
+
+// TestIfIndexUnknown: without the interface's index, "iif" is not
+// evaluated; "iifname" still is.
+func TestIntegrationEvalIfIndex(t *testing.T) {
+	t.Parallel()
+	p := porttest.NewPair(t, nil)
+	nftLoad(t, p.A, fmt.Sprintf(`
+table inet t {
+	chain input {
+		type filter hook input priority 0; policy drop;
+		iifname %[1]q tcp dport 1 accept
+		iif %[1]q tcp dport 2 accept
+	}
+}
+`, p.A.Link))
+	rs := loadRuleset(t, p.A)
+	c := nfteval.Conn{IIf: p.A.Link, Src: p.B.Addr4, Dst: p.A.Addr4, Proto: ports.ProtoTCP, DstPort: 1}
+	if r := rs.Eval(c); r.Verdict != nfteval.Accepted {
+		t.Errorf("port 1: %v", r)
+	}
+	c.DstPort = 2
+	if r := rs.Eval(c); r.Verdict != nfteval.NotEvaluated || !strings.Contains(r.Reason, "meta iif") {
+		t.Errorf("port 2 without the index: %v, want not evaluated on meta iif", r)
 	}
 }
