@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/nfteval"
@@ -295,7 +296,8 @@ func onAnyNetwork(n *Network, a netip.Addr) bool {
 
 // portsInNote finds the port numbers and ranges IANA's notes name
 // ("Known Unauthorized Use on ports 5151 and 5152", "ports 2194-2196").
-var portsInNote = regexp.MustCompile(`\d+(?:-\d+)?`)
+// Compiled on first use: nothing happens at import.
+var portsInNote = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\d+(?:-\d+)?`) })
 
 func flags(reg *registry.Registry, troj *Trojans, proto ports.Proto, p ports.Port) []Flag {
 	var fl []Flag
@@ -318,7 +320,7 @@ func flags(reg *registry.Registry, troj *Trojans, proto ports.Proto, p ports.Por
 // a note on a range that names ports applies to those alone; one that
 // names none applies to every port of its record.
 func noteNames(note string, p ports.Port) bool {
-	ms := portsInNote.FindAllString(note, -1)
+	ms := portsInNote().FindAllString(note, -1)
 	var nums []string
 	for _, m := range ms {
 		// RFC numbers in the notes are not ports.

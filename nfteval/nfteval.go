@@ -111,6 +111,9 @@ type rulesetImpl interface {
 // os.ErrPermission.
 func Load() (*Ruleset, error) {
 	impl, err := load()
+	if errors.Is(err, ErrNotImplemented) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("nfteval: reading the nftables ruleset: %w", err)
 	}

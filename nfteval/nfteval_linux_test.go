@@ -79,7 +79,7 @@ func probe(t *testing.T, h *porttest.Host, dst netip.Addr, ps []uint16) map[uint
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			c, err := h.Dial(ctx, "tcp", netip.AddrPortFrom(dst, p).String())
 			o := connected
