@@ -223,6 +223,7 @@ func (rs *linuxRuleset) runBase(base *chain, c Conn) Result {
 	var stack []frame
 	ch, i := base, 0
 	pkt := newPacket(c)
+	pkt.ct = ctBefore(base)
 	for {
 		if i >= len(ch.rules) {
 			if len(stack) == 0 {
@@ -340,6 +341,7 @@ func (g *regs) what(r uint32) string {
 // headers with the bits a new connection fixes marked known.
 type packet struct {
 	c            Conn
+	ct           ctStage
 	net, netK    []byte
 	trans, trnsK []byte
 }
@@ -526,7 +528,7 @@ func (rs *linuxRuleset) step(ch *chain, e expr.Any, g *regs, pkt *packet) (ruleV
 	case *expr.Meta:
 		return ruleVerdict{}, nil, loadMeta(e, g, pkt)
 	case *expr.Ct:
-		return ruleVerdict{}, nil, loadCt(e, g)
+		return ruleVerdict{}, nil, loadCt(e, g, pkt.ct)
 	case *expr.Payload:
 		return ruleVerdict{}, nil, loadPayload(e, g, pkt)
 	case *expr.Bitwise:
@@ -626,9 +628,44 @@ var metaNames = map[expr.MetaKey]string{
 	expr.MetaKeySECMARK: "secmark", expr.MetaKeyBRIIIFNAME: "ibrname", expr.MetaKeyBRIOIFNAME: "obrname",
 }
 
-func loadCt(e *expr.Ct, g *regs) error {
+// ctStage is what conntrack has done when a base chain runs.
+type ctStage uint8
+
+const (
+	ctTracked ctStage = iota // after conntrack (priority -200): the connection is new
+	ctNone                   // before it (ingress, raw): no conntrack entry yet
+	ctUnsure                 // at conntrack's own priority: the order is not defined
+)
+
+// nfIPPriConntrack is NF_IP_PRI_CONNTRACK (and NF_IP6_PRI_CONNTRACK).
+const nfIPPriConntrack = -200
+
+func ctBefore(base *chain) ctStage {
+	switch {
+	case base.hook == unix.NF_INET_PRE_ROUTING && base.family != nftables.TableFamilyNetdev && base.device == "":
+		switch {
+		case base.prio < nfIPPriConntrack:
+			return ctNone
+		case base.prio == nfIPPriConntrack:
+			return ctUnsure
+		}
+		return ctTracked
+	case base.hook == unix.NF_INET_LOCAL_IN && base.family != nftables.TableFamilyNetdev:
+		return ctTracked
+	}
+	return ctNone // ingress
+}
+
+func loadCt(e *expr.Ct, g *regs, stage ctStage) error {
 	if e.SourceRegister {
 		return &unknownExpr{fmt.Sprintf("ct set (key %d) not understood", e.Key)}
+	}
+	if stage == ctUnsure {
+		return &unknownExpr{"ct expression in a chain at conntrack's own priority (-200), which may run before or after it, not understood"}
+	}
+	if stage == ctNone && e.Key != expr.CtKeySTATE {
+		// No conntrack entry: the kernel breaks the rule (nft_ct_get_eval).
+		return errBreak
 	}
 	var data, known []byte
 	what := ""
@@ -636,7 +673,13 @@ func loadCt(e *expr.Ct, g *regs) error {
 	case expr.CtKeySTATE:
 		what = "ct state"
 		data = make([]byte, 4)
-		binary.NativeEndian.PutUint32(data, expr.CtStateBitNEW)
+		// Before conntrack the packet has no entry, which ct state
+		// reads as invalid.
+		bit := expr.CtStateBitNEW
+		if stage == ctNone {
+			bit = expr.CtStateBitINVALID
+		}
+		binary.NativeEndian.PutUint32(data, bit)
 		known = allKnown(4)
 	case expr.CtKeyDIRECTION:
 		what, data, known = "ct direction", []byte{0}, allKnown(1) // IP_CT_DIR_ORIGINAL

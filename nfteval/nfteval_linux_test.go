@@ -139,7 +139,7 @@ table inet t {
 		ct state established,related accept
 		iifname "lo" accept
 		ip saddr @bad4 drop
-		tcp dport 1001 accept
+		tcp dport { 1001, 1005, 1006 } accept
 		tcp dport 1002 reject with tcp reset
 		tcp dport 1003 drop
 		tcp dport 1010-1019 counter accept
@@ -168,6 +168,11 @@ table inet t {
 		tcp dport 1070 limit rate 10/second accept
 		tcp dport 1071 meta mark 0x1 accept
 	}
+	chain raw {
+		type filter hook prerouting priority -300; policy accept;
+		ct state invalid tcp dport 1005 drop
+		ct state new tcp dport 1006 drop
+	}
 	chain sub {
 		tcp dport 1060 accept
 		tcp dport 1032 return
@@ -190,7 +195,7 @@ table ip pre {
 	D := nfteval.Dropped
 	N := nfteval.NotEvaluated
 	wants4 := []want{
-		{1001, A}, {1002, D}, {1003, D}, {1004, D}, {1010, A}, {1019, A}, {1009, D}, {1020, A}, {1021, D},
+		{1001, A}, {1002, D}, {1003, D}, {1004, D}, {1005, D}, {1006, A}, {1010, A}, {1019, A}, {1009, D}, {1020, A}, {1021, D},
 		{1025, A}, {2005, A}, {2010, D}, {2020, A}, {1030, A}, {1031, D}, {1032, D}, {1040, A}, {1041, D},
 		{1042, A}, {1043, D}, {1044, D}, {1045, A}, {1046, D}, {1047, A}, {1048, D}, {1049, A}, {1060, A}, {1061, D},
 		{1062, D}, {1050, D}, {1051, A}, {1052, D}, {1053, A}, {1070, N}, {1071, N}, {1099, D},
