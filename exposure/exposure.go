@@ -42,6 +42,7 @@ type Interface struct {
 	Name     string
 	Index    int
 	Loopback bool
+	Up       bool // administratively up: only then can a connection arrive on it
 	// External is set when a default route goes out through it: it
 	// faces networks beyond its own. Otherwise it is internal.
 	External bool
@@ -230,7 +231,7 @@ func Audit(sockets []socktable.Socket, cfg *Config) []Entry {
 		// machine reaches an internal address too. Only link-local
 		// addresses stay on their own link.
 		for _, arr := range cfg.Network.Interfaces {
-			if arr.Loopback {
+			if arr.Loopback || !arr.Up {
 				continue
 			}
 			for _, t := range targets {

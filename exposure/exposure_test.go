@@ -145,8 +145,11 @@ func (v verdictByIf) Eval(c nfteval.Conn) nfteval.Result {
 func TestAuditScopes(t *testing.T) {
 	n := &Network{Interfaces: []Interface{
 		{Name: "lo", Index: 1, Loopback: true, Addrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}},
-		{Name: "eth0", Index: 2, External: true, Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24"), netip.MustParsePrefix("fd00::2/64")}},
-		{Name: "eth1", Index: 3, Addrs: []netip.Prefix{netip.MustParsePrefix("198.19.0.2/24"), netip.MustParsePrefix("fe80::2/64")}},
+		{Name: "eth0", Index: 2, Up: true, External: true, Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.0.2/24"), netip.MustParsePrefix("fd00::2/64")}},
+		{Name: "eth1", Index: 3, Up: true, Addrs: []netip.Prefix{netip.MustParsePrefix("198.19.0.2/24"), netip.MustParsePrefix("fe80::2/64")}},
+		// Down: no way in through it, though its address is the
+		// machine's (and reached through the others).
+		{Name: "eth2", Index: 4, External: true, Addrs: []netip.Prefix{netip.MustParsePrefix("203.0.113.1/24")}},
 	}}
 	fw := verdictByIf{"eth0": nfteval.Accepted, "eth1": nfteval.Accepted}
 	sock := func(proto ports.Proto, ap string, st socktable.State) socktable.Socket {
@@ -158,11 +161,12 @@ func TestAuditScopes(t *testing.T) {
 		sock(ports.ProtoTCP, "0.0.0.0:3", socktable.StateListen),
 		sock(ports.ProtoTCP, "[::]:4", socktable.StateListen),
 		sock(ports.ProtoUDP, "203.0.113.9:5", socktable.StateClose),
+		sock(ports.ProtoTCP, "203.0.113.1:8", socktable.StateListen),
 		sock(ports.ProtoTCP, "198.18.0.2:6", socktable.StateEstablished), // not a listener
 		sock(ports.ProtoTCP, "[::ffff:198.18.0.2]:7", socktable.StateListen),
 	}, &Config{Network: n, Firewall: fw, From: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.19.0.9")}})
-	if len(es) != 6 {
-		t.Fatalf("%d entries, want 6 (the connection is no listener)", len(es))
+	if len(es) != 7 {
+		t.Fatalf("%d entries, want 7 (the connection is no listener)", len(es))
 	}
 	want := []struct {
 		scope   Scope
@@ -172,12 +176,18 @@ func TestAuditScopes(t *testing.T) {
 		{ScopeLoopback, 0, false},
 		// eth1's address, from eth1 and, weak host, from eth0.
 		{ScopeInterface, 2, true},
-		{ScopeWildcard, 4, true}, // 2 interfaces x 2 IPv4 addresses
+		{ScopeWildcard, 6, true}, // 2 interfaces up x 3 IPv4 addresses
 		// and the IPv6 ones, eth1's link-local only from eth1
-		{ScopeWildcard, 7, true},
+		{ScopeWildcard, 9, true},
 		{ScopeUnknown, 0, false},
 		{ScopeInterface, 2, true},
 	}
+	// eth2's address, from eth0 and eth1.
+	want = append(want[:5], append([]struct {
+		scope   Scope
+		reaches int
+		exposed bool
+	}{{ScopeInterface, 2, true}}, want[5:]...)...)
 	for i, w := range want {
 		e := es[i]
 		if e.Scope != w.scope || len(e.Reaches) != w.reaches || e.Exposed != w.exposed || e.Root {
@@ -192,7 +202,7 @@ func TestAuditScopes(t *testing.T) {
 			t.Errorf("reach via %s: from %v, want %s", r.Interface, r.From, want)
 		}
 	}
-	if s := Summarize(es); s.Listening != 6 || s.Exposed != 4 {
+	if s := Summarize(es); s.Listening != 7 || s.Exposed != 5 {
 		t.Errorf("summary %+v", s)
 	}
 }

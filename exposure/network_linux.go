@@ -23,7 +23,7 @@ func ReadNetwork() (*Network, error) {
 	}
 	n := &Network{}
 	for _, ifc := range ifs {
-		x := Interface{Name: ifc.Name, Index: ifc.Index, Loopback: ifc.Flags&net.FlagLoopback != 0, External: ext[ifc.Index]}
+		x := Interface{Name: ifc.Name, Index: ifc.Index, Loopback: ifc.Flags&net.FlagLoopback != 0, Up: ifc.Flags&net.FlagUp != 0, External: ext[ifc.Index]}
 		addrs, err := ifc.Addrs()
 		if err != nil {
 			return nil, fmt.Errorf("exposure: addresses of %s: %w", ifc.Name, err)
