@@ -43,9 +43,15 @@ type set struct {
 }
 
 type linuxRuleset struct {
-	chains map[string]*chain // family/table/chain
-	sets   map[string]*set   // family/table/set
+	chains map[objKey]*chain
+	sets   map[objKey]*set
 	bases  []*chain
+}
+
+// objKey names a chain or set: names are per table, tables per family.
+type objKey struct {
+	family      nftables.TableFamily
+	table, name string
 }
 
 func familyName(f nftables.TableFamily) string {
@@ -66,8 +72,8 @@ func familyName(f nftables.TableFamily) string {
 	return fmt.Sprintf("family%d", f)
 }
 
-func key(f nftables.TableFamily, table, name string) string {
-	return familyName(f) + "/" + table + "/" + name
+func key(f nftables.TableFamily, table, name string) objKey {
+	return objKey{f, table, name}
 }
 
 func load() (rulesetImpl, error) {
@@ -76,7 +82,7 @@ func load() (rulesetImpl, error) {
 		return nil, permission(err)
 	}
 	defer c.CloseLasting()
-	rs := &linuxRuleset{chains: map[string]*chain{}, sets: map[string]*set{}}
+	rs := &linuxRuleset{chains: map[objKey]*chain{}, sets: map[objKey]*set{}}
 	tables, err := c.ListTables()
 	if err != nil {
 		return nil, permission(err)
@@ -224,6 +230,7 @@ func (rs *linuxRuleset) runBase(base *chain, c Conn) Result {
 	ch, i := base, 0
 	pkt := newPacket(c)
 	pkt.ct = ctBefore(base)
+	g := new(regs)
 	for {
 		if i >= len(ch.rules) {
 			if len(stack) == 0 {
@@ -236,7 +243,7 @@ func (rs *linuxRuleset) runBase(base *chain, c Conn) Result {
 		}
 		rule := ch.rules[i]
 		i++
-		v, res := rs.runRule(ch, rule, pkt)
+		v, res := rs.runRule(ch, rule, pkt, g)
 		switch v.kind {
 		case vContinue:
 		case vFinal:
@@ -293,7 +300,51 @@ type ruleVerdict struct {
 type regs struct {
 	data  [80]byte
 	known [80]byte
-	from  [20]string
+	from  [20]label
+}
+
+// label says what a register was loaded from, formatted only for a
+// message: evaluation does not allocate for it.
+type label struct {
+	kind         labelKind
+	key          uint32 // meta or ct key
+	base, off, n uint32 // payload
+	proto        ports.Proto
+	v6           bool
+}
+
+type labelKind uint8
+
+const (
+	labelConst labelKind = iota
+	labelMeta
+	labelCt
+	labelPayload
+)
+
+func (l label) String() string {
+	switch l.kind {
+	case labelMeta:
+		if name, ok := metaNames[expr.MetaKey(l.key)]; ok {
+			return "meta " + name
+		}
+		return fmt.Sprintf("meta key %d", l.key)
+	case labelCt:
+		switch expr.CtKey(l.key) {
+		case expr.CtKeySTATE:
+			return "ct state"
+		case expr.CtKeyDIRECTION:
+			return "ct direction"
+		case expr.CtKeyMARK:
+			return "ct mark"
+		case expr.CtKeySTATUS:
+			return "ct status"
+		}
+		return fmt.Sprintf("ct key %d", l.key)
+	case labelPayload:
+		return fieldName(l)
+	}
+	return "a constant"
 }
 
 // regOff is the byte offset of register r, as nft_parse_register maps it.
@@ -315,24 +366,29 @@ func (g *regs) slot(r uint32, n int) (data, known []byte, ok bool) {
 	return g.data[off : off+n], g.known[off : off+n], true
 }
 
-func (g *regs) set(r uint32, what string, data, known []byte) bool {
+func (g *regs) set(r uint32, what label, data, known []byte) bool {
 	d, k, ok := g.slot(r, len(data))
 	if !ok {
 		return false
 	}
 	copy(d, data)
 	copy(k, known)
-	off, _ := regOff(r)
-	for w := off / 4; w < (off+len(data)+3)/4; w++ {
-		g.from[w] = what
-	}
+	g.label(r, len(data), what)
 	return true
 }
 
-func (g *regs) what(r uint32) string {
+// label marks the n bytes of register r as loaded from what.
+func (g *regs) label(r uint32, n int, what label) {
+	off, _ := regOff(r)
+	for w := off / 4; w < (off+n+3)/4 && w < len(g.from); w++ {
+		g.from[w] = what
+	}
+}
+
+func (g *regs) what(r uint32) label {
 	off, ok := regOff(r)
 	if !ok {
-		return "?"
+		return label{}
 	}
 	return g.from[off/4]
 }
@@ -346,7 +402,15 @@ type packet struct {
 	trans, trnsK []byte
 }
 
-func allKnown(n int) []byte { return bytes.Repeat([]byte{0xff}, n) }
+var ones = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// allKnown is a mask of n known bytes; read only.
+func allKnown(n int) []byte {
+	if n <= len(ones) {
+		return ones[:n:n]
+	}
+	return bytes.Repeat([]byte{0xff}, n)
+}
 
 func newPacket(c Conn) *packet {
 	p := &packet{c: c}
@@ -394,10 +458,11 @@ func newPacket(c Conn) *packet {
 }
 
 // fieldName names a header field for messages.
-func (p *packet) fieldName(base expr.PayloadBase, off, n uint32) string {
+func fieldName(l label) string {
+	base, off, n := expr.PayloadBase(l.base), l.off, l.n
 	switch base {
 	case expr.PayloadBaseNetworkHeader:
-		if p.c.Dst.Is4() {
+		if !l.v6 {
 			switch {
 			case off == 12 && n <= 4:
 				return "ip saddr"
@@ -414,7 +479,7 @@ func (p *packet) fieldName(base expr.PayloadBase, off, n uint32) string {
 		}
 		return fmt.Sprintf("ip6 header bytes %d-%d", off, off+n-1)
 	case expr.PayloadBaseTransportHeader:
-		l4 := strings.ToLower(p.c.Proto.String())
+		l4 := strings.ToLower(l.proto.String())
 		switch {
 		case off == 0 && n == 2:
 			return l4 + " sport"
@@ -444,8 +509,10 @@ func (u *unknownExpr) Error() string { return u.why }
 // means the rule does not apply either way, and a rule that ends with
 // no verdict and no statement (a counter) changes nothing; only a
 // verdict or statement reached after it makes the rule not evaluated.
-func (rs *linuxRuleset) runRule(ch *chain, rule *nftables.Rule, pkt *packet) (ruleVerdict, Result) {
-	var g regs
+func (rs *linuxRuleset) runRule(ch *chain, rule *nftables.Rule, pkt *packet, g *regs) (ruleVerdict, Result) {
+	// Registers do not carry over from one rule to the next.
+	g.known = [len(g.known)]byte{}
+	g.from = [len(g.from)]label{}
 	var undecided *undetermined
 	notEval := func(why string) (ruleVerdict, Result) {
 		return ruleVerdict{kind: vFinal}, Result{Rule: ruleOf(ch, rule.Handle), Reason: why}
@@ -454,7 +521,7 @@ func (rs *linuxRuleset) runRule(ch *chain, rule *nftables.Rule, pkt *packet) (ru
 		if undecided != nil && !harmless(e) {
 			return notEval(undecided.why)
 		}
-		v, final, err := rs.step(ch, e, &g, pkt)
+		v, final, err := rs.step(ch, e, g, pkt)
 		if err == nil {
 			if final != nil {
 				final.Rule = ruleOf(ch, rule.Handle)
@@ -513,7 +580,7 @@ func (rs *linuxRuleset) step(ch *chain, e expr.Any, g *regs, pkt *packet) (ruleV
 		if e.Register == 0 {
 			return ruleVerdict{}, nil, &unknownExpr{"immediate verdict data not understood"}
 		}
-		if !g.set(e.Register, "a constant", e.Data, allKnown(len(e.Data))) {
+		if !g.set(e.Register, label{}, e.Data, allKnown(len(e.Data))) {
 			return ruleVerdict{}, nil, &unknownExpr{fmt.Sprintf("immediate to register %d not understood", e.Register)}
 		}
 	case *expr.Reject:
@@ -572,18 +639,16 @@ func loadMeta(e *expr.Meta, g *regs, pkt *packet) error {
 		return &unknownExpr{fmt.Sprintf("meta set (key %d) not understood", e.Key)}
 	}
 	c := pkt.c
+	lbl := label{kind: labelMeta, key: uint32(e.Key)}
+	var buf, unknown [16]byte
 	var data, known []byte
-	what := ""
 	switch e.Key {
 	case expr.MetaKeyIIFNAME:
-		what = "meta iifname"
-		data = make([]byte, unix.IFNAMSIZ)
+		data = buf[:unix.IFNAMSIZ]
 		copy(data, c.IIf)
 		known = allKnown(len(data))
 	case expr.MetaKeyIIF:
-		what = "meta iif"
-		data = make([]byte, 4)
-		known = make([]byte, 4)
+		data, known = buf[:4], unknown[:4]
 		if c.IIfIdx > 0 {
 			binary.NativeEndian.PutUint32(data, uint32(c.IIfIdx))
 			known = allKnown(4)
@@ -592,35 +657,37 @@ func loadMeta(e *expr.Meta, g *regs, pkt *packet) error {
 		// No output device on input: the kernel breaks the rule.
 		return errBreak
 	case expr.MetaKeyL4PROTO:
-		what, data, known = "meta l4proto", []byte{byte(c.Proto)}, allKnown(1)
+		buf[0] = byte(c.Proto)
+		data, known = buf[:1], allKnown(1)
 	case expr.MetaKeyNFPROTO:
-		what, data, known = "meta nfproto", []byte{unix.NFPROTO_IPV4}, allKnown(1)
+		buf[0] = unix.NFPROTO_IPV4
 		if c.Dst.Is6() {
-			data[0] = unix.NFPROTO_IPV6
+			buf[0] = unix.NFPROTO_IPV6
 		}
+		data, known = buf[:1], allKnown(1)
 	case expr.MetaKeyPROTOCOL:
-		what, data, known = "meta protocol", []byte{0x08, 0x00}, allKnown(2)
+		binary.BigEndian.PutUint16(buf[:], unix.ETH_P_IP)
 		if c.Dst.Is6() {
-			data = []byte{0x86, 0xdd}
+			binary.BigEndian.PutUint16(buf[:], unix.ETH_P_IPV6)
 		}
+		data, known = buf[:2], allKnown(2)
 	case expr.MetaKeyPKTTYPE:
-		what, data, known = "meta pkttype", []byte{unix.PACKET_HOST}, allKnown(1)
+		buf[0] = unix.PACKET_HOST
+		data, known = buf[:1], allKnown(1)
 	default:
 		// The rest (mark, skuid, length, cpu...) a connection from
 		// outside does not fix: all bits unknown.
-		what = fmt.Sprintf("meta key %d", e.Key)
-		if name, ok := metaNames[e.Key]; ok {
-			what = "meta " + name
-		}
-		data, known = make([]byte, 16), make([]byte, 16)
+		data, known = buf[:], unknown[:]
 	}
-	if !g.set(e.Register, what, data, known) {
-		return &unknownExpr{fmt.Sprintf("%s to register %d not understood", what, e.Register)}
+	if !g.set(e.Register, lbl, data, known) {
+		return &unknownExpr{fmt.Sprintf("%s to register %d not understood", lbl, e.Register)}
 	}
 	return nil
 }
 
 var metaNames = map[expr.MetaKey]string{
+	expr.MetaKeyIIFNAME: "iifname", expr.MetaKeyIIF: "iif", expr.MetaKeyL4PROTO: "l4proto",
+	expr.MetaKeyNFPROTO: "nfproto", expr.MetaKeyPROTOCOL: "protocol", expr.MetaKeyPKTTYPE: "pkttype",
 	expr.MetaKeyMARK: "mark", expr.MetaKeyLEN: "length", expr.MetaKeyPRIORITY: "priority",
 	expr.MetaKeySKUID: "skuid", expr.MetaKeySKGID: "skgid", expr.MetaKeyIIFTYPE: "iiftype",
 	expr.MetaKeyIIFGROUP: "iifgroup", expr.MetaKeyCPU: "cpu", expr.MetaKeyCGROUP: "cgroup",
@@ -667,34 +734,26 @@ func loadCt(e *expr.Ct, g *regs, stage ctStage) error {
 		// No conntrack entry: the kernel breaks the rule (nft_ct_get_eval).
 		return errBreak
 	}
+	lbl := label{kind: labelCt, key: uint32(e.Key)}
+	var buf, unknown [16]byte
 	var data, known []byte
-	what := ""
 	switch e.Key {
 	case expr.CtKeySTATE:
-		what = "ct state"
-		data = make([]byte, 4)
 		// Before conntrack the packet has no entry, which ct state
 		// reads as invalid.
 		bit := expr.CtStateBitNEW
 		if stage == ctNone {
 			bit = expr.CtStateBitINVALID
 		}
-		binary.NativeEndian.PutUint32(data, bit)
-		known = allKnown(4)
+		binary.NativeEndian.PutUint32(buf[:], bit)
+		data, known = buf[:4], allKnown(4)
 	case expr.CtKeyDIRECTION:
-		what, data, known = "ct direction", []byte{0}, allKnown(1) // IP_CT_DIR_ORIGINAL
+		data, known = buf[:1], allKnown(1) // 0: IP_CT_DIR_ORIGINAL
 	default:
-		what = fmt.Sprintf("ct key %d", e.Key)
-		switch e.Key {
-		case expr.CtKeyMARK:
-			what = "ct mark"
-		case expr.CtKeySTATUS:
-			what = "ct status"
-		}
-		data, known = make([]byte, 16), make([]byte, 16)
+		data, known = buf[:], unknown[:]
 	}
-	if !g.set(e.Register, what, data, known) {
-		return &unknownExpr{fmt.Sprintf("%s to register %d not understood", what, e.Register)}
+	if !g.set(e.Register, lbl, data, known) {
+		return &unknownExpr{fmt.Sprintf("%s to register %d not understood", lbl, e.Register)}
 	}
 	return nil
 }
@@ -703,8 +762,12 @@ func loadPayload(e *expr.Payload, g *regs, pkt *packet) error {
 	if e.OperationType != expr.PayloadLoad {
 		return &unknownExpr{"payload write (mangling) not understood"}
 	}
+	lbl := label{kind: labelPayload, base: uint32(e.Base), off: e.Offset, n: e.Len, proto: pkt.c.Proto, v6: pkt.c.Dst.Is6()}
 	n, off := int(e.Len), int(e.Offset)
-	data, known := make([]byte, n), make([]byte, n)
+	d, k, ok := g.slot(e.DestRegister, n)
+	if !ok {
+		return &unknownExpr{fmt.Sprintf("payload load of %d bytes to register %d not understood", n, e.DestRegister)}
+	}
 	var hdr, hdrK []byte
 	switch e.Base {
 	case expr.PayloadBaseNetworkHeader:
@@ -713,30 +776,27 @@ func loadPayload(e *expr.Payload, g *regs, pkt *packet) error {
 		hdr, hdrK = pkt.trans, pkt.trnsK
 	}
 	for i := 0; i < n; i++ {
+		d[i], k[i] = 0, 0
 		if off+i < len(hdr) {
-			data[i], known[i] = hdr[off+i], hdrK[off+i]
+			d[i], k[i] = hdr[off+i], hdrK[off+i]
 		}
 	}
-	what := pkt.fieldName(e.Base, e.Offset, e.Len)
-	if !g.set(e.DestRegister, what, data, known) {
-		return &unknownExpr{fmt.Sprintf("payload load of %d bytes to register %d not understood", n, e.DestRegister)}
-	}
+	g.label(e.DestRegister, n, lbl)
 	return nil
 }
 
 func bitwise(e *expr.Bitwise, g *regs) error {
 	n := int(e.Len)
 	src, srcK, ok := g.slot(e.SourceRegister, n)
-	if !ok || len(e.Mask) < n || len(e.Xor) < n {
+	if !ok || len(e.Mask) < n || len(e.Xor) < n || n > 64 {
 		return &unknownExpr{"bitwise expression not understood (shift or malformed)"}
 	}
-	data, known := make([]byte, n), make([]byte, n)
+	var data, known [64]byte
 	for i := 0; i < n; i++ {
 		data[i] = src[i]&e.Mask[i] ^ e.Xor[i]
 		known[i] = srcK[i] | ^e.Mask[i] // masked-out bits become the xor's
 	}
-	what := g.what(e.SourceRegister)
-	if !g.set(e.DestRegister, what, data, known) {
+	if !g.set(e.DestRegister, g.what(e.SourceRegister), data[:n], known[:n]) {
 		return &unknownExpr{"bitwise to a bad register"}
 	}
 	return nil
@@ -745,10 +805,12 @@ func bitwise(e *expr.Bitwise, g *regs) error {
 func byteorder(e *expr.Byteorder, g *regs) error {
 	n, size := int(e.Len), int(e.Size)
 	src, srcK, ok := g.slot(e.SourceRegister, n)
-	if !ok || (size != 2 && size != 4 && size != 8) || n%size != 0 {
+	if !ok || (size != 2 && size != 4 && size != 8) || n%size != 0 || n > 64 {
 		return &unknownExpr{"byteorder expression not understood"}
 	}
-	data, known := slices.Clone(src), slices.Clone(srcK)
+	var data, known [64]byte
+	copy(data[:], src)
+	copy(known[:], srcK)
 	// On a little-endian host hton and ntoh both reverse each word; on
 	// a big-endian one both are the identity.
 	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
@@ -757,7 +819,7 @@ func byteorder(e *expr.Byteorder, g *regs) error {
 			slices.Reverse(known[i : i+size])
 		}
 	}
-	if !g.set(e.DestRegister, g.what(e.SourceRegister), data, known) {
+	if !g.set(e.DestRegister, g.what(e.SourceRegister), data[:n], known[:n]) {
 		return &unknownExpr{"byteorder to a bad register"}
 	}
 	return nil
