@@ -1,0 +1,5 @@
+//go:build !linux
+
+package nfteval
+
+func load() (rulesetImpl, error) { return nil, ErrNotImplemented }
