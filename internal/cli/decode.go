@@ -689,16 +689,16 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
 		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
-		if pr := app.TcpdumpUDP(uint16(u.SrcPort), uint16(u.DstPort)); (pr == app.PrintDNS || pr == app.PrintMDNS) && u.Length >= 8 {
+		var data []byte
+		if ipb := ipPayloadBytes(fr, p); len(ipb) > 8 {
+			data = ipb[8:]
+		}
+		if pr := app.TcpdumpUDP(uint16(u.SrcPort), uint16(u.DstPort), data); (pr == app.PrintDNS || pr == app.PrintMDNS || pr >= app.PrintNTP) && u.Length >= 8 {
 			// tcpdump's text in place of "UDP, length N", for the
 			// datagram's length by the UDP header or, if shorter, the
 			// IP header; it reads as far as the IP length.
-			var data []byte
-			if ipb := ipPayloadBytes(fr, p); len(ipb) > 8 {
-				data = ipb[8:]
-			}
 			b = append(b, ": "...)
-			b = app.AppendDNS(b, data, min(int(u.Length), ipPayloadLen(p))-8, app.DNSOptions{MDNS: pr == app.PrintMDNS})
+			b = app.AppendUDP(b, pr, data, min(int(u.Length), ipPayloadLen(p))-8)
 			// A UDP length beyond the IP payload (the one error of a
 			// whole UDP header) is no error to tcpdump here: it goes
 			// by the shorter.
