@@ -12,12 +12,17 @@ import "strconv"
 // message is not what it expects ("[len4<asnlen49]", "[!init SEQ]")
 // and " [|snmp]" where the capture ends first.
 func AppendSNMP(b, data []byte, length int) []byte {
+	b, _ = appendSNMP(b, data, length)
+	return b
+}
+
+func appendSNMP(b, data []byte, length int) ([]byte, bool) {
 	p := snmpPrinter{b: append(b, ' '), m: data}
 	p.message(0, length)
 	if p.cut {
 		p.str(" [|snmp]")
 	}
-	return p.b
+	return p.b, p.jumped
 }
 
 // BER element types as tcpdump's print-snmp.c sorts them.
@@ -88,6 +93,19 @@ type snmpPrinter struct {
 	b   []byte
 	m   []byte
 	cut bool // the capture ended: stop, and mark it
+	// jumped: it ended at a tag or length byte, which tcpdump reads
+	// with a macro that leaves the printer by longjmp, where a content
+	// it checks first ends it by return.
+	jumped bool
+}
+
+// get is has for one byte of an element's header.
+func (p *snmpPrinter) get(off int) bool {
+	if !p.has(off, 1) {
+		p.jumped = true
+		return false
+	}
+	return true
 }
 
 func (p *snmpPrinter) str(s string) { p.b = append(p.b, s...) }
@@ -114,7 +132,7 @@ func (p *snmpPrinter) parse(off int, length uint32, e *berElem) int {
 		p.str("[nothing to parse]")
 		return -1
 	}
-	if !p.has(off, 1) {
+	if !p.get(off) {
 		return -1
 	}
 	c := p.m[off]
@@ -126,7 +144,7 @@ func (p *snmpPrinter) parse(off int, length uint32, e *berElem) int {
 	if id == 0x1f {
 		id = 0
 		for {
-			if !p.has(off, 1) {
+			if !p.get(off) {
 				return -1
 			}
 			if p.m[off]&0x80 == 0 {
@@ -155,7 +173,7 @@ func (p *snmpPrinter) parse(off int, length uint32, e *berElem) int {
 		p.str("[no asnlen]")
 		return -1
 	}
-	if !p.has(off, 1) {
+	if !p.get(off) {
 		return -1
 	}
 	e.asnlen = uint32(p.m[off])

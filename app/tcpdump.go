@@ -1,6 +1,9 @@
 package app
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Printer is the payload printer tcpdump -nn chooses for a segment or a
 // datagram by its ports.
@@ -97,23 +100,38 @@ var (
 // printer pr: data is the payload captured, length its length by the
 // UDP header. PrintDNS and PrintMDNS are [AppendDNS]'s.
 func AppendUDP(b []byte, pr Printer, data []byte, length int) []byte {
+	b, _ = AppendUDPJumped(b, pr, data, length)
+	return b
+}
+
+// AppendUDPJumped is [AppendUDP], and reports whether tcpdump's printer
+// would have ended where the capture does by a longjmp (a read past the
+// capture, not a check before it), after which tcpdump's -A, -x and -X
+// dump the packet from its first byte, the link header too.
+func AppendUDPJumped(b []byte, pr Printer, data []byte, length int) ([]byte, bool) {
 	switch pr {
 	case PrintDNS, PrintMDNS:
-		return AppendDNS(b, data, length, DNSOptions{MDNS: pr == PrintMDNS})
-	case PrintNTP:
-		return AppendNTP(b, data, length)
+		return AppendDNS(b, data, length, DNSOptions{MDNS: pr == PrintMDNS}), false
+	case PrintNTP, PrintBOOTP, PrintSyslog:
+		// These read every byte with tcpdump's GET macros.
+		n := len(b)
+		switch pr {
+		case PrintNTP:
+			b = AppendNTP(b, data, length)
+		case PrintBOOTP:
+			b = AppendBOOTP(b, data, length)
+		default:
+			b = AppendSyslog(b, data, length)
+		}
+		return b, bytes.HasSuffix(b[n:], []byte("]")) && bytes.Contains(b[n:], []byte(" [|"))
 	case PrintTFTP:
-		return AppendTFTP(b, data, length)
-	case PrintBOOTP:
-		return AppendBOOTP(b, data, length)
+		return appendTFTP(b, data, length)
 	case PrintRIP:
-		return AppendRIP(b, data, length)
+		return AppendRIP(b, data, length), false
 	case PrintSNMP:
-		return AppendSNMP(b, data, length)
-	case PrintSyslog:
-		return AppendSyslog(b, data, length)
+		return appendSNMP(b, data, length)
 	}
-	return b
+	return b, false
 }
 
 // TcpdumpTCP is the printer tcpdump 4.99's tcp_print picks for a segment

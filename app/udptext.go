@@ -31,10 +31,18 @@ var ntpModes = [8]string{"unspecified", "symmetric active", "symmetric passive",
 // the opcode, then the request's file name, mode and options, a block
 // number, or an error's code and message.
 func AppendTFTP(b, data []byte, length int) []byte {
+	b, _ = appendTFTP(b, data, length)
+	return b
+}
+
+// appendTFTP reports too whether tcpdump's printer would end by a
+// longjmp: a number or an option read past the capture, where a string
+// cut short ends it by return.
+func appendTFTP(b, data []byte, length int) ([]byte, bool) {
 	b = append(b, "TFTP, length "...)
 	b = strconv.AppendInt(b, int64(length), 10)
 	if length < 2 || len(data) < 2 {
-		return append(b, tftpTrunc...)
+		return append(b, tftpTrunc...), length >= 2
 	}
 	t := tftpText{b: b, rest: data[2:], n: length - 2}
 	switch op := binary.BigEndian.Uint16(data); op {
@@ -51,24 +59,22 @@ func AppendTFTP(b, data []byte, length int) []byte {
 		}
 		t.str(" ")
 		if t.field() {
-			t.options()
-			return t.b
+			return t.b, t.options()
 		}
 	case 6:
 		t.str(tftpOps[op])
-		t.options()
-		return t.b
+		return t.b, t.options()
 	case 3, 4:
 		t.str(tftpOps[op])
 		if t.n < 2 || len(t.rest) < 2 {
-			break
+			return append(t.b, tftpTrunc...), t.n >= 2
 		}
 		t.str(" block ")
-		return strconv.AppendUint(t.b, uint64(binary.BigEndian.Uint16(t.rest)), 10)
+		return strconv.AppendUint(t.b, uint64(binary.BigEndian.Uint16(t.rest)), 10), false
 	case 5:
 		t.str(tftpOps[op])
 		if t.n < 2 || len(t.rest) < 2 {
-			break
+			return append(t.b, tftpTrunc...), t.n >= 2
 		}
 		code := binary.BigEndian.Uint16(t.rest)
 		t.rest, t.n = t.rest[2:], t.n-2
@@ -88,13 +94,13 @@ func AppendTFTP(b, data []byte, length int) []byte {
 		ok := t.field()
 		t.str(`"`)
 		if ok {
-			return t.b
+			return t.b, false
 		}
 	default:
 		t.str(", tftp-#")
-		return strconv.AppendUint(t.b, uint64(op), 10)
+		return strconv.AppendUint(t.b, uint64(op), 10), false
 	}
-	return append(t.b, tftpTrunc...)
+	return append(t.b, tftpTrunc...), false
 }
 
 const tftpTrunc = " [|tftp]"
@@ -127,21 +133,23 @@ func (t *tftpText) field() bool {
 	return false
 }
 
-// options prints the strings left, each after a space unless empty.
-func (t *tftpText) options() {
+// options prints the strings left, each after a space unless empty;
+// true where it read past the capture (a longjmp in tcpdump).
+func (t *tftpText) options() bool {
 	for t.n > 0 {
 		if len(t.rest) == 0 {
 			t.str(tftpTrunc)
-			return
+			return true
 		}
 		if t.rest[0] != 0 {
 			t.str(" ")
 		}
 		if !t.field() {
 			t.str(tftpTrunc)
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // AppendBOOTP appends tcpdump's "BOOTP/DHCP, Request from
@@ -278,4 +286,57 @@ func AppendHexLines(b, data []byte, indent string) []byte {
 
 func appendHex16(b []byte, v uint16) []byte {
 	return append(b, hexDigits[v>>12], hexDigits[v>>8&15], hexDigits[v>>4&15], hexDigits[v&15])
+}
+
+// AppendHexASCII appends data as tcpdump's hex_and_ascii_print does
+// (-X): each line after indent with its offset, 16 bytes in pairs, then
+// the bytes that are graphic characters, dots for the others.
+func AppendHexASCII(b, data []byte, indent string) []byte {
+	for off := 0; off < len(data); off += 16 {
+		line := data[off:min(off+16, len(data))]
+		b = append(b, indent...)
+		b = append(b, "0x"...)
+		b = appendHex16(b, uint16(off))
+		b = append(b, ": "...)
+		// The hex is padded to 40 columns: 8 pairs of " hhhh".
+		start := len(b)
+		for i, c := range line {
+			if i%2 == 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, hexDigits[c>>4], hexDigits[c&15])
+		}
+		for len(b)-start < 40 {
+			b = append(b, ' ')
+		}
+		b = append(b, "  "...)
+		for _, c := range line {
+			if c < 0x21 || c > 0x7e {
+				c = '.'
+			}
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// AppendASCII appends data as tcpdump's ascii_print does (-A), after a
+// line break: graphic characters, spaces, tabs and line breaks as they
+// are, dots for the others; a CR before an LF, or among the last two
+// bytes, is left out.
+func AppendASCII(b, data []byte) []byte {
+	b = append(b, '\n')
+	for i, c := range data {
+		switch {
+		case c == '\r':
+			if len(data)-i-1 > 1 && data[i+1] != '\n' {
+				b = append(b, '.')
+			}
+		case c >= 0x21 && c <= 0x7e, c == '\t', c == ' ', c == '\n':
+			b = append(b, c)
+		default:
+			b = append(b, '.')
+		}
+	}
+	return b
 }

@@ -105,3 +105,26 @@ func FuzzAppendUDP(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendDumps: the -x and -X dumps take a line per 16 bytes, and
+// -A keeps every byte but CRs.
+func FuzzAppendDumps(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := (len(data) + 15) / 16
+		if n := bytes.Count(AppendHexLines(nil, data, "\n\t"), []byte("\n")); n != lines {
+			t.Fatalf("-x: %d lines for %d bytes", n, len(data))
+		}
+		x := AppendHexASCII(nil, data, "\n\t")
+		if n := bytes.Count(x, []byte("\n")); n != lines {
+			t.Fatalf("-X: %d lines for %d bytes", n, len(data))
+		}
+		if lines > 0 && len(x) != lines*(2+8+40+2)+len(data) {
+			t.Fatalf("-X: %d bytes for %d", len(x), len(data))
+		}
+		a := AppendASCII(nil, data)
+		if want := 1 + len(data) - bytes.Count(data, []byte("\r")); len(a) > want+bytes.Count(data, []byte("\r")) || len(a) < want {
+			t.Fatalf("-A: %d bytes for %d", len(a), len(data))
+		}
+	})
+}

@@ -124,6 +124,26 @@ var udpSeeds = map[ports.Port][]string{
 // cut by the capture, over IPv4 and IPv6, the same each run: every line
 // is tcpdump's, the lines of its hex dumps too.
 func TestDecodeMutatedUDPAsTcpdump(t *testing.T) {
+	file := writeFrames(t, "udp_mutated.pcap", pcapfile.LinkTypeEthernet, mutatedUDPFrames(t))
+	want := diffAll(t, file)
+	// The mutations leave most messages whole enough for tcpdump to
+	// print the protocol's own words.
+	all := strings.Join(want, "\n")
+	for _, s := range []string{"NTPv4, Client, length 48", `RRQ "file.txt" octet`, "DATA block 1", "BOOTP/DHCP, Request from 52:54:00:12:34:56",
+		"BOOTP/DHCP, Reply", "RIPv2, Response, length: 44", "RIPv1, Request", "GetResponse(", "Trap(", "V2Trap(", "F=r ", "SYSLOG user.notice",
+		"SYSLOG local3.warning", "[|snmp]", " [|tftp]", " (invalid)"} {
+		if !strings.Contains(all, s) {
+			t.Errorf("tcpdump never prints %q: the seeds or mutations lost it", s)
+		}
+	}
+	if n := bytes.Count([]byte(all), []byte("UDP, length")); n > 600 {
+		t.Errorf("%d of 6000 datagrams printed as UDP only", n)
+	}
+}
+
+// mutatedUDPFrames are 6,000 Ethernet frames of udpSeeds' messages
+// mutated, the same each run.
+func mutatedUDPFrames(t *testing.T) []frameSpec {
 	rng := rand.New(rand.NewPCG(22, 14))
 	var frames []frameSpec
 	var portsSorted []ports.Port
@@ -152,7 +172,7 @@ func TestDecodeMutatedUDPAsTcpdump(t *testing.T) {
 				m = m[:rng.IntN(len(m)+1)]
 			case r < 8:
 				k := rng.IntN(len(m) + 1)
-				m = append(m[:k], append([]byte{[]byte{0, '<', '>', '0' + byte(rng.IntN(10)), 0x80, byte(rng.IntN(256))}[rng.IntN(6)]}, m[k:]...)...)
+				m = append(m[:k], append([]byte{[]byte{0, '<', '>', '0' + byte(rng.IntN(10)), 0x80, '\r', '\n', byte(rng.IntN(256))}[rng.IntN(8)]}, m[k:]...)...)
 			case len(m) > 0:
 				k := rng.IntN(len(m))
 				m = append(m[:k], m[k+1:]...)
@@ -179,19 +199,5 @@ func TestDecodeMutatedUDPAsTcpdump(t *testing.T) {
 		}
 		frames = append(frames, fs)
 	}
-	file := writeFrames(t, "udp_mutated.pcap", pcapfile.LinkTypeEthernet, frames)
-	want := diffAll(t, file)
-	// The mutations leave most messages whole enough for tcpdump to
-	// print the protocol's own words.
-	all := strings.Join(want, "\n")
-	for _, s := range []string{"NTPv4, Client, length 48", `RRQ "file.txt" octet`, "DATA block 1", "BOOTP/DHCP, Request from 52:54:00:12:34:56",
-		"BOOTP/DHCP, Reply", "RIPv2, Response, length: 44", "RIPv1, Request", "GetResponse(", "Trap(", "V2Trap(", "F=r ", "SYSLOG user.notice",
-		"SYSLOG local3.warning", "[|snmp]", " [|tftp]", " (invalid)"} {
-		if !strings.Contains(all, s) {
-			t.Errorf("tcpdump never prints %q: the seeds or mutations lost it", s)
-		}
-	}
-	if n := bytes.Count([]byte(all), []byte("UDP, length")); n > 600 {
-		t.Errorf("%d of 6000 datagrams printed as UDP only", n)
-	}
+	return frames
 }
