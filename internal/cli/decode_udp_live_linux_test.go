@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,7 +20,8 @@ import (
 // v2c, v3) to snmpd; chronyd -Q to a chronyd serving time (neither
 // sets the clock); tftp-hpa's client to in.tftpd (a file of three
 // blocks, a missing one, an upload); busybox udhcpc to dnsmasq's DHCP
-// server (the client configures nothing); logger to a syslog port.
+// server (the client configures nothing); logger to a syslog port; bird
+// speaking RIP v2 on both ends.
 // tcpdump captures it; every line of ports decode is tcpdump's.
 func TestIntegrationDecodeUDPLive(t *testing.T) {
 	tcpdump := needTcpdump(t)
@@ -31,6 +33,7 @@ func TestIntegrationDecodeUDPLive(t *testing.T) {
 	busybox := porttest.LookTool(t, "busybox", "busybox")
 	dnsmasq := porttest.LookTool(t, "dnsmasq", "dnsmasq-base")
 	logger := porttest.LookTool(t, "logger", "bsdutils")
+	bird := porttest.LookTool(t, "bird", "bird2")
 	snmpDir := filepath.Dir(snmpget)
 	p := porttest.NewPair(t, nil)
 	a4, b4 := p.A.Addr4.String(), p.B.Addr4.String()
@@ -117,6 +120,18 @@ func TestIntegrationDecodeUDPLive(t *testing.T) {
 	run(logger, "--udp", "--server", b4, "--port", "514", "-p", "local3.warning", "--rfc3164", "disk almost full")
 	run(logger, "--udp", "--server", b4, "--port", "514", "-p", "user.notice", "hello from a test")
 	run(logger, "--udp", "--server", b4, "--port", "514", "-p", "auth.info", "-t", "sshd", "session opened")
+	// bird speaks RIP on both ends of the veth (it installs no routes:
+	// it has no kernel protocol); each asks, then tells, by multicast.
+	for _, h := range []*porttest.Host{p.A, p.B} {
+		conf := write("bird-"+h.Link+".conf", "router id "+h.Addr4.String()+";\nprotocol device { }\nprotocol direct { ipv4; interface \""+h.Link+
+			"\"; }\nprotocol rip { ipv4 { import all; export all; }; interface \""+h.Link+"\" { update time 5; }; }\n")
+		h.Start(t, bird, "-f", "-c", conf, "-s", filepath.Join(dir, "bird-"+h.Link+".ctl"))
+	}
+	porttest.WaitFor(t, "RIP responses from both ends in the capture", func() bool {
+		out, _ := exec.Command(tcpdump, "-nn", "-r", file).Output()
+		s := string(out)
+		return strings.Contains(s, a4+".520 > 224.0.0.9.520: RIPv2, Response") && strings.Contains(s, b4+".520 > 224.0.0.9.520: RIPv2, Response")
+	})
 	cap.Process.Signal(syscall.SIGINT)
 	cap.Wait()
 
@@ -129,6 +144,7 @@ func TestIntegrationDecodeUDPLive(t *testing.T) {
 		`RRQ "three-blocks.txt" octet`, "DATA block 3", "ACK block 3", `ERROR ENOTFOUND "File not found"`, `WRQ "upload.conf" octet`,
 		"BOOTP/DHCP, Request from ", "BOOTP/DHCP, Reply, length",
 		"SYSLOG local3.warning, length:", "SYSLOG user.notice, length:", "SYSLOG auth.info, length:",
+		"> 224.0.0.9.520: RIPv2, Request, length: 24", "> 224.0.0.9.520: RIPv2, Response, length: ",
 	} {
 		if !strings.Contains(all, s) {
 			t.Errorf("tcpdump's lines lack %q: the exchange did not happen as planned:\n%s\nsnmpd: %s\nchronyd: %s\nchronyd -Q: %s\n"+
