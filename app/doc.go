@@ -1,7 +1,7 @@
 // Package app recognises the application protocol in a packet's payload
-// and prints it: DNS (over UDP, TCP and mDNS) and HTTP/1.x request and
-// status lines, as tcpdump -nn prints them, and the fields they carry.
-// It does no I/O.
+// and prints it: DNS (over UDP, TCP and mDNS), HTTP/1.x request and
+// status lines, NTP, SNMP, DHCP/BOOTP, TFTP, syslog and RIP, as tcpdump
+// -nn prints them, and the fields they carry. It does no I/O.
 //
 // Printers append to a caller's buffer and decoders fill structs the
 // caller owns, without allocating; slices they return alias the payload.
@@ -11,5 +11,7 @@
 // or malformed (a bad compression pointer, a count beyond the data),
 // where tcpdump prints as far as it got and marks the cut; dnsmessage
 // rejects such a message whole. The tests use it as an oracle on the
-// messages both accept.
+// messages both accept. SNMP is printed by walking its BER as tcpdump
+// does, for the same reason: encoding/asn1 stops at the first fault,
+// where tcpdump prints what it decoded and a mark.
 package app

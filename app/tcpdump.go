@@ -1,5 +1,10 @@
 package app
 
+import (
+	"bytes"
+	"encoding/binary"
+)
+
 // Printer is the payload printer tcpdump -nn chooses for a segment or a
 // datagram by its ports.
 type Printer uint8
@@ -13,23 +18,120 @@ const (
 	PrintMDNS
 	PrintHTTP
 	// PrintOther: a port tcpdump gives to a printer of a protocol this
-	// package does not decode (SMTP, SSH, FTP...) before it would test
-	// for DNS or HTTP. Other ports after those tests are PrintNone.
+	// package does not decode (SMTP, SSH, FTP, ISAKMP, RADIUS...) before
+	// it would test for one this package does. Other ports after those
+	// tests are PrintNone.
 	PrintOther
+	// PrintNTP, PrintTFTP, PrintBOOTP, PrintRIP, PrintSNMP and
+	// PrintSyslog: tcpdump's text for these UDP protocols, which
+	// [AppendUDP] prints.
+	PrintNTP
+	PrintTFTP
+	PrintBOOTP
+	PrintRIP
+	PrintSNMP
+	PrintSyslog
 )
 
 // TcpdumpUDP is the printer tcpdump 4.99's udp_print picks for a
-// datagram between these ports: DNS's port is tested first, mDNS's
-// next (as the tests find with Debian's tcpdump 4.99.3), so other
-// protocols are PrintNone here.
-func TcpdumpUDP(sport, dport uint16) Printer {
-	switch {
-	case sport == 53 || dport == 53:
-		return PrintDNS
-	case sport == 5353 || dport == 5353:
-		return PrintMDNS
+// datagram between these ports, in its order, as the tests find it with
+// Debian's tcpdump 4.99.3 (every port against each of the ports of the
+// protocols printed here): DNS, mDNS, timed, TFTP, BOOTP, RIP, then
+// AODV and ISAKMP, SNMP, NTP, then some forty printers (Kerberos,
+// RADIUS, L2TP, SIP...) before syslog's port. data is the payload: an
+// ONC RPC call to NFS's port, or a reply from it, goes to NFS's printer
+// before any port is tested.
+func TcpdumpUDP(sport, dport uint16, data []byte) Printer {
+	if len(data) >= 8 {
+		dir := binary.BigEndian.Uint32(data[4:])
+		if dport == 2049 && dir == 0 || sport == 2049 && dir == 1 {
+			return PrintOther
+		}
 	}
-	return PrintNone
+	is := func(p uint16) bool { return sport == p || dport == p }
+	switch {
+	case is(53):
+		return PrintDNS
+	case is(5353):
+		return PrintMDNS
+	case is(525):
+		return PrintOther
+	case is(69):
+		return PrintTFTP
+	case is(67) || is(68):
+		return PrintBOOTP
+	case is(520):
+		return PrintRIP
+	case is(654) || is(500) || is(4500) || is(7500) || is(8500):
+		return PrintOther
+	case is(161) || is(162):
+		return PrintSNMP
+	case is(123):
+		return PrintNTP
+	case !is(514):
+		return PrintNone
+	}
+	for _, p := range beforeSyslog {
+		if is(p) {
+			return PrintOther
+		}
+	}
+	switch {
+	case sport >= 7000 && sport <= 7009, dport >= 7000 && dport <= 7009, sport == 49152:
+		return PrintOther
+	}
+	for _, p := range beforeSyslogDst {
+		if dport == p {
+			return PrintOther
+		}
+	}
+	return PrintSyslog
+}
+
+// beforeSyslog: ports of printers tcpdump tests before syslog's, either
+// way; beforeSyslogDst: as destination only (VAT, BFD, HSRP, WB).
+var (
+	beforeSyslog = [...]uint16{88, 496, 521, 546, 547, 646, 698, 701, 750, 921, 1589, 1645, 1646, 1700, 1701, 1812, 1813,
+		2103, 2104, 3503, 3799, 5060, 5359, 6343, 6696, 6697, 8231, 12222, 12223}
+	beforeSyslogDst = [...]uint16{1985, 3456, 3784, 3785, 4567, 4784, 6784}
+)
+
+// AppendUDP appends tcpdump's text for a datagram's payload by the
+// printer pr: data is the payload captured, length its length by the
+// UDP header. PrintDNS and PrintMDNS are [AppendDNS]'s.
+func AppendUDP(b []byte, pr Printer, data []byte, length int) []byte {
+	b, _ = AppendUDPJumped(b, pr, data, length)
+	return b
+}
+
+// AppendUDPJumped is [AppendUDP], and reports whether tcpdump's printer
+// would have ended where the capture does by a longjmp (a read past the
+// capture, not a check before it), after which tcpdump's -A, -x and -X
+// dump the packet from its first byte, the link header too.
+func AppendUDPJumped(b []byte, pr Printer, data []byte, length int) ([]byte, bool) {
+	switch pr {
+	case PrintDNS, PrintMDNS:
+		return AppendDNS(b, data, length, DNSOptions{MDNS: pr == PrintMDNS}), false
+	case PrintNTP, PrintBOOTP, PrintSyslog:
+		// These read every byte with tcpdump's GET macros.
+		n := len(b)
+		switch pr {
+		case PrintNTP:
+			b = AppendNTP(b, data, length)
+		case PrintBOOTP:
+			b = AppendBOOTP(b, data, length)
+		default:
+			b = AppendSyslog(b, data, length)
+		}
+		return b, bytes.HasSuffix(b[n:], []byte("]")) && bytes.Contains(b[n:], []byte(" [|"))
+	case PrintTFTP:
+		return appendTFTP(b, data, length)
+	case PrintRIP:
+		return AppendRIP(b, data, length), false
+	case PrintSNMP:
+		return appendSNMP(b, data, length)
+	}
+	return b, false
 }
 
 // TcpdumpTCP is the printer tcpdump 4.99's tcp_print picks for a segment

@@ -31,6 +31,7 @@ func newDecodeCmd() *cobra.Command {
 		verbose bool
 		explain bool
 		count   int
+		dump    dumpMode
 	)
 	cmd := &cobra.Command{
 		Use:   "decode FILE [FILTER...]",
@@ -48,7 +49,10 @@ docs/FILTERS.md).
 
 -v prints every header field by layer, with checksums verified; --explain
 says, for the first packet of each connection, which port is the client's
-ephemeral port and which the server's, and that replies swap them.`,
+ephemeral port and which the server's, and that replies swap them. -A,
+-x and -X print each packet's data after its line (from the network
+header on, as captured) as tcpdump does: in ASCII, in hex, in hex and
+ASCII.`,
 		Example: `  ports decode capture.pcap
   ports decode -v capture.pcap 'tcp port 80'
   ports decode --format jsonl capture.pcapng udp`,
@@ -76,6 +80,7 @@ ephemeral port and which the server's, and that replies swap them.`,
 				return err
 			}
 			d := newDecoder(cmd.OutOrStdout(), format, verbose, explain)
+			d.dump = dump
 			n := 0
 			for fr, err := range frames {
 				if err != nil {
@@ -100,6 +105,12 @@ ephemeral port and which the server's, and that replies swap them.`,
 	fs.BoolVarP(&verbose, "verbose", "v", false, "print every header field, by layer")
 	fs.BoolVar(&explain, "explain", false, "say which port is the client's and which the server's")
 	fs.IntVarP(&count, "count", "c", 0, "stop after this many packets")
+	fs.VarP(dumpFlag{&dump, dumpASCII}, "ascii", "A", "print each packet's data in ASCII, as tcpdump -A")
+	fs.VarP(dumpFlag{&dump, dumpHex}, "hex", "x", "print each packet's data in hex, as tcpdump -x")
+	fs.VarP(dumpFlag{&dump, dumpHexASCII}, "hex-ascii", "X", "print each packet's data in hex and ASCII, as tcpdump -X")
+	for _, n := range []string{"ascii", "hex", "hex-ascii"} {
+		fs.Lookup(n).NoOptDefVal = "true"
+	}
 	return cmd
 }
 
@@ -132,6 +143,10 @@ type seqBase struct{ seq, ack uint32 }
 const maxDirs = 1 << 20
 
 type decoder struct {
+	dump dumpMode // -A, -x, -X
+	// jumped: tcpdump's printer of this packet's payload would have
+	// left by longjmp, after which it dumps the packet from byte 0.
+	jumped  bool
 	w       *bufio.Writer
 	format  render.Format
 	verbose bool
@@ -223,6 +238,7 @@ func (d *decoder) frame(fr *frame) error {
 		err = nil // said once, at the end
 	}
 	d.n++
+	d.jumped = false
 	st, first := d.track(&d.p)
 	d.headOK = d.streamHead(fr)
 	switch d.format {
@@ -231,6 +247,9 @@ func (d *decoder) frame(fr *frame) error {
 			d.buf = d.appendVerbose(d.buf[:0], fr, err, st)
 		} else {
 			d.buf = d.appendLine(d.buf[:0], fr, err, st)
+		}
+		if d.dump != dumpNone {
+			d.buf = d.appendDump(d.buf, fr)
 		}
 		if d.explain && first {
 			d.buf = d.appendExplain(d.buf, &d.p)
@@ -689,16 +708,16 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		u := &p.UDP
 		server, name := d.service(ports.ProtoUDP, u.SrcPort, u.DstPort)
 		b = appendEndpoints(b, p, u.SrcPort, u.DstPort, server, name, inFrag)
-		if pr := app.TcpdumpUDP(uint16(u.SrcPort), uint16(u.DstPort)); (pr == app.PrintDNS || pr == app.PrintMDNS) && u.Length >= 8 {
+		var data []byte
+		if ipb := ipPayloadBytes(fr, p); len(ipb) > 8 {
+			data = ipb[8:]
+		}
+		if pr := app.TcpdumpUDP(uint16(u.SrcPort), uint16(u.DstPort), data); (pr == app.PrintDNS || pr == app.PrintMDNS || pr >= app.PrintNTP) && u.Length >= 8 {
 			// tcpdump's text in place of "UDP, length N", for the
 			// datagram's length by the UDP header or, if shorter, the
 			// IP header; it reads as far as the IP length.
-			var data []byte
-			if ipb := ipPayloadBytes(fr, p); len(ipb) > 8 {
-				data = ipb[8:]
-			}
 			b = append(b, ": "...)
-			b = app.AppendDNS(b, data, min(int(u.Length), ipPayloadLen(p))-8, app.DNSOptions{MDNS: pr == app.PrintMDNS})
+			b, d.jumped = app.AppendUDPJumped(b, pr, data, min(int(u.Length), ipPayloadLen(p))-8)
 			// A UDP length beyond the IP payload (the one error of a
 			// whole UDP header) is no error to tcpdump here: it goes
 			// by the shorter.

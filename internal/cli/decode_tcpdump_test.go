@@ -893,8 +893,8 @@ func printsApp(line string) bool {
 		pr := app.TcpdumpTCP(uint16(sp), uint16(dp))
 		return pr == app.PrintDNS || pr == app.PrintHTTP
 	}
-	pr := app.TcpdumpUDP(uint16(sp), uint16(dp))
-	return (pr == app.PrintDNS || pr == app.PrintMDNS) && !strings.Contains(line, "truncated-udplength")
+	pr := app.TcpdumpUDP(uint16(sp), uint16(dp), nil)
+	return (pr == app.PrintDNS || pr == app.PrintMDNS || pr >= app.PrintNTP) && !strings.Contains(line, "truncated-udplength")
 }
 
 var (

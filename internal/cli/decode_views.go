@@ -360,7 +360,7 @@ func (d *decoder) appV1(fr *frame) *render.AppV1 {
 	proto := "dns"
 	switch {
 	case p.Layers.Has(wire.LayerUDP) && p.IP.FragOffset == 0:
-		pr := app.TcpdumpUDP(uint16(p.UDP.SrcPort), uint16(p.UDP.DstPort))
+		pr := app.TcpdumpUDP(uint16(p.UDP.SrcPort), uint16(p.UDP.DstPort), p.Payload)
 		if pr != app.PrintDNS && pr != app.PrintMDNS {
 			return nil
 		}
