@@ -469,7 +469,8 @@ type value struct {
 	idx   *value // vLoad: the variable part of the offset, or nil
 	op    bpf.ALUOp
 	x, y  *value
-	neg   bool // vALU: -x
+	neg   bool   // vALU: -x
+	chain *chain // vChain
 	ident string
 }
 
@@ -480,6 +481,7 @@ const (
 	vLen
 	vLoad
 	vALU
+	vChain // the protocol a protochain walk stops at
 )
 
 func (v *value) String() string {
@@ -491,6 +493,8 @@ func (v *value) String() string {
 		v.ident = "#" + strconv.FormatUint(uint64(v.k), 10)
 	case vLen:
 		v.ident = "len"
+	case vChain:
+		v.ident = v.chain.String()
 	case vLoad:
 		s := fmt.Sprintf("[%d", v.off)
 		if v.ihl {
@@ -638,7 +642,7 @@ func lowerArith(a *Arith, ll *linkLayer, depth int) (*value, []*node, error) {
 			return nil, nil, fmt.Errorf("filter: division by zero")
 		case x.kind == vConst:
 			return &value{kind: vConst, k: aluConst(op, x.k, y.k)}, checks, nil
-		case y.k == 0 && (op == bpf.ALUOpMul || op == bpf.ALUOpAnd):
+		case y.k == 0 && (op == bpf.ALUOpMul || op == bpf.ALUOpAnd) && !ll.noOpt:
 			// libpcap's optimizer makes these 0 and drops the loads.
 			return &value{kind: vConst}, checks, nil
 		}
@@ -744,6 +748,8 @@ func simpleLoad(v *value) (load, bool) {
 // for the operands waiting.
 type calc struct {
 	prog []bpf.Instruction
+	// kernel asks for code the kernel runs: no backward jumps.
+	kernel bool
 }
 
 func (c *calc) add(ins ...bpf.Instruction) { c.prog = append(c.prog, ins...) }
@@ -758,6 +764,8 @@ func (c *calc) value(v *value, slot int) error {
 		c.add(bpf.LoadConstant{Dst: bpf.RegA, Val: v.k})
 	case vLen:
 		c.add(bpf.LoadExtension{Num: bpf.ExtLen})
+	case vChain:
+		return c.chain(v.chain, slot, c.kernel)
 	case vLoad:
 		switch {
 		case v.idx != nil:

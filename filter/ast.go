@@ -137,11 +137,13 @@ const (
 	KindLLC                    // llc [TYPE]: an 802.2 LLC frame on Ethernet
 	KindInbound                // inbound: a Linux cooked (SLL) packet not sent by the host
 	KindOutbound               // outbound: one the host sent
+	KindProtochain             // [ip|ip6] protochain N
 )
 
 var kindNames = [...]string{KindProto: "proto", KindHost: "host", KindNet: "net", KindPort: "port", KindPortRange: "portrange",
 	KindRel: "relation", KindEtherHost: "host", KindEtherProto: "proto", KindBroadcast: "broadcast", KindMulticast: "multicast", KindVLAN: "vlan", KindIPProto: "proto",
-	KindMPLS: "mpls", KindPPPoED: "pppoed", KindPPPoES: "pppoes", KindLLC: "llc", KindInbound: "inbound", KindOutbound: "outbound"}
+	KindMPLS: "mpls", KindPPPoED: "pppoed", KindPPPoES: "pppoes", KindLLC: "llc", KindInbound: "inbound", KindOutbound: "outbound",
+	KindProtochain: "protochain"}
 
 // String returns the keyword ("host", "portrange"), "proto" for
 // KindProto, or "kind(N)".
@@ -174,6 +176,8 @@ func (k Kind) String() string {
 //	               the S or U frame's name (rr, ui, xid, ...)
 //	KindInbound    nothing
 //	KindOutbound   nothing
+//	KindProtochain Proto (ProtoIP, ProtoIP6 or ProtoNone), Num: the IP
+//	               protocol looked for along the header chain
 //
 // The protocol names of "ether proto" and the words that stand for one
 // (stp, ipx, decnet, atalk, ...) are a KindEtherProto with their number,
@@ -272,11 +276,12 @@ func (p Primitive) String() string {
 		return p.Proto.String() + " broadcast"
 	case KindMulticast:
 		return p.Proto.String() + " multicast"
-	case KindIPProto:
+	case KindIPProto, KindProtochain:
+		w := " " + p.Kind.String() + " " + strconv.FormatUint(uint64(p.Num), 10)
 		if p.Proto == ProtoNone {
-			return "proto " + strconv.FormatUint(uint64(p.Num), 10)
+			return w[1:]
 		}
-		return p.Proto.String() + " proto " + strconv.FormatUint(uint64(p.Num), 10)
+		return p.Proto.String() + w
 	case KindVLAN, KindMPLS, KindPPPoES:
 		if p.HasNum {
 			return p.Kind.String() + " " + strconv.FormatUint(uint64(p.Num), 10)

@@ -208,6 +208,15 @@ func variants(p l3Packet) []l3Packet {
 			y[9] = other[int(d[ihl+1])%len(other)]
 			alter(fmt.Sprintf("(as protocol %d)", y[9]), y, 0)
 		}
+		if ihl := int(d[0]&0xf) * 4; (d[9] == 6 || d[9] == 17) && d[0] == 0x45 {
+			// An AH header (24 bytes) before the transport header, for
+			// protochain.
+			ah := []byte{d[9], 4, 0, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+			x := append(append(append([]byte(nil), d[:ihl]...), ah...), d[ihl:]...)
+			x[9] = ipprotoAH
+			binary.BigEndian.PutUint16(x[2:], binary.BigEndian.Uint16(d[2:])+uint16(len(ah)))
+			alter("(AH header)", x, len(ah))
+		}
 		if d[0] == 0x45 {
 			// Options: a 24-byte header, the transport header after it.
 			x := append(append(append([]byte(nil), d[:20]...), 1, 1, 1, 0), d[20:]...)
@@ -234,6 +243,42 @@ func variants(p l3Packet) []l3Packet {
 		alter("(fragment header, first)", ext(44, [8]byte{2: 0, 3: 1, 7: 9}), 8)
 		alter("(fragment header, later)", ext(44, [8]byte{2: 0x05, 3: 0xc9, 7: 9}), 8)
 		alter("(hop-by-hop header)", ext(0, [8]byte{2: 1, 3: 4}), 8)
+		if nh := d[6]; nh == 6 || nh == 17 || nh == 58 {
+			// Header chains for protochain: each header is given as its
+			// type and bytes, the next-header byte filled in.
+			chain := func(hdrs ...[]byte) ([]byte, int) {
+				x := append([]byte(nil), d[:40]...)
+				x[6] = hdrs[0][0]
+				n := 0
+				for i, h := range hdrs {
+					h = bytes.Clone(h[1:])
+					h[0] = nh
+					if i+1 < len(hdrs) {
+						h[0] = hdrs[i+1][0]
+					}
+					x = append(x, h...)
+					n += len(h)
+				}
+				x = append(x, d[40:]...)
+				binary.BigEndian.PutUint16(x[4:], binary.BigEndian.Uint16(d[4:])+uint16(n))
+				return x, n
+			}
+			// A header is its type, then its bytes (the first is the
+			// next-header byte, overwritten).
+			hbh := []byte{0, 0, 0, 1, 4, 0, 0, 0, 0}
+			dst16 := []byte{60, 0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+			rt := []byte{43, 0, 0, 0, 0, 0, 0, 0, 0}
+			frag := []byte{44, 0, 0, 0, 1, 0, 0, 0, 9}
+			ah := []byte{51, 0, 4, 0, 0, 0, 0, 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+			x, n := chain(hbh, dst16, rt, frag)
+			alter("(hop-by-hop, destination, routing, fragment headers)", x, n)
+			alter("(header chain cut in the routing header)", x[:40+8+16+3], n)
+			x, n = chain(dst16, ah)
+			alter("(destination and AH headers)", x, n)
+			x, n = chain(frag, hbh)
+			x[40+8] = 59 // no next header
+			alter("(fragment and hop-by-hop headers, no next header)", x, n)
+		}
 		if (d[6] == 6 || d[6] == 17) && len(d) >= 44 {
 			x := bytes.Clone(d)
 			x[6] = ipprotoSCTP

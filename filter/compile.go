@@ -62,10 +62,12 @@ func Assemble(expr string, link pcapfile.LinkType, snaplen int) ([]bpf.RawInstru
 // On a NULL link the address family is taken in the host's byte order,
 // as libpcap does; see [Expr.MatcherOrder] for files.
 func (e *Expr) Compile(link pcapfile.LinkType, snaplen int) ([]bpf.Instruction, error) {
-	return e.compile(link, nil, snaplen)
+	return e.compile(link, nil, snaplen, true)
 }
 
-func (e *Expr) compile(link pcapfile.LinkType, order binary.ByteOrder, snaplen int) ([]bpf.Instruction, error) {
+// compile compiles e; kernel asks for a program the kernel can run,
+// which differs only for protochain (see chain).
+func (e *Expr) compile(link pcapfile.LinkType, order binary.ByteOrder, snaplen int, kernel bool) ([]bpf.Instruction, error) {
 	ll, err := linkFor(link)
 	if err != nil {
 		return nil, err
@@ -78,14 +80,18 @@ func (e *Expr) compile(link pcapfile.LinkType, order binary.ByteOrder, snaplen i
 		snaplen = DefaultSnaplen
 	}
 	root = tru
+	ll.noOpt = e.hasProtochain()
 	if e != nil {
 		if root, err = lowerExpr(e, &ll); err != nil {
 			return nil, err
 		}
 	}
 	d := newDag()
+	// libpcap does not optimize a program with protochain's loop: then
+	// every test runs, even one whose outcome changes nothing.
+	d.keepAll = ll.noOpt
 	top := d.thread(d.build(root, d.acc, d.rej))
-	var g codegen
+	g := codegen{kernel: kernel}
 	accept, reject := g.newLabel(), g.newLabel()
 	if err := d.emit(&g, top, accept, reject); err != nil {
 		return nil, err
@@ -352,6 +358,8 @@ type linkLayer struct {
 	err error
 	// order is the byte order of a NULL link's address family.
 	order binary.ByteOrder
+	// noOpt is set for a filter libpcap does not optimize (protochain).
+	noOpt bool
 }
 
 // fail records err for lowerPrim, unless an error came first, and
@@ -713,6 +721,22 @@ func lowerPrim1(p Primitive, ll *linkLayer) (*node, error) {
 		}
 	case KindRel:
 		return lowerRelation(p.Rel, ll)
+	case KindProtochain:
+		walk := func(v6 bool) *node {
+			v := &value{kind: vChain, chain: &chain{v6: v6, nl: nl, proto: p.Num}}
+			return &node{op: nTest, t: test{lhs: v, cond: bpf.JumpEqual, val: p.Num}}
+		}
+		v4 := func() *node { return and(ll.ipv4(), walk(false)) }
+		v6 := func() *node { return and(ll.ipv6(), walk(true)) }
+		switch p.Proto {
+		case ProtoIP:
+			return v4(), nil
+		case ProtoIP6:
+			return v6(), nil
+		case ProtoNone:
+			return or(v4(), v6()), nil
+		}
+		return nil, fmt.Errorf("filter: bad protocol applied for 'protochain'")
 	case KindIPProto:
 		v4 := func() *node { return and(ll.ipv4(), eq(1, nl+ip4Proto, p.Num)) }
 		v6 := func() *node { return and(ll.ipv6(), ip6Proto(nl, p.Num)) }
@@ -733,21 +757,21 @@ func lowerPrim1(p Primitive, ll *linkLayer) (*node, error) {
 		if p.Net.Addr().Is4() {
 			var ip4, arp, rarp *node = fls, fls, fls
 			if p.Proto == ProtoNone || p.Proto == ProtoIP {
-				ip4 = and(ll.ipv4(), dirAddr(p.Dir, nl+ip4Src, nl+ip4Dst, p))
+				ip4 = and(ll.ipv4(), dirAddr(p.Dir, nl+ip4Src, nl+ip4Dst, p, ll.noOpt))
 			}
 			// As libpcap: after mpls, a host without a protocol is IPv4 only.
 			if p.Proto == ProtoNone && ll.mpls == 0 || p.Proto == ProtoARP {
-				arp = and(ll.arp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
+				arp = and(ll.arp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p, ll.noOpt))
 			}
 			if p.Proto == ProtoNone && ll.mpls == 0 || p.Proto == ProtoRARP {
-				rarp = and(ll.rarp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p))
+				rarp = and(ll.rarp(), dirAddr(p.Dir, nl+arpSPA, nl+arpTPA, p, ll.noOpt))
 			}
 			switch p.Proto {
 			case ProtoNone, ProtoIP, ProtoARP, ProtoRARP:
 				return or(ip4, arp, rarp), nil
 			}
 		} else if p.Proto == ProtoNone || p.Proto == ProtoIP6 {
-			return and(ll.ipv6(), dirAddr(p.Dir, nl+ip6Src, nl+ip6Dst, p)), nil
+			return and(ll.ipv6(), dirAddr(p.Dir, nl+ip6Src, nl+ip6Dst, p, ll.noOpt)), nil
 		}
 		return nil, fmt.Errorf("filter: '%v' modifier applied to %v %v", p.Proto, p.Kind, p.Net)
 	case KindPort, KindPortRange:
@@ -803,9 +827,9 @@ func ip6Proto(nl, proto uint32) *node {
 
 // dirAddr tests the source address at src, the destination address at
 // dst, or both, against p.Net, as p.Dir says.
-func dirAddr(d Dir, src, dst uint32, p Primitive) *node {
-	s := func() *node { return addrTest(src, p) }
-	t := func() *node { return addrTest(dst, p) }
+func dirAddr(d Dir, src, dst uint32, p Primitive, all bool) *node {
+	s := func() *node { return addrTest(src, p, all) }
+	t := func() *node { return addrTest(dst, p, all) }
 	switch d {
 	case DirSrc:
 		return s()
@@ -818,8 +842,9 @@ func dirAddr(d Dir, src, dst uint32, p Primitive) *node {
 }
 
 // addrTest tests the address at off against the prefix p.Net, a word at
-// a time, skipping the words wholly outside the prefix.
-func addrTest(off uint32, p Primitive) *node {
+// a time, skipping the words wholly outside the prefix unless all is set
+// (libpcap's unoptimized program reads them, masked with 0).
+func addrTest(off uint32, p Primitive, all bool) *node {
 	a := p.Net.Addr().AsSlice()
 	if p.Mask != 0 && len(a) == 4 {
 		mv := p.Mask
@@ -829,7 +854,7 @@ func addrTest(off uint32, p Primitive) *node {
 	n := tru
 	for w := 0; w < len(a)/4; w++ {
 		nbits := p.Net.Bits() - 32*w
-		if nbits <= 0 {
+		if nbits <= 0 && !all {
 			break
 		}
 		v := uint32(a[4*w])<<24 | uint32(a[4*w+1])<<16 | uint32(a[4*w+2])<<8 | uint32(a[4*w+3])
@@ -837,7 +862,10 @@ func addrTest(off uint32, p Primitive) *node {
 		if nbits >= 32 {
 			n = and(n, eq(4, o, v))
 		} else {
-			m := ^uint32(0) << (32 - nbits)
+			m := uint32(0)
+			if nbits > 0 {
+				m = ^uint32(0) << (32 - nbits)
+			}
 			n = and(n, maskEq(4, o, m, v&m))
 		}
 	}
@@ -976,6 +1004,8 @@ type pinsn struct {
 type codegen struct {
 	code   []pinsn
 	labels label
+	// kernel asks for a program the kernel runs (see calc.kernel).
+	kernel bool
 }
 
 func (g *codegen) newLabel() label { g.labels++; return g.labels }
@@ -1001,7 +1031,7 @@ func (g *codegen) genTest(tt *test, t, f label) error {
 		g.emit(pinsn{kind: pJump, cond: tt.cond, val: tt.val, jt: t, jf: f})
 		return nil
 	}
-	var c calc
+	c := calc{kernel: g.kernel}
 	if tt.rhs == nil {
 		if err := c.value(tt.lhs, 0); err != nil {
 			return err

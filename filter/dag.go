@@ -42,6 +42,9 @@ type dag struct {
 	// graph as built, and equal nodes are merged only at the end
 	// (merging first would lose what the paths into a node know).
 	merge bool
+	// keepAll keeps a test whose two successors are the same: as
+	// libpcap's unoptimized programs do, it still reads its field.
+	keepAll bool
 }
 
 func (d *dag) id(s string) int {
@@ -68,7 +71,7 @@ func (d *dag) mk(t *test, key string, hi, lo *dnode) *dnode {
 		d.n++
 		return &dnode{leaf: -1, t: t, key: key, hi: hi, lo: lo, id: d.n, lhs: -1 - d.n, rhs: -1}
 	}
-	if hi == lo {
+	if hi == lo && !d.keepAll {
 		return hi
 	}
 	k := dkey{key, hi.id, lo.id}

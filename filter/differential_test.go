@@ -82,6 +82,16 @@ var diffPrimitives = []string{
 	"inbound", "outbound", "inbound and ip", "not outbound and tcp",
 	"ip broadcast", "ip broadcast or ether broadcast", "vlan and ip broadcast", "ip proto ospf", "ip proto \\ospf",
 	"ip6 proto ipv6-icmp", "proto gre", "ip proto \\ip", "ip6 proto \\ipv6-frag",
+	// protochain: the IPv6 header chain and IPv4's AH.
+	"protochain 6", "ip protochain 6", "ip protochain 17", "ip6 protochain 6", "ip6 protochain 17",
+	"ip6 protochain 58", "ip6 protochain 44", "ip6 protochain 51", "ip6 protochain 60", "ip6 protochain 0",
+	"ip6 protochain 59", "protochain 51", "protochain \\udp", "ip protochain 300", "not protochain 6",
+	"vlan and ip6 protochain 6", "mpls and protochain 17", "pppoes and protochain 6",
+	"ip6 protochain 6 and tcp port 80", "protochain 17 or ip or not ip", "protochain 6 and (1 = 1 or tcp[0] = 1)",
+	"ip or not ip or ip6 protochain 58", "protochain 17 and ip[0] * 0 = 0",
+	// A bare number after them repeats "[ip|ip6] proto" and "protochain".
+	"ip proto 6 or 17", "ip proto 1 or (6 or not 17)", "ip6 protochain 6 or 58", "protochain 6 or \\udp",
+	"proto 6 and 17",
 }
 
 // diffOnly narrows the differential test to the expressions that
@@ -114,12 +124,13 @@ var diffRefused = []string{
 	"pppoes and broadcast", "stp host 1.2.3.4", "ether proto \\dn", "ether proto \\tcp", "ether proto \\mpls",
 	"vxlan 5", "pppoes and inbound", "ether 00:01:02:03:04:05", "ip proto tcp", "ip proto \\nosuch", "ip proto nosuch",
 	"ip6 broadcast", "arp broadcast",
+	"tcp protochain 6", "arp protochain 6", "ether protochain 6", "protochain", "protochain tcp", "ip6 protochain ah",
 }
 
 // diffUnsupported are expressions tcpdump takes that this package
 // refuses with "not supported".
 var diffUnsupported = []string{
-	"geneve", "geneve 5", "geneve and ip", "protochain 6", "ip6 protochain 58",
+	"geneve", "geneve 5", "geneve and ip",
 	"clnp", "isis", "decnet host 1.2", "iso proto \\clnp",
 }
 

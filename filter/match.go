@@ -43,7 +43,7 @@ func (e *Expr) Matcher(link pcapfile.LinkType) (*Matcher, error) {
 // swaps it to the reader's when the orders differ, so that tcpdump
 // matches the family in the file's order, and never in the other one.
 func (e *Expr) MatcherOrder(link pcapfile.LinkType, order binary.ByteOrder) (*Matcher, error) {
-	prog, err := e.compile(link, order, 0)
+	prog, err := e.compile(link, order, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -719,7 +719,8 @@ func constArith(a *Arith) bool {
 
 // oracleModels reports whether the evaluator models every primitive of
 // e. It leaves out the link-level encapsulations (mpls, pppoes, pppoed,
-// llc, inbound, outbound) and the link protocols that libpcap tests
+// llc, inbound, outbound), protochain (whose programs libpcap does not
+// optimize) and the link protocols that libpcap tests
 // through 802.2 LLC and SNAP (an "ether proto" of 1500 or less, IPX,
 // AppleTalk, AARP): TestDifferentialTcpdump checks those against
 // tcpdump itself.
@@ -731,7 +732,7 @@ func oracleModels(e *Expr) bool {
 		return oracleModels(e.X) && oracleModels(e.Y)
 	}
 	switch p := e.Prim; p.Kind {
-	case KindMPLS, KindPPPoED, KindPPPoES, KindLLC, KindInbound, KindOutbound:
+	case KindMPLS, KindPPPoED, KindPPPoES, KindLLC, KindInbound, KindOutbound, KindProtochain:
 		return false
 	case KindBroadcast:
 		return p.Proto != ProtoIP

@@ -293,7 +293,7 @@ func kindWord(w string) (Kind, bool) {
 // the subset, which gets a clearer error than "unknown word".
 func isUnsupported(w string) bool {
 	switch w {
-	case "gateway", "protochain", "geneve",
+	case "gateway", "geneve",
 		"wlan", "type", "subtype", "dir",
 		"ifname", "on", "rnr", "rulenum", "reason", "rset", "ruleset", "srnr",
 		"subrulenum", "action", "fddi", "tr",
@@ -322,7 +322,7 @@ func isValue(t token) bool {
 // linkKeywords are the words of the primitives without a value, or
 // with a number: never a repeated value.
 var linkKeywords = map[string]bool{
-	"less": true, "greater": true, "vlan": true, "broadcast": true, "multicast": true, "proto": true,
+	"less": true, "greater": true, "vlan": true, "broadcast": true, "multicast": true, "proto": true, "protochain": true,
 	"mask": true, // of "net A mask M"
 	"mpls": true, "pppoed": true, "pppoes": true, "llc": true, "inbound": true, "outbound": true,
 	"decnet": true, "atalk": true, "aarp": true, "iso": true, "stp": true, "ipx": true, "netbeui": true,
@@ -604,6 +604,15 @@ func (p *parser) parseValue(q qual, depth int) (*Expr, error) {
 			x = &Expr{Op: op, X: x, Y: y}
 		}
 	case tWord:
+		if q.kind == KindIPProto || q.kind == KindProtochain {
+			p.i-- // they read the number or name themselves
+			f := p.ipProto
+			if q.kind == KindProtochain {
+				f = p.protochain
+			}
+			e, err, _ := f(q.proto, token{kind: tWord, text: q.kind.String(), pos: t.pos})
+			return e, err
+		}
 		if !isValue(t) {
 			return nil, p.errorf(t, "expected %s, not '%s', in the list for '%s'", valueWant(q.kind), t.text, q.kind)
 		}
@@ -649,6 +658,10 @@ func (p *parser) parsePrimitive() (*Expr, error) {
 			return nil, err
 		}
 		p.last = qual{}
+		if k := e.Prim.Kind; e.Op == OpPrim && (k == KindIPProto || k == KindProtochain) {
+			// "ip proto 6 or 17" repeats "ip proto", as in tcpdump.
+			p.last = qual{ok: true, proto: e.Prim.Proto, kind: k}
+		}
 		return e, nil
 	}
 	var q qual
@@ -1490,6 +1503,9 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 	case "proto":
 		p.next()
 		return p.ipProto(ProtoNone, t)
+	case "protochain":
+		p.next()
+		return p.protochain(ProtoNone, t)
 	case "mpls", "pppoes":
 		p.next()
 		pr := Primitive{Kind: KindMPLS}
@@ -1600,6 +1616,12 @@ func (p *parser) parseLinkPrimitive() (*Expr, error, bool) {
 	case n.text == "proto":
 		p.next()
 		return nil, p.errorf(n, "not supported: %s proto (pcap-filter feature)", t.text), true
+	case n.text == "protochain" && (pr == ProtoIP || pr == ProtoIP6):
+		p.next()
+		p.next()
+		return p.protochain(pr, n)
+	case n.text == "protochain":
+		return nil, p.errorf(t, "bad protocol applied for 'protochain'"), true
 	}
 	return nil, nil, false
 }
@@ -1613,6 +1635,30 @@ var etherProtoNames = map[string]uint32{`\ip`: etherIPv4, `\ip6`: etherIPv6, `\a
 	`\mopdl`: etherMOPDL, `\moprc`: etherMOPRC,
 	`\iso`: llcISO, `\stp`: llcSTP, `\ipx`: llcIPX, `\netbeui`: llcNetBEUI,
 	`\loopback`: etherLoopback, "loopback": etherLoopback}
+
+// protochain parses the number or name after "protochain" (the token
+// after): as for "proto", but any 32-bit number, as libpcap takes it
+// (one above 255 is never found).
+func (p *parser) protochain(pr Proto, after token) (*Expr, error, bool) {
+	v := p.peek()
+	if name, escaped := strings.CutPrefix(v.text, "\\"); v.kind == tWord && escaped {
+		n, ok := ipProtocols[name]
+		if !ok {
+			return nil, p.errorf(v, "unknown ip proto '%s'", name), true
+		}
+		p.next()
+		return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindProtochain, Proto: pr, Num: n}}, nil, true
+	}
+	n, ok := parseNumber(v.text)
+	if v.kind != tWord || !ok {
+		if v.kind == tEOF {
+			return nil, p.errorf(v, "expected a protocol number after '%s'", after.text), true
+		}
+		return nil, p.errorf(v, "expected a protocol number after '%s', not '%s'", after.text, v.text), true
+	}
+	p.next()
+	return &Expr{Op: OpPrim, Prim: Primitive{Kind: KindProtochain, Proto: pr, Num: uint32(n)}}, nil, true
+}
 
 // ipProto parses the number or name after "proto" (the token after).
 func (p *parser) ipProto(pr Proto, after token) (*Expr, error, bool) {

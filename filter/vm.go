@@ -28,7 +28,9 @@ func newVM(prog []bpf.Instruction) (*vm, error) {
 		switch ins.Op & 0x07 {
 		case 0x05: // jmp
 			if ins.Op == 0x05 {
-				if uint64(pc)+1+uint64(ins.K) >= uint64(len(raw)) {
+				// As libpcap's interpreter, a ja's offset is signed:
+				// protochain's loop jumps back.
+				if to := int64(pc) + 1 + int64(int32(ins.K)); to < 0 || to >= int64(len(raw)) {
 					return nil, fmt.Errorf("%w: jump out of the program at %d", errBadProgram, pc)
 				}
 			} else if pc+1+int(max(ins.Jt, ins.Jf)) >= len(raw) {
@@ -55,6 +57,10 @@ func (m *vm) run(pkt []byte, wirelen uint32) uint32 {
 	var mem [16]uint32
 	prog := m.prog
 	n := uint32(len(pkt))
+	// A protochain walk's state is its offset, under n, so a walk that
+	// jumps back more than n times runs forever (libpcap's does, on an
+	// AH header that points back at itself); it rejects here.
+	back := n
 	for pc := 0; pc < len(prog); pc++ {
 		ins := &prog[pc]
 		k := ins.K
@@ -153,7 +159,13 @@ func (m *vm) run(pkt []byte, wirelen uint32) uint32 {
 		case 0x84: // neg
 			a = -a
 		case 0x05: // ja
-			pc += int(k)
+			if int32(k) < 0 {
+				if back == 0 {
+					return 0
+				}
+				back--
+			}
+			pc += int(int32(k))
 		case 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0x45, 0x4d: // jeq, jgt, jge, jset
 			v := operand(ins, x)
 			var ok bool

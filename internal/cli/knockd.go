@@ -55,7 +55,8 @@ With --spa, read an fwknopd access.conf (a subset: SOURCE, OPEN_PORTS,
 KEY_BASE64, HMAC_KEY_BASE64, KEY, HMAC_KEY, HMAC_DIGEST_TYPE,
 ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS,
 REQUIRE_USERNAME, CMD_CYCLE_OPEN/CLOSE/TIMER, ENABLE_CMD_EXEC,
-CMD_EXEC_USER, CMD_EXEC_GROUP, FORCE_NAT; stanzas are tried in turn as
+CMD_EXEC_USER, CMD_EXEC_GROUP, ENABLE_CMD_SUDO_EXEC (through
+/usr/bin/sudo), CMD_SUDO_EXEC_USER/GROUP, FORCE_NAT; stanzas are tried in turn as
 fwknopd does) and
 receive fwknop SPA packets on UDP port 62201 (--listen; --tcp-listen
 also takes fwknop -P tcp and -P http packets over TCP), never answering,

@@ -218,8 +218,9 @@ func TestKnockdSPANoOpenPorts(t *testing.T) {
 }
 
 // TestKnockdSPAStanzaRefusals: a stanza with FORCE_NAT needs --nat-map,
-// and CMD_EXEC_USER a user that exists; each is refused at load with its
-// line, as fwknopd refuses them at start.
+// and CMD_EXEC_USER and CMD_SUDO_EXEC_USER a user that exists; each is
+// refused at load with its line, as fwknopd refuses them at start; so
+// are the sudo group settings fwknopd 2.6.10 mishandles.
 func TestKnockdSPAStanzaRefusals(t *testing.T) {
 	dir := t.TempDir()
 	k := base64.StdEncoding.EncodeToString(make([]byte, 32))
@@ -228,6 +229,9 @@ func TestKnockdSPAStanzaRefusals(t *testing.T) {
 		{"OPEN_PORTS tcp/22\nFORCE_NAT 192.0.2.7\n", `:3: FORCE_NAT: "192.0.2.7" is not IP PORT`},
 		{"ENABLE_CMD_EXEC Y\nCMD_EXEC_USER no-such-user-here\n", `:1: CMD_EXEC_USER "no-such-user-here": user: unknown user no-such-user-here`},
 		{"ENABLE_CMD_EXEC maybe\n", `:2: ENABLE_CMD_EXEC: "maybe" is not Y or N`},
+		{"ENABLE_CMD_EXEC Y\nENABLE_CMD_SUDO_EXEC Y\nCMD_SUDO_EXEC_USER no-such-user-here\n", `:4: CMD_SUDO_EXEC_USER: user: unknown user no-such-user-here`},
+		{"ENABLE_CMD_EXEC Y\nENABLE_CMD_SUDO_EXEC Y\nCMD_SUDO_EXEC_GROUP nogroup\n", `:1: CMD_SUDO_EXEC_GROUP without CMD_EXEC_GROUP: fwknopd 2.6.10 then leaves sudo's -g out`},
+		{"ENABLE_CMD_EXEC Y\nENABLE_CMD_SUDO_EXEC Y\nCMD_EXEC_USER nobody\nCMD_EXEC_GROUP nogroup\n", `:1: CMD_EXEC_GROUP with ENABLE_CMD_SUDO_EXEC needs CMD_SUDO_EXEC_GROUP`},
 	} {
 		access := filepath.Join(dir, "access.conf")
 		os.WriteFile(access, []byte("SOURCE ANY\n"+tc.stanza+"KEY_BASE64 "+k+"\nHMAC_KEY_BASE64 "+k+"\n"), 0o600)

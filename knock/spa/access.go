@@ -93,6 +93,20 @@ type Stanza struct {
 	CmdExecUser, CmdExecGroup string
 	cmdCred                   *credential // from CmdExecUser, CmdExecGroup; nil: as the server
 
+	// EnableCmdSudoExec is ENABLE_CMD_SUDO_EXEC: a command message's
+	// command runs through sudo, as fwknopd 2.6.10 builds it: the words
+	// of ServerConfig.SudoExe (SUDO_EXE), then "-u CmdSudoExecUser"
+	// (CMD_SUDO_EXEC_USER) and "-g CmdSudoExecGroup"
+	// (CMD_SUDO_EXEC_GROUP), then the command, all run as CMD_EXEC_USER
+	// as without sudo. A user or group whose name starts with "root" in
+	// any case is left out (fwknopd compares 4 letters): sudo's default
+	// is root. fwknopd passes -g only when CMD_EXEC_GROUP is set too, so
+	// ParseAccessFile refuses CMD_SUDO_EXEC_GROUP without it, and
+	// CMD_EXEC_GROUP without CMD_SUDO_EXEC_GROUP under
+	// ENABLE_CMD_SUDO_EXEC (fwknopd reads a group that is not there).
+	EnableCmdSudoExec                 bool
+	CmdSudoExecUser, CmdSudoExecGroup string
+
 	// ForceNAT is FORCE_NAT ("IP PORT"): every access request granted by
 	// the stanza is forwarded to this address instead (a NAT access to
 	// it, whatever the packet asks), as fwknopd; it needs
@@ -232,6 +246,12 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			st.CmdExecUser = value
 		case "CMD_EXEC_GROUP":
 			st.CmdExecGroup = value
+		case "ENABLE_CMD_SUDO_EXEC":
+			st.EnableCmdSudoExec, err = yesNo(value)
+		case "CMD_SUDO_EXEC_USER":
+			st.CmdSudoExecUser, err = value, lookupUser(value)
+		case "CMD_SUDO_EXEC_GROUP":
+			st.CmdSudoExecGroup, err = value, lookupGroup(value)
 		case "CMD_CYCLE_CLOSE":
 			st.CmdCycleClose = value
 			if value != "NONE" {
@@ -241,7 +261,7 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			if strings.HasPrefix(key, "GPG_") {
 				return nil, fail("%s is not supported: ports reads Rijndael packets only (KEY or KEY_BASE64 with HMAC_KEY or HMAC_KEY_BASE64), not GnuPG-encrypted ones", key)
 			}
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP, FORCE_NAT)", key)
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP, ENABLE_CMD_SUDO_EXEC, CMD_SUDO_EXEC_USER, CMD_SUDO_EXEC_GROUP, FORCE_NAT)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)
@@ -262,6 +282,12 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			}
 			st.cmdCred = cred
 		}
+		if st.EnableCmdSudoExec && st.CmdSudoExecGroup != "" && st.CmdExecGroup == "" {
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "CMD_SUDO_EXEC_GROUP without CMD_EXEC_GROUP: fwknopd 2.6.10 then leaves sudo's -g out (set CMD_EXEC_GROUP too, or drop CMD_SUDO_EXEC_GROUP)"}}
+		}
+		if st.EnableCmdSudoExec && st.CmdExecGroup != "" && st.CmdSudoExecGroup == "" {
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "CMD_EXEC_GROUP with ENABLE_CMD_SUDO_EXEC needs CMD_SUDO_EXEC_GROUP (fwknopd 2.6.10 reads it for sudo's -g whenever CMD_EXEC_GROUP is set)"}}
+		}
 		if len(st.Keys.Enc) == 0 || len(st.Keys.HMAC) == 0 {
 			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "the stanza needs KEY or KEY_BASE64 and HMAC_KEY or HMAC_KEY_BASE64"}}
 		}
@@ -273,6 +299,24 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		}
 	}
 	return out, nil
+}
+
+// sudoArgs returns the words put before a command message's command
+// for a stanza with ENABLE_CMD_SUDO_EXEC, as fwknopd 2.6.10 puts them
+// (see Stanza.EnableCmdSudoExec); sudoExe is SUDO_EXE.
+func (s *Stanza) sudoArgs(sudoExe string) []string {
+	if !s.EnableCmdSudoExec {
+		return nil
+	}
+	isRoot := func(name string) bool { return len(name) >= 4 && strings.EqualFold(name[:4], "root") }
+	argv := SplitServerCommand(sudoExe)
+	if s.CmdSudoExecUser != "" && !isRoot(s.CmdSudoExecUser) {
+		argv = append(argv, "-u", s.CmdSudoExecUser)
+	}
+	if s.CmdExecGroup != "" && !isRoot(s.CmdSudoExecGroup) {
+		argv = append(argv, "-g", s.CmdSudoExecGroup)
+	}
+	return argv
 }
 
 // parseForceNAT parses FORCE_NAT's "IP PORT".

@@ -28,6 +28,9 @@ const MaxCommands = 4
 // together) is logged; the rest is read and dropped.
 const maxCommandOutput = 1024
 
+// DefaultSudoExe is fwknopd's SUDO_EXE default.
+const DefaultSudoExe = "/usr/bin/sudo"
+
 // ErrBusy wraps the refusal of a command message while MaxCommands run.
 var ErrBusy = errors.New("spa: too many commands running")
 
@@ -76,7 +79,7 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 // runCommand runs a command message's command for grant g of stanza st,
 // as fwknopd does (see Stanza.EnableCmdExec), and logs how it ended.
 func (s *Server) runCommand(ctx context.Context, st *Stanza, g Grant) {
-	argv := SplitServerCommand(g.Command)
+	argv := append(st.sudoArgs(s.cfg.SudoExe), SplitServerCommand(g.Command)...)
 	who := "as this server's user"
 	if st.cmdCred != nil {
 		who = "as " + st.cmdCred.String()

@@ -19,3 +19,6 @@ func lookupCredential(userName, group string) (*credential, error) {
 }
 
 func (c *credential) apply(*exec.Cmd) error { return nil }
+
+func lookupUser(string) error  { return errors.New("CMD_SUDO_EXEC_USER needs a Unix system") }
+func lookupGroup(string) error { return errors.New("CMD_SUDO_EXEC_GROUP needs a Unix system") }

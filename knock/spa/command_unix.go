@@ -59,6 +59,22 @@ func lookupCredential(userName, group string) (*credential, error) {
 	return c, nil
 }
 
+// lookupUser and lookupGroup check that a CMD_SUDO_EXEC_USER or
+// CMD_SUDO_EXEC_GROUP exists, as fwknopd checks at start.
+func lookupUser(name string) error {
+	if _, err := user.Lookup(name); err != nil {
+		return err
+	}
+	return nil
+}
+
+func lookupGroup(name string) error {
+	if _, err := user.LookupGroup(name); err != nil {
+		return err
+	}
+	return nil
+}
+
 // apply makes cmd run as c (nil: as this process), with no
 // supplementary groups, in a process group of its own, which is killed
 // whole when the command's time is up: what it started dies with it.

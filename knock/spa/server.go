@@ -90,6 +90,11 @@ type ServerConfig struct {
 	// means CommandTimeout.
 	CommandTimeout time.Duration
 
+	// SudoExe is fwknopd.conf's SUDO_EXE: the sudo that runs the
+	// commands of stanzas with ENABLE_CMD_SUDO_EXEC, split at blanks;
+	// "" means DefaultSudoExe.
+	SudoExe string
+
 	// Run runs CMD_CYCLE commands; nil means exec them directly.
 	Run knock.RunFunc
 }
@@ -120,6 +125,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = CommandTimeout
+	}
+	if len(SplitServerCommand(cfg.SudoExe)) == 0 {
+		cfg.SudoExe = DefaultSudoExe
 	}
 	if cfg.Replay == nil {
 		cfg.Replay = newReplayCache(cfg.MaxAge)

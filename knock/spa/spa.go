@@ -49,18 +49,21 @@
 //	            FW_ACCESS_TIMEOUT MAX_FW_TIMEOUT
 //	            REQUIRE_USERNAME REQUIRE_SOURCE_ADDRESS CMD_CYCLE_OPEN
 //	            CMD_CYCLE_CLOSE CMD_CYCLE_TIMER ENABLE_CMD_EXEC CMD_EXEC_USER
-//	            CMD_EXEC_GROUP (server commands, fwknop -C); NAT access
+//	            CMD_EXEC_GROUP (server commands, fwknop -C)
+//	            ENABLE_CMD_SUDO_EXEC CMD_SUDO_EXEC_USER CMD_SUDO_EXEC_GROUP
+//	            (through sudo, ServerConfig.SudoExe); NAT access
 //	            (fwknop -N) and FORCE_NAT with ServerConfig.NAT (the caller
 //	            applies Grant.NAT); fwknoprc KEY* HMAC_* DIGEST_TYPE
 //	            SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP FW_TIMEOUT
 //	            SPOOF_USER SERVER_CMD NAT_ACCESS; stanzas tried in turn; a
 //	            replay cache that survives restarts
-//	refused     GnuPG, local NAT, SNAT, CMD_SUDO_*, the legacy mode, packets
+//	refused     GnuPG, local NAT, SNAT, the legacy mode, packets
 //	            without HMAC, packets of 400 bytes or more (fwknopd takes
 //	            them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
 //	            sniffing, ICMP are read), ALLOW_IP resolve,
 //	            every other access.conf and fwknoprc key (named, with its
-//	            line)
+//	            line), the CMD_SUDO_EXEC_GROUP settings fwknopd 2.6.10
+//	            mishandles (without CMD_EXEC_GROUP, or missing with it)
 //	different   OPEN_PORTS is required (unless ENABLE_CMD_EXEC) and holds
 //	            with CMD_CYCLE_OPEN too; server commands are killed after
 //	            CommandTimeout and run with no supplementary groups;
