@@ -233,6 +233,13 @@ type Options struct {
 	// port. A socket must match both when both are set.
 	LocalPorts  []ports.Range
 	RemotePorts []ports.Range
+	// LocalAddrs keeps only sockets whose local end passes one of the
+	// filters (address prefix and port, as ss's `src`); nil keeps all.
+	// RemoteAddrs does the same for the peer (ss's `dst`). They combine
+	// with each other and with the port lists by AND. On Linux the kernel
+	// applies them (inet_diag bytecode) where it can.
+	LocalAddrs  []AddrFilter
+	RemoteAddrs []AddrFilter
 	// Processes asks for the owning processes (Socket.Procs). It costs a
 	// walk of /proc on Linux.
 	Processes bool
@@ -282,7 +289,7 @@ func (o *Options) match(s *Socket) bool {
 	if o.RemotePorts != nil && !inRanges(o.RemotePorts, ports.Port(s.Remote.Port())) {
 		return false
 	}
-	return true
+	return matchAny(o.LocalAddrs, s.Local) && matchAny(o.RemoteAddrs, s.Remote)
 }
 
 func containsProto(ps []ports.Proto, p ports.Proto) bool {

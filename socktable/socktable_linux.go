@@ -232,12 +232,12 @@ func (src *source) readProcNet(family uint8, proto ports.Proto, fn func(*Socket)
 
 // dump asks the kernel for one family (0: TCP over both, through the
 // older request) and protocol, and decodes the answer. If the kernel
-// refuses the port filter bytecode (old kernels lack some ops), it asks
+// refuses the filter bytecode (old kernels lack some ops), it asks
 // again without it: match filters in user space anyway. The kernel
 // refuses a request before it answers any socket, so asking again
 // repeats nothing.
 func (src *source) dump(family uint8, proto ports.Proto, states States, opts *Options, fn func(*Socket) bool) error {
-	bc := portFilter(opts.LocalPorts, opts.RemotePorts)
+	bc := opts.bytecode()
 	err := src.dumpOnce(family, proto, states, bc, fn)
 	var en errnoError
 	if bc != nil && errors.As(err, &en) && unix.Errno(en) == unix.EINVAL {

@@ -47,7 +47,7 @@ func detailsOS(ctx context.Context, opts *Options) iter.Seq2[TCPDetail, error] {
 
 // dumpDetails is dumpCounters for details, with the same fallbacks.
 func (src *source) dumpDetails(ctx context.Context, family uint8, states States, opts *Options, fn func(*TCPDetail) bool) error {
-	bc := portFilter(opts.LocalPorts, opts.RemotePorts)
+	bc := opts.bytecode()
 	err := src.detailsOnce(ctx, family, states, bc, opts, fn)
 	var en errnoError
 	if bc != nil && errors.As(err, &en) && unix.Errno(en) == unix.EINVAL {

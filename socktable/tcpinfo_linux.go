@@ -53,7 +53,7 @@ var errStopped = errors.New("socktable: stopped")
 // filter if the kernel refuses it, and per family if the kernel lacks
 // the older request that takes both.
 func (src *source) dumpCounters(ctx context.Context, family uint8, states States, opts *Options, fn func(*TCPCounters) bool) error {
-	bc := portFilter(opts.LocalPorts, opts.RemotePorts)
+	bc := opts.bytecode()
 	err := src.countersOnce(ctx, family, states, bc, opts, fn)
 	var en errnoError
 	if bc != nil && errors.As(err, &en) && unix.Errno(en) == unix.EINVAL {
