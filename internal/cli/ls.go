@@ -35,6 +35,8 @@ func newLsCmd() *cobra.Command {
 		watch    = intervalFlag{name: "watch"}
 		info     bool
 		kill     killFlags
+		local    []string
+		peer     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -59,6 +61,15 @@ kernel picked it for an outgoing connection). Finding processes means
 reading /proc; --no-procs skips that (the fast path, like ss -tan).
 Another user's processes need root: their sockets show "(needs root)".
 
+--local and --peer keep sockets whose local end, or peer, lies in a CIDR
+prefix or is an address, each optionally with :PORT or :FIRST-LAST
+(127.0.0.0/8, ::1, 10.0.0.1:443, [fd00::]/8:8000-8100, :22), as ss's src
+and dst expressions do. Each may be given several times: a socket must
+match one --local and one --peer. An IPv4 prefix also matches IPv4-mapped
+addresses of IPv6 sockets. --peer implies -a (a listener has no peer).
+The kernel applies them, with --port's local ports and the states, while
+it dumps the sockets.
+
 --watch[=INTERVAL] (note the '=') lists again every INTERVAL, 2s by
 default, until interrupted; Ctrl-C ends it with exit 0. On a terminal it
 redraws the screen; otherwise each table follows the last after a blank
@@ -70,6 +81,7 @@ array in JSON) and exits 0, as ss does.`,
 		Example: `  ports ls
   ports ls -a --port https
   ports ls --state time-wait --no-procs
+  ports ls --peer 10.0.0.0/8 --local :22
   ports ls --proc nginx --json
   ports ls --watch=5s -t`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -100,6 +112,15 @@ array in JSON) and exits 0, as ss does.`,
 				} else {
 					q.opts.Family = 6
 				}
+			}
+			if q.opts.LocalAddrs, err = parseAddrFilters("--local", local); err != nil {
+				return err
+			}
+			if q.opts.RemoteAddrs, err = parseAddrFilters("--peer", peer); err != nil {
+				return err
+			}
+			if len(peer) > 0 {
+				all = true
 			}
 			if stateArg != "" {
 				if q.opts.States, err = parseStates(stateArg); err != nil {
@@ -153,6 +174,8 @@ array in JSON) and exits 0, as ss does.`,
 	fs.BoolVarP(&all, "all", "a", false, "all sockets in all states, not only listeners")
 	fs.StringVar(&portArg, "port", "", "only these ports: a port `SET` such as 80,443,8000-8100,http (with -a: local or remote)")
 	fs.StringVar(&stateArg, "state", "", "only these `STATES`, comma separated: listen, estab, time-wait, unconn...; implies -a")
+	fs.StringArrayVar(&local, "local", nil, "only sockets whose local end is in `CIDR|ADDR[:PORT]` (repeatable: any of them)")
+	fs.StringArrayVar(&peer, "peer", nil, "only sockets whose peer is in `CIDR|ADDR[:PORT]` (repeatable: any of them; implies -a)")
 	fs.StringVar(&procArg, "proc", "", "only sockets of processes whose name contains `NAME` (any case)")
 	fs.IntVar(&pid, "pid", 0, "only sockets of process `N`")
 	fs.BoolVarP(&tcp, "tcp", "t", false, "TCP sockets only")
@@ -175,6 +198,20 @@ func parseStates(arg string) (socktable.States, error) {
 		return 0, usagef("--state: %v", err)
 	}
 	return m, nil
+}
+
+// parseAddrFilters parses the values of flag, each a
+// socktable.ParseAddrFilter filter.
+func parseAddrFilters(flag string, args []string) ([]socktable.AddrFilter, error) {
+	var fs []socktable.AddrFilter
+	for _, a := range args {
+		f, err := socktable.ParseAddrFilter(a)
+		if err != nil {
+			return nil, usagef("%s: %v", flag, err)
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
 }
 
 // lsRun lists sockets once or again and again.
