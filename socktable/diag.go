@@ -129,6 +129,7 @@ func diagMsg(p []byte, proto ports.Proto, s *Socket) bool {
 	s.SendQ = ne.Uint32(p[60:])
 	s.UID = ne.Uint32(p[64:])
 	s.Inode = uint64(ne.Uint32(p[68:]))
+	s.Cookie = uint64(ne.Uint32(p[44:])) | uint64(ne.Uint32(p[48:]))<<32 // idiag_cookie[2], low word first
 	return true
 }
 

@@ -157,6 +157,9 @@ type Socket struct {
 	SendQ  uint32 // bytes not yet acknowledged (for a listener: the accept backlog)
 	UID    uint32 // the owner's user id
 	Inode  uint64 // the socket's inode (Linux), which /proc/PID/fd links name
+	// Cookie is the kernel's id of the socket (Linux sock_diag), which
+	// the socket's end event (Ends) carries too; 0 where unknown.
+	Cookie uint64
 	// Procs are the processes holding the socket, when listing was asked
 	// for them. Several processes can share one socket (after fork, or
 	// with SO_REUSEPORT each has its own socket on one port).
