@@ -37,6 +37,7 @@ func newLsCmd() *cobra.Command {
 		kill     killFlags
 		local    []string
 		peer     []string
+		events   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -69,6 +70,15 @@ match one --local and one --peer. An IPv4 prefix also matches IPv4-mapped
 addresses of IPv6 sockets. --peer implies -a (a listener has no peer).
 The kernel applies them, with --port's local ports and the states, while
 it dumps the sockets.
+
+--events streams each TCP and UDP socket's end as the kernel reports it
+(as ss -E does), until Ctrl-C: its addresses, the state it ended in, the
+kernel's byte counters of a TCP socket (bytes_acked with the SYN and FIN
+sent, bytes_received with the FIN received, as ss -i shows them) and,
+for a socket listed before it ended (ls lists them once a second
+meanwhile), how long it lived at least and its processes. --port,
+--local, --peer, -t, -u, -4, -6 and --netns filter the ends; it needs
+root (CAP_NET_ADMIN). --format jsonl writes one JSON line per end.
 
 --watch[=INTERVAL] (note the '=') lists again every INTERVAL, 2s by
 default, until interrupted; Ctrl-C ends it with exit 0. On a terminal it
@@ -159,6 +169,16 @@ array in JSON) and exits 0, as ss does.`,
 					return err
 				}
 			}
+			if events {
+				switch {
+				case every != 0 || info || kill.kill || q.procName != "" || q.pid != 0 || stateArg != "":
+					return usagef("--events does not go with --watch, -i, --kill, --proc, --pid or --state")
+				case format == render.JSON:
+					return usagef("--events is a stream: use --format jsonl (one line per end) or table")
+				}
+				q.listenOnly = false
+				return lsEvents(cmd.Context(), cmd.OutOrStdout(), q, format, !noProcs)
+			}
 			if kill.kill {
 				return kill.run(cmd, q, every)
 			}
@@ -186,6 +206,7 @@ array in JSON) and exits 0, as ss does.`,
 	fs.BoolVar(&noProcs, "no-procs", false, "do not look for processes (faster)")
 	watch.add(fs, "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)").NoOptDefVal = defaultWatch.String()
 	kill.add(fs)
+	fs.BoolVar(&events, "events", false, "stream each TCP/UDP socket's end as the kernel reports it (ss -E), until interrupted")
 	fs.BoolVarP(&info, "info", "i", false, "show TCP internals, as ss -tin -o -m: rtt, cwnd, bytes, retransmits, rates, timers, memory")
 	return cmd
 }

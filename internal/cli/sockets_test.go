@@ -656,6 +656,8 @@ func TestSocketErrors(t *testing.T) {
 		{[]string{"ls", "--local", "localhost"}, ExitUsage, `--local: address filter "localhost"`},
 		{[]string{"ls", "--peer", "10.0.0.0/33"}, ExitUsage, `--peer: address filter "10.0.0.0/33"`},
 		{[]string{"ls", "--peer", "10.0.0.1:http"}, ExitUsage, `"10.0.0.1:http"`},
+		{[]string{"ls", "--events", "--format", "json"}, ExitUsage, "--format jsonl"},
+		{[]string{"ls", "--events", "-i"}, ExitUsage, "--events does not go with"},
 		{[]string{"who"}, ExitUsage, "missing PORT"},
 		{[]string{"who", "80", "81"}, ExitUsage, `"81"`},
 		{[]string{"who", "70000"}, ExitUsage, `"70000"`},
