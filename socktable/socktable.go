@@ -12,6 +12,11 @@
 //     sysctls (the owning pid is the socket's last user, so_last_pid).
 //   - Windows: GetExtendedTcpTable and GetExtendedUdpTable.
 //   - Elsewhere: ErrNotImplemented.
+//
+// Options also filter by address prefix (AddrFilter, as ss's src and
+// dst), which Linux's kernel applies during the dump. Ends streams
+// sockets' ends as the kernel reports them (Linux), and Details and
+// Counters read TCP internals.
 package socktable
 
 import (
