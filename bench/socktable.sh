@@ -18,7 +18,8 @@
 # Environment: SOCKETS (default 50000); SOCKHOLD_FLAGS, more flags for
 # sockhold, e.g. "-6 -addrs 4" (see go doc ./bench/sockhold); PEERS_ONLY=1
 # leaves ports out, to time the peers alone; PORTS_BIN to benchmark a
-# built binary. Linux only. Run it as root: otherwise ss -p, netstat -p,
+# built binary; PORTS_BEFORE, another built binary (an older commit's),
+# timed as ports-before beside ports in every part, in the same run. Linux only. Run it as root: otherwise ss -p, netstat -p,
 # lsof and ports only see your own processes' sockets.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -40,6 +41,10 @@ netstat -tan >/dev/null || bench_die "'netstat -tan' failed: it reads /proc/net/
 script_args=("$@")
 
 bench_setup
+if [[ -n ${PORTS_BEFORE:-} ]]; then
+	[[ -f $PORTS_BEFORE && -x $PORTS_BEFORE ]] || bench_die "PORTS_BEFORE=$PORTS_BEFORE is not an executable file"
+	ln -s "$(realpath "$PORTS_BEFORE")" "$BENCH_TMP/ports-before"
+fi
 (cd "$BENCH_ROOT" && go build -o "$BENCH_TMP/sockhold" ./bench/sockhold) || bench_die "building ./bench/sockhold failed"
 
 # sockhold reads its stdin, a pipe from this script, and stops when it
@@ -79,6 +84,10 @@ sockets_line() {
 
 ports_noprocs=('ports=ports ls -a --no-procs --format table' 'ports-jsonl=ports ls -a --no-procs --format jsonl')
 ports_procs=('ports=ports ls -a')
+if [[ -n ${PORTS_BEFORE:-} ]]; then
+	ports_noprocs+=('ports-before=ports-before ls -a --no-procs --format table')
+	ports_procs+=('ports-before=ports-before ls -a')
+fi
 if [[ $peers_only == 1 ]]; then
 	ports_noprocs=()
 	ports_procs=()
@@ -105,6 +114,7 @@ cmdbench -check -runs 10 -warmup 2 "${run_args[@]}" -- \
 	'lsof=lsof -nP -iTCP'
 if [[ ${INFO:-1} == 1 ]]; then
 	ports_info=('ports-i=ports ls -i -a -t --no-procs')
+	[[ -n ${PORTS_BEFORE:-} ]] && ports_info+=('ports-i-before=ports-before ls -i -a -t --no-procs')
 	[[ $peers_only == 1 ]] && ports_info=()
 	echo
 	echo "### TCP internals"

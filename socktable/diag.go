@@ -51,7 +51,7 @@ var errTruncated = errors.New("socktable: truncated sock_diag message")
 
 // appendDiagRequest appends a netlink SOCK_DIAG_BY_FAMILY dump request for
 // one family and protocol, with the state mask and, if non-empty, a
-// port filter bytecode.
+// filter bytecode.
 func appendDiagRequest(b []byte, seq uint32, family uint8, proto ports.Proto, states States, bytecode []byte) []byte {
 	ne := binary.NativeEndian
 	b = appendDumpHeader(b, sockDiagByFamily, diagReqLen, seq, bytecode)
@@ -102,48 +102,6 @@ func appendTCPCompatRequest(b []byte, seq uint32, states States, bytecode []byte
 	return appendBytecode(b, bytecode)
 }
 
-// portFilter builds inet_diag bytecode that accepts a socket whose source
-// (local) port lies in one of local and whose destination port lies in
-// one of remote; an empty list accepts any port. It returns nil when
-// there is nothing to filter.
-//
-// The bytecode is a list of ops {code u8, yes u8, no u16}; the kernel
-// follows yes or no as byte offsets and accepts when it lands exactly on
-// the end. Each range is "S_GE lo; S_LE hi; JMP": GE and LE each carry
-// their port in a second op's no field, and JMP jumps over the rest of
-// its section when both held.
-func portFilter(local, remote []ports.Range) []byte {
-	if len(local) == 0 && len(remote) == 0 {
-		return nil
-	}
-	const block = 20 // GE(8) + LE(8) + JMP(4)
-	total := block * (len(local) + len(remote))
-	ne := binary.NativeEndian
-	op := func(b []byte, code uint8, yes uint8, no int) []byte {
-		b = append(b, code, yes)
-		return ne.AppendUint16(b, uint16(no))
-	}
-	var b []byte
-	section := func(rs []ports.Range, ge, le uint8, end int) {
-		for i, r := range rs {
-			here := len(b)
-			next := here + block // the next range of this section
-			if i == len(rs)-1 {
-				next = total + 4 // past the end: reject
-			}
-			b = op(b, ge, 8, next-here)
-			b = op(b, 0, 0, int(r.First))
-			b = op(b, le, 8, next-(here+8))
-			b = op(b, 0, 0, int(r.Last))
-			b = op(b, bcJMP, 4, end-(here+16))
-		}
-	}
-	localEnd := block * len(local) // where the remote section starts
-	section(local, bcSGE, bcSLE, localEnd)
-	section(remote, bcDGE, bcDLE, total)
-	return b
-}
-
 // diagMsg decodes one inet_diag_msg (the payload of a netlink message)
 // into s. It reports false if the message is too short.
 func diagMsg(p []byte, proto ports.Proto, s *Socket) bool {
@@ -171,6 +129,7 @@ func diagMsg(p []byte, proto ports.Proto, s *Socket) bool {
 	s.SendQ = ne.Uint32(p[60:])
 	s.UID = ne.Uint32(p[64:])
 	s.Inode = uint64(ne.Uint32(p[68:]))
+	s.Cookie = uint64(ne.Uint32(p[44:])) | uint64(ne.Uint32(p[48:]))<<32 // idiag_cookie[2], low word first
 	return true
 }
 

@@ -14,11 +14,13 @@ import (
 )
 
 // runBytecode interprets inet_diag bytecode as the kernel's
-// inet_diag_bc_run does (net/ipv4/inet_diag.c), for the ops portFilter
-// emits.
-func runBytecode(t *testing.T, bc []byte, sport, dport uint16) bool {
+// inet_diag_bc_run does (net/ipv4/inet_diag.c), for the ops bytecode
+// emits, on a socket from src to dst; it fails the test where the
+// kernel's inet_diag_bc_audit would refuse the code.
+func runBytecode(t *testing.T, bc []byte, src, dst netip.AddrPort) bool {
 	t.Helper()
 	ne := binary.NativeEndian
+	sport, dport := src.Port(), dst.Port()
 	pos, n := 0, len(bc)
 	for n > 0 {
 		if pos+4 > len(bc) {
@@ -26,32 +28,78 @@ func runBytecode(t *testing.T, bc []byte, sport, dport uint16) bool {
 		}
 		code, yesOff, noOff := bc[pos], int(bc[pos+1]), int(ne.Uint16(bc[pos+2:]))
 		arg := func() uint16 { return ne.Uint16(bc[pos+6:]) }
+		minLen := 4
 		var yes bool
 		switch code {
 		case bcJMP:
 			yes = false
 		case bcSGE:
-			yes = sport >= arg()
+			yes, minLen = sport >= arg(), 8
 		case bcSLE:
-			yes = sport <= arg()
+			yes, minLen = sport <= arg(), 8
 		case bcDGE:
-			yes = dport >= arg()
+			yes, minLen = dport >= arg(), 8
 		case bcDLE:
-			yes = dport <= arg()
+			yes, minLen = dport <= arg(), 8
+		case bcSCond, bcDCond:
+			if pos+12 > len(bc) {
+				t.Fatalf("hostcond at %d runs past the end", pos)
+			}
+			family, bits, port := bc[pos+4], int(bc[pos+5]), int32(ne.Uint32(bc[pos+8:]))
+			alen := map[uint8]int{afINET: 4, afINET6: 16}[family]
+			minLen = 12 + alen
+			if alen == 0 || bits > 8*alen || pos+minLen > len(bc) {
+				t.Fatalf("bad hostcond at %d: family %d, /%d", pos, family, bits)
+			}
+			ap, p := src, sport
+			if code == bcDCond {
+				ap, p = dst, dport
+			}
+			want := bc[pos+12 : pos+minLen]
+			a := ap.Addr()
+			switch {
+			case port != -1 && port != int32(p):
+				yes = false
+			case family == afINET && a.Is6(): // an IPv4-mapped address matches
+				b := a.As16()
+				yes = a.Is4In6() && bitsMatch(b[12:], want, bits)
+			case family == afINET6 && a.Is4():
+				yes = false
+			default:
+				yes = bitsMatch(a.AsSlice(), want, bits)
+			}
 		default:
 			t.Fatalf("unknown op %d at %d", code, pos)
+		}
+		if noOff < minLen || noOff > n+4 || noOff%4 != 0 {
+			t.Fatalf("op %d at %d: bad no %d (min %d, left %d)", code, pos, noOff, minLen, n)
+		}
+		if yesOff < minLen || yesOff > n+4 || yesOff%4 != 0 {
+			t.Fatalf("op %d at %d: bad yes %d (min %d, left %d)", code, pos, yesOff, minLen, n)
 		}
 		off := noOff
 		if yes {
 			off = yesOff
 		}
-		if off < 4 || off%4 != 0 {
-			t.Fatalf("bad jump %d at %d", off, pos)
-		}
 		pos += off
 		n -= off
 	}
 	return n == 0
+}
+
+// bitsMatch compares the first bits bits of a and b.
+func bitsMatch(a, b []byte, bits int) bool {
+	for i := 0; bits > 0; i++ {
+		m := byte(0xff)
+		if bits < 8 {
+			m = 0xff << (8 - bits)
+		}
+		if a[i]&m != b[i]&m {
+			return false
+		}
+		bits -= 8
+	}
+	return true
 }
 
 func TestPortFilter(t *testing.T) {
@@ -63,12 +111,12 @@ func TestPortFilter(t *testing.T) {
 		{[]ports.Range{{First: 22, Last: 22}, {First: 80, Last: 80}}, []ports.Range{{First: 1024, Last: 65535}}},
 		{[]ports.Range{{First: 0, Last: 65535}}, []ports.Range{{First: 53, Last: 53}, {First: 5353, Last: 5353}, {First: 100, Last: 200}}},
 	}
-	if portFilter(nil, nil) != nil {
-		t.Error("portFilter(nil, nil) is not nil")
+	if (&Options{}).bytecode() != nil {
+		t.Error("no filter: bytecode is not nil")
 	}
 	for _, set := range sets {
-		bc := portFilter(set.local, set.remote)
 		o := Options{LocalPorts: set.local, RemotePorts: set.remote}
+		bc := o.bytecode()
 		for i := 0; i < 5000; i++ {
 			sp, dp := uint16(rng.IntN(65536)), uint16(rng.IntN(65536))
 			if i < 4 { // the edges of the first ranges
@@ -76,7 +124,7 @@ func TestPortFilter(t *testing.T) {
 				sp, dp = uint16(r.First)+uint16(i%2), uint16(r.Last)-uint16(i/2)
 			}
 			s := Socket{Local: netip.AddrPortFrom(netip.IPv4Unspecified(), sp), Remote: netip.AddrPortFrom(netip.IPv4Unspecified(), dp)}
-			if got, want := runBytecode(t, bc, sp, dp), o.match(&s); got != want {
+			if got, want := runBytecode(t, bc, s.Local, s.Remote), o.match(&s); got != want {
 				t.Fatalf("local %v remote %v: ports %d -> %d: bytecode %v, want %v", set.local, set.remote, sp, dp, got, want)
 			}
 		}

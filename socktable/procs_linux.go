@@ -17,8 +17,9 @@ import (
 // attachProcesses fills Procs of each socket by finding its inode among
 // the open files of every process (/proc/PID/fd/N -> "socket:[INODE]").
 // Processes are read in parallel, each through a directory fd with
-// getdents and readlinkat; the walk stops once every socket has an owner.
-// A socket shared after fork has every holder found up to that point.
+// getdents and readlinkat. Every process is read, even once each socket
+// has an owner: a socket shared after fork or passed over a unix socket
+// has several holders, and nothing in the socket says how many.
 func attachProcesses(ctx context.Context, socks []Socket) error {
 	ids := make(map[uint64]int32, len(socks)) // inode -> dense id
 	for i := range socks {
@@ -35,9 +36,6 @@ func attachProcesses(ctx context.Context, socks []Socket) error {
 	if err != nil {
 		return err
 	}
-	owned := make([]atomic.Bool, len(ids))
-	var remaining atomic.Int64
-	remaining.Store(int64(len(ids)))
 	var hidden atomic.Bool
 
 	type hit struct {
@@ -58,7 +56,7 @@ func attachProcesses(ctx context.Context, socks []Socket) error {
 			dents := make([]byte, 128<<10)
 			link := make([]byte, 64)
 			var mine []hit
-			for remaining.Load() > 0 && ctx.Err() == nil {
+			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= len(pids) {
 					break
@@ -70,9 +68,6 @@ func attachProcesses(ctx context.Context, socks []Socket) error {
 						return
 					}
 					mine = append(mine, hit{id, pid})
-					if !owned[id].Swap(true) {
-						remaining.Add(-1)
-					}
 				})
 				if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
 					hidden.Store(true)

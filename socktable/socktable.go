@@ -12,6 +12,11 @@
 //     sysctls (the owning pid is the socket's last user, so_last_pid).
 //   - Windows: GetExtendedTcpTable and GetExtendedUdpTable.
 //   - Elsewhere: ErrNotImplemented.
+//
+// Options also filter by address prefix (AddrFilter, as ss's src and
+// dst), which Linux's kernel applies during the dump. Ends streams
+// sockets' ends as the kernel reports them (Linux), and Details and
+// Counters read TCP internals.
 package socktable
 
 import (
@@ -157,6 +162,9 @@ type Socket struct {
 	SendQ  uint32 // bytes not yet acknowledged (for a listener: the accept backlog)
 	UID    uint32 // the owner's user id
 	Inode  uint64 // the socket's inode (Linux), which /proc/PID/fd links name
+	// Cookie is the kernel's id of the socket (Linux sock_diag), which
+	// the socket's end event (Ends) carries too; 0 where unknown.
+	Cookie uint64
 	// Procs are the processes holding the socket, when listing was asked
 	// for them. Several processes can share one socket (after fork, or
 	// with SO_REUSEPORT each has its own socket on one port).
@@ -233,6 +241,13 @@ type Options struct {
 	// port. A socket must match both when both are set.
 	LocalPorts  []ports.Range
 	RemotePorts []ports.Range
+	// LocalAddrs keeps only sockets whose local end passes one of the
+	// filters (address prefix and port, as ss's `src`); nil keeps all.
+	// RemoteAddrs does the same for the peer (ss's `dst`). They combine
+	// with each other and with the port lists by AND. On Linux the kernel
+	// applies them (inet_diag bytecode) where it can.
+	LocalAddrs  []AddrFilter
+	RemoteAddrs []AddrFilter
 	// Processes asks for the owning processes (Socket.Procs). It costs a
 	// walk of /proc on Linux.
 	Processes bool
@@ -282,7 +297,7 @@ func (o *Options) match(s *Socket) bool {
 	if o.RemotePorts != nil && !inRanges(o.RemotePorts, ports.Port(s.Remote.Port())) {
 		return false
 	}
-	return true
+	return matchAny(o.LocalAddrs, s.Local) && matchAny(o.RemoteAddrs, s.Remote)
 }
 
 func containsProto(ps []ports.Proto, p ports.Proto) bool {

@@ -232,12 +232,12 @@ func (src *source) readProcNet(family uint8, proto ports.Proto, fn func(*Socket)
 
 // dump asks the kernel for one family (0: TCP over both, through the
 // older request) and protocol, and decodes the answer. If the kernel
-// refuses the port filter bytecode (old kernels lack some ops), it asks
+// refuses the filter bytecode (old kernels lack some ops), it asks
 // again without it: match filters in user space anyway. The kernel
 // refuses a request before it answers any socket, so asking again
 // repeats nothing.
 func (src *source) dump(family uint8, proto ports.Proto, states States, opts *Options, fn func(*Socket) bool) error {
-	bc := portFilter(opts.LocalPorts, opts.RemotePorts)
+	bc := opts.bytecode()
 	err := src.dumpOnce(family, proto, states, bc, fn)
 	var en errnoError
 	if bc != nil && errors.As(err, &en) && unix.Errno(en) == unix.EINVAL {
@@ -270,6 +270,18 @@ func (src *source) dumpOnce(family uint8, proto ports.Proto, states States, bc [
 	} else {
 		req = appendDiagRequest(make([]byte, 0, 128), 1, family, proto, states, bc)
 	}
+	var s Socket
+	return src.recvDump(context.Background(), req, func(p []byte) bool {
+		return !diagMsg(p, proto, &s) || fn(&s)
+	})
+}
+
+// recvDump sends the dump request req and passes the payload of each
+// message of the answer to fn until fn returns false; it reads the rest
+// of the answer then, so that the socket stays usable, and returns nil.
+// It returns ctx's error, checked between reads, leaving the answer
+// half read.
+func (src *source) recvDump(ctx context.Context, req []byte, fn func(payload []byte) bool) error {
 	sa := &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
 	if err := unix.Sendto(src.fd, req, 0, sa); err != nil {
 		return fmt.Errorf("socktable: sock_diag request: %w", err)
@@ -312,17 +324,16 @@ func (src *source) dumpOnce(family uint8, proto ports.Proto, states States, bc [
 			}
 		}
 	}()
-	var s Socket
 	stopped := false
 	for c := range full {
 		if c.err != nil {
 			return fmt.Errorf("socktable: sock_diag: %w", c.err)
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		done, err := diagMessages(c.b, func(p []byte) bool {
-			if stopped || !diagMsg(p, proto, &s) {
-				return true
-			}
-			if !fn(&s) {
+			if !stopped && !fn(p) {
 				stopped = true
 			}
 			return true // drain the dump so the socket stays usable

@@ -15,7 +15,7 @@ import (
 
 func TestCountersRequest(t *testing.T) {
 	ne := binary.NativeEndian
-	bc := portFilter([]ports.Range{{First: 80, Last: 80}}, nil)
+	bc := (&Options{LocalPorts: []ports.Range{{First: 80, Last: 80}}}).bytecode()
 	for _, tt := range []struct {
 		family  uint8
 		typ     uint16

@@ -180,8 +180,8 @@ func (k *killFlags) run(cmd *cobra.Command, q *sockQuery, every time.Duration) e
 		return usagef("--kill and --watch do not go together")
 	case q.listenOnly:
 		return usagef("--kill closes connections: add -a or --state, with a filter")
-	case q.port == nil && q.procName == "" && q.pid == 0 && !fs.Changed("state"):
-		return usagef("--kill needs a filter (--port, --state, --proc or --pid): it would close every connection of the machine")
+	case q.port == nil && q.procName == "" && q.pid == 0 && !fs.Changed("state") && q.opts.LocalAddrs == nil && q.opts.RemoteAddrs == nil:
+		return usagef("--kill needs a filter (--port, --state, --local, --peer, --proc or --pid): it would close every connection of the machine")
 	}
 	if !k.yes && !k.dryRun && !isTerminal(cmd.InOrStdin()) {
 		return usagef("stdin is not a terminal to ask on: pass --yes to close without asking, or --dry-run")

@@ -35,6 +35,9 @@ func newLsCmd() *cobra.Command {
 		watch    = intervalFlag{name: "watch"}
 		info     bool
 		kill     killFlags
+		local    []string
+		peer     []string
+		events   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -59,6 +62,24 @@ kernel picked it for an outgoing connection). Finding processes means
 reading /proc; --no-procs skips that (the fast path, like ss -tan).
 Another user's processes need root: their sockets show "(needs root)".
 
+--local and --peer keep sockets whose local end, or peer, lies in a CIDR
+prefix or is an address, each optionally with :PORT or :FIRST-LAST
+(127.0.0.0/8, ::1, 10.0.0.1:443, [fd00::]/8:8000-8100, :22), as ss's src
+and dst expressions do. Each may be given several times: a socket must
+match one --local and one --peer. An IPv4 prefix also matches IPv4-mapped
+addresses of IPv6 sockets. --peer implies -a (a listener has no peer).
+The kernel applies them, with --port's local ports and the states, while
+it dumps the sockets.
+
+--events streams each TCP and UDP socket's end as the kernel reports it
+(as ss -E does), until Ctrl-C: its addresses, the state it ended in, the
+kernel's byte counters of a TCP socket (bytes_acked with the SYN and FIN
+sent, bytes_received with the FIN received, as ss -i shows them) and,
+for a socket listed before it ended (ls lists them once a second
+meanwhile), how long it lived at least and its processes. --port,
+--local, --peer, -t, -u, -4, -6 and --netns filter the ends; it needs
+root (CAP_NET_ADMIN). --format jsonl writes one JSON line per end.
+
 --watch[=INTERVAL] (note the '=') lists again every INTERVAL, 2s by
 default, until interrupted; Ctrl-C ends it with exit 0. On a terminal it
 redraws the screen; otherwise each table follows the last after a blank
@@ -70,6 +91,7 @@ array in JSON) and exits 0, as ss does.`,
 		Example: `  ports ls
   ports ls -a --port https
   ports ls --state time-wait --no-procs
+  ports ls --peer 10.0.0.0/8 --local :22
   ports ls --proc nginx --json
   ports ls --watch=5s -t`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -100,6 +122,15 @@ array in JSON) and exits 0, as ss does.`,
 				} else {
 					q.opts.Family = 6
 				}
+			}
+			if q.opts.LocalAddrs, err = parseAddrFilters("--local", local); err != nil {
+				return err
+			}
+			if q.opts.RemoteAddrs, err = parseAddrFilters("--peer", peer); err != nil {
+				return err
+			}
+			if len(peer) > 0 {
+				all = true
 			}
 			if stateArg != "" {
 				if q.opts.States, err = parseStates(stateArg); err != nil {
@@ -138,6 +169,16 @@ array in JSON) and exits 0, as ss does.`,
 					return err
 				}
 			}
+			if events {
+				switch {
+				case every != 0 || info || kill.kill || q.procName != "" || q.pid != 0 || stateArg != "":
+					return usagef("--events does not go with --watch, -i, --kill, --proc, --pid or --state")
+				case format == render.JSON:
+					return usagef("--events is a stream: use --format jsonl (one line per end) or table")
+				}
+				q.listenOnly = false
+				return lsEvents(cmd.Context(), cmd.OutOrStdout(), q, format, !noProcs)
+			}
 			if kill.kill {
 				return kill.run(cmd, q, every)
 			}
@@ -153,6 +194,8 @@ array in JSON) and exits 0, as ss does.`,
 	fs.BoolVarP(&all, "all", "a", false, "all sockets in all states, not only listeners")
 	fs.StringVar(&portArg, "port", "", "only these ports: a port `SET` such as 80,443,8000-8100,http (with -a: local or remote)")
 	fs.StringVar(&stateArg, "state", "", "only these `STATES`, comma separated: listen, estab, time-wait, unconn...; implies -a")
+	fs.StringArrayVar(&local, "local", nil, "only sockets whose local end is in `CIDR|ADDR[:PORT]` (repeatable: any of them)")
+	fs.StringArrayVar(&peer, "peer", nil, "only sockets whose peer is in `CIDR|ADDR[:PORT]` (repeatable: any of them; implies -a)")
 	fs.StringVar(&procArg, "proc", "", "only sockets of processes whose name contains `NAME` (any case)")
 	fs.IntVar(&pid, "pid", 0, "only sockets of process `N`")
 	fs.BoolVarP(&tcp, "tcp", "t", false, "TCP sockets only")
@@ -163,6 +206,7 @@ array in JSON) and exits 0, as ss does.`,
 	fs.BoolVar(&noProcs, "no-procs", false, "do not look for processes (faster)")
 	watch.add(fs, "", "list again every `INTERVAL` until interrupted (bare --watch: 2s)").NoOptDefVal = defaultWatch.String()
 	kill.add(fs)
+	fs.BoolVar(&events, "events", false, "stream each TCP/UDP socket's end as the kernel reports it (ss -E), until interrupted")
 	fs.BoolVarP(&info, "info", "i", false, "show TCP internals, as ss -tin -o -m: rtt, cwnd, bytes, retransmits, rates, timers, memory")
 	return cmd
 }
@@ -175,6 +219,20 @@ func parseStates(arg string) (socktable.States, error) {
 		return 0, usagef("--state: %v", err)
 	}
 	return m, nil
+}
+
+// parseAddrFilters parses the values of flag, each a
+// socktable.ParseAddrFilter filter.
+func parseAddrFilters(flag string, args []string) ([]socktable.AddrFilter, error) {
+	var fs []socktable.AddrFilter
+	for _, a := range args {
+		f, err := socktable.ParseAddrFilter(a)
+		if err != nil {
+			return nil, usagef("%s: %v", flag, err)
+		}
+		fs = append(fs, f)
+	}
+	return fs, nil
 }
 
 // lsRun lists sockets once or again and again.
