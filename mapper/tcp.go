@@ -37,13 +37,13 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		pending = rest
 	}
 	if reason := rt.check(client.Addr()); reason != "" {
-		c.Close()
 		rt.refuse(client, reason, nil)
+		c.Close()
 		return
 	}
 	if reason := rt.admitSource(client.Addr()); reason != "" {
-		c.Close()
 		rt.refuse(client, reason, nil)
+		c.Close()
 		return
 	}
 	defer rt.releaseSource(client.Addr())
@@ -67,13 +67,13 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 				err = fmt.Errorf("%w: the client did not start with a TLS ClientHello", ErrTLSHandshake)
 			}
 			if err != nil {
-				c.Close()
 				rt.refuse(client, RefuseHandshake, err)
+				c.Close()
 				return
 			}
 			if ds = rt.routes.match(name, isTLS); ds == nil {
-				rt.refuseUnknownName(c, isTLS)
 				rt.refuse(client, RefuseUnknownName, fmt.Errorf("%w %q", ErrUnknownName, name))
+				rt.refuseUnknownName(c, isTLS)
 				return
 			}
 			httpish = httpish || !isTLS
@@ -129,12 +129,12 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			switch {
 			case herr != nil && dialed && err != nil: // the destination failed: below
 			case herr != nil:
+				rt.refuse(client, RefuseHandshake, fmt.Errorf("%w: %v", ErrTLSHandshake, herr))
 				c.Close()
 				if up != nil {
 					up.Close()
 					ds.release(di)
 				}
-				rt.refuse(client, RefuseHandshake, fmt.Errorf("%w: %v", ErrTLSHandshake, herr))
 				return
 			case !dialed:
 				err = dial(nil)
@@ -145,13 +145,15 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 		}
 		switch {
 		case errors.Is(err, ErrAllDown):
-			rt.refuseAllDown(c, pending, httpish)
+			// Counted before the client gets its answer, so whoever
+			// reads the count after the answer sees it.
 			rt.refuse(client, RefuseAllDown, nil)
+			rt.refuseAllDown(c, pending, httpish)
 			return
 		case errors.Is(err, ErrDestsFull):
 			c.SetLinger(0)
-			c.Close()
 			rt.refuse(client, RefuseDestsFull, nil)
+			c.Close()
 			return
 		case err == nil:
 			// Given back as the relay ends, before Closed is
@@ -177,8 +179,8 @@ func (rt *running) serveTCP(ctx context.Context, c *net.TCPConn) {
 			target = fws.upstream()
 		}
 		if reason != "" {
-			c.Close()
 			rt.refuse(client, reason, err)
+			c.Close()
 			return
 		}
 		if err != nil {
