@@ -24,6 +24,10 @@ type linuxDisc struct {
 	// arpTo is the broadcast address of each link, made once: a
 	// sockaddr per probe was most of a /16's garbage.
 	arpTo []*unix.SockaddrLinklayer
+	// neigh, for the SYN scan's resolution (linkOnly), writes the
+	// neighbours found to the kernel's tables (see addNeighbour); -1
+	// when not open.
+	neigh int
 }
 
 // open reads the interfaces, sorts the targets by how they are probed,
@@ -123,7 +127,7 @@ func (d *discoverer) open() error {
 			d.allLink = false
 		}
 	}
-	l := &linuxDisc{hold: -1}
+	l := &linuxDisc{hold: -1, neigh: -1}
 	ok := false
 	defer func() {
 		if !ok {
@@ -190,9 +194,22 @@ func (d *discoverer) open() error {
 			return err
 		}
 	}
+	if d.cfg.linkOnly {
+		if fd, err := openNeighbours(); err == nil {
+			l.neigh = fd
+		}
+	}
 	ok = true
 	d.io = l
 	return nil
+}
+
+// learnNeighbour writes host hi's MAC address, from its ARP or NDP
+// answer, to the kernel's neighbour table, for the SYN scan.
+func (d *discoverer) learnNeighbour(hi int32, mac net.HardwareAddr) {
+	if l, ok := d.io.(*linuxDisc); ok && l.neigh >= 0 {
+		addNeighbour(l.neigh, d.links[d.link[hi]].ifindex, d.hosts[hi], mac)
+	}
 }
 
 // lastAddr is the highest address of p: the broadcast address of an
@@ -397,6 +414,9 @@ func (l *linuxDisc) close() {
 		if l.hold >= 0 {
 			unix.Close(l.hold)
 		}
+		if l.neigh >= 0 {
+			unix.Close(l.neigh)
+		}
 	})
 }
 
@@ -416,7 +436,9 @@ func (d *discoverer) arpAnswer(b []byte) {
 		d.stray.Add(1)
 		return
 	}
-	d.answered(hi, ReasonARPResponse, net.HardwareAddr(append([]byte(nil), b[8:14]...)), 0)
+	mac := net.HardwareAddr(append([]byte(nil), b[8:14]...))
+	d.learnNeighbour(hi, mac)
+	d.answered(hi, ReasonARPResponse, mac, 0)
 }
 
 // ipAnswer reads a packet from a raw ICMP, ICMPv6 or TCP socket.
@@ -505,6 +527,7 @@ func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
 			}
 			opts = opts[l:]
 		}
+		d.learnNeighbour(hi, mac)
 		d.answered(hi, ReasonNDResponse, mac, ttl)
 	case !v6 && typ == 3, v6 && typ == 1:
 		d.unreachAnswer(m, v6, from)
