@@ -167,7 +167,7 @@ long_table() {
 			walls+=("$w") cpus+=("$(echo "$u + $s" | bc)") rsss+=("$m")
 		done
 		if ((${#walls[@]} == 0)); then
-			printf '| %s | %d | not done in %s | | | | | | %d |\n' "$name" "$i" "${CAP16:-30m}" "$sent"
+			printf '| %s | %d | not done in %s | | | | | | %d |\n' "$name" $((i + 1)) "${CAP16:-30m}" "$sent"
 			continue
 		fi
 		count_found "$out" "$@"
