@@ -21,6 +21,13 @@ type linuxDisc struct {
 	icmp, tcp [2]*rawSock
 	hold      int
 	once      sync.Once
+	// arpTo is the broadcast address of each link, made once: a
+	// sockaddr per probe was most of a /16's garbage.
+	arpTo []*unix.SockaddrLinklayer
+	// neigh, for the SYN scan's resolution (linkOnly), writes the
+	// neighbours found to the kernel's tables (see addNeighbour); -1
+	// when not open.
+	neigh int
 }
 
 // open reads the interfaces, sorts the targets by how they are probed,
@@ -120,7 +127,7 @@ func (d *discoverer) open() error {
 			d.allLink = false
 		}
 	}
-	l := &linuxDisc{hold: -1}
+	l := &linuxDisc{hold: -1, neigh: -1}
 	ok := false
 	defer func() {
 		if !ok {
@@ -187,9 +194,22 @@ func (d *discoverer) open() error {
 			return err
 		}
 	}
+	if d.cfg.linkOnly {
+		if fd, err := openNeighbours(); err == nil {
+			l.neigh = fd
+		}
+	}
 	ok = true
 	d.io = l
 	return nil
+}
+
+// learnNeighbour writes host hi's MAC address, from its ARP or NDP
+// answer, to the kernel's neighbour table, for the SYN scan.
+func (d *discoverer) learnNeighbour(hi int32, mac net.HardwareAddr) {
+	if l, ok := d.io.(*linuxDisc); ok && l.neigh >= 0 {
+		addNeighbour(l.neigh, d.links[d.link[hi]].ifindex, d.hosts[hi], mac)
+	}
 }
 
 // lastAddr is the highest address of p: the broadcast address of an
@@ -248,8 +268,15 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 		b = append(b, s4[:]...)
 		b = append(b, 0, 0, 0, 0, 0, 0)
 		b = append(b, d4[:]...)
-		sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: lk.ifindex, Halen: 6,
-			Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+		if l.arpTo == nil {
+			l.arpTo = make([]*unix.SockaddrLinklayer, len(d.links))
+		}
+		sa := l.arpTo[d.link[hi]]
+		if sa == nil {
+			sa = &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: lk.ifindex, Halen: 6,
+				Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+			l.arpTo[d.link[hi]] = sa
+		}
 		return 1, l.sendto(l.arp, b, sa)
 	case kindNDP:
 		lk := d.links[d.link[hi]]
@@ -387,6 +414,9 @@ func (l *linuxDisc) close() {
 		if l.hold >= 0 {
 			unix.Close(l.hold)
 		}
+		if l.neigh >= 0 {
+			unix.Close(l.neigh)
+		}
 	})
 }
 
@@ -401,12 +431,14 @@ func (d *discoverer) arpAnswer(b []byte) {
 	}
 	spa := netip.AddrFrom4([4]byte(b[14:18]))
 	tpa := netip.AddrFrom4([4]byte(b[24:28]))
-	hi, ok := d.hostIdx[spa]
+	hi, ok := d.lookup(spa)
 	if !ok || d.kind[hi] != kindARP || d.srcs[hi] != tpa {
 		d.stray.Add(1)
 		return
 	}
-	d.answered(hi, ReasonARPResponse, net.HardwareAddr(append([]byte(nil), b[8:14]...)), 0)
+	mac := net.HardwareAddr(append([]byte(nil), b[8:14]...))
+	d.learnNeighbour(hi, mac)
+	d.answered(hi, ReasonARPResponse, mac, 0)
 }
 
 // ipAnswer reads a packet from a raw ICMP, ICMPv6 or TCP socket.
@@ -437,7 +469,7 @@ func (d *discoverer) ipAnswer(b []byte, v6, icmp bool, from netip.Addr, hop uint
 	if v6 {
 		r.Target = from
 	}
-	hi, ok := d.hostIdx[r.Target]
+	hi, ok := d.lookup(r.Target)
 	if !ok || r.LPort != d.lport || d.kind[hi] != kindRemote {
 		d.stray.Add(1)
 		return
@@ -464,7 +496,7 @@ func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
 	typ := m[0]
 	switch {
 	case !v6 && (typ == 0 || typ == 14), v6 && typ == 129:
-		hi, ok := d.hostIdx[from]
+		hi, ok := d.lookup(from)
 		if !ok || d.kind[hi] != kindRemote || binary.BigEndian.Uint16(m[4:]) != d.echoID(d.srcs[hi], from) {
 			d.stray.Add(1)
 			return
@@ -479,7 +511,7 @@ func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
 			return
 		}
 		t := netip.AddrFrom16([16]byte(m[8:24]))
-		hi, ok := d.hostIdx[t]
+		hi, ok := d.lookup(t)
 		if !ok || d.kind[hi] != kindNDP {
 			d.stray.Add(1)
 			return
@@ -495,6 +527,7 @@ func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
 			}
 			opts = opts[l:]
 		}
+		d.learnNeighbour(hi, mac)
 		d.answered(hi, ReasonNDResponse, mac, ttl)
 	case !v6 && typ == 3, v6 && typ == 1:
 		d.unreachAnswer(m, v6, from)
@@ -508,12 +541,12 @@ func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 	var r reply
 	target, ok := netip.Addr{}, false
 	if parseICMP(&r, m, v6) {
-		hi, found := d.hostIdx[r.Target]
+		hi, found := d.lookup(r.Target)
 		if found && d.kind[hi] == kindRemote && r.LPort == d.lport && r.Seq == d.key.cookie(d.srcs[hi], r.Target, d.lport, r.TPort) {
 			target, ok = r.Target, true
 		}
 	} else if q, qok := quotedEcho(m, v6); qok {
-		hi, found := d.hostIdx[q]
+		hi, found := d.lookup(q)
 		if found && d.kind[hi] == kindRemote {
 			id := binary.BigEndian.Uint16(m[quotedEchoOff(m, v6)+4:])
 			if id == d.echoID(d.srcs[hi], q) {
@@ -525,7 +558,7 @@ func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 		d.stray.Add(1)
 		return
 	}
-	hi := d.hostIdx[target]
+	hi, _ := d.lookup(target)
 	code := m[1]
 	if from == target {
 		d.answered(hi, unreachCodeReason(v6, code), nil, 0)

@@ -375,66 +375,92 @@ func Run(ctx context.Context, targets []Target, p *Plan) iter.Seq2[*Host, error]
 			plan = *p
 		}
 		targets := slices.Clone(targets)
-		aggs := make([]*hostAgg, len(targets))
-		byAddr := make(map[netip.Addr]*hostAgg, len(targets))
-		for i, t := range targets {
-			if !t.Addr.IsValid() {
+		// byAddr orders the targets' indexes by address, to find a target
+		// (and a duplicate) without a map: 4 bytes a target, where a map
+		// and an aggregate per target made absent hosts cost kilobytes.
+		byAddr := make([]int32, len(targets))
+		for i := range targets {
+			if !targets[i].Addr.IsValid() {
 				yield(nil, fmt.Errorf("scan: target %d is not a valid address", i))
 				return
 			}
-			t.Addr = t.Addr.Unmap()
-			if _, dup := byAddr[t.Addr]; dup {
-				yield(nil, fmt.Errorf("scan: target %s is given twice", t.Addr))
+			targets[i].Addr = targets[i].Addr.Unmap()
+			byAddr[i] = int32(i)
+		}
+		slices.SortFunc(byAddr, func(a, b int32) int { return targets[a].Addr.Compare(targets[b].Addr) })
+		for i := 1; i < len(byAddr); i++ {
+			if a := targets[byAddr[i]].Addr; a == targets[byAddr[i-1]].Addr {
+				yield(nil, fmt.Errorf("scan: target %s is given twice", a))
 				return
 			}
-			a := &hostAgg{h: Host{Target: t}}
-			aggs[i], byAddr[t.Addr] = a, a
+		}
+		find := func(addr netip.Addr) int {
+			j, ok := slices.BinarySearchFunc(byAddr, addr, func(i int32, a netip.Addr) int { return targets[i].Addr.Compare(a) })
+			if !ok {
+				return -1
+			}
+			return int(byAddr[j])
 		}
 		engine := plan.TCPEngine()
 		if plan.Checkpoint != nil && engine != EngineSYN {
 			yield(nil, errors.New("scan: a checkpoint needs the SYN engine"))
 			return
 		}
+		// Discovery's hosts down are yielded as it decides them and then
+		// forgotten but for a bit; only the others keep an aggregate.
+		var down []uint64 // bit i: target i is down
+		var found map[int]HostStatus
 		if plan.Discover != nil {
+			down = make([]uint64, (len(targets)+63)/64)
 			for st, err := range plan.Discover(ctx, targets) {
-				a := byAddr[st.Addr.Unmap()]
-				if err != nil && a == nil {
+				i := find(st.Addr.Unmap())
+				if err != nil && i < 0 {
 					yield(nil, err)
 					return
 				}
-				if err != nil || a == nil {
+				if err != nil || i < 0 || down[i/64]&(1<<(i%64)) != 0 {
 					continue
 				}
-				h := &a.h
-				h.State, h.Reason, h.ReasonTTL, h.Latency, h.MAC = st.State, st.Reason, st.ReasonTTL, st.Latency, st.MAC
-			}
-		}
-		// Hosts found down are done; the others are scanned.
-		var addrs []netip.Addr
-		for _, a := range aggs {
-			if a.h.State == HostDown {
-				a.yielded = true
+				if st.State != HostDown {
+					if found == nil {
+						found = map[int]HostStatus{}
+					}
+					found[i] = st
+					continue
+				}
+				delete(found, i)
+				down[i/64] |= 1 << (i % 64)
+				a := hostAgg{h: Host{Target: targets[i]}}
+				a.h.State, a.h.Reason, a.h.ReasonTTL, a.h.Latency, a.h.MAC = st.State, st.Reason, st.ReasonTTL, st.Latency, st.MAC
 				if !yield(a.host(), nil) {
 					return
 				}
-				continue
 			}
-			addrs = append(addrs, a.h.Addr)
 		}
 		ntcp, nudp := plan.Ports.Len(ports.ProtoTCP), plan.Ports.Len(ports.ProtoUDP)
-		shards := max(plan.Connect.Shards, 1)
-		if engine == EngineSYN {
-			shards = max(plan.SYN.Shards, 1)
-		}
-		for _, a := range aggs {
-			if a.h.State != HostDown {
-				a.h.results = make([]hostPort, 0, ntcp/shards+nudp)
+		var aggs []*hostAgg
+		var addrs []netip.Addr
+		scanned := map[netip.Addr]*hostAgg{}
+		for i, t := range targets {
+			if down != nil && down[i/64]&(1<<(i%64)) != 0 {
+				continue
 			}
+			a := &hostAgg{h: Host{Target: t}}
+			if st, ok := found[i]; ok {
+				h := &a.h
+				h.State, h.Reason, h.ReasonTTL, h.Latency, h.MAC = st.State, st.Reason, st.ReasonTTL, st.Latency, st.MAC
+			}
+			// Results grow as they come: most hosts of a large scan
+			// answer on few ports, or on none.
 			a.tcpLeft, a.udpLeft = ntcp, nudp
 			if ntcp > 0 && (engine == EngineSYN || plan.Connect.Shards > 1) {
 				a.tcpLeft = -1
 			}
+			aggs = append(aggs, a)
+			addrs = append(addrs, t.Addr)
+			scanned[t.Addr] = a
 		}
+		found = nil
 		finish := func(err error) {
 			for _, a := range aggs {
 				if !a.yielded {
@@ -479,7 +505,7 @@ func Run(ctx context.Context, targets []Target, p *Plan) iter.Seq2[*Host, error]
 				finish(err) // the scan ended
 				return
 			}
-			a := byAddr[r.Addr]
+			a := scanned[r.Addr]
 			if a == nil || a.yielded {
 				continue
 			}

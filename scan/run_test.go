@@ -131,6 +131,54 @@ func TestRunDiscover(t *testing.T) {
 	}
 }
 
+// TestRunDiscoverStreams: each host discovery finds down is yielded as
+// discovery decides it, before discovery's next decision, so that a
+// network's absent hosts are not held until discovery ends; a host
+// discovery says nothing of, or gives a host error for, is port-scanned.
+func TestRunDiscoverStreams(t *testing.T) {
+	set, _, _ := loopbackSet(t, 1, 1)
+	lo := netip.MustParseAddr("127.0.0.1")
+	var targets []Target
+	for a, i := netip.MustParseAddr("127.0.1.1"), 0; i < 1000; a, i = a.Next(), i+1 {
+		targets = append(targets, Target{Addr: a})
+	}
+	targets = append(targets, Target{Addr: lo}, Target{Addr: netip.MustParseAddr("127.0.0.2")})
+	decided := 0 // hosts discovery has yielded
+	probed := map[netip.Addr]int{}
+	plan := &Plan{Options: Options{Ports: set}, TCP: EngineConnect,
+		Discover: func(ctx context.Context, ts []Target) iter.Seq2[HostStatus, error] {
+			return func(yield func(HostStatus, error) bool) {
+				// Backwards, to see that the order is discovery's.
+				for i := 999; i >= 0; i-- {
+					decided++
+					if !yield(HostStatus{Addr: ts[i].Addr, State: HostDown, Reason: ReasonNoResponse}, nil) {
+						return
+					}
+				}
+				yield(HostStatus{Addr: netip.MustParseAddr("127.0.0.2")}, errors.New("no source address"))
+			}
+		},
+		OnResult: func(r Result, err error) { probed[r.Addr]++ },
+	}
+	n := 0
+	for h, err := range Run(t.Context(), targets, plan) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 1000 {
+			if want := targets[999-n].Addr; h.Addr != want || decided != n+1 || h.State != HostDown || h.Len() != 0 {
+				t.Fatalf("host %d: %v (%v, %d results) after %d decisions; want %v after %d", n, h.Addr, h.State, h.Len(), decided, want, n+1)
+			}
+		} else if h.Len() != 2 {
+			t.Errorf("%v: %d results, want the 2 ports", h.Addr, h.Len())
+		}
+		n++
+	}
+	if n != len(targets) || len(probed) != 2 || probed[lo] != 2 {
+		t.Errorf("%d hosts yielded of %d; probes %v, want 2 to each of 127.0.0.1 and .2", n, len(targets), probed)
+	}
+}
+
 // TestRunDiscoverError: discovery's error that names no host ends the
 // scan before any probe.
 func TestRunDiscoverError(t *testing.T) {

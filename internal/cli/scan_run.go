@@ -89,15 +89,26 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		}
 	}
 
-	index := make(map[netip.Addr]int, len(p.targets))
-	for i, t := range p.targets {
-		index[t.Addr] = i
+	// Nothing below holds a host once it is written: a /16 of absent
+	// hosts costs its target list and discovery's few bytes a target.
+	// names are those of the targets given by name, for the port lines.
+	var names map[netip.Addr]string
+	for _, t := range p.targets {
+		if t.Name != "" {
+			if names == nil {
+				names = map[netip.Addr]string{}
+			}
+			names[t.Addr] = t.Name
+		}
 	}
-	hosts := make([]*report.Host, len(p.targets))
 	ropts := &report.Options{AllStates: o.allStates}
 	var stream *render.Stream[render.ScanResultV1]
 	if listing && p.format == render.JSONL {
 		stream = render.NewStream[render.ScanResultV1](stdout, render.JSONL, nil)
+	}
+	var list *scanListing
+	if listing && p.format != render.JSONL {
+		list = newScanListing(stdout, p.format, o, p)
 	}
 	var jl *report.JSONLines
 	if oJ != nil {
@@ -108,6 +119,23 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	total := len(p.targets) * (set.Len(ports.ProtoTCP)/p.shards + set.Len(ports.ProtoUDP))
 	var done atomic.Int64
 	start := time.Now()
+	rep := &report.Scan{Version: version(), Args: strings.TrimSpace("ports scan " + strings.Join(raw, " ")),
+		Start: start, Ports: set, TCP: scan.EngineConnect, ListDown: o.allStates}
+	if p.syn {
+		rep.TCP = scan.EngineSYN
+	}
+	var oGw *report.GrepWriter
+	var oXw *report.XMLWriter
+	if oG != nil {
+		if oGw, err = report.NewGrepWriter(oG.w, rep); err != nil {
+			return fmt.Errorf("-oG: %w", err)
+		}
+	}
+	if oX != nil {
+		if oXw, err = report.NewXMLWriter(oX.w, rep); err != nil {
+			return fmt.Errorf("-oX: %w", err)
+		}
+	}
 	stopProgress := func() {}
 	if isTerminal(stderr) {
 		stopProgress = scanProgress(stderr, &done, total, start)
@@ -121,7 +149,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		}
 	}
 	probeErrors, conflicts := 0, 0
-	var outErr error // writing -oJ or the stream failed
+	var outErr error // writing an output failed
 	plan := p.plan
 	plan.OnResult = func(r scan.Result, perr error) {
 		done.Add(1)
@@ -151,7 +179,7 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 		if outErr != nil || jl == nil && (stream == nil || !shown) {
 			return
 		}
-		v := report.PortOf(p.targets[index[r.Addr]], r)
+		v := report.PortOf(scan.Target{Addr: r.Addr, Name: names[r.Addr]}, r)
 		// -oJ writes what the listing shows: open and open|filtered
 		// ports, unless --all-states; the host record counts the rest.
 		if jl != nil && (o.allStates || r.State == scan.StateOpen || r.State == scan.StateOpenFiltered) {
@@ -167,27 +195,49 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 			}
 		}
 	}
+	// writeHost writes a host that is done to every output, and forgets
+	// it.
+	writeHost := func(h *scan.Host) error {
+		rh := report.NewHost(h, ropts)
+		if jl != nil {
+			if err := jl.WriteHost(rh); err != nil {
+				return fmt.Errorf("-oJ: %w", err)
+			}
+		}
+		if stream != nil && !o.allStates {
+			for _, v := range rh.Ports {
+				if v.State == "open|filtered" {
+					if err := stream.Write(v); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if list != nil {
+			if err := list.host(rh); err != nil {
+				return err
+			}
+		}
+		if oGw != nil {
+			if err := oGw.WriteHost(rh); err != nil {
+				return fmt.Errorf("-oG: %w", err)
+			}
+		}
+		if oXw != nil {
+			if err := oXw.WriteHost(rh); err != nil {
+				return fmt.Errorf("-oX: %w", err)
+			}
+		}
+		return nil
+	}
 	var scanErr error
 	for h, err := range scan.Run(ctx, p.targets, &plan) {
 		if err != nil {
 			scanErr = err // the scan ended
 			break
 		}
-		rh := report.NewHost(h, ropts)
-		hosts[index[h.Addr]] = rh
-		if jl != nil && outErr == nil {
-			if err := jl.WriteHost(rh); err != nil {
-				outErr = fmt.Errorf("-oJ: %w", err)
-			}
-		}
-		if stream != nil && !o.allStates && outErr == nil {
-			for _, v := range rh.Ports {
-				if v.State == "open|filtered" {
-					if err := stream.Write(v); err != nil {
-						outErr = err
-					}
-				}
-			}
+		if outErr == nil {
+			outErr = writeHost(h)
 		}
 		if outErr != nil {
 			break
@@ -203,8 +253,8 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 			return err
 		}
 	}
-	if listing && p.format != render.JSONL {
-		if err := writeScanListing(stdout, p.format, o, p, hosts); err != nil {
+	if list != nil {
+		if err := list.close(); err != nil {
 			return err
 		}
 	}
@@ -219,18 +269,13 @@ func scanExec(ctx context.Context, cmd *cobra.Command, o *scanOpts, p *scanPlan,
 	case errors.As(scanErr, &ce):
 		scanErr = fmt.Errorf("--resume %w", scanErr)
 	}
-	rep := &report.Scan{Version: version(), Args: strings.TrimSpace("ports scan " + strings.Join(raw, " ")),
-		Start: start, End: end, Ports: set, TCP: scan.EngineConnect, Hosts: hosts, Err: scanErr}
-	if p.syn {
-		rep.TCP = scan.EngineSYN
-	}
-	if oG != nil {
-		if err := report.WriteGrep(oG.w, rep); err != nil {
+	if oGw != nil {
+		if err := oGw.Close(end, scanErr); err != nil {
 			return fmt.Errorf("-oG: %w", err)
 		}
 	}
-	if oX != nil {
-		if err := report.WriteXML(oX.w, rep); err != nil {
+	if oXw != nil {
+		if err := oXw.Close(end, scanErr); err != nil {
 			return fmt.Errorf("-oX: %w", err)
 		}
 	}
@@ -309,80 +354,125 @@ func scanProgress(w io.Writer, done *atomic.Int64, total int, start time.Time) f
 	}
 }
 
-// writeScanListing writes the table, or a JSON array, of the ports shown.
+// writeScanListing writes the table, or a JSON array, of the ports
+// hosts show.
 func writeScanListing(w io.Writer, format render.Format, o *scanOpts, p *scanPlan, hosts []*report.Host) error {
-	if format == render.JSON {
-		out := render.NewStream[render.ScanResultV1](w, render.JSON, nil)
-		for _, h := range hosts {
-			for _, r := range h.Ports {
-				if err := out.Write(r); err != nil {
-					return err
-				}
-			}
-		}
-		return out.Close()
-	}
-	bw := bufio.NewWriter(w)
-	a := render.NewAligner(bw)
-	var row []byte
-	up, n := 0, 0
+	l := newScanListing(w, format, o, p)
 	for _, h := range hosts {
-		if h == nil {
-			continue
-		}
-		if h.Up {
-			up++
-		}
-		// After discovery, as nmap, only the hosts up are listed.
-		if !h.Up && p != nil && p.plan.Discover != nil {
-			continue
-		}
-		if n > 0 {
-			a.Write([]byte("\n"))
-		}
-		n++
-		title := "scan report for " + h.Addr.String()
-		if h.Name != "" {
-			title = "scan report for " + h.Name + " (" + h.Addr.String() + ")"
-		}
-		switch {
-		case !h.Up:
-			title += ": " + h.Quiet()
-		case p != nil && p.discoverOnly:
-			title += ": up (" + h.Reason
-			if h.Latency > 0 {
-				title += fmt.Sprintf(", %.2fms", float64(h.Latency.Microseconds())/1000)
-			}
-			if len(h.MAC) > 0 {
-				title += ", MAC " + h.MAC.String()
-			}
-			title += ")"
-		}
-		a.Write([]byte(title + "\n"))
-		if h.Tarpit != nil {
-			a.Write([]byte(report.TarpitLine(h.Tarpit) + "\n"))
-		}
-		for j, r := range h.Ports {
-			if j == 0 {
-				a.Write([]byte(o.tableHeader() + "\n"))
-			}
-			row = append(o.appendRow(row[:0], r), '\n')
-			a.Write(row)
-		}
-		if line := h.NotShown(); line != "" {
-			a.Write([]byte(line + "\n"))
+		if err := l.host(h); err != nil {
+			return err
 		}
 	}
-	if len(hosts) > 1 || p != nil && p.plan.Discover != nil {
-		if n > 0 {
-			a.Write([]byte("\n"))
+	return l.close()
+}
+
+// scanListing writes the table, or a JSON array, of the ports shown, a
+// host at a time as each is done, and the count of hosts up at the end.
+type scanListing struct {
+	bw          *bufio.Writer
+	a           *render.Aligner
+	json        *render.Stream[render.ScanResultV1]
+	o           *scanOpts
+	p           *scanPlan
+	row         []byte
+	up, n, seen int
+}
+
+func newScanListing(w io.Writer, format render.Format, o *scanOpts, p *scanPlan) *scanListing {
+	l := &scanListing{o: o, p: p}
+	if format == render.JSON {
+		l.json = render.NewStream[render.ScanResultV1](w, render.JSON, nil)
+		return l
+	}
+	l.bw = bufio.NewWriter(w)
+	l.a = render.NewAligner(l.bw)
+	return l
+}
+
+// host writes h's part of the listing. Each host's table is aligned
+// alone, as nmap's are, so that nothing waits for the next host.
+func (l *scanListing) host(h *report.Host) error {
+	if h == nil {
+		return nil
+	}
+	if l.json != nil {
+		for _, r := range h.Ports {
+			if err := l.json.Write(r); err != nil {
+				return err
+			}
 		}
-		a.Write([]byte(fmt.Sprintf("%d %s up of %d scanned\n", up, plural(up, "host", "hosts"), len(hosts))))
+		return nil
+	}
+	l.seen++
+	if h.Up {
+		l.up++
+	}
+	p, o, a := l.p, l.o, l.a
+	// After discovery, as nmap, only the hosts up are listed.
+	if !h.Up && p != nil && p.plan.Discover != nil {
+		return nil
+	}
+	if l.n > 0 {
+		a.Write([]byte("\n"))
+	}
+	l.n++
+	title := "scan report for " + h.Addr.String()
+	if h.Name != "" {
+		title = "scan report for " + h.Name + " (" + h.Addr.String() + ")"
+	}
+	switch {
+	case !h.Up:
+		title += ": " + h.Quiet()
+	case p != nil && p.discoverOnly:
+		title += ": up (" + h.Reason
+		if h.Latency > 0 {
+			title += fmt.Sprintf(", %.2fms", float64(h.Latency.Microseconds())/1000)
+		}
+		if len(h.MAC) > 0 {
+			title += ", MAC " + h.MAC.String()
+		}
+		title += ")"
+	}
+	a.Write([]byte(title + "\n"))
+	if h.Tarpit != nil {
+		a.Write([]byte(report.TarpitLine(h.Tarpit) + "\n"))
+	}
+	for j, r := range h.Ports {
+		if j == 0 {
+			a.Write([]byte(o.tableHeader() + "\n"))
+		}
+		l.row = append(o.appendRow(l.row[:0], r), '\n')
+		a.Write(l.row)
+	}
+	if line := h.NotShown(); line != "" {
+		a.Write([]byte(line + "\n"))
 	}
 	if err := a.Flush(); err != nil {
 		return err
 	}
-	return bw.Flush()
+	if h.Up {
+		// A host up is shown at once; hosts down (-Pn) fill the buffer.
+		return l.bw.Flush()
+	}
+	return nil
+}
+
+// close ends the listing: the JSON array, or the count of hosts up.
+func (l *scanListing) close() error {
+	if l.json != nil {
+		return l.json.Close()
+	}
+	p, a := l.p, l.a
+	if l.seen > 1 || p != nil && p.plan.Discover != nil {
+		if l.n > 0 {
+			a.Write([]byte("\n"))
+		}
+		a.Write([]byte(fmt.Sprintf("%d %s up of %d scanned\n", l.up, plural(l.up, "host", "hosts"), l.seen)))
+	}
+	if err := a.Flush(); err != nil {
+		return err
+	}
+	return l.bw.Flush()
 }
 
 func plural(n int, one, many string) string {

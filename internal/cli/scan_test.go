@@ -317,6 +317,7 @@ func TestScanUsageErrors(t *testing.T) {
 		{[]string{"scan", "--shard", "0/2", "127.0.0.1"}, "--shard 0/2"},
 		{[]string{"scan", "--shard", "1/0", "127.0.0.1"}, "--shard 1/0: the number of shards N must be 1 or more"},
 		{[]string{"scan", "--shard", "x", "127.0.0.1"}, `--shard "x": want I/N`},
+		{[]string{"scan", "--shard", "1/2", "127.0.0.1"}, "--shard 1/2 needs --seed S, the same on every shard"},
 		{[]string{"scan", "-sT", "--resume", "x.json", "127.0.0.1"}, "--resume needs the SYN scan (-sS)"},
 		{[]string{"scan", "--seed", "0", "127.0.0.1"}, "--seed 0"},
 		{[]string{"scan", "-sU", "-p", "T:80", "127.0.0.1"}, `holds no UDP port`},

@@ -10,21 +10,9 @@ import "encoding/xml"
 // declaration and the DOCTYPE nmap writes, without a stylesheet.
 const nmapXMLHeader = xml.Header + "<!DOCTYPE nmaprun>\n"
 
-// nmapRun is the root element.
-type nmapRun struct {
-	XMLName          xml.Name       `xml:"nmaprun"`
-	Scanner          string         `xml:"scanner,attr"`
-	Args             string         `xml:"args,attr"`
-	Start            int64          `xml:"start,attr"`
-	StartStr         string         `xml:"startstr,attr"`
-	Version          string         `xml:"version,attr"`
-	XMLOutputVersion string         `xml:"xmloutputversion,attr"`
-	ScanInfo         []nmapScanInfo `xml:"scaninfo"`
-	Verbose          nmapLevel      `xml:"verbose"`
-	Debugging        nmapLevel      `xml:"debugging"`
-	Hosts            []nmapHost     `xml:"host"`
-	RunStats         nmapRunStats   `xml:"runstats"`
-}
+// The root element, <nmaprun>, is written a token at a time by
+// XMLWriter: its attributes, then <scaninfo>, <verbose>, <debugging>, a
+// <host> per host, and <runstats>.
 
 // nmapScanInfo describes the scan.
 type nmapScanInfo struct {

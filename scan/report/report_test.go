@@ -114,7 +114,7 @@ func sampleScan() *report.Scan {
 	set.Add(ports.ProtoTCP, ports.Range{First: 443, Last: 443})
 	set.Add(ports.ProtoUDP, ports.Range{First: 53, Last: 53})
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return &report.Scan{Version: "1.0", Args: "ports scan -sS -sU -p T:22-24,443,U:53 web 2001:db8::9",
+	return &report.Scan{Version: "1.0", Args: "ports scan -sS -sU -p T:22-24,443,U:53 web 2001:db8::9", ListDown: true,
 		Start: start, End: start.Add(2 * time.Second), Ports: set, TCP: scan.EngineSYN,
 		Hosts: []*report.Host{report.NewHost(up, nil), report.NewHost(down, nil)},
 		Err:   errors.New("interrupted")}
@@ -279,5 +279,89 @@ func TestRunXMLAsNmap(t *testing.T) {
 	}
 	if diff := cmp.Diff(theirs.summary(), ours.summary()); diff != "" {
 		t.Errorf("-oX (-nmap +ours):\n%s", diff)
+	}
+}
+
+// TestWritersCountHostsDown: the hosts down that no port was probed of
+// (discovery said so, or the scan ended them) are counted in -oX's
+// runstats and -oG's summary but not listed, as nmap writes them without
+// -v; a host down whose ports were probed (-Pn) is listed; ListDown
+// lists them all. The XML, written a host at a time, stays valid
+// against nmap's DTD.
+func TestWritersCountHostsDown(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var set ports.Set
+	set.Add(ports.ProtoTCP, ports.Range{First: 22, Last: 23})
+	base := netip.MustParseAddr("198.51.100.0")
+	up := &scan.Host{Target: scan.Target{Addr: base.Next()}, State: scan.HostUp, Reason: scan.ReasonARPResponse}
+	up.Add(tcp(up.Addr, 22, scan.StateOpen, scan.ReasonSynAck))
+	up.Add(tcp(up.Addr, 23, scan.StateClosed, scan.ReasonReset))
+	probed := &scan.Host{Target: scan.Target{Addr: base.Next().Next()}, State: scan.HostDown, Reason: scan.ReasonNoResponse}
+	probed.Add(tcp(probed.Addr, 22, scan.StateFiltered, scan.ReasonNoResponse))
+	probed.Add(tcp(probed.Addr, 23, scan.StateFiltered, scan.ReasonNoResponse))
+	hosts := []*report.Host{report.NewHost(up, nil), report.NewHost(probed, nil)}
+	const absent = 250
+	a := probed.Addr
+	for range absent {
+		a = a.Next()
+		hosts = append(hosts, report.NewHost(&scan.Host{Target: scan.Target{Addr: a}, State: scan.HostDown, Reason: scan.ReasonNoResponse}, nil))
+	}
+	for _, listDown := range []bool{false, true} {
+		s := &report.Scan{Scanner: "nmap", Version: "1.0", Args: "ports scan -p 22-23 198.51.100.0/24", Start: start,
+			End: start.Add(3 * time.Second), Ports: set, TCP: scan.EngineSYN, Hosts: hosts, ListDown: listDown}
+		var xb, gb bytes.Buffer
+		if err := report.WriteXML(&xb, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := report.WriteGrep(&gb, s); err != nil {
+			t.Fatal(err)
+		}
+		var x struct {
+			Hosts []struct {
+				Address struct {
+					Addr string `xml:"addr,attr"`
+				} `xml:"address"`
+			} `xml:"host"`
+			Stats struct {
+				Up    int `xml:"up,attr"`
+				Down  int `xml:"down,attr"`
+				Total int `xml:"total,attr"`
+			} `xml:"runstats>hosts"`
+		}
+		if err := xml.Unmarshal(xb.Bytes(), &x); err != nil {
+			t.Fatalf("ListDown %v: %v:\n%s", listDown, err, xb.String())
+		}
+		listed := []string{up.Addr.String(), probed.Addr.String()}
+		if listDown {
+			for _, h := range hosts[2:] {
+				listed = append(listed, h.Addr.String())
+			}
+		}
+		var got []string
+		for _, h := range x.Hosts {
+			got = append(got, h.Address.Addr)
+		}
+		if diff := cmp.Diff(listed, got); diff != "" {
+			t.Errorf("ListDown %v: -oX hosts (-want +got):\n%s", listDown, diff)
+		}
+		if x.Stats.Up != 1 || x.Stats.Down != absent+1 || x.Stats.Total != absent+2 {
+			t.Errorf("ListDown %v: runstats %+v, want up 1, down %d", listDown, x.Stats, absent+1)
+		}
+		if n := strings.Count(gb.String(), "\tStatus: "); n != len(listed) {
+			t.Errorf("ListDown %v: -oG has %d Status lines, want %d:\n%s", listDown, n, len(listed), gb.String())
+		}
+		if want := fmt.Sprintf("-- %d IP addresses (1 host up) scanned in 3.00 seconds\n", absent+2); !strings.HasSuffix(gb.String(), want) {
+			t.Errorf("ListDown %v: -oG does not end with %q:\n%s", listDown, want, gb.String())
+		}
+		xmllint, dtd := "/usr/bin/xmllint", "/usr/share/nmap/nmap.dtd"
+		if porttest.Exists(xmllint) && porttest.Exists(dtd) {
+			f := filepath.Join(t.TempDir(), "o.xml")
+			if err := os.WriteFile(f, xb.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(xmllint, "--noout", "--dtdvalid", dtd, f).CombinedOutput(); err != nil {
+				t.Errorf("ListDown %v: xmllint: %v: %s", listDown, err, out)
+			}
+		}
 	}
 }
