@@ -321,3 +321,93 @@ func TestConnectShards(t *testing.T) {
 		t.Error("connect scan accepted shard 3/2")
 	}
 }
+
+// synPathFrames are the replies the SYN scan's receive path reads: a
+// SYN-ACK as an IPv4 raw socket delivers it, ICMP port unreachable
+// quoting a SYN, and over IPv6 the bare TCP segment and ICMPv6 message
+// that an IPv6 raw socket delivers.
+func synPathFrames() []struct {
+	name      string
+	b         []byte
+	v6, icmp  bool
+	wantKind  uint8
+	wantTPort uint16
+} {
+	a4, b4 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	a6, b6 := netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
+	icmp4 := append(synAckV4(b4, a4, 0, 0, 0, 0, 0)[:20], 3, 3, 0, 0, 0, 0, 0, 0)
+	icmp4 = append(icmp4, synAckV4(a4, b4, 0, 0, 0, 0, 0)[:20]...)
+	icmp4 = append(icmp4, appendSYN(nil, a4, b4, 40000, 443, 7)[:8]...)
+	icmp4[9] = 1
+	binary.BigEndian.PutUint16(icmp4[2:], uint16(len(icmp4)))
+	ip6 := make([]byte, 40)
+	ip6[0], ip6[5], ip6[6], ip6[7] = 0x60, 24, 6, 64
+	s6, d6 := a6.As16(), b6.As16()
+	copy(ip6[8:], s6[:])
+	copy(ip6[24:], d6[:])
+	icmp6 := append([]byte{1, 4, 0, 0, 0, 0, 0, 0}, ip6...)
+	icmp6 = append(icmp6, appendSYN(nil, a6, b6, 40000, 443, 7)...)
+	synack6 := appendSYN(nil, b6, a6, 443, 40000, 9)
+	synack6[13] = tcpSYN | tcpACK
+	return []struct {
+		name      string
+		b         []byte
+		v6, icmp  bool
+		wantKind  uint8
+		wantTPort uint16
+	}{
+		{"v4-synack", synAckV4(b4, a4, 443, 40000, 5, 8, tcpSYN|tcpACK), false, false, replySYNACK, 443},
+		{"v4-icmp", icmp4, false, true, replyICMP, 443},
+		{"v6-synack", synack6, true, false, replySYNACK, 443},
+		{"v6-icmp", icmp6, true, true, replyICMP, 443},
+	}
+}
+
+// TestSYNPathAllocs checks that building a SYN and reading each kind of
+// reply allocate nothing: the scan does both once per probe.
+func TestSYNPathAllocs(t *testing.T) {
+	src, dst := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf = appendSYN(buf[:0], src, dst, 40000, 443, 7) }); n != 0 {
+		t.Errorf("appendSYN: %v allocations, want 0", n)
+	}
+	for _, f := range synPathFrames() {
+		var r reply
+		if !parseReply(&r, f.b, f.v6, f.icmp) || r.Kind != f.wantKind || r.TPort != f.wantTPort {
+			t.Fatalf("%s: parsed %v as %+v", f.name, parseReply(&r, f.b, f.v6, f.icmp), r)
+		}
+		if n := testing.AllocsPerRun(100, func() { parseReply(&r, f.b, f.v6, f.icmp) }); n != 0 {
+			t.Errorf("%s: parseReply: %v allocations, want 0", f.name, n)
+		}
+	}
+}
+
+// BenchmarkSYNPath measures the per-probe packet work of the SYN scan:
+// building a SYN, and reading each kind of reply.
+func BenchmarkSYNPath(b *testing.B) {
+	for _, pair := range [][2]string{{"198.18.0.1", "198.18.0.2"}, {"fd00::1", "fd00::2"}} {
+		src, dst := netip.MustParseAddr(pair[0]), netip.MustParseAddr(pair[1])
+		name := "append-v4"
+		if src.Is6() {
+			name = "append-v6"
+		}
+		b.Run(name, func(b *testing.B) {
+			buf := make([]byte, 0, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = appendSYN(buf[:0], src, dst, 40000, 443, 7)
+			}
+		})
+	}
+	for _, f := range synPathFrames() {
+		b.Run("parse-"+f.name, func(b *testing.B) {
+			var r reply
+			b.ReportAllocs()
+			for b.Loop() {
+				if !parseReply(&r, f.b, f.v6, f.icmp) {
+					b.Fatal("not parsed")
+				}
+			}
+		})
+	}
+}
