@@ -173,3 +173,19 @@ func pseudoSum(src, dst netip.Addr, proto ports.Proto, length int) uint64 {
 	h[39] = byte(proto)
 	return csumAdd(0, h[:])
 }
+
+// InternetChecksum returns the Internet checksum (RFC 1071) of b: the
+// ones' complement of the ones'-complement sum of its 16-bit words, as an
+// IPv4 header or an ICMP message carries it. Computed with the field
+// zeroed, it is the value to store; over bytes whose checksum is in
+// place, it is 0 when that checksum is right.
+func InternetChecksum(b []byte) uint16 { return csumFinish(csumAdd(0, b), false) }
+
+// TransportChecksum is [InternetChecksum] of the TCP, UDP or ICMPv6
+// message seg of protocol proto preceded by the pseudo-header of src and
+// dst (RFC 9293 section 3.1, RFC 8200 section 8.1). A UDP sender
+// transmits a result of 0 as 0xffff (RFC 768), which this leaves to the
+// caller, so that 0 keeps meaning "right" when verifying.
+func TransportChecksum(src, dst netip.Addr, proto ports.Proto, seg []byte) uint16 {
+	return csumFinish(csumAdd(pseudoSum(src, dst, proto, len(seg)), seg), false)
+}
