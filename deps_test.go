@@ -141,7 +141,7 @@ var moduleImports = map[string][]string{
 	"socktable":                  {""},
 	"capture":                    {"filter", "pcapfile"},
 	"scan/probe":                 {""},
-	"scan":                       {"", "scan/probe"},
+	"scan":                       {"", "pcapfile", "scan/probe", "wire"},
 	"scan/report":                {"", "registry", "scan"},
 	"acl":                        {""},
 	"proxyproto":                 {""},
