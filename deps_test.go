@@ -166,7 +166,7 @@ var moduleImports = map[string][]string{
 		"mapper", "mapper/config", "mapper/control", "mapper/metrics", "pcapfile", "registry", "scan", "scan/report", "socktable", "stream", "wire"},
 	"cmd/ports":        {"internal/cli"},
 	"packaging/genman": {"internal/cli"},
-	"bench/mkpcap":     {"pcapfile"},
+	"bench/mkpcap":     {"", "pcapfile", "wire"},
 	"bench/cmdbench":   nil,
 	"bench/connbench":  nil,
 	"bench/gofwd":      nil,
