@@ -35,9 +35,6 @@ const (
 	// and does not RST at least 1/20 of them, is a SYN proxy or tarpit.
 	tarpitMinPorts = 100
 	tarpitFraction = 0.9
-	// abMinAnswers is how many answers the earlier round must have had
-	// for a rate test to be meaningful.
-	abMinAnswers = 60
 	// maxSourcePorts is the most source ports a scan reserves, one per
 	// round, cycling.
 	maxSourcePorts = 16

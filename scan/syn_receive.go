@@ -65,13 +65,7 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 	s.replies.Add(1)
 	s.pending.Add(-1)
 	s.lastReply.Store(int64(now))
-	if split := s.abSplit.Load(); split > 0 {
-		if pos < split {
-			s.abFast.Add(1)
-		} else {
-			s.abSlow.Add(1)
-		}
-	}
+	s.ab.answered(pos)
 	rtt := max(now-time.Duration(s.sendTimes[pos/timeSlot].Load())*time.Microsecond, 0)
 	if st != probeDone {
 		s.sample(rtt)

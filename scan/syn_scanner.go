@@ -125,10 +125,7 @@ type synScanner struct {
 
 	rtt rttEstimator
 
-	// rate test (A/B) of the current round
-	abSplit          atomic.Uint64 // positions >= abSplit are the slow half; 0: no test
-	abFast, abSlow   atomic.Int64  // answers
-	abFastN, abSlowN int64         // probes sent (sender only)
+	ab rateTest // of the current round
 
 	// per host, for tarpits
 	opens, refusals []atomic.Int32
@@ -332,11 +329,9 @@ func (s *synScanner) run(ctx context.Context) {
 		prevAnswers = int64(s.replies.Load()) - before
 		abTest = false
 		if ab {
-			fastN, slowN := max(s.abFastN, 1), max(s.abSlowN, 1)
-			fast, slow := float64(s.abFast.Load())/float64(fastN), float64(s.abSlow.Load())/float64(slowN)
 			s.log.Debug("scan: syn: rate test", "round", round, "rate", s.rate,
-				"fast", s.abFast.Load(), "fastSent", s.abFastN, "slow", s.abSlow.Load(), "slowSent", s.abSlowN)
-			if s.abSlow.Load() >= 20 && slow >= 1.5*fast && s.baseRate()/4 >= minSYNRate {
+				"fast", s.ab.fast.Load(), "fastSent", s.ab.fastN, "slow", s.ab.slow.Load(), "slowSent", s.ab.slowN)
+			if s.ab.limited() && s.baseRate()/4 >= minSYNRate {
 				// The host answers more of what comes slower: it limits
 				// its rate. Slow down, test again, and allow one more
 				// round (at most MaxRetries more in all).
@@ -348,7 +343,7 @@ func (s *synScanner) run(ctx context.Context) {
 				}
 				s.log.Debug("scan: syn: host limits its reply rate, slowing down", "rate", s.rate)
 			}
-			s.abSplit.Store(0)
+			s.ab.end()
 		}
 		s.log.Debug("scan: syn: round done", "round", round, "answers", prevAnswers, "pending", s.pending.Load(), "elapsed", s.since())
 	}

@@ -17,10 +17,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 	split := s.order.len
 	if ab {
 		split = max(s.order.len/2, 1)
-		s.abFast.Store(0)
-		s.abSlow.Store(0)
-		s.abFastN, s.abSlowN = 0, 0
-		s.abSplit.Store(split)
+		s.ab.begin(split)
 	}
 	rate := s.rate
 	lport := s.lports[round%len(s.lports)]
@@ -108,11 +105,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 			s.probed[h]++
 		}
 		if ab {
-			if j < split {
-				s.abFastN++
-			} else {
-				s.abSlowN++
-			}
+			s.ab.sent(j < split)
 		}
 		dst, src := s.hosts[h], s.srcs[h]
 		off := len(cur.buf)

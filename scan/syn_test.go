@@ -411,3 +411,42 @@ func BenchmarkSYNPath(b *testing.B) {
 		})
 	}
 }
+
+// TestRateTest: the slow half must answer half again as often, with at
+// least 20 answers, for the test to find a rate limit.
+func TestRateTest(t *testing.T) {
+	for _, c := range []struct {
+		fastSent, fastAns, slowSent, slowAns int
+		want                                 bool
+	}{
+		{100, 50, 100, 75, true},  // 1.5 times: limited
+		{100, 50, 100, 74, false}, // just below
+		{100, 10, 100, 19, false}, // too few answers to tell
+		{100, 10, 100, 20, true},
+		{100, 90, 100, 90, false}, // random loss: the same proportion
+		{0, 0, 0, 0, false},
+	} {
+		var rt rateTest
+		rt.begin(uint64(c.fastSent))
+		for i := range c.fastSent {
+			rt.sent(true)
+			if i < c.fastAns {
+				rt.answered(uint64(i))
+			}
+		}
+		for i := range c.slowSent {
+			rt.sent(false)
+			if i < c.slowAns {
+				rt.answered(uint64(c.fastSent + i))
+			}
+		}
+		if got := rt.limited(); got != c.want {
+			t.Errorf("fast %d/%d, slow %d/%d: limited %v, want %v", c.fastAns, c.fastSent, c.slowAns, c.slowSent, got, c.want)
+		}
+		rt.end()
+		rt.answered(0)
+		if rt.fast.Load() != int64(c.fastAns) {
+			t.Errorf("an answer after end was counted")
+		}
+	}
+}
