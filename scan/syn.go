@@ -30,11 +30,6 @@ const (
 	minSYNWait = 50 * time.Millisecond
 	// minSYNRate is the lowest rate the scan slows down to.
 	minSYNRate = 100
-	// tarpitMinPorts and tarpitFraction: a host probed on at least
-	// tarpitMinPorts ports that SYN-ACKs at least tarpitFraction of them,
-	// and does not RST at least 1/20 of them, is a SYN proxy or tarpit.
-	tarpitMinPorts = 100
-	tarpitFraction = 0.9
 	// maxSourcePorts is the most source ports a scan reserves, one per
 	// round, cycling.
 	maxSourcePorts = 16

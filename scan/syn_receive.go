@@ -76,14 +76,9 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 	switch st {
 	case probeOpen:
 		res.State = StateOpen
-		s.opens[hi].Add(1)
-		s.holdMu.Lock()
-		if !s.streaming[hi] {
-			s.held[hi] = append(s.held[hi], res)
-			s.holdMu.Unlock()
+		if s.tarpit.open(hi, res) {
 			return
 		}
-		s.holdMu.Unlock()
 	case probeClosed:
 		res.State = StateClosed
 		s.refused(ctx, hi)
@@ -101,24 +96,10 @@ func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8)
 // is delivered again, once, with state unknown and both reasons, and a
 // ConflictError. A held open port (see refused) is dropped from the hold.
 func (s *synScanner) conflict(idx, prev uint64, reason string, ttl uint8) {
-	s.holdMu.Lock()
-	if s.conflicts == nil {
-		s.conflicts = map[uint64]bool{}
-	}
-	if s.conflicts[idx] {
-		s.holdMu.Unlock()
+	hi := idx / s.np
+	if !s.tarpit.conflict(idx, hi, s.index) {
 		return
 	}
-	s.conflicts[idx] = true
-	hi := idx / s.np
-	held := s.held[hi]
-	for i, r := range held {
-		if s.index(r) == idx {
-			s.held[hi] = append(held[:i:i], held[i+1:]...)
-			break
-		}
-	}
-	s.holdMu.Unlock()
 	first := ReasonSynAck
 	if prev == probeClosed {
 		first = ReasonReset
@@ -161,23 +142,10 @@ func (s *synScanner) verify(r *reply) (uint64, string, bool) {
 	return 0, "", false
 }
 
-// refused counts a RST or ICMP error from host hi; once it has refused
-// 1/20 of its ports, it is no tarpit and its open ports flow.
+// refused counts a RST or ICMP error from host hi, and delivers its held
+// open ports once it has refused enough to be no tarpit.
 func (s *synScanner) refused(ctx context.Context, hi int32) {
-	n := s.refusals[hi].Add(1)
-	if int64(n) < max(1, int64(s.perHost())/20) {
-		return
-	}
-	s.holdMu.Lock()
-	if s.streaming[hi] {
-		s.holdMu.Unlock()
-		return
-	}
-	s.streaming[hi] = true
-	held := s.held[hi]
-	s.held[hi] = nil
-	s.holdMu.Unlock()
-	for _, r := range held {
+	for _, r := range s.tarpit.refused(hi, s.perHost()) {
 		s.emit(ctx, synItem{r: r})
 	}
 }

@@ -127,14 +127,8 @@ type synScanner struct {
 
 	ab rateTest // of the current round
 
-	// per host, for tarpits
-	opens, refusals []atomic.Int32
-	answered        []atomic.Int32 // TCP answers (SYN-ACK or RST) per host
-	probed          []int32        // sender only
-	holdMu          sync.Mutex
-	streaming       []bool
-	held            [][]Result
-	conflicts       map[uint64]bool // pairs reported with a ConflictError (holdMu)
+	answered []atomic.Int32 // TCP answers (SYN-ACK or RST) per host
+	tarpit   tarpitGuard
 
 	out chan synItem
 	ctx context.Context // of run
@@ -235,9 +229,8 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	}
 	s.sendTimes = make([]atomic.Uint32, s.order.len/timeSlot+1)
 	nh := len(s.hosts)
-	s.opens, s.refusals = make([]atomic.Int32, nh), make([]atomic.Int32, nh)
 	s.answered = make([]atomic.Int32, nh)
-	s.probed, s.streaming, s.held = make([]int32, nh), make([]bool, nh), make([][]Result, nh)
+	s.tarpit = newTarpitGuard(nh)
 	s.out = make(chan synItem, 1024)
 	return s, nil
 }
@@ -396,12 +389,12 @@ func (s *synScanner) finish(ctx context.Context) {
 		s.emit(ctx, synItem{r: Result{Addr: s.hosts[idx/s.np], Port: s.plist[idx%s.np], Proto: ports.ProtoTCP,
 			State: StateFiltered, Reason: ReasonNoResponse, Tries: tries}})
 	}
-	for hi, held := range s.held {
+	for hi := range s.hosts {
+		held, probed, tarpit := s.tarpit.verdict(hi)
 		if len(held) == 0 {
 			continue
 		}
-		probed := int(s.probed[hi])
-		if probed >= tarpitMinPorts && float64(len(held)) >= tarpitFraction*float64(probed) {
+		if tarpit {
 			marks := make([]uint64, len(held))
 			for i, r := range held {
 				marks[i] = s.index(r)

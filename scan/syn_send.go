@@ -102,7 +102,7 @@ func (s *synScanner) sendRound(ctx context.Context, round int, from uint64, ab b
 		}
 		h, p := idx/s.np, s.plist[idx%s.np]
 		if round == 0 {
-			s.probed[h]++
+			s.tarpit.probed[h]++
 		}
 		if ab {
 			s.ab.sent(j < split)

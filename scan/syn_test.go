@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/portkit/ports"
 )
 
 func TestSipHashVectors(t *testing.T) {
@@ -448,5 +450,43 @@ func TestRateTest(t *testing.T) {
 		if rt.fast.Load() != int64(c.fastAns) {
 			t.Errorf("an answer after end was counted")
 		}
+	}
+}
+
+// TestTarpitGuard: open ports are held until the host refuses 1/20 of
+// its ports; a host that never does and SYN-ACKs 90% of 100 probes is a
+// tarpit.
+func TestTarpitGuard(t *testing.T) {
+	g := newTarpitGuard(2)
+	g.probed[0], g.probed[1] = 100, 100
+	for p := range 95 {
+		if !g.open(0, Result{Port: ports.Port(p)}) {
+			t.Fatalf("open port %d of host 0 not held", p)
+		}
+	}
+	for p := range 10 {
+		g.open(1, Result{Port: ports.Port(p)})
+	}
+	for i := range 4 {
+		if out := g.refused(1, 100); out != nil {
+			t.Fatalf("refusal %d released %d ports, want none before 5", i+1, len(out))
+		}
+	}
+	if out := g.refused(1, 100); len(out) != 10 {
+		t.Fatalf("the 5th refusal released %d ports, want the 10 held", len(out))
+	}
+	if g.open(1, Result{Port: 99}) || g.refused(1, 100) != nil {
+		t.Error("after the release, open ports are held or released again")
+	}
+	index := func(r Result) uint64 { return uint64(r.Port) }
+	if !g.conflict(3, 0, index) || g.conflict(3, 0, index) {
+		t.Error("conflict: want true once, then false")
+	}
+	held, probed, tarpit := g.verdict(0)
+	if len(held) != 94 || probed != 100 || !tarpit {
+		t.Errorf("host 0: %d held (want 94, one dropped by the conflict), %d probed, tarpit %v", len(held), probed, tarpit)
+	}
+	if _, _, tarpit := g.verdict(1); tarpit {
+		t.Error("host 1, which refused, is a tarpit")
 	}
 }

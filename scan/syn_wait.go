@@ -97,7 +97,7 @@ const neighPoll = 100 * time.Millisecond
 func (s *synScanner) endFailedNeighbours(ctx context.Context) {
 	failedNeighbours(func(a netip.Addr) {
 		hi, ok := s.hostIdx[a]
-		if !ok || s.answered[hi].Load() != 0 || s.probed[hi] == 0 {
+		if !ok || s.answered[hi].Load() != 0 || s.tarpit.probed[hi] == 0 {
 			return
 		}
 		s.finishHost(ctx, int(hi), &HostError{Addr: a, Reason: ReasonHostUnreach})
