@@ -39,6 +39,28 @@ func newBitmap(n uint64) bitmap    { return make(bitmap, (n+7)/8) }
 func (b bitmap) set(i uint64)      { b[i/8] |= 1 << (i % 8) }
 func (b bitmap) has(i uint64) bool { return b[i/8]&(1<<(i%8)) != 0 }
 
+// resume takes up the scan where r says it stood: the pairs delivered
+// are decided, and the round and position are r's. It returns ErrResume
+// if r is for another scan.
+func (s *synScanner) resume(r *SYNProgress) error {
+	if r.Version != 1 || r.Seed != s.cfg.Seed || r.Shard != s.cfg.Shard || r.Shards != s.cfg.Shards ||
+		r.Total != s.total || r.Fingerprint != s.fprint || uint64(len(r.Done)) != (s.total+7)/8 {
+		return ErrResume
+	}
+	done := bitmap(r.Done)
+	for i := range s.total {
+		if done.has(i) {
+			s.state.finish(i, probeDone)
+			if _, mine := s.order.position(i); mine {
+				s.pending.Add(-1)
+			}
+		}
+	}
+	s.round.Store(int64(r.Round))
+	s.next.Store(r.Next)
+	return nil
+}
+
 // index is the pair a result names.
 func (s *synScanner) index(r Result) uint64 {
 	return uint64(s.hostIdx[r.Addr])*s.np + uint64(s.pidx[r.Port])

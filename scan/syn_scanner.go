@@ -211,21 +211,9 @@ func newSYNScanner(targets []netip.Addr, cfg *SYNConfig) (*synScanner, error) {
 	s.fprint = fingerprint(s.hosts, s.plist)
 	s.pending.Store(int64(s.order.len))
 	if r := cfg.Resume; r != nil {
-		if r.Version != 1 || r.Seed != s.cfg.Seed || r.Shard != shard || r.Shards != shards ||
-			r.Total != s.total || r.Fingerprint != s.fprint || uint64(len(r.Done)) != (s.total+7)/8 {
-			return nil, ErrResume
+		if err := s.resume(r); err != nil {
+			return nil, err
 		}
-		done := bitmap(r.Done)
-		for i := range s.total {
-			if done.has(i) {
-				s.state.finish(i, probeDone)
-				if _, mine := s.order.position(i); mine {
-					s.pending.Add(-1)
-				}
-			}
-		}
-		s.round.Store(int64(r.Round))
-		s.next.Store(r.Next)
 	}
 	s.sendTimes = make([]atomic.Uint32, s.order.len/timeSlot+1)
 	nh := len(s.hosts)
