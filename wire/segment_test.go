@@ -2,7 +2,9 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -221,4 +223,48 @@ func FuzzDecodeTransport(f *testing.F) {
 			t.Fatalf("nothing decoded (%v), yet the payload is %d of %d bytes", err, len(p.Payload), len(data))
 		}
 	})
+}
+
+// TestPseudoSum checks the pseudo-header sum against the checksum of the
+// pseudo-header written out byte by byte (RFC 9293 3.1, RFC 8200 8.1)
+// and summed 16 bits at a time, as RFC 1071 describes it.
+func TestPseudoSum(t *testing.T) {
+	ref := func(b []byte) uint16 {
+		var s uint32
+		for i := 0; i+1 < len(b); i += 2 {
+			s += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+		for s>>16 != 0 {
+			s = s&0xffff + s>>16
+		}
+		return ^uint16(s)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		var src, dst netip.Addr
+		var h []byte
+		proto := ports.Proto(r.IntN(256))
+		length := r.IntN(1 << 16)
+		if i%2 == 0 {
+			var s, d [4]byte
+			binary.LittleEndian.PutUint32(s[:], r.Uint32())
+			binary.LittleEndian.PutUint32(d[:], r.Uint32())
+			src, dst = netip.AddrFrom4(s), netip.AddrFrom4(d)
+			h = append(append(append(h, s[:]...), d[:]...), 0, byte(proto), byte(length>>8), byte(length))
+		} else {
+			length = r.IntN(1 << 20) // jumbograms too
+			var s, d [16]byte
+			for j := 0; j < 16; j += 8 {
+				binary.LittleEndian.PutUint64(s[j:], r.Uint64())
+				binary.LittleEndian.PutUint64(d[j:], r.Uint64())
+			}
+			src, dst = netip.AddrFrom16(s), netip.AddrFrom16(d)
+			h = append(append(h, s[:]...), d[:]...)
+			h = binary.BigEndian.AppendUint32(h, uint32(length))
+			h = append(h, 0, 0, 0, byte(proto))
+		}
+		if got, want := csumFinish(pseudoSum(src, dst, proto, length), false), ref(h); got != want {
+			t.Fatalf("%v > %v proto %d length %d: %#04x, want %#04x", src, dst, proto, length, got, want)
+		}
+	}
 }
