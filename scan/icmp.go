@@ -10,7 +10,8 @@ import (
 // and of the errors by which the kernel reports one (or the lack of a
 // route) to the connect and UDP scans and to the SYN scan's sends: port
 // unreachable is closed, every other code filtered, each with the
-// reason nmap's XML gives it. The codes are RFC 792's and RFC 4443's.
+// reason nmap's XML gives it; and which codes speak for the whole host
+// (hostLevelICMP). The codes are RFC 792's and RFC 4443's.
 
 // Reasons, in nmap's words, for a port that an ICMP error (or the
 // kernel's report of one) closed or filtered.
@@ -70,6 +71,28 @@ func icmpState(v6 bool, typ, code uint8) (State, string) {
 		return StateFiltered, ReasonRejectRoute
 	}
 	return StateFiltered, ReasonUnreach
+}
+
+// unreachCodeReason is the reason of a Destination Unreachable message
+// (ICMP type 3, ICMPv6 type 1) with code.
+func unreachCodeReason(v6 bool, code uint8) string {
+	typ := uint8(3)
+	if v6 {
+		typ = 1
+	}
+	_, r := icmpState(v6, typ, code)
+	return r
+}
+
+// hostLevelICMP reports whether an ICMP or ICMPv6 unreachable code says
+// the whole host cannot be reached (network or host unreachable, no
+// route, address unreachable: what a router or the local stack sends
+// when neighbour resolution fails), rather than something about one port.
+func hostLevelICMP(v6 bool, code uint8) bool {
+	if v6 {
+		return code == 0 || code == 3
+	}
+	return code == 0 || code == 1
 }
 
 // unreachReason is the reason of a filtered port for an error by which

@@ -200,17 +200,6 @@ func (e *HostError) Describe() string {
 // Unwrap returns e.Err.
 func (e *HostError) Unwrap() error { return e.Err }
 
-// hostLevelICMP reports whether an ICMP or ICMPv6 unreachable code says
-// the whole host cannot be reached (network or host unreachable, no
-// route, address unreachable: what a router or the local stack sends
-// when neighbour resolution fails), rather than something about one port.
-func hostLevelICMP(v6 bool, code uint8) bool {
-	if v6 {
-		return code == 0 || code == 3
-	}
-	return code == 0 || code == 1
-}
-
 // hostErrReason is the reason of an error by which the system says a
 // whole host cannot be reached (no route, no neighbour, a broadcast
 // address), or "".
@@ -223,15 +212,4 @@ func hostErrReason(err error) string {
 		return ReasonBroadcast
 	}
 	return ""
-}
-
-// unreachCodeReason is the reason of a Destination Unreachable message
-// (ICMP type 3, ICMPv6 type 1) with code.
-func unreachCodeReason(v6 bool, code uint8) string {
-	typ := uint8(3)
-	if v6 {
-		typ = 1
-	}
-	_, r := icmpState(v6, typ, code)
-	return r
 }

@@ -12,6 +12,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/wire"
 )
 
 // Receive batch size and buffer sizes of the raw sockets.
@@ -83,6 +86,7 @@ type sendScratch struct {
 	ip4  [][20]byte
 	sa4  []unix.RawSockaddrInet4
 	sa6  []unix.RawSockaddrInet6
+	hdr  wire.Packet // what ip4's headers are encoded from
 }
 
 // SYNAvailable reports whether the process may open the raw sockets a
@@ -316,6 +320,7 @@ func (l *linuxSYN) send(batch []outSeg) (int, error) {
 		sc.sa6 = make([]unix.RawSockaddrInet6, n)
 	}
 	hdrs := sc.hdrs[:n]
+fill:
 	for i := range hdrs {
 		o := &batch[i]
 		iov := sc.iovs[2*i : 2*i+2]
@@ -328,11 +333,17 @@ func (l *linuxSYN) send(batch []outSeg) (int, error) {
 		} else {
 			// IP_HDRINCL: the kernel fills in the checksum and the ID.
 			ip := &sc.ip4[i]
-			*ip = [20]byte{0: 0x45, 6: 0x40, 8: 64, 9: unix.IPPROTO_TCP}
-			binary.BigEndian.PutUint16(ip[2:], uint16(20+len(o.seg)))
-			s4, d4 := o.src.As4(), o.dst.As4()
-			copy(ip[12:16], s4[:])
-			copy(ip[16:20], d4[:])
+			sc.hdr.Layers = wire.LayerSet(0).Add(wire.LayerIPv4)
+			sc.hdr.IP = wire.IP{IHL: 5, TotalLen: uint16(20 + len(o.seg)), Flags: wire.IPDontFragment, TTL: 64,
+				Protocol: ports.ProtoTCP, Src: o.src, Dst: o.dst}
+			if _, err := sc.hdr.AppendTo(ip[:0], wire.EncodeOptions{}); err != nil {
+				// Not an IPv4 pair: send those before it.
+				if i == 0 {
+					return 0, err
+				}
+				n, hdrs = i, hdrs[:i]
+				break fill
+			}
 			iov[0] = unix.Iovec{Base: &ip[0]}
 			iov[0].SetLen(20)
 			iov[1] = unix.Iovec{Base: &o.seg[0]}

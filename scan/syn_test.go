@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/portkit/ports"
 )
 
 func TestSipHashVectors(t *testing.T) {
@@ -319,5 +321,172 @@ func TestConnectShards(t *testing.T) {
 	}
 	if _, err := newConnectScanner(addrs, &ConnectConfig{Shard: 3, Shards: 2}); err == nil {
 		t.Error("connect scan accepted shard 3/2")
+	}
+}
+
+// synPathFrames are the replies the SYN scan's receive path reads: a
+// SYN-ACK as an IPv4 raw socket delivers it, ICMP port unreachable
+// quoting a SYN, and over IPv6 the bare TCP segment and ICMPv6 message
+// that an IPv6 raw socket delivers.
+func synPathFrames() []struct {
+	name      string
+	b         []byte
+	v6, icmp  bool
+	wantKind  uint8
+	wantTPort uint16
+} {
+	a4, b4 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	a6, b6 := netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
+	icmp4 := append(synAckV4(b4, a4, 0, 0, 0, 0, 0)[:20], 3, 3, 0, 0, 0, 0, 0, 0)
+	icmp4 = append(icmp4, synAckV4(a4, b4, 0, 0, 0, 0, 0)[:20]...)
+	icmp4 = append(icmp4, appendSYN(nil, a4, b4, 40000, 443, 7)[:8]...)
+	icmp4[9] = 1
+	binary.BigEndian.PutUint16(icmp4[2:], uint16(len(icmp4)))
+	ip6 := make([]byte, 40)
+	ip6[0], ip6[5], ip6[6], ip6[7] = 0x60, 24, 6, 64
+	s6, d6 := a6.As16(), b6.As16()
+	copy(ip6[8:], s6[:])
+	copy(ip6[24:], d6[:])
+	icmp6 := append([]byte{1, 4, 0, 0, 0, 0, 0, 0}, ip6...)
+	icmp6 = append(icmp6, appendSYN(nil, a6, b6, 40000, 443, 7)...)
+	synack6 := appendSYN(nil, b6, a6, 443, 40000, 9)
+	synack6[13] = tcpSYN | tcpACK
+	return []struct {
+		name      string
+		b         []byte
+		v6, icmp  bool
+		wantKind  uint8
+		wantTPort uint16
+	}{
+		{"v4-synack", synAckV4(b4, a4, 443, 40000, 5, 8, tcpSYN|tcpACK), false, false, replySYNACK, 443},
+		{"v4-icmp", icmp4, false, true, replyICMP, 443},
+		{"v6-synack", synack6, true, false, replySYNACK, 443},
+		{"v6-icmp", icmp6, true, true, replyICMP, 443},
+	}
+}
+
+// TestSYNPathAllocs checks that building a SYN and reading each kind of
+// reply allocate nothing: the scan does both once per probe.
+func TestSYNPathAllocs(t *testing.T) {
+	src, dst := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf = appendSYN(buf[:0], src, dst, 40000, 443, 7) }); n != 0 {
+		t.Errorf("appendSYN: %v allocations, want 0", n)
+	}
+	for _, f := range synPathFrames() {
+		var r reply
+		if !parseReply(&r, f.b, f.v6, f.icmp) || r.Kind != f.wantKind || r.TPort != f.wantTPort {
+			t.Fatalf("%s: parsed %v as %+v", f.name, parseReply(&r, f.b, f.v6, f.icmp), r)
+		}
+		if n := testing.AllocsPerRun(100, func() { parseReply(&r, f.b, f.v6, f.icmp) }); n != 0 {
+			t.Errorf("%s: parseReply: %v allocations, want 0", f.name, n)
+		}
+	}
+}
+
+// BenchmarkSYNPath measures the per-probe packet work of the SYN scan:
+// building a SYN, and reading each kind of reply.
+func BenchmarkSYNPath(b *testing.B) {
+	for _, pair := range [][2]string{{"198.18.0.1", "198.18.0.2"}, {"fd00::1", "fd00::2"}} {
+		src, dst := netip.MustParseAddr(pair[0]), netip.MustParseAddr(pair[1])
+		name := "append-v4"
+		if src.Is6() {
+			name = "append-v6"
+		}
+		b.Run(name, func(b *testing.B) {
+			buf := make([]byte, 0, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = appendSYN(buf[:0], src, dst, 40000, 443, 7)
+			}
+		})
+	}
+	for _, f := range synPathFrames() {
+		b.Run("parse-"+f.name, func(b *testing.B) {
+			var r reply
+			b.ReportAllocs()
+			for b.Loop() {
+				if !parseReply(&r, f.b, f.v6, f.icmp) {
+					b.Fatal("not parsed")
+				}
+			}
+		})
+	}
+}
+
+// TestRateTest: the slow half must answer half again as often, with at
+// least 20 answers, for the test to find a rate limit.
+func TestRateTest(t *testing.T) {
+	for _, c := range []struct {
+		fastSent, fastAns, slowSent, slowAns int
+		want                                 bool
+	}{
+		{100, 50, 100, 75, true},  // 1.5 times: limited
+		{100, 50, 100, 74, false}, // just below
+		{100, 10, 100, 19, false}, // too few answers to tell
+		{100, 10, 100, 20, true},
+		{100, 90, 100, 90, false}, // random loss: the same proportion
+		{0, 0, 0, 0, false},
+	} {
+		var rt rateTest
+		rt.begin(uint64(c.fastSent))
+		for i := range c.fastSent {
+			rt.sent(true)
+			if i < c.fastAns {
+				rt.answered(uint64(i))
+			}
+		}
+		for i := range c.slowSent {
+			rt.sent(false)
+			if i < c.slowAns {
+				rt.answered(uint64(c.fastSent + i))
+			}
+		}
+		if got := rt.limited(); got != c.want {
+			t.Errorf("fast %d/%d, slow %d/%d: limited %v, want %v", c.fastAns, c.fastSent, c.slowAns, c.slowSent, got, c.want)
+		}
+		rt.end()
+		rt.answered(0)
+		if rt.fast.Load() != int64(c.fastAns) {
+			t.Errorf("an answer after end was counted")
+		}
+	}
+}
+
+// TestTarpitGuard: open ports are held until the host refuses 1/20 of
+// its ports; a host that never does and SYN-ACKs 90% of 100 probes is a
+// tarpit.
+func TestTarpitGuard(t *testing.T) {
+	g := newTarpitGuard(2)
+	g.probed[0], g.probed[1] = 100, 100
+	for p := range 95 {
+		if !g.open(0, Result{Port: ports.Port(p)}) {
+			t.Fatalf("open port %d of host 0 not held", p)
+		}
+	}
+	for p := range 10 {
+		g.open(1, Result{Port: ports.Port(p)})
+	}
+	for i := range 4 {
+		if out := g.refused(1, 100); out != nil {
+			t.Fatalf("refusal %d released %d ports, want none before 5", i+1, len(out))
+		}
+	}
+	if out := g.refused(1, 100); len(out) != 10 {
+		t.Fatalf("the 5th refusal released %d ports, want the 10 held", len(out))
+	}
+	if g.open(1, Result{Port: 99}) || g.refused(1, 100) != nil {
+		t.Error("after the release, open ports are held or released again")
+	}
+	index := func(r Result) uint64 { return uint64(r.Port) }
+	if !g.conflict(3, 0, index) || g.conflict(3, 0, index) {
+		t.Error("conflict: want true once, then false")
+	}
+	held, probed, tarpit := g.verdict(0)
+	if len(held) != 94 || probed != 100 || !tarpit {
+		t.Errorf("host 0: %d held (want 94, one dropped by the conflict), %d probed, tarpit %v", len(held), probed, tarpit)
+	}
+	if _, _, tarpit := g.verdict(1); tarpit {
+		t.Error("host 1, which refused, is a tarpit")
 	}
 }

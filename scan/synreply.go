@@ -1,8 +1,11 @@
 package scan
 
 import (
-	"encoding/binary"
 	"net/netip"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/pcapfile"
+	"github.com/portkit/ports/wire"
 )
 
 // Kinds of reply to a SYN probe.
@@ -13,12 +16,12 @@ const (
 	replyICMP                // an ICMP or ICMPv6 destination unreachable quoting a TCP probe
 )
 
-// TCP flags.
+// TCP flags, as reply.Flags holds them.
 const (
-	tcpFIN = 0x01
-	tcpSYN = 0x02
-	tcpRST = 0x04
-	tcpACK = 0x10
+	tcpFIN = uint8(wire.TCPFin)
+	tcpSYN = uint8(wire.TCPSyn)
+	tcpRST = uint8(wire.TCPRst)
+	tcpACK = uint8(wire.TCPAck)
 )
 
 // reply is what parseReply reads from a packet. The probe it answers is
@@ -45,65 +48,38 @@ type reply struct {
 // sockets deliver (the caller then sets Target, for TCP, from the source
 // address and TTL from the hop limit). icmp says which socket it came
 // from. It reports whether the packet is a reply worth checking; it never
-// allocates and never reads past b.
+// allocates and never reads past b. Package wire decodes; checksums are
+// not verified, since the cookie check rejects what a bad one could
+// bring.
 func parseReply(r *reply, b []byte, v6, icmp bool) bool {
 	*r = reply{}
-	if !v6 {
-		if len(b) < 20 || b[0]>>4 != 4 {
-			return false
-		}
-		ihl := int(b[0]&15) * 4
-		tot := int(binary.BigEndian.Uint16(b[2:4]))
-		if ihl < 20 || len(b) < ihl {
-			return false
-		}
-		if tot >= ihl && tot < len(b) {
-			b = b[:tot]
-		}
-		if binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 { // a non-first fragment
-			return false
-		}
-		r.TTL = b[8]
-		proto := b[9]
-		src := netip.AddrFrom4([4]byte(b[12:16]))
-		dst := netip.AddrFrom4([4]byte(b[16:20]))
-		b = b[ihl:]
-		if icmp {
-			if proto != 1 {
-				return false
-			}
-			if !parseICMP(r, b, false) {
-				return false
-			}
-			r.From = src
-			return true
-		}
-		if proto != 6 {
-			return false
-		}
-		r.Target, r.Local = src, dst
-		return parseTCP(r, b)
+	var p wire.Packet
+	d := wire.Decoder{SkipChecksums: true}
+	switch {
+	case !v6:
+		_ = d.Decode(&p, pcapfile.LinkTypeIPv4, b, 0) // errors leave what could be decoded
+		r.TTL = p.IP.TTL
+	case icmp:
+		_ = d.DecodeTransport(&p, wire.ProtoICMPv6, netip.IPv6Unspecified(), netip.IPv6Unspecified(), b)
+	default:
+		_ = d.DecodeTransport(&p, ports.ProtoTCP, netip.IPv6Unspecified(), netip.IPv6Unspecified(), b)
 	}
 	if icmp {
-		return parseICMP(r, b, true)
+		return icmpReply(r, &p, v6)
 	}
-	return parseTCP(r, b)
-}
-
-// parseTCP reads a TCP header that may answer a probe.
-func parseTCP(r *reply, b []byte) bool {
-	if len(b) < 20 {
+	if !p.Layers.Has(wire.LayerTCP) {
 		return false
 	}
-	r.TPort = binary.BigEndian.Uint16(b[0:2])
-	r.LPort = binary.BigEndian.Uint16(b[2:4])
-	r.Seq = binary.BigEndian.Uint32(b[4:8])
-	r.Ack = binary.BigEndian.Uint32(b[8:12])
-	r.Flags = b[13]
+	t := &p.TCP
+	if !v6 {
+		r.Target, r.Local = p.IP.Src, p.IP.Dst
+	}
+	r.TPort, r.LPort = uint16(t.SrcPort), uint16(t.DstPort)
+	r.Seq, r.Ack, r.Flags = t.Seq, t.Ack, uint8(t.Flags)
 	switch {
-	case r.Flags&tcpRST != 0:
+	case t.Flags.Has(wire.TCPRst):
 		r.Kind = replyRST
-	case r.Flags&(tcpSYN|tcpACK) == tcpSYN|tcpACK:
+	case t.Flags.Has(wire.TCPSyn | wire.TCPAck):
 		r.Kind = replySYNACK
 	default:
 		return false
@@ -111,47 +87,43 @@ func parseTCP(r *reply, b []byte) bool {
 	return true
 }
 
-// parseICMP reads an ICMP (v6 false) or ICMPv6 destination unreachable
-// that quotes a TCP segment: the quoted IP header and at least the 8
-// bytes of TCP header with the ports and sequence number.
+// parseICMP reads an ICMP (v6 false) or ICMPv6 message, without its IP
+// header, that may answer a probe: a destination unreachable quoting a
+// TCP segment.
 func parseICMP(r *reply, b []byte, v6 bool) bool {
-	if len(b) < 8 {
-		return false
-	}
-	r.ICMPType, r.ICMPCode = b[0], b[1]
-	if (!v6 && r.ICMPType != 3) || (v6 && r.ICMPType != 1) {
-		return false
-	}
-	q := b[8:]
-	var proto uint8
-	if !v6 {
-		if len(q) < 20 || q[0]>>4 != 4 {
-			return false
-		}
-		ihl := int(q[0]&15) * 4
-		if ihl < 20 || len(q) < ihl {
-			return false
-		}
-		proto = q[9]
-		r.Local = netip.AddrFrom4([4]byte(q[12:16]))
-		r.Target = netip.AddrFrom4([4]byte(q[16:20]))
-		q = q[ihl:]
+	*r = reply{}
+	var p wire.Packet
+	d := wire.Decoder{SkipChecksums: true}
+	if v6 {
+		_ = d.DecodeTransport(&p, wire.ProtoICMPv6, netip.IPv6Unspecified(), netip.IPv6Unspecified(), b)
 	} else {
-		// Our probes carry no extension headers.
-		if len(q) < 40 || q[0]>>4 != 6 {
-			return false
-		}
-		proto = q[6]
-		r.Local = netip.AddrFrom16([16]byte(q[8:24]))
-		r.Target = netip.AddrFrom16([16]byte(q[24:40]))
-		q = q[40:]
+		_ = d.DecodeTransport(&p, wire.ProtoICMP, netip.IPv4Unspecified(), netip.IPv4Unspecified(), b)
 	}
-	if proto != 6 || len(q) < 8 {
+	return icmpReply(r, &p, v6)
+}
+
+// icmpReply fills r from the decoded ICMP or ICMPv6 message in p, if it
+// is a destination unreachable that quotes the IP header and at least the
+// 8 bytes of TCP header with the ports and sequence number. r.From is the
+// IPv4 sender (p's IP source, when p has an IP header).
+func icmpReply(r *reply, p *wire.Packet, v6 bool) bool {
+	var q *wire.Quoted
+	switch {
+	case !v6 && p.Layers.Has(wire.LayerICMPv4) && p.ICMPv4.Type == wire.ICMPv4Unreachable:
+		r.ICMPType, r.ICMPCode, q = uint8(p.ICMPv4.Type), p.ICMPv4.Code, &p.ICMPv4.Quoted
+		if p.Layers.Has(wire.LayerIPv4) {
+			r.From = p.IP.Src
+		}
+	case v6 && p.Layers.Has(wire.LayerICMPv6) && p.ICMPv6.Type == wire.ICMPv6Unreachable:
+		r.ICMPType, r.ICMPCode, q = uint8(p.ICMPv6.Type), p.ICMPv6.Code, &p.ICMPv6.Quoted
+	default:
 		return false
 	}
-	r.LPort = binary.BigEndian.Uint16(q[0:2])
-	r.TPort = binary.BigEndian.Uint16(q[2:4])
-	r.Seq = binary.BigEndian.Uint32(q[4:8])
+	if q.IP.Protocol != ports.ProtoTCP || !q.HasSeq {
+		return false
+	}
+	r.Local, r.Target = q.IP.Src, q.IP.Dst
+	r.LPort, r.TPort, r.Seq = uint16(q.SrcPort), uint16(q.DstPort), q.Seq
 	r.Kind = replyICMP
 	return true
 }
@@ -159,43 +131,15 @@ func parseICMP(r *reply, b []byte, v6 bool) bool {
 // appendSYN appends a TCP SYN from src:sport to dst:dport with sequence
 // number seq and an MSS option, with its checksum.
 func appendSYN(b []byte, src, dst netip.Addr, sport, dport uint16, seq uint32) []byte {
-	start := len(b)
-	b = binary.BigEndian.AppendUint16(b, sport)
-	b = binary.BigEndian.AppendUint16(b, dport)
-	b = binary.BigEndian.AppendUint32(b, seq)
-	b = binary.BigEndian.AppendUint32(b, 0)    // ack
-	b = append(b, 6<<4, tcpSYN)                // data offset 24 bytes, SYN
-	b = binary.BigEndian.AppendUint16(b, 1024) // window, as nmap
-	b = append(b, 0, 0, 0, 0)                  // checksum, urgent pointer
-	b = append(b, 2, 4, 0x05, 0xb4)            // MSS 1460
-	seg := b[start:]
-	binary.BigEndian.PutUint16(seg[16:], tcpChecksum(src, dst, seg))
+	t := wire.TCP{SrcPort: ports.Port(sport), DstPort: ports.Port(dport), Seq: seq, Flags: wire.TCPSyn,
+		Window: 1024, Options: wire.TCPOptions{HasMSS: true, MSS: 1460}} // window as nmap's
+	b, _ = wire.AppendTCPSegment(b, src, dst, &t, nil) // 4 bytes of options always fit
 	return b
 }
 
-// tcpChecksum is the Internet checksum of seg with the IPv4 or IPv6
-// pseudo-header.
+// tcpChecksum is the checksum of the TCP segment seg from src to dst: the
+// value to store in a segment whose field is zero, 0 over one whose
+// checksum is right.
 func tcpChecksum(src, dst netip.Addr, seg []byte) uint16 {
-	var sum uint64
-	if src.Is4() {
-		s, d := src.As4(), dst.As4()
-		sum += uint64(binary.BigEndian.Uint16(s[:2])) + uint64(binary.BigEndian.Uint16(s[2:]))
-		sum += uint64(binary.BigEndian.Uint16(d[:2])) + uint64(binary.BigEndian.Uint16(d[2:]))
-	} else {
-		s, d := src.As16(), dst.As16()
-		for i := 0; i < 16; i += 2 {
-			sum += uint64(binary.BigEndian.Uint16(s[i:])) + uint64(binary.BigEndian.Uint16(d[i:]))
-		}
-	}
-	sum += 6 + uint64(len(seg))
-	for i := 0; i+1 < len(seg); i += 2 {
-		sum += uint64(binary.BigEndian.Uint16(seg[i:]))
-	}
-	if len(seg)%2 == 1 {
-		sum += uint64(seg[len(seg)-1]) << 8
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
+	return wire.TransportChecksum(src, dst, ports.ProtoTCP, seg)
 }

@@ -156,20 +156,33 @@ func csumFinish(acc uint64, udp bool) uint16 {
 // (RFC 9293 section 3.1, RFC 8200 section 8.1). Mixed or invalid addresses
 // give the IPv6 form of whatever the addresses hold.
 func pseudoSum(src, dst netip.Addr, proto ports.Proto, length int) uint64 {
+	// The words are added in csumAdd's swapped domain, where a 16-bit
+	// word's position does not matter: proto is the word 0x00PP, and
+	// the length one (IPv4) or two (IPv6) big-endian words.
 	if src.Is4() && dst.Is4() {
-		var h [12]byte
 		s, d := src.As4(), dst.As4()
-		copy(h[0:], s[:])
-		copy(h[4:], d[:])
-		h[9] = byte(proto)
-		binary.BigEndian.PutUint16(h[10:], uint16(length))
-		return csumAdd(0, h[:])
+		return uint64(binary.LittleEndian.Uint32(s[:])) + uint64(binary.LittleEndian.Uint32(d[:])) +
+			uint64(proto)<<8 + uint64(bits.ReverseBytes16(uint16(length)))
 	}
-	var h [40]byte
 	s, d := src.As16(), dst.As16()
-	copy(h[0:], s[:])
-	copy(h[16:], d[:])
-	binary.BigEndian.PutUint32(h[32:], uint32(length))
-	h[39] = byte(proto)
-	return csumAdd(0, h[:])
+	acc := csumAdd(csumAdd(0, s[:]), d[:])
+	acc, c := bits.Add64(acc, uint64(proto)<<8+uint64(bits.ReverseBytes16(uint16(length)))+
+		uint64(bits.ReverseBytes16(uint16(uint32(length)>>16))), 0)
+	return acc + c
+}
+
+// InternetChecksum returns the Internet checksum (RFC 1071) of b: the
+// ones' complement of the ones'-complement sum of its 16-bit words, as an
+// IPv4 header or an ICMP message carries it. Computed with the field
+// zeroed, it is the value to store; over bytes whose checksum is in
+// place, it is 0 when that checksum is right.
+func InternetChecksum(b []byte) uint16 { return csumFinish(csumAdd(0, b), false) }
+
+// TransportChecksum is [InternetChecksum] of the TCP, UDP or ICMPv6
+// message seg of protocol proto preceded by the pseudo-header of src and
+// dst (RFC 9293 section 3.1, RFC 8200 section 8.1). A UDP sender
+// transmits a result of 0 as 0xffff (RFC 768), which this leaves to the
+// caller, so that 0 keeps meaning "right" when verifying.
+func TransportChecksum(src, dst netip.Addr, proto ports.Proto, seg []byte) uint16 {
+	return csumFinish(csumAdd(pseudoSum(src, dst, proto, len(seg)), seg), false)
 }

@@ -22,7 +22,11 @@
 //
 // [Packet.AppendTo] is the inverse, and builds probes: it writes the
 // headers a Packet describes, as they are or with lengths and checksums
-// computed ([EncodeOptions]).
+// computed ([EncodeOptions]). For raw sockets, which add or strip the IP
+// header themselves, [AppendTCPSegment] builds a bare TCP segment with
+// its checksum, [Decoder.DecodeTransport] reads one (or an ICMPv6
+// message), and [InternetChecksum] and [TransportChecksum] serve other
+// hand-built headers.
 //
 // # Speed
 //

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/pcapfile"
@@ -317,7 +318,12 @@ func (p *Packet) appendIPv6(b []byte) ([]byte, error) {
 }
 
 func (p *Packet) appendTCP(b []byte, o EncodeOptions) ([]byte, error) {
-	t := &p.TCP
+	return appendTCPHeader(b, &p.TCP, o.FixLengths)
+}
+
+// appendTCPHeader appends the TCP header t; with fix, the options are
+// padded to a multiple of 4 and the Data Offset is computed.
+func appendTCPHeader(b []byte, t *TCP, fix bool) ([]byte, error) {
 	start := len(b)
 	b = binary.BigEndian.AppendUint16(b, uint16(t.SrcPort))
 	b = binary.BigEndian.AppendUint16(b, uint16(t.DstPort))
@@ -332,7 +338,7 @@ func (p *Packet) appendTCP(b []byte, o EncodeOptions) ([]byte, error) {
 	} else {
 		b = t.Options.appendParsed(b)
 	}
-	if !o.FixLengths {
+	if !fix {
 		return b, nil
 	}
 	for (len(b)-start)%4 != 0 {
@@ -343,6 +349,26 @@ func (p *Packet) appendTCP(b []byte, o EncodeOptions) ([]byte, error) {
 		return b, &EncodeError{LayerTCP, "options longer than 40 bytes"}
 	}
 	b[start+12] = byte(hl/4)<<4 | b[start+12]&0x0f
+	return b, nil
+}
+
+// AppendTCPSegment appends a TCP segment from src to dst, the header t
+// and then payload, with the Data Offset and checksum computed (the
+// values in t are ignored) and the options padded to a multiple of 4:
+// what a raw socket sends when the kernel writes the IP header. The
+// options are t.Options.Raw when not nil, else built from the parsed
+// fields, as in [Packet.AppendTo]. It does not allocate when b has room;
+// the error, an *[EncodeError], is for options longer than 40 bytes.
+func AppendTCPSegment(b []byte, src, dst netip.Addr, t *TCP, payload []byte) ([]byte, error) {
+	start := len(b)
+	b, err := appendTCPHeader(b, t, true)
+	if err != nil {
+		return b[:start], err
+	}
+	b = append(b, payload...)
+	seg := b[start:]
+	seg[16], seg[17] = 0, 0
+	binary.BigEndian.PutUint16(seg[16:], csumFinish(csumAdd(pseudoSum(src, dst, ports.ProtoTCP, len(seg)), seg), false))
 	return b, nil
 }
 

@@ -224,6 +224,28 @@ func (d Decoder) Decode(p *Packet, link pcapfile.LinkType, data []byte, origLen 
 	return p.decode(link, data, origLen, !d.SkipChecksums)
 }
 
+// DecodeTransport decodes a transport message that arrived without its
+// IP header, as an IPv6 raw socket delivers TCP and ICMPv6: a TCP, UDP,
+// ICMPv4 or ICMPv6 header of protocol proto, and what follows it. src and
+// dst are the addresses of the header the socket removed (unspecified
+// ones will do when checksums are skipped): they fill p.IP.Src, p.IP.Dst
+// and p.IP.Version (4 when both are IPv4, else 6), and the checksum's
+// pseudo-header. p.Layers then holds only the transport layer, p.Link and
+// the other IP fields are zero, and p.IP.Protocol is proto; the rest is
+// as [Packet.Decode] does it (an unknown proto leaves data as the
+// payload). It never panics and does not allocate.
+func (d Decoder) DecodeTransport(p *Packet, proto ports.Proto, src, dst netip.Addr, data []byte) error {
+	*p = Packet{}
+	p.CapLen, p.WireLen = len(data), len(data)
+	p.IP.Version = 6
+	if src.Is4() && dst.Is4() {
+		p.IP.Version = 4
+	}
+	p.IP.Src, p.IP.Dst, p.IP.Protocol = src.WithZone(""), dst.WithZone(""), proto
+	p.decodeTransport(data, 0, len(data), !d.SkipChecksums)
+	return p.result()
+}
+
 // Decode decodes the frame data, of link type link, into p: the link
 // header, IPv4 or IPv6 (with options, extension headers and fragments),
 // and TCP, UDP, ICMPv4 or ICMPv6, verifying their checksums where all

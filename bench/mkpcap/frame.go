@@ -3,7 +3,11 @@ package main
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"net/netip"
 	"strconv"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/wire"
 )
 
 const (
@@ -67,7 +71,7 @@ func (e *encoder) frame(w *world, pl *plan, p *seg, ipid uint16) ([]byte, int) {
 	b = append(b, 0x40, 0, src.ttl, 6, 0, 0) // DF, TTL, TCP, checksum
 	b = append(b, src.ip[:]...)
 	b = append(b, dst.ip[:]...)
-	be.PutUint16(b[ip+10:], fold(sum(0, b[ip:ip+20])))
+	be.PutUint16(b[ip+10:], wire.InternetChecksum(b[ip:ip+20]))
 
 	tcp := len(b)
 	b = be.AppendUint16(b, sport)
@@ -96,8 +100,7 @@ func (e *encoder) frame(w *world, pl *plan, p *seg, ipid uint16) ([]byte, int) {
 		copy(b[pay:], e.hdr)
 	}
 
-	acc := uint64(be.Uint32(src.ip[:])) + uint64(be.Uint32(dst.ip[:])) + 6 + uint64(tcpLen+n)
-	be.PutUint16(b[tcp+16:], fold(sum(acc, b[tcp:])))
+	be.PutUint16(b[tcp+16:], wire.TransportChecksum(netip.AddrFrom4(src.ip), netip.AddrFrom4(dst.ip), ports.ProtoTCP, b[tcp:]))
 
 	// Ethernet pads short frames to 60 bytes (64 with the FCS).
 	for len(b) < 60 {
@@ -105,31 +108,6 @@ func (e *encoder) frame(w *world, pl *plan, p *seg, ipid uint16) ([]byte, int) {
 	}
 	e.buf = b
 	return b, len(b)
-}
-
-// sum adds b, as big-endian 16-bit words, to acc.
-func sum(acc uint64, b []byte) uint64 {
-	be := binary.BigEndian
-	for len(b) >= 8 {
-		acc += uint64(be.Uint32(b)) + uint64(be.Uint32(b[4:]))
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		acc += uint64(be.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	return acc
-}
-
-// fold returns the Internet checksum of a sum.
-func fold(acc uint64) uint16 {
-	for acc > 0xffff {
-		acc = acc&0xffff + acc>>16
-	}
-	return ^uint16(acc)
 }
 
 var (

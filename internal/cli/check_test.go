@@ -63,7 +63,7 @@ func TestBadConfigFileExit2(t *testing.T) {
 		{[]string{"serve", "-c", badRules}, badRules + `:1: rule "a": type: missing (tcp, udp, http or socks5)`},
 		{[]string{"serve", "-c", badRules, "--check"}, badRules + `:1: rule "a": type: missing (tcp, udp, http or socks5)`},
 		{[]string{"knockd", "-c", missing, "-i", "lo"}, "ports knockd: " + missing + ": no such file or directory (see 'ports knockd --help')"},
-		{[]string{"knockd", "-c", badKnock, "-i", "lo"}, "ports knockd: " + badKnock + ":2: "},
+		{[]string{"knockd", "-c", badKnock, "-i", "lo"}, badKnock + ":2: "},
 		{[]string{"knockd", "-c", dir, "-i", "lo"}, "ports knockd: " + dir + ": not a regular file (a directory) (see 'ports knockd --help')"},
 	}
 	for _, tt := range tests {

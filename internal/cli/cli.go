@@ -57,15 +57,15 @@ var errBadConfig error = &usageError{errSilent}
 func configFileError(err error) error { return &usageError{err} }
 
 // configError reports a configuration file that could not be loaded,
-// for every command: the problems come from cfgfile.ProblemsOf, whichever
-// parser found them, and read as FILE:LINE: MESSAGE. With list (serve,
-// whose parser reports every problem of a rule file) they are printed
-// one per line and the command ends with errBadConfig; otherwise
-// (knockd, whose parsers stop at the first problem), and for a file that
-// could not be read, err is the command's one-line usage error.
-func configError(stderr io.Writer, err error, list bool) error {
+// one way for every command (serve, knockd, knockd --spa): the problems
+// come from cfgfile.ProblemsOf, whichever parser found them, and are
+// printed one per line as FILE:LINE: MESSAGE (one line for knockd's
+// parsers, which stop at the first), and the command ends with
+// errBadConfig (exit 2); a file that could not be read has no problems,
+// and err is the command's one-line usage error.
+func configError(stderr io.Writer, err error) error {
 	ps := cfgfile.ProblemsOf(err)
-	if !list || len(ps) == 0 {
+	if len(ps) == 0 {
 		return configFileError(err)
 	}
 	for _, p := range ps {

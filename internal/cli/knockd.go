@@ -163,7 +163,7 @@ map and the rule that uses it are the administrator's (docs/SPA.md):
 func runKnockd(ctx context.Context, cmd *cobra.Command, path, iface string, set *nftset.Set, opts knock.ConfigOptions) error {
 	cfg, err := knock.LoadConfigWith(path, opts)
 	if err != nil {
-		return configError(cmd.ErrOrStderr(), err, false)
+		return configError(cmd.ErrOrStderr(), err)
 	}
 	logs := []io.Writer{cmd.ErrOrStderr()}
 	if cfg.LogFile != "" {
@@ -245,7 +245,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	}
 	access, err := spa.ParseAccessFile(bytes.NewReader(data), path)
 	if err != nil {
-		return configError(cmd.ErrOrStderr(), err, false)
+		return configError(cmd.ErrOrStderr(), err)
 	}
 	for _, st := range access {
 		if st.ForceNAT.IsValid() && o.nat == nil {

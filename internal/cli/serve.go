@@ -515,7 +515,7 @@ without a reload (--undrain puts it back; a restart of the rule forgets).`,
 			}
 			rules, err := config.Load(file)
 			if err != nil {
-				return configError(cmd.ErrOrStderr(), err, true)
+				return configError(cmd.ErrOrStderr(), err)
 			}
 			if check {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d rules, no problems\n", file, len(rules))
