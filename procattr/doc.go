@@ -1,0 +1,32 @@
+// Package procattr says which process a packet or flow belongs to: the
+// owner of the socket at each end that is on this machine (or in the
+// network namespace given), with its pid, command, user and container.
+//
+// # Route
+//
+// Each new flow costs one exact sock_diag request per end
+// ([socktable.Finder]: the kernel finds the socket through the hash
+// tables a packet would go through, so the answer is the socket that
+// gets the packet, listeners and bound UDP sockets included), then its
+// inode is looked up in an index of /proc/PID/fd kept between lookups.
+// On a miss the processes that owned the last sockets are read again
+// first (a client making many short connections is one of them), then
+// all of /proc. Results are cached per flow (protocol and both
+// endpoints), never looked up per packet; a TCP SYN starts a new flow.
+//
+// This route needs no privilege beyond reading /proc (root to see other
+// users' processes), no kernel program and no cgo. An eBPF route (a
+// kprobe or socket-cookie map naming the pid at connect and accept) sees
+// sockets that close before user space looks, but needs CAP_BPF, a BTF
+// kernel and a loader; it was not measured here. What this route
+// misses is a socket closed before its first packet was attributed:
+// such a packet says "-", as does one no local socket owns (forwarded
+// traffic).
+//
+// # Bounds
+//
+// A Source keeps at most Config.MaxFlows flows (then it forgets them
+// all and starts again) and remembers at most 4,096 inodes that no
+// process was found to hold, so a flood of new flows costs lookups,
+// not memory.
+package procattr
