@@ -45,6 +45,9 @@ const DefaultMaxFlows = 65536
 // maxUnowned bounds the inodes remembered as held by no process.
 const maxUnowned = 4096
 
+// maxInodes bounds the inode index between full walks of /proc.
+const maxInodes = 1 << 18
+
 // maxHot is how many recent owners are read again first on a miss.
 const maxHot = 16
 
@@ -55,6 +58,9 @@ type Stats struct {
 	Found     uint64 // ends that had a process
 	HotScans  uint64 // reads of the recent owners' fds, on an index miss
 	FullScans uint64 // walks of all of /proc, on a miss the recent owners did not resolve
+	NoSocket  uint64 // ends without a socket (not local, or already gone)
+	Closed    uint64 // ends whose socket no longer had a file (TIME-WAIT, closed by its process)
+	NoOwner   uint64 // ends whose socket's inode no process held
 }
 
 type endKey struct {
@@ -187,23 +193,42 @@ func (s *Source) end(ctx context.Context, k endKey, fresh bool) *Process {
 func (s *Source) resolve(ctx context.Context, k endKey) *Process {
 	sock, err := s.find(k.proto, k.local, k.remote)
 	if err != nil {
+		s.stats.NoSocket++
 		return nil
 	}
-	if sock.Inode == 0 && k.proto == ports.ProtoTCP && (sock.State == socktable.StateSynRecv || sock.State == socktable.StateNewSynRecv) {
-		// A connection not yet accepted has no inode: its listener's
-		// process is the one that will accept it.
+	if sock.Inode == 0 && k.proto == ports.ProtoTCP && !closing(sock.State) {
+		// A connection not yet accepted (a request, or established in
+		// the accept queue) has no file: its listener's process is the
+		// one that will accept it.
 		any := netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
 		if k.local.Addr().Is4() {
 			any = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 		}
 		if sock, err = s.find(k.proto, k.local, any); err != nil {
+			s.stats.NoSocket++
 			return nil
 		}
 	}
-	if sock.Inode == 0 { // TIME-WAIT: closed
+	if sock.Inode == 0 {
+		s.stats.Closed++
 		return nil
 	}
-	return s.ownerOf(ctx, sock.Inode)
+	p := s.ownerOf(ctx, sock.Inode)
+	if p == nil {
+		s.stats.NoOwner++
+	}
+	return p
+}
+
+// closing reports whether a TCP socket in state st may have been closed
+// by its process, so that it has no file for good.
+func closing(st socktable.State) bool {
+	switch st {
+	case socktable.StateTimeWait, socktable.StateFinWait1, socktable.StateFinWait2,
+		socktable.StateClosing, socktable.StateLastAck, socktable.StateClose:
+		return true
+	}
+	return false
 }
 
 func (s *Source) find(proto ports.Proto, local, remote netip.AddrPort) (socktable.Socket, error) {
@@ -261,6 +286,9 @@ func (s *Source) ownerOf(ctx context.Context, inode uint64) *Process {
 }
 
 func (s *Source) scan(ctx context.Context, pids []int) {
+	if len(s.inodes) >= maxInodes {
+		clear(s.inodes) // closed sockets' inodes, gathered by recent-owner scans
+	}
 	_ = socktable.WalkSocketInodes(ctx, pids, func(pid int, ino uint64) {
 		if _, ok := s.inodes[ino]; !ok {
 			s.inodes[ino] = pid

@@ -5,7 +5,8 @@
 #   conn  tcp|udp HOST PORT           one connection; prints "ready PID LOCAL";
 #                                     each stdin line is sent and echoed ("echo")
 #   many  tcp|udp HOST PORT N CONC MS N connections, CONC at a time, each held
-#                                     MS ms after its echo; prints "done PID"
+#                                     MS ms after its echo; prints "ready PID",
+#                                     then "done" when all have closed
 import os, socket, sys, threading, time
 
 mode, proto, host, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -54,6 +55,7 @@ elif mode == "conn":
         out("echo")
 elif mode == "many":
     n, conc, hold = int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]) / 1000
+    out("ready", os.getpid())
     left = [n]
     lock = threading.Lock()
 
@@ -76,4 +78,4 @@ elif mode == "many":
         t.start()
     for t in ts:
         t.join()
-    out("done", os.getpid())
+    out("done")
