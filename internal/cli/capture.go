@@ -210,25 +210,44 @@ func liveFrames(ctx context.Context, h *capture.Handle) iter.Seq2[*frame, error]
 	}
 }
 
-// writeCapture writes packets to w as a pcap file until count or ctx
-// ends it. With sel, only the packets of the selected processes.
+// writeCapture writes packets to w until count or ctx ends it: as pcap
+// without attribution; as pcapng with it, each packet's processes in its
+// comment ("process NAME/PID > NAME/PID", as on decode's lines). With
+// sel, only the packets of the selected processes.
 func writeCapture(ctx context.Context, h *capture.Handle, w io.Writer, count int, attr *procattr.Source, sel *procSelect) (int, error) {
-	pw := pcapfile.NewWriter(w, h.LinkType(), uint32(h.Snaplen()), true)
+	var pw interface {
+		Flush() error
+	}
+	var pcap *pcapfile.Writer
+	var ng *pcapfile.NgWriter
+	if attr == nil {
+		pcap = pcapfile.NewWriter(w, h.LinkType(), uint32(h.Snaplen()), true)
+		pw = pcap
+	} else {
+		ng = pcapfile.NewNgWriter(w, h.LinkType(), uint32(h.Snaplen()), h.Interface())
+		pw = ng
+	}
 	n := 0
 	var werr error
 	var wp wire.Packet
+	var comment []byte
 	for p, err := range h.Packets(ctx) {
 		if err != nil {
 			werr = err
 			break
 		}
-		if sel != nil {
+		if attr != nil {
 			wp.Decode(p.LinkType, p.Data, p.Length)
-			if !sel.matchAttr(attr.Packet(ctx, &wp)) {
+			a := attr.Packet(ctx, &wp)
+			if sel != nil && !sel.matchAttr(a) {
 				continue
 			}
+			comment = appendProcComment(comment[:0], a)
+			err = ng.WritePacket(p.Timestamp, p.Data, p.Length, string(comment))
+		} else {
+			err = pcap.WritePacket(p.Timestamp, p.Data, p.Length)
 		}
-		if err := pw.WritePacket(p.Timestamp, p.Data, p.Length); err != nil {
+		if err != nil {
 			werr = err
 			break
 		}

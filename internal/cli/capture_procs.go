@@ -176,6 +176,46 @@ func procText(p *procattr.Process) string {
 	return p.Name + "/" + strconv.Itoa(p.PID)
 }
 
+// appendProcComment appends the PROCESS field of a as decode shows it
+// and as a pcapng packet comment keeps it: "process SRC > DST".
+func appendProcComment(b []byte, a procattr.Attribution) []byte {
+	b = append(b, "process "...)
+	b = append(b, procText(a.Src)...)
+	b = append(b, " > "...)
+	return append(b, procText(a.Dst)...)
+}
+
+// parseProcComment reads a comment appendProcComment wrote back into
+// the processes' pids and names; ok is false for any other comment.
+func parseProcComment(c []byte) (v render.PacketProcessV1, ok bool) {
+	rest, ok := strings.CutPrefix(string(c), "process ")
+	if !ok {
+		return v, false
+	}
+	src, dst, ok := strings.Cut(rest, " > ")
+	if !ok {
+		return v, false
+	}
+	end := func(s string) (*render.ProcessV1, bool) {
+		if s == "-" {
+			return nil, true
+		}
+		i := strings.LastIndexByte(s, '/')
+		if i < 0 {
+			return nil, false
+		}
+		pid, err := strconv.Atoi(s[i+1:])
+		if err != nil || pid <= 0 {
+			return nil, false
+		}
+		return &render.ProcessV1{PID: pid, Name: s[:i]}, true
+	}
+	var ok1, ok2 bool
+	v.Src, ok1 = end(src)
+	v.Dst, ok2 = end(dst)
+	return v, ok1 && ok2
+}
+
 // procV1 is a process in JSON, nil for none.
 func procV1(p *procattr.Process) *render.ProcessV1 {
 	if p == nil {

@@ -210,3 +210,53 @@ func TestIntegrationCapturePid(t *testing.T) {
 		t.Errorf("--pid 0: exit %d, %q", code, stderr)
 	}
 }
+
+// TestIntegrationCaptureWriteProcesses: -w with --pid writes pcapng
+// whose packet comments name the processes; decode shows them again,
+// and tshark accepts the file and reads the same comments.
+func TestIntegrationCaptureWriteProcesses(t *testing.T) {
+	requireCapture(t)
+	tshark := porttest.LookTool(t, "tshark", "tshark")
+	srv := startPy(t, "pcap-wsrv", "serve", "udp", "::1", "0")
+	var cli *pyPeer
+	traffic := func() {
+		if cli == nil {
+			cli = startPy(t, "pcap-wcli", "conn", "udp", "::1", srv.addr)
+		}
+		cli.echo(t)
+	}
+	file := filepath.Join(t.TempDir(), "procs.pcapng")
+	code, _, stderr := captureWhile(t, traffic, "capture", "-i", "lo", "-c", "4", "-w", file, "--pid", strconv.Itoa(srv.pid))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	toSrv := "process pcap-wcli/" + strconv.Itoa(cli.pid) + " > pcap-wsrv/" + strconv.Itoa(srv.pid)
+	toCli := "process pcap-wsrv/" + strconv.Itoa(srv.pid) + " > pcap-wcli/" + strconv.Itoa(cli.pid)
+
+	code, out, stderr := run(t, "decode", file)
+	if code != ExitOK || strings.Count(out, "\n") != 4 || strings.Count(out, toSrv+"\n") != 2 || strings.Count(out, toCli+"\n") != 2 {
+		t.Errorf("decode: exit %d, %q %s; want two lines ending %q and two %q", code, out, stderr, toSrv, toCli)
+	}
+	code, out, _ = run(t, "decode", "--format", "jsonl", file)
+	for _, p := range decodeLines(t, out) {
+		if p.Process == nil || pidOf(p.Process.Src)+pidOf(p.Process.Dst) != cli.pid+srv.pid || p.Process.Src.Name == "" {
+			t.Errorf("decode --format jsonl: packet %d process %+v", p.N, p.Process)
+		}
+	}
+
+	cmd := exec.Command(tshark, "-r", file, "-T", "fields", "-e", "frame.comment", "-e", "udp.srcport")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	tout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark -r: %v", err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(tout)), "\n") {
+		comment, sport, _ := strings.Cut(l, "\t")
+		if want := map[bool]string{true: toCli, false: toSrv}[sport == srv.addr]; comment != want {
+			t.Errorf("tshark: comment %q from port %s, want %q", comment, sport, want)
+		}
+	}
+	if n := strings.Count(string(tout), "\n"); n != 4 {
+		t.Errorf("tshark read %d packets, want 4:\n%s", n, tout)
+	}
+}

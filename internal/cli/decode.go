@@ -256,6 +256,11 @@ func (d *decoder) frame(fr *frame) error {
 			d.buf = append(d.buf, " > "...)
 			d.buf = append(d.buf, procText(d.procs.Dst)...)
 			d.buf = append(d.buf, '\n')
+		} else if _, ok := parseProcComment(fr.Comment); ok && len(d.buf) > 0 {
+			// A file capture wrote with processes: its PROCESS field.
+			d.buf = append(d.buf[:len(d.buf)-1], ' ')
+			d.buf = append(d.buf, fr.Comment...)
+			d.buf = append(d.buf, '\n')
 		}
 		if d.explain && first {
 			d.buf = d.appendExplain(d.buf, &d.p)
@@ -266,6 +271,8 @@ func (d *decoder) frame(fr *frame) error {
 	v := d.packetV1(fr, err, st, first)
 	if d.attr != nil {
 		v.Process = &render.PacketProcessV1{Src: procV1(d.procs.Src), Dst: procV1(d.procs.Dst)}
+	} else if pv, ok := parseProcComment(fr.Comment); ok {
+		v.Process = &pv
 	}
 	if d.format == render.JSON {
 		if d.n > 1 {
