@@ -182,7 +182,9 @@ func TestIntegrationShortConnections(t *testing.T) {
 	// for tens of milliseconds) is lost to any lookup made from user
 	// space after the fact; those are reported, not counted.
 	t.Logf("%d of %d connections had their first packet read within %v; %d of those are attributed at both ends", timely, n, hold, timelyOK)
-	if timely < n/2 {
+	if timely < 20 {
+		// Under a heavy load (a whole -race suite on two cores) most are
+		// late; a few dozen still make the rate below mean something.
 		t.Errorf("only %d of %d connections were read within %v of their first packet", timely, n, hold)
 	}
 	if timelyOK < timely*99/100 {

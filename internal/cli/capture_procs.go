@@ -42,6 +42,22 @@ func (s *procSelect) match(p *procattr.Process) bool {
 	return true
 }
 
+// matchV1 is match for a process as JSON shows it.
+func (s *procSelect) matchV1(p *render.ProcessV1) bool {
+	if p == nil {
+		return false
+	}
+	return s.match(&procattr.Process{PID: p.PID, Name: p.Name, UID: p.UID, User: p.User})
+}
+
+// procV1Text is procText for a process as JSON shows it.
+func procV1Text(p *render.ProcessV1) string {
+	if p == nil {
+		return "-"
+	}
+	return p.Name + "/" + strconv.Itoa(p.PID)
+}
+
 func (s *procSelect) matchAttr(a procattr.Attribution) bool { return s.match(a.Src) || s.match(a.Dst) }
 
 func (s *procSelect) String() string {

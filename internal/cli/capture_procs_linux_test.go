@@ -260,3 +260,53 @@ func TestIntegrationCaptureWriteProcesses(t *testing.T) {
 		t.Errorf("tshark read %d packets, want 4:\n%s", n, tout)
 	}
 }
+
+// TestIntegrationFlowsProcesses: flows -i names each live flow's client
+// and server processes, and --pid keeps only one server's flows. The
+// flows are UDP, so that one finishes by idling (--idle) while its
+// sockets are still open.
+func TestIntegrationFlowsProcesses(t *testing.T) {
+	requireCapture(t)
+	srv := startPy(t, "flow-srv", "serve", "udp", "127.0.0.1", "0")
+	other := startPy(t, "flow-other", "serve", "udp", "127.0.0.1", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errb porttest.LogBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"flows", "-i", "lo", "--idle", "1s", "--format", "jsonl", "--pid", strconv.Itoa(srv.pid),
+			"udp port " + srv.addr + " or udp port " + other.addr}, &out, &errb)
+	}()
+	porttest.WaitFor(t, "flows to listen", func() bool { return strings.Contains(errb.String(), "listening on") || len(done) > 0 })
+	c1 := startPy(t, "flow-cli", "conn", "udp", "127.0.0.1", srv.addr)
+	c2 := startPy(t, "flow-cli2", "conn", "udp", "127.0.0.1", other.addr)
+	c1.echo(t)
+	// c1's flow is finished once idle for --idle in capture time: the
+	// other flow's packets move that time on (and must not be shown).
+	porttest.WaitFor(t, "the flow of flow-cli in the output", func() bool {
+		c2.echo(t)
+		return strings.Contains(out.String(), "\n")
+	})
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var flows []render.FlowV1
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var f render.FlowV1
+		if err := json.Unmarshal([]byte(l), &f); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		flows = append(flows, f)
+	}
+	if len(flows) != 1 {
+		t.Fatalf("%d flows, want flow-cli's alone:\n%s", len(flows), out.String())
+	}
+	f := flows[0]
+	if f.Process == nil || pidOf(f.Process.Client) != c1.pid || pidOf(f.Process.Server) != srv.pid || f.Server != "127.0.0.1:"+srv.addr {
+		t.Errorf("flow %s > %s: process %+v, want client %d, server %d", f.Client, f.Server, f.Process, c1.pid, srv.pid)
+	}
+	if f.Process != nil && f.Process.Client != nil && f.Process.Client.Name != "flow-cli" {
+		t.Errorf("client named %q", f.Process.Client.Name)
+	}
+}

@@ -197,4 +197,14 @@ type FlowV1 struct {
 	App         string `json:"app,omitempty"`
 	AppName     string `json:"app_name,omitempty"`
 	AppMismatch bool   `json:"app_mismatch,omitempty"`
+	// Process names the processes at the client's and the server's end,
+	// for a live capture with attribution (flows -i).
+	Process *FlowProcessV1 `json:"process,omitempty"`
+}
+
+// FlowProcessV1 is the process owning each end of a flow; null for an
+// end no local socket owns.
+type FlowProcessV1 struct {
+	Client *ProcessV1 `json:"client"`
+	Server *ProcessV1 `json:"server"`
 }
