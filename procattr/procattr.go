@@ -56,7 +56,7 @@ type Stats struct {
 	Flows     uint64 // new flows (or ends) looked up
 	Lookups   uint64 // sock_diag requests
 	Found     uint64 // ends that had a process
-	HotScans  uint64 // reads of the recent owners' fds, on an index miss
+	HotScans  uint64 // reads of a recent owner's fds, on an index miss
 	FullScans uint64 // walks of all of /proc, on a miss the recent owners did not resolve
 	NoSocket  uint64 // ends without a socket (not local, or already gone)
 	Closed    uint64 // ends whose socket no longer had a file (TIME-WAIT, closed by its process)
@@ -250,9 +250,11 @@ func (s *Source) find(proto ports.Proto, local, remote netip.AddrPort) (socktabl
 // it on a miss: first the recent owners, then all of /proc.
 func (s *Source) ownerOf(ctx context.Context, inode uint64) *Process {
 	pid, ok := s.inodes[inode]
-	if !ok && !s.unowned[inode] && len(s.hot) > 0 {
+	// The recent owners one at a time, most recent first: the socket
+	// is most often the last owner's, and one fd table is cheap.
+	for i := 0; !ok && !s.unowned[inode] && i < len(s.hot); i++ {
 		s.stats.HotScans++
-		s.scan(ctx, s.hot)
+		s.scan(ctx, s.hot[i:i+1])
 		pid, ok = s.inodes[inode]
 	}
 	if !ok && !s.unowned[inode] {
