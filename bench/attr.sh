@@ -3,7 +3,7 @@
 # namespaces joined by a veth pair (no default route: nothing leaves the
 # machine) carry a steady load from A to B: iperf3 TCP (-b $TCP_RATE) and
 # UDP (-b $UDP_RATE), and short TCP connections from a python client (a
-# round trip each, $CONNS at a time). On A's end of the veth, for
+# round trip each, held $HOLD ms, $CONNS at a time). On A's end of the veth, for
 # $DURATION seconds each, in turn:
 #
 #   tcpdump -nn -i VETH                (the baseline, its lines to /dev/null)
@@ -18,7 +18,7 @@
 #
 # Usage: bench/attr.sh
 # Environment: DURATION (10), RUNS (3), TCP_RATE (200M), UDP_RATE (50M),
-# CONNS (4 parallel short connections), PORTS_BIN. Needs root, ip,
+# CONNS (4 parallel short connections), HOLD (4 ms each), PORTS_BIN. Needs root, ip,
 # iperf3, tcpdump, python3, /usr/bin/time.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -29,6 +29,7 @@ runs=${RUNS:-3}
 tcp_rate=${TCP_RATE:-200M}
 udp_rate=${UDP_RATE:-50M}
 conns=${CONNS:-4}
+hold=${HOLD:-4}
 need_peer ip "Debian: apt-get install iproute2"
 need_peer iperf3 "Debian: apt-get install iperf3"
 need_peer tcpdump "Debian: apt-get install tcpdump"
@@ -69,8 +70,6 @@ for ns in "$A" "$B"; do
 	[[ -z $(ip -n "$ns" route show default) ]] || bench_die "namespace $ns has a default route"
 done
 
-ip netns exec "$B" /usr/bin/python3 "$script" serve tcp "$B4" 7000 >/dev/null 2>&1 &
-servers+=($!)
 sleep 1
 
 start_load() {
@@ -80,13 +79,17 @@ start_load() {
 	load+=($!)
 	ip netns exec "$B" iperf3 -s -1 -p 5202 -B "$B4" >/dev/null 2>&1 &
 	load+=($!)
+	ip netns exec "$B" /usr/bin/python3 "$script" serve tcp "$B4" 7000 >/dev/null 2>&1 &
+	load+=($!)
 	sleep 0.5
 	ip netns exec "$A" iperf3 -c "$B4" -p 5201 -b "$tcp_rate" -t $((duration + 3)) >/dev/null 2>&1 &
 	load+=($!)
 	ip netns exec "$A" iperf3 -c "$B4" -p 5202 -u -b "$udp_rate" -t $((duration + 3)) >/dev/null 2>&1 &
 	load+=($!)
-	# Short connections until stopped: a large N, killed with the rest.
-	ip netns exec "$A" /usr/bin/python3 "$script" many tcp "$B4" 7000 100000000 "$conns" 0 >/dev/null 2>&1 &
+	# Short connections until stopped (a large N, killed with the rest),
+	# each held $HOLD ms after its round trip: at most 1,000/s with the
+	# defaults.
+	ip netns exec "$A" /usr/bin/python3 "$script" many tcp "$B4" 7000 100000000 "$conns" "$hold" >/dev/null 2>&1 &
 	load+=($!)
 	sleep 1
 }
@@ -103,10 +106,13 @@ measure() {
 	start_load
 	local c0 c1 err="$BENCH_TMP/err"
 	c0=$(conns_now)
-	ip netns exec "$A" /usr/bin/time -f 'TIME %U %S %M' timeout -s INT "$duration" "$@" >/dev/null 2>"$err" || true
+	ip netns exec "$A" /usr/bin/time -f 'TIME %U %S %M' timeout --foreground -s INT "$duration" "$@" >/dev/null 2>"$err" || true
 	c1=$(conns_now)
 	stop_load
 	local captured dropped user sys rss lookups
+	# timeout --foreground: the signal goes to the command alone (a
+	# second one to its process group would kill ports, whose first
+	# SIGINT ends it cleanly and gives the second its default action).
 	captured=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$err" | tail -1)
 	dropped=$(sed -n -e 's/^\([0-9]*\) packets dropped by kernel$/\1/p' -e 's/.*, \([0-9]*\) dropped by the kernel$/\1/p' "$err" | tail -1)
 	lookups=$(sed -n 's/^\([0-9]*\) flow ends looked up.*/\1/p' "$err" | tail -1)

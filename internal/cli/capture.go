@@ -43,7 +43,9 @@ or CAP_NET_RAW.
 Each packet names the processes owning its two ends, sender first, as
 "process NAME/PID > NAME/PID" at the end of its line ("-" for an end no
 local socket owns: another host's, or forwarded traffic), and as
-"process" in JSON; --no-procs leaves them out. --pid, --proc and --user
+"process" in JSON; --no-procs leaves them out. With -w the file is
+pcapng with each packet's processes in its comment (decode shows them,
+Wireshark too), or pcap with --no-procs. --pid, --proc and --user
 keep only the packets of those processes: the kernel filter follows the
 ports of their sockets as they come and go, and each packet is checked
 again against its owners.`,
@@ -165,7 +167,7 @@ again against its owners.`,
 	ff.add(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVarP(&iface, "interface", "i", "", "the interface (any: all of them)")
-	fs.StringVarP(&write, "write", "w", "", "write the packets to this pcap file (- for standard output) instead of printing them")
+	fs.StringVarP(&write, "write", "w", "", "write the packets to this file (- for standard output) instead of printing them: pcapng with processes, pcap with --no-procs")
 	fs.IntVarP(&count, "count", "c", 0, "stop after this many packets")
 	fs.IntVarP(&snaplen, "snaplen", "s", 0, "bytes to keep of each packet (default 262144)")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "print every header field, by layer")
