@@ -38,6 +38,10 @@
 // also listens on would name its listener.
 //
 // Under load a capture reads packets late: a connection that closed
-// before its first packet was read is "-" (in the tests, 99.9% of the
-// connections read within 5 ms of their first packet were attributed).
+// before its first packet was read is "-". In the tests (2,000
+// connections of 5 ms on loopback, a 2-core machine under a whole -race
+// suite) every connection whose first packet was attributed within
+// 5 ms of its arrival was named at both ends; of all 2,000, from 34%
+// (the reader up to a second late) to 98% were: the 99% the issue asks
+// for holds only when the reader keeps up.
 package procattr
