@@ -19,7 +19,7 @@
 # Usage: bench/attr.sh
 # Environment: DURATION (10), RUNS (3), TCP_RATE (200M), UDP_RATE (50M),
 # CONNS (4 parallel short connections), HOLD (4 ms each), PORTS_BIN. Needs root, ip,
-# iperf3, tcpdump, python3, /usr/bin/time.
+# iperf3, tcpdump, bc, python3, /usr/bin/time.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -33,6 +33,7 @@ hold=${HOLD:-4}
 need_peer ip "Debian: apt-get install iproute2"
 need_peer iperf3 "Debian: apt-get install iperf3"
 need_peer tcpdump "Debian: apt-get install tcpdump"
+need_peer bc "Debian: apt-get install bc"
 [[ -x /usr/bin/python3 ]] || bench_die "needs /usr/bin/python3 (Debian: apt-get install python3)"
 [[ -x /usr/bin/time ]] || bench_die "needs /usr/bin/time (Debian: apt-get install time)"
 [[ $(id -u) == 0 ]] || bench_die "needs root for network namespaces and capture"
