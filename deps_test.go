@@ -47,6 +47,9 @@ func TestDependencyRules(t *testing.T) {
 			allowed: []string{"golang.org/x/net/bpf"}},
 		{pkg: "./capture", deps: []string{mod + "/scan", mod + "/socktable"},
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		// procattr: sock_diag and /proc through socktable, packets through
+		// wire; it captures nothing itself.
+		{pkg: "./procattr", deps: []string{mod + "/capture", mod + "/scan", mod + "/filter"}, allowed: []string{"golang.org/x/sys/"}},
 		{pkg: "./scan/probe", direct: []string{"os", "os/exec", "net", "syscall", "unsafe"}}, // payloads and parsers only: no I/O, std only
 		{pkg: "./scan", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
 		{pkg: "./scan/report", deps: []string{mod + "/capture", mod + "/socktable"}, allowed: []string{"golang.org/x/sys/"}},
@@ -145,6 +148,7 @@ var moduleImports = map[string][]string{
 	"hostports":                  {""},
 	"socktable":                  {""},
 	"capture":                    {"filter", "pcapfile"},
+	"procattr":                   {"", "socktable", "wire"},
 	"scan/probe":                 {""},
 	"scan":                       {"", "pcapfile", "scan/probe", "wire"},
 	"scan/report":                {"", "registry", "scan"},
@@ -170,7 +174,7 @@ var moduleImports = map[string][]string{
 	"internal/porttest":          {"", "hostports"},
 	"internal/cli": {"", "acl", "app", "capture", "exposure", "filter", "flow", "hostports", "internal/cfgfile", "internal/ratelog",
 		"internal/render", "internal/statedir", "internal/systemd", "internal/tui", "knock", "knock/nftset", "knock/spa",
-		"mapper", "mapper/config", "mapper/control", "mapper/metrics", "nfteval", "pcapfile", "registry", "scan", "scan/report", "socktable", "stream", "wire"},
+		"mapper", "mapper/config", "mapper/control", "mapper/metrics", "nfteval", "pcapfile", "procattr", "registry", "scan", "scan/report", "socktable", "stream", "wire"},
 	"cmd/ports":        {"internal/cli"},
 	"packaging/genman": {"internal/cli"},
 	"bench/mkpcap":     {"", "pcapfile", "wire"},

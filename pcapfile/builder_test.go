@@ -166,6 +166,7 @@ func readAll(tb testing.TB, r *Reader) ([]Packet, error) {
 			tb.Fatalf("packet %d: len(Data) %d != CaptureLength %d", len(pkts), len(p.Data), p.CaptureLength)
 		}
 		p.Data = bytes.Clone(p.Data)
+		p.Comment = bytes.Clone(p.Comment)
 		pkts = append(pkts, p)
 	}
 }

@@ -1,5 +1,5 @@
 // Package pcapfile reads pcap and pcapng capture files and writes pcap
-// files, in pure Go, over an io.Reader and an io.Writer.
+// and pcapng files, in pure Go, over an io.Reader and an io.Writer.
 //
 // # Reading
 //
@@ -56,6 +56,12 @@
 // microsecond or nanosecond timestamps) such as tcpdump -w writes and
 // every tool reads; [Writer.WritePacket] buffers records and
 // [Writer.Flush] writes them out. Writing allocates nothing either.
+//
+// [NewNgWriter] writes pcapng (one section, one interface, nanosecond
+// timestamps) with an optional comment per packet (opt_comment), which
+// Wireshark shows and the Reader gives back as [Packet.Comment]: what a
+// classic pcap record has no room for, such as the process a packet
+// belonged to.
 //
 // # Performance
 //

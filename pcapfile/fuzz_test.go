@@ -56,6 +56,11 @@ func FuzzReader(f *testing.F) {
 		idb(LinkTypeRaw, 0, opt(ngOptTSResol, []byte{9})).
 		epb(0, 5, []byte{0x45}, 20)
 	f.Add(g.b) // both byte orders, SPB, PB, binary resolution, negative offset
+	var ng bytes.Buffer
+	nw := NewNgWriter(&ng, LinkTypeEthernet, 0, "lo")
+	nw.WritePacket(1, []byte{1, 2, 3}, 0, "process a/1 > b/2")
+	nw.Flush()
+	f.Add(ng.Bytes()) // as NgWriter writes, with a comment
 	f.Add(g.b[:len(g.b)-2])
 
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -288,6 +288,7 @@ func (r *Reader) readBlock(p *Packet) (bool, error) {
 		p.InterfaceIndex = 0
 		p.Length = int(r.u32(b[8:]))
 		p.Data = b[12 : 12+caplen : 12+caplen]
+		p.Comment = nil
 	default: // EPB, PB
 		ts := uint64(r.u32(b[12:]))<<32 | uint64(r.u32(b[16:]))
 		t, ok := ifc.nanos(ts)
@@ -302,11 +303,33 @@ func (r *Reader) readBlock(p *Packet) (bool, error) {
 		}
 		p.Length = int(r.u32(b[24:]))
 		p.Data = b[28 : 28+caplen : 28+caplen]
+		p.Comment = nil
+		if typ == ngBlockEPB {
+			p.Comment = r.packetComment(b[28+pad4(caplen) : n-4])
+		}
 	}
 	p.CaptureLength = int(caplen)
 	p.LinkType = ifc.linkType
 	r.r += n
 	return true, nil
+}
+
+// packetComment returns the first opt_comment among a packet block's
+// options, or nil. Options that overrun the block end the search: the
+// packet itself is whole, so it is kept, as libpcap keeps it.
+func (r *Reader) packetComment(opts []byte) []byte {
+	for len(opts) >= 4 {
+		code, olen := r.u16(opts), r.u16(opts[2:])
+		adv := 4 + int(pad4(uint32(olen)))
+		if code == ngOptEnd || adv > len(opts) {
+			return nil
+		}
+		if code == ngOptComment {
+			return opts[4 : 4+int(olen) : 4+int(olen)]
+		}
+		opts = opts[adv:]
+	}
+	return nil
 }
 
 // readIDB parses an Interface Description Block b (whole, trailer

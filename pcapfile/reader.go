@@ -91,6 +91,11 @@ type Packet struct {
 	// packet passed, for a live capture (useful on the "any" interface);
 	// 0 from a file.
 	Ifindex int
+
+	// Comment is the first comment (opt_comment) of a pcapng Enhanced
+	// Packet Block, nil if it has none (and for pcap files). Like Data
+	// it aliases the Reader's buffer.
+	Comment []byte
 }
 
 // Direction is whether a packet was received by the host or sent by it.
@@ -459,6 +464,7 @@ func (r *Reader) nextPcap(p *Packet) error {
 	p.Length = int(r.u32(h[12:]))
 	p.CaptureLength = int(caplen)
 	p.Data = r.buf[r.r+16 : r.r+n : r.r+n]
+	p.Comment = nil
 	p.InterfaceIndex = 0
 	p.LinkType = r.linkType
 	r.r += n

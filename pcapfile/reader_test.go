@@ -137,7 +137,7 @@ func TestPcapngFeatures(t *testing.T) {
 		spb(data, 5). // cut to snaplen 2
 		epb(0, 42, data, 1000)
 	want := []Packet{
-		{Timestamp: 1_500_000_000_123_456_000, Data: data, CaptureLength: 5, Length: 60, LinkType: LinkTypeEthernet},
+		{Timestamp: 1_500_000_000_123_456_000, Data: data, CaptureLength: 5, Length: 60, LinkType: LinkTypeEthernet, Comment: []byte("a comment")},
 		{Timestamp: 1_500_000_000_123_456_789, Data: data[:3], CaptureLength: 3, Length: 5, InterfaceIndex: 1, LinkType: LinkTypeRaw},
 		{Timestamp: 1005_500_000_000, Data: data, CaptureLength: 5, Length: 5, InterfaceIndex: 2, LinkType: LinkTypeIPv6},
 		{Timestamp: 1_000_000_123_456_789, Data: data, CaptureLength: 5, Length: 5, InterfaceIndex: 3, LinkType: LinkTypeNull},

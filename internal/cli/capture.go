@@ -13,6 +13,8 @@ import (
 
 	"github.com/portkit/ports/capture"
 	"github.com/portkit/ports/pcapfile"
+	"github.com/portkit/ports/procattr"
+	"github.com/portkit/ports/wire"
 )
 
 func newCaptureCmd() *cobra.Command {
@@ -25,6 +27,8 @@ func newCaptureCmd() *cobra.Command {
 		verbose bool
 		explain bool
 		promisc bool
+		noProcs bool
+		sel     procSelect
 	)
 	cmd := &cobra.Command{
 		Use:   "capture -i IFACE [FILTER...]",
@@ -34,10 +38,22 @@ through AF_PACKET, with the filter (tcpdump's language) run by the kernel.
 Packets are printed as 'ports decode' prints them, or written to a pcap
 file with -w (- for standard output). Ctrl-C stops; the packets captured
 and those the kernel dropped are reported on standard error. Needs root
-or CAP_NET_RAW.`,
+or CAP_NET_RAW.
+
+Each packet names the processes owning its two ends, sender first, as
+"process NAME/PID > NAME/PID" at the end of its line ("-" for an end no
+local socket owns: another host's, or forwarded traffic), and as
+"process" in JSON; --no-procs leaves them out. With -w the file is
+pcapng with each packet's processes in its comment (decode shows them,
+Wireshark too), or pcap with --no-procs. --pid, --proc and --user
+keep only the packets of those processes: the kernel filter follows the
+ports of their sockets as they come and go, and each packet is checked
+again against its owners.`,
 		Example: `  ports capture -i eth0 tcp port 443
   ports capture -i any -c 100 -w out.pcap udp
-  ports capture -i lo -v 'port 8080'`,
+  ports capture -i lo -v 'port 8080'
+  ports capture -i any --proc nginx
+  ports capture -i eth0 --pid 1234 -w app.pcapng`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			format, err := ff.get(cmd.Flags())
 			if err != nil {
@@ -52,12 +68,45 @@ or CAP_NET_RAW.`,
 			if count < 0 {
 				return usagef("-c must be positive, not %d", count)
 			}
-			ctx := cmd.Context()
-			h, err := openCapture(ctx, iface, filterArgs(args), snaplen, promisc)
+			for _, p := range sel.pids {
+				if p <= 0 {
+					return usagef("--pid %d: want a process id", p)
+				}
+			}
+			if noProcs && !sel.empty() {
+				return usagef("--no-procs cannot go with --pid, --proc or --user, which need the processes")
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			userFilter := filterArgs(args)
+			h, err := openCapture(ctx, iface, userFilter, snaplen, promisc)
 			if err != nil {
 				return err
 			}
 			defer h.Close()
+			var attr *procattr.Source
+			if !noProcs {
+				if attr, err = procattr.New(nil); err != nil {
+					if !sel.empty() {
+						return fmt.Errorf("--pid, --proc, --user: %w", err)
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "ports: processes not shown: %v\n", err)
+					attr = nil
+				} else {
+					defer attr.Close()
+				}
+			}
+			var selp *procSelect
+			if !sel.empty() {
+				selp = &sel
+				e, _ := parseFilter(userFilter) // checked by openCapture
+				wait, err := followProcs(ctx, h, selp, e.String(), "")
+				if err != nil {
+					return err
+				}
+				defer wait()
+				defer cancel()
+			}
 			// The output file before the first word on standard error, as
 			// tcpdump does: a bad path is the only thing said.
 			var out io.Writer = cmd.OutOrStdout()
@@ -74,7 +123,7 @@ or CAP_NET_RAW.`,
 			n := 0
 			var werr error
 			if write != "" {
-				n, werr = writeCapture(ctx, h, out, count)
+				n, werr = writeCapture(ctx, h, out, count, attr, selp)
 				if file != nil {
 					if err := file.Close(); werr == nil {
 						werr = err
@@ -82,6 +131,7 @@ or CAP_NET_RAW.`,
 				}
 			} else {
 				d := newDecoder(cmd.OutOrStdout(), format, verbose, explain)
+				d.attr, d.sel, d.ctx = attr, selp, ctx
 				for fr, err := range liveFrames(ctx, h) {
 					if err != nil {
 						werr = err
@@ -90,10 +140,10 @@ or CAP_NET_RAW.`,
 					if werr = d.frame(fr); werr != nil {
 						break
 					}
-					if n++; count > 0 && n == count {
+					if n = d.n; count > 0 && n == count {
 						break
 					}
-					if n%64 == 0 {
+					if fr.N%64 == 0 || selp != nil {
 						d.w.Flush()
 					}
 				}
@@ -104,6 +154,10 @@ or CAP_NET_RAW.`,
 			h.Close()
 			st, _ := h.Stats()
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d packets captured, %d received by the filter, %d dropped by the kernel\n", n, st.Received, st.Dropped)
+			if attr != nil {
+				as := attr.Stats()
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d flow ends looked up, %d with a process (%d sock_diag requests, %d walks of /proc)\n", as.Flows, as.Found, as.Lookups, as.FullScans)
+			}
 			if werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, net.ErrClosed) {
 				return werr
 			}
@@ -113,12 +167,16 @@ or CAP_NET_RAW.`,
 	ff.add(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVarP(&iface, "interface", "i", "", "the interface (any: all of them)")
-	fs.StringVarP(&write, "write", "w", "", "write the packets to this pcap file (- for standard output) instead of printing them")
+	fs.StringVarP(&write, "write", "w", "", "write the packets to this file (- for standard output) instead of printing them: pcapng with processes, pcap with --no-procs")
 	fs.IntVarP(&count, "count", "c", 0, "stop after this many packets")
 	fs.IntVarP(&snaplen, "snaplen", "s", 0, "bytes to keep of each packet (default 262144)")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "print every header field, by layer")
 	fs.BoolVar(&explain, "explain", false, "say which port is the client's and which the server's")
 	fs.BoolVarP(&promisc, "promiscuous", "p", false, "put the interface in promiscuous mode")
+	fs.BoolVar(&noProcs, "no-procs", false, "do not name the processes of the packets")
+	fs.IntSliceVar(&sel.pids, "pid", nil, "only the packets of these processes (a list of pids)")
+	fs.StringSliceVar(&sel.names, "proc", nil, "only the packets of processes with these command names")
+	fs.StringSliceVar(&sel.users, "user", nil, "only the packets of these users' processes (names or uids)")
 	return cmd
 }
 
@@ -158,18 +216,44 @@ func liveFrames(ctx context.Context, h *capture.Handle) iter.Seq2[*frame, error]
 	}
 }
 
-// writeCapture writes packets to w as a pcap file until count or ctx
-// ends it.
-func writeCapture(ctx context.Context, h *capture.Handle, w io.Writer, count int) (int, error) {
-	pw := pcapfile.NewWriter(w, h.LinkType(), uint32(h.Snaplen()), true)
+// writeCapture writes packets to w until count or ctx ends it: as pcap
+// without attribution; as pcapng with it, each packet's processes in its
+// comment ("process NAME/PID > NAME/PID", as on decode's lines). With
+// sel, only the packets of the selected processes.
+func writeCapture(ctx context.Context, h *capture.Handle, w io.Writer, count int, attr *procattr.Source, sel *procSelect) (int, error) {
+	var pw interface {
+		Flush() error
+	}
+	var pcap *pcapfile.Writer
+	var ng *pcapfile.NgWriter
+	if attr == nil {
+		pcap = pcapfile.NewWriter(w, h.LinkType(), uint32(h.Snaplen()), true)
+		pw = pcap
+	} else {
+		ng = pcapfile.NewNgWriter(w, h.LinkType(), uint32(h.Snaplen()), h.Interface())
+		pw = ng
+	}
 	n := 0
 	var werr error
+	var wp wire.Packet
+	var comment []byte
 	for p, err := range h.Packets(ctx) {
 		if err != nil {
 			werr = err
 			break
 		}
-		if err := pw.WritePacket(p.Timestamp, p.Data, p.Length); err != nil {
+		if attr != nil {
+			wp.Decode(p.LinkType, p.Data, p.Length)
+			a := attr.Packet(ctx, &wp)
+			if sel != nil && !sel.matchAttr(a) {
+				continue
+			}
+			comment = appendProcComment(comment[:0], a)
+			err = ng.WritePacket(p.Timestamp, p.Data, p.Length, string(comment))
+		} else {
+			err = pcap.WritePacket(p.Timestamp, p.Data, p.Length)
+		}
+		if err != nil {
 			werr = err
 			break
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/portkit/ports/app"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/pcapfile"
+	"github.com/portkit/ports/procattr"
 	"github.com/portkit/ports/registry"
 	"github.com/portkit/ports/stream"
 	"github.com/portkit/ports/wire"
@@ -173,6 +175,14 @@ type decoder struct {
 	// chunked are the directions inside a chunked HTTP body, skipped
 	// chunk by chunk to the next message.
 	chunked map[stream.Key]bool
+	// attr names the processes at each packet's ends (a live capture);
+	// with sel, only packets of the selected processes are shown, the
+	// others counted in skipped.
+	attr    *procattr.Source
+	sel     *procSelect
+	ctx     context.Context
+	procs   procattr.Attribution
+	skipped int
 }
 
 // undecodedLinks counts packets of link types that wire does not decode.
@@ -233,6 +243,13 @@ func (d *decoder) close() error {
 
 func (d *decoder) frame(fr *frame) error {
 	err := d.p.Decode(fr.LinkType, fr.Data, fr.Length)
+	if d.attr != nil {
+		d.procs = d.attr.Packet(d.ctx, &d.p)
+		if d.sel != nil && !d.sel.matchAttr(d.procs) {
+			d.skipped++
+			return nil
+		}
+	}
 	d.undecoded.add(err, fr.LinkType)
 	if errors.Is(err, wire.ErrUnsupportedLinkType) {
 		err = nil // said once, at the end
@@ -248,6 +265,19 @@ func (d *decoder) frame(fr *frame) error {
 		} else {
 			d.buf = d.appendLine(d.buf[:0], fr, err, st)
 		}
+		if d.attr != nil && len(d.buf) > 0 {
+			// PROCESS: the sender's and the receiver's, at the line's end.
+			d.buf = append(d.buf[:len(d.buf)-1], " process "...)
+			d.buf = append(d.buf, procText(d.procs.Src)...)
+			d.buf = append(d.buf, " > "...)
+			d.buf = append(d.buf, procText(d.procs.Dst)...)
+			d.buf = append(d.buf, '\n')
+		} else if _, ok := parseProcComment(fr.Comment); ok && len(d.buf) > 0 {
+			// A file capture wrote with processes: its PROCESS field.
+			d.buf = append(d.buf[:len(d.buf)-1], ' ')
+			d.buf = append(d.buf, fr.Comment...)
+			d.buf = append(d.buf, '\n')
+		}
 		if d.dump != dumpNone {
 			d.buf = d.appendDump(d.buf, fr)
 		}
@@ -258,6 +288,11 @@ func (d *decoder) frame(fr *frame) error {
 		return werr
 	}
 	v := d.packetV1(fr, err, st, first)
+	if d.attr != nil {
+		v.Process = &render.PacketProcessV1{Src: procV1(d.procs.Src), Dst: procV1(d.procs.Dst)}
+	} else if pv, ok := parseProcComment(fr.Comment); ok {
+		v.Process = &pv
+	}
 	if d.format == render.JSON {
 		if d.n > 1 {
 			d.w.WriteString(",")

@@ -277,8 +277,11 @@ func TestIntegrationCaptureLinesAsTcpdump(t *testing.T) {
 	go io.Copy(io.Discard, tdErr)
 	var out, errb porttest.LogBuffer
 	done := make(chan int)
-	go func() { done <- Run(ctx, []string{"capture", "-i", "lo", "-c", strconv.Itoa(n), expr}, &out, &errb) }()
-	// ports capture says "listening on" once its socket is open.
+	go func() {
+		done <- Run(ctx, []string{"capture", "-i", "lo", "--no-procs", "-c", strconv.Itoa(n), expr}, &out, &errb)
+	}()
+	// ports capture says "listening on" once its socket is open; without
+	// processes, its lines are tcpdump's.
 	porttest.WaitFor(t, "ports capture to listen", func() bool { return strings.Contains(errb.String(), "listening on") })
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {
@@ -340,8 +343,11 @@ func TestIntegrationCaptureAppSummaryLive(t *testing.T) {
 	go io.Copy(io.Discard, tdErr)
 	var out, errb porttest.LogBuffer
 	done := make(chan int)
-	go func() { done <- Run(ctx, []string{"capture", "-i", "lo", "-c", strconv.Itoa(n), expr}, &out, &errb) }()
-	// ports capture says "listening on" once its socket is open.
+	go func() {
+		done <- Run(ctx, []string{"capture", "-i", "lo", "--no-procs", "-c", strconv.Itoa(n), expr}, &out, &errb)
+	}()
+	// ports capture says "listening on" once its socket is open; without
+	// processes, its lines are tcpdump's.
 	porttest.WaitFor(t, "ports capture to listen", func() bool { return strings.Contains(errb.String(), "listening on") })
 	c, err := net.Dial("tcp", addr.String())
 	if err != nil {

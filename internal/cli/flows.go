@@ -24,18 +24,21 @@ import (
 	"github.com/portkit/ports/app"
 	"github.com/portkit/ports/flow"
 	"github.com/portkit/ports/internal/render"
+	"github.com/portkit/ports/procattr"
 	"github.com/portkit/ports/registry"
 	"github.com/portkit/ports/wire"
 )
 
 func newFlowsCmd() *cobra.Command {
 	var (
-		ff     formatFlags
-		sortBy string
-		limit  int
-		idle   time.Duration
-		iface  string
-		appArg string
+		ff      formatFlags
+		sortBy  string
+		limit   int
+		idle    time.Duration
+		iface   string
+		appArg  string
+		noProcs bool
+		sel     procSelect
 	)
 	cmd := &cobra.Command{
 		Use:   "flows FILE [FILTER...] | flows -i IFACE [FILTER...]",
@@ -62,7 +65,10 @@ only the top --limit.
 
 With -i, flows come from a live capture (Linux, root or CAP_NET_RAW)
 until Ctrl-C: --format jsonl shows each connection as it finishes; the
-table is printed at the end.`,
+table is printed at the end. Live flows have a PROCESS column: the
+processes owning the client's and the server's end ("-" for an end no
+local socket owns), looked up once per flow; --pid and --proc keep only
+the flows of those processes, --no-procs leaves the column out.`,
 		Example: `  ports flows capture.pcap
   ports flows --sort bytes -n 10 capture.pcap tcp
   ports flows --format jsonl big.pcap > flows.jsonl`,
@@ -94,6 +100,10 @@ table is printed at the end.`,
 			if iface != "" && len(args) > 0 && looksLikeFile(args[0]) {
 				return usagef("-i %s and FILE %q exclude each other: read a file or capture live, not both", iface, args[0])
 			}
+			if iface == "" && (!sel.empty() || noProcs) {
+				return usagef("--pid, --proc and --no-procs go with -i: a file has no processes")
+			}
+			var attr *procattr.Source
 			if iface != "" {
 				h, err := openCapture(cmd.Context(), iface, filterArgs(args), 256, false)
 				if err != nil {
@@ -101,6 +111,18 @@ table is printed at the end.`,
 				}
 				defer h.Close()
 				frames = liveFrames(cmd.Context(), h)
+				fmt.Fprintf(cmd.ErrOrStderr(), "listening on %s, link-type %s, snapshot length %d bytes\n", iface, linkTypeText(h.LinkType()), h.Snaplen())
+				if !noProcs {
+					if attr, err = procattr.New(nil); err != nil {
+						if !sel.empty() {
+							return fmt.Errorf("--pid, --proc: %w", err)
+						}
+						fmt.Fprintf(cmd.ErrOrStderr(), "ports: processes not shown: %v\n", err)
+						attr = nil
+					} else {
+						defer attr.Close()
+					}
+				}
 			} else {
 				r, done, err := openFile(args[0], cmd.InOrStdin())
 				if err != nil {
@@ -113,6 +135,13 @@ table is printed at the end.`,
 			}
 			fl := newFlowLister(cmd.OutOrStdout(), format, less, limit, idle)
 			fl.appOnly = appArg
+			fl.live = iface != ""
+			if attr != nil {
+				fl.attr, fl.ctx, fl.procs = attr, cmd.Context(), map[flowEnds]*flowProcs{}
+				if !sel.empty() {
+					fl.sel = &sel
+				}
+			}
 			var p wire.Packet
 			dec := wire.Decoder{SkipChecksums: true}
 			var undecoded undecodedLinks
@@ -149,6 +178,9 @@ table is printed at the end.`,
 	fs.DurationVar(&idle, "idle", 2*time.Minute, "finish a flow idle this long (capture time)")
 	fs.StringVarP(&iface, "interface", "i", "", "capture live on this interface instead of reading FILE")
 	fs.StringVar(&appArg, "app", "", "keep only the flows carrying this protocol, by content: "+strings.Join(appNames, ", "))
+	fs.BoolVar(&noProcs, "no-procs", false, "with -i: no PROCESS column")
+	fs.IntSliceVar(&sel.pids, "pid", nil, "with -i: only the flows of these processes (a list of pids)")
+	fs.StringSliceVar(&sel.names, "proc", nil, "with -i: only the flows of processes with these command names")
 	return cmd
 }
 
@@ -195,6 +227,7 @@ type keptFlow struct {
 	retrans        [2]uint64
 	app            app.Kind
 	appName        int32 // index in flowLister.appNames + 1; 0 for none
+	procs          int32 // index in flowLister.procNames + 1; 0 for none
 }
 
 const (
@@ -259,26 +292,70 @@ type flowLister struct {
 	apps     *flowApps
 	appNames []string
 	appOnly  string
+	// attr names each live flow's processes, looked up on its first
+	// packets (procattr caches them per flow) and kept in procs until it
+	// finishes; procNames holds those of kept flows; sel is --pid/--proc.
+	attr      *procattr.Source
+	ctx       context.Context
+	procs     map[flowEnds]*flowProcs
+	procNames []render.FlowProcessV1
+	sel       *procSelect
+	live      bool
 }
+
+// flowEnds is a flow's protocol and endpoints, the lower one first.
+type flowEnds struct {
+	proto ports.Proto
+	a, b  netip.AddrPort
+}
+
+func endsOf(proto ports.Proto, x, y netip.AddrPort) flowEnds {
+	if x.Compare(y) > 0 {
+		x, y = y, x
+	}
+	return flowEnds{proto, x, y}
+}
+
+// flowProcs are the processes at a flow's ends a and b.
+type flowProcs struct{ a, b *procattr.Process }
+
+// maxFlowProcs bounds the live flows whose processes are kept.
+const maxFlowProcs = 1 << 18
 
 func newFlowLister(w io.Writer, format render.Format, less func(a, b *keptFlow) int, limit int, idle time.Duration) *flowLister {
 	reg := registry.Default()
 	fl := &flowLister{w: w, format: format, less: less, limit: limit, reg: reg, apps: newFlowApps()}
-	fl.tab = flow.New(&flow.Config{IdleTimeout: idle, IsService: reg.Registered})
+	// A closed flow is finished after 10 s (flow's default, for late
+	// retransmissions) or --idle if that is shorter: it is idle too.
+	fl.tab = flow.New(&flow.Config{IdleTimeout: idle, ClosedTimeout: min(idle, 10*time.Second), IsService: reg.Registered})
 	fl.out = render.NewStream(w, format, writeFlowRow)
 	fl.emit = func(f *flow.Flow) {
 		a := fl.apps.take(f.Client, f.Server)
+		pv := fl.takeProcs(f)
 		if fl.appOnly != "" && a.kind.String() != fl.appOnly {
 			return
 		}
+		if fl.sel != nil && (pv == nil || !fl.sel.matchV1(pv.Client) && !fl.sel.matchV1(pv.Server)) {
+			return
+		}
 		if fl.format == render.JSONL {
-			if err := fl.out.Write(fl.flowV1(f, a)); err != nil && fl.err == nil {
+			v := fl.flowV1(f, a)
+			v.Process = pv
+			err := fl.out.Write(v)
+			if err == nil && fl.live {
+				err = fl.out.Flush() // each connection as it finishes
+			}
+			if err != nil && fl.err == nil {
 				fl.err = err
 			}
 			return
 		}
 		k := keepFlow(f)
 		k.app = a.kind
+		if pv != nil {
+			fl.procNames = append(fl.procNames, *pv)
+			k.procs = int32(len(fl.procNames))
+		}
 		if a.name != "" {
 			fl.appNames = append(fl.appNames, a.name)
 			k.appName = int32(len(fl.appNames))
@@ -289,14 +366,19 @@ func newFlowLister(w io.Writer, format render.Format, less func(a, b *keptFlow) 
 			idx := fl.sorted()
 			best := make([]keptFlow, fl.limit)
 			var names []string
+			var procNames []render.FlowProcessV1
 			for i, j := range idx[:fl.limit] {
 				best[i] = *fl.at(j)
 				if n := best[i].appName; n > 0 {
 					names = append(names, fl.appNames[n-1])
 					best[i].appName = int32(len(names))
 				}
+				if n := best[i].procs; n > 0 {
+					procNames = append(procNames, fl.procNames[n-1])
+					best[i].procs = int32(len(procNames))
+				}
 			}
-			fl.appNames = names
+			fl.appNames, fl.procNames = names, procNames
 			fl.kept, fl.nkept = nil, 0
 			for _, k := range best {
 				fl.keep(k)
@@ -345,8 +427,49 @@ func (fl *flowLister) add(p *wire.Packet, ts int64) error {
 		s.Proto = p.IP.Protocol
 	}
 	fl.apps.add(p, src, dst)
+	if fl.attr != nil && (s.Proto == ports.ProtoTCP || s.Proto == ports.ProtoUDP) {
+		k := endsOf(s.Proto, src, dst)
+		fp := fl.procs[k]
+		if fp == nil || fp.a == nil || fp.b == nil {
+			// procattr caches each end: this costs a lookup only for a
+			// new flow (or an end not yet found, once a second).
+			at := fl.attr.Packet(fl.ctx, p)
+			if fp == nil {
+				if len(fl.procs) >= maxFlowProcs {
+					clear(fl.procs)
+				}
+				fp = &flowProcs{}
+				fl.procs[k] = fp
+			}
+			sp, dp := at.Src, at.Dst
+			if k.a != src {
+				sp, dp = dp, sp
+			}
+			fp.a, fp.b = cmp.Or(fp.a, sp), cmp.Or(fp.b, dp)
+		}
+	}
 	fl.tab.Add(s, fl.emit)
 	return fl.err
+}
+
+// takeProcs returns the processes of f's ends and forgets them; nil
+// without attribution.
+func (fl *flowLister) takeProcs(f *flow.Flow) *render.FlowProcessV1 {
+	if fl.attr == nil {
+		return nil
+	}
+	k := endsOf(f.Proto, f.Client, f.Server)
+	fp := fl.procs[k]
+	delete(fl.procs, k)
+	v := &render.FlowProcessV1{}
+	if fp != nil {
+		c, sv := fp.a, fp.b
+		if k.a != f.Client {
+			c, sv = sv, c
+		}
+		v.Client, v.Server = procV1(c), procV1(sv)
+	}
+	return v
 }
 
 func (fl *flowLister) finish() error {
@@ -368,12 +491,22 @@ func (fl *flowLister) finish() error {
 		if k.appName > 0 {
 			a.name = fl.appNames[k.appName-1]
 		}
-		return fl.flowV1(&f, a)
+		v := fl.flowV1(&f, a)
+		if k.procs > 0 {
+			v.Process = &fl.procNames[k.procs-1]
+		} else if fl.attr != nil {
+			v.Process = &render.FlowProcessV1{}
+		}
+		return v
 	}
 	if fl.format == render.Table {
 		// The table is aligned in two passes over the kept flows, not by
 		// buffering a million lines of text.
-		return writeFlowTable(fl.w, len(idx), row)
+		header := flowHeader
+		if fl.attr != nil {
+			header = strings.TrimSuffix(header, "\n") + "\tPROCESS\n"
+		}
+		return writeFlowTable(fl.w, header, len(idx), row)
 	}
 	for i := range idx {
 		if err := fl.out.Write(row(i)); err != nil {
@@ -388,7 +521,7 @@ const flowHeader = "PROTO\tCLIENT\tSERVER\tSERVICE\tAPP\tSTATE\tPKTS C>S\tPKTS S
 // writeFlowTable writes the header and n rows in columns two spaces
 // apart (as render's table does), the last column unpadded: a first pass
 // measures each column, a second writes.
-func writeFlowTable(w io.Writer, n int, row func(int) render.FlowV1) error {
+func writeFlowTable(w io.Writer, header string, n int, row func(int) render.FlowV1) error {
 	var line bytes.Buffer
 	var width []int
 	measure := func() {
@@ -403,7 +536,7 @@ func writeFlowTable(w io.Writer, n int, row func(int) render.FlowV1) error {
 			}
 		}
 	}
-	line.WriteString(flowHeader)
+	line.WriteString(header)
 	measure()
 	for i := range n {
 		line.Reset()
@@ -428,7 +561,7 @@ func writeFlowTable(w io.Writer, n int, row func(int) render.FlowV1) error {
 		return err
 	}
 	line.Reset()
-	line.WriteString(flowHeader)
+	line.WriteString(header)
 	if err := emit(); err != nil {
 		return err
 	}
@@ -483,8 +616,12 @@ func writeFlowRow(w io.Writer, f render.FlowV1) error {
 			appCol += " " + f.AppName
 		}
 	}
-	_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", f.Proto, f.Client, f.Server, svc, appCol, f.State,
+	procCol := ""
+	if f.Process != nil {
+		procCol = "\t" + procV1Text(f.Process.Client) + " > " + procV1Text(f.Process.Server)
+	}
+	_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s%s\n", f.Proto, f.Client, f.Server, svc, appCol, f.State,
 		f.PacketsOut, f.PacketsIn, f.BytesOut, f.BytesIn, f.RetransOut+f.RetransIn, start,
-		strconv.FormatFloat(f.DurationSec, 'f', 3, 64)+"s")
+		strconv.FormatFloat(f.DurationSec, 'f', 3, 64)+"s", procCol)
 	return err
 }

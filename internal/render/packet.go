@@ -17,6 +17,17 @@ type PacketV1 struct {
 	Error       string   `json:"error,omitempty"`        // a malformed header
 	Explain     []string `json:"explain,omitempty"`
 	App         *AppV1   `json:"app,omitempty"` // the application layer, when recognised
+	// Process is set by a live capture with attribution, and by decode
+	// of a file that capture wrote with it.
+	Process *PacketProcessV1 `json:"process,omitempty"`
+}
+
+// PacketProcessV1 names the processes owning the packet's two ends: the
+// sending socket's (src) and the receiving socket's (dst); null for an
+// end no local socket owns.
+type PacketProcessV1 struct {
+	Src *ProcessV1 `json:"src"`
+	Dst *ProcessV1 `json:"dst"`
 }
 
 // AppV1 is what the payload says: DNS (by tcpdump's ports), or TLS,
@@ -186,4 +197,14 @@ type FlowV1 struct {
 	App         string `json:"app,omitempty"`
 	AppName     string `json:"app_name,omitempty"`
 	AppMismatch bool   `json:"app_mismatch,omitempty"`
+	// Process names the processes at the client's and the server's end,
+	// for a live capture with attribution (flows -i).
+	Process *FlowProcessV1 `json:"process,omitempty"`
+}
+
+// FlowProcessV1 is the process owning each end of a flow; null for an
+// end no local socket owns.
+type FlowProcessV1 struct {
+	Client *ProcessV1 `json:"client"`
+	Server *ProcessV1 `json:"server"`
 }

@@ -138,6 +138,16 @@ func (s *Stream[T]) Header(row string) {
 // Len returns the number of results written.
 func (s *Stream[T]) Len() int { return s.n }
 
+// Flush writes out what JSON and JSON Lines results are buffered (a
+// table stays in its Aligner until Close), for a live source whose
+// results come slowly.
+func (s *Stream[T]) Flush() error {
+	if s.tw != nil {
+		return nil
+	}
+	return s.out.Flush()
+}
+
 // Close ends the output: it flushes the table or closes the JSON array,
 // and writes out what is buffered.
 func (s *Stream[T]) Close() error {

@@ -1,0 +1,28 @@
+//go:build !linux
+
+package socktable
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/portkit/ports"
+)
+
+type finderImpl struct{}
+
+func openFinder(string) (*finderImpl, error) { return nil, ErrNotImplemented }
+
+func (*finderImpl) find(ports.Proto, netip.AddrPort, netip.AddrPort) (Socket, error) {
+	return Socket{}, ErrNotImplemented
+}
+
+func (*finderImpl) close() error { return nil }
+
+// WalkSocketInodes returns ErrNotImplemented here: no /proc.
+func WalkSocketInodes(context.Context, []int, func(pid int, inode uint64)) error {
+	return ErrNotImplemented
+}
+
+// ReadProcess returns ErrNotImplemented here.
+func ReadProcess(int) (Process, error) { return Process{}, ErrNotImplemented }
