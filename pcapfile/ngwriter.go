@@ -24,10 +24,8 @@ const maxCommentLen = 0xffff
 // Reader gives as Packet.Comment. It buffers: call Flush when done. An
 // NgWriter is not safe for concurrent use.
 type NgWriter struct {
-	w       io.Writer
-	buf     []byte
+	sink
 	snaplen uint32
-	err     error
 }
 
 // NewNgWriter returns an NgWriter for packets of linkType captured on the
@@ -38,7 +36,7 @@ func NewNgWriter(w io.Writer, linkType LinkType, snaplen uint32, ifName string) 
 	if snaplen == 0 {
 		snaplen = MaxCaptureLength
 	}
-	wr := &NgWriter{w: w, buf: make([]byte, 0, writeBufSize), snaplen: snaplen}
+	wr := &NgWriter{sink: sink{w: w, buf: make([]byte, 0, writeBufSize)}, snaplen: snaplen}
 	le := binary.LittleEndian
 	// Section Header Block: version 1.0, section length unknown (-1).
 	wr.buf = le.AppendUint32(wr.buf, ngBlockSHB)
@@ -132,28 +130,4 @@ func (w *NgWriter) WritePacket(ts int64, data []byte, origLen int, comment strin
 	}
 	w.buf = le.AppendUint32(b, uint32(blen))
 	return nil
-}
-
-// Flush writes the buffered data to the io.Writer.
-func (w *NgWriter) Flush() error {
-	if w.err != nil {
-		return w.err
-	}
-	if len(w.buf) == 0 {
-		return nil
-	}
-	err := w.write(w.buf)
-	w.buf = w.buf[:0]
-	return err
-}
-
-func (w *NgWriter) write(b []byte) error {
-	n, err := w.w.Write(b)
-	if err == nil && n < len(b) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		w.err = err
-	}
-	return err
 }

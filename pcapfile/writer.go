@@ -14,11 +14,9 @@ const writeBufSize = 64 << 10
 // tcpdump -w does. It buffers: call Flush when done. A Writer is not safe
 // for concurrent use.
 type Writer struct {
-	w       io.Writer
-	buf     []byte
+	sink
 	snaplen uint32
 	nano    bool
-	err     error // sticky write error
 }
 
 // NewWriter returns a Writer for a capture of the given link type. The
@@ -30,7 +28,7 @@ func NewWriter(w io.Writer, linkType LinkType, snaplen uint32, nanosecond bool) 
 	if snaplen == 0 {
 		snaplen = MaxCaptureLength
 	}
-	wr := &Writer{w: w, buf: make([]byte, 0, writeBufSize), snaplen: snaplen, nano: nanosecond}
+	wr := &Writer{sink: sink{w: w, buf: make([]byte, 0, writeBufSize)}, snaplen: snaplen, nano: nanosecond}
 	magic := uint32(0xa1b2c3d4)
 	if nanosecond {
 		magic = 0xa1b23c4d
@@ -98,28 +96,4 @@ func (w *Writer) WritePacket(ts int64, data []byte, origLen int) error {
 	}
 	w.buf = append(w.buf, data[:caplen]...)
 	return nil
-}
-
-// Flush writes the buffered data to the io.Writer.
-func (w *Writer) Flush() error {
-	if w.err != nil {
-		return w.err
-	}
-	if len(w.buf) == 0 {
-		return nil
-	}
-	err := w.write(w.buf)
-	w.buf = w.buf[:0]
-	return err
-}
-
-func (w *Writer) write(b []byte) error {
-	n, err := w.w.Write(b)
-	if err == nil && n < len(b) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		w.err = err
-	}
-	return err
 }
