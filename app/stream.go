@@ -10,6 +10,8 @@ const (
 	KindTLS
 	KindHTTP
 	KindSSH
+	KindQUIC
+	KindSIP
 )
 
 func (k Kind) String() string {
@@ -20,6 +22,10 @@ func (k Kind) String() string {
 		return "http"
 	case KindSSH:
 		return "ssh"
+	case KindQUIC:
+		return "quic"
+	case KindSIP:
+		return "sip"
 	}
 	return ""
 }
@@ -38,6 +44,8 @@ type StreamHead struct {
 	ContentType, ContentLength      []byte
 	// SSH: the identification line without its CR LF.
 	Banner []byte
+	// SIP over TCP: its request or status line and header fields.
+	SIP SIP
 	// headerLen is the HTTP header's length, its blank line included.
 	headerLen int
 	chunked   bool
@@ -99,6 +107,9 @@ func ChunkLine(data []byte) (n int, last bool, err error) {
 // the next message of the stream can be found; 0 where it does not
 // (chunked, or a response delimited by the connection's end).
 func (s *StreamHead) MessageLen() int {
+	if s.Kind == KindSIP {
+		return s.SIP.MessageLen()
+	}
 	if s.Kind != KindHTTP || s.chunked {
 		return 0
 	}
@@ -149,6 +160,16 @@ func (s *StreamHead) Decode(data []byte) error {
 		}
 		s.Kind, s.Banner = KindSSH, bytes.TrimRight(data[:i], "\r")
 		return nil
+	}
+	switch err := s.SIP.Decode(data, false); err {
+	case nil:
+		s.Kind = KindSIP
+		return nil
+	case ErrShort:
+		if s.decodeHTTP(data) == ErrNotThis {
+			return ErrShort
+		}
+		*s = StreamHead{}
 	}
 	return s.decodeHTTP(data)
 }
@@ -245,6 +266,8 @@ func (s *StreamHead) AppendSummary(b []byte) []byte {
 		return s.TLS.AppendSummary(b)
 	case KindSSH:
 		return appendPrintable(b, s.Banner)
+	case KindSIP:
+		return s.SIP.AppendSummary(b)
 	case KindHTTP:
 		b = append(b, "HTTP "...)
 		if s.Method != nil {

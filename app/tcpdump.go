@@ -31,6 +31,9 @@ const (
 	PrintRIP
 	PrintSNMP
 	PrintSyslog
+	// PrintSIP: tcpdump's text for a datagram to or from port 5060,
+	// which [AppendSIP] prints.
+	PrintSIP
 )
 
 // TcpdumpUDP is the printer tcpdump 4.99's udp_print picks for a
@@ -38,7 +41,7 @@ const (
 // Debian's tcpdump 4.99.3 (every port against each of the ports of the
 // protocols printed here): DNS, mDNS, timed, TFTP, BOOTP, RIP, then
 // AODV and ISAKMP, SNMP, NTP, then some forty printers (Kerberos,
-// RADIUS, L2TP, SIP...) before syslog's port. data is the payload: an
+// RADIUS, L2TP...), SIP's, then syslog's port. data is the payload: an
 // ONC RPC call to NFS's port, or a reply from it, goes to NFS's printer
 // before any port is tested.
 func TcpdumpUDP(sport, dport uint16, data []byte) Printer {
@@ -68,11 +71,11 @@ func TcpdumpUDP(sport, dport uint16, data []byte) Printer {
 		return PrintSNMP
 	case is(123):
 		return PrintNTP
-	case !is(514):
+	case !is(514) && !is(5060):
 		return PrintNone
 	}
 	for _, p := range beforeSyslog {
-		if is(p) {
+		if is(p) && p != 5060 {
 			return PrintOther
 		}
 	}
@@ -84,6 +87,9 @@ func TcpdumpUDP(sport, dport uint16, data []byte) Printer {
 		if dport == p {
 			return PrintOther
 		}
+	}
+	if is(5060) {
+		return PrintSIP // the last before syslog
 	}
 	return PrintSyslog
 }
@@ -130,6 +136,8 @@ func AppendUDPJumped(b []byte, pr Printer, data []byte, length int) ([]byte, boo
 		return AppendRIP(b, data, length), false
 	case PrintSNMP:
 		return appendSNMP(b, data, length)
+	case PrintSIP:
+		return AppendSIP(b, data, length), false
 	}
 	return b, false
 }

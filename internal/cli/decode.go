@@ -172,6 +172,13 @@ type decoder struct {
 	reasm  *stream.Reassembler
 	head   app.StreamHead
 	headOK bool
+	// dgram is what a UDP datagram's content says where tcpdump prints
+	// its length only, or SIP's text (KindNone when nothing): a QUIC
+	// packet (quic puts Initials' CRYPTO frames together) or SIP.
+	dgram app.Kind
+	quic  app.QUICDecoder
+	qp    app.QUICPacket
+	sip   app.SIP
 	// chunked are the directions inside a chunked HTTP body, skipped
 	// chunk by chunk to the next message.
 	chunked map[stream.Key]bool
@@ -258,6 +265,7 @@ func (d *decoder) frame(fr *frame) error {
 	d.jumped = false
 	st, first := d.track(&d.p)
 	d.headOK = d.streamHead(fr)
+	d.dgram = d.datagram(fr)
 	switch d.format {
 	case render.Table:
 		if d.verbose {
@@ -779,6 +787,12 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		} else {
 			b = strconv.AppendInt(b, int64(p.PayloadLen), 10)
 		}
+		if d.dgram != app.KindNone {
+			// Where tcpdump prints the length only, what the datagram
+			// says, after it: tcpdump's line stays a prefix of ours.
+			b = d.appendDatagram(append(b, ": "...))
+			return d.appendTail(b, derr, false)
+		}
 		if p.TruncatedAt == wire.LayerUDP {
 			// The UDP header is whole; only the payload was cut.
 			return d.appendTail(b, derr, false)
@@ -1010,6 +1024,40 @@ func layerWord(l wire.Layer) string {
 		return "icmp6"
 	}
 	return "ether"
+}
+
+// datagram recognises a UDP datagram's application by its content
+// where tcpdump prints its length only (QUIC, SIP off port 5060), and
+// SIP where tcpdump prints its text (port 5060) for -v and JSON.
+func (d *decoder) datagram(fr *frame) app.Kind {
+	p := &d.p
+	if !p.Layers.Has(wire.LayerUDP) || p.IP.FragOffset != 0 || p.UDP.Length < 8 {
+		return app.KindNone
+	}
+	u := &p.UDP
+	var data []byte
+	if ipb := ipPayloadBytes(fr, p); len(ipb) > 8 {
+		data = ipb[8:min(len(ipb), int(u.Length))]
+	}
+	pr := app.TcpdumpUDP(uint16(u.SrcPort), uint16(u.DstPort), data)
+	if pr != app.PrintNone && pr != app.PrintSIP || len(data) == 0 {
+		return app.KindNone
+	}
+	if pr == app.PrintNone && data[0]&0x80 != 0 && d.quic.Decode(&d.qp, data) == nil {
+		return app.KindQUIC
+	}
+	if d.sip.Decode(data, true) == nil {
+		return app.KindSIP
+	}
+	return app.KindNone
+}
+
+// appendDatagram appends the one-line summary of d.dgram.
+func (d *decoder) appendDatagram(b []byte) []byte {
+	if d.dgram == app.KindQUIC {
+		return d.qp.AppendSummary(b)
+	}
+	return d.sip.AppendSummary(b)
 }
 
 // streamHead feeds a TCP segment to the reassembler and reports whether

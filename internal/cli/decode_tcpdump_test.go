@@ -206,14 +206,24 @@ func diffLines(t *testing.T, file string, got, want []string) {
 }
 
 // ourSummaryRE is what ports adds after a TCP length where tcpdump
-// prints nothing more: what the stream says (docs/DECODE.md).
-var ourSummaryRE = regexp.MustCompile(`^: (TLS (Client|Server)Hello|HTTP (\d{3}|[A-Z_-]+ )|SSH-)`)
+// prints nothing more: what the stream says (docs/DECODE.md); and
+// ourDatagramRE after a UDP length: what the datagram says.
+var (
+	ourSummaryRE  = regexp.MustCompile(`^: (TLS (Client|Server)Hello|HTTP (\d{3}|[A-Z_-]+ )|SSH-|SIP (\d{3}|[A-Za-z_-]+ ))`)
+	ourDatagramRE = regexp.MustCompile(`^: (QUIC (Initial|Handshake|0-RTT|Retry|Version Negotiation|long header) |SIP (\d{3}|[A-Za-z_-]+ ))`)
+)
 
 // ourSummary: our line is tcpdump's with our application summary
-// after the TCP length, on a segment tcpdump prints no payload of.
+// after the TCP or UDP length, on a segment or datagram tcpdump prints
+// no payload of.
 func ourSummary(ours, tcpdump string) bool {
-	return strings.HasPrefix(ours, tcpdump) && strings.Contains(tcpdump, " Flags [") && !printsApp(tcpdump) &&
-		ourSummaryRE.MatchString(ours[len(tcpdump):])
+	if !strings.HasPrefix(ours, tcpdump) || printsApp(tcpdump) {
+		return false
+	}
+	if strings.Contains(tcpdump, ": UDP, length ") {
+		return ourDatagramRE.MatchString(ours[len(tcpdump):])
+	}
+	return strings.Contains(tcpdump, " Flags [") && ourSummaryRE.MatchString(ours[len(tcpdump):])
 }
 
 // portServiceRE matches the service name we print after a port.

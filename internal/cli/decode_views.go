@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strconv"
@@ -187,6 +188,29 @@ func appendAppVerbose(b []byte, v *render.AppV1) []byte {
 		field("cipher", v.Cipher)
 	case "ssh":
 		field("banner", v.Banner)
+	case "quic":
+		field("version", v.QUICVersion)
+		field("packet", v.PacketType)
+		field("dcid", v.DCID)
+		field("scid", v.SCID)
+		if v.Decrypted {
+			field("decrypted", "yes")
+		}
+		field("handshake", v.Handshake)
+		field("sni", v.SNI)
+		field("alpn", v.ALPN)
+		field("ciphers offered", v.Ciphers)
+		field("cipher", v.Cipher)
+		field("versions", v.SupportedVersions)
+	case "sip":
+		field("method", v.Method)
+		field("uri", v.URI)
+		field("status", v.Status)
+		field("reason", v.Reason)
+		field("call-id", v.CallID)
+		field("from", v.From)
+		field("to", v.To)
+		field("cseq", v.CSeq)
 	}
 	return append(b, '\n')
 }
@@ -356,6 +380,12 @@ func (d *decoder) appV1(fr *frame) *render.AppV1 {
 	if d.headOK {
 		return streamHeadV1(&d.head)
 	}
+	switch d.dgram {
+	case app.KindQUIC:
+		return quicV1(&d.qp)
+	case app.KindSIP:
+		return sipV1(&d.sip)
+	}
 	var msg []byte
 	proto := "dns"
 	switch {
@@ -454,6 +484,8 @@ func streamHeadV1(h *app.StreamHead) *render.AppV1 {
 		v.ContentType, v.ContentLength = string(h.ContentType), string(h.ContentLength)
 	case app.KindSSH:
 		v.Banner = string(h.Banner)
+	case app.KindSIP:
+		return sipV1(&h.SIP)
 	case app.KindTLS:
 		t := &h.TLS
 		v.RecordVersion = tlsVersion(t.RecordVersion)
@@ -471,6 +503,37 @@ func streamHeadV1(h *app.StreamHead) *render.AppV1 {
 		}
 	}
 	return v
+}
+
+// quicV1 is a QUIC packet's JSON view: its header, and the hello its
+// Initials' CRYPTO frames completed, if this one did.
+func quicV1(q *app.QUICPacket) *render.AppV1 {
+	v := &render.AppV1{Protocol: "quic", QUICVersion: string(app.AppendQUICVersion(nil, q.Version)), PacketType: q.Type.String(),
+		DCID: hex.EncodeToString(q.DCID), SCID: hex.EncodeToString(q.SCID), Decrypted: q.Decrypted}
+	if q.Type == app.QUICVersionNegotiation {
+		for _, ver := range q.Versions(nil) {
+			v.SupportedVersions = append(v.SupportedVersions, string(app.AppendQUICVersion(nil, ver)))
+		}
+	}
+	if q.Hello {
+		t := &q.TLS
+		if t.Type == 1 {
+			v.Handshake, v.SNI, v.Ciphers = "client_hello", string(t.SNI), t.NumCiphers
+		} else {
+			v.Handshake, v.Version = "server_hello", tlsVersion(t.Selected)
+			v.Cipher = "0x" + strconv.FormatUint(uint64(t.Cipher)|0x10000, 16)[1:]
+		}
+		if t.HasALPN() {
+			v.ALPN = strings.Split(string(t.AppendALPN(nil, "\x00")), "\x00")
+		}
+	}
+	return v
+}
+
+// sipV1 is a SIP message's JSON view.
+func sipV1(s *app.SIP) *render.AppV1 {
+	return &render.AppV1{Protocol: "sip", Method: string(s.Method), URI: string(s.URI), Status: s.Status, Reason: string(s.Reason),
+		CallID: string(s.CallID), From: string(s.From), To: string(s.To), CSeq: string(s.CSeq)}
 }
 
 func tlsVersion(v uint16) string {

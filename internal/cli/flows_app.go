@@ -9,7 +9,7 @@ import (
 )
 
 // appNames are the --app names.
-var appNames = []string{"tls", "http", "ssh"}
+var appNames = []string{"tls", "http", "ssh", "quic", "sip"}
 
 // maxAppFlows bounds the connections whose application is remembered
 // until they finish (docs/LIMITS.md): past it, new ones show none.
@@ -42,6 +42,11 @@ type flowApps struct {
 	reasm *stream.Reassembler
 	head  app.StreamHead
 	seen  map[appKey]appSeen
+	// quic and sip read UDP datagrams: QUIC long headers (an Initial's
+	// SNI) and SIP messages.
+	quic app.QUICDecoder
+	qp   app.QUICPacket
+	sip  app.SIP
 }
 
 func newFlowApps() *flowApps {
@@ -50,6 +55,10 @@ func newFlowApps() *flowApps {
 
 // add feeds one packet.
 func (fa *flowApps) add(p *wire.Packet, src, dst netip.AddrPort) {
+	if p.Layers.Has(wire.LayerUDP) && p.IP.FragOffset == 0 {
+		fa.datagram(p, src, dst)
+		return
+	}
 	if !p.Layers.Has(wire.LayerTCP) || p.IP.FragOffset != 0 {
 		return
 	}
@@ -104,6 +113,35 @@ func (fa *flowApps) add(p *wire.Packet, src, dst netip.AddrPort) {
 	fa.reasm.Done(k)
 }
 
+// datagram recognises a UDP flow by its datagrams: QUIC (named by the
+// SNI of the Initial that completes a ClientHello) or SIP.
+func (fa *flowApps) datagram(p *wire.Packet, src, dst netip.AddrPort) {
+	data := p.Payload
+	if len(data) == 0 {
+		return
+	}
+	ak := appKeyOf(src, dst)
+	prev, had := fa.seen[ak]
+	if had && prev.name != "" || !had && len(fa.seen) >= maxAppFlows {
+		return
+	}
+	s := prev
+	switch {
+	case data[0]&0x80 != 0 && fa.quic.Decode(&fa.qp, data) == nil:
+		if s.kind == app.KindNone {
+			s.kind = app.KindQUIC
+		}
+		if fa.qp.Hello && fa.qp.TLS.Type == 1 && len(fa.qp.TLS.SNI) > 0 {
+			s.name = string(fa.qp.TLS.SNI)
+		}
+	case !had && fa.sip.Decode(data, true) == nil:
+		s.kind = app.KindSIP
+	default:
+		return
+	}
+	fa.seen[ak] = s
+}
+
 // take returns and forgets what the finished connection carried.
 func (fa *flowApps) take(client, server netip.AddrPort) appSeen {
 	k := appKeyOf(client, server)
@@ -129,6 +167,10 @@ func expected(kind app.Kind, service string) bool {
 		}
 	case app.KindSSH:
 		return service == "ssh" || service == "netconf-ssh"
+	case app.KindQUIC:
+		return service == "https" || service == "https-alt" || service == "pcsync-https" || service == "domain-s"
+	case app.KindSIP:
+		return service == "sip" || service == "sip-tls"
 	}
 	return false
 }

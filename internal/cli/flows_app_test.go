@@ -103,7 +103,55 @@ func TestFlowsAppColumn(t *testing.T) {
 	if code != ExitOK || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"app":"tls"`) {
 		t.Errorf("--app tls: %q", out)
 	}
-	if code, _, stderr := run(t, "flows", "--app", "gopher", file); code != ExitUsage || !strings.Contains(stderr, "--app \"gopher\": want one of tls, http, ssh") {
+	if code, _, stderr := run(t, "flows", "--app", "gopher", file); code != ExitUsage || !strings.Contains(stderr, "--app \"gopher\": want one of tls, http, ssh, quic, sip") {
 		t.Errorf("--app gopher: exit %d, %q", code, stderr)
+	}
+}
+
+// TestFlowsAppQUICAndSIP: UDP flows are named by content too: QUIC with
+// the SNI of a ClientHello spread over two Initials (marked off a port
+// registered for something else), SIP over UDP and TCP; --app quic
+// keeps the QUIC flows.
+func TestFlowsAppQUICAndSIP(t *testing.T) {
+	hello := quicHello(t, "q.test", "h3")
+	var frames [][]byte
+	for _, p := range sealInitials(t, 1, []byte{1, 2, 3, 4, 5, 6, 7, 8}, nil, hello, (len(hello)+1)/2, false) {
+		frames = append(frames, appFrame(t, false, false, 40001, 443, p))
+	}
+	for _, p := range sealInitials(t, 1, []byte{9, 2, 3, 4, 5, 6, 7, 8}, nil, hello, 4000, false) {
+		frames = append(frames, appFrame(t, false, false, 40002, 8088, p))
+	}
+	inv := []byte("INVITE sip:bob@b.test SIP/2.0\r\nCall-ID: c1@a.test\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+	frames = append(frames, appFrame(t, false, false, 40003, 5060, inv))
+	frames = append(frames, appFrame(t, false, false, 40004, 9999, []byte("not sip")))
+	frames = append(frames, connFrames(t, 40005, 5060, inv, []byte("SIP/2.0 100 Trying\r\nContent-Length: 0\r\n\r\n"), 9)...)
+	file := writeTestCapture(t, "udpapps.pcap", pcapfile.LinkTypeEthernet, frames...)
+	code, out, stderr := run(t, "flows", "--format", "json", file)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var flows []render.FlowV1
+	if err := json.Unmarshal([]byte(out), &flows); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range flows {
+		got[f.Proto+" "+f.Server] = f.App + " " + f.AppName + " " + map[bool]string{true: "!", false: "="}[f.AppMismatch]
+	}
+	want := map[string]string{
+		"udp 10.0.0.2:443":  "quic q.test =",
+		"udp 10.0.0.2:8088": "quic q.test !",
+		"udp 10.0.0.2:5060": "sip  =",
+		"udp 10.0.0.2:9999": "  =",
+		"tcp 10.0.0.2:5060": "sip  =",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %q, want %q (all: %v)", k, got[k], w, got)
+		}
+	}
+	code, out, _ = run(t, "flows", "--app", "quic", "--format", "jsonl", file)
+	if code != ExitOK || strings.Count(out, "\n") != 2 || strings.Count(out, `"app":"quic"`) != 2 {
+		t.Errorf("--app quic: %q", out)
 	}
 }

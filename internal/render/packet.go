@@ -35,7 +35,7 @@ type PacketProcessV1 struct {
 // together from its segments and shown on the segment that completes
 // it.
 type AppV1 struct {
-	Protocol string `json:"protocol"` // dns, mdns, http, tls, ssh
+	Protocol string `json:"protocol"` // dns, mdns, http, tls, ssh, quic, sip
 
 	// DNS
 	ID         *uint16    `json:"id,omitempty"`
@@ -72,6 +72,24 @@ type AppV1 struct {
 
 	// SSH
 	Banner string `json:"banner,omitempty"`
+
+	// QUIC: the long header's version ("v1", "v2", "draft-29",
+	// "0x1a2a3a4a"), packet type ("Initial", "Handshake", "0-RTT",
+	// "Retry", "Version Negotiation"), connection IDs in hex, and
+	// whether the Initial was decrypted; the hello's fields are TLS's
+	// (handshake, sni, alpn, ciphers, cipher), a Version Negotiation's
+	// list is supported_versions.
+	QUICVersion string `json:"quic_version,omitempty"`
+	PacketType  string `json:"packet_type,omitempty"`
+	DCID        string `json:"dcid,omitempty"`
+	SCID        string `json:"scid,omitempty"`
+	Decrypted   bool   `json:"decrypted,omitempty"`
+
+	// SIP: method, uri, status and reason are HTTP's fields.
+	CallID string `json:"call_id,omitempty"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	CSeq   string `json:"cseq,omitempty"`
 }
 
 // DNSQV1 is a question.
