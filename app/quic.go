@@ -73,6 +73,8 @@ type QUICPacket struct {
 	Length    int
 	Coalesced int
 	Short     bool
+	// more are the types of the first coalesced packets.
+	more [3]QUICType
 	// Decrypted: an Initial whose protection was removed (the client's
 	// keys, or the server's where FromServer), its packet number PN.
 	Decrypted  bool
@@ -168,6 +170,9 @@ func (d *QUICDecoder) Decode(q *QUICPacket, data []byte) error {
 		pnOff, end, err := parseLong(&n, rest)
 		if err != nil || n.Version != q.Version {
 			break
+		}
+		if q.Coalesced < len(q.more) {
+			q.more[q.Coalesced] = n.Type
 		}
 		q.Coalesced++
 		if n.Type == QUICInitial && !q.Hello {
@@ -590,7 +595,8 @@ func (k *quicDir) add(off uint64, b []byte) {
 
 // AppendSummary appends the one-line summary: "QUIC Initial v1 SNI
 // a.test ALPN h3", "QUIC Initial v1 ServerHello TLS_AES_128_GCM_SHA256",
-// "QUIC Handshake v1", "QUIC Version Negotiation v1,0xff00001d".
+// "QUIC Handshake v1", "QUIC Version Negotiation v1,0xff00001d", with
+// the packets coalesced after the first: "QUIC Initial v1 + Handshake".
 func (q *QUICPacket) AppendSummary(b []byte) []byte {
 	b = append(b, "QUIC "...)
 	b = append(b, q.Type.String()...)
@@ -620,10 +626,17 @@ func (q *QUICPacket) AppendSummary(b []byte) []byte {
 			b = q.TLS.AppendALPN(b, ",")
 		}
 	}
-	if q.Coalesced > 0 {
-		b = append(b, " +"...)
-		b = strconv.AppendInt(b, int64(q.Coalesced), 10)
-		b = append(b, " coalesced"...)
+	// Coalesced packets: "+ Handshake", "+ 1-RTT".
+	for i := range q.Coalesced {
+		if i == len(q.more) {
+			b = append(b, " + ..."...)
+			break
+		}
+		b = append(b, " + "...)
+		b = append(b, q.more[i].String()...)
+	}
+	if q.Short {
+		b = append(b, " + 1-RTT"...)
 	}
 	return b
 }

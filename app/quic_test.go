@@ -200,7 +200,7 @@ func TestQUICOtherHeaders(t *testing.T) {
 		{"version negotiation", []byte{0x80, 0, 0, 0, 0, 4, 1, 2, 3, 4, 2, 5, 6, 0, 0, 0, 1, 0x6b, 0x33, 0x43, 0xcf, 0x1a, 0x2a, 0x3a, 0x4a}, "QUIC Version Negotiation v1,v2,0x1a2a3a4a"},
 		{"handshake", append([]byte{0xe0, 0, 0, 0, 1, 2, 1, 2, 1, 3, 0x40, 20}, make([]byte, 20)...), "QUIC Handshake v1"},
 		{"v2 handshake", append([]byte{0xf0, 0x6b, 0x33, 0x43, 0xcf, 2, 1, 2, 1, 3, 0x40, 20}, make([]byte, 20)...), "QUIC Handshake v2"},
-		{"0-rtt coalesced", append(append([]byte{0xd0, 0, 0, 0, 1, 0, 0, 5}, make([]byte, 5)...), 0xe0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0x40, 9, 9), "QUIC 0-RTT v1 +1 coalesced"},
+		{"0-rtt coalesced", append(append([]byte{0xd0, 0, 0, 0, 1, 0, 0, 5}, make([]byte, 5)...), 0xe0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0x40, 9, 9), "QUIC 0-RTT v1 + Handshake + 1-RTT"},
 		{"retry", append([]byte{0xf0, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4, 't', 'o', 'k'}, make([]byte, 16)...), "QUIC Retry v1"},
 		{"reserved version", []byte{0xc0, 0x0a, 0x1a, 0x2a, 0x3a, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0}, "QUIC long header 0x0a1a2a3a"},
 		{"unknown version", []byte{0xc0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 0}, ""},

@@ -8,6 +8,8 @@ import (
 	"iter"
 	"net"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +18,9 @@ import (
 	"github.com/portkit/ports/procattr"
 	"github.com/portkit/ports/wire"
 )
+
+// liveFlush is how long a printed packet may wait in capture's buffer.
+const liveFlush = 100 * time.Millisecond
 
 func newCaptureCmd() *cobra.Command {
 	var (
@@ -132,21 +137,47 @@ again against its owners.`,
 			} else {
 				d := newDecoder(cmd.OutOrStdout(), format, verbose, explain)
 				d.attr, d.sel, d.ctx = attr, selp, ctx
+				// Lines come out in bursts of 64 packets, and at most
+				// liveFlush after a packet: a quiet interface's last
+				// packet is not held back until the next one.
+				var mu sync.Mutex
+				stopFlush := make(chan struct{})
+				flushed := make(chan struct{})
+				go func() {
+					defer close(flushed)
+					tick := time.NewTicker(liveFlush)
+					defer tick.Stop()
+					for {
+						select {
+						case <-tick.C:
+							mu.Lock()
+							d.w.Flush()
+							mu.Unlock()
+						case <-stopFlush:
+							return
+						}
+					}
+				}()
 				for fr, err := range liveFrames(ctx, h) {
 					if err != nil {
 						werr = err
 						break
 					}
-					if werr = d.frame(fr); werr != nil {
+					mu.Lock()
+					werr = d.frame(fr)
+					if werr == nil && (fr.N%64 == 0 || selp != nil) {
+						d.w.Flush()
+					}
+					mu.Unlock()
+					if werr != nil {
 						break
 					}
 					if n = d.n; count > 0 && n == count {
 						break
 					}
-					if fr.N%64 == 0 || selp != nil {
-						d.w.Flush()
-					}
 				}
+				close(stopFlush)
+				<-flushed
 				if err := d.close(); werr == nil {
 					werr = err
 				}

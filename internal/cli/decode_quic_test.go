@@ -120,9 +120,22 @@ func TestDecodeQUICAsTcpdumpAndTshark(t *testing.T) {
 			t.Errorf("no line with %q:\n%s", w, strings.Join(lines, "\n"))
 		}
 	}
+	compared, hellos := quicAsTshark(t, file)
+	if compared != n || hellos != 4 {
+		t.Errorf("compared %d of %d packets, %d with an SNI", compared, n, hellos)
+	}
+}
+
+// quicAsTshark compares, packet by packet, what tshark finds in a
+// capture's QUIC datagrams (UDP 443 and 8443 taken for QUIC) with the
+// app object of ports decode --format jsonl: the version, SNI, ALPN and
+// a Version Negotiation's list. It returns how many packets it compared
+// and how many had an SNI.
+func quicAsTshark(t *testing.T, file string) (compared, hellos int) {
+	t.Helper()
 	tshark := porttestTool(t, "tshark")
 	out, err := exec.Command(tshark, "-n", "-r", file, "-d", "udp.port==8443,quic", "-d", "udp.port==443,quic", "-T", "fields", "-E", "separator=|",
-		"-e", "frame.number", "-e", "quic.version", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extensions_alpn_str", "-e", "quic.supported_version").Output()
+		"-e", "frame.number", "-e", "quic.version", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.extensions_alpn_str", "-e", "quic.supported_version", "quic").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
@@ -138,13 +151,15 @@ func TestDecodeQUICAsTcpdumpAndTshark(t *testing.T) {
 		}
 		apps[v.N] = v.App
 	}
-	compared, hellos := 0, 0
 	// A lone Version Negotiation packet is QUIC to tshark only on a
 	// port it is told is QUIC's.
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Split(l, "|")
 		num, _ := strconv.Atoi(f[0])
 		a := apps[num]
+		if f[1] == "" && a == nil {
+			continue // a short header (1-RTT): known to tshark by its connection only
+		}
 		if a == nil || a.Protocol != "quic" {
 			t.Errorf("packet %d: no quic app object; tshark %s", num, l)
 			continue
@@ -167,9 +182,7 @@ func TestDecodeQUICAsTcpdumpAndTshark(t *testing.T) {
 			hellos++
 		}
 	}
-	if compared != n || hellos != 4 {
-		t.Errorf("compared %d of %d packets, %d with an SNI", compared, n, hellos)
-	}
+	return compared, hellos
 }
 
 // hexVersion turns our version name back into tshark's 8 hex digits.
