@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net/netip"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -87,6 +88,11 @@ func (m *DNS) Decode(msg []byte) error {
 		}
 		a := &m.Answers[m.NumA]
 		a.Section, a.Name, a.Type, a.TTL = section, rh.Name, rh.Type, rh.TTL
+		if !rdataFits(rh.Type, rh.Length) {
+			// dnsmessage would read the fixed part past the record's
+			// end (found by FuzzDNSAgainstGopacket): a record it is not.
+			return errRData
+		}
 		switch rh.Type {
 		case dnsmessage.TypeA:
 			r, err := p.AResource()
@@ -146,4 +152,25 @@ func (m *DNS) Decode(msg []byte) error {
 		m.NumA++
 	}
 	return nil
+}
+
+var errRData = errors.New("app: record data shorter than its type's")
+
+// rdataFits: a record's data length can hold its type's fixed part (an
+// address; a name of at least the root; MX's preference, SRV's
+// priority, weight and port before it).
+func rdataFits(t dnsmessage.Type, n uint16) bool {
+	switch t {
+	case dnsmessage.TypeA:
+		return n == 4
+	case dnsmessage.TypeAAAA:
+		return n == 16
+	case dnsmessage.TypeCNAME, dnsmessage.TypeNS, dnsmessage.TypePTR:
+		return n >= 1
+	case dnsmessage.TypeMX:
+		return n >= 3
+	case dnsmessage.TypeSRV:
+		return n >= 7
+	}
+	return true
 }

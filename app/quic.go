@@ -453,10 +453,11 @@ func (d *QUICDecoder) unprotect(q *QUICPacket, k *quicDir, pkt []byte, pnOff int
 }
 
 // frames walks a decrypted Initial's frames (PADDING, PING, ACK, CRYPTO,
-// CONNECTION_CLOSE: RFC 9000 §17.2.2), keeps its CRYPTO data, and reads
-// the hello once the stream has it whole.
+// CONNECTION_CLOSE: RFC 9000 §17.2.2) up to one it cannot read, keeps
+// their CRYPTO data, and reads the hello once the stream has it whole.
 func (d *QUICDecoder) frames(q *QUICPacket, k *quicDir) {
 	p := d.plain
+walk:
 	for len(p) > 0 {
 		switch t := p[0]; {
 		case t == 0x00 || t == 0x01: // PADDING, PING
@@ -467,13 +468,13 @@ func (d *QUICDecoder) frames(q *QUICPacket, k *quicDir) {
 			for i := range vals {
 				v, n := quicVarint(p)
 				if n == 0 {
-					return
+					break walk
 				}
 				vals[i], p = v, p[n:]
 			}
 			count := vals[2]
 			if count > uint64(len(p)) {
-				return
+				break walk
 			}
 			nv := 2 * count
 			if t == 0x03 {
@@ -482,19 +483,19 @@ func (d *QUICDecoder) frames(q *QUICPacket, k *quicDir) {
 			for range nv {
 				_, n := quicVarint(p)
 				if n == 0 {
-					return
+					break walk
 				}
 				p = p[n:]
 			}
 		case t == 0x06: // CRYPTO
 			off, n := quicVarint(p[1:])
 			if n == 0 {
-				return
+				break walk
 			}
 			p = p[1+n:]
 			l, n := quicVarint(p)
 			if n == 0 || uint64(len(p)-n) < l {
-				return
+				break walk
 			}
 			k.add(off, p[n:n+int(l)])
 			p = p[n+int(l):]
