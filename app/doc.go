@@ -1,7 +1,10 @@
 // Package app recognises the application protocol in a packet's payload
 // and prints it: DNS (over UDP, TCP and mDNS), HTTP/1.x request and
-// status lines, NTP, SNMP, DHCP/BOOTP, TFTP, syslog and RIP, as tcpdump
-// -nn prints them, and the fields they carry. It does no I/O.
+// status lines, NTP, SNMP, DHCP/BOOTP, TFTP, syslog, RIP and SIP, as
+// tcpdump -nn prints them, and the fields they carry; by content, TLS
+// hellos, HTTP/1.x headers, SSH banners, SIP messages and QUIC long
+// headers, with the ClientHello of Initial packets (see quic.go for why
+// that is written here). It does no I/O.
 //
 // Printers append to a caller's buffer and decoders fill structs the
 // caller owns, without allocating; slices they return alias the payload.

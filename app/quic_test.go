@@ -274,3 +274,19 @@ func TestQUICNotQUICNoAllocs(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+// TestSIPNoAllocs: SIP's test of a datagram, the other path of every
+// UDP datagram on a port tcpdump prints nothing for, allocates nothing.
+func TestSIPNoAllocs(t *testing.T) {
+	var s SIP
+	msg := []byte("INVITE sip:bob@b.test SIP/2.0\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\n\r\n")
+	other := []byte("\x00\x01binary payload")
+	b := make([]byte, 0, 128)
+	if n := testing.AllocsPerRun(100, func() {
+		s.Decode(other, true)
+		s.Decode(msg, true)
+		b = s.AppendSummary(b[:0])
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}

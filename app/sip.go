@@ -21,6 +21,15 @@ type SIP struct {
 // come. ErrNotThis: it is not SIP.
 func (s *SIP) Decode(data []byte, datagram bool) error {
 	*s = SIP{}
+	if len(data) == 0 {
+		if datagram {
+			return ErrNotThis
+		}
+		return ErrShort
+	}
+	if c := data[0]; c < 'A' || c > 'Z' {
+		return ErrNotThis // methods are upper case, as is "SIP/2.0"
+	}
 	line := data
 	i := bytes.IndexByte(data, '\n')
 	if i >= 0 {
