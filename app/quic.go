@@ -127,6 +127,10 @@ type quicConn struct {
 	dcid, scid [20]byte
 	dlen, slen uint8
 	dir        [2]quicDir // client, server
+	// initial is the initial secret: the server's keys are derived from
+	// it when a server's packet comes, not before.
+	initial [32]byte
+	v2      bool
 }
 
 type quicDir struct {
@@ -354,6 +358,9 @@ func (d *QUICDecoder) conn(q *QUICPacket) (c *quicConn, dir int, fresh bool) {
 			return c, 0, false
 		}
 		if c.slen > 0 && string(c.scid[:c.slen]) == string(q.DCID) {
+			if c.dir[1].aead == nil && !c.dir[1].keys(expandLabel(c.initial[:], "server in", 32), c.v2) {
+				return nil, 0, false
+			}
 			return c, 1, false
 		}
 	}
@@ -377,11 +384,11 @@ func (d *QUICDecoder) conn(q *QUICPacket) (c *quicConn, dir int, fresh bool) {
 		c.version = 0
 		return nil, 0, false
 	}
-	for i, label := range [2]string{"client in", "server in"} {
-		if !c.dir[i].keys(expandLabel(secret, label, 32), v2) {
-			c.version = 0
-			return nil, 0, false
-		}
+	copy(c.initial[:], secret)
+	c.v2 = v2
+	if !c.dir[0].keys(expandLabel(secret, "client in", 32), v2) {
+		c.version = 0
+		return nil, 0, false
 	}
 	return c, 0, true
 }
