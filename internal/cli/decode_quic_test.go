@@ -120,6 +120,11 @@ func TestDecodeQUICAsTcpdumpAndTshark(t *testing.T) {
 			t.Errorf("no line with %q:\n%s", w, strings.Join(lines, "\n"))
 		}
 	}
+	// -v names the fields.
+	if code, out, _ := run(t, "decode", "-v", file); code != ExitOK || !strings.Contains(out, "  QUIC      version v1, packet Initial, dcid 8394c8f03e515708, decrypted yes, handshake client_hello, sni example.com, alpn alpn, ciphers offered 2\n") ||
+		!strings.Contains(out, "  QUIC      version 0x00000000, packet Version Negotiation, dcid 01020304, scid 0102030405060708, versions v1,v2\n") {
+		t.Errorf("-v lacks the QUIC fields:\n%s", out)
+	}
 	compared, hellos := quicAsTshark(t, file)
 	if compared != n || hellos != 4 {
 		t.Errorf("compared %d of %d packets, %d with an SNI", compared, n, hellos)

@@ -60,6 +60,10 @@ func TestDecodeSIPAsTcpdumpAndTshark(t *testing.T) {
 		}
 	}
 
+	if code, out, _ := run(t, "decode", "-v", file); code != ExitOK || !strings.Contains(out, "  SIP       method INVITE, uri sip:bob@b.test, call-id a84b4c76e66710@a.test, from Alice <sip:alice@a.test>;tag=1928, to Bob <sip:bob@b.test>, cseq 314159 INVITE\n") ||
+		!strings.Contains(out, "  SIP       status 486, reason Busy Here, call-id compact-1@a.test, from <sip:alice@a.test>, to <sip:bob@b.test>, cseq 2 INVITE\n") {
+		t.Errorf("-v lacks the SIP fields")
+	}
 	// The ports of the printers tcpdump tests before SIP's, either way,
 	// and as destination only: tcpdump prints theirs (which ports leaves
 	// to it: "UDP, length N"); after SIP's, syslog's and VXLAN's: SIP.
