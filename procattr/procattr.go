@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,25 +43,48 @@ type Config struct {
 // DefaultMaxFlows is Config.MaxFlows when 0.
 const DefaultMaxFlows = 65536
 
+// listenerTTL is how long a TCP address where a SYN found no socket is
+// taken to have no listener (see Source.end).
+const listenerTTL = 100 * time.Millisecond
+
 // maxUnowned bounds the inodes remembered as held by no process.
 const maxUnowned = 4096
 
 // maxInodes bounds the inode index between full walks of /proc.
 const maxInodes = 1 << 18
 
-// maxHot is how many recent owners are read again first on a miss.
+// maxHot is how many recent owners are read again first on a miss
+// (each holds its /proc/PID/fd directory open).
 const maxHot = 16
+
+// maxProbes bounds the descriptors of one recent owner read one by one
+// on a miss, before its whole table is read; probeSlack is how far past
+// the highest descriptor seen they go.
+const (
+	maxProbes  = 32
+	probeSlack = 4
+)
+
+// maxTrackedFD bounds the descriptors whose kind a recent owner's entry
+// remembers (a byte each).
+const maxTrackedFD = 1 << 16
+
+// recheckFiles is how many descriptors a walk reads between asking
+// sock_diag whether the socket it looks for is still there.
+const recheckFiles = 512
 
 // Stats counts a Source's work.
 type Stats struct {
-	Flows     uint64 // new flows (or ends) looked up
-	Lookups   uint64 // sock_diag requests
-	Found     uint64 // ends that had a process
-	HotScans  uint64 // reads of a recent owner's fds, on an index miss
-	FullScans uint64 // walks of all of /proc, on a miss the recent owners did not resolve
-	NoSocket  uint64 // ends without a socket (not local, or already gone)
-	Closed    uint64 // ends whose socket no longer had a file (TIME-WAIT, closed by its process)
-	NoOwner   uint64 // ends whose socket's inode no process held
+	Flows      uint64 // new flows (or ends) looked up
+	Lookups    uint64 // sock_diag requests
+	Found      uint64 // ends that had a process
+	Probes     uint64 // single descriptors of recent owners read, on an index miss
+	HotScans   uint64 // whole tables of a recent owner's fds read, on a miss the probes did not resolve
+	FullScans  uint64 // walks of /proc started, on a miss the recent owners did not resolve (each stops at the owner)
+	NoSocket   uint64 // ends without a socket (not local, or already gone)
+	NoListener uint64 // SYNs' receiving ends not looked up: no listener there a moment ago
+	Closed     uint64 // ends whose socket no longer had a file (TIME-WAIT, closed by its process)
+	NoOwner    uint64 // ends whose socket's inode no process held
 }
 
 type endKey struct {
@@ -83,9 +107,17 @@ type Source struct {
 	ends    map[endKey]endVal
 	inodes  map[uint64]int // socket inode -> pid
 	unowned map[uint64]bool
-	procs   map[int]*Process
-	hot     []int // pids that owned recent sockets, most recent first
-	stats   Stats
+	// noListener: TCP addresses where a SYN found no socket, until when
+	// that holds.
+	noListener map[netip.AddrPort]time.Time
+	procs      map[int]*Process
+	hot        []*hotProc // processes that owned recent sockets, most recent first
+	pids       []int      // the processes at the last walk, sorted
+	fresh      []int      // of those, the ones new at that walk
+	seen       map[int]struct{}
+	next       int   // the pid the next walk goes on from
+	probes     []int // per recent owner, descriptors probed (scratch)
+	stats      Stats
 }
 
 // New opens a Source. It fails where sockets cannot be looked up (not
@@ -109,11 +141,20 @@ func New(cfg *Config) (*Source, error) {
 		return nil, err
 	}
 	return &Source{cfg: c, finder: f, ends: map[endKey]endVal{}, inodes: map[uint64]int{},
-		unowned: map[uint64]bool{}, procs: map[int]*Process{}}, nil
+		unowned: map[uint64]bool{}, procs: map[int]*Process{}, seen: map[int]struct{}{}, noListener: map[netip.AddrPort]time.Time{}}, nil
 }
 
-// Close releases the Source's netlink socket.
-func (s *Source) Close() error { return s.finder.Close() }
+// Close releases the Source's netlink socket and the directories of
+// /proc it holds open.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	for _, h := range s.hot {
+		h.t.Close()
+	}
+	s.hot = nil
+	s.mu.Unlock()
+	return s.finder.Close()
+}
 
 // Stats returns the counts so far.
 func (s *Source) Stats() Stats {
@@ -155,8 +196,8 @@ func (s *Source) flow(ctx context.Context, proto ports.Proto, src, dst netip.Add
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Attribution{
-		Src: s.end(ctx, endKey{proto, src, dst}, fresh),
-		Dst: s.end(ctx, endKey{proto, dst, src}, fresh),
+		Src: s.end(ctx, endKey{proto, src, dst}, fresh, false),
+		Dst: s.end(ctx, endKey{proto, dst, src}, fresh, fresh),
 	}
 }
 
@@ -168,33 +209,59 @@ func (s *Source) Owner(ctx context.Context, proto ports.Proto, local, remote net
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.end(ctx, endKey{proto, local, remote}, false)
+	return s.end(ctx, endKey{proto, local, remote}, false, false)
 }
 
 // end resolves one end, from the cache when it can. s.mu is held.
-func (s *Source) end(ctx context.Context, k endKey, fresh bool) *Process {
-	now := s.cfg.Now()
-	if v, ok := s.ends[k]; ok && !fresh && (v.proc != nil || now.Before(v.until)) {
+//
+// A TCP SYN's receiving end (syn) can only be a listener's, whoever
+// sends it: once sock_diag had no socket there, that address and port
+// are taken to have no listener for listenerTTL (or Config.NegativeTTL
+// if shorter), for every sender, without asking again (connections to
+// another host open a new flow end at every SYN; their far end is not
+// looked up each time).
+func (s *Source) end(ctx context.Context, k endKey, fresh, syn bool) *Process {
+	v, ok := s.ends[k]
+	if ok && !fresh && v.proc != nil {
 		return v.proc
+	}
+	now := s.cfg.Now()
+	if ok && !fresh && now.Before(v.until) {
+		return nil
 	}
 	if len(s.ends) >= s.cfg.MaxFlows {
 		clear(s.ends)
 	}
+	if syn && k.proto == ports.ProtoTCP {
+		if until, ok := s.noListener[k.local]; ok && now.Before(until) {
+			s.stats.NoListener++
+			s.ends[k] = endVal{until: until}
+			return nil
+		}
+	}
 	s.stats.Flows++
-	p := s.resolve(ctx, k)
+	p, none := s.resolve(ctx, k)
 	s.ends[k] = endVal{proc: p, until: now.Add(s.cfg.NegativeTTL)}
 	if p != nil {
 		s.stats.Found++
 	}
+	if syn && none && k.proto == ports.ProtoTCP {
+		if len(s.noListener) >= maxUnowned {
+			clear(s.noListener)
+		}
+		s.noListener[k.local] = now.Add(min(s.cfg.NegativeTTL, listenerTTL))
+	}
 	return p
 }
 
-// resolve asks the kernel for k's socket and finds its owner.
-func (s *Source) resolve(ctx context.Context, k endKey) *Process {
-	sock, err := s.find(k.proto, k.local, k.remote)
+// resolve asks the kernel for k's socket and finds its owner; none
+// reports that sock_diag had no socket for k.
+func (s *Source) resolve(ctx context.Context, k endKey) (p *Process, none bool) {
+	fk := findKey{k.proto, k.local, k.remote}
+	sock, err := s.find(fk.proto, fk.local, fk.remote)
 	if err != nil {
 		s.stats.NoSocket++
-		return nil
+		return nil, true
 	}
 	if sock.Inode == 0 && k.proto == ports.ProtoTCP && !closing(sock.State) {
 		// A connection not yet accepted (a request, or established in
@@ -204,20 +271,24 @@ func (s *Source) resolve(ctx context.Context, k endKey) *Process {
 		if k.local.Addr().Is4() {
 			any = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 		}
-		if sock, err = s.find(k.proto, k.local, any); err != nil {
+		fk.remote = any
+		if sock, err = s.find(fk.proto, fk.local, fk.remote); err != nil {
 			s.stats.NoSocket++
-			return nil
+			return nil, false
 		}
 	}
 	if sock.Inode == 0 {
 		s.stats.Closed++
-		return nil
+		return nil, false
 	}
-	p := s.ownerOf(ctx, sock.Inode)
-	if p == nil {
+	p, gone := s.ownerOf(ctx, sock.Inode, fk)
+	switch {
+	case gone:
+		s.stats.Closed++
+	case p == nil:
 		s.stats.NoOwner++
 	}
-	return p
+	return p, false
 }
 
 // closing reports whether a TCP socket in state st may have been closed
@@ -246,70 +317,284 @@ func (s *Source) find(proto ports.Proto, local, remote netip.AddrPort) (socktabl
 	return sock, nil
 }
 
-// ownerOf finds the process holding inode through the index, refreshing
-// it on a miss: first the recent owners, then all of /proc.
-func (s *Source) ownerOf(ctx context.Context, inode uint64) *Process {
+// ownerOf finds the process holding inode (the socket that find
+// answered for fk) through the index, searching on a miss (see
+// search). gone reports a socket closed before its holder was found.
+func (s *Source) ownerOf(ctx context.Context, inode uint64, fk findKey) (p *Process, gone bool) {
 	pid, ok := s.inodes[inode]
-	// The recent owners one at a time, most recent first: the socket
-	// is most often the last owner's, and one fd table is cheap.
-	for i := 0; !ok && !s.unowned[inode] && i < len(s.hot); i++ {
-		s.stats.HotScans++
-		s.scan(ctx, s.hot[i:i+1])
-		pid, ok = s.inodes[inode]
-	}
 	if !ok && !s.unowned[inode] {
-		s.stats.FullScans++
-		clear(s.inodes)
-		clear(s.procs)
-		s.scan(ctx, nil)
-		pid, ok = s.inodes[inode]
-		if !ok {
-			if len(s.unowned) >= maxUnowned {
-				clear(s.unowned)
-			}
-			s.unowned[inode] = true
+		if pid, ok, gone = s.search(ctx, inode, fk); gone {
+			return nil, true
 		}
 	}
 	if !ok {
-		return nil
+		return nil, false
 	}
-	p := s.procs[pid]
+	p = s.procs[pid]
 	if p == nil {
 		rp, err := socktable.ReadProcess(pid)
 		if err != nil {
 			delete(s.inodes, inode)
-			return nil
+			return nil, true
 		}
 		p = &rp
 		s.procs[pid] = p
 	}
 	s.touch(pid)
-	return p
+	return p, false
 }
 
-func (s *Source) scan(ctx context.Context, pids []int) {
-	if len(s.inodes) >= maxInodes {
-		clear(s.inodes) // closed sockets' inodes, gathered by recent-owner scans
+// findKey is what a socket was asked of sock_diag by.
+type findKey struct {
+	proto         ports.Proto
+	local, remote netip.AddrPort
+}
+
+// search looks for the process holding inode, cheapest first: the
+// recent owners' descriptors one by one from the lowest (the kernel
+// gives a new socket the lowest free one), then their whole tables;
+// then, if sock_diag still has the socket, the other processes, new
+// ones first, from where the last search stopped, until one holds it.
+// Between processes it asks again whether the socket is still there, so
+// that a socket closed during the search ends it (gone) rather than
+// costing a walk of every process; when every process was read and none
+// holds it, the inode is remembered as unowned.
+func (s *Source) search(ctx context.Context, inode uint64, fk findKey) (pid int, found, gone bool) {
+	if pid, ok := s.probe(inode); ok {
+		return pid, true, false
 	}
-	_ = socktable.WalkSocketInodes(ctx, pids, func(pid int, ino uint64) {
-		if _, ok := s.inodes[ino]; !ok {
-			s.inodes[ino] = pid
+	for i := 0; i < len(s.hot); {
+		h := s.hot[i]
+		s.stats.HotScans++
+		if err := s.reread(h); err != nil {
+			// The process is gone: so is what it held.
+			h.t.Close()
+			delete(s.procs, h.pid())
+			s.hot = slices.Delete(s.hot, i, i+1)
+			continue
 		}
+		if pid, ok := s.inodes[inode]; ok {
+			return pid, true, false
+		}
+		i++
+	}
+	if !s.still(fk, inode) {
+		return 0, false, true
+	}
+	return s.walk(ctx, inode, fk)
+}
+
+// probe reads the recent owners' descriptors one at a time, the
+// lowest first, all owners in turn at each number (so that the socket
+// of the second owner does not wait for every descriptor of the first),
+// skipping those that held another kind of file when the table was last
+// read, until one is the socket inode or each owner had maxProbes read.
+func (s *Source) probe(inode uint64) (pid int, found bool) {
+	if len(s.hot) == 0 {
+		return 0, false
+	}
+	if cap(s.probes) < len(s.hot) {
+		s.probes = make([]int, len(s.hot))
+	}
+	n := s.probes[:len(s.hot)]
+	clear(n)
+	for fd, more := 0, true; more; fd++ {
+		more = false
+		for i, h := range s.hot {
+			if fd >= len(h.files)+probeSlack || n[i] >= maxProbes {
+				continue
+			}
+			more = true
+			if fd < len(h.files) && h.files[fd] == fdOther {
+				continue
+			}
+			n[i]++
+			s.stats.Probes++
+			ino, ok := h.t.SocketAt(fd)
+			if !ok {
+				h.set(fd, fdFree)
+				continue
+			}
+			h.set(fd, fdSocket)
+			s.index(ino, h.pid())
+			if ino == inode {
+				return h.pid(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// reread reads a recent owner's whole table into h and the index.
+func (s *Source) reread(h *hotProc) error {
+	clear(h.files)
+	return h.t.Files(func(fd int, ino uint64) {
+		if ino == 0 {
+			h.set(fd, fdOther)
+			return
+		}
+		h.set(fd, fdSocket)
+		s.index(ino, h.pid())
 	})
 }
 
-// touch moves pid to the front of the recent owners.
+// still reports whether sock_diag still has the socket inode for fk.
+func (s *Source) still(fk findKey, inode uint64) bool {
+	sock, err := s.find(fk.proto, fk.local, fk.remote)
+	return err == nil && sock.Inode == inode
+}
+
+// walk reads the tables of all processes but the recent owners (read
+// already): first those not running at the last walk, newest first,
+// then the others in pid order from where the last walk stopped,
+// until one holds inode, the socket is gone, or all were read.
+func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (pid int, found, gone bool) {
+	s.stats.FullScans++
+	pids, err := socktable.AppendPIDs(s.pids[:0])
+	if err != nil {
+		return 0, false, false
+	}
+	slices.Sort(pids)
+	s.pids = pids
+	// What left since the last walk is forgotten; what came is read
+	// first.
+	for p := range s.procs {
+		if _, ok := slices.BinarySearch(pids, p); !ok {
+			delete(s.procs, p)
+		}
+	}
+	fresh := s.fresh[:0]
+	for _, p := range pids {
+		if _, ok := s.seen[p]; !ok {
+			fresh = append(fresh, p)
+		}
+	}
+	s.fresh = fresh
+	clear(s.seen)
+	for _, p := range pids {
+		s.seen[p] = struct{}{}
+	}
+	read := 0
+	try := func(p int) (done bool) {
+		if slices.ContainsFunc(s.hot, func(h *hotProc) bool { return h.pid() == p }) {
+			return false
+		}
+		t, err := socktable.OpenFDTable(p)
+		if err != nil {
+			return false
+		}
+		_ = t.Files(func(_ int, ino uint64) {
+			read++
+			if ino != 0 {
+				s.index(ino, p)
+			}
+		})
+		t.Close()
+		if _, ok := s.inodes[inode]; ok {
+			pid, found = s.inodes[inode], true
+			return true
+		}
+		if read >= recheckFiles {
+			read = 0
+			if !s.still(fk, inode) {
+				gone = true
+				return true
+			}
+		}
+		return false
+	}
+	for i := len(fresh) - 1; i >= 0; i-- {
+		if ctx.Err() != nil {
+			return 0, false, false
+		}
+		if try(fresh[i]) {
+			return pid, found, gone
+		}
+	}
+	start, _ := slices.BinarySearch(pids, s.next)
+	for i := range pids {
+		p := pids[(start+i)%len(pids)]
+		if ctx.Err() != nil {
+			return 0, false, false
+		}
+		if _, ok := slices.BinarySearch(fresh, p); ok {
+			continue
+		}
+		if try(p) {
+			s.next = p + 1
+			return pid, found, gone
+		}
+	}
+	if !s.still(fk, inode) {
+		return 0, false, true
+	}
+	if len(s.unowned) >= maxUnowned {
+		clear(s.unowned)
+	}
+	s.unowned[inode] = true
+	return 0, false, false
+}
+
+// index records that pid holds the socket inode (the first holder found
+// is kept).
+func (s *Source) index(ino uint64, pid int) {
+	if _, ok := s.inodes[ino]; ok {
+		return
+	}
+	if len(s.inodes) >= maxInodes {
+		clear(s.inodes) // closed sockets' inodes, gathered over time
+	}
+	s.inodes[ino] = pid
+}
+
+// fdKind is what a recent owner's file descriptor held when last read.
+type fdKind uint8
+
+const (
+	fdFree   fdKind = iota // not open, or not read yet
+	fdSocket               // a socket (perhaps another by now)
+	fdOther                // another kind of file
+)
+
+// hotProc is a recent owner: its table of open files, held open, and
+// what each descriptor held (up to maxTrackedFD).
+type hotProc struct {
+	t     *socktable.FDTable
+	files []fdKind
+}
+
+func (h *hotProc) pid() int { return h.t.PID() }
+
+func (h *hotProc) set(fd int, k fdKind) {
+	if fd >= maxTrackedFD {
+		return
+	}
+	if fd >= len(h.files) {
+		if k == fdFree {
+			return
+		}
+		h.files = append(h.files, make([]fdKind, fd+1-len(h.files))...)
+	}
+	h.files[fd] = k
+}
+
+// touch moves pid to the front of the recent owners, opening its table
+// if it is new there (and closing the table of the one it displaces).
 func (s *Source) touch(pid int) {
-	for i, p := range s.hot {
-		if p == pid {
+	for i, h := range s.hot {
+		if h.pid() == pid {
 			copy(s.hot[1:i+1], s.hot[:i])
-			s.hot[0] = pid
+			s.hot[0] = h
 			return
 		}
 	}
-	if len(s.hot) < maxHot {
-		s.hot = append(s.hot, 0)
+	t, err := socktable.OpenFDTable(pid)
+	if err != nil {
+		return
 	}
-	copy(s.hot[1:], s.hot)
-	s.hot[0] = pid
+	if len(s.hot) == maxHot {
+		s.hot[maxHot-1].t.Close()
+		s.hot = s.hot[:maxHot-1]
+	}
+	s.hot = slices.Insert(s.hot, 0, &hotProc{t: t})
 }
