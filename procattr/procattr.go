@@ -65,13 +65,21 @@ const (
 	probeSlack = 4
 )
 
+// hitsHalfLife is how many searches halve the recent owners' counts of
+// sockets found in them, by which the busiest are probed first.
+const hitsHalfLife = 64
+
 // maxTrackedFD bounds the descriptors whose kind a recent owner's entry
 // remembers (a byte each).
 const maxTrackedFD = 1 << 16
 
-// recheckFiles is how many descriptors a walk reads between asking
-// sock_diag whether the socket it looks for is still there.
-const recheckFiles = 512
+// A walk asks sock_diag whether the socket it looks for is still there
+// after recheckFirst descriptors, then after twice as many each time,
+// up to recheckFiles.
+const (
+	recheckFirst = 32
+	recheckFiles = 512
+)
 
 // Stats counts a Source's work.
 type Stats struct {
@@ -87,9 +95,56 @@ type Stats struct {
 	NoOwner    uint64 // ends whose socket's inode no process held
 }
 
+// endKey is a flow end: the socket at local talking to remote. It holds
+// no pointer (unlike netip.AddrPort), so hashing it is a memhash.
 type endKey struct {
+	local, remote [16]byte
+	lport, rport  uint16
 	proto         ports.Proto
-	local, remote netip.AddrPort
+	is4           bool
+}
+
+func makeEndKey(proto ports.Proto, local, remote netip.AddrPort) endKey {
+	return endKey{local: local.Addr().As16(), remote: remote.Addr().As16(), lport: local.Port(), rport: remote.Port(),
+		proto: proto, is4: local.Addr().Is4()}
+}
+
+func (k endKey) addr(b [16]byte) netip.Addr {
+	a := netip.AddrFrom16(b)
+	if k.is4 {
+		return a.Unmap()
+	}
+	return a
+}
+
+func (k endKey) localAP() netip.AddrPort  { return netip.AddrPortFrom(k.addr(k.local), k.lport) }
+func (k endKey) remoteAP() netip.AddrPort { return netip.AddrPortFrom(k.addr(k.remote), k.rport) }
+
+// reverse is the other end of k's flow.
+func (k endKey) reverse() endKey {
+	k.local, k.remote, k.lport, k.rport = k.remote, k.local, k.rport, k.lport
+	return k
+}
+
+// slot is k's entry in the packet cache.
+func (k endKey) slot() int {
+	h := uint(k.lport)*0x9e37 ^ uint(k.rport) ^ uint(k.local[15])<<3 ^ uint(k.remote[15])<<7
+	return int(h^h>>9) & (packetCacheSize - 1)
+}
+
+// packetCacheSize is the number of packet directions whose Attribution
+// is kept as it is (a power of two): the packets of a busy flow cost one
+// comparison, not two lookups of its ends.
+const packetCacheSize = 64
+
+// cachedPacket is a packet direction's Attribution: its Src is the
+// owner of key's end. until bounds it when an end is nil (remembered as
+// such until then); a process is not forgotten.
+type cachedPacket struct {
+	key   endKey
+	ok    bool
+	a     Attribution
+	until time.Time
 }
 
 type endVal struct {
@@ -105,18 +160,20 @@ type Source struct {
 
 	mu      sync.Mutex
 	ends    map[endKey]endVal
+	packets [packetCacheSize]cachedPacket
 	inodes  map[uint64]int // socket inode -> pid
 	unowned map[uint64]bool
 	// noListener: TCP addresses where a SYN found no socket, until when
 	// that holds.
 	noListener map[netip.AddrPort]time.Time
 	procs      map[int]*Process
-	hot        []*hotProc // processes that owned recent sockets, most recent first
-	pids       []int      // the processes at the last walk, sorted
-	fresh      []int      // of those, the ones new at that walk
-	seen       map[int]struct{}
-	next       int   // the pid the next walk goes on from
-	probes     []int // per recent owner, descriptors probed (scratch)
+	hot        []*hotProc       // processes that owned recent sockets, most recent first
+	pids       []int            // the processes at the last walk, sorted
+	fresh      []int            // of those, the ones no walk had read (scratch)
+	seen       map[int]struct{} // processes some walk read
+	next       int              // the pid the next walk goes on from
+	probes     []int            // per recent owner, descriptors probed (scratch)
+	searches   uint64
 	stats      Stats
 }
 
@@ -193,12 +250,38 @@ func (s *Source) flow(ctx context.Context, proto ports.Proto, src, dst netip.Add
 	if proto != ports.ProtoTCP && proto != ports.ProtoUDP || !src.Addr().IsValid() || !dst.Addr().IsValid() {
 		return Attribution{}
 	}
+	k := makeEndKey(proto, src, dst)
+	r := k.reverse()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Attribution{
-		Src: s.end(ctx, endKey{proto, src, dst}, fresh, false),
-		Dst: s.end(ctx, endKey{proto, dst, src}, fresh, fresh),
+	c := &s.packets[k.slot()]
+	if fresh {
+		// The flow's ends are looked up again: forget what both its
+		// directions were.
+		c.ok = false
+		s.packets[r.slot()].ok = false
+	} else if c.ok && c.key == k && (c.a.Src != nil && c.a.Dst != nil || s.cfg.Now().Before(c.until)) {
+		return c.a
 	}
+	a := Attribution{Src: s.end(ctx, k, fresh, false), Dst: s.end(ctx, r, fresh, fresh)}
+	c = &s.packets[k.slot()] // end may have cleared the cache
+	*c = cachedPacket{key: k, ok: true, a: a}
+	if a.Src == nil || a.Dst == nil {
+		c.until = s.until(k, a.Src)
+		if u := s.until(r, a.Dst); u.Before(c.until) {
+			c.until = u
+		}
+	}
+	return a
+}
+
+// until is how long end k's attribution p holds: for ever if it is a
+// process, else until its entry expires.
+func (s *Source) until(k endKey, p *Process) time.Time {
+	if p != nil {
+		return time.Unix(1<<62, 0)
+	}
+	return s.ends[k].until
 }
 
 // Owner returns the process owning the socket at local that talks to
@@ -209,7 +292,7 @@ func (s *Source) Owner(ctx context.Context, proto ports.Proto, local, remote net
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.end(ctx, endKey{proto, local, remote}, false, false)
+	return s.end(ctx, makeEndKey(proto, local, remote), false, false)
 }
 
 // end resolves one end, from the cache when it can. s.mu is held.
@@ -231,9 +314,10 @@ func (s *Source) end(ctx context.Context, k endKey, fresh, syn bool) *Process {
 	}
 	if len(s.ends) >= s.cfg.MaxFlows {
 		clear(s.ends)
+		clear(s.packets[:])
 	}
 	if syn && k.proto == ports.ProtoTCP {
-		if until, ok := s.noListener[k.local]; ok && now.Before(until) {
+		if until, ok := s.noListener[k.localAP()]; ok && now.Before(until) {
 			s.stats.NoListener++
 			s.ends[k] = endVal{until: until}
 			return nil
@@ -249,7 +333,7 @@ func (s *Source) end(ctx context.Context, k endKey, fresh, syn bool) *Process {
 		if len(s.noListener) >= maxUnowned {
 			clear(s.noListener)
 		}
-		s.noListener[k.local] = now.Add(min(s.cfg.NegativeTTL, listenerTTL))
+		s.noListener[k.localAP()] = now.Add(min(s.cfg.NegativeTTL, listenerTTL))
 	}
 	return p
 }
@@ -257,7 +341,7 @@ func (s *Source) end(ctx context.Context, k endKey, fresh, syn bool) *Process {
 // resolve asks the kernel for k's socket and finds its owner; none
 // reports that sock_diag had no socket for k.
 func (s *Source) resolve(ctx context.Context, k endKey) (p *Process, none bool) {
-	fk := findKey{k.proto, k.local, k.remote}
+	fk := findKey{k.proto, k.localAP(), k.remoteAP()}
 	sock, err := s.find(fk.proto, fk.local, fk.remote)
 	if err != nil {
 		s.stats.NoSocket++
@@ -268,7 +352,7 @@ func (s *Source) resolve(ctx context.Context, k endKey) (p *Process, none bool) 
 		// the accept queue) has no file: its listener's process is the
 		// one that will accept it.
 		any := netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
-		if k.local.Addr().Is4() {
+		if k.is4 {
 			any = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 		}
 		fk.remote = any
@@ -322,10 +406,12 @@ func (s *Source) find(proto ports.Proto, local, remote netip.AddrPort) (socktabl
 // search). gone reports a socket closed before its holder was found.
 func (s *Source) ownerOf(ctx context.Context, inode uint64, fk findKey) (p *Process, gone bool) {
 	pid, ok := s.inodes[inode]
+	searched := false
 	if !ok && !s.unowned[inode] {
 		if pid, ok, gone = s.search(ctx, inode, fk); gone {
 			return nil, true
 		}
+		searched = ok
 	}
 	if !ok {
 		return nil, false
@@ -340,7 +426,7 @@ func (s *Source) ownerOf(ctx context.Context, inode uint64, fk findKey) (p *Proc
 		p = &rp
 		s.procs[pid] = p
 	}
-	s.touch(pid)
+	s.touch(pid, searched)
 	return p, false
 }
 
@@ -360,6 +446,11 @@ type findKey struct {
 // costing a walk of every process; when every process was read and none
 // holds it, the inode is remembered as unowned.
 func (s *Source) search(ctx context.Context, inode uint64, fk findKey) (pid int, found, gone bool) {
+	if s.searches++; s.searches%hitsHalfLife == 0 {
+		for _, h := range s.hot {
+			h.hits /= 2
+		}
+	}
 	if pid, ok := s.probe(inode); ok {
 		return pid, true, false
 	}
@@ -385,10 +476,11 @@ func (s *Source) search(ctx context.Context, inode uint64, fk findKey) (pid int,
 }
 
 // probe reads the recent owners' descriptors one at a time, the
-// lowest first, all owners in turn at each number (so that the socket
-// of the second owner does not wait for every descriptor of the first),
-// skipping those that held another kind of file when the table was last
+// lowest first, skipping those that held another kind of file when last
 // read, until one is the socket inode or each owner had maxProbes read.
+// The owners where recent searches found sockets go first, all of them
+// in turn at each number (so that the second one's socket does not wait
+// for every descriptor of the first); then the others, alike.
 func (s *Source) probe(inode uint64) (pid int, found bool) {
 	if len(s.hot) == 0 {
 		return 0, false
@@ -398,27 +490,38 @@ func (s *Source) probe(inode uint64) (pid int, found bool) {
 	}
 	n := s.probes[:len(s.hot)]
 	clear(n)
-	for fd, more := 0, true; more; fd++ {
-		more = false
-		for i, h := range s.hot {
-			if fd >= len(h.files)+probeSlack || n[i] >= maxProbes {
-				continue
-			}
-			more = true
-			if fd < len(h.files) && h.files[fd] == fdOther {
-				continue
-			}
-			n[i]++
-			s.stats.Probes++
-			ino, ok := h.t.SocketAt(fd)
-			if !ok {
-				h.set(fd, fdFree)
-				continue
-			}
-			h.set(fd, fdSocket)
-			s.index(ino, h.pid())
-			if ino == inode {
-				return h.pid(), true
+	top := uint32(0)
+	for _, h := range s.hot {
+		top = max(top, h.hits)
+	}
+	busy := func(h *hotProc) bool { return h.hits*4 >= top }
+	for _, first := range []bool{true, false} {
+		for fd, more := 0, true; more; fd++ {
+			more = false
+			for i, h := range s.hot {
+				if busy(h) != first || fd >= len(h.files)+probeSlack || n[i] >= maxProbes {
+					continue
+				}
+				more = true
+				if fd < len(h.files) && h.files[fd] == fdOther {
+					continue
+				}
+				n[i]++
+				s.stats.Probes++
+				ino, open := h.t.SocketAt(fd)
+				switch {
+				case !open:
+					h.set(fd, fdFree)
+					continue
+				case ino == 0:
+					h.set(fd, fdOther)
+					continue
+				}
+				h.set(fd, fdSocket)
+				s.index(ino, h.pid())
+				if ino == inode {
+					return h.pid(), true
+				}
 			}
 		}
 	}
@@ -428,13 +531,14 @@ func (s *Source) probe(inode uint64) (pid int, found bool) {
 // reread reads a recent owner's whole table into h and the index.
 func (s *Source) reread(h *hotProc) error {
 	clear(h.files)
-	return h.t.Files(func(fd int, ino uint64) {
+	return h.t.Files(func(fd int, ino uint64) bool {
 		if ino == 0 {
 			h.set(fd, fdOther)
-			return
+			return true
 		}
 		h.set(fd, fdSocket)
 		s.index(ino, h.pid())
+		return true
 	})
 }
 
@@ -445,9 +549,9 @@ func (s *Source) still(fk findKey, inode uint64) bool {
 }
 
 // walk reads the tables of all processes but the recent owners (read
-// already): first those not running at the last walk, newest first,
-// then the others in pid order from where the last walk stopped,
-// until one holds inode, the socket is gone, or all were read.
+// already): first those no walk has read, newest first, then the others
+// in pid order from where the last walk stopped, until one holds inode,
+// the socket is gone, or all were read.
 func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (pid int, found, gone bool) {
 	s.stats.FullScans++
 	pids, err := socktable.AppendPIDs(s.pids[:0])
@@ -463,6 +567,8 @@ func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (pid int, f
 			delete(s.procs, p)
 		}
 	}
+	// Processes no walk has read yet (new ones, or left when the last
+	// walk stopped early) come first, newest first.
 	fresh := s.fresh[:0]
 	for _, p := range pids {
 		if _, ok := s.seen[p]; !ok {
@@ -470,38 +576,44 @@ func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (pid int, f
 		}
 	}
 	s.fresh = fresh
-	clear(s.seen)
-	for _, p := range pids {
-		s.seen[p] = struct{}{}
+	for p := range s.seen {
+		if _, ok := slices.BinarySearch(pids, p); !ok {
+			delete(s.seen, p)
+		}
 	}
-	read := 0
+	read, limit := 0, recheckFirst
+	// try reads p's table, to the socket if p holds it; after
+	// recheckFirst descriptors, then twice as many each time up to
+	// recheckFiles, it asks whether the socket is still there (short
+	// connections close during walks; a process may have thousands).
 	try := func(p int) (done bool) {
 		if slices.ContainsFunc(s.hot, func(h *hotProc) bool { return h.pid() == p }) {
 			return false
 		}
+		s.seen[p] = struct{}{}
 		t, err := socktable.OpenFDTable(p)
 		if err != nil {
 			return false
 		}
-		_ = t.Files(func(_ int, ino uint64) {
-			read++
+		_ = t.Files(func(_ int, ino uint64) bool {
 			if ino != 0 {
 				s.index(ino, p)
+				if ino == inode {
+					pid, found = p, true
+					return false
+				}
 			}
+			if read++; read >= limit {
+				read, limit = 0, min(2*limit, recheckFiles)
+				if !s.still(fk, inode) {
+					gone = true
+					return false
+				}
+			}
+			return true
 		})
 		t.Close()
-		if _, ok := s.inodes[inode]; ok {
-			pid, found = s.inodes[inode], true
-			return true
-		}
-		if read >= recheckFiles {
-			read = 0
-			if !s.still(fk, inode) {
-				gone = true
-				return true
-			}
-		}
-		return false
+		return found || gone
 	}
 	for i := len(fresh) - 1; i >= 0; i-- {
 		if ctx.Err() != nil {
@@ -561,6 +673,7 @@ const (
 type hotProc struct {
 	t     *socktable.FDTable
 	files []fdKind
+	hits  uint32 // sockets searches found here, halved every hitsHalfLife searches
 }
 
 func (h *hotProc) pid() int { return h.t.PID() }
@@ -580,11 +693,15 @@ func (h *hotProc) set(fd int, k fdKind) {
 
 // touch moves pid to the front of the recent owners, opening its table
 // if it is new there (and closing the table of the one it displaces).
-func (s *Source) touch(pid int) {
+// A socket a search found there (searched) counts in its hits.
+func (s *Source) touch(pid int, searched bool) {
 	for i, h := range s.hot {
 		if h.pid() == pid {
 			copy(s.hot[1:i+1], s.hot[:i])
 			s.hot[0] = h
+			if searched {
+				h.hits++
+			}
 			return
 		}
 	}
@@ -596,5 +713,5 @@ func (s *Source) touch(pid int) {
 		s.hot[maxHot-1].t.Close()
 		s.hot = s.hot[:maxHot-1]
 	}
-	s.hot = slices.Insert(s.hot, 0, &hotProc{t: t})
+	s.hot = slices.Insert(s.hot, 0, &hotProc{t: t, hits: 1})
 }

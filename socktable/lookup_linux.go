@@ -112,9 +112,9 @@ func OpenFDTable(pid int) (*FDTable, error) {
 }
 
 // SocketAt returns the inode of the socket open at file descriptor n
-// of t's process; ok is false when n is not open, is not a socket, or
-// the process is gone.
-func (t *FDTable) SocketAt(n int) (inode uint64, ok bool) {
+// of t's process: 0 with open true for another kind of file, open
+// false when n is not open or the process is gone.
+func (t *FDTable) SocketAt(n int) (inode uint64, open bool) {
 	if t.fd < 0 || n < 0 {
 		return 0, false
 	}
@@ -123,13 +123,15 @@ func (t *FDTable) SocketAt(n int) (inode uint64, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	return socketInode(t.link[:m])
+	inode, _ = socketInode(t.link[:m])
+	return inode, true
 }
 
 // Files calls fn with each file descriptor t's process has open, and
 // the inode of the socket it is (0 for a file that is not a socket),
-// as the table is now. It fails when the process is gone.
-func (t *FDTable) Files(fn func(fd int, socket uint64)) error {
+// as the table is now, until fn returns false. It fails when the
+// process is gone.
+func (t *FDTable) Files(fn func(fd int, socket uint64) bool) error {
 	if t.fd < 0 {
 		return errors.New("socktable: closed FDTable")
 	}
@@ -165,7 +167,9 @@ func (t *FDTable) Files(fn func(fd int, socket uint64)) error {
 			} else if errors.Is(err, unix.ENOENT) {
 				continue // closed since the listing
 			}
-			fn(num, ino)
+			if !fn(num, ino) {
+				return nil
+			}
 		}
 	}
 }
