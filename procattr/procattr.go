@@ -150,7 +150,12 @@ type cachedPacket struct {
 type endVal struct {
 	proc  *Process // nil: no socket or no owner
 	until time.Time
+	fd    int32 // the descriptor proc holds the socket at; -1 if not known
 }
+
+// holder is where a socket inode was found open: a process and the
+// descriptor there.
+type holder struct{ pid, fd int32 }
 
 // Source attributes packets to processes. It starts no goroutine; its
 // methods are safe for concurrent use (lookups are serialized).
@@ -161,7 +166,7 @@ type Source struct {
 	mu      sync.Mutex
 	ends    map[endKey]endVal
 	packets [packetCacheSize]cachedPacket
-	inodes  map[uint64]int // socket inode -> pid
+	inodes  map[uint64]holder // socket inode -> its process and descriptor
 	unowned map[uint64]bool
 	// noListener: TCP addresses where a SYN found no socket, until when
 	// that holds.
@@ -197,7 +202,7 @@ func New(cfg *Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: c, finder: f, ends: map[endKey]endVal{}, inodes: map[uint64]int{},
+	return &Source{cfg: c, finder: f, ends: map[endKey]endVal{}, inodes: map[uint64]holder{},
 		unowned: map[uint64]bool{}, procs: map[int]*Process{}, seen: map[int]struct{}{}, noListener: map[netip.AddrPort]time.Time{}}, nil
 }
 
@@ -226,11 +231,12 @@ func (s *Source) Stats() Stats {
 func (s *Source) Packet(ctx context.Context, p *wire.Packet) Attribution {
 	var proto ports.Proto
 	var sp, dp ports.Port
-	fresh := false
+	fresh, fin := false, false
 	switch {
 	case p.Layers.Has(wire.LayerTCP):
 		proto, sp, dp = ports.ProtoTCP, p.TCP.SrcPort, p.TCP.DstPort
 		fresh = p.TCP.Flags.Has(wire.TCPSyn) && !p.TCP.Flags.Has(wire.TCPAck)
+		fin = p.TCP.Flags.Has(wire.TCPFin) || p.TCP.Flags.Has(wire.TCPRst)
 	case p.Layers.Has(wire.LayerUDP):
 		proto, sp, dp = ports.ProtoUDP, p.UDP.SrcPort, p.UDP.DstPort
 	default:
@@ -238,15 +244,15 @@ func (s *Source) Packet(ctx context.Context, p *wire.Packet) Attribution {
 	}
 	src := netip.AddrPortFrom(p.IP.Src, uint16(sp))
 	dst := netip.AddrPortFrom(p.IP.Dst, uint16(dp))
-	return s.flow(ctx, proto, src, dst, fresh)
+	return s.flow(ctx, proto, src, dst, fresh, fin)
 }
 
 // Flow attributes a packet of proto from src to dst.
 func (s *Source) Flow(ctx context.Context, proto ports.Proto, src, dst netip.AddrPort) Attribution {
-	return s.flow(ctx, proto, src, dst, false)
+	return s.flow(ctx, proto, src, dst, false, false)
 }
 
-func (s *Source) flow(ctx context.Context, proto ports.Proto, src, dst netip.AddrPort, fresh bool) Attribution {
+func (s *Source) flow(ctx context.Context, proto ports.Proto, src, dst netip.AddrPort, fresh, fin bool) Attribution {
 	if proto != ports.ProtoTCP && proto != ports.ProtoUDP || !src.Addr().IsValid() || !dst.Addr().IsValid() {
 		return Attribution{}
 	}
@@ -254,6 +260,10 @@ func (s *Source) flow(ctx context.Context, proto ports.Proto, src, dst netip.Add
 	r := k.reverse()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if fin {
+		s.closing(k)
+		s.closing(r)
+	}
 	c := &s.packets[k.slot()]
 	if fresh {
 		// The flow's ends are looked up again: forget what both its
@@ -273,6 +283,24 @@ func (s *Source) flow(ctx context.Context, proto ports.Proto, src, dst netip.Add
 		}
 	}
 	return a
+}
+
+// closing notes that end k's connection is closing (a FIN or RST): the
+// descriptor its process held it at is probed first on the next miss,
+// as the kernel gives a new socket the lowest free descriptor.
+func (s *Source) closing(k endKey) {
+	v, ok := s.ends[k]
+	if !ok || v.proc == nil || v.fd < 0 {
+		return
+	}
+	for _, h := range s.hot {
+		if h.pid() == v.proc.PID {
+			if int(v.fd) < len(h.files) && h.files[v.fd] == fdSocket {
+				h.files[v.fd] = fdClosed
+			}
+			return
+		}
+	}
 }
 
 // until is how long end k's attribution p holds: for ever if it is a
@@ -319,13 +347,13 @@ func (s *Source) end(ctx context.Context, k endKey, fresh, syn bool) *Process {
 	if syn && k.proto == ports.ProtoTCP {
 		if until, ok := s.noListener[k.localAP()]; ok && now.Before(until) {
 			s.stats.NoListener++
-			s.ends[k] = endVal{until: until}
+			s.ends[k] = endVal{until: until, fd: -1}
 			return nil
 		}
 	}
 	s.stats.Flows++
-	p, none := s.resolve(ctx, k)
-	s.ends[k] = endVal{proc: p, until: now.Add(s.cfg.NegativeTTL)}
+	p, fd, none := s.resolve(ctx, k)
+	s.ends[k] = endVal{proc: p, until: now.Add(s.cfg.NegativeTTL), fd: int32(fd)}
 	if p != nil {
 		s.stats.Found++
 	}
@@ -340,12 +368,12 @@ func (s *Source) end(ctx context.Context, k endKey, fresh, syn bool) *Process {
 
 // resolve asks the kernel for k's socket and finds its owner; none
 // reports that sock_diag had no socket for k.
-func (s *Source) resolve(ctx context.Context, k endKey) (p *Process, none bool) {
+func (s *Source) resolve(ctx context.Context, k endKey) (p *Process, fd int, none bool) {
 	fk := findKey{k.proto, k.localAP(), k.remoteAP()}
 	sock, err := s.find(fk.proto, fk.local, fk.remote)
 	if err != nil {
 		s.stats.NoSocket++
-		return nil, true
+		return nil, -1, true
 	}
 	if sock.Inode == 0 && k.proto == ports.ProtoTCP && !closing(sock.State) {
 		// A connection not yet accepted (a request, or established in
@@ -358,21 +386,21 @@ func (s *Source) resolve(ctx context.Context, k endKey) (p *Process, none bool) 
 		fk.remote = any
 		if sock, err = s.find(fk.proto, fk.local, fk.remote); err != nil {
 			s.stats.NoSocket++
-			return nil, false
+			return nil, -1, false
 		}
 	}
 	if sock.Inode == 0 {
 		s.stats.Closed++
-		return nil, false
+		return nil, -1, false
 	}
-	p, gone := s.ownerOf(ctx, sock.Inode, fk)
+	p, fd, gone := s.ownerOf(ctx, sock.Inode, fk)
 	switch {
 	case gone:
 		s.stats.Closed++
 	case p == nil:
 		s.stats.NoOwner++
 	}
-	return p, false
+	return p, fd, false
 }
 
 // closing reports whether a TCP socket in state st may have been closed
@@ -404,30 +432,31 @@ func (s *Source) find(proto ports.Proto, local, remote netip.AddrPort) (socktabl
 // ownerOf finds the process holding inode (the socket that find
 // answered for fk) through the index, searching on a miss (see
 // search). gone reports a socket closed before its holder was found.
-func (s *Source) ownerOf(ctx context.Context, inode uint64, fk findKey) (p *Process, gone bool) {
-	pid, ok := s.inodes[inode]
+func (s *Source) ownerOf(ctx context.Context, inode uint64, fk findKey) (p *Process, fd int, gone bool) {
+	at, ok := s.inodes[inode]
 	searched := false
 	if !ok && !s.unowned[inode] {
-		if pid, ok, gone = s.search(ctx, inode, fk); gone {
-			return nil, true
+		if ok, gone = s.search(ctx, inode, fk); gone {
+			return nil, -1, true
 		}
-		searched = ok
+		at, searched = s.inodes[inode], ok
 	}
 	if !ok {
-		return nil, false
+		return nil, -1, false
 	}
+	pid := int(at.pid)
 	p = s.procs[pid]
 	if p == nil {
 		rp, err := socktable.ReadProcess(pid)
 		if err != nil {
 			delete(s.inodes, inode)
-			return nil, true
+			return nil, -1, true
 		}
 		p = &rp
 		s.procs[pid] = p
 	}
 	s.touch(pid, searched)
-	return p, false
+	return p, int(at.fd), false
 }
 
 // findKey is what a socket was asked of sock_diag by.
@@ -445,14 +474,14 @@ type findKey struct {
 // that a socket closed during the search ends it (gone) rather than
 // costing a walk of every process; when every process was read and none
 // holds it, the inode is remembered as unowned.
-func (s *Source) search(ctx context.Context, inode uint64, fk findKey) (pid int, found, gone bool) {
+func (s *Source) search(ctx context.Context, inode uint64, fk findKey) (found, gone bool) {
 	if s.searches++; s.searches%hitsHalfLife == 0 {
 		for _, h := range s.hot {
 			h.hits /= 2
 		}
 	}
-	if pid, ok := s.probe(inode); ok {
-		return pid, true, false
+	if s.probe(inode) {
+		return true, false
 	}
 	for i := 0; i < len(s.hot); {
 		h := s.hot[i]
@@ -464,13 +493,13 @@ func (s *Source) search(ctx context.Context, inode uint64, fk findKey) (pid int,
 			s.hot = slices.Delete(s.hot, i, i+1)
 			continue
 		}
-		if pid, ok := s.inodes[inode]; ok {
-			return pid, true, false
+		if _, ok := s.inodes[inode]; ok {
+			return true, false
 		}
 		i++
 	}
 	if !s.still(fk, inode) {
-		return 0, false, true
+		return false, true
 	}
 	return s.walk(ctx, inode, fk)
 }
@@ -481,9 +510,9 @@ func (s *Source) search(ctx context.Context, inode uint64, fk findKey) (pid int,
 // The owners where recent searches found sockets go first, all of them
 // in turn at each number (so that the second one's socket does not wait
 // for every descriptor of the first); then the others, alike.
-func (s *Source) probe(inode uint64) (pid int, found bool) {
+func (s *Source) probe(inode uint64) bool {
 	if len(s.hot) == 0 {
-		return 0, false
+		return false
 	}
 	if cap(s.probes) < len(s.hot) {
 		s.probes = make([]int, len(s.hot))
@@ -494,16 +523,18 @@ func (s *Source) probe(inode uint64) (pid int, found bool) {
 	for _, h := range s.hot {
 		top = max(top, h.hits)
 	}
-	busy := func(h *hotProc) bool { return h.hits*4 >= top }
-	for _, first := range []bool{true, false} {
+	// Pass 0: descriptors whose socket was seen closing (the kernel
+	// gives the next socket the lowest free one); 1: the busy owners;
+	// 2: the others.
+	for pass := range 3 {
 		for fd, more := 0, true; more; fd++ {
 			more = false
 			for i, h := range s.hot {
-				if busy(h) != first || fd >= len(h.files)+probeSlack || n[i] >= maxProbes {
+				if pass > 0 && (h.hits*4 >= top) != (pass == 1) || fd >= len(h.files)+probeSlack || n[i] >= maxProbes {
 					continue
 				}
-				more = true
-				if fd < len(h.files) && h.files[fd] == fdOther {
+				more = fd < len(h.files)+probeSlack
+				if fd < len(h.files) && (h.files[fd] == fdOther || pass == 0 && h.files[fd] != fdClosed) || pass == 0 && fd >= len(h.files) {
 					continue
 				}
 				n[i]++
@@ -518,14 +549,14 @@ func (s *Source) probe(inode uint64) (pid int, found bool) {
 					continue
 				}
 				h.set(fd, fdSocket)
-				s.index(ino, h.pid())
+				s.index(ino, h.pid(), fd)
 				if ino == inode {
-					return h.pid(), true
+					return true
 				}
 			}
 		}
 	}
-	return 0, false
+	return false
 }
 
 // reread reads a recent owner's whole table into h and the index.
@@ -537,7 +568,7 @@ func (s *Source) reread(h *hotProc) error {
 			return true
 		}
 		h.set(fd, fdSocket)
-		s.index(ino, h.pid())
+		s.index(ino, h.pid(), fd)
 		return true
 	})
 }
@@ -552,11 +583,11 @@ func (s *Source) still(fk findKey, inode uint64) bool {
 // already): first those no walk has read, newest first, then the others
 // in pid order from where the last walk stopped, until one holds inode,
 // the socket is gone, or all were read.
-func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (pid int, found, gone bool) {
+func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (found, gone bool) {
 	s.stats.FullScans++
 	pids, err := socktable.AppendPIDs(s.pids[:0])
 	if err != nil {
-		return 0, false, false
+		return false, false
 	}
 	slices.Sort(pids)
 	s.pids = pids
@@ -595,11 +626,11 @@ func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (pid int, f
 		if err != nil {
 			return false
 		}
-		_ = t.Files(func(_ int, ino uint64) bool {
+		_ = t.Files(func(fd int, ino uint64) bool {
 			if ino != 0 {
-				s.index(ino, p)
+				s.index(ino, p, fd)
 				if ino == inode {
-					pid, found = p, true
+					found = true
 					return false
 				}
 			}
@@ -617,46 +648,46 @@ func (s *Source) walk(ctx context.Context, inode uint64, fk findKey) (pid int, f
 	}
 	for i := len(fresh) - 1; i >= 0; i-- {
 		if ctx.Err() != nil {
-			return 0, false, false
+			return false, false
 		}
 		if try(fresh[i]) {
-			return pid, found, gone
+			return found, gone
 		}
 	}
 	start, _ := slices.BinarySearch(pids, s.next)
 	for i := range pids {
 		p := pids[(start+i)%len(pids)]
 		if ctx.Err() != nil {
-			return 0, false, false
+			return false, false
 		}
 		if _, ok := slices.BinarySearch(fresh, p); ok {
 			continue
 		}
 		if try(p) {
 			s.next = p + 1
-			return pid, found, gone
+			return found, gone
 		}
 	}
 	if !s.still(fk, inode) {
-		return 0, false, true
+		return false, true
 	}
 	if len(s.unowned) >= maxUnowned {
 		clear(s.unowned)
 	}
 	s.unowned[inode] = true
-	return 0, false, false
+	return false, false
 }
 
-// index records that pid holds the socket inode (the first holder found
-// is kept).
-func (s *Source) index(ino uint64, pid int) {
+// index records that pid holds the socket inode at descriptor fd (the
+// first holder found is kept).
+func (s *Source) index(ino uint64, pid, fd int) {
 	if _, ok := s.inodes[ino]; ok {
 		return
 	}
 	if len(s.inodes) >= maxInodes {
 		clear(s.inodes) // closed sockets' inodes, gathered over time
 	}
-	s.inodes[ino] = pid
+	s.inodes[ino] = holder{int32(pid), int32(fd)}
 }
 
 // fdKind is what a recent owner's file descriptor held when last read.
@@ -666,6 +697,7 @@ const (
 	fdFree   fdKind = iota // not open, or not read yet
 	fdSocket               // a socket (perhaps another by now)
 	fdOther                // another kind of file
+	fdClosed               // a socket whose connection was seen closing: likely free, or reused
 )
 
 // hotProc is a recent owner: its table of open files, held open, and
