@@ -9,6 +9,8 @@
 #   tcpdump -nn -i VETH                (the baseline, its lines to /dev/null)
 #   ports capture -i VETH --no-procs   (capture and decode, no attribution)
 #   ports capture -i VETH              (with the processes of each packet)
+#   both ports captures at once        (the same packets for both: the
+#                                       ratio of their CPU per packet)
 #
 # Each is run $RUNS times (default 3) with the load restarted; the table
 # gives medians of packets captured, packets dropped by the kernel, CPU
@@ -122,12 +124,36 @@ measure() {
 	echo "$name ${captured:-0} ${dropped:-0} $(echo "$user + $sys" | bc) $rss ${lookups:--} $((c1 - c0))"
 }
 
+# measure_pair: both ports captures at once on the same load for
+# $duration s, so that they see the same packets (each AF_PACKET socket
+# gets its own copy); prints "pair noprocs_cpu_s noprocs_captured
+# procs_cpu_s procs_captured".
+measure_pair() {
+	start_load
+	local e1="$BENCH_TMP/err1" e2="$BENCH_TMP/err2"
+	ip netns exec "$A" /usr/bin/time -f 'TIME %U %S %M' timeout --foreground -s INT "$duration" "$BENCH_TMP/ports" capture -i "$VA" --no-procs >/dev/null 2>"$e1" &
+	local p1=$!
+	ip netns exec "$A" /usr/bin/time -f 'TIME %U %S %M' timeout --foreground -s INT "$duration" "$BENCH_TMP/ports" capture -i "$VA" >/dev/null 2>"$e2" &
+	local p2=$!
+	wait "$p1" || true
+	wait "$p2" || true
+	stop_load
+	local out="pair" e user sys captured
+	for e in "$e1" "$e2"; do
+		captured=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$e" | tail -1)
+		read -r _ user sys _ < <(grep '^TIME' "$e")
+		out+=" $(echo "$user + $sys" | bc) ${captured:-0}"
+	done
+	echo "$out"
+}
+
 results=$BENCH_TMP/results
 for run in $(seq "$runs"); do
 	echo "run $run of $runs" >&2
 	measure tcpdump tcpdump -nn -i "$VA" >>"$results"
 	measure noprocs "$BENCH_TMP/ports" capture -i "$VA" --no-procs >>"$results"
 	measure procs "$BENCH_TMP/ports" capture -i "$VA" >>"$results"
+	measure_pair >>"$results"
 done
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
@@ -151,5 +177,10 @@ for n in tcpdump noprocs procs; do
 	printf '| `%s` | %s | %s | %.3f | %.1f | %s | %.0f |\n' "$label" "$(col "$n" 2)" "$(col "$n" 3)" "$cpu" \
 		"$(echo "$(col "$n" 5) / 1024" | bc -l)" "$lk" "$(echo "$(col "$n" 7) / $duration" | bc -l)"
 done
-echo "raw (name captured dropped cpu_s rss_kb lookups conns), $duration s each:" >&2
+# The paired runs: the ratio of CPU per packet within each run, and its
+# median.
+awk '$1 == "pair" {a = $2 / ($3 > 0 ? $3 : 1); b = $4 / ($5 > 0 ? $5 : 1); print (a > 0 ? b / a : 0)}' "$results" >"$BENCH_TMP/ratio"
+printf '\nBoth captures at once on the same load (%s runs): CPU per packet with attribution over without it, median %.3f (runs: %s)\n' \
+	"$(wc -l <"$BENCH_TMP/ratio")" "$(median <"$BENCH_TMP/ratio")" "$(sort -n "$BENCH_TMP/ratio" | xargs printf '%.3f ' | sed 's/ $//')"
+echo "raw (name captured dropped cpu_s rss_kb lookups conns; pair: noprocs_cpu_s captured procs_cpu_s captured), $duration s each:" >&2
 cat "$results" >&2
