@@ -9,6 +9,8 @@
 #   tcpdump -nn -i VETH                (the baseline, its lines to /dev/null)
 #   ports capture -i VETH --no-procs   (capture and decode, no attribution)
 #   ports capture -i VETH              (with the processes of each packet)
+#   both ports captures at once        (the same packets for both: the
+#                                       ratio of their CPU per packet)
 #
 # Each is run $RUNS times (default 3) with the load restarted; the table
 # gives medians of packets captured, packets dropped by the kernel, CPU
@@ -18,7 +20,9 @@
 #
 # Usage: bench/attr.sh
 # Environment: DURATION (10), RUNS (3), TCP_RATE (200M), UDP_RATE (50M),
-# CONNS (4 parallel short connections), HOLD (4 ms each), PORTS_BIN. Needs root, ip,
+# CONNS (4 parallel short connections), HOLD (4 ms each), PORTS_BIN,
+# OLD_BIN (another ports binary, whose capture with attribution joins
+# the paired runs: a before-and-after on the same packets). Needs root, ip,
 # iperf3, tcpdump, bc, python3, /usr/bin/time.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -30,6 +34,11 @@ tcp_rate=${TCP_RATE:-200M}
 udp_rate=${UDP_RATE:-50M}
 conns=${CONNS:-4}
 hold=${HOLD:-4}
+old_bin=""
+if [[ -n ${OLD_BIN:-} ]]; then
+	[[ -x $OLD_BIN ]] || bench_die "OLD_BIN=$OLD_BIN is not an executable"
+	old_bin=$(realpath "$OLD_BIN")
+fi
 need_peer ip "Debian: apt-get install iproute2"
 need_peer iperf3 "Debian: apt-get install iperf3"
 need_peer tcpdump "Debian: apt-get install tcpdump"
@@ -122,12 +131,44 @@ measure() {
 	echo "$name ${captured:-0} ${dropped:-0} $(echo "$user + $sys" | bc) $rss ${lookups:--} $((c1 - c0))"
 }
 
+# measure_pair: both ports captures at once on the same load for
+# $duration s, so that they see the same packets (each AF_PACKET socket
+# gets its own copy), and with OLD_BIN a third, that binary's capture
+# with attribution; prints "pair noprocs_cpu_s noprocs_captured
+# procs_cpu_s procs_captured [old_cpu_s old_captured]".
+measure_pair() {
+	start_load
+	local e1="$BENCH_TMP/err1" e2="$BENCH_TMP/err2" e3="$BENCH_TMP/err3" errs=()
+	ip netns exec "$A" /usr/bin/time -f 'TIME %U %S %M' timeout --foreground -s INT "$duration" "$BENCH_TMP/ports" capture -i "$VA" --no-procs >/dev/null 2>"$e1" &
+	local p1=$!
+	ip netns exec "$A" /usr/bin/time -f 'TIME %U %S %M' timeout --foreground -s INT "$duration" "$BENCH_TMP/ports" capture -i "$VA" >/dev/null 2>"$e2" &
+	local p2=$! p3=""
+	errs=("$e1" "$e2")
+	if [[ -n $old_bin ]]; then
+		ip netns exec "$A" /usr/bin/time -f 'TIME %U %S %M' timeout --foreground -s INT "$duration" "$old_bin" capture -i "$VA" >/dev/null 2>"$e3" &
+		p3=$!
+		errs+=("$e3")
+	fi
+	wait "$p1" || true
+	wait "$p2" || true
+	[[ -z $p3 ]] || wait "$p3" || true
+	stop_load
+	local out="pair" e user sys captured
+	for e in "${errs[@]}"; do
+		captured=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$e" | tail -1)
+		read -r _ user sys _ < <(grep '^TIME' "$e")
+		out+=" $(echo "$user + $sys" | bc) ${captured:-0}"
+	done
+	echo "$out"
+}
+
 results=$BENCH_TMP/results
 for run in $(seq "$runs"); do
 	echo "run $run of $runs" >&2
 	measure tcpdump tcpdump -nn -i "$VA" >>"$results"
 	measure noprocs "$BENCH_TMP/ports" capture -i "$VA" --no-procs >>"$results"
 	measure procs "$BENCH_TMP/ports" capture -i "$VA" >>"$results"
+	measure_pair >>"$results"
 done
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
@@ -151,5 +192,15 @@ for n in tcpdump noprocs procs; do
 	printf '| `%s` | %s | %s | %.3f | %.1f | %s | %.0f |\n' "$label" "$(col "$n" 2)" "$(col "$n" 3)" "$cpu" \
 		"$(echo "$(col "$n" 5) / 1024" | bc -l)" "$lk" "$(echo "$(col "$n" 7) / $duration" | bc -l)"
 done
-echo "raw (name captured dropped cpu_s rss_kb lookups conns), $duration s each:" >&2
+# The paired runs: the ratio of CPU per packet within each run, and its
+# median.
+awk '$1 == "pair" {a = $2 / ($3 > 0 ? $3 : 1); b = $4 / ($5 > 0 ? $5 : 1); print (a > 0 ? b / a : 0)}' "$results" >"$BENCH_TMP/ratio"
+printf '\nBoth captures at once on the same load (%s runs): CPU per packet with attribution over without it, median %.3f (runs: %s)\n' \
+	"$(wc -l <"$BENCH_TMP/ratio")" "$(median <"$BENCH_TMP/ratio")" "$(sort -n "$BENCH_TMP/ratio" | xargs printf '%.3f ' | sed 's/ $//')"
+if [[ -n $old_bin ]]; then
+	awk '$1 == "pair" && NF >= 7 {a = $2 / ($3 > 0 ? $3 : 1); c = $6 / ($7 > 0 ? $7 : 1); print (a > 0 ? c / a : 0)}' "$results" >"$BENCH_TMP/ratio_old"
+	printf 'The same runs, OLD_BIN'"'"'s capture with attribution over this one'"'"'s without: median %.3f (runs: %s)\n' \
+		"$(median <"$BENCH_TMP/ratio_old")" "$(sort -n "$BENCH_TMP/ratio_old" | xargs printf '%.3f ' | sed 's/ $//')"
+fi
+echo "raw (name captured dropped cpu_s rss_kb lookups conns; pair: noprocs_cpu_s captured procs_cpu_s captured [old_cpu_s captured]), $duration s each:" >&2
 cat "$results" >&2

@@ -101,7 +101,7 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 	return a
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx

@@ -108,3 +108,17 @@ func findAnswer(buf []byte, seq uint32, proto ports.Proto) (s Socket, found, sta
 	}
 	return Socket{}, false, stale, nil
 }
+
+// FDTable is one process's open files (/proc/PID/fd), held open between
+// reads so that reading it again costs no path lookup, and so that it
+// stays that process's: once the process is gone its reads fail, even
+// if its pid is reused. Its methods are not safe for concurrent use.
+type FDTable struct {
+	pid   int
+	fd    int
+	dents []byte
+	link  []byte
+}
+
+// PID is the process whose table t is.
+func (t *FDTable) PID() int { return t.pid }

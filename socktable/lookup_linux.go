@@ -1,10 +1,12 @@
 package socktable
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -99,6 +101,99 @@ func WalkSocketInodes(ctx context.Context, pids []int, fn func(pid int, inode ui
 	return nil
 }
 
+// OpenFDTable opens process pid's table of open files. It fails when
+// the process does not exist or cannot be read (another user's).
+func OpenFDTable(pid int) (*FDTable, error) {
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socktable: process %d: %w", pid, err)
+	}
+	return &FDTable{pid: pid, fd: fd, dents: make([]byte, 8<<10), link: make([]byte, 64)}, nil
+}
+
+// SocketAt returns the inode of the socket open at file descriptor n
+// of t's process: 0 with open true for another kind of file, open
+// false when n is not open or the process is gone.
+func (t *FDTable) SocketAt(n int) (inode uint64, open bool) {
+	if t.fd < 0 || n < 0 {
+		return 0, false
+	}
+	var name [20]byte
+	m, err := readlinkat(t.fd, strconv.AppendInt(name[:0], int64(n), 10), t.link)
+	if err != nil {
+		return 0, false
+	}
+	inode, _ = socketInode(t.link[:m])
+	return inode, true
+}
+
+// Files calls fn with each file descriptor t's process has open, and
+// the inode of the socket it is (0 for a file that is not a socket),
+// as the table is now, until fn returns false. It fails when the
+// process is gone.
+func (t *FDTable) Files(fn func(fd int, socket uint64) bool) error {
+	if t.fd < 0 {
+		return errors.New("socktable: closed FDTable")
+	}
+	if _, err := unix.Seek(t.fd, 0, 0); err != nil {
+		return fmt.Errorf("socktable: process %d: %w", t.pid, err)
+	}
+	for {
+		n, err := unix.Getdents(t.fd, t.dents)
+		if err != nil {
+			return fmt.Errorf("socktable: process %d: %w", t.pid, err)
+		}
+		if n <= 0 {
+			return nil
+		}
+		// struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+		for b := t.dents[:n]; len(b) >= 19; {
+			reclen := int(b[16]) | int(b[17])<<8
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			num, ok := fdNumber(name)
+			if !ok {
+				continue
+			}
+			var ino uint64
+			if m, err := readlinkat(t.fd, name, t.link); err == nil {
+				ino, _ = socketInode(t.link[:m])
+			} else if errors.Is(err, unix.ENOENT) {
+				continue // closed since the listing
+			}
+			if !fn(num, ino) {
+				return nil
+			}
+		}
+	}
+}
+
+// Close releases the table's directory.
+func (t *FDTable) Close() error {
+	if t.fd < 0 {
+		return nil
+	}
+	err := unix.Close(t.fd)
+	t.fd = -1
+	return err
+}
+
+// AppendPIDs appends the pids of the processes now running (the
+// numeric entries of /proc) to dst.
+func AppendPIDs(dst []int) ([]int, error) {
+	pids, err := listPIDs()
+	if err != nil {
+		return dst, fmt.Errorf("socktable: %w", err)
+	}
+	return append(dst, pids...), nil
+}
+
 // ReadProcess describes process pid as List's Socket.Procs do. Fields
 // it cannot read stay empty; a process that does not exist (any more)
 // is an error.
@@ -107,4 +202,34 @@ func ReadProcess(pid int) (Process, error) {
 		return Process{}, fmt.Errorf("socktable: no process %d", pid)
 	}
 	return *readProcess(pid, userNames{}), nil
+}
+
+// socketInode reads the inode out of a link "socket:[INODE]".
+func socketInode(link []byte) (uint64, bool) {
+	if len(link) < len(socketPrefix)+2 || !bytes.HasPrefix(link, socketPrefix) || link[len(link)-1] != ']' {
+		return 0, false
+	}
+	var ino uint64
+	for _, c := range link[len(socketPrefix) : len(link)-1] {
+		if c < '0' || c > '9' || ino > (1<<64-1)/10-1 {
+			return 0, false
+		}
+		ino = ino*10 + uint64(c-'0')
+	}
+	return ino, true
+}
+
+// fdNumber reads a /proc/PID/fd entry's name as a file descriptor.
+func fdNumber(name []byte) (int, bool) {
+	if len(name) == 0 || len(name) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range name {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }

@@ -26,3 +26,18 @@ func WalkSocketInodes(context.Context, []int, func(pid int, inode uint64)) error
 
 // ReadProcess returns ErrNotImplemented here.
 func ReadProcess(int) (Process, error) { return Process{}, ErrNotImplemented }
+
+// OpenFDTable returns ErrNotImplemented here: no /proc.
+func OpenFDTable(int) (*FDTable, error) { return nil, ErrNotImplemented }
+
+// SocketAt reports no file here.
+func (*FDTable) SocketAt(int) (uint64, bool) { return 0, false }
+
+// Files returns ErrNotImplemented here.
+func (*FDTable) Files(func(fd int, socket uint64) bool) error { return ErrNotImplemented }
+
+// Close does nothing here.
+func (*FDTable) Close() error { return nil }
+
+// AppendPIDs returns ErrNotImplemented here.
+func AppendPIDs(dst []int) ([]int, error) { return dst, ErrNotImplemented }

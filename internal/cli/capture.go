@@ -187,7 +187,7 @@ again against its owners.`,
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d packets captured, %d received by the filter, %d dropped by the kernel\n", n, st.Received, st.Dropped)
 			if attr != nil {
 				as := attr.Stats()
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d flow ends looked up, %d with a process (%d sock_diag requests, %d walks of /proc)\n", as.Flows, as.Found, as.Lookups, as.FullScans)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d flow ends looked up, %d with a process (%d sock_diag requests, %d descriptors probed, %d tables read, %d walks of /proc)\n", as.Flows, as.Found, as.Lookups, as.Probes, as.HotScans, as.FullScans)
 			}
 			if werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, net.ErrClosed) {
 				return werr

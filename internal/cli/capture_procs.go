@@ -185,20 +185,25 @@ func followProcs(ctx context.Context, h *capture.Handle, sel *procSelect, userFi
 }
 
 // procText is the PROCESS field of a line: "name/pid", or "-".
-func procText(p *procattr.Process) string {
+func procText(p *procattr.Process) string { return string(appendProcText(nil, p)) }
+
+// appendProcText appends procText(p) to b (without a string per packet).
+func appendProcText(b []byte, p *procattr.Process) []byte {
 	if p == nil {
-		return "-"
+		return append(b, '-')
 	}
-	return p.Name + "/" + strconv.Itoa(p.PID)
+	b = append(b, p.Name...)
+	b = append(b, '/')
+	return strconv.AppendInt(b, int64(p.PID), 10)
 }
 
 // appendProcComment appends the PROCESS field of a as decode shows it
 // and as a pcapng packet comment keeps it: "process SRC > DST".
 func appendProcComment(b []byte, a procattr.Attribution) []byte {
 	b = append(b, "process "...)
-	b = append(b, procText(a.Src)...)
+	b = appendProcText(b, a.Src)
 	b = append(b, " > "...)
-	return append(b, procText(a.Dst)...)
+	return appendProcText(b, a.Dst)
 }
 
 // parseProcComment reads a comment appendProcComment wrote back into

@@ -276,9 +276,9 @@ func (d *decoder) frame(fr *frame) error {
 		if d.attr != nil && len(d.buf) > 0 {
 			// PROCESS: the sender's and the receiver's, at the line's end.
 			d.buf = append(d.buf[:len(d.buf)-1], " process "...)
-			d.buf = append(d.buf, procText(d.procs.Src)...)
+			d.buf = appendProcText(d.buf, d.procs.Src)
 			d.buf = append(d.buf, " > "...)
-			d.buf = append(d.buf, procText(d.procs.Dst)...)
+			d.buf = appendProcText(d.buf, d.procs.Dst)
 			d.buf = append(d.buf, '\n')
 		} else if _, ok := parseProcComment(fr.Comment); ok && len(d.buf) > 0 {
 			// A file capture wrote with processes: its PROCESS field.
