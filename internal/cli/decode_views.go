@@ -454,6 +454,15 @@ func streamHeadV1(h *app.StreamHead) *render.AppV1 {
 		v.ContentType, v.ContentLength = string(h.ContentType), string(h.ContentLength)
 	case app.KindSSH:
 		v.Banner = string(h.Banner)
+	case app.KindFTP, app.KindSMTP, app.KindPOP3, app.KindIMAP:
+		v.Line, v.Tag, v.Command, v.Arg = string(h.Line), string(h.Tag), string(h.Command), string(h.Arg)
+		v.Code, v.Reply, v.Response = h.Code, string(h.Reply), h.Response
+		if a := h.DataAddr; a.Port() != 0 {
+			if a.Addr().IsValid() {
+				v.DataIP = a.Addr().String()
+			}
+			v.DataPort = a.Port()
+		}
 	case app.KindTLS:
 		t := &h.TLS
 		v.RecordVersion = tlsVersion(t.RecordVersion)
