@@ -207,7 +207,7 @@ func diffLines(t *testing.T, file string, got, want []string) {
 
 // ourSummaryRE is what ports adds after a TCP length where tcpdump
 // prints nothing more: what the stream says (docs/DECODE.md).
-var ourSummaryRE = regexp.MustCompile(`^: (TLS (Client|Server)Hello|HTTP (\d{3}|[A-Z_-]+ )|SSH-)`)
+var ourSummaryRE = regexp.MustCompile(`^: (TLS (Client|Server)Hello|HTTP (\d{3}|[A-Z_-]+ )|SSH-|(FTP|SMTP|POP3|IMAP): |HTTP/2 connection preface$)`)
 
 // ourSummary: our line is tcpdump's with our application summary
 // after the TCP length, on a segment tcpdump prints no payload of.

@@ -53,10 +53,13 @@ or incomplete when the capture began mid-connection. FILTER is tcpdump's
 filter language.
 
 APP is the protocol the connection carries, found by content at the
-start of its streams (tls, http, ssh), with the TLS SNI or HTTP Host
-when seen, and a ! when it is not what the server port's registered
-service promises (ssh! on 443, http! on 8088, tls! on 80); --app NAME
-keeps only those flows.
+start of its streams (tls, http, http2, ssh, ftp, smtp, pop3, imap),
+with the TLS SNI or HTTP Host when seen, and a ! when it is not what the
+server port's registered service promises (ssh! on 443, http! on 8088,
+tls! on 80, smtp! on 8025; a port with no registered service promises
+nothing). ftp-data is a connection to an address and port that an FTP
+control connection announced before (PORT, EPRT, PASV's 227, EPSV's
+229). --app NAME keeps only those flows.
 
 Memory stays bounded: a flow idle longer than --idle (in capture time)
 is finished. With --format jsonl flows are written as they finish, in
