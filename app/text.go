@@ -389,8 +389,7 @@ func eprt(b []byte) netip.AddrPort {
 	if f[0][0] == '1' {
 		a = parse4(f[1])
 	} else {
-		var err error
-		if a, err = netip.ParseAddr(string(f[1])); err != nil || !a.Is6() || a.Zone() != "" {
+		if err := a.UnmarshalText(f[1]); err != nil || !a.Is6() || a.Zone() != "" {
 			return netip.AddrPort{}
 		}
 	}
