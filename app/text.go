@@ -241,6 +241,11 @@ func (s *StreamHead) textLine(line []byte, want uint8) uint8 {
 			return fitIMAP
 		case isTag(tag) && inList(word, imapCommands[:]):
 			s.Tag, s.Command, s.Arg = tag, word, arg
+			if asciiEqualFold(word, "UID") {
+				// "a1 UID FETCH 1 BODY[]": the command is FETCH, by
+				// UID (as tshark names it).
+				s.Command, s.Arg, _ = bytes.Cut(arg, []byte(" "))
+			}
 			return fitIMAP
 		}
 	}

@@ -335,3 +335,220 @@ func TestIntegrationTextProtosAsTshark(t *testing.T) {
 		}
 	}
 }
+
+// mailServer serves POP3 (RFC 1939) or IMAP (RFC 3501) on addr:port,
+// just enough for curl to log in and fetch one message; Debian's
+// Dovecot and Courier run only as system services.
+func mailServer(t *testing.T, h *porttest.Host, addr, port string, imap bool) {
+	l, err := h.Listen("tcp", net.JoinHostPort(addr, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	msg := "From: a@a.test\r\nSubject: hi\r\n\r\nhello\r\n"
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				r := bufio.NewReader(c)
+				say := func(s string) { fmt.Fprintf(c, "%s\r\n", s) }
+				if imap {
+					say("* OK [CAPABILITY IMAP4rev1] test ready")
+				} else {
+					say("+OK POP3 test ready")
+				}
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					f := strings.Fields(line)
+					if len(f) == 0 {
+						continue
+					}
+					if !imap {
+						switch strings.ToUpper(f[0]) {
+						case "CAPA":
+							say("+OK Capability list follows\r\nUSER\r\nUIDL\r\n.")
+						case "USER", "PASS":
+							say("+OK")
+						case "STAT":
+							say(fmt.Sprintf("+OK 1 %d", len(msg)))
+						case "LIST":
+							say(fmt.Sprintf("+OK 1 messages\r\n1 %d\r\n.", len(msg)))
+						case "RETR":
+							say(fmt.Sprintf("+OK %d octets\r\n%s.", len(msg), msg))
+						case "QUIT":
+							say("+OK bye")
+							return
+						default:
+							say("-ERR unknown command")
+						}
+						continue
+					}
+					tag, cmd := f[0], ""
+					if len(f) > 1 {
+						cmd = strings.ToUpper(f[1])
+					}
+					if cmd == "UID" && len(f) > 2 {
+						cmd = strings.ToUpper(f[2])
+					}
+					switch cmd {
+					case "CAPABILITY":
+						say("* CAPABILITY IMAP4rev1\r\n" + tag + " OK CAPABILITY completed")
+					case "LOGIN":
+						say(tag + " OK LOGIN completed")
+					case "SELECT", "EXAMINE":
+						say("* 1 EXISTS\r\n* FLAGS (\\Seen)\r\n* OK [UIDVALIDITY 1] UIDs valid\r\n" + tag + " OK [READ-WRITE] SELECT completed")
+					case "FETCH":
+						say(fmt.Sprintf("* 1 FETCH (UID 1 BODY[] {%d}\r\n%s)\r\n%s OK FETCH completed", len(msg), msg, tag))
+					case "LOGOUT":
+						say("* BYE logging out\r\n" + tag + " OK LOGOUT completed")
+						return
+					default:
+						say(tag + " BAD unknown command")
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// TestIntegrationMailProtosAsTshark: curl fetches a message by POP3
+// (port 110 and 1110) and IMAP (143 and 1143) from the test's servers
+// across a namespace pair, captured by tcpdump. tcpdump prints no
+// payload there, so its lines are prefixes of ours, which add the
+// summary; for every packet tshark finds a POP3 or IMAP request or
+// response in (told 1110 and 1143 are theirs), the app object of the
+// same packet has its pop.request.command and .parameter,
+// pop.response.indicator, imap.request_tag and .command, and, where the
+// segment's first line is a tagged reply, imap.response_tag and
+// .status (tshark gives a segment's tagged line, ports its first);
+// flows names the four connections, marking those on 1110 and 1143
+// (IANA's webadmstart and imyx).
+func TestIntegrationMailProtosAsTshark(t *testing.T) {
+	tcpdump := needTcpdump(t)
+	tshark := porttest.LookTool(t, "tshark", "tshark")
+	curl := porttest.LookTool(t, "curl", "curl")
+	p := porttest.NewPair(t, nil)
+	b4 := p.B.Addr4.String()
+	for _, port := range []string{"110", "1110"} {
+		mailServer(t, p.B, b4, port, false)
+	}
+	for _, port := range []string{"143", "1143"} {
+		mailServer(t, p.B, b4, port, true)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mail.pcap")
+	capCmd := p.A.Command(ctx, tcpdump, "-i", p.A.Link, "-U", "--immediate-mode", "-n", "-w", file, "tcp")
+	capLog := &porttest.LogBuffer{}
+	capCmd.Stdout, capCmd.Stderr = capLog, capLog
+	if err := capCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	porttest.WaitFor(t, "tcpdump to listen", func() bool { return strings.Contains(capLog.String(), "listening on") })
+	for _, u := range []string{"pop3://" + b4 + "/1", "pop3://" + b4 + ":1110/1", "imap://" + b4 + "/INBOX;UID=1", "imap://" + b4 + ":1143/INBOX;UID=1"} {
+		cmd := p.A.Command(ctx, curl, "-sS", "--max-time", "20", "-u", "user:secret", u)
+		cmd.Env = append(os.Environ(), "ALL_PROXY=", "all_proxy=")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "hello") {
+			t.Fatalf("curl %s: %v: %q", u, err, out)
+		}
+	}
+	capCmd.Process.Signal(syscall.SIGINT)
+	capCmd.Wait()
+
+	got, want := decodeOut(t, file), tcpdumpOut(t, file)
+	diffLines(t, file, got, want)
+	all := strings.Join(got, "\n")
+	for _, s := range []string{": POP3: +OK POP3 test ready", ": POP3: RETR 1", ": IMAP: * OK [CAPABILITY", ": IMAP: A002 LOGIN user secret"} {
+		if !strings.Contains(all, s) {
+			t.Errorf("decode lacks %q:\n%s", s, all)
+		}
+	}
+
+	fields := []string{"frame.number", "pop.request.command", "pop.request.parameter", "pop.response.indicator",
+		"imap.request_tag", "imap.request.command", "imap.response_tag", "imap.response.status"}
+	targs := []string{"-n", "-r", file, "-d", "tcp.port==1110,pop", "-d", "tcp.port==1143,imap", "-Y", "pop.request || pop.response.indicator || imap.request || imap.response",
+		"-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"}
+	for _, f := range fields {
+		targs = append(targs, "-e", f)
+	}
+	out, err := p.A.Command(ctx, tshark, targs...).Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	code, js, stderr := run(t, "decode", "--format", "jsonl", file)
+	if code != ExitOK {
+		t.Fatalf("decode: %s", stderr)
+	}
+	apps := map[int]*render.AppV1{}
+	for _, l := range strings.Split(strings.TrimSpace(js), "\n") {
+		var v render.PacketV1
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.App != nil {
+			apps[v.N] = v.App
+		}
+	}
+	compared := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, "\t")
+		n, _ := strconv.Atoi(f[0])
+		a := apps[n]
+		if a == nil {
+			t.Errorf("packet %d: no app object; tshark %s", n, l)
+			continue
+		}
+		g := make([]string, len(fields))
+		g[0] = f[0]
+		switch a.Protocol {
+		case "pop3":
+			if a.Response {
+				g[3] = a.Reply
+			} else {
+				g[1], g[2] = a.Command, a.Arg
+			}
+		case "imap":
+			switch {
+			case !a.Response:
+				g[4], g[5] = a.Tag, a.Command
+			case a.Tag == "*":
+				// tshark gives a segment's tagged line (its last): ports
+				// the first, untagged ("* 1 EXISTS"); not compared.
+				g[6], g[7] = f[6], f[7]
+			default:
+				g[6], g[7] = a.Tag, a.Reply
+			}
+		}
+		compared[a.Protocol]++
+		if gs := strings.Join(g, "\t"); gs != l {
+			t.Errorf("packet %d (%s %q):\n ours   %q\n tshark %q", n, a.Protocol, a.Line, gs, l)
+		}
+	}
+	t.Logf("compared with tshark: %v packets", compared)
+	if compared["pop3"] < 16 || compared["imap"] < 16 {
+		t.Errorf("compared %v", compared)
+	}
+	code, js, _ = run(t, "flows", "--format", "jsonl", file)
+	var flows []string
+	for _, l := range strings.Split(strings.TrimSpace(js), "\n") {
+		var v render.FlowV1
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := netip.ParseAddrPort(v.Server)
+		flows = append(flows, fmt.Sprintf("%d %s %v", s.Port(), v.App, v.AppMismatch))
+	}
+	if code != ExitOK || strings.Join(flows, ",") != "110 pop3 false,1110 pop3 true,143 imap false,1143 imap true" {
+		t.Errorf("flows: %v", flows)
+	}
+}

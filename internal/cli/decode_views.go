@@ -187,6 +187,20 @@ func appendAppVerbose(b []byte, v *render.AppV1) []byte {
 		field("cipher", v.Cipher)
 	case "ssh":
 		field("banner", v.Banner)
+	case "ftp", "smtp", "pop3", "imap":
+		field("tag", v.Tag)
+		field("command", v.Command)
+		field("code", v.Code)
+		field("reply", v.Reply)
+		field("arg", v.Arg)
+		if v.DataPort != 0 {
+			field("data", v.DataIP+":"+strconv.Itoa(int(v.DataPort)))
+		}
+		if v.Command == "" && v.Code == 0 && v.Reply == "" {
+			field("line", v.Line)
+		}
+	case "http2":
+		field("preface", "yes")
 	}
 	return append(b, '\n')
 }
