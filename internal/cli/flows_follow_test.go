@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/porttest"
 	"github.com/portkit/ports/pcapfile"
+	"github.com/portkit/ports/wire"
 )
 
 // tsharkFollow is tshark -q -z follow,tcp,MODE,WHICH on file.
@@ -256,4 +261,55 @@ func TestIntegrationFlowsFollowAsTshark(t *testing.T) {
 			t.Errorf("--follow 1 --format raw lacks the page")
 		}
 	}
+}
+
+// FuzzFollow: segments of any numbers and payloads, either way, some
+// SYNs: no panic; ascii blocks are their counts long and say no more
+// bytes than came; the bytes held stay within the bound.
+func FuzzFollow(f *testing.F) {
+	f.Add([]byte("\x00\x01\x00\x00\x00\x05hello\x01\x00\x00\x00\x00\x03abc"), false)
+	f.Add([]byte("\x00\x00\x00\x00\x10\x03abc\x00\x00\x00\x00\x00\x05hello\x02\xff\xff\xff\xff\x02zz"), true)
+	f.Fuzz(func(t *testing.T, in []byte, raw bool) {
+		var out bytes.Buffer
+		a, b := netip.MustParseAddrPort("10.0.0.1:1"), netip.MustParseAddrPort("10.0.0.2:2")
+		fw := &follower{w: bufio.NewWriter(&out), raw: raw, node: [2]netip.AddrPort{a, b}}
+		total := 0
+		var p wire.Packet
+		p.Layers = wire.LayerSet(0).Add(wire.LayerIPv4).Add(wire.LayerTCP)
+		for len(in) >= 6 {
+			flags, seq, n := in[0], binary.BigEndian.Uint32(in[1:5]), int(in[5])
+			in = in[6:]
+			n = min(n, len(in))
+			p.Payload, in = in[:n], in[n:]
+			total += n
+			src, dst := a, b
+			if flags&1 != 0 {
+				src, dst = b, a
+			}
+			p.IP.Src, p.IP.Dst, p.TCP.SrcPort, p.TCP.DstPort = src.Addr(), dst.Addr(), ports.Port(src.Port()), ports.Port(dst.Port())
+			p.IP.Version = 4
+			p.TCP.Seq, p.TCP.Flags = seq, 0
+			if flags&2 != 0 {
+				p.TCP.Flags = wire.TCPSyn
+			}
+			fw.add(&p, 1)
+			for _, d := range fw.dirs {
+				if d.held > maxFollowPending {
+					t.Fatalf("held %d", d.held)
+				}
+			}
+		}
+		if err := fw.finish(); err != nil {
+			t.Fatal(err)
+		}
+		if raw && out.Len() > total {
+			t.Fatalf("%d bytes out of %d in", out.Len(), total)
+		}
+		if !raw {
+			dirs := asciiDirs(t, out.String())
+			if len(dirs[0])+len(dirs[1]) > total {
+				t.Fatalf("%d bytes in blocks of %d in", len(dirs[0])+len(dirs[1]), total)
+			}
+		}
+	})
 }
