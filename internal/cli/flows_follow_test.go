@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/porttest"
+	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/pcapfile"
 	"github.com/portkit/ports/wire"
 )
@@ -181,7 +183,9 @@ func TestFlowsFollowReorderedAsTshark(t *testing.T) {
 // python3 -m http.server across a namespace pair, captured by tcpdump:
 // for each connection, by its number and by its endpoints, ports flows
 // --follow prints tshark's -z follow,tcp,ascii text (but the Filter
-// line), and --format raw the bytes of tshark's raw blocks.
+// line), and --format raw the bytes of tshark's raw blocks. A third
+// connection, curl --http2-prior-knowledge, has HTTP/2's preface where
+// tshark finds http2.magic.
 func TestIntegrationFlowsFollowAsTshark(t *testing.T) {
 	tcpdump := needTcpdump(t)
 	tshark := porttest.LookTool(t, "tshark", "tshark")
@@ -218,11 +222,39 @@ func TestIntegrationFlowsFollowAsTshark(t *testing.T) {
 			t.Fatalf("curl: %v: %s", err, out)
 		}
 	}
+	// HTTP/2 with prior knowledge: curl sends the preface, the
+	// HTTP/1.0 server answers 400.
+	cmd := p.A.Command(ctx, curl, "-sS", "-o", "/dev/null", "--noproxy", "*", "--max-time", "15", "--http2-prior-knowledge", "http://"+b4+":8000/")
+	cmd.Run()
 	capCmd.Process.Signal(syscall.SIGINT)
 	capCmd.Wait()
 
+	// The preface: on the packet where tshark finds it (told 8000 is
+	// HTTP/2), and no other.
+	out, err := exec.Command(tshark, "-n", "-r", file, "-d", "tcp.port==8000,http2", "-Y", "http2.magic", "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	code, js, _ := run(t, "decode", "--format", "jsonl", file)
+	var h2 []string
+	for _, l := range strings.Split(strings.TrimSpace(js), "\n") {
+		var v render.PacketV1
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.App != nil && v.App.Protocol == "http2" {
+			h2 = append(h2, strconv.Itoa(v.N))
+		}
+	}
+	if want := strings.Fields(string(out)); code != ExitOK || len(want) != 1 || strings.Join(h2, ",") != want[0] {
+		t.Errorf("HTTP/2 preface in packets %v; tshark's http2.magic in %v", h2, want)
+	}
+	if _, fl, _ := run(t, "flows", "--app", "http2", file); !strings.Contains(fl, " http2 ") && !strings.Contains(fl, " http2! ") {
+		t.Errorf("flows --app http2:\n%s", fl)
+	}
+
 	code, list, stderr := run(t, "flows", file)
-	if code != ExitOK || strings.Count(list, "\n") != 3 {
+	if code != ExitOK || strings.Count(list, "\n") != 4 {
 		t.Fatalf("flows: exit %d: %s%s", code, list, stderr)
 	}
 	for n := 1; n <= 2; n++ {
