@@ -155,7 +155,7 @@ func (s *StreamHead) decodeText(data []byte, known Kind) error {
 	if j := bytes.LastIndexByte(data[:min(len(data), maxHead)], '\n'); j > i {
 		end = j + 1
 	}
-	fit := s.textLine(line, fitOf(known))
+	fit := s.textLine(line, fitOf(known), known != KindNone)
 	if fit == 0 {
 		return ErrNotThis
 	}
@@ -176,6 +176,24 @@ func (s *StreamHead) decodeText(data []byte, known Kind) error {
 			s.fits = fitFTP
 		}
 	}
+	if s.fits&(s.fits-1) != 0 {
+		// The lines read with the first may say which ("USER a" then
+		// "PASV").
+		var scratch StreamHead
+		for rest := data[i+1 : end]; len(rest) > 0 && s.fits&(s.fits-1) != 0; {
+			var l []byte
+			l, rest, _ = bytes.Cut(rest, []byte("\n"))
+			if f := scratch.textLine(bytes.TrimSuffix(l, []byte("\r")), s.fits, false); f != 0 {
+				s.fits &= f
+			}
+		}
+		for i, k := range fitKinds {
+			if s.fits&(1<<i) != 0 {
+				s.Kind = k
+				break
+			}
+		}
+	}
 	s.Guessed = s.fits&(s.fits-1) != 0
 	if s.Kind == KindFTP {
 		s.ftpData()
@@ -184,9 +202,9 @@ func (s *StreamHead) decodeText(data []byte, known Kind) error {
 }
 
 // textLine parses line as each protocol in want would (0: all), filling
-// the fields, and returns the protocols it fits.
-func (s *StreamHead) textLine(line []byte, want uint8) uint8 {
-	anyText := want != 0 // a known direction: any line is its text
+// the fields, and returns the protocols it fits; with anyText (a
+// direction known to carry want), any line is its text.
+func (s *StreamHead) textLine(line []byte, want uint8, anyText bool) uint8 {
 	if want == 0 {
 		want = fitFTP | fitSMTP | fitPOP3 | fitIMAP
 	}

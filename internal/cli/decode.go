@@ -1078,6 +1078,13 @@ func (d *decoder) streamHead(fr *frame) bool {
 		if known == app.KindNone {
 			d.head.PreferPort(k.SrcPort, k.DstPort)
 		}
+		if d.head.Guessed {
+			// A line that fits several protocols alike (a bare 220
+			// greeting, USER, STAT) on no port of theirs: not shown
+			// until a line of the connection says which; read on.
+			d.reasm.Skip(k, d.head.MessageLen())
+			return false
+		}
 		if d.head.Kind.IsText() && !d.head.Guessed && d.text[k] == app.KindNone && len(d.text) < stream.DefaultMaxDirs {
 			d.text[k] = d.head.Kind
 		}

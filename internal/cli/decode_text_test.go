@@ -26,9 +26,18 @@ func TestDecodeTextProtosAsTcpdump(t *testing.T) {
 		"length 9: FTP: USER anon [|ftp]", "length 5: SMTP: @a.te [|smtp]", // tcpdump's, per segment
 		"8025: Flags [P.], seq 1:36, ack 1, win 512, length 35: SMTP: EHLO c.test",
 		"length 20: POP3: +OK Dovecot ready.", "length 17: IMAP: a001 CAPABILITY", "HTTP/2 connection preface",
+		"length 6: FTP: PASV", "length 3: FTP: 220 ready", // the greeting read as FTP's once PASV said so
+		"2122: Flags [P.], seq 1:15, ack 1, win 512, length 14: FTP: USER a", // PASV after it in the segment says
 	} {
 		if !strings.Contains(portServiceRE.ReplaceAllString(all, "$1"), s) {
 			t.Errorf("decode lacks %q:\n%s", s, all)
+		}
+	}
+	// Lines that fit FTP and POP3 alike, with nothing to say which, are
+	// not named.
+	for _, s := range []string{"FTP: STAT", "POP3: STAT", "length 8: FTP: USER a", "POP3: USER a"} {
+		if strings.Contains(all, s) {
+			t.Errorf("decode names a guess: %q", s)
 		}
 	}
 }

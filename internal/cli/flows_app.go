@@ -189,6 +189,11 @@ func (fa *flowApps) take(client, server netip.AddrPort) appSeen {
 		delete(fa.text, sk)
 		delete(fa.text, reverseKey(sk))
 	}
+	if s.guessed {
+		// Only lines that fit several protocols alike (memcached's
+		// "STAT pid 1" fits FTP's and POP3's STAT): none is named.
+		return appSeen{}
+	}
 	return s
 }
 

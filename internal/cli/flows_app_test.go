@@ -133,6 +133,7 @@ func TestFlowsTextApps(t *testing.T) {
 		"10.0.0.2:25": "smtp", "10.0.0.2:8025": "smtp!", "10.0.0.2:40025": "smtp", "10.0.0.2:21": "ftp",
 		"10.0.0.2:50000": "ftp-data", "10.0.0.2:50001": "ftp-data", "10.0.0.2:50002": "",
 		"10.0.0.2:110": "pop3", "10.0.0.2:143": "imap", "10.0.0.2:80": "http2", "10.0.0.2:50080": "http2",
+		"10.0.0.2:11211": "", "10.0.0.2:2121": "ftp!", "10.0.0.2:2122": "ftp!",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apps by server (-want +got):\n%s", diff)
@@ -162,5 +163,11 @@ func textConns(t *testing.T) [][]byte {
 	frames = append(frames, connFrames(t, 40009, 143, []byte("a001 CAPABILITY\r\n"), []byte("* OK [CAPABILITY IMAP4rev1] ready\r\n"), 100)...)
 	frames = append(frames, connFrames(t, 40010, 80, []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"), nil, 3)...)
 	frames = append(frames, connFrames(t, 40011, 50080, []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), nil, 100)...)
+	// memcached's stats: "STAT" is FTP's and POP3's too; nothing says which.
+	frames = append(frames, connFrames(t, 40012, 11211, []byte("stats\r\n"), []byte("STAT pid 1\r\nSTAT uptime 5\r\nEND\r\n"), 100)...)
+	// FTP on 2121: a bare greeting and USER guess, PASV says.
+	frames = append(frames, connFrames(t, 40013, 2121, []byte("USER a\r\nPASV\r\n"), []byte("220 ready\r\n"), 8)...)
+	// ... or the next line in the same segment does.
+	frames = append(frames, connFrames(t, 40014, 2122, []byte("USER a\r\nPASV\r\n"), nil, 100)...)
 	return frames
 }
