@@ -21,10 +21,12 @@ var httpMethods = [...]string{
 }
 
 // appendTextProto follows tcpdump's txtproto_print without -v, for a
-// protocol whose response code is the second token (HTTP, RTSP, SIP).
+// protocol whose response code is the second token (HTTP, RTSP, SIP),
+// or, with cmds nil, one whose every payload is a request or a reply
+// (FTP, SMTP), printed whatever its first token.
 func appendTextProto(b []byte, proto, trunc string, data []byte, length int, cmds []string) []byte {
-	show := false
-	if tok, idx := fetchToken(data, 0, length); idx != 0 {
+	show := cmds == nil
+	if tok, idx := fetchToken(data, 0, length); !show && idx != 0 {
 		for _, c := range cmds {
 			if asciiEqualFold(tok, c) {
 				show = true

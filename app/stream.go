@@ -1,6 +1,9 @@
 package app
 
-import "bytes"
+import (
+	"bytes"
+	"net/netip"
+)
 
 // Kind is an application protocol recognised by its content.
 type Kind uint8
@@ -12,7 +15,24 @@ const (
 	KindSSH
 	KindQUIC
 	KindSIP
+	// KindFTP, KindSMTP, KindPOP3 and KindIMAP: the text protocols of
+	// mail and file transfer, a command or reply per line.
+	KindFTP
+	KindSMTP
+	KindPOP3
+	KindIMAP
+	// KindHTTP2: HTTP/2's connection preface, in clear (h2c, or prior
+	// knowledge).
+	KindHTTP2
+	// KindFTPData: an FTP data connection, known by the address its
+	// control connection announced (PORT, EPRT, PASV, EPSV), not by
+	// content: [StreamHead.Decode] never reports it.
+	KindFTPData
 )
+
+// IsText reports whether k is a line-by-line text protocol (FTP, SMTP,
+// POP3, IMAP), whose later messages [StreamHead.DecodeAs] reads.
+func (k Kind) IsText() bool { return k >= KindFTP && k <= KindIMAP }
 
 func (k Kind) String() string {
 	switch k {
@@ -26,6 +46,18 @@ func (k Kind) String() string {
 		return "quic"
 	case KindSIP:
 		return "sip"
+	case KindFTP:
+		return "ftp"
+	case KindSMTP:
+		return "smtp"
+	case KindPOP3:
+		return "pop3"
+	case KindIMAP:
+		return "imap"
+	case KindHTTP2:
+		return "http2"
+	case KindFTPData:
+		return "ftp-data"
 	}
 	return ""
 }
@@ -46,6 +78,27 @@ type StreamHead struct {
 	Banner []byte
 	// SIP over TCP: its request or status line and header fields.
 	SIP SIP
+	// FTP, SMTP, POP3, IMAP: Line is the message's first line, without
+	// its line end. A request has its Command and argument (Arg); IMAP's
+	// its Tag too. A reply (Response) has FTP's or SMTP's three-digit
+	// Code, POP3's +OK or -ERR or IMAP's OK, NO, BAD, PREAUTH or BYE
+	// (Reply), IMAP's Tag ("*" untagged) and the text after (Arg).
+	Line, Tag, Command, Arg, Reply []byte
+	Code                           int
+	Response                       bool
+	// Guessed: the line fits more than one of these protocols alike (a
+	// 220 greeting naming neither FTP nor SMTP, FTP's and POP3's USER),
+	// and Kind is the first of them; [StreamHead.PreferPort] settles it
+	// by the ports, the connection's other direction may too.
+	Guessed bool
+	// DataAddr is the data connection an FTP PORT or EPRT command or a
+	// 227 or 229 reply announces: the end that listens. A 229 reply
+	// gives the port only (the address is the zero Addr): the server's
+	// address on the control connection is meant.
+	DataAddr netip.AddrPort
+	fits     uint8
+	// textLen is the length of the text lines read, line ends included.
+	textLen int
 	// headerLen is the HTTP header's length, its blank line included.
 	headerLen int
 	chunked   bool
@@ -105,10 +158,16 @@ func ChunkLine(data []byte) (n int, last bool, err error) {
 // MessageLen is the length of the HTTP message recognised, header and
 // body, where the header tells it (Content-Length, or no body), so that
 // the next message of the stream can be found; 0 where it does not
-// (chunked, or a response delimited by the connection's end).
+// (chunked, or a response delimited by the connection's end). For the
+// text protocols, the complete lines read; for HTTP/2, the preface.
 func (s *StreamHead) MessageLen() int {
-	if s.Kind == KindSIP {
+	switch {
+	case s.Kind == KindSIP:
 		return s.SIP.MessageLen()
+	case s.Kind.IsText():
+		return s.textLen
+	case s.Kind == KindHTTP2:
+		return len(h2Preface)
 	}
 	if s.Kind != KindHTTP || s.chunked {
 		return 0
@@ -135,10 +194,21 @@ const maxHead = 16 << 10
 
 // Decode recognises the start of a TCP stream by its content, whatever
 // the ports: a TLS ClientHello or ServerHello, an HTTP/1.x request or
-// status line with its header, an SSH identification line. It returns
-// ErrShort while more bytes could complete one, ErrNotThis when they
-// cannot be any.
-func (s *StreamHead) Decode(data []byte) error {
+// status line with its header, an SSH identification line, HTTP/2's
+// connection preface, a line of FTP, SMTP, POP3 or IMAP (a greeting, a
+// command, a reply). It returns ErrShort while more bytes could
+// complete one, ErrNotThis when they cannot be any.
+func (s *StreamHead) Decode(data []byte) error { return s.DecodeAs(data, KindNone) }
+
+// DecodeAs is [StreamHead.Decode] for a direction known to carry known
+// (found on it or its connection's other direction earlier): where
+// known is a text protocol ([Kind.IsText]), the next lines are read as
+// its, whatever they say (a reply's continuation, a mail's text). Any
+// other known decodes by content, as Decode.
+func (s *StreamHead) DecodeAs(data []byte, known Kind) error {
+	if known.IsText() {
+		return s.decodeText(data, known)
+	}
 	*s = StreamHead{}
 	if len(data) == 0 {
 		return ErrShort
@@ -161,17 +231,36 @@ func (s *StreamHead) Decode(data []byte) error {
 		s.Kind, s.Banner = KindSSH, bytes.TrimRight(data[:i], "\r")
 		return nil
 	}
+	if n := min(len(data), len(h2Preface)); string(data[:n]) == h2Preface[:n] {
+		if n < len(h2Preface) {
+			return ErrShort
+		}
+		s.Kind = KindHTTP2
+		return nil
+	}
 	switch err := s.SIP.Decode(data, false); err {
 	case nil:
 		s.Kind = KindSIP
 		return nil
 	case ErrShort:
-		if s.decodeHTTP(data) == ErrNotThis {
-			return ErrShort
+		// The start of a SIP message not all here yet: wait for the rest,
+		// unless HTTP or a text protocol reads it already.
+		*s = StreamHead{}
+		if err := s.decodeHTTP(data); err != ErrNotThis {
+			return err
 		}
 		*s = StreamHead{}
+		if err := s.decodeText(data, KindNone); err != ErrNotThis {
+			return err
+		}
+		*s = StreamHead{}
+		return ErrShort
 	}
-	return s.decodeHTTP(data)
+	*s = StreamHead{}
+	if err := s.decodeHTTP(data); err != ErrNotThis {
+		return err
+	}
+	return s.decodeText(data, KindNone)
 }
 
 func (s *StreamHead) decodeHTTP(data []byte) error {
@@ -259,7 +348,11 @@ func isToken(b []byte) bool {
 
 // AppendSummary appends the one-line summary of what was recognised:
 // "TLS ClientHello SNI a.test ALPN h2", "HTTP GET /index.html Host:
-// a.test", "HTTP 200 OK", "SSH-2.0-OpenSSH_9.2".
+// a.test", "HTTP 200 OK", "SSH-2.0-OpenSSH_9.2", "HTTP/2 connection
+// preface"; for the text protocols their first line as tcpdump prints
+// it on FTP's and SMTP's ports: "FTP: 227 Entering Passive Mode
+// (127,0,0,1,4,1)", "SMTP: EHLO a.test", "POP3: +OK", "IMAP: a1 LOGIN
+// u p".
 func (s *StreamHead) AppendSummary(b []byte) []byte {
 	switch s.Kind {
 	case KindTLS:
@@ -268,6 +361,10 @@ func (s *StreamHead) AppendSummary(b []byte) []byte {
 		return appendPrintable(b, s.Banner)
 	case KindSIP:
 		return s.SIP.AppendSummary(b)
+	case KindFTP, KindSMTP, KindPOP3, KindIMAP:
+		return s.appendTextSummary(b)
+	case KindHTTP2:
+		return append(b, "HTTP/2 connection preface"...)
 	case KindHTTP:
 		b = append(b, "HTTP "...)
 		if s.Method != nil {

@@ -34,6 +34,10 @@ const (
 	// PrintSIP: tcpdump's text for a datagram to or from port 5060,
 	// which [AppendSIP] prints.
 	PrintSIP
+	// PrintFTP and PrintSMTP: tcpdump's txtproto text on FTP's and
+	// SMTP's ports, which [AppendFTP] and [AppendSMTP] print.
+	PrintFTP
+	PrintSMTP
 )
 
 // TcpdumpUDP is the printer tcpdump 4.99's udp_print picks for a
@@ -145,11 +149,19 @@ func AppendUDPJumped(b []byte, pr Printer, data []byte, length int) ([]byte, boo
 // TcpdumpTCP is the printer tcpdump 4.99's tcp_print picks for a segment
 // with a payload between these ports, in its order: Telnet, SMTP,
 // whois, BGP, PPTP, Redis, SSH, BEEP, OpenFlow and FTP come before HTTP
-// (80, 8080), RTSP before DNS (Debian's build has no SMB printer).
+// (80, 8080), RTSP before DNS (Debian's build has no SMB printer). It
+// has no printer for POP3's or IMAP's ports (110, 143): they show the
+// length only.
 func TcpdumpTCP(sport, dport uint16) Printer {
 	is := func(p uint16) bool { return sport == p || dport == p }
 	for _, p := range [...]uint16{23, 25, 43, 179, 1723, 6379, 22, 10288, 6633, 6653, 21} {
 		if is(p) {
+			switch p {
+			case 25:
+				return PrintSMTP
+			case 21:
+				return PrintFTP
+			}
 			return PrintOther
 		}
 	}
@@ -162,4 +174,22 @@ func TcpdumpTCP(sport, dport uint16) Printer {
 		return PrintDNS
 	}
 	return PrintNone
+}
+
+// AppendTCP appends tcpdump's text for a segment's payload by the
+// printer pr (PrintHTTP, PrintFTP, PrintSMTP; PrintDNS is [AppendDNS]'s
+// over TCP): ": " and the text, or nothing for other printers. data is
+// the payload captured, length its length by the IP header.
+func AppendTCP(b []byte, pr Printer, data []byte, length int) []byte {
+	switch pr {
+	case PrintHTTP:
+		return AppendHTTP(append(b, ": "...), data, length)
+	case PrintFTP:
+		return AppendFTP(append(b, ": "...), data, length)
+	case PrintSMTP:
+		return AppendSMTP(append(b, ": "...), data, length)
+	case PrintDNS:
+		return AppendDNS(b, data, length, DNSOptions{OverTCP: true})
+	}
+	return b
 }

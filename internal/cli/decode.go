@@ -182,6 +182,9 @@ type decoder struct {
 	// chunked are the directions inside a chunked HTTP body, skipped
 	// chunk by chunk to the next message.
 	chunked map[stream.Key]bool
+	// text are the directions found to carry a text protocol (FTP,
+	// SMTP, POP3, IMAP), whose later lines are read as its.
+	text map[stream.Key]app.Kind
 	// attr names the processes at each packet's ends (a live capture);
 	// with sel, only packets of the selected processes are shown, the
 	// others counted in skipped.
@@ -226,7 +229,7 @@ func newDecoder(w io.Writer, format render.Format, verbose, explain bool) *decod
 	d := &decoder{
 		w: bufio.NewWriterSize(w, 256<<10), format: format, verbose: verbose, explain: explain,
 		reg: registry.Default(), dirs: map[dirKey]dirState{}, seqs: map[seqKey]seqBase{}, zone: time.Local, names: map[uint32]string{},
-		reasm: stream.New(nil), chunked: map[stream.Key]bool{},
+		reasm: stream.New(nil), chunked: map[stream.Key]bool{}, text: map[stream.Key]app.Kind{},
 	}
 	if format != render.Table {
 		d.enc = json.NewEncoder(d.w)
@@ -722,18 +725,14 @@ func (d *decoder) appendLine(b []byte, fr *frame, derr error, st seqView) []byte
 		b = append(b, ", length "...)
 		b = strconv.AppendInt(b, int64(pay), 10)
 		if pay > 0 {
-			if pr := app.TcpdumpTCP(uint16(t.SrcPort), uint16(t.DstPort)); pr == app.PrintHTTP || pr == app.PrintDNS {
+			if pr := app.TcpdumpTCP(uint16(t.SrcPort), uint16(t.DstPort)); pr == app.PrintHTTP || pr == app.PrintDNS || pr == app.PrintFTP || pr == app.PrintSMTP {
 				// tcpdump's text for the payload, which marks a cut
 				// of its own.
 				var data []byte
 				if ipb := ipPayloadBytes(fr, p); len(ipb) > t.HeaderLen() {
 					data = ipb[t.HeaderLen():]
 				}
-				if pr == app.PrintHTTP {
-					b = app.AppendHTTP(append(b, ": "...), data, pay)
-				} else {
-					b = app.AppendDNS(b, data, pay, app.DNSOptions{OverTCP: true})
-				}
+				b = app.AppendTCP(b, pr, data, pay)
 				return d.appendTail(b, derr, false)
 			} else if pr == app.PrintNone && d.headOK {
 				// Where tcpdump prints the length only, what the stream
@@ -1082,6 +1081,7 @@ func (d *decoder) streamHead(fr *frame) bool {
 	if t.Flags&(wire.TCPRst|wire.TCPFin) != 0 && len(payload) == 0 {
 		d.reasm.Forget(k) // the connection ends: its ports may come again
 		delete(d.chunked, k)
+		delete(d.text, k)
 		return false
 	}
 	if len(payload) == 0 && !syn {
@@ -1115,8 +1115,27 @@ func (d *decoder) streamHead(fr *frame) bool {
 	if len(head) == 0 {
 		return false
 	}
-	switch err := d.head.Decode(head); err {
+	// A direction, or its connection's other one, found to carry a text
+	// protocol: its next lines are that protocol's.
+	known := d.text[k]
+	if known == app.KindNone {
+		known = d.text[stream.Key{Src: k.Dst, Dst: k.Src, SrcPort: k.DstPort, DstPort: k.SrcPort}]
+	}
+	switch err := d.head.DecodeAs(head, known); err {
 	case nil:
+		if known == app.KindNone {
+			d.head.PreferPort(k.SrcPort, k.DstPort)
+		}
+		if d.head.Guessed {
+			// A line that fits several protocols alike (a bare 220
+			// greeting, USER, STAT) on no port of theirs: not shown
+			// until a line of the connection says which; read on.
+			d.reasm.Skip(k, d.head.MessageLen())
+			return false
+		}
+		if d.head.Kind.IsText() && !d.head.Guessed && d.text[k] == app.KindNone && len(d.text) < stream.DefaultMaxDirs {
+			d.text[k] = d.head.Kind
+		}
 		switch n := d.head.MessageLen(); {
 		case n > 0:
 			d.reasm.Skip(k, n) // the next request or response of the connection

@@ -209,7 +209,7 @@ func diffLines(t *testing.T, file string, got, want []string) {
 // prints nothing more: what the stream says (docs/DECODE.md); and
 // ourDatagramRE after a UDP length: what the datagram says.
 var (
-	ourSummaryRE  = regexp.MustCompile(`^: (TLS (Client|Server)Hello|HTTP (\d{3}|[A-Z_-]+ )|SSH-|SIP (\d{3}|[A-Za-z_-]+ ))`)
+	ourSummaryRE  = regexp.MustCompile(`^: (TLS (Client|Server)Hello|HTTP (\d{3}|[A-Z_-]+ )|SSH-|SIP (\d{3}|[A-Za-z_-]+ )|(FTP|SMTP|POP3|IMAP): |HTTP/2 connection preface$)`)
 	ourDatagramRE = regexp.MustCompile(`^: (QUIC (Initial|Handshake|0-RTT|Retry|Version Negotiation|long header) |SIP (\d{3}|[A-Za-z_-]+ ))`)
 )
 

@@ -211,6 +211,20 @@ func appendAppVerbose(b []byte, v *render.AppV1) []byte {
 		field("from", v.From)
 		field("to", v.To)
 		field("cseq", v.CSeq)
+	case "ftp", "smtp", "pop3", "imap":
+		field("tag", v.Tag)
+		field("command", v.Command)
+		field("code", v.Code)
+		field("reply", v.Reply)
+		field("arg", v.Arg)
+		if v.DataPort != 0 {
+			field("data", v.DataIP+":"+strconv.Itoa(int(v.DataPort)))
+		}
+		if v.Command == "" && v.Code == 0 && v.Reply == "" {
+			field("line", v.Line)
+		}
+	case "http2":
+		field("preface", "yes")
 	}
 	return append(b, '\n')
 }
@@ -486,6 +500,15 @@ func streamHeadV1(h *app.StreamHead) *render.AppV1 {
 		v.Banner = string(h.Banner)
 	case app.KindSIP:
 		return sipV1(&h.SIP)
+	case app.KindFTP, app.KindSMTP, app.KindPOP3, app.KindIMAP:
+		v.Line, v.Tag, v.Command, v.Arg = string(h.Line), string(h.Tag), string(h.Command), string(h.Arg)
+		v.Code, v.Reply, v.Response = h.Code, string(h.Reply), h.Response
+		if a := h.DataAddr; a.Port() != 0 {
+			if a.Addr().IsValid() {
+				v.DataIP = a.Addr().String()
+			}
+			v.DataPort = a.Port()
+		}
 	case app.KindTLS:
 		t := &h.TLS
 		v.RecordVersion = tlsVersion(t.RecordVersion)

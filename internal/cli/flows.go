@@ -39,6 +39,8 @@ func newFlowsCmd() *cobra.Command {
 		appArg  string
 		noProcs bool
 		sel     procSelect
+		follow  string
+		raw     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "flows FILE [FILTER...] | flows -i IFACE [FILTER...]",
@@ -53,10 +55,13 @@ or incomplete when the capture began mid-connection. FILTER is tcpdump's
 filter language.
 
 APP is the protocol the connection carries, found by content at the
-start of its streams (tls, http, ssh), with the TLS SNI or HTTP Host
-when seen, and a ! when it is not what the server port's registered
-service promises (ssh! on 443, http! on 8088, tls! on 80); --app NAME
-keeps only those flows.
+start of its streams (tls, http, http2, ssh, ftp, smtp, pop3, imap),
+with the TLS SNI or HTTP Host when seen, and a ! when it is not what the
+server port's registered service promises (ssh! on 443, http! on 8088,
+tls! on 80, smtp! on 8025; a port with no registered service promises
+nothing). ftp-data is a connection to an address and port that an FTP
+control connection announced before (PORT, EPRT, PASV's 227, EPSV's
+229). --app NAME keeps only those flows.
 
 Memory stays bounded: a flow idle longer than --idle (in capture time)
 is finished. With --format jsonl flows are written as they finish, in
@@ -68,10 +73,19 @@ until Ctrl-C: --format jsonl shows each connection as it finishes; the
 table is printed at the end. Live flows have a PROCESS column: the
 processes owning the client's and the server's end ("-" for an end no
 local socket owns), looked up once per flow; --pid and --proc keep only
-the flows of those processes, --no-procs leaves the column out.`,
+the flows of those processes, --no-procs leaves the column out.
+
+--follow N prints the payload of the Nth connection of the listing (the
+same FILTER, --app and --sort), or --follow "A:P B:Q" of the connection
+between those endpoints, both directions in the order they came, as
+tshark -z follow,tcp,ascii does: a block per segment bringing new bytes,
+its byte count first (the second node's tab-indented), non-printable
+bytes as dots; --format raw writes the bytes alone.`,
 		Example: `  ports flows capture.pcap
   ports flows --sort bytes -n 10 capture.pcap tcp
-  ports flows --format jsonl big.pcap > flows.jsonl`,
+  ports flows --format jsonl big.pcap > flows.jsonl
+  ports flows --follow 3 capture.pcap
+  ports flows --follow "127.0.0.1:8000 127.0.0.1:51234" --format raw capture.pcap > stream.bin`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 && iface == "" {
 				return usagef("missing FILE: a pcap or pcapng file, or - for standard input (or -i IFACE)")
@@ -82,6 +96,9 @@ the flows of those processes, --no-procs leaves the column out.`,
 			format, err := ff.get(cmd.Flags())
 			if err != nil {
 				return err
+			}
+			if raw && follow == "" {
+				return usagef("--format raw goes with --follow: the listing is a table, json or jsonl")
 			}
 			// The flow table is long-lived data: collect at the usual pace
 			// (cmd/ports sets 400 for short runs) so the peak stays small.
@@ -95,6 +112,19 @@ the flows of those processes, --no-procs leaves the column out.`,
 			}
 			if appArg != "" && !slices.Contains(appNames, appArg) {
 				return usagef("--app %q: want one of %s", appArg, strings.Join(appNames, ", "))
+			}
+			if follow != "" {
+				spec, err := parseFollow(follow)
+				if err != nil {
+					return err
+				}
+				if iface != "" {
+					return usagef("--follow reads a capture file: -i %s has none", iface)
+				}
+				if format != render.Table {
+					return usagef("--follow prints tshark's text or, with --format raw, the bytes; not %s", format)
+				}
+				return runFollow(cmd.Context(), cmd.OutOrStdout(), cmd.InOrStdin(), args[0], filterArgs(args[1:]), spec, raw, less, idle, appArg)
 			}
 			var frames iter.Seq2[*frame, error]
 			if iface != "" && len(args) > 0 && looksLikeFile(args[0]) {
@@ -171,8 +201,10 @@ the flows of those processes, --no-procs leaves the column out.`,
 			return undecoded.err(iface)
 		},
 	}
-	ff.add(cmd.Flags())
 	fs := cmd.Flags()
+	fs.Var(&flowsFormat{ff: &ff, raw: &raw}, "format", "output format: table, json or jsonl; raw with --follow")
+	fs.BoolVar(&ff.json, "json", false, "short for --format json")
+	fs.StringVar(&follow, "follow", "", "print the payload of one TCP connection: N (its number in the listing) or \"A:P B:Q\"")
 	fs.StringVar(&sortBy, "sort", "start", "order: start, bytes, packets, duration or retransmits (largest first, but start)")
 	fs.IntVarP(&limit, "limit", "n", 0, "show only the first N flows in that order")
 	fs.DurationVar(&idle, "idle", 2*time.Minute, "finish a flow idle this long (capture time)")
@@ -625,3 +657,31 @@ func writeFlowRow(w io.Writer, f render.FlowV1) error {
 		strconv.FormatFloat(f.DurationSec, 'f', 3, 64)+"s", procCol)
 	return err
 }
+
+// flowsFormat is flows' --format: render's formats, and raw (the bytes
+// of --follow).
+type flowsFormat struct {
+	ff  *formatFlags
+	raw *bool
+}
+
+func (f *flowsFormat) String() string {
+	if f.raw != nil && *f.raw {
+		return "raw"
+	}
+	if f.ff == nil {
+		return "table"
+	}
+	return f.ff.format.String()
+}
+
+func (f *flowsFormat) Set(s string) error {
+	if strings.EqualFold(s, "raw") {
+		*f.raw, f.ff.format = true, render.Table
+		return nil
+	}
+	*f.raw = false
+	return f.ff.format.Set(s)
+}
+
+func (f *flowsFormat) Type() string { return "table|json|jsonl|raw" }

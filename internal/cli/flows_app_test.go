@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/render"
 	"github.com/portkit/ports/pcapfile"
@@ -103,7 +105,7 @@ func TestFlowsAppColumn(t *testing.T) {
 	if code != ExitOK || strings.Count(out, "\n") != 1 || !strings.Contains(out, `"app":"tls"`) {
 		t.Errorf("--app tls: %q", out)
 	}
-	if code, _, stderr := run(t, "flows", "--app", "gopher", file); code != ExitUsage || !strings.Contains(stderr, "--app \"gopher\": want one of tls, http, ssh, quic, sip") {
+	if code, _, stderr := run(t, "flows", "--app", "gopher", file); code != ExitUsage || !strings.Contains(stderr, "--app \"gopher\": want one of tls, http, ssh, quic, sip, ftp, ftp-data, smtp, pop3, imap, http2") {
 		t.Errorf("--app gopher: exit %d, %q", code, stderr)
 	}
 }
@@ -154,4 +156,66 @@ func TestFlowsAppQUICAndSIP(t *testing.T) {
 	if code != ExitOK || strings.Count(out, "\n") != 2 || strings.Count(out, `"app":"quic"`) != 2 {
 		t.Errorf("--app quic: %q", out)
 	}
+}
+
+// TestFlowsTextApps: FTP, SMTP, POP3, IMAP and HTTP/2 found by content
+// on their ports and elsewhere: SMTP on 25 is not marked, on 8025 (IANA's
+// ca-audit-da) it is, on 40025 (no service) it is not; a bare "220"
+// greeting is settled by the client's EHLO; the data connection a 227
+// and a 229 announced is ftp-data, one nobody announced is not.
+func TestFlowsTextApps(t *testing.T) {
+	file := writeTestCapture(t, "text.pcap", pcapfile.LinkTypeEthernet, textConns(t)...)
+	code, out, stderr := run(t, "flows", "--format", "json", file)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var flows []render.FlowV1
+	if err := json.Unmarshal([]byte(out), &flows); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range flows {
+		got[f.Server] = f.App + map[bool]string{true: "!"}[f.AppMismatch]
+	}
+	want := map[string]string{
+		"10.0.0.2:25": "smtp", "10.0.0.2:8025": "smtp!", "10.0.0.2:40025": "smtp", "10.0.0.2:21": "ftp",
+		"10.0.0.2:50000": "ftp-data", "10.0.0.2:50001": "ftp-data", "10.0.0.2:50002": "",
+		"10.0.0.2:110": "pop3", "10.0.0.2:143": "imap", "10.0.0.2:80": "http2", "10.0.0.2:50080": "http2",
+		"10.0.0.2:11211": "", "10.0.0.2:2121": "ftp!", "10.0.0.2:2122": "ftp!",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("apps by server (-want +got):\n%s", diff)
+	}
+	code, out, _ = run(t, "flows", "--app", "ftp-data", "--format", "jsonl", file)
+	if code != ExitOK || strings.Count(out, "\n") != 2 || strings.Count(out, `"app":"ftp-data"`) != 2 {
+		t.Errorf("--app ftp-data: %q", out)
+	}
+}
+
+// textConns are connections of the text protocols, some cut into
+// segments of a few bytes (lines split across them), and FTP data
+// connections.
+func textConns(t *testing.T) [][]byte {
+	smtpC := []byte("EHLO c.test\r\nMAIL FROM:<a@a.test>\r\n")
+	smtpS := []byte("220 mx.a.test ESMTP\r\n250 ok\r\n")
+	var frames [][]byte
+	frames = append(frames, connFrames(t, 40001, 25, smtpC, smtpS, 5)...)
+	frames = append(frames, connFrames(t, 40002, 8025, smtpC, smtpS, 100)...)
+	frames = append(frames, connFrames(t, 40003, 40025, smtpC, []byte("220 ready\r\n"), 100)...)
+	frames = append(frames, connFrames(t, 40004, 21, []byte("USER anonymous\r\nPASV\r\nEPSV\r\n"),
+		[]byte("220 (vsFTPd 3.0.3)\r\n331 ok\r\n227 Entering Passive Mode (10,0,0,2,195,80).\r\n229 Entering Extended Passive Mode (|||50001|)\r\n"), 9)...)
+	frames = append(frames, connFrames(t, 40005, 50000, nil, []byte("drwxr-xr-x 2 0 0 4096 Dec 04 20:00 pub\r\n"), 100)...)
+	frames = append(frames, connFrames(t, 40006, 50001, nil, []byte("x"), 100)...)
+	frames = append(frames, connFrames(t, 40007, 50002, nil, []byte("y"), 100)...)
+	frames = append(frames, connFrames(t, 40008, 110, []byte("CAPA\r\n"), []byte("+OK Dovecot ready.\r\n"), 100)...)
+	frames = append(frames, connFrames(t, 40009, 143, []byte("a001 CAPABILITY\r\n"), []byte("* OK [CAPABILITY IMAP4rev1] ready\r\n"), 100)...)
+	frames = append(frames, connFrames(t, 40010, 80, []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"), nil, 3)...)
+	frames = append(frames, connFrames(t, 40011, 50080, []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), nil, 100)...)
+	// memcached's stats: "STAT" is FTP's and POP3's too; nothing says which.
+	frames = append(frames, connFrames(t, 40012, 11211, []byte("stats\r\n"), []byte("STAT pid 1\r\nSTAT uptime 5\r\nEND\r\n"), 100)...)
+	// FTP on 2121: a bare greeting and USER guess, PASV says.
+	frames = append(frames, connFrames(t, 40013, 2121, []byte("USER a\r\nPASV\r\n"), []byte("220 ready\r\n"), 8)...)
+	// ... or the next line in the same segment does.
+	frames = append(frames, connFrames(t, 40014, 2122, []byte("USER a\r\nPASV\r\n"), nil, 100)...)
+	return frames
 }

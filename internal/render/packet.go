@@ -35,7 +35,7 @@ type PacketProcessV1 struct {
 // together from its segments and shown on the segment that completes
 // it.
 type AppV1 struct {
-	Protocol string `json:"protocol"` // dns, mdns, http, tls, ssh, quic, sip
+	Protocol string `json:"protocol"` // dns, mdns, http, tls, ssh, quic, sip, ftp, smtp, pop3, imap, http2
 
 	// DNS
 	ID         *uint16    `json:"id,omitempty"`
@@ -90,6 +90,21 @@ type AppV1 struct {
 	From   string `json:"from,omitempty"`
 	To     string `json:"to,omitempty"`
 	CSeq   string `json:"cseq,omitempty"`
+
+	// FTP, SMTP, POP3, IMAP: the message's first line; a request's
+	// command and argument, a reply's code (FTP, SMTP) or indicator
+	// (POP3's +OK or -ERR, IMAP's OK, NO, BAD, PREAUTH, BYE) and text;
+	// IMAP's tag. Response is set for replies.
+	Line    string `json:"line,omitempty"`
+	Tag     string `json:"tag,omitempty"`
+	Command string `json:"command,omitempty"`
+	Arg     string `json:"arg,omitempty"`
+	Code    int    `json:"code,omitempty"`
+	Reply   string `json:"reply,omitempty"`
+	// DataIP and DataPort: the FTP data connection announced by PORT,
+	// EPRT, 227 (PASV) or 229 (EPSV; the port only).
+	DataIP   string `json:"data_ip,omitempty"`
+	DataPort uint16 `json:"data_port,omitempty"`
 }
 
 // DNSQV1 is a question.
