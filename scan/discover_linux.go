@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portkit/ports/wire"
 )
 
 // linuxDisc is the Linux discIO: an AF_PACKET socket for ARP, raw ICMP,
@@ -463,7 +465,8 @@ func (d *discoverer) ipAnswer(b []byte, v6, icmp bool, from netip.Addr, hop uint
 		return
 	}
 	var r reply
-	if !parseReply(&r, b, v6, false) {
+	var h wire.Headers
+	if !parseReply(&r, &h, b, v6, false) {
 		return
 	}
 	if v6 {
@@ -539,8 +542,9 @@ func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
 // network unreachable from a router says it is down.
 func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 	var r reply
+	var h wire.Headers
 	target, ok := netip.Addr{}, false
-	if parseICMP(&r, m, v6) {
+	if parseICMP(&r, &h, m, v6) {
 		hi, found := d.lookup(r.Target)
 		if found && d.kind[hi] == kindRemote && r.LPort == d.lport && r.Seq == d.key.cookie(d.srcs[hi], r.Target, d.lport, r.TPort) {
 			target, ok = r.Target, true
