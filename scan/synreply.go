@@ -84,10 +84,11 @@ func parseReply(r *reply, h *wire.Headers, b []byte, v6, icmp bool) bool {
 	// and copied.
 	r.Kind, r.TPort, r.LPort, r.Flags = kind, uint16(h.SrcPort), uint16(h.DstPort), uint8(h.TCPFlags)
 	r.Seq, r.Ack, r.TTL = h.Seq, h.Ack, h.TTL
-	r.Target, r.Local = h.Src, h.Dst // unspecified for IPv6: the caller's
 	r.From, r.ICMPType, r.ICMPCode = netip.Addr{}, 0, 0
 	if v6 {
-		r.Target, r.Local = netip.Addr{}, netip.Addr{}
+		r.Target, r.Local = netip.Addr{}, netip.Addr{} // the caller's
+	} else {
+		r.Target, r.Local = h.Src, h.Dst
 	}
 	return true
 }

@@ -112,8 +112,11 @@ func (h *Headers) DecodeTransport(proto ports.Proto, src, dst netip.Addr, data [
 	if src.Is4() && dst.Is4() {
 		v = 4
 	}
+	if src.Zone() != "" || dst.Zone() != "" {
+		src, dst = src.WithZone(""), dst.WithZone("")
+	}
 	h.Version, h.Protocol, h.TTL, h.IPFlags, h.FragOffset = v, proto, 0, 0, 0
-	h.Src, h.Dst = src.WithZone(""), dst.WithZone("")
+	h.Src, h.Dst = src, dst
 	if h.decodeTransport(data, 0, 0, ipInfo{v: v, proto: proto}, false) {
 		return &h.err
 	}
@@ -140,7 +143,10 @@ type ipInfo struct {
 	mf    bool   // more fragments
 }
 
-// fail records an error unless one was (failed), and returns true.
+// fail records an error unless one was (failed), and returns true. It
+// is kept out of line: the hot paths stay small.
+//
+//go:noinline
 func (h *Headers) fail(failed bool, l Layer, off int, reason string) bool {
 	if !failed {
 		h.err = DecodeError{Layer: l, Offset: off, Reason: reason, Err: ErrMalformed}
