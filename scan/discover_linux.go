@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/wire"
 )
 
@@ -342,14 +343,7 @@ func icmpEcho(b []byte, typ uint8, id, seq uint16) []byte {
 		b = append(b, make([]byte, 12)...)
 	}
 	m := b[start:]
-	var sum uint32
-	for i := 0; i+1 < len(m); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(m[i:]))
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(m[2:], ^uint16(sum))
+	binary.BigEndian.PutUint16(m[2:], wire.InternetChecksum(m))
 	return b
 }
 
@@ -357,16 +351,8 @@ func icmpEcho(b []byte, typ uint8, id, seq uint16) []byte {
 // sequence and acknowledgment numbers are both ck: a host answers it
 // with a RST of sequence number ck (RFC 9293), an ICMP error quotes ck.
 func appendACK(b []byte, src, dst netip.Addr, sport, dport uint16, ck uint32) []byte {
-	start := len(b)
-	b = binary.BigEndian.AppendUint16(b, sport)
-	b = binary.BigEndian.AppendUint16(b, dport)
-	b = binary.BigEndian.AppendUint32(b, ck)
-	b = binary.BigEndian.AppendUint32(b, ck)
-	b = append(b, 5<<4, tcpACK)
-	b = binary.BigEndian.AppendUint16(b, 1024)
-	b = append(b, 0, 0, 0, 0)
-	seg := b[start:]
-	binary.BigEndian.PutUint16(seg[16:], tcpChecksum(src, dst, seg))
+	t := wire.TCP{SrcPort: ports.Port(sport), DstPort: ports.Port(dport), Seq: ck, Ack: ck, Flags: wire.TCPAck, Window: 1024}
+	b, _ = wire.AppendTCPSegment(b, src, dst, &t, nil) // no options: nothing to fail
 	return b
 }
 
