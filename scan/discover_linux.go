@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/portkit/ports"
+	"github.com/portkit/ports/wire"
 )
 
 // linuxDisc is the Linux discIO: an AF_PACKET socket for ARP, raw ICMP,
@@ -340,14 +343,7 @@ func icmpEcho(b []byte, typ uint8, id, seq uint16) []byte {
 		b = append(b, make([]byte, 12)...)
 	}
 	m := b[start:]
-	var sum uint32
-	for i := 0; i+1 < len(m); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(m[i:]))
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	binary.BigEndian.PutUint16(m[2:], ^uint16(sum))
+	binary.BigEndian.PutUint16(m[2:], wire.InternetChecksum(m))
 	return b
 }
 
@@ -355,16 +351,8 @@ func icmpEcho(b []byte, typ uint8, id, seq uint16) []byte {
 // sequence and acknowledgment numbers are both ck: a host answers it
 // with a RST of sequence number ck (RFC 9293), an ICMP error quotes ck.
 func appendACK(b []byte, src, dst netip.Addr, sport, dport uint16, ck uint32) []byte {
-	start := len(b)
-	b = binary.BigEndian.AppendUint16(b, sport)
-	b = binary.BigEndian.AppendUint16(b, dport)
-	b = binary.BigEndian.AppendUint32(b, ck)
-	b = binary.BigEndian.AppendUint32(b, ck)
-	b = append(b, 5<<4, tcpACK)
-	b = binary.BigEndian.AppendUint16(b, 1024)
-	b = append(b, 0, 0, 0, 0)
-	seg := b[start:]
-	binary.BigEndian.PutUint16(seg[16:], tcpChecksum(src, dst, seg))
+	t := wire.TCP{SrcPort: ports.Port(sport), DstPort: ports.Port(dport), Seq: ck, Ack: ck, Flags: wire.TCPAck, Window: 1024}
+	b, _ = wire.AppendTCPSegment(b, src, dst, &t, nil) // no options: nothing to fail
 	return b
 }
 
@@ -463,7 +451,8 @@ func (d *discoverer) ipAnswer(b []byte, v6, icmp bool, from netip.Addr, hop uint
 		return
 	}
 	var r reply
-	if !parseReply(&r, b, v6, false) {
+	var h wire.Headers
+	if !parseReply(&r, &h, b, v6, false) {
 		return
 	}
 	if v6 {
@@ -539,8 +528,9 @@ func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
 // network unreachable from a router says it is down.
 func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 	var r reply
+	var h wire.Headers
 	target, ok := netip.Addr{}, false
-	if parseICMP(&r, m, v6) {
+	if parseICMP(&r, &h, m, v6) {
 		hi, found := d.lookup(r.Target)
 		if found && d.kind[hi] == kindRemote && r.LPort == d.lport && r.Seq == d.key.cookie(d.srcs[hi], r.Target, d.lport, r.TPort) {
 			target, ok = r.Target, true

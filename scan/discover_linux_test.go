@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/porttest"
+	"github.com/portkit/ports/wire"
 )
 
 // discover runs Discover from A and returns each target's result,
@@ -297,5 +299,33 @@ func TestIntegrationDiscoverUnprivileged(t *testing.T) {
 	}
 	if r := got[netip.MustParseAddr("10.77.0.255")]; r.Up {
 		t.Errorf("broadcast: %+v", r)
+	}
+}
+
+// TestDiscoveryProbes checks the echo, timestamp and ACK probes that
+// discovery builds against wire's decoder: their fields, and checksums
+// it verifies.
+func TestDiscoveryProbes(t *testing.T) {
+	src, dst := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	var p wire.Packet
+	for _, typ := range []uint8{8, 13} {
+		m := icmpEcho([]byte("x"), typ, 0x1234, 0x5678)[1:]
+		if err := (wire.Decoder{}).DecodeTransport(&p, wire.ProtoICMP, src, dst, m); err != nil {
+			t.Fatal(err)
+		}
+		if c := p.ICMPv4; uint8(c.Type) != typ || c.ID() != 0x1234 || c.Seq() != 0x5678 || c.Checksum.Status != wire.ChecksumGood {
+			t.Errorf("type %d: decoded as %+v", typ, c)
+		}
+	}
+	for _, pair := range [][2]netip.Addr{{src, dst}, {netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")}} {
+		seg := appendACK(nil, pair[0], pair[1], 40000, discoverACKPort, 0xdeadbeef)
+		if err := (wire.Decoder{}).DecodeTransport(&p, ports.ProtoTCP, pair[0], pair[1], seg); err != nil {
+			t.Fatal(err)
+		}
+		tc := p.TCP
+		if tc.SrcPort != 40000 || tc.DstPort != discoverACKPort || tc.Seq != 0xdeadbeef || tc.Ack != 0xdeadbeef ||
+			tc.Flags != wire.TCPAck || len(seg) != 20 || tc.Checksum.Status != wire.ChecksumGood {
+			t.Errorf("%v: decoded as %+v", pair[0], tc)
+		}
 	}
 }

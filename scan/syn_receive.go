@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/wire"
 )
 
 // The SYN scan's receive path: each reply checked against its cookie
@@ -17,7 +18,8 @@ func (s *synScanner) sample(rtt time.Duration) { s.rtt.sample(rtt) }
 // handle checks a received packet and decides the pair it answers.
 func (s *synScanner) handle(b []byte, v6, icmp bool, from netip.Addr, hop uint8) {
 	var r reply
-	if !parseReply(&r, b, v6, icmp) {
+	var h wire.Headers
+	if !parseReply(&r, &h, b, v6, icmp) {
 		return // not a reply: our own SYNs on loopback, other traffic
 	}
 	if v6 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/portkit/ports"
+	"github.com/portkit/ports/wire"
 )
 
 func TestSipHashVectors(t *testing.T) {
@@ -201,7 +202,8 @@ func synAckV4(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, flags b
 func TestParseReply(t *testing.T) {
 	a, b := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	var r reply
-	if !parseReply(&r, synAckV4(b, a, 80, 40000, 5, 6, tcpSYN|tcpACK), false, false) {
+	var h wire.Headers
+	if !parseReply(&r, &h, synAckV4(b, a, 80, 40000, 5, 6, tcpSYN|tcpACK), false, false) {
 		t.Fatal("SYN-ACK not parsed")
 	}
 	want := reply{Kind: replySYNACK, Target: b, Local: a, TPort: 80, LPort: 40000, Seq: 5, Ack: 6, Flags: tcpSYN | tcpACK, TTL: 61}
@@ -216,7 +218,7 @@ func TestParseReply(t *testing.T) {
 	pkt := append(synAckV4(b, a, 0, 0, 0, 0, 0)[:20], icmp...)
 	pkt[9] = 1
 	binary.BigEndian.PutUint16(pkt[2:], uint16(len(pkt)))
-	if !parseReply(&r, pkt, false, true) {
+	if !parseReply(&r, &h, pkt, false, true) {
 		t.Fatal("ICMP not parsed")
 	}
 	want = reply{Kind: replyICMP, Target: b, Local: a, TPort: 443, LPort: 40000, Seq: 0xdeadbeef, TTL: 61, From: b, ICMPType: 3, ICMPCode: 3}
@@ -227,11 +229,11 @@ func TestParseReply(t *testing.T) {
 		t.Errorf("reason %q", got)
 	}
 	// Our own SYN, seen on loopback, is no reply.
-	if parseReply(&r, synAckV4(a, a, 40000, 80, 5, 0, tcpSYN), false, false) {
+	if parseReply(&r, &h, synAckV4(a, a, 40000, 80, 5, 0, tcpSYN), false, false) {
 		t.Error("a SYN taken for a reply")
 	}
 	for n := range 40 {
-		if parseReply(&r, pkt[:n], false, true) {
+		if parseReply(&r, &h, pkt[:n], false, true) {
 			t.Errorf("ICMP cut to %d bytes parsed", n)
 		}
 	}
@@ -260,8 +262,9 @@ func FuzzParseReply(f *testing.F) {
 	f.Add([]byte{0x4f, 0, 0, 20}, false, false)                         // IHL beyond the data
 	f.Fuzz(func(t *testing.T, data []byte, v6, icmp bool) {
 		var r reply
+		var h wire.Headers
 		in := slices.Clone(data)
-		ok := parseReply(&r, data, v6, icmp)
+		ok := parseReply(&r, &h, data, v6, icmp)
 		if !slices.Equal(in, data) {
 			t.Fatal("parseReply changed its input")
 		}
@@ -375,10 +378,11 @@ func TestSYNPathAllocs(t *testing.T) {
 	}
 	for _, f := range synPathFrames() {
 		var r reply
-		if !parseReply(&r, f.b, f.v6, f.icmp) || r.Kind != f.wantKind || r.TPort != f.wantTPort {
-			t.Fatalf("%s: parsed %v as %+v", f.name, parseReply(&r, f.b, f.v6, f.icmp), r)
+		var h wire.Headers
+		if !parseReply(&r, &h, f.b, f.v6, f.icmp) || r.Kind != f.wantKind || r.TPort != f.wantTPort {
+			t.Fatalf("%s: parsed %v as %+v", f.name, parseReply(&r, &h, f.b, f.v6, f.icmp), r)
 		}
-		if n := testing.AllocsPerRun(100, func() { parseReply(&r, f.b, f.v6, f.icmp) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { parseReply(&r, &h, f.b, f.v6, f.icmp) }); n != 0 {
 			t.Errorf("%s: parseReply: %v allocations, want 0", f.name, n)
 		}
 	}
@@ -404,9 +408,10 @@ func BenchmarkSYNPath(b *testing.B) {
 	for _, f := range synPathFrames() {
 		b.Run("parse-"+f.name, func(b *testing.B) {
 			var r reply
+			var h wire.Headers
 			b.ReportAllocs()
 			for b.Loop() {
-				if !parseReply(&r, f.b, f.v6, f.icmp) {
+				if !parseReply(&r, &h, f.b, f.v6, f.icmp) {
 					b.Fatal("not parsed")
 				}
 			}

@@ -28,6 +28,14 @@
 // message), and [InternetChecksum] and [TransportChecksum] serve other
 // hand-built headers.
 //
+// For the hot path of a scanner, which builds one probe many times and
+// reads millions of short replies, [TCPTemplate] sums the checksum of
+// a segment once and adds only the addresses, ports and sequence number
+// per copy, and [Headers] decodes only the fixed fields of the IP and
+// transport headers (and an ICMP error's quote), without clearing
+// anything first; the tests hold both to what AppendTCPSegment and
+// Decode give.
+//
 // # Speed
 //
 // Decode takes about 60 to 130 ns a frame on one core with checksums
