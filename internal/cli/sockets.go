@@ -128,6 +128,16 @@ func sortSockets(ss []socktable.Socket) []socktable.Socket {
 	// Sort indexes, then move each socket once: a Socket is about 100
 	// bytes, and a sort of 50,000 of them spent most of its time moving
 	// them.
+	order := sortOrder(ss)
+	sorted := make([]socktable.Socket, len(ss))
+	for i, j := range order {
+		sorted[i] = ss[j]
+	}
+	return sorted
+}
+
+// sortOrder returns the indexes of ss in sortSockets's order.
+func sortOrder(ss []socktable.Socket) []int32 {
 	// Most comparisons are settled by two integer keys that follow the
 	// full order exactly: protocol, local port, family and IPv4 local
 	// address; IPv4 remote address and port. IPv6 sockets leave the
@@ -170,11 +180,11 @@ func sortSockets(ss []socktable.Socket) []socktable.Socket {
 		)
 	}
 	slices.SortFunc(keys, less)
-	sorted := make([]socktable.Socket, len(ss))
+	order := make([]int32, len(keys))
 	for i, k := range keys {
-		sorted[i] = ss[k.i]
+		order[i] = k.i
 	}
-	return sorted
+	return order
 }
 
 // onePort checks the arguments of a command that takes one PORT.
@@ -194,21 +204,50 @@ type listenKey struct {
 	port  uint16
 }
 
-// sockView turns sockets into render.SocketV1 values.
+// sockView turns sockets into render.SocketV1 values and table rows.
 type sockView struct {
 	reg       *registry.Registry
 	host      hostports.Info
 	hostOK    bool
 	procs     bool // processes were looked up
-	listening map[listenKey]bool
-	services  map[listenKey]string // serviceName's cache
+	listening listenSet
+	services  *serviceCache // serviceName's cache
 }
 
 func newSockView(procs bool) *sockView {
-	v := &sockView{reg: registry.Default(), procs: procs, listening: map[listenKey]bool{}, services: map[listenKey]string{}}
+	v := &sockView{reg: registry.Default(), procs: procs, services: &serviceCache{}}
 	host, err := hostports.Read()
 	v.host, v.hostOK = host, err == nil
 	return v
+}
+
+// listenSet is a set of ports per protocol (TCP, and UDP for the rest),
+// as bits: a listing asks it twice per socket, which a map made a
+// tenth of the listing's time.
+type listenSet [2][65536 / 64]uint64
+
+func protoIndex(p ports.Proto) int {
+	if p == ports.ProtoTCP {
+		return 0
+	}
+	return 1
+}
+
+func (l *listenSet) add(p ports.Proto, port uint16) {
+	l[protoIndex(p)][port/64] |= 1 << (port % 64)
+}
+
+func (l *listenSet) has(p ports.Proto, port uint16) bool {
+	return l[protoIndex(p)][port/64]&(1<<(port%64)) != 0
+}
+
+// serviceCache holds the names serviceName found, by protocol and port:
+// for each port 0 (not looked up yet), 1 (no name) or 2+i for names[i].
+// The registry is asked once per port; the index arrays hold no
+// pointers, so the collector does not scan them.
+type serviceCache struct {
+	idx   [2][]uint16
+	names []string
 }
 
 // convert turns ss into render values, in two halves at once on a large
@@ -226,7 +265,7 @@ func (v *sockView) convert(ss []socktable.Socket) []render.SocketV1 {
 	}
 	half := len(ss) / 2
 	other := *v
-	other.services = map[listenKey]string{}
+	other.services = &serviceCache{}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -243,7 +282,7 @@ func (v *sockView) convert(ss []socktable.Socket) []render.SocketV1 {
 func (v *sockView) learnListeners(ss []socktable.Socket) {
 	for i := range ss {
 		if ss[i].IsListener() {
-			v.listening[listenKey{ss[i].Proto, ss[i].Local.Port()}] = true
+			v.listening.add(ss[i].Proto, ss[i].Local.Port())
 		}
 	}
 }
@@ -261,14 +300,45 @@ func needListeners(ss []socktable.Socket) bool {
 
 // servicePort returns the well-known side of s: the local port of a
 // listener or of a server's connection, the remote port of a client's.
+// It is s.ServerPort with the evidence of servicePortSlow (a test
+// checks that they agree), without its closures.
 func (v *sockView) servicePort(s *socktable.Socket) uint16 {
+	lp := s.Local.Port()
+	if s.IsListener() || !s.HasPeer() {
+		return lp
+	}
+	rp := s.Remote.Port()
 	// A listener here on the local port: the connection is one it
 	// accepted. On the remote port: most likely a connection to it. Then
 	// a port outside the ephemeral range; then the lower.
+	lis := v.listening.has(s.Proto, lp)
+	if lis && rp != lp {
+		return lp
+	}
+	if rl := v.listening.has(s.Proto, rp); lis != rl {
+		if lis {
+			return lp
+		}
+		return rp
+	}
+	if v.hostOK {
+		if fl, fr := !v.host.InEphemeral(ports.Port(lp)), !v.host.InEphemeral(ports.Port(rp)); fl != fr {
+			if fl {
+				return lp
+			}
+			return rp
+		}
+	}
+	return min(lp, rp)
+}
+
+// servicePortSlow is servicePort as ServerPort's evidence functions say
+// it, for the test that servicePort agrees.
+func (v *sockView) servicePortSlow(s *socktable.Socket) uint16 {
 	lp := ports.Port(s.Local.Port())
-	accepted := v.listening[listenKey{s.Proto, uint16(lp)}]
+	accepted := v.listening.has(s.Proto, uint16(lp))
 	acceptedHere := func(p ports.Port) bool { return accepted && p == lp }
-	listening := func(p ports.Port) bool { return v.listening[listenKey{s.Proto, uint16(p)}] }
+	listening := func(p ports.Port) bool { return v.listening.has(s.Proto, uint16(p)) }
 	var fixed func(ports.Port) bool
 	if v.hostOK {
 		fixed = func(p ports.Port) bool { return !v.host.InEphemeral(p) }
@@ -276,13 +346,28 @@ func (v *sockView) servicePort(s *socktable.Socket) uint16 {
 	return uint16(s.ServerPort(acceptedHere, listening, fixed))
 }
 
+// ephemeral reports whether s's local port is marked as ephemeral: in
+// the range, on a socket that is not a listener, and not a port
+// something listens on.
+func (v *sockView) ephemeral(s *socktable.Socket) bool {
+	return v.hostOK && !s.IsListener() && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening.has(s.Proto, s.Local.Port())
+}
+
 // serviceName returns the first registered name for p.
 func (v *sockView) serviceName(proto ports.Proto, p uint16) string {
 	// Many sockets share a port (every connection to one server): look
 	// each up once.
-	k := listenKey{proto, p}
-	if name, ok := v.services[k]; ok {
-		return name
+	c := v.services
+	pi := protoIndex(proto)
+	if c.idx[pi] == nil {
+		c.idx[pi] = make([]uint16, 65536)
+	}
+	switch k := c.idx[pi][p]; k {
+	case 0:
+	case 1:
+		return ""
+	default:
+		return c.names[k-2]
 	}
 	name := ""
 	for rec := range v.reg.Port(proto, ports.Port(p)) {
@@ -291,7 +376,12 @@ func (v *sockView) serviceName(proto ports.Proto, p uint16) string {
 			break
 		}
 	}
-	v.services[k] = name
+	if name == "" {
+		c.idx[pi][p] = 1
+	} else {
+		c.names = append(c.names, name)
+		c.idx[pi][p] = uint16(len(c.names) + 1)
+	}
 	return name
 }
 
@@ -308,7 +398,7 @@ func (v *sockView) socketV1(s *socktable.Socket) render.SocketV1 {
 		Service:     v.serviceName(s.Proto, sp),
 		ServicePort: sp,
 		Class:       ports.Port(sp).Class().String(),
-		Ephemeral:   v.hostOK && !s.IsListener() && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening[listenKey{s.Proto, s.Local.Port()}],
+		Ephemeral:   v.ephemeral(s),
 		ProcsHidden: s.ProcsHidden,
 	}
 	if s.HasPeer() {
