@@ -18,7 +18,7 @@ import (
 // has no internals.
 type lsInternals struct {
 	done    chan struct{}
-	details []socktable.TCPDetail
+	details blocks[socktable.TCPDetail]
 	// sorted, for listInternals's listing: for each of its sorted
 	// sockets, its index in details, or -1 (UDP).
 	sorted []int32
@@ -54,8 +54,8 @@ func (l *lsRun) startInternals(ctx context.Context) *lsInternals {
 				in.err = err
 				return
 			}
-			in.byKey[detailKey{d.Socket.Local, d.Socket.Remote, d.Socket.Inode}] = int32(len(in.details))
-			in.details = append(in.details, d)
+			in.byKey[detailKey{d.Socket.Local, d.Socket.Remote, d.Socket.Inode}] = int32(in.details.len())
+			in.details.add(d)
 		}
 	}()
 	return in
@@ -72,44 +72,47 @@ func (l *lsRun) listInternals(ctx context.Context) ([]socktable.Socket, *lsInter
 	}
 	in := &lsInternals{done: make(chan struct{})}
 	close(in.done)
-	var all []socktable.Socket
+	// The TCP sockets are their details' (index for index), the UDP
+	// sockets come after them.
+	var udp []socktable.Socket
 	if len(opts.Protos) == 0 || slices.Contains(opts.Protos, ports.ProtoTCP) {
 		for d, err := range socktable.Details(ctx, &opts) {
 			if err != nil {
 				return nil, nil, fmt.Errorf("-i: %w", err)
 			}
-			all = append(all, d.Socket)
-			in.details = append(in.details, d)
+			if q.keep(&d.Socket) {
+				in.details.add(d)
+			}
 		}
 	}
 	if len(opts.Protos) == 0 || slices.Contains(opts.Protos, ports.ProtoUDP) {
-		udp := opts
-		udp.Protos = []ports.Proto{ports.ProtoUDP}
-		var err error
-		if all, err = socktable.Append(ctx, all, &udp); err != nil {
-			return nil, nil, err
-		}
-	}
-	// Keep the filtered sockets with the index of each one's details
-	// (the TCP sockets come first, index for index), then sort both.
-	idx := make([]int32, 0, len(all))
-	out := all[:0]
-	for i := range all {
-		if q.keep(&all[i]) {
-			out = append(out, all[i])
-			j := int32(-1)
-			if i < len(in.details) {
-				j = int32(i)
+		uopts := opts
+		uopts.Protos = []ports.Proto{ports.ProtoUDP}
+		for s, err := range socktable.List(ctx, &uopts) {
+			if err != nil {
+				return nil, nil, err
 			}
-			idx = append(idx, j)
+			if q.keep(&s) {
+				udp = append(udp, s)
+			}
 		}
 	}
-	order := sortOrder(out)
-	sorted := make([]socktable.Socket, len(out))
-	in.sorted = make([]int32, len(out))
+	ntcp := in.details.len()
+	at := func(i int) *socktable.Socket {
+		if i < ntcp {
+			return &in.details.at(i).Socket
+		}
+		return &udp[i-ntcp]
+	}
+	order := sortOrder(ntcp+len(udp), at)
+	sorted := make([]socktable.Socket, len(order))
+	in.sorted = make([]int32, len(order))
 	for i, j := range order {
-		sorted[i] = out[j]
-		in.sorted[i] = idx[j]
+		sorted[i] = *at(int(j))
+		in.sorted[i] = -1
+		if int(j) < ntcp {
+			in.sorted[i] = j
+		}
 	}
 	return sorted, in, nil
 }
@@ -154,7 +157,7 @@ func (in *lsInternals) attach(ss []socktable.Socket, out []render.SocketV1) erro
 	}
 	for i := range ss {
 		if j := in.index(ss, i); j >= 0 {
-			out[i].TCP = internalsV1(&in.details[j])
+			out[i].TCP = internalsV1(in.details.at(j))
 		}
 	}
 	return nil
@@ -168,7 +171,7 @@ func (in *lsInternals) line(b []byte, ss []socktable.Socket, i int) []byte {
 	if j < 0 {
 		return b
 	}
-	return render.AppendTCPInternals(b, in.scratch.convert(&in.details[j]))
+	return render.AppendTCPInternals(b, in.scratch.convert(in.details.at(j)))
 }
 
 // internalsScratch holds the values a converted TCPInternalsV1 points

@@ -89,8 +89,8 @@ func TestSocketTableSameAsAligner(t *testing.T) {
 						if rng.IntN(3) == 0 {
 							d.Timer, d.TimerLeft = socktable.TimerKeepalive, time.Duration(rng.IntN(7200))*time.Second
 						}
-						in.sorted[i] = int32(len(in.details))
-						in.details = append(in.details, d)
+						in.sorted[i] = int32(in.details.len())
+						in.details.add(d)
 					}
 				}
 			}
@@ -100,7 +100,7 @@ func TestSocketTableSameAsAligner(t *testing.T) {
 			if in != nil {
 				for i := range ss {
 					if j := in.index(ss, i); j >= 0 {
-						conv[i].TCP = internalsV1(&in.details[j])
+						conv[i].TCP = internalsV1(in.details.at(j))
 					}
 				}
 			}
@@ -163,7 +163,8 @@ func TestAddrPortLen(t *testing.T) {
 func TestSocketTableLineAllocs(t *testing.T) {
 	ss := []socktable.Socket{{Proto: ports.ProtoTCP, State: socktable.StateEstablished,
 		Local: netip.MustParseAddrPort("127.0.0.1:443"), Remote: netip.MustParseAddrPort("127.0.0.2:50123"), Procs: []socktable.Process{{PID: 9, Name: "x"}}}}
-	in := &lsInternals{sorted: []int32{0}, details: []socktable.TCPDetail{{Socket: ss[0], Cong: "cubic", HasInfo: true, SndCwnd: 10, PacingRate: ^uint64(0), HasMem: true}}}
+	in := &lsInternals{sorted: []int32{0}}
+	in.details.add(socktable.TCPDetail{Socket: ss[0], Cong: "cubic", HasInfo: true, SndCwnd: 10, PacingRate: ^uint64(0), HasMem: true})
 	v := &sockView{reg: registry.Default(), services: &serviceCache{}}
 	b := make([]byte, 0, 4096)
 	n := testing.AllocsPerRun(100, func() {

@@ -87,17 +87,21 @@ func (q *sockQuery) list(ctx context.Context) ([]socktable.Socket, error) {
 	if q.port != nil && !q.matchRemote {
 		opts.LocalPorts = q.port.ranges()
 	}
-	all, err := socktable.Append(ctx, nil, &opts)
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0]
-	for i := range all {
-		if q.keep(&all[i]) {
-			out = append(out, all[i])
+	var all blocks[socktable.Socket]
+	for s, err := range socktable.List(ctx, &opts) {
+		if err != nil {
+			return nil, err
+		}
+		if q.keep(&s) {
+			all.add(s)
 		}
 	}
-	return sortSockets(out), nil
+	order := sortOrder(all.len(), all.at)
+	sorted := make([]socktable.Socket, len(order))
+	for i, j := range order {
+		sorted[i] = *all.at(int(j))
+	}
+	return sorted, nil
 }
 
 func (q *sockQuery) keep(s *socktable.Socket) bool {
@@ -128,7 +132,7 @@ func sortSockets(ss []socktable.Socket) []socktable.Socket {
 	// Sort indexes, then move each socket once: a Socket is about 100
 	// bytes, and a sort of 50,000 of them spent most of its time moving
 	// them.
-	order := sortOrder(ss)
+	order := sortOrder(len(ss), func(i int) *socktable.Socket { return &ss[i] })
 	sorted := make([]socktable.Socket, len(ss))
 	for i, j := range order {
 		sorted[i] = ss[j]
@@ -136,8 +140,9 @@ func sortSockets(ss []socktable.Socket) []socktable.Socket {
 	return sorted
 }
 
-// sortOrder returns the indexes of ss in sortSockets's order.
-func sortOrder(ss []socktable.Socket) []int32 {
+// sortOrder returns the indexes 0 to n-1 of the sockets at returns in
+// sortSockets's order.
+func sortOrder(n int, at func(int) *socktable.Socket) []int32 {
 	// Most comparisons are settled by two integer keys that follow the
 	// full order exactly: protocol, local port, family and IPv4 local
 	// address; IPv4 remote address and port. IPv6 sockets leave the
@@ -146,9 +151,9 @@ func sortOrder(ss []socktable.Socket) []int32 {
 		k1, k2 uint64
 		i      int32
 	}
-	keys := make([]key, len(ss))
-	for i := range ss {
-		s := &ss[i]
+	keys := make([]key, n)
+	for i := range n {
+		s := at(i)
 		k := key{k1: uint64(s.Proto)<<56 | uint64(s.Local.Port())<<40, i: int32(i)}
 		la, ra := s.Local.Addr(), s.Remote.Addr()
 		switch {
@@ -171,7 +176,7 @@ func sortOrder(ss []socktable.Socket) []int32 {
 		if c := cmp.Or(cmp.Compare(x.k1, y.k1), cmp.Compare(x.k2, y.k2)); c != 0 {
 			return c
 		}
-		a, b := &ss[x.i], &ss[y.i]
+		a, b := at(int(x.i)), at(int(y.i))
 		return cmp.Or(
 			a.Local.Addr().Compare(b.Local.Addr()),
 			a.Remote.Compare(b.Remote),
