@@ -180,3 +180,23 @@ func TestSocketTableLineAllocs(t *testing.T) {
 		t.Errorf("%v allocations per row, want 0", n)
 	}
 }
+
+// BenchmarkSortOrder sorts 18,000 connections on loopback, as
+// bench/sockhold holds them.
+func BenchmarkSortOrder(b *testing.B) {
+	rng := rand.New(rand.NewPCG(16, 4))
+	ss := make([]socktable.Socket, 18000)
+	for i := range ss {
+		lp, rp := uint16(40000+rng.IntN(4)), uint16(32768+rng.IntN(28000))
+		if i%2 == 0 {
+			lp, rp = rp, lp
+		}
+		ss[i] = socktable.Socket{Proto: ports.ProtoTCP, State: socktable.StateEstablished,
+			Local: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + rng.IntN(4))}), lp), Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + rng.IntN(4))}), rp)}
+	}
+	at := func(i int) *socktable.Socket { return &ss[i] }
+	b.ReportAllocs()
+	for b.Loop() {
+		sortOrder(len(ss), at)
+	}
+}

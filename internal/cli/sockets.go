@@ -147,14 +147,10 @@ func sortOrder(n int, at func(int) *socktable.Socket) []int32 {
 	// full order exactly: protocol, local port, family and IPv4 local
 	// address; IPv4 remote address and port. IPv6 sockets leave the
 	// address parts zero and fall back to the full comparison.
-	type key struct {
-		k1, k2 uint64
-		i      int32
-	}
-	keys := make([]key, n)
+	keys := make([]sortKey, n)
 	for i := range n {
 		s := at(i)
-		k := key{k1: uint64(s.Proto)<<56 | uint64(s.Local.Port())<<40, i: int32(i)}
+		k := sortKey{k1: uint64(s.Proto)<<56 | uint64(s.Local.Port())<<40, i: int32(i)}
 		la, ra := s.Local.Addr(), s.Remote.Addr()
 		switch {
 		case la.Is6():
@@ -172,10 +168,12 @@ func sortOrder(n int, at func(int) *socktable.Socket) []int32 {
 		}
 		keys[i] = k
 	}
-	less := func(x, y key) int {
-		if c := cmp.Or(cmp.Compare(x.k1, y.k1), cmp.Compare(x.k2, y.k2)); c != 0 {
-			return c
-		}
+	// A radix sort on the keys (stable, and only over the bytes that
+	// differ between sockets: on loopback most are the same), then the
+	// full comparison within each run of equal keys. A comparison sort
+	// of 18,000 keys took 12 ms here.
+	keys = radixSortKeys(keys, make([]sortKey, len(keys)))
+	full := func(x, y sortKey) int {
 		a, b := at(int(x.i)), at(int(y.i))
 		return cmp.Or(
 			a.Local.Addr().Compare(b.Local.Addr()),
@@ -184,12 +182,80 @@ func sortOrder(n int, at func(int) *socktable.Socket) []int32 {
 			cmp.Compare(a.Inode, b.Inode),
 		)
 	}
-	slices.SortFunc(keys, less)
+	for i := 0; i < len(keys); {
+		j := i + 1
+		for j < len(keys) && keys[j].k1 == keys[i].k1 && keys[j].k2 == keys[i].k2 {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(keys[i:j], full)
+		}
+		i = j
+	}
 	order := make([]int32, len(keys))
 	for i, k := range keys {
 		order[i] = k.i
 	}
 	return order
+}
+
+// sortKey is a socket's place in sortSockets's order as far as two
+// integers tell it (see sortOrder), and its index.
+type sortKey struct {
+	k1, k2 uint64
+	i      int32
+}
+
+// radixSortKeys sorts keys by (k1, k2), stably, with tmp (as long as
+// keys) as scratch; it returns the sorted slice, keys or tmp. It is a
+// least-significant-byte-first radix sort that skips the bytes every key
+// has the same.
+func radixSortKeys(keys, tmp []sortKey) []sortKey {
+	if len(keys) < 2 {
+		return keys
+	}
+	var d1, d2 uint64 // the bits that differ from the first key's
+	for i := range keys {
+		d1 |= keys[i].k1 ^ keys[0].k1
+		d2 |= keys[i].k2 ^ keys[0].k2
+	}
+	var count [256]int
+	pass := func(hi bool, shift uint) {
+		clear(count[:])
+		for i := range keys {
+			w := keys[i].k2
+			if hi {
+				w = keys[i].k1
+			}
+			count[(w>>shift)&0xff]++
+		}
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for i := range keys {
+			w := keys[i].k2
+			if hi {
+				w = keys[i].k1
+			}
+			d := (w >> shift) & 0xff
+			tmp[count[d]] = keys[i]
+			count[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	for shift := uint(0); shift < 64; shift += 8 {
+		if (d2>>shift)&0xff != 0 {
+			pass(false, shift)
+		}
+	}
+	for shift := uint(0); shift < 64; shift += 8 {
+		if (d1>>shift)&0xff != 0 {
+			pass(true, shift)
+		}
+	}
+	return keys
 }
 
 // onePort checks the arguments of a command that takes one PORT.
