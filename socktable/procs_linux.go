@@ -15,14 +15,97 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// attachProcesses fills Procs of each socket of chunks by finding its
-// inode among the open files of every process (/proc/PID/fd/N ->
-// "socket:[INODE]"). Processes are read in parallel, each through a
-// directory fd with getdents and readlinkat. Every process is read, even
-// once each socket has an owner: a socket shared after fork or passed
-// over a unix socket has several holders, and nothing in the socket says
-// how many. The sockets' Procs share one backing array.
-func attachProcesses(ctx context.Context, chunks [][]Socket) error {
+// fdWalk reads the open files of every process (/proc/PID/fd/N ->
+// "socket:[INODE]") for the inodes of their sockets, in parallel, each
+// process through a directory fd with getdents and readlinkat. List
+// starts it beside the sockets' dump, as ss -p reads /proc before its
+// dump: a socket that exists before both is found in each; one opened
+// while they run may be listed without its process. Every process is
+// read, even once each socket has an owner: a socket shared after fork
+// or passed over a unix socket has several holders, and nothing in the
+// socket says how many.
+type fdWalk struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	hits   []fdHit
+	hidden bool // a process could not be read
+	err    error
+}
+
+// fdHit is a socket inode that process pid holds.
+type fdHit struct {
+	ino uint64
+	pid int32
+}
+
+// startFDWalk starts a walk; call attach or stop after it.
+func startFDWalk(ctx context.Context) *fdWalk {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &fdWalk{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		pids, err := listPIDs()
+		if err != nil {
+			w.err = err
+			return
+		}
+		var (
+			hidden atomic.Bool
+			mu     sync.Mutex
+			next   atomic.Int64
+			wg     sync.WaitGroup
+		)
+		workers := min(2*runtime.GOMAXPROCS(0), len(pids))
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dents := make([]byte, 128<<10)
+				var link [64]byte
+				var mine []fdHit
+				for ctx.Err() == nil {
+					i := int(next.Add(1) - 1)
+					if i >= len(pids) {
+						break
+					}
+					pid := int32(pids[i])
+					err := scanFDs(pids[i], dents, link[:], func(ino uint64) {
+						mine = append(mine, fdHit{ino, pid})
+					})
+					if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+						hidden.Store(true)
+					}
+				}
+				mu.Lock()
+				w.hits = append(w.hits, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		w.hidden = hidden.Load()
+		w.err = ctx.Err()
+	}()
+	return w
+}
+
+// stop ends the walk and waits for it.
+func (w *fdWalk) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// attach waits for the walk and fills Procs of each socket of chunks
+// with the processes holding its inode. The sockets' Procs share one
+// backing array.
+func (w *fdWalk) attach(ctx context.Context, chunks [][]Socket) error {
+	<-w.done
+	w.cancel()
+	if w.err != nil {
+		return w.err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	n := 0
 	for _, c := range chunks {
 		n += len(c)
@@ -37,59 +120,17 @@ func attachProcesses(ctx context.Context, chunks [][]Socket) error {
 			}
 		}
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	pids, err := listPIDs()
-	if err != nil {
-		return err
-	}
-	var hidden atomic.Bool
-
 	type hit struct {
 		id  int32
 		pid int32
 	}
-	var (
-		mu   sync.Mutex
-		hits []hit
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	workers := min(2*runtime.GOMAXPROCS(0), len(pids))
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dents := make([]byte, 128<<10)
-			var link [64]byte
-			var mine []hit
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= len(pids) {
-					break
-				}
-				pid := pids[i]
-				err := scanFDs(pid, dents, link[:], func(ino uint64) {
-					id, ok := ids[ino]
-					if !ok {
-						return
-					}
-					mine = append(mine, hit{id, int32(pid)})
-				})
-				if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-					hidden.Store(true)
-				}
-			}
-			mu.Lock()
-			hits = append(hits, mine...)
-			mu.Unlock()
-		}()
+	hits := make([]hit, 0, min(len(w.hits), len(ids)+1024))
+	for _, h := range w.hits {
+		if id, ok := ids[h.ino]; ok {
+			hits = append(hits, hit{id, h.pid})
+		}
 	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+	hidden := w.hidden
 
 	// Describe each owning process once; group the hits by socket.
 	procs := map[int]*Process{}
@@ -126,7 +167,7 @@ func attachProcesses(ctx context.Context, chunks [][]Socket) error {
 			if len(pool) > start {
 				s.Procs = pool[start:len(pool):len(pool)]
 			}
-			s.ProcsHidden = len(s.Procs) == 0 && hidden.Load() && s.UID != euid
+			s.ProcsHidden = len(s.Procs) == 0 && hidden && s.UID != euid
 		}
 	}
 	return nil

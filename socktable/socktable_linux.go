@@ -31,12 +31,14 @@ func listOS(ctx context.Context, opts *Options) iter.Seq2[Socket, error] {
 			}
 			return
 		}
-		// Processes are matched by inode, so gather first, in chunks:
-		// one slice grown to 18,000 sockets copied them about five
-		// times over.
+		// Processes are matched by inode, so gather first, in chunks
+		// (one slice grown to 18,000 sockets copied them about five
+		// times over), while the processes are read.
+		walk := startFDWalk(ctx)
 		var chunks [][]Socket
 		for s, err := range src.sockets(ctx, opts) {
 			if err != nil {
+				walk.stop()
 				yield(Socket{}, err)
 				return
 			}
@@ -46,7 +48,11 @@ func listOS(ctx context.Context, opts *Options) iter.Seq2[Socket, error] {
 			c := &chunks[len(chunks)-1]
 			*c = append(*c, s)
 		}
-		if err := attachProcesses(ctx, chunks); err != nil {
+		if len(chunks) == 0 {
+			walk.stop()
+			return
+		}
+		if err := walk.attach(ctx, chunks); err != nil {
 			yield(Socket{}, err)
 			return
 		}
