@@ -10,100 +10,165 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// attachProcesses fills Procs of each socket by finding its inode among
-// the open files of every process (/proc/PID/fd/N -> "socket:[INODE]").
-// Processes are read in parallel, each through a directory fd with
-// getdents and readlinkat. Every process is read, even once each socket
-// has an owner: a socket shared after fork or passed over a unix socket
-// has several holders, and nothing in the socket says how many.
-func attachProcesses(ctx context.Context, socks []Socket) error {
-	ids := make(map[uint64]int32, len(socks)) // inode -> dense id
-	for i := range socks {
-		if ino := socks[i].Inode; ino != 0 {
-			if _, ok := ids[ino]; !ok {
-				ids[ino] = int32(len(ids))
-			}
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	pids, err := listPIDs()
-	if err != nil {
-		return err
-	}
-	var hidden atomic.Bool
+// fdWalk reads the open files of every process (/proc/PID/fd/N ->
+// "socket:[INODE]") for the inodes of their sockets, in parallel, each
+// process through a directory fd with getdents and readlinkat. List
+// starts it beside the sockets' dump, as ss -p reads /proc before its
+// dump: a socket that exists before both is found in each; one opened
+// while they run may be listed without its process. Every process is
+// read, even once each socket has an owner: a socket shared after fork
+// or passed over a unix socket has several holders, and nothing in the
+// socket says how many.
+type fdWalk struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	hits   []fdHit
+	hidden bool // a process could not be read
+	err    error
+}
 
-	type hit struct {
-		id  int32
-		pid int
-	}
-	var (
-		mu   sync.Mutex
-		hits []hit
-		next atomic.Int64
-		wg   sync.WaitGroup
-	)
-	workers := min(2*runtime.GOMAXPROCS(0), len(pids))
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dents := make([]byte, 128<<10)
-			link := make([]byte, 64)
-			var mine []hit
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= len(pids) {
-					break
-				}
-				pid := pids[i]
-				err := scanFDs(pid, dents, link, func(ino uint64) {
-					id, ok := ids[ino]
-					if !ok {
-						return
+// fdHit is a socket inode that process pid holds.
+type fdHit struct {
+	ino uint64
+	pid int32
+}
+
+// startFDWalk starts a walk; call attach or stop after it.
+func startFDWalk(ctx context.Context) *fdWalk {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &fdWalk{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		pids, err := listPIDs()
+		if err != nil {
+			w.err = err
+			return
+		}
+		var (
+			hidden atomic.Bool
+			mu     sync.Mutex
+			next   atomic.Int64
+			wg     sync.WaitGroup
+		)
+		workers := min(2*runtime.GOMAXPROCS(0), len(pids))
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dents := make([]byte, 128<<10)
+				var link [64]byte
+				var mine []fdHit
+				for ctx.Err() == nil {
+					i := int(next.Add(1) - 1)
+					if i >= len(pids) {
+						break
 					}
-					mine = append(mine, hit{id, pid})
-				})
-				if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
-					hidden.Store(true)
+					pid := int32(pids[i])
+					err := scanFDs(pids[i], dents, link[:], func(ino uint64) {
+						mine = append(mine, fdHit{ino, pid})
+					})
+					if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+						hidden.Store(true)
+					}
 				}
-			}
-			mu.Lock()
-			hits = append(hits, mine...)
-			mu.Unlock()
-		}()
+				mu.Lock()
+				w.hits = append(w.hits, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		w.hidden = hidden.Load()
+		w.err = ctx.Err()
+	}()
+	return w
+}
+
+// stop ends the walk and waits for it.
+func (w *fdWalk) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// attach waits for the walk and fills Procs of each socket of chunks
+// with the processes holding its inode. The sockets' Procs share one
+// backing array.
+func (w *fdWalk) attach(ctx context.Context, chunks [][]Socket) error {
+	<-w.done
+	w.cancel()
+	if w.err != nil {
+		return w.err
 	}
-	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	ids := make(map[uint64]int32, n) // inode -> dense id
+	for _, c := range chunks {
+		for i := range c {
+			if ino := c[i].Inode; ino != 0 {
+				if _, ok := ids[ino]; !ok {
+					ids[ino] = int32(len(ids))
+				}
+			}
+		}
+	}
+	type hit struct {
+		id  int32
+		pid int32
+	}
+	hits := make([]hit, 0, min(len(w.hits), len(ids)+1024))
+	for _, h := range w.hits {
+		if id, ok := ids[h.ino]; ok {
+			hits = append(hits, hit{id, h.pid})
+		}
+	}
+	hidden := w.hidden
 
-	// Describe each owning process once.
+	// Describe each owning process once; group the hits by socket.
 	procs := map[int]*Process{}
 	users := userNames{}
-	byID := make([][]int, len(ids)) // id -> pids
+	count := make([]int32, len(ids)+1) // id -> start of its pids in byID, after the sums
 	for _, h := range hits {
-		if _, ok := procs[h.pid]; !ok {
-			procs[h.pid] = readProcess(h.pid, users)
+		if _, ok := procs[int(h.pid)]; !ok {
+			procs[int(h.pid)] = readProcess(int(h.pid), users)
 		}
-		byID[h.id] = append(byID[h.id], h.pid)
+		count[h.id+1]++
 	}
+	for i := 1; i < len(count); i++ {
+		count[i] += count[i-1]
+	}
+	byID := make([]int, len(hits))
+	fill := append([]int32(nil), count[:len(ids)]...)
+	for _, h := range hits {
+		byID[fill[h.id]] = int(h.pid)
+		fill[h.id]++
+	}
+	pool := make([]Process, 0, len(hits)) // every socket's Procs, one after the other
 	euid := uint32(os.Geteuid())
-	for i := range socks {
-		s := &socks[i]
-		if s.Inode == 0 {
-			continue // TIME-WAIT and half-open sockets belong to no process
+	for _, c := range chunks {
+		for i := range c {
+			s := &c[i]
+			if s.Inode == 0 {
+				continue // TIME-WAIT and half-open sockets belong to no process
+			}
+			id := ids[s.Inode]
+			start := len(pool)
+			for _, pid := range uniqueSorted(byID[count[id]:count[id+1]]) {
+				pool = append(pool, *procs[pid])
+			}
+			if len(pool) > start {
+				s.Procs = pool[start:len(pool):len(pool)]
+			}
+			s.ProcsHidden = len(s.Procs) == 0 && hidden && s.UID != euid
 		}
-		id := ids[s.Inode]
-		for _, pid := range uniqueSorted(byID[id]) {
-			s.Procs = append(s.Procs, *procs[pid])
-		}
-		s.ProcsHidden = len(s.Procs) == 0 && hidden.Load() && s.UID != euid
 	}
 	return nil
 }
@@ -184,25 +249,46 @@ func scanFDs(pid int, dents, link []byte, fn func(inode uint64)) error {
 				continue
 			}
 			m, err := readlinkat(fd, name, link)
-			if err != nil || m < len(socketPrefix)+2 || !bytes.HasPrefix(link[:m], socketPrefix) {
+			if err != nil || m < len(socketPrefix)+2 || !bytes.HasPrefix(link[:m], socketPrefix) || link[m-1] != ']' {
 				continue
 			}
-			if ino, err := strconv.ParseUint(string(link[len(socketPrefix):m-1]), 10, 64); err == nil {
+			if ino, ok := parseInode(link[len(socketPrefix) : m-1]); ok {
 				fn(ino)
 			}
 		}
 	}
 }
 
-// readlinkat reads the link name (a NUL-free byte slice) without
-// converting it to a string first.
+// parseInode parses the decimal inode of a "socket:[N]" link.
+func parseInode(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' || n > (^uint64(0)-uint64(c-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// readlinkat reads the link name (a NUL-free byte slice) into buf, with
+// the path on the stack: no allocation (unix.Readlinkat's string costs
+// two per descriptor).
 func readlinkat(dirfd int, name []byte, buf []byte) (int, error) {
 	var path [32]byte
-	if len(name) >= len(path) {
+	if len(name) >= len(path) || len(buf) == 0 {
 		return 0, unix.ENAMETOOLONG
 	}
 	copy(path[:], name)
-	return unix.Readlinkat(dirfd, unix.ByteSliceToString(path[:len(name)+1]), buf)
+	n, _, errno := unix.Syscall6(unix.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(&path[0])),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // readProcess describes process pid. Fields it cannot read stay empty.

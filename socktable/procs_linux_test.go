@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/portkit/ports"
 	"github.com/portkit/ports/internal/porttest"
 )
@@ -98,5 +100,82 @@ func TestIntegrationSharedSocketHolders(t *testing.T) {
 		}
 		fromSS = ssPIDs(t, ss, port)
 		return slices.Equal(got, fromSS) && slices.Equal(fromSS, want)
+	})
+}
+
+// TestScanFDsNoAllocs checks that reading a process's descriptors
+// allocates nothing per descriptor (the path and the link stay on the
+// stack), and that it finds a socket this process holds.
+func TestScanFDsNoAllocs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	var held []*os.File
+	for range 50 {
+		g, err := os.Open("/dev/null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, g)
+	}
+	defer func() {
+		for _, g := range held {
+			g.Close()
+		}
+	}()
+	dents := make([]byte, 128<<10)
+	var link [64]byte
+	found := false
+	pid := os.Getpid()
+	fn := func(ino uint64) { found = found || ino == st.Ino }
+	if err := scanFDs(pid, dents, link[:], fn); err != nil || !found {
+		t.Fatalf("scanFDs: err %v, found the listener's inode %d: %v", err, st.Ino, found)
+	}
+	// The directory's path costs its allocations once per process; the
+	// descriptors cost none: 200 more give the same count.
+	before := testing.AllocsPerRun(20, func() { scanFDs(pid, dents, link[:], fn) })
+	for range 200 {
+		g, err := os.Open("/dev/null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, g)
+	}
+	after := testing.AllocsPerRun(20, func() { scanFDs(pid, dents, link[:], fn) })
+	if after != before || before > 2 {
+		t.Errorf("scanFDs: %v allocations over 50 more descriptors, %v over 250, want the same and at most 2 (the path)", before, after)
+	}
+}
+
+// FuzzParseInode: parseInode agrees with strconv.ParseUint on the
+// digits of a "socket:[N]" link, and refuses anything else.
+func FuzzParseInode(f *testing.F) {
+	for _, s := range []string{"0", "12345", "18446744073709551615", "", "12a", "-1", "+1", " 1", "9999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseInode([]byte(s))
+		want, err := strconv.ParseUint(s, 10, 64)
+		digitsOnly := len(s) > 0
+		for _, c := range s {
+			digitsOnly = digitsOnly && c >= '0' && c <= '9'
+		}
+		switch {
+		case ok && (err != nil || got != want):
+			t.Errorf("parseInode(%q) = %d, ParseUint: %d, %v", s, got, want, err)
+		case !ok && err == nil && digitsOnly:
+			t.Errorf("parseInode(%q) refused what ParseUint reads as %d", s, want)
+		}
 	})
 }

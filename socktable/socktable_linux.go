@@ -31,22 +31,36 @@ func listOS(ctx context.Context, opts *Options) iter.Seq2[Socket, error] {
 			}
 			return
 		}
-		// Processes are matched by inode, so gather first.
-		var socks []Socket
+		// Processes are matched by inode, so gather first, in chunks
+		// (one slice grown to 18,000 sockets copied them about five
+		// times over), while the processes are read.
+		walk := startFDWalk(ctx)
+		var chunks [][]Socket
 		for s, err := range src.sockets(ctx, opts) {
 			if err != nil {
+				walk.stop()
 				yield(Socket{}, err)
 				return
 			}
-			socks = append(socks, s)
+			if len(chunks) == 0 || len(chunks[len(chunks)-1]) == cap(chunks[len(chunks)-1]) {
+				chunks = append(chunks, make([]Socket, 0, 2048))
+			}
+			c := &chunks[len(chunks)-1]
+			*c = append(*c, s)
 		}
-		if err := attachProcesses(ctx, socks); err != nil {
+		if len(chunks) == 0 {
+			walk.stop()
+			return
+		}
+		if err := walk.attach(ctx, chunks); err != nil {
 			yield(Socket{}, err)
 			return
 		}
-		for _, s := range socks {
-			if !yield(s, nil) {
-				return
+		for _, c := range chunks {
+			for _, s := range c {
+				if !yield(s, nil) {
+					return
+				}
 			}
 		}
 	}

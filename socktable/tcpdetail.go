@@ -163,7 +163,7 @@ func decodeDetail(p []byte, d *TCPDetail) bool {
 					break
 				}
 			}
-			d.Cong = string(v)
+			d.Cong = congName(v)
 		case inetDiagSKMemInfo:
 			if len(v) >= 36 {
 				d.HasMem = true
@@ -176,6 +176,49 @@ func decodeDetail(p []byte, d *TCPDetail) bool {
 		a = a[min((n+3)&^3, len(a)):]
 	}
 	return true
+}
+
+// congName returns v as a string, without an allocation for the
+// congestion control algorithms Linux ships (one string per socket was
+// most of the allocations of a detail dump).
+func congName(v []byte) string {
+	switch string(v) {
+	case "cubic":
+		return "cubic"
+	case "reno":
+		return "reno"
+	case "bbr":
+		return "bbr"
+	case "dctcp":
+		return "dctcp"
+	case "htcp":
+		return "htcp"
+	case "vegas":
+		return "vegas"
+	case "westwood":
+		return "westwood"
+	case "bic":
+		return "bic"
+	case "illinois":
+		return "illinois"
+	case "hybla":
+		return "hybla"
+	case "highspeed":
+		return "highspeed"
+	case "scalable":
+		return "scalable"
+	case "yeah":
+		return "yeah"
+	case "lp":
+		return "lp"
+	case "veno":
+		return "veno"
+	case "nv":
+		return "nv"
+	case "cdg":
+		return "cdg"
+	}
+	return string(v)
 }
 
 // decodeTCPInfo reads struct tcp_info (linux/tcp.h) from b, as far as b

@@ -82,3 +82,20 @@ func FuzzDecodeDetail(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeDetailNoAllocs checks that decoding a detail message with
+// tcp_info, a congestion control name Linux ships and skmem allocates
+// nothing, and that an unknown name still decodes (as its own string).
+func TestDecodeDetailNoAllocs(t *testing.T) {
+	p := detailMsg(inetDiagInfo, make([]byte, 232), inetDiagCong, []byte("cubic\x00"), inetDiagSKMemInfo, make([]byte, 36))
+	var d TCPDetail
+	if n := testing.AllocsPerRun(100, func() { decodeDetail(p, &d) }); n != 0 {
+		t.Errorf("decodeDetail: %v allocations, want 0", n)
+	}
+	if d.Cong != "cubic" || !d.HasInfo || !d.HasMem {
+		t.Errorf("decoded %+v", d)
+	}
+	if !decodeDetail(detailMsg(inetDiagCong, []byte("mine\x00")), &d) || d.Cong != "mine" {
+		t.Errorf("unknown algorithm: Cong %q, want mine", d.Cong)
+	}
+}

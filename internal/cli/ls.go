@@ -244,19 +244,29 @@ type lsRun struct {
 	w      io.Writer
 }
 
-// snapshot lists the sockets and converts them.
-func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, error) {
+// listing is one listing of ls: its sockets, sorted, their TCP
+// internals with -i, and the view that converts them.
+type listing struct {
+	socks []socktable.Socket
+	in    *lsInternals
+	v     *sockView
+}
+
+// gather lists the sockets.
+func (l *lsRun) gather(ctx context.Context) (*listing, error) {
 	// The listeners tell a server's connections from a client's; ask for
-	// them while the main listing runs. A failure only makes SERVICE
-	// guess from the port numbers.
+	// them while the main listing runs, unless it holds them all. A
+	// failure only makes SERVICE guess from the port numbers.
 	var listeners []socktable.Socket
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if !l.q.listenOnly {
+	if l.q.listenOnly || l.q.holdsListeners() {
+		close(done)
+	} else {
+		go func() {
+			defer close(done)
 			listeners, _ = socktable.Append(ctx, nil, &socktable.Options{States: listenerStates, NetNS: l.q.opts.NetNS, Protos: l.q.opts.Protos})
-		}
-	}()
+		}()
+	}
 	var (
 		ss        []socktable.Socket
 		internals *lsInternals
@@ -269,25 +279,63 @@ func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, err
 		ss, err = l.q.list(ctx)
 	}
 	<-done
+	if err == nil {
+		err = internals.wait()
+	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	v := newSockView(l.procs)
 	v.learnListeners(ss)
 	v.learnListeners(listeners)
-	out := v.convert(ss)
-	if err := internals.attach(ss, out); err != nil {
+	return &listing{socks: ss, in: internals, v: v}, nil
+}
+
+// snapshot lists the sockets and converts them.
+func (l *lsRun) snapshot(ctx context.Context) ([]render.SocketV1, *sockView, error) {
+	li, err := l.gather(ctx)
+	if err != nil {
 		return nil, nil, err
 	}
-	return out, v, nil
+	out := li.v.convert(li.socks)
+	if err := li.in.attach(li.socks, out); err != nil {
+		return nil, nil, err
+	}
+	return out, li.v, nil
 }
 
 func (l *lsRun) once(ctx context.Context) error {
+	if l.format == render.Table {
+		li, err := l.gather(ctx)
+		if err != nil {
+			return err
+		}
+		return l.writeTable(li)
+	}
 	socks, v, err := l.snapshot(ctx)
 	if err != nil {
 		return err
 	}
 	return writeSockets(l.w, l.format, socks, l.procs, v)
+}
+
+// writeTable writes li as a table, straight from its sockets.
+func (l *lsRun) writeTable(li *listing) error {
+	t := &socketTable{v: li.v, procs: l.procs, socks: li.socks}
+	if li.in != nil {
+		t.detail = func(b []byte, i int) []byte { return li.in.line(b, li.socks, i) }
+	}
+	return t.write(l.w)
+}
+
+// holdsListeners reports whether q's listing holds every listener that
+// a listing of listeners alone (with q's protocols) would: it has their
+// states, and no filter that could leave one out.
+func (q *sockQuery) holdsListeners() bool {
+	o := &q.opts
+	return (o.States == 0 || o.States&listenerStates == listenerStates) && o.Family == 0 &&
+		o.LocalPorts == nil && o.RemotePorts == nil && o.LocalAddrs == nil && o.RemoteAddrs == nil &&
+		q.port == nil && q.procName == "" && q.pid == 0
 }
 
 // writeSockets writes a listing: a table with a header (and the legend
@@ -327,7 +375,16 @@ func (l *lsRun) watch(ctx context.Context, every time.Duration) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for n := 0; ; n++ {
-		socks, v, err := l.snapshot(ctx)
+		var (
+			socks []render.SocketV1
+			li    *listing
+			err   error
+		)
+		if l.format == render.Table {
+			li, err = l.gather(ctx)
+		} else {
+			socks, _, err = l.snapshot(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -345,7 +402,7 @@ func (l *lsRun) watch(ctx context.Context, every time.Duration) error {
 			err = enc.Encode(socks)
 		case tty && l.format == render.Table:
 			fmt.Fprintf(l.w, "\x1b[H\x1b[2J%s  every %v, Ctrl-C to stop\n\n", time.Now().Format(time.TimeOnly), every)
-			err = writeSockets(l.w, l.format, socks, l.procs, v)
+			err = l.writeTable(li)
 		case l.format == render.Table:
 			// The time of each listing, as on a terminal, so that a
 			// log of a --watch says when a socket came or went.
@@ -353,9 +410,9 @@ func (l *lsRun) watch(ctx context.Context, every time.Duration) error {
 				fmt.Fprintln(l.w)
 			}
 			fmt.Fprintf(l.w, "%s\n", time.Now().Format(time.DateTime))
-			err = writeSockets(l.w, l.format, socks, l.procs, v)
+			err = l.writeTable(li)
 		default:
-			err = writeSockets(l.w, l.format, socks, l.procs, v)
+			err = writeSockets(l.w, l.format, socks, l.procs, nil)
 		}
 		if err != nil {
 			return err

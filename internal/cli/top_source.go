@@ -53,7 +53,7 @@ func (t *topSource) Snapshot(ctx context.Context) (*tui.Snapshot, error) {
 		v.host, v.hostOK = host, true
 		snap.Ephemeral = host.Ephemeral
 	}
-	clear(v.listening)
+	v.listening = listenSet{}
 	v.learnListeners(socks)
 	out := make([]tui.Socket, len(socks))
 	for i := range socks {
@@ -65,7 +65,7 @@ func (t *topSource) Snapshot(ctx context.Context) (*tui.Snapshot, error) {
 			ServicePort: sp,
 			Service:     v.serviceName(s.Proto, sp),
 			Class:       ports.Port(sp).Class().String(),
-			Ephemeral:   v.hostOK && !s.IsListener() && v.host.InEphemeral(ports.Port(s.Local.Port())) && !v.listening[listenKey{s.Proto, s.Local.Port()}],
+			Ephemeral:   v.ephemeral(s),
 		}
 		if c, ok := t.counters[s.Inode]; ok && counted && s.Proto == ports.ProtoTCP && s.Inode != 0 {
 			o.HasCounters, o.BytesAcked, o.BytesReceived = true, c[0], c[1]

@@ -98,34 +98,51 @@ type SockMemV1 struct {
 // rto:204 rtt:0.03/0.015 ... timer:(keepalive,9m59.5s,0)
 // skmem:(r0,rb131072,...)".
 func AppendTCPInternals(b []byte, t *TCPInternalsV1) []byte {
+	// Each word is appended in place (no strings built per word): a
+	// listing of 50,000 sockets writes one line per socket.
 	b = append(b, "    "...)
 	start := len(b)
-	word := func(s string) {
+	sep := func() {
 		if len(b) > start {
 			b = append(b, ' ')
 		}
+	}
+	word := func(s string) {
+		sep()
 		b = append(b, s...)
 	}
-	kv := func(k string, v uint64) { word(k + ":" + strconv.FormatUint(v, 10)) }
-	ms := func(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
+	kv := func(k string, v uint64) {
+		word(k)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, v, 10)
+	}
+	ms := func(f float64) { b = strconv.AppendFloat(b, f, 'g', 6, 64) }
 	if t.Cong != "" {
 		word(t.Cong)
 	}
 	if i := t.Info; i != nil {
 		for _, o := range i.Options {
 			if o == "wscale" {
-				word("wscale:" + strconv.Itoa(int(i.SndWscale)) + "," + strconv.Itoa(int(i.RcvWscale)))
+				word("wscale:")
+				b = strconv.AppendInt(b, int64(i.SndWscale), 10)
+				b = append(b, ',')
+				b = strconv.AppendInt(b, int64(i.RcvWscale), 10)
 			}
 		}
 		// As ss: only what is set.
 		if i.RTOMS != 0 {
-			word("rto:" + ms(i.RTOMS))
+			word("rto:")
+			ms(i.RTOMS)
 		}
 		if i.RTTMS != 0 {
-			word("rtt:" + ms(i.RTTMS) + "/" + ms(i.RTTVarMS))
+			word("rtt:")
+			ms(i.RTTMS)
+			b = append(b, '/')
+			ms(i.RTTVarMS)
 		}
 		if i.MinRTTMS > 0 {
-			word("minrtt:" + ms(i.MinRTTMS))
+			word("minrtt:")
+			ms(i.MinRTTMS)
 		}
 		if i.MSS != 0 {
 			kv("mss", uint64(i.MSS))
@@ -134,16 +151,23 @@ func AppendTCPInternals(b []byte, t *TCPInternalsV1) []byte {
 		if i.Ssthresh != nil {
 			kv("ssthresh", uint64(*i.Ssthresh))
 		}
-		for _, c := range []struct {
-			k string
-			v uint64
-		}{{"bytes_sent", i.BytesSent}, {"bytes_retrans", i.BytesRetrans}, {"bytes_acked", i.BytesAcked}, {"bytes_received", i.BytesRecv}} {
-			if c.v != 0 {
-				kv(c.k, c.v)
-			}
+		if i.BytesSent != 0 {
+			kv("bytes_sent", i.BytesSent)
+		}
+		if i.BytesRetrans != 0 {
+			kv("bytes_retrans", i.BytesRetrans)
+		}
+		if i.BytesAcked != 0 {
+			kv("bytes_acked", i.BytesAcked)
+		}
+		if i.BytesRecv != 0 {
+			kv("bytes_received", i.BytesRecv)
 		}
 		if i.Retransmits != 0 || i.TotalRetrans != 0 {
-			word("retrans:" + strconv.Itoa(int(i.Retransmits)) + "/" + strconv.FormatUint(uint64(i.TotalRetrans), 10))
+			word("retrans:")
+			b = strconv.AppendInt(b, int64(i.Retransmits), 10)
+			b = append(b, '/')
+			b = strconv.AppendUint(b, uint64(i.TotalRetrans), 10)
 		}
 		if i.Lost != 0 {
 			kv("lost", uint64(i.Lost))
@@ -152,20 +176,42 @@ func AppendTCPInternals(b []byte, t *TCPInternalsV1) []byte {
 			kv("unacked", uint64(i.Unacked))
 		}
 		if i.PacingRate != nil {
-			word("pacing_rate " + strconv.FormatUint(*i.PacingRate, 10) + "bps")
+			word("pacing_rate ")
+			b = strconv.AppendUint(b, *i.PacingRate, 10)
+			b = append(b, "bps"...)
 		}
 		if i.DeliveryRate != 0 {
-			word("delivery_rate " + strconv.FormatUint(i.DeliveryRate, 10) + "bps")
+			word("delivery_rate ")
+			b = strconv.AppendUint(b, i.DeliveryRate, 10)
+			b = append(b, "bps"...)
 		}
 	}
 	if t.Timer != nil {
 		left := time.Duration(t.Timer.LeftMS * float64(time.Millisecond)).Round(time.Millisecond)
-		word("timer:(" + t.Timer.Name + "," + left.String() + "," + strconv.Itoa(int(t.Timer.Count)) + ")")
+		word("timer:(")
+		b = append(b, t.Timer.Name...)
+		b = append(b, ',')
+		b = append(b, left.String()...)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(t.Timer.Count), 10)
+		b = append(b, ')')
 	}
 	if m := t.Mem; m != nil {
-		u := func(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
-		word("skmem:(r" + u(m.RmemAlloc) + ",rb" + u(m.RcvBuf) + ",t" + u(m.WmemAlloc) + ",tb" + u(m.SndBuf) +
-			",f" + u(m.FwdAlloc) + ",w" + u(m.WmemQueued) + ",o" + u(m.Optmem) + ",bl" + u(m.Backlog) + ",d" + u(m.Drops) + ")")
+		word("skmem:(r")
+		u := func(prefix string, n uint32) {
+			b = append(b, prefix...)
+			b = strconv.AppendUint(b, uint64(n), 10)
+		}
+		u("", m.RmemAlloc)
+		u(",rb", m.RcvBuf)
+		u(",t", m.WmemAlloc)
+		u(",tb", m.SndBuf)
+		u(",f", m.FwdAlloc)
+		u(",w", m.WmemQueued)
+		u(",o", m.Optmem)
+		u(",bl", m.Backlog)
+		u(",d", m.Drops)
+		b = append(b, ')')
 	}
 	return b
 }
