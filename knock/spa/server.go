@@ -215,10 +215,12 @@ func joinPorts(ps []PortSpec) string {
 
 func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 	srcIP := src.Addr().Unmap()
-	if len(packet) < minPacket || len(packet) >= gnupgPacket || !isB64(packet) {
-		_, err := VerifyHMAC(packet, []byte{0})
+	gpg := len(packet) >= gnupgPacket // fwknop's rule (fko_encryption_type)
+	if len(packet) < minPacket || len(packet) > maxPacket || !isB64(packet) {
+		_, err := verifyHMAC(packet, []byte{0}, DigestSHA256)
 		return nil, err
 	}
+	gpgStanzas := 0
 	// As fwknopd: every stanza whose SOURCE matches is tried in turn, and
 	// the first that grants the request wins; a stanza whose keys fit but
 	// whose other checks refuse passes the packet on to the next one.
@@ -237,14 +239,35 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 				return nil, ErrReplay
 			}
 		}
-		enc, err := verifyHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
-		if err != nil {
-			continue
-		}
-		m, err := decrypt(enc, st.Keys.Enc, st.Keys.Mode)
-		if err != nil {
-			refusals = append(refusals, stanzaError{i, st.Line, err})
-			continue
+		var m *Message
+		if gpg {
+			if st.GPG == nil {
+				continue
+			}
+			gpgStanzas++
+			enc, err := verifyGPGHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
+			if errors.Is(err, ErrHMAC) {
+				continue
+			}
+			if err == nil {
+				m, err = decryptGPG(enc, st.GPG, now)
+			}
+			if err != nil {
+				refusals = append(refusals, stanzaError{i, st.Line, err})
+				continue
+			}
+		} else {
+			if len(st.Keys.Enc) == 0 {
+				continue
+			}
+			enc, err := verifyHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
+			if err != nil {
+				continue
+			}
+			if m, err = decrypt(enc, st.Keys.Enc, st.Keys.Mode); err != nil {
+				refusals = append(refusals, stanzaError{i, st.Line, err})
+				continue
+			}
 		}
 		// Recorded (and on disk) before anything is granted, once per
 		// packet whichever stanza grants it.
@@ -264,6 +287,8 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 	switch {
 	case !matched:
 		return nil, fmt.Errorf("%w: no SOURCE stanza matches %s", ErrDenied, srcIP)
+	case gpg && gpgStanzas == 0:
+		return nil, fmt.Errorf("%w: %d bytes: a packet of %d bytes or more is GnuPG-encrypted (fwknop -g), and no stanza for %s reads those (GPG_DECRYPT_PW or GPG_ALLOW_NO_PW Y)", ErrFormat, len(packet), gnupgPacket, srcIP)
 	case len(refusals) == 0:
 		return nil, ErrHMAC
 	case len(refusals) == 1:

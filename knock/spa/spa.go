@@ -206,25 +206,10 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	if !keys.Mode.valid() {
 		return "", fmt.Errorf("spa: %v is not supported", keys.Mode)
 	}
-	mm := *m
-	if mm.Rand == "" {
-		n, err := rand.Int(rnd, big.NewInt(9e15))
-		if err != nil {
-			return "", err
-		}
-		mm.Rand = strconv.FormatInt(n.Int64()+1e15, 10)
-	}
-	if mm.Timestamp == 0 {
-		mm.Timestamp = time.Now().Unix()
-	}
-	if mm.Version == "" {
-		mm.Version = Version
-	}
-	fields, err := mm.fields()
+	plain, err := m.plaintext(rnd)
 	if err != nil {
 		return "", err
 	}
-	plain := fields + ":" + mm.DigestType.sumB64(fields)
 
 	var salt [8]byte
 	if _, err := io.ReadFull(rnd, salt[:]); err != nil {
@@ -246,6 +231,29 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 		return "", fmt.Errorf("%w: the packet would have %d bytes: fwknopd takes one of %d or more for GnuPG-encrypted and refuses it (ask for fewer ports, or a shorter command)", ErrFormat, len(pkt), gnupgPacket)
 	}
 	return pkt, nil
+}
+
+// filled returns a copy of m with the random value, the time and the
+// version filled in where empty, as Encode does.
+func (m *Message) filled(rnd io.Reader) (*Message, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	mm := *m
+	if mm.Rand == "" {
+		n, err := rand.Int(rnd, big.NewInt(9e15))
+		if err != nil {
+			return nil, err
+		}
+		mm.Rand = strconv.FormatInt(n.Int64()+1e15, 10)
+	}
+	if mm.Timestamp == 0 {
+		mm.Timestamp = time.Now().Unix()
+	}
+	if mm.Version == "" {
+		mm.Version = Version
+	}
+	return &mm, nil
 }
 
 // deriveKey is OpenSSL's EVP_BytesToKey with MD5 and one round, as
