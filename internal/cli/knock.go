@@ -75,7 +75,11 @@ func (f *spaKeyFlags) rc() (*spa.RC, error) {
 
 // keys gathers the keys: flags first, then the file, then the
 // environment.
-func (f *spaKeyFlags) keys() (spa.Keys, error) {
+func (f *spaKeyFlags) keys() (spa.Keys, error) { return f.keysFor(false) }
+
+// keysFor is keys; for a GnuPG-encrypted packet (gpg), only the HMAC
+// key is needed.
+func (f *spaKeyFlags) keysFor(gpg bool) (spa.Keys, error) {
 	var err error
 	rc, err := f.rc()
 	if err != nil {
@@ -122,7 +126,7 @@ func (f *spaKeyFlags) keys() (spa.Keys, error) {
 			return k, usagef("-M: %v", err)
 		}
 	}
-	if len(k.Enc) == 0 {
+	if len(k.Enc) == 0 && !gpg {
 		return k, usagef("missing the SPA key: --key, --key-base64, --key-file or $%s", envSPAKey)
 	}
 	if len(k.HMAC) == 0 {
@@ -151,6 +155,7 @@ func newKnockCmd() *cobra.Command {
 		serverCmd      string
 		natAccess      string
 		kf             spaKeyFlags
+		gf             gpgFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "knock HOST PORT[:tcp|:udp]...",
@@ -228,10 +233,10 @@ options do.`,
 					host = args[0]
 				}
 				return sendSPA(ctx, cmd, host, network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
-					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, natAccess: natAccess, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
+					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, natAccess: natAccess, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, gpg: &gf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" || natAccess != "" {
-				return usagef("-A, -a, -s, -C, -N, -M, --digest-type and --hmac-digest-type need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" || natAccess != "" || gf.set() {
+				return usagef("-A, -a, -s, -C, -N, -M, -g, --gpg-*, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
@@ -276,6 +281,7 @@ options do.`,
 	fs.StringVarP(&serverCmd, "server-cmd", "C", "", "SPA: ask the server to run this command (fwknop -C; its access.conf stanza needs ENABLE_CMD_EXEC Y) instead of opening ports")
 	fs.StringVarP(&natAccess, "nat-access", "N", "", "SPA: ask to be forwarded to this internal IPv4 address and port (IP[:PORT], default the first -A port), as fwknop -N; the server needs NAT (fwknopd's ENABLE_IPT_FORWARDING, ports knockd --spa --nat-map)")
 	kf.add(cmd)
+	gf.add(cmd)
 	return cmd
 }
 
@@ -291,6 +297,7 @@ type spaOpts struct {
 	natAccess     string
 	portSet       bool
 	keys          *spaKeyFlags
+	gpg           *gpgFlags
 	verbose       bool
 }
 
@@ -395,9 +402,18 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			return usagef("--digest-type: %v", err)
 		}
 	}
-	keys, err := o.keys.keys()
+	var ge *spa.GPGEncrypt
+	if o.gpg != nil {
+		if ge, err = o.gpg.encrypt(rc.GPG); err != nil {
+			return err
+		}
+	}
+	keys, err := o.keys.keysFor(ge != nil)
 	if err != nil {
 		return err
+	}
+	if ge != nil && (o.keys.key != "" || o.keys.keyB64 != "" || o.keys.mode != "") {
+		return usagef("--key, --key-base64 and -M are for Rijndael, not with GnuPG encryption (-g)")
 	}
 	name := o.user
 	if name == "" {
@@ -419,7 +435,12 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	case o.clientTimeout > 0:
 		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
 	}
-	pkt, err := spa.Encode(m, keys, nil)
+	var pkt string
+	if ge != nil {
+		pkt, err = spa.EncodeGPG(m, *ge, keys, nil)
+	} else {
+		pkt, err = spa.Encode(m, keys, nil)
+	}
 	if err != nil {
 		return err
 	}

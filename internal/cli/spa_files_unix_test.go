@@ -189,7 +189,7 @@ USE_HMAC            Y
 		{"USE_HMAC N", ":2: USE_HMAC N is not supported by ports knock --spa (only Y)"},
 		{"ALLOW_IP resolve", ":2: ALLOW_IP: resolve is not supported"},
 		{"ENCRYPTION_MODE legacy", ":2: ENCRYPTION_MODE: encryption mode legacy cannot be used with an HMAC"},
-		{"USE_GPG Y", ":2: USE_GPG Y is not supported"},
+		{"USE_GPG_AGENT Y", ":2: USE_GPG_AGENT Y is not supported by ports knock --spa (only N)"},
 	} {
 		bad := filepath.Join(dir, "bad")
 		os.WriteFile(bad, []byte("[s]\n"+tc.line+"\n"), 0o600)
