@@ -336,7 +336,7 @@ func verifyHMAC(packet string, hmacKey []byte, t DigestType) (string, error) {
 		return "", fmt.Errorf("%w: %d bytes (want %d to %d)", ErrFormat, len(packet), minPacket, maxPacket)
 	}
 	if len(packet) >= gnupgPacket {
-		return "", fmt.Errorf("%w: %d bytes: fwknop takes a packet of %d bytes or more for GnuPG-encrypted (not supported), so fwknopd would refuse it too", ErrFormat, len(packet), gnupgPacket)
+		return "", fmt.Errorf("%w: %d bytes: fwknop takes a packet of %d bytes or more for GnuPG-encrypted, not Rijndael (see DecodeGPG)", ErrFormat, len(packet), gnupgPacket)
 	}
 	if !isB64(packet) {
 		return "", fmt.Errorf("%w: not base64", ErrFormat)
