@@ -4,12 +4,12 @@
 // a replay cache that survives restarts and crashes ([ReplayCache]: each
 // accepted packet is on disk before it is granted), fwknopd's
 // access.conf (a subset) and a server ([Server]) and [Gate] that grant
-// what it allows, trying each stanza in turn as fwknopd does.
+// what it allows, trying each stanza in turn as fwknopd does; packets
+// encrypted with GnuPG (fwknop -g: [EncodeGPG], [DecodeGPG]) too.
 //
 // # The packet
 //
-// fwknop builds, for the Rijndael (AES) mode with HMAC that this package
-// implements (GnuPG is not supported):
+// fwknop builds, for the Rijndael (AES) mode with HMAC:
 //
 //	fields    = RAND ":" b64(USER) ":" TIME ":" "3.0.0" ":" TYPE ":" b64(ACCESS)
 //	            [":" b64(NAT)] [":" b64(SERVER_AUTH)] [":" CLIENT_TIMEOUT]
@@ -37,6 +37,13 @@
 // A receiver checks the HMAC first (in constant time), and only then
 // decrypts, checks the inner digest, the timestamp and the replay cache.
 //
+// A GnuPG packet (400 to 1500 bytes; fwknop tells the two kinds by
+// length) is the same plaintext encrypted, and optionally signed, to the
+// server's OpenPGP key, base64 without its first two characters ("hQ"),
+// with the HMAC over "hQ" and the rest; see gpg.go. The OpenPGP work is
+// github.com/ProtonMail/go-crypto's, a maintained pure-Go library; keys
+// are read from a GnuPG home's exported keyrings ([GPGHome]).
+//
 // # Compatibility with fwknop
 //
 // docs/SPA.md lists every fwknop option and access.conf and fwknoprc key.
@@ -56,10 +63,15 @@
 //	            applies Grant.NAT); fwknoprc KEY* HMAC_* DIGEST_TYPE
 //	            SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP FW_TIMEOUT
 //	            SPOOF_USER SERVER_CMD NAT_ACCESS; stanzas tried in turn; a
-//	            replay cache that survives restarts
-//	refused     GnuPG, local NAT, SNAT, the legacy mode, packets
-//	            without HMAC, packets of 400 bytes or more (fwknopd takes
-//	            them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
+//	            replay cache that survives restarts; GnuPG (fwknop -g,
+//	            --gpg-*; access.conf GPG_HOME_DIR GPG_DECRYPT_ID
+//	            GPG_DECRYPT_PW GPG_ALLOW_NO_PW GPG_REQUIRE_SIG
+//	            GPG_DISABLE_SIG GPG_IGNORE_SIG_VERIFY_ERROR GPG_REMOTE_ID
+//	            GPG_FINGERPRINT_ID; fwknoprc USE_GPG GPG_RECIPIENT
+//	            GPG_SIGNER GPG_HOMEDIR GPG_SIGNING_PW*)
+//	refused     local NAT, SNAT, the legacy mode, packets
+//	            without HMAC (GnuPG ones too), Rijndael packets of 400 bytes
+//	            or more (fwknopd takes them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
 //	            sniffing, ICMP are read), ALLOW_IP resolve,
 //	            every other access.conf and fwknoprc key (named, with its
 //	            line), the CMD_SUDO_EXEC_GROUP settings fwknopd 2.6.10
@@ -69,11 +81,15 @@
 //	            CommandTimeout and run with no supplementary groups;
 //	            a client timeout is bounded by MAX_FW_TIMEOUT in the command
 //	            cycle too; commands run without a shell; $DST is known with
-//	            a socket too
+//	            a socket too; GnuPG keys come from exported keyring files
+//	            (pubring.gpg, secring.gpg: go-crypto does not read GnuPG 2's
+//	            pubring.kbx and private-keys-v1.d), and a key in them is
+//	            valid for signatures (no trust database: fwknopd also wants
+//	            GnuPG to find the signer's key valid)
 //
-// This is the product's core, so it is written here from the format
-// (read in fwknop's lib/fko_*.c) on the standard library's crypto, rather
-// than taken from a library: none is maintained in Go.
+// This is the product's core, so the framing is written here from the
+// format (read in fwknop's lib/fko_*.c) on the standard library's crypto,
+// rather than taken from a library: none is maintained in Go.
 package spa
 
 import (
