@@ -154,6 +154,8 @@ func newKnockCmd() *cobra.Command {
 		digestType     string
 		serverCmd      string
 		natAccess      string
+		natLocal       bool
+		natPort        int
 		kf             spaKeyFlags
 		gf             gpgFlags
 	)
@@ -233,10 +235,10 @@ options do.`,
 					host = args[0]
 				}
 				return sendSPA(ctx, cmd, host, network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
-					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, natAccess: natAccess, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, gpg: &gf, verbose: verbose})
+					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, natAccess: natAccess, natLocal: natLocal, natPort: natPort, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, gpg: &gf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" || natAccess != "" || gf.set() {
-				return usagef("-A, -a, -s, -C, -N, -M, -g, --gpg-*, --digest-type and --hmac-digest-type need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" || natAccess != "" || natLocal || natPort != 0 || gf.set() {
+				return usagef("-A, -a, -s, -C, -N, --nat-local, --nat-port, -M, -g, --gpg-*, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
@@ -280,6 +282,8 @@ options do.`,
 	fs.StringVar(&digestType, "digest-type", "", "SPA: the message digest's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default SHA256)")
 	fs.StringVarP(&serverCmd, "server-cmd", "C", "", "SPA: ask the server to run this command (fwknop -C; its access.conf stanza needs ENABLE_CMD_EXEC Y) instead of opening ports")
 	fs.StringVarP(&natAccess, "nat-access", "N", "", "SPA: ask to be forwarded to this internal IPv4 address and port (IP[:PORT], default the first -A port), as fwknop -N; the server needs NAT (fwknopd's ENABLE_IPT_FORWARDING, ports knockd --spa --nat-map)")
+	fs.BoolVar(&natLocal, "nat-local", false, "SPA: ask for local NAT (fwknop --nat-local): connections to --nat-port on the server go to the first -A port of the server itself (its ENABLE_IPT_LOCAL_NAT; ports knockd --spa --nat-map)")
+	fs.IntVar(&natPort, "nat-port", 0, "SPA: with --nat-local, the port to connect to on the server (default the -A port), as fwknop --nat-port")
 	kf.add(cmd)
 	gf.add(cmd)
 	return cmd
@@ -295,6 +299,8 @@ type spaOpts struct {
 	digestType    string
 	serverCmd     string
 	natAccess     string
+	natLocal      bool
+	natPort       int
 	portSet       bool
 	keys          *spaKeyFlags
 	gpg           *gpgFlags
@@ -364,6 +370,19 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			return usagef("--nat-access %q: want an IPv4 address (fwknop's NAT access is IPv4) and a port from 1 to 65535", o.natAccess)
 		}
 	}
+	o.natLocal = o.natLocal || rc.NATLocal
+	if o.natPort == 0 {
+		o.natPort = rc.NATPort
+	}
+	if o.natPort != 0 && !o.natLocal {
+		return usagef("--nat-port needs --nat-local")
+	}
+	if o.natPort < 0 || o.natPort > 65535 {
+		return usagef("--nat-port must be from 1 to 65535, not %d", o.natPort)
+	}
+	if o.natLocal && o.serverCmd != "" {
+		return usagef("--server-cmd conflicts with --nat-local")
+	}
 	if o.serverCmd != "" && o.clientTimeout > 0 {
 		// fwknop drops the timeout from a command message without a word.
 		return usagef("--fw-timeout has no meaning with --server-cmd")
@@ -375,6 +394,19 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			return usagef("-A: %v", err)
 		}
 		specs = append(specs, ps.String())
+	}
+	// Local NAT, as fwknop builds it: the request names the port to
+	// connect to (--nat-port, else the -A port) and the NAT access the
+	// server's address (HOST, resolved) and the first -A port, unless -N
+	// gives them.
+	var localPort spa.PortSpec
+	if o.natLocal {
+		localPort, _ = spa.ParsePortSpec(specs[0])
+		if o.natPort != 0 {
+			specs = []string{spa.PortSpec{Proto: localPort.Proto, Port: ports.Port(o.natPort)}.String()}
+		} else {
+			specs = specs[:1]
+		}
 	}
 	if o.port < 1 || o.port > 65535 {
 		return usagef("--spa-port must be from 1 to 65535, not %d", o.port)
@@ -427,6 +459,16 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	switch {
 	case o.serverCmd != "":
 		m.Type, m.Access = spa.CommandMsg, ip+","+o.serverCmd
+	case o.natLocal:
+		m.Type = spa.LocalNATAccessMsg
+		if o.clientTimeout > 0 {
+			m.Type, m.ClientTimeout = spa.ClientTimeoutLocalNATAccess, o.clientTimeout
+		}
+		if nat.IsValid() {
+			m.NATAccess = nat.Addr().String() + "," + strconv.Itoa(int(nat.Port()))
+		} else {
+			m.NATAccess = "SERVER," + strconv.Itoa(int(localPort.Port)) // the address once HOST is resolved
+		}
 	case nat.IsValid() && o.clientTimeout > 0:
 		m.Type, m.ClientTimeout = spa.ClientTimeoutNATAccessMsg, o.clientTimeout
 		m.NATAccess = nat.Addr().String() + "," + strconv.Itoa(int(nat.Port()))
@@ -435,16 +477,22 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	case o.clientTimeout > 0:
 		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
 	}
+	addr, err := knock.Resolve(ctx, host, network, nil)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(m.NATAccess, "SERVER,") {
+		if !addr.Unmap().Is4() {
+			return usagef("--nat-local: the server's address %v is not IPv4 (fwknop's NAT access is IPv4): give -N IP:PORT", addr)
+		}
+		m.NATAccess = addr.Unmap().String() + strings.TrimPrefix(m.NATAccess, "SERVER")
+	}
 	var pkt string
 	if ge != nil {
 		pkt, err = spa.EncodeGPG(m, *ge, keys, nil)
 	} else {
 		pkt, err = spa.Encode(m, keys, nil)
 	}
-	if err != nil {
-		return err
-	}
-	addr, err := knock.Resolve(ctx, host, network, nil)
 	if err != nil {
 		return err
 	}

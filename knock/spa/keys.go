@@ -49,6 +49,8 @@ type RC struct {
 	User       string     // SPOOF_USER
 	ServerCmd  string     // SERVER_CMD (fwknop -C)
 	NATAccess  string     // NAT_ACCESS (fwknop -N): IP or IP:PORT
+	NATLocal   bool       // NAT_LOCAL Y (fwknop --nat-local)
+	NATPort    int        // NAT_PORT (fwknop --nat-port)
 	GPG        RCGPG      // USE_GPG, GPG_*
 }
 
@@ -69,7 +71,7 @@ type RCGPG struct {
 var rcIgnored = map[string]string{
 	"NO_SAVE_ARGS": "", "VERBOSE": "", "USE_HMAC": "Y", "USE_GPG_AGENT": "N", "GPG_EXE": "",
 	"SPA_SERVER_PROTO": "UDP", "TIME_OFFSET": "0", "RAND_PORT": "N",
-	"NAT_RAND_PORT": "N", "NAT_LOCAL": "N",
+	"NAT_RAND_PORT": "N",
 }
 
 // ParseRCFile reads the stanza of an fwknop client rc file: lines "NAME
@@ -180,6 +182,13 @@ func ParseRCFile(r io.Reader, name, stanza string) (*RC, error) {
 			rc.ServerCmd = value
 		case "NAT_ACCESS":
 			rc.NATAccess = value
+		case "NAT_LOCAL":
+			rc.NATLocal, err = yesNo(value)
+		case "NAT_PORT":
+			rc.NATPort, err = strconv.Atoi(value)
+			if err != nil || rc.NATPort < 1 || rc.NATPort > 65535 {
+				err = fmt.Errorf("%q is not a port from 1 to 65535", value)
+			}
 		case "USE_GPG":
 			rc.GPG.Use, err = yesNo(value)
 		case "GPG_RECIPIENT":
