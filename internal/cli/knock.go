@@ -177,13 +177,22 @@ HMAC_KEY_BASE64: lines as fwknop --key-gen writes them, or an fwknoprc,
 whose [default] and -n/--stanza sections also give SPA_SERVER (HOST),
 SPA_SERVER_PORT, ACCESS, ALLOW_IP, FW_TIMEOUT, SPOOF_USER, DIGEST_TYPE and
 HMAC_DIGEST_TYPE, the command line overriding them; a setting ports
-cannot honour, such as NAT_ACCESS or USE_GPG Y, is refused), or $` + envSPAKey + ` and
+cannot honour, such as NAT_RAND_PORT Y or USE_GPG_AGENT Y, is refused), or $` + envSPAKey + ` and
 $` + envSPAHMAC + `. --key-gen prints a new key pair, or with --key-file
 writes it to a new file only its owner may read (an existing file is
 never overwritten). -C CMD sends a command message instead (the server
 runs CMD if its stanza has ENABLE_CMD_EXEC Y), -N IP[:PORT] a NAT access
-request (the server forwards the first -A port to IP:PORT), as fwknop's
-options do.`,
+request (the server forwards the first -A port to IP:PORT), --nat-local
+(with --nat-port N) a local NAT request (the server forwards its port N
+to its own first -A port), as fwknop's options do.
+
+-g encrypts with GnuPG instead (fwknop -g): to the server's key
+(--gpg-recipient), signed with yours if --gpg-signer is given (its
+passphrase from --gpg-signing-pw or the rc file's GPG_SIGNING_PW), with
+the HMAC key as for Rijndael. The keys are read from --gpg-home-dir
+(default ~/.gnupg): its pubring.gpg and secring.gpg, GnuPG 1's keyring
+files; with GnuPG 2, export them there once (gpg --export >pubring.gpg,
+gpg --export-secret-keys >secring.gpg).`,
 		Example: `  ports knock server.example 7000 8000:udp 9000
   ports knock -u -d 200 server.example 1111 2222 3333
   ports knock --key-gen --key-file ~/.ports-spa-keys

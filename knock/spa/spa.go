@@ -59,7 +59,8 @@
 //	            CMD_EXEC_GROUP (server commands, fwknop -C)
 //	            ENABLE_CMD_SUDO_EXEC CMD_SUDO_EXEC_USER CMD_SUDO_EXEC_GROUP
 //	            (through sudo, ServerConfig.SudoExe); NAT access
-//	            (fwknop -N) and FORCE_NAT with ServerConfig.NAT (the caller
+//	            (fwknop -N) and FORCE_NAT with ServerConfig.NAT, local NAT
+//	            (--nat-local) with ServerConfig.LocalNAT (the caller
 //	            applies Grant.NAT); fwknoprc KEY* HMAC_* DIGEST_TYPE
 //	            SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP FW_TIMEOUT
 //	            SPOOF_USER SERVER_CMD NAT_ACCESS; stanzas tried in turn; a
@@ -69,7 +70,7 @@
 //	            GPG_DISABLE_SIG GPG_IGNORE_SIG_VERIFY_ERROR GPG_REMOTE_ID
 //	            GPG_FINGERPRINT_ID; fwknoprc USE_GPG GPG_RECIPIENT
 //	            GPG_SIGNER GPG_HOMEDIR GPG_SIGNING_PW*)
-//	refused     local NAT, SNAT, the legacy mode, packets
+//	refused     SNAT, the legacy mode, packets
 //	            without HMAC (GnuPG ones too), Rijndael packets of 400 bytes
 //	            or more (fwknopd takes them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
 //	            sniffing, ICMP are read), ALLOW_IP resolve,
