@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,4 +308,55 @@ func hmac256(key []byte, s string) string {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(s))
 	return base64.RawStdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// TestGPGAccessFile: access.conf's GPG_* lines with fwknopd 2.6.10's
+// rules: signatures required unless GPG_DISABLE_SIG (GPG_REQUIRE_SIG N
+// alone changes nothing), then GPG_REMOTE_ID or GPG_FINGERPRINT_ID
+// needed; a stanza may have GnuPG only (no KEY) but needs an HMAC key;
+// a key that the passphrase does not unlock, a protected key with
+// GPG_ALLOW_NO_PW, a missing home and GPG_* lines without GnuPG are
+// refused at load with the stanza's line.
+func TestGPGAccessFile(t *testing.T) {
+	k := sharedGPG(t)
+	base := fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22\nHMAC_KEY_BASE64 aG1hYw==\nGPG_HOME_DIR %s\n", k.srv.dir)
+	cliID := k.cli.fpr[32:]
+	for _, c := range []struct {
+		name, extra string
+		require     bool   // GPG.RequireSig, if loaded
+		want        string // the error, if refused
+	}{
+		{"decrypt pw and remote ID", "GPG_DECRYPT_PW pw-srv\nGPG_REMOTE_ID " + cliID + "\n", true, ""},
+		{"GPG_REQUIRE_SIG N alone", "GPG_DECRYPT_PW pw-srv\nGPG_REQUIRE_SIG N\nGPG_REMOTE_ID " + cliID + "\n", true, ""},
+		{"GPG_DISABLE_SIG Y", "GPG_DECRYPT_PW pw-srv\nGPG_DISABLE_SIG Y\n", false, ""},
+		{"GPG_DECRYPT_ID by mail", "GPG_DECRYPT_PW pw-srv\nGPG_DECRYPT_ID <srv@example.invalid>\nGPG_FINGERPRINT_ID " + k.cli.fpr + "\n", true, ""},
+		{"no remote ID", "GPG_DECRYPT_PW pw-srv\n", false, ":1: GnuPG signatures are checked"},
+		{"wrong passphrase", "GPG_DECRYPT_PW nope\nGPG_DISABLE_SIG Y\n", false, ":1: GPG_DECRYPT_PW: spa: GnuPG: key " + k.srv.fpr + ": wrong passphrase?"},
+		{"protected key, GPG_ALLOW_NO_PW", "GPG_ALLOW_NO_PW Y\nGPG_DISABLE_SIG Y\n", false, "is protected by a passphrase, and none is given"},
+		{"unknown GPG_DECRYPT_ID", "GPG_DECRYPT_PW pw-srv\nGPG_DISABLE_SIG Y\nGPG_DECRYPT_ID 0BADC0DE\n", false, `GPG_DECRYPT_ID: spa: GnuPG: no key "0BADC0DE"`},
+		{"GPG_REMOTE_ID without GnuPG", "KEY k\nGPG_REMOTE_ID " + cliID + "\n", false, ":1: GPG_HOME_DIR without GPG_DECRYPT_PW or GPG_ALLOW_NO_PW Y has no effect"},
+		{"unknown GPG key", "GPG_DECRYPT_PW pw-srv\nGPG_AGENT_INFO x\n", false, ":6: GPG_AGENT_INFO is not supported"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := spa.ParseAccessFile(strings.NewReader(base+c.extra), "access.conf")
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "access.conf:") {
+					t.Fatalf("got %v, want an error with %q", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st[0].GPG == nil || st[0].GPG.RequireSig != c.require || len(st[0].Keys.Enc) != 0 {
+				t.Fatalf("GPG %+v, Enc %q; want RequireSig %v", st[0].GPG, st[0].Keys.Enc, c.require)
+			}
+		})
+	}
+	if _, err := spa.ParseAccessFile(strings.NewReader(fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/22\nGPG_HOME_DIR %s\nGPG_DECRYPT_PW pw-srv\nGPG_DISABLE_SIG Y\n", k.srv.dir)), "access.conf"); err == nil || !strings.Contains(err.Error(), "ports requires an HMAC for GnuPG-encrypted packets too") {
+		t.Errorf("GnuPG without an HMAC key: %v", err)
+	}
+	if _, err := spa.ParseAccessFile(strings.NewReader("SOURCE ANY\nOPEN_PORTS tcp/22\nHMAC_KEY h\nGPG_HOME_DIR /nonexistent\n"), "access.conf"); err == nil || !strings.Contains(err.Error(), `access.conf:4: GPG_HOME_DIR: directory "/nonexistent" does not exist`) {
+		t.Errorf("a missing GPG_HOME_DIR: %v", err)
+	}
 }
