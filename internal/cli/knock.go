@@ -445,7 +445,12 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	}
 	var ge *spa.GPGEncrypt
 	if o.gpg != nil {
-		if ge, err = o.gpg.encrypt(rc.GPG); err != nil {
+		rcg := rc.GPG
+		if len(rcg.SigningPW) == 0 {
+			// fwknop: in GnuPG mode KEY is the signing passphrase.
+			rcg.SigningPW = rc.Keys.Enc
+		}
+		if ge, err = o.gpg.encrypt(rcg); err != nil {
 			return err
 		}
 	}
