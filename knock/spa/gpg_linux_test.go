@@ -29,6 +29,8 @@ type gpgCase struct {
 	digest  string // --digest-type
 	badHMAC bool
 	replay  bool // the previous case's packet again
+	offset  int  // seconds subtracted from the timestamp
+	source  bool // -s: the packet's source (0.0.0.0)
 }
 
 // TestIntegrationGPGInterop sends GnuPG-encrypted packets (fwknop -g),
@@ -41,8 +43,8 @@ type gpgCase struct {
 // with a log line: signed and unsigned packets; signers listed by
 // GPG_REMOTE_ID or GPG_FINGERPRINT_ID or not, unknown to the server, or
 // let through by GPG_IGNORE_SIG_VERIFY_ERROR; GPG_DISABLE_SIG; message
-// digest types; client timeouts; ports outside OPEN_PORTS; a wrong HMAC
-// key and a replay. It logs the rate of agreement in each direction.
+// digest types; client timeouts; ports outside OPEN_PORTS; a stanza
+// with KEY too; -s; a stale packet; a wrong HMAC key and a replay. It logs the rate of agreement in each direction.
 func TestIntegrationGPGInterop(t *testing.T) {
 	k := sharedGPG(t)
 	p := porttest.NewPair(t, nil)
@@ -60,6 +62,7 @@ func TestIntegrationGPGInterop(t *testing.T) {
 		stanza("fpr", "GPG_FINGERPRINT_ID "+k.cli.fpr+"\n")
 		stanza("nosig", "GPG_DISABLE_SIG Y\n")
 		stanza("ignore", "GPG_IGNORE_SIG_VERIFY_ERROR Y\nGPG_REMOTE_ID "+strangerID+"\n")
+		stanza("both", "KEY_BASE64 "+b64(hmacKeys.Enc)+"\nGPG_REMOTE_ID "+cliID+"\n")
 		// A sentinel stanza for Rijndael packets (see run).
 		fmt.Fprintf(&b, "SOURCE ANY\nREQUIRE_USERNAME sentinel\nOPEN_PORTS tcp/22\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n", b64(hmacKeys.Enc), hk)
 		return b.String()
@@ -84,6 +87,9 @@ func TestIntegrationGPGInterop(t *testing.T) {
 		{name: "signed by anyone, GPG_DISABLE_SIG", user: "nosig", signer: k.stranger, ports: "udp/53"},
 		{name: "unknown signer, GPG_IGNORE_SIG_VERIFY_ERROR, its ID listed", user: "ignore", signer: k.stranger, ports: "tcp/22"},
 		{name: "known signer, GPG_IGNORE_SIG_VERIFY_ERROR, its ID not listed", user: "ignore", signer: k.cli, ports: "tcp/22"},
+		{name: "signed, to a stanza with KEY too", user: "both", signer: k.cli, ports: "udp/53"},
+		{name: "signed, stale by 5 minutes", user: "sig", signer: k.cli, ports: "tcp/22", offset: 300},
+		{name: "signed, -s", user: "sig", signer: k.cli, ports: "tcp/22", source: true},
 	}
 
 	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
@@ -105,8 +111,12 @@ func TestIntegrationGPGInterop(t *testing.T) {
 		if c.badHMAC {
 			h = otherHMAC
 		}
+		src := []string{"-a", allow}
+		if c.source {
+			src = []string{"-s"}
+		}
 		args := []string{"-D", p.B.Addr4.String(), "-p", "9", "--no-save-args", "--rc-file", rc,
-			"--spoof-user", c.user, "--save-packet", pkt, "-a", allow, "-A", c.ports,
+			"--spoof-user", c.user, "--save-packet", pkt, src[0], src[len(src)-1], "-A", c.ports,
 			"--gpg-encryption", "--gpg-recipient-key", k.srv.fpr, "--key-base64-hmac", b64(h.HMAC)}
 		home := k.srv // an unsigned packet needs only the recipient's key
 		if c.signer != nil {
@@ -121,6 +131,9 @@ func TestIntegrationGPGInterop(t *testing.T) {
 		}
 		if c.digest != "" {
 			args = append(args, "--digest-type", c.digest)
+		}
+		if c.offset > 0 {
+			args = append(args, "--time-offset-minus", fmt.Sprintf("%dsec", c.offset))
 		}
 		cmd := p.A.Command(context.Background(), fwknop, args...)
 		cmd.Env = append(os.Environ(), "HOME="+o.dir)
@@ -141,9 +154,15 @@ func TestIntegrationGPGInterop(t *testing.T) {
 		if c.badHMAC {
 			h = otherHMAC
 		}
+		if c.source {
+			allow = "0.0.0.0"
+		}
 		m := spa.Message{User: c.user, Type: spa.AccessMsg, Access: allow + "," + c.ports}
 		if c.timeout > 0 {
 			m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, c.timeout
+		}
+		if c.offset > 0 {
+			m.Timestamp = time.Now().Unix() - int64(c.offset)
 		}
 		if c.digest != "" {
 			m.DigestType, _ = spa.ParseDigestType(c.digest)
