@@ -62,8 +62,11 @@ func TestDependencyRules(t *testing.T) {
 			"github.com/prometheus/client_golang/prometheus", "github.com/BurntSushi/toml"}, allowed: []string{"golang.org/x/sys/", "golang.org/x/net/"}}, // std, x/sys, x/net (ipv4/ipv6 batches) + acl, socks, httpproxy, proxyproto; no Prometheus, no TOML
 		// mapper/config builds the knock and SPA gates of rules, so it
 		// reaches capture (and mdlayher/packet) through package knock.
+		// and OpenPGP (ProtonMail/go-crypto, with cloudflare/circl)
+		// through knock/spa.
 		{pkg: "./mapper/config", direct: []string{"os/exec"}, deps: []string{mod + "/scan"},
-			allowed: []string{"github.com/BurntSushi/toml", "github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+			allowed: []string{"github.com/BurntSushi/toml", "github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/",
+				"github.com/ProtonMail/go-crypto/", "github.com/cloudflare/circl/"}},
 		{pkg: "./mapper/metrics", deps: []string{mod + "/scan", mod + "/capture"},
 			allowed: []string{"github.com/prometheus/", "github.com/beorn7/perks", "github.com/cespare/xxhash", "github.com/munnerz/goautoneg",
 				"go.yaml.in/yaml", "google.golang.org/protobuf", "golang.org/x/sys/", "golang.org/x/net/", "github.com/kylelemons/godebug"}},
@@ -71,8 +74,11 @@ func TestDependencyRules(t *testing.T) {
 		// knock sniffs through capture (and so mdlayher/packet and x/net/bpf).
 		{pkg: "./knock", deps: []string{mod + "/scan", mod + "/socktable"},
 			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+		// knock/spa reads GnuPG-encrypted packets with ProtonMail/go-crypto
+		// (OpenPGP; it uses cloudflare/circl and x/crypto).
 		{pkg: "./knock/spa", deps: []string{mod + "/scan", mod + "/socktable"},
-			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/"}},
+			allowed: []string{"github.com/mdlayher/packet", "github.com/mdlayher/socket", "golang.org/x/",
+				"github.com/ProtonMail/go-crypto/", "github.com/cloudflare/circl/"}},
 		// nfteval reads the ruleset over netlink with google/nftables.
 		{pkg: "./nfteval", deps: []string{mod + "/scan", mod + "/socktable", mod + "/capture", mod + "/registry"},
 			allowed: []string{"github.com/google/nftables", "github.com/mdlayher/netlink", "github.com/mdlayher/socket", "golang.org/x/"}},

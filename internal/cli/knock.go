@@ -75,7 +75,11 @@ func (f *spaKeyFlags) rc() (*spa.RC, error) {
 
 // keys gathers the keys: flags first, then the file, then the
 // environment.
-func (f *spaKeyFlags) keys() (spa.Keys, error) {
+func (f *spaKeyFlags) keys() (spa.Keys, error) { return f.keysFor(false) }
+
+// keysFor is keys; for a GnuPG-encrypted packet (gpg), only the HMAC
+// key is needed.
+func (f *spaKeyFlags) keysFor(gpg bool) (spa.Keys, error) {
 	var err error
 	rc, err := f.rc()
 	if err != nil {
@@ -122,7 +126,7 @@ func (f *spaKeyFlags) keys() (spa.Keys, error) {
 			return k, usagef("-M: %v", err)
 		}
 	}
-	if len(k.Enc) == 0 {
+	if len(k.Enc) == 0 && !gpg {
 		return k, usagef("missing the SPA key: --key, --key-base64, --key-file or $%s", envSPAKey)
 	}
 	if len(k.HMAC) == 0 {
@@ -150,7 +154,10 @@ func newKnockCmd() *cobra.Command {
 		digestType     string
 		serverCmd      string
 		natAccess      string
+		natLocal       bool
+		natPort        int
 		kf             spaKeyFlags
+		gf             gpgFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "knock HOST PORT[:tcp|:udp]...",
@@ -170,13 +177,22 @@ HMAC_KEY_BASE64: lines as fwknop --key-gen writes them, or an fwknoprc,
 whose [default] and -n/--stanza sections also give SPA_SERVER (HOST),
 SPA_SERVER_PORT, ACCESS, ALLOW_IP, FW_TIMEOUT, SPOOF_USER, DIGEST_TYPE and
 HMAC_DIGEST_TYPE, the command line overriding them; a setting ports
-cannot honour, such as NAT_ACCESS or USE_GPG Y, is refused), or $` + envSPAKey + ` and
+cannot honour, such as NAT_RAND_PORT Y or USE_GPG_AGENT Y, is refused), or $` + envSPAKey + ` and
 $` + envSPAHMAC + `. --key-gen prints a new key pair, or with --key-file
 writes it to a new file only its owner may read (an existing file is
 never overwritten). -C CMD sends a command message instead (the server
 runs CMD if its stanza has ENABLE_CMD_EXEC Y), -N IP[:PORT] a NAT access
-request (the server forwards the first -A port to IP:PORT), as fwknop's
-options do.`,
+request (the server forwards the first -A port to IP:PORT), --nat-local
+(with --nat-port N) a local NAT request (the server forwards its port N
+to its own first -A port), as fwknop's options do.
+
+-g encrypts with GnuPG instead (fwknop -g): to the server's key
+(--gpg-recipient), signed with yours if --gpg-signer is given (its
+passphrase from --gpg-signing-pw or the rc file's GPG_SIGNING_PW), with
+the HMAC key as for Rijndael. The keys are read from --gpg-home-dir
+(default ~/.gnupg): its pubring.gpg and secring.gpg, GnuPG 1's keyring
+files; with GnuPG 2, export them there once (gpg --export >pubring.gpg,
+gpg --export-secret-keys >secring.gpg).`,
 		Example: `  ports knock server.example 7000 8000:udp 9000
   ports knock -u -d 200 server.example 1111 2222 3333
   ports knock --key-gen --key-file ~/.ports-spa-keys
@@ -228,10 +244,10 @@ options do.`,
 					host = args[0]
 				}
 				return sendSPA(ctx, cmd, host, network, spaOpts{access: access, allowIP: allowIP, sourceIP: sourceIP,
-					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, natAccess: natAccess, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, verbose: verbose})
+					port: spaPort, user: userName, clientTimeout: clientTimeout, digestType: digestType, serverCmd: serverCmd, natAccess: natAccess, natLocal: natLocal, natPort: natPort, portSet: cmd.Flags().Changed("spa-port"), keys: &kf, gpg: &gf, verbose: verbose})
 			}
-			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" || natAccess != "" {
-				return usagef("-A, -a, -s, -C, -N, -M, --digest-type and --hmac-digest-type need --spa")
+			if len(access) > 0 || allowIP != "" || sourceIP || digestType != "" || kf.hmacType != "" || kf.mode != "" || serverCmd != "" || natAccess != "" || natLocal || natPort != 0 || gf.set() {
+				return usagef("-A, -a, -s, -C, -N, --nat-local, --nat-port, -M, -g, --gpg-*, --digest-type and --hmac-digest-type need --spa")
 			}
 			if len(args) < 2 {
 				return usagef("missing PORT: knock HOST PORT[:tcp|:udp]...")
@@ -275,7 +291,10 @@ options do.`,
 	fs.StringVar(&digestType, "digest-type", "", "SPA: the message digest's hash: MD5, SHA1, SHA256, SHA384, SHA512, SHA3_256 or SHA3_512 (default SHA256)")
 	fs.StringVarP(&serverCmd, "server-cmd", "C", "", "SPA: ask the server to run this command (fwknop -C; its access.conf stanza needs ENABLE_CMD_EXEC Y) instead of opening ports")
 	fs.StringVarP(&natAccess, "nat-access", "N", "", "SPA: ask to be forwarded to this internal IPv4 address and port (IP[:PORT], default the first -A port), as fwknop -N; the server needs NAT (fwknopd's ENABLE_IPT_FORWARDING, ports knockd --spa --nat-map)")
+	fs.BoolVar(&natLocal, "nat-local", false, "SPA: ask for local NAT (fwknop --nat-local): connections to --nat-port on the server go to the first -A port of the server itself (its ENABLE_IPT_LOCAL_NAT; ports knockd --spa --nat-map)")
+	fs.IntVar(&natPort, "nat-port", 0, "SPA: with --nat-local, the port to connect to on the server (default the -A port), as fwknop --nat-port")
 	kf.add(cmd)
+	gf.add(cmd)
 	return cmd
 }
 
@@ -289,8 +308,11 @@ type spaOpts struct {
 	digestType    string
 	serverCmd     string
 	natAccess     string
+	natLocal      bool
+	natPort       int
 	portSet       bool
 	keys          *spaKeyFlags
+	gpg           *gpgFlags
 	verbose       bool
 }
 
@@ -357,6 +379,19 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			return usagef("--nat-access %q: want an IPv4 address (fwknop's NAT access is IPv4) and a port from 1 to 65535", o.natAccess)
 		}
 	}
+	o.natLocal = o.natLocal || rc.NATLocal
+	if o.natPort == 0 {
+		o.natPort = rc.NATPort
+	}
+	if o.natPort != 0 && !o.natLocal {
+		return usagef("--nat-port needs --nat-local")
+	}
+	if o.natPort < 0 || o.natPort > 65535 {
+		return usagef("--nat-port must be from 1 to 65535, not %d", o.natPort)
+	}
+	if o.natLocal && o.serverCmd != "" {
+		return usagef("--server-cmd conflicts with --nat-local")
+	}
 	if o.serverCmd != "" && o.clientTimeout > 0 {
 		// fwknop drops the timeout from a command message without a word.
 		return usagef("--fw-timeout has no meaning with --server-cmd")
@@ -368,6 +403,19 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			return usagef("-A: %v", err)
 		}
 		specs = append(specs, ps.String())
+	}
+	// Local NAT, as fwknop builds it: the request names the port to
+	// connect to (--nat-port, else the -A port) and the NAT access the
+	// server's address (HOST, resolved) and the first -A port, unless -N
+	// gives them.
+	var localPort spa.PortSpec
+	if o.natLocal {
+		localPort, _ = spa.ParsePortSpec(specs[0])
+		if o.natPort != 0 {
+			specs = []string{spa.PortSpec{Proto: localPort.Proto, Port: ports.Port(o.natPort)}.String()}
+		} else {
+			specs = specs[:1]
+		}
 	}
 	if o.port < 1 || o.port > 65535 {
 		return usagef("--spa-port must be from 1 to 65535, not %d", o.port)
@@ -395,9 +443,23 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 			return usagef("--digest-type: %v", err)
 		}
 	}
-	keys, err := o.keys.keys()
+	var ge *spa.GPGEncrypt
+	if o.gpg != nil {
+		rcg := rc.GPG
+		if len(rcg.SigningPW) == 0 {
+			// fwknop: in GnuPG mode KEY is the signing passphrase.
+			rcg.SigningPW = rc.Keys.Enc
+		}
+		if ge, err = o.gpg.encrypt(rcg); err != nil {
+			return err
+		}
+	}
+	keys, err := o.keys.keysFor(ge != nil)
 	if err != nil {
 		return err
+	}
+	if ge != nil && (o.keys.key != "" || o.keys.keyB64 != "" || o.keys.mode != "") {
+		return usagef("--key, --key-base64 and -M are for Rijndael, not with GnuPG encryption (-g)")
 	}
 	name := o.user
 	if name == "" {
@@ -411,6 +473,16 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	switch {
 	case o.serverCmd != "":
 		m.Type, m.Access = spa.CommandMsg, ip+","+o.serverCmd
+	case o.natLocal:
+		m.Type = spa.LocalNATAccessMsg
+		if o.clientTimeout > 0 {
+			m.Type, m.ClientTimeout = spa.ClientTimeoutLocalNATAccess, o.clientTimeout
+		}
+		if nat.IsValid() {
+			m.NATAccess = nat.Addr().String() + "," + strconv.Itoa(int(nat.Port()))
+		} else {
+			m.NATAccess = "SERVER," + strconv.Itoa(int(localPort.Port)) // the address once HOST is resolved
+		}
 	case nat.IsValid() && o.clientTimeout > 0:
 		m.Type, m.ClientTimeout = spa.ClientTimeoutNATAccessMsg, o.clientTimeout
 		m.NATAccess = nat.Addr().String() + "," + strconv.Itoa(int(nat.Port()))
@@ -419,11 +491,22 @@ func sendSPA(ctx context.Context, cmd *cobra.Command, host, network string, o sp
 	case o.clientTimeout > 0:
 		m.Type, m.ClientTimeout = spa.ClientTimeoutAccessMsg, o.clientTimeout
 	}
-	pkt, err := spa.Encode(m, keys, nil)
+	addr, err := knock.Resolve(ctx, host, network, nil)
 	if err != nil {
 		return err
 	}
-	addr, err := knock.Resolve(ctx, host, network, nil)
+	if strings.HasPrefix(m.NATAccess, "SERVER,") {
+		if !addr.Unmap().Is4() {
+			return usagef("--nat-local: the server's address %v is not IPv4 (fwknop's NAT access is IPv4): give -N IP:PORT", addr)
+		}
+		m.NATAccess = addr.Unmap().String() + strings.TrimPrefix(m.NATAccess, "SERVER")
+	}
+	var pkt string
+	if ge != nil {
+		pkt, err = spa.EncodeGPG(m, *ge, keys, nil)
+	} else {
+		pkt, err = spa.Encode(m, keys, nil)
+	}
 	if err != nil {
 		return err
 	}

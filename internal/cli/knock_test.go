@@ -32,7 +32,7 @@ func TestKnockUsageErrors(t *testing.T) {
 		{[]string{"knock", "127.0.0.1", "7000:icmp"}, `knock protocol must be tcp or udp: "7000:icmp"`},
 		{[]string{"knock", "127.0.0.1", "99999"}, `knock port must be a number from 1 to 65535: "99999"`},
 		{[]string{"knock", "-4", "-6", "127.0.0.1", "1"}, "-4 conflicts with -6"},
-		{[]string{"knock", "-A", "tcp/22", "127.0.0.1", "1"}, "-A, -a, -s, -C, -N, -M, --digest-type and --hmac-digest-type need --spa"},
+		{[]string{"knock", "-A", "tcp/22", "127.0.0.1", "1"}, "-A, -a, -s, -C, -N, --nat-local, --nat-port, -M, -g, --gpg-*, --digest-type and --hmac-digest-type need --spa"},
 		{[]string{"knock", "--spa", "127.0.0.1"}, "--spa needs -A proto/port"},
 		{[]string{"knock", "--spa", "-A", "tcp/22", "127.0.0.1"}, "--spa needs -a IP"},
 		{[]string{"knock", "--spa", "-A", "icmp/1", "-s", "127.0.0.1"}, `-A: port "icmp/1": protocol must be tcp or udp`},
@@ -46,7 +46,7 @@ func TestKnockUsageErrors(t *testing.T) {
 		{[]string{"knock", "--spa", "-N", "10.0.0.1:0", "-A", "tcp/22", "-s", "127.0.0.1"}, `--nat-access "10.0.0.1:0": want an IPv4 address (fwknop's NAT access is IPv4) and a port from 1 to 65535`},
 		{[]string{"knockd"}, "missing -c FILE"},
 		{[]string{"knockd", "-c", bad}, bad + `:3: TCPFLAGS: unknown TCP flag`},
-		{[]string{"knockd", "--spa", "-c", badAccess}, badAccess + ":2: GPG_REMOTE_ID is not supported"},
+		{[]string{"knockd", "--spa", "-c", badAccess}, badAccess + ":1: GPG_REMOTE_ID without GPG_DECRYPT_PW or GPG_ALLOW_NO_PW Y has no effect"},
 		{[]string{"knockd", "-c", bad, "--digest-file", "x"}, "need --spa"},
 		{[]string{"knockd", "--spa", "-c", badAccess, "--tcp-listen", "x"}, `--tcp-listen "x" is not ADDR:PORT`},
 	}

@@ -34,6 +34,7 @@ func newKnockdCmd() *cobra.Command {
 		maxAge     time.Duration
 		nftSet     string
 		natMap     string
+		noLocalNAT bool
 		shell      bool
 	)
 	cmd := &cobra.Command{
@@ -83,7 +84,10 @@ timeout, so that the kernel drops it then. Needs CAP_NET_ADMIN.
 --nat-map FAMILY/TABLE/MAP (with --spa) grants NAT access, fwknopd's
 ENABLE_IPT_FORWARDING: for a packet of fwknop -N IP:PORT, or a stanza with
 FORCE_NAT IP PORT, it maps the client's address, protocol and first port
-asked for to IP:PORT in that nftables map, for the access timeout. The
+asked for to IP:PORT in that nftables map, for the access timeout; and
+local NAT (fwknop --nat-local, ENABLE_IPT_LOCAL_NAT, which fwknopd enables
+by default with forwarding; --no-local-nat refuses it): the port the
+client connects to is mapped to a port of this host. The
 map and the rule that uses it are the administrator's (docs/SPA.md):
   nft add map ip spa nat '{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }'
   nft add rule ip spa pre dnat ip to ip saddr . meta l4proto . th dport map @nat`,
@@ -125,7 +129,10 @@ map and the rule that uses it are the administrator's (docs/SPA.md):
 				if sniffICMP && iface == "" {
 					return usagef("--icmp needs -i (ICMP is read by sniffing)")
 				}
-				spaOpt = spaServerOpts{port: uint16(spaPort), icmp: sniffICMP, tcp: tcpAddrs}
+				spaOpt = spaServerOpts{port: uint16(spaPort), icmp: sniffICMP, tcp: tcpAddrs, noLocalNAT: noLocalNAT}
+				if noLocalNAT && natMap == "" {
+					return usagef("--no-local-nat needs --nat-map (without it, no NAT is granted)")
+				}
 				if natMap != "" {
 					name, err := nftset.ParseName(natMap)
 					if err != nil {
@@ -138,8 +145,8 @@ map and the rule that uses it are the administrator's (docs/SPA.md):
 				}
 				return runSPAServer(ctx, cmd, config, iface, listen, digestFile, maxAge, set, spaOpt)
 			}
-			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") || cmd.Flags().Changed("spa-port") || sniffICMP || natMap != "" {
-				return usagef("--listen, --tcp-listen, --spa-port, --icmp, --nat-map, --digest-file and --max-age need --spa")
+			if len(listen) > 0 || len(tcpListen) > 0 || digestFile != "" || cmd.Flags().Changed("max-age") || cmd.Flags().Changed("spa-port") || sniffICMP || natMap != "" || noLocalNAT {
+				return usagef("--listen, --tcp-listen, --spa-port, --icmp, --nat-map, --no-local-nat, --digest-file and --max-age need --spa")
 			}
 			return runKnockd(ctx, cmd, config, iface, set, knock.ConfigOptions{Shell: shell})
 		},
@@ -156,7 +163,8 @@ map and the rule that uses it are the administrator's (docs/SPA.md):
 	fs.DurationVar(&maxAge, "max-age", spa.DefaultMaxAge, "SPA: the largest difference allowed between a packet's timestamp and the clock")
 	fs.BoolVar(&shell, "shell", false, "run Start_Command and Stop_Command through /bin/sh -c as knockd does, so that shell syntax works (%IP% is passed as $1, never pasted into the text); without it a command with shell syntax is refused")
 	fs.StringVar(&nftSet, "nft-set", "", "also add each address let in to this nftables set (FAMILY/TABLE/SET, with flags timeout)")
-	fs.StringVar(&natMap, "nat-map", "", "SPA: grant NAT access (fwknop -N, FORCE_NAT; fwknopd's ENABLE_IPT_FORWARDING) by adding elements to this nftables DNAT map (FAMILY/TABLE/MAP: ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service, flags timeout)")
+	fs.StringVar(&natMap, "nat-map", "", "SPA: grant NAT access (fwknop -N, FORCE_NAT; fwknopd's ENABLE_IPT_FORWARDING) and local NAT (fwknop --nat-local; ENABLE_IPT_LOCAL_NAT) by adding elements to this nftables DNAT map (FAMILY/TABLE/MAP: ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service, flags timeout)")
+	fs.BoolVar(&noLocalNAT, "no-local-nat", false, "SPA: with --nat-map, refuse local NAT requests (fwknop --nat-local), as fwknopd's ENABLE_IPT_LOCAL_NAT N")
 	return cmd
 }
 
@@ -286,7 +294,7 @@ func runSPAServer(ctx context.Context, cmd *cobra.Command, path, iface string, l
 	if err != nil {
 		return err
 	}
-	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log, SniffICMP: o.icmp, NAT: o.nat != nil}
+	scfg := spa.ServerConfig{Access: access, Replay: replay, MaxAge: maxAge, Logger: log, SniffICMP: o.icmp, NAT: o.nat != nil, LocalNAT: o.nat != nil && !o.noLocalNAT}
 	scfg.OnGrant = func(g spa.Grant) {
 		switch {
 		case g.NAT.IsValid():

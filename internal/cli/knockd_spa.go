@@ -18,6 +18,8 @@ type spaServerOpts struct {
 	icmp bool             // --icmp
 	tcp  []netip.AddrPort // --tcp-listen
 	nat  *nftset.NATMap   // --nat-map
+
+	noLocalNAT bool // --no-local-nat
 }
 
 // parseTCPListen parses --tcp-listen: fwknop's -P tcp and -P http

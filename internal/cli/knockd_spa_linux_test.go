@@ -327,3 +327,123 @@ func TestIntegrationSPANAT(t *testing.T) {
 		return strings.Contains(s, "tcp/2202 from "+p.A.Addr4.String()+" forwarded to "+svc.String())
 	})
 }
+
+// TestIntegrationSPALocalNAT: local NAT (fwknop --nat-local), both ways
+// against the real fwknopd (ENABLE_IPT_FORWARDING and
+// ENABLE_IPT_LOCAL_NAT, its iptables rules in namespace B) and `ports
+// knockd --spa --nat-map` (an nftables DNAT map in B): a packet of
+// `ports knock --spa --nat-local --nat-port` to fwknopd, and of the
+// fwknop client's to ours, each send A's connections to the --nat-port
+// of B on to a service on another port of B itself; `--no-local-nat`
+// refuses it with a log line. Before the packets, the ports reach
+// nothing.
+func TestIntegrationSPALocalNAT(t *testing.T) {
+	fwknop := porttest.LookTool(t, "fwknop", "fwknop-client")
+	fwknopd := porttest.LookTool(t, "fwknopd", "fwknop-server")
+	nft := porttest.LookTool(t, "nft", "nftables")
+	t.Setenv("STATE_DIRECTORY", t.TempDir())
+	p := porttest.NewPair(t, nil)
+	dir := t.TempDir()
+	keys, _ := spa.GenerateKeys(nil)
+	b64 := base64.StdEncoding.EncodeToString
+	// B's own services, on 2301 and 2302.
+	for _, port := range []uint16{2301, 2302} {
+		ln, err := p.B.Listen("tcp4", netip.AddrPortFrom(p.B.Addr4, port).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "B:%d here\n", port)
+				c.Close()
+			}
+		}()
+	}
+	// reaches reports whether A's connection to B's port is answered by
+	// B's service on svc.
+	reaches := func(port, svc uint16) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := p.A.Dial(ctx, "tcp4", netip.AddrPortFrom(p.B.Addr4, port).String())
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		b, _ := io.ReadAll(c)
+		return string(b) == fmt.Sprintf("B:%d here\n", svc)
+	}
+	access := filepath.Join(dir, "access.conf")
+	// fwknopd checks OPEN_PORTS against the ports of the request, which
+	// are the --nat-port ones for local NAT.
+	os.WriteFile(access, []byte(fmt.Sprintf("SOURCE ANY\nOPEN_PORTS tcp/2311,tcp/2312,tcp/2313\nKEY_BASE64 %s\nHMAC_KEY_BASE64 %s\n", b64(keys.Enc), b64(keys.HMAC))), 0o600)
+	run := filepath.Join(dir, "run")
+	os.Mkdir(run, 0o700)
+	fconf := filepath.Join(dir, "fwknopd.conf")
+	os.WriteFile(fconf, []byte(fmt.Sprintf("PCAP_INTF %s;\nENABLE_UDP_SERVER Y;\nENABLE_IPT_FORWARDING Y;\nENABLE_IPT_LOCAL_NAT Y;\nFWKNOP_RUN_DIR %s;\n", p.B.Link, run)), 0o600)
+	flog := p.B.Start(t, fwknopd, "-f", "-U", "-c", fconf, "-a", access, "-d", filepath.Join(run, "digest.cache"), "-p", filepath.Join(run, "pid"))
+	porttest.WaitFor(t, "fwknopd to listen", func() bool { return strings.Contains(flog.String(), "Kicking off UDP server") })
+	defer func() {
+		if t.Failed() {
+			t.Logf("fwknopd said:\n%s", flog)
+		}
+	}()
+	for _, args := range [][]string{
+		{"add", "table", "ip", "spatest"},
+		{"add", "map", "ip", "spatest", "nat", "{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }"},
+		{"add", "chain", "ip", "spatest", "pre", "{ type nat hook prerouting priority dstnat; }"},
+		{"add", "rule", "ip", "spatest", "pre", "dnat", "ip", "to", "ip", "saddr", ".", "meta", "l4proto", ".", "th", "dport", "map", "@nat"},
+	} {
+		if out, err := p.B.Command(context.Background(), nft, args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v: %s", args, err, out)
+		}
+	}
+	listen := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort+1)
+	logs, _ := runIn(t, p.B, "knockd", "--spa", "-c", access, "--listen", listen.String(), "--nat-map", "ip/spatest/nat", "--digest-file", filepath.Join(dir, "ours.digest"))
+	waitLog(t, "knockd to listen", logs, func(s string) bool { return strings.Contains(s, "receiving SPA packets") })
+	refusing := netip.AddrPortFrom(p.B.Addr4, spa.DefaultPort+2)
+	rlogs, _ := runIn(t, p.B, "knockd", "--spa", "-c", access, "--listen", refusing.String(), "--nat-map", "ip/spatest/nat", "--no-local-nat", "--digest-file", filepath.Join(dir, "refusing.digest"))
+	waitLog(t, "knockd --no-local-nat to listen", rlogs, func(s string) bool { return strings.Contains(s, "receiving SPA packets") })
+
+	for _, port := range []uint16{2311, 2312, 2313} {
+		if reaches(port, 2301) || reaches(port, 2302) {
+			t.Fatalf("before any packet, B:%d reaches a service", port)
+		}
+	}
+	client := func(to netip.AddrPort, args ...string) {
+		t.Helper()
+		cmd := p.A.Command(context.Background(), fwknop, append([]string{"-a", p.A.Addr4.String(), "-D", p.B.Addr4.String(), "-p", strconv.Itoa(int(to.Port())),
+			"--key-base64-rijndael", b64(keys.Enc), "--key-base64-hmac", b64(keys.HMAC), "--no-save-args", "--rc-file", filepath.Join(dir, "fwknoprc")}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("fwknop: %v: %s", err, out)
+		}
+	}
+	var kerr lockedBuffer
+	var code int
+	p.A.Do(func() error {
+		code = Run(t.Context(), []string{"knock", "--spa", "-a", p.A.Addr4.String(), "--key-base64", b64(keys.Enc), "--hmac-key-base64", b64(keys.HMAC),
+			"--nat-local", "--nat-port", "2311", "-A", "tcp/2301", p.B.Addr4.String()}, io.Discard, &kerr)
+		return nil
+	})
+	if code != 0 {
+		t.Fatalf("ports knock --spa --nat-local: exit %d: %s", code, kerr.String())
+	}
+	porttest.WaitFor(t, "fwknopd to send B:2311 to B:2301 (ports knock --nat-local)", func() bool { return reaches(2311, 2301) })
+	client(listen, "--nat-local", "--nat-port", "2312", "-A", "tcp/2302")
+	porttest.WaitFor(t, "ours to send B:2312 to B:2302 (fwknop --nat-local)", func() bool { return reaches(2312, 2302) })
+	waitLog(t, "our local NAT log line", logs, func(s string) bool {
+		return strings.Contains(s, "SPA local NAT access accepted") && strings.Contains(s, "tcp/2312 from "+p.A.Addr4.String()+" forwarded to "+p.B.Addr4.String()+":2302")
+	})
+	client(refusing, "--nat-local", "--nat-port", "2313", "-A", "tcp/2301")
+	waitLog(t, "the refusal of --no-local-nat", rlogs, func(s string) bool {
+		return strings.Contains(s, "local NAT (fwknop --nat-local) is not enabled here")
+	})
+	if reaches(2313, 2301) {
+		t.Error("knockd --no-local-nat let B:2313 reach B:2301")
+	}
+}

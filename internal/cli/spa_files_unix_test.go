@@ -184,12 +184,12 @@ USE_HMAC            Y
 	}
 
 	for _, tc := range []struct{ line, want string }{
-		{"NAT_LOCAL Y", ":2: NAT_LOCAL Y is not supported by ports knock --spa (only N)"},
+		{"NAT_RAND_PORT Y", ":2: NAT_RAND_PORT Y is not supported by ports knock --spa (only N)"},
 		{"HTTP_PROXY 192.0.2.1", ":2: HTTP_PROXY is not supported by ports knock --spa"},
 		{"USE_HMAC N", ":2: USE_HMAC N is not supported by ports knock --spa (only Y)"},
 		{"ALLOW_IP resolve", ":2: ALLOW_IP: resolve is not supported"},
 		{"ENCRYPTION_MODE legacy", ":2: ENCRYPTION_MODE: encryption mode legacy cannot be used with an HMAC"},
-		{"USE_GPG Y", ":2: USE_GPG Y is not supported"},
+		{"USE_GPG_AGENT Y", ":2: USE_GPG_AGENT Y is not supported by ports knock --spa (only N)"},
 	} {
 		bad := filepath.Join(dir, "bad")
 		os.WriteFile(bad, []byte("[s]\n"+tc.line+"\n"), 0o600)

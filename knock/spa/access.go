@@ -2,6 +2,7 @@ package spa
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -106,6 +107,16 @@ type Stanza struct {
 	// ENABLE_CMD_SUDO_EXEC (fwknopd reads a group that is not there).
 	EnableCmdSudoExec                 bool
 	CmdSudoExecUser, CmdSudoExecGroup string
+
+	// GPG is the stanza's GnuPG settings, for packets of 400 bytes or
+	// more (fwknop -g); nil for a stanza without GPG_DECRYPT_PW or
+	// GPG_ALLOW_NO_PW Y, which reads Rijndael packets only. A stanza
+	// may have both. ParseAccessFile reads the keys from GPG_HOME_DIR
+	// (see GPGHome) and applies fwknopd's defaults: signatures are
+	// required (GPG_REQUIRE_SIG) unless GPG_DISABLE_SIG Y, and then
+	// GPG_REMOTE_ID or GPG_FINGERPRINT_ID must be given.
+	GPG *GPGDecrypt
+	gpg gpgConf // the GPG_* lines, until the end of the file
 
 	// ForceNAT is FORCE_NAT ("IP PORT"): every access request granted by
 	// the stanza is forwarded to this address instead (a NAT access to
@@ -259,9 +270,13 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 			}
 		default:
 			if strings.HasPrefix(key, "GPG_") {
-				return nil, fail("%s is not supported: ports reads Rijndael packets only (KEY or KEY_BASE64 with HMAC_KEY or HMAC_KEY_BASE64), not GnuPG-encrypted ones", key)
+				err = st.gpg.set(key, value)
+				if errors.Is(err, errUnknownKey) {
+					return nil, fail("%s is not supported (the GnuPG keys ports reads: GPG_HOME_DIR, GPG_DECRYPT_ID, GPG_DECRYPT_PW, GPG_ALLOW_NO_PW, GPG_REQUIRE_SIG, GPG_DISABLE_SIG, GPG_IGNORE_SIG_VERIFY_ERROR, GPG_REMOTE_ID, GPG_FINGERPRINT_ID, GPG_EXE)", key)
+				}
+				break
 			}
-			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP, ENABLE_CMD_SUDO_EXEC, CMD_SUDO_EXEC_USER, CMD_SUDO_EXEC_GROUP, FORCE_NAT)", key)
+			return nil, fail("%s is not supported (ports reads a subset of access.conf: SOURCE, OPEN_PORTS, KEY, KEY_BASE64, HMAC_KEY, HMAC_KEY_BASE64, HMAC_DIGEST_TYPE, ENCRYPTION_MODE, FW_ACCESS_TIMEOUT, MAX_FW_TIMEOUT, REQUIRE_SOURCE_ADDRESS, REQUIRE_USERNAME, CMD_CYCLE_OPEN, CMD_CYCLE_CLOSE, CMD_CYCLE_TIMER, ENABLE_CMD_EXEC, CMD_EXEC_USER, CMD_EXEC_GROUP, ENABLE_CMD_SUDO_EXEC, CMD_SUDO_EXEC_USER, CMD_SUDO_EXEC_GROUP, FORCE_NAT, GPG_*)", key)
 		}
 		if err != nil {
 			return nil, fail("%s: %v", key, err)
@@ -288,8 +303,14 @@ func ParseAccessFile(r io.Reader, name string) ([]Stanza, error) {
 		if st.EnableCmdSudoExec && st.CmdExecGroup != "" && st.CmdSudoExecGroup == "" {
 			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "CMD_EXEC_GROUP with ENABLE_CMD_SUDO_EXEC needs CMD_SUDO_EXEC_GROUP (fwknopd 2.6.10 reads it for sudo's -g whenever CMD_EXEC_GROUP is set)"}}
 		}
-		if len(st.Keys.Enc) == 0 || len(st.Keys.HMAC) == 0 {
-			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "the stanza needs KEY or KEY_BASE64 and HMAC_KEY or HMAC_KEY_BASE64"}}
+		if err := st.loadGPG(); err != nil {
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: err.Error()}}
+		}
+		switch {
+		case len(st.Keys.HMAC) == 0 && st.GPG != nil:
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "the stanza needs HMAC_KEY or HMAC_KEY_BASE64: ports requires an HMAC for GnuPG-encrypted packets too (fwknop -g --use-hmac)"}}
+		case len(st.Keys.HMAC) == 0 || len(st.Keys.Enc) == 0 && st.GPG == nil:
+			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: "the stanza needs KEY or KEY_BASE64 (or GPG_DECRYPT_PW or GPG_ALLOW_NO_PW Y) and HMAC_KEY or HMAC_KEY_BASE64"}}
 		}
 		if len(st.Keys.Enc) > 32 {
 			return nil, cfgfile.Problems{{File: name, Line: st.Line, Msg: fmt.Sprintf("the encryption key has %d bytes, at most 32", len(st.Keys.Enc))}}

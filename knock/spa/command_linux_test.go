@@ -117,7 +117,7 @@ func TestIntegrationServerCommand(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"command messages are not allowed", "request for 0.0.0.0 with REQUIRE_SOURCE_ADDRESS", `/nonexistent/cmd`, "fwknop takes a packet of 400 bytes or more for GnuPG-encrypted"} {
+	for _, want := range []string{"command messages are not allowed", "request for 0.0.0.0 with REQUIRE_SOURCE_ADDRESS", `/nonexistent/cmd`, "a packet of 400 bytes or more is GnuPG-encrypted (fwknop -g), and no stanza"} {
 		if !strings.Contains(o.ourLog.String(), want) {
 			t.Errorf("our log does not say %q:\n%s", want, o.ourLog)
 		}

@@ -49,15 +49,29 @@ type RC struct {
 	User       string     // SPOOF_USER
 	ServerCmd  string     // SERVER_CMD (fwknop -C)
 	NATAccess  string     // NAT_ACCESS (fwknop -N): IP or IP:PORT
+	NATLocal   bool       // NAT_LOCAL Y (fwknop --nat-local)
+	NATPort    int        // NAT_PORT (fwknop --nat-port)
+	GPG        RCGPG      // USE_GPG, GPG_*
+}
+
+// RCGPG is what an fwknoprc stanza says about GnuPG encryption (fwknop
+// -g); zero fields were not set.
+type RCGPG struct {
+	Use         bool   // USE_GPG Y
+	Recipient   string // GPG_RECIPIENT
+	Signer      string // GPG_SIGNER
+	HomeDir     string // GPG_HOMEDIR
+	SigningPW   []byte // GPG_SIGNING_PW, GPG_SIGNING_PW_BASE64
+	NoSigningPW bool   // GPG_NO_SIGNING_PW Y
 }
 
 // rcIgnored are fwknoprc settings that change nothing in the packet, or
 // only when they have their default value: for those, the value it must
 // have.
 var rcIgnored = map[string]string{
-	"NO_SAVE_ARGS": "", "VERBOSE": "", "USE_HMAC": "Y", "USE_GPG": "N", "USE_GPG_AGENT": "N",
+	"NO_SAVE_ARGS": "", "VERBOSE": "", "USE_HMAC": "Y", "USE_GPG_AGENT": "N", "GPG_EXE": "",
 	"SPA_SERVER_PROTO": "UDP", "TIME_OFFSET": "0", "RAND_PORT": "N",
-	"NAT_RAND_PORT": "N", "NAT_LOCAL": "N",
+	"NAT_RAND_PORT": "N",
 }
 
 // ParseRCFile reads the stanza of an fwknop client rc file: lines "NAME
@@ -168,6 +182,27 @@ func ParseRCFile(r io.Reader, name, stanza string) (*RC, error) {
 			rc.ServerCmd = value
 		case "NAT_ACCESS":
 			rc.NATAccess = value
+		case "NAT_LOCAL":
+			rc.NATLocal, err = yesNo(value)
+		case "NAT_PORT":
+			rc.NATPort, err = strconv.Atoi(value)
+			if err != nil || rc.NATPort < 1 || rc.NATPort > 65535 {
+				err = fmt.Errorf("%q is not a port from 1 to 65535", value)
+			}
+		case "USE_GPG":
+			rc.GPG.Use, err = yesNo(value)
+		case "GPG_RECIPIENT":
+			rc.GPG.Recipient = value
+		case "GPG_SIGNER":
+			rc.GPG.Signer = value
+		case "GPG_HOMEDIR":
+			rc.GPG.HomeDir = value
+		case "GPG_SIGNING_PW":
+			rc.GPG.SigningPW = []byte(value)
+		case "GPG_SIGNING_PW_BASE64":
+			rc.GPG.SigningPW, err = DecodeKey(value, key)
+		case "GPG_NO_SIGNING_PW":
+			rc.GPG.NoSigningPW, err = yesNo(value)
 		default:
 			want, ok := rcIgnored[key]
 			if !ok {

@@ -43,6 +43,12 @@ type Grant struct {
 	// Ports on this host.
 	NAT netip.AddrPort
 
+	// LocalNAT reports a local NAT request (fwknop --nat-local): NAT is
+	// then an address of this host (as the client named it) and the
+	// port of a local service, and the first of Ports the port the
+	// client connects to (--nat-port, else the service's).
+	LocalNAT bool
+
 	// Command is a command message's command (fwknop --server-cmd), run
 	// by the server for a stanza with ENABLE_CMD_EXEC; Ports is then
 	// empty and AllowIP the address the message names.
@@ -85,6 +91,12 @@ type ServerConfig struct {
 	// set, for OnGrant to apply. Without it they are refused (FORCE_NAT
 	// at NewServer, as fwknopd refuses it at start).
 	NAT bool
+
+	// LocalNAT is fwknopd's ENABLE_IPT_LOCAL_NAT (default Y there, with
+	// ENABLE_IPT_FORWARDING): local NAT requests (fwknop --nat-local)
+	// are granted, with Grant.NAT and Grant.LocalNAT set, for OnGrant to
+	// apply as a DNAT to this host. It needs NAT.
+	LocalNAT bool
 
 	// CommandTimeout bounds each server command (ENABLE_CMD_EXEC); 0
 	// means CommandTimeout.
@@ -170,7 +182,10 @@ func (s *Server) HandleTo(packet []byte, src netip.AddrPort, dst netip.Addr) (*G
 	if g.Command != "" {
 		return s.command(g)
 	}
-	if g.NAT.IsValid() {
+	if g.LocalNAT && !s.cfg.Access[g.Stanza].ForceNAT.IsValid() {
+		s.log.Info(fmt.Sprintf("%s: SPA local NAT access accepted (user %q, stanza on line %d): %s from %s forwarded to %s for %v",
+			src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, g.Ports[0], g.AllowIP, g.NAT, g.Timeout))
+	} else if g.NAT.IsValid() {
 		s.log.Info(fmt.Sprintf("%s: SPA NAT access accepted (user %q, stanza on line %d): %s from %s forwarded to %s for %v",
 			src.Addr(), g.User, s.cfg.Access[g.Stanza].Line, g.Ports[0], g.AllowIP, g.NAT, g.Timeout))
 	} else {
@@ -215,10 +230,12 @@ func joinPorts(ps []PortSpec) string {
 
 func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 	srcIP := src.Addr().Unmap()
-	if len(packet) < minPacket || len(packet) >= gnupgPacket || !isB64(packet) {
-		_, err := VerifyHMAC(packet, []byte{0})
+	gpg := len(packet) >= gnupgPacket // fwknop's rule (fko_encryption_type)
+	if len(packet) < minPacket || len(packet) > maxPacket || !isB64(packet) {
+		_, err := verifyHMAC(packet, []byte{0}, DigestSHA256)
 		return nil, err
 	}
+	gpgStanzas := 0
 	// As fwknopd: every stanza whose SOURCE matches is tried in turn, and
 	// the first that grants the request wins; a stanza whose keys fit but
 	// whose other checks refuse passes the packet on to the next one.
@@ -237,14 +254,35 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 				return nil, ErrReplay
 			}
 		}
-		enc, err := verifyHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
-		if err != nil {
-			continue
-		}
-		m, err := decrypt(enc, st.Keys.Enc, st.Keys.Mode)
-		if err != nil {
-			refusals = append(refusals, stanzaError{i, st.Line, err})
-			continue
+		var m *Message
+		if gpg {
+			if st.GPG == nil {
+				continue
+			}
+			gpgStanzas++
+			enc, err := verifyGPGHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
+			if errors.Is(err, ErrHMAC) {
+				continue
+			}
+			if err == nil {
+				m, err = decryptGPG(enc, st.GPG, now)
+			}
+			if err != nil {
+				refusals = append(refusals, stanzaError{i, st.Line, err})
+				continue
+			}
+		} else {
+			if len(st.Keys.Enc) == 0 {
+				continue
+			}
+			enc, err := verifyHMAC(packet, st.Keys.HMAC, st.Keys.HMACType)
+			if err != nil {
+				continue
+			}
+			if m, err = decrypt(enc, st.Keys.Enc, st.Keys.Mode); err != nil {
+				refusals = append(refusals, stanzaError{i, st.Line, err})
+				continue
+			}
 		}
 		// Recorded (and on disk) before anything is granted, once per
 		// packet whichever stanza grants it.
@@ -264,6 +302,8 @@ func (s *Server) check(packet string, src netip.AddrPort) (*Grant, error) {
 	switch {
 	case !matched:
 		return nil, fmt.Errorf("%w: no SOURCE stanza matches %s", ErrDenied, srcIP)
+	case gpg && gpgStanzas == 0:
+		return nil, fmt.Errorf("%w: %d bytes: a packet of %d bytes or more is GnuPG-encrypted (fwknop -g), and no stanza for %s reads those (GPG_DECRYPT_PW or GPG_ALLOW_NO_PW Y)", ErrFormat, len(packet), gnupgPacket, srcIP)
 	case len(refusals) == 0:
 		return nil, ErrHMAC
 	case len(refusals) == 1:
@@ -284,8 +324,12 @@ func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*G
 		if !s.cfg.NAT {
 			return nil, fmt.Errorf("%w: NAT access (fwknop -N) is not enabled here (knockd --spa --nat-map)", ErrDenied)
 		}
+	case LocalNATAccessMsg, ClientTimeoutLocalNATAccess:
+		if !s.cfg.NAT || !s.cfg.LocalNAT {
+			return nil, fmt.Errorf("%w: local NAT (fwknop --nat-local) is not enabled here (knockd --spa --nat-map, without --no-local-nat)", ErrDenied)
+		}
 	default:
-		return nil, fmt.Errorf("%w: message type %d: local NAT (fwknop --nat-local) is not supported", ErrDenied, m.Type)
+		return nil, fmt.Errorf("%w: message type %d", ErrFormat, m.Type)
 	}
 	if st.RequireUsername != "" && m.User != st.RequireUsername {
 		return nil, fmt.Errorf("%w: user %q is not %q", ErrDenied, m.User, st.RequireUsername)
@@ -317,6 +361,7 @@ func (s *Server) grant(i int, m *Message, src netip.AddrPort, now time.Time) (*G
 		if g.NAT, err = parseNATAccess(m.NATAccess); err != nil {
 			return nil, err
 		}
+		g.LocalNAT = m.Type == LocalNATAccessMsg || m.Type == ClientTimeoutLocalNATAccess
 	}
 	return g, nil
 }

@@ -51,7 +51,7 @@ func TestServeWildcardDst(t *testing.T) {
 
 // TestNATMessages: a NAT access message is granted with Grant.NAT only
 // by a server with NAT (the first port asked for, as fwknopd), FORCE_NAT
-// overrides what the packet asks, local NAT is refused, and a FORCE_NAT
+// overrides what the packet asks, local NAT is granted only with LocalNAT, and a FORCE_NAT
 // stanza without NAT is refused at NewServer; each refusal says why.
 func TestNATMessages(t *testing.T) {
 	keys, _ := spa.GenerateKeys(nil)
@@ -98,7 +98,15 @@ func TestNATMessages(t *testing.T) {
 	if err != nil || g.NAT != forced.ForceNAT {
 		t.Errorf("access message to a FORCE_NAT stanza: %+v, %v", g, err)
 	}
-	if _, err := srv.Handle(pkt(spa.Message{Type: spa.LocalNATAccessMsg, Access: "198.51.100.9,tcp/22", NATAccess: "127.0.0.1,22"}), src); err == nil || !strings.Contains(err.Error(), "local NAT (fwknop --nat-local) is not supported") {
-		t.Errorf("local NAT message: %v", err)
+	if _, err := srv.Handle(pkt(spa.Message{Type: spa.LocalNATAccessMsg, Access: "198.51.100.9,tcp/22", NATAccess: "127.0.0.1,22"}), src); err == nil || !strings.Contains(err.Error(), "local NAT (fwknop --nat-local) is not enabled here") {
+		t.Errorf("local NAT message without LocalNAT: %v", err)
+	}
+	local, err := spa.NewServer(spa.ServerConfig{Access: []spa.Stanza{st}, NAT: true, LocalNAT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err = local.Handle(pkt(spa.Message{Type: spa.ClientTimeoutLocalNATAccess, Access: "198.51.100.9,udp/53", NATAccess: "192.0.2.1,22", ClientTimeout: 7}), src)
+	if err != nil || !g.LocalNAT || g.NAT != netip.MustParseAddrPort("192.0.2.1:22") || g.Ports[0] != (spa.PortSpec{Proto: 17, Port: 53}) || g.Timeout != 7*time.Second {
+		t.Errorf("local NAT message: %+v, %v", g, err)
 	}
 }

@@ -4,12 +4,12 @@
 // a replay cache that survives restarts and crashes ([ReplayCache]: each
 // accepted packet is on disk before it is granted), fwknopd's
 // access.conf (a subset) and a server ([Server]) and [Gate] that grant
-// what it allows, trying each stanza in turn as fwknopd does.
+// what it allows, trying each stanza in turn as fwknopd does; packets
+// encrypted with GnuPG (fwknop -g: [EncodeGPG], [DecodeGPG]) too.
 //
 // # The packet
 //
-// fwknop builds, for the Rijndael (AES) mode with HMAC that this package
-// implements (GnuPG is not supported):
+// fwknop builds, for the Rijndael (AES) mode with HMAC:
 //
 //	fields    = RAND ":" b64(USER) ":" TIME ":" "3.0.0" ":" TYPE ":" b64(ACCESS)
 //	            [":" b64(NAT)] [":" b64(SERVER_AUTH)] [":" CLIENT_TIMEOUT]
@@ -37,6 +37,13 @@
 // A receiver checks the HMAC first (in constant time), and only then
 // decrypts, checks the inner digest, the timestamp and the replay cache.
 //
+// A GnuPG packet (400 to 1500 bytes; fwknop tells the two kinds by
+// length) is the same plaintext encrypted, and optionally signed, to the
+// server's OpenPGP key, base64 without its first two characters ("hQ"),
+// with the HMAC over "hQ" and the rest; see gpg.go. The OpenPGP work is
+// github.com/ProtonMail/go-crypto's, a maintained pure-Go library; keys
+// are read from a GnuPG home's exported keyrings ([GPGHome]).
+//
 // # Compatibility with fwknop
 //
 // docs/SPA.md lists every fwknop option and access.conf and fwknoprc key.
@@ -52,14 +59,20 @@
 //	            CMD_EXEC_GROUP (server commands, fwknop -C)
 //	            ENABLE_CMD_SUDO_EXEC CMD_SUDO_EXEC_USER CMD_SUDO_EXEC_GROUP
 //	            (through sudo, ServerConfig.SudoExe); NAT access
-//	            (fwknop -N) and FORCE_NAT with ServerConfig.NAT (the caller
+//	            (fwknop -N) and FORCE_NAT with ServerConfig.NAT, local NAT
+//	            (--nat-local) with ServerConfig.LocalNAT (the caller
 //	            applies Grant.NAT); fwknoprc KEY* HMAC_* DIGEST_TYPE
 //	            SPA_SERVER SPA_SERVER_PORT ACCESS ALLOW_IP FW_TIMEOUT
 //	            SPOOF_USER SERVER_CMD NAT_ACCESS; stanzas tried in turn; a
-//	            replay cache that survives restarts
-//	refused     GnuPG, local NAT, SNAT, the legacy mode, packets
-//	            without HMAC, packets of 400 bytes or more (fwknopd takes
-//	            them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
+//	            replay cache that survives restarts; GnuPG (fwknop -g,
+//	            --gpg-*; access.conf GPG_HOME_DIR GPG_DECRYPT_ID
+//	            GPG_DECRYPT_PW GPG_ALLOW_NO_PW GPG_REQUIRE_SIG
+//	            GPG_DISABLE_SIG GPG_IGNORE_SIG_VERIFY_ERROR GPG_REMOTE_ID
+//	            GPG_FINGERPRINT_ID; fwknoprc USE_GPG GPG_RECIPIENT
+//	            GPG_SIGNER GPG_HOMEDIR GPG_SIGNING_PW*)
+//	refused     SNAT, the legacy mode, packets
+//	            without HMAC (GnuPG ones too), Rijndael packets of 400 bytes
+//	            or more (fwknopd takes them for GnuPG), raw TCP transport (UDP, TCP, HTTP and, when
 //	            sniffing, ICMP are read), ALLOW_IP resolve,
 //	            every other access.conf and fwknoprc key (named, with its
 //	            line), the CMD_SUDO_EXEC_GROUP settings fwknopd 2.6.10
@@ -69,11 +82,15 @@
 //	            CommandTimeout and run with no supplementary groups;
 //	            a client timeout is bounded by MAX_FW_TIMEOUT in the command
 //	            cycle too; commands run without a shell; $DST is known with
-//	            a socket too
+//	            a socket too; GnuPG keys come from exported keyring files
+//	            (pubring.gpg, secring.gpg: go-crypto does not read GnuPG 2's
+//	            pubring.kbx and private-keys-v1.d), and a key in them is
+//	            valid for signatures (no trust database: fwknopd also wants
+//	            GnuPG to find the signer's key valid)
 //
-// This is the product's core, so it is written here from the format
-// (read in fwknop's lib/fko_*.c) on the standard library's crypto, rather
-// than taken from a library: none is maintained in Go.
+// This is the product's core, so the framing is written here from the
+// format (read in fwknop's lib/fko_*.c) on the standard library's crypto,
+// rather than taken from a library: none is maintained in Go.
 package spa
 
 import (
@@ -206,25 +223,10 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 	if !keys.Mode.valid() {
 		return "", fmt.Errorf("spa: %v is not supported", keys.Mode)
 	}
-	mm := *m
-	if mm.Rand == "" {
-		n, err := rand.Int(rnd, big.NewInt(9e15))
-		if err != nil {
-			return "", err
-		}
-		mm.Rand = strconv.FormatInt(n.Int64()+1e15, 10)
-	}
-	if mm.Timestamp == 0 {
-		mm.Timestamp = time.Now().Unix()
-	}
-	if mm.Version == "" {
-		mm.Version = Version
-	}
-	fields, err := mm.fields()
+	plain, err := m.plaintext(rnd)
 	if err != nil {
 		return "", err
 	}
-	plain := fields + ":" + mm.DigestType.sumB64(fields)
 
 	var salt [8]byte
 	if _, err := io.ReadFull(rnd, salt[:]); err != nil {
@@ -246,6 +248,29 @@ func Encode(m *Message, keys Keys, rnd io.Reader) (string, error) {
 		return "", fmt.Errorf("%w: the packet would have %d bytes: fwknopd takes one of %d or more for GnuPG-encrypted and refuses it (ask for fewer ports, or a shorter command)", ErrFormat, len(pkt), gnupgPacket)
 	}
 	return pkt, nil
+}
+
+// filled returns a copy of m with the random value, the time and the
+// version filled in where empty, as Encode does.
+func (m *Message) filled(rnd io.Reader) (*Message, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	mm := *m
+	if mm.Rand == "" {
+		n, err := rand.Int(rnd, big.NewInt(9e15))
+		if err != nil {
+			return nil, err
+		}
+		mm.Rand = strconv.FormatInt(n.Int64()+1e15, 10)
+	}
+	if mm.Timestamp == 0 {
+		mm.Timestamp = time.Now().Unix()
+	}
+	if mm.Version == "" {
+		mm.Version = Version
+	}
+	return &mm, nil
 }
 
 // deriveKey is OpenSSL's EVP_BytesToKey with MD5 and one round, as
@@ -328,7 +353,7 @@ func verifyHMAC(packet string, hmacKey []byte, t DigestType) (string, error) {
 		return "", fmt.Errorf("%w: %d bytes (want %d to %d)", ErrFormat, len(packet), minPacket, maxPacket)
 	}
 	if len(packet) >= gnupgPacket {
-		return "", fmt.Errorf("%w: %d bytes: fwknop takes a packet of %d bytes or more for GnuPG-encrypted (not supported), so fwknopd would refuse it too", ErrFormat, len(packet), gnupgPacket)
+		return "", fmt.Errorf("%w: %d bytes: fwknop takes a packet of %d bytes or more for GnuPG-encrypted, not Rijndael (see DecodeGPG)", ErrFormat, len(packet), gnupgPacket)
 	}
 	if !isB64(packet) {
 		return "", fmt.Errorf("%w: not base64", ErrFormat)

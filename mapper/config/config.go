@@ -34,8 +34,8 @@
 // knock sequence such as "7000,8000:udp,9000"), knock_window,
 // knock_timeout, or a table spa = {key_base64, hmac_key_base64, listen,
 // source, access_timeout, max_timeout, max_age, digest_file,
-// hmac_digest_type, encryption_mode} (see
-// SPAConfig): a rule with either
+// hmac_digest_type, encryption_mode, and the gpg_* keys of GnuPG
+// packets} (see SPAConfig): a rule with either
 // lets in only the sources that knocked, or sent a valid SPA packet for
 // its port, recently; it needs no firewall rights. Any other key is an
 // error. Every problem of every rule is reported, and a rule listening

@@ -35,7 +35,23 @@ type SPAConfig struct {
 	DigestFile    string   `toml:"digest_file"`      // the replay cache, kept across restarts; default spa-NAME.digest in the state directory
 	HMACType      string   `toml:"hmac_digest_type"` // HMAC_DIGEST_TYPE; default SHA256
 	Mode          string   `toml:"encryption_mode"`  // ENCRYPTION_MODE; default CBC
+
+	// GnuPG-encrypted packets (fwknop -g), as access.conf's GPG_* keys
+	// (see spa.GPGConfig); with gpg_decrypt_pw or gpg_allow_no_pw,
+	// key_base64 may be left out (the gate then reads GnuPG packets only).
+	GPGHomeDir        string   `toml:"gpg_home_dir"`                // GPG_HOME_DIR (its pubring.gpg and secring.gpg); default ~/.gnupg
+	GPGDecryptID      string   `toml:"gpg_decrypt_id"`              // GPG_DECRYPT_ID
+	GPGDecryptPW      string   `toml:"gpg_decrypt_pw"`              // GPG_DECRYPT_PW
+	GPGAllowNoPW      bool     `toml:"gpg_allow_no_pw"`             // GPG_ALLOW_NO_PW
+	GPGRequireSig     bool     `toml:"gpg_require_sig"`             // GPG_REQUIRE_SIG (the default unless gpg_disable_sig)
+	GPGDisableSig     bool     `toml:"gpg_disable_sig"`             // GPG_DISABLE_SIG
+	GPGIgnoreSigError bool     `toml:"gpg_ignore_sig_verify_error"` // GPG_IGNORE_SIG_VERIFY_ERROR
+	GPGRemoteID       []string `toml:"gpg_remote_id"`               // GPG_REMOTE_ID
+	GPGFingerprintID  []string `toml:"gpg_fingerprint_id"`          // GPG_FINGERPRINT_ID
 }
+
+// usesGPG reports whether the gate reads GnuPG-encrypted packets.
+func (s *SPAConfig) usesGPG() bool { return s.GPGDecryptPW != "" || s.GPGAllowNoPW }
 
 // knockGate and spaGate carry the key that lets a reload keep a gate,
 // and the sources it let in, when its rule did not change (see
@@ -136,7 +152,24 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		}
 		return b
 	}
-	keys := spa.Keys{Enc: key("key_base64", s.KeyBase64), HMAC: key("hmac_key_base64", s.HMACKeyBase64)}
+	keys := spa.Keys{HMAC: key("hmac_key_base64", s.HMACKeyBase64)}
+	if s.KeyBase64 != "" || !s.usesGPG() {
+		keys.Enc = key("key_base64", s.KeyBase64)
+	}
+	var gpg *spa.GPGDecrypt
+	if s.usesGPG() {
+		var err error
+		gpg, err = spa.NewGPGDecrypt(spa.GPGConfig{HomeDir: s.GPGHomeDir, DecryptID: s.GPGDecryptID, DecryptPW: s.GPGDecryptPW,
+			AllowNoPW: s.GPGAllowNoPW, RequireSig: s.GPGRequireSig, DisableSig: s.GPGDisableSig, IgnoreSigError: s.GPGIgnoreSigError,
+			RemoteIDs: s.GPGRemoteID, Fingerprints: s.GPGFingerprintID})
+		if err != nil {
+			bad("spa", err)
+			ok = false
+		}
+	} else if s.GPGHomeDir != "" || s.GPGDecryptID != "" || s.GPGRequireSig || s.GPGDisableSig || s.GPGIgnoreSigError || len(s.GPGRemoteID) > 0 || len(s.GPGFingerprintID) > 0 {
+		bad("spa", errors.New("gpg_* keys without gpg_decrypt_pw or gpg_allow_no_pw have no effect"))
+		ok = false
+	}
 	if s.Mode != "" {
 		m, err := spa.ParseEncryptionMode(s.Mode)
 		if err != nil {
@@ -217,7 +250,7 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		return nil
 	}
 	g, err := spa.NewGate(spa.GateConfig{
-		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, AccessTimeout: access, MaxTimeout: maxTimeout}},
+		Access: []spa.Stanza{{Sources: sources, OpenPorts: []spa.PortSpec{spec}, Keys: keys, GPG: gpg, AccessTimeout: access, MaxTimeout: maxTimeout}},
 		Port:   spec, Listen: listen, MaxAge: maxAge, DigestFile: digestFile, MakeDigestDir: s.DigestFile == "",
 	})
 	if err != nil {
@@ -225,6 +258,12 @@ func gate(rc RuleConfig, t mapper.Type, dur func(key, s string) time.Duration, b
 		return nil
 	}
 	sum := sha256.Sum256(append(append([]byte{byte(keys.HMACType), byte(keys.Mode)}, keys.Enc...), keys.HMAC...))
+	if gpg != nil {
+		// A reload keeps the gate only if its GnuPG settings are the same
+		// (the keys themselves are read again by a new gate).
+		sum = sha256.Sum256(fmt.Appendf(sum[:], "%q", []any{s.GPGHomeDir, s.GPGDecryptID, s.GPGDecryptPW, s.GPGAllowNoPW, s.GPGRequireSig,
+			s.GPGDisableSig, s.GPGIgnoreSigError, s.GPGRemoteID, s.GPGFingerprintID}))
+	}
 	return spaGate{g, strings.Join([]string{"spa", hex.EncodeToString(sum[:8]), spec.String(), fmt.Sprint(listen, sources),
 		access.String(), maxTimeout.String(), maxAge.String(), digestFile}, "|")}
 }

@@ -295,6 +295,9 @@ func TestGateConfigErrors(t *testing.T) {
 		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", hmac_digest_type = "SHA224" }`, `hmac_digest_type: digest type "SHA224" is not one of`},
 		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", access_timeout = "60s", max_timeout = "30s" }`, "max_timeout 30s is shorter than access_timeout 1m0s"},
 		{`knock = "7000"` + "\nknock_window = \"-1s\"", "knock_window"},
+		{`spa = { hmac_key_base64 = "AAAA", gpg_decrypt_pw = "x" }`, "GPG_REMOTE_ID or GPG_FINGERPRINT_ID is needed"},
+		{`spa = { key_base64 = "AAAA", hmac_key_base64 = "AAAA", gpg_remote_id = ["0BADC0DE"] }`, "gpg_* keys without gpg_decrypt_pw or gpg_allow_no_pw have no effect"},
+		{`spa = { hmac_key_base64 = "AAAA", gpg_decrypt_pw = "x", gpg_disable_sig = true, gpg_home_dir = "/nonexistent" }`, "has neither pubring.gpg nor secring.gpg"},
 	} {
 		conf := "[[rule]]\nname = \"r\"\ntype = \"tcp\"\nlisten = \"127.0.0.1:9\"\nto = [\"127.0.0.1:10\"]\n" + tc.extra + "\n"
 		_, err := config.Parse("g.toml", []byte(conf))
