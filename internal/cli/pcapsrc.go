@@ -84,13 +84,15 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 			be   bool
 		}
 		matchers := map[matcherKey]*filter.Matcher{}
+		// The matcher of the last packet: almost always this one's.
+		var last *filter.Matcher
+		var lastKey matcherKey
 		var fr frame
 		n := 0
-		for p, err := range pr.Packets() {
-			if err != nil {
-				yield(nil, fileError(name, err))
-				return
-			}
+		// Next and Packet rather than the Packets iterator: a loop
+		// that most packets of a filtered read never leave.
+		for pr.Next() {
+			p := pr.Packet()
 			n++
 			if n%4096 == 0 && ctx.Err() != nil {
 				yield(nil, ctx.Err())
@@ -99,7 +101,10 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 			if expr != "" {
 				order := pr.ByteOrder()
 				key := matcherKey{p.LinkType, order == binary.BigEndian}
-				m, ok := matchers[key]
+				m, ok := last, last != nil && key == lastKey
+				if !ok {
+					m, ok = matchers[key]
+				}
 				if !ok {
 					var perr error
 					m, perr = e.MatcherOrder(p.LinkType, order)
@@ -109,6 +114,7 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 					}
 					matchers[key] = m
 				}
+				last, lastKey = m, key
 				if !m.Match(p.Data, p.Length) {
 					continue
 				}
@@ -117,6 +123,9 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 			if !yield(&fr, nil) {
 				return
 			}
+		}
+		if err := pr.Err(); err != nil {
+			yield(nil, fileError(name, err))
 		}
 	}, nil
 }
