@@ -99,22 +99,26 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 				return
 			}
 			if expr != "" {
-				order := pr.ByteOrder()
-				key := matcherKey{p.LinkType, order == binary.BigEndian}
-				m, ok := last, last != nil && key == lastKey
-				if !ok {
-					m, ok = matchers[key]
-				}
-				if !ok {
-					var perr error
-					m, perr = e.MatcherOrder(p.LinkType, order)
-					if perr != nil {
-						yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, perr))
-						return
+				// The byte order counts on NULL links only (see
+				// MatcherOrder): on the others the link type decides.
+				m := last
+				if m == nil || p.LinkType != lastKey.link || p.LinkType == pcapfile.LinkTypeNull {
+					order := pr.ByteOrder()
+					key := matcherKey{p.LinkType, order == binary.BigEndian}
+					if m == nil || key != lastKey {
+						var ok bool
+						if m, ok = matchers[key]; !ok {
+							var perr error
+							m, perr = e.MatcherOrder(p.LinkType, order)
+							if perr != nil {
+								yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, perr))
+								return
+							}
+							matchers[key] = m
+						}
+						last, lastKey = m, key
 					}
-					matchers[key] = m
 				}
-				last, lastKey = m, key
 				if !m.Match(p.Data, p.Length) {
 					continue
 				}
