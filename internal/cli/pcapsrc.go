@@ -84,30 +84,40 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 			be   bool
 		}
 		matchers := map[matcherKey]*filter.Matcher{}
+		// The matcher of the last packet: almost always this one's.
+		var last *filter.Matcher
+		var lastKey matcherKey
 		var fr frame
 		n := 0
-		for p, err := range pr.Packets() {
-			if err != nil {
-				yield(nil, fileError(name, err))
-				return
-			}
+		// Next and Packet rather than the Packets iterator: a loop
+		// that most packets of a filtered read never leave.
+		for pr.Next() {
+			p := pr.Packet()
 			n++
 			if n%4096 == 0 && ctx.Err() != nil {
 				yield(nil, ctx.Err())
 				return
 			}
 			if expr != "" {
-				order := pr.ByteOrder()
-				key := matcherKey{p.LinkType, order == binary.BigEndian}
-				m, ok := matchers[key]
-				if !ok {
-					var perr error
-					m, perr = e.MatcherOrder(p.LinkType, order)
-					if perr != nil {
-						yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, perr))
-						return
+				// The byte order counts on NULL links only (see
+				// MatcherOrder): on the others the link type decides.
+				m := last
+				if m == nil || p.LinkType != lastKey.link || p.LinkType == pcapfile.LinkTypeNull {
+					order := pr.ByteOrder()
+					key := matcherKey{p.LinkType, order == binary.BigEndian}
+					if m == nil || key != lastKey {
+						var ok bool
+						if m, ok = matchers[key]; !ok {
+							var perr error
+							m, perr = e.MatcherOrder(p.LinkType, order)
+							if perr != nil {
+								yield(nil, fmt.Errorf("%s: packet %d: %w", name, n, perr))
+								return
+							}
+							matchers[key] = m
+						}
+						last, lastKey = m, key
 					}
-					matchers[key] = m
 				}
 				if !m.Match(p.Data, p.Length) {
 					continue
@@ -117,6 +127,9 @@ func fileFrames(ctx context.Context, name string, r io.Reader, expr string) (ite
 			if !yield(&fr, nil) {
 				return
 			}
+		}
+		if err := pr.Err(); err != nil {
+			yield(nil, fileError(name, err))
 		}
 	}, nil
 }
