@@ -258,7 +258,11 @@ func runFollow(ctx context.Context, w io.Writer, stdin io.Reader, file, filter s
 		fl.tab.Flush(fl.emit)
 		idx := fl.sorted()
 		if spec.n > len(idx) {
-			return fmt.Errorf("--follow %d: the listing has %d flows", spec.n, len(idx))
+			flows := "flows"
+			if len(idx) == 1 {
+				flows = "flow"
+			}
+			return fmt.Errorf("--follow %d: the listing has %d %s", spec.n, len(idx), flows)
 		}
 		k := fl.at(idx[spec.n-1])
 		f := k.flow()

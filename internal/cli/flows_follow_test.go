@@ -165,7 +165,7 @@ func TestFlowsFollowReorderedAsTshark(t *testing.T) {
 		args []string
 		err  string
 	}{
-		{[]string{"flows", "--follow", "2", file}, "--follow 2: the listing has 1 flows"},
+		{[]string{"flows", "--follow", "2", file}, "--follow 2: the listing has 1 flow"},
 		{[]string{"flows", "--follow", "0", file}, "numbered from 1"},
 		{[]string{"flows", "--follow", "a b", file}, `want N, the flow's number in the listing, or two endpoints`},
 		{[]string{"flows", "--follow", "10.0.0.9:1 10.0.0.2:7000", file}, "no TCP packet between 10.0.0.9:1 and 10.0.0.2:7000"},
