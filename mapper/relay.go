@@ -124,10 +124,10 @@ func runRelay(ctx context.Context, client, upstream streamConn, cfg *RelayConfig
 	var wg sync.WaitGroup
 	var down int64
 	wg.Add(1)
-	go func() {
+	goWorker(func() {
 		defer wg.Done()
 		down = move(r, false)
-	}()
+	})
 	st.Up += move(r, true)
 	wg.Wait()
 	client.Close()
