@@ -235,6 +235,7 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 		dst.Close()
 		return 0
 	}
+	cr := &chunkReader{rc: rc}
 	r.deadline(src)
 	for {
 		var n int64
@@ -253,7 +254,7 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 				splicing = !smallReads || n >= smallBufSize
 			}
 		} else {
-			bp, m, rerr := readChunk(rc)
+			bp, m, rerr := cr.read()
 			err = rerr
 			if m > 0 {
 				w, werr := dst.Write((*bp)[:m])
