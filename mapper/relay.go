@@ -124,10 +124,10 @@ func runRelay(ctx context.Context, client, upstream streamConn, cfg *RelayConfig
 	var wg sync.WaitGroup
 	var down int64
 	wg.Add(1)
-	go func() {
+	goWorker(func() {
 		defer wg.Done()
 		down = move(r, false)
-	}()
+	})
 	st.Up += move(r, true)
 	wg.Wait()
 	client.Close()
@@ -235,6 +235,7 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 		dst.Close()
 		return 0
 	}
+	cr := &chunkReader{rc: rc}
 	r.deadline(src)
 	for {
 		var n int64
@@ -253,7 +254,7 @@ func (r *relay) copy(dst, src *net.TCPConn, up bool) int64 {
 				splicing = !smallReads || n >= smallBufSize
 			}
 		} else {
-			bp, m, rerr := readChunk(rc)
+			bp, m, rerr := cr.read()
 			err = rerr
 			if m > 0 {
 				w, werr := dst.Write((*bp)[:m])

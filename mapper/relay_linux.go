@@ -51,34 +51,35 @@ func readable(rc syscall.RawConn) (int, error) {
 	return n, err
 }
 
-// smallReads says readChunk reads without holding a buffer while it
+// smallReads says chunkReader reads without holding a buffer while it
 // waits; elsewhere the relay always goes through ReadFrom.
 const smallReads = true
 
-// readChunk waits until the socket of rc is readable, then reads what is there into
-// a buffer from smallBufs (taken only then, so an idle connection holds
-// none) and returns it, its filled length and the error (io.EOF at the
-// end). A non-nil buffer goes back to smallBufs with the caller. The
-// wait honours the socket's read deadline.
-func readChunk(rc syscall.RawConn) (*[]byte, int, error) {
-	var bp *[]byte
-	var n int
-	var rerr error
-	err := rc.Read(func(fd uintptr) bool {
-		if bp == nil {
-			bp = smallBufs.Get().(*[]byte)
-		}
-		for {
-			n, rerr = unix.Read(int(fd), *bp)
-			if rerr != unix.EINTR {
-				break
-			}
-		}
-		if rerr == unix.EAGAIN {
-			return false // wait for the poller
-		}
-		return true
-	})
+// chunkReader reads a relay direction's small chunks: its state lives
+// here, and the function given to RawConn.Read is made once, so a read
+// allocates nothing (a closure over locals escaped, several allocations
+// per read).
+type chunkReader struct {
+	rc   syscall.RawConn
+	fn   func(fd uintptr) bool
+	bp   *[]byte
+	n    int
+	rerr error
+}
+
+// read waits until the socket of rc is readable, then reads what is
+// there into a buffer from smallBufs (taken only then, so an idle
+// connection holds none) and returns it, its filled length and the error
+// (io.EOF at the end). A non-nil buffer goes back to smallBufs with the
+// caller. The wait honours the socket's read deadline.
+func (cr *chunkReader) read() (*[]byte, int, error) {
+	if cr.fn == nil {
+		cr.fn = cr.readFD
+	}
+	cr.bp, cr.n, cr.rerr = nil, 0, nil
+	err := cr.rc.Read(cr.fn)
+	bp, n, rerr := cr.bp, cr.n, cr.rerr
+	cr.bp, cr.rerr = nil, nil
 	switch {
 	case err != nil:
 		return bp, 0, err
@@ -88,4 +89,23 @@ func readChunk(rc syscall.RawConn) (*[]byte, int, error) {
 		return bp, 0, io.EOF
 	}
 	return bp, n, nil
+}
+
+func (cr *chunkReader) readFD(fd uintptr) bool {
+	if cr.bp == nil {
+		cr.bp = smallBufs.Get().(*[]byte)
+	}
+	for {
+		cr.n, cr.rerr = unix.Read(int(fd), *cr.bp)
+		if cr.rerr != unix.EINTR {
+			break
+		}
+	}
+	if cr.rerr == unix.EAGAIN {
+		// Nothing yet: the buffer goes back while the poller waits.
+		smallBufs.Put(cr.bp)
+		cr.bp = nil
+		return false
+	}
+	return true
 }

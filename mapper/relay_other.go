@@ -13,4 +13,6 @@ func readable(syscall.RawConn) (int, error) { return chunk, nil }
 
 const smallReads = false
 
-func readChunk(syscall.RawConn) (*[]byte, int, error) { return nil, 0, errors.ErrUnsupported }
+type chunkReader struct{ rc syscall.RawConn }
+
+func (*chunkReader) read() (*[]byte, int, error) { return nil, 0, errors.ErrUnsupported }

@@ -649,11 +649,11 @@ func (rt *running) acceptLoop(ctx context.Context, ln *net.TCPListener) {
 			continue
 		}
 		rt.s.conns.Add(1)
-		go func() {
+		goWorker(func() {
 			defer rt.s.conns.Done()
 			defer rt.active.Add(-1)
 			rt.serveTCP(rt.s.ctx, c)
-		}()
+		})
 	}
 }
 
