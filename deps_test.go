@@ -184,6 +184,7 @@ var moduleImports = map[string][]string{
 	"cmd/ports":        {"internal/cli"},
 	"packaging/genman": {"internal/cli"},
 	"bench/mkpcap":     {"", "pcapfile", "wire"},
+	"bench/mkquic":     {"app", "pcapfile"},
 	"bench/cmdbench":   nil,
 	"bench/connbench":  nil,
 	"bench/gofwd":      nil,
