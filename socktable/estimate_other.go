@@ -1,0 +1,5 @@
+//go:build !linux
+
+package socktable
+
+func estimateOS(*Options) int { return 0 }
