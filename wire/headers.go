@@ -72,6 +72,13 @@ type QuotedHeaders struct {
 	HasSeq           bool // as [Quoted.HasSeq]
 	Seq              uint32
 	Truncated        bool // as [Quoted.Truncated]
+
+	// Transport holds the first TransportLen (at most 8) bytes of the
+	// quoted transport header, as [Quoted.Transport]: for a quoted ICMP
+	// echo request, its type, code, checksum, identifier and sequence
+	// number.
+	Transport    [8]byte
+	TransportLen uint8
 }
 
 // Decode decodes the IPv4 or IPv6 packet data, as an IPv4 raw socket
@@ -365,6 +372,7 @@ func (q *QuotedHeaders) decode(b []byte, v uint8) {
 		return
 	}
 	t := b[pos:]
+	q.TransportLen = uint8(copy(q.Transport[:], t))
 	q.Truncated = len(t) < 8
 	switch proto {
 	case ports.ProtoTCP, ports.ProtoUDP, ports.ProtoSCTP, ports.ProtoDCCP, protoUDPLite:
