@@ -144,5 +144,12 @@ func TestHeadersQuotedEcho(t *testing.T) {
 		if q := h.Quoted; q.TransportLen != 8 || !bytes.Equal(q.Transport[:], c.echo) || q.Dst != c.dst {
 			t.Errorf("quote %+v, want the echo %x to %v", q, c.echo, c.dst)
 		}
+		if typ, code, rest, ok := h.Quoted.ICMP(); !ok || typ != c.echo[0] || code != 0 || rest != 0x12340001 {
+			t.Errorf("Quoted.ICMP() = %d, %d, %#x, %v; want %d, 0, 0x12340001, true", typ, code, rest, ok, c.echo[0])
+		}
+		_ = h.DecodeTransport(proto, src, dst, c.msg[:len(c.msg)-1])
+		if _, _, _, ok := h.Quoted.ICMP(); ok {
+			t.Errorf("Quoted.ICMP() of a quote one byte short: ok")
+		}
 	}
 }
