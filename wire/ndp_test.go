@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -151,5 +152,50 @@ func TestHeadersQuotedEcho(t *testing.T) {
 		if _, _, _, ok := h.Quoted.ICMP(); ok {
 			t.Errorf("Quoted.ICMP() of a quote one byte short: ok")
 		}
+	}
+}
+
+// TestAppendICMPMessage: the ICMP and ICMPv6 messages built decode, with
+// checksums verified, to what was asked, and build without allocating.
+func TestAppendICMPMessage(t *testing.T) {
+	data := []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff} // odd length: the checksum pads
+	for _, c := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"icmp echo", AppendICMPv4Message(nil, ICMPv4EchoRequest, 0, 0x12340007, nil)},
+		{"icmp timestamp", AppendICMPv4Message(nil, ICMPv4Timestamp, 0, 0x12340007, data[:12])},
+		{"icmp odd", AppendICMPv4Message([]byte{9, 9}, ICMPv4EchoRequest, 5, 0x12340007, data)[2:]},
+		{"icmpv6 echo", AppendICMPv6Message(nil, ip6A, ip6B, ICMPv6EchoRequest, 0, 0x12340007, nil)},
+		{"icmpv6 odd", AppendICMPv6Message([]byte{9}, ip6A, ip6B, ICMPv6EchoRequest, 5, 0x12340007, data)[1:]},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var p Packet
+			var d Decoder
+			v6 := strings.HasPrefix(c.name, "icmpv6")
+			var err error
+			if v6 {
+				err = d.DecodeTransport(&p, ProtoICMPv6, ip6A, ip6B, c.msg)
+			} else {
+				err = d.DecodeTransport(&p, ProtoICMP, ip4A, ip4B, c.msg)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			typ, code, rest, sum := uint8(p.ICMPv4.Type), p.ICMPv4.Code, p.ICMPv4.Rest, p.ICMPv4.Checksum.Status
+			if v6 {
+				typ, code, rest, sum = uint8(p.ICMPv6.Type), p.ICMPv6.Code, p.ICMPv6.Rest, p.ICMPv6.Checksum.Status
+			}
+			if sum != ChecksumGood || typ != c.msg[0] || code != c.msg[1] || rest != 0x12340007 || !bytes.Equal(p.Payload, c.msg[8:]) {
+				t.Errorf("decoded type %d code %d rest %#x checksum %v payload %x", typ, code, rest, sum, p.Payload)
+			}
+		})
+	}
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() {
+		buf = AppendICMPv4Message(buf[:0], ICMPv4Timestamp, 0, 1, data[:12])
+		buf = AppendICMPv6Message(buf[:0], ip6A, ip6B, ICMPv6EchoRequest, 0, 1, nil)
+	}); n != 0 {
+		t.Errorf("%v allocations, want 0", n)
 	}
 }
