@@ -264,13 +264,8 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 	switch d.kind[hi] {
 	case kindARP:
 		lk := d.links[d.link[hi]]
-		b := buf[:0]
-		b = append(b, 0, 1, 8, 0, 6, 4, 0, 1) // Ethernet, IPv4, request
-		b = append(b, lk.mac...)
-		s4, d4 := src.As4(), dst.As4()
-		b = append(b, s4[:]...)
-		b = append(b, 0, 0, 0, 0, 0, 0)
-		b = append(b, d4[:]...)
+		a := wire.ARP{Op: wire.ARPRequest, SenderMAC: [6]byte(lk.mac), SenderIP: src, TargetIP: dst}
+		b := a.AppendTo(buf[:0])
 		if l.arpTo == nil {
 			l.arpTo = make([]*unix.SockaddrLinklayer, len(d.links))
 		}
@@ -283,12 +278,10 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 		return 1, l.sendto(l.arp, b, sa)
 	case kindNDP:
 		lk := d.links[d.link[hi]]
+		// A neighbour solicitation; the kernel sums it.
+		n := wire.Neighbor{Type: wire.ICMPv6NeighborSolicit, Target: dst, HasLinkAddr: true, LinkAddr: [6]byte(lk.mac)}
+		b := n.AppendTo(buf[:0])
 		t := dst.As16()
-		b := buf[:0]
-		b = append(b, 135, 0, 0, 0, 0, 0, 0, 0) // neighbour solicitation; the kernel sums it
-		b = append(b, t[:]...)
-		b = append(b, 1, 1) // source link-layer address
-		b = append(b, lk.mac...)
 		// To the solicited-node multicast address of the target, on its link.
 		m := [16]byte{0xff, 0x02, 11: 1, 12: 0xff, 13: t[13], 14: t[14], 15: t[15]}
 		return 1, l.sendto(l.icmp[1], b, &unix.SockaddrInet6{Addr: m, ZoneId: uint32(lk.ifindex)})
@@ -308,15 +301,12 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 	}
 	if v == 0 {
 		sa := &unix.SockaddrInet4{Addr: dst.As4()}
-		echo := icmpEcho(buf[:0], 8, id, seq)
-		note(l.sendto(l.icmp[0], echo, sa))
-		ts := icmpEcho(buf[16:16], 13, id, seq) // 12 bytes of timestamps, zero
-		note(l.sendto(l.icmp[0], ts, sa))
+		note(l.sendto(l.icmp[0], icmpEcho(buf[:0], wire.ICMPv4EchoRequest, id, seq), sa))
+		note(l.sendto(l.icmp[0], icmpEcho(buf[:0], wire.ICMPv4Timestamp, id, seq), sa))
 	} else {
 		sa := &unix.SockaddrInet6{Addr: dst.As16()}
-		b := buf[:0]
-		b = append(b, 128, 0, 0, 0, byte(id>>8), byte(id), byte(seq>>8), byte(seq))
-		note(l.sendto(l.icmp[1], b, sa))
+		echo := wire.AppendICMPv6Message(buf[:0], src, dst, wire.ICMPv6EchoRequest, 0, uint32(id)<<16|uint32(seq), nil)
+		note(l.sendto(l.icmp[1], echo, sa))
 	}
 	var sa unix.Sockaddr
 	if v == 0 {
@@ -334,17 +324,15 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 	return 0, firstErr
 }
 
-// icmpEcho appends an ICMP echo (typ 8) or timestamp (typ 13) request
-// with its checksum; a timestamp request has 12 bytes of zero times.
-func icmpEcho(b []byte, typ uint8, id, seq uint16) []byte {
-	start := len(b)
-	b = append(b, typ, 0, 0, 0, byte(id>>8), byte(id), byte(seq>>8), byte(seq))
-	if typ == 13 {
-		b = append(b, make([]byte, 12)...)
+// icmpEcho appends an ICMP echo or timestamp request with its checksum;
+// a timestamp request has 12 bytes of zero times.
+func icmpEcho(b []byte, typ wire.ICMPv4Type, id, seq uint16) []byte {
+	var times [12]byte
+	data := times[:0]
+	if typ == wire.ICMPv4Timestamp {
+		data = times[:]
 	}
-	m := b[start:]
-	binary.BigEndian.PutUint16(m[2:], wire.InternetChecksum(m))
-	return b
+	return wire.AppendICMPv4Message(b, typ, 0, uint32(id)<<16|uint32(seq), data)
 }
 
 // appendACK appends a bare TCP ACK from src:sport to dst:dport whose
@@ -411,20 +399,17 @@ func (l *linuxDisc) close() {
 // arpAnswer reads an ARP message: a reply (or a request, which says as
 // much) from a target we asked about, to our address, says it is up.
 func (d *discoverer) arpAnswer(b []byte) {
-	if len(b) < 28 || binary.BigEndian.Uint16(b[0:]) != 1 || binary.BigEndian.Uint16(b[2:]) != 0x0800 || b[4] != 6 || b[5] != 4 {
+	var a wire.ARP
+	if a.Decode(b) != nil || a.Op != wire.ARPReply {
 		return
 	}
-	if op := binary.BigEndian.Uint16(b[6:]); op != 2 {
-		return
-	}
-	spa := netip.AddrFrom4([4]byte(b[14:18]))
-	tpa := netip.AddrFrom4([4]byte(b[24:28]))
+	spa, tpa := a.SenderIP, a.TargetIP
 	hi, ok := d.lookup(spa)
 	if !ok || d.kind[hi] != kindARP || d.srcs[hi] != tpa {
 		d.stray.Add(1)
 		return
 	}
-	mac := net.HardwareAddr(append([]byte(nil), b[8:14]...))
+	mac := net.HardwareAddr(append([]byte(nil), a.SenderMAC[:]...))
 	d.learnNeighbour(hi, mac)
 	d.answered(hi, ReasonARPResponse, mac, 0)
 }
