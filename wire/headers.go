@@ -383,7 +383,11 @@ func (q *QuotedHeaders) decode(b []byte, v uint8) {
 		return
 	}
 	t := b[pos:]
-	q.TransportLen = uint8(copy(q.Transport[:], t))
+	if len(t) >= 8 {
+		q.Transport, q.TransportLen = [8]byte(t), 8 // one 8-byte store, not a memmove call
+	} else {
+		q.TransportLen = uint8(copy(q.Transport[:], t))
+	}
 	q.Truncated = len(t) < 8
 	switch proto {
 	case ports.ProtoTCP, ports.ProtoUDP, ports.ProtoSCTP, ports.ProtoDCCP, protoUDPLite:
