@@ -264,13 +264,8 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 	switch d.kind[hi] {
 	case kindARP:
 		lk := d.links[d.link[hi]]
-		b := buf[:0]
-		b = append(b, 0, 1, 8, 0, 6, 4, 0, 1) // Ethernet, IPv4, request
-		b = append(b, lk.mac...)
-		s4, d4 := src.As4(), dst.As4()
-		b = append(b, s4[:]...)
-		b = append(b, 0, 0, 0, 0, 0, 0)
-		b = append(b, d4[:]...)
+		a := wire.ARP{Op: wire.ARPRequest, SenderMAC: [6]byte(lk.mac), SenderIP: src, TargetIP: dst}
+		b := a.AppendTo(buf[:0])
 		if l.arpTo == nil {
 			l.arpTo = make([]*unix.SockaddrLinklayer, len(d.links))
 		}
@@ -283,12 +278,10 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 		return 1, l.sendto(l.arp, b, sa)
 	case kindNDP:
 		lk := d.links[d.link[hi]]
+		// A neighbour solicitation; the kernel sums it.
+		n := wire.Neighbor{Type: wire.ICMPv6NeighborSolicit, Target: dst, HasLinkAddr: true, LinkAddr: [6]byte(lk.mac)}
+		b := n.AppendTo(buf[:0])
 		t := dst.As16()
-		b := buf[:0]
-		b = append(b, 135, 0, 0, 0, 0, 0, 0, 0) // neighbour solicitation; the kernel sums it
-		b = append(b, t[:]...)
-		b = append(b, 1, 1) // source link-layer address
-		b = append(b, lk.mac...)
 		// To the solicited-node multicast address of the target, on its link.
 		m := [16]byte{0xff, 0x02, 11: 1, 12: 0xff, 13: t[13], 14: t[14], 15: t[15]}
 		return 1, l.sendto(l.icmp[1], b, &unix.SockaddrInet6{Addr: m, ZoneId: uint32(lk.ifindex)})
@@ -308,15 +301,12 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 	}
 	if v == 0 {
 		sa := &unix.SockaddrInet4{Addr: dst.As4()}
-		echo := icmpEcho(buf[:0], 8, id, seq)
-		note(l.sendto(l.icmp[0], echo, sa))
-		ts := icmpEcho(buf[16:16], 13, id, seq) // 12 bytes of timestamps, zero
-		note(l.sendto(l.icmp[0], ts, sa))
+		note(l.sendto(l.icmp[0], icmpEcho(buf[:0], wire.ICMPv4EchoRequest, id, seq), sa))
+		note(l.sendto(l.icmp[0], icmpEcho(buf[:0], wire.ICMPv4Timestamp, id, seq), sa))
 	} else {
 		sa := &unix.SockaddrInet6{Addr: dst.As16()}
-		b := buf[:0]
-		b = append(b, 128, 0, 0, 0, byte(id>>8), byte(id), byte(seq>>8), byte(seq))
-		note(l.sendto(l.icmp[1], b, sa))
+		echo := wire.AppendICMPv6Message(buf[:0], src, dst, wire.ICMPv6EchoRequest, 0, uint32(id)<<16|uint32(seq), nil)
+		note(l.sendto(l.icmp[1], echo, sa))
 	}
 	var sa unix.Sockaddr
 	if v == 0 {
@@ -334,17 +324,15 @@ func (l *linuxDisc) sendProbes(d *discoverer, hi int) (int, error) {
 	return 0, firstErr
 }
 
-// icmpEcho appends an ICMP echo (typ 8) or timestamp (typ 13) request
-// with its checksum; a timestamp request has 12 bytes of zero times.
-func icmpEcho(b []byte, typ uint8, id, seq uint16) []byte {
-	start := len(b)
-	b = append(b, typ, 0, 0, 0, byte(id>>8), byte(id), byte(seq>>8), byte(seq))
-	if typ == 13 {
-		b = append(b, make([]byte, 12)...)
+// icmpEcho appends an ICMP echo or timestamp request with its checksum;
+// a timestamp request has 12 bytes of zero times.
+func icmpEcho(b []byte, typ wire.ICMPv4Type, id, seq uint16) []byte {
+	var times [12]byte
+	data := times[:0]
+	if typ == wire.ICMPv4Timestamp {
+		data = times[:]
 	}
-	m := b[start:]
-	binary.BigEndian.PutUint16(m[2:], wire.InternetChecksum(m))
-	return b
+	return wire.AppendICMPv4Message(b, typ, 0, uint32(id)<<16|uint32(seq), data)
 }
 
 // appendACK appends a bare TCP ACK from src:sport to dst:dport whose
@@ -411,52 +399,43 @@ func (l *linuxDisc) close() {
 // arpAnswer reads an ARP message: a reply (or a request, which says as
 // much) from a target we asked about, to our address, says it is up.
 func (d *discoverer) arpAnswer(b []byte) {
-	if len(b) < 28 || binary.BigEndian.Uint16(b[0:]) != 1 || binary.BigEndian.Uint16(b[2:]) != 0x0800 || b[4] != 6 || b[5] != 4 {
+	var a wire.ARP
+	if a.Decode(b) != nil || a.Op != wire.ARPReply {
 		return
 	}
-	if op := binary.BigEndian.Uint16(b[6:]); op != 2 {
-		return
-	}
-	spa := netip.AddrFrom4([4]byte(b[14:18]))
-	tpa := netip.AddrFrom4([4]byte(b[24:28]))
+	spa, tpa := a.SenderIP, a.TargetIP
 	hi, ok := d.lookup(spa)
 	if !ok || d.kind[hi] != kindARP || d.srcs[hi] != tpa {
 		d.stray.Add(1)
 		return
 	}
-	mac := net.HardwareAddr(append([]byte(nil), b[8:14]...))
+	mac := net.HardwareAddr(append([]byte(nil), a.SenderMAC[:]...))
 	d.learnNeighbour(hi, mac)
 	d.answered(hi, ReasonARPResponse, mac, 0)
 }
 
 // ipAnswer reads a packet from a raw ICMP, ICMPv6 or TCP socket.
+// Package wire decodes it.
 func (d *discoverer) ipAnswer(b []byte, v6, icmp bool, from netip.Addr, hop uint8) {
-	ttl := hop
-	if !v6 {
-		if len(b) < 20 || b[0]>>4 != 4 {
-			return
+	var h wire.Headers
+	if icmp {
+		ttl := hop
+		if v6 {
+			_ = h.DecodeTransport(wire.ProtoICMPv6, netip.IPv6Unspecified(), netip.IPv6Unspecified(), b)
+		} else {
+			_ = h.Decode(b) // errors leave what could be decoded
+			from, ttl = h.Src, h.TTL
 		}
-		ihl := int(b[0]&15) * 4
-		if ihl < 20 || len(b) < ihl {
-			return
-		}
-		ttl = b[8]
-		from = netip.AddrFrom4([4]byte(b[12:16]))
-		if icmp {
-			d.icmpAnswer(b[ihl:], false, from, ttl)
-			return
-		}
-	} else if icmp {
-		d.icmpAnswer(b, true, from, ttl)
+		d.icmpAnswer(&h, b, v6, from, ttl)
 		return
 	}
 	var r reply
-	var h wire.Headers
 	if !parseReply(&r, &h, b, v6, false) {
 		return
 	}
+	ttl := r.TTL
 	if v6 {
-		r.Target = from
+		r.Target, ttl = from, hop
 	}
 	hi, ok := d.lookup(r.Target)
 	if !ok || r.LPort != d.lport || d.kind[hi] != kindRemote {
@@ -477,69 +456,64 @@ func (d *discoverer) ipAnswer(b []byte, v6, icmp bool, from netip.Addr, hop uint
 	}
 }
 
-// icmpAnswer reads an ICMP or ICMPv6 message m from from.
-func (d *discoverer) icmpAnswer(m []byte, v6 bool, from netip.Addr, ttl uint8) {
-	if len(m) < 8 {
+// icmpAnswer reads an ICMP or ICMPv6 message from from, decoded in h;
+// msg is the ICMPv6 message itself, whose neighbour advertisement body
+// wire.Neighbor reads.
+func (d *discoverer) icmpAnswer(h *wire.Headers, msg []byte, v6 bool, from netip.Addr, ttl uint8) {
+	if !v6 && !h.Layers.Has(wire.LayerICMPv4) || v6 && !h.Layers.Has(wire.LayerICMPv6) {
 		return
 	}
-	typ := m[0]
+	typ := h.ICMPType
 	switch {
-	case !v6 && (typ == 0 || typ == 14), v6 && typ == 129:
+	case !v6 && (typ == uint8(wire.ICMPv4EchoReply) || typ == uint8(wire.ICMPv4TimestampReply)), v6 && typ == uint8(wire.ICMPv6EchoReply):
 		hi, ok := d.lookup(from)
-		if !ok || d.kind[hi] != kindRemote || binary.BigEndian.Uint16(m[4:]) != d.echoID(d.srcs[hi], from) {
+		if !ok || d.kind[hi] != kindRemote || uint16(h.ICMPRest>>16) != d.echoID(d.srcs[hi], from) {
 			d.stray.Add(1)
 			return
 		}
 		reason := ReasonEchoReply
-		if typ == 14 {
+		if !v6 && typ == uint8(wire.ICMPv4TimestampReply) {
 			reason = ReasonTimestampReply
 		}
 		d.answered(hi, reason, nil, ttl)
-	case v6 && typ == 136:
-		if len(m) < 24 {
+	case v6 && typ == uint8(wire.ICMPv6NeighborAdvert):
+		var n wire.Neighbor
+		_ = n.Decode(msg) // a bad option leaves the target and the addresses before it
+		if !n.Target.IsValid() {
 			return
 		}
-		t := netip.AddrFrom16([16]byte(m[8:24]))
-		hi, ok := d.lookup(t)
+		hi, ok := d.lookup(n.Target)
 		if !ok || d.kind[hi] != kindNDP {
 			d.stray.Add(1)
 			return
 		}
 		var mac net.HardwareAddr
-		for opts := m[24:]; len(opts) >= 8; {
-			l := int(opts[1]) * 8
-			if l == 0 || l > len(opts) {
-				break
-			}
-			if opts[0] == 2 && l >= 8 {
-				mac = append(net.HardwareAddr(nil), opts[2:8]...)
-			}
-			opts = opts[l:]
+		if n.HasLinkAddr {
+			mac = net.HardwareAddr(append([]byte(nil), n.LinkAddr[:]...))
 		}
 		d.learnNeighbour(hi, mac)
 		d.answered(hi, ReasonNDResponse, mac, ttl)
-	case !v6 && typ == 3, v6 && typ == 1:
-		d.unreachAnswer(m, v6, from)
+	case !v6 && typ == uint8(wire.ICMPv4Unreachable), v6 && typ == uint8(wire.ICMPv6Unreachable):
+		d.unreachAnswer(h, v6, from)
 	}
 }
 
 // unreachAnswer reads an ICMP destination unreachable about one of our
 // probes: from the target itself it says the host is up; a host or
 // network unreachable from a router says it is down.
-func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
+func (d *discoverer) unreachAnswer(h *wire.Headers, v6 bool, from netip.Addr) {
 	var r reply
-	var h wire.Headers
 	target, ok := netip.Addr{}, false
-	if parseICMP(&r, &h, m, v6) {
+	if icmpReply(&r, h, v6) {
 		hi, found := d.lookup(r.Target)
 		if found && d.kind[hi] == kindRemote && r.LPort == d.lport && r.Seq == d.key.cookie(d.srcs[hi], r.Target, d.lport, r.TPort) {
 			target, ok = r.Target, true
 		}
-	} else if q, qok := quotedEcho(m, v6); qok {
+	} else if q, qok := quotedEcho(&h.Quoted, v6); qok {
 		hi, found := d.lookup(q)
 		if found && d.kind[hi] == kindRemote {
-			id := binary.BigEndian.Uint16(m[quotedEchoOff(m, v6)+4:])
-			if id == d.echoID(d.srcs[hi], q) {
+			_, _, rest, _ := h.Quoted.ICMP()
+			if uint16(rest>>16) == d.echoID(d.srcs[hi], q) {
 				target, ok = q, true
 			}
 		}
@@ -549,7 +523,7 @@ func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 		return
 	}
 	hi, _ := d.lookup(target)
-	code := m[1]
+	code := h.ICMPCode
 	if from == target {
 		d.answered(hi, unreachCodeReason(v6, code), nil, 0)
 		return
@@ -564,42 +538,15 @@ func (d *discoverer) unreachAnswer(m []byte, v6 bool, from netip.Addr) {
 	}
 }
 
-// quotedEchoOff is the offset in m of the ICMP header that an ICMP error
-// m quotes, or -1.
-func quotedEchoOff(m []byte, v6 bool) int {
-	q := 8
-	if !v6 {
-		if len(m) < q+20 || m[q]>>4 != 4 || m[q+9] != 1 {
-			return -1
-		}
-		q += int(m[q]&15) * 4
-	} else {
-		if len(m) < q+40 || m[q]>>4 != 6 || m[q+6] != 58 {
-			return -1
-		}
-		q += 40
-	}
-	if len(m) < q+8 {
-		return -1
-	}
-	return q
-}
-
 // quotedEcho returns the destination of the echo or timestamp request
-// that the ICMP error m quotes.
-func quotedEcho(m []byte, v6 bool) (netip.Addr, bool) {
-	off := quotedEchoOff(m, v6)
-	if off < 0 {
+// that the ICMP error whose quote is q quotes.
+func quotedEcho(q *wire.QuotedHeaders, v6 bool) (netip.Addr, bool) {
+	typ, _, _, ok := q.ICMP()
+	switch {
+	case !ok:
 		return netip.Addr{}, false
+	case !v6 && (typ == uint8(wire.ICMPv4EchoRequest) || typ == uint8(wire.ICMPv4Timestamp)), v6 && typ == uint8(wire.ICMPv6EchoRequest):
+		return q.Dst, true
 	}
-	if !v6 {
-		if t := m[off]; t != 8 && t != 13 {
-			return netip.Addr{}, false
-		}
-		return netip.AddrFrom4([4]byte(m[8+16 : 8+20])), true
-	}
-	if m[off] != 128 {
-		return netip.Addr{}, false
-	}
-	return netip.AddrFrom16([16]byte(m[8+24 : 8+40])), true
+	return netip.Addr{}, false
 }

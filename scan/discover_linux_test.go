@@ -308,12 +308,12 @@ func TestIntegrationDiscoverUnprivileged(t *testing.T) {
 func TestDiscoveryProbes(t *testing.T) {
 	src, dst := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
 	var p wire.Packet
-	for _, typ := range []uint8{8, 13} {
+	for _, typ := range []wire.ICMPv4Type{wire.ICMPv4EchoRequest, wire.ICMPv4Timestamp} {
 		m := icmpEcho([]byte("x"), typ, 0x1234, 0x5678)[1:]
 		if err := (wire.Decoder{}).DecodeTransport(&p, wire.ProtoICMP, src, dst, m); err != nil {
 			t.Fatal(err)
 		}
-		if c := p.ICMPv4; uint8(c.Type) != typ || c.ID() != 0x1234 || c.Seq() != 0x5678 || c.Checksum.Status != wire.ChecksumGood {
+		if c := p.ICMPv4; c.Type != typ || c.ID() != 0x1234 || c.Seq() != 0x5678 || c.Checksum.Status != wire.ChecksumGood {
 			t.Errorf("type %d: decoded as %+v", typ, c)
 		}
 	}

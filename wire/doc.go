@@ -25,8 +25,11 @@
 // computed ([EncodeOptions]). For raw sockets, which add or strip the IP
 // header themselves, [AppendTCPSegment] builds a bare TCP segment with
 // its checksum, [Decoder.DecodeTransport] reads one (or an ICMPv6
-// message), and [InternetChecksum] and [TransportChecksum] serve other
-// hand-built headers.
+// message), [AppendICMPv4Message] and [AppendICMPv6Message] build ICMP
+// messages, and [InternetChecksum] and [TransportChecksum] serve other
+// hand-built headers. [ARP] (Ethernet IPv4 ARP) and [Neighbor] (NDP
+// solicitations and advertisements) decode and build what a host
+// discovery on a local link sends and reads.
 //
 // For the hot path of a scanner, which builds one probe many times and
 // reads millions of short replies, [TCPTemplate] sums the checksum of

@@ -404,3 +404,31 @@ func (o *TCPOptions) appendParsed(b []byte) []byte {
 	}
 	return b
 }
+
+// AppendICMPv4Message appends an ICMP message, its type, code, the 4
+// bytes after the checksum (rest: an echo's identifier and sequence
+// number) and then data, with its checksum: what an IPv4 raw socket of
+// protocol ICMP sends. It does not allocate when b has room.
+func AppendICMPv4Message(b []byte, typ ICMPv4Type, code uint8, rest uint32, data []byte) []byte {
+	start := len(b)
+	b = append(b, byte(typ), code, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, rest)
+	b = append(b, data...)
+	m := b[start:]
+	binary.BigEndian.PutUint16(m[2:], csumFinish(csumAdd(0, m), false))
+	return b
+}
+
+// AppendICMPv6Message appends an ICMPv6 message from src to dst, as
+// AppendICMPv4Message does, with its checksum over the IPv6 pseudo-header
+// (an IPv6 raw socket of protocol ICMPv6 computes it again, RFC 3542
+// section 3.1).
+func AppendICMPv6Message(b []byte, src, dst netip.Addr, typ ICMPv6Type, code uint8, rest uint32, data []byte) []byte {
+	start := len(b)
+	b = append(b, byte(typ), code, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, rest)
+	b = append(b, data...)
+	m := b[start:]
+	binary.BigEndian.PutUint16(m[2:], csumFinish(csumAdd(pseudoSum(src, dst, ProtoICMPv6, len(m)), m), false))
+	return b
+}

@@ -72,6 +72,13 @@ type QuotedHeaders struct {
 	HasSeq           bool // as [Quoted.HasSeq]
 	Seq              uint32
 	Truncated        bool // as [Quoted.Truncated]
+
+	// Transport holds the first TransportLen (at most 8) bytes of the
+	// quoted transport header, as [Quoted.Transport]: for a quoted ICMP
+	// echo request, its type, code, checksum, identifier and sequence
+	// number.
+	Transport    [8]byte
+	TransportLen uint8
 }
 
 // Decode decodes the IPv4 or IPv6 packet data, as an IPv4 raw socket
@@ -317,6 +324,17 @@ func (h *Headers) decodeTransport(data []byte, off int, layers LayerSet, ip ipIn
 	return failed
 }
 
+// ICMP returns the type, code and the 4 bytes after the checksum of
+// the ICMP (in an ICMPv4 error) or ICMPv6 (in an ICMPv6 error) message
+// that q quotes, such as an echo request's identifier and sequence
+// number; ok is false when the quote holds no such 8 bytes.
+func (q *QuotedHeaders) ICMP() (typ, code uint8, rest uint32, ok bool) {
+	if q.TransportLen < 8 || !(q.Version == 4 && q.Protocol == ProtoICMP || q.Version == 6 && q.Protocol == ProtoICMPv6) {
+		return 0, 0, 0, false
+	}
+	return q.Transport[0], q.Transport[1], binary.BigEndian.Uint32(q.Transport[4:]), true
+}
+
 // decode reads the quote b of an ICMP error, expected to be IP version
 // v, as decodeQuoted does.
 func (q *QuotedHeaders) decode(b []byte, v uint8) {
@@ -365,6 +383,11 @@ func (q *QuotedHeaders) decode(b []byte, v uint8) {
 		return
 	}
 	t := b[pos:]
+	if len(t) >= 8 {
+		q.Transport, q.TransportLen = [8]byte(t), 8 // one 8-byte store, not a memmove call
+	} else {
+		q.TransportLen = uint8(copy(q.Transport[:], t))
+	}
 	q.Truncated = len(t) < 8
 	switch proto {
 	case ports.ProtoTCP, ports.ProtoUDP, ports.ProtoSCTP, ports.ProtoDCCP, protoUDPLite:

@@ -22,7 +22,8 @@ func headersOf(p *Packet) Headers {
 		Protocol: p.IP.Protocol, IPFlags: p.IP.Flags, FragOffset: p.IP.FragOffset}
 	quoted := func(q *Quoted) QuotedHeaders {
 		return QuotedHeaders{Version: q.IP.Version, Src: q.IP.Src, Dst: q.IP.Dst, Protocol: q.IP.Protocol,
-			HasPorts: q.HasPorts, SrcPort: q.SrcPort, DstPort: q.DstPort, HasSeq: q.HasSeq, Seq: q.Seq, Truncated: q.Truncated}
+			HasPorts: q.HasPorts, SrcPort: q.SrcPort, DstPort: q.DstPort, HasSeq: q.HasSeq, Seq: q.Seq, Truncated: q.Truncated,
+			Transport: q.Transport, TransportLen: q.TransportLen}
 	}
 	switch t := &p.TCP; {
 	case p.Layers.Has(LayerTCP):
@@ -59,7 +60,8 @@ func defined(h *Headers) Headers {
 
 // dirtyHeaders has every field set, as a previous packet could leave it.
 func dirtyHeaders() Headers {
-	q := QuotedHeaders{Version: 6, Src: ip6A, Dst: ip6B, Protocol: 6, HasPorts: true, SrcPort: 1, DstPort: 2, HasSeq: true, Seq: 3, Truncated: true}
+	q := QuotedHeaders{Version: 6, Src: ip6A, Dst: ip6B, Protocol: 6, HasPorts: true, SrcPort: 1, DstPort: 2, HasSeq: true, Seq: 3, Truncated: true,
+		Transport: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, TransportLen: 8}
 	return Headers{Layers: 0xffff, Version: 4, Src: ip4A, Dst: ip4B, TTL: 9, Protocol: 17, IPFlags: 7, FragOffset: 8,
 		SrcPort: 4, DstPort: 5, Seq: 6, Ack: 7, DataOffset: 15, TCPFlags: 0xfff, Window: 8, Length: 9,
 		ICMPType: 3, ICMPCode: 3, ICMPRest: 10, Quoted: q}
