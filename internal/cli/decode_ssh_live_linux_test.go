@@ -76,6 +76,12 @@ func TestIntegrationDecodeSSHAsTshark(t *testing.T) {
 		c.Read(make([]byte, 1)) // the server's close
 		c.Close()
 	}
+	// tcpdump -U writes each packet as it comes: wait for the four
+	// banners to be in the file (read by tcpdump itself) before stopping it.
+	porttest.WaitFor(t, "the four banners in tcpdump's file", func() bool {
+		out, _ := exec.CommandContext(ctx, tcpdump, "-nn", "-A", "-r", file).Output()
+		return strings.Count(string(out), "SSH-2.0-") >= 4
+	})
 	td.Process.Signal(syscall.SIGINT)
 	td.Wait()
 
