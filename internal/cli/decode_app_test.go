@@ -405,7 +405,8 @@ func TestDecodeAppJSONAsTshark(t *testing.T) {
 
 // appAsTshark compares, on every DNS and HTTP packet tshark finds in
 // file, its dns.qry.name, dns.a, dns.aaaa, http.request.method,
-// http.request.uri, http.host and http.response.code with the app
+// http.request.uri, http.host, http.response.code, dns.cname,
+// dns.mx.mail_exchange and dns.mx.preference with the app
 // object of ports decode --format jsonl for the same packet, and
 // returns the number of packets compared.
 func appAsTshark(t *testing.T, tshark, file string) int {
@@ -415,7 +416,7 @@ func appAsTshark(t *testing.T, tshark, file string) int {
 	// segment with its header, as ports does.
 	out, err := exec.Command(tshark, "-n", "-o", "http.desegment_body:FALSE", "-r", file, "-Y", "dns || http.request || http.response", "-T", "fields", "-E", "separator=|",
 		"-e", "frame.number", "-e", "dns.qry.name", "-e", "dns.a", "-e", "dns.aaaa", "-e", "http.request.method", "-e", "http.request.uri",
-		"-e", "http.host", "-e", "http.response.code").Output()
+		"-e", "http.host", "-e", "http.response.code", "-e", "dns.cname", "-e", "dns.mx.mail_exchange", "-e", "dns.mx.preference").Output()
 	if err != nil || len(bytes.TrimSpace(out)) == 0 {
 		return 0
 	}
@@ -444,13 +445,18 @@ func appAsTshark(t *testing.T, tshark, file string) int {
 		if len(a.Questions) > 0 {
 			got[1] = strings.TrimSuffix(a.Questions[0].Name, ".")
 		}
-		var v4, v6 []string
+		var v4, v6, cname, mx, pref []string
 		for _, rr := range slices.Concat(a.Answers, a.Authority, a.Additional) {
 			switch rr.Type {
 			case "A":
 				v4 = append(v4, rr.Data)
 			case "AAAA":
 				v6 = append(v6, rr.Data)
+			case "CNAME":
+				cname = append(cname, strings.TrimSuffix(rr.Data, "."))
+			case "MX":
+				p, name, _ := strings.Cut(rr.Data, " ")
+				pref, mx = append(pref, p), append(mx, strings.TrimSuffix(name, "."))
 			}
 		}
 		got[2], got[3] = strings.Join(v4, ","), strings.Join(v6, ",")
@@ -459,7 +465,7 @@ func appAsTshark(t *testing.T, tshark, file string) int {
 		if a.Status != 0 {
 			status = strconv.Itoa(a.Status)
 		}
-		if g := strings.Join(append(got[:], status), "|"); g != l {
+		if g := strings.Join(append(got[:], status, strings.Join(cname, ","), strings.Join(mx, ","), strings.Join(pref, ",")), "|"); g != l {
 			t.Errorf("%s packet %d:\n ours   %s\n tshark %s", filepath.Base(file), n, g, l)
 		}
 		compared++
