@@ -342,3 +342,35 @@ func FuzzChunkLine(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamHeadNoAllocs: the stream dissectors decode in place: an
+// HTTP request and response, an SSH banner, a TLS ClientHello and a
+// SIP request each decode (no error) and print their summary
+// without allocating; so does DNS.Decode of a reply.
+func TestStreamHeadNoAllocs(t *testing.T) {
+	reply := sampleReply(t)
+	heads := [][]byte{
+		[]byte("GET /index.html HTTP/1.1\r\nHost: a.test\r\nUser-Agent: curl/8\r\n\r\n"),
+		[]byte("HTTP/1.1 200 OK\r\nServer: t\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n"),
+		[]byte("SSH-2.0-OpenSSH_9.2p1\r\n"),
+		clientHello(t),
+		[]byte("OPTIONS sip:a.test SIP/2.0\r\nVia: SIP/2.0/TCP a.test\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\n\r\n"),
+	}
+	var h StreamHead
+	for _, d := range heads {
+		if err := h.Decode(d); err != nil {
+			t.Fatalf("%q: %v", d, err)
+		}
+	}
+	var m DNS
+	b := make([]byte, 0, 1024)
+	if n := testing.AllocsPerRun(100, func() {
+		for _, d := range heads {
+			_ = h.Decode(d)
+			b = h.AppendSummary(b[:0])
+		}
+		_ = m.Decode(reply)
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}

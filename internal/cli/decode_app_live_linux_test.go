@@ -17,7 +17,8 @@ import (
 // pair (no default route): dig asks a dnsmasq the test runs for A,
 // AAAA, MX, TXT and CNAME records over UDP and TCP, IPv4 and IPv6, and
 // curl fetches from python3 -m http.server on ports 80 and 8088;
-// tcpdump captures it. Every line of ports decode is tcpdump's.
+// tcpdump captures it. Every line of ports decode is tcpdump's, and its
+// JSON has tshark's DNS and HTTP fields for every packet (appAsTshark).
 func TestIntegrationDecodeDNSAndHTTPLive(t *testing.T) {
 	tcpdump := needTcpdump(t)
 	dnsmasq := porttest.LookTool(t, "dnsmasq", "dnsmasq-base")
@@ -104,5 +105,10 @@ func TestIntegrationDecodeDNSAndHTTPLive(t *testing.T) {
 	}
 	if n := countApp(want); n < 20 {
 		t.Errorf("only %d DNS and HTTP lines", n)
+	}
+	// tshark's fields, packet by packet: 8 queries, 8 answers, 3
+	// requests, 3 responses.
+	if n := appAsTshark(t, porttest.LookTool(t, "tshark", "tshark"), file); n != 22 {
+		t.Errorf("compared %d packets with tshark, want 22", n)
 	}
 }

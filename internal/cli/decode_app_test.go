@@ -396,63 +396,81 @@ func TestDecodeAppJSONAsTshark(t *testing.T) {
 	files, _ := filepath.Glob("../../testdata/pcaps/*.pcap*")
 	compared := 0
 	for _, file := range files {
-		// Without body reassembly tshark shows a response on the
-		// segment with its header, as ports does.
-		out, err := exec.Command(tshark, "-n", "-o", "http.desegment_body:FALSE", "-r", file, "-Y", "dns || http.request || http.response", "-T", "fields", "-E", "separator=|",
-			"-e", "frame.number", "-e", "dns.qry.name", "-e", "dns.a", "-e", "dns.aaaa", "-e", "http.request.method", "-e", "http.request.uri",
-			"-e", "http.host", "-e", "http.response.code").Output()
-		if err != nil || len(bytes.TrimSpace(out)) == 0 {
-			continue
-		}
-		code, js, _ := run(t, "decode", "--format", "jsonl", file)
-		if code != ExitOK {
-			continue // a capture decode refuses in part (mixed link types)
-		}
-		apps := map[int]*render.AppV1{}
-		for _, l := range strings.Split(strings.TrimSpace(js), "\n") {
-			var v render.PacketV1
-			if err := json.Unmarshal([]byte(l), &v); err != nil {
-				t.Fatal(err)
-			}
-			apps[v.N] = v.App
-		}
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			f := strings.Split(l, "|")
-			n, _ := strconv.Atoi(f[0])
-			a := apps[n]
-			if a == nil {
-				t.Errorf("%s packet %d: no app object; tshark %s", filepath.Base(file), n, l)
-				continue
-			}
-			var got [7]string
-			got[0] = f[0]
-			if len(a.Questions) > 0 {
-				got[1] = strings.TrimSuffix(a.Questions[0].Name, ".")
-			}
-			var v4, v6 []string
-			for _, rr := range slices.Concat(a.Answers, a.Authority, a.Additional) {
-				switch rr.Type {
-				case "A":
-					v4 = append(v4, rr.Data)
-				case "AAAA":
-					v6 = append(v6, rr.Data)
-				}
-			}
-			got[2], got[3] = strings.Join(v4, ","), strings.Join(v6, ",")
-			got[4], got[5], got[6] = a.Method, a.URI, a.Host
-			status := ""
-			if a.Status != 0 {
-				status = strconv.Itoa(a.Status)
-			}
-			if g := strings.Join(append(got[:], status), "|"); g != l {
-				t.Errorf("%s packet %d:\n ours   %s\n tshark %s", filepath.Base(file), n, g, l)
-			}
-			compared++
-		}
+		compared += appAsTshark(t, tshark, file)
 	}
 	if compared < 36 { // every DNS and HTTP message of the test captures
 		t.Errorf("compared %d packets", compared)
 	}
+}
+
+// appAsTshark compares, on every DNS and HTTP packet tshark finds in
+// file, its dns.qry.name, dns.a, dns.aaaa, http.request.method,
+// http.request.uri, http.host, http.response.code, dns.cname,
+// dns.mx.mail_exchange and dns.mx.preference with the app
+// object of ports decode --format jsonl for the same packet, and
+// returns the number of packets compared.
+func appAsTshark(t *testing.T, tshark, file string) int {
+	t.Helper()
+	compared := 0
+	// Without body reassembly tshark shows a response on the
+	// segment with its header, as ports does.
+	out, err := exec.Command(tshark, "-n", "-o", "http.desegment_body:FALSE", "-r", file, "-Y", "dns || http.request || http.response", "-T", "fields", "-E", "separator=|",
+		"-e", "frame.number", "-e", "dns.qry.name", "-e", "dns.a", "-e", "dns.aaaa", "-e", "http.request.method", "-e", "http.request.uri",
+		"-e", "http.host", "-e", "http.response.code", "-e", "dns.cname", "-e", "dns.mx.mail_exchange", "-e", "dns.mx.preference").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return 0
+	}
+	code, js, _ := run(t, "decode", "--format", "jsonl", file)
+	if code != ExitOK {
+		return 0 // a capture decode refuses in part (mixed link types)
+	}
+	apps := map[int]*render.AppV1{}
+	for _, l := range strings.Split(strings.TrimSpace(js), "\n") {
+		var v render.PacketV1
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		apps[v.N] = v.App
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(l, "|")
+		n, _ := strconv.Atoi(f[0])
+		a := apps[n]
+		if a == nil {
+			t.Errorf("%s packet %d: no app object; tshark %s", filepath.Base(file), n, l)
+			continue
+		}
+		var got [7]string
+		got[0] = f[0]
+		if len(a.Questions) > 0 {
+			got[1] = strings.TrimSuffix(a.Questions[0].Name, ".")
+		}
+		var v4, v6, cname, mx, pref []string
+		for _, rr := range slices.Concat(a.Answers, a.Authority, a.Additional) {
+			switch rr.Type {
+			case "A":
+				v4 = append(v4, rr.Data)
+			case "AAAA":
+				v6 = append(v6, rr.Data)
+			case "CNAME":
+				cname = append(cname, strings.TrimSuffix(rr.Data, "."))
+			case "MX":
+				p, name, _ := strings.Cut(rr.Data, " ")
+				pref, mx = append(pref, p), append(mx, strings.TrimSuffix(name, "."))
+			}
+		}
+		got[2], got[3] = strings.Join(v4, ","), strings.Join(v6, ",")
+		got[4], got[5], got[6] = a.Method, a.URI, a.Host
+		status := ""
+		if a.Status != 0 {
+			status = strconv.Itoa(a.Status)
+		}
+		if g := strings.Join(append(got[:], status, strings.Join(cname, ","), strings.Join(mx, ","), strings.Join(pref, ",")), "|"); g != l {
+			t.Errorf("%s packet %d:\n ours   %s\n tshark %s", filepath.Base(file), n, g, l)
+		}
+		compared++
+	}
+	return compared
 }
 
 func porttestTool(t *testing.T, name string) string {

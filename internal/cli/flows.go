@@ -135,7 +135,10 @@ bytes as dots; --format raw writes the bytes alone.`,
 			}
 			var attr *procattr.Source
 			if iface != "" {
-				h, err := openCapture(cmd.Context(), iface, filterArgs(args), 256, false)
+				// The whole packet (capture's default snaplen, one buffer of
+				// that size): the APP column needs the payload, and 256 bytes
+				// cut a ClientHello before its SNI.
+				h, err := openCapture(cmd.Context(), iface, filterArgs(args), 0, false)
 				if err != nil {
 					return err
 				}
