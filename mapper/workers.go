@@ -21,6 +21,10 @@ const (
 var (
 	workerJobs  = make(chan func()) // unbuffered: a send succeeds only into a waiting worker
 	idleWorkers atomic.Int32
+	// workersStarted and liveWorkers count the goroutines goWorker
+	// started and those still running, for the tests.
+	workersStarted atomic.Int64
+	liveWorkers    atomic.Int32
 )
 
 // goWorker runs f on a waiting worker, or on a new goroutine.
@@ -28,12 +32,15 @@ func goWorker(f func()) {
 	select {
 	case workerJobs <- f:
 	default:
+		workersStarted.Add(1)
+		liveWorkers.Add(1)
 		go worker(f)
 	}
 }
 
 // worker runs f, then waits for more work, as goWorker says.
 func worker(f func()) {
+	defer liveWorkers.Add(-1)
 	var t *time.Timer
 	for {
 		f()
