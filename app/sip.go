@@ -105,12 +105,9 @@ func isSIPURI(u []byte) bool {
 // Content-Length, none meaning no body), so that the next message of a
 // stream can be found; 0 where Content-Length is not a number.
 func (s *SIP) MessageLen() int {
-	n := 0
-	for _, c := range s.ContentLength {
-		if !isDigit(c) || n > 1<<30 {
-			return 0
-		}
-		n = n*10 + int(c-'0')
+	n, ok := contentLength(s.ContentLength, 1<<30)
+	if !ok {
+		return 0
 	}
 	return s.headerLen + n
 }

@@ -173,12 +173,9 @@ func (s *StreamHead) MessageLen() int {
 		return 0
 	}
 	if s.ContentLength != nil {
-		n := 0
-		for _, c := range s.ContentLength {
-			if !isDigit(c) || n > 1<<40 {
-				return 0
-			}
-			n = n*10 + int(c-'0')
+		n, ok := contentLength(s.ContentLength, 1<<40)
+		if !ok {
+			return 0
 		}
 		return s.headerLen + n
 	}
@@ -186,6 +183,19 @@ func (s *StreamHead) MessageLen() int {
 		return s.headerLen
 	}
 	return 0
+}
+
+// contentLength reads a Content-Length value of digits alone; ok is
+// false for anything else or past max (checked before each digit, so a
+// value may end up to ten times max).
+func contentLength(b []byte, max int) (n int, ok bool) {
+	for _, c := range b {
+		if !isDigit(c) || n > max {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // maxHead bounds what Decode looks for: an HTTP header or a banner

@@ -146,17 +146,7 @@ func (t *FDTable) Files(fn func(fd int, socket uint64) bool) error {
 		if n <= 0 {
 			return nil
 		}
-		// struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
-		for b := t.dents[:n]; len(b) >= 19; {
-			reclen := int(b[16]) | int(b[17])<<8
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
+		for name, b := nextDirent(t.dents[:n]); name != nil; name, b = nextDirent(b) {
 			num, ok := fdNumber(name)
 			if !ok {
 				continue
@@ -209,14 +199,7 @@ func socketInode(link []byte) (uint64, bool) {
 	if len(link) < len(socketPrefix)+2 || !bytes.HasPrefix(link, socketPrefix) || link[len(link)-1] != ']' {
 		return 0, false
 	}
-	var ino uint64
-	for _, c := range link[len(socketPrefix) : len(link)-1] {
-		if c < '0' || c > '9' || ino > (1<<64-1)/10-1 {
-			return 0, false
-		}
-		ino = ino*10 + uint64(c-'0')
-	}
-	return ino, true
+	return parseInode(link[len(socketPrefix) : len(link)-1])
 }
 
 // fdNumber reads a /proc/PID/fd entry's name as a file descriptor.

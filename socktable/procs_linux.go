@@ -234,29 +234,37 @@ func scanFDs(pid int, dents, link []byte, fn func(inode uint64)) error {
 		if n <= 0 {
 			return nil
 		}
-		// struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
-		for b := dents[:n]; len(b) >= 19; {
-			reclen := int(b[16]) | int(b[17])<<8
-			if reclen < 19 || reclen > len(b) {
-				break
-			}
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
+		for name, b := nextDirent(dents[:n]); name != nil; name, b = nextDirent(b) {
 			if len(name) == 0 || name[0] == '.' {
 				continue
 			}
 			m, err := readlinkat(fd, name, link)
-			if err != nil || m < len(socketPrefix)+2 || !bytes.HasPrefix(link[:m], socketPrefix) || link[m-1] != ']' {
+			if err != nil {
 				continue
 			}
-			if ino, ok := parseInode(link[len(socketPrefix) : m-1]); ok {
+			if ino, ok := socketInode(link[:m]); ok {
 				fn(ino)
 			}
 		}
 	}
+}
+
+// nextDirent returns the name of the first entry of b, a getdents64
+// buffer (struct linux_dirent64: ino u64, off i64, reclen u16, type u8,
+// name), and the entries after it; a nil name when none is left whole.
+func nextDirent(b []byte) (name, rest []byte) {
+	if len(b) < 19 {
+		return nil, nil
+	}
+	reclen := int(b[16]) | int(b[17])<<8
+	if reclen < 19 || reclen > len(b) {
+		return nil, nil
+	}
+	name = b[19:reclen:reclen]
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	return name, b[reclen:]
 }
 
 // parseInode parses the decimal inode of a "socket:[N]" link.

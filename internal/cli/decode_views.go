@@ -512,20 +512,28 @@ func streamHeadV1(h *app.StreamHead) *render.AppV1 {
 	case app.KindTLS:
 		t := &h.TLS
 		v.RecordVersion = tlsVersion(t.RecordVersion)
+		helloV1(v, t)
 		if t.Type == 1 {
-			v.Handshake, v.SNI, v.Ciphers = "client_hello", string(t.SNI), t.NumCiphers
 			for _, ver := range t.Versions(nil) {
 				v.SupportedVersions = append(v.SupportedVersions, tlsVersion(ver))
 			}
-		} else {
-			v.Handshake, v.Version = "server_hello", tlsVersion(t.Selected)
-			v.Cipher = "0x" + strconv.FormatUint(uint64(t.Cipher)|0x10000, 16)[1:]
-		}
-		if t.HasALPN() {
-			v.ALPN = strings.Split(string(t.AppendALPN(nil, "\x00")), "\x00")
 		}
 	}
 	return v
+}
+
+// helloV1 fills v with a TLS ClientHello's or ServerHello's fields, as
+// TLS over TCP and QUIC's Initials carry them.
+func helloV1(v *render.AppV1, t *app.TLSHello) {
+	if t.Type == 1 {
+		v.Handshake, v.SNI, v.Ciphers = "client_hello", string(t.SNI), t.NumCiphers
+	} else {
+		v.Handshake, v.Version = "server_hello", tlsVersion(t.Selected)
+		v.Cipher = "0x" + strconv.FormatUint(uint64(t.Cipher)|0x10000, 16)[1:]
+	}
+	if t.HasALPN() {
+		v.ALPN = strings.Split(string(t.AppendALPN(nil, "\x00")), "\x00")
+	}
 }
 
 // quicV1 is a QUIC packet's JSON view: its header, and the hello its
@@ -539,16 +547,7 @@ func quicV1(q *app.QUICPacket) *render.AppV1 {
 		}
 	}
 	if q.Hello {
-		t := &q.TLS
-		if t.Type == 1 {
-			v.Handshake, v.SNI, v.Ciphers = "client_hello", string(t.SNI), t.NumCiphers
-		} else {
-			v.Handshake, v.Version = "server_hello", tlsVersion(t.Selected)
-			v.Cipher = "0x" + strconv.FormatUint(uint64(t.Cipher)|0x10000, 16)[1:]
-		}
-		if t.HasALPN() {
-			v.ALPN = strings.Split(string(t.AppendALPN(nil, "\x00")), "\x00")
-		}
+		helloV1(v, &q.TLS)
 	}
 	return v
 }
