@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/portkit/ports/acl"
 )
@@ -51,6 +52,10 @@ func (u *Upstreams) Open() int {
 	return u.n
 }
 
+// acquireTries is how many times acquire frees idle connections before
+// it gives up: with its waits, a refusal comes within about 3 ms.
+const acquireTries = 3
+
 // acquire takes a place for a new upstream connection. At the limit it
 // closes the idle upstream connections of client transports (own first)
 // until a place is free; it reports false when none could be freed.
@@ -68,7 +73,7 @@ func (u *Upstreams) acquire(own *http.Transport) bool {
 			}
 			return true
 		}
-		if try > 0 {
+		if try >= acquireTries {
 			u.mu.Unlock()
 			return false
 		}
@@ -82,6 +87,12 @@ func (u *Upstreams) acquire(own *http.Transport) bool {
 			}
 		}
 		u.mu.Unlock()
+		if try > 0 {
+			// A connection whose response was just read goes back to its
+			// transport's idle pool a moment after the client has it:
+			// give it that moment before closing idle ones again.
+			time.Sleep(time.Duration(try) * time.Millisecond)
+		}
 		// Closing a transport's idle connections closes their sockets
 		// at once (release runs in Close), so the count drops before
 		// CloseIdleConnections returns. It must run without u.mu.
